@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rewire/rewire.h - everything rewire offers, in one include.
+ *
+ *	rewire/common.h		errors, version, backend selection
+ *	rewire/text_poke.h	batched, int3-protected code patching
+ *	rewire/threads.h	thread walker and cross-thread calls
+ *	rewire/static_key.h	NOP/jmp branches flipped at run time
+ *	rewire/static_call.h	direct calls retargeted at run time
+ */
+#ifndef REWIRE_REWIRE_H
+#define REWIRE_REWIRE_H
+
+#include <rewire/common.h>
+#include <rewire/text_poke.h>
+#include <rewire/threads.h>
+#include <rewire/static_key.h>
+#include <rewire/static_call.h>
+
+#endif /* REWIRE_REWIRE_H */

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rewire/static_call.h - calls whose target is chosen at run time but cost
+ * a direct call.
+ *
+ * A static call has a trampoline in text, "jmp target". Call sites call the
+ * trampoline directly, so a call is one direct call plus one direct jump:
+ * no indirect branch, no retpoline. Changing the target rewrites the
+ * trampoline's jmp with the int3 protocol (rewire/text_poke.h).
+ *
+ * Usage:
+ *
+ *	static uint64_t hash_fnv(const void *p, size_t n);
+ *	static uint64_t hash_xx(const void *p, size_t n);
+ *	RW_DEFINE_STATIC_CALL(hash, hash_fnv);
+ *
+ *	uint64_t h = rw_static_call(hash)(buf, len);
+ *	rw_static_call_update(hash, hash_xx);	// type-checked
+ *
+ * Trampoline encodings (16 bytes: a 5-byte slot, "xor %eax,%eax; ret",
+ * int3 padding):
+ *
+ *	target			slot			a call does
+ *	function f		jmp f			calls f
+ *	NULL			ret			nothing (void calls)
+ *	RW_STATIC_CALL_RET0	jmp slot+5		returns 0
+ *
+ * A target farther than 2 GiB from the trampoline (another shared object)
+ * is reached through a stub "jmp *abs(%rip)" mapped within reach; that one
+ * costs an indirect jump.
+ *
+ * Caveats:
+ * - During an update, different threads (and different calls of one thread)
+ *   may run the old or the new target; when rw_static_call_update returns,
+ *   every thread runs the new one.
+ * - rw_static_call_query may return the new target while a call that
+ *   started before the update still runs the old one.
+ * - A NULL target returns garbage for non-void functions; use
+ *   RW_STATIC_CALL_RET0 for "return 0".
+ * - Static call names are global symbols (rw__sc_tramp_NAME), like
+ *   function names. Calls from another object go through its PLT.
+ * - With the generic backend a call is an indirect call through an atomic
+ *   function pointer; the API means the same.
+ */
+#ifndef REWIRE_STATIC_CALL_H
+#define REWIRE_STATIC_CALL_H
+
+#include <rewire/common.h>
+#include <rewire/object.h>
+
+RW_EXTERN_C_BEGIN
+
+struct rw_static_call {
+	/* The target as set (NULL, RW_STATIC_CALL_RET0 or a function).
+	 * Written under the text lock, read lock-free. */
+	void *func;
+	/* What a call runs: func, or the nop/return-0 helpers for NULL and
+	 * RET0. The generic backend calls through it. */
+	void *call;
+	/* The trampoline (x86_64 backend), NULL on the generic backend. */
+	void *tramp;
+	const char *name;
+};
+
+/* Returns 0; the target of RW_STATIC_CALL_RET0. */
+RW_EXPORT long rw_static_call_return0(void);
+/* Does nothing; what a NULL target calls on the generic backend. */
+RW_EXPORT void rw_static_call_nop(void);
+
+#define RW_STATIC_CALL_RET0 ((void *)&rw_static_call_return0)
+
+#define RW__SC_REGISTER(name)                                              \
+	static struct rw_static_call *rw__scptr_##name                     \
+		__attribute__((used, section("__rw_calls"), aligned(8))) = \
+			&rw__sc_##name
+
+#if defined(RW_BACKEND_X86_64)
+/* The trampoline: a 5-byte slot, then the return-0 body, int3 padding. */
+#define RW__SC_TRAMP(name, insn)                                           \
+	__asm__(".pushsection .text.rw_static_call, \"ax\", @progbits\n\t" \
+		".balign 16\n\t"                                           \
+		".globl rw__sc_tramp_" #name "\n\t"                        \
+		".type rw__sc_tramp_" #name ", @function\n"                \
+		"rw__sc_tramp_" #name ":\n\t" insn "\n\t"                  \
+		".byte 0x31, 0xc0, 0xc3\n\t"                               \
+		".fill 8, 1, 0xcc\n\t"                                     \
+		".size rw__sc_tramp_" #name ", 16\n\t"                     \
+		".popsection")
+#define RW__SC_INSN_JMP(func) "{disp32} jmp " #func
+#define RW__SC_INSN_RET ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc"
+#define RW__SC_INSN_RET0 ".byte 0xe9, 0, 0, 0, 0"
+#define RW__SC_DEFINE(name, proto, insn, fn, call)                            \
+	extern __typeof__(proto) rw__sc_tramp_##name;                         \
+	RW__SC_TRAMP(name, insn);                                             \
+	struct rw_static_call rw__sc_##name = { (void *)(fn), (void *)(call), \
+						(void *)&rw__sc_tramp_##name, \
+						#name };                      \
+	RW__SC_REGISTER(name)
+#define rw_static_call(name) (rw__sc_tramp_##name)
+#else
+#define RW__SC_INSN_JMP(func) ""
+#define RW__SC_INSN_RET ""
+#define RW__SC_INSN_RET0 ""
+#define RW__SC_DEFINE(name, proto, insn, fn, call)                            \
+	extern __typeof__(proto) rw__sc_tramp_##name;                         \
+	struct rw_static_call rw__sc_##name = { (void *)(fn), (void *)(call), \
+						NULL, #name };                \
+	RW__SC_REGISTER(name)
+#define rw_static_call(name)                                \
+	((__typeof__(&rw__sc_tramp_##name))__atomic_load_n( \
+		&rw__sc_##name.call, __ATOMIC_ACQUIRE))
+#endif
+
+/*
+ * RW_DEFINE_STATIC_CALL(name, func) - a static call named @name whose
+ * type is @func's and whose first target is @func.
+ * RW_DEFINE_STATIC_CALL_NULL(name, proto) - type of @proto, no target.
+ * RW_DEFINE_STATIC_CALL_RET0(name, proto) - type of @proto, returns 0.
+ * RW_DECLARE_STATIC_CALL(name, proto) - use a static call defined in
+ * another translation unit or object.
+ */
+#define RW_DEFINE_STATIC_CALL(name, func) \
+	RW__SC_DEFINE(name, func, RW__SC_INSN_JMP(func), &(func), &(func))
+#define RW_DEFINE_STATIC_CALL_NULL(name, proto) \
+	RW__SC_DEFINE(name, proto, RW__SC_INSN_RET, NULL, &rw_static_call_nop)
+#define RW_DEFINE_STATIC_CALL_RET0(name, proto)                           \
+	RW__SC_DEFINE(name, proto, RW__SC_INSN_RET0, RW_STATIC_CALL_RET0, \
+		      &rw_static_call_return0)
+#define RW_DECLARE_STATIC_CALL(name, proto)           \
+	extern __typeof__(proto) rw__sc_tramp_##name; \
+	extern struct rw_static_call rw__sc_##name
+
+/*
+ * rw__static_call_update - the untyped update behind the macro.
+ * Returns 0, -EDEADLK (nested update from a signal handler on the
+ * updating thread), -ENOMEM, or an error of rw_text_poke_batch (the call
+ * then keeps its old target). Takes the text lock. When it returns, every
+ * thread calls the new target.
+ */
+RW_EXPORT int rw__static_call_update(struct rw_static_call *sc, void *func);
+
+/* rw__static_call_query - the target as last set. Lock-free. */
+RW_EXPORT void *rw__static_call_query(const struct rw_static_call *sc);
+
+#define RW__SC_TYPE_OK(name, f)                                            \
+	(__builtin_types_compatible_p(__typeof__(f),                       \
+				      __typeof__(&rw__sc_tramp_##name)) || \
+	 __builtin_types_compatible_p(__typeof__(f),                       \
+				      __typeof__(rw__sc_tramp_##name)) ||  \
+	 __builtin_types_compatible_p(__typeof__(f), void *))
+
+/*
+ * rw_static_call_update(name, f) - point the static call at @f, a function
+ * of the static call's type, NULL or RW_STATIC_CALL_RET0. A function of
+ * another type does not compile.
+ */
+#define rw_static_call_update(name, f)                                    \
+	({                                                                \
+		_Static_assert(RW__SC_TYPE_OK(name, f),                   \
+			       "rw_static_call_update: target type does " \
+			       "not match static call " #name);           \
+		rw__static_call_update(&rw__sc_##name, (void *)(f));      \
+	})
+
+/* rw_static_call_query(name) - the current target, with its type. */
+#define rw_static_call_query(name)                                \
+	((__typeof__(&rw__sc_tramp_##name))rw__static_call_query( \
+		&rw__sc_##name))
+
+/* rw_static_call_ptr(name) - the struct rw_static_call, for listing. */
+#define rw_static_call_ptr(name) (&rw__sc_##name)
+
+RW_EXTERN_C_END
+
+#endif /* REWIRE_STATIC_CALL_H */

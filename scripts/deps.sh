@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the Debian packages rewire needs to build, test and benchmark.
+# Idempotent: prints one line and does nothing when all are present.
+set -euo pipefail
+
+# One list; append here when the project gains a dependency.
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev"
+
+missing=()
+for p in $REWIRE_DEPS; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all present"
+	exit 0
+fi
+
+echo "deps: missing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" -eq 0 ]; then
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+elif command -v sudo >/dev/null 2>&1; then
+	sudo apt-get update
+	sudo DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+else
+	echo "deps: not root and no sudo; run as root:" >&2
+	echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps: installed ${missing[*]}"

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arch boundary. Only src/arch/ knows instruction bytes and register
+ * layouts; the rest of rewire asks it to "make this site execute this
+ * instruction" and to emulate an instruction for a thread that trapped.
+ */
+#ifndef REWIRE_ARCH_H
+#define REWIRE_ARCH_H
+
+#include "../internal.h"
+
+#include <rewire/text_poke.h>
+
+#include <signal.h>
+
+/* A decoded site instruction: op is an enum rw_text_op. */
+struct rw__insn {
+	uint8_t op;
+	uint8_t len;
+	uintptr_t target; /* JMP and CALL */
+};
+
+/* True if this backend patches code (false on the generic backend). */
+bool rw__arch_can_patch(void);
+
+/* The byte that traps when executed (int3), written first on every site. */
+uint8_t rw__arch_trap_byte(void);
+
+/* Encode @insn at @site into @out; returns the length or a negative error
+ * (-RW_ERR_OUT_OF_RANGE when the target is not reachable). */
+int rw__arch_encode(const struct rw__insn *insn, uintptr_t site, uint8_t *out);
+
+/* Decode the @len bytes at @bytes as an instruction located at @site;
+ * 0 or -RW_ERR_BAD_INSN. */
+int rw__arch_decode(const uint8_t *bytes, size_t len, uintptr_t site,
+		    struct rw__insn *out);
+
+/* Signal-handler side. All async-signal-safe. */
+bool rw__arch_trap_is_breakpoint(const siginfo_t *si);
+uintptr_t rw__arch_trap_addr(const void *uc);
+void rw__arch_set_ip(void *uc, uintptr_t ip);
+/* Make the interrupted context behave as if @insn had run at @site. */
+void rw__arch_emulate(void *uc, uintptr_t site, const struct rw__insn *insn);
+
+/* Static key sites: the 5-byte instruction for a site in state @jump. */
+void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,
+			struct rw__insn *out);
+
+/*
+ * Static call trampolines: the slot instruction that makes a call of the
+ * trampoline at @tramp run @func (NULL: return, RET0: return 0). A far
+ * @func gets a stub within reach (allocated once per target and region,
+ * never freed); may return -ENOMEM. Called with the text lock held.
+ */
+int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out);
+
+/*
+ * Serialize instruction fetch on every core running a thread of this
+ * process (membarrier SYNC_CORE). Registers on first use and again after
+ * fork. Returns 0 or a negative errno.
+ */
+int rw__arch_sync_cores(void);
+void rw__arch_sync_after_fork(void);
+
+#endif /* REWIRE_ARCH_H */

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic backend: no code patching. Static keys are flags and static
+ * calls are function pointers (see the RW_BACKEND_GENERIC parts of the
+ * public headers), so nothing here is ever asked to patch a site.
+ */
+#include "../arch.h"
+
+bool rw__arch_can_patch(void)
+{
+	return false;
+}
+
+uint8_t rw__arch_trap_byte(void)
+{
+	return 0;
+}
+
+int rw__arch_encode(const struct rw__insn *insn, uintptr_t site, uint8_t *out)
+{
+	(void)insn;
+	(void)site;
+	(void)out;
+	return -ENOSYS;
+}
+
+int rw__arch_decode(const uint8_t *bytes, size_t len, uintptr_t site,
+		    struct rw__insn *out)
+{
+	(void)bytes;
+	(void)len;
+	(void)site;
+	(void)out;
+	return -ENOSYS;
+}
+
+bool rw__arch_trap_is_breakpoint(const siginfo_t *si)
+{
+	(void)si;
+	return false;
+}
+
+uintptr_t rw__arch_trap_addr(const void *uc)
+{
+	(void)uc;
+	return 0;
+}
+
+void rw__arch_set_ip(void *uc, uintptr_t ip)
+{
+	(void)uc;
+	(void)ip;
+}
+
+void rw__arch_emulate(void *uc, uintptr_t site, const struct rw__insn *insn)
+{
+	(void)uc;
+	(void)site;
+	(void)insn;
+}
+
+void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,
+			struct rw__insn *out)
+{
+	(void)jump;
+	(void)site;
+	(void)target;
+	out->op = 0;
+	out->len = 0;
+	out->target = 0;
+}
+
+int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out)
+{
+	(void)tramp;
+	(void)func;
+	(void)out;
+	return -ENOSYS;
+}
+
+int rw__arch_sync_cores(void)
+{
+	return 0;
+}
+
+void rw__arch_sync_after_fork(void)
+{
+}

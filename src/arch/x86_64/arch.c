@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86-64: instruction encodings, int3 emulation, core serialization and
+ * far-branch stubs.
+ */
+#include "../arch.h"
+#include "../../text.h"
+#include <rewire/static_call.h>
+#include <rewire/threads.h>
+
+#include <linux/membarrier.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+#define OP_JMP32 0xe9
+#define OP_CALL32 0xe8
+#define OP_RET 0xc3
+#define OP_INT3 0xcc
+
+bool rw__arch_can_patch(void)
+{
+	return true;
+}
+
+uint8_t rw__arch_trap_byte(void)
+{
+	return OP_INT3;
+}
+
+static bool rel32_ok(uintptr_t from, uintptr_t to)
+{
+	int64_t d = (int64_t)(to - from);
+
+	return d >= INT32_MIN && d <= INT32_MAX;
+}
+
+int rw__arch_encode(const struct rw__insn *insn, uintptr_t site, uint8_t *out)
+{
+	int32_t rel;
+
+	switch (insn->op) {
+	case RW_TEXT_NOP:
+		memcpy(out, nop5, 5);
+		return 5;
+	case RW_TEXT_RET:
+		out[0] = OP_RET;
+		memset(out + 1, OP_INT3, 4);
+		return 5;
+	case RW_TEXT_JMP:
+	case RW_TEXT_CALL:
+		if (!rel32_ok(site + 5, insn->target))
+			return -RW_ERR_OUT_OF_RANGE;
+		rel = (int32_t)(int64_t)(insn->target - (site + 5));
+		out[0] = insn->op == RW_TEXT_JMP ? OP_JMP32 : OP_CALL32;
+		memcpy(out + 1, &rel, 4);
+		return 5;
+	default:
+		return -EINVAL;
+	}
+}
+
+int rw__arch_decode(const uint8_t *b, size_t len, uintptr_t site,
+		    struct rw__insn *out)
+{
+	int32_t rel;
+
+	if (len != 5)
+		return -RW_ERR_BAD_INSN;
+	out->len = 5;
+	out->target = 0;
+	if (!memcmp(b, nop5, 5)) {
+		out->op = RW_TEXT_NOP;
+		return 0;
+	}
+	if (b[0] == OP_RET && b[1] == OP_INT3 && b[2] == OP_INT3 &&
+	    b[3] == OP_INT3 && b[4] == OP_INT3) {
+		out->op = RW_TEXT_RET;
+		return 0;
+	}
+	if (b[0] == OP_JMP32 || b[0] == OP_CALL32) {
+		memcpy(&rel, b + 1, 4);
+		out->op = b[0] == OP_JMP32 ? RW_TEXT_JMP : RW_TEXT_CALL;
+		out->target = site + 5 + (uintptr_t)(intptr_t)rel;
+		return 0;
+	}
+	return -RW_ERR_BAD_INSN;
+}
+
+bool rw__arch_trap_is_breakpoint(const siginfo_t *si)
+{
+	/* int3 in user mode is reported with si_code SI_KERNEL; signals sent
+	 * with kill()/tgkill() and single-step traps have other codes. */
+	return si && si->si_code == SI_KERNEL;
+}
+
+uintptr_t rw__arch_trap_addr(const void *ucv)
+{
+	const ucontext_t *uc = ucv;
+
+	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP] - 1;
+}
+
+void rw__arch_set_ip(void *ucv, uintptr_t ip)
+{
+	ucontext_t *uc = ucv;
+
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)ip;
+}
+
+/*
+ * CALL pushes onto the interrupted stack. The kernel put the signal frame
+ * below the 128-byte red zone, and a call instruction itself writes at
+ * rsp - 8, so nothing live is there.
+ */
+void rw__arch_emulate(void *ucv, uintptr_t site, const struct rw__insn *insn)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t *sp;
+
+	switch (insn->op) {
+	case RW_TEXT_NOP:
+		g[REG_RIP] = (greg_t)(site + insn->len);
+		break;
+	case RW_TEXT_JMP:
+		g[REG_RIP] = (greg_t)insn->target;
+		break;
+	case RW_TEXT_CALL:
+		sp = (uint64_t *)g[REG_RSP] - 1;
+		*sp = site + insn->len;
+		g[REG_RSP] = (greg_t)sp;
+		g[REG_RIP] = (greg_t)insn->target;
+		break;
+	case RW_TEXT_RET:
+		sp = (uint64_t *)g[REG_RSP];
+		g[REG_RIP] = (greg_t)*sp;
+		g[REG_RSP] = (greg_t)(sp + 1);
+		break;
+	}
+}
+
+void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,
+			struct rw__insn *out)
+{
+	(void)site;
+	out->op = jump ? RW_TEXT_JMP : RW_TEXT_NOP;
+	out->len = 5;
+	out->target = jump ? target : 0;
+}
+
+/*
+ * Far stubs: "jmp *0(%rip)" followed by the absolute target, 16 bytes each,
+ * in read-only executable pages mapped within reach of the trampolines.
+ * A stub is written once (through the text writer) before any jump to it
+ * is published, and never changes or goes away, so no thread can ever
+ * run a stub that is being written or freed.
+ *
+ * stub_pages is protected by the text lock.
+ */
+#define STUB_SIZE 16
+#define STUB_PAGE 4096
+#define STUBS_PER_PAGE (STUB_PAGE / STUB_SIZE)
+struct stub_page {
+	uintptr_t base;
+	unsigned used;
+	uintptr_t targets[STUBS_PER_PAGE];
+	struct stub_page *next;
+};
+static struct stub_page *stub_pages;
+
+static bool stub_reachable(uintptr_t from_site, uintptr_t stub)
+{
+	return rel32_ok(from_site + 5, stub) &&
+	       rel32_ok(from_site + 5, stub + STUB_PAGE);
+}
+
+static struct stub_page *stub_page_new(uintptr_t site)
+{
+	const uintptr_t step = 1ul << 20;
+	struct stub_page *sp;
+	uintptr_t base = site & ~(step - 1);
+
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return NULL;
+	/* Probe 1 MiB steps on both sides, nearest first, up to ~1.9 GiB. */
+	for (uintptr_t off = step; off < (1900ul << 20); off += step) {
+		for (int dir = -1; dir <= 1; dir += 2) {
+			uintptr_t hint = dir < 0 ? base - off : base + off;
+			void *p;
+
+			if (dir < 0 && base < off)
+				continue;
+			p = mmap((void *)hint, STUB_PAGE, PROT_READ | PROT_EXEC,
+				 MAP_PRIVATE | MAP_ANONYMOUS |
+					 MAP_FIXED_NOREPLACE,
+				 -1, 0);
+			if (p == MAP_FAILED)
+				continue;
+			if ((uintptr_t)p != hint ||
+			    !stub_reachable(site, (uintptr_t)p)) {
+				munmap(p, STUB_PAGE);
+				continue;
+			}
+			sp->base = (uintptr_t)p;
+			sp->next = stub_pages;
+			stub_pages = sp;
+			return sp;
+		}
+	}
+	free(sp);
+	return NULL;
+}
+
+static int stub_for(uintptr_t site, uintptr_t target, uintptr_t *stub)
+{
+	uint8_t code[STUB_SIZE] = { 0xff, 0x25, 0, 0, 0, 0 };
+	struct stub_page *sp;
+	uintptr_t addr;
+	int err;
+
+	for (sp = stub_pages; sp; sp = sp->next) {
+		if (!stub_reachable(site, sp->base))
+			continue;
+		for (unsigned i = 0; i < sp->used; i++) {
+			if (sp->targets[i] == target) {
+				*stub = sp->base + i * STUB_SIZE;
+				return 0;
+			}
+		}
+	}
+	for (sp = stub_pages; sp; sp = sp->next)
+		if (sp->used < STUBS_PER_PAGE && stub_reachable(site, sp->base))
+			break;
+	if (!sp)
+		sp = stub_page_new(site);
+	if (!sp)
+		return -ENOMEM;
+	addr = sp->base + sp->used * STUB_SIZE;
+	memcpy(code + 6, &target, 8);
+	memset(code + 14, OP_INT3, 2);
+	err = rw__text_write((void *)addr, code, sizeof(code));
+	if (err)
+		return err;
+	sp->targets[sp->used++] = target;
+	*stub = addr;
+	rw__log("far stub %p -> %p", (void *)addr, (void *)target);
+	return 0;
+}
+
+/* Trampoline layout (see rewire/static_call.h): slot, xor+ret, padding. */
+#define TRAMP_RET0_OFFSET 5
+
+int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out)
+{
+	uintptr_t target = (uintptr_t)func;
+	int err;
+
+	out->len = 5;
+	out->target = 0;
+	if (!func) {
+		out->op = RW_TEXT_RET;
+		return 0;
+	}
+	out->op = RW_TEXT_JMP;
+	if (func == (void *)&rw_static_call_return0)
+		target = tramp + TRAMP_RET0_OFFSET;
+	if (!rel32_ok(tramp + 5, target)) {
+		err = stub_for(tramp, target, &target);
+		if (err)
+			return err;
+	}
+	out->target = target;
+	return 0;
+}
+
+/*
+ * Core serialization. membarrier SYNC_CORE makes every thread of the
+ * process run a core-serializing instruction before it returns to user
+ * mode; Intel requires that between writing code and another core running
+ * it. If the kernel lacks it, interrupting every thread with a signal is
+ * equivalent: the return from a signal handler (iret) serializes.
+ */
+static _Atomic int membarrier_state; /* 0 unknown, 1 registered, -1 none */
+
+static void sync_noop(void *arg)
+{
+	(void)arg;
+}
+
+int rw__arch_sync_cores(void)
+{
+	int st = atomic_load(&membarrier_state);
+
+	if (st == 0) {
+		long r = syscall(
+			SYS_membarrier,
+			MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0,
+			0);
+		st = r == 0 ? 1 : -1;
+		if (st < 0)
+			rw__log("membarrier SYNC_CORE unavailable (errno %d); "
+				"using cross-thread signals",
+				errno);
+		atomic_store(&membarrier_state, st);
+	}
+	if (st > 0) {
+		if (syscall(SYS_membarrier,
+			    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0,
+			    0) == 0)
+			return 0;
+		return -errno;
+	}
+	return rw_on_each_thread(sync_noop, NULL, 10000, NULL);
+}
+
+void rw__arch_sync_after_fork(void)
+{
+	/* The child is a new mm: register again on first use. */
+	atomic_store(&membarrier_state, 0);
+}

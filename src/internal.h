@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private definitions shared by librewire's modules. Never installed.
+ *
+ * Naming: exported API rw_*, internal non-static rw__*, static unprefixed.
+ */
+#ifndef REWIRE_INTERNAL_H
+#define REWIRE_INTERNAL_H
+
+/* Keeps rewire/object.h from registering librewire itself. */
+#define RW__BUILDING_LIBREWIRE 1
+
+#include <rewire/common.h>
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define RW_CACHELINE 64
+#define RW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define RW_UNUSED __attribute__((unused))
+#define RW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+static inline pid_t rw__gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+static inline long rw__futex(_Atomic int *uaddr, int op, int val,
+			     const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+/*
+ * Logging: off unless REWIRE_LOG=1 (read once at load). Async-signal-safe:
+ * formats into a stack buffer with a small formatter (%s %d %u %ld %lu %lx
+ * %zu %p %x %c) and writes with one write(2) to stderr, prefixed with
+ * "[pid/tid] function:".
+ */
+extern bool rw__log_enabled;
+void rw__log_write(const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define rw__log(...)                                          \
+	do {                                                  \
+		if (RW_UNLIKELY(rw__log_enabled))             \
+			rw__log_write(__func__, __VA_ARGS__); \
+	} while (0)
+
+/* Async-signal-safe formatting into buf (always NUL-terminated). */
+size_t rw__vformat(char *buf, size_t size, const char *fmt, va_list ap);
+size_t rw__format(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * rw__lock: a mutex that knows its owner, so that a thread that already
+ * holds it (typically a signal handler that interrupted the holder) gets
+ * -EDEADLK instead of deadlocking. Futex-based; no allocation; usable from
+ * signal handlers for the -EDEADLK check. Not recursive.
+ *
+ * state: 0 free, 1 held, 2 held with waiters.
+ */
+struct rw__lock {
+	_Atomic int state;
+	_Atomic pid_t owner;
+};
+#define RW__LOCK_INIT \
+	{             \
+		0, 0  \
+	}
+
+static inline int rw__lock_acquire(struct rw__lock *l)
+{
+	pid_t self = rw__gettid();
+	int c = 0;
+
+	if (atomic_load_explicit(&l->owner, memory_order_relaxed) == self)
+		return -EDEADLK;
+	if (atomic_compare_exchange_strong(&l->state, &c, 1))
+		goto owned;
+	if (c != 2)
+		c = atomic_exchange(&l->state, 2);
+	while (c != 0) {
+		rw__futex(&l->state, FUTEX_WAIT_PRIVATE, 2, NULL);
+		c = atomic_exchange(&l->state, 2);
+	}
+owned:
+	atomic_store_explicit(&l->owner, self, memory_order_relaxed);
+	return 0;
+}
+
+static inline void rw__lock_release(struct rw__lock *l)
+{
+	atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
+	if (atomic_exchange(&l->state, 0) == 2)
+		rw__futex(&l->state, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+static inline bool rw__lock_held_by_me(struct rw__lock *l)
+{
+	return atomic_load_explicit(&l->owner, memory_order_relaxed) ==
+	       rw__gettid();
+}
+
+/* Reset a lock in a fork child: the child has one thread and no holder. */
+static inline void rw__lock_reset(struct rw__lock *l)
+{
+	atomic_store(&l->owner, 0);
+	atomic_store(&l->state, 0);
+}
+
+/* Sleep for the given number of nanoseconds (restarts on EINTR). */
+void rw__sleep_ns(uint64_t ns);
+uint64_t rw__now_ns(void);
+
+#endif /* REWIRE_INTERNAL_H */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry of loaded objects. Every executable or shared object that
+ * uses rewire's macros registers its sections from a constructor (see
+ * rewire/object.h) and unregisters them from a destructor. Registration
+ * brings the object's code in line with the current state: a site of a key
+ * that another object already enabled is enabled, a trampoline whose
+ * target was linked through the PLT is pointed at the function itself.
+ */
+#include "objects.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct object {
+	struct rw__sections s;
+	int refs; /* constructors that registered these sections */
+	struct object *next;
+};
+
+/* Protected by the text lock. */
+static struct object *objects;
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct rw__jump_entry *x = a, *y = b;
+	uintptr_t kx = x->key & ~(uintptr_t)1, ky = y->key & ~(uintptr_t)1;
+
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	return x->code < y->code ? -1 : x->code > y->code;
+}
+
+static bool same_sections(const struct rw__sections *a,
+			  const struct rw__sections *b)
+{
+	return a->jump_start == b->jump_start &&
+	       a->keys_start == b->keys_start &&
+	       a->calls_start == b->calls_start;
+}
+
+static bool sections_empty(const struct rw__sections *s)
+{
+	return s->jump_start == s->jump_stop && s->keys_start == s->keys_stop &&
+	       s->calls_start == s->calls_stop;
+}
+
+/* Text lock held: the batch that makes @o's sites and trampolines match
+ * the current key states and call targets. */
+static int object_sync(struct object *o)
+{
+	size_t nj = (size_t)(o->s.jump_stop - o->s.jump_start);
+	size_t nc = (size_t)(o->s.calls_stop - o->s.calls_start);
+	struct rw__poke *pokes;
+	size_t n = 0;
+	int err;
+
+	if (!rw__arch_can_patch() || nj + nc == 0)
+		return 0;
+	pokes = calloc(nj + nc, sizeof(*pokes));
+	if (!pokes)
+		return -ENOMEM;
+	for (size_t i = 0; i < nj; i++) {
+		const struct rw__jump_entry *e = &o->s.jump_start[i];
+		struct rw_static_key *key = rw__entry_key(e);
+		bool jump = rw__entry_jumps(e, key->enabled > 0);
+		struct rw__insn want, have;
+
+		rw__arch_jump_insn(jump, e->code, e->target, &want);
+		rw__arch_jump_insn(!jump, e->code, e->target, &have);
+		if (rw__poke_init(&pokes[n], e->code, &have, &want) == 0 &&
+		    memcmp((void *)e->code, pokes[n].new, pokes[n].len))
+			n++;
+	}
+	for (size_t i = 0; i < nc; i++) {
+		struct rw_static_call *sc = o->s.calls_start[i];
+
+		if (sc->tramp &&
+		    rw__static_call_poke(sc, sc->func, &pokes[n]) == 0 &&
+		    memcmp(sc->tramp, pokes[n].new, pokes[n].len))
+			n++;
+	}
+	err = rw__text_poke_locked(pokes, n);
+	free(pokes);
+	return err;
+}
+
+RW_EXPORT void rw__object_register(const struct rw__sections *s)
+{
+	struct object *o;
+	int err;
+
+	if (!s || s->version != RW__SECTIONS_VERSION) {
+		rw__log("object sections of version %u ignored (want %u)",
+			s ? s->version : 0u, RW__SECTIONS_VERSION);
+		return;
+	}
+	if (sections_empty(s))
+		return;
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err) {
+		rw__log("cannot register an object: %s", rw_strerror(err));
+		return;
+	}
+	for (o = objects; o; o = o->next) {
+		if (same_sections(&o->s, s)) {
+			o->refs++;
+			goto out;
+		}
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		rw__log("cannot register an object: out of memory");
+		goto out;
+	}
+	o->s = *s;
+	o->refs = 1;
+	qsort(o->s.jump_start, (size_t)(s->jump_stop - s->jump_start),
+	      sizeof(*s->jump_start), entry_cmp);
+	o->next = objects;
+	objects = o;
+	err = object_sync(o);
+	if (err)
+		rw__log("object %p: sites not brought in line: %s",
+			(void *)s->jump_start, rw_strerror(err));
+	rw__log("object registered: %zu sites, %zu keys, %zu calls",
+		(size_t)(s->jump_stop - s->jump_start),
+		(size_t)(s->keys_stop - s->keys_start),
+		(size_t)(s->calls_stop - s->calls_start));
+out:
+	rw__lock_release(&rw__text_lock);
+}
+
+RW_EXPORT void rw__object_unregister(const struct rw__sections *s)
+{
+	struct object **pp;
+
+	if (!s || s->version != RW__SECTIONS_VERSION || sections_empty(s))
+		return;
+	if (rw__lock_acquire(&rw__text_lock))
+		return;
+	for (pp = &objects; *pp; pp = &(*pp)->next) {
+		struct object *o = *pp;
+
+		if (!same_sections(&o->s, s))
+			continue;
+		if (--o->refs == 0) {
+			*pp = o->next;
+			free(o);
+		}
+		break;
+	}
+	rw__lock_release(&rw__text_lock);
+}
+
+int rw__key_for_each_site(struct rw_static_key *key,
+			  int (*fn)(const struct rw__jump_entry *, void *),
+			  void *arg)
+{
+	for (struct object *o = objects; o; o = o->next) {
+		const struct rw__jump_entry *e = o->s.jump_start;
+		size_t lo = 0, hi = (size_t)(o->s.jump_stop - e);
+
+		/* First entry of the key (the table is sorted by key). */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (rw__entry_key(&e[mid]) < key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; e + lo < o->s.jump_stop && rw__entry_key(&e[lo]) == key;
+		     lo++) {
+			int r = fn(&e[lo], arg);
+
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Keeping SIGTRAP deliverable, and passing on the SIGTRAPs that are not
+ * rewire's.
+ *
+ * A thread that executes int3 with SIGTRAP blocked is killed: the kernel
+ * forces the default action. rewire therefore interposes the libc
+ * functions that set signal masks (sigprocmask, pthread_sigmask,
+ * sigsuspend, ppoll, pselect, epoll_pwait, epoll_pwait2 and the sa_mask of
+ * sigaction) and removes SIGTRAP, and rewire's cross-thread signal, from
+ * the masks they install. It also interposes sigaction and signal for
+ * SIGTRAP itself: once rewire's handler is installed, a program's SIGTRAP
+ * handler is recorded as the one to chain to, and reported back as the
+ * current disposition, so debuggers' and programs' own uses of SIGTRAP
+ * keep working.
+ *
+ * Not covered (documented in doc/TEXT-PATCHING.md): masks set by raw
+ * system calls, by glibc internally (it runs no patched code while they are
+ * in force), by setcontext/swapcontext with a hand-made uc_sigmask, by
+ * sighold/sigset, and signalfd/sigwait users who expect SIGTRAP queued.
+ */
+#include "text.h"
+
+#include <rewire/threads.h>
+
+#include <dlfcn.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+typedef int (*sigsuspend_fn)(const sigset_t *);
+typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *,
+			const sigset_t *);
+typedef int (*pselect_fn)(int, fd_set *, fd_set *, fd_set *,
+			  const struct timespec *, const sigset_t *);
+typedef int (*epoll_pwait_fn)(int, struct epoll_event *, int, int,
+			      const sigset_t *);
+typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int,
+			       const struct timespec *, const sigset_t *);
+
+/* Resolved once (constructor, or first use); read-only afterwards. */
+static struct {
+	_Atomic int ready;
+	sigaction_fn sigaction;
+	sigmask_fn sigprocmask;
+	sigmask_fn pthread_sigmask;
+	sigsuspend_fn sigsuspend;
+	ppoll_fn ppoll;
+	pselect_fn pselect;
+	epoll_pwait_fn epoll_pwait;
+	epoll_pwait2_fn epoll_pwait2;
+} real;
+
+static void *next_sym(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+static void resolve(void)
+{
+	if (atomic_load_explicit(&real.ready, memory_order_acquire))
+		return;
+	real.sigaction = (sigaction_fn)next_sym("sigaction");
+	real.sigprocmask = (sigmask_fn)next_sym("sigprocmask");
+	real.pthread_sigmask = (sigmask_fn)next_sym("pthread_sigmask");
+	real.sigsuspend = (sigsuspend_fn)next_sym("sigsuspend");
+	real.ppoll = (ppoll_fn)next_sym("ppoll");
+	real.pselect = (pselect_fn)next_sym("pselect");
+	real.epoll_pwait = (epoll_pwait_fn)next_sym("epoll_pwait");
+	real.epoll_pwait2 = (epoll_pwait2_fn)next_sym("epoll_pwait2");
+	atomic_store_explicit(&real.ready, 1, memory_order_release);
+}
+
+__attribute__((constructor)) static void signals_init(void)
+{
+	resolve();
+}
+
+int rw__real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	resolve();
+	return real.pthread_sigmask(how, set, old);
+}
+
+/* Remove the signals rewire needs deliverable from a mask. */
+static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
+{
+	int rt = rw_threads_signal();
+
+	if (!in)
+		return NULL;
+	if (!sigismember(in, SIGTRAP) && (rt <= 0 || !sigismember(in, rt)))
+		return in;
+	*buf = *in;
+	sigdelset(buf, SIGTRAP);
+	if (rt > 0)
+		sigdelset(buf, rt);
+	return buf;
+}
+
+/*
+ * The program's view of SIGTRAP once rewire's handler is installed: the
+ * disposition to chain to. Written under trap_lock by sigaction() callers;
+ * read by the handler with a sequence count (retry while odd or changed).
+ */
+static _Atomic bool trap_ours;
+static struct sigaction trap_prev;
+static _Atomic unsigned trap_seq;
+static struct rw__lock trap_lock = RW__LOCK_INIT;
+
+static void trap_prev_read(struct sigaction *out)
+{
+	unsigned s1, s2;
+
+	do {
+		s1 = atomic_load(&trap_seq);
+		memcpy(out, &trap_prev, sizeof(*out));
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load(&trap_seq);
+	} while ((s1 & 1) || s1 != s2);
+}
+
+static void trap_prev_write(const struct sigaction *in)
+{
+	atomic_fetch_add(&trap_seq, 1);
+	atomic_thread_fence(memory_order_release);
+	memcpy(&trap_prev, in, sizeof(*in));
+	atomic_fetch_add(&trap_seq, 1);
+}
+
+int rw__signals_install_trap(void (*handler)(int, siginfo_t *, void *))
+{
+	struct sigaction sa, old;
+	int err = 0;
+
+	resolve();
+	if (rw__lock_acquire(&trap_lock))
+		return -EDEADLK;
+	if (atomic_load(&trap_ours))
+		goto out;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART | SA_ONSTACK;
+	if (real.sigaction(SIGTRAP, &sa, &old)) {
+		err = -errno;
+		goto out;
+	}
+	trap_prev_write(&old);
+	atomic_store(&trap_ours, true);
+	rw__log("SIGTRAP handler installed");
+out:
+	rw__lock_release(&trap_lock);
+	return err;
+}
+
+/* Die the way the kernel would have killed us without rewire. */
+static void trap_default(int sig)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	real.sigaction(sig, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	real.pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+}
+
+void rw__signals_chain_trap(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction prev;
+
+	trap_prev_read(&prev);
+	if (prev.sa_flags & SA_SIGINFO) {
+		if (prev.sa_sigaction) {
+			prev.sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (prev.sa_handler == SIG_IGN) {
+		/* The kernel ignores no breakpoint trap: it forces SIG_DFL. */
+		if (si && si->si_code == SI_KERNEL)
+			trap_default(sig);
+		return;
+	} else if (prev.sa_handler != SIG_DFL) {
+		prev.sa_handler(sig);
+		return;
+	}
+	trap_default(sig);
+}
+
+/* The interposed functions. */
+
+RW_EXPORT int sigaction(int sig, const struct sigaction *act,
+			struct sigaction *oact)
+{
+	struct sigaction copy;
+	sigset_t m;
+
+	resolve();
+	if (sig == SIGTRAP && atomic_load(&trap_ours)) {
+		if (rw__lock_acquire(&trap_lock)) {
+			errno = EDEADLK;
+			return -1;
+		}
+		if (oact)
+			trap_prev_read(oact);
+		if (act) {
+			copy = *act;
+			copy.sa_mask = *sanitize(&act->sa_mask, &m);
+			trap_prev_write(&copy);
+		}
+		rw__lock_release(&trap_lock);
+		return 0;
+	}
+	if (act) {
+		copy = *act;
+		copy.sa_mask = *sanitize(&act->sa_mask, &m);
+		act = &copy;
+	}
+	return real.sigaction(sig, act, oact);
+}
+
+RW_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(sig, &sa, &old))
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+RW_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t m;
+
+	resolve();
+	if (how != SIG_UNBLOCK)
+		set = sanitize(set, &m);
+	return real.sigprocmask(how, set, old);
+}
+
+RW_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t m;
+
+	resolve();
+	if (how != SIG_UNBLOCK)
+		set = sanitize(set, &m);
+	return real.pthread_sigmask(how, set, old);
+}
+
+RW_EXPORT int sigsuspend(const sigset_t *set)
+{
+	sigset_t m;
+
+	resolve();
+	return real.sigsuspend(sanitize(set, &m));
+}
+
+RW_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		    const sigset_t *set)
+{
+	sigset_t m;
+
+	resolve();
+	return real.ppoll(fds, n, ts, sanitize(set, &m));
+}
+
+RW_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
+		      const struct timespec *ts, const sigset_t *set)
+{
+	sigset_t m;
+
+	resolve();
+	return real.pselect(n, r, w, e, ts, sanitize(set, &m));
+}
+
+RW_EXPORT int epoll_pwait(int fd, struct epoll_event *ev, int max, int ms,
+			  const sigset_t *set)
+{
+	sigset_t m;
+
+	resolve();
+	return real.epoll_pwait(fd, ev, max, ms, sanitize(set, &m));
+}
+
+RW_EXPORT int epoll_pwait2(int fd, struct epoll_event *ev, int max,
+			   const struct timespec *ts, const sigset_t *set)
+{
+	sigset_t m;
+
+	resolve();
+	if (!real.epoll_pwait2) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real.epoll_pwait2(fd, ev, max, ts, sanitize(set, &m));
+}

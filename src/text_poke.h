@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Private: the batch patcher used by static keys and static calls. */
+#ifndef REWIRE_TEXT_POKE_PRIV_H
+#define REWIRE_TEXT_POKE_PRIV_H
+
+#include "arch/arch.h"
+#include "text.h"
+
+struct rw__poke {
+	uintptr_t addr;
+	uint8_t len;
+	uint8_t old[RW_TEXT_INSN_MAX];
+	uint8_t new[RW_TEXT_INSN_MAX];
+	struct rw__insn insn; /* new, decoded: what the trap handler runs */
+};
+
+/*
+ * Apply a batch with the int3 protocol. The caller holds the text lock.
+ * Sorts @pokes in place. Sites that already hold their new bytes are
+ * skipped; a site holding neither its old nor its new bytes fails the whole
+ * batch with -EILSEQ before anything is written. On a write error the
+ * sites written so far are restored and the error returned.
+ */
+int rw__text_poke_locked(struct rw__poke *pokes, size_t n);
+
+/* Fill @p for a site at @addr changing from @old_insn to @new_insn. */
+int rw__poke_init(struct rw__poke *p, uintptr_t addr,
+		  const struct rw__insn *old_insn,
+		  const struct rw__insn *new_insn);
+
+#endif /* REWIRE_TEXT_POKE_PRIV_H */

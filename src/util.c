@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* Logging, formatting, errors and time: small async-signal-safe helpers. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool rw__log_enabled;
+
+__attribute__((constructor)) static void log_init(void)
+{
+	const char *s = getenv("REWIRE_LOG");
+
+	rw__log_enabled = s && *s && strcmp(s, "0") != 0;
+}
+
+static size_t put_char(char *buf, size_t size, size_t pos, char c)
+{
+	if (pos + 1 < size)
+		buf[pos] = c;
+	return pos + 1;
+}
+
+static size_t put_str(char *buf, size_t size, size_t pos, const char *s)
+{
+	if (!s)
+		s = "(null)";
+	while (*s)
+		pos = put_char(buf, size, pos, *s++);
+	return pos;
+}
+
+static size_t put_uint(char *buf, size_t size, size_t pos, unsigned long long v,
+		       unsigned base)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n)
+		pos = put_char(buf, size, pos, tmp[--n]);
+	return pos;
+}
+
+size_t rw__vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	size_t pos = 0;
+
+	for (; *fmt; fmt++) {
+		int lng = 0;
+		bool sz = false;
+
+		if (*fmt != '%') {
+			pos = put_char(buf, size, pos, *fmt);
+			continue;
+		}
+		fmt++;
+		while (*fmt == 'l') {
+			lng++;
+			fmt++;
+		}
+		if (*fmt == 'z') {
+			sz = true;
+			fmt++;
+		}
+		switch (*fmt) {
+		case 's':
+			pos = put_str(buf, size, pos, va_arg(ap, const char *));
+			break;
+		case 'c':
+			pos = put_char(buf, size, pos, (char)va_arg(ap, int));
+			break;
+		case 'd': {
+			long long v = lng ? va_arg(ap, long)
+					  : (sz ? (long long)va_arg(ap, ssize_t)
+						: va_arg(ap, int));
+			if (v < 0) {
+				pos = put_char(buf, size, pos, '-');
+				v = -v;
+			}
+			pos = put_uint(buf, size, pos, (unsigned long long)v,
+				       10);
+			break;
+		}
+		case 'u':
+		case 'x': {
+			unsigned long long v =
+				lng ? va_arg(ap, unsigned long)
+				    : (sz ? va_arg(ap, size_t)
+					  : va_arg(ap, unsigned int));
+			pos = put_uint(buf, size, pos, v,
+				       *fmt == 'x' ? 16 : 10);
+			break;
+		}
+		case 'p':
+			pos = put_str(buf, size, pos, "0x");
+			pos = put_uint(buf, size, pos,
+				       (uintptr_t)va_arg(ap, void *), 16);
+			break;
+		case '%':
+			pos = put_char(buf, size, pos, '%');
+			break;
+		case '\0':
+			fmt--;
+			break;
+		default:
+			pos = put_char(buf, size, pos, '?');
+			break;
+		}
+	}
+	if (size)
+		buf[pos < size ? pos : size - 1] = '\0';
+	return pos;
+}
+
+size_t rw__format(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = rw__vformat(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+void rw__log_write(const char *func, const char *fmt, ...)
+{
+	char buf[512];
+	size_t n;
+	va_list ap;
+	int saved = errno;
+
+	n = rw__format(buf, sizeof(buf), "rewire[%d/%d] %s: ", (int)getpid(),
+		       (int)rw__gettid(), func);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	va_start(ap, fmt);
+	n += rw__vformat(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	if (n >= sizeof(buf) - 1)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	(void)!write(STDERR_FILENO, buf, n);
+	errno = saved;
+}
+
+uint64_t rw__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void rw__sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ull),
+			       (long)(ns % 1000000000ull) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+RW_EXPORT const char *rw_version(void)
+{
+	return RW_VERSION_STRING;
+}
+
+RW_EXPORT const char *rw_strerror(int err)
+{
+	switch (-err) {
+	case 0:
+		return "success";
+	case RW_ERR_THREAD_TIMEOUT:
+		return "a thread did not answer in time";
+	case RW_ERR_BAD_INSN:
+		return "the instruction at the site is not one rewire can patch";
+	case RW_ERR_OUT_OF_RANGE:
+		return "branch target out of reach of a 32-bit displacement";
+	case RW_ERR_TEXT_WRITE:
+		return "the kernel refuses writes to code and the policy "
+		       "forbids the mprotect fallback";
+	case EILSEQ:
+		return "the bytes at a site are not the expected instruction "
+		       "(nothing was written)";
+	case EDEADLK:
+		return "update from a context that already holds rewire's "
+		       "lock (nested update from a signal handler)";
+	case EINVAL:
+		return "invalid argument";
+	case ENOMEM:
+		return "out of memory";
+	case EPERM:
+		return "operation not permitted";
+	case ETIMEDOUT:
+		return "timed out";
+	case EOVERFLOW:
+		return "reference count overflow";
+	case EBUSY:
+		return "busy";
+	case ENOENT:
+		return "no such object";
+	case EEXIST:
+		return "already exists";
+	case ENOSYS:
+		return "not supported by this kernel or backend";
+	case ESRCH:
+		return "no such thread";
+	case EAGAIN:
+		return "resource temporarily unavailable; try again";
+	case ERANGE:
+		return "value out of range";
+	default:
+		break;
+	}
+	if (err < 0 && -err < RW_ERR_BASE)
+		return "system error (see errno value)";
+	return "unknown rewire error";
+}

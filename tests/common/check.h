@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Minimal test harness shared by rewire's unit, torture and integration
+ * tests. Each test executable is one CTest test; exit code 77 means skipped.
+ *
+ *   CHECK(cond)            fail (exit 1) with file:line and the expression
+ *   CHECK_EQ(a, b)         compare two integers, print both on failure
+ *   CHECK_OK(expr)         expr must return 0; prints rw_strerror otherwise
+ *   SKIP(fmt, ...)         print the reason and exit 77
+ *   rw_test_long()         true when REWIRE_TORTURE_LONG=1 (long torture runs)
+ *   rw_test_scale(s, l)    s normally, l when long runs are requested
+ *   rw_test_now_ns()       CLOCK_MONOTONIC in nanoseconds
+ */
+#ifndef REWIRE_TEST_CHECK_H
+#define REWIRE_TEST_CHECK_H
+
+#include <rewire/common.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                              \
+	do {                                                                        \
+		long long _a = (long long)(a), _b = (long long)(b);                 \
+		if (_a != _b) {                                                     \
+			fprintf(stderr,                                             \
+				"%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
+				__FILE__, __LINE__, #a, _a, #b, _b);                \
+			exit(1);                                                    \
+		}                                                                   \
+	} while (0)
+
+#define CHECK_OK(expr)                                                  \
+	do {                                                            \
+		int _r = (expr);                                        \
+		if (_r != 0) {                                          \
+			fprintf(stderr, "%s:%d: %s returned %d (%s)\n", \
+				__FILE__, __LINE__, #expr, _r,          \
+				rw_strerror(_r));                       \
+			exit(1);                                        \
+		}                                                       \
+	} while (0)
+
+#define SKIP(...)                                      \
+	do {                                           \
+		fprintf(stderr, "SKIP: " __VA_ARGS__); \
+		fputc('\n', stderr);                   \
+		exit(77);                              \
+	} while (0)
+
+static inline bool rw_test_long(void)
+{
+	const char *s = getenv("REWIRE_TORTURE_LONG");
+	return s && *s && strcmp(s, "0") != 0;
+}
+
+static inline long rw_test_scale(long short_run, long long_run)
+{
+	return rw_test_long() ? long_run : short_run;
+}
+
+static inline uint64_t rw_test_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#endif /* REWIRE_TEST_CHECK_H */

@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -88,7 +89,7 @@ int rw__real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 }
 
 /* Remove the signals rewire needs deliverable from a mask. */
-static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
+RW_UNUSED static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
 {
 	int rt = rw_threads_signal();
 
@@ -105,32 +106,42 @@ static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
 
 /*
  * The program's view of SIGTRAP once rewire's handler is installed: the
- * disposition to chain to. Written under trap_lock by sigaction() callers;
- * read by the handler with a sequence count (retry while odd or changed).
+ * disposition to chain to. Each change publishes a new immutable copy; the
+ * handler reads the pointer once. Old copies stay on the retired list (a
+ * program changes its SIGTRAP handler a handful of times), so a handler
+ * never reads freed memory. Written under trap_lock.
  */
+struct trap_disp {
+	struct sigaction sa;
+	struct trap_disp *retired;
+};
 static _Atomic bool trap_ours;
-static struct sigaction trap_prev;
-static _Atomic unsigned trap_seq;
+static struct trap_disp *_Atomic trap_prev;
 static struct rw__lock trap_lock = RW__LOCK_INIT;
 
 static void trap_prev_read(struct sigaction *out)
 {
-	unsigned s1, s2;
+	struct trap_disp *d = atomic_load(&trap_prev);
 
-	do {
-		s1 = atomic_load(&trap_seq);
-		memcpy(out, &trap_prev, sizeof(*out));
-		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load(&trap_seq);
-	} while ((s1 & 1) || s1 != s2);
+	if (d) {
+		*out = d->sa;
+	} else {
+		memset(out, 0, sizeof(*out));
+		out->sa_handler = SIG_DFL;
+	}
 }
 
-static void trap_prev_write(const struct sigaction *in)
+/* trap_lock held. */
+static int trap_prev_write(const struct sigaction *in)
 {
-	atomic_fetch_add(&trap_seq, 1);
-	atomic_thread_fence(memory_order_release);
-	memcpy(&trap_prev, in, sizeof(*in));
-	atomic_fetch_add(&trap_seq, 1);
+	struct trap_disp *d = malloc(sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->sa = *in;
+	d->retired = atomic_load(&trap_prev);
+	atomic_store(&trap_prev, d);
+	return 0;
 }
 
 int rw__signals_install_trap(void (*handler)(int, siginfo_t *, void *))
@@ -151,7 +162,11 @@ int rw__signals_install_trap(void (*handler)(int, siginfo_t *, void *))
 		err = -errno;
 		goto out;
 	}
-	trap_prev_write(&old);
+	err = trap_prev_write(&old);
+	if (err) {
+		real.sigaction(SIGTRAP, &old, NULL);
+		goto out;
+	}
 	atomic_store(&trap_ours, true);
 	rw__log("SIGTRAP handler installed");
 out:
@@ -196,7 +211,12 @@ void rw__signals_chain_trap(int sig, siginfo_t *si, void *uc)
 	trap_default(sig);
 }
 
-/* The interposed functions. */
+/*
+ * The interposed functions. Only the patching backend needs them: the
+ * generic backend never executes int3 (and sanitizer runtimes, which call
+ * sigaction before they are initialized, must not meet instrumented code).
+ */
+#ifdef RW_BACKEND_X86_64
 
 RW_EXPORT int sigaction(int sig, const struct sigaction *act,
 			struct sigaction *oact)
@@ -215,7 +235,11 @@ RW_EXPORT int sigaction(int sig, const struct sigaction *act,
 		if (act) {
 			copy = *act;
 			copy.sa_mask = *sanitize(&act->sa_mask, &m);
-			trap_prev_write(&copy);
+			if (trap_prev_write(&copy)) {
+				rw__lock_release(&trap_lock);
+				errno = ENOMEM;
+				return -1;
+			}
 		}
 		rw__lock_release(&trap_lock);
 		return 0;
@@ -309,3 +333,4 @@ RW_EXPORT int epoll_pwait2(int fd, struct epoll_event *ev, int max,
 	}
 	return real.epoll_pwait2(fd, ev, max, ts, sanitize(set, &m));
 }
+#endif /* RW_BACKEND_X86_64 */

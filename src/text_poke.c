@@ -333,10 +333,9 @@ static void publish(struct rw__poke *pokes, size_t n)
 {
 	active_pokes = pokes;
 	active_n = n;
+	/* seq_cst: the counts are visible before the first int3 is. */
 	for (int i = 0; i < TRAP_SLOTS; i++)
-		atomic_store_explicit(&trap_slots[i].ref, 1,
-				      memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
+		atomic_store(&trap_slots[i].ref, 1);
 }
 
 static void retire(void)

@@ -62,6 +62,14 @@
 		exit(77);                              \
 	} while (0)
 
+/* Number of patchable sites the backend reports for n sites in the code:
+ * the generic backend has none (keys are flags). */
+#ifdef RW_BACKEND_X86_64
+#define RW_TEST_SITES(n) (n)
+#else
+#define RW_TEST_SITES(n) 0
+#endif
+
 static inline bool rw_test_long(void)
 {
 	const char *s = getenv("REWIRE_TORTURE_LONG");

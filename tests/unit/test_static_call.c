@@ -126,7 +126,7 @@ int main(void)
 		CHECK_EQ(exe_on_likely(0), 0);
 		CHECK_OK(rw_static_key_enable(&exe_key));
 		CHECK_EQ(exe_on(0), 1);
-		CHECK_EQ(rw_static_key_sites(&exe_key), 2);
+		CHECK_EQ(rw_static_key_sites(&exe_key), RW_TEST_SITES(2));
 
 		CHECK_EQ(dso_key_on(), 1);
 		CHECK_OK(rw_static_key_disable(dso_key_ptr()));

@@ -72,9 +72,9 @@ int main(void)
 	struct rw_text_stats a, b;
 
 	expect(0, 1);
-	CHECK_EQ(rw_static_key_sites(&kf), 2);
-	CHECK_EQ(rw_static_key_sites(&kt), 2);
-	CHECK_EQ(rw_static_key_sites(&many), 50);
+	CHECK_EQ(rw_static_key_sites(&kf), RW_TEST_SITES(2));
+	CHECK_EQ(rw_static_key_sites(&kt), RW_TEST_SITES(2));
+	CHECK_EQ(rw_static_key_sites(&many), RW_TEST_SITES(50));
 
 	CHECK_OK(rw_static_key_enable(&kf));
 	expect(1, 1);

@@ -116,8 +116,7 @@ RW_EXPORT void rw__object_register(const struct rw__sections *s)
 	o->s = *s;
 	o->refs = 1;
 	if (s->jump_stop > s->jump_start)
-		qsort(o->s.jump_start,
-		      (size_t)(s->jump_stop - s->jump_start),
+		qsort(o->s.jump_start, (size_t)(s->jump_stop - s->jump_start),
 		      sizeof(*s->jump_start), entry_cmp);
 	o->next = objects;
 	objects = o;

@@ -308,10 +308,19 @@ static int write_step(struct rw__poke *pokes, size_t n, enum step step,
 	return 0;
 }
 
-static int sync_cores(void)
+/* A failed sync (membarrier refused and a thread that did not answer the
+ * fallback signal) is remembered and returned by the batch: the code is
+ * written, but not every core is known to have serialized. */
+static int sync_err;
+
+static void sync_cores(void)
 {
+	int err;
+
 	rw__stat_add(syncs, 1);
-	return rw__arch_sync_cores();
+	err = rw__arch_sync_cores();
+	if (err && !sync_err)
+		sync_err = err;
 }
 
 static bool trap_installed; /* text lock */
@@ -322,6 +331,7 @@ static int prepare_once(void)
 
 	if (trap_installed)
 		return 0;
+	rw__arch_sync_prepare();
 	err = rw__signals_install_trap(trap_handler);
 	if (err)
 		return err;
@@ -407,6 +417,7 @@ int rw__text_poke_locked(struct rw__poke *pokes, size_t n)
 
 	/* Publish the batch before the first int3 can be hit: a thread
 	 * that traps finds it. */
+	sync_err = 0;
 	publish(pokes, n);
 
 	/* Step 2: int3 on every first byte, then sync, so that no core can
@@ -438,6 +449,10 @@ int rw__text_poke_locked(struct rw__poke *pokes, size_t n)
 	sync_cores();
 	rw__stat_add(batches, 1);
 	rw__stat_add(sites_patched, n);
+	err = sync_err;
+	if (err)
+		rw__log("batch written but a core sync failed: %s",
+			rw_strerror(err));
 out:
 	/* Step 5: wait for handlers still using the batch. */
 	retire();

@@ -60,6 +60,9 @@ int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out);
  * fork. Returns 0 or a negative errno.
  */
 int rw__arch_sync_cores(void);
+/* Register for core sync ahead of time (first batch), outside any window
+ * in which a site holds int3. */
+void rw__arch_sync_prepare(void);
 void rw__arch_sync_after_fork(void);
 
 #endif /* REWIRE_ARCH_H */

@@ -78,6 +78,10 @@ int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out)
 	return -ENOSYS;
 }
 
+void rw__arch_sync_prepare(void)
+{
+}
+
 int rw__arch_sync_cores(void)
 {
 	return 0;

@@ -291,34 +291,37 @@ static void sync_noop(void *arg)
 	(void)arg;
 }
 
+/* Registration can take milliseconds: do it before a batch arms any site,
+ * not inside the int3 window. */
+void rw__arch_sync_prepare(void)
+{
+	long r;
+
+	if (atomic_load(&membarrier_state) != 0)
+		return;
+	r = syscall(SYS_membarrier,
+		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
+	if (r != 0)
+		rw__log("membarrier SYNC_CORE unavailable (errno %d); "
+			"using cross-thread signals",
+			errno);
+	atomic_store(&membarrier_state, r == 0 ? 1 : -1);
+}
+
 int rw__arch_sync_cores(void)
 {
-	int st = atomic_load(&membarrier_state);
-
-	if (st == 0) {
-		long r = syscall(
-			SYS_membarrier,
-			MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0,
-			0);
-		st = r == 0 ? 1 : -1;
-		if (st < 0)
-			rw__log("membarrier SYNC_CORE unavailable (errno %d); "
-				"using cross-thread signals",
-				errno);
-		atomic_store(&membarrier_state, st);
-	}
-	if (st > 0) {
-		if (syscall(SYS_membarrier,
-			    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0,
-			    0) == 0)
-			return 0;
-		return -errno;
-	}
+	rw__arch_sync_prepare();
+	if (atomic_load(&membarrier_state) > 0 &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
+		    0, 0) == 0)
+		return 0;
 	return rw_on_each_thread(sync_noop, NULL, 10000, NULL);
 }
 
 void rw__arch_sync_after_fork(void)
 {
-	/* The child is a new mm: register again on first use. */
+	/* The child is a new mm: register again, now, so that its first
+	 * batch does not pay for it with a site armed. */
 	atomic_store(&membarrier_state, 0);
+	rw__arch_sync_prepare();
 }

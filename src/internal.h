@@ -60,65 +60,78 @@ size_t rw__vformat(char *buf, size_t size, const char *fmt, va_list ap);
 size_t rw__format(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Sleep for the given number of nanoseconds (restarts on EINTR). */
+void rw__sleep_ns(uint64_t ns);
+uint64_t rw__now_ns(void);
+
 /*
  * rw__lock: a mutex that knows its owner, so that a thread that already
  * holds it (typically a signal handler that interrupted the holder) gets
- * -EDEADLK instead of deadlocking. Futex-based; no allocation; usable from
- * signal handlers for the -EDEADLK check. Not recursive.
+ * -EDEADLK instead of deadlocking. Futex-based; no allocation.
  *
- * state: 0 free, 1 held, 2 held with waiters.
+ * The lock word is the owner's tid (0: free) plus RW__LOCK_WAITERS when a
+ * thread may be sleeping on it. Taking and releasing it are single atomic
+ * operations on that word, so a signal handler that interrupts the owner at
+ * any instruction sees its own tid there and gets -EDEADLK. Not recursive.
  */
 struct rw__lock {
-	_Atomic int state;
-	_Atomic pid_t owner;
+	_Atomic int word;
 };
+#define RW__LOCK_WAITERS (1 << 30)
 #define RW__LOCK_INIT \
 	{             \
-		0, 0  \
+		0     \
 	}
 
 static inline int rw__lock_acquire(struct rw__lock *l)
 {
-	pid_t self = rw__gettid();
-	int c = 0;
+	int self = (int)rw__gettid();
+	int v = 0;
 
-	if (atomic_load_explicit(&l->owner, memory_order_relaxed) == self)
-		return -EDEADLK;
-	if (atomic_compare_exchange_strong(&l->state, &c, 1))
-		goto owned;
-	if (c != 2)
-		c = atomic_exchange(&l->state, 2);
-	while (c != 0) {
-		rw__futex(&l->state, FUTEX_WAIT_PRIVATE, 2, NULL);
-		c = atomic_exchange(&l->state, 2);
+	if (atomic_compare_exchange_strong(&l->word, &v, self))
+		return 0;
+	for (;;) {
+		if ((v & ~RW__LOCK_WAITERS) == self)
+			return -EDEADLK;
+		if (v == 0) {
+			/* Keep the waiters flag: others may still sleep. */
+			if (atomic_compare_exchange_strong(
+				    &l->word, &v, self | RW__LOCK_WAITERS))
+				return 0;
+			continue;
+		}
+		if (!(v & RW__LOCK_WAITERS) &&
+		    !atomic_compare_exchange_strong(&l->word, &v,
+						    v | RW__LOCK_WAITERS))
+			continue;
+#ifdef __SANITIZE_THREAD__
+		/* TSan delivers signals only inside functions it intercepts,
+		 * and a raw futex wait is not one: a waiter would never answer
+		 * a cross-thread call made by the holder. Sleep instead. */
+		rw__sleep_ns(20000);
+#else
+		rw__futex(&l->word, FUTEX_WAIT_PRIVATE, v | RW__LOCK_WAITERS,
+			  NULL);
+#endif
+		v = atomic_load(&l->word);
 	}
-owned:
-	atomic_store_explicit(&l->owner, self, memory_order_relaxed);
-	return 0;
 }
 
 static inline void rw__lock_release(struct rw__lock *l)
 {
-	atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
-	if (atomic_exchange(&l->state, 0) == 2)
-		rw__futex(&l->state, FUTEX_WAKE_PRIVATE, 1, NULL);
+	if (atomic_exchange(&l->word, 0) & RW__LOCK_WAITERS)
+		rw__futex(&l->word, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
 static inline bool rw__lock_held_by_me(struct rw__lock *l)
 {
-	return atomic_load_explicit(&l->owner, memory_order_relaxed) ==
-	       rw__gettid();
+	return (atomic_load(&l->word) & ~RW__LOCK_WAITERS) == (int)rw__gettid();
 }
 
 /* Reset a lock in a fork child: the child has one thread and no holder. */
 static inline void rw__lock_reset(struct rw__lock *l)
 {
-	atomic_store(&l->owner, 0);
-	atomic_store(&l->state, 0);
+	atomic_store(&l->word, 0);
 }
-
-/* Sleep for the given number of nanoseconds (restarts on EINTR). */
-void rw__sleep_ns(uint64_t ns);
-uint64_t rw__now_ns(void);
 
 #endif /* REWIRE_INTERNAL_H */

@@ -6,6 +6,7 @@
  * the comments at each step say what it guarantees.
  */
 #include "text_poke.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -483,6 +484,10 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 		return n ? -ENOSYS : 0;
 	if (!n)
 		return 0;
+	/* Before allocating: a handler that interrupted this thread inside
+	 * an update may have interrupted malloc too. */
+	if (rw__lock_held_by_me(&rw__text_lock))
+		return -EDEADLK;
 	p = calloc(n, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -541,17 +546,22 @@ static bool fork_locked;
 
 static void atfork_prepare(void)
 {
+	/* Lock order: the text lock, then the cross-thread call lock (a
+	 * batch may make a cross-thread call to sync cores). */
 	fork_locked = rw__lock_acquire(&rw__text_lock) == 0;
+	rw__threads_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+	rw__threads_atfork_parent();
 	if (fork_locked)
 		rw__lock_release(&rw__text_lock);
 }
 
 static void atfork_child(void)
 {
+	rw__threads_atfork_child();
 	rw__text_after_fork();
 	rw__arch_sync_after_fork();
 	if (fork_locked) {

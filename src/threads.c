@@ -44,6 +44,14 @@
 /* Attempts at a listing that no thread exit disturbed (see read_tasks). */
 #define LIST_CLEAN_TRIES 8
 
+#if defined(__SANITIZE_THREAD__)
+#define RW_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RW_TSAN 1
+#endif
+#endif
+
 enum slot_state {
 	SLOT_UNSENT,
 	SLOT_PENDING,
@@ -645,11 +653,99 @@ static int signal_all(struct call *c)
 	}
 }
 
+#ifdef RW_TSAN
+/*
+ * ThreadSanitizer runs a background thread of its own that blocks every
+ * signal with a raw system call and never runs application code; it would
+ * turn every call into a timeout. In TSan builds only, a thread is taken
+ * for such a runtime thread, and dropped like an exited one, when our
+ * signal is still pending in the kernel for it while it blocks our signal
+ * and every standard signal but SIGKILL and SIGSTOP, for at least
+ * SAN_GRACE_NS. The pending test keeps out the threads that TSan is
+ * running deferred handlers in (TSan blocks everything meanwhile, but the
+ * kernel has already delivered the signal); the grace period keeps out the
+ * threads that glibc is still creating. Threads found so are remembered,
+ * so later calls drop them at the first poll.
+ */
+#define SAN_GRACE_NS 20000000ull
+
+/* Sanitizer runtime threads seen before; under call_lock. */
+static pid_t san_tids[4];
+
+static bool stuck_all_blocked(pid_t tid, int signo)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long blk, pnd;
+	ssize_t n;
+	int fd, sig;
+
+	rw__format(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strstr(buf, "SigPnd:");
+	if (!p)
+		return false;
+	pnd = strtoull(p + 7, NULL, 16);
+	p = strstr(buf, "SigBlk:");
+	if (!p)
+		return false;
+	blk = strtoull(p + 7, NULL, 16);
+	if (!(pnd & blk & 1ull << (signo - 1)))
+		return false;
+	for (sig = 1; sig < 32; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP &&
+		    !(blk & 1ull << (sig - 1)))
+			return false;
+	}
+	return true;
+}
+
+static bool is_sanitizer_thread(pid_t tid, int signo, uint64_t waited_ns)
+{
+	size_t i, known = RW_ARRAY_SIZE(san_tids);
+
+	for (i = 0; i < RW_ARRAY_SIZE(san_tids); i++) {
+		if (san_tids[i] == tid)
+			known = i;
+	}
+	if (known == RW_ARRAY_SIZE(san_tids) && waited_ns < SAN_GRACE_NS)
+		return false;
+	if (!stuck_all_blocked(tid, signo)) {
+		if (known < RW_ARRAY_SIZE(san_tids))
+			san_tids[known] = 0;
+		return false;
+	}
+	for (i = 0;
+	     known == RW_ARRAY_SIZE(san_tids) && i < RW_ARRAY_SIZE(san_tids);
+	     i++) {
+		if (!san_tids[i]) {
+			san_tids[i] = tid;
+			break;
+		}
+	}
+	return true;
+}
+#else
+static bool is_sanitizer_thread(pid_t tid, int signo, uint64_t waited_ns)
+{
+	(void)tid;
+	(void)signo;
+	(void)waited_ns;
+	return false;
+}
+#endif
+
 /*
  * Resend the signals that could not be sent, and drop the threads that
  * exited without answering (their pending signal died with them).
  */
-static void poll_pending(struct call *c)
+static void poll_pending(struct call *c, uint64_t waited_ns)
 {
 	struct chunk *ch;
 	uint32_t i;
@@ -664,15 +760,18 @@ static void poll_pending(struct call *c)
 				send_one(c, s, ch->base + i);
 				continue;
 			}
-			if (st != SLOT_PENDING ||
-			    syscall(SYS_tgkill, c->pid, s->tid, 0) == 0 ||
-			    errno != ESRCH)
+			if (st != SLOT_PENDING)
+				continue;
+			if ((syscall(SYS_tgkill, c->pid, s->tid, 0) == 0 ||
+			     errno != ESRCH) &&
+			    !is_sanitizer_thread(s->tid, c->signo, waited_ns))
 				continue;
 			expect = SLOT_PENDING;
 			if (atomic_compare_exchange_strong(&s->state, &expect,
 							   SLOT_DROPPED)) {
 				c->dropped++;
-				rw__log("thread %d exited before answering",
+				rw__log("thread %d exited or is a sanitizer "
+					"thread; not waiting for it",
 					s->tid);
 			}
 		}
@@ -700,7 +799,8 @@ static void futex_wait_ns(_Atomic int *word, int val, uint64_t ns)
 static int wait_answers(struct call *c, uint64_t deadline)
 {
 	uint64_t interval = POLL_MIN_NS;
-	uint64_t now = rw__now_ns(), next_poll = now + interval, until;
+	uint64_t begin = rw__now_ns(), now, next_poll = begin + interval;
+	uint64_t until;
 	int a;
 
 	for (;;) {
@@ -709,7 +809,7 @@ static int wait_answers(struct call *c, uint64_t deadline)
 			return 0;
 		now = rw__now_ns();
 		if (now >= next_poll || (deadline && now >= deadline)) {
-			poll_pending(c);
+			poll_pending(c, now - begin);
 			if (interval < POLL_MAX_NS)
 				interval *= 2;
 			next_poll = now + interval;
@@ -863,12 +963,12 @@ unlock:
  * a thread that runs fn (a fork from inside fn); the child handler then
  * ends the call that the child inherited, with nobody left to answer it.
  */
-static void atfork_prepare(void)
+void rw__threads_atfork_prepare(void)
 {
 	fork_holds_lock = call_lock_acquire() == 0;
 }
 
-static void atfork_parent(void)
+void rw__threads_atfork_parent(void)
 {
 	if (fork_holds_lock) {
 		fork_holds_lock = false;
@@ -876,7 +976,7 @@ static void atfork_parent(void)
 	}
 }
 
-static void atfork_child(void)
+void rw__threads_atfork_child(void)
 {
 	struct chunk *ch, *next;
 
@@ -895,5 +995,4 @@ static void atfork_child(void)
 __attribute__((constructor)) static void threads_init(void)
 {
 	signo_resolve();
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }

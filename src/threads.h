@@ -27,4 +27,12 @@ int rw__threads_signo(void);
  */
 bool rw__threads_owns_signal(int signo);
 
+/*
+ * fork handlers, registered by src/text_poke.c so that the order is the
+ * lock order: the text lock is taken first (prepare) and released last.
+ */
+void rw__threads_atfork_prepare(void);
+void rw__threads_atfork_parent(void);
+void rw__threads_atfork_child(void);
+
 #endif /* REWIRE_SRC_THREADS_H */

@@ -45,15 +45,17 @@ __attribute__((noinline)) static int kt_likely(void)
 #define SITE(i) n += rw_static_branch_unlikely(many) ? (i) : 0;
 #define SITE10(i)                                                   \
 	SITE(i)                                                     \
-	SITE(i + 1) SITE(i + 2) SITE(i + 3) SITE(i + 4) SITE(i + 5) \
-		SITE(i + 6) SITE(i + 7) SITE(i + 8) SITE(i + 9)
+	SITE(i + 1)                                                 \
+	SITE(i + 2) SITE(i + 3) SITE(i + 4) SITE(i + 5) SITE(i + 6) \
+		SITE(i + 7) SITE(i + 8) SITE(i + 9)
 
 __attribute__((noinline)) static long many_sites(void)
 {
 	long n = 0;
 
 	SITE10(1)
-	SITE10(11) SITE10(21) SITE10(31)
+	SITE10(11)
+	SITE10(21) SITE10(31)
 		SITE10(41) return n; /* 1 + ... + 50 = 1275 when enabled */
 }
 

@@ -42,21 +42,22 @@ __attribute__((noinline)) static int kt_likely(void)
 	return 0;
 }
 
-#define SITE(i) n += rw_static_branch_unlikely(many) ? (i) : 0;
-#define SITE10(i)                                                   \
-	SITE(i)                                                     \
-	SITE(i + 1)                                                 \
-	SITE(i + 2) SITE(i + 3) SITE(i + 4) SITE(i + 5) SITE(i + 6) \
-		SITE(i + 7) SITE(i + 8) SITE(i + 9)
+#define SITE(i) (rw_static_branch_unlikely(many) ? (i) : 0)
+#define SITE10(i)                                                          \
+	(SITE(i) + SITE(i + 1) + SITE(i + 2) + SITE(i + 3) + SITE(i + 4) + \
+	 SITE(i + 5) + SITE(i + 6) + SITE(i + 7) + SITE(i + 8) + SITE(i + 9))
 
+/* 50 sites of one key: 1 + ... + 50 = 1275 when enabled. */
 __attribute__((noinline)) static long many_sites(void)
 {
 	long n = 0;
 
-	SITE10(1)
-	SITE10(11)
-	SITE10(21) SITE10(31)
-		SITE10(41) return n; /* 1 + ... + 50 = 1275 when enabled */
+	n += SITE10(1);
+	n += SITE10(11);
+	n += SITE10(21);
+	n += SITE10(31);
+	n += SITE10(41);
+	return n;
 }
 
 static void expect(int f_on, int t_on)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/callgrind.sh [RW_BENCH] [ITERS] - instructions per iteration of each
+# rw-bench loop, counted by callgrind (deterministic, unlike the timings).
+#
+# For every variant: rw-bench --callgrind VARIANT runs bench_loop_VARIANT
+# once for ITERS iterations (default 1,000,000) under
+#   valgrind --tool=callgrind --smc-check=all --toggle-collect=bench_loop_V
+# so that only that loop and what it calls are counted (--smc-check=all
+# because rewire patches code at run time). Ir / ITERS is printed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${1:-$here/../build/bench/bench/rw-bench}
+iters=${2:-1000000}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not found" >&2; exit 77; }
+[ -x "$bin" ] || { echo "callgrind.sh: $bin not built" >&2; exit 1; }
+
+ir_of() {
+	local v=$1 out=$tmp/callgrind.out.$1
+	valgrind --tool=callgrind --smc-check=all \
+		--toggle-collect="bench_loop_$v" \
+		--callgrind-out-file="$out" \
+		"$bin" --callgrind "$v" --iters "$iters" >/dev/null 2>"$tmp/log.$v" ||
+		{ cat "$tmp/log.$v" >&2; return 1; }
+	# "summary: N" (or "totals: N") is the Ir collected while the
+	# toggle function was on the stack.
+	awk '/^(summary|totals):/ { print $2; exit }' "$out"
+}
+
+printf 'callgrind: %s iterations per variant, Ir per iteration (loop + callee)\n' "$iters"
+printf '  %-16s %14s %10s\n' variant "Ir total" "Ir/iter"
+for v in direct static_call indirect retpoline plain key flag \
+	plain_default key_default flag_default; do
+	ir=$(ir_of "$v")
+	awk -v v="$v" -v ir="$ir" -v n="$iters" \
+		'BEGIN { printf "  %-16s %14d %10.3f\n", v, ir, ir / n }'
+done

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh [--quick] [--no-build] [-- RW_BENCH_ARGS...]
+#
+# Builds the "bench" preset (Release, tests off), then prints one report:
+# the machine, rw-bench (call and key costs, update latency; one run of
+# one binary) and bench/callgrind.sh (instruction counts).
+#   --quick      short run (rw-bench --quick, 200,000 callgrind iterations)
+#   --no-build   use build/bench as it is
+# Arguments after -- go to rw-bench (e.g. -- --pin 1).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+bin=$src/build/bench/bench/rw-bench
+quick=0
+build=1
+extra=()
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--no-build) build=0 ;;
+	--) shift; extra=("$@"); break ;;
+	*) echo "usage: bench/run.sh [--quick] [--no-build] [-- RW_BENCH_ARGS...]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ $build = 1 ]; then
+	(cd "$src" && cmake --preset bench >/dev/null &&
+		cmake --build build/bench --target rw-bench >/dev/null)
+fi
+
+echo "== machine"
+echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+echo "kernel:  $(uname -sr)"
+echo "cc:      $(${CC:-cc} --version | head -1)"
+echo "valgrind: $(valgrind --version 2>/dev/null || echo none)"
+echo "commit:  $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo
+
+args=()
+cg_iters=1000000
+if [ $quick = 1 ]; then
+	args+=(--quick)
+	cg_iters=200000
+fi
+echo "== $bin ${args[*]} ${extra[*]}"
+"$bin" "${args[@]}" "${extra[@]}"
+echo
+echo "== bench/callgrind.sh $bin $cg_iters"
+"$here/callgrind.sh" "$bin" "$cg_iters"

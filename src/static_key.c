@@ -10,8 +10,10 @@
  *  - a dec that meets -1 never makes it -2: the dec fast path only
  *    handles counts >= 2, everything else goes under the lock, where -1
  *    cannot be seen;
- *  - the last dec uses compare-and-swap 1 -> 0 under the lock, so an inc
- *    fast path that took 1 -> 2 meanwhile makes it fall back to n -> n-1.
+ *  - the last dec is an atomic decrement under the lock: there the count
+ *    only moves between values >= 1, so the decrement that reaches 0 is
+ *    the last reference even while inc and dec fast paths run (an earlier
+ *    compare-and-swap 1 -> 0 with a fast-path fallback lost references).
  */
 #include "objects.h"
 
@@ -118,14 +120,19 @@ static int first_enable(struct rw_static_key *key)
 	return err;
 }
 
-/* Text lock held, count 1: run the 1 -> 0 transition, or n -> n-1 if an
- * inc slipped in. */
-static int last_disable(struct rw_static_key *key)
+/*
+ * Text lock held, count >= 1: drop one reference; the last one disables
+ * the sites. Under the lock the count can only move between values >= 1
+ * (the fast paths never take it to or from 0), so the decrement that
+ * reaches 0 is the last reference, whatever the fast paths do meanwhile.
+ * While it is 0, an inc takes the slow path and waits for the lock.
+ */
+static int slow_dec(struct rw_static_key *key)
 {
-	int v = 1, err;
+	int err;
 
-	if (!cas(key, &v, 0))
-		return fast_dec(key) ? -EINVAL : 0;
+	if (__atomic_fetch_sub(&key->enabled, 1, __ATOMIC_ACQ_REL) != 1)
+		return 0;
 	err = key_update(key, false);
 	if (err)
 		__atomic_store_n(&key->enabled, 1, __ATOMIC_RELEASE);
@@ -154,7 +161,7 @@ RW_EXPORT int rw_static_key_inc(struct rw_static_key *key)
 
 RW_EXPORT int rw_static_key_dec(struct rw_static_key *key)
 {
-	int err, v;
+	int err;
 
 	if (!key)
 		return -EINVAL;
@@ -163,13 +170,7 @@ RW_EXPORT int rw_static_key_dec(struct rw_static_key *key)
 	err = rw__lock_acquire(&rw__text_lock);
 	if (err)
 		return err;
-	v = load(key);
-	if (v <= 0)
-		err = -EINVAL;
-	else if (v == 1)
-		err = last_disable(key);
-	else
-		err = fast_dec(key) ? -EINVAL : 0;
+	err = load(key) <= 0 ? -EINVAL : slow_dec(key);
 	rw__lock_release(&rw__text_lock);
 	return err;
 }
@@ -193,7 +194,7 @@ RW_EXPORT int rw_static_key_enable(struct rw_static_key *key)
 
 RW_EXPORT int rw_static_key_disable(struct rw_static_key *key)
 {
-	int err, v;
+	int err, v = 1;
 
 	if (!key)
 		return -EINVAL;
@@ -202,11 +203,13 @@ RW_EXPORT int rw_static_key_disable(struct rw_static_key *key)
 	err = rw__lock_acquire(&rw__text_lock);
 	if (err)
 		return err;
-	v = load(key);
-	if (v == 1)
-		err = last_disable(key);
-	else if (v > 1)
+	if (cas(key, &v, 0)) {
+		err = key_update(key, false);
+		if (err)
+			__atomic_store_n(&key->enabled, 1, __ATOMIC_RELEASE);
+	} else if (v > 1) {
 		err = -EBUSY; /* reference-counted: use rw_static_key_dec */
+	}
 	rw__lock_release(&rw__text_lock);
 	return err;
 }

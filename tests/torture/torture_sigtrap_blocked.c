@@ -43,6 +43,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "targets.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -53,38 +54,10 @@
 #include <unistd.h>
 
 #define KEY_SITES 8
-#define NTARGETS 4
 
 static RW_DEFINE_STATIC_KEY_FALSE(k);
 
-static int t1(int x)
-{
-	return x + 1;
-}
-
-static int t2(int x)
-{
-	return x + 2;
-}
-
-static int t3(int x)
-{
-	return x + 3;
-}
-
-static int t4(int x)
-{
-	return x + 4;
-}
-
-static int (*const targets[NTARGETS + 1])(int) = { NULL, t1, t2, t3, t4 };
-
 RW_DEFINE_STATIC_CALL(op, t1);
-
-/* Two sites, one of each branch form: how many said "enabled". */
-#define S2(b)                                     \
-	((rw_static_branch_unlikely(b) ? 1 : 0) + \
-	 (rw_static_branch_likely(b) ? 1 : 0))
 
 __attribute__((noinline)) static int k_sites(void)
 {

@@ -35,6 +35,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "targets.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -48,10 +49,6 @@
 static RW_DEFINE_STATIC_KEY_FALSE(many);
 static RW_DEFINE_STATIC_KEY_FALSE(rc);
 
-/* Two sites, one of each branch form: how many said "enabled". */
-#define S2(b)                                     \
-	((rw_static_branch_unlikely(b) ? 1 : 0) + \
-	 (rw_static_branch_likely(b) ? 1 : 0))
 #define S10(b) (S2(b) + S2(b) + S2(b) + S2(b) + S2(b))
 #define S100(b)                                                         \
 	(S10(b) + S10(b) + S10(b) + S10(b) + S10(b) + S10(b) + S10(b) + \

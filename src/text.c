@@ -80,6 +80,62 @@ static int page_prot(uintptr_t addr, int *prot)
 	return err;
 }
 
+int rw__text_check_code(const uintptr_t *addrs, const size_t *lens, size_t n)
+{
+	struct range {
+		uintptr_t lo, hi;
+	} *r = NULL;
+	size_t nr = 0, cap = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[5];
+
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
+		    perms[2] != 'x')
+			continue;
+		if (nr == cap) {
+			struct range *nrp;
+
+			cap = cap ? cap * 2 : 64;
+			nrp = realloc(r, cap * sizeof(*r));
+			if (!nrp) {
+				err = -ENOMEM;
+				goto out;
+			}
+			r = nrp;
+		}
+		/* Adjacent executable mappings (a split text segment) count
+		 * as one range. */
+		if (nr && r[nr - 1].hi == lo)
+			r[nr - 1].hi = hi;
+		else
+			r[nr++] = (struct range){ lo, hi };
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		size_t k;
+
+		for (k = 0; k < nr; k++)
+			if (addrs[i] >= r[k].lo &&
+			    addrs[i] + lens[i] <= r[k].hi)
+				break;
+		if (k == nr) {
+			rw__log("site %p is not in executable memory",
+				(void *)addrs[i]);
+			err = -EFAULT;
+		}
+	}
+out:
+	free(r);
+	fclose(f);
+	return err;
+}
+
 static int write_mprotect(void *addr, const void *buf, size_t len)
 {
 	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);

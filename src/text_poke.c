@@ -477,7 +477,9 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
 
 RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 {
-	struct rw__poke *p;
+	struct rw__poke *p = NULL;
+	uintptr_t *addrs = NULL;
+	size_t *lens = NULL;
 	int err;
 
 	if (n && !pokes)
@@ -491,8 +493,11 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 	if (rw__lock_held_by_me(&rw__text_lock))
 		return -EDEADLK;
 	p = calloc(n, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
+	addrs = calloc(n, sizeof(*addrs));
+	lens = calloc(n, sizeof(*lens));
+	err = -ENOMEM;
+	if (!p || !addrs || !lens)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct rw__insn oi, ni;
 		uintptr_t a = (uintptr_t)pokes[i].addr;
@@ -500,6 +505,8 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 		err = -EINVAL;
 		if (!a || pokes[i].len == 0 || pokes[i].len > RW_TEXT_INSN_MAX)
 			goto out;
+		addrs[i] = a;
+		lens[i] = pokes[i].len;
 		err = rw__arch_decode(pokes[i].old_insn, pokes[i].len, a, &oi);
 		if (!err)
 			err = rw__arch_decode(pokes[i].new_insn, pokes[i].len,
@@ -512,12 +519,19 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 		memcpy(p[i].new, pokes[i].new_insn, pokes[i].len);
 		p[i].insn = ni;
 	}
+	/* Sites come from the caller: make sure reading them cannot fault
+	 * (an unmapped or non-code address is an error, not a crash). */
+	err = rw__text_check_code(addrs, lens, n);
+	if (err)
+		goto out;
 	err = rw__lock_acquire(&rw__text_lock);
 	if (err)
 		goto out;
 	err = rw__text_poke_locked(p, n);
 	rw__lock_release(&rw__text_lock);
 out:
+	free(lens);
+	free(addrs);
 	free(p);
 	return err;
 }

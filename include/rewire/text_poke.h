@@ -96,7 +96,7 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
  *
  * Returns 0 when every site holds its new instruction (sites that already
  * did are skipped), -EINVAL for overlapping sites or instructions rewire
- * cannot emulate, -EILSEQ if a site does not hold its old instruction (and
+ * cannot emulate, -EFAULT for a site outside executable memory, -EILSEQ if a site does not hold its old instruction (and
  * then nothing was written), -EDEADLK when called from a signal handler
  * that interrupted an update on the same thread, -RW_ERR_TEXT_WRITE when
  * the kernel refuses the write and the policy forbids the fallback, and

@@ -37,6 +37,8 @@
 
 #include "check.h"
 
+#define RW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -385,6 +387,22 @@ static void test_errors(void)
 	p[8].addr = NULL;
 	CHECK_EQ(rw_text_poke_batch(p, NMANY), -EINVAL);
 	CHECK(!memcmp(snap, tp_many_sites, sizeof(snap)));
+
+	/* Addresses outside code: unmapped, data, the stack. An error, never
+	 * a fault, and nothing written. */
+	{
+		static uint8_t data_bytes[16];
+		uint8_t stack_bytes[16];
+		void *outside[] = { (void *)(uintptr_t)0x1000, data_bytes,
+				    stack_bytes };
+
+		for (size_t i = 0; i < RW_ARRAY_LEN(outside); i++) {
+			many_pokes(p, RW_TEXT_NOP, RW_TEXT_CALL);
+			p[NMANY - 1].addr = outside[i];
+			CHECK_EQ(rw_text_poke_batch(p, NMANY), -EFAULT);
+			CHECK(!memcmp(snap, tp_many_sites, sizeof(snap)));
+		}
+	}
 
 	/* NULL and empty. */
 	CHECK_EQ(rw_text_poke_batch(NULL, 1), -EINVAL);

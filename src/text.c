@@ -7,7 +7,7 @@
  * modules, a uid change), the mprotect path makes the pages RWX for the
  * copy and restores them, only if the policy allows it.
  */
-#include "text.h"
+#include "text_poke.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,86 +53,116 @@ RW_EXPORT unsigned rw_text_set_policy(unsigned flags)
 	return old;
 }
 
-/* Original protection of the mapping holding @addr, from /proc/self/maps. */
-static int page_prot(uintptr_t addr, int *prot)
+/*
+ * Call @fn for each mapping in /proc/self/maps with its bounds and its
+ * "rwxp" string. Stops at the first non-zero return of @fn and returns it;
+ * 0 after the last mapping; -errno if the file cannot be read.
+ */
+static int maps_walk(int (*fn)(uintptr_t lo, uintptr_t hi, const char *perms,
+			       void *arg),
+		     void *arg)
 {
-	char line[512];
 	FILE *f = fopen("/proc/self/maps", "re");
-	int err = -ENOENT;
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
 
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
+	while (!r && getline(&line, &cap, f) > 0) {
 		unsigned long lo, hi;
 		char perms[5];
 
-		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3)
-			continue;
-		if (addr < lo || addr >= hi)
-			continue;
-		*prot = (perms[0] == 'r' ? PROT_READ : 0) |
-			(perms[1] == 'w' ? PROT_WRITE : 0) |
-			(perms[2] == 'x' ? PROT_EXEC : 0);
-		err = 0;
-		break;
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3)
+			r = fn(lo, hi, perms, arg);
 	}
+	free(line);
 	fclose(f);
-	return err;
+	return r;
 }
 
-int rw__text_check_code(const uintptr_t *addrs, const size_t *lens, size_t n)
+struct prot_query {
+	uintptr_t addr;
+	int prot;
+};
+
+static int prot_of(uintptr_t lo, uintptr_t hi, const char *perms, void *arg)
 {
-	struct range {
+	struct prot_query *q = arg;
+
+	if (q->addr < lo || q->addr >= hi)
+		return 0;
+	q->prot = (perms[0] == 'r' ? PROT_READ : 0) |
+		  (perms[1] == 'w' ? PROT_WRITE : 0) |
+		  (perms[2] == 'x' ? PROT_EXEC : 0);
+	return 1;
+}
+
+/* Original protection of the mapping holding @addr. */
+static int page_prot(uintptr_t addr, int *prot)
+{
+	struct prot_query q = { addr, 0 };
+	int r = maps_walk(prot_of, &q);
+
+	if (r < 0)
+		return r;
+	if (!r)
+		return -ENOENT;
+	*prot = q.prot;
+	return 0;
+}
+
+struct exec_ranges {
+	struct {
 		uintptr_t lo, hi;
-	} *r = NULL;
-	size_t nr = 0, cap = 0;
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "re");
-	int err = 0;
+	} * r;
+	size_t n, cap;
+};
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		char perms[5];
+static int add_exec(uintptr_t lo, uintptr_t hi, const char *perms, void *arg)
+{
+	struct exec_ranges *x = arg;
 
-		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
-		    perms[2] != 'x')
-			continue;
-		if (nr == cap) {
-			struct range *nrp;
-
-			cap = cap ? cap * 2 : 64;
-			nrp = realloc(r, cap * sizeof(*r));
-			if (!nrp) {
-				err = -ENOMEM;
-				goto out;
-			}
-			r = nrp;
-		}
-		/* Adjacent executable mappings (a split text segment) count
-		 * as one range. */
-		if (nr && r[nr - 1].hi == lo)
-			r[nr - 1].hi = hi;
-		else
-			r[nr++] = (struct range){ lo, hi };
+	if (perms[2] != 'x')
+		return 0;
+	/* Adjacent executable mappings (a split text segment) are one. */
+	if (x->n && x->r[x->n - 1].hi == lo) {
+		x->r[x->n - 1].hi = hi;
+		return 0;
 	}
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 64;
+		void *r = realloc(x->r, cap * sizeof(*x->r));
+
+		if (!r)
+			return -ENOMEM;
+		x->r = r;
+		x->cap = cap;
+	}
+	x->r[x->n].lo = lo;
+	x->r[x->n++].hi = hi;
+	return 0;
+}
+
+int rw__text_check_code(const struct rw__poke *pokes, size_t n)
+{
+	struct exec_ranges x = { 0 };
+	int err = maps_walk(add_exec, &x);
+
 	for (size_t i = 0; i < n && !err; i++) {
+		uintptr_t a = pokes[i].addr;
 		size_t k;
 
-		for (k = 0; k < nr; k++)
-			if (addrs[i] >= r[k].lo &&
-			    addrs[i] + lens[i] <= r[k].hi)
+		for (k = 0; k < x.n; k++)
+			if (a >= x.r[k].lo && a + pokes[i].len <= x.r[k].hi)
 				break;
-		if (k == nr) {
+		if (k == x.n) {
 			rw__log("site %p is not in executable memory",
-				(void *)addrs[i]);
+				(void *)a);
 			err = -EFAULT;
 		}
 	}
-out:
-	free(r);
-	fclose(f);
+	free(x.r);
 	return err;
 }
 

@@ -25,13 +25,6 @@ extern struct rw__lock rw__text_lock;
  */
 int rw__text_write(void *addr, const void *buf, size_t len);
 
-/*
- * Check that every [addrs[i], addrs[i] + lens[i]) lies in an executable
- * mapping (from /proc/self/maps), so that reading a site supplied by a
- * caller cannot fault. 0, -EFAULT, or the error of reading the maps.
- */
-int rw__text_check_code(const uintptr_t *addrs, const size_t *lens, size_t n);
-
 /* Counters (struct rw_text_stats fields), updated with relaxed atomics. */
 extern _Atomic uint64_t rw__stat_batches, rw__stat_sites_patched,
 	rw__stat_sites_skipped, rw__stat_syncs, rw__stat_writes,

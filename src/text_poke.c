@@ -477,9 +477,7 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
 
 RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 {
-	struct rw__poke *p = NULL;
-	uintptr_t *addrs = NULL;
-	size_t *lens = NULL;
+	struct rw__poke *p;
 	int err;
 
 	if (n && !pokes)
@@ -493,11 +491,8 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 	if (rw__lock_held_by_me(&rw__text_lock))
 		return -EDEADLK;
 	p = calloc(n, sizeof(*p));
-	addrs = calloc(n, sizeof(*addrs));
-	lens = calloc(n, sizeof(*lens));
-	err = -ENOMEM;
-	if (!p || !addrs || !lens)
-		goto out;
+	if (!p)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct rw__insn oi, ni;
 		uintptr_t a = (uintptr_t)pokes[i].addr;
@@ -505,8 +500,6 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 		err = -EINVAL;
 		if (!a || pokes[i].len == 0 || pokes[i].len > RW_TEXT_INSN_MAX)
 			goto out;
-		addrs[i] = a;
-		lens[i] = pokes[i].len;
 		err = rw__arch_decode(pokes[i].old_insn, pokes[i].len, a, &oi);
 		if (!err)
 			err = rw__arch_decode(pokes[i].new_insn, pokes[i].len,
@@ -521,7 +514,7 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 	}
 	/* Sites come from the caller: make sure reading them cannot fault
 	 * (an unmapped or non-code address is an error, not a crash). */
-	err = rw__text_check_code(addrs, lens, n);
+	err = rw__text_check_code(p, n);
 	if (err)
 		goto out;
 	err = rw__lock_acquire(&rw__text_lock);
@@ -530,8 +523,6 @@ RW_EXPORT int rw_text_poke_batch(const struct rw_text_poke *pokes, size_t n)
 	err = rw__text_poke_locked(p, n);
 	rw__lock_release(&rw__text_lock);
 out:
-	free(lens);
-	free(addrs);
 	free(p);
 	return err;
 }

@@ -29,7 +29,7 @@ int rw__text_write(void *addr, const void *buf, size_t len);
 extern _Atomic uint64_t rw__stat_batches, rw__stat_sites_patched,
 	rw__stat_sites_skipped, rw__stat_syncs, rw__stat_writes,
 	rw__stat_traps_emulated, rw__stat_traps_replayed,
-	rw__stat_mprotect_writes;
+	rw__stat_mprotect_writes, rw__stat_sync_failures;
 #define rw__stat_add(name, n) \
 	atomic_fetch_add_explicit(&rw__stat_##name, (n), memory_order_relaxed)
 

@@ -134,6 +134,9 @@ struct rw_text_stats {
 	uint64_t traps_emulated; /* int3 hits emulated by the handler */
 	uint64_t traps_replayed; /* int3 hits that found the site finished */
 	uint64_t mprotect_writes; /* writes done by the mprotect fallback */
+	/* core syncs that failed: membarrier refused and a thread did not
+	 * answer the fallback signal in 10 s (the batch still succeeded) */
+	uint64_t sync_failures;
 };
 
 /* rw_text_get_stats - counters since the process started. Lock-free. */

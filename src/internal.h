@@ -25,7 +25,6 @@
 
 #define RW_CACHELINE 64
 #define RW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define RW_UNUSED __attribute__((unused))
 #define RW_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RW_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -82,28 +82,6 @@ __attribute__((constructor)) static void signals_init(void)
 	resolve();
 }
 
-int rw__real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
-{
-	resolve();
-	return real.pthread_sigmask(how, set, old);
-}
-
-/* Remove the signals rewire needs deliverable from a mask. */
-RW_UNUSED static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
-{
-	int rt = rw_threads_signal();
-
-	if (!in)
-		return NULL;
-	if (!sigismember(in, SIGTRAP) && (rt <= 0 || !sigismember(in, rt)))
-		return in;
-	*buf = *in;
-	sigdelset(buf, SIGTRAP);
-	if (rt > 0)
-		sigdelset(buf, rt);
-	return buf;
-}
-
 /*
  * The program's view of SIGTRAP once rewire's handler is installed: the
  * disposition to chain to. Each change publishes a new immutable copy; the
@@ -217,6 +195,22 @@ void rw__signals_chain_trap(int sig, siginfo_t *si, void *uc)
  * sigaction before they are initialized, must not meet instrumented code).
  */
 #ifdef RW_BACKEND_X86_64
+
+/* Remove the signals rewire needs deliverable from a mask. */
+static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
+{
+	int rt = rw_threads_signal();
+
+	if (!in)
+		return NULL;
+	if (!sigismember(in, SIGTRAP) && (rt <= 0 || !sigismember(in, rt)))
+		return in;
+	*buf = *in;
+	sigdelset(buf, SIGTRAP);
+	if (rt > 0)
+		sigdelset(buf, rt);
+	return buf;
+}
 
 RW_EXPORT int sigaction(int sig, const struct sigaction *act,
 			struct sigaction *oact)

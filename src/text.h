@@ -39,6 +39,5 @@ void rw__text_after_fork(void);
 /* Signals (src/signals.c). */
 int rw__signals_install_trap(void (*handler)(int, siginfo_t *, void *));
 void rw__signals_chain_trap(int sig, siginfo_t *si, void *uc);
-int rw__real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old);
 
 #endif /* REWIRE_TEXT_H */

@@ -172,16 +172,6 @@ static int signo_resolve(void)
 	return signo;
 }
 
-int rw__threads_signo(void)
-{
-	return signo_resolve();
-}
-
-bool rw__threads_owns_signal(int signo)
-{
-	return signo != 0 && signo == signo_resolve();
-}
-
 RW_EXPORT int rw_threads_signal(void)
 {
 	return signo_resolve();

@@ -10,7 +10,6 @@
 #include "objects.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 struct object {
 	struct rw__sections s;
@@ -45,6 +44,17 @@ static bool sections_empty(const struct rw__sections *s)
 	       s->calls_start == s->calls_stop;
 }
 
+int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
+		   struct rw__poke *p)
+{
+	bool jump = rw__entry_jumps(e, enabled);
+	struct rw__insn want, have;
+
+	rw__arch_jump_insn(jump, e->code, e->target, &want);
+	rw__arch_jump_insn(!jump, e->code, e->target, &have);
+	return rw__poke_init(p, e->code, &have, &want);
+}
+
 /* Text lock held: the batch that makes @o's sites and trampolines match
  * the current key states and call targets. */
 static int object_sync(struct object *o)
@@ -60,24 +70,19 @@ static int object_sync(struct object *o)
 	pokes = calloc(nj + nc, sizeof(*pokes));
 	if (!pokes)
 		return -ENOMEM;
+	/* Sites already right are skipped by the batch itself. */
 	for (size_t i = 0; i < nj; i++) {
 		const struct rw__jump_entry *e = &o->s.jump_start[i];
-		struct rw_static_key *key = rw__entry_key(e);
-		bool jump = rw__entry_jumps(e, key->enabled > 0);
-		struct rw__insn want, have;
 
-		rw__arch_jump_insn(jump, e->code, e->target, &want);
-		rw__arch_jump_insn(!jump, e->code, e->target, &have);
-		if (rw__poke_init(&pokes[n], e->code, &have, &want) == 0 &&
-		    memcmp((void *)e->code, pokes[n].new, pokes[n].len))
+		if (rw__entry_poke(e, rw__entry_key(e)->enabled > 0,
+				   &pokes[n]) == 0)
 			n++;
 	}
 	for (size_t i = 0; i < nc; i++) {
 		struct rw_static_call *sc = o->s.calls_start[i];
 
 		if (sc->tramp &&
-		    rw__static_call_poke(sc, sc->func, &pokes[n]) == 0 &&
-		    memcmp(sc->tramp, pokes[n].new, pokes[n].len))
+		    rw__static_call_poke(sc, sc->func, &pokes[n]) == 0)
 			n++;
 	}
 	err = rw__text_poke_locked(pokes, n);

@@ -31,6 +31,11 @@ static inline bool rw__entry_jumps(const struct rw__jump_entry *e, bool enabled)
 	return enabled != rw__entry_branch(e);
 }
 
+/* The poke that moves site @e to its instruction for key state @enabled
+ * (from the other state). */
+int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
+		   struct rw__poke *p);
+
 /* Text lock held: the poke that moves @sc's trampoline to @func. */
 int rw__static_call_poke(struct rw_static_call *sc, void *func,
 			 struct rw__poke *p);

@@ -32,14 +32,11 @@ struct collect {
 	struct rw__poke *pokes;
 	size_t n, cap;
 	bool enable;
-	int err;
 };
 
 static int collect_site(const struct rw__jump_entry *e, void *arg)
 {
 	struct collect *c = arg;
-	bool jump = rw__entry_jumps(e, c->enable);
-	struct rw__insn want, have;
 
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
@@ -50,9 +47,7 @@ static int collect_site(const struct rw__jump_entry *e, void *arg)
 		c->pokes = p;
 		c->cap = cap;
 	}
-	rw__arch_jump_insn(jump, e->code, e->target, &want);
-	rw__arch_jump_insn(!jump, e->code, e->target, &have);
-	return rw__poke_init(&c->pokes[c->n++], e->code, &have, &want);
+	return rw__entry_poke(e, c->enable, &c->pokes[c->n++]);
 }
 
 /* Text lock held: make every site of @key match @enable, in one batch. */

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * RCU: liburcu's bulletproof flavour, plus the polled grace-period API.
+ *
+ * The polled API on liburcu 0.13 ("counter"): a grace-period number advanced
+ * by call_rcu() callbacks, with at most one callback in flight.
+ *
+ *   1. rw_rcu_get_state() hands out the number of the next callback to be
+ *      queued, `next`. If none is in flight it queues that callback now;
+ *      otherwise it records the number in `wanted`, and the callback in
+ *      flight queues the next one when it runs. Either way the callback
+ *      numbered by the cookie is queued at or after the get_state call.
+ *   2. liburcu runs a callback only after a grace period that began after it
+ *      was queued, so by the time callback n runs, a full grace period has
+ *      passed since every cookie n was handed out.
+ *   3. Callback n stores n into `done` with release semantics;
+ *      rw_rcu_poll_state(c) is `done >= c`, read with acquire semantics,
+ *      followed by a full fence (the ordering of synchronize_rcu()).
+ *
+ * Cookies are 1, 2, ...; a zero cookie is always complete. With liburcu's
+ * own API (0.14 and later) a cookie is its grace-period id plus one.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* After rewire/rcu.h: urcu-bp's name map turns call-rcu.h's declarations
+ * into the urcu_bp_* symbols. */
+#include <rewire/rcu.h>
+
+#include <urcu/call-rcu.h>
+
+#if defined(RW_HAVE_URCU_POLL)
+#include <urcu/urcu-poll.h>
+#endif
+
+/* Exported because user code's inline read side releases on it. */
+RW_EXPORT char rw__rcu_tsan_sync;
+
+#if defined(RW__RCU_TSAN)
+#define TSAN_ACQUIRE() __tsan_acquire(&rw__rcu_tsan_sync)
+#else
+#define TSAN_ACQUIRE() ((void)0)
+#endif
+
+static bool in_read_side(void)
+{
+	struct urcu_bp_reader *r = URCU_TLS(urcu_bp_reader);
+
+	return r && (CMM_LOAD_SHARED(r->ctr) & URCU_BP_GP_CTR_NEST_MASK);
+}
+
+/*
+ * Fork: liburcu asks programs that fork without exec to call its handlers.
+ * Lock order: call_rcu's (pauses the call_rcu thread, which may be inside
+ * poll_cb() wanting poll.lock), then urcu-bp's, then poll.lock.
+ */
+static struct {
+	pthread_mutex_t lock;
+	unsigned long next;   /* number of the next callback; lock */
+	unsigned long wanted; /* highest cookie handed out; lock */
+	unsigned long flying; /* number of the callback in flight; lock */
+	bool in_flight;	      /* lock */
+	unsigned long done;   /* atomic: highest callback number that ran */
+	struct rcu_head head; /* the callback in flight; lock */
+} poll = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.next = 1,
+};
+
+static void fork_prepare(void)
+{
+	urcu_bp_call_rcu_before_fork();
+	urcu_bp_before_fork();
+	pthread_mutex_lock(&poll.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&poll.lock);
+	urcu_bp_after_fork_parent();
+	urcu_bp_call_rcu_after_fork_parent();
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_unlock(&poll.lock);
+	urcu_bp_after_fork_child();
+	urcu_bp_call_rcu_after_fork_child();
+}
+
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static bool use_counter;
+
+static void setup(void)
+{
+	const char *env = getenv("REWIRE_RCU_POLL");
+
+#if defined(RW_HAVE_URCU_POLL)
+	use_counter = env && strcmp(env, "counter") == 0;
+#else
+	(void)env;
+	use_counter = true;
+#endif
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void ensure_setup(void)
+{
+	pthread_once(&setup_once, setup);
+}
+
+void rw_rcu_register_thread(void)
+{
+	ensure_setup();
+	urcu_bp_register_thread();
+}
+
+int rw_rcu_synchronize(void)
+{
+	if (in_read_side())
+		return -EDEADLK;
+	ensure_setup();
+	urcu_bp_synchronize_rcu();
+	TSAN_ACQUIRE();
+	return 0;
+}
+
+static void call_trampoline(struct rcu_head *urcu)
+{
+	struct rw_rcu_head *head =
+		caa_container_of(urcu, struct rw_rcu_head, urcu);
+
+	TSAN_ACQUIRE();
+	head->fn(head);
+}
+
+void rw_rcu_call(struct rw_rcu_head *head, void (*fn)(struct rw_rcu_head *))
+{
+	ensure_setup();
+	head->fn = fn;
+	urcu_bp_call_rcu(&head->urcu, call_trampoline);
+}
+
+int rw_rcu_barrier(void)
+{
+	if (in_read_side())
+		return -EDEADLK;
+	ensure_setup();
+	urcu_bp_barrier();
+	TSAN_ACQUIRE();
+	return 0;
+}
+
+/* --- Polled grace periods: the counter ------------------------------------ */
+
+static void poll_cb(struct rcu_head *head);
+
+/* Step 1 (second half) and the re-queue of step 2. Caller holds poll.lock. */
+static void poll_queue_locked(void)
+{
+	poll.flying = poll.next++;
+	poll.in_flight = true;
+	urcu_bp_call_rcu(&poll.head, poll_cb);
+}
+
+/* Step 3. Runs on the call_rcu thread after a grace period. */
+static void poll_cb(struct rcu_head *head)
+{
+	(void)head;
+	TSAN_ACQUIRE();
+	pthread_mutex_lock(&poll.lock);
+	__atomic_store_n(&poll.done, poll.flying, __ATOMIC_RELEASE);
+	poll.in_flight = false;
+	if (poll.wanted >= poll.next)
+		poll_queue_locked();
+	pthread_mutex_unlock(&poll.lock);
+}
+
+static unsigned long counter_get_state(void)
+{
+	unsigned long c;
+
+	pthread_mutex_lock(&poll.lock);
+	c = poll.next;
+	if (poll.wanted < c)
+		poll.wanted = c;
+	if (!poll.in_flight)
+		poll_queue_locked();
+	pthread_mutex_unlock(&poll.lock);
+	return c;
+}
+
+static bool counter_poll(unsigned long c)
+{
+	return __atomic_load_n(&poll.done, __ATOMIC_ACQUIRE) >= c;
+}
+
+rw_rcu_cookie rw_rcu_get_state(void)
+{
+	rw_rcu_cookie cookie;
+
+	ensure_setup();
+	/* Order the caller's earlier updates before the grace period. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#if defined(RW_HAVE_URCU_POLL)
+	if (!use_counter) {
+		struct urcu_gp_poll_state s =
+			urcu_bp_start_poll_synchronize_rcu();
+
+		cookie.seq = s.grace_period_id + 1;
+		return cookie;
+	}
+#endif
+	cookie.seq = counter_get_state();
+	return cookie;
+}
+
+bool rw_rcu_poll_state(rw_rcu_cookie cookie)
+{
+	bool done;
+
+	if (cookie.seq == 0)
+		return true;
+	ensure_setup();
+#if defined(RW_HAVE_URCU_POLL)
+	if (!use_counter) {
+		struct urcu_gp_poll_state s = {
+			.grace_period_id = cookie.seq - 1,
+		};
+
+		done = urcu_bp_poll_state_synchronize_rcu(s);
+	} else
+#endif
+		done = counter_poll(cookie.seq);
+	if (done) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		TSAN_ACQUIRE();
+	}
+	return done;
+}
+
+int rw_rcu_cond_synchronize(rw_rcu_cookie cookie)
+{
+	if (rw_rcu_poll_state(cookie))
+		return 0;
+	return rw_rcu_synchronize();
+}
+
+const char *rw_rcu_poll_impl(void)
+{
+	ensure_setup();
+	return use_counter ? "counter" : "liburcu";
+}

@@ -133,4 +133,16 @@ static inline void rw__lock_reset(struct rw__lock *l)
 	atomic_store(&l->word, 0);
 }
 
+/*
+ * fork: text_poke.c's atfork handlers call these. Lock order (prepare):
+ * tracepoint lock, RCU (call_rcu pause, urcu-bp, poll lock), text lock,
+ * cross-thread call lock; parent and child release in reverse.
+ */
+void rw__tracepoint_atfork_prepare(void);
+void rw__tracepoint_atfork_parent(void);
+void rw__tracepoint_atfork_child(void);
+void rw__rcu_atfork_prepare(void);
+void rw__rcu_atfork_parent(void);
+void rw__rcu_atfork_child(void);
+
 #endif /* REWIRE_INTERNAL_H */

@@ -35,13 +35,13 @@ static bool same_sections(const struct rw__sections *a,
 {
 	return a->jump_start == b->jump_start &&
 	       a->keys_start == b->keys_start &&
-	       a->calls_start == b->calls_start;
+	       a->calls_start == b->calls_start && a->tps_start == b->tps_start;
 }
 
 static bool sections_empty(const struct rw__sections *s)
 {
 	return s->jump_start == s->jump_stop && s->keys_start == s->keys_stop &&
-	       s->calls_start == s->calls_stop;
+	       s->calls_start == s->calls_stop && s->tps_start == s->tps_stop;
 }
 
 int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
@@ -185,4 +185,33 @@ int rw__key_for_each_site(struct rw_static_key *key,
 		}
 	}
 	return 0;
+}
+
+int rw__tracepoints_snapshot(struct rw_tracepoint ***out, size_t *count)
+{
+	struct rw_tracepoint **v = NULL;
+	size_t n = 0, k = 0;
+	int err;
+
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err)
+		return err;
+	for (struct object *o = objects; o; o = o->next)
+		n += (size_t)(o->s.tps_stop - o->s.tps_start);
+	if (n) {
+		v = malloc(n * sizeof(*v));
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	for (struct object *o = objects; o; o = o->next)
+		for (struct rw_tracepoint **t = o->s.tps_start;
+		     t < o->s.tps_stop; t++)
+			v[k++] = *t;
+out:
+	rw__lock_release(&rw__text_lock);
+	*out = v;
+	*count = k;
+	return err;
 }

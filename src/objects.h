@@ -40,4 +40,8 @@ int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
 int rw__static_call_poke(struct rw_static_call *sc, void *func,
 			 struct rw__poke *p);
 
+/* A copy of the tracepoint pointers of every loaded object (free() it).
+ * Takes the text lock. Returns 0, -ENOMEM or -EDEADLK. */
+int rw__tracepoints_snapshot(struct rw_tracepoint ***out, size_t *count);
+
 #endif /* REWIRE_OBJECTS_H */

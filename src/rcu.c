@@ -13,7 +13,9 @@
  *   2. liburcu runs a callback only after a grace period that began after it
  *      was queued, so by the time callback n runs, a full grace period has
  *      passed since every cookie n was handed out.
- *   3. Callback n stores n into `done` with release semantics;
+ *   3. Callback n raises `done` to n with release semantics (so does
+ *      rw_rcu_synchronize(), to the highest cookie handed out before its
+ *      grace period began);
  *      rw_rcu_poll_state(c) is `done >= c`, read with acquire semantics,
  *      followed by a full fence (the ordering of synchronize_rcu()).
  *
@@ -53,41 +55,48 @@ static bool in_read_side(void)
 	return r && (CMM_LOAD_SHARED(r->ctr) & URCU_BP_GP_CTR_NEST_MASK);
 }
 
-/*
- * Fork: liburcu asks programs that fork without exec to call its handlers.
- * Lock order: call_rcu's (pauses the call_rcu thread, which may be inside
- * poll_cb() wanting poll.lock), then urcu-bp's, then poll.lock.
- */
 static struct {
-	pthread_mutex_t lock;
+	struct rw__lock lock;
 	unsigned long next;   /* number of the next callback; lock */
 	unsigned long wanted; /* highest cookie handed out; lock */
 	unsigned long flying; /* number of the callback in flight; lock */
 	bool in_flight;	      /* lock */
-	unsigned long done;   /* atomic: highest callback number that ran */
+	unsigned long
+		done; /* under lock, read atomically: cookies <= done are complete */
 	struct rcu_head head; /* the callback in flight; lock */
 } poll = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.lock = RW__LOCK_INIT,
 	.next = 1,
 };
 
-static void fork_prepare(void)
+/*
+ * Fork: liburcu asks programs that fork without exec to call its handlers;
+ * text_poke.c's atfork handlers call these in rewire's lock order. Here:
+ * call_rcu's first (it pauses the call_rcu thread, which may be inside a
+ * callback that wants poll.lock or the text lock), then urcu-bp's, then
+ * poll.lock.
+ */
+static bool fork_locked;
+
+void rw__rcu_atfork_prepare(void)
 {
 	urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
-	pthread_mutex_lock(&poll.lock);
+	fork_locked = rw__lock_acquire(&poll.lock) == 0;
 }
 
-static void fork_parent(void)
+void rw__rcu_atfork_parent(void)
 {
-	pthread_mutex_unlock(&poll.lock);
+	if (fork_locked)
+		rw__lock_release(&poll.lock);
 	urcu_bp_after_fork_parent();
 	urcu_bp_call_rcu_after_fork_parent();
 }
 
-static void fork_child(void)
+void rw__rcu_atfork_child(void)
 {
-	pthread_mutex_unlock(&poll.lock);
+	if (fork_locked)
+		rw__lock_reset(&poll.lock);
 	urcu_bp_after_fork_child();
 	urcu_bp_call_rcu_after_fork_child();
 }
@@ -105,7 +114,6 @@ static void setup(void)
 	(void)env;
 	use_counter = true;
 #endif
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static void ensure_setup(void)
@@ -119,13 +127,23 @@ void rw_rcu_register_thread(void)
 	urcu_bp_register_thread();
 }
 
+static void counter_synchronized(unsigned long upto);
+
 int rw_rcu_synchronize(void)
 {
+	unsigned long upto;
+
 	if (in_read_side())
 		return -EDEADLK;
 	ensure_setup();
+	/* Every cookie handed out so far is complete after this grace
+	 * period: say so, as the kernel's synchronize_rcu() does. */
+	(void)rw__lock_acquire(&poll.lock);
+	upto = poll.wanted;
+	rw__lock_release(&poll.lock);
 	urcu_bp_synchronize_rcu();
 	TSAN_ACQUIRE();
+	counter_synchronized(upto);
 	return 0;
 }
 
@@ -172,25 +190,35 @@ static void poll_cb(struct rcu_head *head)
 {
 	(void)head;
 	TSAN_ACQUIRE();
-	pthread_mutex_lock(&poll.lock);
-	__atomic_store_n(&poll.done, poll.flying, __ATOMIC_RELEASE);
+	(void)rw__lock_acquire(&poll.lock);
+	if (poll.flying > poll.done)
+		__atomic_store_n(&poll.done, poll.flying, __ATOMIC_RELEASE);
 	poll.in_flight = false;
 	if (poll.wanted >= poll.next)
 		poll_queue_locked();
-	pthread_mutex_unlock(&poll.lock);
+	rw__lock_release(&poll.lock);
+}
+
+/* A grace period that began after cookie @upto was handed out has ended. */
+static void counter_synchronized(unsigned long upto)
+{
+	(void)rw__lock_acquire(&poll.lock);
+	if (upto > poll.done)
+		__atomic_store_n(&poll.done, upto, __ATOMIC_RELEASE);
+	rw__lock_release(&poll.lock);
 }
 
 static unsigned long counter_get_state(void)
 {
 	unsigned long c;
 
-	pthread_mutex_lock(&poll.lock);
+	(void)rw__lock_acquire(&poll.lock);
 	c = poll.next;
 	if (poll.wanted < c)
 		poll.wanted = c;
 	if (!poll.in_flight)
 		poll_queue_locked();
-	pthread_mutex_unlock(&poll.lock);
+	rw__lock_release(&poll.lock);
 	return c;
 }
 

@@ -553,8 +553,11 @@ static bool fork_locked;
 
 static void atfork_prepare(void)
 {
-	/* Lock order: the text lock, then the cross-thread call lock (a
-	 * batch may make a cross-thread call to sync cores). */
+	/* Lock order (src/internal.h): tracepoints, RCU, the text lock,
+	 * then the cross-thread call lock (a batch may make a cross-thread
+	 * call to sync cores). */
+	rw__tracepoint_atfork_prepare();
+	rw__rcu_atfork_prepare();
 	fork_locked = rw__lock_acquire(&rw__text_lock) == 0;
 	rw__threads_atfork_prepare();
 }
@@ -564,6 +567,8 @@ static void atfork_parent(void)
 	rw__threads_atfork_parent();
 	if (fork_locked)
 		rw__lock_release(&rw__text_lock);
+	rw__rcu_atfork_parent();
+	rw__tracepoint_atfork_parent();
 }
 
 static void atfork_child(void)
@@ -571,13 +576,15 @@ static void atfork_child(void)
 	rw__threads_atfork_child();
 	rw__text_after_fork();
 	rw__arch_sync_after_fork();
-	if (fork_locked) {
+	if (fork_locked)
 		rw__lock_reset(&rw__text_lock);
-		return;
-	}
-	if (active_pokes)
+	else if (active_pokes)
 		for (int i = 0; i < TRAP_SLOTS; i++)
 			atomic_store(&trap_slots[i].ref, 1);
+	/* After the text lock is free: the new call_rcu thread may run a
+	 * callback that takes it. */
+	rw__rcu_atfork_child();
+	rw__tracepoint_atfork_child();
 }
 
 __attribute__((constructor)) static void text_poke_init(void)

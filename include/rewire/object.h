@@ -29,6 +29,7 @@ RW_EXTERN_C_BEGIN
 
 struct rw_static_key;
 struct rw_static_call;
+struct rw_tracepoint;
 
 /* One static branch site. key's low bit is the branch flag (see
  * static_key.h); the others are the address of the key. */
@@ -38,12 +39,13 @@ struct rw__jump_entry {
 	uintptr_t key;
 };
 
-#define RW__SECTIONS_VERSION 1
+#define RW__SECTIONS_VERSION 2
 struct rw__sections {
 	unsigned version;
 	struct rw__jump_entry *jump_start, *jump_stop;
 	struct rw_static_key **keys_start, **keys_stop;
 	struct rw_static_call **calls_start, **calls_stop;
+	struct rw_tracepoint **tps_start, **tps_stop;
 };
 
 RW_EXPORT void rw__object_register(const struct rw__sections *s);
@@ -62,6 +64,10 @@ extern struct rw_static_call *__start___rw_calls[]
 	__attribute__((weak, visibility("hidden")));
 extern struct rw_static_call *__stop___rw_calls[]
 	__attribute__((weak, visibility("hidden")));
+extern struct rw_tracepoint *__start___rw_tracepoints[]
+	__attribute__((weak, visibility("hidden")));
+extern struct rw_tracepoint *__stop___rw_tracepoints[]
+	__attribute__((weak, visibility("hidden")));
 
 static inline void rw__object_sections(struct rw__sections *s)
 {
@@ -72,6 +78,8 @@ static inline void rw__object_sections(struct rw__sections *s)
 	s->keys_stop = __stop___rw_keys;
 	s->calls_start = __start___rw_calls;
 	s->calls_stop = __stop___rw_calls;
+	s->tps_start = __start___rw_tracepoints;
+	s->tps_stop = __stop___rw_tracepoints;
 }
 
 __attribute__((constructor, used)) static void rw__object_ctor(void)

@@ -55,6 +55,17 @@ void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,
 int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out);
 
 /*
+ * Bound stubs (tracepoints): immutable code that calls @func with @data as
+ * its first argument and the other arguments untouched (a tail jump),
+ * placed within rel32 reach of @near. Text lock held for both. Free only
+ * after a grace period that began when nothing jumped to the stub any more.
+ * The generic backend has none: -EOPNOTSUPP.
+ */
+int rw__arch_bound_stub_alloc(uintptr_t near, void *func, void *data,
+			      void **stub);
+void rw__arch_bound_stub_free(void *stub);
+
+/*
  * Serialize instruction fetch on every core running a thread of this
  * process (membarrier SYNC_CORE). Registers on first use and again after
  * fork. Returns 0 or a negative errno.

@@ -90,3 +90,18 @@ int rw__arch_sync_cores(void)
 void rw__arch_sync_after_fork(void)
 {
 }
+
+int rw__arch_bound_stub_alloc(uintptr_t near, void *func, void *data,
+			      void **stub)
+{
+	(void)near;
+	(void)func;
+	(void)data;
+	*stub = NULL;
+	return -EOPNOTSUPP;
+}
+
+void rw__arch_bound_stub_free(void *stub)
+{
+	(void)stub;
+}

@@ -177,15 +177,12 @@ static bool stub_reachable(uintptr_t from_site, uintptr_t stub)
 	       rel32_ok(from_site + 5, stub + STUB_PAGE);
 }
 
-static struct stub_page *stub_page_new(uintptr_t site)
+/* A new read-only executable page within rel32 reach of @site, or 0. */
+static uintptr_t map_near(uintptr_t site)
 {
 	const uintptr_t step = 1ul << 20;
-	struct stub_page *sp;
 	uintptr_t base = site & ~(step - 1);
 
-	sp = calloc(1, sizeof(*sp));
-	if (!sp)
-		return NULL;
 	/* Probe 1 MiB steps on both sides, nearest first, up to ~1.9 GiB. */
 	for (uintptr_t off = step; off < (1900ul << 20); off += step) {
 		for (int dir = -1; dir <= 1; dir += 2) {
@@ -205,14 +202,26 @@ static struct stub_page *stub_page_new(uintptr_t site)
 				munmap(p, STUB_PAGE);
 				continue;
 			}
-			sp->base = (uintptr_t)p;
-			sp->next = stub_pages;
-			stub_pages = sp;
-			return sp;
+			return (uintptr_t)p;
 		}
 	}
-	free(sp);
-	return NULL;
+	return 0;
+}
+
+static struct stub_page *stub_page_new(uintptr_t site)
+{
+	struct stub_page *sp = calloc(1, sizeof(*sp));
+
+	if (!sp)
+		return NULL;
+	sp->base = map_near(site);
+	if (!sp->base) {
+		free(sp);
+		return NULL;
+	}
+	sp->next = stub_pages;
+	stub_pages = sp;
+	return sp;
 }
 
 static int stub_for(uintptr_t site, uintptr_t target, uintptr_t *stub)
@@ -275,6 +284,111 @@ int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out)
 	}
 	out->target = target;
 	return 0;
+}
+
+/*
+ * Bound stubs (tracepoints, DESIGN.md 7): "movabs $data, %rdi" then a jump
+ * to the probe, 32 bytes each, in read-only executable pages within reach
+ * of the trampolines that jump to them:
+ *
+ *	48 bf <data:8>		movabs $data, %rdi
+ *	e9 <rel32>		jmp probe		(probe within reach)
+ *	ff 25 00000000 <probe:8>	jmp *0(%rip)	(otherwise)
+ *	cc ...			padding
+ *
+ * A stub is written before any jump to it is published and is immutable
+ * while in use. The caller frees it only after a grace period that began
+ * once no trampoline jumped to it any more, so rewriting a freed slot for
+ * a new binding never races with a thread running the old one; the batch
+ * that publishes the new slot syncs every core before any thread can reach
+ * it.
+ *
+ * bound_pages is protected by the text lock.
+ */
+#define BOUND_SIZE 32
+#define BOUND_PER_PAGE (STUB_PAGE / BOUND_SIZE)
+struct bound_page {
+	uintptr_t base;
+	uint8_t used[BOUND_PER_PAGE];
+	unsigned nused;
+	struct bound_page *next;
+};
+static struct bound_page *bound_pages;
+
+static void bound_encode(uintptr_t at, uintptr_t func, uintptr_t data,
+			 uint8_t code[BOUND_SIZE])
+{
+	memset(code, OP_INT3, BOUND_SIZE);
+	code[0] = 0x48;
+	code[1] = 0xbf;
+	memcpy(code + 2, &data, 8);
+	if (rel32_ok(at + 15, func)) {
+		int32_t rel = (int32_t)(int64_t)(func - (at + 15));
+
+		code[10] = OP_JMP32;
+		memcpy(code + 11, &rel, 4);
+	} else {
+		code[10] = 0xff;
+		code[11] = 0x25;
+		memset(code + 12, 0, 4);
+		memcpy(code + 16, &func, 8);
+	}
+}
+
+int rw__arch_bound_stub_alloc(uintptr_t near, void *func, void *data,
+			      void **stub)
+{
+	struct bound_page *bp;
+	uint8_t code[BOUND_SIZE];
+	uintptr_t at;
+	unsigned i = 0;
+	int err;
+
+	for (bp = bound_pages; bp; bp = bp->next)
+		if (bp->nused < BOUND_PER_PAGE &&
+		    stub_reachable(near, bp->base))
+			break;
+	if (!bp) {
+		bp = calloc(1, sizeof(*bp));
+		if (!bp)
+			return -ENOMEM;
+		bp->base = map_near(near);
+		if (!bp->base) {
+			free(bp);
+			return -ENOMEM;
+		}
+		bp->next = bound_pages;
+		bound_pages = bp;
+	}
+	while (bp->used[i])
+		i++;
+	at = bp->base + i * BOUND_SIZE;
+	bound_encode(at, (uintptr_t)func, (uintptr_t)data, code);
+	err = rw__text_write((void *)at, code, sizeof(code));
+	if (err)
+		return err;
+	bp->used[i] = 1;
+	bp->nused++;
+	*stub = (void *)at;
+	rw__log("bound stub %p: %p(%p)", (void *)at, func, data);
+	return 0;
+}
+
+void rw__arch_bound_stub_free(void *stub)
+{
+	uintptr_t at = (uintptr_t)stub;
+
+	for (struct bound_page *bp = bound_pages; bp; bp = bp->next) {
+		if (at < bp->base || at >= bp->base + STUB_PAGE)
+			continue;
+		unsigned i = (unsigned)((at - bp->base) / BOUND_SIZE);
+
+		if (bp->used[i]) {
+			bp->used[i] = 0;
+			bp->nused--;
+		}
+		return;
+	}
 }
 
 /*

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rewire/tracepoint.h - typed tracepoints that cost one NOP when off.
+ *
+ * Overview
+ *
+ * A tracepoint is a named event with typed arguments, fired at a site in the
+ * program. With no probe attached the site is a 5-byte NOP (a static key).
+ * With probes attached the NOP becomes a jump to an RCU read-side critical
+ * section that calls a static call:
+ *
+ *	probes	static call target		probe's data comes from
+ *	0	nothing (ret), site is a NOP	-
+ *	1	a bound stub of (probe, data)	the stub: "movabs $data,%rdi;
+ *						jmp probe"
+ *	2+	the tracepoint's iterator	the array entry that also names
+ *						the function
+ *
+ * Function and data can never be mixed across a change of probes (the July
+ * 2021 "Update static_call before tp_funcs" race and its 1->0->1 and
+ * N->2->1 follow-ups): every target pairs the two itself, a stub in its own
+ * immutable code and the iterator in one element of one immutable array.
+ * A reader therefore sees the old pairing or the new one, whatever it was
+ * doing when the change happened. Old stubs and arrays are freed after an
+ * RCU grace period. On the generic backend (no code patching) the static
+ * call is a function pointer and a single probe also goes through the
+ * iterator.
+ *
+ * Probes run in the firing thread, in an RCU read-side critical section,
+ * ordered by priority (higher first, default RW_TRACEPOINT_PRIO_DEFAULT);
+ * equal priorities run in registration order.
+ *
+ * Usage
+ *
+ *	// in a header: a name and up to 8 (type, name) arguments
+ *	RW_DECLARE_TRACEPOINT(req_done, (int, status), (const char *, path));
+ *	// in exactly one .c file that includes that header
+ *	RW_DEFINE_TRACEPOINT(req_done, (int, status), (const char *, path));
+ *
+ *	// the site
+ *	rw_trace_req_done(200, "/index.html");
+ *
+ *	// a probe: the data pointer first, then the arguments
+ *	static void on_done(void *data, int status, const char *path) { ... }
+ *	err = rw_tracepoint_probe_register(req_done, on_done, &ctx, 10);
+ *	...
+ *	err = rw_tracepoint_probe_unregister(req_done, on_done, &ctx);
+ *	rw_tracepoint_synchronize_unregister();	// now ctx may be freed
+ *
+ * A probe that does not know the types (a tracer, the rewire command) uses
+ * rw_tracepoint_probe_register_generic(): it gets the tracepoint and the
+ * arguments as an array of union rw_tp_value, and rw_tracepoint_format()
+ * prints them as "req_done: status=200 path=\"/index.html\"".
+ *
+ * Caveats
+ *
+ * - Arguments are scalars: integers, enums, bool, floating point, pointers
+ *   (char pointers print as strings). Pass structures by pointer.
+ * - A probe may still be running, or about to run, when unregister
+ *   returns: call rw_tracepoint_synchronize_unregister() before freeing what
+ *   the probe uses (the kernel's tracepoint_synchronize_unregister()).
+ * - Probes must not wait for an RCU grace period (they run inside a
+ *   read-side critical section): rw_rcu_synchronize() and
+ *   rw_tracepoint_synchronize_unregister() return -EDEADLK there.
+ *   Registering and unregistering from a probe is allowed.
+ * - Unregister every probe of a tracepoint defined in a shared object
+ *   before dlclose()ing it: the arrays and stubs of probes left attached
+ *   are not freed.
+ * - RW_TRACEPOINT_NAIVE, defined before including this header in every file
+ *   of a test program, builds that program's tracepoints with the kernel's
+ *   pre-2021 ordering (the site loads the data from the array, a single
+ *   probe is called directly, and the array is published before the static
+ *   call changes). It exists only to show that rewire's torture test
+ *   catches that race; never use it otherwise.
+ */
+#ifndef REWIRE_TRACEPOINT_H
+#define REWIRE_TRACEPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <rewire/common.h>
+#include <rewire/rcu.h>
+#include <rewire/static_call.h>
+#include <rewire/static_key.h>
+
+RW_EXTERN_C_BEGIN
+
+#define RW_TRACEPOINT_PRIO_DEFAULT 10
+#define RW_TRACEPOINT_MAX_ARGS 8
+
+/* How a generic probe reads an argument. */
+enum rw_tp_kind {
+	RW_TP_SIGNED,	/* value.s */
+	RW_TP_UNSIGNED, /* value.u */
+	RW_TP_BOOL,	/* value.u, 0 or 1 */
+	RW_TP_FLOAT,	/* value.f */
+	RW_TP_STRING,	/* value.str, may be NULL */
+	RW_TP_POINTER,	/* value.ptr */
+};
+
+union rw_tp_value {
+	long long s;
+	unsigned long long u;
+	double f;
+	const char *str;
+	const void *ptr;
+};
+
+struct rw_tp_field {
+	const char *name; /* as written in the definition */
+	const char *type; /* the C type, as written */
+	enum rw_tp_kind kind;
+};
+
+/* Private: one attached probe, and the immutable array of them. */
+struct rw__tp_probe {
+	void *func;
+	void *data;
+	int prio;
+};
+struct rw__tp_funcs {
+	struct rw_rcu_head rcu;
+	unsigned count;
+	struct rw__tp_probe probes[];
+};
+
+/*
+ * A tracepoint. Everything but funcs and stub is constant after
+ * definition. funcs: published with rw_rcu_assign_pointer() under the
+ * tracepoint lock, read under RCU. stub: the tracepoint lock.
+ */
+struct rw_tracepoint {
+	const char *name;
+	unsigned nargs;
+	const struct rw_tp_field *fields;
+	struct rw_static_key *key;
+	struct rw_static_call *call;
+	void *iterator; /* calls every probe of funcs */
+	void *generic;	/* adapter: packs the arguments for generic probes */
+	bool naive;	/* RW_TRACEPOINT_NAIVE: test-only ordering */
+	struct rw__tp_funcs *funcs;
+	void *stub;
+};
+
+/* --- Argument lists -------------------------------------------------------
+ * The definitions take (type, name) pairs; these macros map over up to 8.
+ */
+#define RW__TP_CAT_(a, b) a##b
+#define RW__TP_CAT(a, b) RW__TP_CAT_(a, b)
+#define RW__TP_NARGS_(_0, _1, _2, _3, _4, _5, _6, _7, _8, n, ...) n
+#define RW__TP_NARGS(...) \
+	RW__TP_NARGS_(_, ##__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define RW__TP_MAP(m, ...) \
+	RW__TP_CAT(RW__TP_MAP_, RW__TP_NARGS(__VA_ARGS__))(m, ##__VA_ARGS__)
+#define RW__TP_MAP_0(m)
+#define RW__TP_MAP_1(m, a) m a
+#define RW__TP_MAP_2(m, a, ...) m a RW__TP_MAP_1(m, __VA_ARGS__)
+#define RW__TP_MAP_3(m, a, ...) m a RW__TP_MAP_2(m, __VA_ARGS__)
+#define RW__TP_MAP_4(m, a, ...) m a RW__TP_MAP_3(m, __VA_ARGS__)
+#define RW__TP_MAP_5(m, a, ...) m a RW__TP_MAP_4(m, __VA_ARGS__)
+#define RW__TP_MAP_6(m, a, ...) m a RW__TP_MAP_5(m, __VA_ARGS__)
+#define RW__TP_MAP_7(m, a, ...) m a RW__TP_MAP_6(m, __VA_ARGS__)
+#define RW__TP_MAP_8(m, a, ...) m a RW__TP_MAP_7(m, __VA_ARGS__)
+
+/* Comma-separated, no leading comma; "void" for no arguments. */
+#define RW__TP_LIST(m, ...) \
+	RW__TP_CAT(RW__TP_LIST_, RW__TP_NARGS(__VA_ARGS__))(m, ##__VA_ARGS__)
+#define RW__TP_LIST_0(m) void
+#define RW__TP_LIST_1(m, a) m a
+#define RW__TP_LIST_2(m, a, ...) m a, RW__TP_LIST_1(m, __VA_ARGS__)
+#define RW__TP_LIST_3(m, a, ...) m a, RW__TP_LIST_2(m, __VA_ARGS__)
+#define RW__TP_LIST_4(m, a, ...) m a, RW__TP_LIST_3(m, __VA_ARGS__)
+#define RW__TP_LIST_5(m, a, ...) m a, RW__TP_LIST_4(m, __VA_ARGS__)
+#define RW__TP_LIST_6(m, a, ...) m a, RW__TP_LIST_5(m, __VA_ARGS__)
+#define RW__TP_LIST_7(m, a, ...) m a, RW__TP_LIST_6(m, __VA_ARGS__)
+#define RW__TP_LIST_8(m, a, ...) m a, RW__TP_LIST_7(m, __VA_ARGS__)
+
+#define RW__TP_DECL(type, name) type name
+#define RW__TP_PROTO(type, name) , type name
+#define RW__TP_TYPES(type, name) , type
+#define RW__TP_ARGS(type, name) , name
+#define RW__TP_FIELD(type, name) { #name, #type, RW__TP_KIND(type) },
+#define RW__TP_PACK(type, name) __v[__i++] = RW__TP_VALUE(name);
+
+#define RW__TP_KIND(type) \
+	_Generic((type){ 0 },                                      \
+		_Bool: RW_TP_BOOL,                                 \
+		float: RW_TP_FLOAT,                                \
+		double: RW_TP_FLOAT,                               \
+		long double: RW_TP_FLOAT,                          \
+		char *: RW_TP_STRING,                              \
+		const char *: RW_TP_STRING,                        \
+		char: ((char)-1 < 0 ? RW_TP_SIGNED : RW_TP_UNSIGNED), \
+		signed char: RW_TP_SIGNED,                         \
+		short: RW_TP_SIGNED,                               \
+		int: RW_TP_SIGNED,                                 \
+		long: RW_TP_SIGNED,                                \
+		long long: RW_TP_SIGNED,                           \
+		default: (__builtin_classify_type((type){ 0 }) == 5 ? \
+				  RW_TP_POINTER :                  \
+				  RW_TP_UNSIGNED))
+
+static inline union rw_tp_value rw__tp_from_s(long long x)
+{
+	union rw_tp_value v;
+	v.s = x;
+	return v;
+}
+static inline union rw_tp_value rw__tp_from_u(unsigned long long x)
+{
+	union rw_tp_value v;
+	v.u = x;
+	return v;
+}
+static inline union rw_tp_value rw__tp_from_f(double x)
+{
+	union rw_tp_value v;
+	v.f = x;
+	return v;
+}
+static inline union rw_tp_value rw__tp_from_str(const char *x)
+{
+	union rw_tp_value v;
+	v.str = x;
+	return v;
+}
+static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
+{
+	union rw_tp_value v;
+	v.ptr = (const void *)x;
+	return v;
+}
+#define RW__TP_VALUE(x) \
+	_Generic((x),                                \
+		_Bool: rw__tp_from_u,                \
+		char: rw__tp_from_s,                 \
+		signed char: rw__tp_from_s,          \
+		short: rw__tp_from_s,                \
+		int: rw__tp_from_s,                  \
+		long: rw__tp_from_s,                 \
+		long long: rw__tp_from_s,            \
+		unsigned char: rw__tp_from_u,        \
+		unsigned short: rw__tp_from_u,       \
+		unsigned int: rw__tp_from_u,         \
+		unsigned long: rw__tp_from_u,        \
+		unsigned long long: rw__tp_from_u,   \
+		float: rw__tp_from_f,                \
+		double: rw__tp_from_f,               \
+		long double: rw__tp_from_f,          \
+		char *: rw__tp_from_str,             \
+		const char *: rw__tp_from_str,       \
+		default: rw__tp_from_ptr)(x)
+
+/* Test hook: a delay between loading the probe state and calling it. */
+#ifndef RW_TRACEPOINT_TEST_DELAY
+#define RW_TRACEPOINT_TEST_DELAY() ((void)0)
+#endif
+
+/* --- Declaration and definition ------------------------------------------ */
+
+#ifdef RW_TRACEPOINT_NAIVE
+#define RW__TP_NAIVE 1
+#define RW__TP_SITE_CALL(name, ...)                                         \
+	do {                                                                \
+		const struct rw__tp_funcs *__f =                            \
+			rw_rcu_dereference(rw__tp_##name.funcs);            \
+		void *__d = __f && __f->count ? __f->probes[0].data : NULL; \
+		RW_TRACEPOINT_TEST_DELAY();                                 \
+		rw_static_call(rw__tpcall_##name)(                          \
+			__d RW__TP_MAP(RW__TP_ARGS, ##__VA_ARGS__));        \
+	} while (0)
+#else
+#define RW__TP_NAIVE 0
+#define RW__TP_SITE_CALL(name, ...)                                   \
+	do {                                                          \
+		RW_TRACEPOINT_TEST_DELAY();                           \
+		rw_static_call(rw__tpcall_##name)(                    \
+			NULL RW__TP_MAP(RW__TP_ARGS, ##__VA_ARGS__)); \
+	} while (0)
+#endif
+
+/**
+ * RW_DECLARE_TRACEPOINT - declare tracepoint @name with arguments given as
+ * (type, name) pairs, and its site function rw_trace_<name>(args...).
+ */
+#define RW_DECLARE_TRACEPOINT(name, ...)                                     \
+	RW_DECLARE_STATIC_KEY_FALSE(rw__tpkey_##name);                       \
+	void rw__tpproto_##name(                                             \
+		void *__data RW__TP_MAP(RW__TP_PROTO, ##__VA_ARGS__));       \
+	RW_DECLARE_STATIC_CALL(rw__tpcall_##name, rw__tpproto_##name);       \
+	extern struct rw_tracepoint rw__tp_##name;                           \
+	static inline                                                        \
+		__attribute__((always_inline, unused)) void rw_trace_##name( \
+			RW__TP_LIST(RW__TP_DECL, ##__VA_ARGS__))             \
+	{                                                                    \
+		if (rw_static_branch_unlikely(rw__tpkey_##name)) {           \
+			rw_rcu_read_lock();                                  \
+			RW__TP_SITE_CALL(name, ##__VA_ARGS__);               \
+			rw_rcu_read_unlock();                                \
+		}                                                            \
+	}                                                                    \
+	extern int rw__tp_unused_##name
+
+/**
+ * RW_DEFINE_TRACEPOINT - define tracepoint @name, declared with the same
+ * arguments by RW_DECLARE_TRACEPOINT() earlier in the file.
+ */
+#define RW_DEFINE_TRACEPOINT(name, ...)                                       \
+	RW_DEFINE_STATIC_KEY_FALSE(rw__tpkey_##name);                         \
+	RW_DEFINE_STATIC_CALL_NULL(rw__tpcall_##name, rw__tpproto_##name);    \
+	static void rw__tpiter_##name(                                        \
+		void *__data RW__TP_MAP(RW__TP_PROTO, ##__VA_ARGS__))         \
+	{                                                                     \
+		const struct rw__tp_funcs *__f =                              \
+			rw_rcu_dereference(rw__tp_##name.funcs);              \
+		(void)__data;                                                 \
+		if (!__f)                                                     \
+			return;                                               \
+		RW_TRACEPOINT_TEST_DELAY();                                   \
+		for (unsigned __n = 0; __n < __f->count; __n++)               \
+			((__typeof__(&rw__tpproto_##name))__f->probes[__n]    \
+				 .func)(__f->probes[__n].data RW__TP_MAP(     \
+				RW__TP_ARGS, ##__VA_ARGS__));                 \
+	}                                                                     \
+	static void rw__tpgen_##name(                                         \
+		void *__data RW__TP_MAP(RW__TP_PROTO, ##__VA_ARGS__))         \
+	{                                                                     \
+		union rw_tp_value __v[RW__TP_NARGS(__VA_ARGS__) + 1] = { 0 }; \
+		unsigned __i = 0;                                             \
+		RW__TP_MAP(RW__TP_PACK, ##__VA_ARGS__)                        \
+		(void)__i;                                                    \
+		rw__tp_generic_call(__data, &rw__tp_##name, __v);             \
+	}                                                                     \
+	static const struct rw_tp_field rw__tpfields_##name[] = { RW__TP_MAP( \
+		RW__TP_FIELD, ##__VA_ARGS__){ NULL, NULL, RW_TP_SIGNED } };   \
+	struct rw_tracepoint rw__tp_##name = {                                \
+		#name,                                                        \
+		RW__TP_NARGS(__VA_ARGS__),                                    \
+		rw__tpfields_##name,                                          \
+		&rw__tpkey_##name.key,                                        \
+		&rw__sc_rw__tpcall_##name,                                    \
+		(void *)&rw__tpiter_##name,                                   \
+		(void *)&rw__tpgen_##name,                                    \
+		RW__TP_NAIVE,                                                 \
+		NULL,                                                         \
+		NULL,                                                         \
+	};                                                                    \
+	static struct rw_tracepoint *rw__tpptr_##name                         \
+		__attribute__((used, section("__rw_tracepoints"),             \
+			       aligned(8))) = &rw__tp_##name
+
+/** rw_tracepoint_ptr - the struct rw_tracepoint of tracepoint @name. */
+#define rw_tracepoint_ptr(name) (&rw__tp_##name)
+
+/** rw_tracepoint_enabled - whether tracepoint @name has a probe now. */
+#define rw_tracepoint_enabled(name) rw_static_key_enabled(&rw__tpkey_##name)
+
+/* --- Probes -------------------------------------------------------------- */
+
+/**
+ * rw_tracepoint_probe_register_raw - attach @probe with @data to @tp.
+ * @probe: a function of type void (*)(void *data, <the arguments>).
+ * @prio: higher runs first; equal priorities run in registration order.
+ *
+ * Takes the tracepoint lock and, to change code, the text lock. Not
+ * async-signal-safe. May be called from a probe. Never waits for a grace
+ * period: the array and stub it replaces are freed after one.
+ *
+ * Return: 0; -EINVAL (NULL @tp or @probe); -EEXIST (@probe with @data is
+ * already attached); -ENOMEM; or an error from changing the code
+ * (rewire/text_poke.h), in which case nothing changed.
+ */
+RW_EXPORT int rw_tracepoint_probe_register_raw(struct rw_tracepoint *tp,
+					       void *probe, void *data,
+					       int prio);
+
+/**
+ * rw_tracepoint_probe_unregister_raw - detach @probe with @data from @tp.
+ * The probe may still run in threads that fired the tracepoint before;
+ * rw_tracepoint_synchronize_unregister() waits for them.
+ *
+ * Return: 0; -EINVAL; -ENOENT (not attached); -ENOMEM; or an error from
+ * changing the code, in which case nothing changed.
+ */
+RW_EXPORT int rw_tracepoint_probe_unregister_raw(struct rw_tracepoint *tp,
+						 void *probe, void *data);
+
+#define RW__TP_PROBE_OK(name, probe)                                      \
+	(__builtin_types_compatible_p(__typeof__(probe),                  \
+				      __typeof__(&rw__tpproto_##name)) || \
+	 __builtin_types_compatible_p(__typeof__(probe),                  \
+				      __typeof__(rw__tpproto_##name)))
+
+/**
+ * rw_tracepoint_probe_register - type-checked register: @probe must be a
+ * void function taking void *data followed by tracepoint @name's arguments.
+ */
+#define rw_tracepoint_probe_register(name, probe, data, prio)              \
+	({                                                                 \
+		_Static_assert(RW__TP_PROBE_OK(name, probe),               \
+			       "rw_tracepoint_probe_register: probe type " \
+			       "does not match tracepoint " #name);        \
+		rw_tracepoint_probe_register_raw(                          \
+			&rw__tp_##name, (void *)(probe), (data), (prio));  \
+	})
+
+#define rw_tracepoint_probe_unregister(name, probe, data)                    \
+	({                                                                   \
+		_Static_assert(RW__TP_PROBE_OK(name, probe),                 \
+			       "rw_tracepoint_probe_unregister: probe type " \
+			       "does not match tracepoint " #name);          \
+		rw_tracepoint_probe_unregister_raw(&rw__tp_##name,           \
+						   (void *)(probe), (data)); \
+	})
+
+/**
+ * rw_tracepoint_synchronize_unregister - wait until no probe unregistered
+ * before this call can still be running or start to run.
+ *
+ * Return: 0, or -EDEADLK when called from a probe (inside the read side).
+ */
+RW_EXPORT int rw_tracepoint_synchronize_unregister(void);
+
+/* A probe that takes any tracepoint's arguments. @args has tp->nargs
+ * entries, read according to tp->fields[i].kind. */
+typedef void (*rw_tp_generic_fn)(void *data, const struct rw_tracepoint *tp,
+				 const union rw_tp_value *args);
+
+/**
+ * rw_tracepoint_probe_register_generic - attach a generic probe to @tp.
+ * Same rules and errors as rw_tracepoint_probe_register_raw(); @fn with
+ * @data can be attached once per tracepoint.
+ */
+RW_EXPORT int rw_tracepoint_probe_register_generic(struct rw_tracepoint *tp,
+						   rw_tp_generic_fn fn,
+						   void *data, int prio);
+RW_EXPORT int rw_tracepoint_probe_unregister_generic(struct rw_tracepoint *tp,
+						     rw_tp_generic_fn fn,
+						     void *data);
+
+/**
+ * rw_tracepoint_format - print an event as "name: field=value ...".
+ * Strings are quoted and escaped; NULL strings print as (null).
+ *
+ * Return: the length of the full text, like snprintf(); @buf holds at most
+ * @len - 1 characters of it and a terminating NUL. Async-signal-safe.
+ */
+RW_EXPORT int rw_tracepoint_format(const struct rw_tracepoint *tp,
+				   const union rw_tp_value *args, char *buf,
+				   size_t len);
+
+/**
+ * rw_tracepoint_find - the tracepoint called @name in any loaded object,
+ * or NULL. rw_tracepoint_for_each - call @fn for every tracepoint of every
+ * loaded object until it returns nonzero (which is returned). Neither may
+ * be called from a probe that runs while objects are being loaded.
+ */
+RW_EXPORT struct rw_tracepoint *rw_tracepoint_find(const char *name);
+RW_EXPORT int rw_tracepoint_for_each(int (*fn)(struct rw_tracepoint *tp,
+					       void *arg),
+				     void *arg);
+
+/** rw_tracepoint_probe_count - probes attached to @tp now. */
+RW_EXPORT unsigned rw_tracepoint_probe_count(const struct rw_tracepoint *tp);
+
+/* Private: the generic adapter's way into the library. */
+RW_EXPORT void rw__tp_generic_call(void *binding,
+				   const struct rw_tracepoint *tp,
+				   const union rw_tp_value *args);
+
+RW_EXTERN_C_END
+
+#endif /* REWIRE_TRACEPOINT_H */

@@ -34,6 +34,8 @@
 #include <rewire/rcu.h>
 
 #include <urcu/call-rcu.h>
+/* in_read_side() reads the reader record, whatever RW_RCU_NO_INLINE says. */
+#include <urcu/static/urcu-bp.h>
 
 #if defined(RW_HAVE_URCU_POLL)
 #include <urcu/urcu-poll.h>
@@ -42,13 +44,29 @@
 /* Exported because user code's inline read side releases on it. */
 RW_EXPORT char rw__rcu_tsan_sync;
 
+/* A full barrier that ThreadSanitizer accepts (GCC refuses fences under
+ * -fsanitize=thread): a locked read-modify-write. Slow paths only. */
+static void full_barrier(void)
+{
+	static int word;
+
+	__atomic_fetch_or(&word, 0, __ATOMIC_SEQ_CST);
+}
+
+/* TSan cannot see liburcu's queues: hand-off of a callback is annotated,
+ * and so is the end of a grace period (rewire/rcu.h). */
 #if defined(RW__RCU_TSAN)
 #define TSAN_ACQUIRE() __tsan_acquire(&rw__rcu_tsan_sync)
+#define TSAN_HANDOFF(p) __tsan_release(p)
+#define TSAN_TAKEOVER(p) __tsan_acquire(p)
 #else
 #define TSAN_ACQUIRE() ((void)0)
+#define TSAN_HANDOFF(p) ((void)(p))
+#define TSAN_TAKEOVER(p) ((void)(p))
 #endif
 
-static bool in_read_side(void)
+/* The reader record is less aligned than its type says (liburcu 0.13). */
+__attribute__((no_sanitize("alignment"))) static bool in_read_side(void)
 {
 	struct urcu_bp_reader *r = URCU_TLS(urcu_bp_reader);
 
@@ -152,6 +170,7 @@ static void call_trampoline(struct rcu_head *urcu)
 	struct rw_rcu_head *head =
 		caa_container_of(urcu, struct rw_rcu_head, urcu);
 
+	TSAN_TAKEOVER(head);
 	TSAN_ACQUIRE();
 	head->fn(head);
 }
@@ -160,6 +179,7 @@ void rw_rcu_call(struct rw_rcu_head *head, void (*fn)(struct rw_rcu_head *))
 {
 	ensure_setup();
 	head->fn = fn;
+	TSAN_HANDOFF(head);
 	urcu_bp_call_rcu(&head->urcu, call_trampoline);
 }
 
@@ -205,6 +225,11 @@ static void counter_synchronized(unsigned long upto)
 	(void)rw__lock_acquire(&poll.lock);
 	if (upto > poll.done)
 		__atomic_store_n(&poll.done, upto, __ATOMIC_RELEASE);
+	/* Cookie @upto may also be the number the next get_state would hand
+	 * out (it names the callback to be queued next): move past it, or a
+	 * later cookie would be complete at birth. */
+	if (poll.next <= upto)
+		poll.next = upto + 1;
 	rw__lock_release(&poll.lock);
 }
 
@@ -233,7 +258,7 @@ rw_rcu_cookie rw_rcu_get_state(void)
 
 	ensure_setup();
 	/* Order the caller's earlier updates before the grace period. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	full_barrier();
 #if defined(RW_HAVE_URCU_POLL)
 	if (!use_counter) {
 		struct urcu_gp_poll_state s =
@@ -265,7 +290,7 @@ bool rw_rcu_poll_state(rw_rcu_cookie cookie)
 #endif
 		done = counter_poll(cookie.seq);
 	if (done) {
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		full_barrier();
 		TSAN_ACQUIRE();
 	}
 	return done;

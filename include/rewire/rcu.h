@@ -48,7 +48,9 @@
  *   a handful of lines, used as the LGPL allows); programs that include this
  *   header link liburcu-bp, which pkg-config and the CMake package add.
  *   Define RW_RCU_NO_INLINE before including to call liburcu's exported
- *   functions instead.
+ *   functions instead; do so under UBSan (-fsanitize=alignment): liburcu
+ *   0.13 allocates its reader records less aligned than their type says,
+ *   and the inline code would trip the check.
  * - Callbacks queued with rw_rcu_call() run on liburcu's call_rcu thread.
  *   rewire installs the atfork handlers liburcu asks for, so a child of fork()
  *   can go on using RCU.

@@ -130,6 +130,9 @@ static void test_cookie_order(void)
 	reader_start(&r);
 	rw_rcu_cookie d = rw_rcu_get_state();
 	CHECK(d.seq > a.seq);
+	if (rw_rcu_poll_state(d))
+		fprintf(stderr, "a=%lu b=%lu d=%lu inside=%d\n", a.seq, b.seq,
+			d.seq, atomic_load(&r.inside));
 	CHECK(!rw_rcu_poll_state(d));
 	reader_stop(&r);
 	CHECK(poll_until(d));

@@ -45,4 +45,21 @@ compile branch_on_key ok "$common" 'int t(void) { return rw_static_branch_unlike
 compile branch_on_int fail "$common" 'int t(void) { return rw_static_branch_unlikely(not_a_key); }'
 compile enable_key ok "$common" 'int t(void) { return rw_static_key_enable(&key); }'
 compile enable_int fail "$common" 'int t(void) { return rw_static_key_enable(&not_a_key); }'
+
+tp='RW_DECLARE_TRACEPOINT(ev, (int, status), (const char *, path));
+RW_DEFINE_TRACEPOINT(ev, (int, status), (const char *, path));
+static void good(void *d, int s, const char *p) { (void)d; (void)s; (void)p; }
+static void bad_args(void *d, long s, const char *p) { (void)d; (void)s; (void)p; }
+static void no_data(int s, const char *p) { (void)s; (void)p; }
+static int d;'
+compile tp_probe_ok ok "$tp" 'int t(void) { return rw_tracepoint_probe_register(ev, good, &d, 10) + rw_tracepoint_probe_unregister(ev, good, &d); }'
+compile tp_fire_ok ok "$tp" 'void t(void) { rw_trace_ev(200, "/"); }'
+compile tp_probe_wrong_arg fail "$tp" 'int t(void) { return rw_tracepoint_probe_register(ev, bad_args, &d, 10); }'
+compile tp_probe_no_data fail "$tp" 'int t(void) { return rw_tracepoint_probe_register(ev, no_data, &d, 10); }'
+compile tp_unregister_wrong fail "$tp" 'int t(void) { return rw_tracepoint_probe_unregister(ev, bad_args, &d); }'
+grep -q "does not match tracepoint ev" "$tmp/tp_probe_wrong_arg.log" ||
+	{ echo "FAIL: no clear message for a mistyped probe"; cat "$tmp/tp_probe_wrong_arg.log"; exit 1; }
+compile tp_fire_too_few fail "$tp" 'void t(void) { rw_trace_ev(200); }'
+compile tp_fire_wrong_type fail "$tp" 'struct s { int a; }; void t(void) { struct s x = { 1 }; rw_trace_ev(x, "/"); }'
+compile tp_nine_args fail 'RW_DECLARE_TRACEPOINT(nine, (int, a), (int, b), (int, c), (int, d), (int, e), (int, f), (int, g), (int, h), (int, i));'
 echo "typecheck: all cases behaved"

@@ -16,5 +16,7 @@
 #include <rewire/threads.h>
 #include <rewire/static_key.h>
 #include <rewire/static_call.h>
+#include <rewire/rcu.h>
+#include <rewire/tracepoint.h>
 
 #endif /* REWIRE_REWIRE_H */

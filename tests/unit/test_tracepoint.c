@@ -5,6 +5,7 @@
  */
 #include <rewire/tracepoint.h>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -384,6 +385,55 @@ static void test_concurrent(void)
 	CHECK_OK(rw_rcu_barrier());
 }
 
+/* A tracepoint in a dlopen()ed object: found by name, probed, gone after
+ * dlclose(). */
+static int dso_sum;
+static void dso_probe(void *data, int value, const char *where)
+{
+	CHECK(data == &d2);
+	CHECK(strcmp(where, "dso") == 0);
+	dso_sum += value;
+}
+
+static void test_dso(void)
+{
+	char path[512];
+	void *h;
+	void (*fire)(int);
+	struct rw_tracepoint *tp;
+
+	snprintf(path, sizeof(path), "%s/dso_tp.so", RW_TEST_DSO_DIR);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CHECK(h);
+	fire = (void (*)(int))dlsym(h, "dso_tp_fire");
+	CHECK(fire);
+	tp = rw_tracepoint_find("dso_event");
+	CHECK(tp);
+	CHECK_EQ(tp->nargs, 2);
+	fire(1);
+	CHECK_EQ(dso_sum, 0);
+	CHECK_OK(rw_tracepoint_probe_register_raw(tp, (void *)dso_probe, &d2,
+						  10));
+	fire(2);
+	fire(3);
+	CHECK_EQ(dso_sum, 5);
+	CHECK_OK(rw_tracepoint_probe_register_generic(tp, generic_probe, &d4,
+						      0));
+	fire(4);
+	CHECK_EQ(dso_sum, 9);
+	CHECK(strcmp(last_event, "dso_event: value=4 where=\"dso\"") == 0);
+	CHECK_OK(
+		rw_tracepoint_probe_unregister_generic(tp, generic_probe, &d4));
+	CHECK_OK(
+		rw_tracepoint_probe_unregister_raw(tp, (void *)dso_probe, &d2));
+	fire(5);
+	CHECK_EQ(dso_sum, 9);
+	CHECK_OK(rw_tracepoint_synchronize_unregister());
+	CHECK_OK(rw_rcu_barrier());
+	CHECK_EQ(dlclose(h), 0);
+	CHECK(rw_tracepoint_find("dso_event") == NULL);
+}
+
 int main(void)
 {
 	test_disabled_is_nop();
@@ -393,6 +443,7 @@ int main(void)
 	test_no_arguments();
 	test_generic();
 	test_lookup();
+	test_dso();
 	test_from_probe();
 	test_concurrent();
 	puts("PASS");

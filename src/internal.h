@@ -135,9 +135,13 @@ static inline void rw__lock_reset(struct rw__lock *l)
 
 /*
  * fork: text_poke.c's atfork handlers call these. Lock order (prepare):
- * tracepoint lock, RCU (call_rcu pause, urcu-bp, poll lock), text lock,
- * cross-thread call lock; parent and child release in reverse.
+ * provider writer lock, tracepoint lock, RCU (call_rcu pause, urcu-bp,
+ * poll lock), text lock, cross-thread call lock; parent and child release
+ * in reverse.
  */
+void rw__provider_atfork_prepare(void);
+void rw__provider_atfork_parent(void);
+void rw__provider_atfork_child(void);
 void rw__tracepoint_atfork_prepare(void);
 void rw__tracepoint_atfork_parent(void);
 void rw__tracepoint_atfork_child(void);

@@ -158,6 +158,11 @@ int rw_rcu_synchronize(void)
 	 * period: say so, as the kernel's synchronize_rcu() does. */
 	(void)rw__lock_acquire(&poll.lock);
 	upto = poll.wanted;
+	/* Cookie @upto may also be the number the next get_state would hand
+	 * out (it names the callback to be queued next). Cookies handed out
+	 * from now on begin after this grace period does: move past it. */
+	if (poll.next <= upto)
+		poll.next = upto + 1;
 	rw__lock_release(&poll.lock);
 	urcu_bp_synchronize_rcu();
 	TSAN_ACQUIRE();
@@ -225,11 +230,6 @@ static void counter_synchronized(unsigned long upto)
 	(void)rw__lock_acquire(&poll.lock);
 	if (upto > poll.done)
 		__atomic_store_n(&poll.done, upto, __ATOMIC_RELEASE);
-	/* Cookie @upto may also be the number the next get_state would hand
-	 * out (it names the callback to be queued next): move past it, or a
-	 * later cookie would be complete at birth. */
-	if (poll.next <= upto)
-		poll.next = upto + 1;
 	rw__lock_release(&poll.lock);
 }
 

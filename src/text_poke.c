@@ -553,9 +553,10 @@ static bool fork_locked;
 
 static void atfork_prepare(void)
 {
-	/* Lock order (src/internal.h): tracepoints, RCU, the text lock,
+	/* Lock order (src/internal.h): providers, tracepoints, RCU, text,
 	 * then the cross-thread call lock (a batch may make a cross-thread
 	 * call to sync cores). */
+	rw__provider_atfork_prepare();
 	rw__tracepoint_atfork_prepare();
 	rw__rcu_atfork_prepare();
 	fork_locked = rw__lock_acquire(&rw__text_lock) == 0;
@@ -569,6 +570,7 @@ static void atfork_parent(void)
 		rw__lock_release(&rw__text_lock);
 	rw__rcu_atfork_parent();
 	rw__tracepoint_atfork_parent();
+	rw__provider_atfork_parent();
 }
 
 static void atfork_child(void)
@@ -585,6 +587,7 @@ static void atfork_child(void)
 	 * callback that takes it. */
 	rw__rcu_atfork_child();
 	rw__tracepoint_atfork_child();
+	rw__provider_atfork_child();
 }
 
 __attribute__((constructor)) static void text_poke_init(void)

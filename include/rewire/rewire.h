@@ -18,5 +18,6 @@
 #include <rewire/static_call.h>
 #include <rewire/rcu.h>
 #include <rewire/tracepoint.h>
+#include <rewire/provider.h>
 
 #endif /* REWIRE_REWIRE_H */

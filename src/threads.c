@@ -22,6 +22,12 @@
  *	PENDING   -> DROPPED    caller, the thread exited
  *	UNSENT or
  *	PENDING   -> CANCELLED  caller, the timeout expired (a straggler)
+ *
+ * rw_stop_threads() is a call of the same kind whose function, in the other
+ * threads, is stop_park(): the thread stays in the handler (its slot stays
+ * RUNNING) until the caller lets it go. A second state machine, shared by
+ * all parked threads (struct stop_state ss), runs on top of the slots; see
+ * "Stopping every thread" below.
  */
 #include "threads.h"
 
@@ -30,10 +36,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* Listings that find new threads before the call gives up with -EAGAIN. */
@@ -43,6 +52,8 @@
 #define POLL_MAX_NS 8000000ull
 /* Attempts at a listing that no thread exit disturbed (see read_tasks). */
 #define LIST_CLEAN_TRIES 8
+/* Checks of a shared word before a waiter sleeps on it (about 2-10 us). */
+#define SPIN_LOOPS 200
 
 #if defined(__SANITIZE_THREAD__)
 #define RW_TSAN 1
@@ -61,9 +72,23 @@ enum slot_state {
 	SLOT_CANCELLED,
 };
 
+/*
+ * What a thread parked by rw_stop_threads() acknowledged. The thread and
+ * the caller race on leaving ACK_PREPARE (the thread to ACK_DISABLE, the
+ * caller, at its deadline, to ACK_LATE), with compare-and-swaps: a thread
+ * either acknowledged in time or is reported as a straggler, never both.
+ */
+enum stop_ack {
+	ACK_NONE,
+	ACK_PREPARE, /* parked */
+	ACK_DISABLE, /* parked with signals blocked */
+	ACK_LATE,    /* parked, but did not block signals in time */
+};
+
 struct slot {
 	pid_t tid;	   /* written before the chunk is published */
 	_Atomic int state; /* enum slot_state; see the table above */
+	_Atomic int ack;   /* enum stop_ack; rw_stop_threads() only */
 };
 
 /*
@@ -97,17 +122,78 @@ static struct call_state {
 	_Atomic int inflight;
 	/* Slots that reached DONE; a futex word the caller sleeps on. */
 	_Atomic int answered;
+	/*
+	 * Answers the caller waits for, stored by the caller before it
+	 * sleeps on answered: only the answer that reaches it wakes the
+	 * caller, not every one (with many threads on few CPUs, each wake
+	 * costs a context switch).
+	 */
+	_Atomic int want;
 	/* First chunk of the active call; caller-written, under call_lock. */
 	_Atomic(struct chunk *) head;
 	/*
-	 * The function and its argument. Written under call_lock while no
-	 * call is active, published by the release store to active_seq.
+	 * The function and its argument, or stop set for rw_stop_threads()
+	 * (the handler then parks in stop_park() instead of calling fn).
+	 * Written under call_lock while no call is active, published by the
+	 * release store to active_seq.
 	 */
 	rw_thread_fn fn;
 	void *arg;
+	bool stop;
 	/* Last sequence number handed out; under call_lock. */
 	uint32_t last_seq;
 } cs;
+
+/*
+ * The phases of rw_stop_threads(), the kernel's multi_stop_state. Each one
+ * advances when the last thread has acknowledged the one before: the
+ * acknowledgement that completes a phase wakes the caller, and the caller
+ * alone moves ss.phase on (so that abandoning a stop is one store, with no
+ * race against a thread moving it).
+ *
+ *	NONE    -> PREPARE  caller, before the first signal
+ *	PREPARE -> DISABLE  caller, once every listed thread is parked and a
+ *	                    new listing of /proc/self/task shows no other one
+ *	DISABLE -> RUN      caller, once every parked thread blocked signals
+ *	RUN     -> EXIT     caller, fn returned
+ *	PREPARE or
+ *	DISABLE -> ABORT    caller, a thread did not answer in time (or an
+ *	                    error): fn does not run
+ *	EXIT or
+ *	ABORT   -> NONE     caller, once every parked thread left the handler
+ */
+enum stop_phase {
+	STOP_NONE,
+	STOP_PREPARE,
+	STOP_DISABLE,
+	STOP_RUN,
+	STOP_EXIT,
+	STOP_ABORT,
+};
+
+/*
+ * The shared state of the current stop. Static like cs, and only
+ * meaningful while cs.stop is set for the active call. Parked threads spin
+ * on, then sleep on, phase; it has a cache line of its own so that the
+ * acknowledgements written to the counters do not disturb the spinners.
+ */
+static struct stop_state {
+	/* enum stop_phase; written by the caller only, under call_lock. */
+	alignas(RW_CACHELINE) _Atomic int phase;
+	/* PREPARE acknowledgements: threads parked. The caller sleeps on it. */
+	alignas(RW_CACHELINE) _Atomic int arrived;
+	/* Arrivals the caller waits for; the one that reaches it wakes it. */
+	_Atomic int want;
+	/* DISABLE acknowledgements still missing. The caller sleeps on it. */
+	_Atomic int left;
+} ss;
+
+/*
+ * Online CPUs, read once at load. Parked threads spin only while fewer of
+ * them than CPUs spin (beyond that spinning only takes the CPU from the
+ * threads that still have to arrive).
+ */
+static int ncpus = 1;
 
 /* Serializes calls and signal changes. Nests inside nothing. */
 static struct rw__lock call_lock = RW__LOCK_INIT;
@@ -139,6 +225,7 @@ struct call {
 	size_t total;	  /* slots in all chunks */
 	size_t dropped;	  /* slots in DROPPED */
 	size_t cancelled; /* slots in CANCELLED */
+	size_t late;	  /* slots in ACK_LATE (rw_stop_threads()) */
 	bool send_failed_logged;
 };
 
@@ -246,6 +333,98 @@ static int call_lock_acquire(void)
 	return rw__lock_acquire(&call_lock);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Wait until *word differs from val and return its new value: check it
+ * spins times, then sleep on the futex. Async-signal-safe.
+ */
+static int wait_change(_Atomic int *word, int val, int spins)
+{
+	int v, i;
+
+	for (i = 0; i < spins; i++) {
+		v = atomic_load(word);
+		if (v != val)
+			return v;
+		cpu_relax();
+	}
+	for (;;) {
+		v = atomic_load(word);
+		if (v != val)
+			return v;
+		rw__futex(word, FUTEX_WAIT_PRIVATE, val, NULL);
+	}
+}
+
+/*
+ * The signals that threads block while fn runs: all but the ones that
+ * report faults (the kernel kills a thread that faults with the signal of
+ * the fault blocked) and SIGTRAP, which rewire's int3 sites need in every
+ * thread. Raw kernel masks: no libc lock, no interposed sigprocmask().
+ */
+static void block_signals(uint64_t *old)
+{
+	uint64_t set = ~0ull;
+
+	set &= ~(1ull << (SIGSEGV - 1) | 1ull << (SIGBUS - 1) |
+		 1ull << (SIGILL - 1) | 1ull << (SIGFPE - 1) |
+		 1ull << (SIGTRAP - 1) | 1ull << (SIGSYS - 1));
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, old, sizeof(set)))
+		*old = 0; /* cannot fail with these arguments */
+}
+
+static void restore_signals(const uint64_t *old)
+{
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(*old));
+}
+
+/*
+ * A thread parked by rw_stop_threads(), in the handler, its slot RUNNING.
+ * The thread's side of the phases (the caller's side is rw_stop_threads()):
+ *
+ * 1. PREPARE: acknowledge (ack, then arrived; the arrival the caller waits
+ *    for wakes it) and wait for the next phase. Signals other than
+ *    rewire's are still taken meanwhile, so a long wait for a late thread
+ *    does not hold off the program's own handlers.
+ * 2. DISABLE: block signals, acknowledge (the last acknowledgement wakes
+ *    the caller) and wait for EXIT or ABORT. RUN passes while we wait.
+ *    ABORT instead of DISABLE: leave at once.
+ * 3. EXIT or ABORT: restore the signal mask and return; the handler marks
+ *    the slot DONE.
+ *
+ * Every access to ss is sequentially consistent: what this thread did
+ * before its acknowledgements happens before fn, and fn happens before
+ * the caller's store of EXIT, which this thread reads before it resumes.
+ */
+static void stop_park(struct slot *s)
+{
+	int n, phase, expect = ACK_PREPARE, spins = 0;
+	uint64_t old;
+
+	atomic_store(&s->ack, ACK_PREPARE);
+	n = atomic_fetch_add(&ss.arrived, 1) + 1;
+	if (n >= atomic_load(&ss.want))
+		rw__futex(&ss.arrived, FUTEX_WAKE_PRIVATE, 1, NULL);
+	if (n < ncpus)
+		spins = SPIN_LOOPS;
+	phase = wait_change(&ss.phase, STOP_PREPARE, spins);
+	if (phase != STOP_DISABLE)
+		return; /* ABORT: RUN and EXIT need our acknowledgement */
+	block_signals(&old);
+	if (atomic_compare_exchange_strong(&s->ack, &expect, ACK_DISABLE) &&
+	    atomic_fetch_sub(&ss.left, 1) == 1)
+		rw__futex(&ss.left, FUTEX_WAKE_PRIVATE, 1, NULL);
+	while (phase != STOP_EXIT && phase != STOP_ABORT)
+		phase = wait_change(&ss.phase, phase, spins);
+	restore_signals(&old);
+}
+
 /*
  * The signal handler. si_value carries (sequence number << 32 | slot
  * number), so a signal of a finished call is recognized and ignored.
@@ -255,8 +434,11 @@ static int call_lock_acquire(void)
  *    waits for inflight to reach 0: either the caller sees our reference and
  *    keeps the chunks alive, or we see that the call is over.
  * 2. Claim the slot (PENDING -> RUNNING); a cancelled slot stays cancelled.
- * 3. Run fn, mark the slot DONE, count the answer and wake the caller.
- * 4. Drop the reference.
+ * 3. Run fn (or park, for rw_stop_threads()), mark the slot DONE and
+ *    count the answer.
+ * 4. Drop the reference, then wake the caller if it waits for this answer
+ *    (cs is static: touching it after the reference is gone is safe, and
+ *    a caller that preempts us on the wake finds the reference gone).
  */
 static void handler(int sig, siginfo_t *si, void *uc)
 {
@@ -264,7 +446,7 @@ static void handler(int sig, siginfo_t *si, void *uc)
 	uint64_t v;
 	uint32_t seq;
 	struct slot *s;
-	int expect = SLOT_PENDING;
+	int expect = SLOT_PENDING, n;
 
 	(void)sig;
 	(void)uc;
@@ -282,10 +464,16 @@ static void handler(int sig, siginfo_t *si, void *uc)
 		goto put;
 	if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_RUNNING))
 		goto put;
-	cs.fn(cs.arg);
+	if (cs.stop)
+		stop_park(s);
+	else
+		cs.fn(cs.arg);
 	atomic_store(&s->state, SLOT_DONE);
-	atomic_fetch_add(&cs.answered, 1);
-	rw__futex(&cs.answered, FUTEX_WAKE_PRIVATE, 1, NULL);
+	n = atomic_fetch_add(&cs.answered, 1) + 1;
+	atomic_fetch_sub_explicit(&cs.inflight, 1, memory_order_release);
+	if (n >= atomic_load(&cs.want))
+		rw__futex(&cs.answered, FUTEX_WAKE_PRIVATE, 1, NULL);
+	goto out;
 put:
 	atomic_fetch_sub_explicit(&cs.inflight, 1, memory_order_release);
 out:
@@ -342,6 +530,39 @@ RW_EXPORT int rw_threads_set_signal(int signo)
 	return ret;
 }
 
+/*
+ * Memory for a call comes from mmap(), never from malloc(): during a stop
+ * the caller lists /proc/self/task and adds slots while other threads are
+ * parked, and a parked thread may hold a lock of malloc (or of a sanitizer's
+ * allocator) that the caller would then wait for forever. mmap() takes no
+ * user-space lock and is async-signal-safe. Zeroed, like calloc().
+ */
+#define MAP_HDR 16 /* keeps the 16-byte alignment of malloc() */
+
+static void *map_alloc(size_t n)
+{
+	size_t size = n + MAP_HDR;
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, &size, sizeof(size));
+	return p + MAP_HDR;
+}
+
+static void map_free(void *q)
+{
+	char *p = q;
+	size_t size;
+
+	if (!p)
+		return;
+	p -= MAP_HDR;
+	memcpy(&size, p, sizeof(size));
+	munmap(p, size);
+}
+
 /* Listing /proc/self/task. */
 
 struct tid_vec {
@@ -356,9 +577,12 @@ static int tid_vec_push(struct tid_vec *t, pid_t tid)
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
 
-		nv = realloc(t->v, cap * sizeof(*nv));
+		nv = map_alloc(cap * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
+		if (t->n)
+			memcpy(nv, t->v, t->n * sizeof(*nv));
+		map_free(t->v);
 		t->v = nv;
 		t->cap = cap;
 	}
@@ -442,7 +666,7 @@ static int read_tasks(struct tid_vec *t)
 	for (tries = 0;; tries++) {
 		t->n = 0;
 		if (!buf) {
-			buf = malloc(size);
+			buf = map_alloc(size);
 			if (!buf) {
 				ret = -ENOMEM;
 				goto out;
@@ -463,7 +687,7 @@ static int read_tasks(struct tid_vec *t)
 		if ((size_t)n + 512 > size) {
 			close(fd);
 			fd = -1;
-			free(buf);
+			map_free(buf);
 			buf = NULL;
 			size *= 2;
 			continue;
@@ -494,9 +718,9 @@ static int read_tasks(struct tid_vec *t)
 out:
 	if (fd >= 0)
 		close(fd);
-	free(buf);
+	map_free(buf);
 	if (ret) {
-		free(t->v);
+		map_free(t->v);
 		t->v = NULL;
 		t->n = t->cap = 0;
 	}
@@ -515,8 +739,17 @@ RW_EXPORT int rw_threads_list(struct rw_tid_list *out)
 	ret = read_tasks(&t);
 	if (ret)
 		return ret;
-	out->tids = t.v;
+	/* The caller frees the list with free(). */
+	if (t.n) {
+		out->tids = malloc(t.n * sizeof(*out->tids));
+		if (!out->tids) {
+			map_free(t.v);
+			return -ENOMEM;
+		}
+		memcpy(out->tids, t.v, t.n * sizeof(*out->tids));
+	}
 	out->count = t.n;
+	map_free(t.v);
 	return 0;
 }
 
@@ -536,14 +769,10 @@ static bool tid_known(pid_t tid)
 	return slot_by_tid(tid) != NULL;
 }
 
-/*
- * Send the signal for slot idx. The slot turns PENDING before the signal
- * leaves, because the handler may run before the system call returns.
- */
-static void send_one(struct call *c, struct slot *s, uint32_t idx)
+/* Queue the signal for slot idx; returns 0 or -1 with errno set. */
+static long queue_signal(struct call *c, pid_t tid, uint32_t idx)
 {
 	siginfo_t si;
-	int err;
 
 	memset(&si, 0, sizeof(si));
 	si.si_signo = c->signo;
@@ -552,8 +781,19 @@ static void send_one(struct call *c, struct slot *s, uint32_t idx)
 	si.si_uid = c->uid;
 	si.si_value.sival_ptr =
 		(void *)(uintptr_t)((uint64_t)c->seq << 32 | idx);
+	return syscall(SYS_rt_tgsigqueueinfo, c->pid, tid, c->signo, &si);
+}
+
+/*
+ * Send the signal for slot idx. The slot turns PENDING before the signal
+ * leaves, because the handler may run before the system call returns.
+ */
+static void send_one(struct call *c, struct slot *s, uint32_t idx)
+{
+	int err;
+
 	atomic_store(&s->state, SLOT_PENDING);
-	if (syscall(SYS_rt_tgsigqueueinfo, c->pid, s->tid, c->signo, &si) == 0)
+	if (queue_signal(c, s->tid, idx) == 0)
 		return;
 	err = errno;
 	/* No signal left, so no handler can have claimed the slot. */
@@ -585,7 +825,7 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 
 	if (c->total + n > UINT32_MAX)
 		return -ENOMEM;
-	ch = calloc(1, sizeof(*ch) + n * sizeof(ch->slots[0]));
+	ch = map_alloc(sizeof(*ch) + n * sizeof(ch->slots[0]));
 	if (!ch)
 		return -ENOMEM;
 	ch->base = (uint32_t)c->total;
@@ -593,6 +833,7 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 	for (i = 0; i < n; i++) {
 		ch->slots[i].tid = tids[i];
 		atomic_init(&ch->slots[i].state, SLOT_UNSENT);
+		atomic_init(&ch->slots[i].ack, ACK_NONE);
 	}
 	if (c->tail)
 		atomic_store_explicit(&c->tail->next, ch, memory_order_release);
@@ -606,34 +847,49 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 }
 
 /*
+ * One listing round: list /proc/self/task, and signal the threads that
+ * are not known yet (*fresh of them).
+ */
+static int signal_round(struct call *c, int round, size_t *fresh)
+{
+	struct tid_vec t;
+	size_t i, n = 0;
+	int ret;
+
+	*fresh = 0;
+	ret = read_tasks(&t);
+	if (ret)
+		return ret;
+	/* Keep only the tids not signalled yet, in place. */
+	for (i = 0; i < t.n; i++) {
+		if (t.v[i] != c->self && !tid_known(t.v[i]))
+			t.v[n++] = t.v[i];
+	}
+	if (n && round >= MAX_ROUNDS) {
+		rw__log("threads still appearing after %d listings",
+			MAX_ROUNDS);
+		map_free(t.v);
+		return -EAGAIN;
+	}
+	ret = n ? add_chunk(c, t.v, n) : 0;
+	map_free(t.v);
+	if (!ret)
+		*fresh = n;
+	return ret;
+}
+
+/*
  * Signal every thread, listing /proc/self/task until a listing shows no
  * thread that has not been signalled yet. fn runs in the calling thread
  * after the first round, while the others are busy with theirs.
  */
 static int signal_all(struct call *c)
 {
-	struct tid_vec t;
-	size_t i, fresh;
+	size_t fresh;
 	int round, ret;
 
 	for (round = 0;; round++) {
-		ret = read_tasks(&t);
-		if (ret)
-			return ret;
-		/* Keep only the tids not signalled yet, in place. */
-		fresh = 0;
-		for (i = 0; i < t.n; i++) {
-			if (t.v[i] != c->self && !tid_known(t.v[i]))
-				t.v[fresh++] = t.v[i];
-		}
-		if (fresh && round >= MAX_ROUNDS) {
-			rw__log("threads still appearing after %d listings",
-				MAX_ROUNDS);
-			free(t.v);
-			return -EAGAIN;
-		}
-		ret = fresh ? add_chunk(c, t.v, fresh) : 0;
-		free(t.v);
+		ret = signal_round(c, round, &fresh);
 		if (ret)
 			return ret;
 		if (round == 0)
@@ -721,6 +977,21 @@ static bool is_sanitizer_thread(pid_t tid, int signo, uint64_t waited_ns)
 	}
 	return true;
 }
+
+/*
+ * ThreadSanitizer defers asynchronous signals and keeps one pending
+ * instance per signal number: while a thread has not yet run the handler
+ * for a late signal of an abandoned call, the signal of the current call
+ * is dropped, and the thread would never answer. In TSan builds only, the
+ * signal is sent again at each poll to the threads that have not answered.
+ * Extra signals are harmless: the handler claims a slot with a
+ * compare-and-swap, so only one of them runs fn (or parks).
+ */
+static void san_resend(struct call *c, struct slot *s, uint32_t idx)
+{
+	if (atomic_load(&s->state) == SLOT_PENDING)
+		queue_signal(c, s->tid, idx);
+}
 #else
 static bool is_sanitizer_thread(pid_t tid, int signo, uint64_t waited_ns)
 {
@@ -728,6 +999,13 @@ static bool is_sanitizer_thread(pid_t tid, int signo, uint64_t waited_ns)
 	(void)signo;
 	(void)waited_ns;
 	return false;
+}
+
+static void san_resend(struct call *c, struct slot *s, uint32_t idx)
+{
+	(void)c;
+	(void)s;
+	(void)idx;
 }
 #endif
 
@@ -754,8 +1032,10 @@ static void poll_pending(struct call *c, uint64_t waited_ns)
 				continue;
 			if ((syscall(SYS_tgkill, c->pid, s->tid, 0) == 0 ||
 			     errno != ESRCH) &&
-			    !is_sanitizer_thread(s->tid, c->signo, waited_ns))
+			    !is_sanitizer_thread(s->tid, c->signo, waited_ns)) {
+				san_resend(c, s, ch->base + i);
 				continue;
+			}
 			expect = SLOT_PENDING;
 			if (atomic_compare_exchange_strong(&s->state, &expect,
 							   SLOT_DROPPED)) {
@@ -782,11 +1062,30 @@ static void futex_wait_ns(_Atomic int *word, int val, uint64_t ns)
 }
 
 /*
- * Wait until every slot is answered or dropped, or until the deadline
- * (0: none). Sleeps on the answered counter, waking every few milliseconds
- * to drop the threads that exited.
+ * Spin for a short while until every slot is answered (per *word) or
+ * dropped; returns the last value of *word.
  */
-static int wait_answers(struct call *c, uint64_t deadline)
+static int spin_answers(struct call *c, _Atomic int *word)
+{
+	int a = atomic_load(word), i;
+
+	for (i = 0; ncpus > 1 && i < SPIN_LOOPS && !all_answered(c, a); i++) {
+		cpu_relax();
+		a = atomic_load(word);
+	}
+	return a;
+}
+
+/*
+ * Wait until every slot is answered (*word counts the answers: DONE slots
+ * for rw_on_each_thread(), parked threads for rw_stop_threads()) or
+ * dropped, or until the deadline (0: none). Spins briefly, then sleeps on
+ * *word, waking every few milliseconds to drop the threads that exited. If
+ * want is not NULL, the answers still awaited are stored there before each
+ * sleep, for the answering threads to wake the caller only with the last.
+ */
+static int wait_answers(struct call *c, _Atomic int *word, _Atomic int *want,
+			uint64_t deadline)
 {
 	uint64_t interval = POLL_MIN_NS;
 	uint64_t begin = rw__now_ns(), now, next_poll = begin + interval;
@@ -794,7 +1093,10 @@ static int wait_answers(struct call *c, uint64_t deadline)
 	int a;
 
 	for (;;) {
-		a = atomic_load(&cs.answered);
+		if (want)
+			atomic_store(want, (int)(c->total - c->dropped -
+						 c->cancelled));
+		a = spin_answers(c, word);
 		if (all_answered(c, a))
 			return 0;
 		now = rw__now_ns();
@@ -803,7 +1105,7 @@ static int wait_answers(struct call *c, uint64_t deadline)
 			if (interval < POLL_MAX_NS)
 				interval *= 2;
 			next_poll = now + interval;
-			if (all_answered(c, atomic_load(&cs.answered)))
+			if (all_answered(c, atomic_load(word)))
 				return 0;
 			if (deadline && now >= deadline)
 				return -RW_ERR_THREAD_TIMEOUT;
@@ -812,26 +1114,16 @@ static int wait_answers(struct call *c, uint64_t deadline)
 		until = next_poll;
 		if (deadline && deadline < until)
 			until = deadline;
-		futex_wait_ns(&cs.answered, a, until - now);
+		futex_wait_ns(word, a, until - now);
 	}
 }
 
-/*
- * End the call, whatever happened:
- *
- * 1. Cancel the slots that have not started fn; they are the stragglers.
- * 2. Wait for the handlers already inside fn (fn must not block).
- * 3. Deactivate the call and wait for every in-handler reference to drain,
- *    so that no handler can be reading a chunk.
- * 4. Report the stragglers and free the chunks.
- */
-static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
+/* Cancel the slots that have not started fn (or parked): stragglers. */
+static void cancel_unanswered(struct call *c)
 {
-	struct chunk *ch, *next;
-	pid_t *late = NULL;
-	size_t n = 0;
+	struct chunk *ch;
 	uint32_t i;
-	int expect, spins;
+	int expect;
 
 	for (ch = atomic_load(&cs.head); ch; ch = atomic_load(&ch->next)) {
 		for (i = 0; i < ch->count; i++) {
@@ -845,35 +1137,72 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 				c->cancelled++;
 		}
 	}
-	for (;;) {
-		int a = atomic_load(&cs.answered);
+}
 
+static bool is_straggler(struct slot *s)
+{
+	return atomic_load(&s->state) == SLOT_CANCELLED ||
+	       atomic_load(&s->ack) == ACK_LATE;
+}
+
+/*
+ * End the call, whatever happened:
+ *
+ * 1. Cancel the slots that have not started fn; they are the stragglers
+ *    (with, for rw_stop_threads(), the parked threads marked ACK_LATE).
+ * 2. Wait for the handlers already inside fn (fn must not block), or
+ *    parked (the caller already told them to leave).
+ * 3. Deactivate the call and wait for every in-handler reference to drain,
+ *    so that no handler can be reading a chunk.
+ * 4. Report the stragglers and free the chunks.
+ */
+static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
+{
+	struct chunk *ch, *next;
+	pid_t *late = NULL;
+	size_t n = 0;
+	uint32_t i;
+	int spins;
+
+	cancel_unanswered(c);
+	for (;;) {
+		int a;
+
+		atomic_store(&cs.want,
+			     (int)(c->total - c->dropped - c->cancelled));
+		a = spin_answers(c, &cs.answered);
 		if (all_answered(c, a))
 			break;
 		futex_wait_ns(&cs.answered, a, POLL_MIN_NS);
 	}
 
 	/* Threads that were inside fn at the deadline did answer. */
-	if (ret == -RW_ERR_THREAD_TIMEOUT && !c->cancelled)
+	if (ret == -RW_ERR_THREAD_TIMEOUT && !c->cancelled && !c->late)
 		ret = 0;
 
 	atomic_store(&cs.active_seq, 0);
+	/*
+	 * Handlers hold a reference only for a few instructions after their
+	 * answer (or none at all, if they answered); spin, then sleep, and
+	 * do not sched_yield(): with busy threads on every CPU, each yield
+	 * gives a whole time slice away.
+	 */
 	for (spins = 0; atomic_load(&cs.inflight) != 0; spins++) {
-		if (spins < 100)
-			sched_yield();
+		if (spins < SPIN_LOOPS)
+			cpu_relax();
 		else
 			rw__sleep_ns(50000);
 	}
 
-	if (c->cancelled && ret == -RW_ERR_THREAD_TIMEOUT && stragglers) {
-		late = malloc(c->cancelled * sizeof(*late));
+	if (ret == -RW_ERR_THREAD_TIMEOUT && stragglers) {
+		late = malloc((c->cancelled + c->late) * sizeof(*late));
 		if (!late)
 			ret = -ENOMEM;
 	}
 	for (ch = atomic_load(&cs.head); ch; ch = next) {
 		next = atomic_load(&ch->next);
 		for (i = 0; i < ch->count; i++) {
-			if (atomic_load(&ch->slots[i].state) != SLOT_CANCELLED)
+			if (!is_straggler(&ch->slots[i]))
 				continue;
 			if (ret == -RW_ERR_THREAD_TIMEOUT)
 				rw__log("thread %d did not answer in time",
@@ -881,7 +1210,7 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 			if (late)
 				late[n++] = ch->slots[i].tid;
 		}
-		free(ch);
+		map_free(ch);
 	}
 	atomic_store(&cs.head, NULL);
 	if (late) {
@@ -894,9 +1223,73 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 }
 
 /*
+ * Start a call (call_lock held, handler installed): fill in the caller's
+ * bookkeeping and publish fn, arg and stop, then the sequence number.
+ */
+static void call_begin(struct call *c, rw_thread_fn fn, void *arg, bool stop)
+{
+	memset(c, 0, sizeof(*c));
+	c->pid = getpid();
+	c->self = rw__gettid();
+	c->uid = getuid();
+	c->signo = signo_resolve();
+	if (++cs.last_seq == 0)
+		++cs.last_seq;
+	c->seq = cs.last_seq;
+	cs.fn = fn;
+	cs.arg = arg;
+	cs.stop = stop;
+	atomic_store(&cs.answered, 0);
+	atomic_store(&cs.want, INT_MAX);
+	atomic_store(&cs.head, NULL);
+	atomic_store(&cs.active_seq, c->seq);
+}
+
+/*
+ * The last successful stop, when its parked threads may not all have left
+ * the handler yet: rw_stop_threads() returns as soon as it has told them
+ * to resume, and the next call (which needs cs and ss back) ends this one
+ * first. With busy threads on every CPU, the last parked thread may get a
+ * CPU only after every busy one had its time slice; the caller does not
+ * wait for that. Under call_lock.
+ */
+static struct call stop_tail;
+static bool stop_tail_open;
+
+/* End the last stop, if it is still open; call_lock held. */
+static void stop_tail_end(void)
+{
+	if (!stop_tail_open)
+		return;
+	call_end(&stop_tail, 0, NULL);
+	atomic_store(&ss.phase, STOP_NONE);
+	stop_tail_open = false;
+}
+
+/*
+ * The deadline of a call whose timeout is timeout_ms (0, none, if it is
+ * negative), taken once the call holds call_lock and has ended the last
+ * stop. The timeout bounds
+ * how long the threads take to answer this call, never the wait for the
+ * call before it: that one may itself run to its full timeout (a stop
+ * stalled on an exiting detached thread, see rw_stop_threads()), and a
+ * deadline taken before call_lock would then expire before the first
+ * signal leaves, so the threads that were still leaving the previous
+ * call's handler would be cancelled and reported as stragglers, although
+ * nothing was wrong with them.
+ */
+static uint64_t call_deadline(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return 0;
+	return rw__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+/*
  * rw_on_each_thread:
  *
- * 1. Take call_lock, install the handler, activate a new call in cs.
+ * 1. Take call_lock, install the handler, end the last stop, start the
+ *    clock (call_deadline), activate a new call in cs.
  * 2. List the threads and signal them, again until no new thread shows up;
  *    run fn in the calling thread after the first round.
  * 3. Wait for the answers until the deadline, dropping exited threads.
@@ -905,7 +1298,7 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
 				struct rw_tid_list *stragglers)
 {
-	uint64_t start = rw__now_ns(), deadline = 0;
+	uint64_t deadline;
 	struct call c;
 	int ret;
 
@@ -915,8 +1308,6 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
 	}
 	if (!fn)
 		return -EINVAL;
-	if (timeout_ms >= 0)
-		deadline = start + (uint64_t)timeout_ms * 1000000ull;
 	ret = call_lock_acquire();
 	if (ret)
 		return ret;
@@ -924,24 +1315,167 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
 	if (ret)
 		goto unlock;
 
-	memset(&c, 0, sizeof(c));
-	c.pid = getpid();
-	c.self = rw__gettid();
-	c.uid = getuid();
-	c.signo = signo_resolve();
-	if (++cs.last_seq == 0)
-		++cs.last_seq;
-	c.seq = cs.last_seq;
-	cs.fn = fn;
-	cs.arg = arg;
-	atomic_store(&cs.answered, 0);
-	atomic_store(&cs.head, NULL);
-	atomic_store(&cs.active_seq, c.seq);
-
+	stop_tail_end();
+	deadline = call_deadline(timeout_ms);
+	call_begin(&c, fn, arg, false);
 	ret = signal_all(&c);
 	if (!ret)
-		ret = wait_answers(&c, deadline);
+		ret = wait_answers(&c, &cs.answered, &cs.want, deadline);
 	ret = call_end(&c, ret, stragglers);
+unlock:
+	rw__lock_release(&call_lock);
+	return ret;
+}
+
+/* Stopping every thread: stop_machine for threads. */
+
+/*
+ * PREPARE: signal every thread and wait until it is parked, listing
+ * /proc/self/task again until a listing made while every thread listed
+ * before was parked (or gone) shows no new one. Parked threads create no
+ * threads, so the set is then complete. At the deadline the threads that
+ * have not parked are cancelled; if none is left to cancel (the last ones
+ * parked meanwhile) the stop goes on.
+ */
+static int stop_gather(struct call *c, uint64_t deadline)
+{
+	size_t fresh;
+	int round, ret;
+
+	for (round = 0;; round++) {
+		ret = signal_round(c, round, &fresh);
+		if (ret || !fresh)
+			return ret;
+		ret = wait_answers(c, &ss.arrived, &ss.want, deadline);
+		if (ret != -RW_ERR_THREAD_TIMEOUT)
+			continue;
+		cancel_unanswered(c);
+		if (c->cancelled)
+			return ret;
+	}
+}
+
+/*
+ * DISABLE: wait until every parked thread has blocked signals. At the
+ * deadline the ones that have not are marked ACK_LATE (unless they
+ * acknowledge first); if none is left to mark the stop goes on.
+ */
+static int stop_wait_disable(struct call *c, uint64_t deadline)
+{
+	struct chunk *ch;
+	uint64_t now;
+	uint32_t i;
+	int v, expect;
+
+	for (;;) {
+		v = atomic_load(&ss.left);
+		for (i = 0; v && ncpus > 1 && i < SPIN_LOOPS; i++) {
+			cpu_relax();
+			v = atomic_load(&ss.left);
+		}
+		if (!v)
+			return 0;
+		now = rw__now_ns();
+		if (!deadline || now < deadline) {
+			futex_wait_ns(&ss.left, v,
+				      deadline ? deadline - now : POLL_MAX_NS);
+			continue;
+		}
+		for (ch = atomic_load(&cs.head); ch;
+		     ch = atomic_load(&ch->next)) {
+			for (i = 0; i < ch->count; i++) {
+				expect = ACK_PREPARE;
+				if (atomic_compare_exchange_strong(
+					    &ch->slots[i].ack, &expect,
+					    ACK_LATE))
+					c->late++;
+			}
+		}
+		if (c->late)
+			return -RW_ERR_THREAD_TIMEOUT;
+		/* All acknowledged meanwhile; the last one is counting. */
+		sched_yield();
+	}
+}
+
+/*
+ * rw_stop_threads: the caller's side of the phases (the parked threads'
+ * side is stop_park()).
+ *
+ * 1. Take call_lock, install the handler, end the last stop, start the
+ *    clock (call_deadline), set PREPARE, activate a call whose handlers
+ *    park.
+ * 2. PREPARE: signal and wait until every thread is parked and no new one
+ *    appears (stop_gather).
+ * 3. DISABLE: block signals here too, tell the parked threads to block
+ *    theirs, wait for all of them (stop_wait_disable).
+ * 4. RUN: run fn.
+ * 5. EXIT: wake the parked threads, restore the signal mask, leave the
+ *    call open for the next one to end (stop_tail), release call_lock.
+ *    ABORT, on any failure before RUN: wake the parked threads, restore
+ *    the signal mask, end the call (call_end waits until every parked
+ *    thread has left the handler, and names the stragglers), set NONE,
+ *    release call_lock.
+ */
+RW_EXPORT int rw_stop_threads(rw_stop_fn fn, void *arg, int timeout_ms,
+			      struct rw_tid_list *stragglers)
+{
+	uint64_t deadline, old_mask = 0;
+	bool blocked = false, ran = false;
+	struct call c;
+	int ret, fn_ret = 0;
+
+	if (stragglers) {
+		stragglers->tids = NULL;
+		stragglers->count = 0;
+	}
+	if (!fn)
+		return -EINVAL;
+	ret = call_lock_acquire();
+	if (ret)
+		return ret;
+	ret = install_handler();
+	if (ret)
+		goto unlock;
+
+	stop_tail_end();
+	deadline = call_deadline(timeout_ms);
+	atomic_store(&ss.arrived, 0);
+	atomic_store(&ss.want, INT_MAX);
+	atomic_store(&ss.left, 0);
+	atomic_store(&ss.phase, STOP_PREPARE);
+	call_begin(&c, NULL, NULL, true);
+
+	ret = stop_gather(&c, deadline);
+	if (!ret) {
+		/* A fresh timeout: PREPARE may have used up the first. */
+		deadline = call_deadline(timeout_ms);
+		block_signals(&old_mask);
+		blocked = true;
+		atomic_store(&ss.left, atomic_load(&ss.arrived));
+		atomic_store(&ss.phase, STOP_DISABLE);
+		rw__futex(&ss.phase, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+		ret = stop_wait_disable(&c, deadline);
+	}
+	if (!ret) {
+		atomic_store(&ss.phase, STOP_RUN);
+		fn_ret = fn(arg);
+		ran = true;
+	}
+	atomic_store(&ss.phase, ran ? STOP_EXIT : STOP_ABORT);
+	rw__futex(&ss.phase, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+	if (blocked)
+		restore_signals(&old_mask);
+	if (ran) {
+		/* Ended by the next call (stop_tail_end). */
+		stop_tail = c;
+		stop_tail_open = true;
+		ret = fn_ret;
+		goto unlock;
+	}
+	rw__log("stop abandoned: %s", rw_strerror(ret));
+	ret = call_end(&c, ret, stragglers);
+	atomic_store(&ss.phase, STOP_NONE);
 unlock:
 	rw__lock_release(&call_lock);
 	return ret;
@@ -971,18 +1505,26 @@ void rw__threads_atfork_child(void)
 	struct chunk *ch, *next;
 
 	fork_holds_lock = false;
+	stop_tail_open = false;
 	atomic_store(&cs.active_seq, 0);
 	atomic_store(&cs.inflight, 0);
 	atomic_store(&cs.answered, 0);
 	for (ch = atomic_load(&cs.head); ch; ch = next) {
 		next = atomic_load(&ch->next);
-		free(ch);
+		map_free(ch);
 	}
 	atomic_store(&cs.head, NULL);
+	atomic_store(&ss.phase, STOP_NONE);
+	atomic_store(&ss.arrived, 0);
+	atomic_store(&ss.left, 0);
 	rw__lock_reset(&call_lock);
 }
 
 __attribute__((constructor)) static void threads_init(void)
 {
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n > 1)
+		ncpus = n > INT_MAX ? INT_MAX : (int)n;
 	signo_resolve();
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "stats.h"
 
 /* Most rounds and flips (samples are kept in fixed arrays). */
 #define MAX_SAMPLES 1000
@@ -107,22 +108,6 @@ static long run_variant(enum variant v, long n)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Context switches of the calling thread (voluntary + involuntary). */
 static long thread_switches(void)
 {
@@ -131,41 +116,6 @@ static long thread_switches(void)
 	if (getrusage(RUSAGE_THREAD, &ru))
 		return 0;
 	return ru.ru_nvcsw + ru.ru_nivcsw;
-}
-
-/* The machine is shared: say how busy it was. */
-static void print_loadavg(const char *when)
-{
-	char buf[128] = "?";
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			strcpy(buf, "?\n");
-		fclose(f);
-	}
-	printf("load average %s: %s", when, buf);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Sorts @v in place; returns the value at quantile @q (nearest rank). */
-static double quantile(double *v, int n, double q)
-{
-	int i;
-
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	i = (int)(q * n + 0.999999) - 1;
-	if (i < 0)
-		i = 0;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
 }
 
 struct opts {
@@ -189,7 +139,7 @@ static struct summary summarise(const double *v, int n)
 	struct summary s;
 
 	memcpy(tmp, v, sizeof(*v) * (size_t)n);
-	s.med = quantile(tmp, n, 0.5);
+	s.med = bench_quantile(tmp, n, 0.5);
 	s.min = tmp[0];
 	s.max = tmp[n - 1];
 	return s;
@@ -281,9 +231,9 @@ static void bench_costs(const struct opts *o)
 				ns[k][v] = 1;
 				continue;
 			}
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			sink = run_variant(v, o->iters);
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			ns[k][v] = (double)(t1 - t0) / (double)o->iters;
 		}
 	}
@@ -384,12 +334,12 @@ static int bench_one_update(const struct site_set *s, int nthreads, int flips)
 		long sw0 = thread_switches();
 		int err;
 
-		c0 = thread_cpu_ns();
-		t0 = now_ns();
+		c0 = bench_thread_cpu_ns();
+		t0 = bench_now_ns();
 		err = on ? rw_static_key_enable(s->key)
 			 : rw_static_key_disable(s->key);
-		t1 = now_ns();
-		c1 = thread_cpu_ns();
+		t1 = bench_now_ns();
+		c1 = bench_thread_cpu_ns();
 		switches += thread_switches() - sw0;
 		if (err) {
 			fprintf(stderr, "flip of %s: %s\n", s->name,
@@ -419,7 +369,7 @@ static int bench_one_update(const struct site_set *s, int nthreads, int flips)
 		double tmp[MAX_SAMPLES];
 
 		memcpy(tmp, lat, sizeof(*lat) * (size_t)flips);
-		p90 = quantile(tmp, flips, 0.9);
+		p90 = bench_quantile(tmp, flips, 0.9);
 	}
 	printf("  %6ld %7d %8.3f %8.3f %8.3f %8.3f %8.3f %6.2f %7.1f %6.1f "
 	       "%7.1f\n",
@@ -553,11 +503,11 @@ int main(int argc, char **argv)
 	       "patched code\n");
 #endif
 	printf("rw-bench: rewire %s\n", rw_version());
-	print_loadavg("at start");
+	bench_print_loadavg("at start");
 	if (!o.only || !strcmp(o.only, "calls") || !strcmp(o.only, "keys"))
 		bench_costs(&o);
 	if (!o.only || !strcmp(o.only, "update"))
 		ret = bench_updates(&o) ? 1 : 0;
-	print_loadavg("at end");
+	bench_print_loadavg("at end");
 	return ret;
 }

@@ -40,3 +40,30 @@ for v in direct static_call indirect retpoline plain key flag \
 	awk -v v="$v" -v ir="$ir" -v n="$iters" \
 		'BEGIN { printf "  %-16s %14d %10.3f\n", v, ir, ir / n }'
 done
+
+# rw-bench-tp (bench/tracepoint.c): the same count for each tracepoint
+# loop, tpb_loop_VARIANT, with the probes of the "on" variants attached
+# (their patched code and bound stubs are counted: --smc-check=all).
+# RW_BENCH_TP names the binary; by default it sits next to RW_BENCH.
+tp_bin=${RW_BENCH_TP:-$(dirname "$bin")/rw-bench-tp}
+if [ -x "$tp_bin" ]; then
+	tp_ir_of() {
+		local v=$1 out=$tmp/callgrind.out.tp.$1
+		valgrind --tool=callgrind --smc-check=all \
+			--toggle-collect="tpb_loop_$v" \
+			--callgrind-out-file="$out" \
+			"$tp_bin" --callgrind "$v" --iters "$iters" >/dev/null 2>"$tmp/log.tp.$v" ||
+			{ cat "$tmp/log.tp.$v" >&2; return 1; }
+		awk '/^(summary|totals):/ { print $2; exit }' "$out"
+	}
+	printf '\ncallgrind: %s, %s iterations per variant, Ir per iteration (loop + probes)\n' \
+		"$(basename "$tp_bin")" "$iters"
+	printf '  %-16s %14s %10s\n' variant "Ir total" "Ir/iter"
+	for v in $("$tp_bin" --list); do
+		ir=$(tp_ir_of "$v")
+		awk -v v="$v" -v ir="$ir" -v n="$iters" \
+			'BEGIN { printf "  %-16s %14d %10.3f\n", v, ir, ir / n }'
+	done
+else
+	printf '\ncallgrind: %s not built, tracepoint counts skipped\n' "$tp_bin"
+fi

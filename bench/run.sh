@@ -31,6 +31,8 @@ done
 if [ $build = 1 ]; then
 	(cd "$src" && cmake --preset bench >/dev/null &&
 		cmake --build build/bench --target rw-bench >/dev/null)
+	# rw-bench-tp before callgrind.sh, which counts its loops too.
+	(cd "$src" && cmake --build build/bench --target rw-bench-tp >/dev/null)
 fi
 
 echo "== machine"
@@ -53,3 +55,28 @@ echo "== $bin ${args[*]} ${extra[*]}"
 echo
 echo "== bench/callgrind.sh $bin $cg_iters"
 "$here/callgrind.sh" "$bin" "$cg_iters"
+
+# rw_stop_threads() latency (bench/stop_threads.c, its own executable).
+stop_bin=$src/build/bench/bench/rw-bench-stop
+if [ $build = 1 ]; then
+	(cd "$src" && cmake --build build/bench --target rw-bench-stop >/dev/null)
+fi
+stop_args=()
+if [ $quick = 1 ]; then
+	stop_args+=(--quick)
+fi
+echo
+echo "== $stop_bin ${stop_args[*]}"
+"$stop_bin" "${stop_args[@]}"
+
+# Tracepoints (bench/tracepoint.c, its own executable, built above): off
+# against LTTng-UST and USDT, on against direct calls of the probes, and
+# register latency. Its instruction counts are in the callgrind section.
+tp_bin=$src/build/bench/bench/rw-bench-tp
+tp_args=()
+if [ $quick = 1 ]; then
+	tp_args+=(--quick)
+fi
+echo
+echo "== $tp_bin ${tp_args[*]}"
+"$tp_bin" "${tp_args[@]}"

@@ -1286,6 +1286,33 @@ static uint64_t call_deadline(int timeout_ms)
 }
 
 /*
+ * The start of rw_on_each_thread() and rw_stop_threads(): clear the
+ * straggler list, check fn, take call_lock, install the handler, and end
+ * the previous stop. Returns 0 with call_lock held, or an error without.
+ */
+static int call_enter(bool have_fn, struct rw_tid_list *stragglers)
+{
+	int ret;
+
+	if (stragglers) {
+		stragglers->tids = NULL;
+		stragglers->count = 0;
+	}
+	if (!have_fn)
+		return -EINVAL;
+	ret = call_lock_acquire();
+	if (ret)
+		return ret;
+	ret = install_handler();
+	if (ret) {
+		rw__lock_release(&call_lock);
+		return ret;
+	}
+	stop_tail_end();
+	return 0;
+}
+
+/*
  * rw_on_each_thread:
  *
  * 1. Take call_lock, install the handler, end the last stop, start the
@@ -1302,27 +1329,15 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
 	struct call c;
 	int ret;
 
-	if (stragglers) {
-		stragglers->tids = NULL;
-		stragglers->count = 0;
-	}
-	if (!fn)
-		return -EINVAL;
-	ret = call_lock_acquire();
+	ret = call_enter(fn != NULL, stragglers);
 	if (ret)
 		return ret;
-	ret = install_handler();
-	if (ret)
-		goto unlock;
-
-	stop_tail_end();
 	deadline = call_deadline(timeout_ms);
 	call_begin(&c, fn, arg, false);
 	ret = signal_all(&c);
 	if (!ret)
 		ret = wait_answers(&c, &cs.answered, &cs.want, deadline);
 	ret = call_end(&c, ret, stragglers);
-unlock:
 	rw__lock_release(&call_lock);
 	return ret;
 }
@@ -1425,20 +1440,9 @@ RW_EXPORT int rw_stop_threads(rw_stop_fn fn, void *arg, int timeout_ms,
 	struct call c;
 	int ret, fn_ret = 0;
 
-	if (stragglers) {
-		stragglers->tids = NULL;
-		stragglers->count = 0;
-	}
-	if (!fn)
-		return -EINVAL;
-	ret = call_lock_acquire();
+	ret = call_enter(fn != NULL, stragglers);
 	if (ret)
 		return ret;
-	ret = install_handler();
-	if (ret)
-		goto unlock;
-
-	stop_tail_end();
 	deadline = call_deadline(timeout_ms);
 	atomic_store(&ss.arrived, 0);
 	atomic_store(&ss.want, INT_MAX);

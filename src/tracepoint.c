@@ -46,9 +46,13 @@
 /* Serializes every change of every tracepoint's probes. */
 static struct rw__lock tp_lock = RW__LOCK_INIT;
 
-struct retired_stub {
+/*
+ * A bound stub and what frees it: allocated together, so that retiring a
+ * stub never allocates. tp->stub points to one of these.
+ */
+struct rw__tp_stub {
 	struct rw_rcu_head rcu;
-	void *stub;
+	void *code;
 };
 
 static void funcs_free(struct rw_rcu_head *head)
@@ -58,20 +62,47 @@ static void funcs_free(struct rw_rcu_head *head)
 
 static void stub_free(struct rw_rcu_head *head)
 {
-	struct retired_stub *r =
-		caa_container_of(head, struct retired_stub, rcu);
+	struct rw__tp_stub *st =
+		caa_container_of(head, struct rw__tp_stub, rcu);
 
 	if (rw__lock_acquire(&rw__text_lock) == 0) {
-		rw__arch_bound_stub_free(r->stub);
+		rw__arch_bound_stub_free(st->code);
 		rw__lock_release(&rw__text_lock);
 	}
-	free(r);
+	free(st);
 }
 
-static void retire_funcs(struct rw__tp_funcs *f)
+/* Free after a grace period: readers may still hold them. */
+static void retire(struct rw__tp_funcs *f, struct rw__tp_stub *st)
 {
 	if (f)
 		rw_rcu_call(&f->rcu, funcs_free);
+	if (st)
+		rw_rcu_call(&st->rcu, stub_free);
+}
+
+/* tp_lock held: a stub that calls the one probe of @f with its data. */
+static int stub_new(struct rw_tracepoint *tp, const struct rw__tp_funcs *f,
+		    struct rw__tp_stub **out)
+{
+	struct rw__tp_stub *st = malloc(sizeof(*st));
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	err = rw__lock_acquire(&rw__text_lock);
+	if (!err) {
+		err = rw__arch_bound_stub_alloc((uintptr_t)tp->call->tramp,
+						f->probes[0].func,
+						f->probes[0].data, &st->code);
+		rw__lock_release(&rw__text_lock);
+	}
+	if (err) {
+		free(st);
+		return err;
+	}
+	*out = st;
+	return 0;
 }
 
 static unsigned count_of(const struct rw__tp_funcs *f)
@@ -85,42 +116,30 @@ static int key_set(struct rw_tracepoint *tp, bool on)
 		  : rw_static_key_disable(tp->key);
 }
 
-/* Steps 2 to 7. tp_lock held. On error nothing changed and @nf is freed. */
+/*
+ * Steps 2 to 7, to the probes of @nf (NULL: none). tp_lock held. On error
+ * nothing changed and @nf is freed.
+ */
 static int tp_change(struct rw_tracepoint *tp, struct rw__tp_funcs *nf)
 {
 	struct rw__tp_funcs *of = tp->funcs;
 	unsigned on = count_of(of), nn = count_of(nf);
-	struct retired_stub *rs = NULL;
-	void *stub = NULL, *target;
-	int err = 0;
+	void *old_target = rw__static_call_query(tp->call), *target;
+	struct rw__tp_stub *st = NULL;
+	int err;
 
-	if (nn == 0) {
-		free(nf);
-		nf = NULL;
-	}
-	if (tp->stub) {
-		rs = malloc(sizeof(*rs));
-		if (!rs) {
-			err = -ENOMEM;
-			goto fail_free;
-		}
-	}
 	/* Step 2. */
 	if (nn == 0) {
 		target = NULL;
 	} else if (nn == 1 && tp->naive) {
 		target = nf->probes[0].func;
 	} else if (nn == 1 && rw__arch_can_patch()) {
-		err = rw__lock_acquire(&rw__text_lock);
-		if (err)
-			goto fail_free;
-		err = rw__arch_bound_stub_alloc((uintptr_t)tp->call->tramp,
-						nf->probes[0].func,
-						nf->probes[0].data, &stub);
-		rw__lock_release(&rw__text_lock);
-		if (err)
-			goto fail_free;
-		target = stub;
+		err = stub_new(tp, nf, &st);
+		if (err) {
+			free(nf);
+			goto out;
+		}
+		target = st->code;
 	} else {
 		target = tp->iterator;
 	}
@@ -143,39 +162,21 @@ static int tp_change(struct rw_tracepoint *tp, struct rw__tp_funcs *nf)
 			goto fail_call;
 	}
 	/* Step 7. */
-	if (tp->stub) {
-		rs->stub = tp->stub;
-		rw_rcu_call(&rs->rcu, stub_free);
-	}
-	tp->stub = stub;
-	retire_funcs(of);
+	retire(of, tp->stub);
+	tp->stub = st;
 	return 0;
 
 fail_call:
-	if (rw__static_call_update(tp->call, tp->stub ? tp->stub
-					     : on     ? tp->iterator
-						      : NULL))
+	if (rw__static_call_update(tp->call, old_target))
 		rw__log("tracepoint %s: static call not restored", tp->name);
 fail_key:
 	if (on && !nn && key_set(tp, true))
 		rw__log("tracepoint %s: key not restored", tp->name);
 fail_unpublish:
 	rw_rcu_assign_pointer(tp->funcs, of);
-	/* Readers may have loaded nf: free it and the stub after them. */
-	retire_funcs(nf);
-	nf = NULL;
-	if (stub) {
-		struct retired_stub *r = rs ? rs : malloc(sizeof(*r));
-
-		if (r) {
-			r->stub = stub;
-			rw_rcu_call(&r->rcu, stub_free);
-			rs = NULL;
-		}
-	}
-fail_free:
-	free(rs);
-	free(nf);
+	/* Readers may have seen the new array or stub. */
+	retire(nf, st);
+out:
 	rw__log("tracepoint %s: %s", tp->name, rw_strerror(err));
 	return err;
 }
@@ -230,6 +231,8 @@ static int remove_locked(struct rw_tracepoint *tp, void *probe, void *data)
 
 	if (at < 0)
 		return -ENOENT;
+	if (n == 1)
+		return tp_change(tp, NULL);
 	nf = funcs_alloc(n - 1);
 	if (!nf)
 		return -ENOMEM;

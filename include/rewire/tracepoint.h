@@ -125,6 +125,8 @@ struct rw__tp_funcs {
 	struct rw__tp_probe probes[];
 };
 
+struct rw__tp_stub;
+
 /*
  * A tracepoint. Everything but funcs and stub is constant after
  * definition. funcs: published with rw_rcu_assign_pointer() under the
@@ -140,7 +142,7 @@ struct rw_tracepoint {
 	void *generic;	/* adapter: packs the arguments for generic probes */
 	bool naive;	/* RW_TRACEPOINT_NAIVE: test-only ordering */
 	struct rw__tp_funcs *funcs;
-	void *stub;
+	struct rw__tp_stub *stub; /* private (src/tracepoint.c) */
 };
 
 /* --- Argument lists -------------------------------------------------------

@@ -103,7 +103,7 @@ static inline int rw__lock_acquire(struct rw__lock *l)
 		    !atomic_compare_exchange_strong(&l->word, &v,
 						    v | RW__LOCK_WAITERS))
 			continue;
-#ifdef __SANITIZE_THREAD__
+#ifdef RW_TSAN
 		/* TSan delivers signals only inside functions it intercepts,
 		 * and a raw futex wait is not one: a waiter would never answer
 		 * a cross-thread call made by the holder. Sleep instead. */

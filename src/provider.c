@@ -142,7 +142,7 @@ static unsigned read_begin(const struct rw_provider_set *set,
 
 static bool read_retry(const struct rw_provider_set *set, unsigned seq)
 {
-#ifdef RW__RCU_TSAN
+#ifdef RW_TSAN
 	/* ThreadSanitizer does not model fences (GCC refuses them under
 	 * -fsanitize=thread). On x86-64 an acquire fence is only a compiler
 	 * barrier, and everything the latch protects is read with acquire

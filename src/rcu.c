@@ -55,7 +55,7 @@ static void full_barrier(void)
 
 /* TSan cannot see liburcu's queues: hand-off of a callback is annotated,
  * and so is the end of a grace period (rewire/rcu.h). */
-#if defined(RW__RCU_TSAN)
+#if defined(RW_TSAN)
 #define TSAN_ACQUIRE() __tsan_acquire(&rw__rcu_tsan_sync)
 #define TSAN_HANDOFF(p) __tsan_release(p)
 #define TSAN_TAKEOVER(p) __tsan_acquire(p)

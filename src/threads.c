@@ -55,14 +55,6 @@
 /* Checks of a shared word before a waiter sleeps on it (about 2-10 us). */
 #define SPIN_LOOPS 200
 
-#if defined(__SANITIZE_THREAD__)
-#define RW_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RW_TSAN 1
-#endif
-#endif
-
 enum slot_state {
 	SLOT_UNSENT,
 	SLOT_PENDING,

@@ -34,6 +34,16 @@
 /* Marks the functions that librewire exports; everything else is hidden. */
 #define RW_EXPORT __attribute__((visibility("default")))
 
+/* RW_TSAN: defined when the including code is built with ThreadSanitizer
+ * (GCC's macro or Clang's feature test). */
+#if defined(__SANITIZE_THREAD__)
+#define RW_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RW_TSAN 1
+#endif
+#endif
+
 RW_EXTERN_C_BEGIN
 
 /* rewire-specific error codes (returned negated, like errno values). */

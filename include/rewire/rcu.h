@@ -76,20 +76,13 @@ extern "C" {
  * it): every read-side exit is a release on one address and the end of every
  * grace period an acquire on it, which is the happens-before RCU gives.
  */
-#if defined(__SANITIZE_THREAD__)
-#define RW__RCU_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RW__RCU_TSAN 1
-#endif
-#endif
-#ifdef RW__RCU_TSAN
+#ifdef RW_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 extern char rw__rcu_tsan_sync;
-#define RW__RCU_TSAN_RELEASE() __tsan_release(&rw__rcu_tsan_sync)
+#define RW__RCU_RELEASE() __tsan_release(&rw__rcu_tsan_sync)
 #else
-#define RW__RCU_TSAN_RELEASE() ((void)0)
+#define RW__RCU_RELEASE() ((void)0)
 #endif
 
 /**
@@ -118,7 +111,7 @@ static inline void rw_rcu_read_lock(void)
  */
 static inline void rw_rcu_read_unlock(void)
 {
-	RW__RCU_TSAN_RELEASE();
+	RW__RCU_RELEASE();
 #ifdef RW_RCU_NO_INLINE
 	urcu_bp_read_unlock();
 #else

@@ -176,14 +176,6 @@ static void each_fn(void *arg)
 static _Atomic pid_t core_tids[NPERSIST + 3];
 static _Atomic long exit_stalls;
 
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-
 /*
  * The spawners' tids, and a count of their pthread_create() calls bumped
  * on entry and on return (odd: inside). Under ThreadSanitizer only, a
@@ -335,7 +327,7 @@ static bool exiting_straggler(pid_t tid)
 {
 	uint64_t t0 = rw_test_now_ns();
 
-#ifdef TEST_TSAN
+#ifdef RW_TSAN
 	/* See spawner_tids: tolerated if it was in pthread_create() and
 	 * leaves it once the stop is abandoned. */
 	for (size_t i = 0; i < NSPAWNERS; i++) {

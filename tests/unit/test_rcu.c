@@ -245,7 +245,7 @@ static void test_concurrent_cookies(void)
 /* The child of fork() can go on using RCU, callbacks in flight or not. */
 static void test_fork(void)
 {
-#if defined(__SANITIZE_THREAD__)
+#ifdef RW_TSAN
 	/* TSan cannot start threads in the child of a multithreaded fork
 	 * (liburcu starts its call_rcu thread there); the other presets run
 	 * this. */

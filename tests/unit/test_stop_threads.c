@@ -26,14 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-
 #define NWORKERS 64
 /* Generous: the machine may be loaded; success never waits this long. */
 #define LONG_TIMEOUT_MS 20000
@@ -366,7 +358,7 @@ static void test_nested(void)
 	CHECK_OK(rw_on_each_thread(each_nested, NULL, LONG_TIMEOUT_MS, NULL));
 	CHECK_EQ(atomic_load(&each_nested_ret), -EDEADLK);
 
-#ifdef TEST_TSAN
+#ifdef RW_TSAN
 	/* TSan runs handlers with every signal blocked: no SIGUSR1 while
 	 * parked. */
 	(void)usr1_handler;

@@ -146,6 +146,8 @@ void rw__tracepoint_atfork_prepare(void);
 void rw__tracepoint_atfork_parent(void);
 void rw__tracepoint_atfork_child(void);
 void rw__rcu_atfork_prepare(void);
+/* Inside an RCU read-side critical section (src/rcu.c)? */
+bool rw__rcu_in_read_side(void);
 void rw__rcu_atfork_parent(void);
 void rw__rcu_atfork_child(void);
 

@@ -51,17 +51,6 @@ static struct rw__lock writer_lock = RW__LOCK_INIT;
  * forking thread holds it already). Only the forking thread touches it. */
 static bool fork_locked;
 
-/*
- * Inside a read-side critical section? Checked before any change, because
- * rw_rcu_synchronize() would say -EDEADLK only after the switch it has to
- * wait for had been made. (Registers the thread with liburcu if it was not;
- * that is harmless.)
- */
-static bool in_read_side(void)
-{
-	return urcu_bp_read_ongoing() != 0;
-}
-
 /* fork: text_poke.c's handlers call these first (src/internal.h): a
  * writer holds writer_lock across grace periods and hooks, which may take
  * any other rewire lock. */
@@ -89,7 +78,9 @@ void rw__provider_atfork_child(void)
 /* Enter a writer function: not from a reader, then writer_lock. */
 static int writer_begin(void)
 {
-	if (in_read_side())
+	/* Checked before any change: rw_rcu_synchronize() would say
+	 * -EDEADLK only after the switch it has to wait for was made. */
+	if (rw__rcu_in_read_side())
 		return -EDEADLK;
 	return rw__lock_acquire(&writer_lock);
 }

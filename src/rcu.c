@@ -34,8 +34,6 @@
 #include <rewire/rcu.h>
 
 #include <urcu/call-rcu.h>
-/* in_read_side() reads the reader record, whatever RW_RCU_NO_INLINE says. */
-#include <urcu/static/urcu-bp.h>
 
 #if defined(RW_HAVE_URCU_POLL)
 #include <urcu/urcu-poll.h>
@@ -65,20 +63,17 @@ static void full_barrier(void)
 #define TSAN_TAKEOVER(p) ((void)(p))
 #endif
 
-/* The reader record is less aligned than its type says (liburcu 0.13). */
-__attribute__((no_sanitize("alignment"))) static bool in_read_side(void)
+bool rw__rcu_in_read_side(void)
 {
-	struct urcu_bp_reader *r = URCU_TLS(urcu_bp_reader);
-
-	return r && (CMM_LOAD_SHARED(r->ctr) & URCU_BP_GP_CTR_NEST_MASK);
+	return urcu_bp_read_ongoing() != 0;
 }
 
 static struct {
 	struct rw__lock lock;
 	unsigned long next;   /* number of the next callback; lock */
 	unsigned long wanted; /* highest cookie handed out; lock */
-	unsigned long flying; /* number of the callback in flight; lock */
-	bool in_flight;	      /* lock */
+	unsigned long flying; /* number of the callback in flight, 0: none;
+			       * lock */
 	unsigned long
 		done; /* under lock, read atomically: cookies <= done are complete */
 	struct rcu_head head; /* the callback in flight; lock */
@@ -151,7 +146,7 @@ int rw_rcu_synchronize(void)
 {
 	unsigned long upto;
 
-	if (in_read_side())
+	if (rw__rcu_in_read_side())
 		return -EDEADLK;
 	ensure_setup();
 	/* Every cookie handed out so far is complete after this grace
@@ -190,7 +185,7 @@ void rw_rcu_call(struct rw_rcu_head *head, void (*fn)(struct rw_rcu_head *))
 
 int rw_rcu_barrier(void)
 {
-	if (in_read_side())
+	if (rw__rcu_in_read_side())
 		return -EDEADLK;
 	ensure_setup();
 	urcu_bp_barrier();
@@ -206,7 +201,6 @@ static void poll_cb(struct rcu_head *head);
 static void poll_queue_locked(void)
 {
 	poll.flying = poll.next++;
-	poll.in_flight = true;
 	urcu_bp_call_rcu(&poll.head, poll_cb);
 }
 
@@ -218,7 +212,7 @@ static void poll_cb(struct rcu_head *head)
 	(void)rw__lock_acquire(&poll.lock);
 	if (poll.flying > poll.done)
 		__atomic_store_n(&poll.done, poll.flying, __ATOMIC_RELEASE);
-	poll.in_flight = false;
+	poll.flying = 0;
 	if (poll.wanted >= poll.next)
 		poll_queue_locked();
 	rw__lock_release(&poll.lock);
@@ -241,7 +235,7 @@ static unsigned long counter_get_state(void)
 	c = poll.next;
 	if (poll.wanted < c)
 		poll.wanted = c;
-	if (!poll.in_flight)
+	if (!poll.flying)
 		poll_queue_locked();
 	rw__lock_release(&poll.lock);
 	return c;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # One list; append here when the project gains a dependency.
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev"
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -185,6 +185,21 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_TEXT_WRITE:
 		return "the kernel refuses writes to code and the policy "
 		       "forbids the mprotect fallback";
+	case RW_ERR_PATCH_FILE:
+		return "the patch file is not a regular file owned by this "
+		       "user (or root) and writable only by its owner";
+	case RW_ERR_PATCH_VERSION:
+		return "the patch was built for another rewire descriptor "
+		       "version";
+	case RW_ERR_SYMBOL:
+		return "a symbol or object the patch names is not loaded";
+	case RW_ERR_AMBIGUOUS:
+		return "a symbol name is ambiguous; give its position";
+	case RW_ERR_STRIPPED:
+		return "an object has no symbol table (stripped)";
+	case RW_ERR_NOT_PATCHABLE:
+		return "a function has no patchable entry "
+		       "(-fpatchable-function-entry) or another size";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";

@@ -58,6 +58,19 @@ enum {
 	/* Code writing is refused by the kernel and the policy forbids the
 	 * mprotect fallback. */
 	RW_ERR_TEXT_WRITE = 1028,
+	/* Live patching (rewire/livepatch.h): the patch file's owner, mode
+	 * or type is refused, or it cannot be read. */
+	RW_ERR_PATCH_FILE = 1029,
+	/* The patch was built for another descriptor version (or has none). */
+	RW_ERR_PATCH_VERSION = 1030,
+	/* A symbol or object the patch names is not in the program. */
+	RW_ERR_SYMBOL = 1031,
+	/* A symbol name matches several symbols and no position was given. */
+	RW_ERR_AMBIGUOUS = 1032,
+	/* An object the patch names has no symbol table (stripped). */
+	RW_ERR_STRIPPED = 1033,
+	/* A function has no patchable entry, or not the expected size. */
+	RW_ERR_NOT_PATCHABLE = 1034,
 	RW_ERR_MAX
 };
 

@@ -19,5 +19,6 @@
 #include <rewire/rcu.h>
 #include <rewire/tracepoint.h>
 #include <rewire/provider.h>
+#include <rewire/livepatch.h>
 
 #endif /* REWIRE_REWIRE_H */

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rewire/livepatch.h - replace functions of the running program, with the
+ * kernel livepatch's per-thread consistency model.
+ *
+ * A patch (rewire/patch.h) is loaded, checked against the program's symbol
+ * tables, then enabled. Enabling starts a transition: the entry of every
+ * old function jumps to a dispatcher that runs the old or the new function
+ * depending on the calling thread's state. A thread switches to the target
+ * state when
+ *   - its stack holds none of the patch's functions (the old ones when
+ *     patching, the new ones when unpatching): running threads unwind
+ *     their own stack (libunwind) in rewire's signal handler; threads
+ *     blocked in a system call are unwound from outside, from the
+ *     registers the kernel shows in /proc/self/task/TID/syscall, and are
+ *     not signalled at all, so their call is never interrupted;
+ *   - or it calls rw_patch_quiescent() (it says: none of my callers is a
+ *     patched function).
+ * A stack that cannot be unwound to its end counts as "not yet". Threads
+ * created during a transition start in the target state; threads that
+ * exit are forgotten. When every thread has switched, each old entry
+ * becomes a direct "jmp new" (no dispatch cost afterwards) and the
+ * transition completes.
+ *
+ *	struct rw_patch *p;
+ *	int err = rw_patch_load("fix.so", 0, &p);
+ *
+ *	if (err)
+ *		fprintf(stderr, "%s\n", rw_patch_last_error());
+ *	else if (!(err = rw_patch_enable(p)))
+ *		err = rw_patch_wait(p, 5000);	// -ETIMEDOUT: still going
+ *
+ * Only one transition runs at a time in the process (as in the kernel).
+ * Patches stack: a patch of a function that an earlier patch replaced
+ * starts from that patch's function, and only the topmost patch of a
+ * stack can be disabled. A patch built with .replace = 1 replaces every
+ * earlier patch atomically: functions they patched that it does not
+ * patch return to their original code in the same transition, and the
+ * earlier patches end up REPLACED (they can then only be unloaded).
+ *
+ * Requirements: the x86_64 backend (elsewhere every call returns
+ * -EOPNOTSUPP), target functions built with -fpatchable-function-entry=5
+ * or more, the patch file owned by the caller's user (or root) and not
+ * writable by group or others.
+ *
+ * Caveats:
+ * - A thread that never leaves a patched function (or stays blocked in a
+ *   system call below one) keeps the transition open; rw_patch_state()
+ *   names it. rw_patch_force() completes the transition without it, as the
+ *   kernel's force: the thread may then run the old and the new code
+ *   mixed, and the forced patch's object is never unmapped.
+ * - Threads created with a raw clone() and no pthread_create() are not
+ *   seen until they show up in /proc/self/task; they are then checked like
+ *   the others.
+ * - A thread that is running (not blocked) when it is checked gets
+ *   rewire's signal (rewire/threads.h): a system call that it enters at
+ *   that very moment may return EINTR, as with any signal.
+ */
+#ifndef REWIRE_LIVEPATCH_H
+#define REWIRE_LIVEPATCH_H
+
+#include <rewire/common.h>
+#include <rewire/patch.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+RW_EXTERN_C_BEGIN
+
+struct rw_patch;
+
+enum rw_patch_state_kind {
+	RW_PATCH_LOADED,     /* loaded and checked, never enabled or disabled */
+	RW_PATCH_ENABLING,   /* transition to patched in progress */
+	RW_PATCH_ENABLED,    /* every thread runs the new functions */
+	RW_PATCH_DISABLING,  /* transition back in progress */
+	RW_PATCH_DISABLED,   /* every thread runs the old functions again */
+	RW_PATCH_REPLACED,   /* a later replace patch took over */
+};
+
+/* Why a thread has not switched yet. */
+enum rw_patch_thread_why {
+	RW_PT_SWITCHED,	    /* in the target state */
+	RW_PT_NOT_CHECKED,  /* not looked at yet in this transition */
+	RW_PT_ON_STACK,	    /* a patch function is on its stack */
+	RW_PT_UNWIND_FAILED, /* its stack could not be unwound to the end */
+	RW_PT_BUSY,	    /* it was inside a dispatcher or entry, or it moved
+			     * while it was being checked */
+	RW_PT_NO_ANSWER,    /* it did not answer rewire's signal in time */
+};
+
+struct rw_patch_thread {
+	pid_t tid;
+	int why;	  /* enum rw_patch_thread_why */
+	uintptr_t ip;	  /* RW_PT_ON_STACK: the frame's address */
+	char func[64];	  /* RW_PT_ON_STACK: the function found there */
+};
+
+struct rw_patch_info {
+	char name[64];
+	char path[256];
+	int state;	    /* enum rw_patch_state_kind */
+	int forced;	    /* a transition of the patch was forced */
+	int replace;	    /* built as an atomic replace patch */
+	size_t nfuncs;
+	int target_patched; /* in a transition: 1 patching, 0 unpatching */
+	size_t threads_total;	 /* threads in the transition (last check) */
+	size_t threads_switched; /* of which in the target state */
+	uint64_t transition_ns;	 /* time since it started, or its duration */
+	unsigned attempts;	 /* check rounds so far */
+	/* Threads not switched, up to RW_PATCH_INFO_THREADS of them. */
+	size_t npending;
+#define RW_PATCH_INFO_THREADS 16
+	struct rw_patch_thread pending[RW_PATCH_INFO_THREADS];
+};
+
+/* Flags of rw_patch_load. */
+#define RW_PATCH_LOAD_ALLOW_ANY_OWNER 1u /* skip the owner/mode check */
+
+/*
+ * rw_patch_load - map a patch object and check it against the program.
+ * @path:  the patch's .so file.
+ * @flags: 0 or RW_PATCH_LOAD_ALLOW_ANY_OWNER (tests only).
+ * @out:   receives the patch, in state LOADED.
+ *
+ * Checks, in this order, without running any code of the patch until the
+ * file passed the first three: the file (a regular file owned by the
+ * caller's effective uid or root, not writable by group or others; opened
+ * once, the same open file is mapped), its ELF note (".note.rewire" with
+ * the version of this library), the descriptor (magic, version, size),
+ * then each function: the object is loaded and has a symbol table (not
+ * stripped), the symbol exists and is unique (or its position exists),
+ * its size matches when given, its entry holds at least five NOP bytes
+ * from -fpatchable-function-entry, no other loaded patch replaces it in a
+ * way that conflicts; and each reference resolves.
+ *
+ * Returns 0, or a negative error with a message in rw_patch_last_error():
+ *   -EINVAL bad arguments; -EOPNOTSUPP generic backend;
+ *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file, unreadable;
+ *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor;
+ *   -RW_ERR_SYMBOL  a symbol or object not found;
+ *   -RW_ERR_AMBIGUOUS  a name with several symbols and position 0;
+ *   -RW_ERR_STRIPPED  an object with no symbol table;
+ *   -RW_ERR_NOT_PATCHABLE  no patchable entry, or size mismatch;
+ *   -ENOMEM, or the errno of open/dlopen.
+ * On error nothing of the program has changed and the patch is unmapped.
+ */
+RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
+			    struct rw_patch **out);
+
+/* The message of the last failed rw_patch_* call in this thread. */
+RW_EXPORT const char *rw_patch_last_error(void);
+
+/*
+ * rw_patch_enable - start the transition to the patched state.
+ * Runs pre_patch (its failure is returned, nothing changed), redirects the
+ * old entries to dispatchers and makes a first pass over the threads.
+ * Returns 0 when the transition started (or already completed: see
+ * rw_patch_state); -EBUSY when another transition is in progress or the
+ * patch is not LOADED or DISABLED; -EALREADY when enabled.
+ * Calling it on a patch that is DISABLING reverses that transition.
+ */
+RW_EXPORT int rw_patch_enable(struct rw_patch *p);
+
+/*
+ * rw_patch_disable - start the transition back to the old functions.
+ * Only the topmost enabled patch of a function can be disabled (-EBUSY,
+ * naming the patch above it, otherwise). On an ENABLING patch, reverses
+ * that transition.
+ */
+RW_EXPORT int rw_patch_disable(struct rw_patch *p);
+
+/*
+ * rw_patch_wait - drive the transition of @p until it completes.
+ * @timeout_ms: < 0 forever. Checks the pending threads again every few
+ * milliseconds (backing off to 100 ms). Returns 0 when complete (and not
+ * in transition), -ETIMEDOUT if threads are still pending (see
+ * rw_patch_state), or an error.
+ */
+RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms);
+
+/*
+ * rw_patch_force - complete the transition of @p now: every pending thread
+ * is set to the target state without a check, and the patch is marked
+ * forced (its object is then never unmapped). Use it when
+ * rw_patch_state() shows a thread that will never leave.
+ */
+RW_EXPORT int rw_patch_force(struct rw_patch *p);
+
+/*
+ * rw_patch_unload - unmap a patch that is LOADED, DISABLED or REPLACED
+ * (-EBUSY otherwise). A forced patch's object stays mapped. @p is freed.
+ */
+RW_EXPORT int rw_patch_unload(struct rw_patch *p);
+
+/* rw_patch_state - fill @info for @p. 0 or -EINVAL. */
+RW_EXPORT int rw_patch_state(struct rw_patch *p, struct rw_patch_info *info);
+
+/*
+ * rw_patch_list - the loaded patches, bottom to top of the stack. Fills
+ * up to @max entries and returns how many patches there are.
+ */
+RW_EXPORT size_t rw_patch_list(struct rw_patch **out, size_t max);
+
+/* The patch named @name (its descriptor's name), or NULL. */
+RW_EXPORT struct rw_patch *rw_patch_find(const char *name);
+
+/*
+ * rw_patch_quiescent - the calling thread declares that no function of any
+ * patch is on its stack (call it from the top of a worker's loop). Switches
+ * it to the target state of the transition in progress, if any. Cheap when
+ * no transition runs (one load). Async-signal-safe.
+ */
+RW_EXPORT void rw_patch_quiescent(void);
+
+/*
+ * Shadow variables, the kernel's klp_shadow API: data attached to an
+ * existing object (by address) under a numeric id, for patches that need
+ * a field the original structure does not have. Lookups are lock-free
+ * (RCU); the data is freed after a grace period.
+ *
+ * @ctor runs once, before the variable becomes visible, on its zeroed
+ * data; a non-zero return fails the allocation. @dtor runs before the
+ * memory is freed (rw_shadow_free and rw_shadow_free_all).
+ */
+typedef int (*rw_shadow_ctor_t)(void *obj, void *shadow_data, void *ctor_data);
+typedef void (*rw_shadow_dtor_t)(void *obj, void *shadow_data);
+
+/* The shadow data of (@obj, @id), or NULL. */
+RW_EXPORT void *rw_shadow_get(void *obj, unsigned long id);
+/* A new shadow variable; NULL if (@obj, @id) exists or on error. */
+RW_EXPORT void *rw_shadow_alloc(void *obj, unsigned long id, size_t size,
+				rw_shadow_ctor_t ctor, void *ctor_data);
+/* The existing one, or a new one: never two for the same (@obj, @id). */
+RW_EXPORT void *rw_shadow_get_or_alloc(void *obj, unsigned long id,
+				       size_t size, rw_shadow_ctor_t ctor,
+				       void *ctor_data);
+/* Detach and free (after a grace period) the variable (@obj, @id). */
+RW_EXPORT void rw_shadow_free(void *obj, unsigned long id,
+			      rw_shadow_dtor_t dtor);
+/* Detach and free every variable with @id. */
+RW_EXPORT void rw_shadow_free_all(unsigned long id, rw_shadow_dtor_t dtor);
+
+RW_EXTERN_C_END
+
+#endif /* REWIRE_LIVEPATCH_H */

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private interface between the parts of live patching:
+ *   core.c    the patch stack, transitions, dispatchers, thread states
+ *   elf.c     the loader: file checks, note, dlopen, symbol resolution
+ *   unwind.c  stack checks (own stack in a signal handler; a blocked
+ *             thread's stack from outside)
+ *   shadow.c  shadow variables
+ * Never installed.
+ */
+#ifndef REWIRE_LP_H
+#define REWIRE_LP_H
+
+#include "../internal.h"
+
+#include <rewire/livepatch.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Messages: rw_patch_last_error() returns the thread's last one. */
+#define RW__LP_ERRLEN 512
+void rw__lp_set_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* One old function, resolved by the loader. */
+struct rw__lp_func {
+	const struct rw_patch_func *desc;
+	uintptr_t old_addr; /* the symbol's value (function entry) */
+	size_t old_size;    /* st_size, > 0 */
+	/* The NOP bytes at the entry: sled = old_addr, or old_addr + 4 after
+	 * an endbr64; sled_len >= 5. The 5-byte jump goes at sled. */
+	uintptr_t sled;
+	size_t sled_len;
+	uintptr_t new_addr; /* desc->new_func */
+	size_t new_size;    /* from the patch object's symbol table; 0 if
+			     * not found (then 1 byte is assumed... see
+			     * unwind checks: the range is [new, new+1)) */
+	char label[96];	    /* "object:name" or "object:name,pos" */
+};
+
+/* A loaded patch object. */
+struct rw__lp_obj {
+	void *handle; /* dlopen handle */
+	const struct rw_patch_desc *desc;
+	struct rw__lp_func *funcs; /* desc->nfuncs entries, malloc'ed */
+	size_t nfuncs;
+	char path[256]; /* as given (realpath if possible) */
+};
+
+/*
+ * Load and check a patch object (see rw_patch_load in rewire/livepatch.h
+ * for the checks and errors). On error: a negative code, a message set
+ * with rw__lp_set_error(), nothing left mapped, *out untouched.
+ * Not async-signal-safe; called with no rewire lock held.
+ */
+int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
+
+/* dlclose the object and free funcs. */
+void rw__lp_unload(struct rw__lp_obj *o);
+
+/* Address ranges [start, end). */
+struct rw__lp_range {
+	uintptr_t start, end;
+};
+
+/* Results of stack checks. */
+enum {
+	RW__LP_SAFE = 0,	   /* no frame in any checked range */
+	RW__LP_ON_STACK = 1,	   /* a frame in a checked range */
+	RW__LP_UNWIND_FAILED = 2,  /* the unwind did not reach the end */
+	RW__LP_BUSY = 3,	   /* a frame's address in a busy range, or the
+				    * thread moved during an outside check */
+	RW__LP_RUNNING = 4,	   /* outside check: the thread is not blocked
+				    * in a system call; signal it instead */
+};
+
+struct rw__lp_check {
+	/* Input: sorted, non-overlapping ranges. */
+	const struct rw__lp_range *funcs; /* patch functions to look for */
+	size_t nfuncs;
+	const struct rw__lp_range *busy; /* dispatchers and entry sleds */
+	size_t nbusy;
+	/* Output for RW__LP_ON_STACK / RW__LP_BUSY. */
+	uintptr_t hit_ip;
+	size_t hit_index; /* index into funcs (ON_STACK) */
+};
+
+/*
+ * Unwind the calling thread's own stack. @uc: the context a signal
+ * handler received (the interrupted frame is checked at its exact address,
+ * callers at address - 1), or NULL to start from the caller of this
+ * function. Frames are followed to the end of the stack (through signal
+ * frames); more than 256 frames, or any unwind error, is
+ * RW__LP_UNWIND_FAILED. Async-signal-safe: no malloc, no lock that the
+ * interrupted code may hold.
+ */
+int rw__lp_check_self(void *uc, struct rw__lp_check *c);
+
+/*
+ * Check a thread of this process that is blocked in a system call, from
+ * the calling thread, without signalling it: its registers from
+ * /proc/self/task/TID/syscall, its stack read with process_vm_readv. The
+ * result counts only if the thread did not run meanwhile (same registers
+ * and same context switch count before and after), else RW__LP_BUSY.
+ * RW__LP_RUNNING if it is not blocked. Not async-signal-safe.
+ */
+int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c);
+
+/*
+ * Where a thread is: 1 and *ip if it is blocked (in a system call or
+ * otherwise asleep) with user IP *ip, 0 if it is running or runnable,
+ * negative errno (-ESRCH: gone).
+ */
+int rw__lp_thread_blocked_ip(pid_t tid, uintptr_t *ip);
+
+
+#endif /* REWIRE_LP_H */

@@ -382,6 +382,12 @@ static void rollback(struct rw__poke *pokes, size_t n)
 
 int rw__text_poke_locked(struct rw__poke *pokes, size_t n)
 {
+	return rw__text_poke_locked_ex(pokes, n, NULL, NULL);
+}
+
+int rw__text_poke_locked_ex(struct rw__poke *pokes, size_t n,
+			    int (*armed)(void *arg), void *arg)
+{
 	size_t i, live = 0;
 	bool wrote;
 	int err;
@@ -435,6 +441,16 @@ int rw__text_poke_locked(struct rw__poke *pokes, size_t n)
 		goto out;
 	}
 	sync_cores();
+
+	/* Between 2 and 3: no thread can newly enter a site (the first byte
+	 * traps); the caller may move threads that are inside one. */
+	if (armed) {
+		err = armed(arg);
+		if (err) {
+			rollback(pokes, n);
+			goto out;
+		}
+	}
 
 	/* Step 3: the tails. Only reachable through the int3 now. */
 	err = write_step(pokes, n, STEP_TAIL, &wrote);

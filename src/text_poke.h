@@ -23,6 +23,15 @@ struct rw__poke {
  */
 int rw__text_poke_locked(struct rw__poke *pokes, size_t n);
 
+/*
+ * The same, calling @armed(@arg) once every site holds int3 on its first
+ * byte and every core saw it, before the rest is written. A non-zero
+ * return undoes the batch and is returned. Live patching uses it to move
+ * threads that sit inside a run of one-byte NOPs about to become a jump.
+ */
+int rw__text_poke_locked_ex(struct rw__poke *pokes, size_t n,
+			    int (*armed)(void *arg), void *arg);
+
 /* Fill @p for a site at @addr changing from @old_insn to @new_insn. */
 int rw__poke_init(struct rw__poke *p, uintptr_t addr,
 		  const struct rw__insn *old_insn,

@@ -132,6 +132,14 @@ static struct call_state {
 	rw_thread_fn fn;
 	void *arg;
 	bool stop;
+	/*
+	 * rw__on_threads(): fn_uc instead of fn (it gets the interrupted
+	 * context, NULL in the caller), and the filter that picks the threads
+	 * to signal (the others count as dropped). Like fn, under call_lock.
+	 */
+	rw__thread_uc_fn fn_uc;
+	bool (*filter)(pid_t tid, void *farg);
+	void *farg;
 	/* Last sequence number handed out; under call_lock. */
 	uint32_t last_seq;
 } cs;
@@ -441,7 +449,6 @@ static void handler(int sig, siginfo_t *si, void *uc)
 	int expect = SLOT_PENDING, n;
 
 	(void)sig;
-	(void)uc;
 	if (!si || si->si_code != SI_QUEUE || si->si_pid != getpid())
 		goto out;
 	v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
@@ -458,6 +465,8 @@ static void handler(int sig, siginfo_t *si, void *uc)
 		goto put;
 	if (cs.stop)
 		stop_park(s);
+	else if (cs.fn_uc)
+		cs.fn_uc(cs.arg, uc);
 	else
 		cs.fn(cs.arg);
 	atomic_store(&s->state, SLOT_DONE);
@@ -833,8 +842,15 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 		atomic_store_explicit(&cs.head, ch, memory_order_release);
 	c->tail = ch;
 	c->total += n;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (cs.filter && !cs.filter(tids[i], cs.farg)) {
+			/* Not to be signalled: counts as gone. */
+			atomic_store(&ch->slots[i].state, SLOT_DROPPED);
+			c->dropped++;
+			continue;
+		}
 		send_one(c, &ch->slots[i], ch->base + (uint32_t)i);
+	}
 	return 0;
 }
 
@@ -884,8 +900,12 @@ static int signal_all(struct call *c)
 		ret = signal_round(c, round, &fresh);
 		if (ret)
 			return ret;
-		if (round == 0)
-			cs.fn(cs.arg);
+		if (round == 0) {
+			if (cs.fn_uc)
+				cs.fn_uc(cs.arg, NULL);
+			else
+				cs.fn(cs.arg);
+		}
 		if (!fresh)
 			return 0;
 	}
@@ -1230,6 +1250,9 @@ static void call_begin(struct call *c, rw_thread_fn fn, void *arg, bool stop)
 	c->seq = cs.last_seq;
 	cs.fn = fn;
 	cs.arg = arg;
+	cs.fn_uc = NULL;
+	cs.filter = NULL;
+	cs.farg = NULL;
 	cs.stop = stop;
 	atomic_store(&cs.answered, 0);
 	atomic_store(&cs.want, INT_MAX);
@@ -1330,6 +1353,32 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
 	if (!ret)
 		ret = wait_answers(&c, &cs.answered, &cs.want, deadline);
 	ret = call_end(&c, ret, stragglers);
+	rw__lock_release(&call_lock);
+	return ret;
+}
+
+int rw__on_threads(rw__thread_uc_fn fn, void *arg,
+		   bool (*filter)(pid_t tid, void *farg), void *farg,
+		   int timeout_ms, struct rw_tid_list *stragglers)
+{
+	uint64_t deadline;
+	struct call c;
+	int ret;
+
+	ret = call_enter(fn != NULL, stragglers);
+	if (ret)
+		return ret;
+	deadline = call_deadline(timeout_ms);
+	call_begin(&c, NULL, arg, false);
+	cs.fn_uc = fn;
+	cs.filter = filter;
+	cs.farg = farg;
+	ret = signal_all(&c);
+	if (!ret)
+		ret = wait_answers(&c, &cs.answered, &cs.want, deadline);
+	ret = call_end(&c, ret, stragglers);
+	cs.fn_uc = NULL;
+	cs.filter = NULL;
 	rw__lock_release(&call_lock);
 	return ret;
 }

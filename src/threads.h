@@ -18,4 +18,17 @@ void rw__threads_atfork_prepare(void);
 void rw__threads_atfork_parent(void);
 void rw__threads_atfork_child(void);
 
+/*
+ * rw__on_threads - rw_on_each_thread() for rewire's own use: @fn gets the
+ * context the signal interrupted (a ucontext_t *; NULL for the run in the
+ * calling thread, which always happens), and only the threads for which
+ * @filter (run in the caller, for each thread found; NULL: all) returns
+ * true are signalled. The others count as exited. Same locking, timeout,
+ * straggler list and returns as rw_on_each_thread().
+ */
+typedef void (*rw__thread_uc_fn)(void *arg, void *uc);
+int rw__on_threads(rw__thread_uc_fn fn, void *arg,
+		   bool (*filter)(pid_t tid, void *farg), void *farg,
+		   int timeout_ms, struct rw_tid_list *stragglers);
+
 #endif /* REWIRE_SRC_THREADS_H */

@@ -71,40 +71,40 @@ RW_EXTERN_C_BEGIN
 struct rw_patch;
 
 enum rw_patch_state_kind {
-	RW_PATCH_LOADED,     /* loaded and checked, never enabled or disabled */
-	RW_PATCH_ENABLING,   /* transition to patched in progress */
-	RW_PATCH_ENABLED,    /* every thread runs the new functions */
-	RW_PATCH_DISABLING,  /* transition back in progress */
-	RW_PATCH_DISABLED,   /* every thread runs the old functions again */
-	RW_PATCH_REPLACED,   /* a later replace patch took over */
+	RW_PATCH_LOADED,    /* loaded and checked, never enabled or disabled */
+	RW_PATCH_ENABLING,  /* transition to patched in progress */
+	RW_PATCH_ENABLED,   /* every thread runs the new functions */
+	RW_PATCH_DISABLING, /* transition back in progress */
+	RW_PATCH_DISABLED,  /* every thread runs the old functions again */
+	RW_PATCH_REPLACED,  /* a later replace patch took over */
 };
 
 /* Why a thread has not switched yet. */
 enum rw_patch_thread_why {
-	RW_PT_SWITCHED,	    /* in the target state */
-	RW_PT_NOT_CHECKED,  /* not looked at yet in this transition */
-	RW_PT_ON_STACK,	    /* a patch function is on its stack */
+	RW_PT_SWITCHED,	     /* in the target state */
+	RW_PT_NOT_CHECKED,   /* not looked at yet in this transition */
+	RW_PT_ON_STACK,	     /* a patch function is on its stack */
 	RW_PT_UNWIND_FAILED, /* its stack could not be unwound to the end */
-	RW_PT_BUSY,	    /* it was inside a dispatcher or entry, or it moved
+	RW_PT_BUSY,	     /* it was inside a dispatcher or entry, or it moved
 			     * while it was being checked */
-	RW_PT_NO_ANSWER,    /* it did not answer rewire's signal in time */
+	RW_PT_NO_ANSWER,     /* it did not answer rewire's signal in time */
 };
 
 struct rw_patch_thread {
 	pid_t tid;
-	int why;	  /* enum rw_patch_thread_why */
-	uintptr_t ip;	  /* RW_PT_ON_STACK: the frame's address */
-	char func[64];	  /* RW_PT_ON_STACK: the function found there */
+	int why;       /* enum rw_patch_thread_why */
+	uintptr_t ip;  /* RW_PT_ON_STACK: the frame's address */
+	char func[64]; /* RW_PT_ON_STACK: the function found there */
 };
 
 struct rw_patch_info {
 	char name[64];
 	char path[256];
-	int state;	    /* enum rw_patch_state_kind */
-	int forced;	    /* a transition of the patch was forced */
-	int replace;	    /* built as an atomic replace patch */
+	int state;   /* enum rw_patch_state_kind */
+	int forced;  /* a transition of the patch was forced */
+	int replace; /* built as an atomic replace patch */
 	size_t nfuncs;
-	int target_patched; /* in a transition: 1 patching, 0 unpatching */
+	int target_patched;	 /* in a transition: 1 patching, 0 unpatching */
 	size_t threads_total;	 /* threads in the transition (last check) */
 	size_t threads_switched; /* of which in the target state */
 	uint64_t transition_ns;	 /* time since it started, or its duration */
@@ -137,13 +137,15 @@ struct rw_patch_info {
  *
  * Returns 0, or a negative error with a message in rw_patch_last_error():
  *   -EINVAL bad arguments; -EOPNOTSUPP generic backend;
- *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file, unreadable;
+ *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file, not ELF, or
+ *   dlopen refused it;
  *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor;
  *   -RW_ERR_SYMBOL  a symbol or object not found;
  *   -RW_ERR_AMBIGUOUS  a name with several symbols and position 0;
  *   -RW_ERR_STRIPPED  an object with no symbol table;
  *   -RW_ERR_NOT_PATCHABLE  no patchable entry, or size mismatch;
- *   -ENOMEM, or the errno of open/dlopen.
+ *   -EEXIST  a patch of the same name is loaded;
+ *   -ENOMEM, or the negative errno of open() (-ENOENT, -EACCES).
  * On error nothing of the program has changed and the patch is unmapped.
  */
 RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
@@ -233,9 +235,8 @@ RW_EXPORT void *rw_shadow_get(void *obj, unsigned long id);
 RW_EXPORT void *rw_shadow_alloc(void *obj, unsigned long id, size_t size,
 				rw_shadow_ctor_t ctor, void *ctor_data);
 /* The existing one, or a new one: never two for the same (@obj, @id). */
-RW_EXPORT void *rw_shadow_get_or_alloc(void *obj, unsigned long id,
-				       size_t size, rw_shadow_ctor_t ctor,
-				       void *ctor_data);
+RW_EXPORT void *rw_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
+				       rw_shadow_ctor_t ctor, void *ctor_data);
 /* Detach and free (after a grace period) the variable (@obj, @id). */
 RW_EXPORT void rw_shadow_free(void *obj, unsigned long id,
 			      rw_shadow_dtor_t dtor);

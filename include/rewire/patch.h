@@ -113,19 +113,19 @@ struct rw_patch_desc {
 #define RW_PATCH_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #define RW_PATCH_FUNCS(var) static const struct rw_patch_func var[]
-#define RW_PATCH_FUNC(object, name, sympos, newfn)                           \
-	{                                                                    \
-		(object), (name), (sympos), 0, (void *)(newfn)               \
+#define RW_PATCH_FUNC(object, name, sympos, newfn)             \
+	{                                                      \
+		(object), (name), (sympos), 0, (void *)(newfn) \
 	}
-#define RW_PATCH_FUNC_SIZED(object, name, sympos, size, newfn)               \
-	{                                                                    \
-		(object), (name), (sympos), (size), (void *)(newfn)          \
+#define RW_PATCH_FUNC_SIZED(object, name, sympos, size, newfn)      \
+	{                                                           \
+		(object), (name), (sympos), (size), (void *)(newfn) \
 	}
 
 #define RW_PATCH_REFS(var) static const struct rw_patch_ref var[]
-#define RW_PATCH_REF(object, name, sympos, slotp)                            \
-	{                                                                    \
-		(object), (name), (sympos), (void **)(slotp)                 \
+#define RW_PATCH_REF(object, name, sympos, slotp)            \
+	{                                                    \
+		(object), (name), (sympos), (void **)(slotp) \
 	}
 
 /*
@@ -134,27 +134,28 @@ struct rw_patch_desc {
  * the loader reads from the file before it maps the object, so that a
  * patch of another version is refused before any of its code runs.
  */
-#define RW__PATCH_NOTE                                                       \
-	__asm__(".pushsection .note.rewire,\"a\",@note\n"                    \
-		".balign 4\n"                                                \
-		".long 7\n"  /* namesz: "rewire\0" */                        \
-		".long 4\n"  /* descsz */                                    \
-		".long 1\n"  /* type */                                      \
-		".asciz \"rewire\"\n"                                        \
-		".balign 4\n"                                                \
-		".long 1\n" /* RW_PATCH_ABI_VERSION */                       \
-		".balign 4\n"                                                \
+#define RW__PATCH_NOTE                                    \
+	__asm__(".pushsection .note.rewire,\"a\",@note\n" \
+		".balign 4\n"                             \
+		".long 7\n" /* namesz: "rewire\0" */      \
+		".long 4\n" /* descsz */                  \
+		".long 1\n" /* type */                    \
+		".asciz \"rewire\"\n"                     \
+		".balign 4\n"                             \
+		".long 1\n" /* RW_PATCH_ABI_VERSION */    \
+		".balign 4\n"                             \
 		".popsection\n")
 
-#define RW_PATCH(patch_name, ...)                                            \
-	RW__PATCH_NOTE;                                                      \
-	__attribute__((visibility("default"), used)) const struct            \
-		rw_patch_desc rw_patch_descriptor = {                        \
-			.magic = RW_PATCH_MAGIC,                             \
-			.version = RW_PATCH_ABI_VERSION,                     \
-			.size = sizeof(struct rw_patch_desc),                \
-			.name = #patch_name,                                 \
-			__VA_ARGS__}
+#define RW_PATCH(patch_name, ...)                          \
+	RW__PATCH_NOTE;                                    \
+	__attribute__((visibility("default"), used))       \
+	const struct rw_patch_desc rw_patch_descriptor = { \
+		.magic = RW_PATCH_MAGIC,                   \
+		.version = RW_PATCH_ABI_VERSION,           \
+		.size = sizeof(struct rw_patch_desc),      \
+		.name = #patch_name,                       \
+		__VA_ARGS__                                \
+	}
 
 #ifdef __cplusplus
 }

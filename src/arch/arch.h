@@ -66,6 +66,42 @@ int rw__arch_bound_stub_alloc(uintptr_t near, void *func, void *data,
 void rw__arch_bound_stub_free(void *stub);
 
 /*
+ * Live patching dispatchers (src/livepatch/core.c). A dispatcher is
+ * immutable code, placed within rel32 reach of @near, that reads the
+ * calling thread's 32-bit patch generation at %fs:@tls_off and jumps to
+ * the target of the arm whose gen matches, else to @dflt. A generation
+ * with bit 31 set ("being decided" by another thread) is cleared with a
+ * locked instruction first, then read again. Clobbers r11 and the flags
+ * only (free at a function entry). Text lock held; free only once no
+ * thread can be inside (its address is in rw__arch_stub_ranges until
+ * then). The generic backend has none: -EOPNOTSUPP.
+ */
+#define RW__ARCH_DISPATCH_ARMS 6
+#define RW__ARCH_DISPATCH_SIZE 256
+struct rw__arch_arm {
+	uint32_t gen;
+	uintptr_t target;
+};
+int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
+			    const struct rw__arch_arm *arms, size_t narms,
+			    uintptr_t dflt, void **stub);
+void rw__arch_dispatch_free(void *stub);
+
+/*
+ * The pages holding rewire's generated code (far-jump stubs, bound stubs,
+ * dispatchers), as [start, end) pairs, up to @max; returns how many there
+ * are. Text lock held.
+ */
+size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max);
+
+/* The instruction pointer of a signal context. */
+uintptr_t rw__arch_ip(const void *uc);
+
+/* The offset of the thread-local @var from the thread pointer (the same
+ * for every thread for initial-exec TLS). */
+intptr_t rw__arch_tls_offset(const void *var);
+
+/*
  * Serialize instruction fetch on every core running a thread of this
  * process (membarrier SYNC_CORE). Registers on first use and again after
  * fork. Returns 0 or a negative errno.

@@ -68,12 +68,12 @@ struct rw__lp_range {
 
 /* Results of stack checks. */
 enum {
-	RW__LP_SAFE = 0,	   /* no frame in any checked range */
-	RW__LP_ON_STACK = 1,	   /* a frame in a checked range */
-	RW__LP_UNWIND_FAILED = 2,  /* the unwind did not reach the end */
-	RW__LP_BUSY = 3,	   /* a frame's address in a busy range, or the
+	RW__LP_SAFE = 0,	  /* no frame in any checked range */
+	RW__LP_ON_STACK = 1,	  /* a frame in a checked range */
+	RW__LP_UNWIND_FAILED = 2, /* the unwind did not reach the end */
+	RW__LP_BUSY = 3,	  /* a frame's address in a busy range, or the
 				    * thread moved during an outside check */
-	RW__LP_RUNNING = 4,	   /* outside check: the thread is not blocked
+	RW__LP_RUNNING = 4,	  /* outside check: the thread is not blocked
 				    * in a system call; signal it instead */
 };
 
@@ -104,10 +104,20 @@ int rw__lp_check_self(void *uc, struct rw__lp_check *c);
  * the calling thread, without signalling it: its registers from
  * /proc/self/task/TID/syscall, its stack read with process_vm_readv. The
  * result counts only if the thread did not run meanwhile (same registers
- * and same context switch count before and after), else RW__LP_BUSY.
- * RW__LP_RUNNING if it is not blocked. Not async-signal-safe.
+ * and same context switch count before and after), else RW__LP_BUSY with
+ * hit_ip 0 ("it moved"). RW__LP_RUNNING if it is not blocked, -ESRCH if
+ * it is gone. Only rip and rsp are known: a frame whose unwind rule needs
+ * another register (%rbp of a frame-pointer function that called the
+ * system call wrapper directly) gives RW__LP_UNWIND_FAILED.
+ * Not async-signal-safe.
  */
 int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c);
+
+/*
+ * The system call a blocked thread sleeps in: 1 and *nr (-1: asleep
+ * outside a system call), 0 if running, negative errno (-ESRCH: gone).
+ */
+int rw__lp_thread_syscall(pid_t tid, long *nr);
 
 /*
  * Where a thread is: 1 and *ip if it is blocked (in a system call or
@@ -115,6 +125,5 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c);
  * negative errno (-ESRCH: gone).
  */
 int rw__lp_thread_blocked_ip(pid_t tid, uintptr_t *ip);
-
 
 #endif /* REWIRE_LP_H */

@@ -105,3 +105,40 @@ void rw__arch_bound_stub_free(void *stub)
 {
 	(void)stub;
 }
+
+int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
+			    const struct rw__arch_arm *arms, size_t narms,
+			    uintptr_t dflt, void **stub)
+{
+	(void)near;
+	(void)tls_off;
+	(void)arms;
+	(void)narms;
+	(void)dflt;
+	*stub = NULL;
+	return -EOPNOTSUPP;
+}
+
+void rw__arch_dispatch_free(void *stub)
+{
+	(void)stub;
+}
+
+size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
+{
+	(void)out;
+	(void)max;
+	return 0;
+}
+
+uintptr_t rw__arch_ip(const void *uc)
+{
+	(void)uc;
+	return 0;
+}
+
+intptr_t rw__arch_tls_offset(const void *var)
+{
+	(void)var;
+	return 0;
+}

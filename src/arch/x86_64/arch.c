@@ -392,6 +392,197 @@ void rw__arch_bound_stub_free(void *stub)
 }
 
 /*
+ * Live patching dispatchers, one 256-byte slot each:
+ *
+ *	again:	mov   %fs:OFF, %r11d		64 44 8b 1c 25 <OFF>
+ *		test  %r11d, %r11d		45 85 db
+ *		js    slow			0f 88 <rel32>
+ *		cmp   $gen_i, %r11d		41 81 fb <gen_i>     } per arm
+ *		je    thunk_i			0f 84 <rel32>        }
+ *		jmp   *dflt(%rip)		ff 25 <rel32>
+ *	slow:	lock btrl $31, %fs:OFF		64 f0 0f ba 34 25 <OFF> 1f
+ *		jmp   again			e9 <rel32>
+ *	thunk_i: jmp  *target_i(%rip)		ff 25 <rel32>
+ *		int3 padding, then the 8-byte targets
+ *
+ * Targets are reached through absolute addresses: a patch object is
+ * usually farther than 2 GiB from the program it patches. The slow path
+ * serves the outside check of a blocked thread (core.c): the checker sets
+ * bit 31 of the thread's generation, and a thread that runs a dispatcher
+ * meanwhile clears it, which tells the checker the thread moved.
+ */
+#define DISPATCH_SIZE RW__ARCH_DISPATCH_SIZE
+#define DISPATCH_PER_PAGE (STUB_PAGE / DISPATCH_SIZE)
+struct dispatch_page {
+	uintptr_t base;
+	uint8_t used[DISPATCH_PER_PAGE];
+	unsigned nused;
+	struct dispatch_page *next;
+};
+static struct dispatch_page *dispatch_pages;
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put_rel32(uint8_t *code, size_t at_end, size_t to)
+{
+	put32(code + at_end - 4,
+	      (uint32_t)(int32_t)((int64_t)to - (int64_t)at_end));
+}
+
+static void dispatch_encode(int32_t off, const struct rw__arch_arm *arms,
+			    size_t narms, uintptr_t dflt,
+			    uint8_t code[DISPATCH_SIZE])
+{
+	size_t at = 0, js_end, je_end[RW__ARCH_DISPATCH_ARMS], dflt_at, slow,
+	       thunk[RW__ARCH_DISPATCH_ARMS],
+	       tab = DISPATCH_SIZE - 8 * (narms + 1);
+
+	memset(code, OP_INT3, DISPATCH_SIZE);
+	/* mov %fs:OFF, %r11d */
+	memcpy(code + at, "\x64\x44\x8b\x1c\x25", 5);
+	put32(code + at + 5, (uint32_t)off);
+	at += 9;
+	memcpy(code + at, "\x45\x85\xdb", 3); /* test %r11d, %r11d */
+	at += 3;
+	memcpy(code + at, "\x0f\x88", 2); /* js slow */
+	at += 6;
+	js_end = at;
+	for (size_t i = 0; i < narms; i++) {
+		memcpy(code + at, "\x41\x81\xfb", 3); /* cmp $gen, %r11d */
+		put32(code + at + 3, arms[i].gen);
+		at += 7;
+		memcpy(code + at, "\x0f\x84", 2); /* je thunk_i */
+		at += 6;
+		je_end[i] = at;
+	}
+	dflt_at = at; /* jmp *tab[narms](%rip) */
+	memcpy(code + at, "\xff\x25", 2);
+	at += 6;
+	put_rel32(code, at, tab + 8 * narms);
+	slow = at; /* lock btrl $31, %fs:OFF */
+	memcpy(code + at, "\x64\xf0\x0f\xba\x34\x25", 6);
+	put32(code + at + 6, (uint32_t)off);
+	code[at + 10] = 0x1f;
+	at += 11;
+	code[at] = OP_JMP32; /* jmp again */
+	at += 5;
+	put_rel32(code, at, 0);
+	put_rel32(code, js_end, slow);
+	for (size_t i = 0; i < narms; i++) {
+		thunk[i] = at;
+		memcpy(code + at, "\xff\x25", 2);
+		at += 6;
+		put_rel32(code, at, tab + 8 * i);
+		put_rel32(code, je_end[i], thunk[i]);
+	}
+	(void)dflt_at;
+	for (size_t i = 0; i < narms; i++)
+		memcpy(code + tab + 8 * i, &arms[i].target, 8);
+	memcpy(code + tab + 8 * narms, &dflt, 8);
+}
+
+int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
+			    const struct rw__arch_arm *arms, size_t narms,
+			    uintptr_t dflt, void **stub)
+{
+	struct dispatch_page *dp;
+	uint8_t code[DISPATCH_SIZE];
+	uintptr_t at;
+	unsigned i = 0;
+	int err;
+
+	*stub = NULL;
+	if (narms > RW__ARCH_DISPATCH_ARMS)
+		return -E2BIG;
+	for (dp = dispatch_pages; dp; dp = dp->next)
+		if (dp->nused < DISPATCH_PER_PAGE &&
+		    stub_reachable(near, dp->base))
+			break;
+	if (!dp) {
+		dp = calloc(1, sizeof(*dp));
+		if (!dp)
+			return -ENOMEM;
+		dp->base = map_near(near);
+		if (!dp->base) {
+			free(dp);
+			return -ENOMEM;
+		}
+		dp->next = dispatch_pages;
+		dispatch_pages = dp;
+	}
+	while (dp->used[i])
+		i++;
+	at = dp->base + i * DISPATCH_SIZE;
+	dispatch_encode(tls_off, arms, narms, dflt, code);
+	err = rw__text_write((void *)at, code, sizeof(code));
+	if (err)
+		return err;
+	dp->used[i] = 1;
+	dp->nused++;
+	*stub = (void *)at;
+	rw__log("dispatcher %p: %zu arms, default %p", (void *)at, narms,
+		(void *)dflt);
+	return 0;
+}
+
+void rw__arch_dispatch_free(void *stub)
+{
+	uintptr_t at = (uintptr_t)stub;
+
+	for (struct dispatch_page *dp = dispatch_pages; dp; dp = dp->next) {
+		if (at < dp->base || at >= dp->base + STUB_PAGE)
+			continue;
+		unsigned i = (unsigned)((at - dp->base) / DISPATCH_SIZE);
+
+		if (dp->used[i]) {
+			dp->used[i] = 0;
+			dp->nused--;
+		}
+		return;
+	}
+}
+
+size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
+{
+	size_t n = 0;
+
+#define RW__ADD_PAGE(b)                              \
+	do {                                         \
+		if (n < max) {                       \
+			out[n][0] = (b);             \
+			out[n][1] = (b) + STUB_PAGE; \
+		}                                    \
+		n++;                                 \
+	} while (0)
+	for (struct stub_page *sp = stub_pages; sp; sp = sp->next)
+		RW__ADD_PAGE(sp->base);
+	for (struct bound_page *bp = bound_pages; bp; bp = bp->next)
+		RW__ADD_PAGE(bp->base);
+	for (struct dispatch_page *dp = dispatch_pages; dp; dp = dp->next)
+		RW__ADD_PAGE(dp->base);
+#undef RW__ADD_PAGE
+	return n;
+}
+
+uintptr_t rw__arch_ip(const void *ucv)
+{
+	const ucontext_t *uc = ucv;
+
+	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+}
+
+intptr_t rw__arch_tls_offset(const void *var)
+{
+	uintptr_t tp;
+
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	return (intptr_t)((uintptr_t)var - tp);
+}
+
+/*
  * Core serialization. membarrier SYNC_CORE makes every thread of the
  * process run a core-serializing instruction before it returns to user
  * mode; Intel requires that between writing code and another core running

@@ -1,0 +1,1594 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live patching: the patch stack, transitions and thread states, after the
+ * kernel's kernel/livepatch/{core,patch,transition}.c.
+ *
+ * Thread state. Every thread has a 32-bit generation in initial-exec TLS
+ * (thread_gen). A transition is a series of epochs e_0 < ... < e_k: e_0
+ * when it starts, one more for each reversal. A thread whose generation is
+ * e_i is in the state that was the target at epoch i; any other value
+ * (older epochs, 0 for threads created before) means the state the first
+ * epoch started from. A thread switches by storing the current epoch in
+ * its generation. So starting a transition puts every existing thread in
+ * the start state without touching any of them, and reversing it leaves
+ * every thread where it is.
+ *
+ * Dispatch. During a transition the entry of every function involved
+ * jumps to a dispatcher (rw__arch_dispatch_alloc) that compares the
+ * thread's generation with each e_i and jumps to that side's function.
+ * Old dispatchers stay valid after a reversal (they send each generation
+ * they know to the same side as the new one), and are freed only once no
+ * thread can be inside (a stub sweep sees no thread's address in them).
+ *
+ * Switching, each round (rw_patch_wait, the first at enable):
+ *   - threads created by pthread_create() start in the target state: the
+ *     start routine is wrapped and stores the current epoch first;
+ *   - a registered thread blocked in a system call is checked from
+ *     outside (rw__lp_check_blocked). Its generation g is first set to
+ *     g | bit 31 with a compare-and-swap; a dispatcher that the thread
+ *     runs meanwhile clears the bit (locked btr), so the final
+ *     compare-and-swap g | bit 31 -> epoch fails if the thread entered
+ *     any patched function during the check;
+ *   - every other pending thread gets rewire's signal (rw__on_threads)
+ *     and checks its own stack in the handler (rw__lp_check_self);
+ *   - a thread whose address is inside a dispatcher or stub is "busy":
+ *     it may hold a generation read before the switch.
+ * When a round finds every thread in the target state, the entries are
+ * rewritten to their final form (jmp to the new function, the previous
+ * patch's function, or the original NOPs) and the transition completes.
+ *
+ * Entry NOPs. GCC's -fpatchable-function-entry emits one-byte NOPs. A
+ * thread preempted after the first of them would resume in the middle of
+ * the jump written over them, so the batch that first writes a jump over
+ * NOPs, once the first byte traps, moves every thread inside a NOP run to
+ * its end (sled_advance), and undoes the batch if a thread cannot be
+ * moved.
+ *
+ * Locking: lp_lock serializes every rw_patch_* call and the patch stack;
+ * it nests outside the text lock and the cross-thread call lock.
+ */
+#include "lp.h"
+
+#include "../arch/arch.h"
+#include "../text_poke.h"
+#include "../threads.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GEN_DECIDING 0x80000000u
+#define MAX_EPOCHS RW__ARCH_DISPATCH_ARMS
+#define ROUND_TIMEOUT_MS 1000
+
+/* The calling thread's generation; read by dispatchers at %fs:tls_off. */
+static __thread _Atomic uint32_t thread_gen
+	__attribute__((tls_model("initial-exec")));
+
+/*
+ * The epoch of the transition in progress (0: none), for new threads and
+ * rw_patch_quiescent(). Written under lp_lock.
+ */
+static _Atomic uint32_t active_epoch;
+/* Last epoch handed out; under lp_lock. */
+static uint32_t last_epoch;
+
+static struct rw__lock lp_lock = RW__LOCK_INIT;
+
+/* ---- Thread registry ----------------------------------------------------
+ *
+ * Threads created through pthread_create() (and the thread that loaded
+ * librewire) register the address of their generation, so that a blocked
+ * thread can be switched from outside. Slots live in mmap'ed chunks that
+ * are never freed; a slot is claimed with a CAS on its tid.
+ */
+struct reg_slot {
+	_Atomic pid_t tid;
+	_Atomic(_Atomic uint32_t *) gen;
+	/* The checker holds it while it uses gen; an exiting thread waits
+	 * for it to drop before its TLS goes away. */
+	_Atomic int busy;
+};
+#define REG_CHUNK 510
+struct reg_chunk {
+	struct reg_slot s[REG_CHUNK];
+	_Atomic(struct reg_chunk *) next;
+};
+static struct reg_chunk reg_first;
+static pthread_key_t reg_key;
+static bool reg_key_ok;
+
+static struct reg_slot *reg_claim(pid_t tid)
+{
+	struct reg_chunk *c = &reg_first;
+
+	for (;;) {
+		for (size_t i = 0; i < REG_CHUNK; i++) {
+			pid_t z = 0;
+
+			if (atomic_load_explicit(&c->s[i].tid,
+						 memory_order_relaxed) == 0 &&
+			    atomic_compare_exchange_strong(&c->s[i].tid, &z,
+							   tid))
+				return &c->s[i];
+		}
+		struct reg_chunk *n = atomic_load(&c->next);
+
+		if (!n) {
+			struct reg_chunk *fresh = calloc(1, sizeof(*fresh));
+
+			if (!fresh)
+				return NULL;
+			if (!atomic_compare_exchange_strong(&c->next, &n,
+							    fresh))
+				free(fresh); /* n holds the winner */
+			else
+				n = fresh;
+		}
+		c = n;
+	}
+}
+
+static void reg_release(void *v)
+{
+	struct reg_slot *s = v;
+
+	atomic_store(&s->gen, NULL);
+	atomic_store(&s->tid, 0);
+	while (atomic_load(&s->busy))
+		sched_yield();
+}
+
+/* Register the calling thread (not async-signal-safe). */
+static void reg_self(void)
+{
+	struct reg_slot *s = reg_claim(rw__gettid());
+
+	if (!s)
+		return;
+	atomic_store(&s->gen, &thread_gen);
+	if (reg_key_ok)
+		pthread_setspecific(reg_key, s);
+}
+
+__attribute__((constructor)) static void lp_init(void)
+{
+	reg_key_ok = pthread_key_create(&reg_key, reg_release) == 0;
+	reg_self();
+}
+
+/*
+ * The pthread_create() wrapper. Only where live patching works: under
+ * ThreadSanitizer (generic backend) the wrapper would run before TSan set
+ * the new thread up.
+ */
+#if defined(RW_BACKEND_X86_64) && !defined(RW_TSAN)
+struct start_arg {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *start_wrap(void *p)
+{
+	struct start_arg sa = *(struct start_arg *)p;
+	uint32_t e;
+
+	free(p);
+	/* A new thread has no frame of any patched function: it starts in
+	 * the target state of the transition in progress. */
+	e = atomic_load(&active_epoch);
+	atomic_store(&thread_gen, e);
+	reg_self();
+	return sa.fn(sa.arg);
+}
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+				 void *(*)(void *), void *);
+
+RW_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
+			     void *(*fn)(void *), void *arg)
+{
+	static _Atomic(pthread_create_fn) real;
+	pthread_create_fn r = atomic_load(&real);
+	struct start_arg *sa;
+	int ret;
+
+	if (!r) {
+		r = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+		if (!r)
+			return EAGAIN;
+		atomic_store(&real, r);
+	}
+	sa = malloc(sizeof(*sa));
+	if (!sa)
+		return r(t, attr, fn, arg);
+	sa->fn = fn;
+	sa->arg = arg;
+	ret = r(t, attr, start_wrap, sa);
+	if (ret)
+		free(sa);
+	return ret;
+}
+#endif
+
+/* A sorted snapshot of the registry: tid -> slot. */
+struct reg_ent {
+	pid_t tid;
+	struct reg_slot *slot;
+};
+
+static int reg_ent_cmp(const void *a, const void *b)
+{
+	const struct reg_ent *x = a, *y = b;
+
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int reg_snapshot(struct reg_ent **out, size_t *n)
+{
+	size_t cap = 0, k = 0;
+	struct reg_ent *v = NULL;
+
+	for (struct reg_chunk *c = &reg_first; c; c = atomic_load(&c->next))
+		cap += REG_CHUNK;
+	v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (struct reg_chunk *c = &reg_first; c && k < cap;
+	     c = atomic_load(&c->next))
+		for (size_t i = 0; i < REG_CHUNK && k < cap; i++) {
+			pid_t tid = atomic_load(&c->s[i].tid);
+
+			if (tid) {
+				v[k].tid = tid;
+				v[k++].slot = &c->s[i];
+			}
+		}
+	qsort(v, k, sizeof(*v), reg_ent_cmp);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static struct reg_slot *reg_find(struct reg_ent *v, size_t n, pid_t tid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].tid == tid)
+			return v[mid].slot;
+		if (v[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- Patches, sites and the stack ------------------------------------- */
+
+/* One old function, shared by every patch of it. */
+struct lp_site {
+	uintptr_t sled;	    /* where the 5-byte jump goes */
+	uintptr_t old_addr; /* function entry */
+	size_t old_size;
+	uint8_t orig[5]; /* the NOP bytes */
+	/* Patches applied or in transition, bottom to top. */
+	struct lp_layer {
+		struct rw_patch *p;
+		size_t fi; /* index into p->obj.funcs */
+	} * layers;
+	size_t nlayers, cap;
+	void *stub; /* current dispatcher, or NULL */
+	char label[96];
+	struct lp_site *next;
+};
+
+struct rw_patch {
+	struct rw__lp_obj obj;
+	int state;
+	bool forced;
+	struct lp_site **sites; /* per func */
+	uint64_t trans_start_ns, trans_ns;
+	unsigned attempts;
+	size_t threads_total, threads_switched;
+	size_t npending;
+	struct rw_patch_thread pending[RW_PATCH_INFO_THREADS];
+	bool target_patched;
+	struct rw_patch *next; /* all loaded patches, load order */
+	uint64_t enable_seq;   /* stack order (larger: above) */
+};
+
+static struct rw_patch *patches;
+static struct lp_site *sites;
+static uint64_t enable_counter;
+
+/* A function of the transition: its site and both sides. */
+struct tf {
+	struct lp_site *site;
+	uintptr_t impl[2]; /* [0] unpatched side, [1] patched side */
+	uintptr_t size[2]; /* code size of each side (for stack checks) */
+	bool orig[2];	   /* side is the original body */
+	void *stubs[MAX_EPOCHS];
+	size_t nstubs;
+};
+
+static struct trans {
+	struct rw_patch *p;
+	bool enabling_first; /* the target at e_0: true = patched */
+	size_t nep;
+	uint32_t ep[MAX_EPOCHS];
+	bool side[MAX_EPOCHS]; /* target state at each epoch */
+	struct tf *tf;
+	size_t ntf;
+	/* Patches a replace will take over at completion. */
+	bool replace;
+} tr;
+
+/* Dispatchers no longer referenced by an entry, freed after a sweep. */
+struct retired_stub {
+	void *stub;
+	struct retired_stub *next;
+};
+static struct retired_stub *retired;
+
+static bool trans_active(void)
+{
+	return tr.p != NULL;
+}
+
+static bool target_now(void)
+{
+	return tr.side[tr.nep - 1];
+}
+
+/* The state (true = patched) of a thread whose generation is @g. */
+static bool state_of(uint32_t g)
+{
+	g &= ~GEN_DECIDING;
+	for (size_t i = tr.nep; i-- > 0;)
+		if (tr.ep[i] == g)
+			return tr.side[i];
+	return !tr.side[0];
+}
+
+static struct lp_site *site_find(uintptr_t sled)
+{
+	for (struct lp_site *s = sites; s; s = s->next)
+		if (s->sled == sled)
+			return s;
+	return NULL;
+}
+
+static struct lp_site *site_get(const struct rw__lp_func *f)
+{
+	struct lp_site *s = site_find(f->sled);
+
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->sled = f->sled;
+	s->old_addr = f->old_addr;
+	s->old_size = f->old_size;
+	memcpy(s->orig, (const void *)f->sled, 5);
+	snprintf(s->label, sizeof(s->label), "%s", f->label);
+	s->next = sites;
+	sites = s;
+	return s;
+}
+
+static int layer_push(struct lp_site *s, struct rw_patch *p, size_t fi)
+{
+	if (s->nlayers == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4;
+		struct lp_layer *l = realloc(s->layers, cap * sizeof(*l));
+
+		if (!l)
+			return -ENOMEM;
+		s->layers = l;
+		s->cap = cap;
+	}
+	s->layers[s->nlayers].p = p;
+	s->layers[s->nlayers++].fi = fi;
+	return 0;
+}
+
+static void layer_remove(struct lp_site *s, struct rw_patch *p)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->nlayers; i++)
+		if (s->layers[i].p != p)
+			s->layers[k++] = s->layers[i];
+	s->nlayers = k;
+}
+
+/* The code a site runs with the layers below index @upto. */
+static void site_impl(const struct lp_site *s, size_t upto, uintptr_t *impl,
+		      uintptr_t *size, bool *orig)
+{
+	if (upto == 0) {
+		*impl = s->sled + 5;
+		*size = s->old_size;
+		*orig = true;
+		return;
+	}
+	const struct rw__lp_func *f =
+		&s->layers[upto - 1].p->obj.funcs[s->layers[upto - 1].fi];
+
+	*impl = f->new_addr;
+	*size = f->new_size ? f->new_size : 1;
+	*orig = false;
+}
+
+/* ---- Writing entries ----------------------------------------------------- */
+
+static int encode_jmp(uintptr_t site, uintptr_t target, uint8_t out[5],
+		      struct rw__insn *insn)
+{
+	int err = rw__arch_tramp_insn(site, (void *)target, insn);
+
+	if (err)
+		return err;
+	err = rw__arch_encode(insn, site, out);
+	return err < 0 ? err : 0;
+}
+
+/* The entry bytes for a side: NOPs for the original, else a jump. */
+static int entry_for(const struct lp_site *s, uintptr_t impl, bool orig,
+		     struct rw__poke *p)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->addr = s->sled;
+	p->len = 5;
+	memcpy(p->old, (const void *)s->sled, 5);
+	if (orig) {
+		memcpy(p->new, s->orig, 5);
+		p->insn.op = RW_TEXT_NOP;
+		p->insn.len = 5;
+		return 0;
+	}
+	err = encode_jmp(s->sled, impl, p->new, &p->insn);
+	p->insn.len = 5;
+	return err;
+}
+
+/* Is @ip strictly inside a NOP run of a poke that replaces NOPs? */
+struct sled_job {
+	const struct rw__poke *pokes;
+	size_t n;
+	_Atomic int failed;
+};
+
+static const struct rw__poke *sled_at(const struct sled_job *j, uintptr_t ip)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->pokes[i].old[0] == 0x90 && ip > j->pokes[i].addr &&
+		    ip < j->pokes[i].addr + 5)
+			return &j->pokes[i];
+	return NULL;
+}
+
+static void sled_fn(void *arg, void *uc)
+{
+	struct sled_job *j = arg;
+	const struct rw__poke *p;
+
+	if (!uc)
+		return;
+	p = sled_at(j, rw__arch_ip(uc));
+	if (p)
+		/* The NOPs left have no effect: skip them. */
+		rw__arch_set_ip(uc, p->addr + 5);
+}
+
+static bool sled_filter(pid_t tid, void *arg)
+{
+	struct sled_job *j = arg;
+	uintptr_t ip;
+	int r = rw__lp_thread_blocked_ip(tid, &ip);
+
+	if (r < 0)
+		return r != -ESRCH; /* unknown: ask it */
+	if (r == 0)
+		return true; /* running: may be anywhere */
+	/* Blocked: only a thread asleep in a page fault on a NOP can be
+	 * inside one; it answers when it wakes. */
+	return sled_at(j, ip) != NULL;
+}
+
+static int sled_advance(void *arg)
+{
+	struct sled_job *j = arg;
+	struct rw_tid_list late;
+	int err;
+
+	err = rw__on_threads(sled_fn, j, sled_filter, j, ROUND_TIMEOUT_MS,
+			     &late);
+	if (err == -RW_ERR_THREAD_TIMEOUT)
+		rw__lp_set_error("%zu thread(s) (first: %d) did not answer "
+				 "while the patched entries were armed",
+				 late.count,
+				 late.count ? (int)late.tids[0] : 0);
+	rw_tid_list_free(&late);
+	return err;
+}
+
+static int write_entries(struct rw__poke *pokes, size_t n)
+{
+	struct sled_job j = { .pokes = pokes, .n = n };
+	bool nops = false;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		if (pokes[i].old[0] == 0x90)
+			nops = true;
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err)
+		return err;
+	err = rw__text_poke_locked_ex(pokes, n, nops ? sled_advance : NULL, &j);
+	rw__lock_release(&rw__text_lock);
+	return err;
+}
+
+/* ---- Dispatchers ------------------------------------------------------- */
+
+static int build_stub(struct tf *t, void **stub)
+{
+	struct rw__arch_arm arms[MAX_EPOCHS];
+	intptr_t off = rw__arch_tls_offset((const void *)&thread_gen);
+	int err;
+
+	if (off < INT32_MIN || off > INT32_MAX)
+		return -ERANGE;
+	for (size_t i = 0; i < tr.nep; i++) {
+		arms[i].gen = tr.ep[i];
+		arms[i].target = t->impl[tr.side[i]];
+	}
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err)
+		return err;
+	err = rw__arch_dispatch_alloc(t->site->sled, (int32_t)off, arms, tr.nep,
+				      t->impl[!tr.side[0]], stub);
+	rw__lock_release(&rw__text_lock);
+	return err;
+}
+
+static size_t nretired;
+
+static void retire_stub(void *stub)
+{
+	struct retired_stub *r = malloc(sizeof(*r));
+
+	if (!r) /* leak it rather than free it early */
+		return;
+	r->stub = stub;
+	r->next = retired;
+	retired = r;
+	nretired++;
+}
+
+/*
+ * Free the retired dispatchers once no thread can be inside one: every
+ * running thread looks at its own stack (through signal frames: a handler
+ * may run on top of a context interrupted in a dispatcher); a blocked
+ * thread is in the kernel, so only its user address matters. A thread
+ * that cannot tell (no answer, failed unwind) keeps them all for the next
+ * sweep. Costs a signal to every running thread, so it runs only once
+ * RETIRE_SWEEP dispatchers wait.
+ */
+#define RETIRE_SWEEP 64
+struct sweep {
+	struct rw__lp_range *ranges;
+	size_t n;
+	_Atomic bool busy;
+};
+
+static bool in_ranges(const struct rw__lp_range *r, size_t n, uintptr_t ip)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ip >= r[i].start && ip < r[i].end)
+			return true;
+	return false;
+}
+
+static void sweep_fn(void *arg, void *uc)
+{
+	struct sweep *w = arg;
+	struct rw__lp_check c = { .busy = w->ranges, .nbusy = w->n };
+
+	if (!uc)
+		return;
+	if (rw__lp_check_self(uc, &c) != RW__LP_SAFE)
+		atomic_store(&w->busy, true);
+}
+
+static bool sweep_filter(pid_t tid, void *arg)
+{
+	struct sweep *w = arg;
+	uintptr_t ip;
+	int r = rw__lp_thread_blocked_ip(tid, &ip);
+
+	if (r == -ESRCH)
+		return false;
+	if (r <= 0)
+		return true;
+	return in_ranges(w->ranges, w->n, ip);
+}
+
+static int range_cmp(const void *a, const void *b);
+
+static void sweep_retired(bool always)
+{
+	struct sweep w = { 0 };
+	struct rw_tid_list late;
+	size_t i = 0;
+	int err;
+
+	if (!retired || (!always && nretired < RETIRE_SWEEP))
+		return;
+	w.ranges = calloc(nretired, sizeof(*w.ranges));
+	if (!w.ranges)
+		return;
+	for (struct retired_stub *r = retired; r; r = r->next, i++) {
+		w.ranges[i].start = (uintptr_t)r->stub;
+		w.ranges[i].end = (uintptr_t)r->stub + RW__ARCH_DISPATCH_SIZE;
+	}
+	w.n = i;
+	qsort(w.ranges, w.n, sizeof(*w.ranges), range_cmp);
+	err = rw__on_threads(sweep_fn, &w, sweep_filter, &w, ROUND_TIMEOUT_MS,
+			     &late);
+	rw_tid_list_free(&late);
+	free(w.ranges);
+	if (err || atomic_load(&w.busy)) {
+		rw__log("%zu retired dispatchers kept (%s)", nretired,
+			err ? rw_strerror(err) : "a thread may be inside");
+		return;
+	}
+	if (rw__lock_acquire(&rw__text_lock))
+		return;
+	while (retired) {
+		struct retired_stub *r = retired;
+
+		retired = r->next;
+		rw__arch_dispatch_free(r->stub);
+		free(r);
+	}
+	nretired = 0;
+	rw__lock_release(&rw__text_lock);
+}
+
+/* Point every entry of the transition at a fresh dispatcher. */
+static int install_dispatchers(void)
+{
+	struct rw__poke *pokes;
+	void **fresh;
+	int err = 0;
+	size_t i;
+
+	pokes = calloc(tr.ntf, sizeof(*pokes));
+	fresh = calloc(tr.ntf, sizeof(*fresh));
+	if (!pokes || !fresh) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < tr.ntf && !err; i++) {
+		err = build_stub(&tr.tf[i], &fresh[i]);
+		if (!err)
+			err = entry_for(tr.tf[i].site, (uintptr_t)fresh[i],
+					false, &pokes[i]);
+	}
+	if (!err)
+		err = write_entries(pokes, tr.ntf);
+	if (err) {
+		/* Never referenced: free at once. */
+		rw__lock_acquire(&rw__text_lock);
+		for (i = 0; i < tr.ntf; i++)
+			if (fresh[i])
+				rw__arch_dispatch_free(fresh[i]);
+		rw__lock_release(&rw__text_lock);
+		goto out;
+	}
+	for (i = 0; i < tr.ntf; i++) {
+		struct lp_site *s = tr.tf[i].site;
+
+		if (s->stub)
+			retire_stub(s->stub);
+		s->stub = fresh[i];
+	}
+out:
+	free(pokes);
+	free(fresh);
+	return err;
+}
+
+/* ---- Checking threads ----------------------------------------------------- */
+
+struct round {
+	struct rw__lp_check chk; /* template: ranges */
+	struct rw__lp_range *funcs, *busy;
+	const char **func_labels;
+	uint32_t epoch;
+	bool target;
+	struct reg_ent *reg;
+	size_t nreg;
+	/* Results, filled by the filter (caller) and handlers. */
+	_Atomic size_t nres;
+	size_t cap;
+	struct rw_patch_thread *res;
+	_Atomic size_t total, switched;
+};
+
+static void round_note(struct round *r, pid_t tid, int why, uintptr_t ip,
+		       size_t idx)
+{
+	size_t i = atomic_fetch_add(&r->nres, 1);
+
+	if (i >= r->cap)
+		return;
+	r->res[i].tid = tid;
+	r->res[i].why = why;
+	r->res[i].ip = ip;
+	r->res[i].func[0] = 0;
+	if (why == RW_PT_ON_STACK && idx < r->chk.nfuncs) {
+		const char *l = r->func_labels[idx];
+		size_t k = 0;
+
+		for (; l[k] && k + 1 < sizeof(r->res[i].func); k++)
+			r->res[i].func[k] = l[k];
+		r->res[i].func[k] = 0;
+	}
+}
+
+static int why_of(int rc)
+{
+	switch (rc) {
+	case RW__LP_ON_STACK:
+		return RW_PT_ON_STACK;
+	case RW__LP_UNWIND_FAILED:
+		return RW_PT_UNWIND_FAILED;
+	default:
+		return RW_PT_BUSY;
+	}
+}
+
+/* In a signal handler of a pending thread (or the caller, uc NULL). */
+static void check_fn(void *arg, void *uc)
+{
+	struct round *r = arg;
+	struct rw__lp_check c = r->chk;
+	uint32_t g = atomic_load(&thread_gen);
+	int rc;
+
+	atomic_fetch_add(&r->total, 1);
+	if (state_of(g) == r->target) {
+		atomic_fetch_add(&r->switched, 1);
+		return;
+	}
+	if (uc) {
+		uintptr_t ip = rw__arch_ip(uc);
+
+		for (size_t i = 0; i < c.nbusy; i++)
+			if (ip >= c.busy[i].start && ip < c.busy[i].end) {
+				round_note(r, rw__gettid(), RW_PT_BUSY, ip, 0);
+				return;
+			}
+	}
+	rc = rw__lp_check_self(uc, &c);
+	if (rc == RW__LP_SAFE) {
+		atomic_store(&thread_gen, r->epoch);
+		atomic_fetch_add(&r->switched, 1);
+		return;
+	}
+	round_note(r, rw__gettid(), why_of(rc), c.hit_ip, c.hit_index);
+}
+
+/* Check a registered blocked thread from outside. */
+static int check_remote(struct round *r, pid_t tid, struct reg_slot *s)
+{
+	struct rw__lp_check c = r->chk;
+	_Atomic uint32_t *gp;
+	uint32_t g, marked;
+	int rc;
+
+	atomic_store(&s->busy, 1);
+	if (atomic_load(&s->tid) != tid || !(gp = atomic_load(&s->gen))) {
+		atomic_store(&s->busy, 0);
+		return -ESRCH;
+	}
+	g = atomic_load(gp);
+	if (state_of(g) == r->target) {
+		atomic_store(&s->busy, 0);
+		return RW__LP_SAFE;
+	}
+	marked = g | GEN_DECIDING;
+	if ((g & GEN_DECIDING) ||
+	    !atomic_compare_exchange_strong(gp, &g, marked)) {
+		atomic_store(&s->busy, 0);
+		round_note(r, tid, RW_PT_BUSY, 0, 0);
+		return RW__LP_BUSY;
+	}
+	rc = rw__lp_check_blocked(tid, &c);
+	if (rc == RW__LP_SAFE) {
+		uint32_t m = marked;
+
+		if (!atomic_compare_exchange_strong(gp, &m, r->epoch))
+			rc = RW__LP_BUSY; /* it ran a dispatcher meanwhile */
+	} else {
+		uint32_t m = marked;
+
+		atomic_compare_exchange_strong(gp, &m, g);
+	}
+	atomic_store(&s->busy, 0);
+	if (rc == RW__LP_SAFE || rc == -ESRCH || rc == RW__LP_RUNNING ||
+	    rc == RW__LP_UNWIND_FAILED)
+		return rc;
+	round_note(r, tid, why_of(rc), c.hit_ip, c.hit_index);
+	return rc;
+}
+
+/*
+ * System calls that the kernel restarts after a handler of a signal
+ * installed with SA_RESTART, as rewire's is (signal(7)): a thread blocked
+ * in one can be signalled without ending its call. Others (nanosleep,
+ * poll, epoll_wait, select, ...) would return EINTR.
+ */
+static bool syscall_restarts(long nr)
+{
+	switch (nr) {
+	case SYS_read:
+	case SYS_write:
+	case SYS_readv:
+	case SYS_writev:
+	case SYS_pread64:
+	case SYS_pwrite64:
+	case SYS_preadv:
+	case SYS_pwritev:
+	case SYS_wait4:
+	case SYS_waitid:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_recvfrom:
+	case SYS_recvmsg:
+	case SYS_sendto:
+	case SYS_sendmsg:
+	case SYS_open:
+	case SYS_openat:
+	case SYS_flock:
+	case SYS_fcntl:
+	case SYS_futex: /* glibc's waits retry on EINTR anyway */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Which threads to signal: runs in the caller for each thread found. */
+static bool check_filter(pid_t tid, void *arg)
+{
+	struct round *r = arg;
+	struct reg_slot *s = reg_find(r->reg, r->nreg, tid);
+	int rc;
+
+	if (!s)
+		return true; /* unknown state: it checks itself */
+	rc = check_remote(r, tid, s);
+	if (rc == -ESRCH)
+		return false; /* gone */
+	if (rc == RW__LP_RUNNING)
+		return true;
+	if (rc == RW__LP_UNWIND_FAILED) {
+		long nr = -1;
+
+		/* Its registers are needed: ask it, if that does not end
+		 * its system call. */
+		if (rw__lp_thread_syscall(tid, &nr) >= 0 &&
+		    syscall_restarts(nr))
+			return true;
+		round_note(r, tid, RW_PT_UNWIND_FAILED, 0, 0);
+	}
+	atomic_fetch_add(&r->total, 1);
+	if (rc == RW__LP_SAFE)
+		atomic_fetch_add(&r->switched, 1);
+	return false;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct rw__lp_range *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+/* One round over every thread; 0 if all are in the target state. */
+static int run_round(struct rw_patch *p)
+{
+	struct round r;
+	struct rw_tid_list late = { 0 };
+	uintptr_t(*pages)[2] = NULL;
+	size_t npages, nf = 0;
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	r.epoch = tr.ep[tr.nep - 1];
+	r.target = target_now();
+	r.funcs = calloc(tr.ntf, sizeof(*r.funcs));
+	r.func_labels = calloc(tr.ntf, sizeof(*r.func_labels));
+	r.cap = 256;
+	r.res = calloc(r.cap, sizeof(*r.res));
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err)
+		goto out;
+	npages = rw__arch_stub_ranges(NULL, 0);
+	pages = calloc(npages + 1, sizeof(*pages));
+	if (pages)
+		npages = rw__arch_stub_ranges(pages, npages);
+	rw__lock_release(&rw__text_lock);
+	r.busy = calloc(npages + 1, sizeof(*r.busy));
+	if (!r.funcs || !r.func_labels || !r.res || !pages || !r.busy) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* The side threads leave: its functions must not be on the stack. */
+	for (size_t i = 0; i < tr.ntf; i++) {
+		struct tf *t = &tr.tf[i];
+		bool from = !r.target;
+
+		r.funcs[nf].start = t->impl[from];
+		if (t->orig[from])
+			r.funcs[nf].start = t->site->old_addr;
+		r.funcs[nf].end = r.funcs[nf].start + t->size[from];
+		r.func_labels[nf++] = t->site->label;
+	}
+	/* Sort funcs with their labels. */
+	for (size_t i = 1; i < nf; i++)
+		for (size_t k = i;
+		     k > 0 && r.funcs[k].start < r.funcs[k - 1].start; k--) {
+			struct rw__lp_range t = r.funcs[k];
+			const char *l = r.func_labels[k];
+
+			r.funcs[k] = r.funcs[k - 1];
+			r.func_labels[k] = r.func_labels[k - 1];
+			r.funcs[k - 1] = t;
+			r.func_labels[k - 1] = l;
+		}
+	for (size_t i = 0; i < npages; i++) {
+		r.busy[i].start = pages[i][0];
+		r.busy[i].end = pages[i][1];
+	}
+	qsort(r.busy, npages, sizeof(*r.busy), range_cmp);
+	r.chk.funcs = r.funcs;
+	r.chk.nfuncs = nf;
+	r.chk.busy = r.busy;
+	r.chk.nbusy = npages;
+	err = reg_snapshot(&r.reg, &r.nreg);
+	if (err)
+		goto out;
+	err = rw__on_threads(check_fn, &r, check_filter, &r, ROUND_TIMEOUT_MS,
+			     &late);
+	if (err == -RW_ERR_THREAD_TIMEOUT) {
+		for (size_t i = 0; i < late.count; i++)
+			round_note(&r, late.tids[i], RW_PT_NO_ANSWER, 0, 0);
+		atomic_fetch_add(&r.total, late.count);
+		err = 0;
+	}
+	rw_tid_list_free(&late);
+	if (err)
+		goto out;
+	p->attempts++;
+	p->threads_total = atomic_load(&r.total);
+	p->threads_switched = atomic_load(&r.switched);
+	p->npending = atomic_load(&r.nres);
+	if (p->npending > RW_PATCH_INFO_THREADS)
+		memcpy(p->pending, r.res, sizeof(p->pending));
+	else
+		memcpy(p->pending, r.res, p->npending * sizeof(r.res[0]));
+	err = p->npending ? -EAGAIN : 0;
+out:
+	free(r.reg);
+	free(r.funcs);
+	free(r.func_labels);
+	free(r.res);
+	free(r.busy);
+	free(pages);
+	return err;
+}
+
+/* ---- Transitions --------------------------------------------------------- */
+
+static uint32_t next_epoch(void)
+{
+	if (++last_epoch >= GEN_DECIDING)
+		last_epoch = 1;
+	return last_epoch;
+}
+
+static void trans_clear(void)
+{
+	free(tr.tf);
+	memset(&tr, 0, sizeof(tr));
+	atomic_store(&active_epoch, 0);
+}
+
+/* Fill tr.tf for @p going to @patched (sides computed now). */
+static int trans_setup(struct rw_patch *p, bool patched)
+{
+	size_t n = p->obj.nfuncs, extra = 0;
+
+	if (patched && p->obj.desc->replace)
+		for (struct lp_site *s = sites; s; s = s->next)
+			if (s->nlayers)
+				extra++;
+	tr.tf = calloc(n + extra, sizeof(*tr.tf));
+	if (!tr.tf)
+		return -ENOMEM;
+	/* p is the top layer of each of its sites (pushed by enable, checked
+	 * by disable): its unpatched side is the layer below. */
+	for (size_t i = 0; i < n; i++) {
+		struct lp_site *s = p->sites[i];
+		struct tf *t = &tr.tf[tr.ntf++];
+
+		t->site = s;
+		site_impl(s, s->nlayers - 1, &t->impl[0], &t->size[0],
+			  &t->orig[0]);
+		t->impl[1] = p->obj.funcs[i].new_addr;
+		t->size[1] = p->obj.funcs[i].new_size ? p->obj.funcs[i].new_size
+						      : 1;
+		t->orig[1] = false;
+	}
+	if (patched && p->obj.desc->replace) {
+		/* Atomic replace: functions that only earlier patches
+		 * replaced go back to their original code in the same
+		 * transition. */
+		for (struct lp_site *s = sites; s; s = s->next) {
+			bool mine = false;
+
+			if (!s->nlayers)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				mine |= p->sites[i] == s;
+			if (mine)
+				continue;
+			struct tf *t = &tr.tf[tr.ntf++];
+
+			t->site = s;
+			site_impl(s, s->nlayers, &t->impl[0], &t->size[0],
+				  &t->orig[0]);
+			site_impl(s, 0, &t->impl[1], &t->size[1], &t->orig[1]);
+		}
+		tr.replace = true;
+	}
+	return 0;
+}
+
+/* Rewrite the entries to their final form and end the transition. */
+static int trans_complete(struct rw_patch *p)
+{
+	bool patched = target_now();
+	struct rw__poke *pokes = calloc(tr.ntf, sizeof(*pokes));
+	int err = 0;
+
+	if (!pokes)
+		return -ENOMEM;
+	for (size_t i = 0; i < tr.ntf && !err; i++) {
+		struct tf *t = &tr.tf[i];
+
+		err = entry_for(t->site, t->impl[patched], t->orig[patched],
+				&pokes[i]);
+	}
+	if (!err)
+		err = write_entries(pokes, tr.ntf);
+	free(pokes);
+	if (err)
+		return err;
+	for (size_t i = 0; i < tr.ntf; i++) {
+		struct lp_site *s = tr.tf[i].site;
+
+		if (s->stub)
+			retire_stub(s->stub);
+		s->stub = NULL;
+	}
+	if (patched) {
+		if (tr.replace) {
+			for (struct rw_patch *q = patches; q; q = q->next) {
+				if (q == p || (q->state != RW_PATCH_ENABLED &&
+					       q->state != RW_PATCH_ENABLING &&
+					       q->state != RW_PATCH_DISABLING))
+					continue;
+				for (size_t i = 0; i < q->obj.nfuncs; i++)
+					layer_remove(q->sites[i], q);
+				q->state = RW_PATCH_REPLACED;
+			}
+		}
+		p->state = RW_PATCH_ENABLED;
+		if (p->obj.desc->callbacks.post_patch)
+			p->obj.desc->callbacks.post_patch();
+	} else {
+		for (size_t i = 0; i < p->obj.nfuncs; i++)
+			layer_remove(p->sites[i], p);
+		p->state = RW_PATCH_DISABLED;
+		if (p->obj.desc->callbacks.post_unpatch)
+			p->obj.desc->callbacks.post_unpatch();
+	}
+	p->trans_ns = rw__now_ns() - p->trans_start_ns;
+	p->npending = 0;
+	p->threads_switched = p->threads_total;
+	trans_clear();
+	sweep_retired(false);
+	rw__log("patch %s: transition complete (%s) in %lu us",
+		p->obj.desc->name, patched ? "patched" : "unpatched",
+		(unsigned long)(p->trans_ns / 1000));
+	return 0;
+}
+
+/* One round, and completion if every thread switched. */
+static int trans_step(struct rw_patch *p)
+{
+	int err = run_round(p);
+
+	if (err == -EAGAIN)
+		return err;
+	if (err)
+		return err;
+	return trans_complete(p);
+}
+
+static int trans_start(struct rw_patch *p, bool patched)
+{
+	int err = trans_setup(p, patched);
+
+	if (err)
+		goto fail;
+	tr.p = p;
+	tr.nep = 1;
+	tr.ep[0] = next_epoch();
+	tr.side[0] = patched;
+	tr.enabling_first = patched;
+	err = install_dispatchers();
+	if (err)
+		goto fail;
+	atomic_store(&active_epoch, tr.ep[0]);
+	p->target_patched = patched;
+	p->trans_start_ns = rw__now_ns();
+	p->attempts = 0;
+	p->npending = 0;
+	return 0;
+fail:
+	trans_clear();
+	return err;
+}
+
+/* Reverse the transition in progress. */
+static int trans_reverse(void)
+{
+	uint32_t e;
+	int err;
+
+	if (tr.nep >= MAX_EPOCHS) {
+		rw__lp_set_error("patch %s: reversed %zu times already; wait "
+				 "for the transition or force it",
+				 tr.p->obj.desc->name, tr.nep - 1);
+		return -EBUSY;
+	}
+	e = next_epoch();
+	tr.ep[tr.nep] = e;
+	tr.side[tr.nep] = !tr.side[tr.nep - 1];
+	tr.nep++;
+	err = install_dispatchers();
+	if (err) {
+		tr.nep--;
+		return err;
+	}
+	atomic_store(&active_epoch, e);
+	tr.p->target_patched = target_now();
+	tr.p->state = target_now() ? RW_PATCH_ENABLING : RW_PATCH_DISABLING;
+	/* Every pre has its post: a reversed enable ends as unpatched, a
+	 * reversed disable as patched (trans_complete runs the post). */
+	return 0;
+}
+
+/* ---- API -------------------------------------------------------------------- */
+
+static int lp_enter(struct rw_patch *p)
+{
+	int err;
+
+	if (!rw__arch_can_patch()) {
+		rw__lp_set_error("live patching needs the x86_64 backend");
+		return -EOPNOTSUPP;
+	}
+	err = rw__lock_acquire(&lp_lock);
+	if (err)
+		return err;
+	if (p) {
+		struct rw_patch *q = patches;
+
+		while (q && q != p)
+			q = q->next;
+		if (!q) {
+			rw__lock_release(&lp_lock);
+			rw__lp_set_error("not a loaded patch");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
+			    struct rw_patch **out)
+{
+	struct rw_patch *p;
+	int err;
+
+	if (!path || !out) {
+		rw__lp_set_error("rw_patch_load: NULL argument");
+		return -EINVAL;
+	}
+	if (!rw__arch_can_patch()) {
+		rw__lp_set_error("live patching needs the x86_64 backend");
+		return -EOPNOTSUPP;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	err = rw__lp_load(path, flags, &p->obj);
+	if (err) {
+		free(p);
+		return err;
+	}
+	p->sites = calloc(p->obj.nfuncs, sizeof(*p->sites));
+	err = p->sites ? rw__lock_acquire(&lp_lock) : -ENOMEM;
+	if (err) {
+		rw__lp_unload(&p->obj);
+		free(p->sites);
+		free(p);
+		return err;
+	}
+	for (struct rw_patch *q = patches; q; q = q->next)
+		if (!strcmp(q->obj.desc->name, p->obj.desc->name) &&
+		    q->state != RW_PATCH_REPLACED) {
+			rw__lp_set_error("%s: a patch named '%s' is already "
+					 "loaded (%s)",
+					 path, p->obj.desc->name, q->obj.path);
+			err = -EEXIST;
+		}
+	for (size_t i = 0; i < p->obj.nfuncs && !err; i++) {
+		p->sites[i] = site_get(&p->obj.funcs[i]);
+		if (!p->sites[i])
+			err = -ENOMEM;
+	}
+	if (err) {
+		rw__lock_release(&lp_lock);
+		rw__lp_unload(&p->obj);
+		free(p->sites);
+		free(p);
+		return err;
+	}
+	p->state = RW_PATCH_LOADED;
+	/* Append: the list is in load order. */
+	struct rw_patch **pp = &patches;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = p;
+	rw__lock_release(&lp_lock);
+	*out = p;
+	return 0;
+}
+
+RW_EXPORT int rw_patch_enable(struct rw_patch *p)
+{
+	const struct rw_patch_desc *d;
+	int err = lp_enter(p);
+
+	if (err)
+		return err;
+	d = p->obj.desc;
+	if (trans_active()) {
+		if (tr.p == p && p->state == RW_PATCH_DISABLING) {
+			err = trans_reverse();
+			if (!err)
+				(void)trans_step(p);
+			goto out;
+		}
+		rw__lp_set_error("patch %s: patch %s is in transition", d->name,
+				 tr.p->obj.desc->name);
+		err = -EBUSY;
+		goto out;
+	}
+	if (p->state == RW_PATCH_ENABLED) {
+		err = -EALREADY;
+		goto out;
+	}
+	if (p->state != RW_PATCH_LOADED && p->state != RW_PATCH_DISABLED) {
+		rw__lp_set_error("patch %s was replaced; load it again",
+				 d->name);
+		err = -EBUSY;
+		goto out;
+	}
+	if (d->callbacks.pre_patch && (err = d->callbacks.pre_patch()) != 0) {
+		rw__lp_set_error("patch %s: pre_patch callback failed (%d)",
+				 d->name, err);
+		err = err < 0 ? err : -ECANCELED;
+		goto out;
+	}
+	for (size_t i = 0; i < p->obj.nfuncs && !err; i++)
+		err = layer_push(p->sites[i], p, i);
+	if (!err)
+		err = trans_start(p, true);
+	if (err) {
+		for (size_t i = 0; i < p->obj.nfuncs; i++)
+			layer_remove(p->sites[i], p);
+		if (d->callbacks.post_unpatch)
+			d->callbacks.post_unpatch();
+		goto out;
+	}
+	p->state = RW_PATCH_ENABLING;
+	p->enable_seq = ++enable_counter;
+	(void)trans_step(p);
+	err = 0;
+out:
+	rw__lock_release(&lp_lock);
+	return err;
+}
+
+RW_EXPORT int rw_patch_disable(struct rw_patch *p)
+{
+	const struct rw_patch_desc *d;
+	int err = lp_enter(p);
+
+	if (err)
+		return err;
+	d = p->obj.desc;
+	if (trans_active()) {
+		if (tr.p == p && p->state == RW_PATCH_ENABLING) {
+			err = trans_reverse();
+			if (!err)
+				(void)trans_step(p);
+			goto out;
+		}
+		rw__lp_set_error("patch %s: patch %s is in transition", d->name,
+				 tr.p->obj.desc->name);
+		err = -EBUSY;
+		goto out;
+	}
+	if (p->state != RW_PATCH_ENABLED) {
+		rw__lp_set_error("patch %s is not enabled", d->name);
+		err = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < p->obj.nfuncs; i++) {
+		struct lp_site *s = p->sites[i];
+
+		if (s->nlayers && s->layers[s->nlayers - 1].p != p) {
+			rw__lp_set_error(
+				"patch %s: %s is patched again by %s above "
+				"it; disable that one first",
+				d->name, s->label,
+				s->layers[s->nlayers - 1].p->obj.desc->name);
+			err = -EBUSY;
+			goto out;
+		}
+	}
+	if (d->callbacks.pre_unpatch)
+		d->callbacks.pre_unpatch();
+	err = trans_start(p, false);
+	if (err) {
+		if (d->callbacks.post_patch)
+			d->callbacks.post_patch();
+		goto out;
+	}
+	p->state = RW_PATCH_DISABLING;
+	(void)trans_step(p);
+	err = 0;
+out:
+	rw__lock_release(&lp_lock);
+	return err;
+}
+
+static bool in_transition(const struct rw_patch *p)
+{
+	return p->state == RW_PATCH_ENABLING || p->state == RW_PATCH_DISABLING;
+}
+
+RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms)
+{
+	uint64_t deadline =
+		timeout_ms < 0
+			? 0
+			: rw__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t pause = 1000000ull;
+	int err;
+
+	for (;;) {
+		err = lp_enter(p);
+		if (err)
+			return err;
+		if (!in_transition(p) || tr.p != p) {
+			rw__lock_release(&lp_lock);
+			return 0;
+		}
+		err = trans_step(p);
+		rw__lock_release(&lp_lock);
+		if (!err)
+			return 0;
+		if (err != -EAGAIN)
+			return err;
+		if (deadline && rw__now_ns() >= deadline)
+			return -ETIMEDOUT;
+		rw__sleep_ns(pause);
+		if (pause < 100000000ull)
+			pause *= 2;
+	}
+}
+
+/* Force: the pending threads' generations become the current epoch. */
+struct force_job {
+	uint32_t epoch;
+	struct reg_ent *reg;
+	size_t nreg;
+};
+
+static void force_fn(void *arg, void *uc)
+{
+	struct force_job *j = arg;
+
+	(void)uc;
+	atomic_store(&thread_gen, j->epoch);
+}
+
+/* Registered threads were set from outside: signal only the others. */
+static bool force_filter(pid_t tid, void *arg)
+{
+	struct force_job *j = arg;
+
+	return reg_find(j->reg, j->nreg, tid) == NULL;
+}
+
+RW_EXPORT int rw_patch_force(struct rw_patch *p)
+{
+	struct force_job j = { 0 };
+	struct rw_tid_list late;
+	int err = lp_enter(p);
+
+	if (err)
+		return err;
+	if (!in_transition(p) || tr.p != p) {
+		rw__lp_set_error("patch %s is not in transition",
+				 p->obj.desc->name);
+		err = -EINVAL;
+		goto out;
+	}
+	j.epoch = tr.ep[tr.nep - 1];
+	/* Registered threads: set from here, blocked or not. */
+	err = reg_snapshot(&j.reg, &j.nreg);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < j.nreg; i++) {
+		struct reg_slot *s = j.reg[i].slot;
+		_Atomic uint32_t *gp;
+
+		atomic_store(&s->busy, 1);
+		if (atomic_load(&s->tid) == j.reg[i].tid &&
+		    (gp = atomic_load(&s->gen)))
+			atomic_store(gp, j.epoch);
+		atomic_store(&s->busy, 0);
+	}
+	/* Unregistered ones set their own when they answer; those that do
+	 * not answer stay mixed, which is what force means. */
+	(void)rw__on_threads(force_fn, &j, force_filter, &j, ROUND_TIMEOUT_MS,
+			     &late);
+	rw_tid_list_free(&late);
+	free(j.reg);
+	p->forced = true;
+	err = trans_complete(p);
+out:
+	rw__lock_release(&lp_lock);
+	return err;
+}
+
+RW_EXPORT int rw_patch_unload(struct rw_patch *p)
+{
+	int err = lp_enter(p);
+
+	if (err)
+		return err;
+	if (p->state != RW_PATCH_LOADED && p->state != RW_PATCH_DISABLED &&
+	    p->state != RW_PATCH_REPLACED) {
+		rw__lp_set_error("patch %s is enabled or in transition; "
+				 "disable it first",
+				 p->obj.desc->name);
+		rw__lock_release(&lp_lock);
+		return -EBUSY;
+	}
+	for (struct rw_patch **pp = &patches; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	rw__lock_release(&lp_lock);
+	if (p->forced) {
+		/* A thread may still run its code: keep it mapped. */
+		free(p->obj.funcs);
+	} else {
+		rw__lp_unload(&p->obj);
+	}
+	free(p->sites);
+	free(p);
+	return 0;
+}
+
+RW_EXPORT int rw_patch_state(struct rw_patch *p, struct rw_patch_info *info)
+{
+	int err;
+
+	if (!info)
+		return -EINVAL;
+	err = lp_enter(p);
+	if (err)
+		return err;
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", p->obj.desc->name);
+	snprintf(info->path, sizeof(info->path), "%s", p->obj.path);
+	info->state = p->state;
+	info->forced = p->forced;
+	info->replace = p->obj.desc->replace != 0;
+	info->nfuncs = p->obj.nfuncs;
+	info->target_patched = p->target_patched;
+	info->threads_total = p->threads_total;
+	info->threads_switched = p->threads_switched;
+	info->transition_ns = in_transition(p)
+				      ? rw__now_ns() - p->trans_start_ns
+				      : p->trans_ns;
+	info->attempts = p->attempts;
+	info->npending = p->npending;
+	memcpy(info->pending, p->pending,
+	       (p->npending < RW_PATCH_INFO_THREADS ? p->npending
+						    : RW_PATCH_INFO_THREADS) *
+		       sizeof(info->pending[0]));
+	rw__lock_release(&lp_lock);
+	return 0;
+}
+
+RW_EXPORT size_t rw_patch_list(struct rw_patch **out, size_t max)
+{
+	size_t n = 0;
+
+	if (rw__lock_acquire(&lp_lock))
+		return 0;
+	for (struct rw_patch *q = patches; q; q = q->next, n++)
+		if (out && n < max)
+			out[n] = q;
+	rw__lock_release(&lp_lock);
+	return n;
+}
+
+RW_EXPORT struct rw_patch *rw_patch_find(const char *name)
+{
+	struct rw_patch *found = NULL;
+
+	if (!name || rw__lock_acquire(&lp_lock))
+		return NULL;
+	for (struct rw_patch *q = patches; q; q = q->next)
+		if (!strcmp(q->obj.desc->name, name) &&
+		    q->state != RW_PATCH_REPLACED)
+			found = q;
+	rw__lock_release(&lp_lock);
+	return found;
+}
+
+RW_EXPORT void rw_patch_quiescent(void)
+{
+	uint32_t e = atomic_load_explicit(&active_epoch, memory_order_acquire);
+
+	if (e && atomic_load_explicit(&thread_gen, memory_order_relaxed) != e)
+		atomic_store(&thread_gen, e);
+}

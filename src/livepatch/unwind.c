@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stack checks of live patching: is any function of a patch on a thread's
+ * stack? The kernel's klp_check_stack() for user space.
+ *
+ * Two ways to look at a stack:
+ *
+ *  - rw__lp_check_self(): the thread unwinds its own stack, in the handler
+ *    of rewire's cross-thread signal (or in the calling thread), with the
+ *    local libunwind. This file.
+ *  - rw__lp_check_blocked(): another thread unwinds the stack of a thread
+ *    that sleeps in a system call, from the registers the kernel shows in
+ *    /proc/self/task/TID/syscall, with the generic libunwind
+ *    (unwind_remote.c). The sleeper is not disturbed.
+ *
+ * Which frames count: the first frame (the interrupted instruction, or the
+ * one after the system call) and any frame right after a signal frame are
+ * checked at their exact address; the other frames at return address - 1,
+ * the call instruction, so that a call at the very end of a function is
+ * charged to that function and not to the next one.
+ *
+ * When is a stack reliable: only if libunwind followed DWARF call frame
+ * information (or a signal frame, or a PLT entry) from the first frame to
+ * one whose return address the CFI marks undefined (clone3/clone for
+ * threads, _start for the main thread). Without CFI for an address,
+ * libunwind 1.6 guesses with the frame pointer chain, and can even end the
+ * walk on a null %rbp; such a guess could skip the frame that matters. A
+ * guessed step forgets every callee-saved register, which no CFI step
+ * does, so after each step we ask unw_get_save_loc() about them: if %rbx
+ * and %r12-%r15 are all unknown, the step was a guess and the stack is
+ * RW__LP_UNWIND_FAILED ("not safe yet", retried later).
+ *
+ * Async-signal-safety of the local unwind (libunwind 1.6.2):
+ *
+ *  - The caching policy of the local address space is set to
+ *    UNW_CACHE_NONE once, by the constructor below, which also runs one
+ *    unwind so that libunwind's lazy initialization (tdep_init(): a lock,
+ *    its memory pools) is done before any signal handler needs it. With no
+ *    cache there is neither the global cache's lock nor a per-thread cache
+ *    that a nested unwind in the same thread would corrupt. (A program that
+ *    sets another policy on unw_local_addr_space later takes that back.)
+ *  - No malloc: libunwind parses CFI into its own mmap'ed pools
+ *    (remembered states of DW_CFA_remember_state, CIE info). Those pools
+ *    have a lock, taken with all signals masked through sigprocmask(); and
+ *    dl_iterate_phdr() takes the loader's recursive lock, also with
+ *    signals masked. rewire's sigprocmask() keeps its own signal
+ *    deliverable, so the handler may run while its own thread is inside
+ *    libunwind. For rewire's own unwinds this is excluded by a per-thread
+ *    flag: a nested check returns RW__LP_UNWIND_FAILED at once. A program
+ *    that itself unwinds with the local libunwind can still be interrupted
+ *    holding a pool lock; its check would deadlock (documented caveat).
+ *  - libunwind's sigprocmask() calls go through rewire's interposed one,
+ *    which leaves rewire's signal unblocked when it restores the handler's
+ *    mask; rw__lp_check_self() therefore restores the mask it found with a
+ *    raw system call before returning.
+ *  - Memory other than the stack and the objects' code and CFI is read
+ *    only through rw__lp_peek() (system calls that fail instead of
+ *    faulting), or directly when it is on the page of code that libunwind
+ *    just found CFI for.
+ *  - Stack use: about 10 KiB measured for rw__lp_check_self(NULL) (the
+ *    context, the cursor, libunwind's state records, dl_iterate_phdr); a
+ *    handler on a SIGSTKSZ-sized alternate stack does not have that.
+ */
+#define UNW_LOCAL_ONLY
+#include "unwind_remote.h"
+
+#include <fcntl.h>
+#include <libunwind.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+/* Ranges and the frame classification. */
+
+/* Index of the range holding @addr, or -1. */
+static long range_find(const struct rw__lp_range *r, size_t n, uintptr_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < r[mid].start)
+			hi = mid;
+		else if (addr >= r[mid].end)
+			lo = mid + 1;
+		else
+			return (long)mid;
+	}
+	return -1;
+}
+
+int rw__lp_classify(struct rw__lp_check *c, uintptr_t addr)
+{
+	long i;
+
+	if (c->nbusy && range_find(c->busy, c->nbusy, addr) >= 0) {
+		c->hit_ip = addr;
+		return RW__LP_BUSY;
+	}
+	if (c->nfuncs) {
+		i = range_find(c->funcs, c->nfuncs, addr);
+		if (i >= 0) {
+			c->hit_ip = addr;
+			c->hit_index = (size_t)i;
+			return RW__LP_ON_STACK;
+		}
+	}
+	return -1;
+}
+
+/* Reading memory without faulting. */
+
+/*
+ * 0 until process_vm_readv() was refused (seccomp, old kernel), then the
+ * /proc/self/mem descriptor, or -1 if that cannot be opened either.
+ */
+static _Atomic int mem_fd;
+
+static int peek_procmem(uintptr_t addr, void *buf, size_t len)
+{
+	int fd = atomic_load(&mem_fd);
+	ssize_t n;
+
+	if (fd == 0) {
+		/* open() is async-signal-safe; a racing opener's descriptor
+		 * is closed again. */
+		fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -1;
+		int expect = 0;
+		if (!atomic_compare_exchange_strong(&mem_fd, &expect, fd)) {
+			if (fd >= 0)
+				close(fd);
+			fd = expect;
+		}
+	}
+	if (fd < 0)
+		return -EFAULT;
+	n = pread(fd, buf, len, (off_t)addr);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+int rw__lp_peek(uintptr_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)addr, len };
+	ssize_t n;
+
+	if (RW_UNLIKELY(atomic_load_explicit(&mem_fd, memory_order_relaxed)))
+		return peek_procmem(addr, buf, len);
+	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && (errno == ENOSYS || errno == EPERM))
+		return peek_procmem(addr, buf, len);
+	return -EFAULT;
+}
+
+bool rw__lp_is_sigreturn(uintptr_t ip)
+{
+	/* 48 c7 c0 0f 00 00 00  mov $0xf, %rax;  0f 05  syscall */
+	static const uint8_t seq[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00,
+					0x00, 0x00, 0x0f, 0x05 };
+	uint8_t code[9];
+
+	if (rw__lp_peek(ip, code, sizeof(code)))
+		return false;
+	return memcmp(code, seq, sizeof(seq)) == 0;
+}
+
+/* The local unwind. */
+
+/*
+ * Whether the last step lost every callee-saved register: a frame guessed
+ * from %rbp, not one computed from CFI (see the top of the file).
+ */
+static bool step_guessed(unw_cursor_t *cur)
+{
+	static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_R12,
+				    UNW_X86_64_R13, UNW_X86_64_R14,
+				    UNW_X86_64_R15 };
+	unw_save_loc_t loc;
+	size_t i;
+
+	for (i = 0; i < RW_ARRAY_SIZE(regs); i++) {
+		if (unw_get_save_loc(cur, regs[i], &loc) < 0)
+			return true;
+		if (loc.type != UNW_SLT_NONE)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * rw__lp_is_sigreturn() for a frame that libunwind just stepped over:
+ * @addr, the address we checked, lies in code that libunwind found CFI
+ * for (or read itself), so it is mapped; if the 9 bytes at @ip are on the
+ * same page, read them directly instead of with a system call.
+ */
+static bool stepped_is_sigreturn(uintptr_t ip, uintptr_t addr)
+{
+	static const uint8_t seq[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00,
+					0x00, 0x00, 0x0f, 0x05 };
+	uint8_t code[9];
+
+	if ((addr >> 12) != ((ip + sizeof(code) - 1) >> 12) || ip < addr)
+		return rw__lp_is_sigreturn(ip);
+	memcpy(code, (const void *)ip, sizeof(code));
+	return memcmp(code, seq, sizeof(seq)) == 0;
+}
+
+static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
+{
+	int n, r;
+
+	for (n = 0; n < RW__LP_MAX_FRAMES; n++) {
+		unw_word_t ip, addr;
+		bool sig;
+
+		if (unw_get_reg(cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+			return RW__LP_UNWIND_FAILED;
+		addr = exact ? ip : ip - 1;
+		r = rw__lp_classify(c, addr);
+		if (r >= 0)
+			return r;
+		r = unw_step(cur);
+		if (r < 0 || step_guessed(cur))
+			return RW__LP_UNWIND_FAILED;
+		if (r == 0)
+			return RW__LP_SAFE;
+		sig = stepped_is_sigreturn(ip, addr);
+		/* A return address of 0 ends the chain as well. */
+		if (unw_get_reg(cur, UNW_REG_IP, &ip) == 0 && ip == 0)
+			return RW__LP_SAFE;
+		exact = sig;
+	}
+	return RW__LP_UNWIND_FAILED;
+}
+
+/* Set while this thread unwinds its own stack (nested checks fail). */
+static __thread volatile sig_atomic_t in_check
+	__attribute__((tls_model("initial-exec")));
+
+/* Kept apart so that the caller's frame holds the context it captured. */
+static __attribute__((noinline)) int check_from_context(unw_context_t *ctx,
+							struct rw__lp_check *c)
+{
+	unw_cursor_t cur;
+
+	if (unw_init_local(&cur, ctx) < 0)
+		return RW__LP_UNWIND_FAILED;
+	return walk(&cur, c, false);
+}
+
+int rw__lp_check_self(void *uc, struct rw__lp_check *c)
+{
+	int saved_errno = errno, ret;
+	uint64_t mask;
+	bool masked;
+
+	c->hit_ip = 0;
+	c->hit_index = 0;
+	if (in_check)
+		return RW__LP_UNWIND_FAILED;
+	in_check = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	masked = syscall(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &mask,
+			 sizeof(mask)) == 0;
+	if (uc) {
+		unw_cursor_t cur;
+
+		/* On x86-64, unw_context_t is ucontext_t. */
+		if (unw_init_local2(&cur, (unw_context_t *)uc,
+				    UNW_INIT_SIGNAL_FRAME) < 0)
+			ret = RW__LP_UNWIND_FAILED;
+		else
+			ret = walk(&cur, c, true);
+	} else {
+		unw_context_t ctx;
+
+		if (unw_getcontext(&ctx) < 0)
+			ret = RW__LP_UNWIND_FAILED;
+		else
+			ret = check_from_context(&ctx, c);
+	}
+	if (masked)
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL,
+			sizeof(mask));
+	atomic_signal_fence(memory_order_seq_cst);
+	in_check = 0;
+	errno = saved_errno;
+	return ret;
+}
+
+/*
+ * Before any signal handler may unwind: no cache, and libunwind's lazy
+ * initialization done (see the top of the file).
+ */
+__attribute__((constructor)) static void unwind_init(void)
+{
+	unw_context_t ctx;
+	unw_cursor_t cur;
+
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0)
+		unw_step(&cur);
+}
+
+/* Blocked threads, from /proc/self/task/TID. */
+
+/* Read a file of the thread into @buf (NUL-terminated); length or -errno. */
+static ssize_t task_read(pid_t tid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n, len = 0;
+	int fd, err = 0;
+
+	rw__format(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((size_t)len < size - 1) {
+		n = read(fd, buf + len, size - 1 - (size_t)len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno == ENOENT ? ESRCH : errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	if (err)
+		return -err;
+	buf[len] = '\0';
+	return len;
+}
+
+/*
+ * Parse /proc/.../syscall: "running", or "NR a1 .. a6 SP PC" (in a
+ * system call), or "-1 SP PC" (asleep elsewhere, e.g. in a page fault).
+ * 0 and *sp, *pc if blocked; 1 if running; -EIO if unreadable.
+ */
+static int parse_syscall(const char *s, uintptr_t *sp, uintptr_t *pc)
+{
+	unsigned long long v[9];
+	int n = 0;
+	char *end;
+
+	if (strncmp(s, "running", 7) == 0)
+		return 1;
+	while (n < 9) {
+		while (*s == ' ')
+			s++;
+		if (*s == '\n' || *s == '\0')
+			break;
+		errno = 0;
+		v[n] = strtoull(s, &end, 0);
+		if (end == s || errno)
+			return -EIO;
+		s = end;
+		n++;
+	}
+	if (n != 9 && n != 3)
+		return -EIO;
+	*sp = (uintptr_t)v[n - 2];
+	*pc = (uintptr_t)v[n - 1];
+	return 0;
+}
+
+int rw__lp_thread_blocked_ip(pid_t tid, uintptr_t *ip)
+{
+	char buf[256];
+	uintptr_t sp, pc;
+	ssize_t n;
+	int r;
+
+	n = task_read(tid, "syscall", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	r = parse_syscall(buf, &sp, &pc);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		return 0;
+	*ip = pc;
+	return 1;
+}
+
+int rw__lp_thread_syscall(pid_t tid, long *nr)
+{
+	char buf[256];
+	ssize_t n;
+	char *end;
+
+	n = task_read(tid, "syscall", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	if (strncmp(buf, "running", 7) == 0)
+		return 0;
+	errno = 0;
+	*nr = strtol(buf, &end, 10);
+	if (end == buf || errno)
+		return -EIO;
+	return 1;
+}
+
+/*
+ * How the switch count is read: 0 not decided, 1 the third field of
+ * schedstat (times run on a CPU), 2 the sum of the context switch counts
+ * of status (when the kernel keeps no sched_info).
+ */
+static _Atomic int count_mode;
+
+static unsigned long long field_after(const char *s, const char *key)
+{
+	const char *p = strstr(s, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static int switch_count(pid_t tid, int mode, unsigned long long *out)
+{
+	char buf[2048];
+	unsigned long long v[3];
+	ssize_t n;
+	char *s, *end;
+	int i;
+
+	if (mode == 2) {
+		n = task_read(tid, "status", buf, sizeof(buf));
+		if (n < 0)
+			return (int)n;
+		*out = field_after(buf, "\nvoluntary_ctxt_switches:") +
+		       field_after(buf, "\nnonvoluntary_ctxt_switches:");
+		return 0;
+	}
+	n = task_read(tid, "schedstat", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	s = buf;
+	for (i = 0; i < 3; i++) {
+		v[i] = strtoull(s, &end, 10);
+		if (end == s)
+			return -EIO;
+		s = end;
+	}
+	*out = v[2];
+	return 0;
+}
+
+static int count_mode_get(void)
+{
+	int mode = atomic_load(&count_mode);
+	unsigned long long v;
+
+	if (mode)
+		return mode;
+	/* We are running: with sched_info our own count is not 0. */
+	mode = switch_count(rw__gettid(), 1, &v) == 0 && v > 0 ? 1 : 2;
+	atomic_store(&count_mode, mode);
+	return mode;
+}
+
+/*
+ * The protocol:
+ *
+ * 1. Read the switch count, then the syscall file. Running: RUNNING.
+ * 2. Unwind from its sp and pc (unwind_remote.c).
+ * 3. Read the syscall file, then the switch count, again. The kernel shows
+ *    the registers of an inactive thread only; a thread that ran after
+ *    step 1 was put on a CPU, which counts, so equal counts and equal
+ *    files mean the stack we read was the stack of a sleeping thread.
+ *    Otherwise RW__LP_BUSY with hit_ip 0 (it moved: check again).
+ *
+ * A thread that exits on the way gives -ESRCH.
+ */
+int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c)
+{
+	char s1[256], s2[256];
+	unsigned long long n1, n2;
+	uintptr_t sp, pc;
+	ssize_t l1, l2;
+	int mode = count_mode_get(), r, ret;
+
+	c->hit_ip = 0;
+	c->hit_index = 0;
+	r = switch_count(tid, mode, &n1);
+	if (r < 0)
+		return r;
+	l1 = task_read(tid, "syscall", s1, sizeof(s1));
+	if (l1 < 0)
+		return (int)l1;
+	r = parse_syscall(s1, &sp, &pc);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		return RW__LP_RUNNING;
+	ret = rw__lp_unwind_remote(pc, sp, c);
+	l2 = task_read(tid, "syscall", s2, sizeof(s2));
+	if (l2 < 0)
+		return (int)l2;
+	r = switch_count(tid, mode, &n2);
+	if (r < 0)
+		return r;
+	if (l1 != l2 || memcmp(s1, s2, (size_t)l1) != 0 || n1 != n2) {
+		c->hit_ip = 0;
+		c->hit_index = 0;
+		return RW__LP_BUSY;
+	}
+	return ret;
+}

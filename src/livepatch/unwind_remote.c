@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unwinding the stack of another thread of this process that sleeps in a
+ * system call, with the generic ("remote") libunwind: see unwind.c for
+ * the rules, and rw__lp_check_blocked() there for the protocol around it.
+ *
+ * The address space is libunwind's local one (same objects, same CFI;
+ * its find_proc_info walks dl_iterate_phdr() and then reads the tables
+ * through our accessors), with these accessors replaced:
+ *
+ *	access_mem    reads through rw__lp_peek(), so that a stack that is
+ *	              unmapped meanwhile (the thread woke and exited) gives
+ *	              an error instead of a fault; writes are refused.
+ *	              Reads go through a small per-unwind cache of 256-byte
+ *	              lines: the CFI parser reads word by word.
+ *	access_reg    rip and rsp only, from /proc/.../syscall; any other
+ *	              register is -UNW_EBADREG, so a frame whose CFA or
+ *	              return address needs, say, %rbp that no inner frame
+ *	              saved fails the unwind (RW__LP_UNWIND_FAILED: the
+ *	              thread is then checked in its signal handler instead).
+ *	access_fpreg, resume   refused.
+ *
+ * The address space caches decoded CFI globally (UNW_CACHE_GLOBAL: we
+ * never run in a signal handler). The cache is keyed by address, so it is
+ * flushed whenever objects were loaded or unloaded since the last unwind
+ * (dl_iterate_phdr's dlpi_adds and dlpi_subs counters).
+ */
+#include "unwind_remote.h"
+
+#include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+
+#define LINE_SIZE 256 /* divides the page size: a line is one page's */
+#define NLINES 8
+
+struct remote_arg {
+	unw_word_t pc, sp;
+	/* Read cache: line i holds LINE_SIZE bytes at base[i] if valid. */
+	uintptr_t base[NLINES];
+	bool valid[NLINES];
+	unsigned next;
+	uint8_t data[NLINES][LINE_SIZE];
+};
+
+static int remote_read(struct remote_arg *ra, uintptr_t addr, void *out,
+		       size_t len)
+{
+	uintptr_t base = addr & ~(uintptr_t)(LINE_SIZE - 1);
+	unsigned i;
+
+	if (addr + len - base > LINE_SIZE) /* straddles two lines */
+		return rw__lp_peek(addr, out, len);
+	for (i = 0; i < NLINES; i++) {
+		if (ra->valid[i] && ra->base[i] == base)
+			goto hit;
+	}
+	i = ra->next;
+	ra->next = (ra->next + 1) % NLINES;
+	ra->valid[i] = false;
+	if (rw__lp_peek(base, ra->data[i], LINE_SIZE))
+		return -EFAULT;
+	ra->base[i] = base;
+	ra->valid[i] = true;
+hit:
+	memcpy(out, &ra->data[i][addr - base], len);
+	return 0;
+}
+
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
+		      int write, void *arg)
+{
+	(void)as;
+	if (write)
+		return -UNW_EINVAL;
+	if (remote_read(arg, addr, val, sizeof(*val)))
+		return -UNW_EINVAL;
+	return 0;
+}
+
+static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val,
+		      int write, void *arg)
+{
+	struct remote_arg *ra = arg;
+
+	(void)as;
+	if (write)
+		return -UNW_EREADONLYREG;
+	switch (reg) {
+	case UNW_X86_64_RIP:
+		*val = ra->pc;
+		return 0;
+	case UNW_X86_64_RSP:
+		*val = ra->sp;
+		return 0;
+	default:
+		return -UNW_EBADREG;
+	}
+}
+
+static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val,
+			int write, void *arg)
+{
+	(void)as;
+	(void)reg;
+	(void)val;
+	(void)write;
+	(void)arg;
+	return -UNW_EBADREG;
+}
+
+static int resume(unw_addr_space_t as, unw_cursor_t *cur, void *arg)
+{
+	(void)as;
+	(void)cur;
+	(void)arg;
+	return -UNW_EINVAL;
+}
+
+/* Created once; NULL if libunwind could not allocate it. */
+static unw_addr_space_t remote_as;
+static pthread_once_t remote_once = PTHREAD_ONCE_INIT;
+
+static void remote_as_create(void)
+{
+	unw_accessors_t acc = *unw_get_accessors(unw_local_addr_space);
+
+	acc.access_mem = access_mem;
+	acc.access_reg = access_reg;
+	acc.access_fpreg = access_fpreg;
+	acc.resume = resume;
+	remote_as = unw_create_addr_space(&acc, 0);
+	if (remote_as)
+		unw_set_caching_policy(remote_as, UNW_CACHE_GLOBAL);
+}
+
+/* Loads and unloads seen by the last flush check. */
+static _Atomic unsigned long long dl_seen_adds, dl_seen_subs;
+
+struct dl_counts {
+	unsigned long long adds, subs;
+	bool ok;
+};
+
+static int dl_counts_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct dl_counts *d = data;
+
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
+			    sizeof(info->dlpi_subs)) {
+		d->adds = info->dlpi_adds;
+		d->subs = info->dlpi_subs;
+		d->ok = true;
+	}
+	return 1; /* the counters are global: the first object is enough */
+}
+
+static void flush_if_objects_changed(void)
+{
+	struct dl_counts d = { 0, 0, false };
+
+	dl_iterate_phdr(dl_counts_cb, &d);
+	if (d.ok && d.adds == atomic_load(&dl_seen_adds) &&
+	    d.subs == atomic_load(&dl_seen_subs))
+		return;
+	unw_flush_cache(remote_as, 0, 0);
+	atomic_store(&dl_seen_adds, d.adds);
+	atomic_store(&dl_seen_subs, d.subs);
+}
+
+/* See step_guessed() in unwind.c. */
+static bool step_guessed(unw_cursor_t *cur)
+{
+	static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_R12,
+				    UNW_X86_64_R13, UNW_X86_64_R14,
+				    UNW_X86_64_R15 };
+	unw_save_loc_t loc;
+	size_t i;
+
+	for (i = 0; i < RW_ARRAY_SIZE(regs); i++) {
+		if (unw_get_save_loc(cur, regs[i], &loc) < 0)
+			return true;
+		if (loc.type != UNW_SLT_NONE)
+			return false;
+	}
+	return true;
+}
+
+int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c)
+{
+	struct remote_arg ra;
+	unw_cursor_t cur;
+	bool exact = true;
+	int n, r;
+
+	pthread_once(&remote_once, remote_as_create);
+	if (!remote_as)
+		return RW__LP_UNWIND_FAILED;
+	flush_if_objects_changed();
+	memset(ra.valid, 0, sizeof(ra.valid));
+	ra.next = 0;
+	ra.pc = pc;
+	ra.sp = sp;
+	if (unw_init_remote(&cur, remote_as, &ra) < 0)
+		return RW__LP_UNWIND_FAILED;
+	for (n = 0; n < RW__LP_MAX_FRAMES; n++) {
+		unw_word_t ip;
+		bool sig;
+
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+			return RW__LP_UNWIND_FAILED;
+		r = rw__lp_classify(c, exact ? ip : ip - 1);
+		if (r >= 0)
+			return r;
+		sig = rw__lp_is_sigreturn(ip);
+		r = unw_step(&cur);
+		if (r < 0 || step_guessed(&cur))
+			return RW__LP_UNWIND_FAILED;
+		if (r == 0)
+			return RW__LP_SAFE;
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) == 0 && ip == 0)
+			return RW__LP_SAFE;
+		exact = sig;
+	}
+	return RW__LP_UNWIND_FAILED;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the stack checks: unwind.c (the local libunwind, signal
+ * handlers) and unwind_remote.c (the generic libunwind, blocked threads).
+ * The two cannot share a file: <libunwind.h> with UNW_LOCAL_ONLY renames
+ * every unw_* function to the local library's. Never installed.
+ */
+#ifndef REWIRE_LP_UNWIND_REMOTE_H
+#define REWIRE_LP_UNWIND_REMOTE_H
+
+#include "lp.h"
+
+/* Deeper stacks are RW__LP_UNWIND_FAILED. */
+#define RW__LP_MAX_FRAMES 256
+
+/*
+ * Look @addr up in c->busy, then in c->funcs (binary searches; the ranges
+ * are sorted and disjoint). Returns RW__LP_BUSY or RW__LP_ON_STACK with
+ * c->hit_ip (and c->hit_index) set, or -1 if @addr is in no range.
+ * Async-signal-safe.
+ */
+int rw__lp_classify(struct rw__lp_check *c, uintptr_t addr);
+
+/*
+ * Copy @len bytes of this process's memory at @addr without faulting:
+ * process_vm_readv() on our own pid (pread of /proc/self/mem where that
+ * system call is refused). 0, or -EFAULT if any byte is unreadable.
+ * Async-signal-safe.
+ */
+int rw__lp_peek(uintptr_t addr, void *buf, size_t len);
+
+/*
+ * Whether the code at @ip is the x86-64 Linux signal return sequence
+ * (mov $15, %rax; syscall), i.e. whether the frame whose address is @ip
+ * is a signal frame. Reads with rw__lp_peek(). Async-signal-safe.
+ */
+bool rw__lp_is_sigreturn(uintptr_t ip);
+
+/*
+ * Unwind a stack from @pc and @sp alone with the generic libunwind, reading
+ * memory with rw__lp_peek(). The frame at @pc is checked at its exact
+ * address, the callers at return address - 1. Returns what
+ * rw__lp_check_blocked() returns before its before/after comparison:
+ * RW__LP_SAFE, RW__LP_ON_STACK, RW__LP_BUSY or RW__LP_UNWIND_FAILED (also
+ * when a frame's unwind rule needs a register other than rip and rsp that
+ * no inner frame saved on the stack). Not async-signal-safe (it may take
+ * libunwind's locks and allocate once).
+ */
+int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c);
+
+#endif /* REWIRE_LP_UNWIND_REMOTE_H */

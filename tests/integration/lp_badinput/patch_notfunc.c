@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* test_lp_badinput: "counter" is a variable, not a function (RW_ERR_SYMBOL). */
+#include <rewire/patch.h>
+
+__attribute__((noinline)) static int new_func(int x)
+{
+	return x + 1000;
+}
+
+RW_PATCH_FUNCS(funcs) = {
+	RW_PATCH_FUNC(NULL, "counter", 0, new_func),
+};
+RW_PATCH(lpb_notfunc, .funcs = funcs, .nfuncs = RW_PATCH_COUNT(funcs));

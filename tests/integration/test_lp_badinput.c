@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: the live-patch loader (rw__lp_load, src/livepatch/elf.c)
+ * refuses bad patches with the exact error and a message that names the
+ * patch file and what is wrong, and leaves the running program as it was.
+ *
+ * Four workers call compute() all the time and check its result. For each
+ * bad patch (built by test_lp_badinput.cmake into LPB_DIR), the test
+ * checks:
+ *   - the exact negative code, and that rw_patch_last_error() names the
+ *     patch file and the expected thing (each message is printed);
+ *   - *out is untouched; the first 8 bytes of compute() are the same; the
+ *     patch is not mapped any more (same number of loaded objects, its
+ *     file not in /proc/self/maps); the workers still get right results.
+ * Bad inputs: a missing symbol, an ambiguous one, a position that does not
+ * exist, a variable named as a function, an object that is not loaded, a
+ * stripped object, a function without a patchable entry, a size mismatch,
+ * a function patched twice, a missing reference, another descriptor
+ * version, no note, a file writable by others or its group, a file owned
+ * by another user (as root only), a directory, a missing file. Controls: a
+ * good patch loads, with compute() and counter resolved to their
+ * addresses; both helpers resolve by position; a second patch loaded while
+ * the first is still mapped is its own object.
+ */
+#include "livepatch/lp.h"
+
+#include "check.h"
+#include "lpb.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NWORKERS 4
+
+__attribute__((used)) static int counter;
+
+__attribute__((noinline, used)) int compute(int x);
+__attribute__((noinline, used)) int compute(int x)
+{
+	return x * 3 + 1;
+}
+
+/* The first "helper" of the program (helper2.c has the second). */
+__attribute__((noinline, used)) static int helper(int x)
+{
+	return x * 7 + 3;
+}
+
+/* No NOPs at its entry: the loader must refuse to patch it. */
+__attribute__((noinline, used, patchable_function_entry(0, 0))) int
+not_patchable(int x);
+__attribute__((noinline, used, patchable_function_entry(0, 0))) int
+not_patchable(int x)
+{
+	return x - 1;
+}
+
+static atomic_bool stop;
+static atomic_long wrong, calls[NWORKERS];
+
+static void *worker(void *arg)
+{
+	long id = (long)(intptr_t)arg;
+	int x = (int)id;
+
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int (*volatile fn)(int) = compute;
+
+		if (fn(x) != x * 3 + 1)
+			atomic_fetch_add(&wrong, 1);
+		if (not_patchable(x) != x - 1 || helper(x) != x * 7 + 3 ||
+		    lpb_helper2_call(x) != x * 5 - 2)
+			atomic_fetch_add(&wrong, 1);
+		atomic_fetch_add_explicit(&calls[id], 1, memory_order_relaxed);
+		x = (x + NWORKERS) & 0xffff;
+	}
+	return NULL;
+}
+
+static int count_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)info;
+	(void)size;
+	++*(int *)arg;
+	return 0;
+}
+
+static int nobjects(void)
+{
+	int n = 0;
+
+	dl_iterate_phdr(count_cb, &n);
+	return n;
+}
+
+/* Is a file named @base mapped? */
+static bool mapped(const char *base)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	CHECK(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n'), *slash;
+
+		if (nl)
+			*nl = '\0';
+		slash = strrchr(line, '/');
+		found = slash && !strcmp(slash + 1, base);
+	}
+	fclose(f);
+	return found;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+static void patch_path(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/lpb_%s.so", LPB_DIR, name);
+}
+
+static void workers_ok(void)
+{
+	long before[NWORKERS];
+
+	for (int i = 0; i < NWORKERS; i++)
+		before[i] = atomic_load(&calls[i]);
+	for (int i = 0; i < NWORKERS; i++)
+		while (atomic_load(&calls[i]) == before[i])
+			usleep(100);
+	CHECK_EQ(atomic_load(&wrong), 0);
+}
+
+/* @msg holds each of the '|'-separated parts of @needles. */
+static void has_all(const char *msg, const char *needles)
+{
+	char part[256];
+
+	while (*needles) {
+		size_t n = strcspn(needles, "|");
+
+		CHECK(n < sizeof(part));
+		memcpy(part, needles, n);
+		part[n] = '\0';
+		if (!strstr(msg, part)) {
+			fprintf(stderr, "message lacks '%s'\n", part);
+			exit(1);
+		}
+		needles += n + (needles[n] == '|');
+	}
+}
+
+static void expect_fail_path(const char *path, unsigned flags, int code,
+			     const char *needles)
+{
+	uint8_t entry[8], pattern[sizeof(struct rw__lp_obj)];
+	struct rw__lp_obj o;
+	int n0 = nobjects(), err;
+	const char *msg;
+
+	memcpy(entry, (const void *)(uintptr_t)compute, sizeof(entry));
+	memset(&o, 0xa5, sizeof(o));
+	memset(pattern, 0xa5, sizeof(pattern));
+
+	err = rw__lp_load(path, flags, &o);
+	msg = rw_patch_last_error();
+	printf("%-16s %d (%s)\n                 %s\n", base_name(path), err,
+	       rw_strerror(err), msg);
+	fflush(stdout);
+	CHECK_EQ(err, code);
+	has_all(msg, needles);
+	CHECK(strstr(msg, path));
+	CHECK(!memcmp(&o, pattern, sizeof(o)));
+	CHECK(!memcmp(entry, (const void *)(uintptr_t)compute, sizeof(entry)));
+	CHECK_EQ(nobjects(), n0);
+	CHECK(!mapped(base_name(path)));
+	workers_ok();
+}
+
+static void expect_fail(const char *name, int code, const char *needles)
+{
+	char path[512];
+
+	patch_path(path, sizeof(path), name);
+	expect_fail_path(path, 0, code, needles);
+}
+
+/* A good load: 0, and the object is mapped until rw__lp_unload. */
+static void load_ok(const char *path, unsigned flags, struct rw__lp_obj *o)
+{
+	uint8_t entry[8];
+	int err;
+
+	memcpy(entry, (const void *)(uintptr_t)compute, sizeof(entry));
+	err = rw__lp_load(path, flags, o);
+	if (err)
+		fprintf(stderr, "%s: %d (%s): %s\n", path, err,
+			rw_strerror(err), rw_patch_last_error());
+	CHECK_EQ(err, 0);
+	CHECK(!memcmp(entry, (const void *)(uintptr_t)compute, sizeof(entry)));
+	CHECK(mapped(base_name(path)));
+	workers_ok();
+}
+
+static void check_sled(const struct rw__lp_func *f)
+{
+	CHECK(f->sled == f->old_addr || f->sled == f->old_addr + 4);
+	CHECK(f->sled_len >= 5);
+	CHECK(f->sled + f->sled_len <= f->old_addr + f->old_size);
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n;
+
+	CHECK(in >= 0);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		CHECK_EQ(write(out, buf, (size_t)n), n);
+	CHECK_EQ(n, 0);
+	close(in);
+	CHECK_EQ(fchmod(out, mode), 0);
+	close(out);
+}
+
+static void test_good(void)
+{
+	struct rw__lp_obj o, o2;
+	char path[512], path2[512];
+	int n0 = nobjects();
+
+	/* (h), (j): compute and counter resolve to their addresses. */
+	patch_path(path, sizeof(path), "good");
+	load_ok(path, 0, &o);
+	CHECK(o.handle);
+	CHECK(o.desc && !strcmp(o.desc->name, "lpb_good"));
+	CHECK_EQ(o.nfuncs, 1);
+	CHECK_EQ(o.funcs[0].old_addr, (uintptr_t)&compute);
+	CHECK(o.funcs[0].old_size > 5);
+	check_sled(&o.funcs[0]);
+	CHECK_EQ(o.funcs[0].new_addr, (uintptr_t)o.desc->funcs[0].new_func);
+	CHECK(o.funcs[0].new_size > 0);
+	CHECK(o.funcs[0].desc == &o.desc->funcs[0]);
+	CHECK(!strcmp(o.funcs[0].label, "main:compute"));
+	CHECK_EQ(o.desc->nrefs, 1);
+	CHECK(*o.desc->refs[0].slot == (void *)&counter);
+	CHECK(!strcmp(o.path, path));
+	printf("good             compute %p (sled %#lx+%zu) -> %#lx (%zu "
+	       "bytes), counter %p\n",
+	       (void *)(uintptr_t)&compute, (unsigned long)o.funcs[0].sled,
+	       o.funcs[0].sled_len, (unsigned long)o.funcs[0].new_addr,
+	       o.funcs[0].new_size, (void *)&counter);
+
+	/* (b) control: by position, while the good patch stays mapped (the
+	 * loader must not take it for the same object: the two are opened
+	 * through /proc/self/fd with the same descriptor number). */
+	patch_path(path2, sizeof(path2), "ambig_pos");
+	load_ok(path2, 0, &o2);
+	CHECK(!strcmp(o2.desc->name, "lpb_ambig_pos"));
+	CHECK(o2.handle != o.handle);
+	CHECK_EQ(o2.nfuncs, 2);
+	CHECK_EQ(o2.funcs[0].old_addr, (uintptr_t)&helper);
+	CHECK_EQ(o2.funcs[1].old_addr, lpb_helper2_addr());
+	CHECK(!strcmp(o2.funcs[0].label, "main:helper,1"));
+	CHECK(!strcmp(o2.funcs[1].label, "main:helper,2"));
+	check_sled(&o2.funcs[0]);
+	check_sled(&o2.funcs[1]);
+	printf("ambig_pos        helper,1 %#lx helper,2 %#lx\n",
+	       (unsigned long)o2.funcs[0].old_addr,
+	       (unsigned long)o2.funcs[1].old_addr);
+	rw__lp_unload(&o2);
+	CHECK(!mapped("lpb_ambig_pos.so"));
+	rw__lp_unload(&o);
+	CHECK(!mapped("lpb_good.so"));
+	CHECK_EQ(nobjects(), n0);
+
+	/* Again, now that both names are free. */
+	load_ok(path2, 0, &o2);
+	CHECK(!strcmp(o2.desc->name, "lpb_ambig_pos"));
+	rw__lp_unload(&o2);
+	CHECK_EQ(nobjects(), n0);
+}
+
+/* (f), (g): the file's mode and owner. */
+static void test_file_checks(void)
+{
+	char dir[] = "/tmp/rw-lpb-XXXXXX", good[512], copy[600], gcopy[600];
+	struct rw__lp_obj o;
+
+	CHECK(mkdtemp(dir));
+	patch_path(good, sizeof(good), "good");
+	snprintf(copy, sizeof(copy), "%s/lpb_good_0666.so", dir);
+	copy_file(good, copy, 0666);
+	expect_fail_path(copy, 0, -RW_ERR_PATCH_FILE,
+			 "writable by others (mode 0666)");
+	/* The flag skips the owner and mode checks. */
+	load_ok(copy, RW_PATCH_LOAD_ALLOW_ANY_OWNER, &o);
+	rw__lp_unload(&o);
+
+	snprintf(gcopy, sizeof(gcopy), "%s/lpb_good_0620.so", dir);
+	copy_file(good, gcopy, 0620);
+	expect_fail_path(gcopy, 0, -RW_ERR_PATCH_FILE,
+			 "writable by its group (mode 0620)");
+	CHECK_EQ(unlink(gcopy), 0);
+
+	CHECK_EQ(chmod(copy, 0644), 0);
+	if (geteuid() == 0) {
+		CHECK_EQ(chown(copy, 65534, 65534), 0);
+		expect_fail_path(copy, 0, -RW_ERR_PATCH_FILE,
+				 "owned by uid 65534, not by you (uid 0) or "
+				 "root");
+		load_ok(copy, RW_PATCH_LOAD_ALLOW_ANY_OWNER, &o);
+		rw__lp_unload(&o);
+	} else {
+		printf("owner check skipped: it needs root to chown a file "
+		       "to uid 65534\n");
+	}
+	CHECK_EQ(unlink(copy), 0);
+
+	expect_fail_path(dir, 0, -RW_ERR_PATCH_FILE, "not a regular file");
+	snprintf(copy, sizeof(copy), "%s/no_such_patch.so", dir);
+	expect_fail_path(copy, 0, -ENOENT, "cannot open");
+	CHECK_EQ(rmdir(dir), 0);
+}
+
+int main(void)
+{
+	pthread_t t[NWORKERS];
+	char path[512];
+	void *dso;
+
+#ifndef RW_BACKEND_X86_64
+	SKIP("live patching needs the x86_64 backend");
+#endif
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (long i = 0; i < NWORKERS; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, worker,
+					(void *)(intptr_t)i),
+			 0);
+
+	snprintf(path, sizeof(path), "%s/lpb_dso_stripped.so", LPB_DIR);
+	dso = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dso)
+		fprintf(stderr, "%s\n", dlerror());
+	CHECK(dso);
+
+	expect_fail("missing", -RW_ERR_SYMBOL,
+		    "'no_such_function' not found in the main program");
+	expect_fail("ambig", -RW_ERR_AMBIGUOUS,
+		    "'helper' has 2 symbols in the main program|give its "
+		    "position (1..2)");
+	expect_fail("badpos", -RW_ERR_SYMBOL,
+		    "'helper' has 2 symbols in the main program|"
+		    "there is no position 3");
+	expect_fail("notfunc", -RW_ERR_SYMBOL,
+		    "'counter' in the main program|is not a function");
+	expect_fail("noobj", -RW_ERR_SYMBOL,
+		    "object 'liblpb_not_loaded.so.1' (of 'f') is not loaded");
+	expect_fail("stripped", -RW_ERR_STRIPPED,
+		    "lpb_dso_stripped.so has no symbol table (stripped)");
+	expect_fail("nopfe", -RW_ERR_NOT_PATCHABLE,
+		    "'not_patchable' in the main program|has no patchable "
+		    "entry|-fpatchable-function-entry=5");
+	expect_fail("sized", -RW_ERR_NOT_PATCHABLE,
+		    "size mismatch: 'compute' in the main "
+		    "program|the patch expects 3");
+	expect_fail("twice", -EINVAL, "patches 'compute' twice");
+	expect_fail("badref", -RW_ERR_SYMBOL,
+		    "'no_such_variable' not found in the main program");
+	/* These two abort in their constructor if they ever get mapped. */
+	expect_fail("v2", -RW_ERR_PATCH_VERSION,
+		    "built for descriptor version 2, this rewire reads 1");
+	expect_fail("nonote", -RW_ERR_PATCH_VERSION,
+		    "not a rewire patch (no .note.rewire)");
+
+	test_file_checks();
+	test_good();
+
+	atomic_store(&stop, true);
+	for (int i = 0; i < NWORKERS; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	CHECK_EQ(atomic_load(&wrong), 0);
+	CHECK_EQ(counter, 0);
+	dlclose(dso);
+	printf("ok\n");
+	return 0;
+}

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stack checks of live patching (src/livepatch/unwind.c):
+ *
+ *  1. rw__lp_check_self(NULL): a function and its caller are found, an
+ *     unrelated range is not (the unwind reaches the end of the main
+ *     thread's and of a pthread's stack), busy ranges win.
+ *  2. rw__lp_check_self(uc) in a signal handler: the interrupted function
+ *     at its exact address, its caller at return address - 1, SAFE for
+ *     unrelated ranges in the main thread and in a pthread.
+ *  3. rw__lp_check_blocked(): threads sleeping in read() and nanosleep()
+ *     are checked without being disturbed; a spinning thread is RUNNING.
+ *  4. A frame without CFI is UNWIND_FAILED, never SAFE; a thread that does
+ *     not exist is -ESRCH; 1000 checks of a thread that alternates between
+ *     sleeping and spinning give only the allowed answers.
+ *  5. Rough costs of both checks (printed).
+ *
+ * The functions whose ranges we look for live in sections of their own,
+ * so that the linker's __start_/__stop_ symbols give exact bounds.
+ */
+#include "check.h"
+
+#include "livepatch/unwind_remote.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define SECTION_RANGE(name)                                        \
+	({                                                         \
+		extern char __start_##name[], __stop_##name[];     \
+		(struct rw__lp_range){ (uintptr_t)__start_##name,  \
+				       (uintptr_t)__stop_##name }; \
+	})
+
+#define NOINLINE __attribute__((noinline, noclone, used))
+
+/*
+ * Under ASan, libasan's read() and nanosleep() interceptors sit between
+ * the caller and libc and keep the caller's %rbp in a register only; the
+ * remote unwinder has rip and rsp alone, so it could not get past them.
+ * Call the system calls directly there; the normal build uses libc's.
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define sys_read(fd, b, n) syscall(SYS_read, fd, b, n)
+#define sys_nanosleep(ts, rem) syscall(SYS_nanosleep, ts, rem)
+/* Frame pointers everywhere: keep %rbp saved on the stack by a frame
+ * without one, so that the frame-pointer frames above can be unwound. */
+#define SAVES_RBP __attribute__((optimize("omit-frame-pointer")))
+#define CLOBBER_RBP() __asm__ volatile("" ::: "rbp", "memory")
+#else
+#define sys_read(fd, b, n) read(fd, b, n)
+#define sys_nanosleep(ts, rem) nanosleep(ts, rem)
+#define SAVES_RBP
+#define CLOBBER_RBP() __asm__ volatile("" ::: "memory")
+#endif
+
+static void barrier(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
+static pid_t gettid_(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/* Sorts up to 4 ranges by start (the checks want them sorted). */
+static void sort_ranges(struct rw__lp_range *r, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && r[j].start < r[j - 1].start; j--) {
+			struct rw__lp_range t = r[j];
+			r[j] = r[j - 1];
+			r[j - 1] = t;
+		}
+}
+
+static struct rw__lp_check mk(const struct rw__lp_range *funcs, size_t nf,
+			      const struct rw__lp_range *busy, size_t nb)
+{
+	struct rw__lp_check c = { funcs, nf, busy, nb, 0, 0 };
+	return c;
+}
+
+/* A function that is never on any stack. */
+static NOINLINE __attribute__((section("rwt_unrelated"))) int unrelated(int x)
+{
+	return x * 3 + 1;
+}
+
+/* ---- 1. check_self(NULL) ------------------------------------------------ */
+
+static NOINLINE __attribute__((section("rwt_f"))) int
+f_check(struct rw__lp_check *c)
+{
+	int r = rw__lp_check_self(NULL, c);
+
+	barrier();
+	return r;
+}
+
+static NOINLINE __attribute__((section("rwt_g"))) int
+g_check(struct rw__lp_check *c)
+{
+	int r = f_check(c);
+
+	barrier();
+	return r;
+}
+
+static void test_self_null(const char *who)
+{
+	struct rw__lp_range F = SECTION_RANGE(rwt_f), G = SECTION_RANGE(rwt_g),
+			    U = SECTION_RANGE(rwt_unrelated);
+	struct rw__lp_range r[3];
+	struct rw__lp_check c;
+
+	c = mk(&F, 1, NULL, 0);
+	CHECK_EQ(g_check(&c), RW__LP_ON_STACK);
+	CHECK_EQ(c.hit_index, 0);
+	CHECK(c.hit_ip >= F.start && c.hit_ip < F.end);
+
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(g_check(&c), RW__LP_SAFE);
+
+	c = mk(NULL, 0, NULL, 0);
+	CHECK_EQ(g_check(&c), RW__LP_SAFE);
+
+	c = mk(&U, 1, &F, 1);
+	CHECK_EQ(g_check(&c), RW__LP_BUSY);
+	CHECK(c.hit_ip >= F.start && c.hit_ip < F.end);
+
+	/* G only, among others: found at the right index. */
+	r[0] = U;
+	r[1] = G;
+	r[2] = (struct rw__lp_range){ 16, 32 };
+	sort_ranges(r, 3);
+	c = mk(r, 3, NULL, 0);
+	CHECK_EQ(g_check(&c), RW__LP_ON_STACK);
+	CHECK_EQ(r[c.hit_index].start, G.start);
+	CHECK(c.hit_ip >= G.start && c.hit_ip < G.end);
+
+	/* Busy elsewhere, F found. */
+	c = mk(&F, 1, &U, 1);
+	CHECK_EQ(g_check(&c), RW__LP_ON_STACK);
+	printf("check_self(NULL) in %s: ok\n", who);
+}
+
+static void *self_null_thread(void *arg)
+{
+	test_self_null("a pthread");
+	return arg;
+}
+
+/* ---- 2. check_self(uc) in a signal handler ------------------------------ */
+
+/* H_NULL_*: check_self(NULL) inside the handler, through the signal frame. */
+enum {
+	H_RANGES,
+	H_EXACT,
+	H_EXACT_MINUS1,
+	H_RA_MINUS1,
+	H_RA,
+	H_NULL_EXACT,
+	H_NULL_EXACT_MINUS1
+};
+static struct {
+	int mode;
+	struct rw__lp_range funcs[4];
+	size_t nfuncs;
+	int result;
+	uintptr_t hit_ip, rip;
+	size_t hit_index;
+	_Atomic int done;
+} hs;
+static _Atomic uintptr_t spin_ra; /* return address into spin_caller */
+static _Atomic int spin_stop, spinning;
+
+static void usr1_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t ra = atomic_load(&spin_ra);
+	struct rw__lp_range one;
+	struct rw__lp_check c;
+
+	(void)sig;
+	(void)si;
+	switch (hs.mode) {
+	case H_EXACT:
+	case H_NULL_EXACT:
+		one = (struct rw__lp_range){ rip, rip + 1 };
+		break;
+	case H_EXACT_MINUS1:
+	case H_NULL_EXACT_MINUS1:
+		one = (struct rw__lp_range){ rip - 1, rip };
+		break;
+	case H_RA_MINUS1:
+		one = (struct rw__lp_range){ ra - 1, ra };
+		break;
+	case H_RA:
+		one = (struct rw__lp_range){ ra, ra + 1 };
+		break;
+	default:
+		one = (struct rw__lp_range){ 0, 0 };
+	}
+	if (hs.mode == H_RANGES)
+		c = mk(hs.funcs, hs.nfuncs, NULL, 0);
+	else
+		c = mk(&one, 1, NULL, 0);
+	if (hs.mode == H_NULL_EXACT || hs.mode == H_NULL_EXACT_MINUS1)
+		hs.result = rw__lp_check_self(NULL, &c);
+	else
+		hs.result = rw__lp_check_self(uc, &c);
+	hs.hit_ip = c.hit_ip;
+	hs.hit_index = c.hit_index;
+	hs.rip = rip;
+	atomic_store(&hs.done, 1);
+}
+
+static NOINLINE __attribute__((section("rwt_spin"))) void spin(void)
+{
+	volatile unsigned long n = 0;
+
+	atomic_store(&spin_ra, (uintptr_t)__builtin_return_address(0));
+	atomic_store(&spinning, 1);
+	while (!atomic_load_explicit(&spin_stop, memory_order_relaxed))
+		n++;
+}
+
+static NOINLINE __attribute__((section("rwt_spin_caller"))) void
+spin_caller(void)
+{
+	spin();
+	barrier();
+}
+
+static void *spin_thread(void *arg)
+{
+	spin_caller();
+	return arg;
+}
+
+static void signal_check(pthread_t t, int mode, const struct rw__lp_range *f,
+			 size_t nf)
+{
+	hs.mode = mode;
+	hs.nfuncs = nf;
+	for (size_t i = 0; i < nf; i++)
+		hs.funcs[i] = f[i];
+	atomic_store(&hs.done, 0);
+	CHECK_EQ(pthread_kill(t, SIGUSR1), 0);
+	while (!atomic_load(&hs.done))
+		sched_yield();
+}
+
+/* The main thread signals itself from here: the handler runs on top. */
+static NOINLINE __attribute__((section("rwt_kill_self"))) void
+kill_self(int mode, const struct rw__lp_range *f, size_t nf)
+{
+	signal_check(pthread_self(), mode, f, nf);
+	barrier();
+}
+
+static void test_signal(void)
+{
+	struct rw__lp_range S = SECTION_RANGE(rwt_spin),
+			    SC = SECTION_RANGE(rwt_spin_caller),
+			    U = SECTION_RANGE(rwt_unrelated),
+			    K = SECTION_RANGE(rwt_kill_self), r[2];
+	struct sigaction sa;
+	pthread_t t;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = usr1_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+
+	CHECK_EQ(pthread_create(&t, NULL, spin_thread, NULL), 0);
+	while (!atomic_load(&spinning))
+		sched_yield();
+
+	/* The interrupted function, at its exact address. */
+	signal_check(t, H_RANGES, &S, 1);
+	CHECK_EQ(hs.result, RW__LP_ON_STACK);
+	CHECK_EQ(hs.hit_index, 0);
+	CHECK_EQ(hs.hit_ip, hs.rip);
+	CHECK(hs.rip >= S.start && hs.rip < S.end);
+	signal_check(t, H_EXACT, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_ON_STACK);
+	CHECK_EQ(hs.hit_ip, hs.rip);
+	signal_check(t, H_EXACT_MINUS1, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_SAFE);
+	/* The same from the handler's own frames: exact after the signal
+	 * frame too. */
+	signal_check(t, H_NULL_EXACT, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_ON_STACK);
+	CHECK_EQ(hs.hit_ip, hs.rip);
+	signal_check(t, H_NULL_EXACT_MINUS1, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_SAFE);
+
+	/* The frame below, at return address - 1. */
+	r[0] = U;
+	r[1] = SC;
+	sort_ranges(r, 2);
+	signal_check(t, H_RANGES, r, 2);
+	CHECK_EQ(hs.result, RW__LP_ON_STACK);
+	CHECK_EQ(r[hs.hit_index].start, SC.start);
+	signal_check(t, H_RA_MINUS1, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_ON_STACK);
+	CHECK_EQ(hs.hit_ip, atomic_load(&spin_ra) - 1);
+	signal_check(t, H_RA, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_SAFE);
+
+	/* Nothing of ours: the pthread's stack unwinds to its end. */
+	signal_check(t, H_RANGES, &U, 1);
+	CHECK_EQ(hs.result, RW__LP_SAFE);
+	signal_check(t, H_RANGES, NULL, 0);
+	CHECK_EQ(hs.result, RW__LP_SAFE);
+
+	/* The main thread, through the signal frame. */
+	kill_self(H_RANGES, &U, 1);
+	CHECK_EQ(hs.result, RW__LP_SAFE);
+	kill_self(H_RANGES, &K, 1);
+	CHECK_EQ(hs.result, RW__LP_ON_STACK);
+	CHECK(hs.hit_ip >= K.start && hs.hit_ip < K.end);
+
+	atomic_store(&spin_stop, 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("check_self(uc) in handlers: ok\n");
+}
+
+/* ---- 3. check_blocked --------------------------------------------------- */
+
+static int pipefd[2];
+static _Atomic pid_t reader_tid;
+static ssize_t reader_ret;
+static int reader_errno;
+static char reader_byte;
+
+static NOINLINE SAVES_RBP __attribute__((section("rwt_read"))) ssize_t
+blocked_read(void)
+{
+	ssize_t n;
+
+	CLOBBER_RBP();
+	n = sys_read(pipefd[0], &reader_byte, 1);
+	reader_errno = n < 0 ? errno : 0;
+	barrier();
+	return n;
+}
+
+static void *reader_thread(void *arg)
+{
+	atomic_store(&reader_tid, gettid_());
+	reader_ret = blocked_read();
+	return arg;
+}
+
+static _Atomic pid_t sleeper_tid;
+static long sleeper_ret;
+static int sleeper_errno;
+
+static NOINLINE SAVES_RBP __attribute__((section("rwt_sleep"))) long
+blocked_sleep(void)
+{
+	struct timespec ts = { 2, 0 };
+	long r;
+
+	CLOBBER_RBP();
+	r = sys_nanosleep(&ts, NULL);
+	sleeper_errno = r ? errno : 0;
+	barrier();
+	return r;
+}
+
+static void *sleeper_thread(void *arg)
+{
+	atomic_store(&sleeper_tid, gettid_());
+	sleeper_ret = blocked_sleep();
+	return arg;
+}
+
+static void wait_blocked(pid_t tid)
+{
+	uintptr_t ip = 0;
+	int r;
+
+	for (int i = 0; i < 10000; i++) {
+		r = rw__lp_thread_blocked_ip(tid, &ip);
+		CHECK(r >= 0);
+		if (r == 1) {
+			CHECK(ip != 0);
+			return;
+		}
+		usleep(1000);
+	}
+	CHECK(!"thread never blocked");
+}
+
+/* check_blocked, retried while the thread moves (it should not). */
+static int check_blocked_settled(pid_t tid, struct rw__lp_check *c)
+{
+	int r = RW__LP_BUSY;
+
+	for (int i = 0; i < 100; i++) {
+		r = rw__lp_check_blocked(tid, c);
+		if (!(r == RW__LP_BUSY && c->hit_ip == 0))
+			break;
+		usleep(1000);
+	}
+	return r;
+}
+
+static void test_blocked(void)
+{
+	struct rw__lp_range R = SECTION_RANGE(rwt_read),
+			    SL = SECTION_RANGE(rwt_sleep),
+			    U = SECTION_RANGE(rwt_unrelated);
+	struct rw__lp_check c;
+	pthread_t t, ts;
+	pid_t tid, stid;
+
+	CHECK_EQ(pipe(pipefd), 0);
+	CHECK_EQ(pthread_create(&t, NULL, reader_thread, NULL), 0);
+	while (!(tid = atomic_load(&reader_tid)))
+		sched_yield();
+	wait_blocked(tid);
+
+	c = mk(&R, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_ON_STACK);
+	CHECK_EQ(c.hit_index, 0);
+	CHECK(c.hit_ip >= R.start && c.hit_ip < R.end);
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_SAFE);
+	c = mk(NULL, 0, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_SAFE);
+	c = mk(&U, 1, &R, 1);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_BUSY);
+	CHECK(c.hit_ip >= R.start && c.hit_ip < R.end);
+
+	/* The sleeper: nanosleep is not interrupted by the checks. */
+	CHECK_EQ(pthread_create(&ts, NULL, sleeper_thread, NULL), 0);
+	while (!(stid = atomic_load(&sleeper_tid)))
+		sched_yield();
+	wait_blocked(stid);
+	c = mk(&SL, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(stid, &c), RW__LP_ON_STACK);
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(stid, &c), RW__LP_SAFE);
+
+	/* The reader: the byte arrives, read returns it (no EINTR). */
+	CHECK_EQ(write(pipefd[1], "x", 1), 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(reader_ret, 1);
+	CHECK_EQ(reader_errno, 0);
+	CHECK_EQ(reader_byte, 'x');
+
+	CHECK_EQ(pthread_join(ts, NULL), 0);
+	CHECK_EQ(sleeper_ret, 0);
+	CHECK_EQ(sleeper_errno, 0);
+
+	/* Gone. */
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(rw__lp_check_blocked(tid, &c), -ESRCH);
+	CHECK_EQ(rw__lp_check_blocked(stid, &c), -ESRCH);
+	{
+		uintptr_t ip;
+		CHECK_EQ(rw__lp_thread_blocked_ip(tid, &ip), -ESRCH);
+	}
+
+	printf("check_blocked: ok\n");
+}
+
+/* A spinner that publishes its tid, for RUNNING. */
+static _Atomic pid_t busy_tid;
+static _Atomic int busy_stop;
+
+static void *busy_thread(void *arg)
+{
+	atomic_store(&busy_tid, gettid_());
+	while (!atomic_load_explicit(&busy_stop, memory_order_relaxed))
+		barrier();
+	return arg;
+}
+
+static void test_running(void)
+{
+	struct rw__lp_range U = SECTION_RANGE(rwt_unrelated);
+	struct rw__lp_check c = mk(&U, 1, NULL, 0);
+	pthread_t t;
+	pid_t tid;
+	int running = 0;
+	uintptr_t ip;
+
+	CHECK_EQ(pthread_create(&t, NULL, busy_thread, NULL), 0);
+	while (!(tid = atomic_load(&busy_tid)))
+		sched_yield();
+	/* Runnable or running, never "blocked" (it never sleeps; on a
+	 * loaded machine it may be preempted, which is still "running"). */
+	for (int i = 0; i < 20; i++) {
+		int r = rw__lp_check_blocked(tid, &c);
+
+		CHECK_EQ(r, RW__LP_RUNNING);
+		CHECK_EQ(rw__lp_thread_blocked_ip(tid, &ip), 0);
+		running++;
+	}
+	atomic_store(&busy_stop, 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("running thread: RUNNING %d/20\n", running);
+}
+
+/* ---- 4. Robustness ------------------------------------------------------ */
+
+/*
+ * int nocfi_call(void *arg, int (*fn)(void *)): calls fn(arg) from a
+ * frame without CFI, with %rbp = 0 (what libunwind takes for the end of
+ * a frame-pointer chain).
+ */
+__asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
+	".globl nocfi_call\n"
+	".hidden nocfi_call\n"
+	".type nocfi_call,@function\n"
+	"nocfi_call:\n"
+	"	push %rbp\n"
+	"	push %rbx\n"
+	"	sub $8, %rsp\n"
+	"	xor %ebp, %ebp\n"
+	"	call *%rsi\n"
+	"	add $8, %rsp\n"
+	"	pop %rbx\n"
+	"	pop %rbp\n"
+	"	ret\n"
+	".size nocfi_call, .-nocfi_call\n"
+	".popsection\n");
+int nocfi_call(void *arg, int (*fn)(void *));
+
+static int nocfi_cb(void *arg)
+{
+	int r = rw__lp_check_self(NULL, arg);
+
+	barrier();
+	return r;
+}
+
+static _Atomic pid_t alt_tid;
+static _Atomic int alt_stop;
+
+static NOINLINE SAVES_RBP __attribute__((section("rwt_alt"))) void
+alt_sleep(void)
+{
+	struct timespec ts = { 0, 200000 };
+
+	CLOBBER_RBP();
+	sys_nanosleep(&ts, NULL);
+	barrier();
+}
+
+static void *alt_thread(void *arg)
+{
+	atomic_store(&alt_tid, gettid_());
+	while (!atomic_load(&alt_stop)) {
+		volatile int n = 0;
+
+		alt_sleep();
+		for (int i = 0; i < 100000; i++)
+			n++;
+	}
+	return arg;
+}
+
+static void test_robust(void)
+{
+	struct rw__lp_range U = SECTION_RANGE(rwt_unrelated),
+			    A = SECTION_RANGE(rwt_alt),
+			    N = SECTION_RANGE(rwt_nocfi);
+	struct rw__lp_check c = mk(&U, 1, NULL, 0);
+	int counts[5] = { 0 };
+	pthread_t t;
+	pid_t tid;
+
+	/* No CFI, %rbp = 0: a guessed end of stack is not SAFE. */
+	CHECK_EQ(nocfi_call(&c, nocfi_cb), RW__LP_UNWIND_FAILED);
+	/* In range, it is found before the unwind gets lost. */
+	c = mk(&N, 1, NULL, 0);
+	CHECK_EQ(nocfi_call(&c, nocfi_cb), RW__LP_ON_STACK);
+
+	/* No such thread. */
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(rw__lp_check_blocked(0x3ffffff0, &c), -ESRCH);
+
+	CHECK_EQ(pthread_create(&t, NULL, alt_thread, NULL), 0);
+	while (!(tid = atomic_load(&alt_tid)))
+		sched_yield();
+	for (int i = 0; i < 1000; i++) {
+		struct rw__lp_range fr[2] = { U, A };
+		int r;
+
+		sort_ranges(fr, 2);
+		c = mk(fr, 2, NULL, 0);
+		r = rw__lp_check_blocked(tid, &c);
+		CHECK(r == RW__LP_SAFE || r == RW__LP_ON_STACK ||
+		      r == RW__LP_BUSY || r == RW__LP_RUNNING ||
+		      r == RW__LP_UNWIND_FAILED);
+		/* Blocked in alt_sleep: it must be seen there. */
+		CHECK(r != RW__LP_SAFE);
+		if (r == RW__LP_ON_STACK)
+			CHECK_EQ(fr[c.hit_index].start, A.start);
+		counts[r]++;
+	}
+	atomic_store(&alt_stop, 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("1000 checks of a sleeping/spinning thread: safe %d on_stack %d "
+	       "failed %d busy %d running %d\n",
+	       counts[RW__LP_SAFE], counts[RW__LP_ON_STACK],
+	       counts[RW__LP_UNWIND_FAILED], counts[RW__LP_BUSY],
+	       counts[RW__LP_RUNNING]);
+	CHECK(counts[RW__LP_ON_STACK] > 0);
+}
+
+/* ---- 5. Costs ----------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void test_cost(void)
+{
+	struct rw__lp_range U = SECTION_RANGE(rwt_unrelated);
+	struct rw__lp_check c = mk(&U, 1, NULL, 0);
+	pthread_t t;
+	pid_t tid;
+	uint64_t t0, t1;
+	int n = 2000;
+
+	t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(g_check(&c), RW__LP_SAFE);
+	t1 = now_ns();
+	printf("check_self(NULL), main thread: %.1f us\n",
+	       (double)(t1 - t0) / n / 1000);
+
+	atomic_store(&reader_tid, 0);
+	CHECK_EQ(pthread_create(&t, NULL, reader_thread, NULL), 0);
+	while (!(tid = atomic_load(&reader_tid)))
+		sched_yield();
+	wait_blocked(tid);
+	t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_SAFE);
+	t1 = now_ns();
+	printf("check_blocked, thread in read(): %.1f us\n",
+	       (double)(t1 - t0) / n / 1000);
+	CHECK_EQ(write(pipefd[1], "y", 1), 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(reader_ret, 1);
+	(void)unrelated(1);
+}
+
+int main(void)
+{
+	pthread_t t;
+
+#ifndef __x86_64__
+	SKIP("the stack checks are x86-64 only");
+#endif
+	setvbuf(stdout, NULL, _IONBF, 0);
+	test_self_null("the main thread");
+	CHECK_EQ(pthread_create(&t, NULL, self_null_thread, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	test_signal();
+	test_blocked();
+	test_running();
+	test_robust();
+	test_cost();
+	return 0;
+}

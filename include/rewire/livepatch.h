@@ -160,7 +160,9 @@ RW_EXPORT const char *rw_patch_last_error(void);
  * old entries to dispatchers and makes a first pass over the threads.
  * Returns 0 when the transition started (or already completed: see
  * rw_patch_state); -EBUSY when another transition is in progress or the
- * patch is not LOADED or DISABLED; -EALREADY when enabled.
+ * patch is not LOADED or DISABLED; -EALREADY when enabled;
+ * -RW_ERR_THREAD_TIMEOUT when running threads did not answer while the
+ * entries' NOPs were armed (three tries, 1 + 2 + 4 s; nothing changed).
  * Calling it on a patch that is DISABLING reverses that transition.
  */
 RW_EXPORT int rw_patch_enable(struct rw_patch *p);

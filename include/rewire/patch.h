@@ -94,17 +94,18 @@ struct rw_patch_callbacks {
 	void (*post_unpatch)(void);
 };
 
+/* Fields in the order C++ designated initializers need them. */
 struct rw_patch_desc {
 	uint32_t magic;	  /* RW_PATCH_MAGIC */
 	uint32_t version; /* RW_PATCH_ABI_VERSION */
 	uint32_t size;	  /* sizeof(struct rw_patch_desc) */
-	uint32_t replace; /* 1: atomic replace of every earlier patch */
 	const char *name;
 	const struct rw_patch_func *funcs;
 	size_t nfuncs;
 	const struct rw_patch_ref *refs;
 	size_t nrefs;
 	struct rw_patch_callbacks callbacks;
+	uint32_t replace; /* 1: atomic replace of every earlier patch */
 };
 
 /* The symbol the loader looks up in a patch object. */
@@ -146,6 +147,27 @@ struct rw_patch_desc {
 		".balign 4\n"                             \
 		".popsection\n")
 
+#ifdef __cplusplus
+/* C++: a const object needs an extern "C" declaration for external
+ * linkage (and the visibility goes there); designators must follow the
+ * declaration order (funcs, nfuncs, refs, nrefs, callbacks, replace);
+ * omitted fields are zero. */
+#define RW_PATCH(patch_name, ...)                                          \
+	RW__PATCH_NOTE;                                                    \
+	extern "C" __attribute__((visibility("default")))                  \
+	const struct rw_patch_desc rw_patch_descriptor;                    \
+	_Pragma("GCC diagnostic push") _Pragma(                            \
+		"GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
+		__attribute__((used))                                      \
+		const struct rw_patch_desc rw_patch_descriptor = {         \
+			.magic = RW_PATCH_MAGIC,                           \
+			.version = RW_PATCH_ABI_VERSION,                   \
+			.size = sizeof(struct rw_patch_desc),              \
+			.name = #patch_name,                               \
+			__VA_ARGS__                                        \
+		};                                                         \
+	_Pragma("GCC diagnostic pop") struct rw__patch_semicolon_eater
+#else
 #define RW_PATCH(patch_name, ...)                          \
 	RW__PATCH_NOTE;                                    \
 	__attribute__((visibility("default"), used))       \
@@ -156,6 +178,7 @@ struct rw_patch_desc {
 		.name = #patch_name,                       \
 		__VA_ARGS__                                \
 	}
+#endif
 
 #ifdef __cplusplus
 }

@@ -465,7 +465,7 @@ static int entry_for(const struct lp_site *s, uintptr_t impl, bool orig,
 struct sled_job {
 	const struct rw__poke *pokes;
 	size_t n;
-	_Atomic int failed;
+	int timeout_ms;
 };
 
 static const struct rw__poke *sled_at(const struct sled_job *j, uintptr_t ip)
@@ -511,8 +511,7 @@ static int sled_advance(void *arg)
 	struct rw_tid_list late;
 	int err;
 
-	err = rw__on_threads(sled_fn, j, sled_filter, j, ROUND_TIMEOUT_MS,
-			     &late);
+	err = rw__on_threads(sled_fn, j, sled_filter, j, j->timeout_ms, &late);
 	if (err == -RW_ERR_THREAD_TIMEOUT)
 		rw__lp_set_error("%zu thread(s) (first: %d) did not answer "
 				 "while the patched entries were armed",
@@ -531,11 +530,19 @@ static int write_entries(struct rw__poke *pokes, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (pokes[i].old[0] == 0x90)
 			nops = true;
-	err = rw__lock_acquire(&rw__text_lock);
-	if (err)
-		return err;
-	err = rw__text_poke_locked_ex(pokes, n, nops ? sled_advance : NULL, &j);
-	rw__lock_release(&rw__text_lock);
+	/* A busy machine may take long to give every running thread a CPU:
+	 * the batch is undone and tried again with more patience. */
+	for (int tries = 0; tries < 3; tries++) {
+		j.timeout_ms = ROUND_TIMEOUT_MS << tries;
+		err = rw__lock_acquire(&rw__text_lock);
+		if (err)
+			return err;
+		err = rw__text_poke_locked_ex(
+			pokes, n, nops ? sled_advance : NULL, &j);
+		rw__lock_release(&rw__text_lock);
+		if (err != -RW_ERR_THREAD_TIMEOUT)
+			break;
+	}
 	return err;
 }
 

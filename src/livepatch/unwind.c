@@ -456,7 +456,7 @@ static int switch_count(pid_t tid, int mode, unsigned long long *out)
 static int count_mode_get(void)
 {
 	int mode = atomic_load(&count_mode);
-	unsigned long long v;
+	unsigned long long v = 0;
 
 	if (mode)
 		return mode;

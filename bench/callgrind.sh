@@ -67,3 +67,36 @@ if [ -x "$tp_bin" ]; then
 else
 	printf '\ncallgrind: %s not built, tracepoint counts skipped\n' "$tp_bin"
 fi
+
+# rw-bench-lp (bench/lp_bench.c): the same count for a call of a live
+# patched function in each state, lpb_loop_VARIANT, with the state set up
+# before the loop (entry NOPs, dispatcher, jmp new); the dispatcher and the
+# far stubs are counted (--smc-check=all). "vs plain" is the difference
+# with the same function built without NOPs; "entry" is what the program
+# found at the function's entry. RW_BENCH_LP names the binary; by default
+# it sits next to RW_BENCH.
+lp_bin=${RW_BENCH_LP:-$(dirname "$bin")/rw-bench-lp}
+if [ -x "$lp_bin" ]; then
+	lp_ir_of() {
+		local v=$1 out=$tmp/callgrind.out.lp.$1
+		valgrind --tool=callgrind --smc-check=all \
+			--toggle-collect="lpb_loop_$v" \
+			--callgrind-out-file="$out" \
+			"$lp_bin" --callgrind "$v" --iters "$iters" >"$tmp/stdout.lp.$v" 2>"$tmp/log.lp.$v" ||
+			{ cat "$tmp/log.lp.$v" >&2; return 1; }
+		awk '/^(summary|totals):/ { print $2; exit }' "$out"
+	}
+	printf '\ncallgrind: %s, %s iterations per variant, Ir per iteration (loop + call)\n' \
+		"$(basename "$lp_bin")" "$iters"
+	printf '  %-16s %14s %10s %9s  %s\n' variant "Ir total" "Ir/iter" "vs plain" entry
+	plain_ir=
+	for v in $("$lp_bin" --list); do
+		ir=$(lp_ir_of "$v")
+		[ -n "$plain_ir" ] || plain_ir=$ir
+		entry=$(sed -n 's/^entry: //p' "$tmp/stdout.lp.$v")
+		awk -v v="$v" -v ir="$ir" -v p="$plain_ir" -v n="$iters" -v e="$entry" \
+			'BEGIN { printf "  %-16s %14d %10.3f %+9.3f  %s\n", v, ir, ir / n, (ir - p) / n, e }'
+	done
+else
+	printf '\ncallgrind: %s not built, live patching counts skipped\n' "$lp_bin"
+fi

@@ -33,6 +33,8 @@ if [ $build = 1 ]; then
 		cmake --build build/bench --target rw-bench >/dev/null)
 	# rw-bench-tp before callgrind.sh, which counts its loops too.
 	(cd "$src" && cmake --build build/bench --target rw-bench-tp >/dev/null)
+	# rw-bench-lp (live patching) too, for the same reason.
+	(cd "$src" && cmake --build build/bench --target rw-bench-lp >/dev/null)
 fi
 
 echo "== machine"
@@ -80,3 +82,16 @@ fi
 echo
 echo "== $tp_bin ${tp_args[*]}"
 "$tp_bin" "${tp_args[@]}"
+
+# Live patching (bench/lp_bench.c, its own executable, built above): call
+# cost of a patched function before, during and after a transition, and
+# transition time with 1, 8 and 64 threads. Its instruction counts are in
+# the callgrind section.
+lp_bin=$src/build/bench/bench/rw-bench-lp
+lp_args=()
+if [ $quick = 1 ]; then
+	lp_args+=(--quick)
+fi
+echo
+echo "== $lp_bin ${lp_args[*]}"
+"$lp_bin" "${lp_args[@]}"

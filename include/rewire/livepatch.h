@@ -13,7 +13,14 @@
  *     their own stack (libunwind) in rewire's signal handler; threads
  *     blocked in a system call are unwound from outside, from the
  *     registers the kernel shows in /proc/self/task/TID/syscall, and are
- *     not signalled at all, so their call is never interrupted;
+ *     not signalled, so their call is never interrupted. Only the stack
+ *     pointer and instruction pointer are known there: when a frame
+ *     needs %rbp to be unwound (code built with frame pointers calling
+ *     the system call wrapper), the thread is signalled if its call is
+ *     one the kernel restarts after a handler (read, write, accept,
+ *     futex, ...), and otherwise (nanosleep, poll, epoll_wait, select)
+ *     it stays pending, reported as RW_PT_UNWIND_FAILED, until its call
+ *     returns;
  *   - or it calls rw_patch_quiescent() (it says: none of my callers is a
  *     patched function).
  * A stack that cannot be unwound to its end counts as "not yet". Threads

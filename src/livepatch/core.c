@@ -537,8 +537,8 @@ static int write_entries(struct rw__poke *pokes, size_t n)
 		err = rw__lock_acquire(&rw__text_lock);
 		if (err)
 			return err;
-		err = rw__text_poke_locked_ex(
-			pokes, n, nops ? sled_advance : NULL, &j);
+		err = rw__text_poke_locked_ex(pokes, n,
+					      nops ? sled_advance : NULL, &j);
 		rw__lock_release(&rw__text_lock);
 		if (err != -RW_ERR_THREAD_TIMEOUT)
 			break;
@@ -982,12 +982,34 @@ static int run_round(struct rw_patch *p)
 	err = rw__on_threads(check_fn, &r, check_filter, &r, ROUND_TIMEOUT_MS,
 			     &late);
 	if (err == -RW_ERR_THREAD_TIMEOUT) {
-		for (size_t i = 0; i < late.count; i++)
-			round_note(&r, late.tids[i], RW_PT_NO_ANSWER, 0, 0);
+		for (size_t i = 0; i < late.count; i++) {
+			struct reg_slot *s =
+				reg_find(r.reg, r.nreg, late.tids[i]);
+			_Atomic uint32_t *gp;
+			bool done = false;
+
+			/* It may have switched itself meanwhile
+			 * (rw_patch_quiescent) without answering. */
+			if (s) {
+				atomic_store(&s->busy, 1);
+				if (atomic_load(&s->tid) == late.tids[i] &&
+				    (gp = atomic_load(&s->gen)))
+					done = state_of(atomic_load(gp)) ==
+					       r.target;
+				atomic_store(&s->busy, 0);
+			}
+			if (done)
+				atomic_fetch_add(&r.switched, 1);
+			else
+				round_note(&r, late.tids[i], RW_PT_NO_ANSWER, 0,
+					   0);
+		}
 		atomic_fetch_add(&r.total, late.count);
 		err = 0;
 	}
 	rw_tid_list_free(&late);
+	if (err == -EAGAIN)
+		err = -EBUSY; /* threads kept appearing: not a verdict */
 	if (err)
 		goto out;
 	p->attempts++;
@@ -1141,8 +1163,8 @@ static int trans_step(struct rw_patch *p)
 {
 	int err = run_round(p);
 
-	if (err == -EAGAIN)
-		return err;
+	if (err == -EBUSY)
+		return -EAGAIN; /* no verdict this round; try again */
 	if (err)
 		return err;
 	return trans_complete(p);

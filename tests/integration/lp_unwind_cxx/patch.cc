@@ -20,7 +20,6 @@ __attribute__((noipa)) int lpu_dso_work_v2(int mode, lpu_hook_t hook, void *arg)
 {
 	LPU_BODY(2, mode, hook, arg);
 }
-
 }
 
 RW_PATCH_FUNCS(funcs) = {

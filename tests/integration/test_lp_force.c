@@ -1,0 +1,775 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: transitions that the stack checks cannot finish.
+ *
+ * Force. A thread spins inside spin_func() and never leaves it, so the
+ * enable of lp_force_spin.so stays open: rw_patch_wait(p, 500) times out,
+ * rw_patch_state() names that thread (RW_PT_ON_STACK, in spin_func) and
+ * only it; the four workers already run the new function. rw_patch_force()
+ * completes the transition (ENABLED, forced). The spinning call, released,
+ * returns the old result (it was in the old function); the thread's next
+ * call returns the new one. Disabling then works as usual, and unloading
+ * the forced patch leaves its object mapped.
+ *
+ * Quiescent points. Two threads block rewire's signal (so they can never
+ * check their own stack) while they sit in q_func(), blocked in read(). The
+ * enable of lp_force_q.so reports them ON_STACK (checked from outside).
+ * Released, they call q_func() in a loop and keep getting the old result:
+ * the transition times out with both NO_ANSWER. Once they call
+ * rw_patch_quiescent() at the top of their loop, their next calls return
+ * the new result and the transition completes; the disable completes the
+ * same way. Two ordinary workers call rw_patch_quiescent() at the top of
+ * their loop throughout.
+ *
+ * Every call must return exactly x + 1000 (old) or x + 2000 (new), and the
+ * side each phase requires (see the side tables).
+ */
+#include <rewire/config.h>
+
+#include "check.h"
+
+#ifndef RW_BACKEND_X86_64
+int main(void)
+{
+	SKIP("live patching needs the x86_64 backend");
+}
+#else
+
+#include <rewire/livepatch.h>
+#include <rewire/threads.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define STABLE_CALLS 500
+#define OLD(x) ((x) + 1000)
+#define NEW(x) ((x) + 2000)
+
+int spin_func(int x, int spin);
+int q_func(int x, int hold);
+
+static _Atomic int spinner_in, spin_release;
+
+/* With @spin, stays inside (its frame on the stack) until released. */
+__attribute__((noinline, noipa)) int spin_func(int x, int spin)
+{
+	if (spin) {
+		atomic_store(&spinner_in, 1);
+		while (!atomic_load(&spin_release))
+			__builtin_ia32_pause();
+	}
+	return OLD(x);
+}
+
+static int q_pipe[2];
+static _Atomic int q_in, q_read_failed;
+
+/* With @hold, blocks in read() inside, until the test writes a byte. */
+__attribute__((noinline, noipa)) int q_func(int x, int hold)
+{
+	if (hold) {
+		char c;
+
+		atomic_fetch_add(&q_in, 1);
+		if (read(q_pipe[0], &c, 1) != 1)
+			atomic_store(&q_read_failed, 1);
+	}
+	return OLD(x);
+}
+
+/* ---- Phases and the side each requires ----------------------------------- */
+
+enum { K_WORKER, K_Q, NKINDS };
+#define ANY (-1)
+
+enum {
+	F_BEFORE,
+	F_PENDING, /* enable started, the spinner holds it */
+	F_MIDWAY,  /* every thread but the spinner switched */
+	F_FORCED,
+	F_DISABLING,
+	F_DISABLED,
+	F_STOP,
+	NFPHASES
+};
+
+static const int f_side[NFPHASES][NKINDS] = {
+	[F_BEFORE] = { 0, ANY },      [F_PENDING] = { ANY, ANY },
+	[F_MIDWAY] = { 1, ANY },      [F_FORCED] = { 1, ANY },
+	[F_DISABLING] = { ANY, ANY }, [F_DISABLED] = { 0, ANY },
+	[F_STOP] = { ANY, ANY },
+};
+
+enum {
+	Q_BEFORE,
+	Q_ENABLING,
+	Q_HELD,	     /* the q threads left q_func and cannot switch */
+	Q_QUIESCING, /* the q threads call rw_patch_quiescent() */
+	Q_ENABLED,
+	Q_DISABLING,
+	Q_DISABLED,
+	Q_STOP,
+	NQPHASES
+};
+
+/* Q_QUIESCING, K_Q: new once the thread called rw_patch_quiescent() in
+ * that phase (checked in q_main). */
+static const int q_side[NQPHASES][NKINDS] = {
+	[Q_BEFORE] = { 0, 0 },	 [Q_ENABLING] = { ANY, ANY },
+	[Q_HELD] = { 1, 0 },	 [Q_QUIESCING] = { 1, ANY },
+	[Q_ENABLED] = { 1, 1 },	 [Q_DISABLING] = { ANY, ANY },
+	[Q_DISABLED] = { 0, 0 }, [Q_STOP] = { ANY, ANY },
+};
+
+#define MAXPH 8
+
+struct thr {
+	pthread_t t;
+	_Atomic pid_t tid;
+	int kind;
+	int x;
+	bool quiescent; /* K_WORKER: call rw_patch_quiescent() each loop */
+	_Atomic int *phase;
+	const int (*side)[NKINDS];
+	_Atomic long calls;
+	_Atomic long in_phase[MAXPH][2];
+	_Atomic long spanning[2];
+	_Atomic long bad, wrong;
+	long first_bad, first_wrong;
+	int first_wrong_phase;
+	int first; /* K_Q: the result of the call that held */
+};
+
+static void record(struct thr *t, int b, int a, int r, int must)
+{
+	int side;
+
+	if (r == OLD(t->x)) {
+		side = 0;
+	} else if (r == NEW(t->x)) {
+		side = 1;
+	} else {
+		if (atomic_fetch_add(&t->bad, 1) == 0)
+			t->first_bad = r;
+		atomic_fetch_add(&t->calls, 1);
+		return;
+	}
+	if (a == b) {
+		if (must == ANY)
+			must = t->side[b][t->kind];
+		atomic_fetch_add(&t->in_phase[b][side], 1);
+		if (must != ANY && must != side &&
+		    atomic_fetch_add(&t->wrong, 1) == 0) {
+			t->first_wrong = r;
+			t->first_wrong_phase = b;
+		}
+	} else {
+		atomic_fetch_add(&t->spanning[side], 1);
+	}
+	atomic_fetch_add(&t->calls, 1);
+}
+
+static void *worker_main(void *arg)
+{
+	struct thr *t = arg;
+
+	atomic_store(&t->tid, gettid());
+	for (;;) {
+		int b, a, r;
+
+		if (t->quiescent)
+			rw_patch_quiescent();
+		b = atomic_load(t->phase);
+		if (t->side == f_side ? b == F_STOP : b == Q_STOP)
+			break;
+		r = t->side == f_side ? spin_func(t->x, 0) : q_func(t->x, 0);
+		a = atomic_load(t->phase);
+		record(t, b, a, r, ANY);
+	}
+	return NULL;
+}
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+static long syscall_of(pid_t tid)
+{
+	char path[64], buf[256];
+	FILE *f;
+	long nr = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
+		nr = strtol(buf, NULL, 10);
+	fclose(f);
+	return nr;
+}
+
+static void wait_until(_Atomic int *v, int at_least, const char *what)
+{
+	uint64_t t0 = rw_test_now_ns();
+
+	while (atomic_load(v) < at_least) {
+		if (rw_test_now_ns() - t0 > 10000000000ull) {
+			fprintf(stderr, "timed out waiting for %s\n", what);
+			exit(1);
+		}
+		usleep(1000);
+	}
+}
+
+static void wait_stable(struct thr *t, size_t n, int ph)
+{
+	uint64_t t0 = rw_test_now_ns();
+
+	for (size_t i = 0; i < n; i++) {
+		while (atomic_load(&t[i].in_phase[ph][0]) +
+			       atomic_load(&t[i].in_phase[ph][1]) <
+		       STABLE_CALLS) {
+			if (rw_test_now_ns() - t0 > 10000000000ull) {
+				fprintf(stderr,
+					"thread %d: too few calls in phase %d "
+					"after 10 s\n",
+					(int)t[i].tid, ph);
+				exit(1);
+			}
+			usleep(1000);
+		}
+	}
+}
+
+static void check_threads(struct thr *t, size_t n, int nph, const char *who)
+{
+	for (size_t i = 0; i < n; i++) {
+		long sum = atomic_load(&t[i].spanning[0]) +
+			   atomic_load(&t[i].spanning[1]) +
+			   atomic_load(&t[i].bad);
+
+		printf("  %s %zu (tid %d): %ld calls; old/new by phase:", who,
+		       i, (int)t[i].tid, atomic_load(&t[i].calls));
+		for (int ph = 0; ph < nph; ph++) {
+			sum += atomic_load(&t[i].in_phase[ph][0]) +
+			       atomic_load(&t[i].in_phase[ph][1]);
+			printf(" %ld/%ld", atomic_load(&t[i].in_phase[ph][0]),
+			       atomic_load(&t[i].in_phase[ph][1]));
+		}
+		printf("; across a change %ld/%ld\n",
+		       atomic_load(&t[i].spanning[0]),
+		       atomic_load(&t[i].spanning[1]));
+		if (atomic_load(&t[i].bad)) {
+			fprintf(stderr,
+				"%s %zu: %ld calls returned neither result "
+				"(first %d)\n",
+				who, i, atomic_load(&t[i].bad),
+				(int)t[i].first_bad);
+			exit(1);
+		}
+		if (atomic_load(&t[i].wrong)) {
+			fprintf(stderr,
+				"%s %zu: %ld calls returned the wrong side "
+				"(first %d in phase %d)\n",
+				who, i, atomic_load(&t[i].wrong),
+				(int)t[i].first_wrong, t[i].first_wrong_phase);
+			exit(1);
+		}
+		CHECK_EQ(sum, atomic_load(&t[i].calls));
+	}
+}
+
+static struct rw_patch *load(const char *name)
+{
+	char path[512];
+	struct rw_patch *p;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", LP_FORCE_DIR, name);
+	err = rw_patch_load(path, 0, &p);
+	if (err) {
+		fprintf(stderr, "rw_patch_load(%s): %s: %s\n", path,
+			rw_strerror(err), rw_patch_last_error());
+		exit(1);
+	}
+	return p;
+}
+
+static void show(struct rw_patch *p, const char *what,
+		 struct rw_patch_info *info)
+{
+	CHECK_OK(rw_patch_state(p, info));
+	printf("  %s: state %d, forced %d, %zu/%zu switched, %u round(s), "
+	       "%.3f ms, %zu pending\n",
+	       what, info->state, info->forced, info->threads_switched,
+	       info->threads_total, info->attempts,
+	       (double)info->transition_ns / 1e6, info->npending);
+	for (size_t i = 0; i < info->npending && i < RW_PATCH_INFO_THREADS; i++)
+		printf("    tid %d why %d ip %#lx func '%s'\n",
+		       (int)info->pending[i].tid, info->pending[i].why,
+		       (unsigned long)info->pending[i].ip,
+		       info->pending[i].func);
+}
+
+static void must_enable(struct rw_patch *p)
+{
+	int err = rw_patch_enable(p);
+
+	if (err) {
+		fprintf(stderr, "rw_patch_enable: %s: %s\n", rw_strerror(err),
+			rw_patch_last_error());
+		exit(1);
+	}
+}
+
+static void must_complete(struct rw_patch *p, const char *what)
+{
+	int err = rw_patch_wait(p, 10000);
+
+	if (err) {
+		struct rw_patch_info info;
+
+		fprintf(stderr, "rw_patch_wait (%s): %s\n", what,
+			rw_strerror(err));
+		show(p, what, &info);
+		exit(1);
+	}
+}
+
+static const volatile uint8_t *entry_sled(uintptr_t fn)
+{
+	const volatile uint8_t *p = (const volatile uint8_t *)fn;
+
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		p += 4;
+	return p;
+}
+
+static bool entry_is_nops(uintptr_t fn)
+{
+	const volatile uint8_t *s = entry_sled(fn);
+
+	for (int i = 0; i < 5; i++)
+		if (s[i] != 0x90)
+			return false;
+	return true;
+}
+
+/*
+ * The target of the jump at @at: "e9 rel32", or the stub form
+ * "ff 25 00000000 abs64" (jmp *0(%rip)); 0 for anything else.
+ */
+static uintptr_t jump_target(uintptr_t at)
+{
+	const volatile uint8_t *p = (const volatile uint8_t *)at;
+	uint8_t b[8];
+
+	if (p[0] == 0xe9) {
+		int32_t rel;
+
+		for (int i = 0; i < 4; i++)
+			b[i] = p[1 + i];
+		memcpy(&rel, b, 4);
+		return at + 5 + (uintptr_t)(intptr_t)rel;
+	}
+	if (p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
+		uintptr_t abs;
+
+		for (int i = 0; i < 8; i++)
+			b[i] = p[6 + i];
+		memcpy(&abs, b, 8);
+		return abs;
+	}
+	return 0;
+}
+
+/* Where the jump at @fn's entry leads, through a jump stub if there is
+ * one (0 if the entry is not a jmp). */
+static uintptr_t entry_target(uintptr_t fn)
+{
+	uintptr_t at = (uintptr_t)entry_sled(fn), t;
+
+	if (!(at = jump_target(at)))
+		return 0;
+	/* A stub "ff 25" leads on; a dispatcher does not start with one. */
+	t = jump_target(at);
+	if (t && ((const volatile uint8_t *)at)[0] == 0xff)
+		at = t;
+	return at;
+}
+
+/* The file mapped at @addr, from /proc/self/maps ("" if none). The loader
+ * maps the patch through /proc/self/fd/N, so dladdr() does not name it. */
+static void mapping_path(uintptr_t addr, char *out, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	CHECK(f != NULL);
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		int pos = 0;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pos) <
+			    2 ||
+		    addr < lo || addr >= hi)
+			continue;
+		if (pos > 0)
+			snprintf(out, len, "%s", line + pos);
+		out[strcspn(out, "\n")] = 0;
+		break;
+	}
+	fclose(f);
+}
+
+static bool in_object(uintptr_t addr, const char *name)
+{
+	char path[512];
+
+	mapping_path(addr, path, sizeof(path));
+	return strstr(path, name) != NULL;
+}
+
+/* ---- Force --------------------------------------------------------------- */
+
+#define NFWORKERS 4
+
+static _Atomic int fphase;
+static struct thr fw[NFWORKERS];
+static _Atomic pid_t spinner_tid;
+static _Atomic int spin_r1, spin_go2, spin_r2, spin_first_done;
+
+static void *spinner_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&spinner_tid, gettid());
+	atomic_store(&spin_r1, spin_func(7, 1));
+	atomic_store(&spin_first_done, 1);
+	while (!atomic_load(&spin_go2))
+		usleep(1000);
+	atomic_store(&spin_r2, spin_func(7, 0));
+	return NULL;
+}
+
+static void scenario_force(void)
+{
+	struct rw_patch_info info;
+	struct rw_patch *p;
+	pthread_t st;
+	uintptr_t target;
+	uint64_t t0;
+	int err;
+
+	printf("force:\n");
+	CHECK(entry_is_nops((uintptr_t)spin_func));
+	for (int i = 0; i < NFWORKERS; i++) {
+		fw[i].kind = K_WORKER;
+		fw[i].x = i;
+		fw[i].phase = &fphase;
+		fw[i].side = f_side;
+		CHECK(pthread_create(&fw[i].t, NULL, worker_main, &fw[i]) == 0);
+	}
+	CHECK(pthread_create(&st, NULL, spinner_main, NULL) == 0);
+	wait_until(&spinner_in, 1, "the spinner");
+	wait_stable(fw, NFWORKERS, F_BEFORE);
+
+	p = load("lp_force_spin.so");
+	atomic_store(&fphase, F_PENDING);
+	t0 = rw_test_now_ns();
+	must_enable(p);
+	err = rw_patch_wait(p, 500);
+	printf("  enable + wait(500): %s after %.3f ms\n", rw_strerror(err),
+	       (double)(rw_test_now_ns() - t0) / 1e6);
+	CHECK_EQ(err, -ETIMEDOUT);
+	show(p, "stuck", &info);
+	CHECK_EQ(info.state, RW_PATCH_ENABLING);
+	CHECK_EQ(info.target_patched, 1);
+	CHECK_EQ(info.forced, 0);
+	CHECK_EQ(info.npending, 1);
+	CHECK_EQ(info.pending[0].tid, atomic_load(&spinner_tid));
+	CHECK_EQ(info.pending[0].why, RW_PT_ON_STACK);
+	CHECK(strstr(info.pending[0].func, "spin_func") != NULL);
+	CHECK(info.pending[0].ip >= (uintptr_t)spin_func &&
+	      info.pending[0].ip < (uintptr_t)spin_func + 4096);
+	CHECK_EQ(info.threads_switched + 1, info.threads_total);
+	CHECK(info.threads_total >= NFWORKERS + 2);
+	/* The entry goes to a dispatcher, not to the patch. */
+	target = entry_target((uintptr_t)spin_func);
+	CHECK(target != 0);
+	CHECK(!in_object(target, "lp_force_spin.so"));
+	CHECK_EQ(atomic_load(&spin_first_done), 0);
+
+	/* Every worker switched: they get the new function now. */
+	atomic_store(&fphase, F_MIDWAY);
+	wait_stable(fw, NFWORKERS, F_MIDWAY);
+	CHECK_EQ(spin_func(1, 0), NEW(1)); /* this thread switched too */
+
+	t0 = rw_test_now_ns();
+	CHECK_OK(rw_patch_force(p));
+	printf("  force: %.3f ms\n", (double)(rw_test_now_ns() - t0) / 1e6);
+	show(p, "forced", &info);
+	CHECK_EQ(info.state, RW_PATCH_ENABLED);
+	CHECK_EQ(info.forced, 1);
+	CHECK_EQ(info.npending, 0);
+	CHECK_EQ(rw_patch_force(p), -EINVAL); /* not in transition */
+	target = entry_target((uintptr_t)spin_func);
+	CHECK(in_object(target, "lp_force_spin.so"));
+	atomic_store(&fphase, F_FORCED);
+	wait_stable(fw, NFWORKERS, F_FORCED);
+
+	/* The spinning call ends in the old function; the next is new. */
+	CHECK_EQ(atomic_load(&spin_first_done), 0);
+	atomic_store(&spin_release, 1);
+	wait_until(&spin_first_done, 1, "the spinner's first call");
+	atomic_store(&spin_go2, 1);
+	CHECK(pthread_join(st, NULL) == 0);
+	printf("  spinner: held call %d (old %d), next call %d (new %d)\n",
+	       atomic_load(&spin_r1), OLD(7), atomic_load(&spin_r2), NEW(7));
+	CHECK_EQ(atomic_load(&spin_r1), OLD(7));
+	CHECK_EQ(atomic_load(&spin_r2), NEW(7));
+
+	atomic_store(&fphase, F_DISABLING);
+	CHECK_OK(rw_patch_disable(p));
+	must_complete(p, "disable after force");
+	atomic_store(&fphase, F_DISABLED);
+	show(p, "disabled", &info);
+	CHECK_EQ(info.state, RW_PATCH_DISABLED);
+	CHECK_EQ(info.forced, 1);
+	CHECK_EQ(info.npending, 0);
+	CHECK(entry_is_nops((uintptr_t)spin_func));
+	wait_stable(fw, NFWORKERS, F_DISABLED);
+	CHECK_EQ(spin_func(1, 0), OLD(1));
+
+	/* A forced patch's object stays mapped after unload. */
+	CHECK_OK(rw_patch_unload(p));
+	CHECK(in_object(target, "lp_force_spin.so"));
+
+	atomic_store(&fphase, F_STOP);
+	for (int i = 0; i < NFWORKERS; i++)
+		CHECK(pthread_join(fw[i].t, NULL) == 0);
+	check_threads(fw, NFWORKERS, F_STOP, "worker");
+	for (int i = 0; i < NFWORKERS; i++) {
+		CHECK(atomic_load(&fw[i].in_phase[F_MIDWAY][1]) >=
+		      STABLE_CALLS);
+		CHECK(atomic_load(&fw[i].in_phase[F_FORCED][1]) >=
+		      STABLE_CALLS);
+		CHECK(atomic_load(&fw[i].in_phase[F_DISABLED][0]) >=
+		      STABLE_CALLS);
+	}
+}
+
+/* ---- Quiescent points ---------------------------------------------------- */
+
+#define NQWORKERS 2
+#define NQTHREADS 2
+
+static _Atomic int qphase, q_quiesce;
+static struct thr qw[NQWORKERS], qt[NQTHREADS];
+
+static void rewire_signal(int how)
+{
+	uint64_t set = 1ull << (rw_threads_signal() - 1);
+
+	/* The raw call: rewire keeps libc's sigprocmask() from blocking it. */
+	CHECK(syscall(SYS_rt_sigprocmask, how, &set, NULL, 8) == 0);
+}
+
+static void *q_main(void *arg)
+{
+	struct thr *t = arg;
+
+	atomic_store(&t->tid, gettid());
+	rewire_signal(SIG_BLOCK);
+	t->first = q_func(t->x, 1);
+	for (;;) {
+		int quiesced = atomic_load(&q_quiesce), b, a, r;
+
+		if (quiesced)
+			rw_patch_quiescent();
+		b = atomic_load(&qphase);
+		if (b == Q_STOP)
+			break;
+		r = q_func(t->x, 0);
+		a = atomic_load(&qphase);
+		/* Switched by its own quiescent point, in this transition. */
+		record(t, b, a, r, quiesced && b == Q_QUIESCING ? 1 : ANY);
+	}
+	rewire_signal(SIG_UNBLOCK);
+	return NULL;
+}
+
+static bool is_q_tid(pid_t tid)
+{
+	for (int i = 0; i < NQTHREADS; i++)
+		if (atomic_load(&qt[i].tid) == tid)
+			return true;
+	return false;
+}
+
+/*
+ * The pending threads are exactly the q threads, all for @why.
+ *
+ * A thread blocked in read() is unwound from outside from its stack
+ * pointer and instruction pointer alone; glibc's read() saves no register,
+ * so when the code above it keeps its frame in %rbp (LP_FRAME_POINTERS:
+ * the sanitizer builds) that unwind cannot go on. rewire then signals the
+ * thread (read() restarts after a handler), which, with the signal
+ * blocked, does not answer: UNWIND_FAILED or NO_ANSWER instead of
+ * ON_STACK, pending either way.
+ */
+static bool pending_are_q(const struct rw_patch_info *info, int why)
+{
+	if (info->npending != NQTHREADS)
+		return false;
+	for (size_t i = 0; i < info->npending; i++) {
+		int w = info->pending[i].why;
+
+		if (!is_q_tid(info->pending[i].tid))
+			return false;
+#ifdef LP_FRAME_POINTERS
+		if (why == RW_PT_ON_STACK &&
+		    (w == RW_PT_UNWIND_FAILED || w == RW_PT_NO_ANSWER))
+			continue;
+#endif
+		if (w != why)
+			return false;
+	}
+	return info->pending[0].tid != info->pending[1].tid;
+}
+
+static void scenario_quiescent(void)
+{
+	struct rw_patch_info info;
+	struct rw_patch *p;
+	uint64_t t0;
+	int err, i;
+
+	printf("quiescent:\n");
+	CHECK(pipe(q_pipe) == 0);
+	CHECK(entry_is_nops((uintptr_t)q_func));
+	for (i = 0; i < NQWORKERS; i++) {
+		qw[i].kind = K_WORKER;
+		qw[i].x = i;
+		qw[i].quiescent = true;
+		qw[i].phase = &qphase;
+		qw[i].side = q_side;
+		CHECK(pthread_create(&qw[i].t, NULL, worker_main, &qw[i]) == 0);
+	}
+	for (i = 0; i < NQTHREADS; i++) {
+		qt[i].kind = K_Q;
+		qt[i].x = 100 + i;
+		qt[i].phase = &qphase;
+		qt[i].side = q_side;
+		CHECK(pthread_create(&qt[i].t, NULL, q_main, &qt[i]) == 0);
+	}
+	wait_until(&q_in, NQTHREADS, "the q threads in q_func");
+	for (i = 0; i < NQTHREADS; i++) {
+		t0 = rw_test_now_ns();
+		while (syscall_of(qt[i].tid) != SYS_read) {
+			CHECK(rw_test_now_ns() - t0 < 5000000000ull);
+			usleep(1000);
+		}
+	}
+	wait_stable(qw, NQWORKERS, Q_BEFORE);
+
+	p = load("lp_force_q.so");
+	atomic_store(&qphase, Q_ENABLING);
+	must_enable(p);
+	/* Until a round saw every worker: only the q threads are left. */
+	t0 = rw_test_now_ns();
+	for (;;) {
+		CHECK_OK(rw_patch_state(p, &info));
+		if (pending_are_q(&info, RW_PT_ON_STACK) ||
+		    rw_test_now_ns() - t0 > 5000000000ull)
+			break;
+		err = rw_patch_wait(p, 0);
+		CHECK(err == -ETIMEDOUT);
+	}
+	show(p, "held", &info);
+	CHECK_EQ(info.state, RW_PATCH_ENABLING);
+	CHECK(pending_are_q(&info, RW_PT_ON_STACK));
+	for (i = 0; i < NQTHREADS; i++)
+		CHECK(info.pending[i].why != RW_PT_ON_STACK ||
+		      strstr(info.pending[i].func, "q_func") != NULL);
+	CHECK_EQ(info.threads_switched + NQTHREADS, info.threads_total);
+
+	/* Released, they cannot be checked and do not switch. */
+	atomic_store(&qphase, Q_HELD);
+	CHECK(write(q_pipe[1], "xx", NQTHREADS) == NQTHREADS);
+	wait_stable(qt, NQTHREADS, Q_HELD);
+	t0 = rw_test_now_ns();
+	err = rw_patch_wait(p, 1500);
+	printf("  wait(1500) with the q threads unable to answer: %s after "
+	       "%.3f ms\n",
+	       rw_strerror(err), (double)(rw_test_now_ns() - t0) / 1e6);
+	CHECK_EQ(err, -ETIMEDOUT);
+	show(p, "no answer", &info);
+	CHECK_EQ(info.state, RW_PATCH_ENABLING);
+	CHECK(pending_are_q(&info, RW_PT_NO_ANSWER));
+	wait_stable(qw, NQWORKERS, Q_HELD);
+	wait_stable(qt, NQTHREADS, Q_HELD);
+
+	/* Their quiescent points switch them. */
+	atomic_store(&qphase, Q_QUIESCING);
+	atomic_store(&q_quiesce, 1);
+	wait_stable(qt, NQTHREADS, Q_QUIESCING);
+	t0 = rw_test_now_ns();
+	must_complete(p, "enable with quiescent points");
+	printf("  wait with quiescent points: %.3f ms\n",
+	       (double)(rw_test_now_ns() - t0) / 1e6);
+	atomic_store(&qphase, Q_ENABLED);
+	show(p, "enabled", &info);
+	CHECK_EQ(info.state, RW_PATCH_ENABLED);
+	CHECK_EQ(info.forced, 0);
+	CHECK_EQ(info.npending, 0);
+	CHECK_EQ(info.threads_switched, info.threads_total);
+	CHECK(in_object(entry_target((uintptr_t)q_func), "lp_force_q.so"));
+	wait_stable(qw, NQWORKERS, Q_ENABLED);
+	wait_stable(qt, NQTHREADS, Q_ENABLED);
+
+	atomic_store(&qphase, Q_DISABLING);
+	CHECK_OK(rw_patch_disable(p));
+	must_complete(p, "disable with quiescent points");
+	atomic_store(&qphase, Q_DISABLED);
+	show(p, "disabled", &info);
+	CHECK_EQ(info.state, RW_PATCH_DISABLED);
+	CHECK(entry_is_nops((uintptr_t)q_func));
+	wait_stable(qw, NQWORKERS, Q_DISABLED);
+	wait_stable(qt, NQTHREADS, Q_DISABLED);
+	CHECK_OK(rw_patch_unload(p));
+
+	atomic_store(&qphase, Q_STOP);
+	for (i = 0; i < NQWORKERS; i++)
+		CHECK(pthread_join(qw[i].t, NULL) == 0);
+	for (i = 0; i < NQTHREADS; i++)
+		CHECK(pthread_join(qt[i].t, NULL) == 0);
+	CHECK_EQ(atomic_load(&q_read_failed), 0);
+	check_threads(qw, NQWORKERS, Q_STOP, "worker");
+	check_threads(qt, NQTHREADS, Q_STOP, "q thread");
+	for (i = 0; i < NQTHREADS; i++) {
+		printf("  q thread %d: held call %d (old %d)\n", i, qt[i].first,
+		       OLD(qt[i].x));
+		CHECK_EQ(qt[i].first, OLD(qt[i].x));
+		CHECK(atomic_load(&qt[i].in_phase[Q_HELD][0]) >= STABLE_CALLS);
+		CHECK(atomic_load(&qt[i].in_phase[Q_QUIESCING][1]) > 0);
+	}
+	for (i = 0; i < NQWORKERS; i++)
+		CHECK(atomic_load(&qw[i].in_phase[Q_HELD][1]) >= STABLE_CALLS);
+	CHECK(close(q_pipe[0]) == 0 && close(q_pipe[1]) == 0);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	CHECK_EQ(spin_func(1, 0), OLD(1));
+	CHECK_EQ(q_func(1, 0), OLD(1));
+	scenario_force();
+	scenario_quiescent();
+	printf("test_lp_force: ok\n");
+	return 0;
+}
+
+#endif /* RW_BACKEND_X86_64 */

@@ -135,10 +135,13 @@ static inline void rw__lock_reset(struct rw__lock *l)
 
 /*
  * fork: text_poke.c's atfork handlers call these. Lock order (prepare):
- * provider writer lock, tracepoint lock, RCU (call_rcu pause, urcu-bp,
+ * live patching lock, provider writer lock, tracepoint lock, RCU (call_rcu pause, urcu-bp,
  * poll lock), text lock, cross-thread call lock; parent and child release
  * in reverse.
  */
+void rw__livepatch_atfork_prepare(void);
+void rw__livepatch_atfork_parent(void);
+void rw__livepatch_atfork_child(void);
 void rw__provider_atfork_prepare(void);
 void rw__provider_atfork_parent(void);
 void rw__provider_atfork_child(void);

@@ -571,7 +571,9 @@ static void atfork_prepare(void)
 {
 	/* Lock order (src/internal.h): providers, tracepoints, RCU, text,
 	 * then the cross-thread call lock (a batch may make a cross-thread
-	 * call to sync cores). */
+	 * call to sync cores). Live patching's lock comes first: a
+	 * transition takes the text lock and makes cross-thread calls. */
+	rw__livepatch_atfork_prepare();
 	rw__provider_atfork_prepare();
 	rw__tracepoint_atfork_prepare();
 	rw__rcu_atfork_prepare();
@@ -587,6 +589,7 @@ static void atfork_parent(void)
 	rw__rcu_atfork_parent();
 	rw__tracepoint_atfork_parent();
 	rw__provider_atfork_parent();
+	rw__livepatch_atfork_parent();
 }
 
 static void atfork_child(void)
@@ -604,6 +607,7 @@ static void atfork_child(void)
 	rw__rcu_atfork_child();
 	rw__tracepoint_atfork_child();
 	rw__provider_atfork_child();
+	rw__livepatch_atfork_child();
 }
 
 __attribute__((constructor)) static void text_poke_init(void)

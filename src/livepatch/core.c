@@ -299,6 +299,9 @@ struct rw_patch {
 	size_t npending;
 	struct rw_patch_thread pending[RW_PATCH_INFO_THREADS];
 	bool target_patched;
+	/* References on the objects it patches, so that a dlclose() by the
+	 * program cannot unmap code with our jumps in it (NULL: main). */
+	void **pins;
 	struct rw_patch *next; /* all loaded patches, load order */
 	uint64_t enable_seq;   /* stack order (larger: above) */
 };
@@ -1224,6 +1227,44 @@ static int trans_reverse(void)
 	return 0;
 }
 
+/* ---- fork ---------------------------------------------------------------
+ *
+ * No rw_patch_* call is in progress while the address space is copied. The
+ * child has one thread: the registry forgets the others (their tids will
+ * be reused by unrelated threads), and a transition in progress goes on
+ * in the child with that one thread.
+ */
+static bool lp_fork_locked;
+
+void rw__livepatch_atfork_prepare(void)
+{
+	lp_fork_locked = rw__lock_acquire(&lp_lock) == 0;
+}
+
+void rw__livepatch_atfork_parent(void)
+{
+	if (lp_fork_locked)
+		rw__lock_release(&lp_lock);
+}
+
+void rw__livepatch_atfork_child(void)
+{
+	pid_t self = rw__gettid();
+
+	if (lp_fork_locked)
+		rw__lock_reset(&lp_lock);
+	for (struct reg_chunk *c = &reg_first; c; c = atomic_load(&c->next))
+		for (size_t i = 0; i < REG_CHUNK; i++) {
+			if (atomic_load(&c->s[i].gen) == &thread_gen) {
+				atomic_store(&c->s[i].tid, self);
+				continue;
+			}
+			atomic_store(&c->s[i].gen, NULL);
+			atomic_store(&c->s[i].busy, 0);
+			atomic_store(&c->s[i].tid, 0);
+		}
+}
+
 /* ---- API -------------------------------------------------------------------- */
 
 static int lp_enter(struct rw_patch *p)
@@ -1302,6 +1343,15 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		return err;
 	}
 	p->state = RW_PATCH_LOADED;
+	p->pins = calloc(p->obj.nfuncs, sizeof(*p->pins));
+	for (size_t i = 0; p->pins && i < p->obj.nfuncs; i++) {
+		Dl_info di;
+
+		if (dladdr((void *)p->obj.funcs[i].old_addr, &di) &&
+		    di.dli_fname && di.dli_fname[0])
+			p->pins[i] =
+				dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+	}
 	/* Append: the list is in load order. */
 	struct rw_patch **pp = &patches;
 
@@ -1543,7 +1593,32 @@ RW_EXPORT int rw_patch_unload(struct rw_patch *p)
 			*pp = p->next;
 			break;
 		}
+	/* Forget sites no other patch names (their entries hold their NOPs
+	 * again: no layer, no transition). */
+	for (size_t i = 0; i < p->obj.nfuncs; i++) {
+		struct lp_site *site = p->sites[i];
+		bool used = site->nlayers > 0;
+
+		for (struct rw_patch *q = patches; q && !used; q = q->next)
+			for (size_t k = 0; k < q->obj.nfuncs && !used; k++)
+				used = q->sites[k] == site;
+		for (size_t k = 0; k < i && !used; k++)
+			used = p->sites[k] == site; /* freed already */
+		if (used)
+			continue;
+		for (struct lp_site **sp = &sites; *sp; sp = &(*sp)->next)
+			if (*sp == site) {
+				*sp = site->next;
+				break;
+			}
+		free(site->layers);
+		free(site);
+	}
 	rw__lock_release(&lp_lock);
+	for (size_t i = 0; p->pins && i < p->obj.nfuncs && !p->forced; i++)
+		if (p->pins[i])
+			dlclose(p->pins[i]);
+	free(p->pins);
 	if (p->forced) {
 		/* A thread may still run its code: keep it mapped. */
 		free(p->obj.funcs);

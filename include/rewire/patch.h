@@ -147,6 +147,13 @@ struct rw_patch_desc {
 		".balign 4\n"                             \
 		".popsection\n")
 
+#define RW__PATCH_INIT(patch_name, ...)                                    \
+	{                                                                  \
+		.magic = RW_PATCH_MAGIC, .version = RW_PATCH_ABI_VERSION,  \
+		.size = sizeof(struct rw_patch_desc), .name = #patch_name, \
+		__VA_ARGS__                                                \
+	}
+
 #ifdef __cplusplus
 /* C++: a const object needs an extern "C" declaration for external
  * linkage (and the visibility goes there); designators must follow the
@@ -159,25 +166,15 @@ struct rw_patch_desc {
 	_Pragma("GCC diagnostic push") _Pragma(                            \
 		"GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
 		__attribute__((used))                                      \
-		const struct rw_patch_desc rw_patch_descriptor = {         \
-			.magic = RW_PATCH_MAGIC,                           \
-			.version = RW_PATCH_ABI_VERSION,                   \
-			.size = sizeof(struct rw_patch_desc),              \
-			.name = #patch_name,                               \
-			__VA_ARGS__                                        \
-		};                                                         \
+		const struct rw_patch_desc rw_patch_descriptor =           \
+			RW__PATCH_INIT(patch_name, __VA_ARGS__);           \
 	_Pragma("GCC diagnostic pop") struct rw__patch_semicolon_eater
 #else
-#define RW_PATCH(patch_name, ...)                          \
-	RW__PATCH_NOTE;                                    \
-	__attribute__((visibility("default"), used))       \
-	const struct rw_patch_desc rw_patch_descriptor = { \
-		.magic = RW_PATCH_MAGIC,                   \
-		.version = RW_PATCH_ABI_VERSION,           \
-		.size = sizeof(struct rw_patch_desc),      \
-		.name = #patch_name,                       \
-		__VA_ARGS__                                \
-	}
+#define RW_PATCH(patch_name, ...)                        \
+	RW__PATCH_NOTE;                                  \
+	__attribute__((visibility("default"), used))     \
+	const struct rw_patch_desc rw_patch_descriptor = \
+		RW__PATCH_INIT(patch_name, __VA_ARGS__)
 #endif
 
 #ifdef __cplusplus

@@ -55,6 +55,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +588,22 @@ static void retire_stub(void *stub)
 }
 
 /*
+ * An unwind takes about 10 KiB of stack (src/livepatch/unwind.c). A handler
+ * running on a small alternate signal stack (sigaltstack) does not have
+ * that: it answers "not yet" instead.
+ */
+#define UNWIND_STACK_NEED (24 * 1024)
+static bool stack_room(void)
+{
+	stack_t ss;
+	char here;
+
+	if (sigaltstack(NULL, &ss) || !(ss.ss_flags & SS_ONSTACK))
+		return true;
+	return (uintptr_t)&here - (uintptr_t)ss.ss_sp > UNWIND_STACK_NEED;
+}
+
+/*
  * Free the retired dispatchers once no thread can be inside one: every
  * running thread looks at its own stack (through signal frames: a handler
  * may run on top of a context interrupted in a dispatcher); a blocked
@@ -617,7 +634,7 @@ static void sweep_fn(void *arg, void *uc)
 
 	if (!uc)
 		return;
-	if (rw__lp_check_self(uc, &c) != RW__LP_SAFE)
+	if (!stack_room() || rw__lp_check_self(uc, &c) != RW__LP_SAFE)
 		atomic_store(&w->busy, true);
 }
 
@@ -792,7 +809,7 @@ static void check_fn(void *arg, void *uc)
 				return;
 			}
 	}
-	rc = rw__lp_check_self(uc, &c);
+	rc = stack_room() ? rw__lp_check_self(uc, &c) : RW__LP_UNWIND_FAILED;
 	if (rc == RW__LP_SAFE) {
 		atomic_store(&thread_gen, r->epoch);
 		atomic_fetch_add(&r->switched, 1);
@@ -1363,6 +1380,26 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 	return 0;
 }
 
+/*
+ * A change requested while a transition runs: the reverse of @p's own
+ * transition (when @p is in state @reversible) reverses it; anything else
+ * waits for it.
+ */
+static int reverse_or_busy(struct rw_patch *p, int reversible)
+{
+	int err;
+
+	if (tr.p == p && p->state == reversible) {
+		err = trans_reverse();
+		if (!err)
+			(void)trans_step(p);
+		return err;
+	}
+	rw__lp_set_error("patch %s: patch %s is in transition",
+			 p->obj.desc->name, tr.p->obj.desc->name);
+	return -EBUSY;
+}
+
 RW_EXPORT int rw_patch_enable(struct rw_patch *p)
 {
 	const struct rw_patch_desc *d;
@@ -1372,15 +1409,7 @@ RW_EXPORT int rw_patch_enable(struct rw_patch *p)
 		return err;
 	d = p->obj.desc;
 	if (trans_active()) {
-		if (tr.p == p && p->state == RW_PATCH_DISABLING) {
-			err = trans_reverse();
-			if (!err)
-				(void)trans_step(p);
-			goto out;
-		}
-		rw__lp_set_error("patch %s: patch %s is in transition", d->name,
-				 tr.p->obj.desc->name);
-		err = -EBUSY;
+		err = reverse_or_busy(p, RW_PATCH_DISABLING);
 		goto out;
 	}
 	if (p->state == RW_PATCH_ENABLED) {
@@ -1428,15 +1457,7 @@ RW_EXPORT int rw_patch_disable(struct rw_patch *p)
 		return err;
 	d = p->obj.desc;
 	if (trans_active()) {
-		if (tr.p == p && p->state == RW_PATCH_ENABLING) {
-			err = trans_reverse();
-			if (!err)
-				(void)trans_step(p);
-			goto out;
-		}
-		rw__lp_set_error("patch %s: patch %s is in transition", d->name,
-				 tr.p->obj.desc->name);
-		err = -EBUSY;
+		err = reverse_or_busy(p, RW_PATCH_ENABLING);
 		goto out;
 	}
 	if (p->state != RW_PATCH_ENABLED) {

@@ -62,7 +62,6 @@
  *    handler on a SIGSTKSZ-sized alternate stack does not have that.
  */
 #define UNW_LOCAL_ONLY
-#include "unwind_remote.h"
 
 #include <fcntl.h>
 #include <libunwind.h>
@@ -70,6 +69,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+
+#include "unwind_remote.h" /* after <libunwind.h> */
 
 /* Ranges and the frame classification. */
 
@@ -173,27 +174,6 @@ bool rw__lp_is_sigreturn(uintptr_t ip)
 /* The local unwind. */
 
 /*
- * Whether the last step lost every callee-saved register: a frame guessed
- * from %rbp, not one computed from CFI (see the top of the file).
- */
-static bool step_guessed(unw_cursor_t *cur)
-{
-	static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_R12,
-				    UNW_X86_64_R13, UNW_X86_64_R14,
-				    UNW_X86_64_R15 };
-	unw_save_loc_t loc;
-	size_t i;
-
-	for (i = 0; i < RW_ARRAY_SIZE(regs); i++) {
-		if (unw_get_save_loc(cur, regs[i], &loc) < 0)
-			return true;
-		if (loc.type != UNW_SLT_NONE)
-			return false;
-	}
-	return true;
-}
-
-/*
  * rw__lp_is_sigreturn() for a frame that libunwind just stepped over:
  * @addr, the address we checked, lies in code that libunwind found CFI
  * for (or read itself), so it is mapped; if the 9 bytes at @ip are on the
@@ -226,7 +206,7 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 		if (r >= 0)
 			return r;
 		r = unw_step(cur);
-		if (r < 0 || step_guessed(cur))
+		if (r < 0 || rw__lp_step_guessed(cur))
 			return RW__LP_UNWIND_FAILED;
 		if (r == 0)
 			return RW__LP_SAFE;

@@ -25,12 +25,13 @@
  * flushed whenever objects were loaded or unloaded since the last unwind
  * (dl_iterate_phdr's dlpi_adds and dlpi_subs counters).
  */
-#include "unwind_remote.h"
 
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+
+#include "unwind_remote.h" /* after <libunwind.h> */
 
 #define LINE_SIZE 256 /* divides the page size: a line is one page's */
 #define NLINES 8
@@ -169,24 +170,6 @@ static void flush_if_objects_changed(void)
 	atomic_store(&dl_seen_subs, d.subs);
 }
 
-/* See step_guessed() in unwind.c. */
-static bool step_guessed(unw_cursor_t *cur)
-{
-	static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_R12,
-				    UNW_X86_64_R13, UNW_X86_64_R14,
-				    UNW_X86_64_R15 };
-	unw_save_loc_t loc;
-	size_t i;
-
-	for (i = 0; i < RW_ARRAY_SIZE(regs); i++) {
-		if (unw_get_save_loc(cur, regs[i], &loc) < 0)
-			return true;
-		if (loc.type != UNW_SLT_NONE)
-			return false;
-	}
-	return true;
-}
-
 int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c)
 {
 	struct remote_arg ra;
@@ -215,7 +198,7 @@ int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c)
 			return r;
 		sig = rw__lp_is_sigreturn(ip);
 		r = unw_step(&cur);
-		if (r < 0 || step_guessed(&cur))
+		if (r < 0 || rw__lp_step_guessed(&cur))
 			return RW__LP_UNWIND_FAILED;
 		if (r == 0)
 			return RW__LP_SAFE;

@@ -48,4 +48,28 @@ bool rw__lp_is_sigreturn(uintptr_t ip);
  */
 int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c);
 
+/*
+ * Whether the last step lost every callee-saved register: a frame guessed
+ * from %rbp, not one computed from CFI (see the top of unwind.c). Static
+ * inline because each file compiles it against its own libunwind: include
+ * <libunwind.h> (local or generic) before this header.
+ */
+#ifdef UNW_VERSION_MAJOR
+static inline bool rw__lp_step_guessed(unw_cursor_t *cur)
+{
+	static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_R12,
+				    UNW_X86_64_R13, UNW_X86_64_R14,
+				    UNW_X86_64_R15 };
+	unw_save_loc_t loc;
+
+	for (size_t i = 0; i < RW_ARRAY_SIZE(regs); i++) {
+		if (unw_get_save_loc(cur, regs[i], &loc) < 0)
+			return true;
+		if (loc.type != UNW_SLT_NONE)
+			return false;
+	}
+	return true;
+}
+#endif
+
 #endif /* REWIRE_LP_UNWIND_REMOTE_H */

@@ -100,6 +100,8 @@ enum rw_patch_thread_why {
 struct rw_patch_thread {
 	pid_t tid;
 	int why;       /* enum rw_patch_thread_why */
+	int patched;   /* rw_patch_threads: 1 runs the patch's functions,
+			* 0 the ones below it, -1 unknown */
 	uintptr_t ip;  /* RW_PT_ON_STACK: the frame's address */
 	char func[64]; /* RW_PT_ON_STACK: the function found there */
 };
@@ -213,6 +215,18 @@ RW_EXPORT int rw_patch_state(struct rw_patch *p, struct rw_patch_info *info);
  * up to @max entries and returns how many patches there are.
  */
 RW_EXPORT size_t rw_patch_list(struct rw_patch **out, size_t max);
+
+/*
+ * rw_patch_threads - every thread of the process and where it stands with
+ * @p: .patched (1: runs @p's functions, 0: the code below @p, -1: not
+ * known: a thread rewire has not seen start and that was not checked
+ * yet), .why (RW_PT_SWITCHED when it is in the state of @p, or the reason
+ * from the last check), .ip and .func for RW_PT_ON_STACK. Fills up to
+ * @max entries, sorted by tid, and returns the number of threads (more
+ * than @max: call again with a bigger array), or a negative error.
+ */
+RW_EXPORT long rw_patch_threads(struct rw_patch *p, struct rw_patch_thread *out,
+				size_t max);
 
 /* The patch named @name (its descriptor's name), or NULL. */
 RW_EXPORT struct rw_patch *rw_patch_find(const char *name);

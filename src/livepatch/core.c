@@ -1683,6 +1683,90 @@ RW_EXPORT int rw_patch_state(struct rw_patch *p, struct rw_patch_info *info)
 	return 0;
 }
 
+static const struct rw_patch_thread *pending_find(const struct rw_patch *p,
+						  pid_t tid)
+{
+	size_t n = p->npending < RW_PATCH_INFO_THREADS ? p->npending
+						       : RW_PATCH_INFO_THREADS;
+
+	for (size_t i = 0; i < n; i++)
+		if (p->pending[i].tid == tid)
+			return &p->pending[i];
+	return NULL;
+}
+
+/* Where thread @tid (registry slot @s, or NULL) stands with @p. */
+static void thread_state(const struct rw_patch *p, pid_t tid,
+			 struct reg_slot *s, struct rw_patch_thread *t)
+{
+	const struct rw_patch_thread *pend = pending_find(p, tid);
+	bool target;
+	int side = -1;
+
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	if (tr.p != p) {
+		/* Settled: every thread is where the patch is. */
+		t->patched = p->state == RW_PATCH_ENABLED;
+		t->why = RW_PT_SWITCHED;
+		return;
+	}
+	target = target_now();
+	if (s) {
+		_Atomic uint32_t *gp;
+
+		atomic_store(&s->busy, 1);
+		if (atomic_load(&s->tid) == tid && (gp = atomic_load(&s->gen)))
+			side = state_of(atomic_load(gp));
+		atomic_store(&s->busy, 0);
+	}
+	if (side < 0 && pend)
+		side = !target;
+	else if (side < 0 && p->attempts &&
+		 p->npending <= RW_PATCH_INFO_THREADS)
+		side = target; /* not pending at the last check */
+	t->patched = side;
+	if (side == (int)target) {
+		t->why = RW_PT_SWITCHED;
+	} else if (pend) {
+		t->why = pend->why;
+		t->ip = pend->ip;
+		memcpy(t->func, pend->func, sizeof(t->func));
+	} else {
+		t->why = RW_PT_NOT_CHECKED;
+	}
+}
+
+RW_EXPORT long rw_patch_threads(struct rw_patch *p, struct rw_patch_thread *out,
+				size_t max)
+{
+	struct rw_tid_list tids;
+	struct reg_ent *reg = NULL;
+	size_t nreg = 0;
+	long n;
+	int err;
+
+	if (!out && max)
+		return -EINVAL;
+	err = rw_threads_list(&tids);
+	if (err)
+		return err;
+	err = lp_enter(p);
+	if (!err) {
+		err = reg_snapshot(&reg, &nreg);
+		if (!err)
+			for (size_t i = 0; i < tids.count && i < max; i++)
+				thread_state(p, tids.tids[i],
+					     reg_find(reg, nreg, tids.tids[i]),
+					     &out[i]);
+		rw__lock_release(&lp_lock);
+	}
+	n = err ? err : (long)tids.count;
+	free(reg);
+	rw_tid_list_free(&tids);
+	return n;
+}
+
 RW_EXPORT size_t rw_patch_list(struct rw_patch **out, size_t max)
 {
 	size_t n = 0;

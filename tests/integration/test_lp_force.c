@@ -507,6 +507,33 @@ static void scenario_force(void)
 	wait_stable(fw, NFWORKERS, F_MIDWAY);
 	CHECK_EQ(spin_func(1, 0), NEW(1)); /* this thread switched too */
 
+	/* Per thread: the spinner alone is unpatched, and why. */
+	{
+		struct rw_patch_thread th[64];
+		long n = rw_patch_threads(p, th, 64);
+		int spin_seen = 0;
+
+		CHECK(n >= NFWORKERS + 2 && n <= 64);
+		for (long i = 0; i < n; i++) {
+			if (th[i].tid == atomic_load(&spinner_tid)) {
+				spin_seen++;
+				CHECK_EQ(th[i].patched, 0);
+				CHECK_EQ(th[i].why, RW_PT_ON_STACK);
+				CHECK(strstr(th[i].func, "spin_func") != NULL);
+			} else {
+				CHECK_EQ(th[i].patched, 1);
+				CHECK_EQ(th[i].why, RW_PT_SWITCHED);
+			}
+			if (i)
+				CHECK(th[i].tid > th[i - 1].tid);
+		}
+		CHECK_EQ(spin_seen, 1);
+		CHECK_EQ(rw_patch_threads(p, NULL, 0), n);
+		printf("  rw_patch_threads: %ld threads, the spinner "
+		       "unpatched (on stack), the others patched\n",
+		       n);
+	}
+
 	t0 = rw_test_now_ns();
 	CHECK_OK(rw_patch_force(p));
 	printf("  force: %.3f ms\n", (double)(rw_test_now_ns() - t0) / 1e6);

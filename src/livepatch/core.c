@@ -54,6 +54,7 @@
 #include "../threads.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -301,7 +302,8 @@ struct rw_patch {
 	struct rw_patch_thread pending[RW_PATCH_INFO_THREADS];
 	bool target_patched;
 	/* References on the objects it patches, so that a dlclose() by the
-	 * program cannot unmap code with our jumps in it (NULL: main). */
+	 * program cannot unmap code with our jumps in it (one per function;
+	 * NULL for the main program). */
 	void **pins;
 	struct rw_patch *next; /* all loaded patches, load order */
 	uint64_t enable_seq;   /* stack order (larger: above) */
@@ -1309,6 +1311,45 @@ static int lp_enter(struct rw_patch *p)
 	return 0;
 }
 
+/* The loaded object holding @addr, by the name the loader knows it by
+ * ("" for the main program, which needs no reference). */
+struct pin_find {
+	uintptr_t addr;
+	char name[512];
+	bool found;
+};
+
+static int pin_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct pin_find *f = arg;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && f->addr >= lo &&
+		    f->addr < lo + ph->p_memsz) {
+			snprintf(f->name, sizeof(f->name), "%s",
+				 info->dlpi_name ? info->dlpi_name : "");
+			f->found = true;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A reference on the object holding @addr (NULL for the main program). */
+static void *pin_object(uintptr_t addr)
+{
+	struct pin_find f = { .addr = addr };
+
+	dl_iterate_phdr(pin_cb, &f);
+	if (!f.found || !f.name[0])
+		return NULL;
+	return dlopen(f.name, RTLD_NOW | RTLD_NOLOAD);
+}
+
 RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 			    struct rw_patch **out)
 {
@@ -1361,14 +1402,8 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 	}
 	p->state = RW_PATCH_LOADED;
 	p->pins = calloc(p->obj.nfuncs, sizeof(*p->pins));
-	for (size_t i = 0; p->pins && i < p->obj.nfuncs; i++) {
-		Dl_info di;
-
-		if (dladdr((void *)p->obj.funcs[i].old_addr, &di) &&
-		    di.dli_fname && di.dli_fname[0])
-			p->pins[i] =
-				dlopen(di.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-	}
+	for (size_t i = 0; p->pins && i < p->obj.nfuncs; i++)
+		p->pins[i] = pin_object(p->obj.funcs[i].old_addr);
 	/* Append: the list is in load order. */
 	struct rw_patch **pp = &patches;
 

@@ -1255,9 +1255,15 @@ static int trans_reverse(void)
  */
 static bool lp_fork_locked;
 
+/* fork() prepare handlers waiting for lp_lock: rw_patch_* calls let them
+ * go first (rw__lock is not fair, and a loop of calls would starve fork). */
+static _Atomic int lp_forks_waiting;
+
 void rw__livepatch_atfork_prepare(void)
 {
+	atomic_fetch_add(&lp_forks_waiting, 1);
 	lp_fork_locked = rw__lock_acquire(&lp_lock) == 0;
+	atomic_fetch_sub(&lp_forks_waiting, 1);
 }
 
 void rw__livepatch_atfork_parent(void)
@@ -1289,6 +1295,9 @@ void rw__livepatch_atfork_child(void)
 static int lp_enter(struct rw_patch *p)
 {
 	int err;
+
+	while (atomic_load(&lp_forks_waiting))
+		sched_yield();
 
 	if (!rw__arch_can_patch()) {
 		rw__lp_set_error("live patching needs the x86_64 backend");

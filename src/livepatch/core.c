@@ -83,7 +83,7 @@ static struct rw__lock lp_lock = RW__LOCK_INIT;
  *
  * Threads created through pthread_create() (and the thread that loaded
  * librewire) register the address of their generation, so that a blocked
- * thread can be switched from outside. Slots live in mmap'ed chunks that
+ * thread can be switched from outside. Slots live in chunks that
  * are never freed; a slot is claimed with a CAS on its tid.
  */
 struct reg_slot {
@@ -143,21 +143,37 @@ static void reg_release(void *v)
 		sched_yield();
 }
 
-/* Register the calling thread (not async-signal-safe). */
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void reg_key_init(void)
+{
+	reg_key_ok = pthread_key_create(&reg_key, reg_release) == 0;
+}
+
+/*
+ * Register the calling thread (not async-signal-safe). Only with the key
+ * whose destructor releases the slot at thread exit: a slot left behind
+ * would send a later thread with the same tid to freed memory.
+ */
 static void reg_self(void)
 {
-	struct reg_slot *s = reg_claim(rw__gettid());
+	struct reg_slot *s;
 
+	pthread_once(&reg_once, reg_key_init);
+	if (!reg_key_ok)
+		return;
+	s = reg_claim(rw__gettid());
 	if (!s)
 		return;
 	atomic_store(&s->gen, &thread_gen);
-	if (reg_key_ok)
-		pthread_setspecific(reg_key, s);
+	if (pthread_setspecific(reg_key, s)) {
+		atomic_store(&s->gen, NULL);
+		atomic_store(&s->tid, 0);
+	}
 }
 
 __attribute__((constructor)) static void lp_init(void)
 {
-	reg_key_ok = pthread_key_create(&reg_key, reg_release) == 0;
 	reg_self();
 }
 

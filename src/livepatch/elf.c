@@ -1093,6 +1093,16 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 			goto out;
 		funcs[i].new_size =
 			patch_func_size(elf, patch_bias, funcs[i].new_addr);
+		if (!funcs[i].new_size) {
+			/* Without it a thread inside the new function cannot
+			 * be told apart: no safe disable. */
+			rw__lp_set_error("%s: the new function for %s has no "
+					 "sized symbol in the patch (stripped "
+					 "patch?)",
+					 path, funcs[i].label);
+			err = -RW_ERR_STRIPPED;
+			goto out;
+		}
 		for (size_t j = 0; j < i; j++) {
 			if (funcs[j].old_addr != funcs[i].old_addr)
 				continue;

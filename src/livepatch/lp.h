@@ -35,9 +35,8 @@ struct rw__lp_func {
 	uintptr_t sled;
 	size_t sled_len;
 	uintptr_t new_addr; /* desc->new_func */
-	size_t new_size;    /* from the patch object's symbol table; 0 if
-			     * not found (then 1 byte is assumed... see
-			     * unwind checks: the range is [new, new+1)) */
+	size_t new_size;    /* from the patch object's symbol table (> 0:
+			     * the loader refuses a patch without it) */
 	char label[96];	    /* "object:name" or "object:name,pos" */
 };
 

@@ -372,6 +372,8 @@ int main(void)
 		    "object 'liblpb_not_loaded.so.1' (of 'f') is not loaded");
 	expect_fail("stripped", -RW_ERR_STRIPPED,
 		    "lpb_dso_stripped.so has no symbol table (stripped)");
+	expect_fail("good_stripped", -RW_ERR_STRIPPED,
+		    "has no sized symbol in the patch");
 	expect_fail("nopfe", -RW_ERR_NOT_PATCHABLE,
 		    "'not_patchable' in the main program|has no patchable "
 		    "entry|-fpatchable-function-entry=5");

@@ -41,3 +41,10 @@ foreach(p good missing ambig ambig_pos badpos stripped noobj nopfe sized
 	rewire_target_warnings(lpb_${p})
 	add_dependencies(${RW_TEST_TARGET} lpb_${p})
 endforeach()
+
+# lpb_good_stripped.so: the good patch without .symtab, so that its static
+# new function has no size: refused (a thread inside it could not be seen).
+add_custom_command(TARGET lpb_good POST_BUILD
+	COMMAND ${CMAKE_STRIP} -o ${lpb_dir}/lpb_good_stripped.so
+		$<TARGET_FILE:lpb_good>
+	VERBATIM)

@@ -191,6 +191,25 @@ static pthread_t flipper_thread;
 /* Held around every fork, so that the two kinds never overlap. */
 static pthread_mutex_t fork_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * GCC 12's AddressSanitizer does not lock its allocator around fork(): a
+ * child forked while another thread refills an allocator cache waits for
+ * that lock forever at its first malloc (the child checks allocate). In
+ * ASan builds only, the updating threads hold a gate around each update
+ * (the allocations happen there), and a fork holds the gates of the
+ * threads it does not interrupt itself. glibc's malloc is fork-safe, so
+ * other builds keep the unrestricted overlap.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+static pthread_mutex_t gate_flip = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t gate_ret = PTHREAD_MUTEX_INITIALIZER;
+#define GATE_LOCK(g) pthread_mutex_lock(&(g))
+#define GATE_UNLOCK(g) pthread_mutex_unlock(&(g))
+#else
+#define GATE_LOCK(g) ((void)0)
+#define GATE_UNLOCK(g) ((void)0)
+#endif
+
 /* Set in the child made by the handler; the flipper checks it. */
 static volatile sig_atomic_t in_handler_child;
 static _Atomic long h_forks, h_misses;
@@ -233,14 +252,19 @@ static void *flipper(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&stop)) {
-		int r = rw_static_key_enable(&fk_key);
+		int r;
 
+		GATE_LOCK(gate_flip);
+		r = rw_static_key_enable(&fk_key);
 		if (in_handler_child)
 			child_from_handler();
+		GATE_UNLOCK(gate_flip);
 		CHECK_OK(r);
+		GATE_LOCK(gate_flip);
 		r = rw_static_key_disable(&fk_key);
 		if (in_handler_child)
 			child_from_handler();
+		GATE_UNLOCK(gate_flip);
 		CHECK_OK(r);
 		atomic_fetch_add(&flips, 2);
 	}
@@ -251,8 +275,14 @@ static void *retargeter(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&stop)) {
-		CHECK_OK(rw_static_call_update(fk_call, ret2));
-		CHECK_OK(rw_static_call_update(fk_call, ret1));
+		int r;
+
+		GATE_LOCK(gate_ret);
+		r = rw_static_call_update(fk_call, ret2);
+		if (!r)
+			r = rw_static_call_update(fk_call, ret1);
+		GATE_UNLOCK(gate_ret);
+		CHECK_OK(r);
 		atomic_fetch_add(&retargets, 2);
 	}
 	return NULL;
@@ -303,12 +333,14 @@ static void *prodder(void *arg)
 			continue;
 		last = rw_test_now_ns();
 		pthread_mutex_lock(&fork_mutex);
+		GATE_LOCK(gate_ret);
 		atomic_store(&h_pid, 0);
 		pthread_kill(flipper_thread, SIGUSR1);
 		t0 = rw_test_now_ns();
 		while (!(pid = atomic_load(&h_pid)) &&
 		       rw_test_now_ns() - t0 < 2000000000ull)
 			sched_yield();
+		GATE_UNLOCK(gate_ret);
 		pthread_mutex_unlock(&fork_mutex);
 		if (pid == -1) {
 			fprintf(stderr, "fork in handler failed\n");
@@ -350,14 +382,25 @@ int main(void)
 	CHECK_EQ(pthread_create(&tr, NULL, reader, NULL), 0);
 	CHECK_EQ(pthread_create(&tp, NULL, prodder, NULL), 0);
 
+#if defined(__SANITIZE_ADDRESS__)
+	/* Threads that are still starting allocate too (see the gates). */
+	while (atomic_load(&flips) < 2 || atomic_load(&retargets) < 2 ||
+	       atomic_load(&reads) < 1)
+		sched_yield();
+#endif
 	while (forks < max_forks && rw_test_now_ns() - t0 < limit) {
 		pid_t pid;
 		int st;
 
 		pthread_mutex_lock(&fork_mutex);
+		GATE_LOCK(gate_ret);
+		GATE_LOCK(gate_flip);
 		pid = fork();
-		if (pid != 0)
+		if (pid != 0) {
+			GATE_UNLOCK(gate_flip);
+			GATE_UNLOCK(gate_ret);
 			pthread_mutex_unlock(&fork_mutex);
+		}
 		CHECK(pid >= 0);
 		if (pid == 0)
 			_exit(child_checks());

@@ -366,22 +366,6 @@ static void run_rounds(void *arg)
 		}
 }
 
-struct summary {
-	double med, min, max;
-};
-
-static struct summary summarise(const double *v, int n)
-{
-	double tmp[MAX_SAMPLES];
-	struct summary s;
-
-	memcpy(tmp, v, sizeof(*v) * (size_t)n);
-	s.med = bench_quantile(tmp, n, 0.5);
-	s.min = tmp[0];
-	s.max = tmp[n - 1];
-	return s;
-}
-
 static void print_group(const char *title, const struct group *g)
 {
 	enum variant base = g->vs[0];
@@ -391,21 +375,24 @@ static void print_group(const char *title, const struct group *g)
 	       "ratio to the plain function, per round: median [min, max]; "
 	       "+ns");
 	for (int i = 0; i < g->nv; i++) {
+		/* Sorted by bench_quantile(): [0] is the minimum, [n - 1] the
+		 * maximum. */
 		double t[MAX_SAMPLES], r[MAX_SAMPLES], d[MAX_SAMPLES];
-		struct summary st, sr, sd;
+		double t_med, r_med, d_med;
 		enum variant v = g->vs[i];
+		int n = g->rounds;
 
-		for (int k = 0; k < g->rounds; k++) {
+		for (int k = 0; k < n; k++) {
 			t[k] = ns[k][v];
 			r[k] = ns[k][v] / ns[k][base];
 			d[k] = ns[k][v] - ns[k][base];
 		}
-		st = summarise(t, g->rounds);
-		sr = summarise(r, g->rounds);
-		sd = summarise(d, g->rounds);
+		t_med = bench_quantile(t, n, 0.5);
+		r_med = bench_quantile(r, n, 0.5);
+		d_med = bench_quantile(d, n, 0.5);
 		printf("  %-34s %8.3f %8.3f   %6.3fx [%.3f, %.3f]  %+7.3f\n",
-		       variant_label[v], st.med, st.min, sr.med, sr.min, sr.max,
-		       sd.med);
+		       variant_label[v], t_med, t[0], r_med, r[0], r[n - 1],
+		       d_med);
 	}
 }
 

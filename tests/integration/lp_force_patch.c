@@ -8,25 +8,21 @@
 #include <rewire/patch.h>
 
 #ifdef LP_FORCE_SPIN
-__attribute__((noinline)) static int spin_func_new(int x, int spin)
-{
-	(void)spin;
-	return x + 2000;
-}
-
-RW_PATCH_FUNCS(funcs) = {
-	RW_PATCH_FUNC(NULL, "spin_func", 0, spin_func_new),
-};
-RW_PATCH(lp_force_spin, .funcs = funcs, .nfuncs = RW_PATCH_COUNT(funcs));
+#define LP_FORCE_OLD "spin_func"
+#define LP_FORCE_PATCH lp_force_spin
 #else
-__attribute__((noinline)) static int q_func_new(int x, int hold)
+#define LP_FORCE_OLD "q_func"
+#define LP_FORCE_PATCH lp_force_q
+#endif
+
+/* The new spin_func(x, spin) or q_func(x, hold). */
+__attribute__((noinline)) static int new_func(int x, int unused)
 {
-	(void)hold;
+	(void)unused;
 	return x + 2000;
 }
 
 RW_PATCH_FUNCS(funcs) = {
-	RW_PATCH_FUNC(NULL, "q_func", 0, q_func_new),
+	RW_PATCH_FUNC(NULL, LP_FORCE_OLD, 0, new_func),
 };
-RW_PATCH(lp_force_q, .funcs = funcs, .nfuncs = RW_PATCH_COUNT(funcs));
-#endif
+RW_PATCH(LP_FORCE_PATCH, .funcs = funcs, .nfuncs = RW_PATCH_COUNT(funcs));

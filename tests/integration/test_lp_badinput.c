@@ -24,7 +24,7 @@
  */
 #include "livepatch/lp.h"
 
-#include "check.h"
+#include "lp_test.h"
 #include "lpb.h"
 
 #include <dlfcn.h>
@@ -98,26 +98,6 @@ static int nobjects(void)
 	return n;
 }
 
-/* Is a file named @base mapped? */
-static bool mapped(const char *base)
-{
-	char line[4096];
-	bool found = false;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	CHECK(f);
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *nl = strchr(line, '\n'), *slash;
-
-		if (nl)
-			*nl = '\0';
-		slash = strrchr(line, '/');
-		found = slash && !strcmp(slash + 1, base);
-	}
-	fclose(f);
-	return found;
-}
-
 static const char *base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -127,7 +107,7 @@ static const char *base_name(const char *path)
 
 static void patch_path(char *buf, size_t size, const char *name)
 {
-	snprintf(buf, size, "%s/lpb_%s.so", LPB_DIR, name);
+	lp_patch_path(buf, size, LPB_DIR "/lpb_", name);
 }
 
 static void workers_ok(void)
@@ -184,7 +164,7 @@ static void expect_fail_path(const char *path, unsigned flags, int code,
 	CHECK(!memcmp(&o, pattern, sizeof(o)));
 	CHECK(!memcmp(entry, (const void *)(uintptr_t)compute, sizeof(entry)));
 	CHECK_EQ(nobjects(), n0);
-	CHECK(!mapped(base_name(path)));
+	CHECK(!lp_file_mapped(base_name(path)));
 	workers_ok();
 }
 
@@ -209,7 +189,7 @@ static void load_ok(const char *path, unsigned flags, struct rw__lp_obj *o)
 			rw_strerror(err), rw_patch_last_error());
 	CHECK_EQ(err, 0);
 	CHECK(!memcmp(entry, (const void *)(uintptr_t)compute, sizeof(entry)));
-	CHECK(mapped(base_name(path)));
+	CHECK(lp_file_mapped(base_name(path)));
 	workers_ok();
 }
 
@@ -283,9 +263,9 @@ static void test_good(void)
 	       (unsigned long)o2.funcs[0].old_addr,
 	       (unsigned long)o2.funcs[1].old_addr);
 	rw__lp_unload(&o2);
-	CHECK(!mapped("lpb_ambig_pos.so"));
+	CHECK(!lp_file_mapped("lpb_ambig_pos.so"));
 	rw__lp_unload(&o);
-	CHECK(!mapped("lpb_good.so"));
+	CHECK(!lp_file_mapped("lpb_good.so"));
 	CHECK_EQ(nobjects(), n0);
 
 	/* Again, now that both names are free. */

@@ -35,8 +35,9 @@ int main(void)
 }
 #else
 
-#include <rewire/livepatch.h>
 #include <rewire/threads.h>
+
+#include "lp_test.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -195,50 +196,29 @@ static void *worker_main(void *arg)
 
 /* ---- Helpers ------------------------------------------------------------- */
 
-static long syscall_of(pid_t tid)
-{
-	char path[64], buf[256];
-	FILE *f;
-	long nr = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
-		nr = strtol(buf, NULL, 10);
-	fclose(f);
-	return nr;
-}
-
 static void wait_until(_Atomic int *v, int at_least, const char *what)
 {
-	uint64_t t0 = rw_test_now_ns();
-
-	while (atomic_load(v) < at_least) {
-		if (rw_test_now_ns() - t0 > 10000000000ull) {
-			fprintf(stderr, "timed out waiting for %s\n", what);
-			exit(1);
-		}
-		usleep(1000);
+	if (!LP_WAIT_UNTIL(atomic_load(v) >= at_least, lp_deadline_ms(10000))) {
+		fprintf(stderr, "timed out waiting for %s\n", what);
+		exit(1);
 	}
 }
 
 static void wait_stable(struct thr *t, size_t n, int ph)
 {
-	uint64_t t0 = rw_test_now_ns();
+	uint64_t deadline = lp_deadline_ms(10000);
 
 	for (size_t i = 0; i < n; i++) {
-		while (atomic_load(&t[i].in_phase[ph][0]) +
-			       atomic_load(&t[i].in_phase[ph][1]) <
-		       STABLE_CALLS) {
-			if (rw_test_now_ns() - t0 > 10000000000ull) {
-				fprintf(stderr,
-					"thread %d: too few calls in phase %d "
-					"after 10 s\n",
-					(int)t[i].tid, ph);
-				exit(1);
-			}
-			usleep(1000);
+		if (!LP_WAIT_UNTIL(
+			    atomic_load(&t[i].in_phase[ph][0]) +
+					    atomic_load(&t[i].in_phase[ph][1]) >=
+				    STABLE_CALLS,
+			    deadline)) {
+			fprintf(stderr,
+				"thread %d: too few calls in phase %d after "
+				"10 s\n",
+				(int)t[i].tid, ph);
+			exit(1);
 		}
 	}
 }
@@ -284,17 +264,9 @@ static void check_threads(struct thr *t, size_t n, int nph, const char *who)
 static struct rw_patch *load(const char *name)
 {
 	char path[512];
-	struct rw_patch *p;
-	int err;
 
-	snprintf(path, sizeof(path), "%s/%s", LP_FORCE_DIR, name);
-	err = rw_patch_load(path, 0, &p);
-	if (err) {
-		fprintf(stderr, "rw_patch_load(%s): %s: %s\n", path,
-			rw_strerror(err), rw_patch_last_error());
-		exit(1);
-	}
-	return p;
+	lp_patch_path(path, sizeof(path), LP_FORCE_DIR "/", name);
+	return lp_load(path, 0);
 }
 
 static void show(struct rw_patch *p, const char *what,
@@ -338,99 +310,17 @@ static void must_complete(struct rw_patch *p, const char *what)
 	}
 }
 
-static const volatile uint8_t *entry_sled(uintptr_t fn)
+/* Disable @p and wait for it, setting *@phase to @during, then @after. */
+static void disable_complete(struct rw_patch *p, _Atomic int *phase, int during,
+			     int after, const char *what,
+			     struct rw_patch_info *info)
 {
-	const volatile uint8_t *p = (const volatile uint8_t *)fn;
-
-	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
-		p += 4;
-	return p;
-}
-
-static bool entry_is_nops(uintptr_t fn)
-{
-	const volatile uint8_t *s = entry_sled(fn);
-
-	for (int i = 0; i < 5; i++)
-		if (s[i] != 0x90)
-			return false;
-	return true;
-}
-
-/*
- * The target of the jump at @at: "e9 rel32", or the stub form
- * "ff 25 00000000 abs64" (jmp *0(%rip)); 0 for anything else.
- */
-static uintptr_t jump_target(uintptr_t at)
-{
-	const volatile uint8_t *p = (const volatile uint8_t *)at;
-	uint8_t b[8];
-
-	if (p[0] == 0xe9) {
-		int32_t rel;
-
-		for (int i = 0; i < 4; i++)
-			b[i] = p[1 + i];
-		memcpy(&rel, b, 4);
-		return at + 5 + (uintptr_t)(intptr_t)rel;
-	}
-	if (p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
-		uintptr_t abs;
-
-		for (int i = 0; i < 8; i++)
-			b[i] = p[6 + i];
-		memcpy(&abs, b, 8);
-		return abs;
-	}
-	return 0;
-}
-
-/* Where the jump at @fn's entry leads, through a jump stub if there is
- * one (0 if the entry is not a jmp). */
-static uintptr_t entry_target(uintptr_t fn)
-{
-	uintptr_t at = (uintptr_t)entry_sled(fn), t;
-
-	if (!(at = jump_target(at)))
-		return 0;
-	/* A stub "ff 25" leads on; a dispatcher does not start with one. */
-	t = jump_target(at);
-	if (t && ((const volatile uint8_t *)at)[0] == 0xff)
-		at = t;
-	return at;
-}
-
-/* The file mapped at @addr, from /proc/self/maps ("" if none). The loader
- * maps the patch through /proc/self/fd/N, so dladdr() does not name it. */
-static void mapping_path(uintptr_t addr, char *out, size_t len)
-{
-	char line[1024];
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	CHECK(f != NULL);
-	out[0] = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		int pos = 0;
-
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pos) <
-			    2 ||
-		    addr < lo || addr >= hi)
-			continue;
-		if (pos > 0)
-			snprintf(out, len, "%s", line + pos);
-		out[strcspn(out, "\n")] = 0;
-		break;
-	}
-	fclose(f);
-}
-
-static bool in_object(uintptr_t addr, const char *name)
-{
-	char path[512];
-
-	mapping_path(addr, path, sizeof(path));
-	return strstr(path, name) != NULL;
+	atomic_store(phase, during);
+	CHECK_OK(rw_patch_disable(p));
+	must_complete(p, what);
+	atomic_store(phase, after);
+	show(p, "disabled", info);
+	CHECK_EQ(info->state, RW_PATCH_DISABLED);
 }
 
 /* ---- Force --------------------------------------------------------------- */
@@ -464,7 +354,7 @@ static void scenario_force(void)
 	int err;
 
 	printf("force:\n");
-	CHECK(entry_is_nops((uintptr_t)spin_func));
+	CHECK(lp_entry_is_nops((uintptr_t)spin_func));
 	for (int i = 0; i < NFWORKERS; i++) {
 		fw[i].kind = K_WORKER;
 		fw[i].x = i;
@@ -476,7 +366,7 @@ static void scenario_force(void)
 	wait_until(&spinner_in, 1, "the spinner");
 	wait_stable(fw, NFWORKERS, F_BEFORE);
 
-	p = load("lp_force_spin.so");
+	p = load("lp_force_spin");
 	atomic_store(&fphase, F_PENDING);
 	t0 = rw_test_now_ns();
 	must_enable(p);
@@ -497,9 +387,9 @@ static void scenario_force(void)
 	CHECK_EQ(info.threads_switched + 1, info.threads_total);
 	CHECK(info.threads_total >= NFWORKERS + 2);
 	/* The entry goes to a dispatcher, not to the patch. */
-	target = entry_target((uintptr_t)spin_func);
+	target = lp_entry_target((uintptr_t)spin_func);
 	CHECK(target != 0);
-	CHECK(!in_object(target, "lp_force_spin.so"));
+	CHECK(!lp_in_object(target, "lp_force_spin.so"));
 	CHECK_EQ(atomic_load(&spin_first_done), 0);
 
 	/* Every worker switched: they get the new function now. */
@@ -542,8 +432,8 @@ static void scenario_force(void)
 	CHECK_EQ(info.forced, 1);
 	CHECK_EQ(info.npending, 0);
 	CHECK_EQ(rw_patch_force(p), -EINVAL); /* not in transition */
-	target = entry_target((uintptr_t)spin_func);
-	CHECK(in_object(target, "lp_force_spin.so"));
+	target = lp_entry_target((uintptr_t)spin_func);
+	CHECK(lp_in_object(target, "lp_force_spin.so"));
 	atomic_store(&fphase, F_FORCED);
 	wait_stable(fw, NFWORKERS, F_FORCED);
 
@@ -558,21 +448,17 @@ static void scenario_force(void)
 	CHECK_EQ(atomic_load(&spin_r1), OLD(7));
 	CHECK_EQ(atomic_load(&spin_r2), NEW(7));
 
-	atomic_store(&fphase, F_DISABLING);
-	CHECK_OK(rw_patch_disable(p));
-	must_complete(p, "disable after force");
-	atomic_store(&fphase, F_DISABLED);
-	show(p, "disabled", &info);
-	CHECK_EQ(info.state, RW_PATCH_DISABLED);
+	disable_complete(p, &fphase, F_DISABLING, F_DISABLED,
+			 "disable after force", &info);
 	CHECK_EQ(info.forced, 1);
 	CHECK_EQ(info.npending, 0);
-	CHECK(entry_is_nops((uintptr_t)spin_func));
+	CHECK(lp_entry_is_nops((uintptr_t)spin_func));
 	wait_stable(fw, NFWORKERS, F_DISABLED);
 	CHECK_EQ(spin_func(1, 0), OLD(1));
 
 	/* A forced patch's object stays mapped after unload. */
 	CHECK_OK(rw_patch_unload(p));
-	CHECK(in_object(target, "lp_force_spin.so"));
+	CHECK(lp_in_object(target, "lp_force_spin.so"));
 
 	atomic_store(&fphase, F_STOP);
 	for (int i = 0; i < NFWORKERS; i++)
@@ -676,7 +562,7 @@ static void scenario_quiescent(void)
 
 	printf("quiescent:\n");
 	CHECK(pipe(q_pipe) == 0);
-	CHECK(entry_is_nops((uintptr_t)q_func));
+	CHECK(lp_entry_is_nops((uintptr_t)q_func));
 	for (i = 0; i < NQWORKERS; i++) {
 		qw[i].kind = K_WORKER;
 		qw[i].x = i;
@@ -693,16 +579,11 @@ static void scenario_quiescent(void)
 		CHECK(pthread_create(&qt[i].t, NULL, q_main, &qt[i]) == 0);
 	}
 	wait_until(&q_in, NQTHREADS, "the q threads in q_func");
-	for (i = 0; i < NQTHREADS; i++) {
-		t0 = rw_test_now_ns();
-		while (syscall_of(qt[i].tid) != SYS_read) {
-			CHECK(rw_test_now_ns() - t0 < 5000000000ull);
-			usleep(1000);
-		}
-	}
+	for (i = 0; i < NQTHREADS; i++)
+		CHECK(lp_wait_in_syscall(qt[i].tid, SYS_read));
 	wait_stable(qw, NQWORKERS, Q_BEFORE);
 
-	p = load("lp_force_q.so");
+	p = load("lp_force_q");
 	atomic_store(&qphase, Q_ENABLING);
 	must_enable(p);
 	/* Until a round saw every worker: only the q threads are left. */
@@ -753,17 +634,14 @@ static void scenario_quiescent(void)
 	CHECK_EQ(info.forced, 0);
 	CHECK_EQ(info.npending, 0);
 	CHECK_EQ(info.threads_switched, info.threads_total);
-	CHECK(in_object(entry_target((uintptr_t)q_func), "lp_force_q.so"));
+	CHECK(lp_in_object(lp_entry_target((uintptr_t)q_func),
+			   "lp_force_q.so"));
 	wait_stable(qw, NQWORKERS, Q_ENABLED);
 	wait_stable(qt, NQTHREADS, Q_ENABLED);
 
-	atomic_store(&qphase, Q_DISABLING);
-	CHECK_OK(rw_patch_disable(p));
-	must_complete(p, "disable with quiescent points");
-	atomic_store(&qphase, Q_DISABLED);
-	show(p, "disabled", &info);
-	CHECK_EQ(info.state, RW_PATCH_DISABLED);
-	CHECK(entry_is_nops((uintptr_t)q_func));
+	disable_complete(p, &qphase, Q_DISABLING, Q_DISABLED,
+			 "disable with quiescent points", &info);
+	CHECK(lp_entry_is_nops((uintptr_t)q_func));
 	wait_stable(qw, NQWORKERS, Q_DISABLED);
 	wait_stable(qt, NQTHREADS, Q_DISABLED);
 	CHECK_OK(rw_patch_unload(p));

@@ -56,8 +56,7 @@ int main(void)
 }
 #else
 
-#include <rewire/livepatch.h>
-
+#include "lp_test.h"
 #include "lpf.h"
 
 #include <dlfcn.h>
@@ -81,11 +80,7 @@ int main(void)
 #define CHILD_OK_TRANS 43
 #define CHILD_FAIL 3
 
-#ifdef LP_FRAME_POINTERS
-static const bool fp_build = true;
-#else
-static const bool fp_build = false;
-#endif
+static const bool fp_build = LP_FRAME_POINTERS_BUILD;
 
 /* ---- Checks in a child: _exit, never exit (no atexit, no stdio flush) -- */
 
@@ -117,77 +112,9 @@ static const bool fp_build = false;
 static struct rw_patch *load(const char *name)
 {
 	char path[512];
-	struct rw_patch *p = NULL;
-	int err;
 
-	snprintf(path, sizeof(path), "%s/lpf_patch_%s.so", LPF_DIR, name);
-	err = rw_patch_load(path, RW_PATCH_LOAD_ALLOW_ANY_OWNER, &p);
-	if (err) {
-		fprintf(stderr, "load %s: %s: %s\n", path, rw_strerror(err),
-			rw_patch_last_error());
-		exit(1);
-	}
-	return p;
-}
-
-static int state(struct rw_patch *p)
-{
-	struct rw_patch_info info;
-
-	CHECK_OK(rw_patch_state(p, &info));
-	return info.state;
-}
-
-/* Start a transition and wait for it; 0 or the first error. */
-static int go(struct rw_patch *p, bool enable, int timeout_ms)
-{
-	int err = enable ? rw_patch_enable(p) : rw_patch_disable(p);
-
-	return err ? err : rw_patch_wait(p, timeout_ms);
-}
-
-static void enable_wait(struct rw_patch *p)
-{
-	int err = go(p, true, WAIT_MS);
-
-	if (err) {
-		fprintf(stderr, "enable: %s: %s\n", rw_strerror(err),
-			rw_patch_last_error());
-		exit(1);
-	}
-	CHECK_EQ(state(p), RW_PATCH_ENABLED);
-}
-
-static void disable_wait(struct rw_patch *p)
-{
-	int err = go(p, false, WAIT_MS);
-
-	if (err) {
-		fprintf(stderr, "disable: %s: %s\n", rw_strerror(err),
-			rw_patch_last_error());
-		exit(1);
-	}
-	CHECK_EQ(state(p), RW_PATCH_DISABLED);
-}
-
-/* The 5 bytes a patch rewrites: the NOPs after an endbr64, if any. */
-static const volatile uint8_t *sled_of(const void *fn)
-{
-	const volatile uint8_t *p = fn;
-
-	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
-		p += 4;
-	return p;
-}
-
-static bool entry_is_nops(const void *fn)
-{
-	const volatile uint8_t *s = sled_of(fn);
-
-	for (int i = 0; i < 5; i++)
-		if (s[i] != 0x90)
-			return false;
-	return true;
+	lp_patch_path(path, sizeof(path), LPF_DIR "/lpf_patch_", name);
+	return lp_load(path, RW_PATCH_LOAD_ALLOW_ANY_OWNER);
 }
 
 /* Wait for child @pid; its exit status (CHILD_OK...), or fail. */
@@ -240,41 +167,9 @@ static void *holder_main(void *arg)
 	return NULL;
 }
 
-/* The system call number a thread is blocked in, or -1 (running). */
-static long syscall_of(pid_t tid)
-{
-	char path[64], buf[256];
-	FILE *f;
-	long nr = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(path, "r");
-	if (!f)
-		return -2;
-	if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
-		nr = strtol(buf, NULL, 10);
-	fclose(f);
-	return nr;
-}
-
-/* Wait until @tid is asleep in system call @nr; false after 5 s. */
-static bool wait_in_syscall(pid_t tid, long nr)
-{
-	uint64_t t0 = rw_test_now_ns();
-
-	while (syscall_of(tid) != nr) {
-		if (rw_test_now_ns() - t0 > 5000000000ull)
-			return false;
-		usleep(1000);
-	}
-	/* The number shows on entry; let it go to sleep. */
-	usleep(20000);
-	return syscall_of(tid) == nr;
-}
-
 static bool wait_in_read(pid_t tid)
 {
-	return wait_in_syscall(tid, SYS_read);
+	return lp_wait_in_syscall(tid, SYS_read);
 }
 
 /* Start a holder; returns once it sleeps in read() inside lpf_f(). */
@@ -325,12 +220,12 @@ static void child_of_transition(struct rw_patch *p)
 	C_CHECK_EQ(info.threads_switched, 1);
 	C_CHECK_EQ(info.npending, 0);
 	C_CHECK_EQ(lpf_f(-1), LPF_F_NEW);
-	C_CHECK(!entry_is_nops((const void *)lpf_f));
-	C_CHECK_EQ(go(p, false, 2000), 0);
+	C_CHECK(!lp_entry_is_nops((uintptr_t)lpf_f));
+	C_CHECK_EQ(lp_go(p, false, 2000), 0);
 	C_CHECK_EQ(rw_patch_state(p, &info), 0);
 	C_CHECK_EQ(info.state, RW_PATCH_DISABLED);
 	C_CHECK_EQ(lpf_f(-1), LPF_F_OLD);
-	C_CHECK(entry_is_nops((const void *)lpf_f));
+	C_CHECK(lp_entry_is_nops((uintptr_t)lpf_f));
 	C_CHECK_EQ(rw_patch_unload(p), 0);
 	C_CHECK_EQ(rw_patch_list(NULL, 0), 0);
 	printf("  child: disable + wait -> lpf_f() = %d, original entry; "
@@ -348,7 +243,7 @@ static void test_fork_in_transition(void)
 
 	printf("fork during a transition:\n");
 	CHECK_EQ(lpf_f(-1), LPF_F_OLD);
-	CHECK(entry_is_nops((const void *)lpf_f));
+	CHECK(lp_entry_is_nops((uintptr_t)lpf_f));
 	CHECK(holder_start(&h));
 	CHECK_OK(rw_patch_enable(p));
 	CHECK_EQ(rw_patch_wait(p, 200), -ETIMEDOUT);
@@ -374,19 +269,19 @@ static void test_fork_in_transition(void)
 	child_wait(pid, "fork during a transition");
 
 	/* The parent's transition is untouched by the child's. */
-	CHECK_EQ(state(p), RW_PATCH_ENABLING);
+	CHECK_EQ(lp_state(p), RW_PATCH_ENABLING);
 	CHECK_EQ(rw_patch_wait(p, 200), -ETIMEDOUT);
-	CHECK_EQ(state(p), RW_PATCH_ENABLING);
+	CHECK_EQ(lp_state(p), RW_PATCH_ENABLING);
 	CHECK_EQ(holder_release(&h), LPF_F_OLD);
 	CHECK_OK(rw_patch_wait(p, WAIT_MS));
-	CHECK_EQ(state(p), RW_PATCH_ENABLED);
+	CHECK_EQ(lp_state(p), RW_PATCH_ENABLED);
 	CHECK_EQ(lpf_f(-1), LPF_F_NEW);
 	printf("  parent: still ENABLING after the child, released, wait -> "
 	       "0, lpf_f() = %d\n",
 	       lpf_f(-1));
-	disable_wait(p);
+	lp_disable_wait(p, WAIT_MS);
 	CHECK_EQ(lpf_f(-1), LPF_F_OLD);
-	CHECK(entry_is_nops((const void *)lpf_f));
+	CHECK(lp_entry_is_nops((uintptr_t)lpf_f));
 	CHECK_OK(rw_patch_unload(p));
 }
 
@@ -465,14 +360,14 @@ static void child_of_churn(struct rw_patch *q)
 	C_CHECK_EQ(lpf_h(),
 		   info.state == RW_PATCH_ENABLED ? LPF_H_NEW : LPF_H_OLD);
 	if (info.state == RW_PATCH_ENABLED) {
-		C_CHECK_EQ(go(q, false, 2000), 0);
+		C_CHECK_EQ(lp_go(q, false, 2000), 0);
 		C_CHECK_EQ(lpf_h(), LPF_H_OLD);
 	}
-	C_CHECK_EQ(go(q, true, 2000), 0);
+	C_CHECK_EQ(lp_go(q, true, 2000), 0);
 	C_CHECK_EQ(lpf_h(), LPF_H_NEW);
-	C_CHECK_EQ(go(q, false, 2000), 0);
+	C_CHECK_EQ(lp_go(q, false, 2000), 0);
 	C_CHECK_EQ(lpf_h(), LPF_H_OLD);
-	C_CHECK(entry_is_nops((const void *)lpf_h));
+	C_CHECK(lp_entry_is_nops((uintptr_t)lpf_h));
 	C_CHECK_EQ(rw_patch_state(q, &info), 0);
 	C_CHECK_EQ(info.state, RW_PATCH_DISABLED);
 	_exit(trans ? CHILD_OK_TRANS : CHILD_OK);
@@ -522,35 +417,13 @@ static void test_fork_churn(void)
 	       atomic_load(&churn_cycles), atomic_load(&churn_timeouts),
 	       atomic_load(&churn_err), atomic_load(&churn_line));
 	CHECK_EQ(atomic_load(&churn_err), 0);
-	CHECK_EQ(state(q), RW_PATCH_DISABLED);
+	CHECK_EQ(lp_state(q), RW_PATCH_DISABLED);
 	CHECK_EQ(lpf_h(), LPF_H_OLD);
-	CHECK(entry_is_nops((const void *)lpf_h));
+	CHECK(lp_entry_is_nops((uintptr_t)lpf_h));
 	CHECK_OK(rw_patch_unload(q));
 }
 
 /* ---- 2. dlclose pinning ------------------------------------------------ */
-
-/* Whether /proc/self/maps has a mapping of the file @real. */
-static bool mapped(const char *real)
-{
-	char line[PATH_MAX + 256];
-	size_t n = strlen(real);
-	bool found = false;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f)) {
-		size_t l = strlen(line);
-
-		if (l && line[l - 1] == '\n')
-			line[--l] = 0;
-		if (l >= n && !strcmp(line + l - n, real) &&
-		    (l == n || line[l - n - 1] == ' '))
-			found = true;
-	}
-	fclose(f);
-	return found;
-}
 
 typedef int (*g_fn)(void);
 
@@ -586,80 +459,70 @@ static void test_dlclose_pin(void)
 
 	printf("dlclose of a patched object:\n");
 	CHECK(realpath(LPF_G_PATH, real) != NULL);
-	CHECK(!mapped(real));
+	CHECK(!lp_file_mapped(real));
 	g = open_g(&h);
-	CHECK(mapped(real));
+	CHECK(lp_file_mapped(real));
 	CHECK_EQ(g(), LPF_G_OLD);
-	CHECK(entry_is_nops((const void *)g));
+	CHECK(lp_entry_is_nops((uintptr_t)g));
 
 	/* Enabled, then the program drops its only reference. */
 	p = load("g");
-	enable_wait(p);
+	lp_enable_wait(p, WAIT_MS);
 	CHECK_EQ(g(), LPF_G_NEW);
 	CHECK_EQ(dlclose(h), 0);
 	/* Checked before the call: an unmapped lpf_g would crash. */
-	CHECK(mapped(real));
+	CHECK(lp_file_mapped(real));
 	CHECK_EQ(g(), LPF_G_NEW);
 	printf("  enabled, dlclose'd: still mapped, lpf_g() = %d\n", g());
-	disable_wait(p);
-	CHECK(mapped(real));
+	lp_disable_wait(p, WAIT_MS);
+	CHECK(lp_file_mapped(real));
 	CHECK_EQ(g(), LPF_G_OLD);
-	CHECK(entry_is_nops((const void *)g));
+	CHECK(lp_entry_is_nops((uintptr_t)g));
 	CHECK_OK(rw_patch_unload(p));
-	printf("  disabled, unloaded: mapped %d\n", mapped(real));
-	CHECK(!mapped(real));
+	printf("  disabled, unloaded: mapped %d\n", lp_file_mapped(real));
+	CHECK(!lp_file_mapped(real));
 	CHECK(!g_loaded());
 
 	/* Loaded, never enabled. */
 	g = open_g(&h);
-	CHECK(mapped(real));
+	CHECK(lp_file_mapped(real));
 	p = load("g");
-	CHECK_EQ(state(p), RW_PATCH_LOADED);
+	CHECK_EQ(lp_state(p), RW_PATCH_LOADED);
 	CHECK_EQ(dlclose(h), 0);
-	CHECK(mapped(real));
+	CHECK(lp_file_mapped(real));
 	CHECK_EQ(g(), LPF_G_OLD);
 	printf("  loaded only, dlclose'd: still mapped, lpf_g() = %d\n", g());
 	CHECK_OK(rw_patch_unload(p));
-	printf("  unloaded: mapped %d\n", mapped(real));
-	CHECK(!mapped(real));
+	printf("  unloaded: mapped %d\n", lp_file_mapped(real));
+	CHECK(!lp_file_mapped(real));
 	CHECK(!g_loaded());
 
 	/* A fresh mapping of the object patches like the first one. */
 	g = open_g(&h);
 	CHECK_EQ(g(), LPF_G_OLD);
-	CHECK(entry_is_nops((const void *)g));
+	CHECK(lp_entry_is_nops((uintptr_t)g));
 	p = load("g");
-	enable_wait(p);
+	lp_enable_wait(p, WAIT_MS);
 	CHECK_EQ(g(), LPF_G_NEW);
-	disable_wait(p);
+	lp_disable_wait(p, WAIT_MS);
 	CHECK_EQ(g(), LPF_G_OLD);
-	CHECK(entry_is_nops((const void *)g));
+	CHECK(lp_entry_is_nops((uintptr_t)g));
 	CHECK_OK(rw_patch_unload(p));
-	CHECK(mapped(real));
+	CHECK(lp_file_mapped(real));
 	CHECK_EQ(dlclose(h), 0);
-	CHECK(!mapped(real));
+	CHECK(!lp_file_mapped(real));
 	printf("  opened again: patched and unpatched, dlclose unmaps\n");
 }
 
 /* ---- 3. Threads in the child ------------------------------------------- */
 
-enum phase {
-	P_BEFORE,    /* stable: old */
-	P_ENABLING,  /* either */
-	P_ENABLED,   /* stable: new */
-	P_DISABLING, /* either */
-	P_DISABLED,  /* stable: old */
-	P_STOP,
-	NPHASES
-};
-
 static _Atomic int phase;
 
 struct worker {
 	pthread_t t;
-	_Atomic long in_phase[NPHASES]; /* calls inside one stable phase */
-	_Atomic long bad;		/* neither value */
-	_Atomic long wrong;		/* the other side in a stable phase */
+	_Atomic long in_phase[LP_NPHASES]; /* calls inside one stable phase */
+	_Atomic long bad;		   /* neither value */
+	_Atomic long wrong; /* the other side in a stable phase */
 	int first_bad, first_wrong_phase;
 };
 
@@ -668,10 +531,10 @@ static struct worker workers[NWORKERS];
 static int phase_value(int ph)
 {
 	switch (ph) {
-	case P_BEFORE:
-	case P_DISABLED:
+	case LP_BEFORE:
+	case LP_DISABLED:
 		return LPF_F_OLD;
-	case P_ENABLED:
+	case LP_ENABLED:
 		return LPF_F_NEW;
 	default:
 		return -1;
@@ -685,7 +548,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		int b = atomic_load(&phase), a, r;
 
-		if (b == P_STOP)
+		if (b == LP_STOP)
 			break;
 		r = lpf_f(-1);
 		a = atomic_load(&phase);
@@ -707,14 +570,12 @@ static void *worker_main(void *arg)
 /* Every worker made a call inside phase @ph; false after 10 s. */
 static bool all_called_in(int ph)
 {
-	uint64_t t0 = rw_test_now_ns();
+	uint64_t deadline = lp_deadline_ms(10000);
 
 	for (int i = 0; i < NWORKERS; i++)
-		while (!atomic_load(&workers[i].in_phase[ph])) {
-			if (rw_test_now_ns() - t0 > 10000000000ull)
-				return false;
-			usleep(1000);
-		}
+		if (!LP_WAIT_UNTIL(atomic_load(&workers[i].in_phase[ph]) != 0,
+				   deadline))
+			return false;
 	return true;
 }
 
@@ -732,22 +593,12 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* Voluntary plus involuntary context switches: they move whenever a
- * blocked thread is woken, even by a signal it then ignores. */
+/* lp_ctxt_switches(), which must be able to read them (in the child). */
 static long ctxt_switches(pid_t tid)
 {
-	char path[64], line[256];
-	long n = 0, v;
-	FILE *f;
+	long n = lp_ctxt_switches(tid);
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	f = fopen(path, "r");
-	C_CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
-			n += v;
-	fclose(f);
+	C_CHECK(n >= 0);
 	return n;
 }
 
@@ -757,7 +608,7 @@ static void child_transition_checked(struct rw_patch *p, bool enable,
 	struct rw_patch_info info;
 	uint64_t t0 = rw_test_now_ns();
 
-	C_CHECK_EQ(go(p, enable, WAIT_MS), 0);
+	C_CHECK_EQ(lp_go(p, enable, WAIT_MS), 0);
 	C_CHECK_EQ(rw_patch_state(p, &info), 0);
 	printf("  child: %-8s %lu us, %u rounds, %zu/%zu threads "
 	       "switched\n",
@@ -792,14 +643,14 @@ static void *driver_main(void *arg)
 {
 	struct driver *d = arg;
 
-	if (!wait_in_syscall(d->main_tid, SYS_futex)) {
+	if (!lp_wait_in_syscall(d->main_tid, SYS_futex)) {
 		d->err = -1;
 		return NULL;
 	}
 	for (int k = 0; k < 2; k++) {
 		long s0 = ctxt_switches(d->main_tid);
 
-		d->err = go(d->p, k == 0, WAIT_MS);
+		d->err = lp_go(d->p, k == 0, WAIT_MS);
 		if (d->err)
 			return NULL;
 		d->woken[k] = ctxt_switches(d->main_tid) - s0;
@@ -823,12 +674,12 @@ static void child_threads(struct rw_patch *p)
 		C_CHECK_EQ(pthread_create(&readers[i], NULL, reader_main,
 					  (void *)(intptr_t)i),
 			   0);
-	atomic_store(&phase, P_BEFORE);
+	atomic_store(&phase, LP_BEFORE);
 	for (int i = 0; i < NWORKERS; i++)
 		C_CHECK_EQ(pthread_create(&workers[i].t, NULL, worker_main,
 					  &workers[i]),
 			   0);
-	C_CHECK(all_called_in(P_BEFORE));
+	C_CHECK(all_called_in(LP_BEFORE));
 	for (int i = 0; i < NREADERS; i++) {
 		while (!atomic_load(&reader_tid[i]))
 			usleep(1000);
@@ -836,15 +687,15 @@ static void child_threads(struct rw_patch *p)
 		sw0[i] = ctxt_switches(atomic_load(&reader_tid[i]));
 	}
 
-	atomic_store(&phase, P_ENABLING);
+	atomic_store(&phase, LP_ENABLING);
 	child_transition_checked(p, true, "enable");
-	atomic_store(&phase, P_ENABLED);
-	C_CHECK(all_called_in(P_ENABLED));
-	atomic_store(&phase, P_DISABLING);
+	atomic_store(&phase, LP_ENABLED);
+	C_CHECK(all_called_in(LP_ENABLED));
+	atomic_store(&phase, LP_DISABLING);
 	child_transition_checked(p, false, "disable");
-	atomic_store(&phase, P_DISABLED);
-	C_CHECK(all_called_in(P_DISABLED));
-	atomic_store(&phase, P_STOP);
+	atomic_store(&phase, LP_DISABLED);
+	C_CHECK(all_called_in(LP_DISABLED));
+	atomic_store(&phase, LP_STOP);
 	for (int i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
 
@@ -899,9 +750,9 @@ static void child_threads(struct rw_patch *p)
 	printf("  child: %d threads created during an open enable returned "
 	       "%d\n",
 	       NLATE, LPF_F_NEW);
-	C_CHECK_EQ(go(p, false, WAIT_MS), 0);
+	C_CHECK_EQ(lp_go(p, false, WAIT_MS), 0);
 	C_CHECK_EQ(lpf_f(-1), LPF_F_OLD);
-	C_CHECK(entry_is_nops((const void *)lpf_f));
+	C_CHECK(lp_entry_is_nops((uintptr_t)lpf_f));
 
 	d.main_tid = (pid_t)syscall(SYS_gettid);
 	C_CHECK_EQ(pthread_create(&dt, NULL, driver_main, &d), 0);
@@ -932,7 +783,7 @@ static void test_child_threads(void)
 	if (pid == 0)
 		child_threads(p);
 	child_wait(pid, "threads in the child");
-	CHECK_EQ(state(p), RW_PATCH_LOADED);
+	CHECK_EQ(lp_state(p), RW_PATCH_LOADED);
 	CHECK_EQ(lpf_f(-1), LPF_F_OLD);
 	CHECK_OK(rw_patch_unload(p));
 }

@@ -47,8 +47,9 @@ int main(void)
 }
 #else
 
-#include <rewire/livepatch.h>
 #include <rewire/threads.h>
+
+#include "lp_test.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,11 +63,7 @@ int main(void)
 #define STABLE_CALLS 1000
 #define WAIT_MS 10000
 
-#ifdef LP_FRAME_POINTERS
-static const bool fp_build = true;
-#else
-static const bool fp_build = false;
-#endif
+static const bool fp_build = LP_FRAME_POINTERS_BUILD;
 
 long buggy_sum(const int *v, int n);
 
@@ -80,28 +77,18 @@ __attribute__((noinline, noipa)) long buggy_sum(const int *v, int n)
 	return s;
 }
 
-enum phase {
-	P_BEFORE,    /* stable: old */
-	P_ENABLING,  /* either */
-	P_ENABLED,   /* stable: new */
-	P_DISABLING, /* either */
-	P_DISABLED,  /* stable: old */
-	P_STOP,
-	NPHASES
-};
-
-static const char *const phase_name[NPHASES] = { "before",   "enabling",
-						 "enabled",  "disabling",
-						 "disabled", "stop" };
+static const char *const phase_name[LP_NPHASES] = { "before",	"enabling",
+						    "enabled",	"disabling",
+						    "disabled", "stop" };
 
 /* The side a call must return in a stable phase: 0 old, 1 new, -1 any. */
 static int phase_side(int ph)
 {
 	switch (ph) {
-	case P_BEFORE:
-	case P_DISABLED:
+	case LP_BEFORE:
+	case LP_DISABLED:
 		return 0;
-	case P_ENABLED:
+	case LP_ENABLED:
 		return 1;
 	default:
 		return -1;
@@ -117,7 +104,7 @@ struct worker {
 	_Atomic pid_t tid;
 	_Atomic long calls;
 	/* Calls that started and ended in one phase, by result side. */
-	_Atomic long in_phase[NPHASES][2];
+	_Atomic long in_phase[LP_NPHASES][2];
 	/* Calls during which the phase changed, by result side. */
 	_Atomic long spanning[2];
 	_Atomic long bad;   /* neither the old nor the new sum */
@@ -137,7 +124,7 @@ static void *worker_main(void *arg)
 		int b = atomic_load(&phase), a, side;
 		long r;
 
-		if (b == P_STOP)
+		if (b == LP_STOP)
 			break;
 		r = buggy_sum(data, NDATA);
 		a = atomic_load(&phase);
@@ -201,148 +188,24 @@ static void *sleeper_main(void *arg)
 	return NULL;
 }
 
-/* The system call number a thread is blocked in, or -1 (running). */
-static long syscall_of(pid_t tid)
-{
-	char path[64], buf[256];
-	FILE *f;
-	long nr = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
-		nr = strtol(buf, NULL, 10);
-	fclose(f);
-	return nr;
-}
-
-/* Voluntary plus involuntary context switches of a thread: they move
- * whenever a blocked thread is woken, even by a signal it then ignores. */
+/* lp_ctxt_switches(), which must be able to read them. */
 static long ctxt_switches(pid_t tid)
 {
-	char path[64], line[256];
-	long n = 0, v;
-	int found = 0;
-	FILE *f;
+	long n = lp_ctxt_switches(tid);
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1) {
-			n += v;
-			found++;
-		}
-	}
-	fclose(f);
-	CHECK_EQ(found, 2);
+	CHECK(n >= 0);
 	return n;
 }
 
 static void wait_blocked(pid_t tid, long nr, const char *what)
 {
-	uint64_t t0 = rw_test_now_ns();
-
-	while (syscall_of(tid) != nr) {
-		if (rw_test_now_ns() - t0 > 5000000000ull) {
-			fprintf(stderr,
-				"%s (tid %d) not blocked in system "
-				"call %ld after 5 s\n",
-				what, (int)tid, nr);
-			exit(1);
-		}
-		usleep(1000);
+	if (!lp_wait_in_syscall(tid, nr)) {
+		fprintf(stderr,
+			"%s (tid %d) not blocked in system call %ld after "
+			"5 s\n",
+			what, (int)tid, nr);
+		exit(1);
 	}
-	/* The number shows on entry; let it go to sleep. */
-	usleep(20000);
-	CHECK_EQ(syscall_of(tid), nr);
-}
-
-/* ---- The entry ----------------------------------------------------------- */
-
-/* The five bytes GCC's patchable entry put at the function (after an
- * endbr64, if any). */
-static const volatile uint8_t *entry_sled(uintptr_t fn)
-{
-	const volatile uint8_t *p = (const volatile uint8_t *)fn;
-
-	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
-		p += 4;
-	return p;
-}
-
-static void read5(const volatile uint8_t *p, uint8_t out[5])
-{
-	for (int i = 0; i < 5; i++)
-		out[i] = p[i];
-}
-
-/*
- * The target of the jump at @at: "e9 rel32", or the stub form
- * "ff 25 00000000 abs64" (jmp *0(%rip)); 0 for anything else.
- */
-static uintptr_t jump_target(uintptr_t at)
-{
-	const volatile uint8_t *p = (const volatile uint8_t *)at;
-	uint8_t b[8];
-
-	if (p[0] == 0xe9) {
-		int32_t rel;
-
-		for (int i = 0; i < 4; i++)
-			b[i] = p[1 + i];
-		memcpy(&rel, b, 4);
-		return at + 5 + (uintptr_t)(intptr_t)rel;
-	}
-	if (p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
-		uintptr_t abs;
-
-		for (int i = 0; i < 8; i++)
-			b[i] = p[6 + i];
-		memcpy(&abs, b, 8);
-		return abs;
-	}
-	return 0;
-}
-
-/* Where a chain of jumps from @at ends (at most three). */
-static uintptr_t follow_jumps(uintptr_t at)
-{
-	for (int i = 0; i < 3; i++) {
-		uintptr_t t = jump_target(at);
-
-		if (!t)
-			break;
-		at = t;
-	}
-	return at;
-}
-
-/* The file mapped at @addr, from /proc/self/maps ("" if none). The loader
- * maps the patch through /proc/self/fd/N, so dladdr() does not name it. */
-static void mapping_path(uintptr_t addr, char *out, size_t len)
-{
-	char line[1024];
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	CHECK(f != NULL);
-	out[0] = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		int pos = 0;
-
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pos) <
-			    2 ||
-		    addr < lo || addr >= hi)
-			continue;
-		if (pos > 0)
-			snprintf(out, len, "%s", line + pos);
-		out[strcspn(out, "\n")] = 0;
-		break;
-	}
-	fclose(f);
 }
 
 /* ---- Main ---------------------------------------------------------------- */
@@ -356,26 +219,24 @@ static void sample_calls(long out[NWORKERS])
 /* Wait until every worker made @n calls inside phase @ph. */
 static void wait_stable_calls(int ph, long n)
 {
-	uint64_t t0 = rw_test_now_ns();
+	uint64_t deadline = lp_deadline_ms(10000);
 
 	for (int i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
 
-		while (atomic_load(&w->in_phase[ph][0]) +
-			       atomic_load(&w->in_phase[ph][1]) <
-		       n) {
-			if (rw_test_now_ns() - t0 > 10000000000ull) {
-				fprintf(stderr,
-					"worker %d made only %ld calls in "
-					"phase %s in 10 s\n",
-					i,
-					atomic_load(&w->in_phase[ph][0]) +
-						atomic_load(
-							&w->in_phase[ph][1]),
-					phase_name[ph]);
-				exit(1);
-			}
-			usleep(1000);
+		if (!LP_WAIT_UNTIL(
+			    atomic_load(&w->in_phase[ph][0]) +
+					    atomic_load(&w->in_phase[ph][1]) >=
+				    n,
+			    deadline)) {
+			fprintf(stderr,
+				"worker %d made only %ld calls in phase %s in "
+				"10 s\n",
+				i,
+				atomic_load(&w->in_phase[ph][0]) +
+					atomic_load(&w->in_phase[ph][1]),
+				phase_name[ph]);
+			exit(1);
 		}
 	}
 }
@@ -513,17 +374,40 @@ static void check_done(struct rw_patch *p, int state, const char *what)
 	CHECK(info.transition_ns > 0);
 }
 
+/* Enable or disable, wait for it, and check the transition. */
+static void transition(struct rw_patch *p, bool enable)
+{
+	const char *what = enable ? "enable" : "disable";
+	long c0[NWORKERS];
+	uint64_t t0;
+	int err;
+
+	sample_calls(c0);
+	atomic_store(&phase, enable ? LP_ENABLING : LP_DISABLING);
+	t0 = rw_test_now_ns();
+	err = enable ? rw_patch_enable(p) : rw_patch_disable(p);
+	if (err) {
+		fprintf(stderr, "rw_patch_%s: %s: %s\n", what, rw_strerror(err),
+			rw_patch_last_error());
+		exit(1);
+	}
+	wait_verbose(p, what);
+	atomic_store(&phase, enable ? LP_ENABLED : LP_DISABLED);
+	t0 = rw_test_now_ns() - t0;
+	printf("  %s + wait: %.3f ms\n", what, (double)t0 / 1e6);
+	check_progress(c0, what, t0);
+	check_done(p, enable ? RW_PATCH_ENABLED : RW_PATCH_DISABLED,
+		   enable ? "enabled" : "disabled");
+}
+
 int main(void)
 {
-	const volatile uint8_t *sled = entry_sled((uintptr_t)buggy_sum);
+	const uintptr_t fn = (uintptr_t)buggy_sum;
 	uint8_t orig[5], now[5];
 	pthread_t rt, st;
-	long c0[NWORKERS];
 	struct rw_patch *p = NULL;
 	struct rw_patch_info info;
 	long rsw, ssw;
-	uint64_t t0;
-	int err;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	for (int i = 0; i < NDATA; i++) {
@@ -533,7 +417,7 @@ int main(void)
 	old_sum = new_sum - data[NDATA - 1];
 	CHECK_EQ(buggy_sum(data, NDATA), old_sum);
 
-	read5(sled, orig);
+	lp_entry_read(fn, orig);
 	for (int i = 0; i < 5; i++)
 		CHECK_EQ(orig[i], 0x90);
 
@@ -543,7 +427,7 @@ int main(void)
 	for (int i = 0; i < NWORKERS; i++)
 		CHECK(pthread_create(&workers[i].t, NULL, worker_main,
 				     &workers[i]) == 0);
-	wait_stable_calls(P_BEFORE, STABLE_CALLS);
+	wait_stable_calls(LP_BEFORE, STABLE_CALLS);
 	while (!atomic_load(&reader_tid) || !atomic_load(&sleeper_tid))
 		usleep(1000);
 	wait_blocked(atomic_load(&reader_tid), SYS_read, "reader");
@@ -551,80 +435,43 @@ int main(void)
 	rsw = ctxt_switches(atomic_load(&reader_tid));
 	ssw = ctxt_switches(atomic_load(&sleeper_tid));
 
-	err = rw_patch_load(LP_LIVE_PATCH, 0, &p);
-	if (err) {
-		fprintf(stderr, "rw_patch_load(%s): %s: %s\n", LP_LIVE_PATCH,
-			rw_strerror(err), rw_patch_last_error());
-		return 1;
-	}
+	p = lp_load(LP_LIVE_PATCH, 0);
 	CHECK_OK(rw_patch_state(p, &info));
 	CHECK_EQ(info.state, RW_PATCH_LOADED);
 	CHECK_EQ(info.nfuncs, 1);
 	CHECK(strcmp(info.name, "lp_live_fix") == 0);
-	read5(sled, now);
-	CHECK(memcmp(now, orig, 5) == 0);
+	CHECK(lp_entry_is(fn, orig));
 	printf("test_lp_live: old sum %ld, new sum %ld, %d workers\n", old_sum,
 	       new_sum, NWORKERS);
 
-	/* Enable. */
-	sample_calls(c0);
-	atomic_store(&phase, P_ENABLING);
-	t0 = rw_test_now_ns();
-	err = rw_patch_enable(p);
-	if (err) {
-		fprintf(stderr, "rw_patch_enable: %s: %s\n", rw_strerror(err),
-			rw_patch_last_error());
-		return 1;
-	}
-	wait_verbose(p, "enable");
-	atomic_store(&phase, P_ENABLED);
-	t0 = rw_test_now_ns() - t0;
-	printf("  enable + wait: %.3f ms\n", (double)t0 / 1e6);
-	check_progress(c0, "enable", t0);
-	check_done(p, RW_PATCH_ENABLED, "enabled");
+	transition(p, true);
 
 	/* The entry jumps into the patch's function (through a jump stub
 	 * when the patch is out of rel32 reach). */
-	read5(sled, now);
+	lp_entry_read(fn, now);
 	CHECK_EQ(now[0], 0xe9);
 	{
-		uintptr_t target = follow_jumps((uintptr_t)sled);
+		uintptr_t target = lp_entry_target(fn);
 		char path[512];
 		long (*fixed)(const int *, int);
 
-		mapping_path(target, path, sizeof(path));
+		lp_mapping_path(target, path, sizeof(path));
 		printf("  entry: jmp %#lx, the new function at %#lx (%s)\n",
-		       (unsigned long)jump_target((uintptr_t)sled),
-		       (unsigned long)target, path);
+		       (unsigned long)lp_entry_jmp(fn), (unsigned long)target,
+		       path);
 		CHECK(strstr(path, "lp_live_patch.so") != NULL);
 		fixed = (long (*)(const int *, int))target;
 		CHECK_EQ(fixed(data, NDATA), new_sum);
 	}
 	CHECK_EQ(buggy_sum(data, NDATA), new_sum);
-	wait_stable_calls(P_ENABLED, STABLE_CALLS);
+	wait_stable_calls(LP_ENABLED, STABLE_CALLS);
 	CHECK_EQ(rw_patch_enable(p), -EALREADY);
 	CHECK_EQ(rw_patch_unload(p), -EBUSY);
 
-	/* Disable. */
-	sample_calls(c0);
-	atomic_store(&phase, P_DISABLING);
-	t0 = rw_test_now_ns();
-	err = rw_patch_disable(p);
-	if (err) {
-		fprintf(stderr, "rw_patch_disable: %s: %s\n", rw_strerror(err),
-			rw_patch_last_error());
-		return 1;
-	}
-	wait_verbose(p, "disable");
-	atomic_store(&phase, P_DISABLED);
-	t0 = rw_test_now_ns() - t0;
-	printf("  disable + wait: %.3f ms\n", (double)t0 / 1e6);
-	check_progress(c0, "disable", t0);
-	check_done(p, RW_PATCH_DISABLED, "disabled");
-	read5(sled, now);
-	CHECK(memcmp(now, orig, 5) == 0);
+	transition(p, false);
+	CHECK(lp_entry_is(fn, orig));
 	CHECK_EQ(buggy_sum(data, NDATA), old_sum);
-	wait_stable_calls(P_DISABLED, STABLE_CALLS);
+	wait_stable_calls(LP_DISABLED, STABLE_CALLS);
 
 	/* The blocked threads slept through both transitions, never woken. */
 	if (fp_build) {
@@ -641,13 +488,13 @@ int main(void)
 					"proves nothing\n");
 			return 1;
 		}
-		CHECK_EQ(syscall_of(reader_tid), SYS_read);
-		CHECK_EQ(syscall_of(sleeper_tid), SYS_clock_nanosleep);
+		CHECK_EQ(lp_syscall_of(reader_tid), SYS_read);
+		CHECK_EQ(lp_syscall_of(sleeper_tid), SYS_clock_nanosleep);
 		CHECK_EQ(ctxt_switches(reader_tid), rsw);
 		CHECK_EQ(ctxt_switches(sleeper_tid), ssw);
 	}
 
-	atomic_store(&phase, P_STOP);
+	atomic_store(&phase, LP_STOP);
 	for (int i = 0; i < NWORKERS; i++)
 		CHECK(pthread_join(workers[i].t, NULL) == 0);
 	CHECK(write(pipefd[1], "x", 1) == 1);
@@ -668,23 +515,23 @@ int main(void)
 		long sum = atomic_load(&w->spanning[0]) +
 			   atomic_load(&w->spanning[1]);
 
-		for (int ph = 0; ph < NPHASES; ph++)
+		for (int ph = 0; ph < LP_NPHASES; ph++)
 			sum += atomic_load(&w->in_phase[ph][0]) +
 			       atomic_load(&w->in_phase[ph][1]);
 		printf("  worker %d: %ld calls; old/new before %ld/%ld, "
 		       "enabling %ld/%ld, enabled %ld/%ld, disabling %ld/%ld, "
 		       "disabled %ld/%ld, across a change %ld/%ld\n",
 		       i, atomic_load(&w->calls),
-		       atomic_load(&w->in_phase[P_BEFORE][0]),
-		       atomic_load(&w->in_phase[P_BEFORE][1]),
-		       atomic_load(&w->in_phase[P_ENABLING][0]),
-		       atomic_load(&w->in_phase[P_ENABLING][1]),
-		       atomic_load(&w->in_phase[P_ENABLED][0]),
-		       atomic_load(&w->in_phase[P_ENABLED][1]),
-		       atomic_load(&w->in_phase[P_DISABLING][0]),
-		       atomic_load(&w->in_phase[P_DISABLING][1]),
-		       atomic_load(&w->in_phase[P_DISABLED][0]),
-		       atomic_load(&w->in_phase[P_DISABLED][1]),
+		       atomic_load(&w->in_phase[LP_BEFORE][0]),
+		       atomic_load(&w->in_phase[LP_BEFORE][1]),
+		       atomic_load(&w->in_phase[LP_ENABLING][0]),
+		       atomic_load(&w->in_phase[LP_ENABLING][1]),
+		       atomic_load(&w->in_phase[LP_ENABLED][0]),
+		       atomic_load(&w->in_phase[LP_ENABLED][1]),
+		       atomic_load(&w->in_phase[LP_DISABLING][0]),
+		       atomic_load(&w->in_phase[LP_DISABLING][1]),
+		       atomic_load(&w->in_phase[LP_DISABLED][0]),
+		       atomic_load(&w->in_phase[LP_DISABLED][1]),
 		       atomic_load(&w->spanning[0]),
 		       atomic_load(&w->spanning[1]));
 		if (atomic_load(&w->bad)) {
@@ -703,9 +550,10 @@ int main(void)
 			return 1;
 		}
 		CHECK_EQ(sum, atomic_load(&w->calls));
-		CHECK(atomic_load(&w->in_phase[P_BEFORE][0]) >= STABLE_CALLS);
-		CHECK(atomic_load(&w->in_phase[P_ENABLED][1]) >= STABLE_CALLS);
-		CHECK(atomic_load(&w->in_phase[P_DISABLED][0]) >= STABLE_CALLS);
+		CHECK(atomic_load(&w->in_phase[LP_BEFORE][0]) >= STABLE_CALLS);
+		CHECK(atomic_load(&w->in_phase[LP_ENABLED][1]) >= STABLE_CALLS);
+		CHECK(atomic_load(&w->in_phase[LP_DISABLED][0]) >=
+		      STABLE_CALLS);
 	}
 
 	CHECK_OK(rw_patch_unload(p));

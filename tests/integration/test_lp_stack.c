@@ -24,9 +24,8 @@
  * test_lp_stack.cmake into LPS_DIR.
  */
 #include <rewire/config.h>
-#include <rewire/livepatch.h>
 
-#include "check.h"
+#include "lp_test.h"
 #include "lps.h"
 
 #include <dlfcn.h>
@@ -91,111 +90,40 @@ __attribute__((noipa)) int lps_k(int x)
 
 /* ---- Helpers ------------------------------------------------------------ */
 
-/* The 5 bytes a patch rewrites: the NOPs after an endbr64, if any. */
-static const uint8_t *sled_of(const void *fn)
-{
-	const uint8_t *p = fn;
-
-	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
-		p += 4;
-	return p;
-}
-
-/* Where the entry's jmp rel32 goes, or 0 if it holds no jmp. */
-static uintptr_t entry_target(const void *fn)
-{
-	const uint8_t *s = sled_of(fn);
-	int32_t rel;
-
-	if (s[0] != 0xe9)
-		return 0;
-	memcpy(&rel, s + 1, 4);
-	return (uintptr_t)s + 5 + (uintptr_t)(intptr_t)rel;
-}
+#define LPS_STEM LPS_DIR "/lps_"
 
 static void print_entry(const char *what, const void *fn)
 {
-	const uint8_t *s = sled_of(fn);
+	uint8_t s[5];
 
+	lp_entry_read((uintptr_t)fn, s);
 	printf("  %-34s %02x %02x %02x %02x %02x", what, s[0], s[1], s[2], s[3],
 	       s[4]);
 	if (s[0] == 0xe9)
-		printf(" -> %#lx", (unsigned long)entry_target(fn));
+		printf(" -> %#lx", (unsigned long)lp_entry_jmp((uintptr_t)fn));
 	printf("\n");
 }
 
 static bool entry_is(const void *fn, const uint8_t orig[5])
 {
-	return memcmp(sled_of(fn), orig, 5) == 0;
+	return lp_entry_is((uintptr_t)fn, orig);
 }
 
 static struct rw_patch *load(const char *name)
 {
 	char path[512];
-	struct rw_patch *p = NULL;
-	int err;
 
-	snprintf(path, sizeof(path), "%s/lps_%s.so", LPS_DIR, name);
-	err = rw_patch_load(path, RW_PATCH_LOAD_ALLOW_ANY_OWNER, &p);
-	if (err) {
-		fprintf(stderr, "load %s: %s: %s\n", path, rw_strerror(err),
-			rw_patch_last_error());
-		exit(1);
-	}
-	return p;
-}
-
-static int state(struct rw_patch *p)
-{
-	struct rw_patch_info info;
-
-	CHECK_OK(rw_patch_state(p, &info));
-	return info.state;
-}
-
-static void enable_wait(struct rw_patch *p)
-{
-	int err = rw_patch_enable(p);
-
-	if (!err)
-		err = rw_patch_wait(p, WAIT_MS);
-	if (err) {
-		fprintf(stderr, "enable: %s: %s\n", rw_strerror(err),
-			rw_patch_last_error());
-		exit(1);
-	}
-	CHECK_EQ(state(p), RW_PATCH_ENABLED);
-}
-
-static void disable_wait(struct rw_patch *p)
-{
-	int err = rw_patch_disable(p);
-
-	if (!err)
-		err = rw_patch_wait(p, WAIT_MS);
-	if (err) {
-		fprintf(stderr, "disable: %s: %s\n", rw_strerror(err),
-			rw_patch_last_error());
-		exit(1);
-	}
-	CHECK_EQ(state(p), RW_PATCH_DISABLED);
+	lp_patch_path(path, sizeof(path), LPS_STEM, name);
+	return lp_load(path, RW_PATCH_LOAD_ALLOW_ANY_OWNER);
 }
 
 /* The new function of the patch whose object is @name. */
-static void *new_func_of(const char *name, size_t i)
+static uintptr_t new_func_of(const char *name, size_t i)
 {
 	char path[512];
-	const struct rw_patch_desc *d;
-	void *h;
 
-	snprintf(path, sizeof(path), "%s/lps_%s.so", LPS_DIR, name);
-	h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-	CHECK(h);
-	d = dlsym(h, RW_PATCH_DESC_SYMBOL);
-	CHECK(d);
-	CHECK(i < d->nfuncs);
-	dlclose(h);
-	return d->funcs[i].new_func;
+	lp_patch_path(path, sizeof(path), LPS_STEM, name);
+	return lp_new_func_of(path, i);
 }
 
 /* ---- Scenarios ------------------------------------------------------------ */
@@ -210,20 +138,21 @@ static void test_dso(void)
 
 	printf("shared library function, by object base name:\n");
 	CHECK(fn);
-	memcpy(orig, sled_of(fn), 5);
+	lp_entry_read((uintptr_t)fn, orig);
 	print_entry("liblps_lib.so:lps_lib_fn before", fn);
 	for (int i = 0; i < 5; i++)
 		CHECK_EQ(orig[i], 0x90);
 	CHECK_EQ(lps_lib_fn(1), 101);
 	p = load("dso");
-	CHECK_EQ(state(p), RW_PATCH_LOADED);
-	enable_wait(p);
+	CHECK_EQ(lp_state(p), RW_PATCH_LOADED);
+	lp_enable_wait(p, WAIT_MS);
 	print_entry("after enable", fn);
 	printf("  lps_lib_fn(1) = %d\n", lps_lib_fn(1));
 	CHECK_EQ(lps_lib_fn(1), 201);
-	target = entry_target(fn);
-	newfn = (uintptr_t)new_func_of("dso", 0);
-	dist = (intptr_t)(newfn - ((uintptr_t)sled_of(fn) + 5));
+	target = lp_entry_jmp((uintptr_t)fn);
+	newfn = new_func_of("dso", 0);
+	dist = (intptr_t)(newfn -
+			  ((uintptr_t)lp_entry_sled((uintptr_t)fn) + 5));
 	printf("  new function %#lx, %+ld bytes from the entry\n",
 	       (unsigned long)newfn, (long)dist);
 	CHECK(target != 0);
@@ -234,7 +163,7 @@ static void test_dso(void)
 	} else {
 		printf("  new function out of rel32 reach: far stub\n");
 	}
-	disable_wait(p);
+	lp_disable_wait(p, WAIT_MS);
 	print_entry("after disable", fn);
 	CHECK(entry_is(fn, orig));
 	CHECK_EQ(lps_lib_fn(1), 101);
@@ -249,7 +178,7 @@ static void test_refs(void)
 	printf("references to a static variable and a static function:\n");
 	CHECK_EQ(lps_k(5), 5);
 	p = load("ref");
-	enable_wait(p);
+	lp_enable_wait(p, WAIT_MS);
 	r = lps_k(4);
 	printf("  lps_k(4) = %d, secret = %d\n", r, secret);
 	CHECK_EQ(secret, 45);
@@ -259,7 +188,7 @@ static void test_refs(void)
 	printf("  secret = 10; lps_k(-3) = %d, secret = %d\n", r, secret);
 	CHECK_EQ(secret, 7);
 	CHECK_EQ(r, 21);
-	disable_wait(p);
+	lp_disable_wait(p, WAIT_MS);
 	CHECK_EQ(lps_k(5), 5);
 	CHECK_EQ(secret, 7);
 	CHECK_OK(rw_patch_unload(p));
@@ -273,10 +202,10 @@ static void test_stack(struct rw_patch *a, struct rw_patch *b,
 
 	printf("stacked patches:\n");
 	CHECK_EQ(lps_f(), 1);
-	enable_wait(a);
+	lp_enable_wait(a, WAIT_MS);
 	printf("  A enabled:            lps_f() = %d\n", lps_f());
 	CHECK_EQ(lps_f(), 2);
-	enable_wait(b);
+	lp_enable_wait(b, WAIT_MS);
 	printf("  B enabled on A:       lps_f() = %d\n", lps_f());
 	CHECK_EQ(lps_f(), 3);
 	err = rw_patch_disable(a);
@@ -285,14 +214,14 @@ static void test_stack(struct rw_patch *a, struct rw_patch *b,
 	       msg);
 	CHECK_EQ(err, -EBUSY);
 	CHECK(strstr(msg, "stack_b") != NULL);
-	CHECK_EQ(state(a), RW_PATCH_ENABLED);
-	CHECK_EQ(state(b), RW_PATCH_ENABLED);
+	CHECK_EQ(lp_state(a), RW_PATCH_ENABLED);
+	CHECK_EQ(lp_state(b), RW_PATCH_ENABLED);
 	CHECK_EQ(lps_f(), 3);
-	disable_wait(b);
+	lp_disable_wait(b, WAIT_MS);
 	printf("  B disabled:           lps_f() = %d\n", lps_f());
 	CHECK_EQ(lps_f(), 2);
-	CHECK_EQ(state(a), RW_PATCH_ENABLED);
-	disable_wait(a);
+	CHECK_EQ(lp_state(a), RW_PATCH_ENABLED);
+	lp_disable_wait(a, WAIT_MS);
 	printf("  A disabled:           lps_f() = %d\n", lps_f());
 	CHECK_EQ(lps_f(), 1);
 	CHECK(entry_is(lps_f, orig_f));
@@ -305,23 +234,23 @@ static void test_replace(struct rw_patch *a, const uint8_t orig_f[5],
 	struct rw_patch_info info;
 
 	printf("atomic replace:\n");
-	enable_wait(a);
-	enable_wait(c);
+	lp_enable_wait(a, WAIT_MS);
+	lp_enable_wait(c, WAIT_MS);
 	printf("  A, C enabled:         lps_f() = %d, lps_g() = %d\n", lps_f(),
 	       lps_g());
 	CHECK_EQ(lps_f(), 2);
 	CHECK_EQ(lps_g(), 20);
 	CHECK_OK(rw_patch_state(r, &info));
 	CHECK_EQ(info.replace, 1);
-	enable_wait(r);
+	lp_enable_wait(r, WAIT_MS);
 	printf("  R (replace) enabled:  lps_f() = %d, lps_g() = %d; states "
 	       "A %d, C %d (REPLACED = %d)\n",
-	       lps_f(), lps_g(), state(a), state(c), RW_PATCH_REPLACED);
+	       lps_f(), lps_g(), lp_state(a), lp_state(c), RW_PATCH_REPLACED);
 	CHECK_EQ(lps_f(), 4);
 	CHECK_EQ(lps_g(), 10);
 	CHECK(entry_is(lps_g, orig_g));
-	CHECK_EQ(state(a), RW_PATCH_REPLACED);
-	CHECK_EQ(state(c), RW_PATCH_REPLACED);
+	CHECK_EQ(lp_state(a), RW_PATCH_REPLACED);
+	CHECK_EQ(lp_state(c), RW_PATCH_REPLACED);
 	/* A replaced patch can only be unloaded. */
 	CHECK(rw_patch_enable(a) != 0);
 	CHECK_EQ(lps_f(), 4);
@@ -330,7 +259,7 @@ static void test_replace(struct rw_patch *a, const uint8_t orig_f[5],
 	printf("  A and C unloaded\n");
 	CHECK_EQ(lps_f(), 4);
 	CHECK_EQ(lps_g(), 10);
-	disable_wait(r);
+	lp_disable_wait(r, WAIT_MS);
 	printf("  R disabled:           lps_f() = %d, lps_g() = %d\n", lps_f(),
 	       lps_g());
 	CHECK_EQ(lps_f(), 1);
@@ -347,13 +276,13 @@ static void test_pre_patch_fails(void)
 	int err;
 
 	printf("pre_patch refuses:\n");
-	memcpy(orig, sled_of(lps_u), 5);
+	lp_entry_read((uintptr_t)lps_u, orig);
 	p = load("fail");
 	err = rw_patch_enable(p);
 	printf("  enable: %d (%s): %s\n", err, rw_strerror(err),
 	       rw_patch_last_error());
 	CHECK(err < 0);
-	CHECK_EQ(state(p), RW_PATCH_LOADED);
+	CHECK_EQ(lp_state(p), RW_PATCH_LOADED);
 	CHECK_EQ(lps_u(), 1);
 	CHECK(entry_is(lps_u, orig));
 	printf("  callbacks: pre_patch %d, post_patch %d, pre_unpatch %d, "
@@ -381,20 +310,17 @@ static void print_cb(const char *when)
 	       lps_cb_calls[3]);
 }
 
+static int cb_calls(int which)
+{
+	return __atomic_load_n(&lps_cb_calls[which], __ATOMIC_SEQ_CST);
+}
+
 static void check_cb(int pre, int post, int pre_un, int post_un)
 {
-	CHECK_EQ(__atomic_load_n(&lps_cb_calls[LPS_PRE_PATCH],
-				 __ATOMIC_SEQ_CST),
-		 pre);
-	CHECK_EQ(__atomic_load_n(&lps_cb_calls[LPS_POST_PATCH],
-				 __ATOMIC_SEQ_CST),
-		 post);
-	CHECK_EQ(__atomic_load_n(&lps_cb_calls[LPS_PRE_UNPATCH],
-				 __ATOMIC_SEQ_CST),
-		 pre_un);
-	CHECK_EQ(__atomic_load_n(&lps_cb_calls[LPS_POST_UNPATCH],
-				 __ATOMIC_SEQ_CST),
-		 post_un);
+	CHECK_EQ(cb_calls(LPS_PRE_PATCH), pre);
+	CHECK_EQ(cb_calls(LPS_POST_PATCH), post);
+	CHECK_EQ(cb_calls(LPS_PRE_UNPATCH), pre_un);
+	CHECK_EQ(cb_calls(LPS_POST_UNPATCH), post_un);
 }
 
 static void test_callbacks(void)
@@ -407,13 +333,13 @@ static void test_callbacks(void)
 	int err;
 
 	printf("callbacks:\n");
-	memcpy(orig, sled_of(lps_h), 5);
+	lp_entry_read((uintptr_t)lps_h, orig);
 	check_cb(0, 0, 0, 0);
-	enable_wait(p);
+	lp_enable_wait(p, WAIT_MS);
 	print_cb("enable + wait:");
 	CHECK_EQ(lps_h(0), 7);
 	check_cb(1, 1, 0, 0);
-	disable_wait(p);
+	lp_disable_wait(p, WAIT_MS);
 	print_cb("disable + wait:");
 	CHECK_EQ(lps_h(0), 1);
 	check_cb(1, 1, 1, 1);
@@ -435,7 +361,7 @@ static void test_callbacks(void)
 	CHECK_EQ(info.state, RW_PATCH_ENABLING);
 	CHECK(info.npending >= 1);
 	CHECK_EQ(rw_patch_wait(p, 50), -ETIMEDOUT);
-	CHECK_EQ(state(p), RW_PATCH_ENABLING);
+	CHECK_EQ(lp_state(p), RW_PATCH_ENABLING);
 	/* This thread switched at the first pass: it runs the new code. */
 	CHECK_EQ(lps_h(0), 7);
 	check_cb(2, 1, 1, 1);
@@ -447,7 +373,7 @@ static void test_callbacks(void)
 	CHECK_EQ((intptr_t)ret, 1);
 	CHECK_OK(rw_patch_wait(p, WAIT_MS));
 	print_cb("released + wait:");
-	CHECK_EQ(state(p), RW_PATCH_DISABLED);
+	CHECK_EQ(lp_state(p), RW_PATCH_DISABLED);
 	check_cb(2, 1, 1, 2);
 	CHECK_EQ(lps_h(0), 1);
 	CHECK(entry_is(lps_h, orig));
@@ -463,8 +389,8 @@ int main(void)
 	SKIP("live patching needs the x86_64 backend");
 #endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	memcpy(orig_f, sled_of(lps_f), 5);
-	memcpy(orig_g, sled_of(lps_g), 5);
+	lp_entry_read((uintptr_t)lps_f, orig_f);
+	lp_entry_read((uintptr_t)lps_g, orig_g);
 	print_entry("lps_f before", lps_f);
 
 	test_dso();

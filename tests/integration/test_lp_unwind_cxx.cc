@@ -39,9 +39,8 @@
  * when it should not have, or not when it should, fails the test).
  */
 #include <rewire/config.h>
-#include <rewire/livepatch.h>
 
-#include "check.h"
+#include "lp_test.h"
 #include "lpu.h"
 
 #include <dlfcn.h>
@@ -120,24 +119,11 @@ static void expect_counts(int old_dtors, int new_dtors, int cleanup_runs,
 
 static void wait_for(const int *counter, int value)
 {
-	uint64_t deadline = rw_test_now_ns() + WAIT_MS * 1000000ull;
-
-	while (load_int(counter) < value) {
-		CHECK(rw_test_now_ns() < deadline);
-		usleep(1000);
-	}
+	CHECK(LP_WAIT_UNTIL(load_int(counter) >= value,
+			    lp_deadline_ms(WAIT_MS)));
 }
 
 /* ---- Entries -------------------------------------------------------------- */
-
-static const uint8_t *sled_of(uintptr_t fn)
-{
-	const uint8_t *p = reinterpret_cast<const uint8_t *>(fn);
-
-	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
-		p += 4;
-	return p;
-}
 
 static uintptr_t fn_addr(const struct target *t)
 {
@@ -147,38 +133,20 @@ static uintptr_t fn_addr(const struct target *t)
 /* Where the entry's jmp rel32 goes, or 0 if it holds no jmp. */
 static uintptr_t entry_target(const struct target *t)
 {
-	const uint8_t *s = sled_of(fn_addr(t));
-	int32_t rel;
-
-	if (s[0] != 0xe9)
-		return 0;
-	memcpy(&rel, s + 1, 4);
-	return reinterpret_cast<uintptr_t>(s) + 5 +
-	       static_cast<uintptr_t>(static_cast<intptr_t>(rel));
-}
-
-/* The absolute target of a far stub "jmp *0(%rip); .quad target", or 0. */
-static uintptr_t far_target(uintptr_t stub)
-{
-	const uint8_t *b = reinterpret_cast<const uint8_t *>(stub);
-	uintptr_t to;
-
-	if (b[0] != 0xff || b[1] != 0x25 || b[2] || b[3] || b[4] || b[5])
-		return 0;
-	memcpy(&to, b + 6, sizeof(to));
-	return to;
+	return lp_entry_jmp(fn_addr(t));
 }
 
 static void print_entry(const struct target *t)
 {
-	const uint8_t *s = sled_of(fn_addr(t));
+	uint8_t s[5];
 	uintptr_t to = entry_target(t);
 
+	lp_entry_read(fn_addr(t), s);
 	printf("    entry of %s: %02x %02x %02x %02x %02x", t->name, s[0], s[1],
 	       s[2], s[3], s[4]);
 	if (to && to == t->new_fn)
 		printf(" (jmp to the new function)");
-	else if (to && far_target(to) == t->new_fn)
+	else if (to && lp_stub_target(to) == t->new_fn)
 		printf(" (jmp to a far stub: jmp *%#lx)",
 		       static_cast<unsigned long>(t->new_fn));
 	else if (to)
@@ -433,7 +401,7 @@ static void transition(struct rw_patch *p, bool enabling)
 		print_entry(&t);
 		CHECK(to_addr != 0);
 		CHECK(to_addr != t.new_fn);
-		CHECK(far_target(to_addr) != t.new_fn);
+		CHECK(lp_stub_target(to_addr) != t.new_fn);
 	}
 	for (int i = 0; i < 2; i++) {
 		check_throw(&targets[i], to, to);
@@ -451,24 +419,9 @@ static void transition(struct rw_patch *p, bool enabling)
 	CHECK_EQ(info.state, enabling ? RW_PATCH_ENABLED : RW_PATCH_DISABLED);
 }
 
-static uintptr_t new_func_of(const char *path, size_t i)
-{
-	void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-	const struct rw_patch_desc *d;
-
-	CHECK(h);
-	d = static_cast<const struct rw_patch_desc *>(
-		dlsym(h, RW_PATCH_DESC_SYMBOL));
-	CHECK(d);
-	CHECK(i < d->nfuncs);
-	dlclose(h);
-	return reinterpret_cast<uintptr_t>(d->funcs[i].new_func);
-}
-
 int main()
 {
 	struct rw_patch *p = nullptr;
-	int err;
 
 #ifndef RW_BACKEND_X86_64
 	SKIP("live patching needs the x86_64 backend");
@@ -482,29 +435,25 @@ int main()
 		dlsym(RTLD_DEFAULT, "lpu_dso_work"));
 	CHECK(targets[1].work);
 	for (auto &t : targets) {
-		memcpy(t.orig, sled_of(fn_addr(&t)), 5);
+		lp_entry_read(fn_addr(&t), t.orig);
 		for (int i = 0; i < 5; i++)
 			CHECK_EQ(t.orig[i], 0x90);
 	}
 
 	steady("unpatched", 1);
 
-	err = rw_patch_load(LPU_PATCH, RW_PATCH_LOAD_ALLOW_ANY_OWNER, &p);
-	if (err) {
-		fprintf(stderr, "load %s: %s: %s\n", LPU_PATCH,
-			rw_strerror(err), rw_patch_last_error());
-		return 1;
-	}
-	targets[0].new_fn = new_func_of(LPU_PATCH, 0);
-	targets[1].new_fn = new_func_of(LPU_PATCH, 1);
+	p = lp_load(LPU_PATCH, RW_PATCH_LOAD_ALLOW_ANY_OWNER);
+	targets[0].new_fn = lp_new_func_of(LPU_PATCH, 0);
+	targets[1].new_fn = lp_new_func_of(LPU_PATCH, 1);
 
 	transition(p, true);
 	steady("enabled", 2);
 	{
 		const struct target *d = &targets[1];
 		intptr_t dist = static_cast<intptr_t>(
-			d->new_fn -
-			(reinterpret_cast<uintptr_t>(sled_of(fn_addr(d))) + 5));
+			d->new_fn - (reinterpret_cast<uintptr_t>(
+					     lp_entry_sled(fn_addr(d))) +
+				     5));
 
 		printf("    %s: new function %+ld bytes from its entry\n",
 		       d->name, static_cast<long>(dist));
@@ -516,12 +465,12 @@ int main()
 
 		CHECK(to != 0);
 		CHECK(to == targets[0].new_fn ||
-		      far_target(to) == targets[0].new_fn);
+		      lp_stub_target(to) == targets[0].new_fn);
 	}
 	transition(p, false);
 	steady("disabled", 1);
 	for (auto &t : targets)
-		CHECK(memcmp(sled_of(fn_addr(&t)), t.orig, 5) == 0);
+		CHECK(lp_entry_is(fn_addr(&t), t.orig));
 	CHECK_OK(rw_patch_unload(p));
 	printf("ok\n");
 	return 0;

@@ -57,7 +57,7 @@ int main(void)
 }
 #else
 
-#include <rewire/livepatch.h>
+#include "lp_test.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -323,18 +323,9 @@ static void *holder_main(void *p)
 
 /* ---- Main ---------------------------------------------------------------- */
 
-static const volatile uint8_t *entry_sled(uintptr_t fn)
-{
-	const volatile uint8_t *p = (const volatile uint8_t *)fn;
-
-	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
-		p += 4;
-	return p;
-}
-
 static void check_entry(bool patched)
 {
-	const volatile uint8_t *s = entry_sled((uintptr_t)churn_func);
+	const volatile uint8_t *s = lp_entry_sled((uintptr_t)churn_func);
 
 	if (patched) {
 		CHECK_EQ(s[0], 0xe9);
@@ -401,19 +392,6 @@ static bool holder_pending(const struct rw_patch_info *info)
 	return false;
 }
 
-static struct rw_patch *load_patch(void)
-{
-	struct rw_patch *p;
-	int err = rw_patch_load(LP_CHURN_PATCH, 0, &p);
-
-	if (err) {
-		fprintf(stderr, "rw_patch_load(%s): %s: %s\n", LP_CHURN_PATCH,
-			rw_strerror(err), rw_patch_last_error());
-		exit(1);
-	}
-	return p;
-}
-
 /* Transition times, for the report. */
 static uint64_t t_sum, t_max;
 static long t_n;
@@ -436,16 +414,15 @@ static void pause_random(unsigned *seed, long max_us)
 	sleep_ns((long)(rnd(seed) % (unsigned)max_us) * 1000);
 }
 
-/* A plain cycle: enable, wait, disable, wait. */
-static void cycle_plain(struct rw_patch *p, unsigned *seed)
+/* The end of a cycle: @p's enable is under way (TRANS_NEW); wait for it,
+ * pause up to @max_us, disable and wait. */
+static void finish_cycle(struct rw_patch *p, unsigned *seed, long max_us,
+			 const char *what)
 {
-	publish(FLUX);
-	must(p, rw_patch_enable(p), "enable");
-	publish(TRANS_NEW);
-	wait_done(p, RW_PATCH_ENABLED, "wait for enable");
+	wait_done(p, RW_PATCH_ENABLED, what);
 	publish(STABLE_NEW);
 	check_entry(true);
-	pause_random(seed, 10000);
+	pause_random(seed, max_us);
 	publish(FLUX);
 	must(p, rw_patch_disable(p), "disable");
 	publish(TRANS_OLD);
@@ -454,21 +431,26 @@ static void cycle_plain(struct rw_patch *p, unsigned *seed)
 	check_entry(false);
 }
 
+/* A plain cycle: enable, wait, disable, wait. */
+static void cycle_plain(struct rw_patch *p, unsigned *seed)
+{
+	publish(FLUX);
+	must(p, rw_patch_enable(p), "enable");
+	publish(TRANS_NEW);
+	finish_cycle(p, seed, 10000, "wait for enable");
+}
+
 static long reversals, double_reversals;
 
 /* An enable the holder blocks, reversed; @twice: reversed back again. */
 static void cycle_reverse(struct rw_patch *p, unsigned *seed, bool twice)
 {
 	struct rw_patch_info info;
-	uint64_t t0 = rw_test_now_ns();
 
 	atomic_store(&hold_done, 0);
 	atomic_store(&hold_release, 0);
 	atomic_store(&hold_req, 1);
-	while (!atomic_load(&holder_in)) {
-		CHECK(rw_test_now_ns() - t0 < 10000000000ull);
-		sleep_ns(100000);
-	}
+	CHECK(LP_WAIT_UNTIL(atomic_load(&holder_in), lp_deadline_ms(10000)));
 
 	publish(FLUX);
 	must(p, rw_patch_enable(p), "enable (held)");
@@ -512,16 +494,7 @@ static void cycle_reverse(struct rw_patch *p, unsigned *seed, bool twice)
 	CHECK(holder_pending(&info));
 	CHECK_EQ(atomic_load(&hold_done), 0);
 	atomic_store(&hold_release, 1);
-	wait_done(p, RW_PATCH_ENABLED, "wait for re-reversed enable");
-	publish(STABLE_NEW);
-	check_entry(true);
-	pause_random(seed, 5000);
-	publish(FLUX);
-	must(p, rw_patch_disable(p), "disable");
-	publish(TRANS_OLD);
-	wait_done(p, RW_PATCH_DISABLED, "wait for disable");
-	publish(STABLE_OLD);
-	check_entry(false);
+	finish_cycle(p, seed, 5000, "wait for re-reversed enable");
 }
 
 static void check_oracle(void)
@@ -554,7 +527,7 @@ int main(void)
 	CHECK_EQ(churn_func(2, 0), 7);
 	check_entry(false);
 	publish(STABLE_OLD);
-	p = load_patch();
+	p = lp_load(LP_CHURN_PATCH, 0);
 
 	for (int i = 0; i < NWORKERS; i++)
 		CHECK(pthread_create(&wt[i], NULL, worker_main,
@@ -577,7 +550,7 @@ int main(void)
 		check_oracle();
 		if (cycle % 5 == 4) {
 			CHECK_OK(rw_patch_unload(p));
-			p = load_patch();
+			p = lp_load(LP_CHURN_PATCH, 0);
 			reloads++;
 		}
 		pause_random(&seed, 5000);

@@ -25,6 +25,37 @@
  * program; the patches reach them through RW_PATCH_REF. */
 enum { LPS_PRE_PATCH, LPS_POST_PATCH, LPS_PRE_UNPATCH, LPS_POST_UNPATCH };
 
+#define LPS_COUNT(calls, i) __atomic_add_fetch(&(calls)[i], 1, __ATOMIC_SEQ_CST)
+
+/*
+ * In a patch: pre_patch, post_patch, pre_unpatch and post_unpatch, each
+ * counting its calls in @calls (an int * the patch points at the program's
+ * array); pre_patch returns @pre_ret. For .callbacks = LPS_CALLBACKS.
+ */
+#define LPS_COUNTING_CALLBACKS(calls, pre_ret)      \
+	static int pre_patch(void)                  \
+	{                                           \
+		LPS_COUNT(calls, LPS_PRE_PATCH);    \
+		return pre_ret;                     \
+	}                                           \
+	static void post_patch(void)                \
+	{                                           \
+		LPS_COUNT(calls, LPS_POST_PATCH);   \
+	}                                           \
+	static void pre_unpatch(void)               \
+	{                                           \
+		LPS_COUNT(calls, LPS_PRE_UNPATCH);  \
+	}                                           \
+	static void post_unpatch(void)              \
+	{                                           \
+		LPS_COUNT(calls, LPS_POST_UNPATCH); \
+	}
+
+#define LPS_CALLBACKS                                            \
+	{                                                        \
+		pre_patch, post_patch, pre_unpatch, post_unpatch \
+	}
+
 int lps_lib_fn(int x);
 
 #endif /* LPS_H */

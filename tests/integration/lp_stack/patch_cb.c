@@ -15,26 +15,7 @@ static int lps_h_cb(int hold)
 	return 7;
 }
 
-static int pre_patch(void)
-{
-	__atomic_add_fetch(&calls[LPS_PRE_PATCH], 1, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-static void post_patch(void)
-{
-	__atomic_add_fetch(&calls[LPS_POST_PATCH], 1, __ATOMIC_SEQ_CST);
-}
-
-static void pre_unpatch(void)
-{
-	__atomic_add_fetch(&calls[LPS_PRE_UNPATCH], 1, __ATOMIC_SEQ_CST);
-}
-
-static void post_unpatch(void)
-{
-	__atomic_add_fetch(&calls[LPS_POST_UNPATCH], 1, __ATOMIC_SEQ_CST);
-}
+LPS_COUNTING_CALLBACKS(calls, 0)
 
 RW_PATCH_FUNCS(funcs) = {
 	RW_PATCH_FUNC(NULL, "lps_h", 0, lps_h_cb),
@@ -44,4 +25,4 @@ RW_PATCH_REFS(refs) = {
 };
 RW_PATCH(stack_cb, .funcs = funcs, .nfuncs = RW_PATCH_COUNT(funcs),
 	 .refs = refs, .nrefs = RW_PATCH_COUNT(refs),
-	 .callbacks = { pre_patch, post_patch, pre_unpatch, post_unpatch });
+	 .callbacks = LPS_CALLBACKS);

@@ -1337,40 +1337,21 @@ static int call_enter(bool have_fn, struct rw_tid_list *stragglers)
  * 3. Wait for the answers until the deadline, dropping exited threads.
  * 4. End the call (call_end) and release call_lock.
  */
-RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
-				struct rw_tid_list *stragglers)
+/* rw_on_each_thread() and rw__on_threads(): one of fn and fn_uc is set. */
+static int each_thread(rw_thread_fn fn, rw__thread_uc_fn fn_uc, void *arg,
+		       bool (*filter)(pid_t tid, void *farg), void *farg,
+		       int timeout_ms, struct rw_tid_list *stragglers)
 {
 	uint64_t deadline;
 	struct call c;
 	int ret;
 
-	ret = call_enter(fn != NULL, stragglers);
+	ret = call_enter(fn || fn_uc, stragglers);
 	if (ret)
 		return ret;
 	deadline = call_deadline(timeout_ms);
 	call_begin(&c, fn, arg, false);
-	ret = signal_all(&c);
-	if (!ret)
-		ret = wait_answers(&c, &cs.answered, &cs.want, deadline);
-	ret = call_end(&c, ret, stragglers);
-	rw__lock_release(&call_lock);
-	return ret;
-}
-
-int rw__on_threads(rw__thread_uc_fn fn, void *arg,
-		   bool (*filter)(pid_t tid, void *farg), void *farg,
-		   int timeout_ms, struct rw_tid_list *stragglers)
-{
-	uint64_t deadline;
-	struct call c;
-	int ret;
-
-	ret = call_enter(fn != NULL, stragglers);
-	if (ret)
-		return ret;
-	deadline = call_deadline(timeout_ms);
-	call_begin(&c, NULL, arg, false);
-	cs.fn_uc = fn;
+	cs.fn_uc = fn_uc;
 	cs.filter = filter;
 	cs.farg = farg;
 	ret = signal_all(&c);
@@ -1381,6 +1362,19 @@ int rw__on_threads(rw__thread_uc_fn fn, void *arg,
 	cs.filter = NULL;
 	rw__lock_release(&call_lock);
 	return ret;
+}
+
+RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
+				struct rw_tid_list *stragglers)
+{
+	return each_thread(fn, NULL, arg, NULL, NULL, timeout_ms, stragglers);
+}
+
+int rw__on_threads(rw__thread_uc_fn fn, void *arg,
+		   bool (*filter)(pid_t tid, void *farg), void *farg,
+		   int timeout_ms, struct rw_tid_list *stragglers)
+{
+	return each_thread(NULL, fn, arg, filter, farg, timeout_ms, stragglers);
 }
 
 /* Stopping every thread: stop_machine for threads. */

@@ -322,12 +322,10 @@ struct rw_patch {
 	 * NULL for the main program). */
 	void **pins;
 	struct rw_patch *next; /* all loaded patches, load order */
-	uint64_t enable_seq;   /* stack order (larger: above) */
 };
 
 static struct rw_patch *patches;
 static struct lp_site *sites;
-static uint64_t enable_counter;
 
 /* A function of the transition: its site and both sides. */
 struct tf {
@@ -335,13 +333,10 @@ struct tf {
 	uintptr_t impl[2]; /* [0] unpatched side, [1] patched side */
 	uintptr_t size[2]; /* code size of each side (for stack checks) */
 	bool orig[2];	   /* side is the original body */
-	void *stubs[MAX_EPOCHS];
-	size_t nstubs;
 };
 
 static struct trans {
 	struct rw_patch *p;
-	bool enabling_first; /* the target at e_0: true = patched */
 	size_t nep;
 	uint32_t ep[MAX_EPOCHS];
 	bool side[MAX_EPOCHS]; /* target state at each epoch */
@@ -1218,7 +1213,6 @@ static int trans_start(struct rw_patch *p, bool patched)
 	tr.nep = 1;
 	tr.ep[0] = next_epoch();
 	tr.side[0] = patched;
-	tr.enabling_first = patched;
 	err = install_dispatchers();
 	if (err)
 		goto fail;
@@ -1500,7 +1494,6 @@ RW_EXPORT int rw_patch_enable(struct rw_patch *p)
 		goto out;
 	}
 	p->state = RW_PATCH_ENABLING;
-	p->enable_seq = ++enable_counter;
 	(void)trans_step(p);
 	err = 0;
 out:

@@ -1454,33 +1454,23 @@ static int reverse_or_busy(struct rw_patch *p, int reversible)
 	return -EBUSY;
 }
 
-RW_EXPORT int rw_patch_enable(struct rw_patch *p)
+/* Start the transition to patched; lp_lock held, no transition running. */
+static int enable_locked(struct rw_patch *p)
 {
-	const struct rw_patch_desc *d;
-	int err = lp_enter(p);
+	const struct rw_patch_desc *d = p->obj.desc;
+	int err = 0;
 
-	if (err)
-		return err;
-	d = p->obj.desc;
-	if (trans_active()) {
-		err = reverse_or_busy(p, RW_PATCH_DISABLING);
-		goto out;
-	}
-	if (p->state == RW_PATCH_ENABLED) {
-		err = -EALREADY;
-		goto out;
-	}
+	if (p->state == RW_PATCH_ENABLED)
+		return -EALREADY;
 	if (p->state != RW_PATCH_LOADED && p->state != RW_PATCH_DISABLED) {
 		rw__lp_set_error("patch %s was replaced; load it again",
 				 d->name);
-		err = -EBUSY;
-		goto out;
+		return -EBUSY;
 	}
 	if (d->callbacks.pre_patch && (err = d->callbacks.pre_patch()) != 0) {
 		rw__lp_set_error("patch %s: pre_patch callback failed (%d)",
 				 d->name, err);
-		err = err < 0 ? err : -ECANCELED;
-		goto out;
+		return err < 0 ? err : -ECANCELED;
 	}
 	for (size_t i = 0; i < p->obj.nfuncs && !err; i++)
 		err = layer_push(p->sites[i], p, i);
@@ -1491,32 +1481,22 @@ RW_EXPORT int rw_patch_enable(struct rw_patch *p)
 			layer_remove(p->sites[i], p);
 		if (d->callbacks.post_unpatch)
 			d->callbacks.post_unpatch();
-		goto out;
+		return err;
 	}
 	p->state = RW_PATCH_ENABLING;
 	(void)trans_step(p);
-	err = 0;
-out:
-	rw__lock_release(&lp_lock);
-	return err;
+	return 0;
 }
 
-RW_EXPORT int rw_patch_disable(struct rw_patch *p)
+/* Start the transition back; lp_lock held, no transition running. */
+static int disable_locked(struct rw_patch *p)
 {
-	const struct rw_patch_desc *d;
-	int err = lp_enter(p);
+	const struct rw_patch_desc *d = p->obj.desc;
+	int err;
 
-	if (err)
-		return err;
-	d = p->obj.desc;
-	if (trans_active()) {
-		err = reverse_or_busy(p, RW_PATCH_ENABLING);
-		goto out;
-	}
 	if (p->state != RW_PATCH_ENABLED) {
 		rw__lp_set_error("patch %s is not enabled", d->name);
-		err = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
 	for (size_t i = 0; i < p->obj.nfuncs; i++) {
 		struct lp_site *s = p->sites[i];
@@ -1527,8 +1507,7 @@ RW_EXPORT int rw_patch_disable(struct rw_patch *p)
 				"it; disable that one first",
 				d->name, s->label,
 				s->layers[s->nlayers - 1].p->obj.desc->name);
-			err = -EBUSY;
-			goto out;
+			return -EBUSY;
 		}
 	}
 	if (d->callbacks.pre_unpatch)
@@ -1537,12 +1516,33 @@ RW_EXPORT int rw_patch_disable(struct rw_patch *p)
 	if (err) {
 		if (d->callbacks.post_patch)
 			d->callbacks.post_patch();
-		goto out;
+		return err;
 	}
 	p->state = RW_PATCH_DISABLING;
 	(void)trans_step(p);
-	err = 0;
-out:
+	return 0;
+}
+
+RW_EXPORT int rw_patch_enable(struct rw_patch *p)
+{
+	int err = lp_enter(p);
+
+	if (err)
+		return err;
+	err = trans_active() ? reverse_or_busy(p, RW_PATCH_DISABLING)
+			     : enable_locked(p);
+	rw__lock_release(&lp_lock);
+	return err;
+}
+
+RW_EXPORT int rw_patch_disable(struct rw_patch *p)
+{
+	int err = lp_enter(p);
+
+	if (err)
+		return err;
+	err = trans_active() ? reverse_or_busy(p, RW_PATCH_ENABLING)
+			     : disable_locked(p);
 	rw__lock_release(&lp_lock);
 	return err;
 }

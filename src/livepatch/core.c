@@ -1306,9 +1306,10 @@ static int lp_enter(struct rw_patch *p)
 {
 	int err;
 
+	struct rw_patch *q;
+
 	while (atomic_load(&lp_forks_waiting))
 		sched_yield();
-
 	if (!rw__arch_can_patch()) {
 		rw__lp_set_error("live patching needs the x86_64 backend");
 		return -EOPNOTSUPP;
@@ -1316,16 +1317,14 @@ static int lp_enter(struct rw_patch *p)
 	err = rw__lock_acquire(&lp_lock);
 	if (err)
 		return err;
-	if (p) {
-		struct rw_patch *q = patches;
-
-		while (q && q != p)
-			q = q->next;
-		if (!q) {
-			rw__lock_release(&lp_lock);
-			rw__lp_set_error("not a loaded patch");
-			return -EINVAL;
-		}
+	/* A pointer that is not a loaded patch (NULL, unloaded, garbage)
+	 * is refused without being dereferenced. */
+	for (q = patches; q && q != p; q = q->next)
+		;
+	if (!q) {
+		rw__lock_release(&lp_lock);
+		rw__lp_set_error("%p is not a loaded patch", (void *)p);
+		return -EINVAL;
 	}
 	return 0;
 }

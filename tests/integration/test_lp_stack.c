@@ -380,6 +380,41 @@ static void test_callbacks(void)
 	CHECK_OK(rw_patch_unload(p));
 }
 
+/* Bad handles and arguments: an error, never a crash. */
+static void test_bad_args(void)
+{
+	struct rw_patch *p = load("a"), *gone;
+	struct rw_patch_info info;
+	struct rw_patch_thread th[4];
+	int junk[16] = { 0 };
+
+	CHECK_EQ(rw_patch_load(NULL, 0, &gone), -EINVAL);
+	CHECK_EQ(rw_patch_load("x.so", 0, NULL), -EINVAL);
+	CHECK_EQ(rw_patch_enable(NULL), -EINVAL);
+	CHECK_EQ(rw_patch_disable(NULL), -EINVAL);
+	CHECK_EQ(rw_patch_wait(NULL, 0), -EINVAL);
+	CHECK_EQ(rw_patch_force(NULL), -EINVAL);
+	CHECK_EQ(rw_patch_unload(NULL), -EINVAL);
+	CHECK_EQ(rw_patch_state(NULL, &info), -EINVAL);
+	CHECK_EQ(rw_patch_threads(NULL, th, 4), -EINVAL);
+	/* Not a patch at all: refused before it is read. */
+	CHECK_EQ(rw_patch_enable((struct rw_patch *)junk), -EINVAL);
+	CHECK(strstr(rw_patch_last_error(), "not a loaded patch") != NULL);
+	CHECK_EQ(rw_patch_state(p, NULL), -EINVAL);
+	CHECK_EQ(rw_patch_threads(p, NULL, 4), -EINVAL);
+	CHECK(rw_patch_find(NULL) == NULL);
+	CHECK(rw_patch_find("no such patch") == NULL);
+	CHECK(rw_patch_find("stack_a") == p);
+	CHECK_EQ(rw_patch_disable(p), -EINVAL); /* not enabled */
+	CHECK_EQ(rw_patch_force(p), -EINVAL);	/* not in transition */
+	gone = p;
+	CHECK_OK(rw_patch_unload(p));
+	/* An unloaded patch's pointer is refused, not dereferenced. */
+	CHECK_EQ(rw_patch_enable(gone), -EINVAL);
+	CHECK_EQ(rw_patch_unload(gone), -EINVAL);
+	printf("bad arguments: refused with -EINVAL\n");
+}
+
 int main(void)
 {
 	uint8_t orig_f[5], orig_g[5];
@@ -393,6 +428,7 @@ int main(void)
 	lp_entry_read((uintptr_t)lps_g, orig_g);
 	print_entry("lps_f before", lps_f);
 
+	test_bad_args();
 	test_dso();
 	test_refs();
 	a = load("a");

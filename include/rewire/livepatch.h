@@ -186,8 +186,9 @@ RW_EXPORT int rw_patch_disable(struct rw_patch *p);
 
 /*
  * rw_patch_wait - drive the transition of @p until it completes.
- * @timeout_ms: < 0 forever. Checks the pending threads again every few
- * milliseconds (backing off to 100 ms). Returns 0 when complete (and not
+ * @timeout_ms: < 0 forever. Checks the pending threads again after 1 ms
+ * while rounds make progress, backing off to 100 ms while they do not
+ * (threads that stay in a patched function). Returns 0 when complete (and not
  * in transition), -ETIMEDOUT if threads are still pending (see
  * rw_patch_state), or an error.
  */

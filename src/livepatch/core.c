@@ -1558,6 +1558,7 @@ RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms)
 			? 0
 			: rw__now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	uint64_t pause = 1000000ull;
+	size_t pending = SIZE_MAX;
 	int err;
 
 	for (;;) {
@@ -1569,6 +1570,13 @@ RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms)
 			return 0;
 		}
 		err = trans_step(p);
+		/* Threads switched in this round: the next one soon; none:
+		 * back off (1 ms doubling to 100 ms), they may stay long. */
+		if (err == -EAGAIN && p->npending < pending)
+			pause = 1000000ull;
+		else if (pause < 100000000ull)
+			pause *= 2;
+		pending = p->npending;
 		rw__lock_release(&lp_lock);
 		if (!err)
 			return 0;
@@ -1577,8 +1585,6 @@ RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms)
 		if (deadline && rw__now_ns() >= deadline)
 			return -ETIMEDOUT;
 		rw__sleep_ns(pause);
-		if (pause < 100000000ull)
-			pause *= 2;
 	}
 }
 

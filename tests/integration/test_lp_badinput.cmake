@@ -13,8 +13,7 @@ set_property(TARGET ${RW_TEST_TARGET} PROPERTY LINK_LIBRARIES
 target_include_directories(${RW_TEST_TARGET} PRIVATE
 			   ${CMAKE_SOURCE_DIR}/src ${lpb_src})
 target_compile_definitions(${RW_TEST_TARGET} PRIVATE LPB_DIR="${lpb_dir}")
-rewire_target_patchable(${RW_TEST_TARGET})
-set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)
+rw_lp_test()
 
 # A patchable object, and lpb_dso_stripped.so: a copy without .symtab.
 if(NOT CMAKE_STRIP)
@@ -35,11 +34,7 @@ add_dependencies(${RW_TEST_TARGET} lpb_stripdso)
 # One patch per bad input (see each source's comment).
 foreach(p good missing ambig ambig_pos badpos stripped noobj nopfe sized
 	  twice notfunc badref v2 nonote)
-	rewire_add_patch(lpb_${p} ${lpb_src}/patch_${p}.c)
-	set_target_properties(lpb_${p} PROPERTIES
-		LIBRARY_OUTPUT_DIRECTORY ${lpb_dir})
-	rewire_target_warnings(lpb_${p})
-	add_dependencies(${RW_TEST_TARGET} lpb_${p})
+	rw_lp_test_patch(lpb_${p} ${lpb_src}/patch_${p}.c ${lpb_dir})
 endforeach()
 
 # lpb_good_stripped.so: the good patch without .symtab, so that its static

@@ -29,22 +29,9 @@ add_dependencies(${RW_TEST_TARGET} lpf_g)
 target_compile_definitions(${RW_TEST_TARGET} PRIVATE
 	LPF_DIR="${lpf_dir}"
 	LPF_G_PATH="${lpf_dir}/lpf_g.so")
-set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)
+rw_lp_test()
 
 foreach(p f h g)
-	rewire_add_patch(lpf_patch_${p} ${lpf_src}/patch_${p}.c)
-	set_target_properties(lpf_patch_${p} PROPERTIES
-		LIBRARY_OUTPUT_DIRECTORY ${lpf_dir})
+	rw_lp_test_patch(lpf_patch_${p} ${lpf_src}/patch_${p}.c ${lpf_dir})
 	target_include_directories(lpf_patch_${p} PRIVATE ${lpf_src})
-	rewire_target_warnings(lpf_patch_${p})
-	add_dependencies(${RW_TEST_TARGET} lpf_patch_${p})
 endforeach()
-
-# Code built with frame pointers (the sanitizer builds) cannot be unwound
-# from outside while blocked in a system call: rewire signals such a
-# thread instead (test_lp_live.cmake), so the test does not expect the
-# child's blocked readers to stay untouched there.
-if(REWIRE_SANITIZE OR CMAKE_C_FLAGS MATCHES "fno-omit-frame-pointer")
-	target_compile_definitions(${RW_TEST_TARGET} PRIVATE
-		LP_FRAME_POINTERS=1)
-endif()

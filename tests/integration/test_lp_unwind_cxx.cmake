@@ -14,14 +14,10 @@ rewire_target_warnings(lpu_dso)
 
 target_include_directories(${RW_TEST_TARGET} PRIVATE ${lpu_src})
 target_link_libraries(${RW_TEST_TARGET} PRIVATE lpu_dso)
-rewire_target_patchable(${RW_TEST_TARGET})
-set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)
+rw_lp_test()
 
-rewire_add_patch(lpu_patch ${lpu_src}/patch.cc)
-set_target_properties(lpu_patch PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${lpu_dir})
+rw_lp_test_patch(lpu_patch ${lpu_src}/patch.cc ${lpu_dir})
 target_include_directories(lpu_patch PRIVATE ${lpu_src})
 target_link_libraries(lpu_patch PRIVATE lpu_dso)
-rewire_target_warnings(lpu_patch)
-add_dependencies(${RW_TEST_TARGET} lpu_patch)
 target_compile_definitions(${RW_TEST_TARGET} PRIVATE
 	LPU_PATCH="$<TARGET_FILE:lpu_patch>")

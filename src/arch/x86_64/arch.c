@@ -303,17 +303,85 @@ int rw__arch_tramp_insn(uintptr_t tramp, void *func, struct rw__insn *out)
  * that publishes the new slot syncs every core before any thread can reach
  * it.
  *
- * bound_pages is protected by the text lock.
+ * bound_pool is protected by the text lock.
  */
 #define BOUND_SIZE 32
-#define BOUND_PER_PAGE (STUB_PAGE / BOUND_SIZE)
-struct bound_page {
+
+/*
+ * Pages of fixed-size slots of generated code (bound stubs, dispatchers),
+ * each page within rel32 reach of the sites that jump to its slots. A slot
+ * is written while unused, then marked used; freeing only marks it unused
+ * (the callers free a slot only once no thread can be in it). Text lock.
+ */
+#define POOL_MAX_SLOTS (STUB_PAGE / BOUND_SIZE)
+struct slot_page {
 	uintptr_t base;
-	uint8_t used[BOUND_PER_PAGE];
+	uint8_t used[POOL_MAX_SLOTS];
 	unsigned nused;
-	struct bound_page *next;
+	struct slot_page *next;
 };
-static struct bound_page *bound_pages;
+struct slot_pool {
+	size_t size; /* slot size, a divisor of STUB_PAGE, >= BOUND_SIZE */
+	struct slot_page *pages;
+};
+
+/* A free slot within reach of @near (a new page if needed), or 0. */
+static uintptr_t pool_find(struct slot_pool *pool, uintptr_t near,
+			   struct slot_page **page)
+{
+	unsigned per_page = (unsigned)(STUB_PAGE / pool->size), i = 0;
+	struct slot_page *sp;
+
+	for (sp = pool->pages; sp; sp = sp->next)
+		if (sp->nused < per_page && stub_reachable(near, sp->base))
+			break;
+	if (!sp) {
+		sp = calloc(1, sizeof(*sp));
+		if (!sp)
+			return 0;
+		sp->base = map_near(near);
+		if (!sp->base) {
+			free(sp);
+			return 0;
+		}
+		sp->next = pool->pages;
+		pool->pages = sp;
+	}
+	while (sp->used[i])
+		i++;
+	*page = sp;
+	return sp->base + i * pool->size;
+}
+
+/* Write @code (pool->size bytes) into the free slot @at and take it. */
+static int pool_fill(struct slot_pool *pool, struct slot_page *sp, uintptr_t at,
+		     const uint8_t *code)
+{
+	int err = rw__text_write((void *)at, code, pool->size);
+
+	if (err)
+		return err;
+	sp->used[(at - sp->base) / pool->size] = 1;
+	sp->nused++;
+	return 0;
+}
+
+static void pool_put(struct slot_pool *pool, uintptr_t at)
+{
+	for (struct slot_page *sp = pool->pages; sp; sp = sp->next) {
+		if (at < sp->base || at >= sp->base + STUB_PAGE)
+			continue;
+		size_t i = (at - sp->base) / pool->size;
+
+		if (sp->used[i]) {
+			sp->used[i] = 0;
+			sp->nused--;
+		}
+		return;
+	}
+}
+
+static struct slot_pool bound_pool = { .size = BOUND_SIZE };
 
 static void bound_encode(uintptr_t at, uintptr_t func, uintptr_t data,
 			 uint8_t code[BOUND_SIZE])
@@ -338,37 +406,17 @@ static void bound_encode(uintptr_t at, uintptr_t func, uintptr_t data,
 int rw__arch_bound_stub_alloc(uintptr_t near, void *func, void *data,
 			      void **stub)
 {
-	struct bound_page *bp;
 	uint8_t code[BOUND_SIZE];
-	uintptr_t at;
-	unsigned i = 0;
+	struct slot_page *sp;
+	uintptr_t at = pool_find(&bound_pool, near, &sp);
 	int err;
 
-	for (bp = bound_pages; bp; bp = bp->next)
-		if (bp->nused < BOUND_PER_PAGE &&
-		    stub_reachable(near, bp->base))
-			break;
-	if (!bp) {
-		bp = calloc(1, sizeof(*bp));
-		if (!bp)
-			return -ENOMEM;
-		bp->base = map_near(near);
-		if (!bp->base) {
-			free(bp);
-			return -ENOMEM;
-		}
-		bp->next = bound_pages;
-		bound_pages = bp;
-	}
-	while (bp->used[i])
-		i++;
-	at = bp->base + i * BOUND_SIZE;
+	if (!at)
+		return -ENOMEM;
 	bound_encode(at, (uintptr_t)func, (uintptr_t)data, code);
-	err = rw__text_write((void *)at, code, sizeof(code));
+	err = pool_fill(&bound_pool, sp, at, code);
 	if (err)
 		return err;
-	bp->used[i] = 1;
-	bp->nused++;
 	*stub = (void *)at;
 	rw__log("bound stub %p: %p(%p)", (void *)at, func, data);
 	return 0;
@@ -376,19 +424,7 @@ int rw__arch_bound_stub_alloc(uintptr_t near, void *func, void *data,
 
 void rw__arch_bound_stub_free(void *stub)
 {
-	uintptr_t at = (uintptr_t)stub;
-
-	for (struct bound_page *bp = bound_pages; bp; bp = bp->next) {
-		if (at < bp->base || at >= bp->base + STUB_PAGE)
-			continue;
-		unsigned i = (unsigned)((at - bp->base) / BOUND_SIZE);
-
-		if (bp->used[i]) {
-			bp->used[i] = 0;
-			bp->nused--;
-		}
-		return;
-	}
+	pool_put(&bound_pool, (uintptr_t)stub);
 }
 
 /*
@@ -412,14 +448,7 @@ void rw__arch_bound_stub_free(void *stub)
  * meanwhile clears it, which tells the checker the thread moved.
  */
 #define DISPATCH_SIZE RW__ARCH_DISPATCH_SIZE
-#define DISPATCH_PER_PAGE (STUB_PAGE / DISPATCH_SIZE)
-struct dispatch_page {
-	uintptr_t base;
-	uint8_t used[DISPATCH_PER_PAGE];
-	unsigned nused;
-	struct dispatch_page *next;
-};
-static struct dispatch_page *dispatch_pages;
+static struct slot_pool dispatch_pool = { .size = DISPATCH_SIZE };
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -488,40 +517,21 @@ int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
 			    const struct rw__arch_arm *arms, size_t narms,
 			    uintptr_t dflt, void **stub)
 {
-	struct dispatch_page *dp;
 	uint8_t code[DISPATCH_SIZE];
+	struct slot_page *sp;
 	uintptr_t at;
-	unsigned i = 0;
 	int err;
 
 	*stub = NULL;
 	if (narms > RW__ARCH_DISPATCH_ARMS)
 		return -E2BIG;
-	for (dp = dispatch_pages; dp; dp = dp->next)
-		if (dp->nused < DISPATCH_PER_PAGE &&
-		    stub_reachable(near, dp->base))
-			break;
-	if (!dp) {
-		dp = calloc(1, sizeof(*dp));
-		if (!dp)
-			return -ENOMEM;
-		dp->base = map_near(near);
-		if (!dp->base) {
-			free(dp);
-			return -ENOMEM;
-		}
-		dp->next = dispatch_pages;
-		dispatch_pages = dp;
-	}
-	while (dp->used[i])
-		i++;
-	at = dp->base + i * DISPATCH_SIZE;
+	at = pool_find(&dispatch_pool, near, &sp);
+	if (!at)
+		return -ENOMEM;
 	dispatch_encode(tls_off, arms, narms, dflt, code);
-	err = rw__text_write((void *)at, code, sizeof(code));
+	err = pool_fill(&dispatch_pool, sp, at, code);
 	if (err)
 		return err;
-	dp->used[i] = 1;
-	dp->nused++;
 	*stub = (void *)at;
 	rw__log("dispatcher %p: %zu arms, default %p", (void *)at, narms,
 		(void *)dflt);
@@ -530,19 +540,7 @@ int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
 
 void rw__arch_dispatch_free(void *stub)
 {
-	uintptr_t at = (uintptr_t)stub;
-
-	for (struct dispatch_page *dp = dispatch_pages; dp; dp = dp->next) {
-		if (at < dp->base || at >= dp->base + STUB_PAGE)
-			continue;
-		unsigned i = (unsigned)((at - dp->base) / DISPATCH_SIZE);
-
-		if (dp->used[i]) {
-			dp->used[i] = 0;
-			dp->nused--;
-		}
-		return;
-	}
+	pool_put(&dispatch_pool, (uintptr_t)stub);
 }
 
 size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
@@ -559,9 +557,9 @@ size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 	} while (0)
 	for (struct stub_page *sp = stub_pages; sp; sp = sp->next)
 		RW__ADD_PAGE(sp->base);
-	for (struct bound_page *bp = bound_pages; bp; bp = bp->next)
+	for (struct slot_page *bp = bound_pool.pages; bp; bp = bp->next)
 		RW__ADD_PAGE(bp->base);
-	for (struct dispatch_page *dp = dispatch_pages; dp; dp = dp->next)
+	for (struct slot_page *dp = dispatch_pool.pages; dp; dp = dp->next)
 		RW__ADD_PAGE(dp->base);
 #undef RW__ADD_PAGE
 	return n;

@@ -813,15 +813,8 @@ static void check_fn(void *arg, void *uc)
 		atomic_fetch_add(&r->switched, 1);
 		return;
 	}
-	if (uc) {
-		uintptr_t ip = rw__arch_ip(uc);
-
-		for (size_t i = 0; i < c.nbusy; i++)
-			if (ip >= c.busy[i].start && ip < c.busy[i].end) {
-				round_note(r, rw__gettid(), RW_PT_BUSY, ip, 0);
-				return;
-			}
-	}
+	/* The interrupted frame is checked first, at its exact address: a
+	 * thread inside a dispatcher is BUSY. */
 	rc = stack_room() ? rw__lp_check_self(uc, &c) : RW__LP_UNWIND_FAILED;
 	if (rc == RW__LP_SAFE) {
 		atomic_store(&thread_gen, r->epoch);

@@ -9,7 +9,9 @@
  */
 #include "objects.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct object {
 	struct rw__sections s;
@@ -41,7 +43,28 @@ static bool same_sections(const struct rw__sections *a,
 static bool sections_empty(const struct rw__sections *s)
 {
 	return s->jump_start == s->jump_stop && s->keys_start == s->keys_stop &&
-	       s->calls_start == s->calls_stop && s->tps_start == s->tps_stop;
+	       s->calls_start == s->calls_stop && s->tps_start == s->tps_stop &&
+	       s->targets_start == s->targets_stop;
+}
+
+/* Copy @s into @out, the current layout; false for an unknown version.
+ * Version 2 is a prefix of version 3 (no call targets). */
+static bool sections_read(const struct rw__sections *s,
+			  struct rw__sections *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return false;
+	if (s->version == RW__SECTIONS_VERSION) {
+		*out = *s;
+		return true;
+	}
+	if (s->version == 2) {
+		memcpy(out, s, offsetof(struct rw__sections, targets_start));
+		out->version = RW__SECTIONS_VERSION;
+		return true;
+	}
+	return false;
 }
 
 int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
@@ -90,14 +113,15 @@ static int object_sync(struct object *o)
 	return err;
 }
 
-RW_EXPORT void rw__object_register(const struct rw__sections *s)
+RW_EXPORT void rw__object_register(const struct rw__sections *given)
 {
+	struct rw__sections sections, *s = &sections;
 	struct object *o;
 	int err;
 
-	if (!s || s->version != RW__SECTIONS_VERSION) {
+	if (!sections_read(given, s)) {
 		rw__log("object sections of version %u ignored (want %u)",
-			s ? s->version : 0u, RW__SECTIONS_VERSION);
+			given ? given->version : 0u, RW__SECTIONS_VERSION);
 		return;
 	}
 	if (sections_empty(s))
@@ -137,11 +161,12 @@ out:
 	rw__lock_release(&rw__text_lock);
 }
 
-RW_EXPORT void rw__object_unregister(const struct rw__sections *s)
+RW_EXPORT void rw__object_unregister(const struct rw__sections *given)
 {
+	struct rw__sections sections, *s = &sections;
 	struct object **pp;
 
-	if (!s || s->version != RW__SECTIONS_VERSION || sections_empty(s))
+	if (!sections_read(given, s) || sections_empty(s))
 		return;
 	if (rw__lock_acquire(&rw__text_lock))
 		return;
@@ -214,4 +239,57 @@ out:
 	*out = v;
 	*count = k;
 	return err;
+}
+
+int rw__objects_snapshot(struct rw__objects_snapshot *snap)
+{
+	size_t nk = 0, nc = 0, nt = 0;
+	int err;
+
+	memset(snap, 0, sizeof(*snap));
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err)
+		return err;
+	for (struct object *o = objects; o; o = o->next) {
+		nk += (size_t)(o->s.keys_stop - o->s.keys_start);
+		nc += (size_t)(o->s.calls_stop - o->s.calls_start);
+		nt += (size_t)(o->s.targets_stop - o->s.targets_start);
+	}
+	snap->keys = calloc(nk + 1, sizeof(*snap->keys));
+	snap->calls = calloc(nc + 1, sizeof(*snap->calls));
+	snap->targets = calloc(nt + 1, sizeof(*snap->targets));
+	if (!snap->keys || !snap->calls || !snap->targets) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* The list is newest first: walk it backwards for load order. */
+	for (struct object *last = NULL; last != objects;) {
+		struct object *o = objects;
+
+		while (o->next != last)
+			o = o->next;
+		last = o;
+		for (struct rw_static_key **k = o->s.keys_start;
+		     k < o->s.keys_stop; k++)
+			snap->keys[snap->nkeys++] = *k;
+		for (struct rw_static_call **c = o->s.calls_start;
+		     c < o->s.calls_stop; c++)
+			snap->calls[snap->ncalls++] = *c;
+		for (struct rw_static_call_target **t = o->s.targets_start;
+		     t < o->s.targets_stop; t++)
+			snap->targets[snap->ntargets++] = *t;
+	}
+out:
+	rw__lock_release(&rw__text_lock);
+	if (err)
+		rw__objects_snapshot_free(snap);
+	return err;
+}
+
+void rw__objects_snapshot_free(struct rw__objects_snapshot *snap)
+{
+	free(snap->keys);
+	free(snap->calls);
+	free(snap->targets);
+	memset(snap, 0, sizeof(*snap));
 }

@@ -328,6 +328,27 @@ static struct binding *binding_find(struct rw_tracepoint *tp,
 	return NULL;
 }
 
+size_t rw__tp_probe_funcs(const struct rw_tracepoint *tp, void **out,
+			  size_t max)
+{
+	const struct rw__tp_funcs *f;
+	size_t n;
+
+	rw_rcu_read_lock();
+	f = rw_rcu_dereference(tp->funcs);
+	n = count_of(f);
+	for (size_t i = 0; i < n && i < max; i++) {
+		const struct rw__tp_probe *pr = &f->probes[i];
+
+		out[i] =
+			pr->func == tp->generic
+				? (void *)((const struct binding *)pr->data)->fn
+				: pr->func;
+	}
+	rw_rcu_read_unlock();
+	return n;
+}
+
 static void binding_free(struct rw_rcu_head *head)
 {
 	free(caa_container_of(head, struct binding, rcu));

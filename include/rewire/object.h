@@ -9,6 +9,8 @@
  *	__rw_jump_table	one struct rw__jump_entry per static branch site
  *	__rw_keys	one pointer per key defined in the object
  *	__rw_calls	one pointer per static call defined in the object
+ *	__rw_tracepoints	one pointer per tracepoint defined in the object
+ *	__rw_call_targets	one pointer per RW_STATIC_CALL_TARGET
  *
  * The linker defines __start_/__stop_ symbols for them. They are declared
  * weak and hidden here, so each object sees its own sections (or NULL when
@@ -30,6 +32,7 @@ RW_EXTERN_C_BEGIN
 struct rw_static_key;
 struct rw_static_call;
 struct rw_tracepoint;
+struct rw_static_call_target;
 
 /* One static branch site. key's low bit is the branch flag (see
  * static_key.h); the others are the address of the key. */
@@ -39,13 +42,16 @@ struct rw__jump_entry {
 	uintptr_t key;
 };
 
-#define RW__SECTIONS_VERSION 2
+/* Version 2 ended after tps_stop; the library still accepts it (objects
+ * built against an older header then have no call targets). */
+#define RW__SECTIONS_VERSION 3
 struct rw__sections {
 	unsigned version;
 	struct rw__jump_entry *jump_start, *jump_stop;
 	struct rw_static_key **keys_start, **keys_stop;
 	struct rw_static_call **calls_start, **calls_stop;
 	struct rw_tracepoint **tps_start, **tps_stop;
+	struct rw_static_call_target **targets_start, **targets_stop;
 };
 
 RW_EXPORT void rw__object_register(const struct rw__sections *s);
@@ -68,6 +74,10 @@ extern struct rw_tracepoint *__start___rw_tracepoints[]
 	__attribute__((weak, visibility("hidden")));
 extern struct rw_tracepoint *__stop___rw_tracepoints[]
 	__attribute__((weak, visibility("hidden")));
+extern struct rw_static_call_target *__start___rw_call_targets[]
+	__attribute__((weak, visibility("hidden")));
+extern struct rw_static_call_target *__stop___rw_call_targets[]
+	__attribute__((weak, visibility("hidden")));
 
 static inline void rw__object_sections(struct rw__sections *s)
 {
@@ -80,6 +90,8 @@ static inline void rw__object_sections(struct rw__sections *s)
 	s->calls_stop = __stop___rw_calls;
 	s->tps_start = __start___rw_tracepoints;
 	s->tps_stop = __stop___rw_tracepoints;
+	s->targets_start = __start___rw_call_targets;
+	s->targets_stop = __stop___rw_call_targets;
 }
 
 __attribute__((constructor, used)) static void rw__object_ctor(void)

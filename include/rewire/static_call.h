@@ -170,6 +170,47 @@ RW_EXPORT void *rw__static_call_query(const struct rw_static_call *sc);
 /* rw_static_call_ptr(name) - the struct rw_static_call, for listing. */
 #define rw_static_call_ptr(name) (&rw__sc_##name)
 
+/*
+ * RW_STATIC_CALL_TARGET(name, func) - at file scope: @func, a function of
+ * static call @name's type, is a target that the control socket (`rewire
+ * call PID NAME FUNC`) may switch the call to by name. A function of
+ * another type does not compile, so a target chosen from outside the
+ * program is as type-checked as rw_static_call_update(). List the first
+ * target too if the call should be switchable back to it. Usable in any
+ * object that sees the call's definition or declaration.
+ */
+struct rw_static_call_target {
+	struct rw_static_call *call;
+	void *func;
+	const char *name;
+};
+
+#ifdef __cplusplus
+#define RW__SCT_FUNC(name, func) \
+	((void *)static_cast<__typeof__(&rw__sc_tramp_##name)>(&(func)))
+#else
+#define RW__SCT_FUNC(name, func) ((void *)&(func))
+#endif
+#define RW_STATIC_CALL_TARGET(name, func)                                \
+	RW__SCT_CHECK(name, func);                                       \
+	static struct rw_static_call_target rw__sct_##name##__##func     \
+		__attribute__((used, aligned(8))) = {                    \
+			&rw__sc_##name, RW__SCT_FUNC(name, func), #func  \
+		};                                                       \
+	static struct rw_static_call_target *rw__sctptr_##name##__##func \
+		__attribute__((used, section("__rw_call_targets"),       \
+			       aligned(8))) = &rw__sct_##name##__##func
+#ifdef __cplusplus
+#define RW__SCT_CHECK(name, func) static_assert(true, "")
+#else
+#define RW__SCT_CHECK(name, func)                                        \
+	_Static_assert(__builtin_types_compatible_p(                     \
+			       __typeof__(&(func)),                      \
+			       __typeof__(&rw__sc_tramp_##name)),        \
+		       "RW_STATIC_CALL_TARGET: " #func " does not have " \
+		       "the type of static call " #name)
+#endif
+
 RW_EXTERN_C_END
 
 #endif /* REWIRE_STATIC_CALL_H */

@@ -41,6 +41,13 @@ compile update_other_type fail "$common" 'int t(void) { return rw_static_call_up
 compile update_void_fn fail "$common" 'int t(void) { return rw_static_call_update(sc, v); }'
 grep -q "does not match static call sc" "$tmp/update_other_type.log" ||
 	{ echo "FAIL: no clear message for a mistyped update"; cat "$tmp/update_other_type.log"; exit 1; }
+compile target_same_type ok "$common" 'RW_STATIC_CALL_TARGET(sc, f);'
+compile target_other_type fail "$common" 'RW_STATIC_CALL_TARGET(sc, g);'
+compile target_void_fn fail "$common" 'RW_STATIC_CALL_TARGET(sc, v);'
+compile target_two ok "$common" 'static int f2(int x) { return -x; }
+RW_STATIC_CALL_TARGET(sc, f); RW_STATIC_CALL_TARGET(sc, f2);'
+grep -q "g does not have the type of static call sc" "$tmp/target_other_type.log" ||
+	{ echo "FAIL: no clear message for a mistyped call target"; cat "$tmp/target_other_type.log"; exit 1; }
 compile branch_on_key ok "$common" 'int t(void) { return rw_static_branch_unlikely(key); }'
 compile branch_on_int fail "$common" 'int t(void) { return rw_static_branch_unlikely(not_a_key); }'
 compile enable_key ok "$common" 'int t(void) { return rw_static_key_enable(&key); }'

@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 bin=$build/examples/kv
-rewire=$build/tools/rewire/rewire
+rewire=$build/tools/rewire
 server=$bin/rw-kvserver
 load=$bin/rw-kvload
 patch=$bin/fix_value.so
@@ -130,6 +130,15 @@ if [ "$status" != 0 ]; then
 	cat "$work/load.err" >&2
 	exit 1
 fi
+# Columns: phase time requests req/s errors wrong p50 p99.
+wrong() { awk -v p="$1" '$1 == p { print $6 }' "$work/report.txt"; }
+before=$(wrong before) patched=$(wrong patched) reverted=$(wrong reverted)
 echo
-echo "demo: no request failed; wrong answers came only from the bug, and" \
-     "none while the patch was applied."
+if [ "${before:-0}" -gt 0 ] && [ "${patched:-1}" -eq 0 ] && [ "${reverted:-0}" -gt 0 ]; then
+	echo "demo: no request failed. Wrong answers (the bug): $before before" \
+	     "the patch, 0 while it was applied, $reverted after it was reverted."
+else
+	echo "demo: the patch did not behave as expected: wrong answers" \
+	     "before=$before patched=$patched reverted=$reverted" >&2
+	exit 1
+fi

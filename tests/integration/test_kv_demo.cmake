@@ -1,0 +1,1 @@
+set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# README's main job, run as a test: examples/kv/demo.sh against this build
+# tree, with one-second phases. It fails when a request fails, when the
+# trace, call, patch or unpatch step fails, or when the patch does not
+# remove every wrong answer while applied (the script checks its report).
+set -euo pipefail
+: "${REWIRE_BUILD_DIR:?set by CTest}"
+: "${REWIRE_SOURCE_DIR:?set by CTest}"
+
+if [ ! -x "$REWIRE_BUILD_DIR/examples/kv/rw-kvserver" ]; then
+	echo "SKIP: the kv example is not built (REWIRE_BUILD_EXAMPLES off?)"
+	exit 77
+fi
+out=$(timeout 240 "$REWIRE_SOURCE_DIR/examples/kv/demo.sh" \
+	"$REWIRE_BUILD_DIR" --phase-seconds 1 2>&1) || {
+	echo "$out"
+	echo "FAIL: the demo failed"
+	exit 1
+}
+echo "$out"
+grep -Eq "[1-9][0-9]* events printed, [0-9]+ dropped" <<<"$out" ||
+	{ echo "FAIL: the trace printed no events or no summary"; exit 1; }
+grep -q "kv_checksum: crc32c_bytewise -> crc32c_hw" <<<"$out" ||
+	{ echo "FAIL: the static call was not switched"; exit 1; }
+echo PASS

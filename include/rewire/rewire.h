@@ -7,6 +7,11 @@
  *	rewire/threads.h	thread walker and cross-thread calls
  *	rewire/static_key.h	NOP/jmp branches flipped at run time
  *	rewire/static_call.h	direct calls retargeted at run time
+ *	rewire/rcu.h		RCU, the read side inline
+ *	rewire/tracepoint.h	tracepoints and their probes
+ *	rewire/provider.h	RCU-published providers
+ *	rewire/livepatch.h	live patches, per-thread consistency
+ *	rewire/ctl.h		the control socket for the rewire command
  */
 #ifndef REWIRE_REWIRE_H
 #define REWIRE_REWIRE_H
@@ -20,5 +25,6 @@
 #include <rewire/tracepoint.h>
 #include <rewire/provider.h>
 #include <rewire/livepatch.h>
+#include <rewire/ctl.h>
 
 #endif /* REWIRE_REWIRE_H */

@@ -1,0 +1,1213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control server (rewire/ctl.h): one thread, one UNIX socket, requests
+ * in the wire format of wire.h served one at a time.
+ *
+ * The thread's loop:
+ *  1. poll() the wake-up pipe, the listening socket and every connection;
+ *     with a timeout of 100 ms while a patch transition is in progress,
+ *     else none;
+ *  2. a readable connection: read one message (bounded in size and in
+ *     time), answer it; close the connection on EOF, on a message that
+ *     does not parse, or when the handshake fails;
+ *  3. a new connection: read its credentials (SO_PEERCRED); refuse (and
+ *     log) a peer that is neither this process's user nor root, or one too
+ *     many; else add it, waiting for HELLO;
+ *  4. drive each transition in progress one round (rw_patch_wait(p, 0)).
+ *
+ * A connection's trace session (TRACE_START) ends with TRACE_STOP or when
+ * the connection closes, so a client killed with SIGKILL leaves no probe
+ * attached.
+ *
+ * Locks: ctl_lock (a mutex) serializes rw_ctl_start/stop and the fork
+ * handler; the state below is written under it while the thread does not
+ * run, and read by the thread.
+ */
+#include "../arch/arch.h"
+#include "../internal.h"
+#include "../objects.h"
+#include "sockdir.h"
+#include "trace.h"
+#include "wire.h"
+
+#include <rewire/config.h>
+#include <rewire/ctl.h>
+#include <rewire/livepatch.h>
+#include <rewire/static_call.h>
+#include <rewire/static_key.h>
+#include <rewire/threads.h>
+#include <rewire/tracepoint.h>
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#define MAX_CLIENTS 16
+/* A request is read within this time once its first byte arrived. */
+#define RECV_TIMEOUT_MS 2000
+/* A reply is sent within this time, or the connection is closed. */
+#define SEND_TIMEOUT_S 5
+/* How often the thread drives a transition in progress. */
+#define DRIVE_MS 100
+#define MAX_PATTERNS 64
+
+struct client {
+	int fd;
+	bool hello;
+	pid_t pid;
+	uid_t uid;
+	struct rw__trace *trace;
+};
+
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Written under ctl_lock while the thread does not run. */
+static bool running;
+static pthread_t ctl_thread;
+static int listen_fd = -1;
+static int wake_pipe[2] = { -1, -1 };
+static pid_t owner_pid;
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static bool atexit_done, atfork_done;
+static char last_error[256];
+/* The thread's own. */
+static struct client clients[MAX_CLIENTS];
+static struct rw_wire_buf reply;
+
+/* --- Replies --------------------------------------------------------------
+ */
+
+/* Returns 0, or a negative errno when the reply was not sent (the
+ * connection is then closed by the caller: the stream may be cut in the
+ * middle of a message). */
+static int send_reply(struct client *c, int pass_fd)
+{
+	int err = rw_wire_finish(&reply);
+
+	if (err) {
+		/* The reply did not fit: say so instead. */
+		rw_wire_begin(&reply, RW_MSG_ERROR);
+		rw_wire_i64(&reply, RW_TAG_ERRNO, err);
+		rw_wire_str(&reply, RW_TAG_MESSAGE,
+			    "the reply does not fit in a message");
+		if (rw_wire_finish(&reply))
+			return -ENOMEM;
+		pass_fd = -1;
+	}
+	return rw_wire_send(c->fd, &reply, pass_fd);
+}
+
+static int send_error(struct client *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int send_error(struct client *c, int err, const char *fmt, ...)
+{
+	char msg[RW_WIRE_MAX_STR];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rw_wire_begin(&reply, RW_MSG_ERROR);
+	rw_wire_i64(&reply, RW_TAG_ERRNO, err);
+	rw_wire_str(&reply, RW_TAG_MESSAGE, msg);
+	return send_reply(c, -1);
+}
+
+/* A string field that must fit @out whole: a name cut short could name
+ * something else. */
+static bool find_str(const struct rw_wire_msg *m, uint16_t tag, char *out,
+		     size_t size)
+{
+	struct rw_wire_field f;
+
+	return rw_wire_find(m->payload, m->len, tag, &f) &&
+	       f.kind == RW_WK_STR && f.len < size &&
+	       rw_wire_get_str(&f, out, size);
+}
+
+/* --- Names ------------------------------------------------------------------
+ */
+
+static void object_of(const void *addr, char *out, size_t size)
+{
+	Dl_info info;
+
+	if (dladdr(addr, &info) && info.dli_fname && *info.dli_fname) {
+		snprintf(out, size, "%s", info.dli_fname);
+		return;
+	}
+	/* The main program: dladdr gives "" (or argv[0]). */
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+
+	out[n > 0 ? n : 0] = '\0';
+}
+
+static const char *basename_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+static bool is_tracepoint_key(const struct rw_static_key *k)
+{
+	return k->name && !strncmp(k->name, "rw__tpkey_", 10);
+}
+
+static bool is_tracepoint_call(const struct rw_static_call *c)
+{
+	return c->name && !strncmp(c->name, "rw__tpcall_", 11);
+}
+
+/* "name" or "name@object" (object: a file's base name). */
+static bool name_matches(const char *have, const void *addr, const char *want)
+{
+	const char *at = strchr(want, '@');
+	char obj[4096];
+
+	if (!have)
+		return false;
+	if (!at)
+		return !strcmp(have, want);
+	if (strlen(have) != (size_t)(at - want) ||
+	    strncmp(have, want, (size_t)(at - want)))
+		return false;
+	object_of(addr, obj, sizeof(obj));
+	return !strcmp(basename_of(obj), at + 1) || !strcmp(obj, at + 1);
+}
+
+/* The name of a call's target: a registered name, "null", "ret0", the
+ * dynamic symbol, or the address. */
+static void target_name(const struct rw__objects_snapshot *s,
+			const struct rw_static_call *sc, void *func, char *out,
+			size_t size)
+{
+	Dl_info info;
+
+	if (!func) {
+		snprintf(out, size, "null");
+		return;
+	}
+	if (func == RW_STATIC_CALL_RET0) {
+		snprintf(out, size, "ret0");
+		return;
+	}
+	for (size_t i = 0; i < s->ntargets; i++) {
+		if (s->targets[i]->call == sc && s->targets[i]->func == func) {
+			snprintf(out, size, "%s", s->targets[i]->name);
+			return;
+		}
+	}
+	if (dladdr(func, &info) && info.dli_sname && info.dli_saddr == func)
+		snprintf(out, size, "%s", info.dli_sname);
+	else
+		snprintf(out, size, "%#lx", (unsigned long)(uintptr_t)func);
+}
+
+static void func_name(void *func, char *out, size_t size)
+{
+	Dl_info info;
+
+	if (dladdr(func, &info) && info.dli_sname && info.dli_saddr == func)
+		snprintf(out, size, "%s", info.dli_sname);
+	else
+		snprintf(out, size, "%#lx", (unsigned long)(uintptr_t)func);
+}
+
+static void thread_comm(pid_t tid, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
+	out[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, out, size - 1);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	out[n] = '\0';
+	if (n > 0 && out[n - 1] == '\n')
+		out[n - 1] = '\0';
+}
+
+static char thread_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	/* "tid (comm) S ...": comm may hold ')' itself; take the last. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] ? p[2] : '?';
+}
+
+/* --- Requests ---------------------------------------------------------------
+ */
+
+static void put_fields(const struct rw_tracepoint *tp)
+{
+	for (unsigned i = 0; i < tp->nargs; i++) {
+		rw_wire_group_begin(&reply, RW_TAG_FIELD);
+		rw_wire_str(&reply, RW_TAG_NAME, tp->fields[i].name);
+		rw_wire_str(&reply, RW_TAG_CTYPE, tp->fields[i].type);
+		rw_wire_u64(&reply, RW_TAG_KIND, (uint64_t)tp->fields[i].kind);
+		rw_wire_group_end(&reply);
+	}
+}
+
+/* The fields of a patch's state (PATCH_STATE's reply, LS's PATCH). */
+static void put_patch(struct rw_patch *p)
+{
+	struct rw_patch_info info;
+	char comm[32];
+
+	if (rw_patch_state(p, &info))
+		return;
+	rw_wire_str(&reply, RW_TAG_NAME, info.name);
+	rw_wire_str(&reply, RW_TAG_PATH, info.path);
+	rw_wire_u64(&reply, RW_TAG_STATE, (uint64_t)info.state);
+	rw_wire_u64(&reply, RW_TAG_FORCED, (uint64_t)info.forced);
+	rw_wire_u64(&reply, RW_TAG_REPLACE, (uint64_t)info.replace);
+	rw_wire_u64(&reply, RW_TAG_NFUNCS, info.nfuncs);
+	rw_wire_u64(&reply, RW_TAG_TARGET_PATCHED,
+		    (uint64_t)info.target_patched);
+	rw_wire_u64(&reply, RW_TAG_TOTAL, info.threads_total);
+	rw_wire_u64(&reply, RW_TAG_SWITCHED, info.threads_switched);
+	rw_wire_u64(&reply, RW_TAG_TRANSITION_NS, info.transition_ns);
+	rw_wire_u64(&reply, RW_TAG_ATTEMPTS, info.attempts);
+	for (size_t i = 0; i < info.npending && i < RW_PATCH_INFO_THREADS;
+	     i++) {
+		const struct rw_patch_thread *t = &info.pending[i];
+
+		thread_comm(t->tid, comm, sizeof(comm));
+		rw_wire_group_begin(&reply, RW_TAG_PENDING);
+		rw_wire_u64(&reply, RW_TAG_TID, (uint64_t)t->tid);
+		rw_wire_str(&reply, RW_TAG_NAME, comm);
+		rw_wire_u64(&reply, RW_TAG_WHY, (uint64_t)t->why);
+		rw_wire_strn(&reply, RW_TAG_FUNC, t->func,
+			     strnlen(t->func, sizeof(t->func)));
+		rw_wire_u64(&reply, RW_TAG_IP, t->ip);
+		rw_wire_group_end(&reply);
+	}
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void put_threads(void)
+{
+	struct rw_patch *top = NULL, *list[256];
+	struct rw_patch_thread *pt = NULL;
+	size_t np = rw_patch_list(list, RW_ARRAY_SIZE(list));
+	long npt = 0;
+	pid_t *tids = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	char comm[32];
+
+	if (np)
+		top = list[(np < RW_ARRAY_SIZE(list) ? np : RW_ARRAY_SIZE(list)) -
+			   1];
+	if (top) {
+		npt = rw_patch_threads(top, NULL, 0);
+		if (npt > 0) {
+			pt = calloc((size_t)npt + 64, sizeof(*pt));
+			npt = pt ? rw_patch_threads(top, pt, (size_t)npt + 64)
+				 : 0;
+			if (npt < 0)
+				npt = 0;
+		}
+	}
+	d = opendir("/proc/self/task");
+	while (d && (de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10);
+
+		if (tid <= 0)
+			continue;
+		if (n == cap) {
+			pid_t *v = realloc(tids, (cap ? cap * 2 : 64) *
+							 sizeof(*tids));
+
+			if (!v)
+				break;
+			tids = v;
+			cap = cap ? cap * 2 : 64;
+		}
+		tids[n++] = (pid_t)tid;
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(tids, n, sizeof(*tids), cmp_pid);
+	for (size_t i = 0; i < n; i++) {
+		char st[2] = { thread_state(tids[i]), '\0' };
+
+		thread_comm(tids[i], comm, sizeof(comm));
+		rw_wire_group_begin(&reply, RW_TAG_THREAD);
+		rw_wire_u64(&reply, RW_TAG_TID, (uint64_t)tids[i]);
+		rw_wire_str(&reply, RW_TAG_NAME, comm);
+		rw_wire_str(&reply, RW_TAG_STATE, st);
+		for (long j = 0; pt && j < npt; j++) {
+			if (pt[j].tid == tids[i]) {
+				rw_wire_i64(&reply, RW_TAG_PATCHED,
+					    pt[j].patched);
+				break;
+			}
+		}
+		rw_wire_group_end(&reply);
+	}
+	free(tids);
+	free(pt);
+}
+
+static int do_ls(struct client *c)
+{
+	struct rw__objects_snapshot s;
+	struct rw_tracepoint **tps = NULL;
+	struct rw_patch *list[256];
+	size_t ntps = 0, np;
+	char obj[4096], name[256];
+	void *probes[64];
+	int err;
+
+	err = rw__objects_snapshot(&s);
+	if (!err)
+		err = rw__tracepoints_snapshot(&tps, &ntps);
+	if (err) {
+		rw__objects_snapshot_free(&s);
+		return send_error(c, err, "cannot list the objects: %s",
+				  rw_strerror(err));
+	}
+	rw_wire_begin(&reply, RW_MSG_OK);
+	for (size_t i = 0; i < s.nkeys; i++) {
+		struct rw_static_key *k = s.keys[i];
+
+		if (is_tracepoint_key(k))
+			continue;
+		object_of(k, obj, sizeof(obj));
+		rw_wire_group_begin(&reply, RW_TAG_KEY);
+		rw_wire_str(&reply, RW_TAG_NAME, k->name);
+		rw_wire_str(&reply, RW_TAG_OBJECT, obj);
+		rw_wire_u64(&reply, RW_TAG_ENABLED, rw_static_key_enabled(k));
+		rw_wire_i64(&reply, RW_TAG_COUNT, rw_static_key_count(k));
+		rw_wire_u64(&reply, RW_TAG_INITIAL, k->initial != 0);
+		rw_wire_u64(&reply, RW_TAG_SITES,
+			    (uint64_t)rw_static_key_sites(k));
+		rw_wire_group_end(&reply);
+	}
+	for (size_t i = 0; i < s.ncalls; i++) {
+		struct rw_static_call *sc = s.calls[i];
+
+		if (is_tracepoint_call(sc))
+			continue;
+		object_of(sc, obj, sizeof(obj));
+		target_name(&s, sc, rw__static_call_query(sc), name,
+			    sizeof(name));
+		rw_wire_group_begin(&reply, RW_TAG_CALL);
+		rw_wire_str(&reply, RW_TAG_NAME, sc->name);
+		rw_wire_str(&reply, RW_TAG_OBJECT, obj);
+		rw_wire_str(&reply, RW_TAG_TARGET, name);
+		for (size_t j = 0; j < s.ntargets; j++) {
+			bool dup = false;
+
+			if (s.targets[j]->call != sc)
+				continue;
+			for (size_t k = 0; k < j && !dup; k++)
+				dup = s.targets[k]->call == sc &&
+				      !strcmp(s.targets[k]->name,
+					      s.targets[j]->name);
+			if (!dup)
+				rw_wire_str(&reply, RW_TAG_CANDIDATE,
+					    s.targets[j]->name);
+		}
+		rw_wire_group_end(&reply);
+	}
+	for (size_t i = 0; i < ntps; i++) {
+		struct rw_tracepoint *tp = tps[i];
+		size_t n =
+			rw__tp_probe_funcs(tp, probes, RW_ARRAY_SIZE(probes));
+
+		object_of(tp, obj, sizeof(obj));
+		rw_wire_group_begin(&reply, RW_TAG_TRACEPOINT);
+		rw_wire_str(&reply, RW_TAG_NAME, tp->name);
+		rw_wire_str(&reply, RW_TAG_OBJECT, obj);
+		put_fields(tp);
+		rw_wire_u64(&reply, RW_TAG_PROBES, n);
+		for (size_t j = 0; j < n && j < RW_ARRAY_SIZE(probes); j++) {
+			func_name(probes[j], name, sizeof(name));
+			rw_wire_str(&reply, RW_TAG_PROBE, name);
+		}
+		rw_wire_group_end(&reply);
+	}
+	np = rw_patch_list(list, RW_ARRAY_SIZE(list));
+	for (size_t i = 0; i < np && i < RW_ARRAY_SIZE(list); i++) {
+		rw_wire_group_begin(&reply, RW_TAG_PATCH);
+		put_patch(list[i]);
+		rw_wire_group_end(&reply);
+	}
+	put_threads();
+	free(tps);
+	rw__objects_snapshot_free(&s);
+	return send_reply(c, -1);
+}
+
+static int do_key(struct client *c, const struct rw_wire_msg *m)
+{
+	struct rw__objects_snapshot s;
+	struct rw_static_key *key = NULL;
+	char name[256], obj[4096];
+	size_t found = 0;
+	uint64_t value;
+	bool was;
+	int err;
+
+	if (!find_str(m, RW_TAG_NAME, name, sizeof(name)) ||
+	    !rw_wire_find_u64(m->payload, m->len, RW_TAG_VALUE, &value) ||
+	    value > 1)
+		return send_error(c, -EINVAL,
+				  "KEY needs NAME and VALUE (0 or 1)");
+	err = rw__objects_snapshot(&s);
+	if (err)
+		return send_error(c, err, "cannot list the keys: %s",
+				  rw_strerror(err));
+	for (size_t i = 0; i < s.nkeys; i++) {
+		if (name_matches(s.keys[i]->name, s.keys[i], name)) {
+			/* A header's key seen by several objects is one
+       * key: count distinct addresses. */
+			if (key != s.keys[i])
+				found++;
+			key = s.keys[i];
+		}
+	}
+	if (!found) {
+		rw__objects_snapshot_free(&s);
+		return send_error(c, -ENOENT, "no static key named '%s'", name);
+	}
+	if (found > 1) {
+		rw__objects_snapshot_free(&s);
+		return send_error(c, -RW_ERR_AMBIGUOUS,
+				  "%zu static keys are named '%s'; say which "
+				  "with NAME@OBJECT (see rewire ls)",
+				  found, name);
+	}
+	rw__objects_snapshot_free(&s);
+	if (is_tracepoint_key(key))
+		return send_error(c, -EPERM,
+				  "'%s' belongs to a tracepoint: attach a "
+				  "probe instead (rewire trace)",
+				  name);
+	object_of(key, obj, sizeof(obj));
+	was = rw_static_key_enabled(key);
+	err = value ? rw_static_key_enable(key) : rw_static_key_disable(key);
+	if (err)
+		return send_error(c, err, "cannot %s '%s': %s",
+				  value ? "enable" : "disable", name,
+				  rw_strerror(err));
+	rw__log("key %s %s -> %s (peer pid %d)", key->name, was ? "on" : "off",
+		value ? "on" : "off", (int)c->pid);
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_str(&reply, RW_TAG_NAME, key->name);
+	rw_wire_str(&reply, RW_TAG_OBJECT, obj);
+	rw_wire_u64(&reply, RW_TAG_OLD, was);
+	rw_wire_u64(&reply, RW_TAG_ENABLED, rw_static_key_enabled(key));
+	rw_wire_u64(&reply, RW_TAG_SITES, (uint64_t)rw_static_key_sites(key));
+	return send_reply(c, -1);
+}
+
+static int do_call(struct client *c, const struct rw_wire_msg *m)
+{
+	struct rw__objects_snapshot s;
+	struct rw_static_call *sc = NULL;
+	struct rw_static_call_target *t = NULL;
+	char name[256], target[256], old[256], list[RW_WIRE_MAX_STR / 2];
+	size_t found = 0, off = 0;
+	int err;
+
+	if (!find_str(m, RW_TAG_NAME, name, sizeof(name)) ||
+	    !find_str(m, RW_TAG_TARGET, target, sizeof(target)))
+		return send_error(c, -EINVAL, "CALL needs NAME and TARGET");
+	err = rw__objects_snapshot(&s);
+	if (err)
+		return send_error(c, err, "cannot list the static calls: %s",
+				  rw_strerror(err));
+	for (size_t i = 0; i < s.ncalls; i++) {
+		if (name_matches(s.calls[i]->name, s.calls[i], name)) {
+			if (sc != s.calls[i])
+				found++;
+			sc = s.calls[i];
+		}
+	}
+	if (found != 1 || is_tracepoint_call(sc)) {
+		rw__objects_snapshot_free(&s);
+		if (found > 1)
+			return send_error(c, -RW_ERR_AMBIGUOUS,
+					  "%zu static calls are named '%s'; "
+					  "say which with NAME@OBJECT",
+					  found, name);
+		if (found)
+			return send_error(c, -EPERM,
+					  "'%s' belongs to a tracepoint", name);
+		return send_error(c, -ENOENT, "no static call named '%s'",
+				  name);
+	}
+	list[0] = '\0';
+	for (size_t i = 0; i < s.ntargets; i++) {
+		if (s.targets[i]->call != sc)
+			continue;
+		if (!strcmp(s.targets[i]->name, target))
+			t = s.targets[i];
+		if (off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+						"%s%s", off ? ", " : "",
+						s.targets[i]->name);
+	}
+	target_name(&s, sc, rw__static_call_query(sc), old, sizeof(old));
+	rw__objects_snapshot_free(&s);
+	if (!t)
+		return send_error(c, -RW_ERR_SYMBOL,
+				  "'%s' is not a target of static call '%s' "
+				  "(registered with RW_STATIC_CALL_TARGET: "
+				  "%s)",
+				  target, name, *list ? list : "none");
+	err = rw__static_call_update(sc, t->func);
+	if (err)
+		return send_error(c, err, "cannot switch '%s' to '%s': %s",
+				  name, target, rw_strerror(err));
+	rw__log("call %s: %s -> %s (peer pid %d)", sc->name, old, t->name,
+		(int)c->pid);
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_str(&reply, RW_TAG_NAME, sc->name);
+	rw_wire_str(&reply, RW_TAG_OLD, old);
+	rw_wire_str(&reply, RW_TAG_TARGET, t->name);
+	return send_reply(c, -1);
+}
+
+static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
+{
+	char buf[MAX_PATTERNS][256];
+	const char *pat[MAX_PATTERNS];
+	struct rw_wire_iter it;
+	struct rw_wire_field f;
+	uint64_t ring = 0;
+	char err_msg[512] = "";
+	size_t n = 0;
+	int err;
+
+	if (c->trace)
+		return send_error(c, -EBUSY,
+				  "this connection is tracing already");
+	rw_wire_iter_init(&it, m->payload, m->len);
+	while (rw_wire_next(&it, &f)) {
+		if (f.tag != RW_TAG_NAME)
+			continue;
+		if (n == MAX_PATTERNS)
+			return send_error(c, -E2BIG,
+					  "at most %d tracepoint patterns",
+					  MAX_PATTERNS);
+		if (f.len >= sizeof(buf[n]) ||
+		    !rw_wire_get_str(&f, buf[n], sizeof(buf[n])) || !buf[n][0])
+			return send_error(c, -EINVAL,
+					  "a tracepoint pattern is empty, too "
+					  "long or not a string");
+		pat[n] = buf[n];
+		n++;
+	}
+	if (!n)
+		return send_error(c, -EINVAL, "TRACE_START needs a NAME");
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_RING_SIZE, &ring);
+	if (ring > (1ull << 30))
+		return send_error(c, -EINVAL, "ring size over 1 GiB");
+	err = rw__trace_start(pat, n, (size_t)ring, &c->trace, err_msg,
+			      sizeof(err_msg));
+	if (err) {
+		c->trace = NULL;
+		return send_error(c, err, "%s",
+				  *err_msg ? err_msg : rw_strerror(err));
+	}
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_u64(&reply, RW_TAG_SHM_SIZE, rw__trace_size(c->trace));
+	for (size_t i = 0; i < rw__trace_count(c->trace); i++) {
+		const struct rw_tracepoint *tp = rw__trace_tp(c->trace, i);
+
+		rw_wire_group_begin(&reply, RW_TAG_TRACEPOINT);
+		rw_wire_u64(&reply, RW_TAG_ID, i);
+		rw_wire_str(&reply, RW_TAG_NAME, tp->name);
+		put_fields(tp);
+		rw_wire_group_end(&reply);
+	}
+	err = send_reply(c, rw__trace_fd(c->trace));
+	if (err) {
+		rw__trace_stop(c->trace);
+		c->trace = NULL;
+	}
+	return err;
+}
+
+static int do_trace_stop(struct client *c)
+{
+	uint64_t dropped;
+
+	if (!c->trace)
+		return send_error(c, -ENOENT, "this connection is not tracing");
+	dropped = rw__trace_dropped(c->trace);
+	rw__trace_stop(c->trace);
+	c->trace = NULL;
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_u64(&reply, RW_TAG_DROPPED, dropped);
+	return send_reply(c, -1);
+}
+
+static void patch_names(char *out, size_t size)
+{
+	struct rw_patch *list[64];
+	struct rw_patch_info info;
+	size_t n = rw_patch_list(list, RW_ARRAY_SIZE(list)), off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && i < RW_ARRAY_SIZE(list) && off < size;
+	     i++) {
+		if (rw_patch_state(list[i], &info))
+			continue;
+		off += (size_t)snprintf(out + off, size - off, "%s%s",
+					off ? ", " : "", info.name);
+	}
+}
+
+static int do_patch(struct client *c, const struct rw_wire_msg *m)
+{
+	char name[256], path[4096], names[1024];
+	struct rw_patch *p = NULL;
+	uint64_t timeout = 0;
+	int err;
+
+	if (m->type == RW_MSG_PATCH_LOAD) {
+		if (!find_str(m, RW_TAG_PATH, path, sizeof(path)) ||
+		    path[0] != '/')
+			return send_error(c, -EINVAL,
+					  "PATCH_LOAD needs an absolute PATH");
+		err = rw_patch_load(path, 0, &p);
+		if (err)
+			return send_error(c, err, "%s: %s", path,
+					  *rw_patch_last_error()
+						  ? rw_patch_last_error()
+						  : rw_strerror(err));
+		rw__log("patch loaded from %s (peer pid %d)", path,
+			(int)c->pid);
+		goto reply;
+	}
+	if (!find_str(m, RW_TAG_NAME, name, sizeof(name)))
+		return send_error(c, -EINVAL, "%s needs a NAME",
+				  rw_wire_msg_name(m->type));
+	p = rw_patch_find(name);
+	if (!p) {
+		patch_names(names, sizeof(names));
+		return send_error(c, -ENOENT,
+				  "no patch named '%s' (loaded: %s)", name,
+				  *names ? names : "none");
+	}
+	switch (m->type) {
+	case RW_MSG_PATCH_ENABLE:
+		err = rw_patch_enable(p);
+		break;
+	case RW_MSG_PATCH_DISABLE:
+		err = rw_patch_disable(p);
+		break;
+	case RW_MSG_PATCH_FORCE:
+		err = rw_patch_force(p);
+		break;
+	case RW_MSG_PATCH_UNLOAD:
+		err = rw_patch_unload(p);
+		if (err)
+			break;
+		rw_wire_begin(&reply, RW_MSG_OK);
+		rw_wire_str(&reply, RW_TAG_NAME, name);
+		return send_reply(c, -1);
+	default: /* PATCH_STATE */
+		rw_wire_find_u64(m->payload, m->len, RW_TAG_TIMEOUT_MS,
+				 &timeout);
+		err = rw_patch_wait(p, timeout > 1000 ? 1000 : (int)timeout);
+		if (err == -ETIMEDOUT)
+			err = 0;
+		break;
+	}
+	if (err)
+		return send_error(c, err, "%s %s: %s",
+				  rw_wire_msg_name(m->type), name,
+				  *rw_patch_last_error() ? rw_patch_last_error()
+							 : rw_strerror(err));
+reply:
+	rw_wire_begin(&reply, RW_MSG_OK);
+	put_patch(p);
+	return send_reply(c, -1);
+}
+
+static void cmdline(char *out, size_t size)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		n = 0;
+	out[n] = '\0';
+	while (n > 0 && out[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] == '\0')
+			out[i] = ' ';
+}
+
+static int do_hello(struct client *c, const struct rw_wire_msg *m)
+{
+	char exe[4096], args[RW_WIRE_MAX_STR];
+	uint64_t v = 0;
+	ssize_t n;
+
+	if (!rw_wire_find_u64(m->payload, m->len, RW_TAG_VERSION, &v) ||
+	    v != RW_WIRE_VERSION) {
+		send_error(c, -EPROTONOSUPPORT,
+			   "protocol version %llu is not spoken here (this "
+			   "process speaks version %d, librewire %s)",
+			   (unsigned long long)v, RW_WIRE_VERSION,
+			   RW_VERSION_STRING);
+		return -EPROTONOSUPPORT;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	cmdline(args, sizeof(args));
+	c->hello = true;
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_u64(&reply, RW_TAG_VERSION, RW_WIRE_VERSION);
+	rw_wire_u64(&reply, RW_TAG_PID, (uint64_t)getpid());
+	rw_wire_str(&reply, RW_TAG_PROGRAM, exe);
+	rw_wire_str(&reply, RW_TAG_CMDLINE, args);
+	rw_wire_str(&reply, RW_TAG_LIBVERSION, RW_VERSION_STRING);
+	return send_reply(c, -1);
+}
+
+/* One request. Returns 0 to keep the connection, < 0 to close it. */
+static int serve(struct client *c, const struct rw_wire_msg *m)
+{
+	if (!c->hello) {
+		if (m->type != RW_MSG_HELLO) {
+			send_error(c, -EPROTO, "say HELLO first");
+			return -EPROTO;
+		}
+		return do_hello(c, m);
+	}
+	switch (m->type) {
+	case RW_MSG_HELLO:
+		return do_hello(c, m);
+	case RW_MSG_LS:
+		return do_ls(c);
+	case RW_MSG_KEY:
+		return do_key(c, m);
+	case RW_MSG_CALL:
+		return do_call(c, m);
+	case RW_MSG_TRACE_START:
+		return do_trace_start(c, m);
+	case RW_MSG_TRACE_STOP:
+		return do_trace_stop(c);
+	case RW_MSG_PATCH_LOAD:
+	case RW_MSG_PATCH_ENABLE:
+	case RW_MSG_PATCH_DISABLE:
+	case RW_MSG_PATCH_FORCE:
+	case RW_MSG_PATCH_UNLOAD:
+	case RW_MSG_PATCH_STATE:
+		return do_patch(c, m);
+	default:
+		rw_wire_begin(&reply, RW_MSG_UNKNOWN);
+		rw_wire_u64(&reply, RW_TAG_TYPE, m->type);
+		return send_reply(c, -1);
+	}
+}
+
+/* --- The thread -------------------------------------------------------------
+ */
+
+static void client_close(struct client *c)
+{
+	if (c->trace) {
+		rw__trace_stop(c->trace);
+		c->trace = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static void client_accept(void)
+{
+	struct client tmp = { .fd = -1 }, *slot = NULL;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	tmp.fd = fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    len != sizeof(cred)) {
+		close(fd);
+		return;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
+		/* Not rw__log: refusals are always reported. */
+		fprintf(stderr,
+			"rewire: [%d] refused a control connection from pid "
+			"%d, uid %u (only uid %u or root may connect)\n",
+			(int)getpid(), (int)cred.pid, (unsigned)cred.uid,
+			(unsigned)geteuid());
+		send_error(&tmp, -EACCES,
+			   "uid %u may not control this process (uid %u)",
+			   (unsigned)cred.uid, (unsigned)geteuid());
+		close(fd);
+		return;
+	}
+	for (size_t i = 0; i < MAX_CLIENTS && !slot; i++)
+		if (clients[i].fd < 0)
+			slot = &clients[i];
+	if (!slot) {
+		send_error(&tmp, -EBUSY, "%d control connections are open",
+			   MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	/* A peer that stops reading must not hold the thread: a reply
+	 * that cannot be sent within this time closes the connection. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO,
+		   &(struct timeval){ .tv_sec = SEND_TIMEOUT_S },
+		   sizeof(struct timeval));
+	slot->fd = fd;
+	slot->pid = cred.pid;
+	slot->uid = cred.uid;
+	slot->hello = false;
+	slot->trace = NULL;
+}
+
+static void client_read(struct client *c)
+{
+	struct rw_wire_msg m;
+	int err = rw_wire_recv(c->fd, &m, RECV_TIMEOUT_MS);
+
+	if (err) {
+		if (err != -ENODATA && err != -ECONNRESET && err != -EPIPE)
+			send_error(c, err, "bad message: %s", strerror(-err));
+		client_close(c);
+		return;
+	}
+	if (serve(c, &m) < 0)
+		client_close(c);
+	rw_wire_msg_free(&m);
+}
+
+/* Drive every transition in progress one round. Returns whether one is. */
+static bool drive_transitions(void)
+{
+	struct rw_patch *list[256];
+	struct rw_patch_info info;
+	size_t n = rw_patch_list(list, RW_ARRAY_SIZE(list));
+	bool busy = false;
+
+	for (size_t i = 0; i < n && i < RW_ARRAY_SIZE(list); i++) {
+		if (rw_patch_state(list[i], &info) ||
+		    (info.state != RW_PATCH_ENABLING &&
+		     info.state != RW_PATCH_DISABLING))
+			continue;
+		if (rw_patch_wait(list[i], 0) == -ETIMEDOUT)
+			busy = true;
+	}
+	return busy;
+}
+
+static void *ctl_main(void *arg)
+{
+	struct pollfd pfd[2 + MAX_CLIENTS];
+	struct client *who[2 + MAX_CLIENTS];
+	bool busy = false;
+
+	(void)arg;
+	/* Registering for membarrier SYNC_CORE waits for an RCU grace period
+	 * in the kernel, seconds on a loaded machine: pay it now, not in the
+	 * first request that changes code. */
+	rw__arch_sync_prepare();
+	for (;;) {
+		nfds_t n = 0;
+		int r;
+
+		pfd[n] = (struct pollfd){ wake_pipe[0], POLLIN, 0 };
+		who[n++] = NULL;
+		pfd[n] = (struct pollfd){ listen_fd, POLLIN, 0 };
+		who[n++] = NULL;
+		for (size_t i = 0; i < MAX_CLIENTS; i++) {
+			if (clients[i].fd < 0)
+				continue;
+			pfd[n] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
+			who[n++] = &clients[i];
+		}
+		r = poll(pfd, n, busy ? DRIVE_MS : -1);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0 && pfd[0].revents)
+			break;
+		/* Connections first: a peer that hung up frees its slot
+		 * for one that is waiting to be accepted. */
+		for (nfds_t i = 2; r > 0 && i < n; i++)
+			if (pfd[i].revents)
+				client_read(who[i]);
+		if (r > 0 && (pfd[1].revents & POLLIN))
+			client_accept();
+		busy = drive_transitions();
+	}
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd >= 0)
+			client_close(&clients[i]);
+	return NULL;
+}
+
+/* --- Start, stop, fork, exit ------------------------------------------------
+ */
+
+static void cleanup_locked(void)
+{
+	if (listen_fd >= 0)
+		close(listen_fd);
+	for (int i = 0; i < 2; i++)
+		if (wake_pipe[i] >= 0)
+			close(wake_pipe[i]);
+	listen_fd = wake_pipe[0] = wake_pipe[1] = -1;
+	if (sock_path[0] && owner_pid == getpid())
+		unlink(sock_path);
+	sock_path[0] = '\0';
+	running = false;
+}
+
+static void at_exit(void)
+{
+	/* Only the socket: the thread may be serving; the process ends. */
+	if (running && owner_pid == getpid() && sock_path[0])
+		unlink(sock_path);
+}
+
+/* The child of fork() has no control thread: forget the parent's without
+ * touching the socket (the parent still serves it). */
+static void at_fork_child(void)
+{
+	pthread_mutex_init(&ctl_lock, NULL);
+	if (!running)
+		return;
+	if (listen_fd >= 0)
+		close(listen_fd);
+	for (int i = 0; i < 2; i++)
+		if (wake_pipe[i] >= 0)
+			close(wake_pipe[i]);
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		/* Their trace sessions stay attached in the child's copy
+     * of the tracepoints; nobody reads them. */
+		if (clients[i].fd >= 0)
+			close(clients[i].fd);
+		memset(&clients[i], 0, sizeof(clients[i]));
+		clients[i].fd = -1;
+	}
+	listen_fd = wake_pipe[0] = wake_pipe[1] = -1;
+	sock_path[0] = '\0';
+	running = false;
+}
+
+static int fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Is someone listening at @path? */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	alive = !connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return alive;
+}
+
+static int start_locked(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	sigset_t all, old;
+	char msg[256];
+	int err;
+
+	if (running)
+		return 0;
+	last_error[0] = '\0';
+	err = rw_sockdir_ensure(geteuid(), msg, sizeof(msg));
+	if (err)
+		return fail(-EOPNOTSUPP, "%s", msg);
+	err = rw_sockdir_socket(geteuid(), getpid(), sock_path,
+				sizeof(sock_path));
+	if (err) {
+		sock_path[0] = '\0';
+		return fail(err, "the socket's path is too long");
+	}
+	owner_pid = getpid();
+	if (socket_alive(sock_path)) {
+		err = fail(-EADDRINUSE, "%s: another process answers there",
+			   sock_path);
+		sock_path[0] = '\0';
+		return err;
+	}
+	/* A socket left by an earlier process that had this pid. */
+	unlink(sock_path);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0) {
+		err = fail(-errno, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
+	if (bind(listen_fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    chmod(sock_path, 0600) || listen(listen_fd, 16)) {
+		err = fail(-errno, "%s: %s", sock_path, strerror(errno));
+		goto fail;
+	}
+	if (pipe2(wake_pipe, O_CLOEXEC)) {
+		err = fail(-errno, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		memset(&clients[i], 0, sizeof(clients[i]));
+		clients[i].fd = -1;
+	}
+	/* The thread inherits this mask: it never takes the program's
+   * signals, only rewire's and the synchronous ones. */
+	sigfillset(&all);
+	sigdelset(&all, rw_threads_signal());
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&ctl_thread, NULL, ctl_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fail(err, "pthread_create: %s", strerror(-err));
+		goto fail;
+	}
+	pthread_setname_np(ctl_thread, "rewire-ctl");
+	running = true;
+	if (!atexit_done)
+		atexit_done = !atexit(at_exit);
+	rw__log("control socket %s", sock_path);
+	return 0;
+fail:
+	cleanup_locked();
+	return err;
+}
+
+RW_EXPORT int rw_ctl_start(void)
+{
+	int err;
+
+	pthread_mutex_lock(&ctl_lock);
+	if (!atfork_done)
+		atfork_done = !pthread_atfork(NULL, NULL, at_fork_child);
+	err = start_locked();
+	pthread_mutex_unlock(&ctl_lock);
+	return err;
+}
+
+RW_EXPORT int rw_ctl_stop(void)
+{
+	char b = 0;
+
+	pthread_mutex_lock(&ctl_lock);
+	if (!running) {
+		pthread_mutex_unlock(&ctl_lock);
+		return 0;
+	}
+	if (pthread_equal(pthread_self(), ctl_thread)) {
+		pthread_mutex_unlock(&ctl_lock);
+		return -EDEADLK;
+	}
+	while (write(wake_pipe[1], &b, 1) < 0 && errno == EINTR)
+		;
+	pthread_join(ctl_thread, NULL);
+	cleanup_locked();
+	rw_wire_free(&reply);
+	pthread_mutex_unlock(&ctl_lock);
+	return 0;
+}
+
+RW_EXPORT int rw_ctl_socket_path(char *buf, size_t len)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&ctl_lock);
+	if (!running)
+		err = -ENOTCONN;
+	else if ((size_t)snprintf(buf, len, "%s", sock_path) >= len)
+		err = -ENAMETOOLONG;
+	pthread_mutex_unlock(&ctl_lock);
+	return err;
+}
+
+RW_EXPORT const char *rw_ctl_last_error(void)
+{
+	return last_error;
+}
+
+/* REWIRE_CTL=1 (set by `rewire run`) starts the server as the library
+ * loads. A failure is reported and the program runs on without it. */
+__attribute__((constructor)) static void ctl_from_env(void)
+{
+	const char *v = getenv("REWIRE_CTL");
+	int err;
+
+	if (!v || strcmp(v, "1"))
+		return;
+	err = rw_ctl_start();
+	if (err)
+		fprintf(stderr, "rewire: control socket not started: %s\n",
+			*last_error ? last_error : rw_strerror(err));
+}

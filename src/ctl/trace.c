@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `rewire trace` sessions: a generic probe that writes events into
+ * per-thread rings in a memfd shared with the rewire command (trace.h; the
+ * layout and the ordering protocol P1-P5 / C1-C4 are in ring.h).
+ *
+ * An event, in the traced thread (probe()):
+ *
+ *   1. If the thread is already inside this probe (a signal handler fired
+ *      a tracepoint while the thread was writing), count the event in
+ *      nested and return: the thread's slot is half written.
+ *   2. If the process forked since the session started, return: the child
+ *      must not write into the parent's rings.
+ *   3. Find the thread's slot (slot_of()): the TLS cache, or a scan of the
+ *      claimed slots for the thread's tid, or claim the next slot (P1). No
+ *      slot left: count the event in noslot and return.
+ *   4. Size the record: 8 bytes per argument, strings their length (at most
+ *      RW_TRACE_MAX_STRING) rounded up to 8 plus 8.
+ *   5. Reserve: P2 and P3 of ring.h; a full ring drops the event.
+ *   6. Take the timestamp, write the padding and the record (P4), publish
+ *      the new head (P5).
+ *
+ * Shared variables, and what protects them: a session's fields are written
+ * by rw__trace_start() before the first probe is attached and read-only
+ * afterwards, except next (the slot claim counter, atomic), noslot and
+ * nested (atomic counters), and priv[i], written only by the thread that
+ * owns slot i (relaxed atomics, so that a thread that takes over the slot of
+ * a dead thread with the same tid is not a data race). The session itself
+ * lives until rw__trace_stop() has detached every probe and waited for a
+ * grace period (probes run inside an RCU read-side critical section).
+ */
+#include "internal.h"
+
+#include "ctl/ring.h"
+#include "ctl/trace.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <rewire/tracepoint.h>
+
+_Static_assert(RW_TP_SIGNED == RW_TRACE_KIND_SIGNED &&
+		       RW_TP_UNSIGNED == RW_TRACE_KIND_UNSIGNED &&
+		       RW_TP_BOOL == RW_TRACE_KIND_BOOL &&
+		       RW_TP_FLOAT == RW_TRACE_KIND_FLOAT &&
+		       RW_TP_STRING == RW_TRACE_KIND_STRING &&
+		       RW_TP_POINTER == RW_TRACE_KIND_POINTER,
+	       "ring.h mirrors enum rw_tp_kind");
+_Static_assert(RW_TRACEPOINT_MAX_ARGS == RW_TRACE_MAX_ARGS,
+	       "ring.h: at most RW_TRACEPOINT_MAX_ARGS arguments");
+_Static_assert(sizeof(union rw_tp_value) == 8, "8 bytes per argument");
+
+/*
+ * The producer's own state of one slot. ring and shared are constant (set
+ * at start); the rest is written only by the thread that owns the slot.
+ */
+struct slot_priv {
+	_Atomic int32_t tid;	      /* owner; 0 until claimed (P1) */
+	char *ring;		      /* the slot's ring in the mapping */
+	struct rw_trace_slot *shared; /* the slot in the mapping */
+	_Atomic uint64_t head;	      /* what P5 stored last */
+	_Atomic uint64_t tail;	      /* the last tail loaded in P2, checked */
+	_Atomic uint64_t dropped;     /* what P3 stored last */
+} __attribute__((aligned(RW_CACHELINE)));
+
+/* The data of one attached probe: the event's id and shape come with it,
+ * so that the probe does not walk the tracepoint's field descriptions. */
+struct ent {
+	struct rw__trace *t;
+	struct rw_tracepoint *tp;
+	uint32_t id;
+	uint8_t nargs;	 /* at most RW_TRACE_MAX_ARGS */
+	uint8_t strings; /* bit i: argument i is a string */
+	uint16_t base;	 /* record bytes without the strings' bytes */
+};
+
+struct rw__trace {
+	/* Read by every probe, constant. */
+	uint64_t gen;	 /* the session's number, never 0, never reused */
+	unsigned epoch;	 /* fork_epoch at start */
+	uint32_t nslots; /* slots */
+	uint64_t ring_size, mask;
+	struct rw_trace_shm *shm;
+	struct slot_priv *priv;
+
+	/* Written by threads claiming slots or dropping events. */
+	_Atomic uint32_t next __attribute__((aligned(RW_CACHELINE)));
+	_Atomic uint64_t noslot;
+	_Atomic uint64_t nested;
+
+	/* The server's. */
+	int fd __attribute__((aligned(RW_CACHELINE)));
+	size_t size;
+	size_t count;
+	struct ent *ents;
+};
+
+/* --- The probe ------------------------------------------------------------ */
+
+#define TLS_WAYS 4
+
+/*
+ * The calling thread's view of its slots. Initial-exec, so that the probe
+ * reaches it with one %fs-relative access and no call: librewire is small
+ * enough to live in the static TLS reserve even when it is dlopen()ed.
+ * Written only by the thread itself (and its signal handlers, which see
+ * busy set and touch nothing else).
+ */
+struct trace_tls {
+	uint64_t gen[TLS_WAYS];		  /* session numbers; 0: empty way */
+	struct slot_priv *slot[TLS_WAYS]; /* the slot there; NULL: none */
+	pid_t tid;			  /* cached gettid(); 0: not yet */
+	unsigned char next;		  /* next way to replace */
+	volatile unsigned char busy;
+};
+static __thread struct trace_tls tls __attribute__((tls_model("initial-exec")));
+
+/* Sessions: numbers start at 1. Bumped in a fork child (step 2). */
+static _Atomic uint64_t session_gen;
+static _Atomic unsigned fork_epoch;
+
+static void trace_atfork_child(void)
+{
+	atomic_fetch_add(&fork_epoch, 1);
+	memset(&tls, 0, sizeof(tls));
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void trace_atfork_register(void)
+{
+	if (pthread_atfork(NULL, NULL, trace_atfork_child))
+		rw__log("pthread_atfork failed");
+}
+
+/* Step 3, slow path: scan for our tid, else claim (P1). NULL: no slot. */
+static __attribute__((noinline)) struct slot_priv *
+slot_find(struct rw__trace *t, struct trace_tls *tl)
+{
+	uint32_t n = atomic_load_explicit(&t->next, memory_order_acquire);
+	struct slot_priv *slot = NULL;
+	uint32_t idx;
+
+	if (!tl->tid)
+		tl->tid = rw__gettid(); /* once in the thread's life */
+	if (n > t->nslots)
+		n = t->nslots;
+	for (uint32_t i = 0; i < n && !slot; i++)
+		if (atomic_load_explicit(&t->priv[i].tid,
+					 memory_order_acquire) == tl->tid)
+			slot = &t->priv[i];
+	if (!slot) {
+		idx = atomic_fetch_add_explicit(&t->next, 1,
+						memory_order_relaxed);
+		if (idx < t->nslots) {
+			slot = &t->priv[idx];
+			atomic_store_explicit(&slot->tid, tl->tid,
+					      memory_order_release);
+			/* P1. */
+			atomic_store_explicit(&slot->shared->tid, tl->tid,
+					      memory_order_release);
+			atomic_fetch_add_explicit(&t->shm->slots_claimed, 1,
+						  memory_order_relaxed);
+		} else {
+			/* Keep the counter from wrapping to a valid slot. */
+			atomic_fetch_sub_explicit(&t->next, 1,
+						  memory_order_relaxed);
+		}
+	}
+	tl->gen[tl->next] = t->gen;
+	tl->slot[tl->next] = slot;
+	tl->next = (unsigned char)((tl->next + 1) % TLS_WAYS);
+	return slot;
+}
+
+/* Step 3. */
+static inline struct slot_priv *slot_of(struct rw__trace *t,
+					struct trace_tls *tl)
+{
+	for (unsigned i = 0; i < TLS_WAYS; i++)
+		if (tl->gen[i] == t->gen)
+			return tl->slot[i];
+	return slot_find(t, tl);
+}
+
+static inline uint64_t round8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+static void drop_full(struct slot_priv *p)
+{
+	uint64_t d = atomic_load_explicit(&p->dropped, memory_order_relaxed);
+
+	/* P3: one writer, so a load and a store are enough. */
+	atomic_store_explicit(&p->dropped, d + 1, memory_order_relaxed);
+	atomic_store_explicit(&p->shared->dropped, d + 1, memory_order_relaxed);
+}
+
+/* Steps 4 to 6 for the calling thread's slot @p. */
+static inline void record(const struct rw__trace *t, struct slot_priv *p,
+			  const struct ent *e, const union rw_tp_value *args)
+{
+	unsigned nargs = e->nargs, strings = e->strings;
+	uint32_t slen[RW_TRACE_MAX_ARGS], sflags[RW_TRACE_MAX_ARGS];
+	uint64_t len = e->base, head, tail, pos, pad, ntail;
+	struct rw_trace_rec rec;
+	struct timespec ts;
+	uint64_t *w;
+
+	/* Step 4: the strings' lengths (the rest is e->base). */
+	for (unsigned m = strings; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		const char *s = args[i].str;
+		size_t n = s ? strnlen(s, RW_TRACE_MAX_STRING + 1) : 0;
+
+		sflags[i] = !s			      ? RW_TRACE_STR_NULL
+			    : n > RW_TRACE_MAX_STRING ? RW_TRACE_STR_TRUNCATED
+						      : 0;
+		if (n > RW_TRACE_MAX_STRING)
+			n = RW_TRACE_MAX_STRING;
+		slen[i] = (uint32_t)n;
+		len += round8(n);
+	}
+
+	/* Step 5: P2 and P3. tail is always a checked value: head - tail
+	 * <= ring_size. */
+	head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	pos = head & t->mask;
+	pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
+	if (RW_UNLIKELY(pad + len > t->ring_size - (head - tail))) {
+		ntail = atomic_load_explicit(&p->shared->tail,
+					     memory_order_acquire);
+		/* A reader that moves tail backwards or past head is broken:
+		 * treat its ring as full. */
+		if (ntail - tail > head - tail ||
+		    pad + len > t->ring_size - (head - ntail)) {
+			drop_full(p);
+			return;
+		}
+		tail = ntail;
+		atomic_store_explicit(&p->tail, tail, memory_order_relaxed);
+	}
+
+	/* Step 6: P4. Records and the ring are 8-byte aligned. */
+	if (pad) {
+		struct rw_trace_rec padrec = { (uint32_t)pad, RW_TRACE_PAD, 0,
+					       0, 0 };
+
+		memcpy(p->ring + pos, &padrec, RW_TRACE_PAD_HDR);
+		pos = 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec.len = (uint32_t)len;
+	rec.id = (uint16_t)e->id;
+	rec.nargs = (uint8_t)nargs;
+	rec.flags = 0;
+	rec.ts = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	w = (uint64_t *)(void *)(p->ring + pos);
+	memcpy(w, &rec, sizeof(rec));
+	w += sizeof(rec) / 8;
+	/* The 8-byte slots of every argument (strings' slots are rewritten
+	 * below), then the strings' bytes. */
+	switch (nargs) {
+	case 8:
+		w[7] = args[7].u;
+		__attribute__((fallthrough));
+	case 7:
+		w[6] = args[6].u;
+		__attribute__((fallthrough));
+	case 6:
+		w[5] = args[5].u;
+		__attribute__((fallthrough));
+	case 5:
+		w[4] = args[4].u;
+		__attribute__((fallthrough));
+	case 4:
+		w[3] = args[3].u;
+		__attribute__((fallthrough));
+	case 3:
+		w[2] = args[2].u;
+		__attribute__((fallthrough));
+	case 2:
+		w[1] = args[1].u;
+		__attribute__((fallthrough));
+	case 1:
+		w[0] = args[0].u;
+		__attribute__((fallthrough));
+	default:
+		break;
+	}
+	if (strings) {
+		uint64_t *sw = w + nargs;
+
+		for (unsigned m = strings; m; m &= m - 1) {
+			unsigned i = (unsigned)__builtin_ctz(m);
+			struct rw_trace_str sh = { slen[i], sflags[i] };
+			uint64_t n = round8(slen[i]) / 8;
+
+			memcpy(&w[i], &sh, sizeof(sh));
+			if (n) {
+				sw[n - 1] = 0; /* the padding */
+				memcpy(sw, args[i].str, slen[i]);
+				sw += n;
+			}
+		}
+	}
+	/* P5. */
+	head += pad + len;
+	atomic_store_explicit(&p->head, head, memory_order_relaxed);
+	atomic_store_explicit(&p->shared->head, head, memory_order_release);
+}
+
+static void probe(void *data, const struct rw_tracepoint *tp,
+		  const union rw_tp_value *args)
+{
+	const struct ent *e = data;
+	struct rw__trace *t = e->t;
+	struct trace_tls *tl = &tls;
+	struct slot_priv *slot;
+
+	(void)tp; /* e->tp, with its shape precomputed in e */
+	/* Step 1. */
+	if (RW_UNLIKELY(tl->busy)) {
+		atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->shm->dropped_nested, 1,
+					  memory_order_relaxed);
+		return;
+	}
+	tl->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	/* Step 2. */
+	if (RW_UNLIKELY(t->epoch != atomic_load_explicit(&fork_epoch,
+							 memory_order_relaxed)))
+		goto out;
+	/* Step 3. */
+	slot = slot_of(t, tl);
+	if (RW_LIKELY(slot != NULL)) {
+		record(t, slot, e, args);
+	} else {
+		atomic_fetch_add_explicit(&t->noslot, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->shm->dropped_noslot, 1,
+					  memory_order_relaxed);
+	}
+out:
+	atomic_signal_fence(memory_order_seq_cst);
+	tl->busy = 0;
+}
+
+/* --- Sessions ------------------------------------------------------------- */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+struct match {
+	const char *const *patterns;
+	size_t npatterns;
+	bool *hit; /* per pattern */
+	struct rw_tracepoint **tps;
+	size_t n, cap;
+	int err;
+};
+
+static int match_one(struct rw_tracepoint *tp, void *arg)
+{
+	struct match *m = arg;
+	bool any = false;
+
+	if (!tp || !tp->name)
+		return 0;
+	for (size_t i = 0; i < m->npatterns; i++)
+		if (fnmatch(m->patterns[i], tp->name, 0) == 0)
+			any = m->hit[i] = true;
+	if (!any)
+		return 0;
+	/* The same tracepoint twice (an object registered twice). */
+	for (size_t i = 0; i < m->n; i++)
+		if (m->tps[i] == tp)
+			return 0;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 16;
+		struct rw_tracepoint **v = realloc(m->tps, cap * sizeof(*v));
+
+		if (!v) {
+			m->err = -ENOMEM;
+			return 1;
+		}
+		m->tps = v;
+		m->cap = cap;
+	}
+	m->tps[m->n++] = tp;
+	return 0;
+}
+
+static uint64_t ring_size_of(size_t bytes)
+{
+	uint64_t r = RW_TRACE_RING_MIN;
+
+	if (!bytes)
+		return RW_TRACE_RING_DEFAULT;
+	while (r < bytes && r < RW_TRACE_RING_MAX)
+		r <<= 1;
+	return r;
+}
+
+/* The threads of the process now (/proc/self/task); 0 if unknown. */
+static unsigned thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static uint32_t slots_for(unsigned threads)
+{
+	uint64_t n = 2 * (uint64_t)threads;
+
+	if (n < RW_TRACE_SLOTS_MIN)
+		n = RW_TRACE_SLOTS_MIN;
+	if (n > RW_TRACE_SLOTS_MAX)
+		n = RW_TRACE_SLOTS_MAX;
+	return (uint32_t)n;
+}
+
+/* Frees what rw__trace_start() built; no probe may be attached. */
+static void trace_free(struct rw__trace *t)
+{
+	if (t->shm)
+		munmap(t->shm, t->size);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->priv);
+	free(t->ents);
+	free(t);
+}
+
+static int shm_create(struct rw__trace *t, char *err, size_t errlen)
+{
+	struct rw_trace_shm *h;
+	void *p;
+	int e;
+
+	t->fd = memfd_create("rewire-trace", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (t->fd < 0) {
+		e = -errno;
+		seterr(err, errlen, "memfd_create: %s", strerror(-e));
+		return e;
+	}
+	if (ftruncate(t->fd, (off_t)t->size) ||
+	    fcntl(t->fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		e = -errno;
+		seterr(err, errlen, "shared memory of %zu bytes: %s", t->size,
+		       strerror(-e));
+		return e;
+	}
+	p = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
+	if (p == MAP_FAILED) {
+		e = -errno;
+		seterr(err, errlen, "mmap of %zu bytes: %s", t->size,
+		       strerror(-e));
+		return e;
+	}
+	h = t->shm = p;
+	for (uint32_t i = 0; i < t->nslots; i++) {
+		t->priv[i].shared =
+			(struct rw_trace_slot *)((char *)p + RW_TRACE_SHM_HDR) +
+			i;
+		t->priv[i].ring = (char *)p + rw_trace_data_offset(t->nslots) +
+				  (uint64_t)i * t->ring_size;
+	}
+	/* The memfd is zero-filled: counters, tids, heads and tails are 0. */
+	memcpy(h->magic, RW_TRACE_MAGIC, sizeof(h->magic));
+	h->version = RW_TRACE_VERSION;
+	h->hdr_size = RW_TRACE_SHM_HDR;
+	h->nslots = t->nslots;
+	h->slot_size = sizeof(struct rw_trace_slot);
+	h->ring_size = t->ring_size;
+	h->data_offset = rw_trace_data_offset(t->nslots);
+	h->total_size = t->size;
+	h->clock = CLOCK_REALTIME;
+	h->max_string = RW_TRACE_MAX_STRING;
+	h->ntracepoints = (uint32_t)t->count;
+	h->pid = (uint32_t)getpid();
+	h->session = t->gen;
+	return 0;
+}
+
+struct live {
+	struct rw__trace *t;
+	size_t n;
+	bool *alive;
+};
+
+static int mark_live(struct rw_tracepoint *tp, void *arg)
+{
+	struct live *l = arg;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->t->ents[i].tp == tp)
+			l->alive[i] = true;
+	return 0;
+}
+
+/*
+ * Detaches the probes of ents[0..n-1] whose objects are still loaded, then
+ * waits until none of them can run. False if one could not be detached
+ * (then it may still run, and the session must be kept).
+ */
+static bool detach(struct rw__trace *t, size_t n)
+{
+	bool *alive = calloc(n ? n : 1, sizeof(*alive));
+	struct live l = { t, n, alive };
+	bool ok = true;
+
+	/* Without the list, assume every object is still loaded. */
+	if (!alive || rw_tracepoint_for_each(mark_live, &l) != 0) {
+		free(alive);
+		alive = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int err;
+
+		if (alive && !alive[i]) {
+			rw__log("tracepoint %zu: its object is gone", i);
+			continue;
+		}
+		err = rw_tracepoint_probe_unregister_generic(
+			t->ents[i].tp, probe, &t->ents[i]);
+		if (err && err != -ENOENT) {
+			rw__log("%s: %s", t->ents[i].tp->name,
+				rw_strerror(err));
+			ok = false;
+		}
+	}
+	free(alive);
+	if (rw_tracepoint_synchronize_unregister())
+		ok = false;
+	return ok;
+}
+
+int rw__trace_start(const char *const *patterns, size_t npatterns,
+		    size_t ring_bytes, struct rw__trace **out, char *err,
+		    size_t errlen)
+{
+	struct match m = { patterns, npatterns, NULL, NULL, 0, 0, 0 };
+	struct rw__trace *t = NULL;
+	size_t attached = 0;
+	int e;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!out || !patterns || !npatterns) {
+		seterr(err, errlen, "no tracepoint name or pattern");
+		return -EINVAL;
+	}
+	*out = NULL;
+	for (size_t i = 0; i < npatterns; i++) {
+		if (!patterns[i] || !patterns[i][0]) {
+			seterr(err, errlen, "empty tracepoint pattern");
+			return -EINVAL;
+		}
+	}
+	pthread_once(&atfork_once, trace_atfork_register);
+
+	m.hit = calloc(npatterns, sizeof(*m.hit));
+	if (!m.hit) {
+		e = -ENOMEM;
+		goto nomem;
+	}
+	e = rw_tracepoint_for_each(match_one, &m);
+	if (e > 0)
+		e = m.err;
+	if (e) {
+		seterr(err, errlen, "listing tracepoints: %s", rw_strerror(e));
+		goto out;
+	}
+	for (size_t i = 0; i < npatterns; i++) {
+		if (!m.hit[i]) {
+			seterr(err, errlen, "no tracepoint matches '%s'",
+			       patterns[i]);
+			e = -ENOENT;
+			goto out;
+		}
+	}
+	if (m.n > RW_TRACE_MAX_TRACEPOINTS) {
+		seterr(err, errlen,
+		       "%zu tracepoints match; at most %u can be traced", m.n,
+		       RW_TRACE_MAX_TRACEPOINTS);
+		e = -E2BIG;
+		goto out;
+	}
+
+	/* Aligned: its hot fields and its counters have their own lines. */
+	t = aligned_alloc(RW_CACHELINE, (sizeof(*t) + RW_CACHELINE - 1) &
+						~(size_t)(RW_CACHELINE - 1));
+	if (!t) {
+		e = -ENOMEM;
+		goto nomem;
+	}
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	t->count = m.n;
+	t->ring_size = ring_size_of(ring_bytes);
+	t->mask = t->ring_size - 1;
+	t->nslots = slots_for(thread_count());
+	t->size = rw_trace_total_size(t->nslots, t->ring_size);
+	t->gen = atomic_fetch_add(&session_gen, 1) + 1;
+	t->epoch = atomic_load(&fork_epoch);
+	t->ents = calloc(m.n, sizeof(*t->ents));
+	t->priv = aligned_alloc(RW_CACHELINE,
+				t->nslots * sizeof(struct slot_priv));
+	if (!t->ents || !t->priv) {
+		e = -ENOMEM;
+		goto nomem;
+	}
+	memset(t->priv, 0, t->nslots * sizeof(struct slot_priv));
+	for (size_t i = 0; i < m.n; i++) {
+		struct ent *en = &t->ents[i];
+		unsigned nargs = m.tps[i]->nargs;
+
+		if (nargs > RW_TRACE_MAX_ARGS)
+			nargs = RW_TRACE_MAX_ARGS;
+		*en = (struct ent){
+			t,	     m.tps[i],
+			(uint32_t)i, (uint8_t)nargs,
+			0,	     (uint16_t)(RW_TRACE_REC_HDR + 8 * nargs)
+		};
+		for (unsigned k = 0; k < nargs; k++)
+			if (m.tps[i]->fields[k].kind == RW_TP_STRING)
+				en->strings |= (uint8_t)(1u << k);
+	}
+	e = shm_create(t, err, errlen);
+	if (e)
+		goto out;
+
+	for (; attached < m.n; attached++) {
+		e = rw_tracepoint_probe_register_generic(
+			m.tps[attached], probe, &t->ents[attached],
+			RW_TRACEPOINT_PRIO_DEFAULT);
+		if (e) {
+			seterr(err, errlen, "attaching to %s: %s",
+			       m.tps[attached]->name, rw_strerror(e));
+			goto out;
+		}
+	}
+	*out = t;
+	t = NULL;
+	goto out;
+
+nomem:
+	seterr(err, errlen, "out of memory");
+out:
+	if (t && attached && !detach(t, attached)) {
+		/* A probe may still run: keep its session. */
+		rw__log("session %lu leaked", (unsigned long)t->gen);
+		t = NULL;
+	}
+	if (t)
+		trace_free(t);
+	free(m.hit);
+	free(m.tps);
+	return e;
+}
+
+int rw__trace_fd(const struct rw__trace *t)
+{
+	return t ? t->fd : -EINVAL;
+}
+
+size_t rw__trace_size(const struct rw__trace *t)
+{
+	return t ? t->size : 0;
+}
+
+size_t rw__trace_count(const struct rw__trace *t)
+{
+	return t ? t->count : 0;
+}
+
+const struct rw_tracepoint *rw__trace_tp(const struct rw__trace *t, size_t id)
+{
+	return t && id < t->count ? t->ents[id].tp : NULL;
+}
+
+uint64_t rw__trace_dropped(const struct rw__trace *t)
+{
+	uint32_t n;
+	uint64_t d;
+
+	if (!t)
+		return 0;
+	n = atomic_load_explicit(&t->next, memory_order_acquire);
+	if (n > t->nslots)
+		n = t->nslots;
+	d = atomic_load_explicit(&t->noslot, memory_order_relaxed) +
+	    atomic_load_explicit(&t->nested, memory_order_relaxed);
+	for (uint32_t i = 0; i < n; i++)
+		d += atomic_load_explicit(&t->priv[i].dropped,
+					  memory_order_relaxed);
+	return d;
+}
+
+void rw__trace_stop(struct rw__trace *t)
+{
+	if (!t)
+		return;
+	if (!detach(t, t->count)) {
+		/* A probe may still run: keep the memory, drop the fd. */
+		rw__log("session %lu: a probe could not be detached; its "
+			"memory is kept",
+			(unsigned long)t->gen);
+		close(t->fd);
+		t->fd = -1;
+		return;
+	}
+	trace_free(t);
+}

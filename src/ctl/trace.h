@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: `rewire trace` sessions in the traced process (src/ctl/trace.c).
+ * The control server starts one per TRACE_START request, passes
+ * rw__trace_fd() to the client with SCM_RIGHTS, and stops it on TRACE_STOP
+ * or when the connection closes. The shared memory's layout and its
+ * memory-ordering protocol are in src/ctl/ring.h.
+ *
+ * A session attaches one generic probe (rw_tracepoint_probe_register_generic)
+ * per matching tracepoint, with its own data, so several sessions (several
+ * clients) can trace the same tracepoints at once. The probe, in the traced
+ * thread:
+ *
+ *   - never blocks, never takes a lock, never allocates;
+ *   - makes no system call but clock_gettime(CLOCK_REALTIME) (the vDSO
+ *     where the clock source allows it), except one gettid(2) in the life
+ *     of each thread, on its first event of any session (the tid is cached
+ *     in a thread-local variable);
+ *   - finds the thread's slot in a 4-entry initial-exec TLS cache keyed by
+ *     the session's number, falling back to a scan of the session's claimed
+ *     slots for its tid, and claims the next free slot (one atomic add) on
+ *     the thread's first event of the session;
+ *   - drops the event and counts it when the ring is full (ring.h P3),
+ *     when every slot is taken (dropped_noslot), or when the thread fires
+ *     a tracepoint from inside the probe, e.g. from a signal handler
+ *     (dropped_nested).
+ *
+ * Slots are never given back during a session: a thread that exits leaves
+ * its slot, with whatever the reader has not read yet. A later thread that
+ * gets the same tid from the kernel takes the slot over (it is then the
+ * only producer, since tids of live threads are unique). A session has
+ * max(64, 2 x the threads at start) slots, at most 1024; once they are all
+ * taken, each new thread's events are counted in dropped_noslot, never
+ * lost silently.
+ *
+ * Pages of the rings are allocated on first touch (the memfd is sparse), so
+ * a thread's first pass through its ring takes minor page faults.
+ *
+ * After fork() the child's copies of the sessions' probes see that they
+ * belong to the parent and record nothing (the child must not write into
+ * the parent's rings).
+ */
+#ifndef REWIRE_CTL_TRACE_H
+#define REWIRE_CTL_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rw_tracepoint;
+struct rw__trace;
+
+/*
+ * rw__trace_start - attach the built-in probe to every tracepoint whose
+ * name matches one of @patterns (fnmatch(3), no flags), in every loaded
+ * object. A tracepoint matched by several patterns is attached once.
+ * @ring_bytes: per-thread ring size; 0 for RW_TRACE_RING_DEFAULT (256
+ * KiB); rounded up to a power of two and clamped to [4 KiB, 64 MiB].
+ *
+ * Takes the tracepoint and text locks (through registration). Not
+ * async-signal-safe; must not be called from a probe.
+ *
+ * Return: 0 and the session in @out; or a negative errno with a message in
+ * @err (when @errlen > 0), and nothing attached: -EINVAL (no pattern, a
+ * NULL or empty pattern), -ENOENT (a pattern matches no tracepoint),
+ * -E2BIG (more than 65535 tracepoints match), -ENOMEM, an error of
+ * memfd_create/ftruncate/mmap, or one of registering a probe.
+ */
+int rw__trace_start(const char *const *patterns, size_t npatterns,
+		    size_t ring_bytes, struct rw__trace **out, char *err,
+		    size_t errlen);
+
+/* The memfd to pass to the client (sealed against shrinking and growing:
+ * neither side can make the other's mapping fault). Owned by the session. */
+int rw__trace_fd(const struct rw__trace *t);
+
+/* Bytes of the memfd (the client maps all of it). */
+size_t rw__trace_size(const struct rw__trace *t);
+
+/* Tracepoints attached; events carry ids 0..count-1. */
+size_t rw__trace_count(const struct rw__trace *t);
+
+/* The tracepoint of id @id, or NULL when @id >= count. */
+const struct rw_tracepoint *rw__trace_tp(const struct rw__trace *t, size_t id);
+
+/* Events dropped so far, all causes (full rings, no free slot, nested),
+ * from the session's own counters (not the shared memory's). */
+uint64_t rw__trace_dropped(const struct rw__trace *t);
+
+/*
+ * rw__trace_stop - detach every probe, wait until none can still run
+ * (rw_tracepoint_synchronize_unregister()), unmap, close the memfd and free
+ * @t. NULL is a no-op. Must not be called from a probe. A tracepoint whose
+ * object was unloaded meanwhile is skipped (its probe went with it). If a
+ * probe cannot be detached (out of memory while copying the probe array),
+ * the session's memory is left allocated and mapped, since that probe may
+ * still run; the memfd is closed either way.
+ */
+void rw__trace_stop(struct rw__trace *t);
+
+#endif /* REWIRE_CTL_TRACE_H */

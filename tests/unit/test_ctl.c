@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control server in-process (rewire/ctl.h), spoken to with the wire
+ * format's own code: the directory checks, the handshake (first message,
+ * version), unknown commands, malformed and oversized messages, a full
+ * table of connections, LS, KEY, CALL (registered targets only), trace
+ * sessions ended by TRACE_STOP and by a closed connection, the patch
+ * requests' argument errors, stop and the socket's removal, and a forked
+ * child without a server.
+ */
+#include <rewire/rewire.h>
+
+#include "check.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+RW_DEFINE_STATIC_KEY_FALSE(ctl_test_key);
+
+static int answer_a(int x)
+{
+	return x + 1;
+}
+
+static int answer_b(int x)
+{
+	return x + 100;
+}
+
+static int answer_hidden(int x)
+{
+	return -x;
+}
+
+RW_DEFINE_STATIC_CALL(ctl_test_call, answer_a);
+RW_STATIC_CALL_TARGET(ctl_test_call, answer_a);
+RW_STATIC_CALL_TARGET(ctl_test_call, answer_b);
+
+RW_DECLARE_TRACEPOINT(ctl_test_tp, (int, seq), (const char *, what));
+RW_DEFINE_TRACEPOINT(ctl_test_tp, (int, seq), (const char *, what));
+
+__attribute__((noinline)) static int keyed(void)
+{
+	return rw_static_branch_unlikely(ctl_test_key) ? 1 : 0;
+}
+
+static char sock[108];
+static struct rw_wire_buf out;
+
+static int connect_ctl(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	CHECK_OK(connect(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0);
+	return fd;
+}
+
+/* Send the message in @out, receive the reply into @m. */
+static void roundtrip(int fd, struct rw_wire_msg *m)
+{
+	CHECK_OK(rw_wire_finish(&out));
+	CHECK_OK(rw_wire_send(fd, &out, -1));
+	CHECK_OK(rw_wire_recv(fd, m, 10000));
+}
+
+static int64_t error_of(const struct rw_wire_msg *m, char *msg, size_t size)
+{
+	int64_t e = 0;
+
+	CHECK_EQ(m->type, RW_MSG_ERROR);
+	CHECK(rw_wire_find_i64(m->payload, m->len, RW_TAG_ERRNO, &e));
+	CHECK(rw_wire_find_str(m->payload, m->len, RW_TAG_MESSAGE, msg, size));
+	return e;
+}
+
+static int hello(void)
+{
+	struct rw_wire_msg m;
+	uint64_t pid = 0;
+	int fd = connect_ctl();
+
+	rw_wire_begin(&out, RW_MSG_HELLO);
+	rw_wire_u64(&out, RW_TAG_VERSION, RW_WIRE_VERSION);
+	rw_wire_str(&out, RW_TAG_CLIENT, "test_ctl");
+	roundtrip(fd, &m);
+	if (m.type != RW_MSG_OK) {
+		char msg[512] = "";
+
+		rw_wire_find_str(m.payload, m.len, RW_TAG_MESSAGE, msg,
+				 sizeof(msg));
+		fprintf(stderr, "HELLO refused: %s\n", msg);
+	}
+	CHECK_EQ(m.type, RW_MSG_OK);
+	CHECK(rw_wire_find_u64(m.payload, m.len, RW_TAG_PID, &pid));
+	CHECK_EQ(pid, getpid());
+	rw_wire_msg_free(&m);
+	return fd;
+}
+
+/* The peer closed the connection: the next read sees EOF. */
+static void check_closed(int fd)
+{
+	struct rw_wire_msg m;
+
+	CHECK_EQ(rw_wire_recv(fd, &m, 10000), -ENODATA);
+	close(fd);
+}
+
+static void test_dir_checks(const char *base)
+{
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/loose", base);
+	CHECK_OK(mkdir(dir, 0755));
+	setenv("REWIRE_CTL_DIR", dir, 1);
+	CHECK_EQ(rw_ctl_start(), -EOPNOTSUPP);
+	CHECK(strstr(rw_ctl_last_error(), "0755"));
+	CHECK_EQ(rw_ctl_socket_path(sock, sizeof(sock)), -ENOTCONN);
+	snprintf(dir, sizeof(dir), "%s/link", base);
+	CHECK_OK(symlink("/tmp", dir));
+	setenv("REWIRE_CTL_DIR", dir, 1);
+	CHECK_EQ(rw_ctl_start(), -EOPNOTSUPP);
+	CHECK(strstr(rw_ctl_last_error(), "not a directory"));
+}
+
+static void test_handshake(void)
+{
+	struct rw_wire_msg m;
+	char msg[512];
+	uint8_t junk[RW_WIRE_HDR_SIZE];
+	int fd;
+
+	/* Anything before HELLO: an error, then the connection closes. */
+	fd = connect_ctl();
+	rw_wire_begin(&out, RW_MSG_LS);
+	roundtrip(fd, &m);
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EPROTO);
+	CHECK(strstr(msg, "HELLO"));
+	rw_wire_msg_free(&m);
+	check_closed(fd);
+
+	/* Another version. */
+	fd = connect_ctl();
+	rw_wire_begin(&out, RW_MSG_HELLO);
+	rw_wire_u64(&out, RW_TAG_VERSION, 99);
+	roundtrip(fd, &m);
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EPROTONOSUPPORT);
+	CHECK(strstr(msg, "99"));
+	rw_wire_msg_free(&m);
+	check_closed(fd);
+
+	/* A header that is not ours. */
+	fd = connect_ctl();
+	memset(junk, 'x', sizeof(junk));
+	CHECK_EQ(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	CHECK_OK(rw_wire_recv(fd, &m, 10000));
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EPROTO);
+	rw_wire_msg_free(&m);
+	check_closed(fd);
+
+	/* A length over the limit: refused from the header alone. */
+	fd = hello();
+	memcpy(junk, RW_WIRE_MAGIC, 4);
+	junk[4] = RW_WIRE_VERSION;
+	junk[5] = 0;
+	junk[6] = RW_MSG_LS;
+	junk[7] = 0;
+	memset(junk + 8, 0xff, 4);
+	memset(junk + 12, 0, 4);
+	CHECK_EQ(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	CHECK_OK(rw_wire_recv(fd, &m, 10000));
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EMSGSIZE);
+	rw_wire_msg_free(&m);
+	check_closed(fd);
+
+	/* An unknown command: UNKNOWN with its type; the connection lives. */
+	fd = hello();
+	rw_wire_begin(&out, 0x77);
+	roundtrip(fd, &m);
+	CHECK_EQ(m.type, RW_MSG_UNKNOWN);
+	uint64_t t = 0;
+	CHECK(rw_wire_find_u64(m.payload, m.len, RW_TAG_TYPE, &t));
+	CHECK_EQ(t, 0x77);
+	rw_wire_msg_free(&m);
+	rw_wire_begin(&out, RW_MSG_LS);
+	roundtrip(fd, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	rw_wire_msg_free(&m);
+	close(fd);
+}
+
+/* Find the group of @tag whose NAME is @name in a reply. */
+static bool find_group(const struct rw_wire_msg *m, uint16_t tag,
+		       const char *name, struct rw_wire_field *g)
+{
+	struct rw_wire_iter it;
+	char have[256];
+
+	rw_wire_iter_init(&it, m->payload, m->len);
+	while (rw_wire_next(&it, g)) {
+		if (g->tag != tag)
+			continue;
+		if (rw_wire_find_str(g->data, g->len, RW_TAG_NAME, have,
+				     sizeof(have)) &&
+		    !strcmp(have, name))
+			return true;
+	}
+	return false;
+}
+
+static void test_ls(int fd)
+{
+	struct rw_wire_msg m;
+	struct rw_wire_field g, f;
+	struct rw_wire_iter it;
+	char s[256];
+	uint64_t v;
+	int cands = 0, fields = 0;
+	bool me = false;
+
+	rw_wire_begin(&out, RW_MSG_LS);
+	roundtrip(fd, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	CHECK(find_group(&m, RW_TAG_KEY, "ctl_test_key", &g));
+	CHECK(rw_wire_find_u64(g.data, g.len, RW_TAG_ENABLED, &v));
+	CHECK_EQ(v, 0);
+	CHECK(rw_wire_find_u64(g.data, g.len, RW_TAG_SITES, &v));
+	CHECK_EQ(v, RW_TEST_SITES(1));
+	CHECK(rw_wire_find_str(g.data, g.len, RW_TAG_OBJECT, s, sizeof(s)));
+	CHECK(strstr(s, "test_ctl"));
+	/* A tracepoint's own key and call are not listed. */
+	CHECK(!find_group(&m, RW_TAG_KEY, "rw__tpkey_ctl_test_tp", &g));
+	CHECK(!find_group(&m, RW_TAG_CALL, "rw__tpcall_ctl_test_tp", &g));
+
+	CHECK(find_group(&m, RW_TAG_CALL, "ctl_test_call", &g));
+	CHECK(rw_wire_find_str(g.data, g.len, RW_TAG_TARGET, s, sizeof(s)));
+	CHECK(!strcmp(s, "answer_a"));
+	rw_wire_iter_group(&it, &g);
+	while (rw_wire_next(&it, &f)) {
+		if (f.tag != RW_TAG_CANDIDATE)
+			continue;
+		CHECK(rw_wire_get_str(&f, s, sizeof(s)));
+		CHECK(!strcmp(s, "answer_a") || !strcmp(s, "answer_b"));
+		cands++;
+	}
+	CHECK_EQ(cands, 2);
+
+	CHECK(find_group(&m, RW_TAG_TRACEPOINT, "ctl_test_tp", &g));
+	CHECK(rw_wire_find_u64(g.data, g.len, RW_TAG_PROBES, &v));
+	CHECK_EQ(v, 0);
+	rw_wire_iter_group(&it, &g);
+	while (rw_wire_next(&it, &f)) {
+		if (f.tag != RW_TAG_FIELD)
+			continue;
+		CHECK(rw_wire_find_str(f.data, f.len, RW_TAG_NAME, s,
+				       sizeof(s)));
+		CHECK(!strcmp(s, fields ? "what" : "seq"));
+		CHECK(rw_wire_find_u64(f.data, f.len, RW_TAG_KIND, &v));
+		CHECK_EQ(v, fields ? RW_TP_STRING : RW_TP_SIGNED);
+		fields++;
+	}
+	CHECK_EQ(fields, 2);
+
+	/* This thread and the control thread, by name. */
+	rw_wire_iter_init(&it, m.payload, m.len);
+	while (rw_wire_next(&it, &g)) {
+		if (g.tag != RW_TAG_THREAD)
+			continue;
+		CHECK(rw_wire_find_u64(g.data, g.len, RW_TAG_TID, &v));
+		if (v == (uint64_t)getpid())
+			me = true;
+	}
+	CHECK(me);
+	CHECK(find_group(&m, RW_TAG_THREAD, "rewire-ctl", &g));
+	rw_wire_msg_free(&m);
+}
+
+static int64_t key_req(int fd, const char *name, uint64_t value, char *msg,
+		       size_t size)
+{
+	struct rw_wire_msg m;
+	int64_t e = 0;
+
+	rw_wire_begin(&out, RW_MSG_KEY);
+	rw_wire_str(&out, RW_TAG_NAME, name);
+	rw_wire_u64(&out, RW_TAG_VALUE, value);
+	roundtrip(fd, &m);
+	if (m.type != RW_MSG_OK)
+		e = error_of(&m, msg, size);
+	rw_wire_msg_free(&m);
+	return e;
+}
+
+static void test_key(int fd)
+{
+	char msg[512];
+
+	CHECK_EQ(keyed(), 0);
+	CHECK_EQ(key_req(fd, "ctl_test_key", 1, msg, sizeof(msg)), 0);
+	CHECK(rw_static_key_enabled(&ctl_test_key));
+	CHECK_EQ(keyed(), 1);
+	CHECK_EQ(key_req(fd, "ctl_test_key@test_ctl", 0, msg, sizeof(msg)), 0);
+	CHECK_EQ(keyed(), 0);
+	CHECK_EQ(key_req(fd, "ctl_test_key@libnothing.so", 1, msg, sizeof(msg)),
+		 -ENOENT);
+	CHECK_EQ(key_req(fd, "no_such_key", 1, msg, sizeof(msg)), -ENOENT);
+	CHECK(strstr(msg, "no_such_key"));
+	CHECK_EQ(key_req(fd, "rw__tpkey_ctl_test_tp", 1, msg, sizeof(msg)),
+		 -EPERM);
+	CHECK(!rw_tracepoint_enabled(ctl_test_tp));
+	CHECK_EQ(key_req(fd, "ctl_test_key", 2, msg, sizeof(msg)), -EINVAL);
+	/* A name longer than any the server holds is refused whole, not
+	 * cut to a prefix that could name another key. */
+	char longname[400];
+	memset(longname, 'k', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK_EQ(key_req(fd, longname, 1, msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(keyed(), 0);
+}
+
+static int64_t call_req(int fd, const char *name, const char *target, char *msg,
+			size_t size)
+{
+	struct rw_wire_msg m;
+	int64_t e = 0;
+
+	rw_wire_begin(&out, RW_MSG_CALL);
+	rw_wire_str(&out, RW_TAG_NAME, name);
+	rw_wire_str(&out, RW_TAG_TARGET, target);
+	roundtrip(fd, &m);
+	if (m.type != RW_MSG_OK)
+		e = error_of(&m, msg, size);
+	else
+		CHECK(rw_wire_find_str(m.payload, m.len, RW_TAG_OLD, msg,
+				       size));
+	rw_wire_msg_free(&m);
+	return e;
+}
+
+static void test_call(int fd)
+{
+	char msg[512];
+
+	CHECK_EQ(rw_static_call(ctl_test_call)(1), 2);
+	CHECK_EQ(call_req(fd, "ctl_test_call", "answer_b", msg, sizeof(msg)),
+		 0);
+	CHECK(!strcmp(msg, "answer_a"));
+	CHECK_EQ(rw_static_call(ctl_test_call)(1), 101);
+	/* A function of the right type that was not registered. */
+	CHECK_EQ(call_req(fd, "ctl_test_call", "answer_hidden", msg,
+			  sizeof(msg)),
+		 -RW_ERR_SYMBOL);
+	CHECK(strstr(msg, "answer_a") && strstr(msg, "answer_b"));
+	CHECK_EQ(call_req(fd, "ctl_test_call", "abort", msg, sizeof(msg)),
+		 -RW_ERR_SYMBOL);
+	CHECK_EQ(call_req(fd, "no_call", "answer_a", msg, sizeof(msg)),
+		 -ENOENT);
+	CHECK_EQ(rw_static_call(ctl_test_call)(1), 101);
+	CHECK_EQ(call_req(fd, "ctl_test_call", "answer_a", msg, sizeof(msg)),
+		 0);
+	CHECK_EQ(rw_static_call(ctl_test_call)(1), 2);
+	(void)answer_hidden;
+}
+
+static void test_trace(void)
+{
+	struct rw_wire_msg m;
+	char msg[512];
+	uint64_t size = 0;
+	int fd = hello();
+
+	rw_wire_begin(&out, RW_MSG_TRACE_START);
+	rw_wire_str(&out, RW_TAG_NAME, "nothing_matches_*");
+	roundtrip(fd, &m);
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -ENOENT);
+	rw_wire_msg_free(&m);
+	CHECK_EQ(rw_tracepoint_probe_count(rw_tracepoint_ptr(ctl_test_tp)), 0);
+
+	rw_wire_begin(&out, RW_MSG_TRACE_START);
+	rw_wire_str(&out, RW_TAG_NAME, "ctl_test_*");
+	roundtrip(fd, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	CHECK(m.fd >= 0);
+	CHECK(rw_wire_find_u64(m.payload, m.len, RW_TAG_SHM_SIZE, &size));
+	CHECK(size > 0);
+	rw_wire_msg_free(&m);
+	CHECK_EQ(rw_tracepoint_probe_count(rw_tracepoint_ptr(ctl_test_tp)), 1);
+	rw_trace_ctl_test_tp(1, "one");
+
+	/* A second start on the same connection. */
+	rw_wire_begin(&out, RW_MSG_TRACE_START);
+	rw_wire_str(&out, RW_TAG_NAME, "ctl_test_tp");
+	roundtrip(fd, &m);
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EBUSY);
+	rw_wire_msg_free(&m);
+
+	rw_wire_begin(&out, RW_MSG_TRACE_STOP);
+	roundtrip(fd, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	rw_wire_msg_free(&m);
+	CHECK_EQ(rw_tracepoint_probe_count(rw_tracepoint_ptr(ctl_test_tp)), 0);
+
+	/* A client that goes away while tracing leaves no probe behind. */
+	rw_wire_begin(&out, RW_MSG_TRACE_START);
+	rw_wire_str(&out, RW_TAG_NAME, "ctl_test_tp");
+	roundtrip(fd, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	rw_wire_msg_free(&m);
+	CHECK_EQ(rw_tracepoint_probe_count(rw_tracepoint_ptr(ctl_test_tp)), 1);
+	close(fd);
+	for (int i = 0; i < 1000 && rw_tracepoint_probe_count(
+					    rw_tracepoint_ptr(ctl_test_tp));
+	     i++)
+		usleep(10000);
+	CHECK_EQ(rw_tracepoint_probe_count(rw_tracepoint_ptr(ctl_test_tp)), 0);
+}
+
+static int64_t patch_req(int fd, uint16_t type, uint16_t tag, const char *s,
+			 char *msg, size_t size)
+{
+	struct rw_wire_msg m;
+	int64_t e = 0;
+
+	rw_wire_begin(&out, type);
+	if (s)
+		rw_wire_str(&out, tag, s);
+	roundtrip(fd, &m);
+	if (m.type != RW_MSG_OK)
+		e = error_of(&m, msg, size);
+	rw_wire_msg_free(&m);
+	return e;
+}
+
+static void test_patch_errors(int fd)
+{
+	char msg[512];
+
+	CHECK_EQ(patch_req(fd, RW_MSG_PATCH_LOAD, RW_TAG_PATH, "fix.so", msg,
+			   sizeof(msg)),
+		 -EINVAL);
+	CHECK(strstr(msg, "absolute"));
+	CHECK(patch_req(fd, RW_MSG_PATCH_LOAD, RW_TAG_PATH, "/nonexistent.so",
+			msg, sizeof(msg)) < 0);
+	CHECK(strstr(msg, "/nonexistent.so"));
+	CHECK_EQ(patch_req(fd, RW_MSG_PATCH_ENABLE, RW_TAG_NAME, "nopatch", msg,
+			   sizeof(msg)),
+		 -ENOENT);
+	CHECK(strstr(msg, "nopatch"));
+	CHECK_EQ(patch_req(fd, RW_MSG_PATCH_STATE, 0, NULL, msg, sizeof(msg)),
+		 -EINVAL);
+}
+
+/* Connections beyond the table get -EBUSY and are closed; the others
+ * still work. */
+static void test_full(void)
+{
+	int fds[16], extra;
+	struct rw_wire_msg m;
+	char msg[256];
+
+	for (int i = 0; i < 16; i++)
+		fds[i] = hello();
+	extra = connect_ctl();
+	CHECK_OK(rw_wire_recv(extra, &m, 10000));
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EBUSY);
+	rw_wire_msg_free(&m);
+	check_closed(extra);
+	for (int i = 0; i < 16; i++)
+		close(fds[i]);
+}
+
+int main(void)
+{
+	char base[] = "/tmp/rw-test-ctl-XXXXXX", dir[256];
+	struct stat st;
+	pid_t child;
+	int fd, status;
+
+	CHECK(mkdtemp(base));
+	test_dir_checks(base);
+	snprintf(dir, sizeof(dir), "%s/ok", base);
+	setenv("REWIRE_CTL_DIR", dir, 1);
+	CHECK_OK(rw_ctl_start());
+	CHECK_OK(rw_ctl_start()); /* running already: 0 */
+	CHECK_OK(stat(dir, &st));
+	CHECK_EQ(st.st_mode & 07777, 0700);
+	CHECK_OK(rw_ctl_socket_path(sock, sizeof(sock)));
+	CHECK(strstr(sock, dir) == sock);
+	CHECK_OK(stat(sock, &st));
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 0777, 0600);
+
+	test_handshake();
+	fd = hello();
+	test_ls(fd);
+	test_key(fd);
+	test_call(fd);
+	test_patch_errors(fd);
+	close(fd);
+	test_trace();
+	test_full();
+
+	/* A child of fork() has no server; the parent's still answers. */
+	child = fork();
+	CHECK(child >= 0);
+	if (!child)
+		_exit(rw_ctl_socket_path(dir, sizeof(dir)) == -ENOTCONN ? 0
+									: 1);
+	CHECK_EQ(waitpid(child, &status, 0), child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(hello());
+
+	CHECK_OK(rw_ctl_stop());
+	CHECK(stat(sock, &st) && errno == ENOENT);
+	CHECK_EQ(rw_ctl_socket_path(sock, sizeof(sock)), -ENOTCONN);
+	rw_wire_free(&out);
+	rmdir(dir);
+	snprintf(dir, sizeof(dir), "%s/loose", base);
+	rmdir(dir);
+	snprintf(dir, sizeof(dir), "%s/link", base);
+	unlink(dir);
+	rmdir(base);
+	puts("test_ctl: ok");
+	return 0;
+}

@@ -95,6 +95,17 @@
 #include <nmmintrin.h>
 #endif
 
+/*
+ * Idle threads wake up this often to call rw_patch_quiescent() at the top
+ * of their loops. Busy threads are switched by rewire's stack check; a
+ * thread blocked in epoll_wait() is usually checked from outside, but
+ * not where frame pointers are needed to unwind it (sanitizer builds), and
+ * epoll_wait() is not restarted after a signal, so rewire does not
+ * interrupt it. A bounded wait plus the quiescent call covers every case
+ * for the price of ten wake-ups a second.
+ */
+#define QUIESCENT_MS 100
+
 #define KV_MAX_KEY 250
 #define KV_MAX_VALUE 65536
 /* The longest request line, "\r\n" included. */
@@ -943,7 +954,13 @@ static void *worker_main(void *arg)
 	bool stop = false;
 
 	while (!stop) {
-		int n = epoll_wait(w->epfd, ev, 64, -1);
+		int n;
+
+		/* Nothing of a live patch is on this thread's stack here:
+		 * say so, so that a patch transition never waits for an
+		 * idle worker (see QUIESCENT_MS). */
+		rw_patch_quiescent();
+		n = epoll_wait(w->epfd, ev, 64, QUIESCENT_MS);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1195,7 +1212,8 @@ static int accept_loop(int lfd, int sigfd)
 		goto out;
 	}
 	for (;;) {
-		n = epoll_wait(ep, ev, 2, -1);
+		rw_patch_quiescent();
+		n = epoll_wait(ep, ev, 2, QUIESCENT_MS);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

@@ -153,5 +153,8 @@ void rw__rcu_atfork_prepare(void);
 bool rw__rcu_in_read_side(void);
 void rw__rcu_atfork_parent(void);
 void rw__rcu_atfork_child(void);
+/* Start liburcu's call_rcu thread now, if it does not run, from the
+ * calling thread (a thread inherits its creator's name). */
+void rw__rcu_callback_thread(void);
 
 #endif /* REWIRE_INTERNAL_H */

@@ -114,6 +114,11 @@ void rw__rcu_atfork_child(void)
 	urcu_bp_call_rcu_after_fork_child();
 }
 
+void rw__rcu_callback_thread(void)
+{
+	(void)urcu_bp_get_default_call_rcu_data();
+}
+
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static bool use_counter;
 

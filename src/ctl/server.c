@@ -217,6 +217,10 @@ static void func_name(void *func, char *out, size_t size)
 {
 	Dl_info info;
 
+	if (rw__trace_is_probe(func)) {
+		snprintf(out, size, "rewire-trace");
+		return;
+	}
 	if (dladdr(func, &info) && info.dli_sname && info.dli_saddr == func)
 		snprintf(out, size, "%s", info.dli_sname);
 	else
@@ -271,7 +275,12 @@ static void put_fields(const struct rw_tracepoint *tp)
 	for (unsigned i = 0; i < tp->nargs; i++) {
 		rw_wire_group_begin(&reply, RW_TAG_FIELD);
 		rw_wire_str(&reply, RW_TAG_NAME, tp->fields[i].name);
-		rw_wire_str(&reply, RW_TAG_CTYPE, tp->fields[i].type);
+		/* The type is stringified after macro expansion: bool is
+		 * _Bool there. */
+		rw_wire_str(&reply, RW_TAG_CTYPE,
+			    strcmp(tp->fields[i].type, "_Bool")
+				    ? tp->fields[i].type
+				    : "bool");
 		rw_wire_u64(&reply, RW_TAG_KIND, (uint64_t)tp->fields[i].kind);
 		rw_wire_group_end(&reply);
 	}
@@ -713,11 +722,12 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 			return send_error(c, -EINVAL,
 					  "PATCH_LOAD needs an absolute PATH");
 		err = rw_patch_load(path, 0, &p);
+		/* The loader's messages name the file already. */
+		if (err && *rw_patch_last_error())
+			return send_error(c, err, "%s", rw_patch_last_error());
 		if (err)
 			return send_error(c, err, "%s: %s", path,
-					  *rw_patch_last_error()
-						  ? rw_patch_last_error()
-						  : rw_strerror(err));
+					  rw_strerror(err));
 		rw__log("patch loaded from %s (peer pid %d)", path,
 			(int)c->pid);
 		goto reply;
@@ -1117,6 +1127,9 @@ static int start_locked(void)
 		memset(&clients[i], 0, sizeof(clients[i]));
 		clients[i].fd = -1;
 	}
+	/* Threads started lazily from the control thread would be named
+	 * like it; liburcu's callback thread is started here instead. */
+	rw__rcu_callback_thread();
 	/* The thread inherits this mask: it never takes the program's
    * signals, only rewire's and the synchronous ones. */
 	sigfillset(&all);

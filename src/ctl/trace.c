@@ -14,8 +14,10 @@
  *   3. Find the thread's slot (slot_of()): the TLS cache, or a scan of the
  *      claimed slots for the thread's tid, or claim the next slot (P1). No
  *      slot left: count the event in noslot and return.
- *   4. Size the record: 8 bytes per argument, strings their length (at most
- *      RW_TRACE_MAX_STRING) rounded up to 8 plus 8.
+ *   4. Size the record: its fixed part (header and one 8-byte slot per
+ *      argument, precomputed in the probe's data, struct ent) plus each
+ *      string's length (strnlen, at most RW_TRACE_MAX_STRING) rounded up
+ *      to 8.
  *   5. Reserve: P2 and P3 of ring.h; a full ring drops the event.
  *   6. Take the timestamp, write the padding and the record (P4), publish
  *      the new head (P5).
@@ -204,17 +206,47 @@ static void drop_full(struct slot_priv *p)
 	atomic_store_explicit(&p->shared->dropped, d + 1, memory_order_relaxed);
 }
 
+/*
+ * P2: whether @need bytes fit after @head, given the tail last loaded
+ * (*@tail, always a checked value: head - tail <= ring_size). When they do
+ * not, load the reader's tail (acquire) and take it if it is sound: not
+ * behind the last one, not past head. A reader that moves its tail
+ * backwards or past head is broken, and its ring is taken for full.
+ */
+static inline bool room(const struct rw__trace *t, struct slot_priv *p,
+			uint64_t head, uint64_t *tail, uint64_t need)
+{
+	uint64_t ntail;
+
+	if (RW_LIKELY(need <= t->ring_size - (head - *tail)))
+		return true;
+	ntail = atomic_load_explicit(&p->shared->tail, memory_order_acquire);
+	if (ntail - *tail > head - *tail)
+		return false;
+	*tail = ntail;
+	atomic_store_explicit(&p->tail, ntail, memory_order_relaxed);
+	return need <= t->ring_size - (head - ntail);
+}
+
 /* Steps 4 to 6 for the calling thread's slot @p. */
 static inline void record(const struct rw__trace *t, struct slot_priv *p,
 			  const struct ent *e, const union rw_tp_value *args)
 {
 	unsigned nargs = e->nargs, strings = e->strings;
 	uint32_t slen[RW_TRACE_MAX_ARGS], sflags[RW_TRACE_MAX_ARGS];
-	uint64_t len = e->base, head, tail, pos, pad, ntail;
+	uint64_t len = e->base, head, tail, pos, pad;
 	struct rw_trace_rec rec;
 	struct timespec ts;
 	uint64_t *w;
 
+	head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	/* No room for even the fixed part: drop (P3) before measuring the
+	 * strings, so that a full ring costs its threads little. */
+	if (RW_UNLIKELY(!room(t, p, head, &tail, len))) {
+		drop_full(p);
+		return;
+	}
 	/* Step 4: the strings' lengths (the rest is e->base). */
 	for (unsigned m = strings; m; m &= m - 1) {
 		unsigned i = (unsigned)__builtin_ctz(m);
@@ -230,24 +262,13 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 		len += round8(n);
 	}
 
-	/* Step 5: P2 and P3. tail is always a checked value: head - tail
-	 * <= ring_size. */
-	head = atomic_load_explicit(&p->head, memory_order_relaxed);
-	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	/* Step 5: P2 and P3 for the whole record, with the padding that
+	 * keeps it from straddling the end of the ring. */
 	pos = head & t->mask;
 	pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
-	if (RW_UNLIKELY(pad + len > t->ring_size - (head - tail))) {
-		ntail = atomic_load_explicit(&p->shared->tail,
-					     memory_order_acquire);
-		/* A reader that moves tail backwards or past head is broken:
-		 * treat its ring as full. */
-		if (ntail - tail > head - tail ||
-		    pad + len > t->ring_size - (head - ntail)) {
-			drop_full(p);
-			return;
-		}
-		tail = ntail;
-		atomic_store_explicit(&p->tail, tail, memory_order_relaxed);
+	if (RW_UNLIKELY(!room(t, p, head, &tail, pad + len))) {
+		drop_full(p);
+		return;
 	}
 
 	/* Step 6: P4. Records and the ring are 8-byte aligned. */
@@ -356,6 +377,11 @@ out:
 }
 
 /* --- Sessions ------------------------------------------------------------- */
+
+bool rw__trace_is_probe(const void *func)
+{
+	return func == (const void *)probe;
+}
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

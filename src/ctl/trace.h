@@ -43,6 +43,7 @@
 #ifndef REWIRE_CTL_TRACE_H
 #define REWIRE_CTL_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,5 +97,9 @@ uint64_t rw__trace_dropped(const struct rw__trace *t);
  * still run; the memfd is closed either way.
  */
 void rw__trace_stop(struct rw__trace *t);
+
+/* Whether @func is the built-in probe (for listing: its symbol is
+ * hidden). */
+bool rw__trace_is_probe(const void *func);
 
 #endif /* REWIRE_CTL_TRACE_H */

@@ -881,8 +881,13 @@ static int check_elf(const char *path, int fd, Elf **elfp)
 	}
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
-		rw__lp_set_error("%s: not an ELF file (%s)", path,
-				 elf_errmsg(-1));
+		int e = elf_errno();
+
+		if (e)
+			rw__lp_set_error("%s: not an ELF file (%s)", path,
+					 elf_errmsg(e));
+		else
+			rw__lp_set_error("%s: not an ELF file", path);
 		err = -RW_ERR_PATCH_FILE;
 		goto fail;
 	}

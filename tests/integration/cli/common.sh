@@ -1,0 +1,211 @@
+# shellcheck shell=bash disable=SC2034,SC2119
+# Sourced by tests/integration/test_cli_*.sh: paths, a private control
+# directory, the target process, and checks of the rewire command's exit
+# code and output. Every command runs under a timeout, so that a hang fails
+# the test instead of blocking CI.
+#
+#   rwrun [ARGS...]        run the rewire command; sets rc, out, err
+#   expect_rc N WHAT       rc must be N
+#   expect_out RE WHAT     stdout must match the extended regex RE
+#   expect_err RE WHAT     stderr must match RE
+#   start_target [ARGS]    start cli_target with REWIRE_CTL=1; sets tpid,
+#                          tlog (its stdout), terr (its stderr); waits until
+#                          its socket exists and it printed "ready"
+#   wait_log FILE RE [S]   wait up to S seconds (default 20) for a line
+#   wait_exit PID [S]      wait for a background job; sets rc (fails on a
+#                          hang)
+#   json EXPR              python3 -c on stdout as `d`: prints EXPR (skips
+#                          the check with a note when python3 is missing)
+set -euo pipefail
+: "${REWIRE_BUILD_DIR:?set by CTest}"
+
+rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire}
+target=${CLI_TARGET:-$REWIRE_BUILD_DIR/tests/cli/cli_target}
+patchdir=${CLI_PATCH_DIR:-$REWIRE_BUILD_DIR/tests/cli}
+peer=${CLI_PEER:-$REWIRE_BUILD_DIR/tests/cli/cli_peer_connect}
+backend=${CLI_BACKEND:-x86_64}
+
+if [ ! -x "$rw" ]; then
+	echo "SKIP: $rw not built"
+	exit 77
+fi
+if [ ! -x "$target" ]; then
+	echo "SKIP: $target not built"
+	exit 77
+fi
+
+tmp=$(mktemp -d /tmp/rwcli.XXXXXX)
+export REWIRE_CTL_DIR=$tmp/ctl
+unset REWIRE_CTL REWIRE_LIB
+# A sanitized target under `rewire run`: librewire is preloaded before
+# the sanitizer's runtime.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+bg_pids=()
+ntarget=0
+have_python=0
+if command -v python3 >/dev/null 2>&1; then
+	have_python=1
+fi
+
+cli_cleanup() {
+	local p
+	# Quietly: bash reports a killed job when it reaps it.
+	{
+		for p in "${bg_pids[@]}"; do
+			kill -9 "$p" || true
+			wait "$p" || true
+		done
+	} 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cli_cleanup EXIT
+
+fail() {
+	local f
+	echo "FAIL: $*"
+	echo "--- last rewire command: rc=${rc:-?}"
+	echo "--- stdout:"
+	tail -40 "$tmp/out" 2>/dev/null || true
+	echo "--- stderr:"
+	tail -40 "$tmp/err" 2>/dev/null || true
+	for f in "$tmp"/bg.err "$tmp"/target.*; do
+		[ -f "$f" ] || continue
+		echo "--- $f:"
+		tail -40 "$f"
+	done
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+step() {
+	echo "== $*"
+}
+
+rwrun() {
+	set +e
+	timeout -k 5 "${RW_TIMEOUT:-60}" "$rw" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "rewire $* did not finish within ${RW_TIMEOUT:-60} s"
+	fi
+}
+
+expect_rc() {
+	[ "$rc" -eq "$1" ] || fail "$2: exit code $rc, expected $1"
+}
+
+expect_out() {
+	grep -Eq -- "$1" <<<"$out" || fail "$2: stdout does not match '$1'"
+}
+
+expect_err() {
+	grep -Eq -- "$1" <<<"$err" || fail "$2: stderr does not match '$1'"
+}
+
+wait_log() {
+	local file=$1 re=$2 secs=${3:-20} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if grep -Eq -- "$re" "$file" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "no line matching '$re' in $file within $secs s"
+}
+
+# The last value printed by the target for NAME (verbose, value, ...).
+last_value() {
+	grep -E "^$1=" "$tlog" | tail -n 1 | cut -d= -f2
+}
+
+wait_value() {
+	local name=$1 want=$2 secs=${3:-20} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if [ "$(last_value "$name")" = "$want" ]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "the target's $name is $(last_value "$name"), not $want, after $secs s"
+}
+
+wait_socket() {
+	local pid=$1 secs=${2:-20} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if [ -S "$REWIRE_CTL_DIR/$pid.sock" ]; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			fail "process $pid exited before its control socket appeared"
+		fi
+		sleep 0.05
+	done
+	fail "no control socket $REWIRE_CTL_DIR/$pid.sock after $secs s"
+}
+
+start_target() {
+	ntarget=$((ntarget + 1))
+	tlog=$tmp/target.$ntarget.out
+	terr=$tmp/target.$ntarget.err
+	REWIRE_CTL=1 "$target" --lifetime 120 "$@" >"$tlog" 2>"$terr" &
+	tpid=$!
+	bg_pids+=("$tpid")
+	wait_socket "$tpid"
+	wait_log "$tlog" '^ready'
+}
+
+kill_target() {
+	{
+		kill -9 "$1" || true
+		wait "$1" || true
+	} 2>/dev/null
+}
+
+wait_exit() {
+	local pid=$1 secs=${2:-30} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			set +e
+			wait "$pid"
+			rc=$?
+			set -e
+			return 0
+		fi
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	fail "background rewire (pid $pid) did not finish within $secs s"
+}
+
+json() {
+	if [ "$have_python" -eq 0 ]; then
+		echo "(python3 missing: JSON check '$1' skipped)" >&2
+		echo "__nopython__"
+		return 0
+	fi
+	python3 -c "import json, sys
+d = json.loads(sys.stdin.read())
+print($1)" <<<"$out" || fail "JSON check '$1' on: $out"
+}
+
+expect_json() {
+	local got
+	got=$(json "$1")
+	[ "$got" = "__nopython__" ] || [ "$got" = "$2" ] ||
+		fail "JSON: $1 is '$got', expected '$2'"
+}
+
+# A pid that is not in use: a child that exited and was reaped.
+dead_pid() {
+	sh -c 'exit 0' &
+	local p=$!
+	wait "$p" || true
+	echo "$p"
+}

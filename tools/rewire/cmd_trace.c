@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: MIT
+/*
+ * rewire trace PID TRACEPOINT...: stream events through the per-thread
+ * rings the process shares with us (trace_reader.h).
+ *
+ * 1. TRACE_START with the names; the reply brings the memfd (SCM_RIGHTS),
+ *    its size and the description of every tracepoint attached.
+ * 2. Every DRAIN_MS, or sooner when the socket wakes us: drain the rings.
+ *    The socket carries nothing during a session, so it becoming readable
+ *    means the process closed it (it exited): drain what is left, report,
+ *    exit 3.
+ * 3. On SIGINT/SIGTERM, --duration, --count or a closed output: drain,
+ *    TRACE_STOP (the process detaches the probes and answers with the drop
+ *    count), drain what the threads wrote before the detach, summary.
+ * If this command dies instead, the process detaches when the connection
+ * closes.
+ */
+#include "rewire.h"
+
+#include "trace_reader.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DRAIN_MS 10
+
+enum { OPT_RING = 10, OPT_DURATION, OPT_COUNT, OPT_OUTPUT };
+static const struct opt trace_opts[] = {
+	{ "ring-size", 0, true, OPT_RING },
+	{ "duration", 'd', true, OPT_DURATION },
+	{ "count", 'c', true, OPT_COUNT },
+	{ "output", 'o', true, OPT_OUTPUT },
+	{ NULL, 0, false, 0 },
+};
+
+/* TRACE_START's TRACEPOINT groups into @meta. Returns how many. */
+static size_t read_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
+{
+	struct rw_wire_iter it;
+	struct rw_wire_field f;
+	struct rw_trace_meta *meta = NULL;
+	size_t n = 0;
+
+	rw_wire_iter_init(&it, m->payload, m->len);
+	while (rw_wire_next(&it, &f)) {
+		struct rw_wire_iter gi;
+		struct rw_wire_field c;
+		struct rw_trace_meta *t;
+		uint64_t id = 0;
+
+		if (f.tag != RW_TAG_TRACEPOINT || f.kind != RW_WK_GROUP)
+			continue;
+		meta = xrealloc(meta, sizeof(*meta) * (n + 1));
+		t = &meta[n++];
+		memset(t, 0, sizeof(*t));
+		rw_wire_find_u64(f.data, f.len, RW_TAG_ID, &id);
+		t->id = (uint32_t)id;
+		rw_wire_find_str(f.data, f.len, RW_TAG_NAME, t->name,
+				 sizeof(t->name));
+		rw_wire_iter_group(&gi, &f);
+		while (rw_wire_next(&gi, &c)) {
+			struct rw_trace_meta_field *tf;
+			uint64_t kind = 0;
+
+			if (c.tag != RW_TAG_FIELD || c.kind != RW_WK_GROUP)
+				continue;
+			if (t->nargs >= RW_TRACE_MAX_FIELDS) {
+				t->nargs++; /* the reader refuses it */
+				continue;
+			}
+			tf = &t->fields[t->nargs++];
+			rw_wire_find_str(c.data, c.len, RW_TAG_NAME, tf->name,
+					 sizeof(tf->name));
+			if (!rw_wire_find_str(c.data, c.len, RW_TAG_CTYPE,
+					      tf->ctype, sizeof(tf->ctype)))
+				rw_wire_find_str(c.data, c.len, RW_TAG_TYPE,
+						 tf->ctype, sizeof(tf->ctype));
+			rw_wire_find_u64(c.data, c.len, RW_TAG_KIND, &kind);
+			tf->kind = (int)kind;
+		}
+		if (t->nargs > RW_TRACE_MAX_FIELDS)
+			t->nargs = RW_TRACE_MAX_FIELDS + 1;
+	}
+	*out = meta;
+	return n;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	struct optv v;
+	struct conn c;
+	struct rw_wire_msg m = { .fd = -1 };
+	struct rw_trace_reader *r = NULL;
+	struct rw_trace_meta *meta = NULL;
+	uint64_t ring = 0, count = 0, shm_size = 0, deadline = 0;
+	uint64_t dropped = 0, printed = 0;
+	double duration = 0;
+	FILE *out = stdout;
+	bool lost = false, out_closed = false;
+	size_t nmeta = 0;
+	int memfd = -1, ret;
+	pid_t pid;
+
+	ret = opts_parse(argc, argv, trace_opts, &v, false);
+	if (ret)
+		return ret < 0 ? EX_OK : ret;
+	if (v.npos < 2)
+		return usage_error(v.npos ? "missing TRACEPOINT"
+					  : "expected PID TRACEPOINT...");
+	if (!parse_pid(v.pos[0], &pid))
+		return usage_error("'%s' is not a process id", v.pos[0]);
+	if (v.set[OPT_RING] && (!parse_size(v.arg[OPT_RING], &ring) || !ring))
+		return usage_error("--ring-size: '%s' is not a size in bytes",
+				   v.arg[OPT_RING]);
+	if (v.set[OPT_DURATION] &&
+	    (!parse_seconds(v.arg[OPT_DURATION], &duration) || duration <= 0))
+		return usage_error(
+			"--duration: '%s' is not a number of seconds",
+			v.arg[OPT_DURATION]);
+	if (v.set[OPT_COUNT] && (!parse_u64(v.arg[OPT_COUNT], &count) ||
+				 !count || count > (uint64_t)LONG_MAX))
+		return usage_error("--count: '%s' is not a positive number",
+				   v.arg[OPT_COUNT]);
+	for (int i = 1; i < v.npos; i++)
+		if (!*v.pos[i])
+			return usage_error("empty tracepoint name");
+	if (v.set[OPT_OUTPUT] && strcmp(v.arg[OPT_OUTPUT], "-")) {
+		out = fopen(v.arg[OPT_OUTPUT], "we");
+		if (!out)
+			return fail(EX_FAIL, -errno, "%s: %s",
+				    v.arg[OPT_OUTPUT], strerror(errno));
+	}
+
+	ret = conn_open(pid, &c);
+	if (ret)
+		goto out;
+	/* Signals from here on. rw_wire_recv() carries on through EINTR:
+	 * a Ctrl-C during the start is seen once the session started, and
+	 * then stops it at once. */
+	g_interrupted = 0;
+	sig_catch();
+	conn_begin(&c, RW_MSG_TRACE_START);
+	for (int i = 1; i < v.npos; i++)
+		rw_wire_str(&c.buf, RW_TAG_NAME, v.pos[i]);
+	if (ring)
+		rw_wire_u64(&c.buf, RW_TAG_RING_SIZE, ring);
+	ret = conn_call(&c, &m, -1);
+	if (ret == EX_FAIL)
+		ret = conn_fail(&c, "trace");
+	if (ret)
+		goto out;
+	memfd = m.fd;
+	m.fd = -1;
+	rw_wire_find_u64(m.payload, m.len, RW_TAG_SHM_SIZE, &shm_size);
+	nmeta = read_meta(&m, &meta);
+	rw_wire_msg_free(&m);
+	if (memfd < 0 || !shm_size) {
+		ret = fail(EX_PROTO, -EPROTO,
+			   "process %d: TRACE_START's reply carries no shared "
+			   "memory",
+			   (int)pid);
+		goto stop;
+	}
+	ret = rw_trace_reader_open(memfd, (size_t)shm_size, meta, nmeta, &r);
+	if (ret) {
+		ret = fail(EX_PROTO, ret,
+			   "process %d: cannot use its trace memory: %s",
+			   (int)pid, err_desc(ret));
+		goto stop;
+	}
+	if (!g.quiet) {
+		char *names = xasprintf("%s", "");
+
+		for (size_t i = 0; i < nmeta; i++) {
+			char *n = xasprintf("%s%s%s", names, i ? " " : "",
+					    meta[i].name);
+
+			free(names);
+			names = n;
+		}
+		msg("tracing %zu tracepoint%s of process %d: %s (Ctrl-C to "
+		    "stop)",
+		    nmeta, nmeta == 1 ? "" : "s", (int)pid, names);
+		free(names);
+	}
+	if (duration > 0)
+		deadline = now_ms() + (uint64_t)(duration * 1000);
+
+	for (;;) {
+		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+		long n;
+		int pr;
+
+		if (count)
+			n = rw_trace_reader_drain_max(r, out, g.json,
+						      (long)(count - printed));
+		else
+			n = rw_trace_reader_drain(r, out, g.json);
+		if (n > 0) {
+			printed += (uint64_t)n;
+			fflush(out);
+		}
+		if (ferror(out)) {
+			out_closed = true;
+			break;
+		}
+		if (g_interrupted || (count && printed >= count) ||
+		    (deadline && now_ms() >= deadline))
+			break;
+		pr = poll(&pfd, 1, DRAIN_MS);
+		if (pr > 0) {
+			/* Nothing is sent to us during a session: the
+			 * process closed the connection. */
+			lost = true;
+			break;
+		}
+	}
+	if (lost) {
+		if (!count || printed < count)
+			printed +=
+				(uint64_t)rw_trace_reader_drain(r, out, g.json);
+		fflush(out);
+		dropped = rw_trace_reader_dropped(r);
+		ret = conn_lost(&c, -ECONNRESET);
+		goto summary;
+	}
+
+stop:
+	/* TRACE_STOP even after an error above: the probes come off now,
+	 * not only when the connection closes. */
+	{
+		int sret;
+
+		g_interrupted = 0;
+		conn_begin(&c, RW_MSG_TRACE_STOP);
+		sret = conn_call(&c, &m, 10000);
+		if (!sret) {
+			rw_wire_find_u64(m.payload, m.len, RW_TAG_DROPPED,
+					 &dropped);
+			rw_wire_msg_free(&m);
+		} else if (sret == EX_FAIL) {
+			sret = conn_fail(&c, "trace stop");
+		}
+		if (!ret)
+			ret = sret;
+	}
+	if (r) {
+		/* What the threads wrote before the probes came off. */
+		if (!out_closed && (!count || printed < count)) {
+			long n = count ? rw_trace_reader_drain_max(
+						 r, out, g.json,
+						 (long)(count - printed))
+				       : rw_trace_reader_drain(r, out, g.json);
+
+			if (n > 0)
+				printed += (uint64_t)n;
+			fflush(out);
+		}
+		if (rw_trace_reader_dropped(r) > dropped)
+			dropped = rw_trace_reader_dropped(r);
+	}
+summary:
+	if (r && !g.quiet) {
+		uint64_t corrupt = rw_trace_reader_corrupt(r);
+
+		msg("trace: %llu event%s printed, %llu dropped%s%s",
+		    (unsigned long long)printed, printed == 1 ? "" : "s",
+		    (unsigned long long)dropped,
+		    corrupt ? ", corrupt data skipped " : "",
+		    corrupt ? "(see the output)" : "");
+	}
+out:
+	rw_trace_reader_close(r);
+	if (memfd >= 0)
+		close(memfd);
+	free(meta);
+	if (out != stdout && fclose(out) && !ret)
+		ret = fail(EX_FAIL, -errno, "%s: %s", v.arg[OPT_OUTPUT],
+			   strerror(errno));
+	conn_close(&c);
+	return ret;
+}

@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Finding a process's control socket, connecting, HELLO, and one request
+ * at a time.
+ *
+ * The socket of process PID is DIR/PID.sock, DIR being the control
+ * directory of the user that owns /proc/PID (src/ctl/sockdir.h). Because
+ * $REWIRE_CTL_DIR may differ between the process and this command, the
+ * directories tried are, in order: the one this command's environment
+ * gives, the one the process's initial environment gives
+ * (/proc/PID/environ, when readable), and the default one.
+ *
+ * What can go wrong is told apart, each with its own message:
+ *   - no /proc/PID                       no such process
+ *   - PID is a thread                    names its process
+ *   - no socket in any directory         not started with a control server
+ *   - EACCES on the directory or socket  another user's process
+ *   - ECONNREFUSED                       stale socket (nobody listens)
+ *   - HELLO refused or closed            refused peer, version mismatch
+ */
+#include "rewire.h"
+
+#include "ctl/sockdir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef REWIRE_VERSION
+#define REWIRE_VERSION "unknown"
+#endif
+
+#define CONNECT_TIMEOUT_MS 5000
+#define HELLO_TIMEOUT_MS 5000
+#define CALL_TIMEOUT_MS 60000
+
+/* fail(), or with c->quiet the message kept in c->errmsg. */
+__attribute__((format(printf, 4, 5))) static int
+cfail(struct conn *c, int code, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	c->err = err;
+	if (c->quiet)
+		return code;
+	return fail(code, err, "%s", c->errmsg);
+}
+
+int sockdir_for(uid_t uid, const char *env_dir, char *out, size_t size)
+{
+	const char *cur = getenv("REWIRE_CTL_DIR");
+	char *saved = cur ? strdup(cur) : NULL;
+	int ret;
+
+	if (env_dir && *env_dir)
+		setenv("REWIRE_CTL_DIR", env_dir, 1);
+	else
+		unsetenv("REWIRE_CTL_DIR");
+	ret = rw_sockdir_path(uid, out, size);
+	if (saved) {
+		setenv("REWIRE_CTL_DIR", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("REWIRE_CTL_DIR");
+	}
+	return ret;
+}
+
+/* REWIRE_CTL_DIR from the process's initial environment, if readable. */
+static bool target_env_dir(pid_t pid, char *out, size_t size)
+{
+	char path[64], buf[65536];
+	const char key[] = "REWIRE_CTL_DIR=";
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+		if (!strncmp(buf + i, key, sizeof(key) - 1) &&
+		    buf[i + sizeof(key) - 1]) {
+			snprintf(out, size, "%s", buf + i + sizeof(key) - 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The state letter of /proc/PID/stat ('Z' zombie, 'X' dead), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return 0;
+	return p[2];
+}
+
+/* Alive: exists and is not a zombie. */
+static bool proc_alive(pid_t pid)
+{
+	char s = proc_state(pid);
+
+	return s && s != 'Z' && s != 'X';
+}
+
+/* Tgid of /proc/PID/status, or 0. */
+static pid_t proc_tgid(pid_t pid)
+{
+	char path[64], line[256];
+	long tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	return (pid_t)tgid;
+}
+
+static void proc_comm(pid_t pid, char *out, size_t size)
+{
+	thread_comm(pid, pid, out, size);
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw && pw->pw_name)
+		snprintf(buf, size, "%s, uid %u", pw->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+/* connect() with a timeout. 0 or a negative errno. */
+static int connect_to(int fd, const char *path, int timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int flags = fcntl(fd, F_GETFL);
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (errno != EINPROGRESS && errno != EAGAIN)
+			return -errno;
+		/* UNIX sockets: EAGAIN when the backlog is full. */
+		if (errno == EAGAIN)
+			return -EAGAIN;
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return -ETIMEDOUT;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err)
+			return -(err ? err : errno);
+	}
+	fcntl(fd, F_SETFL, flags);
+	return 0;
+}
+
+static int hello(struct conn *c, int timeout_ms)
+{
+	struct rw_wire_buf *b = &c->buf;
+	struct rw_wire_msg m = { .fd = -1 };
+	char client[128];
+	int ret;
+
+	snprintf(client, sizeof(client), "rewire %s (pid %d, uid %u)",
+		 REWIRE_VERSION, (int)getpid(), (unsigned)geteuid());
+	rw_wire_begin(b, RW_MSG_HELLO);
+	rw_wire_u64(b, RW_TAG_VERSION, RW_WIRE_VERSION);
+	rw_wire_str(b, RW_TAG_CLIENT, client);
+	ret = rw_wire_finish(b);
+	if (!ret)
+		ret = rw_wire_send(c->fd, b, -1);
+	/* A server that refuses us may have said why before it closed: read
+	 * that even when our HELLO could not be sent. */
+	if (!ret || ret == -EPIPE || ret == -ECONNRESET) {
+		int rret = rw_wire_recv(c->fd, &m, timeout_ms);
+
+		if (!ret || !rret)
+			ret = rret;
+	}
+	if (ret == -ETIMEDOUT)
+		return cfail(
+			c, EX_TIMEOUT, ret,
+			"process %d: no answer to HELLO within %d ms on %s",
+			(int)c->pid, timeout_ms, c->sock);
+	if (ret == -EPROTONOSUPPORT)
+		return cfail(c, EX_PROTO, ret,
+			     "process %d speaks another version of the control "
+			     "protocol (this command: %d)",
+			     (int)c->pid, RW_WIRE_VERSION);
+	if (ret == -EPROTO || ret == -EMSGSIZE)
+		return cfail(c, EX_PROTO, ret,
+			     "process %d: malformed reply to HELLO (%s)",
+			     (int)c->pid, err_desc(ret));
+	if (ret == -ENODATA || ret == -ECONNRESET || ret == -EPIPE) {
+		if (!proc_alive(c->pid))
+			return cfail(c, EX_NOPROC, -ESRCH,
+				     "process %d exited during HELLO",
+				     (int)c->pid);
+		return cfail(c, EX_NOPROC, ret,
+			     "process %d closed the connection without "
+			     "answering HELLO: it refused this peer (uid %u; "
+			     "only its own user and root may connect) or is "
+			     "shutting down",
+			     (int)c->pid, (unsigned)geteuid());
+	}
+	if (ret)
+		return cfail(c, EX_NOPROC, ret, "process %d: HELLO: %s",
+			     (int)c->pid, err_desc(ret));
+	if (m.type == RW_MSG_ERROR) {
+		int64_t e = 0;
+		char text[RW_WIRE_MAX_STR + 1] = "";
+
+		rw_wire_find_i64(m.payload, m.len, RW_TAG_ERRNO, &e);
+		rw_wire_find_str(m.payload, m.len, RW_TAG_MESSAGE, text,
+				 sizeof(text));
+		rw_wire_msg_free(&m);
+		if (e == -EPROTONOSUPPORT || e == -EPROTO)
+			return cfail(
+				c, EX_PROTO, (int)e,
+				"process %d refused the connection: %s "
+				"(this command speaks protocol version %d)",
+				(int)c->pid, *text ? text : err_desc((int)e),
+				RW_WIRE_VERSION);
+		return cfail(c, EX_NOPROC, (int)e,
+			     "process %d refused the connection: %s",
+			     (int)c->pid, *text ? text : err_desc((int)e));
+	}
+	if (m.type != RW_MSG_OK) {
+		rw_wire_msg_free(&m);
+		return cfail(c, EX_PROTO, -EPROTO,
+			     "process %d: unexpected reply %u to HELLO",
+			     (int)c->pid, m.type);
+	}
+	rw_wire_find_u64(m.payload, m.len, RW_TAG_VERSION, &c->version);
+	rw_wire_find_str(m.payload, m.len, RW_TAG_PROGRAM, c->program,
+			 sizeof(c->program));
+	rw_wire_find_str(m.payload, m.len, RW_TAG_CMDLINE, c->cmdline,
+			 sizeof(c->cmdline));
+	rw_wire_find_str(m.payload, m.len, RW_TAG_LIBVERSION, c->libversion,
+			 sizeof(c->libversion));
+	rw_wire_msg_free(&m);
+	if (c->version && c->version != RW_WIRE_VERSION)
+		return cfail(c, EX_PROTO, -EPROTONOSUPPORT,
+			     "process %d speaks control protocol version %llu, "
+			     "this command %d",
+			     (int)c->pid, (unsigned long long)c->version,
+			     RW_WIRE_VERSION);
+	return 0;
+}
+
+int conn_connect(struct conn *c, int connect_ms, int hello_ms)
+{
+	char comm[64], who[128];
+	pid_t pid = c->pid;
+	int ret;
+
+	proc_comm(pid, comm, sizeof(comm));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return cfail(c, EX_FAIL, -errno, "socket: %s", strerror(errno));
+	ret = connect_to(c->fd, c->sock, connect_ms);
+	switch (ret) {
+	case 0:
+		break;
+	case -ECONNREFUSED:
+		if (!proc_alive(pid))
+			return cfail(c, EX_NOPROC, -ESRCH,
+				     "process %d exited (stale socket %s)",
+				     (int)pid, c->sock);
+		return cfail(c, EX_NOPROC, ret,
+			     "stale control socket %s: nobody listens on it "
+			     "(the control server of process %d (%s) stopped, "
+			     "or the PID was reused)",
+			     c->sock, (int)pid, comm);
+	case -EACCES:
+	case -EPERM:
+		return cfail(c, EX_NOPROC, ret,
+			     "permission denied on %s: process %d (%s) belongs "
+			     "to %s; run as that user or root",
+			     c->sock, (int)pid, comm,
+			     user_name(c->uid, who, sizeof(who)));
+	case -ENOENT:
+		return cfail(c, EX_NOPROC, ret,
+			     "the control socket of process %d (%s) went away",
+			     (int)pid, comm);
+	case -EAGAIN:
+	case -ETIMEDOUT:
+		return cfail(
+			c, EX_NOPROC, ret,
+			"process %d (%s) does not accept connections on %s "
+			"(%s)",
+			(int)pid, comm, c->sock, err_desc(ret));
+	default:
+		return cfail(c, EX_NOPROC, ret, "cannot connect to %s: %s",
+			     c->sock, err_desc(ret));
+	}
+	return hello(c, hello_ms);
+}
+
+int conn_open(pid_t pid, struct conn *c)
+{
+	char dirs[3][4096], envdir[4096], comm[64], who[128];
+	char procpath[64], looked[3 * 4200] = "";
+	int ndirs = 0;
+	bool denied = false, found = false;
+	struct stat st;
+	pid_t tgid;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->pid = pid;
+	snprintf(procpath, sizeof(procpath), "/proc/%d", (int)pid);
+	if (stat(procpath, &st))
+		return fail(EX_NOPROC, -ESRCH, "no such process: %d", (int)pid);
+	tgid = proc_tgid(pid);
+	if (tgid > 0 && tgid != pid)
+		return fail(EX_NOPROC, -ESRCH,
+			    "%d is a thread of process %d: give the process's "
+			    "id",
+			    (int)pid, (int)tgid);
+	c->uid = st.st_uid;
+	proc_comm(pid, comm, sizeof(comm));
+	if (!proc_alive(pid))
+		return fail(EX_NOPROC, -ESRCH, "process %d (%s) is exiting",
+			    (int)pid, comm);
+
+	/* The candidate directories, without duplicates. */
+	if (!sockdir_for(c->uid, getenv("REWIRE_CTL_DIR"), dirs[ndirs],
+			 sizeof(dirs[0])))
+		ndirs++;
+	if (target_env_dir(pid, envdir, sizeof(envdir)) &&
+	    !sockdir_for(c->uid, envdir, dirs[ndirs], sizeof(dirs[0])))
+		ndirs++;
+	if (!sockdir_for(c->uid, NULL, dirs[ndirs], sizeof(dirs[0])))
+		ndirs++;
+	for (int i = 0; i < ndirs; i++) {
+		bool dup = false;
+
+		for (int k = 0; k < i; k++)
+			dup |= !strcmp(dirs[k], dirs[i]);
+		if (dup)
+			continue;
+		if (*looked)
+			strcat(looked, ", ");
+		strcat(looked, dirs[i]);
+		if (snprintf(c->sock, sizeof(c->sock), "%s/%d.sock", dirs[i],
+			     (int)pid) >= (int)sizeof(c->sock))
+			continue;
+		if (!lstat(c->sock, &st)) {
+			if (S_ISSOCK(st.st_mode)) {
+				found = true;
+				break;
+			}
+			continue;
+		}
+		if (errno == EACCES)
+			denied = true;
+	}
+	if (!found) {
+		if (denied)
+			return fail(EX_NOPROC, -EACCES,
+				    "permission denied: the control directory "
+				    "of process %d (%s) belongs to %s; run as "
+				    "that user or root",
+				    (int)pid, comm,
+				    user_name(c->uid, who, sizeof(who)));
+		if (c->uid != geteuid() && geteuid() != 0)
+			return fail(
+				EX_NOPROC, -EACCES,
+				"process %d (%s) belongs to %s: no control "
+				"socket found in %s, and its environment "
+				"cannot be read to find its directory; run as "
+				"that user or root",
+				(int)pid, comm,
+				user_name(c->uid, who, sizeof(who)), looked);
+		return fail(EX_NOPROC, -ENOENT,
+			    "process %d (%s) has no control socket (looked "
+			    "in %s): start it with `rewire run`, REWIRE_CTL=1 "
+			    "or rw_ctl_start()",
+			    (int)pid, comm, looked);
+	}
+
+	return conn_connect(c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	rw_wire_free(&c->buf);
+}
+
+struct rw_wire_buf *conn_begin(struct conn *c, uint16_t type)
+{
+	c->req_type = type;
+	rw_wire_begin(&c->buf, type);
+	return &c->buf;
+}
+
+static const char *type_name(uint16_t type)
+{
+	const char *n = rw_wire_msg_name(type);
+
+	return n ? n : "?";
+}
+
+int conn_lost(struct conn *c, int err)
+{
+	/* A process killed by a signal closes its sockets a moment before
+	 * it becomes a zombie: give it a little time. */
+	for (int i = 0; i < 200 && proc_alive(c->pid); i++)
+		usleep(10000);
+	if (!proc_alive(c->pid))
+		return fail(EX_NOPROC, -ESRCH, "process %d exited",
+			    (int)c->pid);
+	return fail(EX_NOPROC, err,
+		    "process %d closed the control connection (%s)",
+		    (int)c->pid, err_desc(err));
+}
+
+int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
+{
+	uint16_t type;
+	int ret;
+
+	memset(reply, 0, sizeof(*reply));
+	reply->fd = -1;
+	c->err = 0;
+	c->errmsg[0] = '\0';
+	type = c->req_type;
+	ret = rw_wire_finish(&c->buf);
+	if (ret)
+		return fail(ret == -EINVAL ? EX_USAGE : EX_FAIL, ret,
+			    "cannot encode the %s request: %s%s",
+			    type_name(type), err_desc(ret),
+			    ret == -EINVAL ? " (a name too long?)" : "");
+	ret = rw_wire_send(c->fd, &c->buf, -1);
+	if (ret == -EINTR)
+		return EX_INTR;
+	if (ret)
+		return conn_lost(c, ret);
+	ret = rw_wire_recv(c->fd, reply,
+			   timeout_ms < 0 ? CALL_TIMEOUT_MS : timeout_ms);
+	if (ret == -EINTR)
+		return EX_INTR;
+	if (ret == -ETIMEDOUT)
+		return fail(EX_TIMEOUT, ret,
+			    "process %d: no reply to %s within %d s",
+			    (int)c->pid, type_name(type),
+			    (timeout_ms < 0 ? CALL_TIMEOUT_MS : timeout_ms) /
+				    1000);
+	if (ret == -EPROTO || ret == -EPROTONOSUPPORT || ret == -EMSGSIZE)
+		return fail(EX_PROTO, ret,
+			    "process %d: malformed reply to %s (%s)",
+			    (int)c->pid, type_name(type), err_desc(ret));
+	if (ret)
+		return conn_lost(c, ret);
+	switch (reply->type) {
+	case RW_MSG_OK:
+		return 0;
+	case RW_MSG_ERROR: {
+		int64_t e = 0;
+
+		rw_wire_find_i64(reply->payload, reply->len, RW_TAG_ERRNO, &e);
+		rw_wire_find_str(reply->payload, reply->len, RW_TAG_MESSAGE,
+				 c->errmsg, sizeof(c->errmsg));
+		rw_wire_msg_free(reply);
+		c->err = (int)e;
+		if (e == -EPROTO)
+			return fail(EX_PROTO, c->err,
+				    "process %d could not parse the %s "
+				    "request: %s",
+				    (int)c->pid, type_name(type),
+				    *c->errmsg ? c->errmsg : err_desc(c->err));
+		return EX_FAIL;
+	}
+	case RW_MSG_UNKNOWN:
+		rw_wire_msg_free(reply);
+		return fail(EX_PROTO, -EOPNOTSUPP,
+			    "process %d (librewire %s) does not know the %s "
+			    "request",
+			    (int)c->pid, *c->libversion ? c->libversion : "?",
+			    type_name(type));
+	default:
+		rw_wire_msg_free(reply);
+		return fail(EX_PROTO, -EPROTO,
+			    "process %d: unexpected reply type %u to %s",
+			    (int)c->pid, reply->type, type_name(type));
+	}
+}
+
+int conn_fail(struct conn *c, const char *what)
+{
+	const char *m = *c->errmsg ? c->errmsg : err_desc(c->err);
+
+	return fail(EX_FAIL, c->err, "%s: %s (%s)", what, m, err_name(c->err));
+}

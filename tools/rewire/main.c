@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: MIT
+/*
+ * rewire - control the static keys, static calls, tracepoints and live
+ * patches of running programs that use librewire.
+ *
+ * This file: global options, subcommand dispatch, option parsing and the
+ * help texts (the man page, doc/rewire.1, says the same at more length).
+ */
+#include "rewire.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tool g;
+
+#ifndef REWIRE_VERSION
+#define REWIRE_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+	"usage: rewire [--json] [--quiet] SUBCOMMAND [ARGS...]\n"
+	"       rewire help [SUBCOMMAND] | --help | --version\n"
+	"\n"
+	"Control the static keys, static calls, tracepoints and live patches\n"
+	"of running programs that use librewire.\n"
+	"\n"
+	"Subcommands:\n"
+	"  ps                        processes that can be controlled\n"
+	"  ls PID                    keys, static calls, tracepoints, patches,\n"
+	"                            threads of a process\n"
+	"  key PID NAME on|off       switch a static key\n"
+	"  call PID NAME TARGET      retarget a static call\n"
+	"  trace PID TRACEPOINT...   stream tracepoint events until Ctrl-C\n"
+	"  patch PID FILE.so         load and enable a live patch\n"
+	"  unpatch PID PATCH         disable and unload a live patch\n"
+	"  force PID PATCH           complete a stalled patch transition\n"
+	"  run [--] CMD [ARGS...]    run CMD with librewire and its control\n"
+	"                            server\n"
+	"  help [SUBCOMMAND]         this text, or a subcommand's\n"
+	"\n"
+	"Global options (also accepted after the subcommand):\n"
+	"  --json      machine-readable output: one JSON object on stdout\n"
+	"              (JSON lines for trace); errors too, as {\"error\": ...}\n"
+	"  -q, --quiet no progress lines or summaries on stderr\n"
+	"  -h, --help  help (of the subcommand, after one)\n"
+	"  --version   the version of the command and of its wire protocol\n"
+	"\n"
+	"A process can be controlled once its control server runs: start it\n"
+	"with `rewire run -- CMD`, with REWIRE_CTL=1 in its environment (when\n"
+	"it links librewire), or by calling rw_ctl_start(). Its socket is\n"
+	"DIR/PID.sock in a 0700 directory of its user: $REWIRE_CTL_DIR,\n"
+	"/run/user/UID/rewire, or /tmp/rewire-UID. Only that user and root may\n"
+	"connect.\n"
+	"\n"
+	"Exit codes:\n"
+	"  0    success\n"
+	"  1    the operation failed (an error reply from the process, or a\n"
+	"       local failure such as a missing patch file)\n"
+	"  2    usage error\n"
+	"  3    the process cannot be reached: no such process, no control\n"
+	"       socket, permission denied, stale socket, refused, or it exited\n"
+	"       during the command\n"
+	"  4    protocol mismatch (wire version, unknown request)\n"
+	"  5    timeout (a patch transition did not complete within --timeout)\n"
+	"  130  interrupted by Ctrl-C (except trace, which ends with 0)\n"
+	"  126, 127  rewire run: CMD cannot be executed, or was not found\n"
+	"\n"
+	"See `rewire help SUBCOMMAND` and rewire(1).\n";
+
+struct cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct cmd cmds[] = {
+	{ "ps", cmd_ps,
+	  "usage: rewire ps [--clean] [--json]\n"
+	  "\n"
+	  "List the processes whose control server this user can reach: the\n"
+	  "sockets in this user's control directory ($REWIRE_CTL_DIR,\n"
+	  "/run/user/UID/rewire or /tmp/rewire-UID); as root, every user's\n"
+	  "(/tmp/rewire-*, /run/user/*/rewire and $REWIRE_CTL_DIR). Each\n"
+	  "socket is asked HELLO with a short timeout.\n"
+	  "\n"
+	  "Columns: PID, UID, STATUS, VERSION (the process's librewire),\n"
+	  "PROGRAM, COMMAND (its command line). STATUS is one of\n"
+	  "  ok          the control server answered\n"
+	  "  stale       nobody listens: the process is gone (or the PID was\n"
+	  "              reused by another program)\n"
+	  "  no-answer   connected, but no reply in time\n"
+	  "  denied      permission denied, or the server refused this peer\n"
+	  "  error       another failure (see the message)\n"
+	  "\n"
+	  "Options:\n"
+	  "  --clean     remove stale sockets (those nobody listens on)\n"
+	  "  --json      {\"processes\": [{\"pid\", \"uid\", \"status\",\n"
+	  "              \"socket\", \"program\", \"cmdline\", \"version\"}],\n"
+	  "              \"removed\": [paths]}\n"
+	  "\n"
+	  "Exit status: 0 (even when nothing is listed), 2 usage.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire ps\n"
+	  "  sudo rewire ps --clean\n" },
+	{ "ls", cmd_ls,
+	  "usage: rewire ls PID [--keys] [--calls] [--tracepoints] [--patches]\n"
+	  "                 [--threads] [--json]\n"
+	  "\n"
+	  "Show what can be changed in process PID, in sections:\n"
+	  "  KEYS          NAME, STATE (on/off), COUNT (reference count),\n"
+	  "                DEFAULT (the initial state), SITES, OBJECT\n"
+	  "  STATIC CALLS  NAME, TARGET, CANDIDATES (the targets registered\n"
+	  "                with RW_STATIC_CALL_TARGET: what `rewire call`\n"
+	  "                accepts), OBJECT\n"
+	  "  TRACEPOINTS   NAME, PROBES (how many, and their symbols), ARGS\n"
+	  "                (the typed arguments), OBJECT\n"
+	  "  PATCHES       NAME, STATE (loaded, enabling, enabled, disabling,\n"
+	  "                disabled, replaced), THREADS (switched/total in the\n"
+	  "                last transition), FUNCS, FLAGS (forced, replace),\n"
+	  "                PATH\n"
+	  "  THREADS       TID, NAME, STATE (from /proc), PATCHED (for the\n"
+	  "                topmost patch: yes, no or ?)\n"
+	  "Keys and static calls that belong to tracepoints are not listed.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --keys, --calls, --tracepoints, --patches, --threads\n"
+	  "              show only these sections (several may be given)\n"
+	  "  --json      {\"pid\", \"program\", \"keys\": [...], \"calls\": [...],\n"
+	  "              \"tracepoints\": [...], \"patches\": [...],\n"
+	  "              \"threads\": [...]}\n"
+	  "\n"
+	  "Exit status: 0, 1 error reply, 2 usage, 3 process not reachable,\n"
+	  "4 protocol.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire ls 4242\n"
+	  "  rewire ls 4242 --keys --calls\n"
+	  "  rewire ls 4242 --json | python3 -m json.tool\n" },
+	{ "key", cmd_key,
+	  "usage: rewire key PID NAME on|off [--json]\n"
+	  "\n"
+	  "Enable (on) or disable (off) the static key NAME in process PID:\n"
+	  "every site of the key, in every object, is rewritten in one batch\n"
+	  "while the threads run. Prints \"NAME: off -> on (N sites)\".\n"
+	  "Also accepted: 1/0, true/false, enable/disable.\n"
+	  "\n"
+	  "Errors (exit 1, with the process's message): no such key; a name\n"
+	  "defined in several objects; a key that belongs to a tracepoint\n"
+	  "(use `rewire trace`).\n"
+	  "\n"
+	  "Options:\n"
+	  "  --json      {\"key\", \"old\", \"enabled\", \"sites\"}\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire key 4242 verbose on\n"
+	  "  rewire key 4242 verbose off\n" },
+	{ "call", cmd_call,
+	  "usage: rewire call PID NAME TARGET [--json]\n"
+	  "\n"
+	  "Make the static call NAME of process PID call TARGET. TARGET must\n"
+	  "be one of the functions the program registered for that call with\n"
+	  "RW_STATIC_CALL_TARGET(NAME, func) (see `rewire ls PID --calls`,\n"
+	  "column CANDIDATES); any other name is refused and the process's\n"
+	  "message lists the allowed ones. Prints \"NAME: old -> new\".\n"
+	  "\n"
+	  "Options:\n"
+	  "  --json      {\"call\", \"old\", \"target\"}\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire ls 4242 --calls\n"
+	  "  rewire call 4242 checksum crc32c\n" },
+	{ "trace", cmd_trace,
+	  "usage: rewire trace PID TRACEPOINT... [--ring-size BYTES]\n"
+	  "                    [--duration SEC] [--count N] [--output FILE]\n"
+	  "                    [--json]\n"
+	  "\n"
+	  "Attach rewire's printing probe to the tracepoints of process PID\n"
+	  "(names or shell patterns such as 'req_*': quote them) and print\n"
+	  "their events, one line each: timestamp, thread id, tracepoint and\n"
+	  "named arguments. Events go through a ring buffer per thread in\n"
+	  "shared memory: the traced threads never block, and when a buffer is\n"
+	  "full events are dropped and counted; the drops are printed as they\n"
+	  "are seen and in the summary. Runs until Ctrl-C (or SIGTERM,\n"
+	  "--duration, --count), then detaches the probes and prints a\n"
+	  "summary on stderr: events printed, events dropped. If the command\n"
+	  "itself dies, the process detaches the probes when the connection\n"
+	  "closes.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --ring-size BYTES  ring buffer size per thread (suffixes K, M);\n"
+	  "                     the process rounds it and has a default\n"
+	  "  -d, --duration SEC stop after SEC seconds (fractions allowed)\n"
+	  "  -c, --count N      stop after N events\n"
+	  "  -o, --output FILE  write events to FILE instead of stdout\n"
+	  "  --json             events as JSON lines\n"
+	  "\n"
+	  "Exit status: 0 (also when ended by Ctrl-C), 1 error reply (e.g. a\n"
+	  "name that matches no tracepoint), 2 usage, 3 the process is not\n"
+	  "reachable or exited while traced, 4 protocol.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire trace 4242 req_done\n"
+	  "  rewire trace 4242 'req_*' --duration 10 --output /tmp/req.log\n"
+	  "  rewire trace 4242 req_done --count 100 --json\n" },
+	{ "patch", cmd_patch,
+	  "usage: rewire patch PID FILE.so [--timeout SEC] [--no-wait]\n"
+	  "                    [--quiet] [--json]\n"
+	  "\n"
+	  "Load the live patch FILE.so into process PID, enable it and wait\n"
+	  "for the transition: each thread switches to the new functions once\n"
+	  "none of the patched functions is on its stack. Progress is shown on\n"
+	  "stderr (\"patch NAME: enabling, 7/9 threads switched, 120 ms\"); when\n"
+	  "no thread switches for 2 s, the threads that block the transition\n"
+	  "are listed (tid, name, reason, function). At the end: \"patch NAME\n"
+	  "enabled in X ms (N threads)\".\n"
+	  "\n"
+	  "The file must be a regular file owned by the process's user (or\n"
+	  "root) and not writable by group or others, built for this version\n"
+	  "of rewire (see doc/LIVEPATCH.md). If it loads but cannot be\n"
+	  "enabled, it is unloaded again.\n"
+	  "\n"
+	  "When --timeout expires the transition goes on in the process (its\n"
+	  "control server keeps driving it): watch it with `rewire ls PID\n"
+	  "--patches`, revert it with `rewire unpatch PID NAME`, or complete\n"
+	  "it without the blocking threads with `rewire force PID NAME`.\n"
+	  "Ctrl-C stops waiting the same way (exit 130).\n"
+	  "\n"
+	  "Options:\n"
+	  "  -t, --timeout SEC  give up waiting after SEC seconds (default 60;\n"
+	  "                     0 waits forever)\n"
+	  "  --no-wait          return once the transition started\n"
+	  "  -q, --quiet        no progress on stderr\n"
+	  "  --json             {\"patch\": {name, path, state, threads...},\n"
+	  "                     \"result\", \"elapsed_ms\"}\n"
+	  "\n"
+	  "Exit status: 0 enabled (or started, with --no-wait), 1 error reply\n"
+	  "(bad file, unknown symbol, another transition running...) or a\n"
+	  "missing file, 2 usage, 3 process not reachable or exited, 5\n"
+	  "timeout, 130 interrupted.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire patch 4242 ./fix_parse.so\n"
+	  "  rewire patch 4242 ./fix_parse.so --timeout 10 || rewire unpatch "
+	  "4242 fix_parse\n" },
+	{ "unpatch", cmd_unpatch,
+	  "usage: rewire unpatch PID PATCH [--keep-loaded] [--timeout SEC]\n"
+	  "                      [--no-wait] [--quiet] [--json]\n"
+	  "\n"
+	  "Disable the live patch PATCH of process PID (its name, as `rewire ls`\n"
+	  "shows it, or the path of its file), wait for the transition back to\n"
+	  "the old functions with the same progress as `rewire patch`, then\n"
+	  "unload it. A patch that is still enabling is reverted. A patch that\n"
+	  "is loaded, disabled or replaced is only unloaded. Only the topmost\n"
+	  "patch of a function can be disabled.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --keep-loaded      disable only; leave the patch loaded\n"
+	  "  -t, --timeout SEC  give up waiting after SEC seconds (default 60;\n"
+	  "                     0 waits forever); the transition goes on\n"
+	  "  --no-wait          return once the transition started (implies\n"
+	  "                     --keep-loaded: a patch in transition cannot be\n"
+	  "                     unloaded)\n"
+	  "  -q, --quiet        no progress on stderr\n"
+	  "  --json             {\"patch\": {...}, \"result\", \"elapsed_ms\"}\n"
+	  "\n"
+	  "Exit status: 0, 1 error reply (no such patch, not the topmost...),\n"
+	  "2 usage, 3 process not reachable or exited, 5 timeout,\n"
+	  "130 interrupted.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire unpatch 4242 fix_parse\n"
+	  "  rewire unpatch 4242 fix_parse --keep-loaded\n" },
+	{ "force", cmd_force,
+	  "usage: rewire force PID PATCH [--json]\n"
+	  "\n"
+	  "Complete the transition of PATCH in process PID now, in whichever\n"
+	  "direction it goes: the threads that have not switched (see `rewire\n"
+	  "ls PID --patches`, or the list `rewire patch` prints when it stalls)\n"
+	  "are switched without a check. Use it only when such a thread will\n"
+	  "never leave the patched function: a forced thread may run old and\n"
+	  "new code mixed, and the patch's object is never unmapped afterwards.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --json      {\"patch\": {...}, \"forced_threads\"}\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire force 4242 fix_parse\n" },
+	{ "run", cmd_run,
+	  "usage: rewire run [--lib PATH] [--] CMD [ARGS...]\n"
+	  "\n"
+	  "Run CMD with librewire preloaded and its control server on: sets\n"
+	  "REWIRE_CTL=1, puts librewire first in LD_PRELOAD (keeping what was\n"
+	  "there) and executes CMD (searched in PATH) in place of rewire: CMD\n"
+	  "keeps rewire's PID. A program that links librewire itself gets the\n"
+	  "same library; one that does not can still be traced and listed but\n"
+	  "has no keys, calls or tracepoints of its own.\n"
+	  "\n"
+	  "librewire is found, in this order: --lib PATH; $REWIRE_LIB;\n"
+	  "<dir of rewire>/../" REWIRE_LIBDIR "/librewire.so." REWIRE_SOVERSION
+	  " (installed);\n"
+	  "the build tree it was built in.\n"
+	  "\n"
+	  "Options (before CMD):\n"
+	  "  --lib PATH  the librewire to preload\n"
+	  "\n"
+	  "Exit status: CMD's, or 1 librewire not found, 2 usage, 126 CMD\n"
+	  "cannot be executed, 127 CMD not found.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire run -- ./server --port 8080 &\n"
+	  "  rewire ls $!\n" },
+	{ "help", NULL,
+	  "usage: rewire help [SUBCOMMAND]\n"
+	  "\n"
+	  "Print the overview, or the help of SUBCOMMAND (the same as\n"
+	  "`rewire SUBCOMMAND --help`).\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire help trace\n" },
+};
+
+static const struct cmd *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
+}
+
+bool help_print(const char *cmd, FILE *f)
+{
+	const struct cmd *c = cmd_find(cmd);
+
+	if (!c)
+		return false;
+	fputs(c->help, f);
+	return true;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rewire: %s%s", g.cmd ? g.cmd : "", g.cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'rewire %s%s--help'.\n", g.cmd ? g.cmd : "",
+		g.cmd ? " " : "");
+	return EX_USAGE;
+}
+
+/* The options every subcommand takes. */
+enum { OPT_HELP = 0, OPT_JSON = 1, OPT_QUIET = 2 };
+static const struct opt common_opts[] = {
+	{ "help", 'h', false, OPT_HELP },
+	{ "json", 0, false, OPT_JSON },
+	{ "quiet", 'q', false, OPT_QUIET },
+	{ NULL, 0, false, 0 },
+};
+
+static const struct opt *opt_find(const struct opt *opts, const char *name,
+				  size_t len, char short_name)
+{
+	const struct opt *sets[2] = { common_opts, opts };
+
+	for (int s = 0; s < 2; s++)
+		for (const struct opt *o = sets[s]; o && o->name; o++) {
+			if (short_name && o->short_name == short_name)
+				return o;
+			if (!short_name && strlen(o->name) == len &&
+			    !strncmp(o->name, name, len))
+				return o;
+		}
+	return NULL;
+}
+
+int opts_parse(int argc, char **argv, const struct opt *opts, struct optv *v,
+	       bool stop_at_pos)
+{
+	bool only_pos = false;
+
+	memset(v, 0, sizeof(*v));
+	/* Freed by main() after the subcommand returns, whatever path it
+	 * returned by. */
+	free(g.pos_alloc);
+	g.pos_alloc = v->pos = xmalloc(sizeof(char *) * (size_t)(argc + 1));
+	for (int i = 0; i < argc; i++) {
+		char *a = argv[i];
+		const struct opt *o;
+		const char *val = NULL;
+
+		if (only_pos || a[0] != '-' || !a[1]) {
+			v->pos[v->npos++] = a;
+			if (stop_at_pos)
+				only_pos = true;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			only_pos = true;
+			continue;
+		}
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+			size_t len = eq ? (size_t)(eq - (a + 2))
+					: strlen(a + 2);
+
+			o = opt_find(opts, a + 2, len, 0);
+			if (!o)
+				return usage_error("unknown option '%.*s'",
+						   (int)len + 2, a);
+			if (eq) {
+				if (!o->has_arg)
+					return usage_error(
+						"option '--%s' takes no value",
+						o->name);
+				val = eq + 1;
+			}
+		} else {
+			o = opt_find(opts, NULL, 0, a[1]);
+			if (!o)
+				return usage_error("unknown option '-%c'",
+						   a[1]);
+			if (a[2]) {
+				if (!o->has_arg)
+					return usage_error(
+						"option '-%c' takes no value "
+						"(options are not bundled)",
+						a[1]);
+				val = a + 2;
+			}
+		}
+		if (o->has_arg && !val) {
+			if (i + 1 >= argc)
+				return usage_error(
+					"option '--%s' needs a value", o->name);
+			val = argv[++i];
+		}
+		if (o == &common_opts[OPT_HELP]) {
+			help_print(g.cmd, stdout);
+			return -1;
+		}
+		if (o == &common_opts[OPT_JSON]) {
+			g.json = true;
+			continue;
+		}
+		if (o == &common_opts[OPT_QUIET]) {
+			g.quiet = true;
+			continue;
+		}
+		v->set[o->id] = true;
+		v->arg[o->id] = val;
+	}
+	v->pos[v->npos] = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cmd *c;
+	int i;
+
+	/* Global options before the subcommand. */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--json")) {
+			g.json = true;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			g.quiet = true;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return EX_OK;
+		} else if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+			printf("rewire %s (wire protocol %d)\n", REWIRE_VERSION,
+			       RW_WIRE_VERSION);
+			return EX_OK;
+		} else {
+			fprintf(stderr, "rewire: unknown option '%s'\n%s", a,
+				"Try 'rewire --help'.\n");
+			return EX_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage_text, stderr);
+		return EX_USAGE;
+	}
+	c = cmd_find(argv[i]);
+	if (!c) {
+		fprintf(stderr,
+			"rewire: unknown subcommand '%s'\nTry 'rewire --help'.\n",
+			argv[i]);
+		return EX_USAGE;
+	}
+	if (!c->run) {
+		/* help [SUBCOMMAND] */
+		if (i + 1 >= argc || !strcmp(argv[i + 1], "help")) {
+			if (i + 1 < argc)
+				help_print("help", stdout);
+			else
+				fputs(usage_text, stdout);
+			return EX_OK;
+		}
+		if (!strcmp(argv[i + 1], "-h") ||
+		    !strcmp(argv[i + 1], "--help")) {
+			help_print("help", stdout);
+			return EX_OK;
+		}
+		if (!help_print(argv[i + 1], stdout)) {
+			fprintf(stderr,
+				"rewire: help: unknown subcommand '%s'\n"
+				"Try 'rewire --help'.\n",
+				argv[i + 1]);
+			return EX_USAGE;
+		}
+		return EX_OK;
+	}
+	g.cmd = c->name;
+	i = c->run(argc - i - 1, argv + i + 1);
+	free(g.pos_alloc);
+	return i;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rewire command's internal interface: exit codes, option parsing,
+ * messages, the connection to a process's control server (conn.c), JSON
+ * output (json.c), tables and the subcommands (cmd_*.c).
+ *
+ * The command is single-threaded. Output goes to stdout (results) and
+ * stderr (messages, progress). Every subcommand returns an exit code:
+ *
+ *	code	meaning
+ *	0	success
+ *	1	the operation failed: an error reply from the process, or a
+ *		local failure (a missing patch file, librewire not found)
+ *	2	usage error
+ *	3	the process cannot be reached: no such process, no control
+ *		socket, permission denied, stale socket, refused peer, or the
+ *		process exited during the command
+ *	4	protocol mismatch (wire version, a request the process's
+ *		librewire does not know, a malformed reply)
+ *	5	timeout (a transition did not complete within --timeout, or no
+ *		reply)
+ *	130	interrupted (Ctrl-C) where that is not the normal way to end
+ *	126/127	rewire run: the command cannot be executed / was not found
+ */
+#ifndef REWIRE_TOOL_REWIRE_H
+#define REWIRE_TOOL_REWIRE_H
+
+#include "ctl/wire.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+enum {
+	EX_OK = 0,
+	EX_FAIL = 1,
+	EX_USAGE = 2,
+	EX_NOPROC = 3,
+	EX_PROTO = 4,
+	EX_TIMEOUT = 5,
+	EX_NOEXEC = 126,
+	EX_NOTFOUND = 127,
+	EX_INTR = 130,
+};
+
+/* --- Global state (main.c) ------------------------------------------------ */
+
+struct tool {
+	bool json;	   /* --json: machine-readable output on stdout */
+	bool quiet;	   /* --quiet: no progress or summaries on stderr */
+	const char *cmd;   /* the subcommand, for messages */
+	int json_reported; /* an error object was printed already */
+	char **pos_alloc;  /* opts_parse's array, freed by main() */
+};
+extern struct tool g;
+
+/* --- Options (main.c) -------------------------------------------------------
+ * Long options anywhere among the arguments ("--name", "--name=value",
+ * "--name value"), short aliases ("-o FILE"), "--" ends the options.
+ * --help/-h, --json and --quiet/-q are understood by every subcommand.
+ */
+struct opt {
+	const char *name;
+	char short_name;
+	bool has_arg;
+	int id;
+};
+#define OPT_MAX_IDS 32
+struct optv {
+	bool set[OPT_MAX_IDS];
+	const char *arg[OPT_MAX_IDS];
+	char **pos; /* positional arguments */
+	int npos;
+};
+/* Returns 0, EX_USAGE (message printed) or -1 for --help (help printed). If
+ * @stop_at_pos, everything from the first positional argument on is
+ * positional (rewire run). */
+int opts_parse(int argc, char **argv, const struct opt *opts, struct optv *v,
+	       bool stop_at_pos);
+
+/* Help of a subcommand on @f. false if there is no such subcommand. */
+bool help_print(const char *cmd, FILE *f);
+/* "rewire: SUBCOMMAND: usage: ..." and a pointer to --help, exit code 2. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --- Messages (util.c) ----------------------------------------------------- */
+
+/* "rewire: " + message + "\n" on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error: msg(), and with --json an error object on stdout (once). Returns
+ * @code so that callers can "return fail(...)". */
+int fail(int code, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* "ENOENT", "RW_ERR_SYMBOL", ... for a negative error, or "E<n>". */
+const char *err_name(int err);
+/* A description of a negative errno or -RW_ERR_* code. */
+const char *err_desc(int err);
+
+/* Parsing numbers: false on garbage or overflow. */
+bool parse_pid(const char *s, pid_t *out);
+bool parse_u64(const char *s, uint64_t *out);
+/* "4096", "64K", "1M", "1G" (powers of 1024). */
+bool parse_size(const char *s, uint64_t *out);
+/* Seconds, with a fraction: "2", "0.5". */
+bool parse_seconds(const char *s, double *out);
+
+uint64_t now_ms(void);
+
+/* SIGINT and SIGTERM set g_interrupted (and interrupt blocking calls: no
+ * SA_RESTART); SIGPIPE is ignored. */
+extern volatile sig_atomic_t g_interrupted;
+void sig_catch(void);
+/* Whether /proc/PID exists (the process or a zombie of it). */
+bool proc_exists(pid_t pid);
+/* The comm of a thread of @pid, or "?" (out is always filled). */
+void thread_comm(pid_t pid, pid_t tid, char *out, size_t size);
+/* The last path component of @path. */
+const char *base_name(const char *path);
+
+/* --- Tables (util.c): aligned columns like ps(1) -------------------------- */
+
+struct table {
+	int ncols;
+	const char **head;
+	char ***rows; /* rows[i][col], malloc'd strings */
+	size_t nrows, cap;
+};
+void table_init(struct table *t, int ncols, const char **head);
+/* Adds a row of @ncols printf-formatted cells, given as pre-formatted
+ * strings (NULL prints "-"). */
+void table_add(struct table *t, const char *const *cells);
+/* Prints the header and rows with two spaces between columns; the last
+ * column is not padded. Frees the rows. */
+void table_print(struct table *t, FILE *f);
+/* asprintf that exits on ENOMEM. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xmalloc(size_t n);
+void *xrealloc(void *p, size_t n);
+
+/* --- JSON (json.c) -------------------------------------------------------
+ * A small streaming writer: commas and nesting are tracked, strings are
+ * escaped (control characters, quotes, backslashes; invalid UTF-8 becomes
+ * U+FFFD) so that the output is always valid JSON.
+ */
+struct json {
+	FILE *f;
+	int depth;
+	bool first[16]; /* at this depth, nothing written yet */
+	bool after_key;
+};
+void json_init(struct json *j, FILE *f);
+void json_obj_begin(struct json *j);
+void json_obj_end(struct json *j);
+void json_arr_begin(struct json *j);
+void json_arr_end(struct json *j);
+void json_key(struct json *j, const char *key);
+void json_str(struct json *j, const char *s);
+void json_strn(struct json *j, const char *s, size_t n);
+void json_u64(struct json *j, uint64_t v);
+void json_i64(struct json *j, int64_t v);
+void json_bool(struct json *j, bool v);
+void json_null(struct json *j);
+/* json_key + value. */
+void json_kstr(struct json *j, const char *key, const char *s);
+void json_ku64(struct json *j, const char *key, uint64_t v);
+void json_ki64(struct json *j, const char *key, int64_t v);
+void json_kbool(struct json *j, const char *key, bool v);
+/* Ends the document: newline and flush. */
+void json_done(struct json *j);
+/* Writes @s as a quoted, escaped JSON string on @f. */
+void json_escape(FILE *f, const char *s, size_t n);
+
+/* --- Connection (conn.c) --------------------------------------------------- */
+
+struct conn {
+	int fd;
+	pid_t pid;
+	uid_t uid; /* owner of /proc/PID */
+	char sock[108];
+	/* From HELLO's reply. */
+	uint64_t version;
+	char program[4096];
+	char cmdline[4096];
+	char libversion[64];
+	/* The last error reply: ERRNO and MESSAGE. */
+	int err;
+	char errmsg[RW_WIRE_MAX_STR + 1];
+	struct rw_wire_buf buf; /* for requests */
+	uint16_t req_type;	/* of the request in buf */
+	bool quiet; /* conn_connect: keep messages in errmsg, print nothing */
+};
+
+/* Finds the control socket of @pid, connects and says HELLO. Returns 0 or
+ * an exit code, with the reason printed (no such process, no socket,
+ * permission, stale socket, refused, version). */
+int conn_open(pid_t pid, struct conn *c);
+void conn_close(struct conn *c);
+/* The connection and HELLO part of conn_open, to c->sock for c->pid (set
+ * by the caller, c->fd = -1). With c->quiet, errors are only kept in
+ * c->err and c->errmsg. */
+int conn_connect(struct conn *c, int connect_ms, int hello_ms);
+
+/* Start a request of @type in c->buf. */
+struct rw_wire_buf *conn_begin(struct conn *c, uint16_t type);
+/*
+ * Sends c->buf and waits (at most @timeout_ms, < 0: the default, 60 s) for
+ * the reply. Returns 0 with *@reply an OK reply (free it with
+ * rw_wire_msg_free); EX_FAIL for an ERROR reply (c->err, c->errmsg filled,
+ * nothing printed: see conn_fail); EX_INTR, nothing printed, when a signal
+ * interrupted the wait (see sig_catch); or another exit code with the
+ * reason printed (the process exited, protocol, timeout).
+ */
+int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms);
+/* Prints c's error reply as "WHAT: MESSAGE (NAME)" and returns EX_FAIL. */
+int conn_fail(struct conn *c, const char *what);
+/* After a failed receive or send: says whether the process is gone and
+ * returns EX_NOPROC. */
+int conn_lost(struct conn *c, int err);
+
+/* Where the sockets of @uid live: the directory rules of src/ctl/sockdir.h,
+ * with @env_dir standing for $REWIRE_CTL_DIR (NULL: unset). */
+int sockdir_for(uid_t uid, const char *env_dir, char *out, size_t size);
+
+/* --- Replies: the PATCH group (cmd_patch.c, cmd_ls.c) --------------------- */
+
+#define PATCH_PENDING_MAX 16
+struct patch_pending {
+	uint64_t tid;
+	char comm[64];
+	uint64_t why;
+	char func[128];
+	uint64_t ip;
+};
+struct patch_info {
+	char name[128];
+	char path[4096];
+	uint64_t state, forced, replace, nfuncs, target_patched;
+	uint64_t total, switched, transition_ns, attempts;
+	size_t npending; /* listed below (at most PATCH_PENDING_MAX) */
+	size_t npending_all;
+	struct patch_pending pending[PATCH_PENDING_MAX];
+};
+/* Reads the PATCH fields at one level (a reply's payload or a group). */
+void patch_info_read(const uint8_t *p, size_t n, struct patch_info *pi);
+void patch_info_json(struct json *j, const struct patch_info *pi);
+const char *patch_state_name(uint64_t state);
+const char *patch_why_name(uint64_t why);
+
+/* --- Subcommands ----------------------------------------------------------- */
+
+int cmd_ps(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_call(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_unpatch(int argc, char **argv);
+int cmd_force(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif /* REWIRE_TOOL_REWIRE_H */

@@ -722,12 +722,16 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 			return send_error(c, -EINVAL,
 					  "PATCH_LOAD needs an absolute PATH");
 		err = rw_patch_load(path, 0, &p);
-		/* The loader's messages name the file already. */
-		if (err && *rw_patch_last_error())
-			return send_error(c, err, "%s", rw_patch_last_error());
-		if (err)
-			return send_error(c, err, "%s: %s", path,
-					  rw_strerror(err));
+		if (err) {
+			const char *why = *rw_patch_last_error()
+						  ? rw_patch_last_error()
+						  : rw_strerror(err);
+
+			/* Most of the loader's messages name the file. */
+			if (strstr(why, path))
+				return send_error(c, err, "%s", why);
+			return send_error(c, err, "%s: %s", path, why);
+		}
 		rw__log("patch loaded from %s (peer pid %d)", path,
 			(int)c->pid);
 		goto reply;

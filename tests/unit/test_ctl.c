@@ -509,7 +509,9 @@ int main(void)
 	test_trace();
 	test_full();
 
-	/* A child of fork() has no server; the parent's still answers. */
+	/* A child of fork() has no server; the parent's still answers.
+	 * (TSan refuses the threads liburcu restarts in a forked child.) */
+#ifndef __SANITIZE_THREAD__
 	child = fork();
 	CHECK(child >= 0);
 	if (!child)
@@ -517,6 +519,10 @@ int main(void)
 									: 1);
 	CHECK_EQ(waitpid(child, &status, 0), child);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#else
+	(void)child;
+	(void)status;
+#endif
 	close(hello());
 
 	CHECK_OK(rw_ctl_stop());

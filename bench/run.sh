@@ -5,7 +5,9 @@
 #
 # Builds the "bench" preset (Release, tests off), then prints one report:
 # the machine, rw-bench (call and key costs, update latency; one run of
-# one binary) and bench/callgrind.sh (instruction counts).
+# one binary) and bench/callgrind.sh (instruction counts), then the
+# separate executables (rw-bench-stop, rw-bench-tp, rw-bench-lp, and
+# bench/trace.sh for rw-bench-trace).
 #   --quick      short run (rw-bench --quick, 200,000 callgrind iterations)
 #   --no-build   use build/bench as it is
 # Arguments after -- go to rw-bench (e.g. -- --pin 1).
@@ -95,3 +97,20 @@ fi
 echo
 echo "== $lp_bin ${lp_args[*]}"
 "$lp_bin" "${lp_args[@]}"
+
+# Tracing with `rewire trace` (bench/trace.sh, its own executable): the
+# ring probe of a real session against LTTng-UST recording the same event
+# in an LTTng session (bench/lttng_session.sh; without lttng-tools, no
+# LTTng rows), the highest event rate with no drops, and callgrind counts
+# of the probe path.
+trace_bin=$src/build/bench/bench/rw-bench-trace
+if [ $build = 1 ]; then
+	(cd "$src" && cmake --build build/bench --target rw-bench-trace >/dev/null)
+fi
+trace_args=()
+if [ $quick = 1 ]; then
+	trace_args+=(--quick)
+fi
+echo
+echo "== bench/trace.sh ${trace_args[*]} $trace_bin"
+"$here/trace.sh" "${trace_args[@]}" "$trace_bin"

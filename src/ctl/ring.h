@@ -67,10 +67,13 @@
  *   P2. The producer loads tail (acquire; pairs with C4) when its cached
  *       copy of tail says the record does not fit. The acquire makes the
  *       consumer's reads of the bytes it freed happen before the producer
- *       overwrites them.
+ *       overwrites them. A tail behind the cached one or past head is
+ *       ignored (the ring is taken for full).
  *   P3. If [head, head + len) still does not fit in ring_size - (head -
  *       tail) bytes, the producer adds one to slot.dropped (relaxed: a
  *       counter, it orders nothing) and returns. Nothing else is written.
+ *       (It checks the fixed part of the record first, then the whole
+ *       record once the strings are measured.)
  *   P4. Otherwise the producer writes the padding record (if any) and the
  *       record with plain stores at positions head..head+len-1 modulo
  *       ring_size.

@@ -119,12 +119,18 @@ status=0
 wait "$load_pid" || status=$?
 load_pid=
 kill -TERM "$server_pid"
-wait "$server_pid" || true
+server_status=0
+wait "$server_pid" || server_status=$?
 server_pid=
 
 say "report (latency in microseconds, as the clients measured it)"
 cat "$work/report.txt"
-sed -n '$p' "$work/server.out"
+if [ "$server_status" != 0 ] || ! grep 'kvserver: served' "$work/server.out"; then
+	echo "demo: the server did not shut down cleanly on SIGTERM" \
+	     "(status $server_status):" >&2
+	cat "$work/server.out" >&2
+	exit 1
+fi
 if [ "$status" != 0 ]; then
 	echo "demo: requests failed (see above)" >&2
 	cat "$work/load.err" >&2

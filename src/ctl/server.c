@@ -1131,11 +1131,9 @@ static int start_locked(void)
 		memset(&clients[i], 0, sizeof(clients[i]));
 		clients[i].fd = -1;
 	}
-	/* Threads started lazily from the control thread would be named
-	 * like it; liburcu's callback thread is started here instead. */
-	rw__rcu_callback_thread();
-	/* The thread inherits this mask: it never takes the program's
-   * signals, only rewire's and the synchronous ones. */
+	/* Both threads started here inherit this mask: they never take the
+	 * program's signals (a SIGTERM the program handles with a signalfd
+	 * would kill it there), only rewire's and the synchronous ones. */
 	sigfillset(&all);
 	sigdelset(&all, rw_threads_signal());
 	sigdelset(&all, SIGTRAP);
@@ -1145,6 +1143,9 @@ static int start_locked(void)
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* liburcu's callback thread, if it does not run yet: started from
+	 * the control thread later, it would be named like it. */
+	rw__rcu_callback_thread();
 	err = -pthread_create(&ctl_thread, NULL, ctl_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {

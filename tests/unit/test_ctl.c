@@ -13,8 +13,10 @@
 #include "check.h"
 #include "wire.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -113,6 +115,59 @@ static void check_closed(int fd)
 
 	CHECK_EQ(rw_wire_recv(fd, &m, 10000), -ENODATA);
 	close(fd);
+}
+
+/* Every thread rw_ctl_start() started (the control thread, liburcu's
+ * callback thread) blocks the program's signals: a SIGTERM that the
+ * program waits for with a signalfd must not land there and kill it. The
+ * control thread takes rewire's own signal, once it runs its loop (a new
+ * thread blocks everything while the pthread_create wrapper registers
+ * it): returns whether it does yet. */
+static bool threads_block_signals(void)
+{
+	char path[300], line[256], comm[64];
+	unsigned long long blk;
+	struct dirent *de;
+	int ctl = 0;
+	bool ok = true;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	CHECK(d);
+	while ((de = readdir(d))) {
+		if (atoi(de->d_name) <= 0 || atoi(de->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+			 de->d_name);
+		f = fopen(path, "r");
+		CHECK(f);
+		blk = 0;
+		comm[0] = '\0';
+		while (fgets(line, sizeof(line), f)) {
+			sscanf(line, "Name: %63s", comm);
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+				break;
+		}
+		fclose(f);
+		CHECK(blk & (1ull << (SIGTERM - 1)));
+		CHECK(blk & (1ull << (SIGINT - 1)));
+		if (!strcmp(comm, "rewire-ctl")) {
+			ok = !(blk & (1ull << (rw_threads_signal() - 1)));
+			ctl++;
+		}
+	}
+	closedir(d);
+	CHECK_EQ(ctl, 1);
+	return ok;
+}
+
+static void check_threads_block_signals(void)
+{
+	int i = 0;
+
+	while (!threads_block_signals() && i++ < 500)
+		usleep(10000);
+	CHECK(threads_block_signals());
 }
 
 static void test_dir_checks(const char *base)
@@ -491,6 +546,7 @@ int main(void)
 	setenv("REWIRE_CTL_DIR", dir, 1);
 	CHECK_OK(rw_ctl_start());
 	CHECK_OK(rw_ctl_start()); /* running already: 0 */
+	check_threads_block_signals();
 	CHECK_OK(stat(dir, &st));
 	CHECK_EQ(st.st_mode & 07777, 0700);
 	CHECK_OK(rw_ctl_socket_path(sock, sizeof(sock)));

@@ -61,319 +61,230 @@ static const char *onoff(uint64_t v)
 	return v ? "on" : "off";
 }
 
-static void ls_keys(const struct rw_wire_msg *m, struct json *j)
+/*
+ * Scratch space for the rows of a section, allocated once per section: the
+ * strings of one group are read into it, row after row.
+ */
+struct ls_scratch {
+	char name[STR_MAX];
+	char obj[STR_MAX];
+	char s[STR_MAX];
+	char s2[STR_MAX];
+	struct patch_info pi;
+};
+
+/*
+ * A section of the listing: the groups of @tag in LS's reply, as the JSON
+ * array @key or as a table under @title. @row prints one group: an object
+ * on @j, or (j NULL) a row of @t.
+ */
+struct ls_section {
+	int opt; /* the option that selects it */
+	uint16_t tag;
+	const char *key;
+	const char *title;
+	const char **head;
+	int ncols;
+	/* Columns of the table if not @ncols (NULL: always @ncols). */
+	int (*ncols_of)(const struct rw_wire_msg *m);
+	void (*row)(const struct rw_wire_field *f, struct json *j,
+		    struct table *t, struct ls_scratch *s);
+};
+
+/* The NAME and OBJECT of group @f into @s; with @j, opens its object with
+ * them. */
+static void row_begin(const struct rw_wire_field *f, struct json *j,
+		      struct ls_scratch *s)
 {
-	static const char *head[] = { "NAME",	 "STATE", "COUNT",
-				      "DEFAULT", "SITES", "OBJECT" };
-	struct rw_wire_iter it;
-	struct rw_wire_field f;
-	struct table t;
-	char *name = xmalloc(STR_MAX), *obj = xmalloc(STR_MAX);
-	size_t n = 0;
+	gstr(f, RW_TAG_NAME, s->name, STR_MAX);
+	gstr(f, RW_TAG_OBJECT, s->obj, STR_MAX);
+	if (j) {
+		json_obj_begin(j);
+		json_kstr(j, "name", s->name);
+		json_kstr(j, "object", s->obj);
+	}
+}
+
+/* The OBJECT column: the object's file name, or NULL ("-") if unknown. */
+static const char *row_object(const struct ls_scratch *s)
+{
+	return *s->obj ? base_name(s->obj) : NULL;
+}
+
+/*
+ * The strings of @tag in group @f (read through @buf): with @j, the array
+ * @key; else returned as a malloc'd "," list, NULL if there are none.
+ */
+static char *row_strings(const struct rw_wire_field *f, uint16_t tag,
+			 const char *key, struct json *j, char *buf)
+{
+	struct rw_wire_iter gi;
+	struct rw_wire_field c;
+	char *list = NULL;
 
 	if (j) {
-		json_key(j, "keys");
+		json_key(j, key);
 		json_arr_begin(j);
-	} else {
-		printf("KEYS\n");
-		table_init(&t, 6, head);
 	}
-	rw_wire_iter_init(&it, m->payload, m->len);
-	while (rw_wire_next(&it, &f)) {
-		int64_t count = 0;
-		char cnt[32], sites[32];
-
-		if (f.tag != RW_TAG_KEY || f.kind != RW_WK_GROUP)
+	rw_wire_iter_group(&gi, f);
+	while (rw_wire_next(&gi, &c)) {
+		if (c.tag != tag || !rw_wire_get_str(&c, buf, STR_MAX))
 			continue;
-		gstr(&f, RW_TAG_NAME, name, STR_MAX);
-		gstr(&f, RW_TAG_OBJECT, obj, STR_MAX);
-		rw_wire_find_i64(f.data, f.len, RW_TAG_COUNT, &count);
-		n++;
+		if (j)
+			json_str(j, buf);
+		else
+			list = list_add(list, ",", buf);
+	}
+	if (j)
+		json_arr_end(j);
+	return list;
+}
+
+static void key_row(const struct rw_wire_field *f, struct json *j,
+		    struct table *t, struct ls_scratch *s)
+{
+	int64_t count = 0;
+	char cnt[32], sites[32];
+
+	row_begin(f, j, s);
+	rw_wire_find_i64(f->data, f->len, RW_TAG_COUNT, &count);
+	if (j) {
+		json_kbool(j, "enabled", gu64(f, RW_TAG_ENABLED));
+		json_ki64(j, "count", count);
+		json_kbool(j, "initial", gu64(f, RW_TAG_INITIAL));
+		json_ku64(j, "sites", gu64(f, RW_TAG_SITES));
+		json_obj_end(j);
+	} else {
+		const char *cells[6] = {
+			s->name, onoff(gu64(f, RW_TAG_ENABLED)),
+			cnt,	 onoff(gu64(f, RW_TAG_INITIAL)),
+			sites,	 row_object(s)
+		};
+
+		snprintf(cnt, sizeof(cnt), "%lld", (long long)count);
+		snprintf(sites, sizeof(sites), "%llu",
+			 (unsigned long long)gu64(f, RW_TAG_SITES));
+		table_add(t, cells);
+	}
+}
+
+static void call_row(const struct rw_wire_field *f, struct json *j,
+		     struct table *t, struct ls_scratch *s)
+{
+	char *target = s->s, *cands;
+
+	row_begin(f, j, s);
+	gstr(f, RW_TAG_TARGET, target, STR_MAX);
+	if (j)
+		json_kstr(j, "target", target);
+	cands = row_strings(f, RW_TAG_CANDIDATE, "candidates", j, s->s2);
+	if (j) {
+		json_obj_end(j);
+	} else {
+		const char *cells[4] = { s->name, target, cands,
+					 row_object(s) };
+
+		table_add(t, cells);
+	}
+	free(cands);
+}
+
+static void tracepoint_row(const struct rw_wire_field *f, struct json *j,
+			   struct table *t, struct ls_scratch *s)
+{
+	char *str = s->s, *type = s->s2;
+	struct rw_wire_iter gi;
+	struct rw_wire_field c;
+	char *args = NULL, *probes = NULL;
+	uint64_t nprobes = gu64(f, RW_TAG_PROBES);
+
+	row_begin(f, j, s);
+	if (j) {
+		json_ku64(j, "probes", nprobes);
+		json_key(j, "fields");
+		json_arr_begin(j);
+	}
+	/* Fields first, then probe names (two passes: JSON needs them
+	 * apart). */
+	rw_wire_iter_group(&gi, f);
+	while (rw_wire_next(&gi, &c)) {
+		uint64_t kind = 0;
+
+		if (c.tag != RW_TAG_FIELD || c.kind != RW_WK_GROUP)
+			continue;
+		gstr(&c, RW_TAG_NAME, str, STR_MAX);
+		field_type(&c, type, STR_MAX);
+		rw_wire_find_u64(c.data, c.len, RW_TAG_KIND, &kind);
 		if (j) {
 			json_obj_begin(j);
-			json_kstr(j, "name", name);
-			json_kstr(j, "object", obj);
-			json_kbool(j, "enabled", gu64(&f, RW_TAG_ENABLED));
-			json_ki64(j, "count", count);
-			json_kbool(j, "initial", gu64(&f, RW_TAG_INITIAL));
-			json_ku64(j, "sites", gu64(&f, RW_TAG_SITES));
+			json_kstr(j, "name", str);
+			json_kstr(j, "type", type);
+			json_ku64(j, "kind", kind);
 			json_obj_end(j);
 		} else {
-			const char *cells[6] = {
-				name,  onoff(gu64(&f, RW_TAG_ENABLED)),
-				cnt,   onoff(gu64(&f, RW_TAG_INITIAL)),
-				sites, *obj ? base_name(obj) : NULL
-			};
+			size_t tl = strlen(type);
+			char *a = xasprintf(
+				"%s%s%s", type,
+				tl && type[tl - 1] == '*' ? "" : " ", str);
 
-			snprintf(cnt, sizeof(cnt), "%lld", (long long)count);
-			snprintf(sites, sizeof(sites), "%llu",
-				 (unsigned long long)gu64(&f, RW_TAG_SITES));
-			table_add(&t, cells);
+			args = list_add(args, ", ", a);
+			free(a);
 		}
 	}
-	if (j) {
+	if (j)
 		json_arr_end(j);
-	} else if (n) {
-		table_print(&t, stdout);
+	probes = row_strings(f, RW_TAG_PROBE, "probe_names", j, str);
+	if (j) {
+		json_obj_end(j);
 	} else {
-		table_print(&t, stdout);
-		printf("(none)\n");
+		char *pr =
+			probes ? xasprintf("%llu (%s)",
+					   (unsigned long long)nprobes, probes)
+			       : xasprintf("%llu", (unsigned long long)nprobes);
+		const char *cells[4] = { s->name, pr, args ? args : "",
+					 row_object(s) };
+
+		table_add(t, cells);
+		free(pr);
 	}
-	free(name);
-	free(obj);
+	free(args);
+	free(probes);
 }
 
-static void ls_calls(const struct rw_wire_msg *m, struct json *j)
+static void patch_row(const struct rw_wire_field *f, struct json *j,
+		      struct table *t, struct ls_scratch *s)
 {
-	static const char *head[] = { "NAME", "TARGET", "CANDIDATES",
-				      "OBJECT" };
-	struct rw_wire_iter it;
-	struct rw_wire_field f;
-	struct table t;
-	char *name = xmalloc(STR_MAX), *obj = xmalloc(STR_MAX);
-	char *target = xmalloc(STR_MAX), *cand = xmalloc(STR_MAX);
-	size_t n = 0;
+	struct patch_info *pi = &s->pi;
+	char threads[64], funcs[32], flags[32];
 
+	patch_info_read(f->data, f->len, pi);
 	if (j) {
-		json_key(j, "calls");
-		json_arr_begin(j);
+		patch_info_json(j, pi);
 	} else {
-		printf("STATIC CALLS\n");
-		table_init(&t, 4, head);
-	}
-	rw_wire_iter_init(&it, m->payload, m->len);
-	while (rw_wire_next(&it, &f)) {
-		struct rw_wire_iter gi;
-		struct rw_wire_field c;
-		char *cands = NULL;
+		const char *cells[6] = { pi->name, patch_state_name(pi->state),
+					 threads,  funcs,
+					 flags,	   pi->path };
 
-		if (f.tag != RW_TAG_CALL || f.kind != RW_WK_GROUP)
-			continue;
-		gstr(&f, RW_TAG_NAME, name, STR_MAX);
-		gstr(&f, RW_TAG_OBJECT, obj, STR_MAX);
-		gstr(&f, RW_TAG_TARGET, target, STR_MAX);
-		n++;
-		if (j) {
-			json_obj_begin(j);
-			json_kstr(j, "name", name);
-			json_kstr(j, "object", obj);
-			json_kstr(j, "target", target);
-			json_key(j, "candidates");
-			json_arr_begin(j);
-		}
-		rw_wire_iter_group(&gi, &f);
-		while (rw_wire_next(&gi, &c)) {
-			if (c.tag != RW_TAG_CANDIDATE ||
-			    !rw_wire_get_str(&c, cand, STR_MAX))
-				continue;
-			if (j)
-				json_str(j, cand);
-			else
-				cands = list_add(cands, ",", cand);
-		}
-		if (j) {
-			json_arr_end(j);
-			json_obj_end(j);
-		} else {
-			const char *cells[4] = { name, target, cands,
-						 *obj ? base_name(obj) : NULL };
-
-			table_add(&t, cells);
-		}
-		free(cands);
+		snprintf(threads, sizeof(threads), "%llu/%llu",
+			 (unsigned long long)pi->switched,
+			 (unsigned long long)pi->total);
+		snprintf(funcs, sizeof(funcs), "%llu",
+			 (unsigned long long)pi->nfuncs);
+		snprintf(flags, sizeof(flags), "%s%s%s",
+			 pi->forced ? "forced" : "",
+			 pi->forced && pi->replace ? "," : "",
+			 pi->replace ? "replace" : "");
+		if (!*flags)
+			snprintf(flags, sizeof(flags), "-");
+		table_add(t, cells);
 	}
-	if (j) {
-		json_arr_end(j);
-	} else {
-		table_print(&t, stdout);
-		if (!n)
-			printf("(none)\n");
-	}
-	free(name);
-	free(obj);
-	free(target);
-	free(cand);
 }
 
-static void ls_tracepoints(const struct rw_wire_msg *m, struct json *j)
+/* The PATCHED column only when some thread has the field. */
+static int thread_ncols(const struct rw_wire_msg *m)
 {
-	static const char *head[] = { "NAME", "PROBES", "ARGS", "OBJECT" };
 	struct rw_wire_iter it;
 	struct rw_wire_field f;
-	struct table t;
-	char *name = xmalloc(STR_MAX), *obj = xmalloc(STR_MAX);
-	char *s = xmalloc(STR_MAX), *type = xmalloc(STR_MAX);
-	size_t n = 0;
-
-	if (j) {
-		json_key(j, "tracepoints");
-		json_arr_begin(j);
-	} else {
-		printf("TRACEPOINTS\n");
-		table_init(&t, 4, head);
-	}
-	rw_wire_iter_init(&it, m->payload, m->len);
-	while (rw_wire_next(&it, &f)) {
-		struct rw_wire_iter gi;
-		struct rw_wire_field c;
-		char *args = NULL, *probes = NULL;
-		uint64_t nprobes = gu64(&f, RW_TAG_PROBES);
-
-		if (f.tag != RW_TAG_TRACEPOINT || f.kind != RW_WK_GROUP)
-			continue;
-		gstr(&f, RW_TAG_NAME, name, STR_MAX);
-		gstr(&f, RW_TAG_OBJECT, obj, STR_MAX);
-		n++;
-		if (j) {
-			json_obj_begin(j);
-			json_kstr(j, "name", name);
-			json_kstr(j, "object", obj);
-			json_ku64(j, "probes", nprobes);
-			json_key(j, "fields");
-			json_arr_begin(j);
-		}
-		/* Fields first, then probe names (two passes: JSON needs
-		 * them apart). */
-		rw_wire_iter_group(&gi, &f);
-		while (rw_wire_next(&gi, &c)) {
-			uint64_t kind = 0;
-
-			if (c.tag != RW_TAG_FIELD || c.kind != RW_WK_GROUP)
-				continue;
-			gstr(&c, RW_TAG_NAME, s, STR_MAX);
-			field_type(&c, type, STR_MAX);
-			rw_wire_find_u64(c.data, c.len, RW_TAG_KIND, &kind);
-			if (j) {
-				json_obj_begin(j);
-				json_kstr(j, "name", s);
-				json_kstr(j, "type", type);
-				json_ku64(j, "kind", kind);
-				json_obj_end(j);
-			} else {
-				size_t tl = strlen(type);
-				char *a = xasprintf(
-					"%s%s%s", type,
-					tl && type[tl - 1] == '*' ? "" : " ",
-					s);
-
-				args = list_add(args, ", ", a);
-				free(a);
-			}
-		}
-		if (j) {
-			json_arr_end(j);
-			json_key(j, "probe_names");
-			json_arr_begin(j);
-		}
-		rw_wire_iter_group(&gi, &f);
-		while (rw_wire_next(&gi, &c)) {
-			if (c.tag != RW_TAG_PROBE ||
-			    !rw_wire_get_str(&c, s, STR_MAX))
-				continue;
-			if (j)
-				json_str(j, s);
-			else
-				probes = list_add(probes, ",", s);
-		}
-		if (j) {
-			json_arr_end(j);
-			json_obj_end(j);
-		} else {
-			char *pr =
-				probes ? xasprintf("%llu (%s)",
-						   (unsigned long long)nprobes,
-						   probes)
-				       : xasprintf("%llu",
-						   (unsigned long long)nprobes);
-			const char *cells[4] = { name, pr, args ? args : "",
-						 *obj ? base_name(obj) : NULL };
-
-			table_add(&t, cells);
-			free(pr);
-		}
-		free(args);
-		free(probes);
-	}
-	if (j) {
-		json_arr_end(j);
-	} else {
-		table_print(&t, stdout);
-		if (!n)
-			printf("(none)\n");
-	}
-	free(name);
-	free(obj);
-	free(s);
-	free(type);
-}
-
-static void ls_patches(const struct rw_wire_msg *m, struct json *j)
-{
-	static const char *head[] = { "NAME",  "STATE", "THREADS",
-				      "FUNCS", "FLAGS", "PATH" };
-	struct rw_wire_iter it;
-	struct rw_wire_field f;
-	struct table t;
-	struct patch_info *pi = xmalloc(sizeof(*pi));
-	size_t n = 0;
-
-	if (j) {
-		json_key(j, "patches");
-		json_arr_begin(j);
-	} else {
-		printf("PATCHES\n");
-		table_init(&t, 6, head);
-	}
-	rw_wire_iter_init(&it, m->payload, m->len);
-	while (rw_wire_next(&it, &f)) {
-		char threads[64], funcs[32], flags[32];
-
-		if (f.tag != RW_TAG_PATCH || f.kind != RW_WK_GROUP)
-			continue;
-		patch_info_read(f.data, f.len, pi);
-		n++;
-		if (j) {
-			patch_info_json(j, pi);
-		} else {
-			const char *cells[6] = {
-				pi->name, patch_state_name(pi->state),
-				threads,  funcs,
-				flags,	  pi->path
-			};
-
-			snprintf(threads, sizeof(threads), "%llu/%llu",
-				 (unsigned long long)pi->switched,
-				 (unsigned long long)pi->total);
-			snprintf(funcs, sizeof(funcs), "%llu",
-				 (unsigned long long)pi->nfuncs);
-			snprintf(flags, sizeof(flags), "%s%s%s",
-				 pi->forced ? "forced" : "",
-				 pi->forced && pi->replace ? "," : "",
-				 pi->replace ? "replace" : "");
-			if (!*flags)
-				snprintf(flags, sizeof(flags), "-");
-			table_add(&t, cells);
-		}
-	}
-	if (j) {
-		json_arr_end(j);
-	} else {
-		table_print(&t, stdout);
-		if (!n)
-			printf("(none)\n");
-	}
-	free(pi);
-}
-
-static void ls_threads(const struct rw_wire_msg *m, struct json *j)
-{
-	static const char *head[] = { "TID", "NAME", "STATE", "PATCHED" };
-	struct rw_wire_iter it;
-	struct rw_wire_field f;
-	struct table t;
-	bool any_patched = false;
-	char name[256], state[16];
-	size_t n = 0;
 
 	rw_wire_iter_init(&it, m->payload, m->len);
 	while (rw_wire_next(&it, &f)) {
@@ -381,47 +292,88 @@ static void ls_threads(const struct rw_wire_msg *m, struct json *j)
 
 		if (f.tag == RW_TAG_THREAD && f.kind == RW_WK_GROUP &&
 		    rw_wire_find(f.data, f.len, RW_TAG_PATCHED, &p))
-			any_patched = true;
+			return 4;
 	}
+	return 3;
+}
+
+static void thread_row(const struct rw_wire_field *f, struct json *j,
+		       struct table *t, struct ls_scratch *s)
+{
+	char name[256], state[16], tid[32];
+	int64_t patched = -1;
+	bool has_patched;
+
+	(void)s;
+	gstr(f, RW_TAG_NAME, name, sizeof(name));
+	gstr(f, RW_TAG_STATE, state, sizeof(state));
+	has_patched =
+		rw_wire_find_i64(f->data, f->len, RW_TAG_PATCHED, &patched);
 	if (j) {
-		json_key(j, "threads");
+		json_obj_begin(j);
+		json_ku64(j, "tid", gu64(f, RW_TAG_TID));
+		json_kstr(j, "name", name);
+		json_kstr(j, "state", state);
+		if (has_patched)
+			json_ki64(j, "patched", patched);
+		json_obj_end(j);
+	} else {
+		const char *cells[4] = { tid, name, state,
+					 !has_patched	? NULL
+					 : patched == 1 ? "yes"
+					 : patched == 0 ? "no"
+							: "?" };
+
+		snprintf(tid, sizeof(tid), "%llu",
+			 (unsigned long long)gu64(f, RW_TAG_TID));
+		table_add(t, cells);
+	}
+}
+
+static const char *key_head[] = { "NAME",    "STATE", "COUNT",
+				  "DEFAULT", "SITES", "OBJECT" };
+static const char *call_head[] = { "NAME", "TARGET", "CANDIDATES", "OBJECT" };
+static const char *tracepoint_head[] = { "NAME", "PROBES", "ARGS", "OBJECT" };
+static const char *patch_head[] = { "NAME",  "STATE", "THREADS",
+				    "FUNCS", "FLAGS", "PATH" };
+static const char *thread_head[] = { "TID", "NAME", "STATE", "PATCHED" };
+
+/* In the order they are printed. */
+static const struct ls_section sections[] = {
+	{ OPT_KEYS, RW_TAG_KEY, "keys", "KEYS", key_head, 6, NULL, key_row },
+	{ OPT_CALLS, RW_TAG_CALL, "calls", "STATIC CALLS", call_head, 4, NULL,
+	  call_row },
+	{ OPT_TPS, RW_TAG_TRACEPOINT, "tracepoints", "TRACEPOINTS",
+	  tracepoint_head, 4, NULL, tracepoint_row },
+	{ OPT_PATCHES, RW_TAG_PATCH, "patches", "PATCHES", patch_head, 6, NULL,
+	  patch_row },
+	{ OPT_THREADS, RW_TAG_THREAD, "threads", "THREADS", thread_head, 4,
+	  thread_ncols, thread_row },
+};
+
+static void ls_section(const struct rw_wire_msg *m, struct json *j,
+		       const struct ls_section *sec)
+{
+	struct ls_scratch *s = xmalloc(sizeof(*s));
+	struct rw_wire_iter it;
+	struct rw_wire_field f;
+	struct table t;
+	size_t n = 0;
+
+	if (j) {
+		json_key(j, sec->key);
 		json_arr_begin(j);
 	} else {
-		printf("THREADS\n");
-		table_init(&t, any_patched ? 4 : 3, head);
+		printf("%s\n", sec->title);
+		table_init(&t, sec->ncols_of ? sec->ncols_of(m) : sec->ncols,
+			   sec->head);
 	}
 	rw_wire_iter_init(&it, m->payload, m->len);
 	while (rw_wire_next(&it, &f)) {
-		int64_t patched = -1;
-		bool has_patched;
-		char tid[32];
-
-		if (f.tag != RW_TAG_THREAD || f.kind != RW_WK_GROUP)
+		if (f.tag != sec->tag || f.kind != RW_WK_GROUP)
 			continue;
-		gstr(&f, RW_TAG_NAME, name, sizeof(name));
-		gstr(&f, RW_TAG_STATE, state, sizeof(state));
-		has_patched = rw_wire_find_i64(f.data, f.len, RW_TAG_PATCHED,
-					       &patched);
 		n++;
-		if (j) {
-			json_obj_begin(j);
-			json_ku64(j, "tid", gu64(&f, RW_TAG_TID));
-			json_kstr(j, "name", name);
-			json_kstr(j, "state", state);
-			if (has_patched)
-				json_ki64(j, "patched", patched);
-			json_obj_end(j);
-		} else {
-			const char *cells[4] = { tid, name, state,
-						 !has_patched	? NULL
-						 : patched == 1 ? "yes"
-						 : patched == 0 ? "no"
-								: "?" };
-
-			snprintf(tid, sizeof(tid), "%llu",
-				 (unsigned long long)gu64(&f, RW_TAG_TID));
-			table_add(&t, cells);
-		}
+		sec->row(&f, j, &t, s);
 	}
 	if (j) {
 		json_arr_end(j);
@@ -430,6 +382,7 @@ static void ls_threads(const struct rw_wire_msg *m, struct json *j)
 		if (!n)
 			printf("(none)\n");
 	}
+	free(s);
 }
 
 int cmd_ls(int argc, char **argv)
@@ -440,16 +393,11 @@ int cmd_ls(int argc, char **argv)
 	struct json j;
 	bool all, first = true;
 	pid_t pid;
-	int ret = opts_parse(argc, argv, ls_opts, &v, false);
+	int ret =
+		opts_parse_pid(argc, argv, ls_opts, &v, 1, "missing PID", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 1)
-		return usage_error("missing PID");
-	if (v.npos > 1)
-		return usage_error("unexpected argument '%s'", v.pos[1]);
-	if (!parse_pid(v.pos[0], &pid))
-		return usage_error("'%s' is not a process id", v.pos[0]);
 	all = !v.set[OPT_KEYS] && !v.set[OPT_CALLS] && !v.set[OPT_TPS] &&
 	      !v.set[OPT_PATCHES] && !v.set[OPT_THREADS];
 
@@ -457,9 +405,7 @@ int cmd_ls(int argc, char **argv)
 	if (ret)
 		goto out;
 	conn_begin(&c, RW_MSG_LS);
-	ret = conn_call(&c, &m, -1);
-	if (ret == EX_FAIL)
-		ret = conn_fail(&c, "ls");
+	ret = conn_request(&c, &m, "ls");
 	if (ret)
 		goto out;
 
@@ -471,21 +417,14 @@ int cmd_ls(int argc, char **argv)
 		json_kstr(&j, "cmdline", c.cmdline);
 		json_kstr(&j, "version", c.libversion);
 	}
-#define SECTION(opt, fn)                            \
-	do {                                        \
-		if (all || v.set[opt]) {            \
-			if (!g.json && !first)      \
-				putchar('\n');      \
-			first = false;              \
-			fn(&m, g.json ? &j : NULL); \
-		}                                   \
-	} while (0)
-	SECTION(OPT_KEYS, ls_keys);
-	SECTION(OPT_CALLS, ls_calls);
-	SECTION(OPT_TPS, ls_tracepoints);
-	SECTION(OPT_PATCHES, ls_patches);
-	SECTION(OPT_THREADS, ls_threads);
-#undef SECTION
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		if (!all && !v.set[sections[i].opt])
+			continue;
+		if (!g.json && !first)
+			putchar('\n');
+		first = false;
+		ls_section(&m, g.json ? &j : NULL, &sections[i]);
+	}
 	if (g.json) {
 		json_obj_end(&j);
 		json_done(&j);

@@ -250,46 +250,46 @@ static void hint_after_wait(const struct conn *c, const struct patch_info *pi,
 		(int)c->pid, pi->name);
 }
 
-/* PATCH_STATE of @name, driving the transition for @timeout_ms first. */
-static int patch_state(struct conn *c, const char *name, int timeout_ms,
-		       struct patch_info *pi)
-{
-	struct rw_wire_msg m;
-	int ret;
-
-	conn_begin(c, RW_MSG_PATCH_STATE);
-	rw_wire_str(&c->buf, RW_TAG_NAME, name);
-	if (timeout_ms > 0)
-		rw_wire_u64(&c->buf, RW_TAG_TIMEOUT_MS, (uint64_t)timeout_ms);
-	ret = conn_call(c, &m, -1);
-	if (ret)
-		return ret;
-	patch_info_read(m.payload, m.len, pi);
-	if (!*pi->name)
-		snprintf(pi->name, sizeof(pi->name), "%s", name);
-	rw_wire_msg_free(&m);
-	return 0;
-}
-
-/* A request on @name whose reply is the PATCH fields (or none). */
-static int patch_op(struct conn *c, uint16_t type, const char *name,
-		    struct patch_info *pi)
+/*
+ * A request of @type on @name (with TIMEOUT_MS if @timeout_ms > 0) whose
+ * reply is the PATCH fields, read into @pi (NULL: ignored). PATCH_STATE's
+ * reply always describes the patch; the others' may be empty, which leaves
+ * @pi as it was.
+ */
+static int patch_request(struct conn *c, uint16_t type, const char *name,
+			 int timeout_ms, struct patch_info *pi)
 {
 	struct rw_wire_msg m;
 	int ret;
 
 	conn_begin(c, type);
 	rw_wire_str(&c->buf, RW_TAG_NAME, name);
+	if (timeout_ms > 0)
+		rw_wire_u64(&c->buf, RW_TAG_TIMEOUT_MS, (uint64_t)timeout_ms);
 	ret = conn_call(c, &m, -1);
 	if (ret)
 		return ret;
-	if (pi && m.len) {
+	if (pi && (m.len || type == RW_MSG_PATCH_STATE)) {
 		patch_info_read(m.payload, m.len, pi);
 		if (!*pi->name)
 			snprintf(pi->name, sizeof(pi->name), "%s", name);
 	}
 	rw_wire_msg_free(&m);
 	return 0;
+}
+
+/* PATCH_STATE of @name, driving the transition for @timeout_ms first. */
+static int patch_state(struct conn *c, const char *name, int timeout_ms,
+		       struct patch_info *pi)
+{
+	return patch_request(c, RW_MSG_PATCH_STATE, name, timeout_ms, pi);
+}
+
+/* A request on @name whose reply is the PATCH fields (or none). */
+static int patch_op(struct conn *c, uint16_t type, const char *name,
+		    struct patch_info *pi)
+{
+	return patch_request(c, type, name, 0, pi);
 }
 
 static void progress(const struct patch_info *pi, bool tty)
@@ -405,19 +405,56 @@ static int parse_timeout(const struct optv *v, uint64_t *ms)
 	return 0;
 }
 
+/* Opens the result object on stdout with "patch": @pi. */
+static void result_begin(struct json *j, const struct patch_info *pi)
+{
+	json_init(j, stdout);
+	json_obj_begin(j);
+	json_key(j, "patch");
+	patch_info_json(j, pi);
+}
+
+static void result_end(struct json *j)
+{
+	json_obj_end(j);
+	json_done(j);
+}
+
 static void result_json(const struct patch_info *pi, const char *result,
 			uint64_t elapsed_ms)
 {
 	struct json j;
 
-	json_init(&j, stdout);
-	json_obj_begin(&j);
-	json_key(&j, "patch");
-	patch_info_json(&j, pi);
+	result_begin(&j, pi);
 	json_kstr(&j, "result", result);
 	json_ku64(&j, "elapsed_ms", elapsed_ms);
-	json_obj_end(&j);
-	json_done(&j);
+	result_end(&j);
+}
+
+/* --no-wait: the transition started and goes on in the process. */
+static void result_started(const struct patch_info *pi, pid_t pid,
+			   uint64_t start)
+{
+	if (g.json)
+		result_json(pi, "started", now_ms() - start);
+	else if (!g.quiet)
+		fprintf(stderr,
+			"patch %s: %s, %llu/%llu threads switched; "
+			"follow it with `rewire ls %d --patches`\n",
+			pi->name, patch_state_name(pi->state),
+			(unsigned long long)pi->switched,
+			(unsigned long long)pi->total, (int)pid);
+}
+
+/* "patch NAME enabled in 0.4 ms (7 threads)" on stdout. */
+static void result_done(const struct patch_info *pi, const char *state,
+			uint64_t t0)
+{
+	char msbuf[32];
+
+	printf("patch %s %s in %s ms (%llu thread%s)\n", pi->name, state,
+	       ms_str(took_ns(pi, t0), msbuf, sizeof(msbuf)),
+	       (unsigned long long)pi->total, pi->total == 1 ? "" : "s");
 }
 
 int cmd_patch(int argc, char **argv)
@@ -425,20 +462,15 @@ int cmd_patch(int argc, char **argv)
 	struct optv v;
 	struct conn c;
 	struct patch_info *pi = NULL;
-	char path[PATH_MAX], what[PATH_MAX + 16], msbuf[32];
+	char path[PATH_MAX], what[PATH_MAX + 16];
 	uint64_t timeout_ms, start, t0;
 	struct rw_wire_msg m;
 	pid_t pid;
-	int ret = opts_parse(argc, argv, patch_opts, &v, false);
+	int ret = opts_parse_pid(argc, argv, patch_opts, &v, 2,
+				 "expected PID FILE.so", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 2)
-		return usage_error("expected PID FILE.so");
-	if (v.npos > 2)
-		return usage_error("unexpected argument '%s'", v.pos[2]);
-	if (!parse_pid(v.pos[0], &pid))
-		return usage_error("'%s' is not a process id", v.pos[0]);
 	ret = parse_timeout(&v, &timeout_ms);
 	if (ret)
 		return ret;
@@ -496,15 +528,7 @@ int cmd_patch(int argc, char **argv)
 		goto out;
 
 	if (v.set[OPT_NO_WAIT] && pi->state != RW_PATCH_ENABLED) {
-		if (g.json)
-			result_json(pi, "started", now_ms() - start);
-		else if (!g.quiet)
-			fprintf(stderr,
-				"patch %s: %s, %llu/%llu threads switched; "
-				"follow it with `rewire ls %d --patches`\n",
-				pi->name, patch_state_name(pi->state),
-				(unsigned long long)pi->switched,
-				(unsigned long long)pi->total, (int)pid);
+		result_started(pi, pid, start);
 		ret = EX_OK;
 		goto out;
 	}
@@ -514,10 +538,7 @@ int cmd_patch(int argc, char **argv)
 	if (g.json)
 		result_json(pi, "enabled", now_ms() - start);
 	else
-		printf("patch %s enabled in %s ms (%llu thread%s)\n", pi->name,
-		       ms_str(took_ns(pi, t0), msbuf, sizeof(msbuf)),
-		       (unsigned long long)pi->total,
-		       pi->total == 1 ? "" : "s");
+		result_done(pi, "enabled", t0);
 out:
 	free(pi);
 	conn_close(&c);
@@ -547,9 +568,9 @@ static int resolve_patch(struct conn *c, const char *arg, const char *what,
 	if (!realpath(arg, real))
 		snprintf(real, sizeof(real), "%s", arg);
 	conn_begin(c, RW_MSG_LS);
-	ret = conn_call(c, &m, -1);
+	ret = conn_request(c, &m, "ls");
 	if (ret)
-		return ret == EX_FAIL ? conn_fail(c, "ls") : ret;
+		return ret;
 	ret = -1;
 	rw_wire_iter_init(&it, m.payload, m.len);
 	while (rw_wire_next(&it, &f)) {
@@ -575,20 +596,15 @@ int cmd_unpatch(int argc, char **argv)
 	struct optv v;
 	struct conn c;
 	struct patch_info *pi = NULL;
-	char what[512], msbuf[32];
+	char what[512];
 	uint64_t timeout_ms, start, t0 = now_ns();
 	bool keep, disabled = false;
 	pid_t pid;
-	int ret = opts_parse(argc, argv, unpatch_opts, &v, false);
+	int ret = opts_parse_pid(argc, argv, unpatch_opts, &v, 2,
+				 "expected PID PATCH", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 2)
-		return usage_error("expected PID PATCH");
-	if (v.npos > 2)
-		return usage_error("unexpected argument '%s'", v.pos[2]);
-	if (!parse_pid(v.pos[0], &pid))
-		return usage_error("'%s' is not a process id", v.pos[0]);
 	ret = parse_timeout(&v, &timeout_ms);
 	if (ret)
 		return ret;
@@ -625,15 +641,7 @@ int cmd_unpatch(int argc, char **argv)
 		break;
 	}
 	if (disabled && v.set[OPT_NO_WAIT] && pi->state != RW_PATCH_DISABLED) {
-		if (g.json)
-			result_json(pi, "started", now_ms() - start);
-		else if (!g.quiet)
-			fprintf(stderr,
-				"patch %s: %s, %llu/%llu threads switched; "
-				"follow it with `rewire ls %d --patches`\n",
-				pi->name, patch_state_name(pi->state),
-				(unsigned long long)pi->switched,
-				(unsigned long long)pi->total, (int)pid);
+		result_started(pi, pid, start);
 		goto out;
 	}
 	if (disabled) {
@@ -641,11 +649,7 @@ int cmd_unpatch(int argc, char **argv)
 		if (ret)
 			goto out;
 		if (!g.json)
-			printf("patch %s disabled in %s ms (%llu thread%s)\n",
-			       pi->name,
-			       ms_str(took_ns(pi, t0), msbuf, sizeof(msbuf)),
-			       (unsigned long long)pi->total,
-			       pi->total == 1 ? "" : "s");
+			result_done(pi, "disabled", t0);
 	}
 	if (!keep) {
 		ret = patch_op(&c, RW_MSG_PATCH_UNLOAD, pi->name, NULL);
@@ -681,16 +685,11 @@ int cmd_force(int argc, char **argv)
 	uint64_t pending;
 	char what[512];
 	pid_t pid;
-	int ret = opts_parse(argc, argv, force_opts, &v, false);
+	int ret = opts_parse_pid(argc, argv, force_opts, &v, 2,
+				 "expected PID PATCH", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 2)
-		return usage_error("expected PID PATCH");
-	if (v.npos > 2)
-		return usage_error("unexpected argument '%s'", v.pos[2]);
-	if (!parse_pid(v.pos[0], &pid))
-		return usage_error("'%s' is not a process id", v.pos[0]);
 
 	ret = conn_open(pid, &c);
 	if (ret)
@@ -717,13 +716,9 @@ int cmd_force(int argc, char **argv)
 	if (g.json) {
 		struct json j;
 
-		json_init(&j, stdout);
-		json_obj_begin(&j);
-		json_key(&j, "patch");
-		patch_info_json(&j, pi);
+		result_begin(&j, pi);
 		json_ku64(&j, "forced_threads", pending);
-		json_obj_end(&j);
-		json_done(&j);
+		result_end(&j);
 	} else {
 		printf("patch %s: transition forced, now %s (%llu thread%s "
 		       "switched without a check: they may run old and new "

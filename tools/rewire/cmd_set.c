@@ -29,7 +29,7 @@ static int parse_onoff(const char *s, uint64_t *v)
 }
 
 /* The key's state before the change, from LS, into *@state: 1, 0, or -1
- * unknown. Returns conn_call's result. */
+ * unknown. Returns an exit code, the error printed. */
 static int key_state(struct conn *c, const char *name, int *state)
 {
 	struct rw_wire_msg m;
@@ -40,7 +40,7 @@ static int key_state(struct conn *c, const char *name, int *state)
 
 	*state = -1;
 	conn_begin(c, RW_MSG_LS);
-	ret = conn_call(c, &m, -1);
+	ret = conn_request(c, &m, "ls");
 	if (ret)
 		return ret;
 	rw_wire_iter_init(&it, m.payload, m.len);
@@ -66,17 +66,12 @@ int cmd_key(int argc, char **argv)
 	struct conn c;
 	struct rw_wire_msg m;
 	uint64_t value, enabled = 0, sites = 0;
-	int old, ret = opts_parse(argc, argv, no_opts, &v, false);
 	pid_t pid;
+	int old, ret = opts_parse_pid(argc, argv, no_opts, &v, 3,
+				      "expected PID NAME on|off", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 3)
-		return usage_error("expected PID NAME on|off");
-	if (v.npos > 3)
-		return usage_error("unexpected argument '%s'", v.pos[3]);
-	if (!parse_pid(v.pos[0], &pid))
-		return usage_error("'%s' is not a process id", v.pos[0]);
 	if (parse_onoff(v.pos[2], &value))
 		return usage_error("'%s' is not on or off", v.pos[2]);
 
@@ -84,20 +79,12 @@ int cmd_key(int argc, char **argv)
 	if (ret)
 		goto out;
 	ret = key_state(&c, v.pos[1], &old);
-	if (ret == EX_FAIL)
-		ret = conn_fail(&c, "ls");
 	if (ret)
 		goto out;
 	conn_begin(&c, RW_MSG_KEY);
 	rw_wire_str(&c.buf, RW_TAG_NAME, v.pos[1]);
 	rw_wire_u64(&c.buf, RW_TAG_VALUE, value);
-	ret = conn_call(&c, &m, -1);
-	if (ret == EX_FAIL) {
-		char what[256];
-
-		snprintf(what, sizeof(what), "key %.200s", v.pos[1]);
-		ret = conn_fail(&c, what);
-	}
+	ret = conn_request(&c, &m, "key %.200s", v.pos[1]);
 	if (ret)
 		goto out;
 	if (!rw_wire_find_u64(m.payload, m.len, RW_TAG_ENABLED, &enabled))
@@ -137,17 +124,12 @@ int cmd_call(int argc, char **argv)
 	struct rw_wire_msg m;
 	char old[RW_WIRE_MAX_STR + 1] = "?";
 	char target[RW_WIRE_MAX_STR + 1];
-	int ret = opts_parse(argc, argv, no_opts, &v, false);
 	pid_t pid;
+	int ret = opts_parse_pid(argc, argv, no_opts, &v, 3,
+				 "expected PID NAME TARGET", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 3)
-		return usage_error("expected PID NAME TARGET");
-	if (v.npos > 3)
-		return usage_error("unexpected argument '%s'", v.pos[3]);
-	if (!parse_pid(v.pos[0], &pid))
-		return usage_error("'%s' is not a process id", v.pos[0]);
 
 	ret = conn_open(pid, &c);
 	if (ret)
@@ -155,14 +137,7 @@ int cmd_call(int argc, char **argv)
 	conn_begin(&c, RW_MSG_CALL);
 	rw_wire_str(&c.buf, RW_TAG_NAME, v.pos[1]);
 	rw_wire_str(&c.buf, RW_TAG_TARGET, v.pos[2]);
-	ret = conn_call(&c, &m, -1);
-	if (ret == EX_FAIL) {
-		char what[512];
-
-		snprintf(what, sizeof(what), "call %.200s -> %.200s", v.pos[1],
-			 v.pos[2]);
-		ret = conn_fail(&c, what);
-	}
+	ret = conn_request(&c, &m, "call %.200s -> %.200s", v.pos[1], v.pos[2]);
 	if (ret)
 		goto out;
 	rw_wire_find_str(m.payload, m.len, RW_TAG_OLD, old, sizeof(old));

@@ -148,9 +148,7 @@ int cmd_trace(int argc, char **argv)
 		rw_wire_str(&c.buf, RW_TAG_NAME, v.pos[i]);
 	if (ring)
 		rw_wire_u64(&c.buf, RW_TAG_RING_SIZE, ring);
-	ret = conn_call(&c, &m, -1);
-	if (ret == EX_FAIL)
-		ret = conn_fail(&c, "trace");
+	ret = conn_request(&c, &m, "trace");
 	if (ret)
 		goto out;
 	memfd = m.fd;

@@ -531,6 +531,21 @@ int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 	}
 }
 
+int conn_request(struct conn *c, struct rw_wire_msg *reply, const char *fmt,
+		 ...)
+{
+	char what[512];
+	va_list ap;
+	int ret = conn_call(c, reply, -1);
+
+	if (ret != EX_FAIL)
+		return ret;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return conn_fail(c, what);
+}
+
 int conn_fail(struct conn *c, const char *what)
 {
 	const char *m = *c->errmsg ? c->errmsg : err_desc(c->err);

@@ -457,6 +457,22 @@ int opts_parse(int argc, char **argv, const struct opt *opts, struct optv *v,
 	return 0;
 }
 
+int opts_parse_pid(int argc, char **argv, const struct opt *opts,
+		   struct optv *v, int npos, const char *missing, pid_t *pid)
+{
+	int ret = opts_parse(argc, argv, opts, v, false);
+
+	if (ret)
+		return ret;
+	if (v->npos < npos)
+		return usage_error("%s", missing);
+	if (v->npos > npos)
+		return usage_error("unexpected argument '%s'", v->pos[npos]);
+	if (!parse_pid(v->pos[0], pid))
+		return usage_error("'%s' is not a process id", v->pos[0]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cmd *c;

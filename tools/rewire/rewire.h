@@ -80,6 +80,11 @@ struct optv {
  * positional (rewire run). */
 int opts_parse(int argc, char **argv, const struct opt *opts, struct optv *v,
 	       bool stop_at_pos);
+/* opts_parse, then exactly @npos positional arguments, the first a process
+ * id into *@pid. Returns what opts_parse returns; EX_USAGE with @missing
+ * as the message when arguments are missing. */
+int opts_parse_pid(int argc, char **argv, const struct opt *opts,
+		   struct optv *v, int npos, const char *missing, pid_t *pid);
 
 /* Help of a subcommand on @f. false if there is no such subcommand. */
 bool help_print(const char *cmd, FILE *f);
@@ -216,6 +221,10 @@ struct rw_wire_buf *conn_begin(struct conn *c, uint16_t type);
 int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms);
 /* Prints c's error reply as "WHAT: MESSAGE (NAME)" and returns EX_FAIL. */
 int conn_fail(struct conn *c, const char *what);
+/* conn_call with the default timeout, and for an ERROR reply conn_fail
+ * with WHAT formatted from @fmt (cut at 511 bytes). */
+int conn_request(struct conn *c, struct rw_wire_msg *reply, const char *fmt,
+		 ...) __attribute__((format(printf, 3, 4)));
 /* After a failed receive or send: says whether the process is gone and
  * returns EX_NOPROC. */
 int conn_lost(struct conn *c, int err);

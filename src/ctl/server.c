@@ -685,8 +685,7 @@ static int do_trace_stop(struct client *c)
 
 	if (!c->trace)
 		return send_error(c, -ENOENT, "this connection is not tracing");
-	dropped = rw__trace_dropped(c->trace);
-	rw__trace_stop(c->trace);
+	dropped = rw__trace_stop(c->trace);
 	c->trace = NULL;
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_DROPPED, dropped);

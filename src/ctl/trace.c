@@ -753,10 +753,12 @@ uint64_t rw__trace_dropped(const struct rw__trace *t)
 	return d;
 }
 
-void rw__trace_stop(struct rw__trace *t)
+uint64_t rw__trace_stop(struct rw__trace *t)
 {
+	uint64_t dropped;
+
 	if (!t)
-		return;
+		return 0;
 	if (!detach(t, t->count)) {
 		/* A probe may still run: keep the memory, drop the fd. */
 		rw__log("session %lu: a probe could not be detached; its "
@@ -764,7 +766,10 @@ void rw__trace_stop(struct rw__trace *t)
 			(unsigned long)t->gen);
 		close(t->fd);
 		t->fd = -1;
-		return;
+		return rw__trace_dropped(t);
 	}
+	/* No probe runs any more: the count is final. */
+	dropped = rw__trace_dropped(t);
 	trace_free(t);
+	return dropped;
 }

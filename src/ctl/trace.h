@@ -94,9 +94,10 @@ uint64_t rw__trace_dropped(const struct rw__trace *t);
  * object was unloaded meanwhile is skipped (its probe went with it). If a
  * probe cannot be detached (out of memory while copying the probe array),
  * the session's memory is left allocated and mapped, since that probe may
- * still run; the memfd is closed either way.
+ * still run; the memfd is closed either way. Returns the events dropped
+ * in the whole session, counted once no probe can run any more.
  */
-void rw__trace_stop(struct rw__trace *t);
+uint64_t rw__trace_stop(struct rw__trace *t);
 
 /* Whether @func is the built-in probe (for listing: its symbol is
  * hidden). */

@@ -811,7 +811,7 @@ static int conn_read(struct kv_conn *c)
 	n = recv(c->fd, c->rbuf + c->rlen, KV_RBUF - c->rlen, 0);
 	if (n > 0) {
 		c->rlen += (size_t)n;
-		c->t_read = rw_tracepoint_enabled(kv_request) ? now_ns() : 0;
+		c->t_read = rw_trace_kv_request_enabled() ? now_ns() : 0;
 		return 0;
 	}
 	if (n == 0)

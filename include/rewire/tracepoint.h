@@ -39,6 +39,9 @@
  *
  *	// the site
  *	rw_trace_req_done(200, "/index.html");
+ *	// an argument that costs something, computed only when traced
+ *	if (rw_trace_req_done_enabled())
+ *		rw_trace_req_done(status, render_path(req));
  *
  *	// a probe: the data pointer first, then the arguments
  *	static void on_done(void *data, int status, const char *path) { ... }
@@ -302,6 +305,11 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 			rw_rcu_read_unlock();                                \
 		}                                                            \
 	}                                                                    \
+	static inline __attribute__((                                        \
+		always_inline, unused)) bool rw_trace_##name##_enabled(void) \
+	{                                                                    \
+		return rw_static_branch_unlikely(rw__tpkey_##name);          \
+	}                                                                    \
 	extern int rw__tp_unused_##name
 
 /**
@@ -355,7 +363,13 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 /** rw_tracepoint_ptr - the struct rw_tracepoint of tracepoint @name. */
 #define rw_tracepoint_ptr(name) (&rw__tp_##name)
 
-/** rw_tracepoint_enabled - whether tracepoint @name has a probe now. */
+/**
+ * rw_tracepoint_enabled - whether tracepoint @name has a probe now (a call
+ * that reads the key). rw_trace_<name>_enabled(), defined by
+ * RW_DECLARE_TRACEPOINT, says the same from a site of its own: a NOP while
+ * no probe is attached, for a caller that computes arguments only when
+ * someone listens (the kernel's trace_<name>_enabled()).
+ */
 #define rw_tracepoint_enabled(name) rw_static_key_enabled(&rw__tpkey_##name)
 
 /* --- Probes -------------------------------------------------------------- */

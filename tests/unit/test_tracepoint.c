@@ -69,9 +69,11 @@ static int d1, d2, d3, d4;
 static void test_disabled_is_nop(void)
 {
 	CHECK(!rw_tracepoint_enabled(tp_two));
+	CHECK(!rw_trace_tp_two_enabled());
 	CHECK_EQ(rw_tracepoint_probe_count(rw_tracepoint_ptr(tp_two)), 0);
+	/* fire_two()'s site and the two rw_trace_tp_two_enabled() here. */
 	CHECK(rw_static_key_sites(rw_tracepoint_ptr(tp_two)->key) >=
-	      RW_TEST_SITES(1));
+	      RW_TEST_SITES(3));
 #ifdef RW_BACKEND_X86_64
 	/* The site in fire_two() is a 5-byte NOP (0f 1f 44 00 00). */
 	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
@@ -92,6 +94,7 @@ static void test_one_probe(void)
 	log_reset();
 	CHECK_OK(rw_tracepoint_probe_register(tp_two, probe1, &d1, 10));
 	CHECK(rw_tracepoint_enabled(tp_two));
+	CHECK(rw_trace_tp_two_enabled());
 	fire_two(200, "/a");
 	CHECK_EQ(nlog, 1);
 	CHECK_EQ(log_[0].id, 1);

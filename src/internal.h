@@ -62,6 +62,10 @@ size_t rw__format(char *buf, size_t size, const char *fmt, ...)
 /* Sleep for the given number of nanoseconds (restarts on EINTR). */
 void rw__sleep_ns(uint64_t ns);
 uint64_t rw__now_ns(void);
+/* Read /proc/self/task/@tid/@name into @buf, NUL-terminated (at most
+ * @size - 1 bytes). Returns the length, -ESRCH when the thread is gone, or
+ * another negative errno. Async-signal-safe. */
+ssize_t rw__task_read(pid_t tid, const char *name, char *buf, size_t size);
 
 /*
  * rw__lock: a mutex that knows its owner, so that a thread that already

@@ -932,20 +932,12 @@ static pid_t san_tids[4];
 
 static bool stuck_all_blocked(pid_t tid, int signo)
 {
-	char path[64], buf[2048], *p;
+	char buf[2048], *p;
 	unsigned long long blk, pnd;
-	ssize_t n;
-	int fd, sig;
+	int sig;
 
-	rw__format(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (rw__task_read(tid, "status", buf, sizeof(buf)) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	p = strstr(buf, "SigPnd:");
 	if (!p)
 		return false;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging, formatting, errors and time: small async-signal-safe helpers. */
+/* Logging, formatting, errors, time and /proc reads: small
+ * async-signal-safe helpers. */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -236,4 +238,33 @@ RW_EXPORT const char *rw_strerror(int err)
 	if (err < 0 && -err < RW_ERR_BASE)
 		return "system error (see errno value)";
 	return "unknown rewire error";
+}
+
+ssize_t rw__task_read(pid_t tid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n, len = 0;
+	int fd, err = 0;
+
+	rw__format(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((size_t)len < size - 1) {
+		n = read(fd, buf + len, size - 1 - (size_t)len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno == ENOENT ? ESRCH : errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	if (err)
+		return -err;
+	buf[len] = '\0';
+	return len;
 }

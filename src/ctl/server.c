@@ -137,18 +137,21 @@ static bool find_str(const struct rw_wire_msg *m, uint16_t tag, char *out,
 /* --- Names ------------------------------------------------------------------
  */
 
+static void exe_path(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+
+	out[n > 0 ? n : 0] = '\0';
+}
+
 static void object_of(const void *addr, char *out, size_t size)
 {
 	Dl_info info;
 
-	if (dladdr(addr, &info) && info.dli_fname && *info.dli_fname) {
+	if (dladdr(addr, &info) && info.dli_fname && *info.dli_fname)
 		snprintf(out, size, "%s", info.dli_fname);
-		return;
-	}
-	/* The main program: dladdr gives "" (or argv[0]). */
-	ssize_t n = readlink("/proc/self/exe", out, size - 1);
-
-	out[n > 0 ? n : 0] = '\0';
+	else /* the main program: dladdr gives "" (or argv[0]) */
+		exe_path(out, size);
 }
 
 static const char *basename_of(const char *path)
@@ -229,39 +232,20 @@ static void func_name(void *func, char *out, size_t size)
 
 static void thread_comm(pid_t tid, char *out, size_t size)
 {
-	char path[64];
-	ssize_t n;
-	int fd;
+	ssize_t n = rw__task_read(tid, "comm", out, size);
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-	out[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, out, size - 1);
-	close(fd);
-	if (n < 0)
-		n = 0;
-	out[n] = '\0';
-	if (n > 0 && out[n - 1] == '\n')
+	if (n <= 0)
+		out[0] = '\0';
+	else if (out[n - 1] == '\n')
 		out[n - 1] = '\0';
 }
 
 static char thread_state(pid_t tid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	char buf[512], *p;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (rw__task_read(tid, "stat", buf, sizeof(buf)) <= 0)
 		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = '\0';
 	/* "tid (comm) S ...": comm may hold ')' itself; take the last. */
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' && p[2] ? p[2] : '?';
@@ -781,13 +765,11 @@ reply:
 	return send_reply(c, -1);
 }
 
+/* The program's arguments, joined by spaces. */
 static void cmdline(char *out, size_t size)
 {
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1);
+	ssize_t n = rw__task_read(getpid(), "cmdline", out, size);
 
-	if (fd >= 0)
-		close(fd);
 	if (n < 0)
 		n = 0;
 	out[n] = '\0';
@@ -802,7 +784,6 @@ static int do_hello(struct client *c, const struct rw_wire_msg *m)
 {
 	char exe[4096], args[RW_WIRE_MAX_STR];
 	uint64_t v = 0;
-	ssize_t n;
 
 	if (!rw_wire_find_u64(m->payload, m->len, RW_TAG_VERSION, &v) ||
 	    v != RW_WIRE_VERSION) {
@@ -813,8 +794,7 @@ static int do_hello(struct client *c, const struct rw_wire_msg *m)
 			   RW_VERSION_STRING);
 		return -EPROTONOSUPPORT;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
+	exe_path(exe, sizeof(exe));
 	cmdline(args, sizeof(args));
 	c->hello = true;
 	rw_wire_begin(&reply, RW_MSG_OK);

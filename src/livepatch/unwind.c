@@ -290,36 +290,6 @@ __attribute__((constructor)) static void unwind_init(void)
 
 /* Blocked threads, from /proc/self/task/TID. */
 
-/* Read a file of the thread into @buf (NUL-terminated); length or -errno. */
-static ssize_t task_read(pid_t tid, const char *name, char *buf, size_t size)
-{
-	char path[64];
-	ssize_t n, len = 0;
-	int fd, err = 0;
-
-	rw__format(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while ((size_t)len < size - 1) {
-		n = read(fd, buf + len, size - 1 - (size_t)len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = errno == ENOENT ? ESRCH : errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	close(fd);
-	if (err)
-		return -err;
-	buf[len] = '\0';
-	return len;
-}
-
 /*
  * Parse /proc/.../syscall: "running", or "NR a1 .. a6 SP PC" (in a
  * system call), or "-1 SP PC" (asleep elsewhere, e.g. in a page fault).
@@ -359,7 +329,7 @@ int rw__lp_thread_blocked_ip(pid_t tid, uintptr_t *ip)
 	ssize_t n;
 	int r;
 
-	n = task_read(tid, "syscall", buf, sizeof(buf));
+	n = rw__task_read(tid, "syscall", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	r = parse_syscall(buf, &sp, &pc);
@@ -377,7 +347,7 @@ int rw__lp_thread_syscall(pid_t tid, long *nr)
 	ssize_t n;
 	char *end;
 
-	n = task_read(tid, "syscall", buf, sizeof(buf));
+	n = rw__task_read(tid, "syscall", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	if (strncmp(buf, "running", 7) == 0)
@@ -412,14 +382,14 @@ static int switch_count(pid_t tid, int mode, unsigned long long *out)
 	int i;
 
 	if (mode == 2) {
-		n = task_read(tid, "status", buf, sizeof(buf));
+		n = rw__task_read(tid, "status", buf, sizeof(buf));
 		if (n < 0)
 			return (int)n;
 		*out = field_after(buf, "\nvoluntary_ctxt_switches:") +
 		       field_after(buf, "\nnonvoluntary_ctxt_switches:");
 		return 0;
 	}
-	n = task_read(tid, "schedstat", buf, sizeof(buf));
+	n = rw__task_read(tid, "schedstat", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	s = buf;
@@ -472,7 +442,7 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c)
 	r = switch_count(tid, mode, &n1);
 	if (r < 0)
 		return r;
-	l1 = task_read(tid, "syscall", s1, sizeof(s1));
+	l1 = rw__task_read(tid, "syscall", s1, sizeof(s1));
 	if (l1 < 0)
 		return (int)l1;
 	r = parse_syscall(s1, &sp, &pc);
@@ -481,7 +451,7 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c)
 	if (r == 1)
 		return RW__LP_RUNNING;
 	ret = rw__lp_unwind_remote(pc, sp, c);
-	l2 = task_read(tid, "syscall", s2, sizeof(s2));
+	l2 = rw__task_read(tid, "syscall", s2, sizeof(s2));
 	if (l2 < 0)
 		return (int)l2;
 	r = switch_count(tid, mode, &n2);

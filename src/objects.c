@@ -212,38 +212,9 @@ int rw__key_for_each_site(struct rw_static_key *key,
 	return 0;
 }
 
-int rw__tracepoints_snapshot(struct rw_tracepoint ***out, size_t *count)
-{
-	struct rw_tracepoint **v = NULL;
-	size_t n = 0, k = 0;
-	int err;
-
-	err = rw__lock_acquire(&rw__text_lock);
-	if (err)
-		return err;
-	for (struct object *o = objects; o; o = o->next)
-		n += (size_t)(o->s.tps_stop - o->s.tps_start);
-	if (n) {
-		v = malloc(n * sizeof(*v));
-		if (!v) {
-			err = -ENOMEM;
-			goto out;
-		}
-	}
-	for (struct object *o = objects; o; o = o->next)
-		for (struct rw_tracepoint **t = o->s.tps_start;
-		     t < o->s.tps_stop; t++)
-			v[k++] = *t;
-out:
-	rw__lock_release(&rw__text_lock);
-	*out = v;
-	*count = k;
-	return err;
-}
-
 int rw__objects_snapshot(struct rw__objects_snapshot *snap)
 {
-	size_t nk = 0, nc = 0, nt = 0;
+	size_t nk = 0, nc = 0, nt = 0, np = 0;
 	int err;
 
 	memset(snap, 0, sizeof(*snap));
@@ -254,11 +225,13 @@ int rw__objects_snapshot(struct rw__objects_snapshot *snap)
 		nk += (size_t)(o->s.keys_stop - o->s.keys_start);
 		nc += (size_t)(o->s.calls_stop - o->s.calls_start);
 		nt += (size_t)(o->s.targets_stop - o->s.targets_start);
+		np += (size_t)(o->s.tps_stop - o->s.tps_start);
 	}
 	snap->keys = calloc(nk + 1, sizeof(*snap->keys));
 	snap->calls = calloc(nc + 1, sizeof(*snap->calls));
 	snap->targets = calloc(nt + 1, sizeof(*snap->targets));
-	if (!snap->keys || !snap->calls || !snap->targets) {
+	snap->tps = calloc(np + 1, sizeof(*snap->tps));
+	if (!snap->keys || !snap->calls || !snap->targets || !snap->tps) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -278,6 +251,9 @@ int rw__objects_snapshot(struct rw__objects_snapshot *snap)
 		for (struct rw_static_call_target **t = o->s.targets_start;
 		     t < o->s.targets_stop; t++)
 			snap->targets[snap->ntargets++] = *t;
+		for (struct rw_tracepoint **t = o->s.tps_start;
+		     t < o->s.tps_stop; t++)
+			snap->tps[snap->ntps++] = *t;
 	}
 out:
 	rw__lock_release(&rw__text_lock);
@@ -291,5 +267,6 @@ void rw__objects_snapshot_free(struct rw__objects_snapshot *snap)
 	free(snap->keys);
 	free(snap->calls);
 	free(snap->targets);
+	free(snap->tps);
 	memset(snap, 0, sizeof(*snap));
 }

@@ -40,18 +40,14 @@ int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
 int rw__static_call_poke(struct rw_static_call *sc, void *func,
 			 struct rw__poke *p);
 
-/* A copy of the tracepoint pointers of every loaded object (free() it).
- * Takes the text lock. Returns 0, -ENOMEM or -EDEADLK. */
-int rw__tracepoints_snapshot(struct rw_tracepoint ***out, size_t *count);
-
 /* The functions attached to @tp, in call order (a generic probe's own
  * function, not the adapter): fills up to @max, returns how many there
  * are. Lock-free (RCU). Defined in src/tracepoint.c. */
 size_t rw__tp_probe_funcs(const struct rw_tracepoint *tp, void **out,
 			  size_t max);
 
-/* Every key, static call and registered call target of every loaded
- * object, in load order (the program first). Takes the text lock. The
+/* Every key, static call, registered call target and tracepoint of every
+ * loaded object, in load order (the program first). Takes the text lock. The
  * pointers stay valid while their object stays loaded. Returns 0,
  * -ENOMEM or -EDEADLK; free with rw__objects_snapshot_free(). */
 struct rw__objects_snapshot {
@@ -61,6 +57,8 @@ struct rw__objects_snapshot {
 	size_t ncalls;
 	struct rw_static_call_target **targets;
 	size_t ntargets;
+	struct rw_tracepoint **tps;
+	size_t ntps;
 };
 int rw__objects_snapshot(struct rw__objects_snapshot *snap);
 void rw__objects_snapshot_free(struct rw__objects_snapshot *snap);

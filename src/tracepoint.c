@@ -495,32 +495,31 @@ int rw_tracepoint_format(const struct rw_tracepoint *tp,
 int rw_tracepoint_for_each(int (*fn)(struct rw_tracepoint *tp, void *arg),
 			   void *arg)
 {
-	struct rw_tracepoint **v;
-	size_t n;
+	struct rw__objects_snapshot s;
 	int r;
 
 	if (!fn)
 		return -EINVAL;
-	r = rw__tracepoints_snapshot(&v, &n);
+	r = rw__objects_snapshot(&s);
 	if (r)
 		return r;
-	for (size_t i = 0; i < n && !r; i++)
-		r = fn(v[i], arg);
-	free(v);
+	for (size_t i = 0; i < s.ntps && !r; i++)
+		r = fn(s.tps[i], arg);
+	rw__objects_snapshot_free(&s);
 	return r;
 }
 
 struct rw_tracepoint *rw_tracepoint_find(const char *name)
 {
-	struct rw_tracepoint **v, *found = NULL;
-	size_t n;
+	struct rw__objects_snapshot s;
+	struct rw_tracepoint *found = NULL;
 
-	if (!name || rw__tracepoints_snapshot(&v, &n))
+	if (!name || rw__objects_snapshot(&s))
 		return NULL;
-	for (size_t i = 0; i < n && !found; i++)
-		if (strcmp(v[i]->name, name) == 0)
-			found = v[i];
-	free(v);
+	for (size_t i = 0; i < s.ntps && !found; i++)
+		if (strcmp(s.tps[i]->name, name) == 0)
+			found = s.tps[i];
+	rw__objects_snapshot_free(&s);
 	return found;
 }
 

@@ -383,21 +383,16 @@ static void put_threads(void)
 static int do_ls(struct client *c)
 {
 	struct rw__objects_snapshot s;
-	struct rw_tracepoint **tps = NULL;
 	struct rw_patch *list[256];
-	size_t ntps = 0, np;
+	size_t np;
 	char obj[4096], name[256];
 	void *probes[64];
 	int err;
 
 	err = rw__objects_snapshot(&s);
-	if (!err)
-		err = rw__tracepoints_snapshot(&tps, &ntps);
-	if (err) {
-		rw__objects_snapshot_free(&s);
+	if (err)
 		return send_error(c, err, "cannot list the objects: %s",
 				  rw_strerror(err));
-	}
 	rw_wire_begin(&reply, RW_MSG_OK);
 	for (size_t i = 0; i < s.nkeys; i++) {
 		struct rw_static_key *k = s.keys[i];
@@ -442,8 +437,8 @@ static int do_ls(struct client *c)
 		}
 		rw_wire_group_end(&reply);
 	}
-	for (size_t i = 0; i < ntps; i++) {
-		struct rw_tracepoint *tp = tps[i];
+	for (size_t i = 0; i < s.ntps; i++) {
+		struct rw_tracepoint *tp = s.tps[i];
 		size_t n =
 			rw__tp_probe_funcs(tp, probes, RW_ARRAY_SIZE(probes));
 
@@ -466,7 +461,6 @@ static int do_ls(struct client *c)
 		rw_wire_group_end(&reply);
 	}
 	put_threads();
-	free(tps);
 	rw__objects_snapshot_free(&s);
 	return send_reply(c, -1);
 }

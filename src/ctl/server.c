@@ -188,6 +188,42 @@ static bool name_matches(const char *have, const void *addr, const char *want)
 	return !strcmp(basename_of(obj), at + 1) || !strcmp(obj, at + 1);
 }
 
+/*
+ * The one item of @v (pointers to structures whose const char * name is at
+ * @name_off) that @want names. A key or call declared in a header and seen
+ * by several objects is one item: matches are counted by address. Returns
+ * 0 and the item in *@out, -ENOENT, or -RW_ERR_AMBIGUOUS with the count in
+ * *@found.
+ */
+static int lookup(void *const *v, size_t n, size_t name_off, const char *want,
+		  void **out, size_t *found)
+{
+	*out = NULL;
+	*found = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *have =
+			*(const char *const *)((const char *)v[i] + name_off);
+
+		if (!name_matches(have, v[i], want))
+			continue;
+		if (*out != v[i])
+			(*found)++;
+		*out = v[i];
+	}
+	return !*found ? -ENOENT : *found > 1 ? -RW_ERR_AMBIGUOUS : 0;
+}
+
+static int lookup_failed(struct client *c, int err, size_t found,
+			 const char *what, const char *name)
+{
+	if (err == -ENOENT)
+		return send_error(c, err, "no %s named '%s'", what, name);
+	return send_error(c, err,
+			  "%zu %ss are named '%s'; say which with "
+			  "NAME@OBJECT (see rewire ls)",
+			  found, what, name);
+}
+
 /* The name of a call's target: a registered name, "null", "ret0", the
  * dynamic symbol, or the address. */
 static void target_name(const struct rw__objects_snapshot *s,
@@ -484,27 +520,12 @@ static int do_key(struct client *c, const struct rw_wire_msg *m)
 	if (err)
 		return send_error(c, err, "cannot list the keys: %s",
 				  rw_strerror(err));
-	for (size_t i = 0; i < s.nkeys; i++) {
-		if (name_matches(s.keys[i]->name, s.keys[i], name)) {
-			/* A header's key seen by several objects is one
-       * key: count distinct addresses. */
-			if (key != s.keys[i])
-				found++;
-			key = s.keys[i];
-		}
-	}
-	if (!found) {
-		rw__objects_snapshot_free(&s);
-		return send_error(c, -ENOENT, "no static key named '%s'", name);
-	}
-	if (found > 1) {
-		rw__objects_snapshot_free(&s);
-		return send_error(c, -RW_ERR_AMBIGUOUS,
-				  "%zu static keys are named '%s'; say which "
-				  "with NAME@OBJECT (see rewire ls)",
-				  found, name);
-	}
+	err = lookup((void *const *)s.keys, s.nkeys,
+		     offsetof(struct rw_static_key, name), name, (void **)&key,
+		     &found);
 	rw__objects_snapshot_free(&s);
+	if (err)
+		return lookup_failed(c, err, found, "static key", name);
 	if (is_tracepoint_key(key))
 		return send_error(c, -EPERM,
 				  "'%s' belongs to a tracepoint: attach a "
@@ -544,24 +565,15 @@ static int do_call(struct client *c, const struct rw_wire_msg *m)
 	if (err)
 		return send_error(c, err, "cannot list the static calls: %s",
 				  rw_strerror(err));
-	for (size_t i = 0; i < s.ncalls; i++) {
-		if (name_matches(s.calls[i]->name, s.calls[i], name)) {
-			if (sc != s.calls[i])
-				found++;
-			sc = s.calls[i];
-		}
-	}
-	if (found != 1 || is_tracepoint_call(sc)) {
+	err = lookup((void *const *)s.calls, s.ncalls,
+		     offsetof(struct rw_static_call, name), name, (void **)&sc,
+		     &found);
+	if (err || is_tracepoint_call(sc)) {
 		rw__objects_snapshot_free(&s);
-		if (found > 1)
-			return send_error(c, -RW_ERR_AMBIGUOUS,
-					  "%zu static calls are named '%s'; "
-					  "say which with NAME@OBJECT",
-					  found, name);
-		if (found)
-			return send_error(c, -EPERM,
-					  "'%s' belongs to a tracepoint", name);
-		return send_error(c, -ENOENT, "no static call named '%s'",
+		if (err)
+			return lookup_failed(c, err, found, "static call",
+					     name);
+		return send_error(c, -EPERM, "'%s' belongs to a tracepoint",
 				  name);
 	}
 	list[0] = '\0';

@@ -289,7 +289,9 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 	memcpy(w, &rec, sizeof(rec));
 	w += sizeof(rec) / 8;
 	/* The 8-byte slots of every argument (strings' slots are rewritten
-	 * below), then the strings' bytes. */
+	 * below), then the strings' bytes. The switch is unrolled on
+	 * purpose: a loop costs 14 more instructions per 5-argument event
+	 * (288 instead of 274 Ir, rw-bench-trace --callgrind ring). */
 	switch (nargs) {
 	case 8:
 		w[7] = args[7].u;

@@ -53,6 +53,7 @@
 #include "ctl/trace.h"
 #include "stats.h"
 #include "trace_reader.h"
+#include "trace_meta.h"
 
 #define MAX_ROUNDS 201
 #define POOL 2
@@ -96,24 +97,6 @@ struct tracer {
 	atomic_long drains;
 	atomic_long max_gap_ns; /* longest time between two drains */
 };
-
-static void meta_of(const struct rw__trace *t, struct rw_trace_meta *m)
-{
-	for (size_t i = 0; i < rw__trace_count(t); i++) {
-		const struct rw_tracepoint *tp = rw__trace_tp(t, i);
-
-		memset(&m[i], 0, sizeof(m[i]));
-		m[i].id = (uint32_t)i;
-		snprintf(m[i].name, sizeof(m[i].name), "%s", tp->name);
-		m[i].nargs = tp->nargs;
-		for (unsigned k = 0; k < tp->nargs; k++) {
-			snprintf(m[i].fields[k].name,
-				 sizeof(m[i].fields[k].name), "%s",
-				 tp->fields[k].name);
-			m[i].fields[k].kind = (int)tp->fields[k].kind;
-		}
-	}
-}
 
 static void *reader_main(void *p)
 {
@@ -160,7 +143,7 @@ static void tracer_start(struct tracer *tr, size_t ring, long period_ms)
 		fprintf(stderr, "rw__trace_start: %s\n", err);
 		exit(1);
 	}
-	meta_of(tr->t, meta);
+	rw_test_trace_meta(tr->t, meta, 1);
 	e = rw_trace_reader_open(rw__trace_fd(tr->t), rw__trace_size(tr->t),
 				 meta, 1, &tr->r);
 	if (e) {

@@ -41,6 +41,7 @@
 #include "check.h"
 #include "ctl/trace.h"
 #include "trace_reader.h"
+#include "trace_meta.h"
 
 RW_DECLARE_TRACEPOINT(tr_ev, (long, id), (long, seq), (const char *, s));
 RW_DEFINE_TRACEPOINT(tr_ev, (long, id), (long, seq), (const char *, s));
@@ -341,23 +342,9 @@ static struct rw_trace_reader *reader_of(struct rw__trace *t)
 {
 	struct rw_trace_meta meta[4];
 	struct rw_trace_reader *r;
-	size_t n = rw__trace_count(t);
+	size_t n = rw_test_trace_meta(t, meta, 4);
 
 	CHECK(n <= 4);
-	for (size_t i = 0; i < n; i++) {
-		const struct rw_tracepoint *tp = rw__trace_tp(t, i);
-
-		memset(&meta[i], 0, sizeof(meta[i]));
-		meta[i].id = (uint32_t)i;
-		snprintf(meta[i].name, sizeof(meta[i].name), "%s", tp->name);
-		meta[i].nargs = tp->nargs;
-		for (unsigned k = 0; k < tp->nargs; k++) {
-			snprintf(meta[i].fields[k].name,
-				 sizeof(meta[i].fields[k].name), "%s",
-				 tp->fields[k].name);
-			meta[i].fields[k].kind = (int)tp->fields[k].kind;
-		}
-	}
 	CHECK_OK(rw_trace_reader_open(rw__trace_fd(t), rw__trace_size(t), meta,
 				      n, &r));
 	return r;

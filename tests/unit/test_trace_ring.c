@@ -41,6 +41,7 @@
 #include "ctl/ring.h"
 #include "ctl/trace.h"
 #include "trace_reader.h"
+#include "trace_meta.h"
 
 RW_DECLARE_TRACEPOINT(ring_seq, (int, thread), (long, seq), (unsigned, len),
 		      (const char *, name));
@@ -82,27 +83,9 @@ static uint64_t realtime_ns(void)
 static size_t meta_of(const struct rw__trace *t, struct rw_trace_meta *m,
 		      size_t cap)
 {
-	size_t n = rw__trace_count(t);
+	size_t n = rw_test_trace_meta(t, m, cap);
 
 	CHECK(n <= cap);
-	for (size_t i = 0; i < n; i++) {
-		const struct rw_tracepoint *tp = rw__trace_tp(t, i);
-
-		CHECK(tp);
-		memset(&m[i], 0, sizeof(m[i]));
-		m[i].id = (uint32_t)i;
-		snprintf(m[i].name, sizeof(m[i].name), "%s", tp->name);
-		m[i].nargs = tp->nargs;
-		for (unsigned k = 0; k < tp->nargs; k++) {
-			snprintf(m[i].fields[k].name,
-				 sizeof(m[i].fields[k].name), "%s",
-				 tp->fields[k].name);
-			snprintf(m[i].fields[k].ctype,
-				 sizeof(m[i].fields[k].ctype), "%s",
-				 tp->fields[k].type);
-			m[i].fields[k].kind = (int)tp->fields[k].kind;
-		}
-	}
 	return n;
 }
 

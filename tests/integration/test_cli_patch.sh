@@ -127,13 +127,10 @@ expect_out "^patch cli_stall disabled" "unpatch of an enabling patch"
 no_patches "after reverting"
 
 step "Ctrl-C while waiting"
-"$rw" patch "$tpid" "$stall" --timeout 0 >"$tmp/bg.out" 2>"$tmp/bg.err" &
-p_pid=$!
-bg_pids+=("$p_pid")
+rw_bg "$tmp/bg.out" patch "$tpid" "$stall" --timeout 0
 wait_log "$tmp/bg.err" "patch cli_stall: enabling"
-kill -INT "$p_pid"
-wait_exit "$p_pid"
-err=$(cat "$tmp/bg.err")
+kill -INT "$bg_pid"
+rw_bg_end
 expect_rc 130 "patch interrupted"
 expect_err "interrupted; stopped waiting" "patch interrupted"
 expect_err "transition goes on in process $tpid" "patch interrupted"
@@ -157,13 +154,10 @@ rwrun patch "$tpid" "$fix" --no-such-option
 expect_rc 2 "patch --no-such-option"
 
 step "the target exits while rewire patch waits"
-"$rw" patch "$tpid" "$stall" --timeout 0 >"$tmp/bg.out" 2>"$tmp/bg.err" &
-p_pid=$!
-bg_pids+=("$p_pid")
+rw_bg "$tmp/bg.out" patch "$tpid" "$stall" --timeout 0
 wait_log "$tmp/bg.err" "patch cli_stall: enabling"
 kill_target "$tpid"
-wait_exit "$p_pid" 20
-err=$(cat "$tmp/bg.err")
+rw_bg_end 20
 expect_rc 3 "patch of a target that exits"
 expect_err "process $tpid exited" "patch of a target that exits"
 

@@ -56,27 +56,21 @@ expect_err "tracing 2 tracepoints" "pattern matched both tracepoints"
 [ "$(probes_of cli_sample)" = 0 ] || fail "probe still attached after --duration"
 
 step "trace --output, ended by SIGINT (Ctrl-C)"
-"$rw" trace "$tpid" cli_sample --output "$tmp/events" >"$tmp/bg.out" 2>"$tmp/bg.err" &
-tr_pid=$!
-bg_pids+=("$tr_pid")
+rw_bg "$tmp/bg.out" trace "$tpid" cli_sample --output "$tmp/events"
 wait_log "$tmp/events" "cli_sample: seq=[0-9]+ ratio=[0-9.e+-]+ odd=(true|false)"
 [ "$(probes_of cli_sample)" = 1 ] || fail "no probe attached while tracing"
-kill -INT "$tr_pid"
-wait_exit "$tr_pid"
-err=$(cat "$tmp/bg.err")
+kill -INT "$bg_pid"
+rw_bg_end
 expect_rc 0 "trace ended by SIGINT"
 expect_err "[1-9][0-9]* events? printed, [0-9]+ dropped" "summary after SIGINT"
 [ ! -s "$tmp/bg.out" ] || fail "trace --output wrote to stdout"
 [ "$(probes_of cli_sample)" = 0 ] || fail "probe still attached after SIGINT"
 
 step "trace with SIGTERM and a small ring"
-"$rw" trace "$tpid" cli_tick cli_sample --ring-size 4K >"$tmp/events2" 2>"$tmp/bg.err" &
-tr_pid=$!
-bg_pids+=("$tr_pid")
+rw_bg "$tmp/events2" trace "$tpid" cli_tick cli_sample --ring-size 4K
 wait_log "$tmp/events2" "cli_tick"
-kill -TERM "$tr_pid"
-wait_exit "$tr_pid"
-err=$(cat "$tmp/bg.err")
+kill -TERM "$bg_pid"
+rw_bg_end
 expect_rc 0 "trace ended by SIGTERM"
 expect_err "events? printed" "summary after SIGTERM"
 
@@ -94,13 +88,10 @@ rwrun trace "$(dead_pid)" cli_tick
 expect_rc 3 "trace of an unknown PID"
 
 step "the target exits while traced"
-"$rw" trace "$tpid" cli_tick >"$tmp/events3" 2>"$tmp/bg.err" &
-tr_pid=$!
-bg_pids+=("$tr_pid")
+rw_bg "$tmp/events3" trace "$tpid" cli_tick
 wait_log "$tmp/events3" "cli_tick"
 kill_target "$tpid"
-wait_exit "$tr_pid" 20
-err=$(cat "$tmp/bg.err")
+rw_bg_end 20
 expect_rc 3 "trace of a target that exits"
 expect_err "process $tpid exited" "trace of a target that exits"
 expect_err "events? printed" "summary after the target exited"

@@ -168,6 +168,23 @@ kill_target() {
 	} 2>/dev/null
 }
 
+# rw_bg OUT ARGS...: the rewire command in the background, its stdout in
+# OUT and its stderr in $tmp/bg.err; its pid in $bg_pid.
+rw_bg() {
+	local out=$1
+	shift
+	"$rw" "$@" >"$out" 2>"$tmp/bg.err" &
+	bg_pid=$!
+	bg_pids+=("$bg_pid")
+}
+
+# rw_bg_end [SECS]: wait until it exits: its status in $rc, its stderr in
+# $err.
+rw_bg_end() {
+	wait_exit "$bg_pid" "${1:-30}"
+	err=$(cat "$tmp/bg.err")
+}
+
 wait_exit() {
 	local pid=$1 secs=${2:-30} i
 	for ((i = 0; i < secs * 20; i++)); do

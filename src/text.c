@@ -4,8 +4,26 @@
  * kernel writes the page through its own mapping (copying file-backed text
  * on write), so no mapping of the process is ever writable and executable.
  * Where the kernel refuses (proc_mem.force_override=never, some security
- * modules, a uid change), the mprotect path makes the pages RWX for the
- * copy and restores them, only if the policy allows it.
+ * modules), the mprotect path makes the pages RWX for the copy and restores
+ * them, only if the policy allows it.
+ *
+ * Privileges. The kernel checks who may open /proc/PID/mem when it is
+ * opened, not when it is written: once a process changes its user or group
+ * IDs (a daemon started as root that switches to its service user) it is
+ * no longer dumpable, /proc/self/mem belongs to root and its open() fails
+ * with EACCES, but a descriptor opened before keeps working. So the patching
+ * backend opens it when the library is loaded, before the program can
+ * drop privileges, and keeps it. Making the process dumpable again
+ * (prctl(PR_SET_DUMPABLE, 1)) would also make it work, and is not done:
+ * it would hand the process to every ptrace, /proc/PID/mem and core dump of
+ * its new user, which is what the kernel's rule protects it from.
+ *
+ * The descriptor is this process's only while it is the one we opened in
+ * this process: it is checked before each write (same inode, same pid), so
+ * that a program that closed it (daemons close every descriptor) and
+ * reused the number, or a child created without fork handlers, never writes
+ * through a stranger's file or into its parent's memory. A fork child gets
+ * its own in rw__text_after_fork(), if it may open one.
  */
 #include "text_poke.h"
 
@@ -14,13 +32,62 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 
 struct rw__lock rw__text_lock = RW__LOCK_INIT;
 
-/* Protected by the text lock. */
+/*
+ * The /proc/self/mem descriptor (-1: none), the file it was opened on and
+ * the process that opened it; why an earlier one is gone, for the message.
+ * Protected by the text lock (the constructor and the fork child run
+ * alone).
+ */
 static int mem_fd = -1;
+static dev_t mem_dev;
+static ino_t mem_ino;
+static pid_t mem_pid;
+static enum {
+	MEM_NEVER,  /* none was opened, or it could not be opened */
+	MEM_CLOSED, /* the program closed ours */
+	MEM_FORKED, /* ours was the parent's; this child could not open one */
+} mem_gone;
 static unsigned policy;
 static bool policy_read;
+
+/* Why the last write of code in this thread failed ("" if none since the
+ * last rw__text_error_clear()). */
+static __thread char text_error[384];
+
+static void set_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text_error, sizeof(text_error), fmt, ap);
+	va_end(ap);
+	rw__log("%s", text_error);
+}
+
+void rw__text_error_clear(void)
+{
+	text_error[0] = '\0';
+}
+
+const char *rw__text_error(void)
+{
+	return text_error;
+}
+
+static const char *errno_name(int e)
+{
+	const char *s = strerrorname_np(e);
+
+	return s ? s : "?";
+}
 
 static bool env_flag(const char *name)
 {
@@ -67,8 +134,14 @@ static int maps_walk(int (*fn)(uintptr_t lo, uintptr_t hi, const char *perms,
 	size_t cap = 0;
 	int r = 0;
 
-	if (!f)
-		return -errno;
+	if (!f) {
+		int e = errno;
+
+		set_error("cannot read /proc/self/maps: %s (%s)%s", strerror(e),
+			  errno_name(e),
+			  e == ENOENT ? ": /proc is not mounted" : "");
+		return e == ENOENT ? -RW_ERR_NO_PROC : -e;
+	}
 	while (!r && getline(&line, &cap, f) > 0) {
 		unsigned long lo, hi;
 		char perms[5];
@@ -180,13 +253,22 @@ static int write_mprotect(void *addr, const void *buf, size_t len)
 		int prot2;
 
 		err = page_prot(hi - 1, &prot2);
-		if (!err && prot2 != prot)
+		if (!err && prot2 != prot) {
+			set_error("mprotect fallback: %p..%p spans two "
+				  "mappings of different protections",
+				  (void *)lo, (void *)hi);
 			err = -EINVAL;
+		}
 	}
 	if (err)
 		return err;
-	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC))
-		return -errno;
+	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC)) {
+		err = errno;
+		set_error("mprotect fallback: making %p writable and "
+			  "executable was refused: %s (%s)",
+			  (void *)lo, strerror(err), errno_name(err));
+		return -err;
+	}
 	memcpy(addr, buf, len);
 	if (mprotect((void *)lo, hi - lo, prot)) {
 		err = -errno;
@@ -197,35 +279,148 @@ static int write_mprotect(void *addr, const void *buf, size_t len)
 	return err;
 }
 
+/* Open /proc/self/mem as this process's descriptor: 0 or -errno. */
+static int mem_open(void)
+{
+	struct stat st;
+	int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	mem_fd = fd;
+	mem_dev = st.st_dev;
+	mem_ino = st.st_ino;
+	mem_pid = getpid();
+	return 0;
+}
+
+/*
+ * Drop a descriptor that is no longer this process's /proc/self/mem: the
+ * program closed it (the number may be another file of the program's now:
+ * never close it), or this is a child that no fork handler ran in (a raw
+ * clone(); the copy is the child's own, of the parent's memory).
+ */
+static void mem_check(void)
+{
+	struct stat st;
+
+	if (mem_fd < 0)
+		return;
+	if (mem_pid != getpid()) {
+		rw__log("/proc/self/mem descriptor %d is the parent's "
+			"(created without fork handlers): reopened",
+			mem_fd);
+		close(mem_fd);
+		mem_fd = -1;
+		mem_gone = MEM_FORKED;
+	} else if (fstat(mem_fd, &st) || st.st_dev != mem_dev ||
+		   st.st_ino != mem_ino) {
+		rw__log("/proc/self/mem descriptor %d was closed by the "
+			"program: reopened",
+			mem_fd);
+		mem_fd = -1;
+		mem_gone = MEM_CLOSED;
+	}
+}
+
+/*
+ * Say why /proc/self/mem could not be opened (-@e) and return the code for
+ * it: -RW_ERR_NO_PROC, -RW_ERR_NOT_DUMPABLE, or -errno (EMFILE, ENFILE, a
+ * security module's EACCES, ...).
+ */
+static int open_failed(int e)
+{
+	static const char *const gone[] = {
+		[MEM_NEVER] = "none was open when privileges were dropped "
+			      "(the library was loaded after the drop, or "
+			      "opening it failed then)",
+		[MEM_CLOSED] = "the program closed that descriptor",
+		[MEM_FORKED] = "this process was forked after the drop and "
+			       "the parent's descriptor writes only the "
+			       "parent's memory",
+	};
+
+	if (e == ENOENT) {
+		set_error("cannot open /proc/self/mem: /proc is not mounted "
+			  "(ENOENT)");
+		return -RW_ERR_NO_PROC;
+	}
+	if ((e == EACCES || e == EPERM) && prctl(PR_GET_DUMPABLE) != 1) {
+		set_error("the process dropped privileges and is not "
+			  "dumpable: /proc/self/mem refused (%s); rewire "
+			  "opens it at start-up, but %s",
+			  errno_name(e), gone[mem_gone]);
+		return -RW_ERR_NOT_DUMPABLE;
+	}
+	if (e == EMFILE || e == ENFILE)
+		set_error("cannot open /proc/self/mem: out of file descriptors "
+			  "(%s: %s)%s",
+			  errno_name(e),
+			  e == EMFILE ? "the process's RLIMIT_NOFILE"
+				      : "the system's limit",
+			  mem_gone == MEM_CLOSED ? "; the program closed the "
+						   "one rewire had opened"
+						 : "");
+	else
+		set_error("cannot open /proc/self/mem: %s (%s)", strerror(e),
+			  errno_name(e));
+	return -e;
+}
+
 static int write_procmem(void *addr, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	off_t off = (off_t)(uintptr_t)addr;
+	int fd, err;
 
+	mem_check();
 	if (mem_fd < 0) {
-		mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-		if (mem_fd < 0)
-			return -errno;
+		err = mem_open();
+		if (err)
+			return open_failed(-err);
 	}
+	/* A handler that forks in the middle of this loop gives the child
+	 * its own file under the same number (rw__text_after_fork). */
+	fd = mem_fd;
 	while (len) {
-		ssize_t n = pwrite(mem_fd, p, len, off);
+		ssize_t n = pwrite(fd, p, len, off);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? errno : EIO;
+			set_error("the kernel refused a write of %zu bytes to "
+				  "code at %p through /proc/self/mem: %s (%s)",
+				  len, (void *)(uintptr_t)off, strerror(err),
+				  errno_name(err));
+			return -RW_ERR_TEXT_WRITE;
 		}
-		if (n == 0)
-			return -EIO;
 		p += n;
 		off += n;
 		len -= (size_t)n;
+	}
+	/* It reached this process's code (the descriptor checks above make
+	 * anything else a bug; a wrong descriptor writes someone else's). */
+	len = (size_t)(p - (const uint8_t *)buf);
+	if (memcmp(addr, buf, len)) {
+		set_error("a write of %zu bytes to code at %p through "
+			  "/proc/self/mem succeeded but the code did not "
+			  "change",
+			  len, addr);
+		return -RW_ERR_TEXT_WRITE;
 	}
 	return 0;
 }
 
 int rw__text_write(void *addr, const void *buf, size_t len)
 {
+	char why[sizeof(text_error)], how[sizeof(text_error)];
 	int err;
 
 	policy_init();
@@ -234,28 +429,59 @@ int rw__text_write(void *addr, const void *buf, size_t len)
 	    (policy & RW_TEXT_ALLOW_MPROTECT))
 		return write_mprotect(addr, buf, len);
 	err = write_procmem(addr, buf, len);
-	if (!err)
-		return 0;
-	rw__log("/proc/self/mem write at %p refused: errno %d", addr, -err);
-	if (policy & RW_TEXT_ALLOW_MPROTECT)
-		return write_mprotect(addr, buf, len);
-	return -RW_ERR_TEXT_WRITE;
+	if (!err || !(policy & RW_TEXT_ALLOW_MPROTECT))
+		return err;
+	rw__log("falling back to mprotect at %p", addr);
+	memcpy(why, text_error, sizeof(why));
+	err = write_mprotect(addr, buf, len);
+	if (err) {
+		memcpy(how, text_error, sizeof(how));
+		set_error("%s; %s", why, how);
+	}
+	return err;
 }
 
 void rw__text_after_fork(void)
 {
-	int fd;
+	int parent = mem_fd, err;
 
-	if (mem_fd < 0)
+	if (parent < 0)
 		return;
-	/* Keep the descriptor number: a batch interrupted by a handler that
-	 * forked goes on in the child with the same mem_fd value. */
-	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		close(mem_fd);
-		mem_fd = -1;
+	/* The parent's descriptor writes the parent's memory. */
+	mem_fd = -1;
+	err = mem_open();
+	if (err == -EMFILE || err == -ENFILE) {
+		/* At the limit: the parent's number is the one to reuse. */
+		close(parent);
+		parent = -1;
+		err = mem_open();
+	}
+	if (err) {
+		/* Not dumpable (forked after a privilege drop): this child
+		 * cannot have one. */
+		rw__log("fork child: cannot open /proc/self/mem: errno %d",
+			-err);
+		if (parent >= 0)
+			close(parent);
+		mem_gone = MEM_FORKED;
 		return;
 	}
-	dup3(fd, mem_fd, O_CLOEXEC);
-	close(fd);
+	/* Keep the number: a batch interrupted by a handler that forked
+	 * goes on in the child with the same descriptor value. */
+	if (parent >= 0 && dup3(mem_fd, parent, O_CLOEXEC) == parent) {
+		close(mem_fd);
+		mem_fd = parent;
+	}
 }
+
+#ifdef RW_BACKEND_X86_64
+/* Before the program can drop privileges (see the top of the file). */
+__attribute__((constructor)) static void text_init(void)
+{
+	int err = mem_open();
+
+	if (err)
+		rw__log("cannot open /proc/self/mem at start-up: errno %d",
+			-err);
+}
+#endif

@@ -19,11 +19,26 @@ extern struct rw__lock rw__text_lock;
 /*
  * Write @len bytes at @addr in the process's code: pwrite on /proc/self/mem
  * (no mapping ever becomes writable), or mprotect(RWX)-copy-restore where
- * that is refused and the policy allows it. No verification, no int3
- * protocol: callers hold the text lock and either run the batch protocol
- * or write code no thread can be running. 0 or a negative error.
+ * that is refused and the policy allows it. No int3 protocol: callers hold
+ * the text lock and either run the batch protocol or write code no thread
+ * can be running. 0, or (without the fallback, or when it fails too):
+ *   -RW_ERR_NO_PROC       /proc is not mounted;
+ *   -RW_ERR_NOT_DUMPABLE  /proc/self/mem refused after a privilege drop
+ *                         and the descriptor opened at start-up is gone;
+ *   -EMFILE, -ENFILE      out of descriptors to open it;
+ *   -RW_ERR_TEXT_WRITE    the kernel refused the write itself;
+ *   another -errno        of open() or of the mprotect fallback.
+ * Every failure also sets the calling thread's rw__text_error().
  */
 int rw__text_write(void *addr, const void *buf, size_t len);
+
+/*
+ * Why the last failed write of code in this thread failed, one sentence
+ * ("" if none since the last rw__text_error_clear()). Live patching copies
+ * it into rw_patch_last_error().
+ */
+const char *rw__text_error(void);
+void rw__text_error_clear(void);
 
 /* Counters (struct rw_text_stats fields), updated with relaxed atomics. */
 extern _Atomic uint64_t rw__stat_batches, rw__stat_sites_patched,
@@ -33,7 +48,9 @@ extern _Atomic uint64_t rw__stat_batches, rw__stat_sites_patched,
 #define rw__stat_add(name, n) \
 	atomic_fetch_add_explicit(&rw__stat_##name, (n), memory_order_relaxed)
 
-/* fork child: the /proc/self/mem descriptor belongs to the parent's mm. */
+/* fork child: the /proc/self/mem descriptor belongs to the parent's mm;
+ * open the child's own under the same number (or close it if the child may
+ * not: a process forked after a privilege drop is not dumpable). */
 void rw__text_after_fork(void);
 
 /* Signals (src/signals.c). */

@@ -185,8 +185,9 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_OUT_OF_RANGE:
 		return "branch target out of reach of a 32-bit displacement";
 	case RW_ERR_TEXT_WRITE:
-		return "the kernel refuses writes to code and the policy "
-		       "forbids the mprotect fallback";
+		return "the kernel refused a write to code through "
+		       "/proc/self/mem and the policy forbids the mprotect "
+		       "fallback";
 	case RW_ERR_PATCH_FILE:
 		return "the patch file is not a regular file owned by this "
 		       "user (or root) and writable only by its owner";
@@ -202,6 +203,15 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_NOT_PATCHABLE:
 		return "a function has no patchable entry "
 		       "(-fpatchable-function-entry) or another size";
+	case RW_ERR_NO_PROC:
+		return "/proc is not mounted: rewire needs /proc/self/maps "
+		       "and /proc/self/mem to change code";
+	case RW_ERR_NOT_DUMPABLE:
+		return "the process dropped privileges and is not dumpable: "
+		       "/proc/self/mem refused (EACCES); rewire opens it at "
+		       "start-up, but that descriptor was closed or belongs "
+		       "to the parent of this forked process (the policy "
+		       "forbids the mprotect fallback)";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";
@@ -232,6 +242,13 @@ RW_EXPORT const char *rw_strerror(int err)
 		return "resource temporarily unavailable; try again";
 	case ERANGE:
 		return "value out of range";
+	case EMFILE:
+		return "out of file descriptors (the process's limit, "
+		       "RLIMIT_NOFILE)";
+	case ENFILE:
+		return "out of file descriptors (the system's limit)";
+	case EACCES:
+		return "permission denied";
 	default:
 		break;
 	}

@@ -71,6 +71,14 @@ enum {
 	RW_ERR_STRIPPED = 1033,
 	/* A function has no patchable entry, or not the expected size. */
 	RW_ERR_NOT_PATCHABLE = 1034,
+	/* /proc is not mounted: code cannot be written through
+	 * /proc/self/mem (and the policy forbids the mprotect fallback). */
+	RW_ERR_NO_PROC = 1035,
+	/* The process dropped privileges and is not dumpable: /proc/self/mem
+	 * cannot be opened, and the descriptor rewire opened at start-up is
+	 * gone (closed by the program, or this is a child forked after the
+	 * drop); the policy forbids the mprotect fallback. */
+	RW_ERR_NOT_DUMPABLE = 1036,
 	RW_ERR_MAX
 };
 

@@ -101,6 +101,10 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
  * that interrupted an update on the same thread, -RW_ERR_TEXT_WRITE when
  * the kernel refuses the write and the policy forbids the fallback, and
  * -ENOSYS on the generic backend.
+ * When /proc/self/mem cannot be opened (and the policy forbids the
+ * fallback): -RW_ERR_NO_PROC (no /proc), -RW_ERR_NOT_DUMPABLE (the process
+ * dropped privileges and the descriptor rewire opened when it was loaded is
+ * gone), -EMFILE or -ENFILE (out of descriptors).
  *
  * Takes rewire's text lock (the same lock as static key and static call
  * updates; it nests inside nothing). Orders like a full memory barrier in

@@ -751,10 +751,16 @@ static void test_edeadlk(void)
 
 static void test_strerror(void)
 {
-	static const int codes[] = {
-		RW_ERR_THREAD_TIMEOUT, RW_ERR_BAD_INSN, RW_ERR_OUT_OF_RANGE,
-		RW_ERR_TEXT_WRITE,     EILSEQ,		EDEADLK
-	};
+	static const int codes[] = { RW_ERR_THREAD_TIMEOUT,
+				     RW_ERR_BAD_INSN,
+				     RW_ERR_OUT_OF_RANGE,
+				     RW_ERR_TEXT_WRITE,
+				     EILSEQ,
+				     EDEADLK,
+				     RW_ERR_NO_PROC,
+				     RW_ERR_NOT_DUMPABLE,
+				     EMFILE,
+				     ENFILE };
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 
 	for (size_t i = 0; i < n; i++) {

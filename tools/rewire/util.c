@@ -69,7 +69,7 @@ static const struct {
 	{ RW_ERR_OUT_OF_RANGE, "RW_ERR_OUT_OF_RANGE",
 	  "branch target out of reach of a 32-bit displacement" },
 	{ RW_ERR_TEXT_WRITE, "RW_ERR_TEXT_WRITE",
-	  "the kernel refuses writes to code" },
+	  "the kernel refused a write to code" },
 	{ RW_ERR_PATCH_FILE, "RW_ERR_PATCH_FILE",
 	  "the patch file is refused (owner, mode, type)" },
 	{ RW_ERR_PATCH_VERSION, "RW_ERR_PATCH_VERSION",
@@ -79,6 +79,9 @@ static const struct {
 	{ RW_ERR_STRIPPED, "RW_ERR_STRIPPED", "no symbol table (stripped)" },
 	{ RW_ERR_NOT_PATCHABLE, "RW_ERR_NOT_PATCHABLE",
 	  "no patchable entry, or another size" },
+	{ RW_ERR_NO_PROC, "RW_ERR_NO_PROC", "/proc is not mounted" },
+	{ RW_ERR_NOT_DUMPABLE, "RW_ERR_NOT_DUMPABLE",
+	  "not dumpable after a privilege drop: /proc/self/mem refused" },
 };
 
 #define E(x)          \

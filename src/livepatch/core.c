@@ -706,6 +706,17 @@ static void sweep_retired(bool always)
 	rw__lock_release(&rw__text_lock);
 }
 
+/*
+ * A write of code (an entry, a dispatcher, a jump stub) failed: copy the
+ * writer's sentence (src/text.c) into rw_patch_last_error(). Writes run in
+ * the calling thread; the caller cleared the sentence first.
+ */
+static void note_text_error(void)
+{
+	if (rw__text_error()[0])
+		rw__lp_set_error("cannot write code: %s", rw__text_error());
+}
+
 /* Point every entry of the transition at a fresh dispatcher. */
 static int install_dispatchers(void)
 {
@@ -714,6 +725,7 @@ static int install_dispatchers(void)
 	int err = 0;
 	size_t i;
 
+	rw__text_error_clear();
 	pokes = calloc(tr.ntf, sizeof(*pokes));
 	fresh = calloc(tr.ntf, sizeof(*fresh));
 	if (!pokes || !fresh) {
@@ -729,6 +741,7 @@ static int install_dispatchers(void)
 	if (!err)
 		err = write_entries(pokes, tr.ntf);
 	if (err) {
+		note_text_error();
 		/* Never referenced: free at once. */
 		rw__lock_acquire(&rw__text_lock);
 		for (i = 0; i < tr.ntf; i++)
@@ -1133,6 +1146,7 @@ static int trans_complete(struct rw_patch *p)
 
 	if (!pokes)
 		return -ENOMEM;
+	rw__text_error_clear();
 	for (size_t i = 0; i < tr.ntf && !err; i++) {
 		struct tf *t = &tr.tf[i];
 
@@ -1142,8 +1156,10 @@ static int trans_complete(struct rw_patch *p)
 	if (!err)
 		err = write_entries(pokes, tr.ntf);
 	free(pokes);
-	if (err)
+	if (err) {
+		note_text_error();
 		return err;
+	}
 	for (size_t i = 0; i < tr.ntf; i++) {
 		struct lp_site *s = tr.tf[i].site;
 

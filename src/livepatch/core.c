@@ -874,7 +874,7 @@ static int check_remote(struct round *r, pid_t tid, struct reg_slot *s)
 		atomic_compare_exchange_strong(gp, &m, g);
 	}
 	atomic_store(&s->busy, 0);
-	if (rc == RW__LP_SAFE || rc == -ESRCH || rc == RW__LP_RUNNING ||
+	if (rc == RW__LP_SAFE || rc < 0 || rc == RW__LP_RUNNING ||
 	    rc == RW__LP_UNWIND_FAILED)
 		return rc;
 	round_note(r, tid, why_of(rc), c.hit_ip, c.hit_index);
@@ -929,7 +929,12 @@ static bool check_filter(pid_t tid, void *arg)
 	rc = check_remote(r, tid, s);
 	if (rc == -ESRCH)
 		return false; /* gone */
-	if (rc == RW__LP_RUNNING)
+	/* Running, or it cannot be looked at from outside: a process that
+	 * dropped privileges is not dumpable, and the kernel then refuses
+	 * /proc/self/task/TID/syscall (EACCES) to its own threads too. The
+	 * thread checks its own stack in the handler; a system call that
+	 * the kernel does not restart returns EINTR, as for any signal. */
+	if (rc == RW__LP_RUNNING || rc < 0)
 		return true;
 	if (rc == RW__LP_UNWIND_FAILED) {
 		long nr = -1;

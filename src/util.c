@@ -188,11 +188,11 @@ RW_EXPORT const char *rw_strerror(int err)
 		return "the kernel refuses writes to code and the policy "
 		       "forbids the mprotect fallback";
 	case RW_ERR_PATCH_FILE:
-		return "the patch file is not a regular file owned by this "
-		       "user (or root) and writable only by its owner";
+		return "the patch file is refused: not a regular file, "
+		       "another owner or mode, or not a whole x86-64 shared "
+		       "object";
 	case RW_ERR_PATCH_VERSION:
-		return "the patch was built for another rewire descriptor "
-		       "version";
+		return "not a rewire patch of this descriptor version";
 	case RW_ERR_SYMBOL:
 		return "a symbol or object the patch names is not loaded";
 	case RW_ERR_AMBIGUOUS:

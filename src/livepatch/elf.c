@@ -806,16 +806,48 @@ static int resolve_ref(struct load *L, size_t i, const struct rw_patch_ref *r,
  * The steps.
  */
 
-/* Step 1: the file. */
-static int check_file(const char *path, unsigned flags, int *fdp)
+/* What a file of mode @m is, for messages. */
+static const char *file_kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "of an unknown type";
+	}
+}
+
+/*
+ * Step 1: the file. Opened without blocking: open() of a FIFO with no
+ * writer, or of some devices, waits forever, and this may be the control
+ * thread. Only a regular file goes on, in blocking mode again.
+ */
+static int check_file(const char *path, unsigned flags, int *fdp,
+		      uint64_t *sizep)
 {
 	struct stat st;
 	uid_t me = geteuid();
-	int fd, err;
+	int fd, err, fl;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
+		/* A socket cannot be opened (ENXIO): say what it is. */
+		if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+			rw__lp_set_error("%s: refused: not a regular file (%s)",
+					 path, file_kind(st.st_mode));
+			return -RW_ERR_PATCH_FILE;
+		}
 		rw__lp_set_error("%s: cannot open the patch: %s", path,
 				 strerror(-err));
 		return err;
@@ -828,7 +860,15 @@ static int check_file(const char *path, unsigned flags, int *fdp)
 	}
 	err = -RW_ERR_PATCH_FILE;
 	if (!S_ISREG(st.st_mode)) {
-		rw__lp_set_error("%s: refused: not a regular file", path);
+		rw__lp_set_error("%s: refused: not a regular file (%s)", path,
+				 file_kind(st.st_mode));
+		goto fail;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
+		err = -errno;
+		rw__lp_set_error("%s: cannot use the patch's descriptor: %s",
+				 path, strerror(-err));
 		goto fail;
 	}
 	if (!(flags & RW_PATCH_LOAD_ALLOW_ANY_OWNER)) {
@@ -850,6 +890,7 @@ static int check_file(const char *path, unsigned flags, int *fdp)
 		}
 	}
 	*fdp = fd;
+	*sizep = (uint64_t)st.st_size;
 	return 0;
 fail:
 	close(fd);
@@ -864,9 +905,184 @@ static void elf_init(void)
 	elf_ok = elf_version(EV_CURRENT) == EV_NONE ? EV_NONE : EV_CURRENT;
 }
 
-/* Step 2: ELF header, note, descriptor symbol. */
-static int check_elf(const char *path, int fd, Elf **elfp)
+/* The name of ELF machine @m, for messages. */
+static const char *machine_name(unsigned m)
 {
+	switch (m) {
+	case EM_386:
+		return "i386";
+	case EM_ARM:
+		return "ARM";
+	case EM_AARCH64:
+		return "AArch64";
+	case EM_PPC64:
+		return "PowerPC64";
+	case EM_S390:
+		return "S/390";
+	case EM_RISCV:
+		return "RISC-V";
+	case EM_NONE:
+		return "none";
+	default:
+		return "not x86-64";
+	}
+}
+
+/* Does [@off, @off + @len) lie within a file of @size bytes? */
+static bool in_file(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+/* Are the contents of @scn within the file? If not, say so (with its name
+ * when @elf, whose section names are whole, is given). */
+static bool section_in_file(const char *path, Elf_Scn *scn, Elf *elf,
+			    uint64_t size)
+{
+	size_t shstrndx = 0;
+	GElf_Shdr sh;
+
+	if (!gelf_getshdr(scn, &sh)) {
+		rw__lp_set_error("%s: corrupt section header %zu: %s", path,
+				 elf_ndxscn(scn), elf_errmsg(-1));
+		return false;
+	}
+	if (sh.sh_type == SHT_NOBITS || in_file(sh.sh_offset, sh.sh_size, size))
+		return true;
+	if (elf && elf_getshdrstrndx(elf, &shstrndx))
+		shstrndx = 0;
+	rw__lp_set_error("%s: truncated or corrupt: section %zu%s%s%s (offset "
+			 "%llu, %llu bytes) ends beyond the end of the file "
+			 "(%llu bytes)",
+			 path, elf_ndxscn(scn), shstrndx ? " '" : "",
+			 shstrndx ? scn_name(elf, shstrndx, &sh) : "",
+			 shstrndx ? "'" : "", (unsigned long long)sh.sh_offset,
+			 (unsigned long long)sh.sh_size,
+			 (unsigned long long)size);
+	return false;
+}
+
+/*
+ * Is the file laid out within its @size bytes? Every program header
+ * (each PT_LOAD is mapped by dlopen: a segment past the end of the file
+ * would fault with SIGBUS when touched), the section header table and each
+ * section with contents. Checked before libelf or dlopen reads any of it.
+ */
+static int check_layout(const char *path, Elf *elf, const GElf_Ehdr *eh,
+			uint64_t size)
+{
+	size_t phnum, shnum, shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (eh->e_phnum &&
+	    (eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	     !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * eh->e_phentsize,
+		      size))) {
+		rw__lp_set_error("%s: truncated or corrupt: its program "
+				 "headers (offset %llu, %u of %u bytes) are "
+				 "not within the file (%llu bytes)",
+				 path, (unsigned long long)eh->e_phoff,
+				 (unsigned)eh->e_phnum,
+				 (unsigned)eh->e_phentsize,
+				 (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (elf_getphdrnum(elf, &phnum)) {
+		rw__lp_set_error("%s: corrupt program headers: %s", path,
+				 elf_errmsg(-1));
+		return -RW_ERR_PATCH_FILE;
+	}
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph)) {
+			rw__lp_set_error("%s: corrupt program header %zu: %s",
+					 path, i, elf_errmsg(-1));
+			return -RW_ERR_PATCH_FILE;
+		}
+		if (in_file(ph.p_offset, ph.p_filesz, size))
+			continue;
+		rw__lp_set_error("%s: truncated or corrupt: segment %zu (%s, "
+				 "offset %llu, %llu bytes) ends beyond the "
+				 "end of the file (%llu bytes)",
+				 path, i,
+				 ph.p_type == PT_LOAD	   ? "PT_LOAD"
+				 : ph.p_type == PT_NOTE	   ? "PT_NOTE"
+				 : ph.p_type == PT_DYNAMIC ? "PT_DYNAMIC"
+							   : "type other",
+				 (unsigned long long)ph.p_offset,
+				 (unsigned long long)ph.p_filesz,
+				 (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (eh->e_shoff && (eh->e_shentsize != sizeof(Elf64_Shdr) ||
+			    !in_file(eh->e_shoff,
+				     (uint64_t)(eh->e_shnum ? eh->e_shnum : 1) *
+					     eh->e_shentsize,
+				     size))) {
+		rw__lp_set_error("%s: truncated or corrupt: its section "
+				 "headers (offset %llu) are not within the "
+				 "file (%llu bytes)",
+				 path, (unsigned long long)eh->e_shoff,
+				 (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (elf_getshdrnum(elf, &shnum) ||
+	    (eh->e_shoff &&
+	     !in_file(eh->e_shoff, (uint64_t)shnum * sizeof(Elf64_Shdr),
+		      size))) {
+		rw__lp_set_error("%s: truncated or corrupt: its section "
+				 "headers are not within the file (%llu "
+				 "bytes)",
+				 path, (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	/* The section names first, to name the others. */
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		shstrndx = 0;
+	if (shstrndx && (scn = elf_getscn(elf, shstrndx)) &&
+	    !section_in_file(path, scn, NULL, size))
+		return -RW_ERR_PATCH_FILE;
+	scn = NULL;
+	while ((scn = elf_nextscn(elf, scn)))
+		if (!section_in_file(path, scn, shstrndx ? elf : NULL, size))
+			return -RW_ERR_PATCH_FILE;
+	return 0;
+}
+
+/* Is @elf a position-independent executable (DF_1_PIE)? glibc refuses to
+ * dlopen one; say so before. */
+static bool is_pie(Elf *elf)
+{
+	size_t phnum;
+
+	if (elf_getphdrnum(elf, &phnum))
+		return false;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		Elf_Data *d;
+		GElf_Dyn dyn;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_DYNAMIC)
+			continue;
+		d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+					 ELF_T_DYN);
+		for (int k = 0; d && gelf_getdyn(d, k, &dyn); k++) {
+			if (dyn.d_tag == DT_NULL)
+				break;
+			if (dyn.d_tag == DT_FLAGS_1 &&
+			    (dyn.d_un.d_val & DF_1_PIE))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Step 2: ELF header, layout, note, descriptor symbol. */
+static int check_elf(const char *path, int fd, uint64_t size, Elf **elfp)
+{
+	static const char magic[SELFMAG] = ELFMAG;
+	char head[SELFMAG];
 	GElf_Ehdr eh;
 	GElf_Shdr sh;
 	Elf_Scn *scn;
@@ -883,23 +1099,55 @@ static int check_elf(const char *path, int fd, Elf **elfp)
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
 		int e = elf_errno();
 
-		if (e)
-			rw__lp_set_error("%s: not an ELF file (%s)", path,
-					 elf_errmsg(e));
+		if (pread(fd, head, sizeof(head), 0) == sizeof(head) &&
+		    !memcmp(head, magic, sizeof(head)))
+			rw__lp_set_error("%s: truncated or corrupt ELF header "
+					 "(%llu bytes in all)%s%s",
+					 path, (unsigned long long)size,
+					 e ? ": " : "", e ? elf_errmsg(e) : "");
 		else
 			rw__lp_set_error("%s: not an ELF file", path);
 		err = -RW_ERR_PATCH_FILE;
 		goto fail;
 	}
-	err = -RW_ERR_PATCH_VERSION;
-	if (gelf_getclass(elf) != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
-	    eh.e_type != ET_DYN) {
-		rw__lp_set_error("%s: not an x86-64 ELF64 shared object "
-				 "(class %d, machine %u, type %u)",
-				 path, gelf_getclass(elf),
-				 (unsigned)eh.e_machine, (unsigned)eh.e_type);
+	err = -RW_ERR_PATCH_FILE;
+	if (gelf_getclass(elf) != ELFCLASS64) {
+		rw__lp_set_error("%s: a 32-bit ELF file (class %d), not an "
+				 "x86-64 ELF64 shared object",
+				 path, gelf_getclass(elf));
 		goto fail;
 	}
+	if (eh.e_machine != EM_X86_64) {
+		rw__lp_set_error("%s: built for another machine (e_machine "
+				 "%u, %s), not x86-64",
+				 path, (unsigned)eh.e_machine,
+				 machine_name(eh.e_machine));
+		goto fail;
+	}
+	if (eh.e_type != ET_DYN) {
+		rw__lp_set_error("%s: %s (e_type %u), not a shared object; "
+				 "build the patch with RW_PATCH() and -shared",
+				 path,
+				 eh.e_type == ET_EXEC  ? "an executable"
+				 : eh.e_type == ET_REL ? "a relocatable object "
+							 "(.o)"
+				 : eh.e_type == ET_CORE ? "a core dump"
+							: "not a shared object",
+				 (unsigned)eh.e_type);
+		goto fail;
+	}
+	err = check_layout(path, elf, &eh, size);
+	if (err)
+		goto fail;
+	err = -RW_ERR_PATCH_FILE;
+	if (is_pie(elf)) {
+		rw__lp_set_error("%s: a position-independent executable (PIE), "
+				 "not a shared object; build the patch with "
+				 "RW_PATCH() and -shared",
+				 path);
+		goto fail;
+	}
+	err = -RW_ERR_PATCH_VERSION;
 	r = find_note(elf, &version);
 	if (r == 0) {
 		rw__lp_set_error("%s: not a rewire patch (no " NOTE_SECTION
@@ -1062,6 +1310,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	void *handle = NULL;
 	Elf *elf = NULL;
 	char real[PATH_MAX];
+	uint64_t size = 0;
 	int fd = -1, err;
 
 	if (!path || !path[0] || !out) {
@@ -1069,10 +1318,10 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 				 !out ? "no output" : "no path");
 		return -EINVAL;
 	}
-	err = check_file(path, flags, &fd);
+	err = check_file(path, flags, &fd, &size);
 	if (err)
 		return err;
-	err = check_elf(path, fd, &elf);
+	err = check_elf(path, fd, size, &elf);
 	if (err)
 		goto out;
 

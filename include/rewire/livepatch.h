@@ -160,7 +160,14 @@ struct rw_patch_info {
 RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 			    struct rw_patch **out);
 
-/* The message of the last failed rw_patch_* call in this thread. */
+/*
+ * rw_patch_last_error - the message of this thread's last rw_patch_* call
+ * (like dlerror): every rw_patch_* call that can fail clears it first, so
+ * after a failure it says why that very call failed, and after a success
+ * it is "no error" (rw_patch_list, rw_patch_find and rw_patch_quiescent
+ * leave it alone). The string is the thread's own, valid until its next
+ * rw_patch_* call.
+ */
 RW_EXPORT const char *rw_patch_last_error(void);
 
 /*

@@ -1301,6 +1301,7 @@ static int lp_enter(struct rw_patch *p)
 
 	struct rw_patch *q;
 
+	rw__lp_clear_error();
 	while (atomic_load(&lp_forks_waiting))
 		sched_yield();
 	if (!rw__arch_can_patch()) {
@@ -1367,6 +1368,7 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 	struct rw_patch *p;
 	int err;
 
+	rw__lp_clear_error();
 	if (!path || !out) {
 		rw__lp_set_error("rw_patch_load: NULL argument");
 		return -EINVAL;
@@ -1376,8 +1378,10 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		return -EOPNOTSUPP;
 	}
 	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		rw__lp_set_error("%s: out of memory", path);
 		return -ENOMEM;
+	}
 	err = rw__lp_load(path, flags, &p->obj);
 	if (err) {
 		free(p);

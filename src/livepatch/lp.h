@@ -60,6 +60,10 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
 /* dlclose the object and free funcs. */
 void rw__lp_unload(struct rw__lp_obj *o);
 
+/* Forget the calling thread's last message (at the start of each
+ * rw_patch_* call that can set one). */
+void rw__lp_clear_error(void);
+
 /* Address ranges [start, end). */
 struct rw__lp_range {
 	uintptr_t start, end;

@@ -21,7 +21,8 @@
  * device, a directory, a socket (under an alarm: open() used to block on
  * the FIFO); an AArch64 object, a relocatable object, an executable, files
  * cut short (segments, section headers, a section's contents past the
- * end: one died of SIGBUS in dlopen). Controls: a
+ * end: one died of SIGBUS in dlopen). Also: rw_patch_last_error() never
+ * shows an earlier call's message. Controls: a
  * good patch loads, with compute() and counter resolved to their
  * addresses; both helpers resolve by position; a second patch loaded while
  * the first is still mapped is its own object.
@@ -521,6 +522,31 @@ static void test_not_regular(void)
 	CHECK_EQ(rmdir(dir), 0);
 }
 
+/*
+ * Issue 12, point 14: rw_patch_last_error() is the message of this
+ * thread's last rw_patch_* call, never one left from an earlier call.
+ */
+static void test_stale_error(void)
+{
+	struct rw_patch_info info;
+	struct rw_patch *p = NULL;
+	char good[512];
+
+	CHECK_EQ(rw_patch_load("/etc/passwd", 0, &p), -RW_ERR_PATCH_FILE);
+	has_all(rw_patch_last_error(), "/etc/passwd: not an ELF file");
+	patch_path(good, sizeof(good), "good");
+	p = lp_load(good, 0);
+	printf("stale error      after a good load: %s\n",
+	       rw_patch_last_error());
+	CHECK(!strcmp(rw_patch_last_error(), "no error"));
+	CHECK_EQ(rw_patch_enable(NULL), -EINVAL);
+	has_all(rw_patch_last_error(), "is not a loaded patch");
+	CHECK_EQ(rw_patch_state(p, &info), 0);
+	CHECK(!strcmp(rw_patch_last_error(), "no error"));
+	CHECK_EQ(rw_patch_unload(p), 0);
+	CHECK(!strcmp(rw_patch_last_error(), "no error"));
+}
+
 int main(void)
 {
 	pthread_t t[NWORKERS];
@@ -577,6 +603,7 @@ int main(void)
 	test_good();
 	test_not_regular();
 	test_wrong_files();
+	test_stale_error();
 
 	atomic_store(&stop, true);
 	for (int i = 0; i < NWORKERS; i++)

@@ -206,8 +206,9 @@ RW_EXPORT const char *rw_strerror(int err)
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";
 	case EDEADLK:
-		return "update from a context that already holds rewire's "
-		       "lock (nested update from a signal handler)";
+		return "called from a context that already holds rewire's "
+		       "lock (a signal handler, or a patch's constructor, "
+		       "destructor or callback)";
 	case EINVAL:
 		return "invalid argument";
 	case ENOMEM:

@@ -146,14 +146,20 @@ struct rw_patch_info {
  *
  * Returns 0, or a negative error with a message in rw_patch_last_error():
  *   -EINVAL bad arguments; -EOPNOTSUPP generic backend;
- *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file, not ELF, or
- *   dlopen refused it;
+ *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file (a FIFO, device,
+ *   directory or socket is refused without blocking), not ELF, another
+ *   machine, not a shared object (an executable, a .o), truncated (a
+ *   segment or section past the end of the file), or dlopen refused it;
  *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor;
  *   -RW_ERR_SYMBOL  a symbol or object not found;
  *   -RW_ERR_AMBIGUOUS  a name with several symbols and position 0;
  *   -RW_ERR_STRIPPED  an object with no symbol table;
  *   -RW_ERR_NOT_PATCHABLE  no patchable entry, or size mismatch;
  *   -EEXIST  a patch of the same name is loaded;
+ *   -EDEADLK  called from a patch's constructor or destructor (while a
+ *   patch is loaded or unloaded) or callback (under the patch lock) in
+ *   this thread: it would wait for itself (also rw_patch_unload and the
+ *   calls below, from a callback);
  *   -ENOMEM, or the negative errno of open() (-ENOENT, -EACCES).
  * On error nothing of the program has changed and the patch is unmapped.
  */

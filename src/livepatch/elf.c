@@ -82,12 +82,18 @@ struct sym {
  * numbers whose names may still belong to a loaded object, with that
  * object's load address. Protected by names_lock, which is also held
  * across dlopen and dlclose so that two loads never pick the same name.
+ *
+ * The patch's constructors run inside that dlopen and its destructors
+ * inside that dlclose, on the calling thread: if one of them calls
+ * rw_patch_load or rw_patch_unload, the lock is already held by this very
+ * thread. It is a rewire lock, which knows its owner, so that such a call
+ * fails with -EDEADLK instead of waiting for itself forever.
  */
 struct used_name {
 	int n;
 	uintptr_t addr;
 };
-static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rw__lock names_lock = RW__LOCK_INIT;
 static struct used_name *names;
 static size_t nnames, names_cap;
 
@@ -116,6 +122,24 @@ static int addr_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		return 1;
 	}
 	return 0;
+}
+
+/* Take names_lock; -EDEADLK (with its message) if this thread holds it. */
+static int names_acquire(const char *path)
+{
+	int err = rw__lock_acquire(&names_lock);
+
+	if (err)
+		rw__lp_set_error("%s: refused: a patch is being loaded or "
+				 "unloaded by this very thread (its "
+				 "constructor or destructor is running): %s",
+				 path, strerror(-err));
+	return err;
+}
+
+bool rw__lp_loader_held(void)
+{
+	return rw__lock_held_by_me(&names_lock);
 }
 
 /* Is an object loaded at @addr (or, with @name, under that name)? */
@@ -1187,8 +1211,8 @@ fail:
 
 /*
  * Step 3: map the open file. names_lock held: the patch's constructors run
- * under it (and under the dynamic loader's lock), so they must not load or
- * unload patches; nor may any library's constructor.
+ * under it (and under the dynamic loader's lock); a load or unload of a
+ * patch from one of them fails with -EDEADLK (rw__lp_loader_held).
  */
 static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 {
@@ -1318,6 +1342,14 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 				 !out ? "no output" : "no path");
 		return -EINVAL;
 	}
+	if (rw__lp_loader_held()) {
+		rw__lp_set_error("%s: refused: called by code that runs while "
+				 "a patch is loaded or unloaded in this thread "
+				 "(a constructor or destructor): it would wait "
+				 "for itself",
+				 path);
+		return -EDEADLK;
+	}
 	err = check_file(path, flags, &fd, &size);
 	if (err)
 		return err;
@@ -1325,9 +1357,11 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 
-	pthread_mutex_lock(&names_lock);
+	err = names_acquire(path);
+	if (err)
+		goto out;
 	err = map_patch(path, fd, &handle, &patch_bias);
-	pthread_mutex_unlock(&names_lock);
+	rw__lock_release(&names_lock);
 	if (err)
 		goto out;
 	err = check_desc(path, handle, &desc);
@@ -1390,10 +1424,10 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	handle = NULL;
 	funcs = NULL;
 out:
-	if (handle) {
-		pthread_mutex_lock(&names_lock);
+	/* Only this call took the lock since the check above: it is free. */
+	if (handle && !names_acquire(path)) {
 		close_object(handle, patch_bias);
-		pthread_mutex_unlock(&names_lock);
+		rw__lock_release(&names_lock);
 	}
 	for (size_t i = 0; i < L.ntargets; i++)
 		target_free(&L.targets[i]);
@@ -1416,12 +1450,16 @@ void rw__lp_unload(struct rw__lp_obj *o)
 	free(o->funcs);
 	o->funcs = NULL;
 	o->nfuncs = 0;
-	pthread_mutex_lock(&names_lock);
+	/* rw_patch_unload refuses first when this thread holds the lock
+	 * (rw__lp_loader_held): a failure here cannot happen; the object
+	 * then stays mapped. */
+	if (names_acquire(o->path))
+		return;
 	if (dlinfo(o->handle, RTLD_DI_LINKMAP, &lm) || !lm)
 		dlclose(o->handle); /* cannot happen; keep the names used */
 	else
 		close_object(o->handle, lm->l_addr);
-	pthread_mutex_unlock(&names_lock);
+	rw__lock_release(&names_lock);
 	o->handle = NULL;
 	o->desc = NULL;
 }

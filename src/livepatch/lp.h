@@ -60,6 +60,14 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
 /* dlclose the object and free funcs. */
 void rw__lp_unload(struct rw__lp_obj *o);
 
+/*
+ * Is the calling thread inside the loader's dlopen or dlclose, that is,
+ * running a patch's constructor or destructor? rw_patch_load and
+ * rw_patch_unload must then fail with -EDEADLK instead of waiting for
+ * themselves.
+ */
+bool rw__lp_loader_held(void);
+
 /* Forget the calling thread's last message (at the start of each
  * rw_patch_* call that can set one). */
 void rw__lp_clear_error(void);

@@ -22,7 +22,8 @@
  * the FIFO); an AArch64 object, a relocatable object, an executable, files
  * cut short (segments, section headers, a section's contents past the
  * end: one died of SIGBUS in dlopen). Also: rw_patch_last_error() never
- * shows an earlier call's message. Controls: a
+ * shows an earlier call's message; a patch whose constructor or destructor
+ * loads or unloads a patch gets -EDEADLK there (it used to hang). Controls: a
  * good patch loads, with compute() and counter resolved to their
  * addresses; both helpers resolve by position; a second patch loaded while
  * the first is still mapped is its own object.
@@ -46,6 +47,13 @@
 #define NWORKERS 4
 
 __attribute__((used)) static int counter;
+
+/* Where lpb_ctor.so's constructor and lpb_dtor.so's destructor report
+ * their nested rw_patch_load / rw_patch_unload: code and message. */
+extern int lpb_nested_err[2];
+extern char lpb_nested_msg[2][512];
+__attribute__((visibility("default"))) int lpb_nested_err[2];
+__attribute__((visibility("default"))) char lpb_nested_msg[2][512];
 
 __attribute__((noinline, used)) int compute(int x);
 __attribute__((noinline, used)) int compute(int x)
@@ -547,6 +555,55 @@ static void test_stale_error(void)
 	CHECK(!strcmp(rw_patch_last_error(), "no error"));
 }
 
+/*
+ * Issue 12, point 23: a patch's constructor (run by the loader's dlopen)
+ * and destructor (run by the unload's dlclose) that load or unload a patch
+ * get -EDEADLK at once, and the outer load and unload complete. The old
+ * loader waited on its own lock forever: the alarm makes that a failure.
+ */
+static void test_nested(void)
+{
+	struct rw_patch *good, *p;
+	char path[512];
+
+	alarm(30);
+	lpb_nested_err[0] = lpb_nested_err[1] = 1;
+	patch_path(path, sizeof(path), "ctor");
+	p = lp_load(path, 0);
+	printf("ctor             %d (%s)\n                 %s\n",
+	       lpb_nested_err[0], rw_strerror(lpb_nested_err[0]),
+	       lpb_nested_msg[0]);
+	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
+	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
+				   "destructor");
+	CHECK_EQ(rw_patch_unload(p), 0);
+	CHECK(!lp_file_mapped("lpb_ctor.so"));
+	CHECK(!rw_patch_find("lpb_good"));
+
+	patch_path(path, sizeof(path), "good");
+	good = lp_load(path, 0);
+	patch_path(path, sizeof(path), "dtor");
+	p = lp_load(path, 0);
+	lpb_nested_err[0] = lpb_nested_err[1] = 1;
+	CHECK_EQ(rw_patch_unload(p), 0);
+	printf("dtor             %d (%s)\n                 %s\n"
+	       "                 %d (%s)\n                 %s\n",
+	       lpb_nested_err[0], rw_strerror(lpb_nested_err[0]),
+	       lpb_nested_msg[0], lpb_nested_err[1],
+	       rw_strerror(lpb_nested_err[1]), lpb_nested_msg[1]);
+	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
+	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
+				   "destructor");
+	CHECK_EQ(lpb_nested_err[1], -EDEADLK);
+	has_all(lpb_nested_msg[1], "patch lpb_good: refused|constructor or "
+				   "destructor");
+	CHECK(!lp_file_mapped("lpb_dtor.so"));
+	CHECK(rw_patch_find("lpb_good") == good);
+	CHECK_EQ(rw_patch_unload(good), 0);
+	alarm(0);
+	workers_ok();
+}
+
 int main(void)
 {
 	pthread_t t[NWORKERS];
@@ -604,6 +661,7 @@ int main(void)
 	test_not_regular();
 	test_wrong_files();
 	test_stale_error();
+	test_nested();
 
 	atomic_store(&stop, true);
 	for (int i = 0; i < NWORKERS; i++)

@@ -202,6 +202,9 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_NOT_PATCHABLE:
 		return "a function has no patchable entry "
 		       "(-fpatchable-function-entry) or another size";
+	case RW_ERR_INLINED:
+		return "a patched function is inlined into callers that would "
+		       "keep its old code";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";

@@ -71,6 +71,9 @@ enum {
 	RW_ERR_STRIPPED = 1033,
 	/* A function has no patchable entry, or not the expected size. */
 	RW_ERR_NOT_PATCHABLE = 1034,
+	/* A patched function was inlined into callers, which would keep
+	 * running its old code (RW_PATCH_LOAD_ALLOW_INLINED accepts it). */
+	RW_ERR_INLINED = 1035,
 	RW_ERR_MAX
 };
 

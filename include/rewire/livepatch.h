@@ -126,6 +126,9 @@ struct rw_patch_info {
 
 /* Flags of rw_patch_load. */
 #define RW_PATCH_LOAD_ALLOW_ANY_OWNER 1u /* skip the owner/mode check */
+/* Load even if a patched function has copies inlined into callers (they
+ * keep the old code: patch those callers too, or accept it). */
+#define RW_PATCH_LOAD_ALLOW_INLINED 2u
 
 /*
  * rw_patch_load - map a patch object and check it against the program.

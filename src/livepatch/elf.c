@@ -19,6 +19,8 @@
  *     matches when given; __patchable_function_entries records its entry
  *     and the entry holds at least five NOP bytes (or rewire's jump).
  *  5. Each reference resolves, and its slot is writable data of the patch.
+ *     No function has copies inlined into callers, as far as the targets'
+ *     DWARF tells (dwarf.c); without DWARF, a warning says so.
  *  6. Only then are the reference slots written and *out filled.
  *
  * Each object's file is parsed once per load (struct target).
@@ -1333,7 +1335,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	uintptr_t *ref_addr = NULL, patch_bias = 0;
 	void *handle = NULL;
 	Elf *elf = NULL;
-	char real[PATH_MAX];
+	char real[PATH_MAX], notice[RW__LP_ERRLEN];
 	uint64_t size = 0;
 	int fd = -1, err;
 
@@ -1409,6 +1411,13 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 			goto out;
 	}
 
+	/* Step 5, continued: copies of the functions inlined into callers,
+	 * which the patch cannot reach. */
+	err = rw__lp_check_inlined(path, funcs, desc->nfuncs, flags, notice,
+				   sizeof(notice));
+	if (err)
+		goto out;
+
 	/* Step 6: every check passed. */
 	for (size_t i = 0; i < desc->nrefs; i++)
 		*desc->refs[i].slot = (void *)ref_addr[i];
@@ -1421,6 +1430,9 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references",
 		out->path, desc->name, (unsigned long)patch_bias, desc->nfuncs,
 		desc->nrefs);
+	/* A success with something to say: the caller shows it. */
+	if (notice[0])
+		rw__lp_set_error("warning: %s: %s", path, notice);
 	handle = NULL;
 	funcs = NULL;
 out:

@@ -1,0 +1,40 @@
+# test_lp_inlined: a patch of a function that GCC inlined into callers is
+# refused, naming them (issue 12, point 2). The program and lpi_dbg.so are
+# built -O2 -g (lpi_dbg.so's DWARF then moved to a separate file named by
+# .gnu_debuglink), lpi_nodbg.so -O2 -g0. Patches and objects go to
+# ${lpi_dir}, passed as LPI_DIR.
+set(lpi_src ${CMAKE_CURRENT_LIST_DIR}/lp_inlined)
+set(lpi_dir ${CMAKE_CURRENT_BINARY_DIR}/lp_inlined)
+
+rw_lp_test()
+target_compile_options(${RW_TEST_TARGET} PRIVATE -O2 -g)
+target_include_directories(${RW_TEST_TARGET} PRIVATE ${lpi_src})
+target_compile_definitions(${RW_TEST_TARGET} PRIVATE LPI_DIR="${lpi_dir}")
+
+if(NOT CMAKE_OBJCOPY)
+	find_program(CMAKE_OBJCOPY objcopy REQUIRED)
+endif()
+foreach(v dbg nodbg)
+	add_library(lpi_${v} MODULE ${lpi_src}/lpi_dso.c)
+	set_target_properties(lpi_${v} PROPERTIES
+		PREFIX "" SUFFIX ".so"
+		LIBRARY_OUTPUT_DIRECTORY ${lpi_dir})
+	rewire_target_patchable(lpi_${v})
+	rewire_target_warnings(lpi_${v})
+	add_dependencies(${RW_TEST_TARGET} lpi_${v})
+endforeach()
+target_compile_options(lpi_dbg PRIVATE -O2 -g)
+target_compile_options(lpi_nodbg PRIVATE -O2 -g0)
+add_custom_command(TARGET lpi_dbg POST_BUILD
+	COMMAND ${CMAKE_OBJCOPY} --only-keep-debug lpi_dbg.so lpi_dbg.so.debug
+	COMMAND ${CMAKE_OBJCOPY} --strip-debug
+		--add-gnu-debuglink=lpi_dbg.so.debug lpi_dbg.so
+	WORKING_DIRECTORY ${lpi_dir}
+	VERBATIM)
+
+foreach(p scale all)
+	rw_lp_test_patch(lpi_${p} ${lpi_src}/patch_${p}.c ${lpi_dir})
+endforeach()
+rw_lp_test_patch(lpi_dscale_dbg ${lpi_src}/patch_dscale.c ${lpi_dir})
+rw_lp_test_patch(lpi_dscale_nodbg ${lpi_src}/patch_dscale.c ${lpi_dir})
+target_compile_definitions(lpi_dscale_nodbg PRIVATE LPI_NODBG=1)

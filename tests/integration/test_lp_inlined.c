@@ -18,13 +18,19 @@
  *   - in lpi_dbg.so, whose DWARF is in a separate file named by
  *     .gnu_debuglink, dscale() inlined into lpi_dcaller() is refused too;
  *   - in lpi_nodbg.so, built without -g, the patch loads with the warning
- *     that inlining could not be checked.
+ *     that inlining could not be checked;
+ *   - the same through the control socket: `rewire patch` is refused
+ *     naming the callers, enables with --allow-inlined showing the
+ *     warning, and shows the "not checked" warning.
  */
 #include "lp_test.h"
 #include "lpi.h"
 
+#include <rewire/ctl.h>
+
 #include <dlfcn.h>
 #include <string.h>
+#include <sys/wait.h>
 
 int caller_a(int x);
 int caller_b(int x);
@@ -106,6 +112,75 @@ static struct rw_patch *load_warned(const char *name, unsigned flags,
 	return p;
 }
 
+/* Run `rewire ARGS...` against this process: its exit code, its output
+ * (stdout and stderr) in @out. */
+static int rewire_cmd(char *out, size_t size, const char *a1, const char *a2,
+		      const char *a3)
+{
+	char pid[16], *argv[] = { (char *)REWIRE_TOOL, (char *)a1, pid,
+				  (char *)a2,	       (char *)a3, NULL };
+	size_t len = 0;
+	ssize_t n;
+	int fds[2], status;
+	pid_t child;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	CHECK_EQ(pipe(fds), 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (!child) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execv(REWIRE_TOOL, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+	close(fds[0]);
+	CHECK_EQ(waitpid(child, &status, 0), child);
+	printf("$ rewire %s PID %s %s: exit %d\n%s", a1, a2, a3 ? a3 : "",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The same through the control socket and the rewire command. */
+static void test_cli(void)
+{
+	char dir[] = "/tmp/rw-lpi-XXXXXX", out[8192], path[512];
+
+	CHECK(mkdtemp(dir));
+	CHECK_EQ(setenv("REWIRE_CTL_DIR", dir, 1), 0);
+	CHECK_EQ(rw_ctl_start(), 0);
+
+	lp_patch_path(path, sizeof(path), LPI_DIR "/lpi_", "scale");
+	CHECK_EQ(rewire_cmd(out, sizeof(out), "patch", path, NULL), 1);
+	has_all(out, "'scale' in the main program is inlined into 2 callers|"
+		     "caller_a|caller_b|--allow-inlined|RW_ERR_INLINED");
+	CHECK(!rw_patch_find("lpi_scale"));
+
+	CHECK_EQ(rewire_cmd(out, sizeof(out), "patch", path, "--allow-inlined"),
+		 0);
+	has_all(out, "rewire: warning: |allowed: 'scale' in the main program "
+		     "is inlined into 2 callers|patch lpi_scale enabled");
+	CHECK_EQ(scale_ptr(3), 121);
+	CHECK_EQ(rewire_cmd(out, sizeof(out), "unpatch", "lpi_scale", NULL), 0);
+	CHECK_EQ(scale_ptr(3), 21);
+
+	lp_patch_path(path, sizeof(path), LPI_DIR "/lpi_", "dscale_nodbg");
+	CHECK_EQ(rewire_cmd(out, sizeof(out), "patch", path, NULL), 0);
+	has_all(out, "rewire: warning: |inlining not checked: no debug "
+		     "information for|lpi_nodbg.so|patch lpi_dscale_nodbg "
+		     "enabled");
+	CHECK_EQ(rewire_cmd(out, sizeof(out), "unpatch", "lpi_dscale_nodbg",
+			    NULL),
+		 0);
+	CHECK_EQ(rw_ctl_stop(), 0);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	uint8_t entry[5];
@@ -154,6 +229,7 @@ int main(void)
 		"inlining not checked: no debug information for " LPI_DIR
 		"/lpi_nodbg.so");
 	CHECK_EQ(rw_patch_unload(p), 0);
+	test_cli();
 	dlclose(nodbg);
 	dlclose(dbg);
 	alarm(0);

@@ -9,7 +9,9 @@ set(lpi_dir ${CMAKE_CURRENT_BINARY_DIR}/lp_inlined)
 rw_lp_test()
 target_compile_options(${RW_TEST_TARGET} PRIVATE -O2 -g)
 target_include_directories(${RW_TEST_TARGET} PRIVATE ${lpi_src})
-target_compile_definitions(${RW_TEST_TARGET} PRIVATE LPI_DIR="${lpi_dir}")
+target_compile_definitions(${RW_TEST_TARGET} PRIVATE LPI_DIR="${lpi_dir}"
+	REWIRE_TOOL="$<TARGET_FILE:rewire-cli>")
+add_dependencies(${RW_TEST_TARGET} rewire-cli)
 
 if(NOT CMAKE_OBJCOPY)
 	find_program(CMAKE_OBJCOPY objcopy REQUIRED)

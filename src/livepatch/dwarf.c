@@ -500,12 +500,15 @@ static int check_object(const char *path, struct dobj *o, unsigned flags,
 		}
 		if (w->ncallers > MAX_CALLERS)
 			append(callers, sizeof(callers), ", ", "...");
-		snprintf(msg, sizeof(msg),
-			 "'%s' in %s is inlined into %zu caller%s (%zu "
-			 "cop%s), which would keep running the old code: %s",
-			 w->name, o->shown, w->ncallers,
-			 w->ncallers == 1 ? "" : "s", w->ncopies,
-			 w->ncopies == 1 ? "y" : "ies", callers);
+		/* Cut if it must be: the callers come first. */
+		if (snprintf(msg, sizeof(msg),
+			     "'%s' in %s is inlined into %zu caller%s (%zu "
+			     "cop%s): %s; %s would keep running the old code",
+			     w->name, o->shown, w->ncallers,
+			     w->ncallers == 1 ? "" : "s", w->ncopies,
+			     w->ncopies == 1 ? "y" : "ies", callers,
+			     w->ncallers == 1 ? "it" : "they") < 0)
+			msg[0] = '\0';
 		if (flags & RW_PATCH_LOAD_ALLOW_INLINED) {
 			if (!notice[0])
 				snprintf(notice, notice_size, "allowed: %s",
@@ -513,7 +516,7 @@ static int check_object(const char *path, struct dobj *o, unsigned flags,
 			continue;
 		}
 		if (!bad++)
-			rw__lp_set_error("%s: %s; patch %s too, or allow it "
+			rw__lp_set_error("%s: %s: patch %s too, or allow it "
 					 "(RW_PATCH_LOAD_ALLOW_INLINED, rewire "
 					 "patch --allow-inlined)",
 					 path, msg,

@@ -546,7 +546,10 @@ static void test_stale_error(void)
 	p = lp_load(good, 0);
 	printf("stale error      after a good load: %s\n",
 	       rw_patch_last_error());
-	CHECK(!strcmp(rw_patch_last_error(), "no error"));
+	/* Or, in a build without -g, the load's own warning. */
+	CHECK(!strcmp(rw_patch_last_error(), "no error") ||
+	      (!strncmp(rw_patch_last_error(), "warning: ", 9) &&
+	       strstr(rw_patch_last_error(), good)));
 	CHECK_EQ(rw_patch_enable(NULL), -EINVAL);
 	has_all(rw_patch_last_error(), "is not a loaded patch");
 	CHECK_EQ(rw_patch_state(p, &info), 0);

@@ -563,6 +563,9 @@ static void test_stale_error(void)
  * and destructor (run by the unload's dlclose) that load or unload a patch
  * get -EDEADLK at once, and the outer load and unload complete. The old
  * loader waited on its own lock forever: the alarm makes that a failure.
+ * A pre_patch callback (under the patch lock) that loads a patch gets
+ * -EDEADLK before that patch is mapped (it used to be mapped and its
+ * constructors run first, and the error came without a message).
  */
 static void test_nested(void)
 {
@@ -579,6 +582,16 @@ static void test_nested(void)
 	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
 	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
 				   "destructor");
+	/* Its pre_patch callback, under the patch lock: the same. */
+	lp_enable_wait(p, 10000);
+	printf("pre_patch        %d (%s)\n                 %s\n",
+	       lpb_nested_err[1], rw_strerror(lpb_nested_err[1]),
+	       lpb_nested_msg[1]);
+	CHECK_EQ(lpb_nested_err[1], -EDEADLK);
+	has_all(lpb_nested_msg[1], "lpb_good.so: refused: called from a "
+				   "patch's callback");
+	CHECK(!lp_file_mapped("lpb_good.so"));
+	lp_disable_wait(p, 10000);
 	CHECK_EQ(rw_patch_unload(p), 0);
 	CHECK(!lp_file_mapped("lpb_ctor.so"));
 	CHECK(!rw_patch_find("lpb_good"));

@@ -133,7 +133,8 @@ struct rw_patch_info {
 /*
  * rw_patch_load - map a patch object and check it against the program.
  * @path:  the patch's .so file.
- * @flags: 0 or RW_PATCH_LOAD_ALLOW_ANY_OWNER (tests only).
+ * @flags: 0, RW_PATCH_LOAD_ALLOW_ANY_OWNER (tests only),
+ *         RW_PATCH_LOAD_ALLOW_INLINED.
  * @out:   receives the patch, in state LOADED.
  *
  * Checks, in this order, without running any code of the patch until the
@@ -145,7 +146,12 @@ struct rw_patch_info {
  * stripped), the symbol exists and is unique (or its position exists),
  * its size matches when given, its entry holds at least five NOP bytes
  * from -fpatchable-function-entry, no other loaded patch replaces it in a
- * way that conflicts; and each reference resolves.
+ * way that conflicts; and each reference resolves. Last, the DWARF of each
+ * target object (its own, or a separate debug file by build id or
+ * .gnu_debuglink): no patched function may have copies inlined into
+ * callers that the patch does not replace too. Without debug information
+ * the load succeeds and rw_patch_last_error() returns a warning ("warning:
+ * ...: inlining not checked: ...").
  *
  * Returns 0, or a negative error with a message in rw_patch_last_error():
  *   -EINVAL bad arguments; -EOPNOTSUPP generic backend;
@@ -158,6 +164,8 @@ struct rw_patch_info {
  *   -RW_ERR_AMBIGUOUS  a name with several symbols and position 0;
  *   -RW_ERR_STRIPPED  an object with no symbol table;
  *   -RW_ERR_NOT_PATCHABLE  no patchable entry, or size mismatch;
+ *   -RW_ERR_INLINED  a function has copies inlined into callers, which
+ *   the message names (unless RW_PATCH_LOAD_ALLOW_INLINED: a warning);
  *   -EEXIST  a patch of the same name is loaded;
  *   -EDEADLK  called from a patch's constructor or destructor (while a
  *   patch is loaded or unloaded) or callback (under the patch lock) in

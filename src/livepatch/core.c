@@ -1310,9 +1310,10 @@ static int lp_enter(struct rw_patch *p)
 	}
 	err = rw__lock_acquire(&lp_lock);
 	if (err) {
-		rw__lp_set_error("refused: called from a patch's callback "
-				 "while this thread holds rewire's live patch "
-				 "lock: %s",
+		rw__lp_set_error("refused: this thread holds rewire's live "
+				 "patch lock already (a call from a patch's "
+				 "callback, or from a signal handler that "
+				 "interrupted a rw_patch_* call): %s",
 				 strerror(-err));
 		return err;
 	}
@@ -1378,12 +1379,12 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		rw__lp_set_error("rw_patch_load: NULL argument");
 		return -EINVAL;
 	}
-	/* From a patch's callback: refuse before the new patch's
-	 * constructors run, not after. */
+	/* From a patch's callback (or a signal handler inside a call):
+	 * refuse before the new patch's constructors run, not after. */
 	if (rw__lock_held_by_me(&lp_lock)) {
 		rw__lp_set_error("%s: refused: called from a patch's callback "
-				 "while this thread holds rewire's live patch "
-				 "lock: %s",
+				 "(or a signal handler) while this thread "
+				 "holds rewire's live patch lock: %s",
 				 path, strerror(EDEADLK));
 		return -EDEADLK;
 	}

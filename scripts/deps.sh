@@ -6,7 +6,7 @@ set -euo pipefail
 # One list; append here when the project gains a dependency. clang and
 # libclang-rt-14-dev (libFuzzer's runtime) build the fuzz targets for the
 # fuzz_*_libfuzzer tests (tests/fuzz/run_libfuzzer.sh).
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev clang libclang-rt-14-dev"
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -189,11 +189,11 @@ RW_EXPORT const char *rw_strerror(int err)
 		       "/proc/self/mem and the policy forbids the mprotect "
 		       "fallback";
 	case RW_ERR_PATCH_FILE:
-		return "the patch file is not a regular file owned by this "
-		       "user (or root) and writable only by its owner";
+		return "the patch file is refused: not a regular file, "
+		       "another owner or mode, or not a whole x86-64 shared "
+		       "object";
 	case RW_ERR_PATCH_VERSION:
-		return "the patch was built for another rewire descriptor "
-		       "version";
+		return "not a rewire patch of this descriptor version";
 	case RW_ERR_SYMBOL:
 		return "a symbol or object the patch names is not loaded";
 	case RW_ERR_AMBIGUOUS:
@@ -212,12 +212,16 @@ RW_EXPORT const char *rw_strerror(int err)
 		       "start-up, but that descriptor was closed or belongs "
 		       "to the parent of this forked process (the policy "
 		       "forbids the mprotect fallback)";
+	case RW_ERR_INLINED:
+		return "a patched function is inlined into callers that would "
+		       "keep its old code";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";
 	case EDEADLK:
-		return "update from a context that already holds rewire's "
-		       "lock (nested update from a signal handler)";
+		return "called from a context that already holds rewire's "
+		       "lock (a signal handler, or a patch's constructor, "
+		       "destructor or callback)";
 	case EINVAL:
 		return "invalid argument";
 	case ENOMEM:

@@ -79,6 +79,9 @@ enum {
 	 * gone (closed by the program, or this is a child forked after the
 	 * drop); the policy forbids the mprotect fallback. */
 	RW_ERR_NOT_DUMPABLE = 1036,
+	/* A patched function was inlined into callers, which would keep
+	 * running its old code (RW_PATCH_LOAD_ALLOW_INLINED accepts it). */
+	RW_ERR_INLINED = 1037,
 	RW_ERR_MAX
 };
 

@@ -126,11 +126,15 @@ struct rw_patch_info {
 
 /* Flags of rw_patch_load. */
 #define RW_PATCH_LOAD_ALLOW_ANY_OWNER 1u /* skip the owner/mode check */
+/* Load even if a patched function has copies inlined into callers (they
+ * keep the old code: patch those callers too, or accept it). */
+#define RW_PATCH_LOAD_ALLOW_INLINED 2u
 
 /*
  * rw_patch_load - map a patch object and check it against the program.
  * @path:  the patch's .so file.
- * @flags: 0 or RW_PATCH_LOAD_ALLOW_ANY_OWNER (tests only).
+ * @flags: 0, RW_PATCH_LOAD_ALLOW_ANY_OWNER (tests only),
+ *         RW_PATCH_LOAD_ALLOW_INLINED.
  * @out:   receives the patch, in state LOADED.
  *
  * Checks, in this order, without running any code of the patch until the
@@ -142,25 +146,45 @@ struct rw_patch_info {
  * stripped), the symbol exists and is unique (or its position exists),
  * its size matches when given, its entry holds at least five NOP bytes
  * from -fpatchable-function-entry, no other loaded patch replaces it in a
- * way that conflicts; and each reference resolves.
+ * way that conflicts; and each reference resolves. Last, the DWARF of each
+ * target object (its own, or a separate debug file by build id or
+ * .gnu_debuglink): no patched function may have copies inlined into
+ * callers that the patch does not replace too. Without debug information
+ * the load succeeds and rw_patch_last_error() returns a warning ("warning:
+ * ...: inlining not checked: ...").
  *
  * Returns 0, or a negative error with a message in rw_patch_last_error():
  *   -EINVAL bad arguments; -EOPNOTSUPP generic backend;
- *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file, not ELF, or
- *   dlopen refused it;
+ *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file (a FIFO, device,
+ *   directory or socket is refused without blocking), not ELF, another
+ *   machine, not a shared object (an executable, a .o), truncated (a
+ *   segment or section past the end of the file), or dlopen refused it;
  *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor;
  *   -RW_ERR_SYMBOL  a symbol or object not found;
  *   -RW_ERR_AMBIGUOUS  a name with several symbols and position 0;
  *   -RW_ERR_STRIPPED  an object with no symbol table;
  *   -RW_ERR_NOT_PATCHABLE  no patchable entry, or size mismatch;
+ *   -RW_ERR_INLINED  a function has copies inlined into callers, which
+ *   the message names (unless RW_PATCH_LOAD_ALLOW_INLINED: a warning);
  *   -EEXIST  a patch of the same name is loaded;
+ *   -EDEADLK  called from a patch's constructor or destructor (while a
+ *   patch is loaded or unloaded) or callback (under the patch lock) in
+ *   this thread: it would wait for itself (also rw_patch_unload and the
+ *   calls below, from a callback);
  *   -ENOMEM, or the negative errno of open() (-ENOENT, -EACCES).
  * On error nothing of the program has changed and the patch is unmapped.
  */
 RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 			    struct rw_patch **out);
 
-/* The message of the last failed rw_patch_* call in this thread. */
+/*
+ * rw_patch_last_error - the message of this thread's last rw_patch_* call
+ * (like dlerror): every rw_patch_* call that can fail clears it first, so
+ * after a failure it says why that very call failed, and after a success
+ * it is "no error" (rw_patch_list, rw_patch_find and rw_patch_quiescent
+ * leave it alone). The string is the thread's own, valid until its next
+ * rw_patch_* call.
+ */
 RW_EXPORT const char *rw_patch_last_error(void);
 
 /*

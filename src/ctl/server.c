@@ -700,9 +700,9 @@ static void patch_names(char *out, size_t size)
 
 static int do_patch(struct client *c, const struct rw_wire_msg *m)
 {
-	char name[256], path[4096], names[1024];
+	char name[256], path[4096], names[1024], warning[512] = "";
 	struct rw_patch *p = NULL;
-	uint64_t timeout = 0;
+	uint64_t timeout = 0, flags = 0;
 	int err;
 
 	if (m->type == RW_MSG_PATCH_LOAD) {
@@ -710,7 +710,14 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 		    path[0] != '/')
 			return send_error(c, -EINVAL,
 					  "PATCH_LOAD needs an absolute PATH");
-		err = rw_patch_load(path, 0, &p);
+		/* Only what a client may ask for: never the owner check. */
+		rw_wire_find_u64(m->payload, m->len, RW_TAG_LOAD_FLAGS, &flags);
+		if (flags & ~(uint64_t)RW_PATCH_LOAD_ALLOW_INLINED)
+			return send_error(
+				c, -EINVAL,
+				"PATCH_LOAD: unknown LOAD_FLAGS %#llx",
+				(unsigned long long)flags);
+		err = rw_patch_load(path, (unsigned)flags, &p);
 		if (err) {
 			const char *why = *rw_patch_last_error()
 						  ? rw_patch_last_error()
@@ -723,6 +730,9 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 		}
 		rw__log("patch loaded from %s (peer pid %d)", path,
 			(int)c->pid);
+		if (!strncmp(rw_patch_last_error(), "warning: ", 9))
+			snprintf(warning, sizeof(warning), "%s",
+				 rw_patch_last_error() + 9);
 		goto reply;
 	}
 	if (!find_str(m, RW_TAG_NAME, name, sizeof(name)))
@@ -768,6 +778,8 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 reply:
 	rw_wire_begin(&reply, RW_MSG_OK);
 	put_patch(p);
+	if (warning[0])
+		rw_wire_str(&reply, RW_TAG_MESSAGE, warning);
 	return send_reply(c, -1);
 }
 

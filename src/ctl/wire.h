@@ -111,7 +111,10 @@ enum rw_msg {
 	RW_MSG_TRACE_START = 5,
 	/* TRACE_STOP: no fields.  OK: DROPPED (u64, events dropped in all). */
 	RW_MSG_TRACE_STOP = 6,
-	/* PATCH_LOAD: PATH (absolute).  OK: the PATCH group's fields.
+	/* PATCH_LOAD: PATH (absolute), LOAD_FLAGS (u64, optional: 2 =
+	 * RW_PATCH_LOAD_ALLOW_INLINED; other bits are refused).
+	 * OK: the PATCH group's fields, and MESSAGE when the load has a
+	 * warning (rw_patch_last_error(): inlining not checked, or allowed).
 	 * Errors: rw_patch_load()'s, MESSAGE from rw_patch_last_error(). */
 	RW_MSG_PATCH_LOAD = 7,
 	/* PATCH_ENABLE / PATCH_DISABLE / PATCH_FORCE / PATCH_UNLOAD: NAME.
@@ -187,6 +190,8 @@ enum rw_tag {
 	RW_TAG_THREAD = 49,
 	/* Type of a field (RW_TAG_FIELD group), the C type as written. */
 	RW_TAG_CTYPE = 50,
+	/* PATCH_LOAD's flags (u64). */
+	RW_TAG_LOAD_FLAGS = 51,
 };
 
 /* --- Writing -------------------------------------------------------------

@@ -1322,6 +1322,7 @@ static int lp_enter(struct rw_patch *p)
 
 	struct rw_patch *q;
 
+	rw__lp_clear_error();
 	while (atomic_load(&lp_forks_waiting))
 		sched_yield();
 	if (!rw__arch_can_patch()) {
@@ -1329,8 +1330,14 @@ static int lp_enter(struct rw_patch *p)
 		return -EOPNOTSUPP;
 	}
 	err = rw__lock_acquire(&lp_lock);
-	if (err)
+	if (err) {
+		rw__lp_set_error("refused: this thread holds rewire's live "
+				 "patch lock already (a call from a patch's "
+				 "callback, or from a signal handler that "
+				 "interrupted a rw_patch_* call): %s",
+				 strerror(-err));
 		return err;
+	}
 	/* A pointer that is not a loaded patch (NULL, unloaded, garbage)
 	 * is refused without being dereferenced. */
 	for (q = patches; q && q != p; q = q->next)
@@ -1388,17 +1395,29 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 	struct rw_patch *p;
 	int err;
 
+	rw__lp_clear_error();
 	if (!path || !out) {
 		rw__lp_set_error("rw_patch_load: NULL argument");
 		return -EINVAL;
+	}
+	/* From a patch's callback (or a signal handler inside a call):
+	 * refuse before the new patch's constructors run, not after. */
+	if (rw__lock_held_by_me(&lp_lock)) {
+		rw__lp_set_error("%s: refused: called from a patch's callback "
+				 "(or a signal handler) while this thread "
+				 "holds rewire's live patch lock: %s",
+				 path, strerror(EDEADLK));
+		return -EDEADLK;
 	}
 	if (!rw__arch_can_patch()) {
 		rw__lp_set_error("live patching needs the x86_64 backend");
 		return -EOPNOTSUPP;
 	}
 	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		rw__lp_set_error("%s: out of memory", path);
 		return -ENOMEM;
+	}
 	err = rw__lp_load(path, flags, &p->obj);
 	if (err) {
 		free(p);
@@ -1673,6 +1692,15 @@ RW_EXPORT int rw_patch_unload(struct rw_patch *p)
 
 	if (err)
 		return err;
+	/* From a patch's constructor or destructor: the loader's lock is
+	 * this thread's, the dlclose below would wait for itself. */
+	if (rw__lp_loader_held()) {
+		rw__lp_set_error("patch %s: refused: called from a patch's "
+				 "constructor or destructor: %s",
+				 p->obj.desc->name, strerror(EDEADLK));
+		rw__lock_release(&lp_lock);
+		return -EDEADLK;
+	}
 	if (p->state != RW_PATCH_LOADED && p->state != RW_PATCH_DISABLED &&
 	    p->state != RW_PATCH_REPLACED) {
 		rw__lp_set_error("patch %s is enabled or in transition; "

@@ -19,6 +19,8 @@
  *     matches when given; __patchable_function_entries records its entry
  *     and the entry holds at least five NOP bytes (or rewire's jump).
  *  5. Each reference resolves, and its slot is writable data of the patch.
+ *     No function has copies inlined into callers, as far as the targets'
+ *     DWARF tells (dwarf.c); without DWARF, a warning says so.
  *  6. Only then are the reference slots written and *out filled.
  *
  * Each object's file is parsed once per load (struct target).
@@ -82,12 +84,18 @@ struct sym {
  * numbers whose names may still belong to a loaded object, with that
  * object's load address. Protected by names_lock, which is also held
  * across dlopen and dlclose so that two loads never pick the same name.
+ *
+ * The patch's constructors run inside that dlopen and its destructors
+ * inside that dlclose, on the calling thread: if one of them calls
+ * rw_patch_load or rw_patch_unload, the lock is already held by this very
+ * thread. It is a rewire lock, which knows its owner, so that such a call
+ * fails with -EDEADLK instead of waiting for itself forever.
  */
 struct used_name {
 	int n;
 	uintptr_t addr;
 };
-static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rw__lock names_lock = RW__LOCK_INIT;
 static struct used_name *names;
 static size_t nnames, names_cap;
 
@@ -116,6 +124,24 @@ static int addr_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		return 1;
 	}
 	return 0;
+}
+
+/* Take names_lock; -EDEADLK (with its message) if this thread holds it. */
+static int names_acquire(const char *path)
+{
+	int err = rw__lock_acquire(&names_lock);
+
+	if (err)
+		rw__lp_set_error("%s: refused: a patch is being loaded or "
+				 "unloaded by this very thread (its "
+				 "constructor or destructor is running): %s",
+				 path, strerror(-err));
+	return err;
+}
+
+bool rw__lp_loader_held(void)
+{
+	return rw__lock_held_by_me(&names_lock);
 }
 
 /* Is an object loaded at @addr (or, with @name, under that name)? */
@@ -806,16 +832,48 @@ static int resolve_ref(struct load *L, size_t i, const struct rw_patch_ref *r,
  * The steps.
  */
 
-/* Step 1: the file. */
-static int check_file(const char *path, unsigned flags, int *fdp)
+/* What a file of mode @m is, for messages. */
+static const char *file_kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "of an unknown type";
+	}
+}
+
+/*
+ * Step 1: the file. Opened without blocking: open() of a FIFO with no
+ * writer, or of some devices, waits forever, and this may be the control
+ * thread. Only a regular file goes on, in blocking mode again.
+ */
+static int check_file(const char *path, unsigned flags, int *fdp,
+		      uint64_t *sizep)
 {
 	struct stat st;
 	uid_t me = geteuid();
-	int fd, err;
+	int fd, err, fl;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
+		/* A socket cannot be opened (ENXIO): say what it is. */
+		if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+			rw__lp_set_error("%s: refused: not a regular file (%s)",
+					 path, file_kind(st.st_mode));
+			return -RW_ERR_PATCH_FILE;
+		}
 		rw__lp_set_error("%s: cannot open the patch: %s", path,
 				 strerror(-err));
 		return err;
@@ -828,7 +886,15 @@ static int check_file(const char *path, unsigned flags, int *fdp)
 	}
 	err = -RW_ERR_PATCH_FILE;
 	if (!S_ISREG(st.st_mode)) {
-		rw__lp_set_error("%s: refused: not a regular file", path);
+		rw__lp_set_error("%s: refused: not a regular file (%s)", path,
+				 file_kind(st.st_mode));
+		goto fail;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
+		err = -errno;
+		rw__lp_set_error("%s: cannot use the patch's descriptor: %s",
+				 path, strerror(-err));
 		goto fail;
 	}
 	if (!(flags & RW_PATCH_LOAD_ALLOW_ANY_OWNER)) {
@@ -850,6 +916,7 @@ static int check_file(const char *path, unsigned flags, int *fdp)
 		}
 	}
 	*fdp = fd;
+	*sizep = (uint64_t)st.st_size;
 	return 0;
 fail:
 	close(fd);
@@ -864,9 +931,184 @@ static void elf_init(void)
 	elf_ok = elf_version(EV_CURRENT) == EV_NONE ? EV_NONE : EV_CURRENT;
 }
 
-/* Step 2: ELF header, note, descriptor symbol. */
-static int check_elf(const char *path, int fd, Elf **elfp)
+/* The name of ELF machine @m, for messages. */
+static const char *machine_name(unsigned m)
 {
+	switch (m) {
+	case EM_386:
+		return "i386";
+	case EM_ARM:
+		return "ARM";
+	case EM_AARCH64:
+		return "AArch64";
+	case EM_PPC64:
+		return "PowerPC64";
+	case EM_S390:
+		return "S/390";
+	case EM_RISCV:
+		return "RISC-V";
+	case EM_NONE:
+		return "none";
+	default:
+		return "not x86-64";
+	}
+}
+
+/* Does [@off, @off + @len) lie within a file of @size bytes? */
+static bool in_file(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+/* Are the contents of @scn within the file? If not, say so (with its name
+ * when @elf, whose section names are whole, is given). */
+static bool section_in_file(const char *path, Elf_Scn *scn, Elf *elf,
+			    uint64_t size)
+{
+	size_t shstrndx = 0;
+	GElf_Shdr sh;
+
+	if (!gelf_getshdr(scn, &sh)) {
+		rw__lp_set_error("%s: corrupt section header %zu: %s", path,
+				 elf_ndxscn(scn), elf_errmsg(-1));
+		return false;
+	}
+	if (sh.sh_type == SHT_NOBITS || in_file(sh.sh_offset, sh.sh_size, size))
+		return true;
+	if (elf && elf_getshdrstrndx(elf, &shstrndx))
+		shstrndx = 0;
+	rw__lp_set_error("%s: truncated or corrupt: section %zu%s%s%s (offset "
+			 "%llu, %llu bytes) ends beyond the end of the file "
+			 "(%llu bytes)",
+			 path, elf_ndxscn(scn), shstrndx ? " '" : "",
+			 shstrndx ? scn_name(elf, shstrndx, &sh) : "",
+			 shstrndx ? "'" : "", (unsigned long long)sh.sh_offset,
+			 (unsigned long long)sh.sh_size,
+			 (unsigned long long)size);
+	return false;
+}
+
+/*
+ * Is the file laid out within its @size bytes? Every program header
+ * (each PT_LOAD is mapped by dlopen: a segment past the end of the file
+ * would fault with SIGBUS when touched), the section header table and each
+ * section with contents. Checked before libelf or dlopen reads any of it.
+ */
+static int check_layout(const char *path, Elf *elf, const GElf_Ehdr *eh,
+			uint64_t size)
+{
+	size_t phnum, shnum, shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (eh->e_phnum &&
+	    (eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	     !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * eh->e_phentsize,
+		      size))) {
+		rw__lp_set_error("%s: truncated or corrupt: its program "
+				 "headers (offset %llu, %u of %u bytes) are "
+				 "not within the file (%llu bytes)",
+				 path, (unsigned long long)eh->e_phoff,
+				 (unsigned)eh->e_phnum,
+				 (unsigned)eh->e_phentsize,
+				 (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (elf_getphdrnum(elf, &phnum)) {
+		rw__lp_set_error("%s: corrupt program headers: %s", path,
+				 elf_errmsg(-1));
+		return -RW_ERR_PATCH_FILE;
+	}
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph)) {
+			rw__lp_set_error("%s: corrupt program header %zu: %s",
+					 path, i, elf_errmsg(-1));
+			return -RW_ERR_PATCH_FILE;
+		}
+		if (in_file(ph.p_offset, ph.p_filesz, size))
+			continue;
+		rw__lp_set_error("%s: truncated or corrupt: segment %zu (%s, "
+				 "offset %llu, %llu bytes) ends beyond the "
+				 "end of the file (%llu bytes)",
+				 path, i,
+				 ph.p_type == PT_LOAD	   ? "PT_LOAD"
+				 : ph.p_type == PT_NOTE	   ? "PT_NOTE"
+				 : ph.p_type == PT_DYNAMIC ? "PT_DYNAMIC"
+							   : "type other",
+				 (unsigned long long)ph.p_offset,
+				 (unsigned long long)ph.p_filesz,
+				 (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (eh->e_shoff && (eh->e_shentsize != sizeof(Elf64_Shdr) ||
+			    !in_file(eh->e_shoff,
+				     (uint64_t)(eh->e_shnum ? eh->e_shnum : 1) *
+					     eh->e_shentsize,
+				     size))) {
+		rw__lp_set_error("%s: truncated or corrupt: its section "
+				 "headers (offset %llu) are not within the "
+				 "file (%llu bytes)",
+				 path, (unsigned long long)eh->e_shoff,
+				 (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (elf_getshdrnum(elf, &shnum) ||
+	    (eh->e_shoff &&
+	     !in_file(eh->e_shoff, (uint64_t)shnum * sizeof(Elf64_Shdr),
+		      size))) {
+		rw__lp_set_error("%s: truncated or corrupt: its section "
+				 "headers are not within the file (%llu "
+				 "bytes)",
+				 path, (unsigned long long)size);
+		return -RW_ERR_PATCH_FILE;
+	}
+	/* The section names first, to name the others. */
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		shstrndx = 0;
+	if (shstrndx && (scn = elf_getscn(elf, shstrndx)) &&
+	    !section_in_file(path, scn, NULL, size))
+		return -RW_ERR_PATCH_FILE;
+	scn = NULL;
+	while ((scn = elf_nextscn(elf, scn)))
+		if (!section_in_file(path, scn, shstrndx ? elf : NULL, size))
+			return -RW_ERR_PATCH_FILE;
+	return 0;
+}
+
+/* Is @elf a position-independent executable (DF_1_PIE)? glibc refuses to
+ * dlopen one; say so before. */
+static bool is_pie(Elf *elf)
+{
+	size_t phnum;
+
+	if (elf_getphdrnum(elf, &phnum))
+		return false;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		Elf_Data *d;
+		GElf_Dyn dyn;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_DYNAMIC)
+			continue;
+		d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+					 ELF_T_DYN);
+		for (int k = 0; d && gelf_getdyn(d, k, &dyn); k++) {
+			if (dyn.d_tag == DT_NULL)
+				break;
+			if (dyn.d_tag == DT_FLAGS_1 &&
+			    (dyn.d_un.d_val & DF_1_PIE))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Step 2: ELF header, layout, note, descriptor symbol. */
+static int check_elf(const char *path, int fd, uint64_t size, Elf **elfp)
+{
+	static const char magic[SELFMAG] = ELFMAG;
+	char head[SELFMAG];
 	GElf_Ehdr eh;
 	GElf_Shdr sh;
 	Elf_Scn *scn;
@@ -883,23 +1125,55 @@ static int check_elf(const char *path, int fd, Elf **elfp)
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
 		int e = elf_errno();
 
-		if (e)
-			rw__lp_set_error("%s: not an ELF file (%s)", path,
-					 elf_errmsg(e));
+		if (pread(fd, head, sizeof(head), 0) == sizeof(head) &&
+		    !memcmp(head, magic, sizeof(head)))
+			rw__lp_set_error("%s: truncated or corrupt ELF header "
+					 "(%llu bytes in all)%s%s",
+					 path, (unsigned long long)size,
+					 e ? ": " : "", e ? elf_errmsg(e) : "");
 		else
 			rw__lp_set_error("%s: not an ELF file", path);
 		err = -RW_ERR_PATCH_FILE;
 		goto fail;
 	}
-	err = -RW_ERR_PATCH_VERSION;
-	if (gelf_getclass(elf) != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
-	    eh.e_type != ET_DYN) {
-		rw__lp_set_error("%s: not an x86-64 ELF64 shared object "
-				 "(class %d, machine %u, type %u)",
-				 path, gelf_getclass(elf),
-				 (unsigned)eh.e_machine, (unsigned)eh.e_type);
+	err = -RW_ERR_PATCH_FILE;
+	if (gelf_getclass(elf) != ELFCLASS64) {
+		rw__lp_set_error("%s: a 32-bit ELF file (class %d), not an "
+				 "x86-64 ELF64 shared object",
+				 path, gelf_getclass(elf));
 		goto fail;
 	}
+	if (eh.e_machine != EM_X86_64) {
+		rw__lp_set_error("%s: built for another machine (e_machine "
+				 "%u, %s), not x86-64",
+				 path, (unsigned)eh.e_machine,
+				 machine_name(eh.e_machine));
+		goto fail;
+	}
+	if (eh.e_type != ET_DYN) {
+		rw__lp_set_error("%s: %s (e_type %u), not a shared object; "
+				 "build the patch with RW_PATCH() and -shared",
+				 path,
+				 eh.e_type == ET_EXEC  ? "an executable"
+				 : eh.e_type == ET_REL ? "a relocatable object "
+							 "(.o)"
+				 : eh.e_type == ET_CORE ? "a core dump"
+							: "not a shared object",
+				 (unsigned)eh.e_type);
+		goto fail;
+	}
+	err = check_layout(path, elf, &eh, size);
+	if (err)
+		goto fail;
+	err = -RW_ERR_PATCH_FILE;
+	if (is_pie(elf)) {
+		rw__lp_set_error("%s: a position-independent executable (PIE), "
+				 "not a shared object; build the patch with "
+				 "RW_PATCH() and -shared",
+				 path);
+		goto fail;
+	}
+	err = -RW_ERR_PATCH_VERSION;
 	r = find_note(elf, &version);
 	if (r == 0) {
 		rw__lp_set_error("%s: not a rewire patch (no " NOTE_SECTION
@@ -939,8 +1213,8 @@ fail:
 
 /*
  * Step 3: map the open file. names_lock held: the patch's constructors run
- * under it (and under the dynamic loader's lock), so they must not load or
- * unload patches; nor may any library's constructor.
+ * under it (and under the dynamic loader's lock); a load or unload of a
+ * patch from one of them fails with -EDEADLK (rw__lp_loader_held).
  */
 static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 {
@@ -1061,7 +1335,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	uintptr_t *ref_addr = NULL, patch_bias = 0;
 	void *handle = NULL;
 	Elf *elf = NULL;
-	char real[PATH_MAX];
+	char real[PATH_MAX], notice[RW__LP_ERRLEN];
+	uint64_t size = 0;
 	int fd = -1, err;
 
 	if (!path || !path[0] || !out) {
@@ -1069,16 +1344,26 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 				 !out ? "no output" : "no path");
 		return -EINVAL;
 	}
-	err = check_file(path, flags, &fd);
+	if (rw__lp_loader_held()) {
+		rw__lp_set_error("%s: refused: called by code that runs while "
+				 "a patch is loaded or unloaded in this thread "
+				 "(a constructor or destructor): it would wait "
+				 "for itself",
+				 path);
+		return -EDEADLK;
+	}
+	err = check_file(path, flags, &fd, &size);
 	if (err)
 		return err;
-	err = check_elf(path, fd, &elf);
+	err = check_elf(path, fd, size, &elf);
 	if (err)
 		goto out;
 
-	pthread_mutex_lock(&names_lock);
+	err = names_acquire(path);
+	if (err)
+		goto out;
 	err = map_patch(path, fd, &handle, &patch_bias);
-	pthread_mutex_unlock(&names_lock);
+	rw__lock_release(&names_lock);
 	if (err)
 		goto out;
 	err = check_desc(path, handle, &desc);
@@ -1126,6 +1411,13 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 			goto out;
 	}
 
+	/* Step 5, continued: copies of the functions inlined into callers,
+	 * which the patch cannot reach. */
+	err = rw__lp_check_inlined(path, funcs, desc->nfuncs, flags, notice,
+				   sizeof(notice));
+	if (err)
+		goto out;
+
 	/* Step 6: every check passed. */
 	for (size_t i = 0; i < desc->nrefs; i++)
 		*desc->refs[i].slot = (void *)ref_addr[i];
@@ -1138,13 +1430,16 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references",
 		out->path, desc->name, (unsigned long)patch_bias, desc->nfuncs,
 		desc->nrefs);
+	/* A success with something to say: the caller shows it. */
+	if (notice[0])
+		rw__lp_set_error("warning: %s: %s", path, notice);
 	handle = NULL;
 	funcs = NULL;
 out:
-	if (handle) {
-		pthread_mutex_lock(&names_lock);
+	/* Only this call took the lock since the check above: it is free. */
+	if (handle && !names_acquire(path)) {
 		close_object(handle, patch_bias);
-		pthread_mutex_unlock(&names_lock);
+		rw__lock_release(&names_lock);
 	}
 	for (size_t i = 0; i < L.ntargets; i++)
 		target_free(&L.targets[i]);
@@ -1167,12 +1462,16 @@ void rw__lp_unload(struct rw__lp_obj *o)
 	free(o->funcs);
 	o->funcs = NULL;
 	o->nfuncs = 0;
-	pthread_mutex_lock(&names_lock);
+	/* rw_patch_unload refuses first when this thread holds the lock
+	 * (rw__lp_loader_held): a failure here cannot happen; the object
+	 * then stays mapped. */
+	if (names_acquire(o->path))
+		return;
 	if (dlinfo(o->handle, RTLD_DI_LINKMAP, &lm) || !lm)
 		dlclose(o->handle); /* cannot happen; keep the names used */
 	else
 		close_object(o->handle, lm->l_addr);
-	pthread_mutex_unlock(&names_lock);
+	rw__lock_release(&names_lock);
 	o->handle = NULL;
 	o->desc = NULL;
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The message of the last failed rw_patch_* call, per thread. */
+/*
+ * The message of the calling thread's last rw_patch_* call, per thread:
+ * every call that can set one clears it first, so that a message never
+ * outlives the call it belongs to (like dlerror).
+ */
 #include "lp.h"
 
 #include <stdio.h>
@@ -14,6 +18,11 @@ void rw__lp_set_error(const char *fmt, ...)
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
 	rw__log("%s", last_error);
+}
+
+void rw__lp_clear_error(void)
+{
+	last_error[0] = '\0';
 }
 
 RW_EXPORT const char *rw_patch_last_error(void)

@@ -3,6 +3,7 @@
  * Private interface between the parts of live patching:
  *   core.c    the patch stack, transitions, dispatchers, thread states
  *   elf.c     the loader: file checks, note, dlopen, symbol resolution
+ *   dwarf.c   inlined copies of patched functions (the targets' DWARF)
  *   unwind.c  stack checks (own stack in a signal handler; a blocked
  *             thread's stack from outside)
  *   shadow.c  shadow variables
@@ -59,6 +60,30 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
 
 /* dlclose the object and free funcs. */
 void rw__lp_unload(struct rw__lp_obj *o);
+
+/*
+ * Is the calling thread inside the loader's dlopen or dlclose, that is,
+ * running a patch's constructor or destructor? rw_patch_load and
+ * rw_patch_unload must then fail with -EDEADLK instead of waiting for
+ * themselves.
+ */
+bool rw__lp_loader_held(void);
+
+/*
+ * Look for copies of @funcs that the compiler inlined into callers, in the
+ * DWARF of their objects (src/livepatch/dwarf.c). Returns 0, or
+ * -RW_ERR_INLINED with a message naming the callers (unless @flags has
+ * RW_PATCH_LOAD_ALLOW_INLINED), or -ENOMEM. On 0, @notice is "" or a
+ * warning: inlining could not be checked (no debug information), or
+ * copies were allowed.
+ */
+int rw__lp_check_inlined(const char *path, const struct rw__lp_func *funcs,
+			 size_t nfuncs, unsigned flags, char *notice,
+			 size_t notice_size);
+
+/* Forget the calling thread's last message (at the start of each
+ * rw_patch_* call that can set one). */
+void rw__lp_clear_error(void);
 
 /* Address ranges [start, end). */
 struct rw__lp_range {

@@ -17,7 +17,13 @@
  * stripped object, a function without a patchable entry, a size mismatch,
  * a function patched twice, a missing reference, another descriptor
  * version, no note, a file writable by others or its group, a file owned
- * by another user (as root only), a directory, a missing file. Controls: a
+ * by another user (as root only), a missing file; a FIFO with no writer, a
+ * device, a directory, a socket (under an alarm: open() used to block on
+ * the FIFO); an AArch64 object, a relocatable object, an executable, files
+ * cut short (segments, section headers, a section's contents past the
+ * end: one died of SIGBUS in dlopen). Also: rw_patch_last_error() never
+ * shows an earlier call's message; a patch whose constructor or destructor
+ * loads or unloads a patch gets -EDEADLK there (it used to hang). Controls: a
  * good patch loads, with compute() and counter resolved to their
  * addresses; both helpers resolve by position; a second patch loaded while
  * the first is still mapped is its own object.
@@ -28,16 +34,26 @@
 #include "lpb.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define NWORKERS 4
 
 __attribute__((used)) static int counter;
+
+/* Where lpb_ctor.so's constructor and lpb_dtor.so's destructor report
+ * their nested rw_patch_load / rw_patch_unload: code and message. */
+extern int lpb_nested_err[2];
+extern char lpb_nested_msg[2][512];
+__attribute__((visibility("default"))) int lpb_nested_err[2];
+__attribute__((visibility("default"))) char lpb_nested_msg[2][512];
 
 __attribute__((noinline, used)) int compute(int x);
 __attribute__((noinline, used)) int compute(int x)
@@ -311,10 +327,297 @@ static void test_file_checks(void)
 	}
 	CHECK_EQ(unlink(copy), 0);
 
-	expect_fail_path(dir, 0, -RW_ERR_PATCH_FILE, "not a regular file");
 	snprintf(copy, sizeof(copy), "%s/no_such_patch.so", dir);
 	expect_fail_path(copy, 0, -ENOENT, "cannot open");
 	CHECK_EQ(rmdir(dir), 0);
+}
+
+/* @dir/@name: a copy of @from, changed by @edit (which may change its
+ * length, within @cap bytes), mode 0600. */
+static void craft(const char *from, char *to, size_t tosize, const char *dir,
+		  const char *name,
+		  void (*edit)(uint8_t *buf, size_t *len, size_t cap))
+{
+	size_t cap = 1 << 22, len = 0;
+	uint8_t *buf = malloc(cap);
+	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	CHECK(buf && fd >= 0);
+	while ((n = read(fd, buf + len, cap - len)) > 0)
+		len += (size_t)n;
+	CHECK_EQ(n, 0);
+	CHECK(len < cap);
+	close(fd);
+	edit(buf, &len, cap);
+	snprintf(to, tosize, "%s/%s", dir, name);
+	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	free(buf);
+}
+
+static void to_aarch64(uint8_t *buf, size_t *len, size_t cap)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+
+	(void)len;
+	(void)cap;
+	eh->e_machine = EM_AARCH64;
+}
+
+static void to_rel(uint8_t *buf, size_t *len, size_t cap)
+{
+	(void)len;
+	(void)cap;
+	((Elf64_Ehdr *)buf)->e_type = ET_REL;
+}
+
+static void unchanged(uint8_t *buf, size_t *len, size_t cap)
+{
+	(void)buf;
+	(void)len;
+	(void)cap;
+}
+
+/* Cut in the middle: loadable segments and section headers are lost. */
+static void cut_half(uint8_t *buf, size_t *len, size_t cap)
+{
+	(void)buf;
+	(void)cap;
+	*len /= 2;
+}
+
+/* Only the end of the section header table is lost. */
+static void cut_tail(uint8_t *buf, size_t *len, size_t cap)
+{
+	(void)buf;
+	(void)cap;
+	CHECK_EQ(((Elf64_Ehdr *)buf)->e_shoff +
+			 ((Elf64_Ehdr *)buf)->e_shnum * sizeof(Elf64_Shdr),
+		 *len);
+	*len -= 16;
+}
+
+/*
+ * Point 24 of issue 12: everything up to the second loadable segment (the
+ * code) is kept, with the note and .dynsym; the file is cut 64 bytes into
+ * it, and the section header table is moved in front of the cut (appended
+ * there, e_shoff rewritten). Every header the old loader read was whole,
+ * and dlopen mapped segments past the end of the file: SIGBUS.
+ */
+static void cut_segments(uint8_t *buf, size_t *len, size_t cap)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + eh->e_phoff);
+	size_t shsize = (size_t)eh->e_shnum * sizeof(Elf64_Shdr), cut = 0;
+	int nload = 0;
+
+	for (int i = 0; i < eh->e_phnum && !cut; i++)
+		if (ph[i].p_type == PT_LOAD && ++nload == 2)
+			cut = ph[i].p_offset + 64;
+	CHECK(cut && cut + shsize <= cap && cut < *len);
+	memmove(buf + cut, buf + eh->e_shoff, shsize);
+	eh->e_shoff = cut;
+	*len = cut + shsize;
+}
+
+/* .symtab's contents said to lie past the end of the file. */
+static void symtab_away(uint8_t *buf, size_t *len, size_t cap)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+	Elf64_Shdr *sh = (Elf64_Shdr *)(buf + eh->e_shoff);
+
+	(void)cap;
+	for (int i = 0; i < eh->e_shnum; i++)
+		if (sh[i].sh_type == SHT_SYMTAB)
+			sh[i].sh_offset = *len + 4096;
+}
+
+/*
+ * Issue 12, point 14: files that are not what they claim get the error that
+ * says what they are (not "another descriptor version", not "not a regular
+ * file", not "build it with RW_PATCH()"); point 24: a truncated patch whose
+ * headers are whole but whose segments lie past the end is refused before
+ * dlopen (which died of SIGBUS).
+ */
+static void test_wrong_files(void)
+{
+	char dir[] = "/tmp/rw-lpb-XXXXXX", good[512], path[600];
+
+	CHECK(mkdtemp(dir));
+	patch_path(good, sizeof(good), "good");
+
+	craft(good, path, sizeof(path), dir, "lpb_aarch64.so", to_aarch64);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "built for another machine (e_machine 183, AArch64)|"
+			 "not x86-64");
+	CHECK_EQ(unlink(path), 0);
+
+	craft(good, path, sizeof(path), dir, "lpb_rel.so", to_rel);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "a relocatable object (.o) (e_type 1), not a shared "
+			 "object");
+	CHECK_EQ(unlink(path), 0);
+
+	/* This very program (PIE, or ET_EXEC where PIE is not the default). */
+	craft("/proc/self/exe", path, sizeof(path), dir, "lpb_exe.so",
+	      unchanged);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "executable|not a shared object");
+	CHECK_EQ(unlink(path), 0);
+
+	craft(good, path, sizeof(path), dir, "lpb_half.so", cut_half);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "truncated or corrupt: segment|ends beyond the end "
+			 "of the file");
+	CHECK_EQ(unlink(path), 0);
+
+	craft(good, path, sizeof(path), dir, "lpb_tail.so", cut_tail);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "truncated or corrupt: its section headers");
+	CHECK_EQ(unlink(path), 0);
+
+	craft(good, path, sizeof(path), dir, "lpb_cutseg.so", cut_segments);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "truncated or corrupt: segment|(PT_LOAD, offset|ends "
+			 "beyond the end of the file");
+	CHECK_EQ(unlink(path), 0);
+
+	craft(good, path, sizeof(path), dir, "lpb_symtab.so", symtab_away);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "truncated or corrupt: section|'.symtab'|ends beyond "
+			 "the end of the file");
+	CHECK_EQ(unlink(path), 0);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
+/*
+ * Issue 12, point 11: a FIFO with no writer, a device, a directory and a
+ * socket are refused at once, saying what they are. The old loader's
+ * open() of the FIFO never returned: the alarm makes that a failure.
+ */
+static void test_not_regular(void)
+{
+	char dir[] = "/tmp/rw-lpb-XXXXXX", path[600];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s;
+
+	CHECK(mkdtemp(dir));
+	alarm(30);
+	snprintf(path, sizeof(path), "%s/lpb_fifo.so", dir);
+	CHECK_EQ(mkfifo(path, 0600), 0);
+	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
+			 "refused: not a regular file (a FIFO)");
+	CHECK_EQ(unlink(path), 0);
+
+	expect_fail_path("/dev/null", 0, -RW_ERR_PATCH_FILE,
+			 "not a regular file (a character device)");
+	expect_fail_path(dir, 0, -RW_ERR_PATCH_FILE,
+			 "not a regular file (a directory)");
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/lpb_sock.so", dir);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0);
+	CHECK_EQ(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(s, 1), 0);
+	expect_fail_path(sa.sun_path, 0, -RW_ERR_PATCH_FILE,
+			 "not a regular file (a socket)");
+	close(s);
+	CHECK_EQ(unlink(sa.sun_path), 0);
+	alarm(0);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
+/*
+ * Issue 12, point 14: rw_patch_last_error() is the message of this
+ * thread's last rw_patch_* call, never one left from an earlier call.
+ */
+static void test_stale_error(void)
+{
+	struct rw_patch_info info;
+	struct rw_patch *p = NULL;
+	char good[512];
+
+	CHECK_EQ(rw_patch_load("/etc/passwd", 0, &p), -RW_ERR_PATCH_FILE);
+	has_all(rw_patch_last_error(), "/etc/passwd: not an ELF file");
+	patch_path(good, sizeof(good), "good");
+	p = lp_load(good, 0);
+	printf("stale error      after a good load: %s\n",
+	       rw_patch_last_error());
+	/* Or, in a build without -g, the load's own warning. */
+	CHECK(!strcmp(rw_patch_last_error(), "no error") ||
+	      (!strncmp(rw_patch_last_error(), "warning: ", 9) &&
+	       strstr(rw_patch_last_error(), good)));
+	CHECK_EQ(rw_patch_enable(NULL), -EINVAL);
+	has_all(rw_patch_last_error(), "is not a loaded patch");
+	CHECK_EQ(rw_patch_state(p, &info), 0);
+	CHECK(!strcmp(rw_patch_last_error(), "no error"));
+	CHECK_EQ(rw_patch_unload(p), 0);
+	CHECK(!strcmp(rw_patch_last_error(), "no error"));
+}
+
+/*
+ * Issue 12, point 23: a patch's constructor (run by the loader's dlopen)
+ * and destructor (run by the unload's dlclose) that load or unload a patch
+ * get -EDEADLK at once, and the outer load and unload complete. The old
+ * loader waited on its own lock forever: the alarm makes that a failure.
+ * A pre_patch callback (under the patch lock) that loads a patch gets
+ * -EDEADLK before that patch is mapped (it used to be mapped and its
+ * constructors run first, and the error came without a message).
+ */
+static void test_nested(void)
+{
+	struct rw_patch *good, *p;
+	char path[512];
+
+	alarm(30);
+	lpb_nested_err[0] = lpb_nested_err[1] = 1;
+	patch_path(path, sizeof(path), "ctor");
+	p = lp_load(path, 0);
+	printf("ctor             %d (%s)\n                 %s\n",
+	       lpb_nested_err[0], rw_strerror(lpb_nested_err[0]),
+	       lpb_nested_msg[0]);
+	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
+	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
+				   "destructor");
+	/* Its pre_patch callback, under the patch lock: the same. */
+	lp_enable_wait(p, 10000);
+	printf("pre_patch        %d (%s)\n                 %s\n",
+	       lpb_nested_err[1], rw_strerror(lpb_nested_err[1]),
+	       lpb_nested_msg[1]);
+	CHECK_EQ(lpb_nested_err[1], -EDEADLK);
+	has_all(lpb_nested_msg[1], "lpb_good.so: refused: called from a "
+				   "patch's callback");
+	CHECK(!lp_file_mapped("lpb_good.so"));
+	lp_disable_wait(p, 10000);
+	CHECK_EQ(rw_patch_unload(p), 0);
+	CHECK(!lp_file_mapped("lpb_ctor.so"));
+	CHECK(!rw_patch_find("lpb_good"));
+
+	patch_path(path, sizeof(path), "good");
+	good = lp_load(path, 0);
+	patch_path(path, sizeof(path), "dtor");
+	p = lp_load(path, 0);
+	lpb_nested_err[0] = lpb_nested_err[1] = 1;
+	CHECK_EQ(rw_patch_unload(p), 0);
+	printf("dtor             %d (%s)\n                 %s\n"
+	       "                 %d (%s)\n                 %s\n",
+	       lpb_nested_err[0], rw_strerror(lpb_nested_err[0]),
+	       lpb_nested_msg[0], lpb_nested_err[1],
+	       rw_strerror(lpb_nested_err[1]), lpb_nested_msg[1]);
+	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
+	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
+				   "destructor");
+	CHECK_EQ(lpb_nested_err[1], -EDEADLK);
+	has_all(lpb_nested_msg[1], "patch lpb_good: refused|constructor or "
+				   "destructor");
+	CHECK(!lp_file_mapped("lpb_dtor.so"));
+	CHECK(rw_patch_find("lpb_good") == good);
+	CHECK_EQ(rw_patch_unload(good), 0);
+	alarm(0);
+	workers_ok();
 }
 
 int main(void)
@@ -371,6 +674,10 @@ int main(void)
 
 	test_file_checks();
 	test_good();
+	test_not_regular();
+	test_wrong_files();
+	test_stale_error();
+	test_nested();
 
 	atomic_store(&stop, true);
 	for (int i = 0; i < NWORKERS; i++)

@@ -43,3 +43,12 @@ add_custom_command(TARGET lpb_good POST_BUILD
 	COMMAND ${CMAKE_STRIP} -o ${lpb_dir}/lpb_good_stripped.so
 		$<TARGET_FILE:lpb_good>
 	VERBATIM)
+
+# lpb_ctor.so and lpb_dtor.so call rw_patch_load and rw_patch_unload from
+# their constructor and destructor: those resolve in the test program, which
+# exports its symbols (with lpb_nested_*, where the patches report).
+set_property(TARGET ${RW_TEST_TARGET} PROPERTY ENABLE_EXPORTS ON)
+foreach(p ctor dtor)
+	rw_lp_test_patch(lpb_${p} ${lpb_src}/patch_${p}.c ${lpb_dir})
+	target_compile_definitions(lpb_${p} PRIVATE LPB_DIR="${lpb_dir}")
+endforeach()

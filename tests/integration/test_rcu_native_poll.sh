@@ -82,7 +82,7 @@ EOF
 	"$src"/src/*.c "$src"/src/livepatch/*.c "$src/src/arch/$arch"/*.c \
 	"$src/tests/unit/test_rcu.c" "$work/isoc23.c" \
 	"$lib/liburcu-cds.a" "$lib/liburcu-bp.a" "$lib/liburcu-common.a" \
-	$(pkg-config --libs libunwind libunwind-generic libelf) \
+	$(pkg-config --libs libunwind libunwind-generic libelf libdw) \
 	-lpthread -ldl -o "$work/test_rcu_native" 2>"$work/cc.log" || {
 	echo "FAIL: build against $(basename "$deb")"
 	cat "$work/cc.log"

@@ -30,10 +30,11 @@
 #define STALL_MS 2000
 #define DEFAULT_TIMEOUT_S 60.0
 
-enum { OPT_TIMEOUT = 10, OPT_NO_WAIT, OPT_KEEP_LOADED };
+enum { OPT_TIMEOUT = 10, OPT_NO_WAIT, OPT_KEEP_LOADED, OPT_ALLOW_INLINED };
 static const struct opt patch_opts[] = {
 	{ "timeout", 't', true, OPT_TIMEOUT },
 	{ "no-wait", 0, false, OPT_NO_WAIT },
+	{ "allow-inlined", 0, false, OPT_ALLOW_INLINED },
 	{ NULL, 0, false, 0 },
 };
 static const struct opt unpatch_opts[] = {
@@ -462,7 +463,7 @@ int cmd_patch(int argc, char **argv)
 	struct optv v;
 	struct conn c;
 	struct patch_info *pi = NULL;
-	char path[PATH_MAX], what[PATH_MAX + 16];
+	char path[PATH_MAX], what[PATH_MAX + 16], warning[512];
 	uint64_t timeout_ms, start, t0;
 	struct rw_wire_msg m;
 	pid_t pid;
@@ -485,6 +486,9 @@ int cmd_patch(int argc, char **argv)
 	start = now_ms();
 	conn_begin(&c, RW_MSG_PATCH_LOAD);
 	rw_wire_str(&c.buf, RW_TAG_PATH, path);
+	if (v.set[OPT_ALLOW_INLINED])
+		rw_wire_u64(&c.buf, RW_TAG_LOAD_FLAGS,
+			    RW_PATCH_LOAD_ALLOW_INLINED);
 	ret = conn_call(&c, &m, -1);
 	if (ret == EX_FAIL) {
 		/* The loader's messages name the file already. */
@@ -497,6 +501,10 @@ int cmd_patch(int argc, char **argv)
 	if (ret)
 		goto out;
 	patch_info_read(m.payload, m.len, pi);
+	/* Inlining not checked (no debug information), or allowed. */
+	if (rw_wire_find_str(m.payload, m.len, RW_TAG_MESSAGE, warning,
+			     sizeof(warning)))
+		msg("warning: %s", warning);
 	rw_wire_msg_free(&m);
 	if (!*pi->name) {
 		ret = fail(EX_PROTO, -EPROTO,

@@ -71,9 +71,10 @@ static const struct {
 	{ RW_ERR_TEXT_WRITE, "RW_ERR_TEXT_WRITE",
 	  "the kernel refused a write to code" },
 	{ RW_ERR_PATCH_FILE, "RW_ERR_PATCH_FILE",
-	  "the patch file is refused (owner, mode, type)" },
+	  "the patch file is refused (owner, mode, type, machine, "
+	  "truncated)" },
 	{ RW_ERR_PATCH_VERSION, "RW_ERR_PATCH_VERSION",
-	  "the patch was built for another rewire version" },
+	  "not a rewire patch of this version" },
 	{ RW_ERR_SYMBOL, "RW_ERR_SYMBOL", "unknown symbol" },
 	{ RW_ERR_AMBIGUOUS, "RW_ERR_AMBIGUOUS", "ambiguous name" },
 	{ RW_ERR_STRIPPED, "RW_ERR_STRIPPED", "no symbol table (stripped)" },
@@ -82,6 +83,8 @@ static const struct {
 	{ RW_ERR_NO_PROC, "RW_ERR_NO_PROC", "/proc is not mounted" },
 	{ RW_ERR_NOT_DUMPABLE, "RW_ERR_NOT_DUMPABLE",
 	  "not dumpable after a privilege drop: /proc/self/mem refused" },
+	{ RW_ERR_INLINED, "RW_ERR_INLINED",
+	  "a patched function is inlined into callers" },
 };
 
 #define E(x)          \

@@ -17,8 +17,12 @@
  *     is the loaded one (program headers, build id) and has a .symtab; the
  *     symbol exists and is unique, or its position exists; its size
  *     matches when given; __patchable_function_entries records its entry
- *     and the entry holds at least five NOP bytes (or rewire's jump).
- *  5. Each reference resolves, and its slot is writable data of the patch.
+ *     and the entry holds at least five NOP bytes (or rewire's jump). A
+ *     compiler clone is replaced only when declared so (RW_PATCH_F_CLONE);
+ *     the pieces of the old and of the new function (NAME.cold, ...) are
+ *     collected for the stack checks.
+ *  5. Each reference resolves, and its slot is writable data of the patch;
+ *     the patch's executable segments are recorded for the unload check.
  *  6. Only then are the reference slots written and *out filled.
  *
  * Each object's file is parsed once per load (struct target).

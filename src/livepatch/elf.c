@@ -993,6 +993,17 @@ static int resolve_func(struct load *L, size_t i,
 	f->new_addr = (uintptr_t)pf->new_func;
 	make_label(f->label, sizeof(f->label), pf->old_object, pf->old_name,
 		   pf->old_sympos);
+	if (!clone) {
+		char clones[256];
+
+		/* Their callers keep the old code: worth a line in the log
+		 * (like an inlined copy, it is the patch author's call). */
+		list_clones(t, pf->old_name, clones, sizeof(clones));
+		if (clones[0])
+			rw__log("%s: %s has clones that this patch does not "
+				"replace (another calling convention): %s",
+				L->path, f->label, clones);
+	}
 	st = (struct symtab){ t->elf, t->syms, t->nsyms, t->strndx, t->bias };
 	if (add_pieces(&st, sym.index, pf->old_name, &f->old_pieces,
 		       &f->nold_pieces)) {

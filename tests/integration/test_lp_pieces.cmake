@@ -43,7 +43,8 @@ target_link_libraries(${RW_TEST_TARGET} PRIVATE lpp_lib)
 add_dependencies(${RW_TEST_TARGET} lpp_refdso)
 target_compile_definitions(${RW_TEST_TARGET} PRIVATE
 	LPP_DIR="${lpp_dir}"
-	LPP_NM="${RW_NM}")
+	LPP_NM="${RW_NM}"
+	$<$<C_COMPILER_ID:GNU>:LPP_GCC=1>)
 rw_lp_test()
 
 foreach(p cold unload ref clone_base clone_bad)

@@ -38,13 +38,7 @@
 #include "check.h"
 
 #ifndef RW_BACKEND_X86_64
-/* With an argument, only that part (cold, unload, ref, clones). */
-static bool part(int argc, char **argv, const char *name)
-{
-	return argc < 2 || !strcmp(argv[1], name);
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
 	SKIP("live patching needs the x86_64 backend");
 }

@@ -1,11 +1,24 @@
 # Live patching helpers (doc/LIVEPATCH.md). Included by rewireConfig.cmake
 # for installed users and by rewire's own build.
 #
-#   rewire_target_patchable(<target>)
+#   rewire_target_patchable(<target> [NO_LIVE_PATCHING])
 #       Build <target>'s functions with a patchable entry
 #       (-fpatchable-function-entry=5): five NOP bytes at every function
 #       entry, recorded in __patchable_function_entries, that rewire
 #       turns into a jump. Costs one 5-byte NOP run per call.
+#       With GCC, also REWIRE_LIVE_PATCHING_FLAGS
+#       (-flive-patching=inline-only-static), made for live patching:
+#       GCC then makes no clones (NAME.constprop.N, NAME.isra.N,
+#       NAME.part.N, with other calling conventions than NAME) and
+#       inlines only static functions, so that no caller depends on the
+#       body of a function it does not own, and a patch of a function
+#       is a patch of every copy of it except static ones inlined into
+#       callers (patch those callers too). It costs the IPA optimizations
+#       it turns off (doc/BENCHMARKS.md, "-flive-patching"). Not for
+#       targets built with LTO (GCC refuses it with -flto): those with
+#       INTERPROCEDURAL_OPTIMIZATION set do not get it; one that passes
+#       -flto in its flags must give NO_LIVE_PATCHING. NO_LIVE_PATCHING:
+#       only the entries (enough for function tracing).
 #
 #   rewire_add_patch(<name> <source>...)
 #       A live patch: a MODULE library <name>.so (no "lib" prefix) built
@@ -14,9 +27,21 @@
 #       Same as: cc -O2 -fPIC -shared -I<rewire>/include -o name.so src.c
 
 set(REWIRE_PATCHABLE_FLAGS -fpatchable-function-entry=5)
+set(REWIRE_LIVE_PATCHING_FLAGS -flive-patching=inline-only-static)
 
 function(rewire_target_patchable target)
+	cmake_parse_arguments(PARSE_ARGV 1 arg "NO_LIVE_PATCHING" "" "")
 	target_compile_options(${target} PRIVATE ${REWIRE_PATCHABLE_FLAGS})
+	if(arg_NO_LIVE_PATCHING OR NOT REWIRE_LIVE_PATCHING_FLAGS)
+		return()
+	endif()
+	# GCC only (clang has no such option, and makes no such clones
+	# under these names), and never with LTO.
+	set(no_lto "$<NOT:$<BOOL:$<TARGET_PROPERTY:INTERPROCEDURAL_OPTIMIZATION>>>")
+	foreach(lang C CXX)
+		target_compile_options(${target} PRIVATE
+			"$<$<AND:$<COMPILE_LANG_AND_ID:${lang},GNU>,${no_lto}>:${REWIRE_LIVE_PATCHING_FLAGS}>")
+	endforeach()
 endfunction()
 
 function(rewire_add_patch name)

@@ -228,7 +228,13 @@ RW_EXPORT int rw_patch_force(struct rw_patch *p);
 
 /*
  * rw_patch_unload - unmap a patch that is LOADED, DISABLED or REPLACED
- * (-EBUSY otherwise). A forced patch's object stays mapped. @p is freed.
+ * (-EBUSY otherwise). No thread may be anywhere in the patch's code (any
+ * executable segment of it, not only its replacement functions: a helper
+ * they tail-called, their .cold pieces): -EBUSY while one is, with the
+ * thread in rw_patch_last_error(); try again later. A forced patch's
+ * object stays mapped, and so does one while a thread could not be checked
+ * (it blocks rewire's signal, or its stack cannot be unwound). On success
+ * @p is freed.
  */
 RW_EXPORT int rw_patch_unload(struct rw_patch *p);
 

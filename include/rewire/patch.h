@@ -58,8 +58,9 @@
 extern "C" {
 #endif
 
-/* Descriptor layout version; the loader refuses any other. */
-#define RW_PATCH_ABI_VERSION 1u
+/* Descriptor layout version; the loader refuses any other. 2: struct
+ * rw_patch_func has flags. */
+#define RW_PATCH_ABI_VERSION 2u
 #define RW_PATCH_MAGIC 0x52575043u /* "RWPC" */
 
 struct rw_patch_func {
@@ -68,7 +69,16 @@ struct rw_patch_func {
 	unsigned long old_sympos;
 	unsigned long old_size;
 	void *new_func;
+	unsigned long flags; /* RW_PATCH_F_* */
 };
+
+/*
+ * The old function is a clone the compiler made (NAME.constprop.N,
+ * NAME.isra.N, NAME.part.N: GCC changed its arguments or split it), and
+ * the new function has the clone's calling convention, not NAME's. The
+ * loader refuses to replace a clone without it. See doc/LIVEPATCH.md.
+ */
+#define RW_PATCH_F_CLONE 1ul
 
 struct rw_patch_ref {
 	const char *object;
@@ -114,13 +124,20 @@ struct rw_patch_desc {
 #define RW_PATCH_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #define RW_PATCH_FUNCS(var) static const struct rw_patch_func var[]
-#define RW_PATCH_FUNC(object, name, sympos, newfn)             \
-	{                                                      \
-		(object), (name), (sympos), 0, (void *)(newfn) \
+#define RW_PATCH_FUNC(object, name, sympos, newfn)                \
+	{                                                         \
+		(object), (name), (sympos), 0, (void *)(newfn), 0 \
 	}
-#define RW_PATCH_FUNC_SIZED(object, name, sympos, size, newfn)      \
-	{                                                           \
-		(object), (name), (sympos), (size), (void *)(newfn) \
+#define RW_PATCH_FUNC_SIZED(object, name, sympos, size, newfn)         \
+	{                                                              \
+		(object), (name), (sympos), (size), (void *)(newfn), 0 \
+	}
+/* Replace the clone @name ("parse.constprop.0") by @newfn, written for the
+ * clone's calling convention (RW_PATCH_F_CLONE). */
+#define RW_PATCH_FUNC_CLONE(object, name, sympos, newfn)        \
+	{                                                       \
+		(object), (name), (sympos), 0, (void *)(newfn), \
+			RW_PATCH_F_CLONE                        \
 	}
 
 #define RW_PATCH_REFS(var) static const struct rw_patch_ref var[]
@@ -143,7 +160,7 @@ struct rw_patch_desc {
 		".long 1\n" /* type */                    \
 		".asciz \"rewire\"\n"                     \
 		".balign 4\n"                             \
-		".long 1\n" /* RW_PATCH_ABI_VERSION */    \
+		".long 2\n" /* RW_PATCH_ABI_VERSION */    \
 		".balign 4\n"                             \
 		".popsection\n")
 

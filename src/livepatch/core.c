@@ -294,6 +294,9 @@ struct lp_site {
 	uintptr_t sled;	    /* where the 5-byte jump goes */
 	uintptr_t old_addr; /* function entry */
 	size_t old_size;
+	/* The old function's pieces (NAME.cold, NAME.part.N): its code too. */
+	struct rw__lp_range *pieces;
+	size_t npieces;
 	uint8_t orig[5]; /* the NOP bytes */
 	/* Patches applied or in transition, bottom to top. */
 	struct lp_layer {
@@ -318,9 +321,11 @@ struct rw_patch {
 	struct rw_patch_thread pending[RW_PATCH_INFO_THREADS];
 	bool target_patched;
 	/* References on the objects it patches, so that a dlclose() by the
-	 * program cannot unmap code with our jumps in it (one per function;
-	 * NULL for the main program). */
+	 * program cannot unmap code with our jumps in it, and on the objects
+	 * its references point into, which its code uses (one per function,
+	 * then one per reference; NULL for the main program). */
 	void **pins;
+	size_t npins;
 	struct rw_patch *next; /* all loaded patches, load order */
 };
 
@@ -333,6 +338,9 @@ struct tf {
 	uintptr_t impl[2]; /* [0] unpatched side, [1] patched side */
 	uintptr_t size[2]; /* code size of each side (for stack checks) */
 	bool orig[2];	   /* side is the original body */
+	/* Each side's pieces outside [impl, impl + size). */
+	const struct rw__lp_range *pieces[2];
+	size_t npieces[2];
 };
 
 static struct trans {
@@ -393,6 +401,16 @@ static struct lp_site *site_get(const struct rw__lp_func *f)
 	s->sled = f->sled;
 	s->old_addr = f->old_addr;
 	s->old_size = f->old_size;
+	if (f->nold_pieces) {
+		s->pieces = malloc(f->nold_pieces * sizeof(*s->pieces));
+		if (!s->pieces) {
+			free(s);
+			return NULL;
+		}
+		memcpy(s->pieces, f->old_pieces,
+		       f->nold_pieces * sizeof(*s->pieces));
+		s->npieces = f->nold_pieces;
+	}
 	memcpy(s->orig, (const void *)f->sled, 5);
 	snprintf(s->label, sizeof(s->label), "%s", f->label);
 	s->next = sites;
@@ -426,22 +444,27 @@ static void layer_remove(struct lp_site *s, struct rw_patch *p)
 	s->nlayers = k;
 }
 
-/* The code a site runs with the layers below index @upto. */
-static void site_impl(const struct lp_site *s, size_t upto, uintptr_t *impl,
-		      uintptr_t *size, bool *orig)
+/* The code a site runs with the layers below index @upto: side @side of
+ * @t. */
+static void site_impl(const struct lp_site *s, size_t upto, struct tf *t,
+		      int side)
 {
 	if (upto == 0) {
-		*impl = s->sled + 5;
-		*size = s->old_size;
-		*orig = true;
+		t->impl[side] = s->sled + 5;
+		t->size[side] = s->old_size;
+		t->orig[side] = true;
+		t->pieces[side] = s->pieces;
+		t->npieces[side] = s->npieces;
 		return;
 	}
 	const struct rw__lp_func *f =
 		&s->layers[upto - 1].p->obj.funcs[s->layers[upto - 1].fi];
 
-	*impl = f->new_addr;
-	*size = f->new_size ? f->new_size : 1;
-	*orig = false;
+	t->impl[side] = f->new_addr;
+	t->size[side] = f->new_size ? f->new_size : 1;
+	t->orig[side] = false;
+	t->pieces[side] = f->new_pieces;
+	t->npieces[side] = f->nnew_pieces;
 }
 
 /* ---- Writing entries ----------------------------------------------------- */
@@ -965,14 +988,16 @@ static int run_round(struct rw_patch *p)
 	struct round r;
 	struct rw_tid_list late = { 0 };
 	uintptr_t(*pages)[2] = NULL;
-	size_t npages, nf = 0;
+	size_t npages, nf = 0, nranges = 0;
 	int err;
 
 	memset(&r, 0, sizeof(r));
 	r.epoch = tr.ep[tr.nep - 1];
 	r.target = target_now();
-	r.funcs = calloc(tr.ntf, sizeof(*r.funcs));
-	r.func_labels = calloc(tr.ntf, sizeof(*r.func_labels));
+	for (size_t i = 0; i < tr.ntf; i++)
+		nranges += 1 + tr.tf[i].npieces[!r.target];
+	r.funcs = calloc(nranges, sizeof(*r.funcs));
+	r.func_labels = calloc(nranges, sizeof(*r.func_labels));
 	r.cap = 256;
 	r.res = calloc(r.cap, sizeof(*r.res));
 	err = rw__lock_acquire(&rw__text_lock);
@@ -988,7 +1013,10 @@ static int run_round(struct rw_patch *p)
 		err = -ENOMEM;
 		goto out;
 	}
-	/* The side threads leave: its functions must not be on the stack. */
+	/* The side threads leave: its functions must not be on the stack,
+	 * nor their pieces (NAME.cold, ...: a thread there is inside NAME,
+	 * which jumped there). The same ranges for a thread's own check and
+	 * for the check of a blocked thread from outside. */
 	for (size_t i = 0; i < tr.ntf; i++) {
 		struct tf *t = &tr.tf[i];
 		bool from = !r.target;
@@ -998,6 +1026,10 @@ static int run_round(struct rw_patch *p)
 			r.funcs[nf].start = t->site->old_addr;
 		r.funcs[nf].end = r.funcs[nf].start + t->size[from];
 		r.func_labels[nf++] = t->site->label;
+		for (size_t k = 0; k < t->npieces[from]; k++) {
+			r.funcs[nf] = t->pieces[from][k];
+			r.func_labels[nf++] = t->site->label;
+		}
 	}
 	/* Sort funcs with their labels. */
 	for (size_t i = 1; i < nf; i++)
@@ -1110,12 +1142,8 @@ static int trans_setup(struct rw_patch *p, bool patched)
 		struct tf *t = &tr.tf[tr.ntf++];
 
 		t->site = s;
-		site_impl(s, s->nlayers - 1, &t->impl[0], &t->size[0],
-			  &t->orig[0]);
-		t->impl[1] = p->obj.funcs[i].new_addr;
-		t->size[1] = p->obj.funcs[i].new_size ? p->obj.funcs[i].new_size
-						      : 1;
-		t->orig[1] = false;
+		site_impl(s, s->nlayers - 1, t, 0);
+		site_impl(s, s->nlayers, t, 1);
 	}
 	if (patched && p->obj.desc->replace) {
 		/* Atomic replace: functions that only earlier patches
@@ -1133,9 +1161,8 @@ static int trans_setup(struct rw_patch *p, bool patched)
 			struct tf *t = &tr.tf[tr.ntf++];
 
 			t->site = s;
-			site_impl(s, s->nlayers, &t->impl[0], &t->size[0],
-				  &t->orig[0]);
-			site_impl(s, 0, &t->impl[1], &t->size[1], &t->orig[1]);
+			site_impl(s, s->nlayers, t, 0);
+			site_impl(s, 0, t, 1);
 		}
 		tr.replace = true;
 	}
@@ -1452,9 +1479,12 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		return err;
 	}
 	p->state = RW_PATCH_LOADED;
-	p->pins = calloc(p->obj.nfuncs, sizeof(*p->pins));
+	p->npins = p->obj.nfuncs + p->obj.desc->nrefs;
+	p->pins = calloc(p->npins, sizeof(*p->pins));
 	for (size_t i = 0; p->pins && i < p->obj.nfuncs; i++)
 		p->pins[i] = pin_object(p->obj.funcs[i].old_addr);
+	for (size_t i = 0; p->pins && i < p->obj.desc->nrefs; i++)
+		p->pins[p->obj.nfuncs + i] = pin_object(p->obj.ref_addrs[i]);
 	/* Append: the list is in load order. */
 	struct rw_patch **pp = &patches;
 
@@ -1686,8 +1716,129 @@ out:
 	return err;
 }
 
+/*
+ * Before a patch object is unmapped no thread may be anywhere in its code:
+ * not only in the replacement functions that the transitions checked, but
+ * in a helper of the patch that a replacement tail-called (its frame is
+ * gone), or in code of the patch that some thread is about to return to.
+ * So every executable segment of the object is one range, and every
+ * thread's whole stack is looked at: a blocked thread from outside, the
+ * others (and those whose stack cannot be read from outside) in rewire's
+ * signal handler. A thread found inside makes the unload -EBUSY; a thread
+ * that cannot be checked (it blocks rewire's signal, or its stack cannot
+ * be unwound) makes the unload keep the object mapped, as for a forced
+ * patch: never unmap code that may run.
+ */
+struct unload_check {
+	struct rw__lp_check chk; /* template: the patch's text */
+	_Atomic bool inside, unknown;
+	_Atomic pid_t tid; /* the first thread found inside, and where */
+	_Atomic uintptr_t ip;
+};
+
+static void unload_inside(struct unload_check *u, pid_t tid, uintptr_t ip)
+{
+	pid_t none = 0;
+
+	atomic_store(&u->inside, true);
+	if (atomic_compare_exchange_strong(&u->tid, &none, tid))
+		atomic_store(&u->ip, ip);
+}
+
+static void unload_fn(void *arg, void *uc)
+{
+	struct unload_check *u = arg;
+	struct rw__lp_check c = u->chk;
+	int rc = stack_room() ? rw__lp_check_self(uc, &c)
+			      : RW__LP_UNWIND_FAILED;
+
+	if (rc == RW__LP_ON_STACK)
+		unload_inside(u, rw__gettid(), c.hit_ip);
+	else if (rc != RW__LP_SAFE)
+		atomic_store(&u->unknown, true);
+}
+
+static bool unload_filter(pid_t tid, void *arg)
+{
+	struct unload_check *u = arg;
+	struct rw__lp_check c = u->chk;
+	long nr = -1;
+	int rc = rw__lp_check_blocked(tid, &c);
+
+	switch (rc) {
+	case RW__LP_SAFE:
+	case -ESRCH:
+		return false;
+	case RW__LP_ON_STACK:
+		unload_inside(u, tid, c.hit_ip);
+		return false;
+	case RW__LP_UNWIND_FAILED:
+		/* Ask it, if that does not end its system call. */
+		if (rw__lp_thread_syscall(tid, &nr) >= 0 &&
+		    syscall_restarts(nr))
+			return true;
+		atomic_store(&u->unknown, true);
+		return false;
+	default: /* running, or it moved: it checks itself */
+		return true;
+	}
+}
+
+#define UNLOAD_TRIES 5
+
+/*
+ * 0: no thread is in @p's code; 1: some thread could not be checked (keep
+ * the code mapped); -EBUSY (message set): a thread is inside.
+ */
+static int unload_check(struct rw_patch *p)
+{
+	struct unload_check u;
+	struct rw_tid_list late = { 0 };
+	uint64_t pause = 2000000ull;
+	int err = 0;
+
+	for (int attempt = 0; attempt < UNLOAD_TRIES; attempt++) {
+		memset(&u, 0, sizeof(u));
+		u.chk.funcs = p->obj.text;
+		u.chk.nfuncs = p->obj.ntext;
+		err = rw__on_threads(unload_fn, &u, unload_filter, &u,
+				     ROUND_TIMEOUT_MS, &late);
+		rw_tid_list_free(&late);
+		if (err == -RW_ERR_THREAD_TIMEOUT) {
+			atomic_store(&u.unknown, true);
+			err = 0;
+		}
+		if (err || !atomic_load(&u.inside))
+			break;
+		/* A thread passing through: it may be gone in a moment. */
+		rw__sleep_ns(pause);
+		pause *= 2;
+	}
+	if (err) {
+		rw__lp_set_error("patch %s: cannot check the threads before "
+				 "unmapping its code: %s",
+				 p->obj.desc->name, rw_strerror(err));
+		return err == -EAGAIN ? -EBUSY : err;
+	}
+	if (atomic_load(&u.inside)) {
+		rw__lp_set_error("patch %s: thread %d is running its code (at "
+				 "%#lx); unload it once the thread has left",
+				 p->obj.desc->name, (int)atomic_load(&u.tid),
+				 (unsigned long)atomic_load(&u.ip));
+		return -EBUSY;
+	}
+	if (atomic_load(&u.unknown)) {
+		rw__log("patch %s: a thread could not be checked; its code "
+			"stays mapped",
+			p->obj.desc->name);
+		return 1;
+	}
+	return 0;
+}
+
 RW_EXPORT int rw_patch_unload(struct rw_patch *p)
 {
+	bool keep;
 	int err = lp_enter(p);
 
 	if (err)
@@ -1709,6 +1860,12 @@ RW_EXPORT int rw_patch_unload(struct rw_patch *p)
 		rw__lock_release(&lp_lock);
 		return -EBUSY;
 	}
+	/* A forced patch stays mapped: nothing to check. */
+	if (!p->forced && (err = unload_check(p)) < 0) {
+		rw__lock_release(&lp_lock);
+		return err;
+	}
+	keep = p->forced || err > 0;
 	for (struct rw_patch **pp = &patches; *pp; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
@@ -1733,16 +1890,18 @@ RW_EXPORT int rw_patch_unload(struct rw_patch *p)
 				break;
 			}
 		free(site->layers);
+		free(site->pieces);
 		free(site);
 	}
 	rw__lock_release(&lp_lock);
-	for (size_t i = 0; p->pins && i < p->obj.nfuncs && !p->forced; i++)
+	for (size_t i = 0; p->pins && i < p->npins && !keep; i++)
 		if (p->pins[i])
 			dlclose(p->pins[i]);
 	free(p->pins);
-	if (p->forced) {
+	if (keep) {
 		/* A thread may still run its code: keep it mapped. */
-		free(p->obj.funcs);
+		rw__lp_funcs_free(p->obj.funcs, p->obj.nfuncs);
+		free(p->obj.ref_addrs);
 	} else {
 		rw__lp_unload(&p->obj);
 	}

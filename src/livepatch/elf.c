@@ -17,8 +17,12 @@
  *     is the loaded one (program headers, build id) and has a .symtab; the
  *     symbol exists and is unique, or its position exists; its size
  *     matches when given; __patchable_function_entries records its entry
- *     and the entry holds at least five NOP bytes (or rewire's jump).
- *  5. Each reference resolves, and its slot is writable data of the patch.
+ *     and the entry holds at least five NOP bytes (or rewire's jump). A
+ *     compiler clone is replaced only when declared so (RW_PATCH_F_CLONE);
+ *     the pieces of the old and of the new function (NAME.cold, ...) are
+ *     collected for the stack checks.
+ *  5. Each reference resolves, and its slot is writable data of the patch;
+ *     the patch's executable segments are recorded for the unload check.
  *     No function has copies inlined into callers, as far as the targets'
  *     DWARF tells (dwarf.c); without DWARF, a warning says so.
  *  6. Only then are the reference slots written and *out filled.
@@ -72,6 +76,16 @@ struct load {
 struct sym {
 	uintptr_t addr;
 	GElf_Sym s;
+	size_t index; /* in the symbol table */
+};
+
+/* A symbol table, for the compiler's pieces of a function. */
+struct symtab {
+	Elf *elf;
+	Elf_Data *syms;
+	size_t nsyms;
+	size_t strndx;
+	uintptr_t bias;
 };
 
 /* ------------------------------------------------------------------------
@@ -542,6 +556,205 @@ static int get_target(struct load *L, const char *object, const char *what,
 	return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * What GCC makes of a function (DESIGN.md 8b).
+ *
+ * Pieces: NAME.cold (an unlikely block moved out of NAME, entered by a
+ * jump from NAME's body) and NAME.part.N (NAME's body after partial
+ * inlining, entered by a call or tail call from what is left of NAME) run
+ * as NAME: a thread in one is inside NAME. Their own pieces
+ * (NAME.part.0.cold) too.
+ * Clones: NAME.constprop.N (constant arguments propagated), NAME.isra.N
+ * (arguments changed by interprocedural scalar replacement), and again
+ * NAME.part.N seen as a function of its own: other calling conventions.
+ * Replacing one by a function written with NAME's signature breaks every
+ * caller, so a patch must say that it replaces a clone
+ * (RW_PATCH_FUNC_CLONE).
+ */
+
+/* Length of ".<word>.N" (N decimal digits) at @p, or 0. */
+static size_t suffix_len(const char *p, const char *word)
+{
+	size_t w = strlen(word), n;
+
+	if (p[0] != '.' || strncmp(p + 1, word, w) || p[1 + w] != '.')
+		return 0;
+	for (n = 0; p[2 + w + n] >= '0' && p[2 + w + n] <= '9'; n++)
+		;
+	return n ? 2 + w + n : 0;
+}
+
+/* Length of a piece's suffix component at @p (".cold", ".cold.N",
+ * ".part.N"), or 0. */
+static size_t piece_len(const char *p)
+{
+	size_t n;
+
+	if (!strncmp(p, ".cold", 5) && (p[5] == '\0' || p[5] == '.')) {
+		n = suffix_len(p, "cold");
+		return n ? n : 5;
+	}
+	return suffix_len(p, "part");
+}
+
+/* Is @sn a piece of @name: @name followed by piece components only? */
+static bool is_piece_of(const char *sn, const char *name)
+{
+	size_t k = strlen(name), n;
+
+	if (strncmp(sn, name, k) || !sn[k])
+		return false;
+	for (sn += k; *sn; sn += n)
+		if (!(n = piece_len(sn)))
+			return false;
+	return true;
+}
+
+/* Where the compiler's clone suffix of @name starts (".constprop.N",
+ * ".isra.N", ".part.N"), or NULL. */
+static const char *clone_suffix(const char *name)
+{
+	static const char *const words[] = { "constprop", "isra", "part" };
+
+	for (const char *p = strchr(name, '.'); p && p > name;
+	     p = strchr(p + 1, '.'))
+		for (size_t i = 0; i < 3; i++)
+			if (suffix_len(p, words[i]))
+				return p;
+	return NULL;
+}
+
+/* Is @name a cold piece (a ".cold" component anywhere after the base)? */
+static bool is_cold_name(const char *name)
+{
+	for (const char *p = strchr(name, '.'); p && p > name;
+	     p = strchr(p + 1, '.'))
+		if (!strncmp(p, ".cold", 5) && (p[5] == '\0' || p[5] == '.'))
+			return true;
+	return false;
+}
+
+/*
+ * The pieces of the function at index @fi of @st (named @name) as ranges,
+ * appended to *@r (*@n entries). A piece is a local function symbol. Which
+ * file's pieces: a local function's own file (the symbols between two
+ * STT_FILE entries); for a global one, every file that has no local
+ * function of that name (a piece of a static namesake in another file is
+ * not the global function's). A file-less table counts as one file.
+ */
+static int add_pieces(const struct symtab *st, size_t fi, const char *name,
+		      struct rw__lp_range **r, size_t *n)
+{
+	GElf_Sym s, f;
+	size_t nfiles = 1, file = 0, ffile = 0;
+	bool local, *shadow = NULL;
+	int err = 0;
+
+	if (!gelf_getsym(st->syms, (int)fi, &f))
+		return 0;
+	local = GELF_ST_BIND(f.st_info) == STB_LOCAL;
+	for (size_t i = 0; i < st->nsyms; i++)
+		if (gelf_getsym(st->syms, (int)i, &s) &&
+		    GELF_ST_TYPE(s.st_info) == STT_FILE)
+			nfiles++;
+	shadow = calloc(nfiles, sizeof(*shadow));
+	if (!shadow)
+		return -ENOMEM;
+	/* Files and the files that have a local function @name. */
+	for (size_t i = 0; i < st->nsyms; i++) {
+		const char *sn;
+
+		if (!gelf_getsym(st->syms, (int)i, &s))
+			continue;
+		if (GELF_ST_TYPE(s.st_info) == STT_FILE) {
+			file++;
+			continue;
+		}
+		if (i == fi)
+			ffile = file;
+		if (GELF_ST_BIND(s.st_info) != STB_LOCAL ||
+		    GELF_ST_TYPE(s.st_info) != STT_FUNC)
+			continue;
+		sn = elf_strptr(st->elf, st->strndx, s.st_name);
+		if (sn && !strcmp(sn, name))
+			shadow[file] = true;
+	}
+	file = 0;
+	for (size_t i = 0; i < st->nsyms && !err; i++) {
+		struct rw__lp_range *grown;
+		const char *sn;
+
+		if (!gelf_getsym(st->syms, (int)i, &s))
+			continue;
+		if (GELF_ST_TYPE(s.st_info) == STT_FILE) {
+			file++;
+			continue;
+		}
+		if (GELF_ST_BIND(s.st_info) != STB_LOCAL ||
+		    GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+		    s.st_shndx == SHN_UNDEF || !s.st_size ||
+		    (local ? file != ffile : shadow[file]))
+			continue;
+		sn = elf_strptr(st->elf, st->strndx, s.st_name);
+		if (!sn || !is_piece_of(sn, name))
+			continue;
+		grown = realloc(*r, (*n + 1) * sizeof(**r));
+		if (!grown) {
+			err = -ENOMEM;
+			break;
+		}
+		*r = grown;
+		(*r)[*n].start = st->bias + (uintptr_t)s.st_value;
+		(*r)[(*n)++].end =
+			st->bias + (uintptr_t)(s.st_value + s.st_size);
+	}
+	free(shadow);
+	return err;
+}
+
+/*
+ * The clones of @name in @t, for a message: "NAME.constprop.0, ...", or
+ * "" if there is none.
+ */
+static void list_clones(struct target *t, const char *name, char *buf,
+			size_t size)
+{
+	size_t k = strlen(name), len = 0, shown = 0, more = 0;
+	GElf_Sym s;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < t->nsyms; i++) {
+		const char *sn, *c;
+		bool dup = false;
+		int w;
+
+		if (!gelf_getsym(t->syms, (int)i, &s) ||
+		    s.st_shndx == SHN_UNDEF ||
+		    GELF_ST_TYPE(s.st_info) != STT_FUNC)
+			continue;
+		sn = elf_strptr(t->elf, t->strndx, s.st_name);
+		if (!sn || strncmp(sn, name, k) || sn[k] != '.' ||
+		    is_cold_name(sn) || (c = clone_suffix(sn)) != sn + k)
+			continue;
+		/* Once per name (the same clone in several files). */
+		for (const char *p = buf; (p = strstr(p, sn)) && !dup; p++)
+			dup = (p == buf || p[-1] == ' ') &&
+			      (p[strlen(sn)] == ',' || !p[strlen(sn)]);
+		if (dup)
+			continue;
+		if (shown == 8 || len + strlen(sn) + 3 >= size) {
+			more++;
+			continue;
+		}
+		w = snprintf(buf + len, size - len, "%s%s", shown ? ", " : "",
+			     sn);
+		len += (size_t)w;
+		shown++;
+	}
+	if (more && len + 16 < size)
+		snprintf(buf + len, size - len, " and %zu more", more);
+}
+
 /*
  * Resolve @name at position @pos in @t: function symbols (@func) or any
  * data or function symbol. Symbols at the same address count once, as
@@ -551,7 +764,9 @@ static int resolve(struct load *L, struct target *t, const char *name,
 		   unsigned long pos, bool func, struct sym *out)
 {
 	GElf_Sym *match = NULL, *grown, s;
+	size_t *index = NULL, *igrown;
 	size_t n = 0, cap = 0, other = 0;
+	char clones[256];
 	int err = 0;
 
 	for (size_t i = 0; i < t->nsyms; i++) {
@@ -580,18 +795,32 @@ static int resolve(struct load *L, struct target *t, const char *name,
 		if (n == cap) {
 			cap = cap ? 2 * cap : 4;
 			grown = realloc(match, cap * sizeof(*match));
-			if (!grown) {
+			if (grown)
+				match = grown;
+			igrown = grown ? realloc(index, cap * sizeof(*index))
+				       : NULL;
+			if (!igrown) {
 				rw__lp_set_error("%s: out of memory", L->path);
 				err = -ENOMEM;
 				goto out;
 			}
-			match = grown;
+			index = igrown;
 		}
+		index[n] = i;
 		match[n++] = s;
 	}
 	if (!n && other) {
 		rw__lp_set_error("%s: '%s' in %s is not a function", L->path,
 				 name, t->shown);
+		err = -RW_ERR_SYMBOL;
+	} else if (!n && func &&
+		   (list_clones(t, name, clones, sizeof(clones)), clones[0])) {
+		rw__lp_set_error("%s: '%s' was not found in %s; the compiler "
+				 "made clones of it: %s, which have another "
+				 "calling convention; patch the callers, or "
+				 "declare a replacement of a clone with "
+				 "RW_PATCH_FUNC_CLONE() (doc/LIVEPATCH.md)",
+				 L->path, name, t->shown, clones);
 		err = -RW_ERR_SYMBOL;
 	} else if (!n) {
 		rw__lp_set_error("%s: '%s' not found in %s", L->path, name,
@@ -610,12 +839,14 @@ static int resolve(struct load *L, struct target *t, const char *name,
 		err = -RW_ERR_SYMBOL;
 	} else {
 		out->s = match[pos ? pos - 1 : 0];
+		out->index = index[pos ? pos - 1 : 0];
 		out->addr = out->s.st_shndx == SHN_ABS
 				    ? (uintptr_t)out->s.st_value
 				    : t->bias + (uintptr_t)out->s.st_value;
 	}
 out:
 	free(match);
+	free(index);
 	return err;
 }
 
@@ -682,8 +913,12 @@ refuse:
 	return -RW_ERR_NOT_PATCHABLE;
 }
 
-/* st_size of the function at @addr in the patch (bias @bias), or 0. */
-static size_t patch_func_size(Elf *elf, uintptr_t bias, uintptr_t addr)
+/*
+ * st_size of the function at @addr in the patch (bias @bias), or 0; with
+ * its pieces (NAME.cold, ...) from the table that named it, into @f.
+ */
+static size_t patch_func_size(Elf *elf, uintptr_t bias, uintptr_t addr,
+			      struct rw__lp_func *f)
 {
 	GElf_Word types[2] = { SHT_SYMTAB, SHT_DYNSYM };
 
@@ -692,14 +927,21 @@ static size_t patch_func_size(Elf *elf, uintptr_t bias, uintptr_t addr)
 		Elf_Scn *scn = find_scn(elf, types[k], NULL, &sh);
 		Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
 		size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+		struct symtab st = { elf, d, n, sh.sh_link, bias };
+		const char *sn;
 		GElf_Sym s;
 
 		for (size_t i = 0; d && i < n; i++) {
-			if (gelf_getsym(d, (int)i, &s) &&
-			    GELF_ST_TYPE(s.st_info) == STT_FUNC &&
-			    s.st_shndx != SHN_UNDEF && s.st_size &&
-			    bias + s.st_value == addr)
-				return s.st_size;
+			if (!gelf_getsym(d, (int)i, &s) ||
+			    GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+			    s.st_shndx == SHN_UNDEF || !s.st_size ||
+			    bias + s.st_value != addr)
+				continue;
+			sn = elf_strptr(elf, sh.sh_link, s.st_name);
+			if (sn && add_pieces(&st, i, sn, &f->new_pieces,
+					     &f->nnew_pieces))
+				return 0;
+			return s.st_size;
 		}
 	}
 	return 0;
@@ -718,7 +960,9 @@ static int resolve_func(struct load *L, size_t i,
 			const struct rw_patch_func *pf, struct rw__lp_func *f)
 {
 	struct target *t;
+	struct symtab st;
 	struct sym sym;
+	const char *clone;
 	int err;
 
 	if (!pf->old_name || !pf->old_name[0]) {
@@ -730,6 +974,38 @@ static int resolve_func(struct load *L, size_t i,
 		rw__lp_set_error("%s: function %zu ('%s') has no new function",
 				 L->path, i, pf->old_name);
 		return -RW_ERR_PATCH_VERSION;
+	}
+	if (pf->flags & ~(unsigned long)RW_PATCH_F_CLONE) {
+		rw__lp_set_error("%s: function %zu ('%s') has unknown flags "
+				 "0x%lx",
+				 L->path, i, pf->old_name,
+				 pf->flags & ~(unsigned long)RW_PATCH_F_CLONE);
+		return -RW_ERR_PATCH_VERSION;
+	}
+	clone = clone_suffix(pf->old_name);
+	if (is_cold_name(pf->old_name)) {
+		rw__lp_set_error("%s: '%s' is a piece of a function that the "
+				 "compiler moved out of it, not a function: "
+				 "patch the function it belongs to",
+				 L->path, pf->old_name);
+		return -RW_ERR_NOT_PATCHABLE;
+	}
+	if (clone && !(pf->flags & RW_PATCH_F_CLONE)) {
+		rw__lp_set_error("%s: '%s' is a clone the compiler made of "
+				 "'%.*s', with another calling convention; "
+				 "if the new function has the clone's, declare "
+				 "it with RW_PATCH_FUNC_CLONE()",
+				 L->path, pf->old_name,
+				 (int)(clone - pf->old_name), pf->old_name);
+		return -RW_ERR_NOT_PATCHABLE;
+	}
+	if (!clone && (pf->flags & RW_PATCH_F_CLONE)) {
+		rw__lp_set_error("%s: '%s' is declared a clone "
+				 "(RW_PATCH_FUNC_CLONE) but its name is not "
+				 "one (NAME.constprop.N, NAME.isra.N, "
+				 "NAME.part.N)",
+				 L->path, pf->old_name);
+		return -RW_ERR_SYMBOL;
 	}
 	err = get_target(L, pf->old_object, pf->old_name, &t);
 	if (!err)
@@ -743,6 +1019,23 @@ static int resolve_func(struct load *L, size_t i,
 	f->new_addr = (uintptr_t)pf->new_func;
 	make_label(f->label, sizeof(f->label), pf->old_object, pf->old_name,
 		   pf->old_sympos);
+	if (!clone) {
+		char clones[256];
+
+		/* Their callers keep the old code: worth a line in the log
+		 * (like an inlined copy, it is the patch author's call). */
+		list_clones(t, pf->old_name, clones, sizeof(clones));
+		if (clones[0])
+			rw__log("%s: %s has clones that this patch does not "
+				"replace (another calling convention): %s",
+				L->path, f->label, clones);
+	}
+	st = (struct symtab){ t->elf, t->syms, t->nsyms, t->strndx, t->bias };
+	if (add_pieces(&st, sym.index, pf->old_name, &f->old_pieces,
+		       &f->nold_pieces)) {
+		rw__lp_set_error("%s: out of memory", L->path);
+		return -ENOMEM;
+	}
 	if (!f->old_size) {
 		rw__lp_set_error("%s: '%s' in %s has size 0; cannot patch it",
 				 L->path, pf->old_name, t->shown);
@@ -1316,6 +1609,62 @@ static int check_desc(const char *path, void *handle,
 	return 0;
 }
 
+struct text_query {
+	uintptr_t bias;
+	struct rw__lp_obj *o;
+	bool found, toomany;
+};
+
+static int text_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct text_query *q = arg;
+	struct rw__lp_obj *o = q->o;
+
+	(void)size;
+	if (info->dlpi_addr != q->bias)
+		return 0;
+	q->found = true;
+	o->ntext = 0;
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		if (o->ntext == sizeof(o->text) / sizeof(o->text[0])) {
+			q->toomany = true;
+			break;
+		}
+		o->text[o->ntext].start = info->dlpi_addr + ph->p_vaddr;
+		o->text[o->ntext++].end =
+			info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	return 1;
+}
+
+/* The patch's executable segments (loaded at @bias) into @o->text. */
+static int patch_text(const char *path, uintptr_t bias, struct rw__lp_obj *o)
+{
+	struct text_query q = { .bias = bias, .o = o };
+
+	dl_iterate_phdr(text_cb, &q);
+	if (q.found && !q.toomany && o->ntext)
+		return 0;
+	rw__lp_set_error("%s: %s", path,
+			 q.toomany ? "more executable segments than rewire "
+				     "tracks (8)"
+				   : "no executable segment found");
+	return -RW_ERR_PATCH_FILE;
+}
+
+void rw__lp_funcs_free(struct rw__lp_func *funcs, size_t n)
+{
+	for (size_t i = 0; funcs && i < n; i++) {
+		free(funcs[i].old_pieces);
+		free(funcs[i].new_pieces);
+	}
+	free(funcs);
+}
+
 /* Copy @src into @dst, cut at @size - 1 bytes. */
 static void copy_path(char *dst, size_t size, const char *src)
 {
@@ -1333,6 +1682,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	const struct rw_patch_desc *desc = NULL;
 	struct rw__lp_func *funcs = NULL;
 	uintptr_t *ref_addr = NULL, patch_bias = 0;
+	size_t nfuncs = 0;
 	void *handle = NULL;
 	Elf *elf = NULL;
 	char real[PATH_MAX], notice[RW__LP_ERRLEN];
@@ -1370,7 +1720,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 
-	funcs = calloc(desc->nfuncs, sizeof(*funcs));
+	nfuncs = desc->nfuncs; /* desc goes with the object on error */
+	funcs = calloc(nfuncs, sizeof(*funcs));
 	ref_addr = calloc(desc->nrefs ? desc->nrefs : 1, sizeof(*ref_addr));
 	if (!funcs || !ref_addr) {
 		rw__lp_set_error("%s: out of memory", path);
@@ -1381,8 +1732,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 		err = resolve_func(&L, i, &desc->funcs[i], &funcs[i]);
 		if (err)
 			goto out;
-		funcs[i].new_size =
-			patch_func_size(elf, patch_bias, funcs[i].new_addr);
+		funcs[i].new_size = patch_func_size(
+			elf, patch_bias, funcs[i].new_addr, &funcs[i]);
 		if (!funcs[i].new_size) {
 			/* Without it a thread inside the new function cannot
 			 * be told apart: no safe disable. */
@@ -1410,6 +1761,9 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 		if (err)
 			goto out;
 	}
+	err = patch_text(path, patch_bias, out);
+	if (err)
+		goto out;
 
 	/* Step 5, continued: copies of the functions inlined into callers,
 	 * which the patch cannot reach. */
@@ -1425,6 +1779,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	out->desc = desc;
 	out->funcs = funcs;
 	out->nfuncs = desc->nfuncs;
+	out->ref_addrs = ref_addr;
 	copy_path(out->path, sizeof(out->path),
 		  realpath(path, real) ? real : path);
 	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references",
@@ -1435,6 +1790,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 		rw__lp_set_error("warning: %s: %s", path, notice);
 	handle = NULL;
 	funcs = NULL;
+	ref_addr = NULL;
 out:
 	/* Only this call took the lock since the check above: it is free. */
 	if (handle && !names_acquire(path)) {
@@ -1445,7 +1801,7 @@ out:
 		target_free(&L.targets[i]);
 	free(L.targets);
 	free(ref_addr);
-	free(funcs);
+	rw__lp_funcs_free(funcs, nfuncs);
 	if (elf)
 		elf_end(elf);
 	if (fd >= 0)
@@ -1459,9 +1815,11 @@ void rw__lp_unload(struct rw__lp_obj *o)
 
 	if (!o || !o->handle)
 		return;
-	free(o->funcs);
+	rw__lp_funcs_free(o->funcs, o->nfuncs);
 	o->funcs = NULL;
 	o->nfuncs = 0;
+	free(o->ref_addrs);
+	o->ref_addrs = NULL;
 	/* rw_patch_unload refuses first when this thread holds the lock
 	 * (rw__lp_loader_held): a failure here cannot happen; the object
 	 * then stays mapped. */

@@ -26,6 +26,11 @@
 void rw__lp_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
+/* Address ranges [start, end). */
+struct rw__lp_range {
+	uintptr_t start, end;
+};
+
 /* One old function, resolved by the loader. */
 struct rw__lp_func {
 	const struct rw_patch_func *desc;
@@ -39,6 +44,11 @@ struct rw__lp_func {
 	size_t new_size;    /* from the patch object's symbol table (> 0:
 			     * the loader refuses a patch without it) */
 	char label[96];	    /* "object:name" or "object:name,pos" */
+	/* The compiler's pieces of each side outside [addr, addr + size):
+	 * NAME.cold and NAME.part.N (and their own pieces). They belong to
+	 * the function for every stack check (DESIGN.md 8b). malloc'ed. */
+	struct rw__lp_range *old_pieces, *new_pieces;
+	size_t nold_pieces, nnew_pieces;
 };
 
 /* A loaded patch object. */
@@ -48,6 +58,13 @@ struct rw__lp_obj {
 	struct rw__lp_func *funcs; /* desc->nfuncs entries, malloc'ed */
 	size_t nfuncs;
 	char path[256]; /* as given (realpath if possible) */
+	/* The resolved address of each reference (desc->nrefs), for the
+	 * pins on the objects they point into. malloc'ed. */
+	uintptr_t *ref_addrs;
+	/* The patch's executable PT_LOAD segments: no thread may run there
+	 * when it is unmapped. */
+	struct rw__lp_range text[8];
+	size_t ntext;
 };
 
 /*
@@ -85,10 +102,8 @@ int rw__lp_check_inlined(const char *path, const struct rw__lp_func *funcs,
  * rw_patch_* call that can set one). */
 void rw__lp_clear_error(void);
 
-/* Address ranges [start, end). */
-struct rw__lp_range {
-	uintptr_t start, end;
-};
+/* Free @n functions' pieces and the array. */
+void rw__lp_funcs_free(struct rw__lp_func *funcs, size_t n);
 
 /* Results of stack checks. */
 enum {

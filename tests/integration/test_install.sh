@@ -29,6 +29,10 @@ fi
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$pc")
 libdir=$(pkg-config --variable=libdir rewire)
+for v in patchable_cflags live_patching_cflags; do
+	[ -n "$(pkg-config --variable=$v rewire)" ] ||
+		{ echo "FAIL: rewire.pc has no $v"; exit 1; }
+done
 for f in "$libdir/librewire.a" "$libdir/librewire.so" \
 	"$tmp/prefix/include/rewire/config.h" \
 	"$tmp/prefix/include/rewire/common.h"; do

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_lp_badinput: a patch built for descriptor version 2, written by
- * hand (RW_PATCH writes version 1). Its constructor aborts (lpb.h): the
- * loader must refuse it from the file's note, before anything of it runs.
+ * test_lp_badinput: a patch built for another descriptor version (3),
+ * written by hand (RW_PATCH writes version 2). Its constructor aborts
+ * (lpb.h): the loader must refuse it from the file's note, before anything
+ * of it runs.
  */
 #include <rewire/patch.h>
 
@@ -17,9 +18,9 @@ __asm__(".pushsection .note.rewire,\"a\",@note\n"
 	".long 1\n"
 	".asciz \"rewire\"\n"
 	".balign 4\n"
-	".long 2\n" /* version 2 */
+	".long 3\n" /* version 3 */
 	".balign 4\n"
 	".popsection\n");
 
-/* Version 2 in the descriptor too. */
-LPB_HANDMADE_PATCH("lpb_v2", 2);
+/* Version 3 in the descriptor too. */
+LPB_HANDMADE_PATCH("lpb_v2", 3);

@@ -38,9 +38,10 @@ int rw__poke_init(struct rw__poke *p, uintptr_t addr,
 		  const struct rw__insn *new_insn);
 
 /*
- * Check that every site lies in an executable mapping (from
- * /proc/self/maps), so that reading a site a caller supplied cannot
- * fault. 0, -EFAULT, -ENOMEM or the error of reading the maps.
+ * Check that every site lies in a readable and executable mapping (from
+ * /proc/self/maps), so that reading a site a caller supplied cannot fault
+ * (execute-only memory such as [vsyscall] faults on a read). 0, -EFAULT,
+ * -ENOMEM or the error of reading the maps.
  */
 int rw__text_check_code(const struct rw__poke *pokes, size_t n);
 

@@ -278,6 +278,8 @@ static void apply_step(uint8_t *buf, uintptr_t start, const struct rw__poke *p,
 	}
 }
 
+void (*rw__text_poke_observer)(uintptr_t addr, const uint8_t *buf, size_t len);
+
 /* Write one step for every site; *wrote says whether anything changed. */
 static int write_step(struct rw__poke *pokes, size_t n, enum step step,
 		      bool *wrote)
@@ -301,6 +303,8 @@ static int write_step(struct rw__poke *pokes, size_t n, enum step step,
 		for (size_t k = i; k < j; k++)
 			apply_step(buf, start, &pokes[k], step);
 		if (memcmp(buf, (const void *)start, end - start)) {
+			if (RW_UNLIKELY(rw__text_poke_observer != NULL))
+				rw__text_poke_observer(start, buf, end - start);
 			err = rw__text_write((void *)start, buf, end - start);
 			if (err)
 				return err;
@@ -323,6 +327,8 @@ static void sync_cores(void)
 	int err;
 
 	rw__stat_add(syncs, 1);
+	if (RW_UNLIKELY(rw__text_poke_observer != NULL))
+		rw__text_poke_observer(0, NULL, 0);
 	err = rw__arch_sync_cores();
 	if (err) {
 		rw__stat_add(sync_failures, 1);

@@ -138,25 +138,42 @@ static inline void rw__lock_reset(struct rw__lock *l)
 }
 
 /*
- * fork: text_poke.c's atfork handlers call these. Lock order (prepare):
- * live patching lock, provider writer lock, tracepoint lock, RCU (call_rcu pause, urcu-bp,
- * poll lock), text lock, cross-thread call lock; parent and child release
- * in reverse.
+ * fork handlers of the layers above the floor (the text writer, the int3
+ * patcher, threads and signals). The floor never calls a feature: each
+ * layer that holds a lock across code that may fork registers its
+ * handlers, from a constructor, with rw__fork_handlers_register(). One
+ * pthread_atfork() handler (src/text_poke.c) runs them around the floor's
+ * own, in this fixed order, whatever the order of the constructors (the
+ * kernel's enum cpuhp_state does the same for CPU hotplug):
+ *
+ *   prepare:	live patching, providers, tracepoints, RCU (call_rcu pause,
+ *		urcu-bp, poll lock), then the floor: text lock, cross-thread
+ *		call lock;
+ *   parent:	the floor, then RCU, tracepoints, providers, live patching;
+ *   child:	the floor (threads, /proc/self/mem, membarrier, text lock),
+ *		then RCU, tracepoints, providers, live patching.
+ *
+ * That is rewire's lock order: a level's lock nests inside the locks of
+ * the levels before it. A handler may be NULL.
  */
-void rw__livepatch_atfork_prepare(void);
-void rw__livepatch_atfork_parent(void);
-void rw__livepatch_atfork_child(void);
-void rw__provider_atfork_prepare(void);
-void rw__provider_atfork_parent(void);
-void rw__provider_atfork_child(void);
-void rw__tracepoint_atfork_prepare(void);
-void rw__tracepoint_atfork_parent(void);
-void rw__tracepoint_atfork_child(void);
-void rw__rcu_atfork_prepare(void);
+enum rw__fork_level {
+	RW__FORK_LIVEPATCH,
+	RW__FORK_PROVIDER,
+	RW__FORK_TRACEPOINT,
+	RW__FORK_RCU,
+	RW__FORK_LEVELS
+};
+struct rw__fork_handlers {
+	void (*prepare)(void);
+	void (*parent)(void);
+	void (*child)(void);
+};
+/* Register @h (static storage) for @level; a later call replaces it. */
+void rw__fork_handlers_register(enum rw__fork_level level,
+				const struct rw__fork_handlers *h);
+
 /* Inside an RCU read-side critical section (src/rcu.c)? */
 bool rw__rcu_in_read_side(void);
-void rw__rcu_atfork_parent(void);
-void rw__rcu_atfork_child(void);
 /* Start liburcu's call_rcu thread now, if it does not run, from the
  * calling thread (a thread inherits its creator's name). */
 void rw__rcu_callback_thread(void);

@@ -15,22 +15,13 @@
 
 struct object {
 	struct rw__sections s;
+	struct rw__jump_table jumps; /* given to the static keys */
 	int refs; /* constructors that registered these sections */
 	struct object *next;
 };
 
 /* Protected by the text lock. */
 static struct object *objects;
-
-static int entry_cmp(const void *a, const void *b)
-{
-	const struct rw__jump_entry *x = a, *y = b;
-	uintptr_t kx = x->key & ~(uintptr_t)1, ky = y->key & ~(uintptr_t)1;
-
-	if (kx != ky)
-		return kx < ky ? -1 : 1;
-	return x->code < y->code ? -1 : x->code > y->code;
-}
 
 static bool same_sections(const struct rw__sections *a,
 			  const struct rw__sections *b)
@@ -65,17 +56,6 @@ static bool sections_read(const struct rw__sections *s,
 		return true;
 	}
 	return false;
-}
-
-int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
-		   struct rw__poke *p)
-{
-	bool jump = rw__entry_jumps(e, enabled);
-	struct rw__insn want, have;
-
-	rw__arch_jump_insn(jump, e->code, e->target, &want);
-	rw__arch_jump_insn(!jump, e->code, e->target, &have);
-	return rw__poke_init(p, e->code, &have, &want);
 }
 
 /* Text lock held: the batch that makes @o's sites and trampolines match
@@ -144,9 +124,9 @@ RW_EXPORT void rw__object_register(const struct rw__sections *given)
 	}
 	o->s = *s;
 	o->refs = 1;
-	if (s->jump_stop > s->jump_start)
-		qsort(o->s.jump_start, (size_t)(s->jump_stop - s->jump_start),
-		      sizeof(*s->jump_start), entry_cmp);
+	o->jumps.start = s->jump_start;
+	o->jumps.stop = s->jump_stop;
+	rw__jump_table_add(&o->jumps);
 	o->next = objects;
 	objects = o;
 	err = object_sync(o);
@@ -177,39 +157,12 @@ RW_EXPORT void rw__object_unregister(const struct rw__sections *given)
 			continue;
 		if (--o->refs == 0) {
 			*pp = o->next;
+			rw__jump_table_del(&o->jumps);
 			free(o);
 		}
 		break;
 	}
 	rw__lock_release(&rw__text_lock);
-}
-
-int rw__key_for_each_site(struct rw_static_key *key,
-			  int (*fn)(const struct rw__jump_entry *, void *),
-			  void *arg)
-{
-	for (struct object *o = objects; o; o = o->next) {
-		const struct rw__jump_entry *e = o->s.jump_start;
-		size_t lo = 0, hi = (size_t)(o->s.jump_stop - e);
-
-		/* First entry of the key (the table is sorted by key). */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (rw__entry_key(&e[mid]) < key)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (; e + lo < o->s.jump_stop && rw__entry_key(&e[lo]) == key;
-		     lo++) {
-			int r = fn(&e[lo], arg);
-
-			if (r)
-				return r;
-		}
-	}
-	return 0;
 }
 
 int rw__objects_snapshot(struct rw__objects_snapshot *snap)

@@ -51,28 +51,39 @@ static struct rw__lock writer_lock = RW__LOCK_INIT;
  * forking thread holds it already). Only the forking thread touches it. */
 static bool fork_locked;
 
-/* fork: text_poke.c's handlers call these first (src/internal.h): a
+/* fork: these run early among rewire's fork handlers (src/internal.h): a
  * writer holds writer_lock across grace periods and hooks, which may take
  * any other rewire lock. */
-void rw__provider_atfork_prepare(void)
+static void provider_atfork_prepare(void)
 {
 	fork_locked = rw__lock_acquire(&writer_lock) == 0;
 }
 
-void rw__provider_atfork_parent(void)
+static void provider_atfork_parent(void)
 {
 	if (fork_locked)
 		rw__lock_release(&writer_lock);
 	fork_locked = false;
 }
 
-void rw__provider_atfork_child(void)
+static void provider_atfork_child(void)
 {
 	/* The child's tid differs from the parent's: the owner in the word
 	 * is not the child's, so reset rather than release. */
 	if (fork_locked)
 		rw__lock_reset(&writer_lock);
 	fork_locked = false;
+}
+
+static const struct rw__fork_handlers provider_fork = {
+	provider_atfork_prepare,
+	provider_atfork_parent,
+	provider_atfork_child,
+};
+
+__attribute__((constructor)) static void provider_fork_init(void)
+{
+	rw__fork_handlers_register(RW__FORK_PROVIDER, &provider_fork);
 }
 
 /* Enter a writer function: not from a reader, then writer_lock. */

@@ -84,21 +84,21 @@ static struct {
 
 /*
  * Fork: liburcu asks programs that fork without exec to call its handlers;
- * text_poke.c's atfork handlers call these in rewire's lock order. Here:
+ * they run at RCU's level of rewire's fork handlers (src/internal.h). Here:
  * call_rcu's first (it pauses the call_rcu thread, which may be inside a
  * callback that wants poll.lock or the text lock), then urcu-bp's, then
  * poll.lock.
  */
 static bool fork_locked;
 
-void rw__rcu_atfork_prepare(void)
+static void rcu_atfork_prepare(void)
 {
 	urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
 	fork_locked = rw__lock_acquire(&poll.lock) == 0;
 }
 
-void rw__rcu_atfork_parent(void)
+static void rcu_atfork_parent(void)
 {
 	if (fork_locked)
 		rw__lock_release(&poll.lock);
@@ -106,12 +106,23 @@ void rw__rcu_atfork_parent(void)
 	urcu_bp_call_rcu_after_fork_parent();
 }
 
-void rw__rcu_atfork_child(void)
+static void rcu_atfork_child(void)
 {
 	if (fork_locked)
 		rw__lock_reset(&poll.lock);
 	urcu_bp_after_fork_child();
 	urcu_bp_call_rcu_after_fork_child();
+}
+
+static const struct rw__fork_handlers rcu_fork = {
+	rcu_atfork_prepare,
+	rcu_atfork_parent,
+	rcu_atfork_child,
+};
+
+__attribute__((constructor)) static void rcu_fork_init(void)
+{
+	rw__fork_handlers_register(RW__FORK_RCU, &rcu_fork);
 }
 
 void rw__rcu_callback_thread(void)

@@ -15,7 +15,7 @@
  *    the last reference even while inc and dec fast paths run (an earlier
  *    compare-and-swap 1 -> 0 with a fast-path fallback lost references).
  */
-#include "objects.h"
+#include "static_key.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -27,6 +27,78 @@
 #undef rw_static_key_enabled
 #undef rw_static_key_count
 #undef rw_static_key_sites
+
+/* The jump tables of every loaded object, newest first. Text lock. */
+static struct rw__jump_table *tables;
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct rw__jump_entry *x = a, *y = b;
+	uintptr_t kx = x->key & ~(uintptr_t)1, ky = y->key & ~(uintptr_t)1;
+
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	return x->code < y->code ? -1 : x->code > y->code;
+}
+
+void rw__jump_table_add(struct rw__jump_table *t)
+{
+	if (t->stop > t->start)
+		qsort(t->start, (size_t)(t->stop - t->start), sizeof(*t->start),
+		      entry_cmp);
+	t->next = tables;
+	tables = t;
+}
+
+void rw__jump_table_del(struct rw__jump_table *t)
+{
+	for (struct rw__jump_table **pp = &tables; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			return;
+		}
+	}
+}
+
+int rw__entry_poke(const struct rw__jump_entry *e, bool enabled,
+		   struct rw__poke *p)
+{
+	bool jump = rw__entry_jumps(e, enabled);
+	struct rw__insn want, have;
+
+	rw__arch_jump_insn(jump, e->code, e->target, &want);
+	rw__arch_jump_insn(!jump, e->code, e->target, &have);
+	return rw__poke_init(p, e->code, &have, &want);
+}
+
+/* Text lock held. Calls @fn for every site of @key in every table; stops
+ * at and returns the first non-zero return value. */
+static int key_for_each_site(struct rw_static_key *key,
+			     int (*fn)(const struct rw__jump_entry *, void *),
+			     void *arg)
+{
+	for (struct rw__jump_table *t = tables; t; t = t->next) {
+		const struct rw__jump_entry *e = t->start;
+		size_t lo = 0, hi = (size_t)(t->stop - e);
+
+		/* First entry of the key (the table is sorted by key). */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (rw__entry_key(&e[mid]) < key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; e + lo < t->stop && rw__entry_key(&e[lo]) == key; lo++) {
+			int r = fn(&e[lo], arg);
+
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
 
 struct collect {
 	struct rw__poke *pokes;
@@ -58,7 +130,7 @@ static int key_update(struct rw_static_key *key, bool enable)
 
 	if (!rw__arch_can_patch())
 		return 0;
-	err = rw__key_for_each_site(key, collect_site, &c);
+	err = key_for_each_site(key, collect_site, &c);
 	if (!err)
 		err = rw__text_poke_locked(c.pokes, c.n);
 	free(c.pokes);
@@ -236,7 +308,7 @@ RW_EXPORT long rw_static_key_sites(const struct rw_static_key *key)
 	err = rw__lock_acquire(&rw__text_lock);
 	if (err)
 		return err;
-	rw__key_for_each_site((struct rw_static_key *)key, count_site, &n);
+	key_for_each_site((struct rw_static_key *)key, count_site, &n);
 	rw__lock_release(&rw__text_lock);
 	return n;
 }

@@ -196,7 +196,10 @@ static int add_exec(uintptr_t lo, uintptr_t hi, const char *perms, void *arg)
 {
 	struct exec_ranges *x = arg;
 
-	if (perms[2] != 'x')
+	/* Readable too: the batch reads every site before writing it, and
+	 * execute-only memory ([vsyscall] with vsyscall=xonly, PROT_EXEC
+	 * alone under protection keys) faults on a read. */
+	if (perms[0] != 'r' || perms[2] != 'x')
 		return 0;
 	/* Adjacent executable mappings (a split text segment) are one. */
 	if (x->n && x->r[x->n - 1].hi == lo) {
@@ -230,7 +233,8 @@ int rw__text_check_code(const struct rw__poke *pokes, size_t n)
 			if (a >= x.r[k].lo && a + pokes[i].len <= x.r[k].hi)
 				break;
 		if (k == x.n) {
-			rw__log("site %p is not in executable memory",
+			rw__log("site %p is not in readable executable "
+				"memory",
 				(void *)a);
 			err = -EFAULT;
 		}

@@ -278,6 +278,8 @@ static void apply_step(uint8_t *buf, uintptr_t start, const struct rw__poke *p,
 	}
 }
 
+void (*rw__text_poke_observer)(uintptr_t addr, const uint8_t *buf, size_t len);
+
 /* Write one step for every site; *wrote says whether anything changed. */
 static int write_step(struct rw__poke *pokes, size_t n, enum step step,
 		      bool *wrote)
@@ -301,6 +303,8 @@ static int write_step(struct rw__poke *pokes, size_t n, enum step step,
 		for (size_t k = i; k < j; k++)
 			apply_step(buf, start, &pokes[k], step);
 		if (memcmp(buf, (const void *)start, end - start)) {
+			if (RW_UNLIKELY(rw__text_poke_observer != NULL))
+				rw__text_poke_observer(start, buf, end - start);
 			err = rw__text_write((void *)start, buf, end - start);
 			if (err)
 				return err;
@@ -323,6 +327,8 @@ static void sync_cores(void)
 	int err;
 
 	rw__stat_add(syncs, 1);
+	if (RW_UNLIKELY(rw__text_poke_observer != NULL))
+		rw__text_poke_observer(0, NULL, 0);
 	err = rw__arch_sync_cores();
 	if (err) {
 		rw__stat_add(sync_failures, 1);
@@ -564,19 +570,41 @@ RW_EXPORT void rw_text_get_stats(struct rw_text_stats *out)
  * the same thread (the lock is ours: -EDEADLK): the child's copy of that
  * thread finishes the batch when the handler returns, with a reopened
  * /proc/self/mem and the only trap reference being its own.
+ *
+ * The layers above run their handlers around these, in the order of enum
+ * rw__fork_level (src/internal.h): they register them, this file names
+ * none of them.
  */
+static const struct rw__fork_handlers *_Atomic fork_levels[RW__FORK_LEVELS];
+
+/* The handlers that prepare ran, for parent and child: a level registered
+ * between prepare and the rest (a constructor of a library loaded while
+ * another thread forks) must not get a parent or child call alone. Only
+ * the forking thread touches it; glibc serializes fork handlers. */
+static const struct rw__fork_handlers *fork_ran[RW__FORK_LEVELS];
 static bool fork_locked;
+
+void rw__fork_handlers_register(enum rw__fork_level level,
+				const struct rw__fork_handlers *h)
+{
+	if ((unsigned)level < RW__FORK_LEVELS)
+		atomic_store_explicit(&fork_levels[level], h,
+				      memory_order_release);
+}
 
 static void atfork_prepare(void)
 {
-	/* Lock order (src/internal.h): providers, tracepoints, RCU, text,
-	 * then the cross-thread call lock (a batch may make a cross-thread
-	 * call to sync cores). Live patching's lock comes first: a
-	 * transition takes the text lock and makes cross-thread calls. */
-	rw__livepatch_atfork_prepare();
-	rw__provider_atfork_prepare();
-	rw__tracepoint_atfork_prepare();
-	rw__rcu_atfork_prepare();
+	/* Lock order (src/internal.h): live patching, providers,
+	 * tracepoints, RCU, text, then the cross-thread call lock (a batch
+	 * may make a cross-thread call to sync cores). */
+	for (int i = 0; i < RW__FORK_LEVELS; i++) {
+		const struct rw__fork_handlers *h = atomic_load_explicit(
+			&fork_levels[i], memory_order_acquire);
+
+		fork_ran[i] = h;
+		if (h && h->prepare)
+			h->prepare();
+	}
 	fork_locked = rw__lock_acquire(&rw__text_lock) == 0;
 	rw__threads_atfork_prepare();
 }
@@ -586,10 +614,9 @@ static void atfork_parent(void)
 	rw__threads_atfork_parent();
 	if (fork_locked)
 		rw__lock_release(&rw__text_lock);
-	rw__rcu_atfork_parent();
-	rw__tracepoint_atfork_parent();
-	rw__provider_atfork_parent();
-	rw__livepatch_atfork_parent();
+	for (int i = RW__FORK_LEVELS - 1; i >= 0; i--)
+		if (fork_ran[i] && fork_ran[i]->parent)
+			fork_ran[i]->parent();
 }
 
 static void atfork_child(void)
@@ -602,12 +629,11 @@ static void atfork_child(void)
 	else if (active_pokes)
 		for (int i = 0; i < TRAP_SLOTS; i++)
 			atomic_store(&trap_slots[i].ref, 1);
-	/* After the text lock is free: the new call_rcu thread may run a
-	 * callback that takes it. */
-	rw__rcu_atfork_child();
-	rw__tracepoint_atfork_child();
-	rw__provider_atfork_child();
-	rw__livepatch_atfork_child();
+	/* After the text lock is free: the new call_rcu thread (RCU's child
+	 * handler) may run a callback that takes it. */
+	for (int i = RW__FORK_LEVELS - 1; i >= 0; i--)
+		if (fork_ran[i] && fork_ran[i]->child)
+			fork_ran[i]->child();
 }
 
 __attribute__((constructor)) static void text_poke_init(void)

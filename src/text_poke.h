@@ -32,15 +32,25 @@ int rw__text_poke_locked(struct rw__poke *pokes, size_t n);
 int rw__text_poke_locked_ex(struct rw__poke *pokes, size_t n,
 			    int (*armed)(void *arg), void *arg);
 
+/*
+ * Test hook (tests/unit/test_poke_protocol.c), NULL otherwise: called with
+ * the text lock held before every write of a batch (@len bytes at @addr
+ * are about to become @buf) and before every core sync (@buf NULL), so
+ * that a test can check the order of the protocol's steps.
+ */
+extern void (*rw__text_poke_observer)(uintptr_t addr, const uint8_t *buf,
+				      size_t len);
+
 /* Fill @p for a site at @addr changing from @old_insn to @new_insn. */
 int rw__poke_init(struct rw__poke *p, uintptr_t addr,
 		  const struct rw__insn *old_insn,
 		  const struct rw__insn *new_insn);
 
 /*
- * Check that every site lies in an executable mapping (from
- * /proc/self/maps), so that reading a site a caller supplied cannot
- * fault. 0, -EFAULT, -ENOMEM or the error of reading the maps.
+ * Check that every site lies in a readable and executable mapping (from
+ * /proc/self/maps), so that reading a site a caller supplied cannot fault
+ * (execute-only memory such as [vsyscall] faults on a read). 0, -EFAULT,
+ * -ENOMEM or the error of reading the maps.
  */
 int rw__text_check_code(const struct rw__poke *pokes, size_t n);
 

@@ -527,19 +527,30 @@ struct rw_tracepoint *rw_tracepoint_find(const char *name)
 
 static bool fork_locked;
 
-void rw__tracepoint_atfork_prepare(void)
+static void tp_atfork_prepare(void)
 {
 	fork_locked = rw__lock_acquire(&tp_lock) == 0;
 }
 
-void rw__tracepoint_atfork_parent(void)
+static void tp_atfork_parent(void)
 {
 	if (fork_locked)
 		rw__lock_release(&tp_lock);
 }
 
-void rw__tracepoint_atfork_child(void)
+static void tp_atfork_child(void)
 {
 	if (fork_locked)
 		rw__lock_reset(&tp_lock);
+}
+
+static const struct rw__fork_handlers tp_fork = {
+	tp_atfork_prepare,
+	tp_atfork_parent,
+	tp_atfork_child,
+};
+
+__attribute__((constructor)) static void tp_fork_init(void)
+{
+	rw__fork_handlers_register(RW__FORK_TRACEPOINT, &tp_fork);
 }

@@ -84,8 +84,9 @@ struct rw_text_poke {
  * @target: branch target for JMP and CALL, ignored otherwise.
  * @out: receives the bytes (RW_TEXT_INSN_MAX bytes of room).
  *
- * Returns the length (5), -EINVAL for an unknown op, or
- * -RW_ERR_OUT_OF_RANGE if @target is not within a rel32 displacement.
+ * Returns the length (5), -EINVAL for an unknown op or a NULL @out,
+ * -RW_ERR_OUT_OF_RANGE if @target is not within a rel32 displacement, or
+ * -ENOSYS on the generic backend.
  * Async-signal-safe; no locks.
  */
 RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
@@ -95,16 +96,24 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
  * rw_text_poke_batch - change @n sites at once.
  *
  * Returns 0 when every site holds its new instruction (sites that already
- * did are skipped), -EINVAL for overlapping sites or instructions rewire
- * cannot emulate, -EFAULT for a site outside executable memory, -EILSEQ if a site does not hold its old instruction (and
- * then nothing was written), -EDEADLK when called from a signal handler
- * that interrupted an update on the same thread, -RW_ERR_TEXT_WRITE when
- * the kernel refuses the write and the policy forbids the fallback, and
- * -ENOSYS on the generic backend.
- * When /proc/self/mem cannot be opened (and the policy forbids the
- * fallback): -RW_ERR_NO_PROC (no /proc), -RW_ERR_NOT_DUMPABLE (the process
- * dropped privileges and the descriptor rewire opened when it was loaded is
- * gone), -EMFILE or -ENFILE (out of descriptors).
+ * did are skipped), or, with nothing written:
+ *   -EINVAL		@pokes NULL with @n > 0, a NULL address, a length of
+ *			0 or above RW_TEXT_INSN_MAX, overlapping sites;
+ *   -RW_ERR_BAD_INSN	old or new bytes that are not an instruction of
+ *			enum rw_text_op (this includes a length other than
+ *			5): rewire could not emulate them;
+ *   -EFAULT		a site outside readable executable memory (unmapped,
+ *			data, or execute-only like [vsyscall]);
+ *   -EILSEQ		a site that holds neither its old nor its new bytes;
+ *   -EDEADLK		called from a signal handler that interrupted an
+ *			update on the same thread;
+ *   -ENOMEM		out of memory;
+ *   -RW_ERR_TEXT_WRITE	the kernel refuses writes to code (/proc/self/mem)
+ *			and the policy forbids the mprotect fallback; with
+ *			the fallback allowed, the error of mprotect;
+ *   -ENOSYS		the generic backend (no code patching), for @n > 0.
+ * A write that fails after the first one restores the sites written so
+ * far before returning its error.
  *
  * Takes rewire's text lock (the same lock as static key and static call
  * updates; it nests inside nothing). Orders like a full memory barrier in

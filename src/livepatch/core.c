@@ -1310,20 +1310,20 @@ static bool lp_fork_locked;
  * go first (rw__lock is not fair, and a loop of calls would starve fork). */
 static _Atomic int lp_forks_waiting;
 
-void rw__livepatch_atfork_prepare(void)
+static void lp_atfork_prepare(void)
 {
 	atomic_fetch_add(&lp_forks_waiting, 1);
 	lp_fork_locked = rw__lock_acquire(&lp_lock) == 0;
 	atomic_fetch_sub(&lp_forks_waiting, 1);
 }
 
-void rw__livepatch_atfork_parent(void)
+static void lp_atfork_parent(void)
 {
 	if (lp_fork_locked)
 		rw__lock_release(&lp_lock);
 }
 
-void rw__livepatch_atfork_child(void)
+static void lp_atfork_child(void)
 {
 	pid_t self = rw__gettid();
 
@@ -1339,6 +1339,19 @@ void rw__livepatch_atfork_child(void)
 			atomic_store(&c->s[i].busy, 0);
 			atomic_store(&c->s[i].tid, 0);
 		}
+}
+
+/* First among rewire's fork handlers (src/internal.h): a transition takes
+ * the text lock and makes cross-thread calls with lp_lock held. */
+static const struct rw__fork_handlers lp_fork = {
+	lp_atfork_prepare,
+	lp_atfork_parent,
+	lp_atfork_child,
+};
+
+__attribute__((constructor)) static void lp_fork_init(void)
+{
+	rw__fork_handlers_register(RW__FORK_LIVEPATCH, &lp_fork);
 }
 
 /* ---- API -------------------------------------------------------------------- */

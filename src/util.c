@@ -202,6 +202,10 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_NOT_PATCHABLE:
 		return "a function has no patchable entry "
 		       "(-fpatchable-function-entry) or another size";
+	case RW_ERR_BREAKPOINT:
+		return "a breakpoint (int3) of another tool (a uprobe of "
+		       "bpftrace or perf probe, or a debugger) is in the code "
+		       "to patch; remove it first";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";

@@ -85,6 +85,9 @@ enum {
 	RW_ERR_STRIPPED = 1033,
 	/* A function has no patchable entry, or not the expected size. */
 	RW_ERR_NOT_PATCHABLE = 1034,
+	/* A breakpoint (int3) that another tool put in the code to patch: a
+	 * uprobe (bpftrace, perf probe) or a debugger's. */
+	RW_ERR_BREAKPOINT = 1035,
 	RW_ERR_MAX
 };
 

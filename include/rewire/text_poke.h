@@ -100,7 +100,9 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
  * then nothing was written), -EDEADLK when called from a signal handler
  * that interrupted an update on the same thread, -RW_ERR_TEXT_WRITE when
  * the kernel refuses the write and the policy forbids the fallback, and
- * -ENOSYS on the generic backend.
+ * -ENOSYS on the generic backend. A site that holds another tool's
+ * breakpoint (int3: a uprobe, a debugger) where its old instruction has
+ * none gives -RW_ERR_BREAKPOINT instead of -EILSEQ, nothing written.
  *
  * Takes rewire's text lock (the same lock as static key and static call
  * updates; it nests inside nothing). Orders like a full memory barrier in

@@ -79,6 +79,8 @@ static const struct {
 	{ RW_ERR_STRIPPED, "RW_ERR_STRIPPED", "no symbol table (stripped)" },
 	{ RW_ERR_NOT_PATCHABLE, "RW_ERR_NOT_PATCHABLE",
 	  "no patchable entry, or another size" },
+	{ RW_ERR_BREAKPOINT, "RW_ERR_BREAKPOINT",
+	  "another tool's breakpoint (uprobe, debugger) is in the code" },
 };
 
 #define E(x)          \

@@ -48,6 +48,8 @@
 #include <rewire/common.h>
 #include <rewire/object.h>
 
+#include <stddef.h>
+
 RW_EXTERN_C_BEGIN
 
 struct rw_static_call {
@@ -108,9 +110,9 @@ RW_EXPORT void rw_static_call_nop(void);
 						RW__FN_PTR(call), NULL, \
 						#name };                \
 	RW__SC_REGISTER(name)
-#define rw_static_call(name)                                \
-	((__typeof__(&rw__sc_tramp_##name))__atomic_load_n( \
-		&rw__sc_##name.call, __ATOMIC_ACQUIRE))
+#define rw_static_call(name)                             \
+	(__extension__(__typeof__(&rw__sc_tramp_##name)) \
+		 __atomic_load_n(&rw__sc_##name.call, __ATOMIC_ACQUIRE))
 #endif
 
 /*

@@ -45,6 +45,9 @@ enum variant {
 	V_PLAIN_DEFAULT,
 	V_KEY_DEFAULT,
 	V_FLAG_DEFAULT,
+	V_PLAIN_NATURAL,
+	V_KEY_NATURAL,
+	V_KEY_NATURAL_RW,
 	V_COUNT,
 };
 
@@ -59,6 +62,9 @@ static const char *const variant_name[V_COUNT] = {
 	[V_PLAIN_DEFAULT] = "plain_default",
 	[V_KEY_DEFAULT] = "key_default",
 	[V_FLAG_DEFAULT] = "flag_default",
+	[V_PLAIN_NATURAL] = "plain_natural",
+	[V_KEY_NATURAL] = "key_natural",
+	[V_KEY_NATURAL_RW] = "key_natural_rw",
 };
 
 static const char *const variant_label[V_COUNT] = {
@@ -72,6 +78,9 @@ static const char *const variant_label[V_COUNT] = {
 	[V_PLAIN_DEFAULT] = "uninstrumented loop",
 	[V_KEY_DEFAULT] = "disabled static key",
 	[V_FLAG_DEFAULT] = "if (volatile flag)",
+	[V_PLAIN_NATURAL] = "uninstrumented loop",
+	[V_KEY_NATURAL] = "acc += slow(i) if key",
+	[V_KEY_NATURAL_RW] = "the same, acc in asm",
 };
 
 /* Read by nothing; keeps results alive. */
@@ -102,6 +111,12 @@ static long run_variant(enum variant v, long n)
 		return bench_loop_key_default(n);
 	case V_FLAG_DEFAULT:
 		return bench_loop_flag_default(n);
+	case V_PLAIN_NATURAL:
+		return bench_loop_plain_natural(n);
+	case V_KEY_NATURAL:
+		return bench_loop_key_natural(n);
+	case V_KEY_NATURAL_RW:
+		return bench_loop_key_natural_rw(n);
 	case V_COUNT:
 		break;
 	}
@@ -199,6 +214,9 @@ static void bench_costs(const struct opts *o)
 	static const enum variant keys_default[] = { V_PLAIN_DEFAULT,
 						     V_KEY_DEFAULT,
 						     V_FLAG_DEFAULT };
+	static const enum variant keys_natural[] = { V_PLAIN_NATURAL,
+						     V_KEY_NATURAL,
+						     V_KEY_NATURAL_RW };
 	double(*ns)[V_COUNT] = calloc((size_t)o->rounds, sizeof(*ns));
 	double r[MAX_SAMPLES];
 	bool do_calls = !o->only || !strcmp(o->only, "calls");
@@ -261,6 +279,8 @@ static void bench_costs(const struct opts *o)
 			    keys, 3, ns, o->rounds, true);
 		print_group("the same at the compiler's default loop alignment",
 			    keys_default, 3, ns, o->rounds, true);
+		print_group("the natural form, acc += slow(i) (aligned)",
+			    keys_natural, 3, ns, o->rounds, true);
 	}
 	free(ns);
 }

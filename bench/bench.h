@@ -39,6 +39,11 @@ long bench_loop_flag(long n);
 long bench_loop_plain_default(long n);
 long bench_loop_key_default(long n);
 long bench_loop_flag_default(long n);
+/* loops.c: the natural form "if (key) acc += slow(i)", with acc only read
+ * by the loop's barrier, and with acc rewritten by it (bench/loops.c). */
+long bench_loop_plain_natural(long n);
+long bench_loop_key_natural(long n);
+long bench_loop_key_natural_rw(long n);
 RW_DECLARE_STATIC_KEY_FALSE(bench_key);
 
 /* sites.c: functions holding 1, 100 and 10,000 sites of one key each;

@@ -35,7 +35,8 @@ ir_of() {
 printf 'callgrind: %s iterations per variant, Ir per iteration (loop + callee)\n' "$iters"
 printf '  %-16s %14s %10s\n' variant "Ir total" "Ir/iter"
 for v in direct static_call indirect retpoline plain key flag \
-	plain_default key_default flag_default; do
+	plain_default key_default flag_default \
+	plain_natural key_natural key_natural_rw; do
 	ir=$(ir_of "$v")
 	awk -v v="$v" -v ir="$ir" -v n="$iters" \
 		'BEGIN { printf "  %-16s %14d %10.3f\n", v, ir, ir / n }'

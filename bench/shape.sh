@@ -17,7 +17,8 @@ for f in bench_target rw__sc_tramp_bench_sc bench_loop_direct \
 	bench_loop_static_call bench_loop_indirect bench_loop_retpoline \
 	bench_loop_plain bench_loop_key bench_loop_flag \
 	bench_loop_plain_default bench_loop_key_default \
-	bench_loop_flag_default; do
+	bench_loop_flag_default bench_loop_plain_natural \
+	bench_loop_key_natural bench_loop_key_natural_rw; do
 	echo "== $f"
 	awk -v f="<$f>:" '$2 == f { p = 1; next } p && /^$/ { exit } p' "$dis"
 done

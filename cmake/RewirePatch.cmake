@@ -1,7 +1,7 @@
 # Live patching helpers (doc/LIVEPATCH.md). Included by rewireConfig.cmake
 # for installed users and by rewire's own build.
 #
-#   rewire_target_patchable(<target> [NO_LIVE_PATCHING])
+#   rewire_target_patchable(<target> [NO_LIVE_PATCHING] [KEEP_NOPS])
 #       Build <target>'s functions with a patchable entry
 #       (-fpatchable-function-entry=5): five NOP bytes at every function
 #       entry, recorded in __patchable_function_entries, that rewire
@@ -19,6 +19,9 @@
 #       INTERPROCEDURAL_OPTIMIZATION set do not get it; one that passes
 #       -flto in its flags must give NO_LIVE_PATCHING. NO_LIVE_PATCHING:
 #       only the entries (enough for function tracing).
+#       After each link, rewire-entries rewrites the entries in the file
+#       to one 5-byte NOP (see below); KEEP_NOPS keeps GCC's five 1-byte
+#       NOPs (as does REWIRE_FIX_ENTRIES set to OFF).
 #
 #   rewire_add_patch(<name> <source>...)
 #       A live patch: a MODULE library <name>.so (no "lib" prefix) built
@@ -32,6 +35,7 @@ set(REWIRE_LIVE_PATCHING_FLAGS -flive-patching=inline-only-static)
 function(rewire_target_patchable target)
 	cmake_parse_arguments(PARSE_ARGV 1 arg "NO_LIVE_PATCHING" "" "")
 	target_compile_options(${target} PRIVATE ${REWIRE_PATCHABLE_FLAGS})
+	rewire__fix_entries(${target} ${ARGN})
 	if(arg_NO_LIVE_PATCHING OR NOT REWIRE_LIVE_PATCHING_FLAGS)
 		return()
 	endif()
@@ -42,6 +46,36 @@ function(rewire_target_patchable target)
 		target_compile_options(${target} PRIVATE
 			"$<$<AND:$<COMPILE_LANG_AND_ID:${lang},GNU>,${no_lto}>:${REWIRE_LIVE_PATCHING_FLAGS}>")
 	endforeach()
+endfunction()
+
+# The post-link step (like the kernel's objtool/recordmcount): a uprobe
+# (bpftrace, perf probe) runs the entry instruction it read from the file;
+# on a patched function one 1-byte NOP resumes inside rewire's jump and
+# kills the program, one 5-byte NOP resumes after it (doc/LIVEPATCH.md,
+# "Uprobes"). Other build systems: run `rewire-entries FILE` after linking.
+if(NOT DEFINED REWIRE_FIX_ENTRIES)
+	set(REWIRE_FIX_ENTRIES ON)
+endif()
+function(rewire__fix_entries target)
+	cmake_parse_arguments(PARSE_ARGV 1 RWFE "KEEP_NOPS;FIX_ENTRIES" "" "")
+	if(RWFE_KEEP_NOPS OR (NOT REWIRE_FIX_ENTRIES AND NOT RWFE_FIX_ENTRIES))
+		return()
+	endif()
+	if(TARGET rewire-entries)
+		set(tool $<TARGET_FILE:rewire-entries>)
+		add_dependencies(${target} rewire-entries)
+	elseif(REWIRE_ENTRIES_TOOL)
+		set(tool ${REWIRE_ENTRIES_TOOL})
+	else()
+		message(WARNING "rewire_target_patchable(${target}): "
+			"rewire-entries not found; the entries keep five "
+			"1-byte NOPs (a uprobe on a patched function would "
+			"crash it)")
+		return()
+	endif()
+	add_custom_command(TARGET ${target} POST_BUILD
+		COMMAND ${tool} $<TARGET_FILE:${target}>
+		VERBATIM)
 endfunction()
 
 function(rewire_add_patch name)

@@ -417,6 +417,17 @@ int rw__text_poke_locked_ex(struct rw__poke *pokes, size_t n,
 			continue;
 		}
 		if (memcmp(at, pokes[i].old, pokes[i].len)) {
+			/* No batch is armed under the text lock: an int3
+			 * where the site expects other bytes is another
+			 * tool's (a uprobe, a debugger). */
+			for (size_t k = 0; k < pokes[i].len; k++)
+				if (((const uint8_t *)at)[k] == 0xcc &&
+				    pokes[i].old[k] != 0xcc) {
+					rw__log("site %p: a breakpoint (int3) "
+						"of another tool at +%zu",
+						at, k);
+					return -RW_ERR_BREAKPOINT;
+				}
 			rw__log("site %p: unexpected bytes", at);
 			return -EILSEQ;
 		}

@@ -215,6 +215,10 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_INLINED:
 		return "a patched function is inlined into callers that would "
 		       "keep its old code";
+	case RW_ERR_BREAKPOINT:
+		return "a breakpoint (int3) of another tool (a uprobe of "
+		       "bpftrace or perf probe, or a debugger) is in the code "
+		       "to patch; remove it first";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";

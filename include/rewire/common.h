@@ -34,6 +34,20 @@
 /* Marks the functions that librewire exports; everything else is hidden. */
 #define RW_EXPORT __attribute__((visibility("default")))
 
+/* A function's address as a void * (POSIX allows the conversion, ISO C
+ * does not): __extension__ keeps -pedantic quiet in the user's code. */
+#define RW__FN_PTR(f) (__extension__(void *)(f))
+
+/* The macros' type checks: GCC's builtin in C, the type trait in C++ (GCC
+ * >= 10, Clang). */
+#ifdef __cplusplus
+#define RW__SAME_TYPE(a, b) __is_same(a, b)
+#define RW__STATIC_ASSERT static_assert
+#else
+#define RW__SAME_TYPE(a, b) __builtin_types_compatible_p(a, b)
+#define RW__STATIC_ASSERT _Static_assert
+#endif
+
 /* RW_TSAN: defined when the including code is built with ThreadSanitizer
  * (GCC's macro or Clang's feature test). */
 #if defined(__SANITIZE_THREAD__)
@@ -82,6 +96,9 @@ enum {
 	/* A patched function was inlined into callers, which would keep
 	 * running its old code (RW_PATCH_LOAD_ALLOW_INLINED accepts it). */
 	RW_ERR_INLINED = 1037,
+	/* A breakpoint (int3) that another tool put in the code to patch: a
+	 * uprobe (bpftrace, perf probe) or a debugger's. */
+	RW_ERR_BREAKPOINT = 1038,
 	RW_ERR_MAX
 };
 

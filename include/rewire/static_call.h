@@ -48,6 +48,8 @@
 #include <rewire/common.h>
 #include <rewire/object.h>
 
+#include <stddef.h>
+
 RW_EXTERN_C_BEGIN
 
 struct rw_static_call {
@@ -67,7 +69,7 @@ RW_EXPORT long rw_static_call_return0(void);
 /* Does nothing; what a NULL target calls on the generic backend. */
 RW_EXPORT void rw_static_call_nop(void);
 
-#define RW_STATIC_CALL_RET0 ((void *)&rw_static_call_return0)
+#define RW_STATIC_CALL_RET0 RW__FN_PTR(&rw_static_call_return0)
 
 #define RW__SC_REGISTER(name)                                              \
 	static struct rw_static_call *rw__scptr_##name                     \
@@ -89,26 +91,28 @@ RW_EXPORT void rw_static_call_nop(void);
 #define RW__SC_INSN_JMP(func) "{disp32} jmp " #func
 #define RW__SC_INSN_RET ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc"
 #define RW__SC_INSN_RET0 ".byte 0xe9, 0, 0, 0, 0"
-#define RW__SC_DEFINE(name, proto, insn, fn, call)                            \
-	extern __typeof__(proto) rw__sc_tramp_##name;                         \
-	RW__SC_TRAMP(name, insn);                                             \
-	struct rw_static_call rw__sc_##name = { (void *)(fn), (void *)(call), \
-						(void *)&rw__sc_tramp_##name, \
-						#name };                      \
+#define RW__SC_DEFINE(name, proto, insn, fn, call)      \
+	extern __typeof__(proto) rw__sc_tramp_##name;   \
+	RW__SC_TRAMP(name, insn);                       \
+	struct rw_static_call rw__sc_##name = {         \
+		RW__FN_PTR(fn), RW__FN_PTR(call),       \
+		RW__FN_PTR(&rw__sc_tramp_##name), #name \
+	};                                              \
 	RW__SC_REGISTER(name)
 #define rw_static_call(name) (rw__sc_tramp_##name)
 #else
 #define RW__SC_INSN_JMP(func) ""
 #define RW__SC_INSN_RET ""
 #define RW__SC_INSN_RET0 ""
-#define RW__SC_DEFINE(name, proto, insn, fn, call)                            \
-	extern __typeof__(proto) rw__sc_tramp_##name;                         \
-	struct rw_static_call rw__sc_##name = { (void *)(fn), (void *)(call), \
-						NULL, #name };                \
+#define RW__SC_DEFINE(name, proto, insn, fn, call)                      \
+	extern __typeof__(proto) rw__sc_tramp_##name;                   \
+	struct rw_static_call rw__sc_##name = { RW__FN_PTR(fn),         \
+						RW__FN_PTR(call), NULL, \
+						#name };                \
 	RW__SC_REGISTER(name)
-#define rw_static_call(name)                                \
-	((__typeof__(&rw__sc_tramp_##name))__atomic_load_n( \
-		&rw__sc_##name.call, __ATOMIC_ACQUIRE))
+#define rw_static_call(name)                             \
+	(__extension__(__typeof__(&rw__sc_tramp_##name)) \
+		 __atomic_load_n(&rw__sc_##name.call, __ATOMIC_ACQUIRE))
 #endif
 
 /*
@@ -142,30 +146,33 @@ RW_EXPORT int rw__static_call_update(struct rw_static_call *sc, void *func);
 /* rw__static_call_query - the target as last set. Lock-free. */
 RW_EXPORT void *rw__static_call_query(const struct rw_static_call *sc);
 
+#ifdef __cplusplus
+#define RW__SC_NULL_OK(f) RW__SAME_TYPE(__typeof__(f), decltype(nullptr))
+#else
+#define RW__SC_NULL_OK(f) 0
+#endif
 #define RW__SC_TYPE_OK(name, f)                                            \
-	(__builtin_types_compatible_p(__typeof__(f),                       \
-				      __typeof__(&rw__sc_tramp_##name)) || \
-	 __builtin_types_compatible_p(__typeof__(f),                       \
-				      __typeof__(rw__sc_tramp_##name)) ||  \
-	 __builtin_types_compatible_p(__typeof__(f), void *))
+	(RW__SAME_TYPE(__typeof__(f), __typeof__(&rw__sc_tramp_##name)) || \
+	 RW__SAME_TYPE(__typeof__(f), __typeof__(rw__sc_tramp_##name)) ||  \
+	 RW__SAME_TYPE(__typeof__(f), void *) || RW__SC_NULL_OK(f))
 
 /*
  * rw_static_call_update(name, f) - point the static call at @f, a function
  * of the static call's type, NULL or RW_STATIC_CALL_RET0. A function of
  * another type does not compile.
  */
-#define rw_static_call_update(name, f)                                    \
-	({                                                                \
-		_Static_assert(RW__SC_TYPE_OK(name, f),                   \
-			       "rw_static_call_update: target type does " \
-			       "not match static call " #name);           \
-		rw__static_call_update(&rw__sc_##name, (void *)(f));      \
+#define rw_static_call_update(name, f)                                       \
+	__extension__({                                                      \
+		RW__STATIC_ASSERT(RW__SC_TYPE_OK(name, f),                   \
+				  "rw_static_call_update: target type does " \
+				  "not match static call " #name);           \
+		rw__static_call_update(&rw__sc_##name, (void *)(f));         \
 	})
 
 /* rw_static_call_query(name) - the current target, with its type. */
-#define rw_static_call_query(name)                                \
-	((__typeof__(&rw__sc_tramp_##name))rw__static_call_query( \
-		&rw__sc_##name))
+#define rw_static_call_query(name)                       \
+	(__extension__(__typeof__(&rw__sc_tramp_##name)) \
+		 rw__static_call_query(&rw__sc_##name))
 
 /* rw_static_call_ptr(name) - the struct rw_static_call, for listing. */
 #define rw_static_call_ptr(name) (&rw__sc_##name)
@@ -189,7 +196,7 @@ struct rw_static_call_target {
 #define RW__SCT_FUNC(name, func) \
 	((void *)static_cast<__typeof__(&rw__sc_tramp_##name)>(&(func)))
 #else
-#define RW__SCT_FUNC(name, func) ((void *)&(func))
+#define RW__SCT_FUNC(name, func) RW__FN_PTR(&(func))
 #endif
 #define RW_STATIC_CALL_TARGET(name, func)                                \
 	RW__SCT_CHECK(name, func);                                       \

@@ -103,16 +103,14 @@ struct rw_static_key_false {
 		 : (struct rw_static_key *)(k))
 #endif
 
-#define RW__KEY_IS_TRUE(name)                          \
-	__builtin_types_compatible_p(__typeof__(name), \
-				     struct rw_static_key_true)
-#define RW__KEY_CHECK(name)                                              \
-	_Static_assert(RW__KEY_IS_TRUE(name) ||                          \
-			       __builtin_types_compatible_p(             \
-				       __typeof__(name),                 \
-				       struct rw_static_key_false),      \
-		       "rw_static_branch: argument is not a static key " \
-		       "defined with RW_DEFINE_STATIC_KEY_*")
+#define RW__KEY_IS_TRUE(name) \
+	RW__SAME_TYPE(__typeof__(name), struct rw_static_key_true)
+#define RW__KEY_CHECK(name)                                                  \
+	RW__STATIC_ASSERT(RW__KEY_IS_TRUE(name) ||                           \
+				  RW__SAME_TYPE(__typeof__(name),            \
+						struct rw_static_key_false), \
+			  "rw_static_branch: argument is not a static key "  \
+			  "defined with RW_DEFINE_STATIC_KEY_*")
 
 #if defined(RW_BACKEND_X86_64)
 /*
@@ -120,33 +118,33 @@ struct rw_static_key_false {
  * key's initial state, and an entry in __rw_jump_table. Evaluates to
  * whether the jump is taken.
  */
-#define RW__STATIC_BRANCH(name, branch)                                    \
-	({                                                                 \
-		__label__ rw__l_yes, rw__l_done;                           \
-		bool rw__jumped = false;                                   \
-		RW__KEY_CHECK(name);                                       \
-		asm goto("1:\n\t"                                          \
-			 ".if %c[init]\n\t"                                \
-			 ".byte 0xe9\n\t"                                  \
-			 ".long %l[rw__l_yes] - 2f\n"                      \
-			 "2:\n\t"                                          \
-			 ".else\n\t"                                       \
-			 ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"          \
-			 ".endif\n\t"                                      \
-			 ".pushsection __rw_jump_table, \"aw\"\n\t"        \
-			 ".balign 8\n\t"                                   \
-			 ".quad 1b, %l[rw__l_yes], " #name " + %c[br]\n\t" \
-			 ".popsection"                                     \
-			 :                                                 \
-			 : [init] "i"(RW__KEY_IS_TRUE(name) ^ (branch)),   \
-			   [br] "i"(branch)                                \
-			 :                                                 \
-			 : rw__l_yes);                                     \
-		goto rw__l_done;                                           \
-rw__l_yes:                                                                 \
-		rw__jumped = true;                                         \
-rw__l_done:                                                                \
-		rw__jumped;                                                \
+#define RW__STATIC_BRANCH(name, branch)                                        \
+	__extension__({                                                        \
+		__label__ rw__l_yes, rw__l_done;                               \
+		bool rw__jumped = false;                                       \
+		RW__KEY_CHECK(name);                                           \
+		__asm__ goto("1:\n\t"                                          \
+			     ".if %c[init]\n\t"                                \
+			     ".byte 0xe9\n\t"                                  \
+			     ".long %l[rw__l_yes] - 2f\n"                      \
+			     "2:\n\t"                                          \
+			     ".else\n\t"                                       \
+			     ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"          \
+			     ".endif\n\t"                                      \
+			     ".pushsection __rw_jump_table, \"aw\"\n\t"        \
+			     ".balign 8\n\t"                                   \
+			     ".quad 1b, %l[rw__l_yes], " #name " + %c[br]\n\t" \
+			     ".popsection"                                     \
+			     :                                                 \
+			     : [init] "i"(RW__KEY_IS_TRUE(name) ^ (branch)),   \
+			       [br] "i"(branch)                                \
+			     :                                                 \
+			     : rw__l_yes);                                     \
+		goto rw__l_done;                                               \
+rw__l_yes:                                                                     \
+		rw__jumped = true;                                             \
+rw__l_done:                                                                    \
+		rw__jumped;                                                    \
 	})
 #define rw_static_branch_unlikely(name) \
 	__builtin_expect(RW__STATIC_BRANCH(name, 0), 0)
@@ -154,7 +152,7 @@ rw__l_done:                                                                \
 	__builtin_expect(!RW__STATIC_BRANCH(name, 1), 1)
 #else
 #define RW__KEY_READ(name)                                                  \
-	({                                                                  \
+	__extension__({                                                     \
 		RW__KEY_CHECK(name);                                        \
 		__atomic_load_n(&(name).key.enabled, __ATOMIC_RELAXED) > 0; \
 	})

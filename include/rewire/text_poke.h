@@ -111,6 +111,15 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
  *   -RW_ERR_TEXT_WRITE	the kernel refuses writes to code (/proc/self/mem)
  *			and the policy forbids the mprotect fallback; with
  *			the fallback allowed, the error of mprotect;
+ *   -RW_ERR_NO_PROC, -RW_ERR_NOT_DUMPABLE, -EMFILE, -ENFILE, -EACCES
+ *			/proc/self/mem cannot be opened (and the policy
+ *			forbids the fallback): no /proc; the process dropped
+ *			privileges and the descriptor rewire opened when it
+ *			was loaded is gone; out of descriptors; refused by a
+ *			security module;
+ *   -RW_ERR_BREAKPOINT	a site holds another tool's breakpoint (int3: a
+ *			uprobe, a debugger) where its old instruction has
+ *			none (instead of -EILSEQ);
  *   -ENOSYS		the generic backend (no code patching), for @n > 0.
  * A write that fails after the first one restores the sites written so
  * far before returning its error.

@@ -329,7 +329,8 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 			return;                                               \
 		RW_TRACEPOINT_TEST_DELAY();                                   \
 		for (unsigned __n = 0; __n < __f->count; __n++)               \
-			((__typeof__(&rw__tpproto_##name))__f->probes[__n]    \
+			(__extension__(__typeof__(&rw__tpproto_##name)) __f   \
+				 ->probes[__n]                                \
 				 .func)(__f->probes[__n].data RW__TP_MAP(     \
 				RW__TP_ARGS, ##__VA_ARGS__));                 \
 	}                                                                     \
@@ -350,8 +351,8 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 		rw__tpfields_##name,                                          \
 		&rw__tpkey_##name.key,                                        \
 		&rw__sc_rw__tpcall_##name,                                    \
-		(void *)&rw__tpiter_##name,                                   \
-		(void *)&rw__tpgen_##name,                                    \
+		RW__FN_PTR(&rw__tpiter_##name),                               \
+		RW__FN_PTR(&rw__tpgen_##name),                                \
 		RW__TP_NAIVE,                                                 \
 		NULL,                                                         \
 		NULL,                                                         \
@@ -413,7 +414,7 @@ RW_EXPORT int rw_tracepoint_probe_unregister_raw(struct rw_tracepoint *tp,
  * void function taking void *data followed by tracepoint @name's arguments.
  */
 #define rw_tracepoint_probe_register(name, probe, data, prio)              \
-	({                                                                 \
+	__extension__({                                                    \
 		_Static_assert(RW__TP_PROBE_OK(name, probe),               \
 			       "rw_tracepoint_probe_register: probe type " \
 			       "does not match tracepoint " #name);        \
@@ -422,7 +423,7 @@ RW_EXPORT int rw_tracepoint_probe_unregister_raw(struct rw_tracepoint *tp,
 	})
 
 #define rw_tracepoint_probe_unregister(name, probe, data)                    \
-	({                                                                   \
+	__extension__({                                                      \
 		_Static_assert(RW__TP_PROBE_OK(name, probe),                 \
 			       "rw_tracepoint_probe_unregister: probe type " \
 			       "does not match tracepoint " #name);          \

@@ -490,6 +490,21 @@ static int entry_for(const struct lp_site *s, uintptr_t impl, bool orig,
 	p->addr = s->sled;
 	p->len = 5;
 	memcpy(p->old, (const void *)s->sled, 5);
+	/* The entry holds rewire's NOPs or jump; an int3 on an instruction
+	 * of them is another tool's (a uprobe placed after the patch, a
+	 * debugger): writing over it would leave that tool restoring a byte
+	 * into our jump later. */
+	for (size_t k = 0; k < (p->old[0] == 0xe9 ? 1 : 5u); k++) {
+		if (p->old[k] == 0xcc && s->orig[k] != 0xcc) {
+			rw__lp_set_error("a breakpoint (int3) from another "
+					 "tool, a uprobe (bpftrace, perf "
+					 "probe) or a debugger, is at %s+%zu: "
+					 "remove it first",
+					 s->label,
+					 (size_t)(s->sled - s->old_addr) + k);
+			return -RW_ERR_BREAKPOINT;
+		}
+	}
 	if (orig) {
 		memcpy(p->new, s->orig, 5);
 		p->insn.op = RW_TEXT_NOP;

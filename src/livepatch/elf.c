@@ -875,6 +875,37 @@ static bool pfe_has(const struct target *t, uintptr_t addr)
 	       bsearch(&addr, t->pfe, t->npfe, sizeof(*t->pfe), cmp_uptr);
 }
 
+/*
+ * Another tool's breakpoint in the entry of @f: a uprobe (bpftrace, perf
+ * probe) or a debugger writes an int3 over the first byte of an
+ * instruction: the function's first (the endbr64 if there is one), or one
+ * of the entry's NOPs, or rewire's jump. A patchable entry holds nothing
+ * else, so an int3 at one of those places is not the program's. Returns
+ * its offset from the function's start, or -1.
+ */
+static long foreign_int3(const struct target *t, const struct rw__lp_func *f)
+{
+	const uint8_t *p = (const uint8_t *)f->old_addr;
+	size_t sled;
+
+	if (pfe_has(t, f->old_addr))
+		sled = 0;
+	else if (pfe_has(t, f->old_addr + 4))
+		sled = 4;
+	else
+		return -1;
+	if (f->old_size < sled + SLED_MIN)
+		return -1;
+	if (p[0] == 0xcc)
+		return 0;
+	if (p[sled] == OP_JMP32)
+		return -1; /* its displacement may hold any byte */
+	for (size_t i = sled; i < sled + SLED_MIN; i++)
+		if (p[i] == 0xcc)
+			return (long)i;
+	return -1;
+}
+
 /* The NOP sled of @f (old_addr, old_size set). */
 static int find_sled(struct load *L, struct target *t, struct rw__lp_func *f,
 		     const char *name)
@@ -882,8 +913,17 @@ static int find_sled(struct load *L, struct target *t, struct rw__lp_func *f,
 	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 	const uint8_t *p = (const uint8_t *)f->old_addr;
 	uintptr_t end = f->old_addr + f->old_size;
+	long bp = foreign_int3(t, f);
 	size_t max;
 
+	if (bp >= 0) {
+		rw__lp_set_error("%s: '%s' in %s: a breakpoint (int3) from "
+				 "another tool, a uprobe (bpftrace, perf "
+				 "probe) or a debugger, is at %s+%ld: remove "
+				 "it first",
+				 L->path, name, t->shown, name, bp);
+		return -RW_ERR_BREAKPOINT;
+	}
 	if (pfe_has(t, f->old_addr))
 		f->sled = f->old_addr;
 	else if (f->old_size > 4 + SLED_MIN && !memcmp(p, endbr64, 4) &&

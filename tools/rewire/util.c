@@ -85,6 +85,8 @@ static const struct {
 	  "not dumpable after a privilege drop: /proc/self/mem refused" },
 	{ RW_ERR_INLINED, "RW_ERR_INLINED",
 	  "a patched function is inlined into callers" },
+	{ RW_ERR_BREAKPOINT, "RW_ERR_BREAKPOINT",
+	  "another tool's breakpoint (uprobe, debugger) is in the code" },
 };
 
 #define E(x)          \

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# A real uprobe on a live-patched function (issue 12, point 8(c)).
+#
+# lpe_up_fix and lpe_up_keep (lp_entries/uprobe_target.c) patch their own
+# lpe_up_fn() and wait; the test puts a uprobe on lpe_up_fn+0 through
+# tracefs (what `perf probe -x BIN lpe_up_fn` and bpftrace's
+# uprobe:BIN:lpe_up_fn do) and lets them call it 100,000 times:
+#   - lpe_up_fix (entries rewritten by rewire-entries: one 5-byte NOP in
+#     the file) must finish, every call returning the new or the old
+#     result, and the probe must have fired. The calls that hit the probe
+#     run the OLD body: the kernel runs the file's 5-byte NOP and resumes
+#     after rewire's jmp (doc/LIVEPATCH.md, "Uprobes"): no crash, but not
+#     the patch either;
+#   - lpe_up_keep (GCC's five 1-byte NOPs) is the old layout: the kernel
+#     runs the file's first NOP and resumes inside rewire's jmp. Its fate
+#     is printed (it dies of SIGILL or SIGSEGV on the kernels tried), not
+#     required.
+# Needs root and tracefs with uprobe events (CONFIG_UPROBE_EVENTS): skips
+# with 77 otherwise. test_lp_entries checks the same property without the
+# kernel.
+set -euo pipefail
+: "${REWIRE_BUILD_DIR:?set by CTest}"
+: "${LPE_UP_DIR:?set by CTest}"
+
+if ! grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h"; then
+	echo "SKIP: live patching needs the x86_64 backend"
+	exit 77
+fi
+tfs=
+for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+	if [ -w "$d/uprobe_events" ] && [ -d "$d/instances" ]; then
+		tfs=$d
+		break
+	fi
+done
+if [ -z "$tfs" ]; then
+	echo "SKIP: uprobes not available here: no tracefs with a writable" \
+		"uprobe_events (mount tracefs on /sys/kernel/tracing, run as" \
+		"root, kernel with CONFIG_UPROBE_EVENTS)"
+	exit 77
+fi
+command -v readelf >/dev/null || { echo "SKIP: readelf not installed"; exit 77; }
+
+group=rwtest$$
+inst=$tfs/instances/$group
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for e in "$inst"/events/"$group"/*/enable; do
+		[ -e "$e" ] && echo 0 >"$e" 2>/dev/null || true
+	done
+	rmdir "$inst" 2>/dev/null || true
+	for w in fix keep; do
+		echo "-:$group/$w" >>"$tfs/uprobe_events" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The file offset of FUNC in BIN: its address, through the PT_LOAD that
+# holds it.
+file_offset() { # BIN FUNC
+	local addr type off va pa fs rest
+	addr=$(readelf -sW "$1" | awk -v f="$2" '$8 == f && $4 == "FUNC" { print $2; exit }')
+	[ -n "$addr" ] || { echo "FAIL: $2 not in $1" >&2; return 1; }
+	addr=$((16#$addr))
+	while read -r type off va pa fs rest; do
+		[ "$type" = LOAD ] || continue
+		if ((addr >= va && addr < va + fs)); then
+			printf '0x%x\n' $((addr - va + off))
+			return 0
+		fi
+	done < <(readelf -lW "$1")
+	echo "FAIL: $2 is in no PT_LOAD of $1" >&2
+	return 1
+}
+
+mkdir "$inst"
+status=0
+for which in fix keep; do
+	bin=$LPE_UP_DIR/lpe_up_$which
+	off=$(file_offset "$bin" lpe_up_fn) || exit 1
+	mkfifo "$tmp/in.$which"
+	"$bin" "$LPE_UP_DIR/lpe_up_patch.so" <"$tmp/in.$which" >"$tmp/out.$which" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	exec 3>"$tmp/in.$which"
+	for _ in $(seq 100); do
+		grep -q ready "$tmp/out.$which" && break
+		sleep 0.1
+	done
+	grep -q ready "$tmp/out.$which" || { echo "FAIL: lpe_up_$which did not patch itself"; cat "$tmp/out.$which"; exit 1; }
+	echo "p:$group/$which $bin:$off" >>"$tfs/uprobe_events"
+	echo 1 >"$inst/events/$group/$which/enable"
+	echo go >&3
+	exec 3>&-
+	rc=0
+	wait "$pid" || rc=$?
+	echo 0 >"$inst/events/$group/$which/enable"
+	hits=$(grep -c " $which:" "$inst/trace" || true)
+	echo "lpe_up_$which: uprobe at lpe_up_fn ($bin:$off) fired $hits time(s); exit status $rc"
+	sed 's/^/	/' "$tmp/out.$which"
+	if [ "$which" = fix ]; then
+		if [ "$rc" -ne 0 ] || ! grep -q done "$tmp/out.$which"; then
+			echo "FAIL: the rewritten entry did not survive the uprobe"
+			status=1
+		elif [ "$hits" -eq 0 ]; then
+			echo "FAIL: the uprobe never fired: the test proved nothing"
+			status=1
+		fi
+	elif [ "$rc" -gt 128 ]; then
+		echo "note: five 1-byte NOPs: killed by signal $((rc - 128))," \
+			"as expected of the old layout"
+	else
+		echo "note: five 1-byte NOPs survived here (exit $rc)"
+	fi
+	echo "-:$group/$which" >>"$tfs/uprobe_events"
+done
+[ "$status" -eq 0 ] && echo "uprobe on a patched function: survived with the rewritten entry"
+exit "$status"

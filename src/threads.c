@@ -765,6 +765,37 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list)
 
 /* One cross-thread call. */
 
+/*
+ * Whether thread tid has exited although it is still listed and still
+ * accepts signals (tgkill succeeds): a zombie, which is what the thread
+ * group leader stays after pthread_exit() in main until the whole process
+ * exits, and what a traced thread stays until its tracer reaps it; or dead
+ * (X), on its way out of the list. Such a thread runs nothing and would
+ * never answer. One read of /proc/self/task/TID/stat; a thread that is
+ * gone altogether counts as dead too.
+ */
+static bool thread_dead(pid_t tid)
+{
+	char buf[512];
+	const char *p;
+	ssize_t n = rw__task_read(tid, "stat", buf, sizeof(buf));
+
+	if (n == -ESRCH)
+		return true;
+	if (n <= 0)
+		return false;
+	/* "TID (COMM) STATE ...": COMM may hold anything, even ") ". */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/*
+ * The process whose main thread poll_pending() found exited (a zombie),
+ * so that later calls do not wait a poll for it; the pid, so that a
+ * forked child does not inherit the finding. Under call_lock.
+ */
+static pid_t dead_leader;
+
 static bool tid_known(pid_t tid)
 {
 	return slot_by_tid(tid) != NULL;
@@ -845,6 +876,12 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 	for (i = 0; i < n; i++) {
 		if (cs.filter && !cs.filter(tids[i], cs.farg)) {
 			/* Not to be signalled: counts as gone. */
+			atomic_store(&ch->slots[i].state, SLOT_DROPPED);
+			c->dropped++;
+			continue;
+		}
+		/* A zombie leader stays one until the process exits. */
+		if (tids[i] == c->pid && dead_leader == c->pid) {
 			atomic_store(&ch->slots[i].state, SLOT_DROPPED);
 			c->dropped++;
 			continue;
@@ -1015,13 +1052,18 @@ static void san_resend(struct call *c, struct slot *s, uint32_t idx)
 
 /*
  * Resend the signals that could not be sent, and drop the threads that
- * exited without answering (their pending signal died with them).
+ * exited without answering: gone (their pending signal died with them) or
+ * zombies (thread_dead(): checked only for the threads still pending at a
+ * poll, so that it costs nothing to the threads that answer at once). The
+ * main thread found so is remembered (dead_leader): after pthread_exit()
+ * in main, only the first call waits a poll for it.
  */
 static void poll_pending(struct call *c, uint64_t waited_ns)
 {
 	struct chunk *ch;
 	uint32_t i;
 	int expect;
+	bool zombie;
 
 	for (ch = atomic_load(&cs.head); ch; ch = atomic_load(&ch->next)) {
 		for (i = 0; i < ch->count; i++) {
@@ -1034,20 +1076,24 @@ static void poll_pending(struct call *c, uint64_t waited_ns)
 			}
 			if (st != SLOT_PENDING)
 				continue;
+			zombie = false;
 			if ((syscall(SYS_tgkill, c->pid, s->tid, 0) == 0 ||
 			     errno != ESRCH) &&
+			    !(zombie = thread_dead(s->tid)) &&
 			    !is_sanitizer_thread(s->tid, c->signo, waited_ns)) {
 				san_resend(c, s, ch->base + i);
 				continue;
 			}
 			expect = SLOT_PENDING;
-			if (atomic_compare_exchange_strong(&s->state, &expect,
-							   SLOT_DROPPED)) {
-				c->dropped++;
-				rw__log("thread %d exited or is a sanitizer "
-					"thread; not waiting for it",
-					s->tid);
-			}
+			if (!atomic_compare_exchange_strong(&s->state, &expect,
+							    SLOT_DROPPED))
+				continue;
+			c->dropped++;
+			if (zombie && s->tid == c->pid)
+				dead_leader = c->pid;
+			rw__log("thread %d %s; not waiting for it", s->tid,
+				zombie ? "has exited (a zombie)"
+				       : "exited or is a sanitizer thread");
 		}
 	}
 }

@@ -62,7 +62,7 @@ static int maps_walk(int (*fn)(uintptr_t lo, uintptr_t hi, const char *perms,
 			       void *arg),
 		     void *arg)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
+	FILE *f = fopen("/proc/thread-self/maps", "re");
 	char *line = NULL;
 	size_t cap = 0;
 	int r = 0;
@@ -203,7 +203,7 @@ static int write_procmem(void *addr, const void *buf, size_t len)
 	off_t off = (off_t)(uintptr_t)addr;
 
 	if (mem_fd < 0) {
-		mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+		mem_fd = open("/proc/thread-self/mem", O_RDWR | O_CLOEXEC);
 		if (mem_fd < 0)
 			return -errno;
 	}
@@ -250,7 +250,7 @@ void rw__text_after_fork(void)
 		return;
 	/* Keep the descriptor number: a batch interrupted by a handler that
 	 * forked goes on in the child with the same mem_fd value. */
-	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	fd = open("/proc/thread-self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		close(mem_fd);
 		mem_fd = -1;

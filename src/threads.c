@@ -51,7 +51,7 @@
 #define POLL_MIN_NS 1000000ull
 #define POLL_MAX_NS 8000000ull
 /* Attempts at a listing that no thread exit disturbed (see read_tasks). */
-#define LIST_CLEAN_TRIES 8
+#define LIST_TRIES 1000
 /* Checks of a shared word before a waiter sleeps on it (about 2-10 us). */
 #define SPIN_LOOPS 200
 
@@ -644,20 +644,76 @@ static void sort_unique(struct tid_vec *t)
 }
 
 /*
- * Read the thread ids of /proc/self/task into t, sorted and unique.
+ * Whether the walk of one getdents64() call (buf, len bytes) provably
+ * reached the end of the thread list; see read_tasks(). Counts the threads
+ * it named, and checks that the kernel's final position (the last entry's
+ * d_off: 2 for "." and "..", plus one per thread visited, named or not) is
+ * accounted for by them, and that the last thread named is still alive.
+ */
+static bool walk_complete(pid_t pid, const char *buf, long len)
+{
+	const struct linux_dirent64 *d, *last = NULL;
+	long pos = 0, named = 0, tid = 0;
+	const char *p;
+
+	while (pos < len) {
+		d = (const void *)(buf + pos);
+		pos += d->d_reclen;
+		last = d;
+		if (d->d_name[0] >= '0' && d->d_name[0] <= '9')
+			named++;
+	}
+	if (!last || !named || last->d_off != 2 + named) {
+		rw__log("listing skipped a thread; taking it again");
+		return false;
+	}
+	for (p = last->d_name; *p >= '0' && *p <= '9'; p++)
+		tid = tid * 10 + (*p - '0');
+	if (*p || p == last->d_name || tid <= 0)
+		return false;
+	/* A zombie counts as alive: it stays in the list. */
+	if (tid == rw__gettid() || syscall(SYS_tgkill, pid, tid, 0) == 0 ||
+	    errno != ESRCH)
+		return true;
+	rw__log("listing stopped at thread %ld, which exited; taking it again",
+		tid);
+	return false;
+}
+
+/*
+ * Read the thread ids of /proc/self/task into t, sorted and unique, and
+ * make sure the listing is complete: every thread that lived through it is
+ * in it.
  *
- * The kernel lists the thread group under RCU and stops early when the
- * thread at its cursor exits in the middle; the next getdents64() then
- * resumes by position and can skip a live thread. A listing that the
- * kernel produced in one getdents64() call, followed by an empty one, was
- * not cut short. So the buffer is made big enough for every thread and a
- * listing that needed a second call is thrown away and taken again, a few
- * times; after that the union of the calls is accepted (the rounds of
- * rw_on_each_thread() list again anyway).
+ * The kernel (proc_task_readdir) walks the thread group's list under RCU
+ * from its head. Threads join the list at its end, and a thread that leaves
+ * it keeps its link forward, so a walk that goes on to the end finds every
+ * thread that was in the list throughout. But the walk stops early in two
+ * cases: when the thread at its cursor has left the list (it no longer
+ * trusts the link), and right after a thread that exited between being
+ * found and being named (which it skips). A second getdents64() then
+ * resumes by position, which the threads gone in front of the cursor have
+ * shifted: it can skip live threads, or return nothing at all, and the
+ * listing looks complete.
+ *
+ * So the whole list is read in one getdents64() call (the buffer grows
+ * until it has room to spare), and that walk is accepted only when
+ * walk_complete() proves that it ended at the end of the list:
+ *
+ * 1. It skipped no thread: the kernel's final position, the last entry's
+ *    d_off, is 2 plus the number of threads named.
+ * 2. The last thread it named is still in the list (tgkill with signal 0
+ *    succeeds: the thread id stays hashed exactly as long as the thread is
+ *    in the list), so the kernel did not stop at a cursor that had left.
+ *
+ * Otherwise the listing is taken again. Each attempt fails only when a
+ * thread exits at the very moment the walk passes it; a process whose
+ * threads do that LIST_TRIES times in a row gets -EAGAIN.
  */
 static int read_tasks(struct tid_vec *t)
 {
 	size_t size = 16384;
+	pid_t pid = getpid();
 	char *buf = NULL;
 	int fd = -1, ret = 0, tries;
 	long n;
@@ -665,7 +721,13 @@ static int read_tasks(struct tid_vec *t)
 	t->v = NULL;
 	t->n = t->cap = 0;
 	for (tries = 0;; tries++) {
-		t->n = 0;
+		if (tries == LIST_TRIES) {
+			rw__log("threads kept exiting during %d listings of "
+				"/proc/self/task",
+				LIST_TRIES);
+			ret = -EAGAIN;
+			goto out;
+		}
 		if (!buf) {
 			buf = map_alloc(size);
 			if (!buf) {
@@ -684,38 +746,22 @@ static int read_tasks(struct tid_vec *t)
 			ret = -errno;
 			goto out;
 		}
+		close(fd);
+		fd = -1;
 		/* Room for one more entry of the longest kind? */
 		if ((size_t)n + 512 > size) {
-			close(fd);
-			fd = -1;
 			map_free(buf);
 			buf = NULL;
 			size *= 2;
+			tries--; /* not a failed attempt */
 			continue;
 		}
-		ret = parse_dents(t, buf, n);
-		if (ret)
-			goto out;
-		for (;;) {
-			n = syscall(SYS_getdents64, fd, buf, size);
-			if (n <= 0)
-				break;
-			if (tries < LIST_CLEAN_TRIES)
-				break;
-			ret = parse_dents(t, buf, n);
-			if (ret)
-				goto out;
-		}
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		close(fd);
-		fd = -1;
-		if (n == 0)
+		if (walk_complete(pid, buf, n))
 			break;
 	}
-	sort_unique(t);
+	ret = parse_dents(t, buf, n);
+	if (!ret)
+		sort_unique(t);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -114,11 +114,17 @@ struct rw_tid_list {
  * @out: filled with the thread ids, sorted in increasing order and without
  *       duplicates. Free it with rw_tid_list_free().
  *
- * The snapshot is read from /proc/self/task; threads may have started or
- * exited by the time it returns.
+ * The snapshot is read from /proc/self/task and is complete: every thread
+ * that existed during the whole call is in it (the kernel's listing can
+ * silently skip threads when one exits under its cursor; such a listing is
+ * detected and taken again). Threads may have started or exited by the
+ * time it returns. Threads that exited but are still listed (zombies, see
+ * above) are included.
  *
- * Returns 0, -EINVAL if @out is NULL, -ENOMEM, or the negative errno of the
- * failed open()/getdents64() of /proc/self/task. On failure @out is empty.
+ * Returns 0, -EINVAL if @out is NULL, -ENOMEM, -EAGAIN if threads exited
+ * under the listing's cursor 1000 times in a row, or the negative errno of
+ * the failed open()/getdents64() of /proc/self/task. On failure @out is
+ * empty.
  * Takes no lock. Not async-signal-safe (allocates).
  */
 RW_EXPORT int rw_threads_list(struct rw_tid_list *out);

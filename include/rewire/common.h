@@ -71,6 +71,15 @@ enum {
 	RW_ERR_STRIPPED = 1033,
 	/* A function has no patchable entry, or not the expected size. */
 	RW_ERR_NOT_PATCHABLE = 1034,
+	/* rewire's SIGTRAP handler was replaced behind its back (a raw
+	 * rt_sigaction system call): no code is patched. */
+	RW_ERR_TRAP_REPLACED = 1035,
+	/* The program had a handler for rewire's real-time signal before
+	 * rewire needed it (choose another with REWIRE_SIGNAL). */
+	RW_ERR_SIGNAL_BUSY = 1036,
+	/* The program replaced rewire's real-time signal handler after
+	 * rewire installed it: cross-thread calls are refused. */
+	RW_ERR_SIGNAL_REPLACED = 1037,
 	RW_ERR_MAX
 };
 

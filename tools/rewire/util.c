@@ -79,6 +79,12 @@ static const struct {
 	{ RW_ERR_STRIPPED, "RW_ERR_STRIPPED", "no symbol table (stripped)" },
 	{ RW_ERR_NOT_PATCHABLE, "RW_ERR_NOT_PATCHABLE",
 	  "no patchable entry, or another size" },
+	{ RW_ERR_TRAP_REPLACED, "RW_ERR_TRAP_REPLACED",
+	  "SIGTRAP handler replaced behind rewire's back" },
+	{ RW_ERR_SIGNAL_BUSY, "RW_ERR_SIGNAL_BUSY",
+	  "rewire's cross-thread signal already has a handler" },
+	{ RW_ERR_SIGNAL_REPLACED, "RW_ERR_SIGNAL_REPLACED",
+	  "rewire's cross-thread signal handler was replaced" },
 };
 
 #define E(x)          \

@@ -481,27 +481,41 @@ out:
 	errno = saved_errno;
 }
 
-/* Install the handler once; call_lock held. */
+static bool handler_is_ours(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == handler;
+}
+
+/*
+ * Install the handler once, and check on every call that it is still the
+ * one installed: a program that takes the signal afterwards would make
+ * every call wait for answers that never come. call_lock held.
+ */
 static int install_handler(void)
 {
 	struct sigaction sa, old;
-	int signo;
+	int signo = signo_resolve();
 
-	if (atomic_load(&installed))
-		return 0;
-	signo = signo_resolve();
+	if (sigaction(signo, NULL, &old) != 0)
+		return -errno;
+	if (atomic_load(&installed)) {
+		if (handler_is_ours(&old))
+			return 0;
+		rw__log("the program replaced the handler of rewire's signal "
+			"%d; set REWIRE_SIGNAL to a free real-time signal",
+			signo);
+		return -RW_ERR_SIGNAL_REPLACED;
+	}
 	if (atomic_load(&env_rejected))
 		rw__log("REWIRE_SIGNAL is not a number in [%d, %d]; ignored",
 			SIGRTMIN, SIGRTMAX);
-	if (sigaction(signo, NULL, &old) != 0)
-		return -errno;
-	if ((old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != handler
-					: (old.sa_handler != SIG_DFL &&
-					   old.sa_handler != SIG_IGN)) {
+	if (!handler_is_ours(&old) &&
+	    ((old.sa_flags & SA_SIGINFO) ||
+	     (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))) {
 		rw__log("signal %d already has a handler; set REWIRE_SIGNAL "
 			"to a free real-time signal",
 			signo);
-		return -EBUSY;
+		return -RW_ERR_SIGNAL_BUSY;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = handler;

@@ -65,8 +65,13 @@
  *   others) return EINTR in the interrupted thread. Programs that treat
  *   EINTR as fatal can be disturbed by any signal; rewire's is no exception.
  * - The signal must be free: if the program already installed a handler for
- *   it, the first cross-thread call fails with -EBUSY. Choose another one
- *   with REWIRE_SIGNAL or rw_threads_set_signal().
+ *   it, the first cross-thread call fails with -RW_ERR_SIGNAL_BUSY; if it
+ *   replaces rewire's handler later, every call fails at once with
+ *   -RW_ERR_SIGNAL_REPLACED (each call checks). Choose another one with
+ *   REWIRE_SIGNAL or rw_threads_set_signal().
+ * - Threads that have exited but are still listed (the main thread after
+ *   pthread_exit() stays a zombie until the process exits; a traced thread
+ *   until its tracer reaps it) run nothing: calls and stops skip them.
  * - Thread ids are recycled by the kernel. A thread that exits during a call
  *   and whose tid is given to a new thread within the same call is not told
  *   apart from it; with the default pid_max this needs tens of thousands of
@@ -171,7 +176,9 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list);
  *   -EDEADLK if called from inside @fn, or from a signal handler that
  *   interrupted a thread inside rw_on_each_thread() or inside @fn;
  *   -EAGAIN if threads kept appearing for 64 listings in a row;
- *   -EBUSY if the program owns a handler for rewire's signal;
+ *   -RW_ERR_SIGNAL_BUSY if the program owned a handler for rewire's signal
+ *   before rewire installed its own, -RW_ERR_SIGNAL_REPLACED if it replaced
+ *   rewire's handler since;
  *   -ENOMEM, or the negative errno of reading /proc/self/task.
  * On the errors after -EDEADLK, @fn may have run in some threads.
  *
@@ -258,7 +265,9 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
  *   rw_on_each_thread(), or from a signal handler that interrupted a parked
  *   thread, or a thread inside rw_stop_threads() or rw_on_each_thread();
  *   -EAGAIN if threads kept appearing for 64 listings in a row;
- *   -EBUSY if the program owns a handler for rewire's signal;
+ *   -RW_ERR_SIGNAL_BUSY if the program owned a handler for rewire's signal
+ *   before rewire installed its own, -RW_ERR_SIGNAL_REPLACED if it replaced
+ *   rewire's handler since;
  *   -ENOMEM, or the negative errno of reading /proc/self/task.
  * To tell these from @fn's own results, let @fn record in @arg that it ran.
  *

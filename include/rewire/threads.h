@@ -175,7 +175,8 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list);
  *   -EINVAL if @fn is NULL;
  *   -EDEADLK if called from inside @fn, or from a signal handler that
  *   interrupted a thread inside rw_on_each_thread() or inside @fn;
- *   -EAGAIN if threads kept appearing for 64 listings in a row;
+ *   -EAGAIN if threads kept appearing for 64 listings in a row, or kept
+ *   exiting under the listing's cursor (see rw_threads_list());
  *   -RW_ERR_SIGNAL_BUSY if the program owned a handler for rewire's signal
  *   before rewire installed its own, -RW_ERR_SIGNAL_REPLACED if it replaced
  *   rewire's handler since;
@@ -264,7 +265,8 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
  *   -EDEADLK if called from inside @fn or a function of
  *   rw_on_each_thread(), or from a signal handler that interrupted a parked
  *   thread, or a thread inside rw_stop_threads() or rw_on_each_thread();
- *   -EAGAIN if threads kept appearing for 64 listings in a row;
+ *   -EAGAIN if threads kept appearing for 64 listings in a row, or kept
+ *   exiting under the listing's cursor (see rw_threads_list());
  *   -RW_ERR_SIGNAL_BUSY if the program owned a handler for rewire's signal
  *   before rewire installed its own, -RW_ERR_SIGNAL_REPLACED if it replaced
  *   rewire's handler since;

@@ -1018,9 +1018,12 @@ static int signal_all(struct call *c)
  * and every standard signal but SIGKILL and SIGSTOP, for at least
  * SAN_GRACE_NS. The pending test keeps out the threads that TSan is
  * running deferred handlers in (TSan blocks everything meanwhile, but the
- * kernel has already delivered the signal); the grace period keeps out the
- * threads that glibc is still creating. Threads found so are remembered,
- * so later calls drop them at the first poll.
+ * kernel has already delivered the signal); the grace period and the
+ * state keep out the threads that glibc is still creating (they start with
+ * every signal blocked, and on a loaded machine may wait longer than the
+ * grace period for a CPU: they are runnable, where the runtime thread
+ * sleeps). Threads found so are remembered, so later calls drop them at the
+ * first poll.
  */
 #define SAN_GRACE_NS 20000000ull
 
@@ -1034,6 +1037,9 @@ static bool stuck_all_blocked(pid_t tid, int signo)
 	int sig;
 
 	if (rw__task_read(tid, "status", buf, sizeof(buf)) <= 0)
+		return false;
+	p = strstr(buf, "State:");
+	if (!p || p[strspn(p + 6, " \t") + 6] == 'R')
 		return false;
 	p = strstr(buf, "SigPnd:");
 	if (!p)

@@ -8,16 +8,26 @@
  * functions that set signal masks (sigprocmask, pthread_sigmask,
  * sigsuspend, ppoll, pselect, epoll_pwait, epoll_pwait2 and the sa_mask of
  * sigaction) and removes SIGTRAP, and rewire's cross-thread signal, from
- * the masks they install. It also interposes sigaction and signal for
+ * the masks they install. It also interposes every libc entry point that
+ * installs a handler (sigaction, __sigaction, signal, bsd_signal, ssignal,
+ * __sysv_signal, which is what signal() is in strict C, sysv_signal,
+ * sigset, sigignore and siginterrupt: glibc implements each with its
+ * internal sigaction, which the interposed sigaction does not see) for
  * SIGTRAP itself: once rewire's handler is installed, a program's SIGTRAP
  * handler is recorded as the one to chain to, and reported back as the
  * current disposition, so debuggers' and programs' own uses of SIGTRAP
- * keep working.
+ * keep working. sigset and sighold also block signals with glibc's
+ * internal sigprocmask: theirs go through the interposed one.
+ *
+ * What no interposer sees, a raw rt_sigaction system call, is caught
+ * before each batch is armed (rw__signals_check_trap): the batch is refused
+ * rather than left to kill the program at its first int3.
  *
  * Not covered (documented in doc/TEXT-PATCHING.md): masks set by raw
  * system calls, by glibc internally (it runs no patched code while they are
  * in force), by setcontext/swapcontext with a hand-made uc_sigmask, by
- * sighold/sigset, and signalfd/sigwait users who expect SIGTRAP queued.
+ * sigpause/sigblock/sigsetmask, and signalfd/sigwait users who expect
+ * SIGTRAP queued.
  */
 #include "text.h"
 
@@ -31,6 +41,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
@@ -94,6 +106,8 @@ struct trap_disp {
 	struct trap_disp *retired;
 };
 static _Atomic bool trap_ours;
+/* The handler rw__signals_install_trap() installed; set once, under it. */
+static void (*trap_handler)(int, siginfo_t *, void *);
 static struct trap_disp *_Atomic trap_prev;
 static struct rw__lock trap_lock = RW__LOCK_INIT;
 
@@ -145,11 +159,41 @@ int rw__signals_install_trap(void (*handler)(int, siginfo_t *, void *))
 		real.sigaction(SIGTRAP, &old, NULL);
 		goto out;
 	}
+	trap_handler = handler;
 	atomic_store(&trap_ours, true);
 	rw__log("SIGTRAP handler installed");
 out:
 	rw__lock_release(&trap_lock);
 	return err;
+}
+
+/* The kernel's struct sigaction (rt_sigaction), not libc's. */
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+int rw__signals_check_trap(void)
+{
+	struct kernel_sigaction k;
+
+	if (!atomic_load(&trap_ours))
+		return 0;
+	/*
+	 * The kernel's disposition, read with the raw system call: libc's
+	 * sigaction is interposed (ours answers with the program's view),
+	 * and a sanitizer's may keep a table of its own.
+	 */
+	if (syscall(SYS_rt_sigaction, SIGTRAP, NULL, &k, sizeof(k.mask)))
+		return -errno;
+	if (k.handler == (void *)trap_handler && (k.flags & SA_SIGINFO))
+		return 0;
+	rw__log("SIGTRAP handler replaced behind rewire's back (now %p); "
+		"refusing to patch",
+		k.handler);
+	return -RW_ERR_TRAP_REPLACED;
 }
 
 /* Die the way the kernel would have killed us without rewire. */
@@ -246,18 +290,132 @@ RW_EXPORT int sigaction(int sig, const struct sigaction *act,
 	return real.sigaction(sig, act, oact);
 }
 
-RW_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+/* Exported by glibc, declared by no header in this mode. */
+int __sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+__sighandler_t bsd_signal(int sig, __sighandler_t handler);
+
+RW_EXPORT int __sigaction(int sig, const struct sigaction *act,
+			  struct sigaction *oact)
+{
+	return sigaction(sig, act, oact);
+}
+
+/*
+ * Install handler with flags through the interposed sigaction; the mask
+ * holds sig itself when self_mask is set. The old handler, or SIG_ERR. As
+ * glibc's signal functions do, SIG_ERR and bad signal numbers are EINVAL.
+ */
+static __sighandler_t set_handler(int sig, __sighandler_t handler, int flags,
+				  bool self_mask)
 {
 	struct sigaction sa, old;
 
+	if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
-	sigaddset(&sa.sa_mask, sig);
-	sa.sa_flags = SA_RESTART;
+	if (self_mask)
+		sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = flags;
 	if (sigaction(sig, &sa, &old))
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+/* BSD semantics: glibc's signal() outside strict C, and its aliases. */
+RW_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESTART, true);
+}
+
+RW_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESTART, true);
+}
+
+RW_EXPORT __sighandler_t ssignal(int sig, __sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESTART, true);
+}
+
+/*
+ * System V semantics: one-shot, not blocked while it runs, no restart.
+ * signal() compiled as strict C (-std=c11) is __sysv_signal.
+ */
+RW_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+}
+
+RW_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+}
+
+RW_EXPORT int sigignore(int sig)
+{
+	return set_handler(sig, SIG_IGN, 0, false) == SIG_ERR ? -1 : 0;
+}
+
+RW_EXPORT int siginterrupt(int sig, int interrupt)
+{
+	struct sigaction sa;
+
+	if (sigaction(sig, NULL, &sa))
+		return -1;
+	if (interrupt)
+		sa.sa_flags &= ~SA_RESTART;
+	else
+		sa.sa_flags |= SA_RESTART;
+	return sigaction(sig, &sa, NULL);
+}
+
+/* glibc's sigset and sighold, with the interposed sigaction and
+ * sigprocmask instead of glibc's internal ones. */
+RW_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
+{
+	struct sigaction sa, old;
+	sigset_t set, oset;
+
+	if (sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	if (disp == SIG_HOLD) {
+		if (sigprocmask(SIG_BLOCK, &set, &oset) < 0)
+			return SIG_ERR;
+		if (sigismember(&oset, sig))
+			return SIG_HOLD;
+		if (sigaction(sig, NULL, &old) < 0)
+			return SIG_ERR;
+		return old.sa_handler;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = disp;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	if (sigprocmask(SIG_UNBLOCK, &set, &oset) < 0)
+		return SIG_ERR;
+	return sigismember(&oset, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+RW_EXPORT int sighold(int sig)
+{
+	sigset_t set;
+
+	if (sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return -1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	return sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
 RW_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)

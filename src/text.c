@@ -129,7 +129,7 @@ static int maps_walk(int (*fn)(uintptr_t lo, uintptr_t hi, const char *perms,
 			       void *arg),
 		     void *arg)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
+	FILE *f = fopen("/proc/thread-self/maps", "re");
 	char *line = NULL;
 	size_t cap = 0;
 	int r = 0;
@@ -287,7 +287,7 @@ static int write_mprotect(void *addr, const void *buf, size_t len)
 static int mem_open(void)
 {
 	struct stat st;
-	int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	int fd = open("/proc/thread-self/mem", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;

@@ -56,5 +56,11 @@ void rw__text_after_fork(void);
 /* Signals (src/signals.c). */
 int rw__signals_install_trap(void (*handler)(int, siginfo_t *, void *));
 void rw__signals_chain_trap(int sig, siginfo_t *si, void *uc);
+/*
+ * 0 if rewire's SIGTRAP handler is still the one the kernel has (or none
+ * was installed yet), -RW_ERR_TRAP_REPLACED if a raw rt_sigaction system
+ * call replaced it: a batch must not be armed then.
+ */
+int rw__signals_check_trap(void);
 
 #endif /* REWIRE_TEXT_H */

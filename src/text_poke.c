@@ -437,6 +437,8 @@ int rw__text_poke_locked_ex(struct rw__poke *pokes, size_t n,
 	if (!n)
 		return 0;
 	err = prepare_once();
+	if (!err)
+		err = rw__signals_check_trap();
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {

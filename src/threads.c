@@ -51,7 +51,7 @@
 #define POLL_MIN_NS 1000000ull
 #define POLL_MAX_NS 8000000ull
 /* Attempts at a listing that no thread exit disturbed (see read_tasks). */
-#define LIST_CLEAN_TRIES 8
+#define LIST_TRIES 1000
 /* Checks of a shared word before a waiter sleeps on it (about 2-10 us). */
 #define SPIN_LOOPS 200
 
@@ -481,27 +481,41 @@ out:
 	errno = saved_errno;
 }
 
-/* Install the handler once; call_lock held. */
+static bool handler_is_ours(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == handler;
+}
+
+/*
+ * Install the handler once, and check on every call that it is still the
+ * one installed: a program that takes the signal afterwards would make
+ * every call wait for answers that never come. call_lock held.
+ */
 static int install_handler(void)
 {
 	struct sigaction sa, old;
-	int signo;
+	int signo = signo_resolve();
 
-	if (atomic_load(&installed))
-		return 0;
-	signo = signo_resolve();
+	if (sigaction(signo, NULL, &old) != 0)
+		return -errno;
+	if (atomic_load(&installed)) {
+		if (handler_is_ours(&old))
+			return 0;
+		rw__log("the program replaced the handler of rewire's signal "
+			"%d; set REWIRE_SIGNAL to a free real-time signal",
+			signo);
+		return -RW_ERR_SIGNAL_REPLACED;
+	}
 	if (atomic_load(&env_rejected))
 		rw__log("REWIRE_SIGNAL is not a number in [%d, %d]; ignored",
 			SIGRTMIN, SIGRTMAX);
-	if (sigaction(signo, NULL, &old) != 0)
-		return -errno;
-	if ((old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != handler
-					: (old.sa_handler != SIG_DFL &&
-					   old.sa_handler != SIG_IGN)) {
+	if (!handler_is_ours(&old) &&
+	    ((old.sa_flags & SA_SIGINFO) ||
+	     (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))) {
 		rw__log("signal %d already has a handler; set REWIRE_SIGNAL "
 			"to a free real-time signal",
 			signo);
-		return -EBUSY;
+		return -RW_ERR_SIGNAL_BUSY;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = handler;
@@ -644,20 +658,76 @@ static void sort_unique(struct tid_vec *t)
 }
 
 /*
- * Read the thread ids of /proc/self/task into t, sorted and unique.
+ * Whether the walk of one getdents64() call (buf, len bytes) provably
+ * reached the end of the thread list; see read_tasks(). Counts the threads
+ * it named, and checks that the kernel's final position (the last entry's
+ * d_off: 2 for "." and "..", plus one per thread visited, named or not) is
+ * accounted for by them, and that the last thread named is still alive.
+ */
+static bool walk_complete(pid_t pid, const char *buf, long len)
+{
+	const struct linux_dirent64 *d, *last = NULL;
+	long pos = 0, named = 0, tid = 0;
+	const char *p;
+
+	while (pos < len) {
+		d = (const void *)(buf + pos);
+		pos += d->d_reclen;
+		last = d;
+		if (d->d_name[0] >= '0' && d->d_name[0] <= '9')
+			named++;
+	}
+	if (!last || !named || last->d_off != 2 + named) {
+		rw__log("listing skipped a thread; taking it again");
+		return false;
+	}
+	for (p = last->d_name; *p >= '0' && *p <= '9'; p++)
+		tid = tid * 10 + (*p - '0');
+	if (*p || p == last->d_name || tid <= 0)
+		return false;
+	/* A zombie counts as alive: it stays in the list. */
+	if (tid == rw__gettid() || syscall(SYS_tgkill, pid, tid, 0) == 0 ||
+	    errno != ESRCH)
+		return true;
+	rw__log("listing stopped at thread %ld, which exited; taking it again",
+		tid);
+	return false;
+}
+
+/*
+ * Read the thread ids of /proc/self/task into t, sorted and unique, and
+ * make sure the listing is complete: every thread that lived through it is
+ * in it.
  *
- * The kernel lists the thread group under RCU and stops early when the
- * thread at its cursor exits in the middle; the next getdents64() then
- * resumes by position and can skip a live thread. A listing that the
- * kernel produced in one getdents64() call, followed by an empty one, was
- * not cut short. So the buffer is made big enough for every thread and a
- * listing that needed a second call is thrown away and taken again, a few
- * times; after that the union of the calls is accepted (the rounds of
- * rw_on_each_thread() list again anyway).
+ * The kernel (proc_task_readdir) walks the thread group's list under RCU
+ * from its head. Threads join the list at its end, and a thread that leaves
+ * it keeps its link forward, so a walk that goes on to the end finds every
+ * thread that was in the list throughout. But the walk stops early in two
+ * cases: when the thread at its cursor has left the list (it no longer
+ * trusts the link), and right after a thread that exited between being
+ * found and being named (which it skips). A second getdents64() then
+ * resumes by position, which the threads gone in front of the cursor have
+ * shifted: it can skip live threads, or return nothing at all, and the
+ * listing looks complete.
+ *
+ * So the whole list is read in one getdents64() call (the buffer grows
+ * until it has room to spare), and that walk is accepted only when
+ * walk_complete() proves that it ended at the end of the list:
+ *
+ * 1. It skipped no thread: the kernel's final position, the last entry's
+ *    d_off, is 2 plus the number of threads named.
+ * 2. The last thread it named is still in the list (tgkill with signal 0
+ *    succeeds: the thread id stays hashed exactly as long as the thread is
+ *    in the list), so the kernel did not stop at a cursor that had left.
+ *
+ * Otherwise the listing is taken again. Each attempt fails only when a
+ * thread exits at the very moment the walk passes it; a process whose
+ * threads do that LIST_TRIES times in a row gets -EAGAIN.
  */
 static int read_tasks(struct tid_vec *t)
 {
 	size_t size = 16384;
+	pid_t pid = getpid();
 	char *buf = NULL;
 	int fd = -1, ret = 0, tries;
 	long n;
@@ -665,7 +735,13 @@ static int read_tasks(struct tid_vec *t)
 	t->v = NULL;
 	t->n = t->cap = 0;
 	for (tries = 0;; tries++) {
-		t->n = 0;
+		if (tries == LIST_TRIES) {
+			rw__log("threads kept exiting during %d listings of "
+				"/proc/self/task",
+				LIST_TRIES);
+			ret = -EAGAIN;
+			goto out;
+		}
 		if (!buf) {
 			buf = map_alloc(size);
 			if (!buf) {
@@ -684,38 +760,22 @@ static int read_tasks(struct tid_vec *t)
 			ret = -errno;
 			goto out;
 		}
+		close(fd);
+		fd = -1;
 		/* Room for one more entry of the longest kind? */
 		if ((size_t)n + 512 > size) {
-			close(fd);
-			fd = -1;
 			map_free(buf);
 			buf = NULL;
 			size *= 2;
+			tries--; /* not a failed attempt */
 			continue;
 		}
-		ret = parse_dents(t, buf, n);
-		if (ret)
-			goto out;
-		for (;;) {
-			n = syscall(SYS_getdents64, fd, buf, size);
-			if (n <= 0)
-				break;
-			if (tries < LIST_CLEAN_TRIES)
-				break;
-			ret = parse_dents(t, buf, n);
-			if (ret)
-				goto out;
-		}
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		close(fd);
-		fd = -1;
-		if (n == 0)
+		if (walk_complete(pid, buf, n))
 			break;
 	}
-	sort_unique(t);
+	ret = parse_dents(t, buf, n);
+	if (!ret)
+		sort_unique(t);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -764,6 +824,37 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list)
 }
 
 /* One cross-thread call. */
+
+/*
+ * Whether thread tid has exited although it is still listed and still
+ * accepts signals (tgkill succeeds): a zombie, which is what the thread
+ * group leader stays after pthread_exit() in main until the whole process
+ * exits, and what a traced thread stays until its tracer reaps it; or dead
+ * (X), on its way out of the list. Such a thread runs nothing and would
+ * never answer. One read of /proc/self/task/TID/stat; a thread that is
+ * gone altogether counts as dead too.
+ */
+static bool thread_dead(pid_t tid)
+{
+	char buf[512];
+	const char *p;
+	ssize_t n = rw__task_read(tid, "stat", buf, sizeof(buf));
+
+	if (n == -ESRCH)
+		return true;
+	if (n <= 0)
+		return false;
+	/* "TID (COMM) STATE ...": COMM may hold anything, even ") ". */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/*
+ * The process whose main thread poll_pending() found exited (a zombie),
+ * so that later calls do not wait a poll for it; the pid, so that a
+ * forked child does not inherit the finding. Under call_lock.
+ */
+static pid_t dead_leader;
 
 static bool tid_known(pid_t tid)
 {
@@ -849,6 +940,12 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 			c->dropped++;
 			continue;
 		}
+		/* A zombie leader stays one until the process exits. */
+		if (tids[i] == c->pid && dead_leader == c->pid) {
+			atomic_store(&ch->slots[i].state, SLOT_DROPPED);
+			c->dropped++;
+			continue;
+		}
 		send_one(c, &ch->slots[i], ch->base + (uint32_t)i);
 	}
 	return 0;
@@ -921,9 +1018,12 @@ static int signal_all(struct call *c)
  * and every standard signal but SIGKILL and SIGSTOP, for at least
  * SAN_GRACE_NS. The pending test keeps out the threads that TSan is
  * running deferred handlers in (TSan blocks everything meanwhile, but the
- * kernel has already delivered the signal); the grace period keeps out the
- * threads that glibc is still creating. Threads found so are remembered,
- * so later calls drop them at the first poll.
+ * kernel has already delivered the signal); the grace period and the
+ * state keep out the threads that glibc is still creating (they start with
+ * every signal blocked, and on a loaded machine may wait longer than the
+ * grace period for a CPU: they are runnable, where the runtime thread
+ * sleeps). Threads found so are remembered, so later calls drop them at the
+ * first poll.
  */
 #define SAN_GRACE_NS 20000000ull
 
@@ -937,6 +1037,9 @@ static bool stuck_all_blocked(pid_t tid, int signo)
 	int sig;
 
 	if (rw__task_read(tid, "status", buf, sizeof(buf)) <= 0)
+		return false;
+	p = strstr(buf, "State:");
+	if (!p || p[strspn(p + 6, " \t") + 6] == 'R')
 		return false;
 	p = strstr(buf, "SigPnd:");
 	if (!p)
@@ -1015,13 +1118,18 @@ static void san_resend(struct call *c, struct slot *s, uint32_t idx)
 
 /*
  * Resend the signals that could not be sent, and drop the threads that
- * exited without answering (their pending signal died with them).
+ * exited without answering: gone (their pending signal died with them) or
+ * zombies (thread_dead(): checked only for the threads still pending at a
+ * poll, so that it costs nothing to the threads that answer at once). The
+ * main thread found so is remembered (dead_leader): after pthread_exit()
+ * in main, only the first call waits a poll for it.
  */
 static void poll_pending(struct call *c, uint64_t waited_ns)
 {
 	struct chunk *ch;
 	uint32_t i;
 	int expect;
+	bool zombie;
 
 	for (ch = atomic_load(&cs.head); ch; ch = atomic_load(&ch->next)) {
 		for (i = 0; i < ch->count; i++) {
@@ -1034,20 +1142,24 @@ static void poll_pending(struct call *c, uint64_t waited_ns)
 			}
 			if (st != SLOT_PENDING)
 				continue;
+			zombie = false;
 			if ((syscall(SYS_tgkill, c->pid, s->tid, 0) == 0 ||
 			     errno != ESRCH) &&
+			    !(zombie = thread_dead(s->tid)) &&
 			    !is_sanitizer_thread(s->tid, c->signo, waited_ns)) {
 				san_resend(c, s, ch->base + i);
 				continue;
 			}
 			expect = SLOT_PENDING;
-			if (atomic_compare_exchange_strong(&s->state, &expect,
-							   SLOT_DROPPED)) {
-				c->dropped++;
-				rw__log("thread %d exited or is a sanitizer "
-					"thread; not waiting for it",
-					s->tid);
-			}
+			if (!atomic_compare_exchange_strong(&s->state, &expect,
+							    SLOT_DROPPED))
+				continue;
+			c->dropped++;
+			if (zombie && s->tid == c->pid)
+				dead_leader = c->pid;
+			rw__log("thread %d %s; not waiting for it", s->tid,
+				zombie ? "has exited (a zombie)"
+				       : "exited or is a sanitizer thread");
 		}
 	}
 }

@@ -219,6 +219,16 @@ RW_EXPORT const char *rw_strerror(int err)
 		return "a breakpoint (int3) of another tool (a uprobe of "
 		       "bpftrace or perf probe, or a debugger) is in the code "
 		       "to patch; remove it first";
+	case RW_ERR_TRAP_REPLACED:
+		return "SIGTRAP handler replaced behind rewire's back (by a raw "
+		       "rt_sigaction?): refusing to patch";
+	case RW_ERR_SIGNAL_BUSY:
+		return "the program already has a handler for rewire's "
+		       "cross-thread signal: set REWIRE_SIGNAL to a free "
+		       "real-time signal";
+	case RW_ERR_SIGNAL_REPLACED:
+		return "the program replaced rewire's cross-thread signal "
+		       "handler: set REWIRE_SIGNAL to a free real-time signal";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";

@@ -99,6 +99,15 @@ enum {
 	/* A breakpoint (int3) that another tool put in the code to patch: a
 	 * uprobe (bpftrace, perf probe) or a debugger's. */
 	RW_ERR_BREAKPOINT = 1038,
+	/* rewire's SIGTRAP handler was replaced behind its back (a raw
+	 * rt_sigaction system call): no code is patched. */
+	RW_ERR_TRAP_REPLACED = 1039,
+	/* The program had a handler for rewire's real-time signal before
+	 * rewire needed it (choose another with REWIRE_SIGNAL). */
+	RW_ERR_SIGNAL_BUSY = 1040,
+	/* The program replaced rewire's real-time signal handler after
+	 * rewire installed it: cross-thread calls are refused. */
+	RW_ERR_SIGNAL_REPLACED = 1041,
 	RW_ERR_MAX
 };
 

@@ -65,8 +65,13 @@
  *   others) return EINTR in the interrupted thread. Programs that treat
  *   EINTR as fatal can be disturbed by any signal; rewire's is no exception.
  * - The signal must be free: if the program already installed a handler for
- *   it, the first cross-thread call fails with -EBUSY. Choose another one
- *   with REWIRE_SIGNAL or rw_threads_set_signal().
+ *   it, the first cross-thread call fails with -RW_ERR_SIGNAL_BUSY; if it
+ *   replaces rewire's handler later, every call fails at once with
+ *   -RW_ERR_SIGNAL_REPLACED (each call checks). Choose another one with
+ *   REWIRE_SIGNAL or rw_threads_set_signal().
+ * - Threads that have exited but are still listed (the main thread after
+ *   pthread_exit() stays a zombie until the process exits; a traced thread
+ *   until its tracer reaps it) run nothing: calls and stops skip them.
  * - Thread ids are recycled by the kernel. A thread that exits during a call
  *   and whose tid is given to a new thread within the same call is not told
  *   apart from it; with the default pid_max this needs tens of thousands of
@@ -114,11 +119,17 @@ struct rw_tid_list {
  * @out: filled with the thread ids, sorted in increasing order and without
  *       duplicates. Free it with rw_tid_list_free().
  *
- * The snapshot is read from /proc/self/task; threads may have started or
- * exited by the time it returns.
+ * The snapshot is read from /proc/self/task and is complete: every thread
+ * that existed during the whole call is in it (the kernel's listing can
+ * silently skip threads when one exits under its cursor; such a listing is
+ * detected and taken again). Threads may have started or exited by the
+ * time it returns. Threads that exited but are still listed (zombies, see
+ * above) are included.
  *
- * Returns 0, -EINVAL if @out is NULL, -ENOMEM, or the negative errno of the
- * failed open()/getdents64() of /proc/self/task. On failure @out is empty.
+ * Returns 0, -EINVAL if @out is NULL, -ENOMEM, -EAGAIN if threads exited
+ * under the listing's cursor 1000 times in a row, or the negative errno of
+ * the failed open()/getdents64() of /proc/self/task. On failure @out is
+ * empty.
  * Takes no lock. Not async-signal-safe (allocates).
  */
 RW_EXPORT int rw_threads_list(struct rw_tid_list *out);
@@ -164,8 +175,11 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list);
  *   -EINVAL if @fn is NULL;
  *   -EDEADLK if called from inside @fn, or from a signal handler that
  *   interrupted a thread inside rw_on_each_thread() or inside @fn;
- *   -EAGAIN if threads kept appearing for 64 listings in a row;
- *   -EBUSY if the program owns a handler for rewire's signal;
+ *   -EAGAIN if threads kept appearing for 64 listings in a row, or kept
+ *   exiting under the listing's cursor (see rw_threads_list());
+ *   -RW_ERR_SIGNAL_BUSY if the program owned a handler for rewire's signal
+ *   before rewire installed its own, -RW_ERR_SIGNAL_REPLACED if it replaced
+ *   rewire's handler since;
  *   -ENOMEM, or the negative errno of reading /proc/self/task.
  * On the errors after -EDEADLK, @fn may have run in some threads.
  *
@@ -251,8 +265,11 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
  *   -EDEADLK if called from inside @fn or a function of
  *   rw_on_each_thread(), or from a signal handler that interrupted a parked
  *   thread, or a thread inside rw_stop_threads() or rw_on_each_thread();
- *   -EAGAIN if threads kept appearing for 64 listings in a row;
- *   -EBUSY if the program owns a handler for rewire's signal;
+ *   -EAGAIN if threads kept appearing for 64 listings in a row, or kept
+ *   exiting under the listing's cursor (see rw_threads_list());
+ *   -RW_ERR_SIGNAL_BUSY if the program owned a handler for rewire's signal
+ *   before rewire installed its own, -RW_ERR_SIGNAL_REPLACED if it replaced
+ *   rewire's handler since;
  *   -ENOMEM, or the negative errno of reading /proc/self/task.
  * To tell these from @fn's own results, let @fn record in @arg that it ran.
  *

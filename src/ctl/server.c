@@ -139,7 +139,7 @@ static bool find_str(const struct rw_wire_msg *m, uint16_t tag, char *out,
 
 static void exe_path(char *out, size_t size)
 {
-	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	ssize_t n = readlink("/proc/thread-self/exe", out, size - 1);
 
 	out[n > 0 ? n : 0] = '\0';
 }

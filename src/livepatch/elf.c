@@ -11,7 +11,7 @@
  *     "rewire", type 1, the descriptor version) and a symbol
  *     rw_patch_descriptor, read from the open file with libelf. No code of
  *     the patch has run yet.
- *  3. dlopen of the same open file through /proc/self/fd/N (no second
+ *  3. dlopen of the same open file through /proc/thread-self/fd/N (no second
  *     lookup of the path), then the descriptor: magic, version, size.
  *  4. Each function: the object that holds the old one is loaded, its file
  *     is the loaded one (program headers, build id) and has a .symtab; the
@@ -89,10 +89,10 @@ struct symtab {
 };
 
 /* ------------------------------------------------------------------------
- * /proc/self/fd/N names.
+ * /proc/thread-self/fd/N names.
  *
  * glibc finds an already loaded object by name before it looks at the
- * file: dlopen("/proc/self/fd/5") returns whatever object was loaded under
+ * file: dlopen("/proc/thread-self/fd/5") returns whatever object was loaded under
  * that name earlier, even if fd 5 is now another file. So a name is used
  * again only once the object it named is unmapped. names[] holds the fd
  * numbers whose names may still belong to a loaded object, with that
@@ -525,7 +525,7 @@ static int get_target(struct load *L, const char *object, const char *what,
 	L->ntargets++;
 
 	if (!key[0]) {
-		file = "/proc/self/exe";
+		file = "/proc/thread-self/exe";
 		len = readlink(file, exe, sizeof(exe) - 1);
 		exe[len > 0 ? len : 0] = '\0';
 		snprintf(t->shown, sizeof(t->shown), "the main program (%s)",
@@ -1559,7 +1559,7 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 
 	/* A name that no loaded object has (see names[] above). */
 	for (;;) {
-		snprintf(name, sizeof(name), "/proc/self/fd/%d", n);
+		snprintf(name, sizeof(name), "/proc/thread-self/fd/%d", n);
 		if (!name_used(n) && !object_loaded(0, name))
 			break;
 		if (dupfd >= 0)

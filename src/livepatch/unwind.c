@@ -127,7 +127,7 @@ static int peek_procmem(uintptr_t addr, void *buf, size_t len)
 	if (fd == 0) {
 		/* open() is async-signal-safe; a racing opener's descriptor
 		 * is closed again. */
-		fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+		fd = open("/proc/thread-self/mem", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			fd = -1;
 		int expect = 0;

@@ -87,6 +87,12 @@ static const struct {
 	  "a patched function is inlined into callers" },
 	{ RW_ERR_BREAKPOINT, "RW_ERR_BREAKPOINT",
 	  "another tool's breakpoint (uprobe, debugger) is in the code" },
+	{ RW_ERR_TRAP_REPLACED, "RW_ERR_TRAP_REPLACED",
+	  "SIGTRAP handler replaced behind rewire's back" },
+	{ RW_ERR_SIGNAL_BUSY, "RW_ERR_SIGNAL_BUSY",
+	  "rewire's cross-thread signal already has a handler" },
+	{ RW_ERR_SIGNAL_REPLACED, "RW_ERR_SIGNAL_REPLACED",
+	  "rewire's cross-thread signal handler was replaced" },
 };
 
 #define E(x)          \

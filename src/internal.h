@@ -160,5 +160,9 @@ void rw__rcu_atfork_child(void);
 /* Start liburcu's call_rcu thread now, if it does not run, from the
  * calling thread (a thread inherits its creator's name). */
 void rw__rcu_callback_thread(void);
+/* src/ctl/server.c: restarts a control server started by REWIRE_CTL=1 in
+ * the child of fork(). Called last by the library's child fork handler,
+ * once the other parts' state is consistent. */
+void rw__ctl_atfork_child(void);
 
 #endif /* REWIRE_INTERNAL_H */

@@ -608,6 +608,8 @@ static void atfork_child(void)
 	rw__tracepoint_atfork_child();
 	rw__provider_atfork_child();
 	rw__livepatch_atfork_child();
+	/* Last: it may start threads that take any of the locks above. */
+	rw__ctl_atfork_child();
 }
 
 __attribute__((constructor)) static void text_poke_init(void)

@@ -196,12 +196,26 @@ struct conn {
 	struct rw_wire_buf buf; /* for requests */
 	uint16_t req_type;	/* of the request in buf */
 	bool quiet; /* conn_connect: keep messages in errmsg, print nothing */
+	/* conn_open_until: the deadline (now_ms()) that bounds every
+	 * connect, send and receive; 0: none. */
+	uint64_t deadline_ms;
+	/* Requests whose reply did not come in time: their replies come
+	 * first and are skipped. */
+	unsigned unanswered;
+	/* The path to connect to instead of sock (through the checked
+	 * directory's descriptor); "": sock. */
+	char via[64];
 };
 
 /* Finds the control socket of @pid, connects and says HELLO. Returns 0 or
  * an exit code, with the reason printed (no such process, no socket,
  * permission, stale socket, refused, version). */
 int conn_open(pid_t pid, struct conn *c);
+/* conn_open, with every later connect, send and receive on @c bounded by
+ * @deadline_ms (a now_ms() value; 0: no deadline). */
+int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms);
+/* @ms (< 0: unbounded) cut to what is left until c->deadline_ms. */
+int conn_ms_left(const struct conn *c, int ms);
 void conn_close(struct conn *c);
 /* The connection and HELLO part of conn_open, to c->sock for c->pid (set
  * by the caller, c->fd = -1). With c->quiet, errors are only kept in

@@ -1449,6 +1449,37 @@ RW_EXPORT int rw_ctl_start(void)
 	return err;
 }
 
+/* In the child of fork(), liburcu's fork handler has started a new
+ * callback thread from this one, under its name: the only other thread
+ * there is. Name it as rewire's. */
+static void rcu_thread_renamed(void)
+{
+	char mine[32], comm[32], path[64];
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	thread_comm(rw__gettid(), mine, sizeof(mine));
+	while (d && (de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10);
+		int fd;
+
+		if (tid <= 0 || tid == rw__gettid())
+			continue;
+		thread_comm((pid_t)tid, comm, sizeof(comm));
+		if (strcmp(comm, mine))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", tid);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, "rewire-rcu", 10) < 0)
+			rw__log("%s: %s", path, strerror(errno));
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* Called by the library's fork handler in the child (text_poke.c), after
  * every other part of the library made its state consistent: threads can
  * be created and the library's locks taken. The child is single-threaded.
@@ -1460,6 +1491,7 @@ void rw__ctl_atfork_child(void)
 
 	if (!from_env || !parent_pid)
 		return;
+	rcu_thread_renamed();
 	err = start_locked();
 	if (err)
 		fprintf(stderr,

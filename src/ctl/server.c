@@ -1098,6 +1098,11 @@ static int expire_clients(int64_t now)
 
 		if (c->fd < 0 || !c->expires)
 			continue;
+		/* A request that came while the thread was busy with
+		 * another connection's is served, late as it is. */
+		if (c->expires <= now &&
+		    recv(c->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+			c->expires = now + RECV_TIMEOUT_MS;
 		if (c->expires <= now) {
 			rw__log("closing an idle control connection (peer "
 				"pid %d%s)",

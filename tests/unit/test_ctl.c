@@ -197,6 +197,16 @@ static void test_dir_checks(const char *base)
 	setenv("REWIRE_CTL_DIR", dir, 1);
 	CHECK_EQ(rw_ctl_start(), -EOPNOTSUPP);
 	CHECK(strstr(rw_ctl_last_error(), "not a directory"));
+	/* Another user's, pre-created (root can make one). */
+	if (geteuid() == 0) {
+		snprintf(dir, sizeof(dir), "%s/theirs", base);
+		CHECK_OK(mkdir(dir, 0700));
+		CHECK_OK(chown(dir, 65534, 65534));
+		setenv("REWIRE_CTL_DIR", dir, 1);
+		CHECK_EQ(rw_ctl_start(), -EOPNOTSUPP);
+		CHECK(strstr(rw_ctl_last_error(), "owned by uid 65534"));
+		CHECK_OK(rmdir(dir));
+	}
 }
 
 static void test_handshake(void)

@@ -1492,18 +1492,25 @@ static void rcu_thread_renamed(void)
  * at the top); a failure is reported and the child runs on without it. */
 void rw__ctl_atfork_child(void)
 {
-	int err;
+	char msg[sizeof(last_error) + 96];
+	int err, n;
 
 	if (!from_env || !parent_pid)
 		return;
 	rcu_thread_renamed();
 	err = start_locked();
-	if (err)
-		fprintf(stderr,
-			"rewire: [%d] control socket not started after fork: "
-			"%s\n",
-			(int)getpid(),
-			*last_error ? last_error : rw_strerror(err));
+	if (!err)
+		return;
+	/* Not stdio: a thread of the parent may have held stderr's lock
+	 * at the fork. */
+	n = snprintf(msg, sizeof(msg),
+		     "rewire: [%d] control socket not started after fork: %s\n",
+		     (int)getpid(),
+		     *last_error ? last_error : rw_strerror(err));
+	if (n > 0 &&
+	    write(STDERR_FILENO, msg,
+		  (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
+		rw__log("%s", msg);
 }
 
 RW_EXPORT int rw_ctl_stop(void)

@@ -383,7 +383,14 @@ static int wait_transition(struct conn *c, struct patch_info *pi, bool enabling,
 		drive = conn_ms_left(c, -1);
 		drive = drive < 0 || drive / 2 > STATE_POLL_MS ? STATE_POLL_MS
 							       : drive / 2;
+		c->timeout_quiet = true;
 		ret = patch_state(c, name, drive ? drive : 1, pi);
+		c->timeout_quiet = false;
+		if (ret == EX_TIMEOUT && !*stopped_note(c->pid) &&
+		    c->deadline_ms && now_ms() >= c->deadline_ms)
+			continue; /* the deadline: said at the top */
+		if (ret == EX_TIMEOUT)
+			fail(EX_TIMEOUT, c->err, "%s", c->errmsg);
 		if (ret == EX_INTR)
 			goto interrupted;
 		if (ret == EX_FAIL)

@@ -649,7 +649,7 @@ int conn_lost(struct conn *c, int err)
 }
 
 /* The process's state, for a message: " (it is stopped)" or "". */
-static const char *stopped_note(pid_t pid)
+const char *stopped_note(pid_t pid)
 {
 	char st = proc_state(pid);
 
@@ -714,11 +714,15 @@ int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 		return EX_INTR;
 	if (ret == -ETIMEDOUT) {
 		c->unanswered++;
-		return fail(EX_TIMEOUT, ret,
-			    "process %d: no reply to %s within %.1f s%s%s",
-			    (int)c->pid, type_name(type), wait_ms / 1000.0,
-			    c->deadline_ms ? " (--timeout)" : "",
-			    stopped_note(c->pid));
+		c->err = ret;
+		snprintf(c->errmsg, sizeof(c->errmsg),
+			 "process %d: no reply to %s within %.1f s%s%s",
+			 (int)c->pid, type_name(type), wait_ms / 1000.0,
+			 c->deadline_ms ? " (--timeout)" : "",
+			 stopped_note(c->pid));
+		if (c->timeout_quiet)
+			return EX_TIMEOUT;
+		return fail(EX_TIMEOUT, ret, "%s", c->errmsg);
 	}
 	if (ret == -EPROTO || ret == -EPROTONOSUPPORT || ret == -EMSGSIZE)
 		return fail(EX_PROTO, ret,

@@ -202,6 +202,9 @@ struct conn {
 	/* Requests whose reply did not come in time: their replies come
 	 * first and are skipped. */
 	unsigned unanswered;
+	/* conn_call: a reply that does not come in time is only kept in err
+	 * and errmsg (EX_TIMEOUT), not printed. */
+	bool timeout_quiet;
 	/* The path to connect to instead of sock (through the checked
 	 * directory's descriptor); "": sock. */
 	char via[64];
@@ -242,6 +245,8 @@ int conn_request(struct conn *c, struct rw_wire_msg *reply, const char *fmt,
 /* After a failed receive or send: says whether the process is gone and
  * returns EX_NOPROC. */
 int conn_lost(struct conn *c, int err);
+/* " (it is stopped: ...)" when process @pid is stopped, else "". */
+const char *stopped_note(pid_t pid);
 
 /* Where the sockets of @uid live: the directory rules of src/ctl/sockdir.h,
  * with @env_dir standing for $REWIRE_CTL_DIR (NULL: unset). */

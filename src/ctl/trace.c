@@ -402,14 +402,16 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 /*
  * The shared memory of every session together is capped: each session's
  * rings are bounded, but a client (or sixteen) could otherwise make the
- * process map sessions until it runs out of memory. The pages are touched
- * only as the rings fill, but a busy program fills them. The default fits
- * one session with the most slots and the default ring (1024 x 256 KiB);
- * $REWIRE_TRACE_MEM_MAX (bytes, or with a K, M or G suffix) in the traced
- * process's environment changes it. A session whose probe could not be
- * detached keeps its memory, and its bytes stay counted.
+ * process map sessions until it runs out of memory. A session counts with
+ * its full size: the pages are touched only as the rings fill, but a busy
+ * program with a slow reader fills them. The default takes four sessions
+ * with the most slots and the default ring (1024 x 256 KiB), or a few
+ * dozen of the usual 64 slots; $REWIRE_TRACE_MEM_MAX (bytes, or with a K,
+ * M or G suffix) in the traced process's environment changes it. A
+ * session whose probe could not be detached keeps its memory, and its
+ * bytes stay counted.
  */
-#define MEM_MAX_DEFAULT (256ull << 20)
+#define MEM_MAX_DEFAULT (1ull << 30)
 static _Atomic size_t mem_in_use;
 static _Atomic unsigned mem_sessions;
 

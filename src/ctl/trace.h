@@ -65,7 +65,7 @@ struct rw__trace;
  * NULL or empty pattern), -ENOENT (a pattern matches no tracepoint),
  * -E2BIG (more than 65535 tracepoints match), -ENOMEM (also when the
  * sessions' shared memory together would pass the cap:
- * $REWIRE_TRACE_MEM_MAX, default 256 MiB; the message gives the bytes in
+ * $REWIRE_TRACE_MEM_MAX, default 1 GiB; the message gives the bytes in
  * use, the cap and how to change it), an error of
  * memfd_create/ftruncate/mmap, or one of registering a probe.
  */

@@ -46,9 +46,9 @@ ps_only_live() {
 	rwrun ps
 	expect_rc 0 "ps"
 	echo "$out"
-	for p in $(awk 'NR > 1 { print $1 }' <<<"$out"); do
+	while read -r p; do
 		kill -0 "$p" 2>/dev/null || fail "ps lists process $p, which is gone"
-	done
+	done < <(awk 'NR > 1 { print $1 }' <<<"$out")
 }
 
 step "daemon(3)"

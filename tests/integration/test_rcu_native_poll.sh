@@ -79,7 +79,8 @@ EOF
 	-I"$inc" -I"$inc/x86_64-linux-gnu" \
 	-I"$src/include" -I"$REWIRE_BUILD_DIR/include" -I"$src/src" \
 	-I"$src/tests/common" \
-	"$src"/src/*.c "$src"/src/livepatch/*.c "$src/src/arch/$arch"/*.c \
+	"$src"/src/*.c "$src"/src/livepatch/*.c "$src"/src/ctl/*.c \
+	"$src/src/arch/$arch"/*.c \
 	"$src/tests/unit/test_rcu.c" "$work/isoc23.c" \
 	"$lib/liburcu-cds.a" "$lib/liburcu-bp.a" "$lib/liburcu-common.a" \
 	$(pkg-config --libs libunwind libunwind-generic libelf) \

@@ -169,7 +169,9 @@ static bool threads_block_signals(void)
 	}
 	closedir(d);
 	CHECK_EQ(ctl, 1);
-	CHECK_EQ(rcu, 1);
+	/* At least: TSan's own background thread, started while the name
+	 * was lent, may carry it too. */
+	CHECK(rcu >= 1);
 	return ok;
 }
 

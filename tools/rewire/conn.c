@@ -360,8 +360,10 @@ static int hello(struct conn *c, int timeout_ms)
 	if (ret == -ETIMEDOUT)
 		return cfail(
 			c, EX_TIMEOUT, ret,
-			"process %d: no answer to HELLO within %d ms on %s",
-			(int)c->pid, timeout_ms, c->sock);
+			"process %d: no answer to HELLO within %d ms on %s%s%s",
+			(int)c->pid, timeout_ms, c->sock,
+			c->deadline_ms ? " (--timeout)" : "",
+			stopped_note(c->pid));
 	if (ret == -EPROTONOSUPPORT)
 		return cfail(c, EX_PROTO, ret,
 			     "process %d speaks another version of the control "

@@ -468,13 +468,13 @@ static int mem_reserve(const struct rw__trace *t, char *err, size_t errlen)
 			       "trace sessions' shared memory is capped at "
 			       "%.1f MiB (REWIRE_TRACE_MEM_MAX); %.1f MiB are in "
 			       "use by %u session%s and this one needs %.1f MiB "
-			       "(%u thread slots x %.1f MiB rings): use a "
+			       "(%u thread slots x %llu KiB rings): use a "
 			       "smaller --ring-size, stop a session, or start "
 			       "the process with a larger REWIRE_TRACE_MEM_MAX",
 			       mib(max), mib(used), atomic_load(&mem_sessions),
 			       atomic_load(&mem_sessions) == 1 ? "" : "s",
 			       mib(t->size), (unsigned)t->nslots,
-			       mib(t->ring_size));
+			       (unsigned long long)(t->ring_size >> 10));
 			return -ENOMEM;
 		}
 	} while (!atomic_compare_exchange_weak(&mem_in_use, &used,

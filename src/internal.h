@@ -151,12 +151,15 @@ static inline void rw__lock_reset(struct rw__lock *l)
  *		call lock;
  *   parent:	the floor, then RCU, tracepoints, providers, live patching;
  *   child:	the floor (threads, /proc/self/mem, membarrier, text lock),
- *		then RCU, tracepoints, providers, live patching.
+ *		then RCU, tracepoints, providers, live patching, and last
+ *		the control server, which may start its thread in the child
+ *		once every other part's state is consistent.
  *
  * That is rewire's lock order: a level's lock nests inside the locks of
  * the levels before it. A handler may be NULL.
  */
 enum rw__fork_level {
+	RW__FORK_CTL, /* child only, last: starts a thread (src/ctl/) */
 	RW__FORK_LIVEPATCH,
 	RW__FORK_PROVIDER,
 	RW__FORK_TRACEPOINT,

@@ -4,20 +4,56 @@
  * in the wire format of wire.h served one at a time.
  *
  * The thread's loop:
- *  1. poll() the wake-up pipe, the listening socket and every connection;
- *     with a timeout of 100 ms while a patch transition is in progress,
- *     else none;
+ *  1. poll() the wake-up pipe, the listening socket (unless accepting is
+ *     paused, below) and every connection; with a timeout of 100 ms while
+ *     a patch transition is in progress, else until the next connection
+ *     times out or the pause ends;
  *  2. a readable connection: read one message (bounded in size and in
  *     time), answer it; close the connection on EOF, on a message that
  *     does not parse, or when the handshake fails;
  *  3. a new connection: read its credentials (SO_PEERCRED); refuse (and
  *     log) a peer that is neither this process's user nor root, or one too
  *     many; else add it, waiting for HELLO;
- *  4. drive each transition in progress one round (rw_patch_wait(p, 0)).
+ *  4. close the connections that timed out (below);
+ *  5. drive each transition in progress one round (rw_patch_wait(p, 0)).
+ *
+ * Idle connections. A connection must say HELLO within HELLO_TIMEOUT_MS
+ * of its accept, and a connection without a trace session is closed when
+ * it sent no request for IDLE_TIMEOUT_MS after the last reply: every
+ * client of the rewire command sends its requests back to back, so such
+ * a connection is one that was forgotten or one that only holds a slot.
+ * A connection with a trace session is never idle in that sense: its
+ * client reads the rings and sends nothing until TRACE_STOP; it ends when
+ * the client closes it. When every slot is taken and one of them times
+ * out within HELLO_TIMEOUT_MS, a new connection waits in the listen
+ * backlog until then instead of being refused; otherwise it is accepted
+ * and answered -EBUSY.
+ *
+ * Out of descriptors. accept4() failing with EMFILE leaves the connection
+ * in the backlog and the listening socket readable: polling it again would
+ * spin. The thread keeps one spare descriptor (/dev/null): on EMFILE it
+ * closes it, accepts, answers -EMFILE ("out of file descriptors"), closes
+ * the connection and reopens the spare. When that is not possible either
+ * (ENFILE, ENOMEM, or another thread took the spare's number), it stops
+ * polling the listening socket for a pause that doubles from 10 ms up to
+ * 1 s, and tries again after it.
  *
  * A connection's trace session (TRACE_START) ends with TRACE_STOP or when
  * the connection closes, so a client killed with SIGKILL leaves no probe
  * attached.
+ *
+ * fork(). A server started by REWIRE_CTL=1 (`rewire run`) follows fork():
+ * the child of such a process starts its own server (its own socket,
+ * DIR/CHILDPID.sock) from rewire's fork handler, once the library's other
+ * fork handlers made the child's state consistent (fork_child, registered
+ * at level RW__FORK_CTL, whose child handler runs last). So a daemon that forks and lets
+ * its parent exit (daemon(3), `memcached -d`, double forks) keeps a
+ * server, and so does each worker of a program that forks workers. The
+ * child also watches its parent (a pidfd): when the parent exits without
+ * removing its socket (daemon(3)'s parent calls _exit), the child removes
+ * it once nobody listens there. A server started by rw_ctl_start() does
+ * not follow fork: the program decides. In every case a server starting
+ * removes the sockets of its directory whose process is gone.
  *
  * Locks: ctl_lock (a mutex) serializes rw_ctl_start/stop and the fork
  * handler; the state below is written under it while the thread does not
@@ -47,14 +83,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 
 #define MAX_CLIENTS 16
 /* A request is read within this time once its first byte arrived. */
 #define RECV_TIMEOUT_MS 2000
+/* HELLO comes within this time of the accept, or the connection is
+ * closed. */
+#define HELLO_TIMEOUT_MS 2000
+/* A connection without a trace session that sends no request for this
+ * time after its last reply is closed (see "Idle connections" above). */
+#define IDLE_TIMEOUT_MS 5000
+/* Out of descriptors: the longest pause before accepting again. */
+#define ACCEPT_PAUSE_MAX_MS 1000
 /* A reply is sent within this time, or the connection is closed. */
 #define SEND_TIMEOUT_S 5
 /* How often the thread drives a transition in progress. */
@@ -67,6 +113,9 @@ struct client {
 	pid_t pid;
 	uid_t uid;
 	struct rw__trace *trace;
+	/* CLOCK_MONOTONIC ms: when the connection times out unless it
+	 * sends a request; 0 never (a trace session). */
+	int64_t expires;
 };
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -77,11 +126,20 @@ static int listen_fd = -1;
 static int wake_pipe[2] = { -1, -1 };
 static pid_t owner_pid;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static bool atexit_done, atfork_done;
+static bool atexit_done;
 static char last_error[256];
+/* The server was started by REWIRE_CTL=1: it follows fork(). */
+static bool from_env;
+/* After fork(): the parent's pid and socket, for the child's server to
+ * remove when the parent exits without removing it (0 and "": none). */
+static pid_t parent_pid;
+static char parent_sock[sizeof(sock_path)];
 /* The thread's own. */
 static struct client clients[MAX_CLIENTS];
 static struct rw_wire_buf reply;
+static int spare_fd = -1, parent_pidfd = -1;
+static int accept_pause_ms;
+static int64_t accept_paused_until;
 
 /* --- Replies --------------------------------------------------------------
  */
@@ -864,6 +922,29 @@ static int serve(struct client *c, const struct rw_wire_msg *m)
 /* --- The thread -------------------------------------------------------------
  */
 
+/* Is someone listening at @path? */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	alive = !connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return alive;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void client_close(struct client *c)
 {
 	if (c->trace) {
@@ -876,6 +957,53 @@ static void client_close(struct client *c)
 	c->fd = -1;
 }
 
+/* Whether every slot is taken and one of them times out within
+ * HELLO_TIMEOUT_MS: a new connection then waits in the backlog. */
+static bool full_until_soon(int64_t now)
+{
+	bool soon = false;
+
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		if (clients[i].fd < 0)
+			return false;
+		if (clients[i].expires &&
+		    clients[i].expires - now <= HELLO_TIMEOUT_MS)
+			soon = true;
+	}
+	return soon;
+}
+
+static void spare_open(void)
+{
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* accept4() failed with @err. Returns a connection accepted with the
+ * spare descriptor (to be refused), or -1 with accepting paused. */
+static int accept_short(int err)
+{
+	int fd = -1;
+
+	if (err == EMFILE && spare_fd >= 0) {
+		close(spare_fd);
+		spare_fd = -1;
+		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	}
+	if (fd < 0) {
+		/* Nothing taken from the backlog: do not poll it again
+		 * at once. */
+		accept_pause_ms = accept_pause_ms ? accept_pause_ms * 2 : 10;
+		if (accept_pause_ms > ACCEPT_PAUSE_MAX_MS)
+			accept_pause_ms = ACCEPT_PAUSE_MAX_MS;
+		accept_paused_until = now_ms() + accept_pause_ms;
+		rw__log("accept: %s; not accepting for %d ms", strerror(err),
+			accept_pause_ms);
+		spare_open();
+	}
+	return fd;
+}
+
 static void client_accept(void)
 {
 	struct client tmp = { .fd = -1 }, *slot = NULL;
@@ -883,8 +1011,29 @@ static void client_accept(void)
 	socklen_t len = sizeof(cred);
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		int err = errno;
+
+		if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+		    err != ENOMEM)
+			return; /* the peer went away (ECONNABORTED), EINTR */
+		fd = accept_short(err);
+		if (fd < 0)
+			return;
+		/* A descriptor for the connection, none for anything else:
+		 * refuse it with the reason, then take the spare back. */
+		tmp.fd = fd;
+		send_error(&tmp, -EMFILE,
+			   "process %d is out of file descriptors (%s): the "
+			   "connection cannot be served; try again when it "
+			   "closed some",
+			   (int)getpid(), strerror(err));
+		close(fd);
+		spare_open();
 		return;
+	}
+	accept_pause_ms = 0;
+	spare_open();
 	tmp.fd = fd;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
 	    len != sizeof(cred)) {
@@ -908,8 +1057,14 @@ static void client_accept(void)
 		if (clients[i].fd < 0)
 			slot = &clients[i];
 	if (!slot) {
-		send_error(&tmp, -EBUSY, "%d control connections are open",
-			   MAX_CLIENTS);
+		size_t tracing = 0;
+
+		for (size_t i = 0; i < MAX_CLIENTS; i++)
+			tracing += clients[i].trace != NULL;
+		send_error(&tmp, -EBUSY,
+			   "%d control connections are open (%zu of them "
+			   "tracing); an idle one is closed after %d s",
+			   MAX_CLIENTS, tracing, IDLE_TIMEOUT_MS / 1000);
 		close(fd);
 		return;
 	}
@@ -923,6 +1078,7 @@ static void client_accept(void)
 	slot->uid = cred.uid;
 	slot->hello = false;
 	slot->trace = NULL;
+	slot->expires = now_ms() + HELLO_TIMEOUT_MS;
 }
 
 static void client_read(struct client *c)
@@ -938,7 +1094,98 @@ static void client_read(struct client *c)
 	}
 	if (serve(c, &m) < 0)
 		client_close(c);
+	else
+		c->expires = c->trace ? 0 : now_ms() + IDLE_TIMEOUT_MS;
 	rw_wire_msg_free(&m);
+}
+
+/* Closes the connections that timed out. Returns the ms until the next
+ * one does, or -1. */
+static int expire_clients(int64_t now)
+{
+	int64_t next = -1;
+
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &clients[i];
+
+		if (c->fd < 0 || !c->expires)
+			continue;
+		/* A request that came while the thread was busy with
+		 * another connection's is served, late as it is. */
+		if (c->expires <= now &&
+		    recv(c->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+			c->expires = now + RECV_TIMEOUT_MS;
+		if (c->expires <= now) {
+			rw__log("closing an idle control connection (peer "
+				"pid %d%s)",
+				(int)c->pid, c->hello ? "" : ", no HELLO");
+			client_close(c);
+			continue;
+		}
+		if (next < 0 || c->expires - now < next)
+			next = c->expires - now;
+	}
+	return (int)next;
+}
+
+/* The parent, after fork(), exited: remove its socket if nobody listens
+ * there (daemon(3)'s parent leaves with _exit). */
+static void parent_gone(void)
+{
+	if (parent_sock[0] && !socket_alive(parent_sock)) {
+		rw__log("parent %d exited: removing its socket %s",
+			(int)parent_pid, parent_sock);
+		unlink(parent_sock);
+	}
+	parent_sock[0] = '\0';
+	parent_pid = 0;
+}
+
+/* A pidfd of the parent to poll, or -1 (none to watch, gone already, or
+ * no pidfd_open). */
+static int parent_watch(void)
+{
+	int fd;
+
+	if (!parent_pid)
+		return -1;
+#ifdef SYS_pidfd_open
+	fd = (int)syscall(SYS_pidfd_open, parent_pid, 0);
+	if (fd >= 0)
+		return fd;
+	if (errno == ESRCH)
+		parent_gone();
+#else
+	(void)fd;
+#endif
+	return -1;
+}
+
+/* Sockets of the directory whose process is gone and where nobody
+ * listens: left by processes that ended with _exit() or a signal. */
+static void remove_dead_sockets(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[sizeof(sock_path)];
+
+	while (d && (de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (pid <= 0 || strcmp(end, ".sock") || pid == getpid())
+			continue;
+		if (!kill((pid_t)pid, 0) || errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+				     de->d_name) >= sizeof(path) ||
+		    socket_alive(path))
+			continue;
+		rw__log("removing %s: process %ld is gone", path, pid);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* Drive every transition in progress one round. Returns whether one is. */
@@ -962,8 +1209,8 @@ static bool drive_transitions(void)
 
 static void *ctl_main(void *arg)
 {
-	struct pollfd pfd[2 + MAX_CLIENTS];
-	struct client *who[2 + MAX_CLIENTS];
+	struct pollfd pfd[3 + MAX_CLIENTS];
+	struct client *who[3 + MAX_CLIENTS];
 	bool busy = false;
 
 	(void)arg;
@@ -971,28 +1218,53 @@ static void *ctl_main(void *arg)
 	 * in the kernel, seconds on a loaded machine: pay it now, not in the
 	 * first request that changes code. */
 	rw__arch_sync_prepare();
+	spare_open();
+	parent_pidfd = parent_watch();
 	for (;;) {
-		nfds_t n = 0;
+		int64_t now = now_ms();
+		int timeout = expire_clients(now);
+		nfds_t n = 0, first;
 		int r;
 
 		pfd[n] = (struct pollfd){ wake_pipe[0], POLLIN, 0 };
 		who[n++] = NULL;
-		pfd[n] = (struct pollfd){ listen_fd, POLLIN, 0 };
+		pfd[n] = (struct pollfd){ -1, POLLIN, 0 };
 		who[n++] = NULL;
+		pfd[n] = (struct pollfd){ parent_pidfd, POLLIN, 0 };
+		who[n++] = NULL;
+		first = n;
+		/* The listening socket, unless accepting is paused (out of
+		 * descriptors) or would only refuse a connection that can
+		 * get a slot soon (see "Idle connections"). */
+		if (accept_paused_until > now) {
+			int left = (int)(accept_paused_until - now);
+
+			if (timeout < 0 || left < timeout)
+				timeout = left;
+		} else if (!full_until_soon(now)) {
+			pfd[1].fd = listen_fd;
+		}
 		for (size_t i = 0; i < MAX_CLIENTS; i++) {
 			if (clients[i].fd < 0)
 				continue;
 			pfd[n] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
 			who[n++] = &clients[i];
 		}
-		r = poll(pfd, n, busy ? DRIVE_MS : -1);
+		if (busy && (timeout < 0 || timeout > DRIVE_MS))
+			timeout = DRIVE_MS;
+		r = poll(pfd, n, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r > 0 && pfd[0].revents)
 			break;
+		if (r > 0 && pfd[2].revents) {
+			close(parent_pidfd);
+			parent_pidfd = -1;
+			parent_gone();
+		}
 		/* Connections first: a peer that hung up frees its slot
 		 * for one that is waiting to be accepted. */
-		for (nfds_t i = 2; r > 0 && i < n; i++)
+		for (nfds_t i = first; r > 0 && i < n; i++)
 			if (pfd[i].revents)
 				client_read(who[i]);
 		if (r > 0 && (pfd[1].revents & POLLIN))
@@ -1002,6 +1274,11 @@ static void *ctl_main(void *arg)
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)
 			client_close(&clients[i]);
+	if (parent_pidfd >= 0)
+		close(parent_pidfd);
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = parent_pidfd = -1;
 	return NULL;
 }
 
@@ -1030,10 +1307,13 @@ static void at_exit(void)
 }
 
 /* The child of fork() has no control thread: forget the parent's without
- * touching the socket (the parent still serves it). */
-static void at_fork_child(void)
+ * touching the socket (the parent still serves it). A server started by
+ * the environment is then started again by restart_after_fork(). */
+static void forget_parent_server(void)
 {
 	pthread_mutex_init(&ctl_lock, NULL);
+	parent_pid = 0;
+	parent_sock[0] = '\0';
 	if (!running)
 		return;
 	if (listen_fd >= 0)
@@ -1043,13 +1323,24 @@ static void at_fork_child(void)
 			close(wake_pipe[i]);
 	for (size_t i = 0; i < MAX_CLIENTS; i++) {
 		/* Their trace sessions stay attached in the child's copy
-     * of the tracepoints; nobody reads them. */
+		 * of the tracepoints; nobody reads them. */
 		if (clients[i].fd >= 0)
 			close(clients[i].fd);
 		memset(&clients[i], 0, sizeof(clients[i]));
 		clients[i].fd = -1;
 	}
+	if (spare_fd >= 0)
+		close(spare_fd);
+	if (parent_pidfd >= 0)
+		close(parent_pidfd);
+	spare_fd = parent_pidfd = -1;
+	accept_pause_ms = 0;
+	accept_paused_until = 0;
 	listen_fd = wake_pipe[0] = wake_pipe[1] = -1;
+	if (from_env) {
+		parent_pid = owner_pid;
+		memcpy(parent_sock, sock_path, sizeof(parent_sock));
+	}
 	sock_path[0] = '\0';
 	running = false;
 }
@@ -1066,19 +1357,16 @@ static int fail(int err, const char *fmt, ...)
 	return err;
 }
 
-/* Is someone listening at @path? */
-static bool socket_alive(const char *path)
+static void rcu_thread_named(void)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool alive;
+	char name[16] = "";
 
-	if (fd < 0)
-		return false;
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	alive = !connect(fd, (struct sockaddr *)&a, sizeof(a));
-	close(fd);
-	return alive;
+	if (prctl(PR_GET_NAME, name) || prctl(PR_SET_NAME, "rewire-rcu")) {
+		rw__rcu_callback_thread();
+		return;
+	}
+	rw__rcu_callback_thread();
+	prctl(PR_SET_NAME, name);
 }
 
 static int start_locked(void)
@@ -1128,6 +1416,8 @@ static int start_locked(void)
 		memset(&clients[i], 0, sizeof(clients[i]));
 		clients[i].fd = -1;
 	}
+	*strrchr(a.sun_path, '/') = '\0';
+	remove_dead_sockets(a.sun_path);
 	/* Both threads started here inherit this mask: they never take the
 	 * program's signals (a SIGTERM the program handles with a signalfd
 	 * would kill it there), only rewire's and the synchronous ones. */
@@ -1141,8 +1431,11 @@ static int start_locked(void)
 	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	/* liburcu's callback thread, if it does not run yet: started from
-	 * the control thread later, it would be named like it. */
-	rw__rcu_callback_thread();
+	 * the control thread later, it would be named like it. A thread
+	 * inherits its creator's name: this one's is lent to it for the
+	 * moment, so that `ps -L` and `rewire ls --threads` show it as
+	 * rewire's, not as one of the program's. */
+	rcu_thread_named();
 	err = -pthread_create(&ctl_thread, NULL, ctl_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
@@ -1160,16 +1453,84 @@ fail:
 	return err;
 }
 
+static void restart_after_fork(void);
+
+static void fork_child(void)
+{
+	forget_parent_server();
+	restart_after_fork();
+}
+
+static const struct rw__fork_handlers ctl_fork = { .child = fork_child };
+
 RW_EXPORT int rw_ctl_start(void)
 {
 	int err;
 
 	pthread_mutex_lock(&ctl_lock);
-	if (!atfork_done)
-		atfork_done = !pthread_atfork(NULL, NULL, at_fork_child);
+	rw__fork_handlers_register(RW__FORK_CTL, &ctl_fork);
 	err = start_locked();
 	pthread_mutex_unlock(&ctl_lock);
 	return err;
+}
+
+/* In the child of fork(), liburcu's fork handler has started a new
+ * callback thread from this one, under its name: the only other thread
+ * there is. Name it as rewire's. */
+static void rcu_thread_renamed(void)
+{
+	char mine[32], comm[32], path[64];
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	thread_comm(rw__gettid(), mine, sizeof(mine));
+	while (d && (de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10);
+		int fd;
+
+		if (tid <= 0 || tid == rw__gettid())
+			continue;
+		thread_comm((pid_t)tid, comm, sizeof(comm));
+		if (strcmp(comm, mine))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", tid);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, "rewire-rcu", 10) < 0)
+			rw__log("%s: %s", path, strerror(errno));
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* In the child, after every other part of the library made its state
+ * consistent: threads can be created and the library's locks taken. The
+ * child is single-threaded. A server that came from the environment
+ * starts again here (see fork() at the top); a failure is reported and
+ * the child runs on without it. */
+static void restart_after_fork(void)
+{
+	char msg[sizeof(last_error) + 96];
+	int err, n;
+
+	if (!from_env || !parent_pid)
+		return;
+	rcu_thread_renamed();
+	err = start_locked();
+	if (!err)
+		return;
+	/* Not stdio: a thread of the parent may have held stderr's lock
+	 * at the fork. */
+	n = snprintf(msg, sizeof(msg),
+		     "rewire: [%d] control socket not started after fork: %s\n",
+		     (int)getpid(),
+		     *last_error ? last_error : rw_strerror(err));
+	if (n > 0 &&
+	    write(STDERR_FILENO, msg,
+		  (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
+		rw__log("%s", msg);
 }
 
 RW_EXPORT int rw_ctl_stop(void)
@@ -1221,6 +1582,7 @@ __attribute__((constructor)) static void ctl_from_env(void)
 
 	if (!v || strcmp(v, "1"))
 		return;
+	from_env = true;
 	err = rw_ctl_start();
 	if (err)
 		fprintf(stderr, "rewire: control socket not started: %s\n",

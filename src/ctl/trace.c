@@ -99,6 +99,7 @@ struct rw__trace {
 
 	/* The server's. */
 	int fd __attribute__((aligned(RW_CACHELINE)));
+	bool counted; /* size is in mem_in_use */
 	size_t size;
 	size_t count;
 	struct ent *ents;
@@ -398,6 +399,90 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The shared memory of every session together is capped: each session's
+ * rings are bounded, but a client (or sixteen) could otherwise make the
+ * process map sessions until it runs out of memory. A session counts with
+ * its full size: the pages are touched only as the rings fill, but a busy
+ * program with a slow reader fills them. The default takes four sessions
+ * with the most slots and the default ring (1024 x 256 KiB), or a few
+ * dozen of the usual 64 slots; $REWIRE_TRACE_MEM_MAX (bytes, or with a K,
+ * M or G suffix) in the traced process's environment changes it. A
+ * session whose probe could not be detached keeps its memory, and its
+ * bytes stay counted.
+ */
+#define MEM_MAX_DEFAULT (1ull << 30)
+static _Atomic size_t mem_in_use;
+static _Atomic unsigned mem_sessions;
+
+static uint64_t mem_max(void)
+{
+	const char *v = getenv("REWIRE_TRACE_MEM_MAX");
+	unsigned long long n;
+	char *end;
+
+	if (!v || !*v)
+		return MEM_MAX_DEFAULT;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v)
+		return MEM_MAX_DEFAULT;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		n <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		n <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		n <<= 30;
+		end++;
+		break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	return *end ? MEM_MAX_DEFAULT : n;
+}
+
+static double mib(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* Counts @t's bytes in, or fails with the figures in @err. */
+static int mem_reserve(const struct rw__trace *t, char *err, size_t errlen)
+{
+	uint64_t max = mem_max();
+	size_t used = atomic_load(&mem_in_use);
+
+	do {
+		if (t->size > max || used > max - t->size) {
+			seterr(err, errlen,
+			       "trace sessions' shared memory is capped at "
+			       "%.1f MiB (REWIRE_TRACE_MEM_MAX); %.1f MiB are in "
+			       "use by %u session%s and this one needs %.1f MiB "
+			       "(%u thread slots x %llu KiB rings): use a "
+			       "smaller --ring-size, stop a session, or start "
+			       "the process with a larger REWIRE_TRACE_MEM_MAX",
+			       mib(max), mib(used), atomic_load(&mem_sessions),
+			       atomic_load(&mem_sessions) == 1 ? "" : "s",
+			       mib(t->size), (unsigned)t->nslots,
+			       (unsigned long long)(t->ring_size >> 10));
+			return -ENOMEM;
+		}
+	} while (!atomic_compare_exchange_weak(&mem_in_use, &used,
+					       used + t->size));
+	atomic_fetch_add(&mem_sessions, 1);
+	return 0;
+}
+
 struct match {
 	const char *const *patterns;
 	size_t npatterns;
@@ -479,6 +564,10 @@ static uint32_t slots_for(unsigned threads)
 /* Frees what rw__trace_start() built; no probe may be attached. */
 static void trace_free(struct rw__trace *t)
 {
+	if (t->counted) {
+		atomic_fetch_sub(&mem_in_use, t->size);
+		atomic_fetch_sub(&mem_sessions, 1);
+	}
 	if (t->shm)
 		munmap(t->shm, t->size);
 	if (t->fd >= 0)
@@ -684,6 +773,10 @@ int rw__trace_start(const char *const *patterns, size_t npatterns,
 			if (m.tps[i]->fields[k].kind == RW_TP_STRING)
 				en->strings |= (uint8_t)(1u << k);
 	}
+	e = mem_reserve(t, err, errlen);
+	if (e)
+		goto out;
+	t->counted = true;
 	e = shm_create(t, err, errlen);
 	if (e)
 		goto out;

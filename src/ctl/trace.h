@@ -63,7 +63,10 @@ struct rw__trace;
  * Return: 0 and the session in @out; or a negative errno with a message in
  * @err (when @errlen > 0), and nothing attached: -EINVAL (no pattern, a
  * NULL or empty pattern), -ENOENT (a pattern matches no tracepoint),
- * -E2BIG (more than 65535 tracepoints match), -ENOMEM, an error of
+ * -E2BIG (more than 65535 tracepoints match), -ENOMEM (also when the
+ * sessions' shared memory together would pass the cap:
+ * $REWIRE_TRACE_MEM_MAX, default 1 GiB; the message gives the bytes in
+ * use, the cap and how to change it), an error of
  * memfd_create/ftruncate/mmap, or one of registering a probe.
  */
 int rw__trace_start(const char *const *patterns, size_t npatterns,

@@ -6,7 +6,12 @@
  * table of connections, LS, KEY, CALL (registered targets only), trace
  * sessions ended by TRACE_STOP and by a closed connection, the patch
  * requests' argument errors, stop and the socket's removal, and a forked
- * child without a server.
+ * child without a server. The hardening of issue 12: a process out of
+ * file descriptors (the control thread does not spin and serves again
+ * once descriptors are back), idle connections that time out (sixteen
+ * silent connections do not lock out a real client; a tracing one is not
+ * idle), the cap on the trace sessions' shared memory, and liburcu's
+ * thread named as rewire's.
  */
 #include <rewire/rewire.h>
 
@@ -17,10 +22,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 RW_DEFINE_STATIC_KEY_FALSE(ctl_test_key);
@@ -128,7 +135,7 @@ static bool threads_block_signals(void)
 	char path[300], line[256], comm[64];
 	unsigned long long blk;
 	struct dirent *de;
-	int ctl = 0;
+	int ctl = 0, rcu = 0;
 	bool ok = true;
 	DIR *d = opendir("/proc/self/task");
 	FILE *f;
@@ -155,9 +162,16 @@ static bool threads_block_signals(void)
 			ok = !(blk & (1ull << (rw_threads_signal() - 1)));
 			ctl++;
 		}
+		/* liburcu's callback thread is named as rewire's, not
+		 * after the program (test_ctl). */
+		CHECK(strcmp(comm, "test_ctl"));
+		rcu += !strcmp(comm, "rewire-rcu");
 	}
 	closedir(d);
 	CHECK_EQ(ctl, 1);
+	/* At least: TSan's own background thread, started while the name
+	 * was lent, may carry it too. */
+	CHECK(rcu >= 1);
 	return ok;
 }
 
@@ -185,6 +199,16 @@ static void test_dir_checks(const char *base)
 	setenv("REWIRE_CTL_DIR", dir, 1);
 	CHECK_EQ(rw_ctl_start(), -EOPNOTSUPP);
 	CHECK(strstr(rw_ctl_last_error(), "not a directory"));
+	/* Another user's, pre-created (root can make one). */
+	if (geteuid() == 0) {
+		snprintf(dir, sizeof(dir), "%s/theirs", base);
+		CHECK_OK(mkdir(dir, 0700));
+		CHECK_OK(chown(dir, 65534, 65534));
+		setenv("REWIRE_CTL_DIR", dir, 1);
+		CHECK_EQ(rw_ctl_start(), -EOPNOTSUPP);
+		CHECK(strstr(rw_ctl_last_error(), "owned by uid 65534"));
+		CHECK_OK(rmdir(dir));
+	}
 }
 
 static void test_handshake(void)
@@ -533,6 +557,234 @@ static void test_full(void)
 		close(fds[i]);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The control thread's id. */
+static pid_t ctl_tid(void)
+{
+	char path[300], comm[64];
+	struct dirent *de;
+	pid_t tid = 0;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	CHECK(d);
+	while (!tid && (de = readdir(d))) {
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strcmp(comm, "rewire-ctl\n"))
+			tid = atoi(de->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	CHECK(tid > 0);
+	return tid;
+}
+
+/* utime + stime, in clock ticks, of the thread whose stat file is open as
+ * @fd (read again from offset 0: no descriptor needed). */
+static unsigned long long cpu_ticks(int fd)
+{
+	char buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	CHECK(n > 0);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	CHECK(p);
+	/* After "(comm) ": state, then fields 4..13; utime and stime are
+	 * fields 14 and 15. */
+	CHECK_EQ(sscanf(p + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			&ut, &st),
+		 2);
+	return ut + st;
+}
+
+/* Out of file descriptors: accept4() fails with EMFILE and leaves the
+ * connection in the backlog. The control thread must not spin on the
+ * readable listening socket; it answers with the reason, and serves
+ * again once descriptors are back. */
+static void test_emfile(void)
+{
+	struct rlimit old, low;
+	int pre[3], statfd, *fill, nfill = 0, maxfd = 0;
+	char path[128], msg[512];
+	struct rw_wire_msg m;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	unsigned long long t0, t1;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)ctl_tid());
+	statfd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(statfd >= 0);
+	for (int i = 0; i < 3; i++) {
+		pre[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK(pre[i] >= 0);
+		if (pre[i] > maxfd)
+			maxfd = pre[i];
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	/* Room for a few more descriptors, then none. */
+	CHECK_OK(getrlimit(RLIMIT_NOFILE, &old));
+	low = old;
+	low.rlim_cur = (rlim_t)maxfd + 64;
+	if (low.rlim_cur > old.rlim_cur)
+		low.rlim_cur = old.rlim_cur;
+	CHECK_OK(setrlimit(RLIMIT_NOFILE, &low));
+	fill = calloc(low.rlim_cur, sizeof(*fill));
+	CHECK(fill);
+	/* Twice: the server may still be closing connections of the tests
+	 * before, which frees descriptors. */
+	for (int round = 0; round < 2; round++) {
+		for (;;) {
+			int fd = dup(statfd);
+
+			if (fd < 0) {
+				CHECK_EQ(errno, EMFILE);
+				break;
+			}
+			fill[nfill++] = fd;
+		}
+		usleep(200000);
+	}
+
+	/* Connections while the table is full: the thread stays idle. */
+	t0 = cpu_ticks(statfd);
+	for (int i = 0; i < 3; i++) {
+		CHECK_OK(connect(pre[i], (struct sockaddr *)&a, sizeof(a))
+				 ? -errno
+				 : 0);
+		usleep(330000);
+	}
+	t1 = cpu_ticks(statfd);
+	fprintf(stderr,
+		"control thread out of descriptors: %llu ticks in 1 s "
+		"(%ld a second)\n",
+		t1 - t0, hz);
+	CHECK(t1 - t0 <= (unsigned long long)hz / 5);
+	/* Each was refused with the reason (or, without a spare, is still
+	 * waiting in the backlog: no reply yet). */
+	CHECK_OK(rw_wire_recv(pre[0], &m, 5000));
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -EMFILE);
+	CHECK(strstr(msg, "out of file descriptors"));
+	rw_wire_msg_free(&m);
+
+	/* Descriptors back: served again. */
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	free(fill);
+	CHECK_OK(setrlimit(RLIMIT_NOFILE, &old));
+	for (int i = 0; i < 3; i++)
+		close(pre[i]);
+	close(statfd);
+	close(hello());
+}
+
+static void trace_start_req(int fd, struct rw_wire_msg *m)
+{
+	rw_wire_begin(&out, RW_MSG_TRACE_START);
+	rw_wire_str(&out, RW_TAG_NAME, "ctl_test_tp");
+	roundtrip(fd, m);
+}
+
+/* Sixteen connections that never send do not lock a real client out:
+ * they time out (no HELLO within 2 s) and the client, waiting in the
+ * backlog meanwhile, is served within its own HELLO timeout. A connection
+ * that said HELLO and then nothing is closed after 5 s; one with a trace
+ * session is not idle and stays. */
+static void test_idle(void)
+{
+	int silent[16], tracing, quiet, fd;
+	struct rw_wire_msg m;
+	double t0, t;
+
+	for (int i = 0; i < 16; i++)
+		silent[i] = connect_ctl();
+	t = now_s();
+	fd = hello();
+	t = now_s() - t;
+	fprintf(stderr,
+		"a client after 16 silent connections: served in "
+		"%.2f s\n",
+		t);
+	/* The rewire command waits 5 s for HELLO's answer. */
+	CHECK(t < 4.0);
+	for (int i = 0; i < 16; i++)
+		check_closed(silent[i]);
+	close(fd);
+
+	tracing = hello();
+	quiet = hello();
+	t0 = now_s();
+	trace_start_req(tracing, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	rw_wire_msg_free(&m);
+	/* 5 s after its HELLO, the quiet one is closed. */
+	t = 5.5 - (now_s() - t0);
+	if (t > 0)
+		usleep((useconds_t)(t * 1e6));
+	check_closed(quiet);
+	rw_wire_begin(&out, RW_MSG_TRACE_STOP);
+	roundtrip(tracing, &m);
+	CHECK_EQ(m.type, RW_MSG_OK);
+	rw_wire_msg_free(&m);
+	close(tracing);
+}
+
+/* The trace sessions' shared memory is capped in total. */
+static void test_trace_cap(void)
+{
+	int fds[3];
+	struct rw_wire_msg m;
+	char msg[512];
+
+	/* A session of 64 slots of 256 KiB rings is 16 MiB and a little. */
+	setenv("REWIRE_TRACE_MEM_MAX", "40M", 1);
+	for (int i = 0; i < 3; i++)
+		fds[i] = hello();
+	for (int i = 0; i < 2; i++) {
+		trace_start_req(fds[i], &m);
+		CHECK_EQ(m.type, RW_MSG_OK);
+		rw_wire_msg_free(&m);
+	}
+	trace_start_req(fds[2], &m);
+	CHECK_EQ(error_of(&m, msg, sizeof(msg)), -ENOMEM);
+	rw_wire_msg_free(&m);
+	fprintf(stderr, "third session: %s\n", msg);
+	CHECK(strstr(msg, "capped at 40.0 MiB"));
+	CHECK(strstr(msg, "in use by 2 sessions"));
+	CHECK(strstr(msg, "REWIRE_TRACE_MEM_MAX"));
+	CHECK(strstr(msg, "--ring-size"));
+	/* A session that ends gives its share back. */
+	close(fds[0]);
+	for (int i = 0; i < 100; i++) {
+		trace_start_req(fds[2], &m);
+		if (m.type == RW_MSG_OK)
+			break;
+		rw_wire_msg_free(&m);
+		usleep(20000);
+	}
+	CHECK_EQ(m.type, RW_MSG_OK);
+	rw_wire_msg_free(&m);
+	close(fds[1]);
+	close(fds[2]);
+	unsetenv("REWIRE_TRACE_MEM_MAX");
+}
+
 int main(void)
 {
 	char base[] = "/tmp/rw-test-ctl-XXXXXX", dir[256];
@@ -564,6 +816,9 @@ int main(void)
 	close(fd);
 	test_trace();
 	test_full();
+	test_emfile();
+	test_idle();
+	test_trace_cap();
 
 	/* A child of fork() has no server; the parent's still answers.
 	 * (TSan refuses the threads liburcu restarts in a forked child.) */

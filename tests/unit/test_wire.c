@@ -1141,14 +1141,23 @@ struct eintr_arg {
 	int ret;
 };
 
+/* Signal the target for the @i-th time (from 0), once it handled the
+ * signals before: two pending SIGUSR1 would be delivered as one, which a
+ * loaded machine (a target not scheduled for 30 ms) made happen. */
+static void eintr_signal(struct eintr_arg *a, int i)
+{
+	for (int k = 0; k < 5000 && atomic_load(&sigusr1_count) < i; k++)
+		sleep_ms(1);
+	sleep_ms(30);
+	pthread_kill(a->target, SIGUSR1);
+}
+
 static void *eintr_helper_send(void *p)
 {
 	struct eintr_arg *a = p;
 
-	for (int i = 0; i < 3; i++) {
-		sleep_ms(30);
-		pthread_kill(a->target, SIGUSR1);
-	}
+	for (int i = 0; i < 3; i++)
+		eintr_signal(a, i);
 	sleep_ms(30);
 	a->ret = rw_wire_send(a->sock, a->b, -1);
 	return NULL;
@@ -1158,10 +1167,8 @@ static void *eintr_helper_recv(void *p)
 {
 	struct eintr_arg *a = p;
 
-	for (int i = 0; i < 3; i++) {
-		sleep_ms(30);
-		pthread_kill(a->target, SIGUSR1);
-	}
+	for (int i = 0; i < 3; i++)
+		eintr_signal(a, i);
 	sleep_ms(30);
 	a->ret = rw_wire_recv(a->sock, &a->m, 20000);
 	return NULL;

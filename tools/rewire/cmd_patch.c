@@ -13,7 +13,11 @@
  *   3. lists the pending threads once per stall: when no thread switched
  *      for STALL_MS.
  * Stopping to wait never stops the transition: the process's control
- * server keeps driving it.
+ * server keeps driving it, unless --revert-on-timeout asks to reverse it.
+ *
+ * --timeout bounds the whole command: every connect, send and receive
+ * (conn_open_until), so a process that stops answering (SIGSTOP, a
+ * debugger) cannot hold it past the deadline.
  */
 #include "rewire.h"
 
@@ -30,11 +34,18 @@
 #define STALL_MS 2000
 #define DEFAULT_TIMEOUT_S 60.0
 
-enum { OPT_TIMEOUT = 10, OPT_NO_WAIT, OPT_KEEP_LOADED, OPT_ALLOW_INLINED };
+enum {
+	OPT_TIMEOUT = 10,
+	OPT_NO_WAIT,
+	OPT_KEEP_LOADED,
+	OPT_ALLOW_INLINED,
+	OPT_REVERT
+};
 static const struct opt patch_opts[] = {
 	{ "timeout", 't', true, OPT_TIMEOUT },
 	{ "no-wait", 0, false, OPT_NO_WAIT },
 	{ "allow-inlined", 0, false, OPT_ALLOW_INLINED },
+	{ "revert-on-timeout", 0, false, OPT_REVERT },
 	{ NULL, 0, false, 0 },
 };
 static const struct opt unpatch_opts[] = {
@@ -310,7 +321,7 @@ static void progress(const struct patch_info *pi, bool tty)
  * for timeout, interruption and a state moved elsewhere are printed here.
  */
 static int wait_transition(struct conn *c, struct patch_info *pi, bool enabling,
-			   uint64_t timeout_ms)
+			   uint64_t timeout_ms, bool hint)
 {
 	uint64_t target = enabling ? RW_PATCH_ENABLED : RW_PATCH_DISABLED;
 	uint64_t via = enabling ? RW_PATCH_ENABLING : RW_PATCH_DISABLING;
@@ -318,7 +329,7 @@ static int wait_transition(struct conn *c, struct patch_info *pi, bool enabling,
 	uint64_t last_switched = UINT64_MAX;
 	bool tty = isatty(STDERR_FILENO), stall_shown = false, shown = false;
 	char name[sizeof(pi->name)];
-	int ret;
+	int ret, drive;
 
 	snprintf(name, sizeof(name), "%s", pi->name);
 	g_interrupted = 0;
@@ -355,7 +366,8 @@ static int wait_transition(struct conn *c, struct patch_info *pi, bool enabling,
 			print_pending(c, pi);
 			stall_shown = true;
 		}
-		if (timeout_ms && now - start >= timeout_ms) {
+		if ((timeout_ms && now - start >= timeout_ms) ||
+		    (c->deadline_ms && now >= c->deadline_ms)) {
 			if (tty && !g.quiet)
 				fputc('\n', stderr);
 			/* Listed already if nothing moved since. */
@@ -366,16 +378,32 @@ static int wait_transition(struct conn *c, struct patch_info *pi, bool enabling,
 				"patch %s: still %s after %.1f s (--timeout)",
 				name, patch_state_name(pi->state),
 				(double)(now - start) / 1000);
-			hint_after_wait(c, pi, enabling);
+			if (hint)
+				hint_after_wait(c, pi, enabling);
 			return ret;
 		}
 		if (g_interrupted)
 			goto interrupted;
-		ret = patch_state(c, name, STATE_POLL_MS, pi);
+		/* The process drives the transition for up to this long
+		 * before it answers: at most half of what is left before
+		 * the deadline, so that its answer comes before it. */
+		drive = conn_ms_left(c, -1);
+		drive = drive < 0 || drive / 2 > STATE_POLL_MS ? STATE_POLL_MS
+							       : drive / 2;
+		c->timeout_quiet = true;
+		ret = patch_state(c, name, drive ? drive : 1, pi);
+		c->timeout_quiet = false;
+		if (ret == EX_TIMEOUT && !*stopped_note(c->pid) &&
+		    c->deadline_ms && now_ms() >= c->deadline_ms)
+			continue; /* the deadline: said at the top */
+		if (ret == EX_TIMEOUT)
+			fail(EX_TIMEOUT, c->err, "%s", c->errmsg);
 		if (ret == EX_INTR)
 			goto interrupted;
 		if (ret == EX_FAIL)
 			return conn_fail(c, "patch state");
+		if (ret == EX_TIMEOUT && hint)
+			hint_after_wait(c, pi, enabling);
 		if (ret)
 			return ret;
 	}
@@ -458,6 +486,131 @@ static void result_done(const struct patch_info *pi, const char *state,
 	       (unsigned long long)pi->total, pi->total == 1 ? "" : "s");
 }
 
+/*
+ * PATCH_LOAD failed with -EEXIST: a patch of that name is loaded already.
+ * Says which, in what state, and what to do. Returns EX_FAIL.
+ */
+static int already_loaded(struct conn *c, const char *path, const char *file)
+{
+	struct rw_wire_msg m;
+	struct rw_wire_iter it;
+	struct rw_wire_field f;
+	struct patch_info *pi = xmalloc(sizeof(*pi)), *hit = NULL;
+	char quoted[sizeof(pi->name) + 2], msgbuf[sizeof(c->errmsg)];
+	int pid = (int)c->pid, ret;
+
+	snprintf(msgbuf, sizeof(msgbuf), "%s", c->errmsg);
+	conn_begin(c, RW_MSG_LS);
+	if (!conn_call(c, &m, -1)) {
+		rw_wire_iter_init(&it, m.payload, m.len);
+		while (!hit && rw_wire_next(&it, &f)) {
+			if (f.tag != RW_TAG_PATCH || f.kind != RW_WK_GROUP)
+				continue;
+			patch_info_read(f.data, f.len, pi);
+			snprintf(quoted, sizeof(quoted), "'%s'", pi->name);
+			/* Loaded from this file, or named in the loader's
+			 * message. */
+			if (pi->state != RW_PATCH_REPLACED &&
+			    (!strcmp(pi->path, path) || strstr(msgbuf, quoted)))
+				hit = pi;
+		}
+		rw_wire_msg_free(&m);
+	}
+	if (!hit) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s", msgbuf);
+		c->err = -EEXIST;
+		free(pi);
+		return conn_fail(c, "load");
+	}
+	switch (hit->state) {
+	case RW_PATCH_ENABLED:
+		ret = fail(EX_FAIL, -EEXIST,
+			   "patch %s is already loaded in process %d (from "
+			   "%s) and enabled: nothing to do. To load the file "
+			   "anew, remove it first: `rewire unpatch %d %s`, "
+			   "then `rewire patch %d %s`",
+			   hit->name, pid, hit->path, pid, hit->name, pid,
+			   file);
+		break;
+	case RW_PATCH_ENABLING:
+	case RW_PATCH_DISABLING:
+		ret = fail(EX_FAIL, -EEXIST,
+			   "patch %s is already loaded in process %d (from "
+			   "%s) and %s: follow it with `rewire ls %d "
+			   "--patches`, revert it with `rewire unpatch %d %s`, "
+			   "or complete it with `rewire force %d %s`",
+			   hit->name, pid, hit->path,
+			   patch_state_name(hit->state), pid, pid, hit->name,
+			   pid, hit->name);
+		break;
+	default:
+		ret = fail(
+			EX_FAIL, -EEXIST,
+			"patch %s is already loaded in process %d (from "
+			"%s) and %s: unload it with `rewire unpatch %d %s`, "
+			"then `rewire patch %d %s` loads and enables it anew",
+			hit->name, pid, hit->path, patch_state_name(hit->state),
+			pid, hit->name, pid, file);
+		break;
+	}
+	free(pi);
+	return ret;
+}
+
+/*
+ * --revert-on-timeout: the enabling of @pi timed out (kpatch's behaviour
+ * on a stalled transition): disable it, which reverses the threads that
+ * switched, wait for that with a deadline as long as --timeout again, and
+ * unload it. Returns EX_TIMEOUT whatever happens (the patch was not
+ * enabled), with what was done printed.
+ */
+static int revert_after_timeout(struct conn *c, struct patch_info *pi,
+				uint64_t timeout_ms)
+{
+	char name[sizeof(pi->name)];
+	int pid = (int)c->pid, ret;
+
+	snprintf(name, sizeof(name), "%s", pi->name);
+	c->deadline_ms = now_ms() + (timeout_ms > 1000 ? timeout_ms : 1000);
+	msg("patch %s: reverting the transition (--revert-on-timeout)", name);
+	ret = patch_op(c, RW_MSG_PATCH_DISABLE, name, pi);
+	if (ret == EX_FAIL) {
+		/* Not in a transition any more, and not enabled: a patch
+		 * that is loaded or disabled only needs unloading. */
+		if (c->err != -EINVAL && c->err != -EALREADY)
+			return conn_fail(c, "revert"), EX_TIMEOUT;
+	} else if (ret) {
+		msg("patch %s: process %d does not answer: it was not "
+		    "reverted (it may still serve the last request when it "
+		    "runs again); see `rewire ls %d --patches`",
+		    name, pid, pid);
+		return EX_TIMEOUT;
+	} else if (pi->state != RW_PATCH_DISABLED) {
+		ret = wait_transition(c, pi, false, 0, false);
+		if (ret) {
+			msg("patch %s: the revert did not complete either; "
+			    "it goes on in process %d: `rewire ls %d "
+			    "--patches`, `rewire force %d %s`",
+			    name, pid, pid, pid, name);
+			return EX_TIMEOUT;
+		}
+	}
+	ret = patch_op(c, RW_MSG_PATCH_UNLOAD, name, NULL);
+	if (ret == EX_FAIL) {
+		conn_fail(c, "unload");
+		msg("patch %s: reverted (disabled) but still loaded", name);
+		return EX_TIMEOUT;
+	}
+	if (ret)
+		return EX_TIMEOUT;
+	if (g.json)
+		result_json(pi, "reverted", 0);
+	msg("patch %s: reverted and unloaded (--revert-on-timeout): process "
+	    "%d runs the old functions",
+	    name, pid);
+	return EX_TIMEOUT;
+}
+
 int cmd_patch(int argc, char **argv)
 {
 	struct optv v;
@@ -466,6 +619,7 @@ int cmd_patch(int argc, char **argv)
 	char path[PATH_MAX], what[PATH_MAX + 16], warning[512];
 	uint64_t timeout_ms, start, t0;
 	struct rw_wire_msg m;
+	bool revert;
 	pid_t pid;
 	int ret = opts_parse_pid(argc, argv, patch_opts, &v, 2,
 				 "expected PID FILE.so", &pid);
@@ -475,21 +629,32 @@ int cmd_patch(int argc, char **argv)
 	ret = parse_timeout(&v, &timeout_ms);
 	if (ret)
 		return ret;
+	revert = v.set[OPT_REVERT];
+	if (revert && !timeout_ms)
+		return usage_error("--revert-on-timeout needs a --timeout "
+				   "other than 0");
+	if (revert && v.set[OPT_NO_WAIT])
+		return usage_error("--revert-on-timeout and --no-wait "
+				   "exclude each other");
 	if (!realpath(v.pos[1], path))
 		return fail(EX_FAIL, -errno, "patch file %s: %s", v.pos[1],
 			    strerror(errno));
 
-	ret = conn_open(pid, &c);
+	start = now_ms();
+	ret = conn_open_until(pid, &c, timeout_ms ? start + timeout_ms : 0);
 	if (ret)
 		goto out;
 	pi = xmalloc(sizeof(*pi));
-	start = now_ms();
 	conn_begin(&c, RW_MSG_PATCH_LOAD);
 	rw_wire_str(&c.buf, RW_TAG_PATH, path);
 	if (v.set[OPT_ALLOW_INLINED])
 		rw_wire_u64(&c.buf, RW_TAG_LOAD_FLAGS,
 			    RW_PATCH_LOAD_ALLOW_INLINED);
 	ret = conn_call(&c, &m, -1);
+	if (ret == EX_FAIL && c.err == -EEXIST) {
+		ret = already_loaded(&c, path, v.pos[1]);
+		goto out;
+	}
 	if (ret == EX_FAIL) {
 		/* The loader's messages name the file already. */
 		if (strstr(c.errmsg, path))
@@ -498,6 +663,10 @@ int cmd_patch(int argc, char **argv)
 			snprintf(what, sizeof(what), "load %s", path);
 		ret = conn_fail(&c, what);
 	}
+	if (ret == EX_TIMEOUT)
+		msg("process %d may still load %s when it runs again: see "
+		    "`rewire ls %d --patches`",
+		    (int)pid, path, (int)pid);
 	if (ret)
 		goto out;
 	patch_info_read(m.payload, m.len, pi);
@@ -532,6 +701,15 @@ int cmd_patch(int argc, char **argv)
 		c.err = err;
 		goto out;
 	}
+	if (ret == EX_TIMEOUT) {
+		ret = revert ? revert_after_timeout(&c, pi, timeout_ms)
+			     : EX_TIMEOUT;
+		if (!revert)
+			msg("patch %s: process %d may still enable it when it "
+			    "runs again: see `rewire ls %d --patches`",
+			    pi->name, (int)pid, (int)pid);
+		goto out;
+	}
 	if (ret)
 		goto out;
 
@@ -540,7 +718,9 @@ int cmd_patch(int argc, char **argv)
 		ret = EX_OK;
 		goto out;
 	}
-	ret = wait_transition(&c, pi, true, timeout_ms);
+	ret = wait_transition(&c, pi, true, 0, !revert);
+	if (ret == EX_TIMEOUT && revert)
+		ret = revert_after_timeout(&c, pi, timeout_ms);
 	if (ret)
 		goto out;
 	if (g.json)
@@ -618,11 +798,11 @@ int cmd_unpatch(int argc, char **argv)
 		return ret;
 	keep = v.set[OPT_KEEP_LOADED] || v.set[OPT_NO_WAIT];
 
-	ret = conn_open(pid, &c);
+	start = now_ms();
+	ret = conn_open_until(pid, &c, timeout_ms ? start + timeout_ms : 0);
 	if (ret)
 		goto out;
 	pi = xmalloc(sizeof(*pi));
-	start = now_ms();
 	snprintf(what, sizeof(what), "unpatch %.200s", v.pos[1]);
 	ret = resolve_patch(&c, v.pos[1], what, pi);
 	if (ret)
@@ -653,7 +833,7 @@ int cmd_unpatch(int argc, char **argv)
 		goto out;
 	}
 	if (disabled) {
-		ret = wait_transition(&c, pi, false, timeout_ms);
+		ret = wait_transition(&c, pi, false, 0, true);
 		if (ret)
 			goto out;
 		if (!g.json)

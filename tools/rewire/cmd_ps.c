@@ -3,6 +3,13 @@
  * rewire ps: the control sockets this user can reach, each asked HELLO.
  * As root: every user's directories (/tmp/rewire-*, /run/user/UID/rewire)
  * as well as $REWIRE_CTL_DIR and root's own.
+ *
+ * Only live processes are listed: the socket of a process that is gone
+ * (one that ended with _exit() or a signal, e.g. a daemon's parent) is
+ * ignored and counted, and removed with --clean. A socket of a live
+ * process where nobody listens is listed as stale. Each server must prove
+ * it is the process its socket names (conn.c, SO_PEERCRED): one that
+ * does not is listed as denied, with the reason.
  */
 #include "rewire.h"
 
@@ -112,7 +119,9 @@ int cmd_ps(int argc, char **argv)
 	struct optv v;
 	struct dirlist dirs = { 0 };
 	struct ps_entry *ents = NULL;
-	size_t n = 0;
+	size_t n = 0, nexited = 0, nremoved_exited = 0;
+	char **exited = NULL;
+	bool *exited_removed = NULL;
 	char dir[4096];
 	int ret = opts_parse(argc, argv, ps_opts, &v, false);
 
@@ -157,6 +166,28 @@ int cmd_ps(int argc, char **argv)
 				continue;
 			if (lstat(e->sock, &st) || !S_ISSOCK(st.st_mode))
 				continue;
+			if (!proc_exists(e->pid)) {
+				/* Its process is gone: not listed. */
+				size_t k = nexited + nremoved_exited;
+				bool rm = v.set[OPT_CLEAN] && !unlink(e->sock);
+
+				exited = xrealloc(exited,
+						  sizeof(*exited) * (k + 1));
+				exited_removed = xrealloc(
+					exited_removed,
+					sizeof(*exited_removed) * (k + 1));
+				exited[k] = xasprintf("%s", e->sock);
+				exited_removed[k] = rm;
+				if (rm)
+					nremoved_exited++;
+				else
+					nexited++;
+				if (rm && !g.quiet && !g.json)
+					msg("removed stale socket %s (process "
+					    "gone)",
+					    e->sock);
+				continue;
+			}
 			e->uid = st.st_uid;
 			n++;
 		}
@@ -208,6 +239,16 @@ int cmd_ps(int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			if (ents[i].removed)
 				json_str(&j, ents[i].sock);
+		for (size_t i = 0; i < nexited + nremoved_exited; i++)
+			if (exited_removed[i])
+				json_str(&j, exited[i]);
+		json_arr_end(&j);
+		/* Sockets of processes that are gone, left in place. */
+		json_key(&j, "exited");
+		json_arr_begin(&j);
+		for (size_t i = 0; i < nexited + nremoved_exited; i++)
+			if (!exited_removed[i])
+				json_str(&j, exited[i]);
 		json_arr_end(&j);
 		json_obj_end(&j);
 		json_done(&j);
@@ -237,6 +278,11 @@ int cmd_ps(int argc, char **argv)
 			shown++;
 		}
 		table_print(&t, stdout);
+		if (nexited && !g.quiet)
+			msg("%zu socket%s of exited processes ignored (`rewire "
+			    "ps --clean` removes %s)",
+			    nexited, nexited == 1 ? "" : "s",
+			    nexited == 1 ? "it" : "them");
 		if (!shown && !g.quiet) {
 			char *all = xasprintf("%s", "");
 
@@ -255,5 +301,9 @@ int cmd_ps(int argc, char **argv)
 		free(dirs.d[i]);
 	free(dirs.d);
 	free(ents);
+	for (size_t i = 0; i < nexited + nremoved_exited; i++)
+		free(exited[i]);
+	free(exited);
+	free(exited_removed);
 	return EX_OK;
 }

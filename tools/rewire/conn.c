@@ -17,6 +17,25 @@
  *   - EACCES on the directory or socket  another user's process
  *   - ECONNREFUSED                       stale socket (nobody listens)
  *   - HELLO refused or closed            refused peer, version mismatch
+ *
+ * Nothing is sent before the socket is known to be the process's own
+ * (doc/SECURITY.md). Another local user can create a user's control
+ * directory before that user's processes do (/tmp/rewire-UID) and answer
+ * there for any of them; the requests would tell it the paths of patch
+ * files, and its replies would fool the user. So:
+ *   1. the directory is opened with O_NOFOLLOW|O_DIRECTORY (a symbolic
+ *      link is refused) and checked on that descriptor: owned by the
+ *      process's user (the owner of /proc/PID or its effective uid) or
+ *      root, no access for group or others (the server makes it 0700);
+ *      the socket in it must belong to one of those users as well;
+ *   2. the connection goes through that descriptor
+ *      (/proc/self/fd/N/PID.sock), so a directory swapped after the check
+ *      is not the one connected to;
+ *   3. before HELLO, the server's credentials (SO_PEERCRED, taken by the
+ *      kernel when the server called listen) must be the process's: its
+ *      pid, and a uid of those users. A server of another process, or of
+ *      another user, is refused: exit code 3, and it received nothing
+ *      but the connection.
  */
 #include "rewire.h"
 
@@ -24,6 +43,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -169,6 +189,125 @@ static const char *user_name(uid_t uid, char *buf, size_t size)
 	return buf;
 }
 
+/* The real, effective, saved and file-system uids of /proc/PID/status. */
+static bool proc_uids(pid_t pid, uid_t out[4])
+{
+	char path[64], line[256];
+	unsigned u[4];
+	bool ok = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!ok && fgets(line, sizeof(line), f))
+		ok = sscanf(line, "Uid: %u %u %u %u", &u[0], &u[1], &u[2],
+			    &u[3]) == 4;
+	fclose(f);
+	for (int i = 0; ok && i < 4; i++)
+		out[i] = (uid_t)u[i];
+	return ok;
+}
+
+/*
+ * Whether @uid may own the control directory and socket of c->pid and
+ * serve it: root, the owner of /proc/PID (c->uid), or the process's
+ * effective uid now. (A server started before a privilege drop listens
+ * with the uid it had: root, or the owner of /proc/PID, which stays root
+ * for a process that is no longer dumpable.)
+ */
+static bool trusted_uid(const struct conn *c, uid_t uid)
+{
+	uid_t u[4];
+
+	if (uid == 0 || uid == c->uid)
+		return true;
+	return proc_uids(c->pid, u) && uid == u[1];
+}
+
+/* "uid 1000 (alice)" */
+static const char *uid_str(uid_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw && pw->pw_name)
+		snprintf(buf, size, "uid %u (%s)", (unsigned)uid, pw->pw_name);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+/*
+ * Step 1 of the checks above, on the directory open as @dfd and the
+ * socket @name in it. 0, or an exit code with the reason printed.
+ */
+static int check_dir(struct conn *c, int dfd, const char *dir, const char *name)
+{
+	char owner[96], proc_owner[96];
+	struct stat st;
+
+	if (fstat(dfd, &st))
+		return cfail(c, EX_NOPROC, -errno, "%s: %s", dir,
+			     strerror(errno));
+	if (!trusted_uid(c, st.st_uid))
+		return cfail(
+			c, EX_NOPROC, -EPERM,
+			"refusing the control directory %s: it belongs to "
+			"%s, not to the owner of process %d (%s) nor to root; "
+			"another user may have created it to answer in "
+			"the process's place. Nothing was sent. Remove it "
+			"and restart the process's control server",
+			dir, uid_str(st.st_uid, owner, sizeof(owner)),
+			(int)c->pid,
+			uid_str(c->uid, proc_owner, sizeof(proc_owner)));
+	if (st.st_mode & 077)
+		return cfail(c, EX_NOPROC, -EPERM,
+			     "refusing the control directory %s: its mode is "
+			     "%04o; a control directory is 0700 (others could "
+			     "put a socket there). Nothing was sent",
+			     dir, (unsigned)(st.st_mode & 07777));
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return cfail(c, EX_NOPROC, -errno, "%s/%s: %s", dir, name,
+			     strerror(errno));
+	if (!S_ISSOCK(st.st_mode) || !trusted_uid(c, st.st_uid))
+		return cfail(c, EX_NOPROC, -EPERM,
+			     "refusing %s/%s: %s of %s, not a socket of the "
+			     "owner of process %d (%s) or of root. Nothing "
+			     "was sent",
+			     dir, name,
+			     S_ISSOCK(st.st_mode) ? "a socket" : "not a socket",
+			     uid_str(st.st_uid, owner, sizeof(owner)),
+			     (int)c->pid,
+			     uid_str(c->uid, proc_owner, sizeof(proc_owner)));
+	return 0;
+}
+
+/* Step 3: the server's credentials. 0, or an exit code (printed). */
+static int check_peer(struct conn *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char who[96], proc_owner[96];
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    len != sizeof(cred))
+		return cfail(c, EX_NOPROC, -errno,
+			     "%s: cannot read the server's credentials "
+			     "(SO_PEERCRED: %s); nothing was sent",
+			     c->sock, strerror(errno));
+	if (cred.pid == c->pid && trusted_uid(c, cred.uid))
+		return 0;
+	return cfail(c, EX_NOPROC, -EPERM,
+		     "refusing %s: the server there is process %d, %s, not "
+		     "process %d of %s; another process answers in its place "
+		     "(another user's, or a stale socket taken over). Nothing "
+		     "was sent",
+		     c->sock, (int)cred.pid,
+		     uid_str(cred.uid, who, sizeof(who)), (int)c->pid,
+		     uid_str(c->uid, proc_owner, sizeof(proc_owner)));
+}
+
 /* connect() with a timeout. 0 or a negative errno. */
 static int connect_to(int fd, const char *path, int timeout_ms)
 {
@@ -221,8 +360,10 @@ static int hello(struct conn *c, int timeout_ms)
 	if (ret == -ETIMEDOUT)
 		return cfail(
 			c, EX_TIMEOUT, ret,
-			"process %d: no answer to HELLO within %d ms on %s",
-			(int)c->pid, timeout_ms, c->sock);
+			"process %d: no answer to HELLO within %d ms on %s%s%s",
+			(int)c->pid, timeout_ms, c->sock,
+			c->deadline_ms ? " (--timeout)" : "",
+			stopped_note(c->pid));
 	if (ret == -EPROTONOSUPPORT)
 		return cfail(c, EX_PROTO, ret,
 			     "process %d speaks another version of the control "
@@ -299,7 +440,8 @@ int conn_connect(struct conn *c, int connect_ms, int hello_ms)
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return cfail(c, EX_FAIL, -errno, "socket: %s", strerror(errno));
-	ret = connect_to(c->fd, c->sock, connect_ms);
+	ret = connect_to(c->fd, *c->via ? c->via : c->sock,
+			 conn_ms_left(c, connect_ms));
 	switch (ret) {
 	case 0:
 		break;
@@ -335,14 +477,34 @@ int conn_connect(struct conn *c, int connect_ms, int hello_ms)
 		return cfail(c, EX_NOPROC, ret, "cannot connect to %s: %s",
 			     c->sock, err_desc(ret));
 	}
-	return hello(c, hello_ms);
+	ret = check_peer(c);
+	if (ret)
+		return ret;
+	return hello(c, conn_ms_left(c, hello_ms));
+}
+
+int conn_ms_left(const struct conn *c, int ms)
+{
+	uint64_t now = now_ms(), left;
+
+	if (!c->deadline_ms)
+		return ms;
+	left = c->deadline_ms > now ? c->deadline_ms - now : 0;
+	if (left > INT_MAX)
+		left = INT_MAX;
+	return ms >= 0 && (uint64_t)ms < left ? ms : (int)left;
 }
 
 int conn_open(pid_t pid, struct conn *c)
 {
+	return conn_open_until(pid, c, 0);
+}
+
+int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
+{
 	char dirs[3][4096], envdir[4096], comm[64], who[128];
-	char procpath[64], looked[3 * 4200] = "";
-	int ndirs = 0;
+	char procpath[64], looked[3 * 4200] = "", sockname[32];
+	int ndirs = 0, found_at = 0, dfd = -1, ret;
 	bool denied = false, found = false;
 	struct stat st;
 	pid_t tgid;
@@ -350,6 +512,8 @@ int conn_open(pid_t pid, struct conn *c)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->pid = pid;
+	c->deadline_ms = deadline_ms;
+	snprintf(sockname, sizeof(sockname), "%d.sock", (int)pid);
 	snprintf(procpath, sizeof(procpath), "/proc/%d", (int)pid);
 	if (stat(procpath, &st))
 		return fail(EX_NOPROC, -ESRCH, "no such process: %d", (int)pid);
@@ -387,15 +551,32 @@ int conn_open(pid_t pid, struct conn *c)
 		if (snprintf(c->sock, sizeof(c->sock), "%s/%d.sock", dirs[i],
 			     (int)pid) >= (int)sizeof(c->sock))
 			continue;
-		if (!lstat(c->sock, &st)) {
-			if (S_ISSOCK(st.st_mode)) {
-				found = true;
-				break;
-			}
+		/* Step 1: a link there is refused (ELOOP), not followed. */
+		dfd = open(dirs[i],
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+		    !lstat(dirs[i], &st) && S_ISLNK(st.st_mode))
+			return fail(EX_NOPROC, -ELOOP,
+				    "refusing the control directory %s: it is "
+				    "a symbolic link (a control directory is "
+				    "a directory of its user, mode 0700). "
+				    "Nothing was sent",
+				    dirs[i]);
+		if (dfd < 0) {
+			if (errno == EACCES)
+				denied = true;
 			continue;
+		}
+		if (!fstatat(dfd, sockname, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISSOCK(st.st_mode)) {
+			found = true;
+			found_at = i;
+			break;
 		}
 		if (errno == EACCES)
 			denied = true;
+		close(dfd);
+		dfd = -1;
 	}
 	if (!found) {
 		if (denied)
@@ -421,7 +602,16 @@ int conn_open(pid_t pid, struct conn *c)
 			    (int)pid, comm, looked);
 	}
 
-	return conn_connect(c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
+	ret = check_dir(c, dfd, dirs[found_at], sockname);
+	if (!ret) {
+		/* Step 2: through the checked directory. */
+		snprintf(c->via, sizeof(c->via), "/proc/self/fd/%d/%s", dfd,
+			 sockname);
+		ret = conn_connect(c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
+		c->via[0] = '\0';
+	}
+	close(dfd);
+	return ret;
 }
 
 void conn_close(struct conn *c)
@@ -460,10 +650,20 @@ int conn_lost(struct conn *c, int err)
 		    (int)c->pid, err_desc(err));
 }
 
+/* The process's state, for a message: " (it is stopped)" or "". */
+const char *stopped_note(pid_t pid)
+{
+	char st = proc_state(pid);
+
+	return st == 'T' || st == 't' ? " (it is stopped: SIGSTOP or a "
+					"debugger)"
+				      : "";
+}
+
 int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 {
 	uint16_t type;
-	int ret;
+	int ret, wait_ms;
 
 	memset(reply, 0, sizeof(*reply));
 	reply->fd = -1;
@@ -476,21 +676,56 @@ int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 			    "cannot encode the %s request: %s%s",
 			    type_name(type), err_desc(ret),
 			    ret == -EINVAL ? " (a name too long?)" : "");
+	wait_ms =
+		conn_ms_left(c, timeout_ms < 0 ? CALL_TIMEOUT_MS : timeout_ms);
+	/* A process that does not read blocks a send once the socket's
+	 * buffer is full: the deadline bounds the send too. */
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO,
+		   &(struct timeval){ .tv_sec = wait_ms / 1000,
+				      .tv_usec = wait_ms % 1000 * 1000 +
+						 (wait_ms ? 0 : 1) },
+		   sizeof(struct timeval));
 	ret = rw_wire_send(c->fd, &c->buf, -1);
 	if (ret == -EINTR)
 		return EX_INTR;
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK) {
+		/* Cut short: the stream is unusable. */
+		close(c->fd);
+		c->fd = -1;
+		return fail(EX_TIMEOUT, -ETIMEDOUT,
+			    "process %d: the %s request could not be sent "
+			    "within %.1f s%s%s",
+			    (int)c->pid, type_name(type), wait_ms / 1000.0,
+			    c->deadline_ms ? " (--timeout)" : "",
+			    stopped_note(c->pid));
+	}
 	if (ret)
 		return conn_lost(c, ret);
-	ret = rw_wire_recv(c->fd, reply,
-			   timeout_ms < 0 ? CALL_TIMEOUT_MS : timeout_ms);
+	/* The replies of requests that timed out come first, in order. */
+	for (;;) {
+		ret = rw_wire_recv(c->fd, reply,
+				   conn_ms_left(c, timeout_ms < 0
+							   ? CALL_TIMEOUT_MS
+							   : timeout_ms));
+		if (ret || !c->unanswered)
+			break;
+		c->unanswered--;
+		rw_wire_msg_free(reply);
+	}
 	if (ret == -EINTR)
 		return EX_INTR;
-	if (ret == -ETIMEDOUT)
-		return fail(EX_TIMEOUT, ret,
-			    "process %d: no reply to %s within %d s",
-			    (int)c->pid, type_name(type),
-			    (timeout_ms < 0 ? CALL_TIMEOUT_MS : timeout_ms) /
-				    1000);
+	if (ret == -ETIMEDOUT) {
+		c->unanswered++;
+		c->err = ret;
+		snprintf(c->errmsg, sizeof(c->errmsg),
+			 "process %d: no reply to %s within %.1f s%s%s",
+			 (int)c->pid, type_name(type), wait_ms / 1000.0,
+			 c->deadline_ms ? " (--timeout)" : "",
+			 stopped_note(c->pid));
+		if (c->timeout_quiet)
+			return EX_TIMEOUT;
+		return fail(EX_TIMEOUT, ret, "%s", c->errmsg);
+	}
 	if (ret == -EPROTO || ret == -EPROTONOSUPPORT || ret == -EMSGSIZE)
 		return fail(EX_PROTO, ret,
 			    "process %d: malformed reply to %s (%s)",

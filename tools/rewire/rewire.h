@@ -196,12 +196,29 @@ struct conn {
 	struct rw_wire_buf buf; /* for requests */
 	uint16_t req_type;	/* of the request in buf */
 	bool quiet; /* conn_connect: keep messages in errmsg, print nothing */
+	/* conn_open_until: the deadline (now_ms()) that bounds every
+	 * connect, send and receive; 0: none. */
+	uint64_t deadline_ms;
+	/* Requests whose reply did not come in time: their replies come
+	 * first and are skipped. */
+	unsigned unanswered;
+	/* conn_call: a reply that does not come in time is only kept in err
+	 * and errmsg (EX_TIMEOUT), not printed. */
+	bool timeout_quiet;
+	/* The path to connect to instead of sock (through the checked
+	 * directory's descriptor); "": sock. */
+	char via[64];
 };
 
 /* Finds the control socket of @pid, connects and says HELLO. Returns 0 or
  * an exit code, with the reason printed (no such process, no socket,
  * permission, stale socket, refused, version). */
 int conn_open(pid_t pid, struct conn *c);
+/* conn_open, with every later connect, send and receive on @c bounded by
+ * @deadline_ms (a now_ms() value; 0: no deadline). */
+int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms);
+/* @ms (< 0: unbounded) cut to what is left until c->deadline_ms. */
+int conn_ms_left(const struct conn *c, int ms);
 void conn_close(struct conn *c);
 /* The connection and HELLO part of conn_open, to c->sock for c->pid (set
  * by the caller, c->fd = -1). With c->quiet, errors are only kept in
@@ -228,6 +245,8 @@ int conn_request(struct conn *c, struct rw_wire_msg *reply, const char *fmt,
 /* After a failed receive or send: says whether the process is gone and
  * returns EX_NOPROC. */
 int conn_lost(struct conn *c, int err);
+/* " (it is stopped: ...)" when process @pid is stopped, else "". */
+const char *stopped_note(pid_t pid);
 
 /* Where the sockets of @uid live: the directory rules of src/ctl/sockdir.h,
  * with @env_dir standing for $REWIRE_CTL_DIR (NULL: unset). */

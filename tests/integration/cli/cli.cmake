@@ -9,8 +9,14 @@
 #                     never leaves the patched function)
 #   cli_peer_connect  cli/peer_connect.c: checks the server's SO_PEERCRED
 #                     refusal (compiles src/ctl/wire.c, no librewire)
+#   cli_fake_server   cli/fake_server.c: a server that answers in another
+#                     process's place, as another user (the client's
+#                     checks; compiles src/ctl/wire.c, no librewire)
+#   cli_daemon_target cli/daemon_target.c: a program without rewire that
+#                     daemonizes or forks a worker (for `rewire run`)
 # all in ${CMAKE_CURRENT_BINARY_DIR}/cli. The test gets REWIRE_TOOL,
-# CLI_TARGET, CLI_PATCH_DIR, CLI_PEER and CLI_BACKEND in its environment.
+# CLI_TARGET, CLI_PATCH_DIR, CLI_PEER, CLI_FAKE_SERVER, CLI_DAEMON_TARGET
+# and CLI_BACKEND in its environment.
 set(RW_CLI_DIR ${CMAKE_CURRENT_BINARY_DIR}/cli)
 if(NOT TARGET rw_cli_target)
 	set(rw_cli_src ${CMAKE_CURRENT_LIST_DIR})
@@ -41,6 +47,24 @@ if(NOT TARGET rw_cli_target)
 	target_compile_definitions(rw_cli_peer PRIVATE _GNU_SOURCE)
 	target_include_directories(rw_cli_peer PRIVATE ${PROJECT_SOURCE_DIR}/src)
 	rewire_target_warnings(rw_cli_peer)
+
+	add_executable(rw_cli_fake_server ${rw_cli_src}/fake_server.c
+		       ${PROJECT_SOURCE_DIR}/src/ctl/wire.c)
+	set_target_properties(rw_cli_fake_server PROPERTIES
+		OUTPUT_NAME cli_fake_server
+		RUNTIME_OUTPUT_DIRECTORY ${RW_CLI_DIR})
+	target_compile_definitions(rw_cli_fake_server PRIVATE _GNU_SOURCE)
+	target_include_directories(rw_cli_fake_server PRIVATE
+		${PROJECT_SOURCE_DIR}/src
+		$<TARGET_PROPERTY:rewire,INTERFACE_INCLUDE_DIRECTORIES>)
+	rewire_target_warnings(rw_cli_fake_server)
+
+	add_executable(rw_cli_daemon_target ${rw_cli_src}/daemon_target.c)
+	set_target_properties(rw_cli_daemon_target PROPERTIES
+		OUTPUT_NAME cli_daemon_target
+		RUNTIME_OUTPUT_DIRECTORY ${RW_CLI_DIR})
+	target_compile_definitions(rw_cli_daemon_target PRIVATE _GNU_SOURCE)
+	rewire_target_warnings(rw_cli_daemon_target)
 endif()
 
 set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY ENVIRONMENT
@@ -48,4 +72,6 @@ set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY ENVIRONMENT
 	"CLI_TARGET=$<TARGET_FILE:rw_cli_target>"
 	"CLI_PATCH_DIR=${RW_CLI_DIR}"
 	"CLI_PEER=$<TARGET_FILE:rw_cli_peer>"
+	"CLI_FAKE_SERVER=$<TARGET_FILE:rw_cli_fake_server>"
+	"CLI_DAEMON_TARGET=$<TARGET_FILE:rw_cli_daemon_target>"
 	"CLI_BACKEND=${REWIRE_BACKEND_RESOLVED}")

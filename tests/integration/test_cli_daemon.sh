@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Programs that fork, started with `rewire run` (issue 12, point 18). The
+# control server follows fork() when it was started by REWIRE_CTL=1:
+# - daemon(3) (fork, the parent leaves with _exit, the child serves): the
+#   child is controllable (`rewire ls CHILD`), no socket remains for the
+#   parent, `rewire ps` lists only live processes, and the child's
+#   threads are the program's main thread and rewire's (rewire-ctl,
+#   rewire-rcu), none other under the program's name;
+# - a double fork with setsid (both parents leave with _exit): the
+#   grandchild is controllable, `rewire ps` lists no process that is gone;
+# - a program that forks a worker and goes on: both are controllable.
+# shellcheck source=cli/common.sh disable=SC2119
+source "$(dirname "$0")/cli/common.sh"
+
+daemon=${CLI_DAEMON_TARGET:-$REWIRE_BUILD_DIR/tests/cli/cli_daemon_target}
+[ -x "$daemon" ] || fail "$daemon not built"
+mkdir -m 700 "$REWIRE_CTL_DIR"
+
+# pids_of FILE: waits for FILE, sets parent, server and middle from it.
+pids_of() {
+	local file=$1 i
+	for ((i = 0; i < 400; i++)); do
+		[ -s "$file" ] && break
+		sleep 0.05
+	done
+	[ -s "$file" ] || fail "$file not written"
+	parent=$(sed -n 's/.*parent=\([0-9]*\).*/\1/p' "$file")
+	server=$(sed -n 's/.*server=\([0-9]*\).*/\1/p' "$file")
+	middle=$(sed -n 's/.*middle=\([0-9]*\).*/\1/p' "$file")
+	bg_pids+=("$server")
+}
+
+# gone_socket PID: the socket of PID disappears within 5 s.
+gone_socket() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$REWIRE_CTL_DIR/$1.sock" ] || return 0
+		sleep 0.05
+	done
+	fail "the socket of process $1 (exited) is still there: $(ls "$REWIRE_CTL_DIR")"
+}
+
+# ps_only_live: `rewire ps` lists no process that is gone.
+ps_only_live() {
+	local p
+	rwrun ps
+	expect_rc 0 "ps"
+	echo "$out"
+	while read -r p; do
+		kill -0 "$p" 2>/dev/null || fail "ps lists process $p, which is gone"
+	done < <(awk 'NR > 1 { print $1 }' <<<"$out")
+}
+
+step "daemon(3)"
+rwrun run -- "$daemon" daemon "$tmp/daemon.pids"
+expect_rc 0 "run daemon"
+pids_of "$tmp/daemon.pids"
+echo "parent $parent, daemon $server"
+wait_socket "$server"
+rwrun ls "$server"
+expect_rc 0 "ls of the daemon"
+rwrun ls "$server" --threads
+expect_rc 0 "ls --threads of the daemon"
+echo "$out"
+expect_out "^[0-9]+ +rewire-ctl " "the daemon's control thread"
+expect_out "^[0-9]+ +rewire-rcu " "liburcu's thread named as rewire's"
+n=$(grep -Ec "^[0-9]+ +cli_daemon_targ" <<<"$out" || true)
+[ "$n" -eq 1 ] || fail "$n threads under the program's name (only its main thread should be)"
+gone_socket "$parent"
+ps_only_live
+expect_out "^$server +[0-9]+ +ok " "ps lists the daemon"
+
+step "a double fork"
+rwrun run -- "$daemon" double "$tmp/double.pids"
+expect_rc 0 "run double"
+pids_of "$tmp/double.pids"
+echo "parent $parent, middle $middle, daemon $server"
+wait_socket "$server"
+rwrun ls "$server"
+expect_rc 0 "ls of the double-forked daemon"
+gone_socket "$middle"
+ps_only_live
+expect_out "^$server +[0-9]+ +ok " "ps lists the double-forked daemon"
+
+step "a worker"
+"$rw" run -- "$daemon" worker "$tmp/worker.pids" >/dev/null 2>"$tmp/worker.err" &
+bg_pids+=("$!")
+pids_of "$tmp/worker.pids"
+echo "parent $parent, worker $server"
+wait_socket "$parent"
+wait_socket "$server"
+rwrun ls "$parent"
+expect_rc 0 "ls of the parent"
+rwrun ls "$server"
+expect_rc 0 "ls of the worker"
+
+kill_target "$parent"
+rwrun ps
+expect_rc 0 "ps after the parent was killed"
+if grep -Eq "^$parent " <<<"$out"; then
+	fail "ps lists the killed parent"
+fi
+
+echo "PASS"

@@ -1,0 +1,4 @@
+# test_cli_patch_timeout: see test_cli_patch_timeout.sh. The programs it
+# drives: cli/cli.cmake. Live patching needs the x86_64 backend.
+include(${CMAKE_CURRENT_LIST_DIR}/cli/cli.cmake)
+set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)

@@ -59,7 +59,8 @@ __attribute__((noinline)) static int pm_keyed(void)
 	return 0;
 }
 
-/* rewire's descriptor: the one that names /proc/<pid>/mem. -1 if none. */
+/* rewire's descriptor: the one that names /proc/<pid>/mem or, opened
+ * through /proc/thread-self, /proc/<pid>/task/<tid>/mem. -1 if none. */
 static int rewire_mem_fd(void)
 {
 	char want[64], link[64], path[300];
@@ -68,7 +69,7 @@ static int rewire_mem_fd(void)
 	int found = -1;
 
 	CHECK(d != NULL);
-	snprintf(want, sizeof(want), "/proc/%d/mem", (int)getpid());
+	snprintf(want, sizeof(want), "/proc/%d/", (int)getpid());
 	while ((e = readdir(d))) {
 		ssize_t n;
 
@@ -77,7 +78,8 @@ static int rewire_mem_fd(void)
 		if (n <= 0)
 			continue;
 		link[n] = '\0';
-		if (strcmp(link, want) == 0)
+		if (strncmp(link, want, strlen(want)) == 0 && n >= 4 &&
+		    strcmp(link + n - 4, "/mem") == 0)
 			found = atoi(e->d_name);
 	}
 	closedir(d);

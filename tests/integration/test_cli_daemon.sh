@@ -8,7 +8,11 @@
 #   rewire-rcu), none other under the program's name;
 # - a double fork with setsid (both parents leave with _exit): the
 #   grandchild is controllable, `rewire ps` lists no process that is gone;
-# - a program that forks a worker and goes on: both are controllable.
+# - a program that forks a worker and goes on: both are controllable;
+# - a server started as root that drops to nobody (memcached -u): its
+#   socket stays in root's directory, where the command finds it (issue
+#   12, point 17); run with the default directories (REWIRE_CTL_DIR
+#   empty), as root only.
 # shellcheck source=cli/common.sh disable=SC2119
 source "$(dirname "$0")/cli/common.sh"
 
@@ -99,6 +103,35 @@ rwrun ps
 expect_rc 0 "ps after the parent was killed"
 if grep -Eq "^$parent " <<<"$out"; then
 	fail "ps lists the killed parent"
+fi
+
+step "a daemon that drops privileges"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skipped: needs root"
+else
+	# The pid file's directory must be writable by nobody.
+	chmod 1777 "$tmp"
+	REWIRE_CTL_DIR= "$rw" run -- "$daemon" drop "$tmp/drop.pids" \
+		>/dev/null 2>"$tmp/drop.err" &
+	bg_pids+=("$!")
+	pids_of "$tmp/drop.pids"
+	[ "$(awk '/^Uid:/ { print $3 }' "/proc/$server/status")" = 65534 ] ||
+		fail "process $server did not drop to uid 65534"
+	drop_sock=$(REWIRE_CTL_DIR= "$rw" ps --json |
+		grep -o "\"socket\": *\"[^\"]*/$server.sock\"" |
+		sed 's/.*: *"//; s/"$//' || true)
+	REWIRE_CTL_DIR= rwrun ls "$server" --threads
+	expect_rc 0 "ls of the daemon that dropped privileges"
+	expect_out "^[0-9]+ +rewire-ctl " "its control thread"
+	REWIRE_CTL_DIR= rwrun key "$server" no_such_key on
+	expect_rc 1 "key of the daemon that dropped privileges (reached it)"
+	kill_target "$server"
+	# Its server, now nobody, cannot remove its socket from root's 0700
+	# directory: ps --clean (root) does.
+	REWIRE_CTL_DIR= rwrun ps --clean
+	expect_rc 0 "ps --clean"
+	[ -z "$drop_sock" ] || [ ! -e "$drop_sock" ] ||
+		fail "the stale socket $drop_sock is still there"
 fi
 
 echo "PASS"

@@ -4,11 +4,13 @@
  * at a time.
  *
  * The socket of process PID is DIR/PID.sock, DIR being the control
- * directory of the user that owns /proc/PID (src/ctl/sockdir.h). Because
- * $REWIRE_CTL_DIR may differ between the process and this command, the
- * directories tried are, in order: the one this command's environment
- * gives, the one the process's initial environment gives
- * (/proc/PID/environ, when readable), and the default one.
+ * directory of the user that owns /proc/PID (src/ctl/sockdir.h), or of
+ * root for a process that dropped privileges after its server started.
+ * Because $REWIRE_CTL_DIR may differ between the process and this
+ * command, the directories tried are, for each of those users in turn:
+ * the one this command's environment gives, the one the process's initial
+ * environment gives (/proc/PID/environ, when readable), and the default
+ * one.
  *
  * What can go wrong is told apart, each with its own message:
  *   - no /proc/PID                       no such process
@@ -502,10 +504,10 @@ int conn_open(pid_t pid, struct conn *c)
 
 int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
 {
-	char dirs[3][4096], envdir[4096], comm[64], who[128];
-	char procpath[64], looked[3 * 4200] = "", sockname[32];
+	char dirs[6][4096], envdir[4096], comm[64], who[128];
+	char procpath[64], looked[6 * 4200] = "", sockname[32];
 	int ndirs = 0, found_at = 0, dfd = -1, ret;
-	bool denied = false, found = false;
+	bool denied = false, found = false, have_env;
 	struct stat st;
 	pid_t tgid;
 
@@ -529,15 +531,26 @@ int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
 		return fail(EX_NOPROC, -ESRCH, "process %d (%s) is exiting",
 			    (int)pid, comm);
 
-	/* The candidate directories, without duplicates. */
-	if (!sockdir_for(c->uid, getenv("REWIRE_CTL_DIR"), dirs[ndirs],
-			 sizeof(dirs[0])))
-		ndirs++;
-	if (target_env_dir(pid, envdir, sizeof(envdir)) &&
-	    !sockdir_for(c->uid, envdir, dirs[ndirs], sizeof(dirs[0])))
-		ndirs++;
-	if (!sockdir_for(c->uid, NULL, dirs[ndirs], sizeof(dirs[0])))
-		ndirs++;
+	/* The candidate directories, without duplicates: the process's
+	 * user's, then root's. A daemon started as root that dropped
+	 * privileges (memcached -u, nginx) started its server before the
+	 * drop, in root's directory, where it stays; root's directory and
+	 * a root server are trusted like the user's own (step 1). */
+	have_env = target_env_dir(pid, envdir, sizeof(envdir));
+	for (int u = 0; u < 2; u++) {
+		uid_t uid = u ? 0 : c->uid;
+
+		if (u && c->uid == 0)
+			break;
+		if (!sockdir_for(uid, getenv("REWIRE_CTL_DIR"), dirs[ndirs],
+				 sizeof(dirs[0])))
+			ndirs++;
+		if (have_env &&
+		    !sockdir_for(uid, envdir, dirs[ndirs], sizeof(dirs[0])))
+			ndirs++;
+		if (!sockdir_for(uid, NULL, dirs[ndirs], sizeof(dirs[0])))
+			ndirs++;
+	}
 	for (int i = 0; i < ndirs; i++) {
 		bool dup = false;
 

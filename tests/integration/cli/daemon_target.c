@@ -8,6 +8,8 @@
  *	cli_daemon_target double PIDFILE   fork, setsid, fork again; both
  *	                                   parents leave with _exit
  *	cli_daemon_target worker PIDFILE   fork one worker; both serve
+ *	cli_daemon_target drop PIDFILE     started as root: drops to uid and
+ *	                                   gid 65534 (nobody), then serves
  *
  * PIDFILE gets "parent=PID server=PID [middle=PID]" once the process that
  * serves runs (server: the child, or the worker). Whatever serves sleeps
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -49,7 +52,8 @@ int main(int argc, char **argv)
 	pid_t parent = getpid(), middle, worker;
 
 	if (argc != 3 || argv[2][0] != '/') {
-		fprintf(stderr, "usage: %s daemon|double|worker /PIDFILE\n",
+		fprintf(stderr,
+			"usage: %s daemon|double|worker|drop /PIDFILE\n",
 			argv[0]);
 		return 2;
 	}
@@ -67,6 +71,15 @@ int main(int argc, char **argv)
 		if (fork())
 			_exit(0);
 		write_pids(argv[2], parent, middle);
+		serve();
+	}
+	if (!strcmp(argv[1], "drop")) {
+		/* Like memcached -u: the server started as root (from the
+		 * environment, before main), then the process switches to
+		 * its service user and is no longer dumpable. */
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			return perror("drop"), 1;
+		write_pids(argv[2], parent, 0);
 		serve();
 	}
 	if (!strcmp(argv[1], "worker")) {

@@ -104,13 +104,26 @@ mutant lp-new-thread-old-state src/livepatch/core.c \
 	$'	e = atomic_load(&active_epoch);\n	atomic_store(&thread_gen, e);' \
 	$'	e = atomic_load(&active_epoch);\n	(void)e;'
 
-if [[ ${1:-} == --list ]]; then
+case "${1:-}" in
+--list)
 	for i in "${!names[@]}"; do
 		printf '%-28s %-26s %s\n' "${names[i]}" "${files[i]}" "${tests[i]}"
 	done
 	exit 0
-fi
+	;;
+-h | --help)
+	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+esac
 want=("$@")
+# A name that is not a mutant is a mistake, not an empty run.
+for w in "${want[@]}"; do
+	if [[ " ${names[*]} " != *" $w "* ]]; then
+		echo "mutate.sh: no mutant named '$w' (--list lists them)" >&2
+		exit 2
+	fi
+done
 
 # --- The copy ------------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/rewire-mutate.XXXXXX")

@@ -15,8 +15,9 @@
 #     runs the file's first NOP and resumes inside rewire's jmp. Its fate
 #     is printed (it dies of SIGILL or SIGSEGV on the kernels tried), not
 #     required.
-# Needs root and tracefs with uprobe events (CONFIG_UPROBE_EVENTS): skips
-# with 77 otherwise. test_lp_entries checks the same property without the
+# Needs root and tracefs with uprobe events (CONFIG_UPROBE_EVENTS); when
+# tracefs is not mounted, the test mounts it in a mount namespace of its
+# own. Skips with 77 otherwise. test_lp_entries checks the same property without the
 # kernel.
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
@@ -25,6 +26,18 @@ set -euo pipefail
 if ! grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h"; then
 	echo "SKIP: live patching needs the x86_64 backend"
 	exit 77
+fi
+# Without tracefs mounted (as in CI), mount it in a private mount
+# namespace of this test, so that nothing is left mounted on the machine.
+if [ -z "${RW_UPROBE_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
+	[ ! -e /sys/kernel/tracing/uprobe_events ] &&
+	[ ! -e /sys/kernel/debug/tracing/uprobe_events ] &&
+	command -v unshare >/dev/null &&
+	unshare -m --propagation private true 2>/dev/null; then
+	RW_UPROBE_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
+if [ -n "${RW_UPROBE_NS:-}" ] && [ ! -e /sys/kernel/tracing/uprobe_events ]; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 fi
 tfs=
 for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do

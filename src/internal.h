@@ -66,6 +66,10 @@ uint64_t rw__now_ns(void);
  * @size - 1 bytes). Returns the length, -ESRCH when the thread is gone, or
  * another negative errno. Async-signal-safe. */
 ssize_t rw__task_read(pid_t tid, const char *name, char *buf, size_t size);
+/* The state letter of thread @tid (/proc/self/task/@tid/stat: 'R', 'S',
+ * 'Z' zombie, 'X' dead, ...), -ESRCH when it is gone, another negative
+ * errno when it cannot be read. Async-signal-safe. */
+int rw__task_state(pid_t tid);
 
 /*
  * rw__lock: a mutex that knows its owner, so that a thread that already

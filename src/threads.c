@@ -836,17 +836,9 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list)
  */
 static bool thread_dead(pid_t tid)
 {
-	char buf[512];
-	const char *p;
-	ssize_t n = rw__task_read(tid, "stat", buf, sizeof(buf));
+	int state = rw__task_state(tid);
 
-	if (n == -ESRCH)
-		return true;
-	if (n <= 0)
-		return false;
-	/* "TID (COMM) STATE ...": COMM may hold anything, even ") ". */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	return state == -ESRCH || state == 'Z' || state == 'X';
 }
 
 /*

@@ -303,3 +303,18 @@ ssize_t rw__task_read(pid_t tid, const char *name, char *buf, size_t size)
 	buf[len] = '\0';
 	return len;
 }
+
+int rw__task_state(pid_t tid)
+{
+	char buf[512];
+	const char *p;
+	ssize_t n = rw__task_read(tid, "stat", buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	/* "TID (COMM) STATE ...": COMM may hold anything, even ") ". */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EIO;
+	return (unsigned char)p[2];
+}

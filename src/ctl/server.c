@@ -336,13 +336,9 @@ static void thread_comm(pid_t tid, char *out, size_t size)
 
 static char thread_state(pid_t tid)
 {
-	char buf[512], *p;
+	int state = rw__task_state(tid);
 
-	if (rw__task_read(tid, "stat", buf, sizeof(buf)) <= 0)
-		return '?';
-	/* "tid (comm) S ...": comm may hold ')' itself; take the last. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] ? p[2] : '?';
+	return state > 0 ? (char)state : '?';
 }
 
 /* --- Requests ---------------------------------------------------------------

@@ -88,4 +88,24 @@ static inline uint64_t rw_test_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The state letter of thread @tid of this process (/proc/self/task/TID/
+ * stat: 'R', 'S', 'Z' zombie ...), '?' when it cannot be read. */
+static inline char rw_test_task_state(int tid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "TID (COMM) STATE ...": COMM may hold ')' itself. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
 #endif /* REWIRE_TEST_CHECK_H */

@@ -33,6 +33,7 @@
  *                              ignores), -1 when unreadable
  *   lp_wait_in_syscall(tid, nr)  wait until it sleeps in @nr; false after
  *                              5 s
+ * Messages: lp_has_all(msg, "a|b|c") checks that @msg holds a, b and c.
  * Waiting: LP_WAIT_UNTIL(cond, deadline_ns) polls @cond every ms until it
  * holds (true) or rw_test_now_ns() passes @deadline_ns (false);
  * lp_deadline_ms(ms) is the deadline @ms from now.
@@ -272,6 +273,26 @@ static inline long lp_ctxt_switches(pid_t tid)
 }
 
 /* ---- Waiting -------------------------------------------------------------- */
+
+/* @msg holds each of the '|'-separated parts of @needles (exit 1 if not,
+ * naming the part it lacks). */
+static inline void lp_has_all(const char *msg, const char *needles)
+{
+	char part[256];
+
+	while (*needles) {
+		size_t n = strcspn(needles, "|");
+
+		CHECK(n < sizeof(part));
+		memcpy(part, needles, n);
+		part[n] = '\0';
+		if (!strstr(msg, part)) {
+			fprintf(stderr, "message lacks '%s'\n", part);
+			exit(1);
+		}
+		needles += n + (needles[n] == '|');
+	}
+}
 
 static inline uint64_t lp_deadline_ms(uint64_t ms)
 {

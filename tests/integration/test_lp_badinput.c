@@ -138,25 +138,6 @@ static void workers_ok(void)
 	CHECK_EQ(atomic_load(&wrong), 0);
 }
 
-/* @msg holds each of the '|'-separated parts of @needles. */
-static void has_all(const char *msg, const char *needles)
-{
-	char part[256];
-
-	while (*needles) {
-		size_t n = strcspn(needles, "|");
-
-		CHECK(n < sizeof(part));
-		memcpy(part, needles, n);
-		part[n] = '\0';
-		if (!strstr(msg, part)) {
-			fprintf(stderr, "message lacks '%s'\n", part);
-			exit(1);
-		}
-		needles += n + (needles[n] == '|');
-	}
-}
-
 static void expect_fail_path(const char *path, unsigned flags, int code,
 			     const char *needles)
 {
@@ -175,7 +156,7 @@ static void expect_fail_path(const char *path, unsigned flags, int code,
 	       rw_strerror(err), msg);
 	fflush(stdout);
 	CHECK_EQ(err, code);
-	has_all(msg, needles);
+	lp_has_all(msg, needles);
 	CHECK(strstr(msg, path));
 	CHECK(!memcmp(&o, pattern, sizeof(o)));
 	CHECK(!memcmp(entry, (const void *)(uintptr_t)compute, sizeof(entry)));
@@ -541,7 +522,7 @@ static void test_stale_error(void)
 	char good[512];
 
 	CHECK_EQ(rw_patch_load("/etc/passwd", 0, &p), -RW_ERR_PATCH_FILE);
-	has_all(rw_patch_last_error(), "/etc/passwd: not an ELF file");
+	lp_has_all(rw_patch_last_error(), "/etc/passwd: not an ELF file");
 	patch_path(good, sizeof(good), "good");
 	p = lp_load(good, 0);
 	printf("stale error      after a good load: %s\n",
@@ -551,7 +532,7 @@ static void test_stale_error(void)
 	      (!strncmp(rw_patch_last_error(), "warning: ", 9) &&
 	       strstr(rw_patch_last_error(), good)));
 	CHECK_EQ(rw_patch_enable(NULL), -EINVAL);
-	has_all(rw_patch_last_error(), "is not a loaded patch");
+	lp_has_all(rw_patch_last_error(), "is not a loaded patch");
 	CHECK_EQ(rw_patch_state(p, &info), 0);
 	CHECK(!strcmp(rw_patch_last_error(), "no error"));
 	CHECK_EQ(rw_patch_unload(p), 0);
@@ -580,16 +561,16 @@ static void test_nested(void)
 	       lpb_nested_err[0], rw_strerror(lpb_nested_err[0]),
 	       lpb_nested_msg[0]);
 	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
-	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
-				   "destructor");
+	lp_has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
+				      "destructor");
 	/* Its pre_patch callback, under the patch lock: the same. */
 	lp_enable_wait(p, 10000);
 	printf("pre_patch        %d (%s)\n                 %s\n",
 	       lpb_nested_err[1], rw_strerror(lpb_nested_err[1]),
 	       lpb_nested_msg[1]);
 	CHECK_EQ(lpb_nested_err[1], -EDEADLK);
-	has_all(lpb_nested_msg[1], "lpb_good.so: refused: called from a "
-				   "patch's callback");
+	lp_has_all(lpb_nested_msg[1], "lpb_good.so: refused: called from a "
+				      "patch's callback");
 	CHECK(!lp_file_mapped("lpb_good.so"));
 	lp_disable_wait(p, 10000);
 	CHECK_EQ(rw_patch_unload(p), 0);
@@ -608,11 +589,11 @@ static void test_nested(void)
 	       lpb_nested_msg[0], lpb_nested_err[1],
 	       rw_strerror(lpb_nested_err[1]), lpb_nested_msg[1]);
 	CHECK_EQ(lpb_nested_err[0], -EDEADLK);
-	has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
-				   "destructor");
+	lp_has_all(lpb_nested_msg[0], "lpb_good.so: refused|constructor or "
+				      "destructor");
 	CHECK_EQ(lpb_nested_err[1], -EDEADLK);
-	has_all(lpb_nested_msg[1], "patch lpb_good: refused|constructor or "
-				   "destructor");
+	lp_has_all(lpb_nested_msg[1], "patch lpb_good: refused|constructor or "
+				      "destructor");
 	CHECK(!lp_file_mapped("lpb_dtor.so"));
 	CHECK(rw_patch_find("lpb_good") == good);
 	CHECK_EQ(rw_patch_unload(good), 0);

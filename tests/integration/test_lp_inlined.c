@@ -58,24 +58,6 @@ __attribute__((noinline)) int caller_b(int x)
 	return scale(x + 1) * 2;
 }
 
-static void has_all(const char *msg, const char *needles)
-{
-	char part[256];
-
-	while (*needles) {
-		size_t n = strcspn(needles, "|");
-
-		CHECK(n < sizeof(part));
-		memcpy(part, needles, n);
-		part[n] = '\0';
-		if (!strstr(msg, part)) {
-			fprintf(stderr, "message lacks '%s'\n", part);
-			exit(1);
-		}
-		needles += n + (needles[n] == '|');
-	}
-}
-
 static void expect_refused(const char *name, unsigned flags, int code,
 			   const char *needles)
 {
@@ -89,7 +71,7 @@ static void expect_refused(const char *name, unsigned flags, int code,
 	       rw_strerror(err), rw_patch_last_error());
 	CHECK_EQ(err, code);
 	CHECK(p == (struct rw_patch *)0x1);
-	has_all(rw_patch_last_error(), needles);
+	lp_has_all(rw_patch_last_error(), needles);
 	CHECK(!lp_file_mapped(path));
 }
 
@@ -105,7 +87,7 @@ static struct rw_patch *load_warned(const char *name, unsigned flags,
 	       rw_patch_last_error());
 	if (needles) {
 		CHECK(!strncmp(rw_patch_last_error(), "warning: ", 9));
-		has_all(rw_patch_last_error(), needles);
+		lp_has_all(rw_patch_last_error(), needles);
 	} else {
 		CHECK(!strcmp(rw_patch_last_error(), "no error"));
 	}
@@ -157,23 +139,24 @@ static void test_cli(void)
 
 	lp_patch_path(path, sizeof(path), LPI_DIR "/lpi_", "scale");
 	CHECK_EQ(rewire_cmd(out, sizeof(out), "patch", path, NULL), 1);
-	has_all(out, "'scale' in the main program is inlined into 2 callers|"
-		     "caller_a|caller_b|--allow-inlined|RW_ERR_INLINED");
+	lp_has_all(out, "'scale' in the main program is inlined into 2 callers|"
+			"caller_a|caller_b|--allow-inlined|RW_ERR_INLINED");
 	CHECK(!rw_patch_find("lpi_scale"));
 
 	CHECK_EQ(rewire_cmd(out, sizeof(out), "patch", path, "--allow-inlined"),
 		 0);
-	has_all(out, "rewire: warning: |allowed: 'scale' in the main program "
-		     "is inlined into 2 callers|patch lpi_scale enabled");
+	lp_has_all(out,
+		   "rewire: warning: |allowed: 'scale' in the main program "
+		   "is inlined into 2 callers|patch lpi_scale enabled");
 	CHECK_EQ(scale_ptr(3), 121);
 	CHECK_EQ(rewire_cmd(out, sizeof(out), "unpatch", "lpi_scale", NULL), 0);
 	CHECK_EQ(scale_ptr(3), 21);
 
 	lp_patch_path(path, sizeof(path), LPI_DIR "/lpi_", "dscale_nodbg");
 	CHECK_EQ(rewire_cmd(out, sizeof(out), "patch", path, NULL), 0);
-	has_all(out, "rewire: warning: |inlining not checked: no debug "
-		     "information for|lpi_nodbg.so|patch lpi_dscale_nodbg "
-		     "enabled");
+	lp_has_all(out, "rewire: warning: |inlining not checked: no debug "
+			"information for|lpi_nodbg.so|patch lpi_dscale_nodbg "
+			"enabled");
 	CHECK_EQ(rewire_cmd(out, sizeof(out), "unpatch", "lpi_dscale_nodbg",
 			    NULL),
 		 0);

@@ -55,19 +55,7 @@ static void *worker(void *p)
 /* The leader's state letter in /proc/self/task/PID/stat. */
 static char leader_state(void)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)getpid());
-	f = fopen(path, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
+	return rw_test_task_state((int)getpid());
 }
 
 static void check_all_ran(long expect)

@@ -412,8 +412,8 @@ static int run(int argc, char **argv, int mode)
 	snap_init(&prev, x.n);
 	d = xmalloc(sizeof(*d) * (x.n + 1));
 	if (!g.quiet)
-		msg("%s: %s %zu function%s of process %d (%s%s); Ctrl-C to "
-		    "end",
+		msg("%s: %s %zu function%s of process %d: %s%s (Ctrl-C to "
+		    "end)",
 		    g.cmd,
 		    mode == MODE_COUNT ? "counting the calls of" : "timing",
 		    x.n, x.n == 1 ? "" : "s", (int)pid,

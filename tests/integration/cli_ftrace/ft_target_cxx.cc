@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #define FTX_INT 300
 #define FTX_DOUBLE 120
@@ -122,8 +123,13 @@ int main(int argc, char **argv)
 			while (left)
 				pthread_cond_wait(&cond, &lock);
 			pthread_mutex_unlock(&lock);
-			printf("phase %d done int=%d double=%d step=%d\n", ++n,
-			       FTX_INT, FTX_DOUBLE, FTX_STEP);
+			/* std::string: libstdc++ is linked, as in any C++
+			 * program of size (rewire demangles with its
+			 * __cxa_demangle). */
+			std::string done = "phase " + std::to_string(++n);
+
+			printf("%s done int=%d double=%d step=%d\n",
+			       done.c_str(), FTX_INT, FTX_DOUBLE, FTX_STEP);
 			fflush(stdout);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);

@@ -358,8 +358,9 @@ static int run(int argc, char **argv, int mode)
 	struct snap cur = { 0, NULL, 0, 0 }, prev = { 0, NULL, 0, 0 };
 	struct hist *d = NULL;
 	double interval = 1, duration = 0;
-	uint64_t nfuncs = 0, start, next_tick, deadline = 0;
+	uint64_t nfuncs = 0, start = now_ms(), next_tick, deadline = 0;
 	bool lost = false;
+	unsigned reports = 0;
 	int ret;
 	pid_t pid;
 
@@ -449,6 +450,7 @@ static int run(int argc, char **argv, int mode)
 		for (size_t i = 0; i <= x.n; i++)
 			hist_sub(&d[i], &cur.h[i], &prev.h[i]);
 		report(&x, d, false, interval);
+		reports++;
 		memcpy(prev.h, cur.h, sizeof(*cur.h) * (x.n + 1));
 		while (next_tick <= now_ms())
 			next_tick += (uint64_t)(interval * 1000);
@@ -481,7 +483,8 @@ stop:
 				hist_sub(&d[i], &cur.h[i], &prev.h[i]);
 				moved |= d[i].hits != 0;
 			}
-			if (moved)
+			/* The last interval, unless it is the whole run. */
+			if (moved && reports)
 				report(&x, d, false, interval);
 			report(&x, cur.h, true, secs_since(start));
 			if (!g.quiet && cur.recursion)

@@ -53,10 +53,10 @@ int ft_leaf(int x);
 void ft_debug_hook(int x);
 void ft_sleep_1ms(void);
 int ft_nopatch(int x);
-long bg_tick(long x);
+unsigned long bg_tick(unsigned long x);
 
 volatile long ft_counter;
-static volatile int sink;
+static volatile unsigned sink;
 
 int ft_leaf(int x)
 {
@@ -90,7 +90,7 @@ __attribute__((patchable_function_entry(0, 0))) int ft_nopatch(int x)
 	return x ^ 0x5a;
 }
 
-long bg_tick(long x)
+unsigned long bg_tick(unsigned long x)
 {
 	return x * 7 + 1;
 }
@@ -119,7 +119,7 @@ static void *worker(void *arg)
 			return NULL;
 		if (kind == 1) {
 			for (int i = 0; i < FT_CALLS; i++)
-				sink += ft_work(i);
+				sink += (unsigned)ft_work(i);
 		} else if (kind == 2 && id == 0) {
 			for (int i = 0; i < FT_SLEEPS; i++)
 				ft_sleep_1ms();
@@ -133,7 +133,7 @@ static void *worker(void *arg)
 
 static void *background(void *arg)
 {
-	long x = 0;
+	unsigned long x = 0;
 
 	(void)arg;
 	while (!atomic_load(&stop)) {
@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 	for (long i = 0; i < FT_WORKERS; i++)
 		pthread_create(&w[i], NULL, worker, (void *)i);
 	pthread_create(&bg, NULL, background, NULL);
-	sink += ft_nopatch(1);
+	sink += (unsigned)ft_nopatch(1);
 	print_entries();
 	printf("ready pid=%d\n", (int)getpid());
 	fflush(stdout);

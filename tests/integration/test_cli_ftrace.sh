@@ -178,6 +178,10 @@ step "bad input"
 rwrun trace "$tpid" --function 'no_such_function*'
 expect_rc 1 "a glob that matches nothing"
 expect_err "no_such_function" "the message names the glob"
+rwrun trace "$tpid" ft_phase --function 'no_such_function*'
+expect_rc 1 "a tracepoint and a glob that matches nothing"
+rwrun ls "$tpid" --tracepoints
+expect_out "^ft_phase +0 " "the tracepoint's probe is detached after the failed start"
 rwrun trace "$tpid" --function work
 expect_rc 1 "a name that is not quite a function's"
 expect_err "no function matches work.*ft_work" \

@@ -39,6 +39,15 @@
  * After fork() the child's copies of the sessions' probes see that they
  * belong to the parent and record nothing (the child must not write into
  * the parent's rings).
+ *
+ * Functions (`rewire trace --function`): a session may also attach one
+ * rw_ftrace probe set (rewire/ftrace.h) whose entry function, and with
+ * graph its return function, write the fixed-size function records of
+ * ring.h through the same steps as the tracepoint probe (the same TLS
+ * slot cache, drops and nesting counters). A record names its function by
+ * its index in the set (rw_ftrace_func_at()'s order), which the probe
+ * finds with rw__functab_id(). The set is detached first when the session
+ * stops (rw_ftrace_detach() waits for running probes).
  */
 #ifndef REWIRE_CTL_TRACE_H
 #define REWIRE_CTL_TRACE_H

@@ -12,6 +12,9 @@
 #               back with a wrong last byte: "wrong" answers)
 #   tracing     `rewire trace` streams the kv_request tracepoint
 #   after-trace the probe detached again
+#   timing      `rewire funclatency` times crc32c_bytewise, a function
+#               with no annotation in its source (function tracing of its
+#               patchable entry), and draws the histogram of its durations
 #   switching / after-switch   `rewire call` points the kv_checksum static
 #               call at the SSE4.2 implementation
 #   patching / patched         `rewire patch` applies fix_value.so
@@ -21,7 +24,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -94,6 +97,12 @@ echo "... $(wc -l <"$work/trace.txt") events in all"
 cat "$work/trace.err"
 mark after-trace
 sleep "$secs"
+
+say "rewire funclatency $server_pid crc32c_bytewise (for $secs s; no annotation in its source)"
+mark timing
+"$rewire" funclatency "$server_pid" crc32c_bytewise --duration "$secs" \
+	--interval "$secs" >"$work/latency.txt" 2>"$work/latency.err"
+cat "$work/latency.err" "$work/latency.txt"
 
 say "rewire call $server_pid kv_checksum crc32c_hw"
 mark switching

@@ -49,6 +49,27 @@
  * (Fixed slots first, so that the producer copies them in one unrolled
  * run whatever the types, and appends the strings.)
  *
+ * Function records (`rewire trace --function`, rewire/ftrace.h) share the
+ * rings and the header; their id is RW_TRACE_FUNC_ENTRY or
+ * RW_TRACE_FUNC_RETURN (above every tracepoint id), nargs 0, flags 0, and
+ * ts as above. A session without function patterns writes none, so a
+ * reader that only knows tracepoints never sees one.
+ *
+ *	offset	size	field
+ *	16	4	func: the function's id in the session's table (0..
+ *			nfuncs-1, sent over the control socket: FUNCS)
+ *	20	4	depth: traced calls of the thread active around this
+ *			one (0 for the outermost), as the probe got it
+ *	24	8	caller: the return address of the call
+ *	32	8	RETURN only: ns from entry to return (CLOCK_MONOTONIC)
+ *
+ * An entry record is RW_TRACE_FUNC_ENTRY_LEN (32) bytes, a return record
+ * RW_TRACE_FUNC_RETURN_LEN (40). In graph mode a thread writes an entry
+ * record when the function is called and a return record when it returns;
+ * a return whose entry was dropped (full ring) still comes, and so may an
+ * entry whose return never does (the shadow stack was full, the probe was
+ * detached during the call, the thread unwound through the call).
+ *
  * The kind of each argument (number, string, ...) is not in the record: the
  * reader gets it with the tracepoint's description over the control socket
  * (enum rw_tp_kind values, mirrored here as RW_TRACE_KIND_*).
@@ -128,9 +149,12 @@
 #define RW_TRACE_MAX_RECORD \
 	(16u + RW_TRACE_MAX_ARGS * (8u + RW_TRACE_MAX_STRING))
 
-/* The id of a padding record. Tracepoint ids are below it. */
+/* The id of a padding record, and of function records. Tracepoint ids are
+ * below RW_TRACE_MAX_TRACEPOINTS. */
 #define RW_TRACE_PAD 0xffffu
-#define RW_TRACE_MAX_TRACEPOINTS 0xffffu
+#define RW_TRACE_FUNC_ENTRY 0xfffeu
+#define RW_TRACE_FUNC_RETURN 0xfffdu
+#define RW_TRACE_MAX_TRACEPOINTS 0xfff0u
 
 /* Argument kinds: the values of enum rw_tp_kind (rewire/tracepoint.h);
  * src/ctl/trace.c checks that they agree. */
@@ -205,6 +229,19 @@ struct rw_trace_str {
 #define RW_TRACE_STR_TRUNCATED 1u
 #define RW_TRACE_STR_NULL 2u
 
+/* A function record (RW_TRACE_FUNC_ENTRY / RW_TRACE_FUNC_RETURN). */
+struct rw_trace_func_rec {
+	struct rw_trace_rec hdr;
+	uint32_t func;
+	uint32_t depth;
+	uint64_t caller;
+	uint64_t ns; /* RETURN only */
+};
+#define RW_TRACE_FUNC_ENTRY_LEN 32u
+#define RW_TRACE_FUNC_RETURN_LEN 40u
+/* Functions a session can trace (ids fit in func). */
+#define RW_TRACE_MAX_FUNCS (1u << 24)
+
 _Static_assert(sizeof(struct rw_trace_shm) <= RW_TRACE_SHM_HDR,
 	       "rw_trace_shm too large");
 _Static_assert(sizeof(struct rw_trace_slot) == 2 * RW_TRACE_CACHELINE,
@@ -212,6 +249,8 @@ _Static_assert(sizeof(struct rw_trace_slot) == 2 * RW_TRACE_CACHELINE,
 _Static_assert(sizeof(struct rw_trace_rec) == RW_TRACE_REC_HDR,
 	       "rw_trace_rec: 16 bytes");
 _Static_assert(sizeof(struct rw_trace_str) == 8, "rw_trace_str: 8 bytes");
+_Static_assert(sizeof(struct rw_trace_func_rec) == RW_TRACE_FUNC_RETURN_LEN,
+	       "rw_trace_func_rec: 40 bytes");
 _Static_assert(RW_TRACE_MAX_RECORD <= RW_TRACE_RING_MIN,
 	       "the largest record fits in the smallest ring");
 /* Atomics in memory shared by two processes must be lock-free. */

@@ -62,12 +62,14 @@
 #include "../arch/arch.h"
 #include "../internal.h"
 #include "../objects.h"
+#include "agg.h"
 #include "sockdir.h"
 #include "trace.h"
 #include "wire.h"
 
 #include <rewire/config.h>
 #include <rewire/ctl.h>
+#include <rewire/ftrace.h>
 #include <rewire/livepatch.h>
 #include <rewire/static_call.h>
 #include <rewire/static_key.h>
@@ -113,6 +115,7 @@ struct client {
 	pid_t pid;
 	uid_t uid;
 	struct rw__trace *trace;
+	struct rw__agg *agg; /* funccount / funclatency */
 	/* CLOCK_MONOTONIC ms: when the connection times out unless it
 	 * sends a request; 0 never (a trace session). */
 	int64_t expires;
@@ -662,50 +665,80 @@ static int do_call(struct client *c, const struct rw_wire_msg *m)
 	return send_reply(c, -1);
 }
 
-static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
-{
+/* The patterns of the request's @tag fields, copied into @buf. */
+struct patterns {
 	char buf[MAX_PATTERNS][256];
 	const char *pat[MAX_PATTERNS];
+	size_t n;
+};
+
+static int read_patterns(struct client *c, const struct rw_wire_msg *m,
+			 uint16_t tag, const char *what, struct patterns *p)
+{
 	struct rw_wire_iter it;
 	struct rw_wire_field f;
-	uint64_t ring = 0;
-	char err_msg[512] = "";
-	size_t n = 0;
-	int err;
 
-	if (c->trace)
-		return send_error(c, -EBUSY,
-				  "this connection is tracing already");
+	p->n = 0;
 	rw_wire_iter_init(&it, m->payload, m->len);
 	while (rw_wire_next(&it, &f)) {
-		if (f.tag != RW_TAG_NAME)
+		char *b = p->buf[p->n];
+
+		if (f.tag != tag)
 			continue;
-		if (n == MAX_PATTERNS)
-			return send_error(c, -E2BIG,
-					  "at most %d tracepoint patterns",
-					  MAX_PATTERNS);
-		if (f.len >= sizeof(buf[n]) ||
-		    !rw_wire_get_str(&f, buf[n], sizeof(buf[n])) || !buf[n][0])
+		if (p->n == MAX_PATTERNS)
+			return send_error(c, -E2BIG, "at most %d %s patterns",
+					  MAX_PATTERNS, what);
+		if (f.len >= sizeof(p->buf[0]) ||
+		    !rw_wire_get_str(&f, b, sizeof(p->buf[0])) || !b[0])
 			return send_error(c, -EINVAL,
-					  "a tracepoint pattern is empty, too "
-					  "long or not a string");
-		pat[n] = buf[n];
-		n++;
+					  "a %s pattern is empty, too long "
+					  "or not a string",
+					  what);
+		p->pat[p->n++] = b;
 	}
-	if (!n)
-		return send_error(c, -EINVAL, "TRACE_START needs a NAME");
+	return 0;
+}
+
+/* The request patterns, for the server thread only (too large for its
+ * stack frames to hold two). */
+static struct patterns tp_pat, fn_pat;
+static char err_msg[RW_WIRE_MAX_STR];
+
+static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
+{
+	uint64_t ring = 0, graph = 0;
+	int err;
+
+	if (c->trace || c->agg)
+		return send_error(c, -EBUSY,
+				  "this connection is tracing already");
+	err = read_patterns(c, m, RW_TAG_NAME, "tracepoint", &tp_pat);
+	if (!err)
+		err = read_patterns(c, m, RW_TAG_PATTERN, "function", &fn_pat);
+	if (err || tp_pat.n + fn_pat.n == 0)
+		return err ? err
+			   : send_error(c, -EINVAL,
+					"TRACE_START needs a NAME or PATTERN");
 	rw_wire_find_u64(m->payload, m->len, RW_TAG_RING_SIZE, &ring);
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_GRAPH, &graph);
 	if (ring > (1ull << 30))
 		return send_error(c, -EINVAL, "ring size over 1 GiB");
-	err = rw__trace_start(pat, n, (size_t)ring, &c->trace, err_msg,
-			      sizeof(err_msg));
+	err_msg[0] = '\0';
+	err = rw__trace_start_funcs(tp_pat.pat, tp_pat.n, fn_pat.pat, fn_pat.n,
+				    graph != 0, (size_t)ring, &c->trace,
+				    err_msg, sizeof(err_msg));
 	if (err) {
 		c->trace = NULL;
 		return send_error(c, err, "%s",
 				  *err_msg ? err_msg : rw_strerror(err));
 	}
+	if (fn_pat.n)
+		rw__log("tracing %zu functions (peer pid %d)",
+			rw__trace_nfuncs(c->trace), (int)c->pid);
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_SHM_SIZE, rw__trace_size(c->trace));
+	if (fn_pat.n)
+		rw_wire_u64(&reply, RW_TAG_NFUNCS, rw__trace_nfuncs(c->trace));
 	for (size_t i = 0; i < rw__trace_count(c->trace); i++) {
 		const struct rw_tracepoint *tp = rw__trace_tp(c->trace, i);
 
@@ -725,15 +758,371 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 
 static int do_trace_stop(struct client *c)
 {
+	struct rw_ftrace_stats st = { 0, 0 };
+	const struct rw_ftrace *ft;
 	uint64_t dropped;
 
 	if (!c->trace)
 		return send_error(c, -ENOENT, "this connection is not tracing");
+	ft = rw__trace_ftrace(c->trace);
+	if (ft)
+		rw_ftrace_get_stats(ft, &st);
 	dropped = rw__trace_stop(c->trace);
 	c->trace = NULL;
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_DROPPED, dropped);
+	if (ft) {
+		rw_wire_u64(&reply, RW_TAG_RECURSION, st.recursion);
+		rw_wire_u64(&reply, RW_TAG_SHADOW_FULL, st.shadow_full);
+	}
 	return send_reply(c, -1);
+}
+
+/* --- Function tracing -------------------------------------------------------
+ * Replies that list functions are cut in pages: at most REPLY_FUNCS groups
+ * and REPLY_BYTES bytes each (well under RW_WIRE_MAX_PAYLOAD and
+ * RW_WIRE_MAX_FIELDS), with NEXT saying where the next page starts.
+ */
+#define REPLY_BYTES (RW_WIRE_MAX_PAYLOAD - 64 * 1024)
+#define REPLY_FUNCS 4096
+
+static bool reply_full(size_t groups)
+{
+	return groups >= REPLY_FUNCS || reply.len >= REPLY_BYTES;
+}
+
+static void put_func(const struct rw_ftrace_func *f)
+{
+	rw_wire_u64(&reply, RW_TAG_ADDR, f->addr);
+	rw_wire_u64(&reply, RW_TAG_SIZE, f->size);
+	rw_wire_str(&reply, RW_TAG_NAME, f->name);
+	if (f->demangled && f->name && strcmp(f->demangled, f->name))
+		rw_wire_str(&reply, RW_TAG_DEMANGLED, f->demangled);
+	rw_wire_str(&reply, RW_TAG_OBJECT, f->object);
+}
+
+static const struct rw_ftrace *client_ftrace(const struct client *c)
+{
+	return c->trace ? rw__trace_ftrace(c->trace) : rw__agg_ftrace(c->agg);
+}
+
+static int do_funcs(struct client *c, const struct rw_wire_msg *m)
+{
+	const struct rw_ftrace *ft = client_ftrace(c);
+	uint64_t from = 0;
+	size_t n, i, groups = 0;
+
+	if (!ft)
+		return send_error(c, -ENOENT,
+				  "this connection traces no function");
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_FROM, &from);
+	n = rw_ftrace_nfuncs(ft);
+	rw_wire_begin(&reply, RW_MSG_OK);
+	for (i = from < n ? (size_t)from : n; i < n && !reply_full(groups);
+	     i++, groups++) {
+		rw_wire_group_begin(&reply, RW_TAG_FUNCTION);
+		rw_wire_u64(&reply, RW_TAG_ID, i);
+		put_func(rw_ftrace_func_at(ft, i));
+		rw_wire_group_end(&reply);
+	}
+	rw_wire_u64(&reply, RW_TAG_NEXT, i);
+	return send_reply(c, -1);
+}
+
+/*
+ * SYMBOLIZE: every function of the process (rw_ftrace_list, which reads
+ * the symbol tables, static functions included), sorted by address, built
+ * on the first request and again when an address is not found and the
+ * table is more than a second old (a library loaded since).
+ */
+struct sym {
+	uintptr_t addr;
+	size_t size;
+	char *name;
+};
+static struct sym *syms;
+static size_t nsyms, syms_cap;
+static int64_t syms_built;
+
+static int sym_add(void *arg, const struct rw_ftrace_func *f)
+{
+	const char *name = f->demangled ? f->demangled : f->name;
+
+	(void)arg;
+	if (!name || !f->addr)
+		return 0;
+	if (nsyms == syms_cap) {
+		size_t cap = syms_cap ? 2 * syms_cap : 4096;
+		struct sym *v = realloc(syms, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		syms = v;
+		syms_cap = cap;
+	}
+	syms[nsyms].name = strdup(name);
+	if (!syms[nsyms].name)
+		return -ENOMEM;
+	syms[nsyms].addr = f->addr;
+	syms[nsyms].size = f->size;
+	nsyms++;
+	return 0;
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void syms_free(void)
+{
+	for (size_t i = 0; i < nsyms; i++)
+		free(syms[i].name);
+	free(syms);
+	syms = NULL;
+	nsyms = syms_cap = 0;
+}
+
+static int64_t now_ms(void);
+
+static void syms_build(void)
+{
+	syms_free();
+	if (rw_ftrace_list(NULL, 0, sym_add, NULL))
+		rw__log("symbol table incomplete");
+	qsort(syms, nsyms, sizeof(*syms), sym_cmp);
+	syms_built = now_ms();
+}
+
+static bool sym_find(uintptr_t addr, char *out, size_t size)
+{
+	size_t lo = 0, hi = nsyms;
+	Dl_info info;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo - 1: the last symbol at or below addr. A symbol of size 0
+	 * (hand-written assembly) is taken up to the next one. */
+	if (lo &&
+	    (addr - syms[lo - 1].addr < syms[lo - 1].size ||
+	     (!syms[lo - 1].size && (lo == nsyms || addr < syms[lo].addr)))) {
+		snprintf(out, size, "%s+%#lx", syms[lo - 1].name,
+			 (unsigned long)(addr - syms[lo - 1].addr));
+		return true;
+	}
+	if (dladdr((void *)addr, &info) && info.dli_sname && info.dli_saddr) {
+		snprintf(out, size, "%s+%#lx", info.dli_sname,
+			 (unsigned long)(addr - (uintptr_t)info.dli_saddr));
+		return true;
+	}
+	out[0] = '\0';
+	return false;
+}
+
+#define SYMBOLIZE_MAX 1024
+
+static int do_symbolize(struct client *c, const struct rw_wire_msg *m)
+{
+	static uint64_t addrs[SYMBOLIZE_MAX];
+	struct rw_wire_iter it;
+	struct rw_wire_field f;
+	char name[512];
+	size_t n = 0;
+	bool rebuilt = false;
+
+	rw_wire_iter_init(&it, m->payload, m->len);
+	while (rw_wire_next(&it, &f)) {
+		if (f.tag != RW_TAG_ADDR)
+			continue;
+		if (n == SYMBOLIZE_MAX || !rw_wire_get_u64(&f, &addrs[n]))
+			return send_error(c, -EINVAL,
+					  "SYMBOLIZE: at most %d u64 ADDRs",
+					  SYMBOLIZE_MAX);
+		n++;
+	}
+	if (!syms_built)
+		syms_build();
+	rw_wire_begin(&reply, RW_MSG_OK);
+	for (size_t i = 0; i < n; i++) {
+		if (!sym_find((uintptr_t)addrs[i], name, sizeof(name)) &&
+		    !rebuilt && now_ms() - syms_built > 1000) {
+			syms_build();
+			rebuilt = true;
+			sym_find((uintptr_t)addrs[i], name, sizeof(name));
+		}
+		rw_wire_str(&reply, RW_TAG_SYMBOL, name);
+	}
+	return send_reply(c, -1);
+}
+
+struct list_page {
+	uint64_t skip; /* still to skip */
+	size_t groups; /* sent */
+	bool more;     /* stopped for want of room */
+};
+
+static int list_one(void *arg, const struct rw_ftrace_func *f)
+{
+	struct list_page *p = arg;
+
+	if (p->skip) {
+		p->skip--;
+		return 0;
+	}
+	if (reply_full(p->groups)) {
+		p->more = true;
+		return 1;
+	}
+	rw_wire_group_begin(&reply, RW_TAG_FUNCTION);
+	put_func(f);
+	rw_wire_i64(&reply, RW_TAG_STATUS, f->status);
+	if (f->inlined)
+		rw_wire_u64(&reply, RW_TAG_INLINED, f->inlined);
+	rw_wire_group_end(&reply);
+	p->groups++;
+	return 0;
+}
+
+static int do_func_list(struct client *c, const struct rw_wire_msg *m)
+{
+	struct list_page p = { 0, 0, false };
+	uint64_t from = 0;
+	int err;
+
+	err = read_patterns(c, m, RW_TAG_PATTERN, "function", &fn_pat);
+	if (err)
+		return err;
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_FROM, &from);
+	p.skip = from;
+	rw_wire_begin(&reply, RW_MSG_OK);
+	err = rw_ftrace_list(fn_pat.pat, fn_pat.n, list_one, &p);
+	if (err < 0)
+		return send_error(c, err, "listing functions: %s",
+				  *rw_ftrace_last_error()
+					  ? rw_ftrace_last_error()
+					  : rw_strerror(err));
+	rw_wire_u64(&reply, RW_TAG_NEXT, from + p.groups);
+	rw_wire_u64(&reply, RW_TAG_MORE, p.more);
+	return send_reply(c, -1);
+}
+
+static void put_hist(const struct rw__agg_hist *h)
+{
+	rw_wire_u64(&reply, RW_TAG_HITS, h->hits);
+	if (h->total_ns)
+		rw_wire_u64(&reply, RW_TAG_TOTAL_NS, h->total_ns);
+	for (unsigned b = 0; b < RW__AGG_BUCKETS; b++) {
+		if (!h->bucket[b])
+			continue;
+		rw_wire_u64(&reply, RW_TAG_BUCKET, b);
+		rw_wire_u64(&reply, RW_TAG_VALUE, h->bucket[b]);
+	}
+}
+
+/* AGG_READ's and AGG_STOP's reply, from function @from on. */
+static int agg_reply(struct client *c, uint64_t from)
+{
+	struct rw_ftrace_stats st;
+	struct rw__agg_hist h;
+	size_t n = rw__agg_nfuncs(c->agg), i, groups = 0;
+
+	rw_wire_begin(&reply, RW_MSG_OK);
+	if (!from) {
+		rw__agg_read(c->agg, SIZE_MAX, &h);
+		rw_wire_group_begin(&reply, RW_TAG_HIST);
+		put_hist(&h);
+		rw_wire_group_end(&reply);
+	}
+	for (i = from < n ? (size_t)from : n; i < n && !reply_full(groups);
+	     i++) {
+		rw__agg_read(c->agg, i, &h);
+		if (!h.hits)
+			continue;
+		rw_wire_group_begin(&reply, RW_TAG_HIST);
+		rw_wire_u64(&reply, RW_TAG_ID, i);
+		put_hist(&h);
+		rw_wire_group_end(&reply);
+		/* A page of histograms is up to 70 fields a group. */
+		groups += rw__agg_per_func(c->agg) ? 16 : 1;
+	}
+	rw_wire_u64(&reply, RW_TAG_NEXT, i);
+	rw__agg_stats(c->agg, &st);
+	rw_wire_u64(&reply, RW_TAG_RECURSION, st.recursion);
+	rw_wire_u64(&reply, RW_TAG_SHADOW_FULL, st.shadow_full);
+	return send_reply(c, -1);
+}
+
+static int do_agg_start(struct client *c, const struct rw_wire_msg *m)
+{
+	uint64_t mode = 0, per = 0;
+	int err;
+
+	if (c->agg && !rw__agg_ftrace(c->agg)) {
+		/* Stopped: its totals were for the last AGG_READs. */
+		rw__agg_stop(c->agg);
+		c->agg = NULL;
+	}
+	if (c->trace || c->agg)
+		return send_error(c, -EBUSY,
+				  "this connection is tracing already");
+	err = read_patterns(c, m, RW_TAG_PATTERN, "function", &fn_pat);
+	if (err)
+		return err;
+	if (!fn_pat.n)
+		return send_error(c, -EINVAL, "AGG_START needs a PATTERN");
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_MODE, &mode);
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_PER_FUNCTION, &per);
+	if (mode != RW__AGG_COUNT && mode != RW__AGG_LATENCY)
+		return send_error(c, -EINVAL, "AGG_START: unknown MODE %llu",
+				  (unsigned long long)mode);
+	err_msg[0] = '\0';
+	err = rw__agg_start(fn_pat.pat, fn_pat.n, (enum rw__agg_mode)mode,
+			    per != 0, &c->agg, err_msg, sizeof(err_msg));
+	if (err) {
+		c->agg = NULL;
+		return send_error(c, err, "%s",
+				  *err_msg ? err_msg : rw_strerror(err));
+	}
+	rw__log("%s: %zu functions (peer pid %d)",
+		mode == RW__AGG_COUNT ? "funccount" : "funclatency",
+		rw__agg_nfuncs(c->agg), (int)c->pid);
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_u64(&reply, RW_TAG_NFUNCS, rw__agg_nfuncs(c->agg));
+	return send_reply(c, -1);
+}
+
+static int do_agg_read(struct client *c, const struct rw_wire_msg *m)
+{
+	uint64_t from = 0;
+
+	if (!c->agg)
+		return send_error(c, -ENOENT,
+				  "this connection has no aggregate");
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_FROM, &from);
+	return agg_reply(c, from);
+}
+
+static int do_agg_stop(struct client *c)
+{
+	int err;
+
+	if (!c->agg)
+		return send_error(c, -ENOENT,
+				  "this connection has no aggregate");
+	err = rw__agg_detach(c->agg);
+	if (err)
+		return send_error(c, err, "detaching: %s", rw_strerror(err));
+	/* The counters stay for AGG_READ until the connection closes or
+	 * starts another aggregate. */
+	return agg_reply(c, 0);
 }
 
 static void patch_names(char *out, size_t size)
@@ -901,6 +1290,18 @@ static int serve(struct client *c, const struct rw_wire_msg *m)
 		return do_trace_start(c, m);
 	case RW_MSG_TRACE_STOP:
 		return do_trace_stop(c);
+	case RW_MSG_FUNCS:
+		return do_funcs(c, m);
+	case RW_MSG_SYMBOLIZE:
+		return do_symbolize(c, m);
+	case RW_MSG_FUNC_LIST:
+		return do_func_list(c, m);
+	case RW_MSG_AGG_START:
+		return do_agg_start(c, m);
+	case RW_MSG_AGG_READ:
+		return do_agg_read(c, m);
+	case RW_MSG_AGG_STOP:
+		return do_agg_stop(c);
 	case RW_MSG_PATCH_LOAD:
 	case RW_MSG_PATCH_ENABLE:
 	case RW_MSG_PATCH_DISABLE:
@@ -946,6 +1347,10 @@ static void client_close(struct client *c)
 	if (c->trace) {
 		rw__trace_stop(c->trace);
 		c->trace = NULL;
+	}
+	if (c->agg) {
+		rw__agg_stop(c->agg);
+		c->agg = NULL;
 	}
 	if (c->fd >= 0)
 		close(c->fd);
@@ -1056,7 +1461,7 @@ static void client_accept(void)
 		size_t tracing = 0;
 
 		for (size_t i = 0; i < MAX_CLIENTS; i++)
-			tracing += clients[i].trace != NULL;
+			tracing += clients[i].trace || clients[i].agg;
 		send_error(&tmp, -EBUSY,
 			   "%d control connections are open (%zu of them "
 			   "tracing); an idle one is closed after %d s",
@@ -1074,6 +1479,7 @@ static void client_accept(void)
 	slot->uid = cred.uid;
 	slot->hello = false;
 	slot->trace = NULL;
+	slot->agg = NULL;
 	slot->expires = now_ms() + HELLO_TIMEOUT_MS;
 }
 
@@ -1091,7 +1497,8 @@ static void client_read(struct client *c)
 	if (serve(c, &m) < 0)
 		client_close(c);
 	else
-		c->expires = c->trace ? 0 : now_ms() + IDLE_TIMEOUT_MS;
+		c->expires = c->trace || c->agg ? 0
+						: now_ms() + IDLE_TIMEOUT_MS;
 	rw_wire_msg_free(&m);
 }
 

@@ -46,6 +46,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <rewire/ftrace.h>
 #include <rewire/tracepoint.h>
 
 _Static_assert(RW_TP_SIGNED == RW_TRACE_KIND_SIGNED &&
@@ -103,6 +104,13 @@ struct rw__trace {
 	size_t size;
 	size_t count;
 	struct ent *ents;
+	/* Function tracing: the probe set and its table (constant once
+	 * attached; the probes read tab). */
+	struct rw_ftrace *ft;
+	struct rw__functab tab;
+	/* &tab once it is filled (release), NULL before: the probes run
+	 * from the attach on, before the set and so the table are known. */
+	_Atomic(const struct rw__functab *) ftab;
 };
 
 /* --- The probe ------------------------------------------------------------ */
@@ -379,7 +387,160 @@ out:
 	tl->busy = 0;
 }
 
+/*
+ * The function probes (`--function`): the same steps as probe(), with a
+ * fixed-size record (ring.h, function records) instead of step 4.
+ */
+static inline void record_func(const struct rw__trace *t, struct slot_priv *p,
+			       uint16_t id, uint32_t func, uint32_t depth,
+			       uint64_t caller, uint64_t ns)
+{
+	uint64_t len = id == RW_TRACE_FUNC_ENTRY ? RW_TRACE_FUNC_ENTRY_LEN
+						 : RW_TRACE_FUNC_RETURN_LEN;
+	uint64_t head, tail, pos, pad;
+	struct rw_trace_func_rec rec;
+	struct timespec ts;
+
+	head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	pos = head & t->mask;
+	pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
+	/* P2, P3. */
+	if (RW_UNLIKELY(!room(t, p, head, &tail, pad + len))) {
+		drop_full(p);
+		return;
+	}
+	/* P4. */
+	if (pad) {
+		struct rw_trace_rec padrec = { (uint32_t)pad, RW_TRACE_PAD, 0,
+					       0, 0 };
+
+		memcpy(p->ring + pos, &padrec, RW_TRACE_PAD_HDR);
+		pos = 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec.hdr.len = (uint32_t)len;
+	rec.hdr.id = id;
+	rec.hdr.nargs = 0;
+	rec.hdr.flags = 0;
+	rec.hdr.ts = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	rec.func = func;
+	rec.depth = depth;
+	rec.caller = caller;
+	rec.ns = ns;
+	memcpy(p->ring + pos, &rec, len);
+	/* P5. */
+	head += pad + len;
+	atomic_store_explicit(&p->head, head, memory_order_relaxed);
+	atomic_store_explicit(&p->shared->head, head, memory_order_release);
+}
+
+static inline void func_event(struct rw__trace *t, uint16_t id,
+			      const struct rw_ftrace_func *f, uintptr_t caller,
+			      unsigned depth, uint64_t ns)
+{
+	struct trace_tls *tl = &tls;
+	const struct rw__functab *tab;
+	struct slot_priv *slot;
+	size_t func;
+
+	/* Step 1. */
+	if (RW_UNLIKELY(tl->busy)) {
+		atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->shm->dropped_nested, 1,
+					  memory_order_relaxed);
+		return;
+	}
+	tl->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	/* Step 2; and a hit before the table is published (during the
+	 * attach), or of a function not in it, is not recorded. */
+	tab = atomic_load_explicit(&t->ftab, memory_order_acquire);
+	func = tab ? rw__functab_id(tab, f) : SIZE_MAX;
+	if (RW_UNLIKELY(t->epoch !=
+				atomic_load_explicit(&fork_epoch,
+						     memory_order_relaxed) ||
+			func == SIZE_MAX))
+		goto out;
+	/* Step 3. */
+	slot = slot_of(t, tl);
+	if (RW_LIKELY(slot != NULL)) {
+		record_func(t, slot, id, (uint32_t)func, depth, caller, ns);
+	} else {
+		atomic_fetch_add_explicit(&t->noslot, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->shm->dropped_noslot, 1,
+					  memory_order_relaxed);
+	}
+out:
+	atomic_signal_fence(memory_order_seq_cst);
+	tl->busy = 0;
+}
+
+static void fprobe_entry(void *data, const struct rw_ftrace_func *f,
+			 uintptr_t caller, unsigned depth)
+{
+	func_event(data, RW_TRACE_FUNC_ENTRY, f, caller, depth, 0);
+}
+
+static void fprobe_return(void *data, const struct rw_ftrace_func *f,
+			  uintptr_t caller, uint64_t ns, unsigned depth)
+{
+	func_event(data, RW_TRACE_FUNC_RETURN, f, caller, depth, ns);
+}
+
+int rw__functab_init(struct rw__functab *tab, const struct rw_ftrace *t)
+{
+	size_t n = rw_ftrace_nfuncs(t);
+
+	tab->n = 0;
+	tab->base = n ? rw_ftrace_func_at(t, 0) : NULL;
+	tab->addr = malloc((n ? n : 1) * sizeof(*tab->addr));
+	if (!tab->addr)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		tab->addr[i] = rw_ftrace_func_at(t, i)->addr;
+	tab->n = n;
+	return 0;
+}
+
+void rw__functab_free(struct rw__functab *tab)
+{
+	free(tab->addr);
+	tab->addr = NULL;
+	tab->n = 0;
+}
+
+size_t rw__functab_id(const struct rw__functab *tab,
+		      const struct rw_ftrace_func *f)
+{
+	uintptr_t d = (uintptr_t)f - (uintptr_t)tab->base;
+	size_t lo = 0, hi = tab->n;
+
+	/* The table's own entry: one compare. */
+	if (d % sizeof(*f) == 0 && d / sizeof(*f) < tab->n &&
+	    tab->addr[d / sizeof(*f)] == f->addr)
+		return d / sizeof(*f);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tab->addr[mid] < f->addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < tab->n && tab->addr[lo] == f->addr ? lo : SIZE_MAX;
+}
+
 /* --- Sessions ------------------------------------------------------------- */
+
+static int functab_publish(struct rw__trace *t, const struct rw_ftrace *ft)
+{
+	int e = rw__functab_init(&t->tab, ft);
+
+	if (!e)
+		atomic_store_explicit(&t->ftab, &t->tab, memory_order_release);
+	return e;
+}
 
 bool rw__trace_is_probe(const void *func)
 {
@@ -574,6 +735,7 @@ static void trace_free(struct rw__trace *t)
 		close(t->fd);
 	free(t->priv);
 	free(t->ents);
+	rw__functab_free(&t->tab);
 	free(t);
 }
 
@@ -686,6 +848,20 @@ int rw__trace_start(const char *const *patterns, size_t npatterns,
 		    size_t ring_bytes, struct rw__trace **out, char *err,
 		    size_t errlen)
 {
+	if (!patterns || !npatterns) {
+		if (err && errlen)
+			seterr(err, errlen, "no tracepoint name or pattern");
+		return -EINVAL;
+	}
+	return rw__trace_start_funcs(patterns, npatterns, NULL, 0, false,
+				     ring_bytes, out, err, errlen);
+}
+
+int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
+			  const char *const *funcs, size_t nfuncs, bool graph,
+			  size_t ring_bytes, struct rw__trace **out, char *err,
+			  size_t errlen)
+{
 	struct match m = { patterns, npatterns, NULL, NULL, 0, 0, 0 };
 	struct rw__trace *t = NULL;
 	size_t attached = 0;
@@ -693,8 +869,12 @@ int rw__trace_start(const char *const *patterns, size_t npatterns,
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!out || !patterns || !npatterns) {
-		seterr(err, errlen, "no tracepoint name or pattern");
+	if (!patterns)
+		npatterns = 0;
+	if (!funcs)
+		nfuncs = 0;
+	if (!out || (!npatterns && !nfuncs)) {
+		seterr(err, errlen, "no tracepoint or function pattern");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -706,12 +886,12 @@ int rw__trace_start(const char *const *patterns, size_t npatterns,
 	}
 	pthread_once(&atfork_once, trace_atfork_register);
 
-	m.hit = calloc(npatterns, sizeof(*m.hit));
+	m.hit = calloc(npatterns ? npatterns : 1, sizeof(*m.hit));
 	if (!m.hit) {
 		e = -ENOMEM;
 		goto nomem;
 	}
-	e = rw_tracepoint_for_each(match_one, &m);
+	e = npatterns ? rw_tracepoint_for_each(match_one, &m) : 0;
 	if (e > 0)
 		e = m.err;
 	if (e) {
@@ -791,6 +971,37 @@ int rw__trace_start(const char *const *patterns, size_t npatterns,
 			goto out;
 		}
 	}
+	if (nfuncs) {
+		struct rw_ftrace_probe fp = { fprobe_entry,
+					      graph ? fprobe_return : NULL, t };
+		struct rw_ftrace *ft = NULL;
+
+		/* The attach gives the set, so the table is filled while
+		 * the probes already run: until it is published they find
+		 * no index and record nothing (step 2). */
+		e = rw_ftrace_attach(funcs, nfuncs, &fp, 0, &ft);
+		if (e) {
+			seterr(err, errlen, "%s",
+			       *rw_ftrace_last_error() ? rw_ftrace_last_error()
+						       : rw_strerror(e));
+			goto out;
+		}
+		if (rw_ftrace_nfuncs(ft) > RW_TRACE_MAX_FUNCS ||
+		    (e = functab_publish(t, ft)) != 0) {
+			if (!e)
+				e = -E2BIG;
+			seterr(err, errlen,
+			       e == -E2BIG ? "more than %u functions match"
+					   : "out of memory (%u)",
+			       RW_TRACE_MAX_FUNCS);
+			if (rw_ftrace_detach(ft)) {
+				rw__log("ftrace set leaked");
+				t->ft = ft; /* keeps the session too */
+			}
+			goto out;
+		}
+		t->ft = ft;
+	}
 	*out = t;
 	t = NULL;
 	goto out;
@@ -798,6 +1009,11 @@ int rw__trace_start(const char *const *patterns, size_t npatterns,
 nomem:
 	seterr(err, errlen, "out of memory");
 out:
+	if (t && t->ft) {
+		/* The ftrace set could not be detached: a probe may run. */
+		rw__log("session %lu leaked", (unsigned long)t->gen);
+		t = NULL;
+	}
 	if (t && attached && !detach(t, attached)) {
 		/* A probe may still run: keep its session. */
 		rw__log("session %lu leaked", (unsigned long)t->gen);
@@ -848,12 +1064,35 @@ uint64_t rw__trace_dropped(const struct rw__trace *t)
 	return d;
 }
 
+size_t rw__trace_nfuncs(const struct rw__trace *t)
+{
+	return t ? t->tab.n : 0;
+}
+
+const struct rw_ftrace *rw__trace_ftrace(const struct rw__trace *t)
+{
+	return t ? t->ft : NULL;
+}
+
 uint64_t rw__trace_stop(struct rw__trace *t)
 {
 	uint64_t dropped;
+	int e;
 
 	if (!t)
 		return 0;
+	if (t->ft) {
+		e = rw_ftrace_detach(t->ft);
+		if (e) {
+			rw__log("session %lu: function probes could not be "
+				"detached (%s); its memory is kept",
+				(unsigned long)t->gen, rw_strerror(e));
+			close(t->fd);
+			t->fd = -1;
+			return rw__trace_dropped(t);
+		}
+		t->ft = NULL;
+	}
 	if (!detach(t, t->count)) {
 		/* A probe may still run: keep the memory, drop the fd. */
 		rw__log("session %lu: a probe could not be detached; its "

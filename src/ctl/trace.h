@@ -39,6 +39,15 @@
  * After fork() the child's copies of the sessions' probes see that they
  * belong to the parent and record nothing (the child must not write into
  * the parent's rings).
+ *
+ * Functions (`rewire trace --function`): a session may also attach one
+ * rw_ftrace probe set (rewire/ftrace.h) whose entry function, and with
+ * graph its return function, write the fixed-size function records of
+ * ring.h through the same steps as the tracepoint probe (the same TLS
+ * slot cache, drops and nesting counters). A record names its function by
+ * its index in the set (rw_ftrace_func_at()'s order), which the probe
+ * finds with rw__functab_id(). The set is detached first when the session
+ * stops (rw_ftrace_detach() waits for running probes).
  */
 #ifndef REWIRE_CTL_TRACE_H
 #define REWIRE_CTL_TRACE_H
@@ -49,6 +58,27 @@
 
 struct rw_tracepoint;
 struct rw__trace;
+struct rw_ftrace;
+struct rw_ftrace_func;
+struct rw_ftrace_stats;
+
+/*
+ * A table of the functions an rw_ftrace traces, for probes that must turn
+ * the function they are called for into an index: rw_ftrace_func_at()'s
+ * order (by address), with the addresses copied. rw__functab_id() is
+ * async-signal-safe and constant time when the probe gets the table's own
+ * struct rw_ftrace_func (the usual case), else a binary search.
+ */
+struct rw__functab {
+	const struct rw_ftrace_func *base; /* rw_ftrace_func_at(t, 0) */
+	uintptr_t *addr;		   /* n entries, ascending */
+	size_t n;
+};
+int rw__functab_init(struct rw__functab *tab, const struct rw_ftrace *t);
+void rw__functab_free(struct rw__functab *tab);
+/* @f's index, or SIZE_MAX when it is not in the table. */
+size_t rw__functab_id(const struct rw__functab *tab,
+		      const struct rw_ftrace_func *f);
 
 /*
  * rw__trace_start - attach the built-in probe to every tracepoint whose
@@ -72,6 +102,24 @@ struct rw__trace;
 int rw__trace_start(const char *const *patterns, size_t npatterns,
 		    size_t ring_bytes, struct rw__trace **out, char *err,
 		    size_t errlen);
+
+/*
+ * rw__trace_start_funcs - rw__trace_start() with function patterns too
+ * (either list may be empty, not both): the functions are attached with
+ * rw_ftrace_attach() after the tracepoints, with a probe that writes the
+ * function records of ring.h, returns too when @graph. A failed attach
+ * detaches everything and gives rw_ftrace_attach()'s error, with
+ * rw_ftrace_last_error() in @err.
+ */
+int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
+			  const char *const *funcs, size_t nfuncs, bool graph,
+			  size_t ring_bytes, struct rw__trace **out, char *err,
+			  size_t errlen);
+
+/* The functions traced (0 without function patterns), and the rw_ftrace
+ * (NULL without). */
+size_t rw__trace_nfuncs(const struct rw__trace *t);
+const struct rw_ftrace *rw__trace_ftrace(const struct rw__trace *t);
 
 /* The memfd to pass to the client (sealed against shrinking and growing:
  * neither side can make the other's mapping fault). Owned by the session. */

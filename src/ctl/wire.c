@@ -727,6 +727,18 @@ const char *rw_wire_msg_name(uint16_t type)
 		return "PATCH_UNLOAD";
 	case RW_MSG_PATCH_STATE:
 		return "PATCH_STATE";
+	case RW_MSG_FUNCS:
+		return "FUNCS";
+	case RW_MSG_SYMBOLIZE:
+		return "SYMBOLIZE";
+	case RW_MSG_FUNC_LIST:
+		return "FUNC_LIST";
+	case RW_MSG_AGG_START:
+		return "AGG_START";
+	case RW_MSG_AGG_READ:
+		return "AGG_READ";
+	case RW_MSG_AGG_STOP:
+		return "AGG_STOP";
 	case RW_MSG_OK:
 		return "OK";
 	case RW_MSG_ERROR:

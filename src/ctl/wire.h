@@ -109,7 +109,8 @@ enum rw_msg {
 	 * tracing already. The session lasts until TRACE_STOP or until the
 	 * connection closes. */
 	RW_MSG_TRACE_START = 5,
-	/* TRACE_STOP: no fields.  OK: DROPPED (u64, events dropped in all). */
+	/* TRACE_STOP: no fields.  OK: DROPPED (u64, events dropped in all),
+	 * and with functions RECURSION, SHADOW_FULL (u64). */
 	RW_MSG_TRACE_STOP = 6,
 	/* PATCH_LOAD: PATH (absolute), LOAD_FLAGS (u64, optional: 2 =
 	 * RW_PATCH_LOAD_ALLOW_INLINED; other bits are refused).
@@ -131,6 +132,53 @@ enum rw_msg {
 	 * (TID, NAME (comm), WHY (u64, enum rw_patch_thread_why), FUNC
 	 * (str, may be empty), IP (u64)). */
 	RW_MSG_PATCH_STATE = 12,
+	/*
+	 * Function tracing (rewire/ftrace.h). TRACE_START also takes
+	 * PATTERN* (str: function globs for rw_ftrace_attach, "!GLOB"
+	 * excludes, "GLOB@OBJECT") and GRAPH (u64 0/1: record returns and
+	 * durations too); NAME may then be absent. Its reply then carries
+	 * NFUNCS (u64): the session's function table, ids 0..NFUNCS-1 in the
+	 * records of ring.h, is read with FUNCS. Errors of the attach:
+	 * rw_ftrace_attach's, MESSAGE from rw_ftrace_last_error() (with the
+	 * names that come close when nothing matches).
+	 *
+	 * FUNCS: FROM (u64, the first id wanted).
+	 * OK: FUNCTION* groups (ID, ADDR, SIZE, NAME, DEMANGLED, OBJECT) for
+	 * ids FROM.. as many as fit, NEXT (u64: the id after the last one
+	 * sent, NFUNCS when done). Of the connection's trace or aggregate
+	 * session; -ENOENT without one.
+	 */
+	RW_MSG_FUNCS = 13,
+	/* SYMBOLIZE: ADDR* (u64, code addresses of the process, at most
+	 * 1024). OK: SYMBOL* (str, "name+0xOFF" or "" when unknown), one per
+	 * ADDR, in order. */
+	RW_MSG_SYMBOLIZE = 14,
+	/* FUNC_LIST: PATTERN* (none: every function), FROM (u64, skip that
+	 * many first). OK: FUNCTION* groups (ADDR, SIZE, NAME, DEMANGLED,
+	 * OBJECT, STATUS (i64: 0 traceable, else why not, as
+	 * rw_ftrace_func.status), INLINED (u64)), NEXT (u64: FROM for the next
+	 * request), MORE (u64 0/1). */
+	RW_MSG_FUNC_LIST = 15,
+	/* AGG_START: PATTERN*, MODE (u64: 1 count calls, 2 latency
+	 * histogram), PER_FUNCTION (u64 0/1: a histogram per function). OK:
+	 * NFUNCS (ids for FUNCS, as with TRACE_START). -EBUSY when this
+	 * connection has a trace or aggregate session already. The probe
+	 * counts in the process (relaxed atomic adds); the session lasts
+	 * until AGG_STOP or until the connection closes. */
+	RW_MSG_AGG_START = 16,
+	/* AGG_READ: FROM (u64, the first function id). OK, totals since
+	 * AGG_START: HIST* groups (ID (u64; absent for the histogram of all
+	 * functions together), HITS (u64 calls), TOTAL_NS (u64, latency
+	 * only), then pairs BUCKET (u64 b) VALUE (u64 calls) for each bucket
+	 * that is not empty: bucket 0 holds durations of 0 ns, bucket b > 0
+	 * those in [2^(b-1), 2^b) ns); only functions with hits are sent;
+	 * NEXT (u64, FROM for the rest, NFUNCS when done), RECURSION,
+	 * SHADOW_FULL (u64, rw_ftrace_get_stats()). */
+	RW_MSG_AGG_READ = 17,
+	/* AGG_STOP: no fields. Detaches the probe; the counters stay, for
+	 * AGG_READ, until the connection closes or sends AGG_START again.
+	 * OK: as AGG_READ with FROM 0, after the detach (final totals). */
+	RW_MSG_AGG_STOP = 18,
 
 	/* Replies. */
 	RW_MSG_OK = 0x100,
@@ -192,6 +240,27 @@ enum rw_tag {
 	RW_TAG_CTYPE = 50,
 	/* PATCH_LOAD's flags (u64). */
 	RW_TAG_LOAD_FLAGS = 51,
+	/* Function tracing (FUNCS, SYMBOLIZE, FUNC_LIST, AGG_*). */
+	RW_TAG_FUNCTION = 52,	  /* group */
+	RW_TAG_PATTERN = 53,	  /* str: a function glob */
+	RW_TAG_GRAPH = 54,	  /* u64 0/1 */
+	RW_TAG_ADDR = 55,	  /* u64 */
+	RW_TAG_SIZE = 56,	  /* u64 */
+	RW_TAG_DEMANGLED = 57,	  /* str */
+	RW_TAG_STATUS = 58,	  /* i64 */
+	RW_TAG_INLINED = 59,	  /* u64 */
+	RW_TAG_FROM = 60,	  /* u64 */
+	RW_TAG_NEXT = 61,	  /* u64 */
+	RW_TAG_SYMBOL = 62,	  /* str */
+	RW_TAG_MODE = 63,	  /* u64 */
+	RW_TAG_PER_FUNCTION = 64, /* u64 0/1 */
+	RW_TAG_HIST = 65,	  /* group */
+	RW_TAG_BUCKET = 66,	  /* u64 */
+	RW_TAG_HITS = 67,	  /* u64 */
+	RW_TAG_TOTAL_NS = 68,	  /* u64 */
+	RW_TAG_RECURSION = 69,	  /* u64 */
+	RW_TAG_SHADOW_FULL = 70,  /* u64 */
+	RW_TAG_MORE = 71,	  /* u64 0/1 */
 };
 
 /* --- Writing -------------------------------------------------------------

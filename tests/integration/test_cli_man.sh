@@ -49,7 +49,8 @@ sed -e 's/.\x08//g' -e 's/‐/-/g' -e 's/−/-/g' "$tmp/page.raw" |
 tr '\n' ' ' <"$tmp/page" | sed -e 's/- \{1,\}//g' >"$tmp/flat"
 
 "$rw" --help >"$tmp/help"
-for sub in ps ls key call trace patch unpatch force run help; do
+for sub in ps ls key call trace funccount funclatency patch unpatch force run \
+	help; do
 	grep -Eq "^ +$sub( |\$)" "$tmp/help" || fail "rewire --help does not list '$sub'"
 	grep -Eq "rewire $sub( |\$)" "$tmp/flat" ||
 		fail "the man page does not describe 'rewire $sub'"

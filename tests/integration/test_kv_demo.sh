@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README's main job, run as a test: examples/kv/demo.sh against this build
 # tree, with one-second phases. It fails when a request fails, when the
-# trace, call, patch or unpatch step fails, or when the patch does not
-# remove every wrong answer while applied (the script checks its report).
+# trace, funclatency, call, patch or unpatch step fails, or when the patch
+# does not remove every wrong answer while applied (the script checks its
+# report).
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 : "${REWIRE_SOURCE_DIR:?set by CTest}"
@@ -26,6 +27,9 @@ out=$(timeout 240 "$REWIRE_SOURCE_DIR/examples/kv/demo.sh" \
 echo "$out"
 grep -Eq "[1-9][0-9]* events printed, [0-9]+ dropped" <<<"$out" ||
 	{ echo "FAIL: the trace printed no events or no summary"; exit 1; }
+grep -Eq "^\[[0-9]+K?, [0-9]+K?\) +[1-9][0-9]* \|@+ *\|" <<<"$out" &&
+	grep -Eq "avg = [0-9]+ ns, total: [0-9]+ ns, count: [1-9][0-9]*" <<<"$out" ||
+	{ echo "FAIL: funclatency drew no histogram of crc32c_bytewise"; exit 1; }
 grep -q "kv_checksum: crc32c_bytewise -> crc32c_hw" <<<"$out" ||
 	{ echo "FAIL: the static call was not switched"; exit 1; }
 echo PASS

@@ -991,8 +991,14 @@ static void test_msg_name(void)
 	CHECK(strcmp(rw_wire_msg_name(RW_MSG_OK), "OK") == 0);
 	CHECK(strcmp(rw_wire_msg_name(RW_MSG_ERROR), "ERROR") == 0);
 	CHECK(strcmp(rw_wire_msg_name(RW_MSG_UNKNOWN), "UNKNOWN") == 0);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_FUNCS), "FUNCS") == 0);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_SYMBOLIZE), "SYMBOLIZE") == 0);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_FUNC_LIST), "FUNC_LIST") == 0);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_AGG_START), "AGG_START") == 0);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_AGG_READ), "AGG_READ") == 0);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_AGG_STOP), "AGG_STOP") == 0);
 	CHECK(rw_wire_msg_name(0) == NULL);
-	CHECK(rw_wire_msg_name(13) == NULL);
+	CHECK(rw_wire_msg_name(19) == NULL);
 	CHECK(rw_wire_msg_name(0xff) == NULL);
 	CHECK(rw_wire_msg_name(0x103) == NULL);
 	CHECK(rw_wire_msg_name(0xffff) == NULL);

@@ -2,8 +2,11 @@
 /* rewire ls PID: what a process has that can be changed (one LS request). */
 #include "rewire.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <rewire/common.h>
 
 enum {
 	OPT_KEYS = 10,
@@ -11,8 +14,10 @@ enum {
 	OPT_TPS,
 	OPT_PATCHES,
 	OPT_THREADS,
+	OPT_FUNCTIONS,
 };
 static const struct opt ls_opts[] = {
+	{ "functions", 0, false, OPT_FUNCTIONS },
 	{ "keys", 0, false, OPT_KEYS },
 	{ "calls", 0, false, OPT_CALLS },
 	{ "tracepoints", 0, false, OPT_TPS },
@@ -385,6 +390,140 @@ static void ls_section(const struct rw_wire_msg *m, struct json *j,
 	free(s);
 }
 
+/* --- ls --functions ----------------------------------------------------------
+ * FUNC_LIST, in pages (NEXT, MORE).
+ */
+
+/* STATUS: a word for the table, a sentence for JSON. */
+static const char *func_status(int64_t st, bool word)
+{
+	switch (st) {
+	case 0:
+		return word ? "traceable" : "traceable";
+	case -RW_ERR_NOT_PATCHABLE:
+		return word ? "no-entry" : "no patchable entry";
+	case -EPERM:
+		return word ? "rewire"
+			    : "rewire's own code or a library it "
+			      "calls while tracing";
+	case -RW_ERR_BREAKPOINT:
+		return word ? "breakpoint"
+			    : "another tool's breakpoint is on "
+			      "the entry";
+	default:
+		return word ? "no" : err_desc((int)st);
+	}
+}
+
+static int ls_functions(struct conn *c, char **globs, int nglobs)
+{
+	struct ls_scratch *s = xmalloc(sizeof(*s));
+	static const char *head[] = { "FUNCTION", "STATUS", "INLINED",
+				      "OBJECT" };
+	uint64_t from = 0, total = 0, traceable = 0, more = 1;
+	struct table t;
+	struct json j;
+	int ret = 0;
+
+	if (g.json) {
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		json_ku64(&j, "pid", (uint64_t)c->pid);
+		json_kstr(&j, "program", c->program);
+		json_key(&j, "functions");
+		json_arr_begin(&j);
+	} else {
+		table_init(&t, 4, head);
+	}
+	while (more) {
+		struct rw_wire_msg m;
+		struct rw_wire_iter it;
+		struct rw_wire_field f;
+		uint64_t next = from;
+
+		conn_begin(c, RW_MSG_FUNC_LIST);
+		for (int i = 0; i < nglobs; i++)
+			rw_wire_str(&c->buf, RW_TAG_PATTERN, globs[i]);
+		rw_wire_u64(&c->buf, RW_TAG_FROM, from);
+		ret = conn_request(c, &m, "ls --functions");
+		if (ret)
+			break;
+		rw_wire_iter_init(&it, m.payload, m.len);
+		while (rw_wire_next(&it, &f)) {
+			int64_t st = 0;
+			uint64_t addr = 0, size = 0, inl = 0;
+			char disp[STR_MAX + 4], inls[24];
+
+			if (f.tag != RW_TAG_FUNCTION || f.kind != RW_WK_GROUP)
+				continue;
+			gstr(&f, RW_TAG_NAME, s->name, STR_MAX);
+			gstr(&f, RW_TAG_DEMANGLED, s->s, STR_MAX);
+			gstr(&f, RW_TAG_OBJECT, s->obj, STR_MAX);
+			rw_wire_find_i64(f.data, f.len, RW_TAG_STATUS, &st);
+			rw_wire_find_u64(f.data, f.len, RW_TAG_ADDR, &addr);
+			rw_wire_find_u64(f.data, f.len, RW_TAG_SIZE, &size);
+			rw_wire_find_u64(f.data, f.len, RW_TAG_INLINED, &inl);
+			total++;
+			traceable += st == 0;
+			if (g.json) {
+				json_obj_begin(&j);
+				json_kstr(&j, "name", s->name);
+				json_kstr(&j, "demangled",
+					  *s->s ? s->s : s->name);
+				json_kstr(&j, "object", s->obj);
+				json_ku64(&j, "address", addr);
+				json_ku64(&j, "size", size);
+				json_kbool(&j, "traceable", st == 0);
+				json_kstr(&j, "status", func_status(st, true));
+				json_kstr(&j, "reason", func_status(st, false));
+				json_ku64(&j, "inlined", inl);
+				json_obj_end(&j);
+				continue;
+			}
+			func_display(s->name, s->s, disp, sizeof(disp));
+			snprintf(inls, sizeof(inls), "%llu",
+				 (unsigned long long)inl);
+			{
+				const char *cells[4] = { disp,
+							 func_status(st, true),
+							 inl ? inls : NULL,
+							 row_object(s) };
+
+				table_add(&t, cells);
+			}
+		}
+		more = 0;
+		rw_wire_find_u64(m.payload, m.len, RW_TAG_NEXT, &next);
+		rw_wire_find_u64(m.payload, m.len, RW_TAG_MORE, &more);
+		rw_wire_msg_free(&m);
+		if (more && next <= from) {
+			ret = fail(EX_PROTO, -EPROTO,
+				   "process %d: FUNC_LIST does not advance",
+				   (int)c->pid);
+			break;
+		}
+		from = next;
+	}
+	if (g.json) {
+		json_arr_end(&j);
+		json_obj_end(&j);
+		if (!ret)
+			json_done(&j);
+	} else {
+		if (!ret)
+			table_print(&t, stdout);
+		else
+			table_print(&t, stderr);
+		if (!ret && !g.quiet)
+			msg("%llu function%s, %llu traceable",
+			    (unsigned long long)total, total == 1 ? "" : "s",
+			    (unsigned long long)traceable);
+	}
+	fflush(stdout);
+	free(s);
+	return ret;
+}
+
 int cmd_ls(int argc, char **argv)
 {
 	struct optv v;
@@ -393,9 +532,28 @@ int cmd_ls(int argc, char **argv)
 	struct json j;
 	bool all, first = true;
 	pid_t pid;
-	int ret =
-		opts_parse_pid(argc, argv, ls_opts, &v, 1, "missing PID", &pid);
+	int ret;
 
+	/* --functions takes GLOBs after the PID. */
+	ret = opts_parse(argc, argv, ls_opts, &v, false);
+	if (ret)
+		return ret < 0 ? EX_OK : ret;
+	if (v.set[OPT_FUNCTIONS]) {
+		if (v.npos < 1)
+			return usage_error("missing PID");
+		if (!parse_pid(v.pos[0], &pid))
+			return usage_error("'%s' is not a process id",
+					   v.pos[0]);
+		for (int i = 1; i < v.npos; i++)
+			if (!*v.pos[i])
+				return usage_error("empty function pattern");
+		ret = conn_open(pid, &c);
+		if (!ret)
+			ret = ls_functions(&c, v.pos + 1, v.npos - 1);
+		conn_close(&c);
+		return ret;
+	}
+	ret = opts_parse_pid(argc, argv, ls_opts, &v, 1, "missing PID", &pid);
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
 	all = !v.set[OPT_KEYS] && !v.set[OPT_CALLS] && !v.set[OPT_TPS] &&

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * rewire trace PID TRACEPOINT...: stream events through the per-thread
- * rings the process shares with us (trace_reader.h).
+ * rewire trace PID TRACEPOINT... [--function GLOB...]: stream events
+ * through the per-thread rings the process shares with us
+ * (trace_reader.h). With --function, the process also attaches a probe to
+ * the functions (rewire/ftrace.h); we read their table with FUNCS after
+ * the start, and ask for the names of callers (SYMBOLIZE) as they come.
  *
  * 1. TRACE_START with the names; the reply brings the memfd (SCM_RIGHTS),
  *    its size and the description of every tracepoint attached.
@@ -28,12 +31,21 @@
 
 #define DRAIN_MS 10
 
-enum { OPT_RING = 10, OPT_DURATION, OPT_COUNT, OPT_OUTPUT };
+enum {
+	OPT_RING = 10,
+	OPT_DURATION,
+	OPT_COUNT,
+	OPT_OUTPUT,
+	OPT_GRAPH,
+	OPT_FUNCTION = OPT_FIRST_REPEAT,
+};
 static const struct opt trace_opts[] = {
 	{ "ring-size", 0, true, OPT_RING },
 	{ "duration", 'd', true, OPT_DURATION },
 	{ "count", 'c', true, OPT_COUNT },
 	{ "output", 'o', true, OPT_OUTPUT },
+	{ "function", 'f', true, OPT_FUNCTION },
+	{ "graph", 'g', false, OPT_GRAPH },
 	{ NULL, 0, false, 0 },
 };
 
@@ -96,8 +108,10 @@ int cmd_trace(int argc, char **argv)
 	struct rw_wire_msg m = { .fd = -1 };
 	struct rw_trace_reader *r = NULL;
 	struct rw_trace_meta *meta = NULL;
+	struct rw_trace_func_meta *funcs = NULL;
+	struct symcache *syms = NULL;
 	uint64_t ring = 0, count = 0, shm_size = 0, deadline = 0;
-	uint64_t dropped = 0, printed = 0;
+	uint64_t dropped = 0, printed = 0, nfuncs = 0, recursion = 0;
 	double duration = 0;
 	FILE *out = stdout;
 	bool lost = false, out_closed = false;
@@ -108,9 +122,17 @@ int cmd_trace(int argc, char **argv)
 	ret = opts_parse(argc, argv, trace_opts, &v, false);
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	if (v.npos < 2)
-		return usage_error(v.npos ? "missing TRACEPOINT"
-					  : "expected PID TRACEPOINT...");
+	if (v.npos < 1 || (v.npos < 2 && !v.nrep[OPT_FUNCTION]))
+		return usage_error(
+			v.npos ? "missing TRACEPOINT or --function"
+			       : "expected PID [TRACEPOINT...] [--function "
+				 "GLOB...]");
+	if (v.set[OPT_GRAPH] && !v.nrep[OPT_FUNCTION])
+		return usage_error("--graph needs --function");
+	for (int i = 0; i < v.nrep[OPT_FUNCTION]; i++)
+		if (!*v.rep[OPT_FUNCTION][i] ||
+		    !strcmp(v.rep[OPT_FUNCTION][i], "!"))
+			return usage_error("empty function pattern");
 	if (!parse_pid(v.pos[0], &pid))
 		return usage_error("'%s' is not a process id", v.pos[0]);
 	if (v.set[OPT_RING] && (!parse_size(v.arg[OPT_RING], &ring) || !ring))
@@ -146,6 +168,10 @@ int cmd_trace(int argc, char **argv)
 	conn_begin(&c, RW_MSG_TRACE_START);
 	for (int i = 1; i < v.npos; i++)
 		rw_wire_str(&c.buf, RW_TAG_NAME, v.pos[i]);
+	for (int i = 0; i < v.nrep[OPT_FUNCTION]; i++)
+		rw_wire_str(&c.buf, RW_TAG_PATTERN, v.rep[OPT_FUNCTION][i]);
+	if (v.set[OPT_GRAPH])
+		rw_wire_u64(&c.buf, RW_TAG_GRAPH, 1);
 	if (ring)
 		rw_wire_u64(&c.buf, RW_TAG_RING_SIZE, ring);
 	ret = conn_request(&c, &m, "trace");
@@ -154,8 +180,23 @@ int cmd_trace(int argc, char **argv)
 	memfd = m.fd;
 	m.fd = -1;
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_SHM_SIZE, &shm_size);
+	rw_wire_find_u64(m.payload, m.len, RW_TAG_NFUNCS, &nfuncs);
 	nmeta = read_meta(&m, &meta);
 	rw_wire_msg_free(&m);
+	if (v.nrep[OPT_FUNCTION] && !nfuncs) {
+		/* A process whose librewire does not know PATTERN took the
+		 * session for tracepoints only (or for nothing). */
+		ret = fail(EX_PROTO, -EPROTONOSUPPORT,
+			   "process %d: its librewire (%s) cannot trace "
+			   "functions",
+			   (int)pid, c.libversion);
+		goto stop;
+	}
+	if (nfuncs) {
+		ret = funcs_fetch(&c, nfuncs, &funcs);
+		if (ret)
+			goto stop;
+	}
 	if (memfd < 0 || !shm_size) {
 		ret = fail(EX_PROTO, -EPROTO,
 			   "process %d: TRACE_START's reply carries no shared "
@@ -170,6 +211,12 @@ int cmd_trace(int argc, char **argv)
 			   (int)pid, err_desc(ret));
 		goto stop;
 	}
+	if (nfuncs) {
+		syms = symcache_new(&c);
+		rw_trace_reader_set_funcs(r, funcs, (size_t)nfuncs,
+					  v.set[OPT_GRAPH]);
+		rw_trace_reader_set_resolver(r, symcache_resolve, syms);
+	}
 	if (!g.quiet) {
 		char *names = xasprintf("%s", "");
 
@@ -180,9 +227,16 @@ int cmd_trace(int argc, char **argv)
 			free(names);
 			names = n;
 		}
-		msg("tracing %zu tracepoint%s of process %d: %s (Ctrl-C to "
-		    "stop)",
-		    nmeta, nmeta == 1 ? "" : "s", (int)pid, names);
+		if (nmeta)
+			msg("tracing %zu tracepoint%s of process %d: %s (Ctrl-C "
+			    "to stop)",
+			    nmeta, nmeta == 1 ? "" : "s", (int)pid, names);
+		if (nfuncs)
+			msg("tracing %llu function%s of process %d%s: %s%s "
+			    "(Ctrl-C to stop)",
+			    (unsigned long long)nfuncs, nfuncs == 1 ? "" : "s",
+			    (int)pid, v.set[OPT_GRAPH] ? " with returns" : "",
+			    funcs[0].display, nfuncs > 1 ? ", ..." : "");
 		free(names);
 	}
 	if (duration > 0)
@@ -218,9 +272,11 @@ int cmd_trace(int argc, char **argv)
 		}
 	}
 	if (lost) {
+		rw_trace_reader_set_resolver(r, NULL, NULL);
 		if (!count || printed < count)
 			printed +=
 				(uint64_t)rw_trace_reader_drain(r, out, g.json);
+		rw_trace_reader_flush(r, out, g.json);
 		fflush(out);
 		dropped = rw_trace_reader_dropped(r);
 		ret = conn_lost(&c, -ECONNRESET);
@@ -239,6 +295,8 @@ stop:
 		if (!sret) {
 			rw_wire_find_u64(m.payload, m.len, RW_TAG_DROPPED,
 					 &dropped);
+			rw_wire_find_u64(m.payload, m.len, RW_TAG_RECURSION,
+					 &recursion);
 			rw_wire_msg_free(&m);
 		} else if (sret == EX_FAIL) {
 			sret = conn_fail(&c, "trace stop");
@@ -256,6 +314,7 @@ stop:
 
 			if (n > 0)
 				printed += (uint64_t)n;
+			rw_trace_reader_flush(r, out, g.json);
 			fflush(out);
 		}
 		if (rw_trace_reader_dropped(r) > dropped)
@@ -270,9 +329,16 @@ summary:
 		    (unsigned long long)dropped,
 		    corrupt ? ", corrupt data skipped " : "",
 		    corrupt ? "(see the output)" : "");
+		if (recursion)
+			msg("trace: %llu function call%s not traced: made "
+			    "from inside a probe",
+			    (unsigned long long)recursion,
+			    recursion == 1 ? "" : "s");
 	}
 out:
 	rw_trace_reader_close(r);
+	symcache_free(syms);
+	free(funcs);
 	if (memfd >= 0)
 		close(memfd);
 	free(meta);

@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"       rewire help [SUBCOMMAND] | --help | --version\n"
 	"\n"
 	"Control the static keys, static calls, tracepoints and live patches\n"
-	"of running programs that use librewire.\n"
+	"of running programs that use librewire, and trace their functions.\n"
 	"\n"
 	"Subcommands:\n"
 	"  ps                        processes that can be controlled\n"
@@ -32,6 +32,10 @@ static const char usage_text[] =
 	"  key PID NAME on|off       switch a static key\n"
 	"  call PID NAME TARGET      retarget a static call\n"
 	"  trace PID TRACEPOINT...   stream tracepoint events until Ctrl-C\n"
+	"  trace PID --function GLOB trace function calls (and returns, with\n"
+	"                            --graph)\n"
+	"  funccount PID GLOB...     count function calls, per interval\n"
+	"  funclatency PID GLOB...   histogram of function durations\n"
 	"  patch PID FILE.so         load and enable a live patch\n"
 	"  unpatch PID PATCH         disable and unload a live patch\n"
 	"  force PID PATCH           complete a stalled patch transition\n"
@@ -107,6 +111,7 @@ static const struct cmd cmds[] = {
 	{ "ls", cmd_ls,
 	  "usage: rewire ls PID [--keys] [--calls] [--tracepoints] [--patches]\n"
 	  "                 [--threads] [--json]\n"
+	  "       rewire ls PID --functions [GLOB...] [--json]\n"
 	  "\n"
 	  "Show what can be changed in process PID, in sections:\n"
 	  "  KEYS          NAME, STATE (on/off), COUNT (reference count),\n"
@@ -124,12 +129,28 @@ static const struct cmd cmds[] = {
 	  "                topmost patch: yes, no or ?)\n"
 	  "Keys and static calls that belong to tracepoints are not listed.\n"
 	  "\n"
+	  "With --functions, the functions of the process instead (all of\n"
+	  "them, or those the GLOBs select, as `rewire trace --function`\n"
+	  "takes them): FUNCTION (C++: demangled), STATUS, INLINED (copies\n"
+	  "inlined into callers that tracing does not see, when the debug\n"
+	  "information tells), OBJECT. STATUS is `traceable`, or why not:\n"
+	  "  no-entry      no patchable entry (not built with\n"
+	  "                -fpatchable-function-entry: most libraries)\n"
+	  "  rewire        rewire's own code, or a library it calls while\n"
+	  "                tracing\n"
+	  "  breakpoint    another tool's breakpoint (int3) is on the entry\n"
+	  "A summary on stderr counts them.\n"
+	  "\n"
 	  "Options:\n"
 	  "  --keys, --calls, --tracepoints, --patches, --threads\n"
 	  "              show only these sections (several may be given)\n"
+	  "  --functions list functions and whether they can be traced\n"
 	  "  --json      {\"pid\", \"program\", \"keys\": [...], \"calls\": [...],\n"
 	  "              \"tracepoints\": [...], \"patches\": [...],\n"
-	  "              \"threads\": [...]}\n"
+	  "              \"threads\": [...]}; with --functions {\"pid\",\n"
+	  "              \"functions\": [{\"name\", \"demangled\", \"object\",\n"
+	  "              \"address\", \"size\", \"traceable\", \"status\",\n"
+	  "              \"inlined\"}]}\n"
 	  "\n"
 	  "Exit status: 0, 1 error reply, 2 usage, 3 process not reachable,\n"
 	  "4 protocol.\n"
@@ -137,7 +158,8 @@ static const struct cmd cmds[] = {
 	  "Examples:\n"
 	  "  rewire ls 4242\n"
 	  "  rewire ls 4242 --keys --calls\n"
-	  "  rewire ls 4242 --json | python3 -m json.tool\n" },
+	  "  rewire ls 4242 --json | python3 -m json.tool\n"
+	  "  rewire ls 4242 --functions 'parse_*'\n" },
 	{ "key", cmd_key,
 	  "usage: rewire key PID NAME on|off [--json]\n"
 	  "\n"
@@ -172,9 +194,9 @@ static const struct cmd cmds[] = {
 	  "  rewire ls 4242 --calls\n"
 	  "  rewire call 4242 checksum crc32c\n" },
 	{ "trace", cmd_trace,
-	  "usage: rewire trace PID TRACEPOINT... [--ring-size BYTES]\n"
-	  "                    [--duration SEC] [--count N] [--output FILE]\n"
-	  "                    [--json]\n"
+	  "usage: rewire trace PID [TRACEPOINT...] [--function GLOB]... [--graph]\n"
+	  "                    [--ring-size BYTES] [--duration SEC] [--count N]\n"
+	  "                    [--output FILE] [--json]\n"
 	  "\n"
 	  "Attach rewire's printing probe to the tracepoints of process PID\n"
 	  "(names or shell patterns such as 'req_*': quote them) and print\n"
@@ -188,7 +210,24 @@ static const struct cmd cmds[] = {
 	  "itself dies, the process detaches the probes when the connection\n"
 	  "closes.\n"
 	  "\n"
+	  "Functions: --function GLOB (repeatable; '!GLOB' excludes what it\n"
+	  "matches, 'GLOB@OBJECT' limits it to an object) traces every call\n"
+	  "of the functions it selects among those with a patchable entry\n"
+	  "(built with -fpatchable-function-entry; see `rewire ls PID\n"
+	  "--functions`), with no annotation in their source. C++ functions\n"
+	  "match by their demangled name too ('ns::compute(int)',\n"
+	  "'ns::compute*'). One line per call: timestamp, thread id, function,\n"
+	  "'<-' and the caller (name+0xOFF). With --graph, returns too, laid\n"
+	  "out like the kernel's function_graph: durations, and calls nested\n"
+	  "by depth (\"foo() {\" ... \"} /* foo() */\", or \"foo();\" for a call\n"
+	  "that calls no traced function). Tracepoints and functions can be\n"
+	  "traced in one session. A glob that selects nothing is an error, and\n"
+	  "the message names functions that come close. The entries are\n"
+	  "restored, byte for byte, when the session ends.\n"
+	  "\n"
 	  "Options:\n"
+	  "  -f, --function GLOB  trace these functions (repeatable)\n"
+	  "  -g, --graph        with --function: returns and durations too\n"
 	  "  --ring-size BYTES  ring buffer size per thread (suffixes K, M);\n"
 	  "                     the process rounds it and has a default\n"
 	  "  -d, --duration SEC stop after SEC seconds (fractions allowed)\n"
@@ -203,7 +242,62 @@ static const struct cmd cmds[] = {
 	  "Examples:\n"
 	  "  rewire trace 4242 req_done\n"
 	  "  rewire trace 4242 'req_*' --duration 10 --output /tmp/req.log\n"
-	  "  rewire trace 4242 req_done --count 100 --json\n" },
+	  "  rewire trace 4242 req_done --count 100 --json\n"
+	  "  rewire trace 4242 --function 'parse_*' --function '!parse_debug'\n"
+	  "  rewire trace 4242 req_done --function handle_request --graph\n" },
+	{ "funccount", cmd_funccount,
+	  "usage: rewire funccount PID GLOB... [--interval SEC] [--duration SEC]\n"
+	  "                        [--json]\n"
+	  "\n"
+	  "Count the calls of the functions the GLOBs select (as `rewire trace\n"
+	  "--function` takes them: '!GLOB' excludes, C++ demangled names),\n"
+	  "in the process itself: a probe adds one to a counter per function,\n"
+	  "nothing is streamed, nothing is dropped. Every interval, the calls\n"
+	  "of that interval, most called first (FUNC, COUNT; functions not\n"
+	  "called are left out). Ctrl-C, SIGTERM or --duration ends it with\n"
+	  "the last interval and the totals of the whole run.\n"
+	  "\n"
+	  "Options:\n"
+	  "  -i, --interval SEC  print every SEC seconds (default 1)\n"
+	  "  -d, --duration SEC  stop after SEC seconds\n"
+	  "  --json              one object per report: {\"ts_ns\", \"total\",\n"
+	  "                      \"ms\", \"functions\": [{\"function\",\n"
+	  "                      \"symbol\", \"count\"}]}\n"
+	  "\n"
+	  "Exit status: 0 (also when ended by Ctrl-C), 1 error reply (a glob\n"
+	  "that selects nothing, a function without a patchable entry), 2\n"
+	  "usage, 3 the process is not reachable or exited, 4 protocol.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire funccount 4242 'parse_*'\n"
+	  "  rewire funccount 4242 'kv_*' --interval 5 --duration 60\n" },
+	{ "funclatency", cmd_funclatency,
+	  "usage: rewire funclatency PID GLOB... [--interval SEC]\n"
+	  "                          [--duration SEC] [--per-function] [--json]\n"
+	  "\n"
+	  "Time the calls of the functions the GLOBs select, in the process\n"
+	  "itself (a probe on entry and return puts each call's duration in a\n"
+	  "log2 histogram), and draw the histogram of every interval like\n"
+	  "bpftrace's hist(): one line per power of two of nanoseconds,\n"
+	  "\"[1K, 2K)  123 |@@@@@   |\" (K, M, G are powers of 1024), then\n"
+	  "the average, total and count. Ctrl-C, SIGTERM or --duration ends\n"
+	  "it with the last interval and the histogram of the whole run. A\n"
+	  "call that unwinds (C++ exception, longjmp) is not timed.\n"
+	  "\n"
+	  "Options:\n"
+	  "  -i, --interval SEC  print every SEC seconds (default 1)\n"
+	  "  -d, --duration SEC  stop after SEC seconds\n"
+	  "  --per-function      one histogram per function (else one for all)\n"
+	  "  --json              one object per report: {\"ts_ns\", \"total\",\n"
+	  "                      \"ms\", \"all\": {\"count\", \"total_ns\",\n"
+	  "                      \"hist\": [{\"from\", \"to\", \"count\"}]},\n"
+	  "                      \"functions\": [...]}\n"
+	  "\n"
+	  "Exit status: as funccount.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  rewire funclatency 4242 handle_request\n"
+	  "  rewire funclatency 4242 'ns::compute*' --per-function -d 10\n" },
 	{ "patch", cmd_patch,
 	  "usage: rewire patch PID FILE.so [--timeout SEC] [--no-wait]\n"
 	  "                    [--allow-inlined] [--revert-on-timeout]\n"
@@ -405,6 +499,10 @@ int opts_parse(int argc, char **argv, const struct opt *opts, struct optv *v,
 	memset(v, 0, sizeof(*v));
 	/* Freed by main() after the subcommand returns, whatever path it
 	 * returned by. */
+	for (int i = 0; i < OPT_MAX_IDS; i++) {
+		free(g.rep_alloc[i]);
+		g.rep_alloc[i] = NULL;
+	}
 	free(g.pos_alloc);
 	g.pos_alloc = v->pos = xmalloc(sizeof(char *) * (size_t)(argc + 1));
 	for (int i = 0; i < argc; i++) {
@@ -472,6 +570,12 @@ int opts_parse(int argc, char **argv, const struct opt *opts, struct optv *v,
 		}
 		v->set[o->id] = true;
 		v->arg[o->id] = val;
+		if (o->id >= OPT_FIRST_REPEAT && val) {
+			if (!v->rep[o->id])
+				g.rep_alloc[o->id] = v->rep[o->id] = xmalloc(
+					sizeof(char *) * (size_t)(argc + 1));
+			v->rep[o->id][v->nrep[o->id]++] = (char *)val;
+		}
 	}
 	v->pos[v->npos] = NULL;
 	return 0;
@@ -556,5 +660,7 @@ int main(int argc, char **argv)
 	g.cmd = c->name;
 	i = c->run(argc - i - 1, argv + i + 1);
 	free(g.pos_alloc);
+	for (int k = 0; k < OPT_MAX_IDS; k++)
+		free(g.rep_alloc[k]);
 	return i;
 }

@@ -49,11 +49,12 @@ enum {
 /* --- Global state (main.c) ------------------------------------------------ */
 
 struct tool {
-	bool json;	   /* --json: machine-readable output on stdout */
-	bool quiet;	   /* --quiet: no progress or summaries on stderr */
-	const char *cmd;   /* the subcommand, for messages */
-	int json_reported; /* an error object was printed already */
-	char **pos_alloc;  /* opts_parse's array, freed by main() */
+	bool json;	      /* --json: machine-readable output on stdout */
+	bool quiet;	      /* --quiet: no progress or summaries on stderr */
+	const char *cmd;      /* the subcommand, for messages */
+	int json_reported;    /* an error object was printed already */
+	char **pos_alloc;     /* opts_parse's array, freed by main() */
+	char **rep_alloc[32]; /* opts_parse's arrays of repeated options */
 };
 extern struct tool g;
 
@@ -69,11 +70,16 @@ struct opt {
 	int id;
 };
 #define OPT_MAX_IDS 32
+/* Options with an id from here on may be given several times: every value
+ * is kept, in order, in rep[id]. */
+#define OPT_FIRST_REPEAT 24
 struct optv {
 	bool set[OPT_MAX_IDS];
-	const char *arg[OPT_MAX_IDS];
-	char **pos; /* positional arguments */
+	const char *arg[OPT_MAX_IDS]; /* the last value */
+	char **pos;		      /* positional arguments */
 	int npos;
+	char **rep[OPT_MAX_IDS]; /* OPT_FIRST_REPEAT..: values, in order */
+	int nrep[OPT_MAX_IDS];
 };
 /* Returns 0, EX_USAGE (message printed) or -1 for --help (help printed). If
  * @stop_at_pos, everything from the first positional argument on is
@@ -277,6 +283,21 @@ void patch_info_json(struct json *j, const struct patch_info *pi);
 const char *patch_state_name(uint64_t state);
 const char *patch_why_name(uint64_t why);
 
+/* --- Function tracing (funcs.c) ------------------------------------------- */
+
+struct rw_trace_func_meta;
+/* "name()" for C, the demangled name (with its parameters) for C++. */
+void func_display(const char *name, const char *demangled, char *out,
+		  size_t size);
+/* The @n functions of the connection's session (FUNCS, in pages) into a
+ * malloc'd array by id. Returns 0 or an exit code (printed). */
+int funcs_fetch(struct conn *c, uint64_t n, struct rw_trace_func_meta **out);
+/* Caller names through SYMBOLIZE, cached; a rw_trace_resolve_fn. */
+struct symcache;
+struct symcache *symcache_new(struct conn *c);
+void symcache_free(struct symcache *s);
+bool symcache_resolve(void *arg, uint64_t addr, char *out, size_t size);
+
 /* --- Subcommands ----------------------------------------------------------- */
 
 int cmd_ps(int argc, char **argv);
@@ -284,6 +305,8 @@ int cmd_ls(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_call(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_funccount(int argc, char **argv);
+int cmd_funclatency(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_unpatch(int argc, char **argv);
 int cmd_force(int argc, char **argv);

@@ -41,10 +41,22 @@
 _Static_assert(RW_TRACE_MAX_FIELDS == RW_TRACE_MAX_ARGS,
 	       "as many fields as a tracepoint has arguments");
 
+/* A graph entry held back until its thread's next record (a leaf call is
+ * printed on one line with its return). */
+struct held {
+	bool valid;
+	uint32_t func, depth;
+	uint64_t ts, caller;
+};
+
 struct rslot {
 	uint64_t tail;	  /* ours; stored into the slot in C4 */
 	uint64_t dropped; /* the slot's counter at the last drain */
+	struct held held;
 };
+
+/* An entry is held back at most this long. */
+#define HOLD_NS 100000000ull
 
 /* Output being built (see Printing). */
 struct obuf {
@@ -68,6 +80,12 @@ struct rw_trace_reader {
 	struct rslot *rs;
 	uint64_t noslot, nested; /* header counters at the last drain */
 	uint64_t dropped, corrupt;
+	/* Function records (rw_trace_reader_set_funcs). */
+	const struct rw_trace_func_meta *funcs;
+	size_t nfuncs;
+	bool graph;
+	rw_trace_resolve_fn resolve;
+	void *resolve_arg;
 	unsigned char buf[RW_TRACE_MAX_RECORD] __attribute__((aligned(8)));
 	struct obuf out;
 };
@@ -609,6 +627,216 @@ static void print_corrupt(struct obuf *o, bool json, int32_t tid,
 		       (int)tid, why, skipped);
 }
 
+/* --- Function records ------------------------------------------------------ */
+
+void rw_trace_reader_set_funcs(struct rw_trace_reader *r,
+			       const struct rw_trace_func_meta *funcs, size_t n,
+			       bool graph)
+{
+	if (!r)
+		return;
+	r->funcs = funcs;
+	r->nfuncs = n;
+	r->graph = graph;
+}
+
+void rw_trace_reader_set_resolver(struct rw_trace_reader *r,
+				  rw_trace_resolve_fn fn, void *arg)
+{
+	if (!r)
+		return;
+	r->resolve = fn;
+	r->resolve_arg = arg;
+}
+
+/* Checks the copy of a function record (@len bytes in r->buf). */
+static const char *decode_func(const struct rw_trace_reader *r, uint64_t len,
+			       struct rw_trace_func_rec *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	memcpy(rec, r->buf, len < sizeof(*rec) ? (size_t)len : sizeof(*rec));
+	if (len != (rec->hdr.id == RW_TRACE_FUNC_ENTRY
+			    ? RW_TRACE_FUNC_ENTRY_LEN
+			    : RW_TRACE_FUNC_RETURN_LEN))
+		return "record length";
+	if (rec->hdr.nargs || rec->func >= r->nfuncs)
+		return "unknown function id";
+	return NULL;
+}
+
+/* "name+0xOFF" for @addr: inside a function of the table, else the
+ * resolver's answer, else the address. */
+static void caller_name(struct rw_trace_reader *r, uint64_t addr, char *out,
+			size_t size)
+{
+	size_t lo = 0, hi = r->nfuncs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->funcs[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr - r->funcs[lo - 1].addr < r->funcs[lo - 1].size) {
+		snprintf(out, size, "%s+%#" PRIx64, r->funcs[lo - 1].name,
+			 addr - r->funcs[lo - 1].addr);
+		return;
+	}
+	if (r->resolve && r->resolve(r->resolve_arg, addr, out, size) && *out)
+		return;
+	snprintf(out, size, "%#" PRIx64, addr);
+}
+
+/* Names come from the process: escaped in JSON, control bytes replaced in
+ * text. */
+static void put_name(struct obuf *o, bool json, const char *s)
+{
+	if (json) {
+		put_json_string(o, (const unsigned char *)s, strlen(s));
+		return;
+	}
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		ob_c(o, c < 0x20 || c == 0x7f ? '?' : (char)c);
+	}
+}
+
+static void ob_spaces(struct obuf *o, unsigned n)
+{
+	while (n--)
+		ob_c(o, ' ');
+}
+
+/* The duration column of the graph: "%10.3f us", or blanks. */
+#define DUR_WIDTH 13
+static void put_duration(struct obuf *o, uint64_t ns, bool have)
+{
+	if (!have) {
+		ob_spaces(o, DUR_WIDTH);
+		return;
+	}
+	ob_fmt(o, "%10.3f us", (double)ns / 1000.0);
+}
+
+/* One graph line: "TS TID DURATION |  " + indentation + @what. */
+static void graph_line(struct obuf *o, uint64_t ts, int32_t tid, uint32_t depth,
+		       bool have_ns, uint64_t ns,
+		       const struct rw_trace_func_meta *f, const char *what)
+{
+	ob_ts(o, ts);
+	ob_c(o, ' ');
+	ob_i64(o, tid);
+	ob_c(o, ' ');
+	put_duration(o, ns, have_ns);
+	ob_s(o, " |  ");
+	ob_spaces(o, 2 * (depth < 64 ? depth : 64));
+	if (!strcmp(what, "}")) {
+		ob_s(o, "} /* ");
+		put_name(o, false, f->display);
+		ob_s(o, " */\n");
+		return;
+	}
+	put_name(o, false, f->display);
+	ob_s(o, what);
+	ob_c(o, '\n');
+}
+
+static void print_func_json(struct rw_trace_reader *r, uint64_t ts, int32_t tid,
+			    const struct rw_trace_func_rec *rec, bool entry)
+{
+	struct obuf *o = &r->out;
+	char caller[600];
+
+	ob_s(o, "{\"ts\":");
+	ob_ts(o, ts);
+	ob_s(o, ",\"tid\":");
+	ob_i64(o, tid);
+	ob_s(o, entry ? ",\"event\":\"entry\",\"function\":"
+		      : ",\"event\":\"return\",\"function\":");
+	put_name(o, true, r->funcs[rec->func].display);
+	ob_s(o, ",\"depth\":");
+	ob_u64(o, rec->depth);
+	ob_s(o, ",\"caller\":");
+	caller_name(r, rec->caller, caller, sizeof(caller));
+	put_name(o, true, caller);
+	if (!entry) {
+		ob_s(o, ",\"duration_ns\":");
+		ob_u64(o, rec->ns);
+	}
+	ob_mem(o, "}\n", 2);
+}
+
+/* Prints the held entry of @rs as an open call. */
+static void flush_held(struct rw_trace_reader *r, struct rslot *rs, int32_t tid)
+{
+	struct held *h = &rs->held;
+
+	if (!h->valid)
+		return;
+	graph_line(&r->out, h->ts, tid, h->depth, false, 0, &r->funcs[h->func],
+		   " {");
+	h->valid = false;
+}
+
+static void print_func(struct rw_trace_reader *r, struct rslot *rs, int32_t tid,
+		       const struct rw_trace_func_rec *rec, bool json)
+{
+	const struct rw_trace_func_meta *f = &r->funcs[rec->func];
+	bool entry = rec->hdr.id == RW_TRACE_FUNC_ENTRY;
+	struct held *h = &rs->held;
+	char caller[600];
+
+	if (json) {
+		print_func_json(r, rec->hdr.ts, tid, rec, entry);
+		return;
+	}
+	if (!r->graph) {
+		ob_ts(&r->out, rec->hdr.ts);
+		ob_c(&r->out, ' ');
+		ob_i64(&r->out, tid);
+		ob_c(&r->out, ' ');
+		put_name(&r->out, false, f->display);
+		ob_s(&r->out, " <- ");
+		caller_name(r, rec->caller, caller, sizeof(caller));
+		put_name(&r->out, false, caller);
+		ob_c(&r->out, '\n');
+		return;
+	}
+	if (entry) {
+		flush_held(r, rs, tid);
+		*h = (struct held){ true, rec->func, rec->depth, rec->hdr.ts,
+				    rec->caller };
+		return;
+	}
+	if (h->valid && h->func == rec->func && h->depth == rec->depth) {
+		/* A leaf: its entry and its return on one line. */
+		graph_line(&r->out, h->ts, tid, h->depth, true, rec->ns, f,
+			   ";");
+		h->valid = false;
+		return;
+	}
+	flush_held(r, rs, tid);
+	graph_line(&r->out, rec->hdr.ts, tid, rec->depth, true, rec->ns, f,
+		   "}");
+}
+
+void rw_trace_reader_flush(struct rw_trace_reader *r, FILE *out, bool json)
+{
+	if (!r || !out || json)
+		return;
+	r->out.f = out;
+	r->out.n = 0;
+	for (uint32_t i = 0; i < r->nslots; i++)
+		if (r->rs[i].held.valid)
+			flush_held(r, &r->rs[i],
+				   atomic_load_explicit(&r->slots[i].tid,
+							memory_order_acquire));
+	ob_flush(&r->out);
+}
+
 /* --- Draining ------------------------------------------------------------- */
 
 /* Steps 2 to 5 for slot @i owned by @tid; at most @max events. */
@@ -654,10 +882,22 @@ static long drain_slot(struct rw_trace_reader *r, uint32_t i, int32_t tid,
 			break;
 		}
 		memcpy(r->buf, ring + pos, len);
-		why = decode(r, len, &m, &ts, a);
-		if (why)
-			break;
-		print_event(&r->out, json, ts, tid, m, a);
+		if (pre.id == RW_TRACE_FUNC_ENTRY ||
+		    pre.id == RW_TRACE_FUNC_RETURN) {
+			struct rw_trace_func_rec fr;
+
+			why = decode_func(r, len, &fr);
+			if (why)
+				break;
+			print_func(r, rs, tid, &fr, json);
+		} else {
+			why = decode(r, len, &m, &ts, a);
+			if (why)
+				break;
+			if (rs->held.valid)
+				flush_held(r, rs, tid);
+			print_event(&r->out, json, ts, tid, m, a);
+		}
 		/* Room for the longest line (about 14 KiB, JSON). */
 		if (r->out.n > sizeof(r->out.b) - 16 * 1024)
 			ob_flush(&r->out);
@@ -674,6 +914,16 @@ static long drain_slot(struct rw_trace_reader *r, uint32_t i, int32_t tid,
 		print_corrupt(&r->out, json, tid, why, head - tail);
 		r->corrupt++;
 		tail = head;
+	}
+	/* A held entry whose thread wrote nothing since: print it open. */
+	if (rs->held.valid && tail == head) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		if ((uint64_t)now.tv_sec * 1000000000ull +
+			    (uint64_t)now.tv_nsec - rs->held.ts >
+		    HOLD_NS)
+			flush_held(r, rs, tid);
 	}
 	/* Step 4: C4. Also when nothing was read but the shared tail is not
 	 * ours (a buggy process wrote it): the producer would take its ring

@@ -41,6 +41,26 @@
  * events of different threads are not merged by time within a drain
  * (sort by the first column for a global order; the clock can step).
  *
+ * Function records (`rewire trace --function`, ring.h) need the session's
+ * function table (rw_trace_reader_set_funcs()). Text, entries only:
+ *
+ *	1732556000.123456789 4242 parse_line() <- main+0x4f
+ *
+ * the function (C++: its demangled name, with the parameter list; C: the
+ * name and "()") and its caller, "name+0xOFF" when the resolver or the
+ * table knows the address, else the address. In graph mode, the kernel's
+ * function_graph layout: the duration column, then the call indented by
+ * its depth; a call whose return is the thread's next record is one line:
+ *
+ *	1732556000.123456789 4242              |  handle() {
+ *	1732556000.123457000 4242     1.234 us |    parse_line();
+ *	1732556000.123470000 4242    12.300 us |  } /+ handle() +/
+ *
+ * (with a real C comment in the close line). An entry is held back until
+ * its thread's next record or for 100 ms, so that a leaf can be printed on
+ * one line. JSON: {"ts","tid","event":"entry"|"return","function",
+ * "depth","caller"} and for returns "duration_ns".
+ *
  * Drops and damage are reported as comment lines, text or JSON:
  *
  *	# rewire: N events dropped on thread TID      {"dropped":N,"tid":TID}
@@ -118,6 +138,32 @@ long rw_trace_reader_drain(struct rw_trace_reader *r, FILE *out, bool json);
  * drain). For `rewire trace --count N`. */
 long rw_trace_reader_drain_max(struct rw_trace_reader *r, FILE *out, bool json,
 			       long max);
+
+/* A function of the session (FUNCS's reply), by id. */
+struct rw_trace_func_meta {
+	uint64_t addr, size;
+	char name[256];	   /* the symbol's name (mangled for C++) */
+	char display[512]; /* demangled, or name + "()" */
+};
+
+/* Function records of this session are decoded with @funcs[0..@n-1] (ids;
+ * the reader keeps the pointer: keep it alive) and printed as a graph if
+ * @graph. */
+void rw_trace_reader_set_funcs(struct rw_trace_reader *r,
+			       const struct rw_trace_func_meta *funcs, size_t n,
+			       bool graph);
+
+/* Names the callers of function entries: "name+0xOFF" into @out, false
+ * when unknown. Called from a drain for each caller that is not inside a
+ * function of the table. */
+typedef bool (*rw_trace_resolve_fn)(void *arg, uint64_t addr, char *out,
+				    size_t size);
+void rw_trace_reader_set_resolver(struct rw_trace_reader *r,
+				  rw_trace_resolve_fn fn, void *arg);
+
+/* Graph mode: print the entries held back for their return (at the end of
+ * a session). */
+void rw_trace_reader_flush(struct rw_trace_reader *r, FILE *out, bool json);
 
 /* Events the process reported dropped so far (what the drains printed). */
 uint64_t rw_trace_reader_dropped(const struct rw_trace_reader *r);

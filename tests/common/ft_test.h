@@ -17,6 +17,7 @@
  * counters in struct ft_ctx count every hit, logged or not.
  *
  *   ft_table_add(t, handle, sym, name)  add dlsym(handle, sym) as @name
+ *   ft_table_put(t, name, addr)         add a function by its address
  *   ft_attach(pats, n, ctx, graph)      rw_ftrace_attach with the logging
  *                                       probe, or fail with the message
  *   ft_expect(log, tab, name, ret, depth)  append an expected event
@@ -54,6 +55,15 @@ struct ft_table {
 	struct ft_fn fn[FT_MAXFN];
 	unsigned n;
 };
+
+static inline unsigned ft_table_put(struct ft_table *t, const char *name,
+				    uintptr_t addr)
+{
+	CHECK(t->n < FT_MAXFN);
+	t->fn[t->n].name = name;
+	t->fn[t->n].addr = addr;
+	return t->n++;
+}
 
 static inline unsigned ft_table_add(struct ft_table *t, void *handle,
 				    const char *sym, const char *name)
@@ -228,18 +238,29 @@ static inline void ft_expect(struct ft_log *l, const struct ft_table *t,
 	l->n++;
 }
 
-static inline void ft_log_print(const struct ft_log *l,
-				const struct ft_table *t)
+static inline void ft_log_print_range(const struct ft_log *l,
+				      const struct ft_table *t, size_t from,
+				      size_t to)
 {
-	for (size_t i = 0; i < l->n; i++) {
+	if (from)
+		fprintf(stderr, "    ...\n");
+	for (size_t i = from; i < l->n && i < to; i++) {
 		const struct ft_ev *e = &l->ev[i];
 		fprintf(stderr, "    %3zu: %s %-24s depth %u tag %u gen %u\n",
 			i, e->ret ? "ret  " : "entry",
 			e->fn == FT_FOREIGN ? "(foreign)" : t->fn[e->fn].name,
 			e->depth, e->tag, e->gen);
 	}
+	if (to < l->n)
+		fprintf(stderr, "    ... (%zu events)\n", l->n);
 	if (l->lost)
 		fprintf(stderr, "    (%zu events lost)\n", l->lost);
+}
+
+static inline void ft_log_print(const struct ft_log *l,
+				const struct ft_table *t)
+{
+	ft_log_print_range(l, t, 0, l->n);
 }
 
 static inline int ft_ev_same(const struct ft_ev *a, const struct ft_ev *b)
@@ -248,7 +269,9 @@ static inline int ft_ev_same(const struct ft_ev *a, const struct ft_ev *b)
 	       a->tag == b->tag;
 }
 
-/* @got holds exactly the events of @exp (function, kind, depth, tag). */
+/* @got holds exactly the events of @exp (function, kind, depth, tag).
+ * Prints both (around the first difference) when not, unless @what is
+ * NULL. */
 static inline bool ft_log_same(const struct ft_log *got,
 			       const struct ft_log *exp,
 			       const struct ft_table *t, const char *what)
@@ -260,12 +283,14 @@ static inline bool ft_log_same(const struct ft_log *got,
 			break;
 	if (i == got->n && i == exp->n && !got->lost)
 		return true;
+	if (!what)
+		return false;
 	fprintf(stderr, "%s: the trace differs from the calls at event %zu\n",
 		what, i);
 	fprintf(stderr, "  traced:\n");
-	ft_log_print(got, t);
+	ft_log_print_range(got, t, i > 12 ? i - 12 : 0, i + 12);
 	fprintf(stderr, "  expected:\n");
-	ft_log_print(exp, t);
+	ft_log_print_range(exp, t, i > 12 ? i - 12 : 0, i + 12);
 	return false;
 }
 

@@ -226,8 +226,8 @@ int main(void)
 		fprintf(stderr, "dlopen: %s\n", dlerror());
 		return 1;
 	}
-	ft_table_add(&tab, RTLD_DEFAULT, "fte_exe_a", NULL);
-	ft_table_add(&tab, RTLD_DEFAULT, "fte_exe_b", NULL);
+	ft_table_put(&tab, "fte_exe_a", (uintptr_t)fte_exe_a);
+	ft_table_put(&tab, "fte_exe_b", (uintptr_t)fte_exe_b);
 	ft_table_add(&tab, h, "fte_dso_f", NULL);
 	ft_table_add(&tab, h, "fte_dso_g", NULL);
 	ft_table_add(&tab, h, "fte_dso_cb", NULL);

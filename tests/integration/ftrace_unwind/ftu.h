@@ -32,9 +32,17 @@ extern sigjmp_buf ftu_sigjb;
 
 int ftu_init(void);
 
-/* Plain recursion: n + 1 traced calls, result ftu_rec_value(n). */
+/* Plain recursion: n + 1 traced calls. */
 int ftu_rec(int n);
-int ftu_rec_value(int n); /* the same computation, untraced (static) */
+
+/* Sibling calls (-O2 turns "return f(x);" into a jmp): ftu_sib_outer
+ * calls ftu_sib2, which jumps to ftu_sib, which jumps to ftu_leaf. The
+ * callee of a jmp starts with the return address of the caller's caller,
+ * which graph mode has already replaced. Returns 10 x + 8. */
+int ftu_leaf(int x);
+int ftu_sib(int x);
+int ftu_sib2(int x);
+int ftu_sib_outer(int x);
 
 /* C++ (ftu_cxx.cc). Each frame holds an ftu_guard (its destructor is an
  * out-of-line traced function). */

@@ -31,15 +31,6 @@ int ftu_init(void)
 	return pipe(ftu_pipe);
 }
 
-int ftu_rec_value(int n)
-{
-	int r = 1;
-
-	for (int i = 1; i <= n; i++)
-		r = (r ^ (r >> 3)) + i;
-	return r;
-}
-
 int ftu_rec(int n)
 {
 	if (n == 0)
@@ -47,6 +38,29 @@ int ftu_rec(int n)
 	int r = ftu_rec(n - 1);
 	sink(r);
 	return (r ^ (r >> 3)) + n;
+}
+
+int ftu_leaf(int x)
+{
+	return x * 5 + 2;
+}
+
+int ftu_sib(int x)
+{
+	return ftu_leaf(x + 1);
+}
+
+int ftu_sib2(int x)
+{
+	return ftu_sib(x * 2);
+}
+
+int ftu_sib_outer(int x)
+{
+	int r = ftu_sib2(x);
+
+	sink(r);
+	return r + 1;
 }
 
 int ftu_jmp_rec(int n, jmp_buf *jb)

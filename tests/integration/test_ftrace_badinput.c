@@ -20,7 +20,9 @@
  * functions behaving as before. An attach that selects a traceable
  * function and an untraceable one changes nothing (no half-attached set),
  * also while another set traces the traceable one. rw_ftrace_detach()
- * from inside a probe is refused (-EDEADLK) and the set keeps working.
+ * and rw_ftrace_attach() from inside a probe are refused (-EDEADLK) and
+ * the set keeps working. NULL sets and callbacks are errors, not crashes
+ * (a set cannot be detached twice: detach frees it).
  * rw_ftrace_list() reports the untraceable functions with the reason.
  */
 #include <rewire/config.h>
@@ -163,19 +165,28 @@ static int list_stop(void *arg, const struct rw_ftrace_func *f)
 	return ++*(int *)arg == 2 ? 12345 : 0;
 }
 
-/* Detaching from inside a probe. */
+/* Detaching, and attaching, from inside a probe. */
 static struct rw_ftrace *self_t;
-static int self_err = 1;
+static int self_err = 1, self_attach_err = 1;
 
 static void self_detach(void *data, const struct rw_ftrace_func *f,
 			uintptr_t caller, unsigned depth)
 {
+	static const char *const p[] = { "ftb_fn1" };
+	struct rw_ftrace_probe probe = { self_detach, NULL, NULL };
+	struct rw_ftrace *t = NULL;
+
 	(void)data;
 	(void)f;
 	(void)caller;
 	(void)depth;
 	if (self_err == 1)
 		self_err = rw_ftrace_detach(self_t);
+	if (self_attach_err == 1) {
+		self_attach_err = rw_ftrace_attach(p, 1, &probe, 0, &t);
+		if (!self_attach_err)
+			self_attach_err = 0x7fff; /* reported by the caller */
+	}
 }
 
 int main(void)
@@ -289,6 +300,64 @@ int main(void)
 		CHECK_EQ(rw_ftrace_attach(ok1, 1, &p, 0, NULL), -EINVAL);
 		unchanged("a NULL out");
 	}
+	{
+		/* A name far longer than any symbol: an error, the message
+		 * cut, nothing overflows. */
+		size_t len = 100000;
+		char *big = malloc(len + 1);
+		const char *p[] = { big };
+
+		CHECK(big);
+		memset(big, 'x', len);
+		big[len] = '\0';
+		expect_fail(p, 1, &probe, 0, -ENOENT, NULL, "a 100,000-byte name");
+		free(big);
+	}
+	{
+		/* Empty pieces around the "!" and "@" syntax. */
+		const char *bang[] = { "!" };
+		const char *at[] = { "ftb_fn1@" };
+		const char *at_only[] = { "@" };
+		const char *obj_glob[] = { "ftb_fn1@[" };
+		int err;
+
+		err = rw_ftrace_attach(bang, 1, &probe, 0, &t);
+		CHECK(err == -EINVAL || err == -ENOENT);
+		unchanged("\"!\"");
+		err = rw_ftrace_attach(at_only, 1, &probe, 0, &t);
+		CHECK(err == -EINVAL || err == -ENOENT);
+		unchanged("\"@\"");
+		/* An empty object: an error, or no object filter at all
+		 * (then exactly ftb_fn1). */
+		err = rw_ftrace_attach(at, 1, &probe, 0, &t);
+		if (!err) {
+			CHECK_EQ(rw_ftrace_nfuncs(t), 1);
+			CHECK(rw_ftrace_func_at(t, 0)->addr ==
+			      (uintptr_t)ftb_fn1);
+			fprintf(stderr, "\"ftb_fn1@\" is taken as ftb_fn1\n");
+			ft_detach(t);
+		} else {
+			CHECK(err == -EINVAL || err == -ENOENT);
+		}
+		unchanged("\"ftb_fn1@\"");
+		err = rw_ftrace_attach(obj_glob, 1, &probe, 0, &t);
+		CHECK(err == -EINVAL || err == -ENOENT);
+		unchanged("\"ftb_fn1@[\"");
+	}
+
+	/* NULL sets everywhere else. */
+	CHECK_EQ(rw_ftrace_detach(NULL), -EINVAL);
+	CHECK_EQ(rw_ftrace_nfuncs(NULL), 0);
+	CHECK(rw_ftrace_func_at(NULL, 0) == NULL);
+	{
+		struct rw_ftrace_stats st = { 1, 1 };
+
+		rw_ftrace_get_stats(NULL, &st);
+		CHECK_EQ(st.recursion, 0);
+		CHECK_EQ(st.shadow_full, 0);
+	}
+	CHECK_EQ(rw_ftrace_list(ok1, 1, NULL, NULL), -EINVAL);
+	unchanged("NULL sets");
 
 	/* The same failures while a set traces ftb_fn1: it keeps tracing,
 	 * and its entry keeps its bytes. */
@@ -326,6 +395,7 @@ int main(void)
 		CHECK_OK(rw_ftrace_attach(p2, 1, &p, 0, &self_t));
 		CHECK_EQ(ftb_fn2(5), 38 ^ 0x55);
 		CHECK_EQ(self_err, -EDEADLK);
+		CHECK_EQ(self_attach_err, -EDEADLK);
 		CHECK(ft_text_diff(&snap_exe));
 		ft_detach(self_t);
 		unchanged("after detach from a probe");

@@ -903,6 +903,19 @@ static void shadow_restore(struct shadow *sh)
 	sh->n = 0;
 }
 
+/* The real return address at @slot of thread @tid (see entry.h). */
+static uintptr_t ft_real_return(pid_t tid, uintptr_t slot)
+{
+	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
+		if (atomic_load(&sh->tid) != tid)
+			continue;
+		for (unsigned i = sh->n; i-- > 0;)
+			if (sh->e[i].slot == slot)
+				return sh->e[i].orig;
+	}
+	return 0;
+}
+
 /* ---- The hot path ------------------------------------------------------------- */
 
 static void ft_enter(void *tdata, uintptr_t *slot)
@@ -1532,6 +1545,6 @@ __attribute__((constructor)) static void ftrace_init(void)
 {
 	if (pthread_key_create(&shadow_key, shadow_release) == 0)
 		atomic_store(&shadow_key_ok, 1);
-	rw__entry_set_tracer(ft_enter, ft_return);
+	rw__entry_set_tracer(ft_enter, ft_return, ft_real_return);
 	rw__fork_handlers_register(RW__FORK_FTRACE, &ft_fork);
 }

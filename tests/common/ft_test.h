@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared pieces of the function tracing tests (test_ftrace_*,
- * torture_ftrace): a probe that logs what it sees per thread, and the
- * oracles that read the logs. Every helper is static inline: each test
- * stays one translation unit. C and C++ (test_ftrace_unwind.cc), so the
- * shared counters use the __atomic builtins, not <stdatomic.h>.
+ * Shared pieces of the function tracing tests (test_ftrace_entry,
+ * test_ftrace_badinput, test_ftrace_graph_unwind, torture_ftrace): a probe
+ * that logs what it sees per thread, and the oracles that read the logs.
+ * Every helper is static inline: each test stays one translation unit. C
+ * and C++ (test_ftrace_graph_unwind.cc), so the shared counters use the
+ * __atomic builtins, not <stdatomic.h>.
  *
  * Functions: a struct ft_table names the functions a test knows (their
  * addresses from dlsym); the probe turns rw_ftrace_func.addr into an index

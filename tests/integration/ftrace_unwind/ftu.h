@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libftu.so: the traced functions of test_ftrace_unwind, built like a
+ * libftu.so: the traced functions of test_ftrace_graph_unwind, built like a
  * distribution builds them (-O2, dpkg-buildflags) with patchable entries
- * (test_ftrace_unwind.cmake). Every function here is named ftu_*: the
+ * (test_ftrace_graph_unwind.cmake). Every function here is named ftu_*: the
  * test traces them all with "ftu_*" (ftu_guard's destructor matches by its
  * demangled name), in graph mode.
  *

@@ -1,4 +1,4 @@
-# test_ftrace_unwind: exceptions, longjmp, cancellation, pthread_exit and
+# test_ftrace_graph_unwind: exceptions, longjmp, cancellation, pthread_exit and
 # coroutines through functions traced in graph mode. The traced functions
 # are libftu.so's (C and C++), built like a distribution builds them
 # (ft_flags.cmake) with patchable entries, linked to the test.

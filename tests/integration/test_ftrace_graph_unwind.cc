@@ -63,7 +63,7 @@
  *			no shadow stack leaks (malloc'ed bytes, mappings and
  *			RSS do not grow with the number of threads)
  *
- * Usage: test_ftrace_unwind [CASE...] (all cases without arguments).
+ * Usage: test_ftrace_graph_unwind [CASE...] (all cases without arguments).
  */
 #include <rewire/config.h>
 

@@ -98,7 +98,7 @@ static void expect_fail(const char *const *pats, size_t n,
 
 	err = rw_ftrace_attach(pats, n, probe, flags, &t);
 	msg = rw_ftrace_last_error();
-	fprintf(stderr, "%-34s %d (%s): %s\n", what, err, rw_strerror(err),
+	fprintf(stderr, "%-34s %d (%s): %.300s\n", what, err, rw_strerror(err),
 		msg ? msg : "(null)");
 	if (err != want) {
 		fprintf(stderr, "  FAIL: %s: expected %d (%s)\n", what, want,
@@ -310,7 +310,8 @@ int main(void)
 		CHECK(big);
 		memset(big, 'x', len);
 		big[len] = '\0';
-		expect_fail(p, 1, &probe, 0, -ENOENT, NULL, "a 100,000-byte name");
+		expect_fail(p, 1, &probe, 0, -ENOENT, NULL,
+			    "a 100,000-byte name");
 		free(big);
 	}
 	{

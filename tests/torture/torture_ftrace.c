@@ -47,7 +47,9 @@
  * would not have been exercised).
  *
  * Short run: at most 12 s, 2,000 cycles; REWIRE_TORTURE_LONG=1: 300 s,
- * 50,000 cycles.
+ * 50,000 cycles. REWIRE_TORTURE_FTRACE_MODE=entry or graph: every
+ * generation in that mode (default: both, one in three entry-only);
+ * REWIRE_TORTURE_FTRACE_EXCLUDE=NAME: no set traces NAME.
  */
 #include <rewire/config.h>
 
@@ -55,7 +57,8 @@
 
 #ifndef RW_BACKEND_X86_64
 /* REWIRE_TORTURE_FTRACE_EXCLUDE=NAME adds "!NAME" to every set (to
- * torture the rest while a bug in one function's case is open). */
+ * torture the rest while a bug in one function's case is open, e.g.
+ * ftt_tail: sibling calls). */
 static void exclude_from_sets(const char *name)
 {
 	static char pat[128];
@@ -443,7 +446,7 @@ static void *count_main(void *arg)
 static void count_phase(void)
 {
 	static struct ft_ctx ctx;
-	static const char *const pats[] = { "ftt_*" };
+	const struct fset *s = &sets[0]; /* "ftt_*" */
 	struct counted c[NWORKERS];
 	unsigned long want[NFN] = { 0 };
 	struct rw_ftrace *t;
@@ -451,8 +454,8 @@ static void count_phase(void)
 
 	ctx.tab = &tab;
 	ctx.gen = 0;
-	t = ft_attach(pats, 1, &ctx, 1);
-	CHECK_EQ(rw_ftrace_nfuncs(t), NFN);
+	t = ft_attach(s->pats, s->n, &ctx, 1);
+	CHECK_EQ(rw_ftrace_nfuncs(t), __builtin_popcount(s->mask));
 	for (int i = 0; i < NWORKERS; i++) {
 		c[i].calls = rw_test_scale(20000, 200000);
 		c[i].d = i * 3;
@@ -467,6 +470,8 @@ static void count_phase(void)
 	rw_ftrace_get_stats(t, &st);
 	ft_detach(t);
 	for (int f = 0; f < NFN; f++) {
+		if (!(s->mask & M(f)))
+			want[f] = 0;
 		if (ctx.entries[f] != want[f] || ctx.returns[f] != want[f]) {
 			fprintf(stderr,
 				"count phase: %s: %lu entries, %lu returns; "
@@ -482,7 +487,8 @@ static void count_phase(void)
 }
 
 /* REWIRE_TORTURE_FTRACE_EXCLUDE=NAME adds "!NAME" to every set (to
- * torture the rest while a bug in one function's case is open). */
+ * torture the rest while a bug in one function's case is open, e.g.
+ * ftt_tail: sibling calls). */
 static void exclude_from_sets(const char *name)
 {
 	static char pat[128];
@@ -511,10 +517,14 @@ int main(void)
 	unsigned long overlaps = 0, offs = 0, graphs = 0;
 	struct ft_snap snap;
 	long cycle;
+	char mode = 'b';
 
 	for (int f = 0; f < NFN; f++)
 		ft_table_add(&tab, RTLD_DEFAULT, fn_names[f], NULL);
 	exclude_from_sets(getenv("REWIRE_TORTURE_FTRACE_EXCLUDE"));
+	if (getenv("REWIRE_TORTURE_FTRACE_MODE"))
+		mode = getenv("REWIRE_TORTURE_FTRACE_MODE")[0];
+	CHECK(mode == 'b' || mode == 'e' || mode == 'g');
 	ft_text_snap(tab.fn[0].addr, &snap);
 	deadline = rw_test_now_ns() +
 		   (uint64_t)rw_test_scale(12, 300) * 1000000000ull;
@@ -524,7 +534,7 @@ int main(void)
 	for (cycle = 0; cycle < max_cycles && rw_test_now_ns() < deadline;
 	     cycle++) {
 		const struct fset *s = &sets[rnd(&rng) % NSETS];
-		bool graph = rnd(&rng) % 3 != 0;
+		bool graph = mode == 'g' || (mode == 'b' && rnd(&rng) % 3 != 0);
 		bool overlap = prev && rnd(&rng) % 3 == 0;
 		struct ft_ctx *ctx;
 

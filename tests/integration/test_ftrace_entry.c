@@ -18,7 +18,7 @@
  *   - a probe that calls a traced function, and a signal handler that
  *     calls traced functions while the thread is in a probe, are not
  *     recursed into: the calls run untraced and rw_ftrace_get_stats counts
- *     each in recursion;
+ *     each in recursion (of that set: a set attached later starts at 0);
  *   - after detach, the first bytes of every traced function, and the
  *     whole code of both objects, are exactly what they were before the
  *     attach (also after a graph-mode attach, and with two sets on
@@ -218,6 +218,7 @@ int main(void)
 	struct sigaction sa;
 	char exe[PATH_MAX];
 	pthread_t th[NTHREADS];
+	bool failed = false;
 	void *h;
 	ssize_t n;
 
@@ -341,8 +342,19 @@ int main(void)
 	for (int i = 0; i < NFN; i++)
 		CHECK_EQ(ctx.entries[i], e0[i]);
 
-	/* --- Graph mode on the same functions, then detached. */
+	/* --- Graph mode on the same functions, then detached. The new
+	 * set's counters start at 0 (the recursion above was the old set's). */
 	t = ft_attach(all, 1, &ctx, 1);
+	rw_ftrace_get_stats(t, &st);
+	if (st.recursion || st.shadow_full) {
+		/* Reported at the end: the rest still runs. */
+		fprintf(stderr,
+			"FAIL: a new set's stats: recursion %llu, shadow_full "
+			"%llu (not 0)\n",
+			(unsigned long long)st.recursion,
+			(unsigned long long)st.shadow_full);
+		failed = true;
+	}
 	ft_log_reset(&log);
 	ft_log_reset(&exp);
 	ft_cur = &log;
@@ -412,7 +424,7 @@ int main(void)
 	ft_snap_free(&snap_dso);
 	ft_log_free(&log);
 	ft_log_free(&exp);
-	return 0;
+	return failed ? 1 : 0;
 }
 
 #endif /* RW_BACKEND_X86_64 */

@@ -17,7 +17,9 @@
  * one cycle in three, after it (two sets attached at once, the same
  * functions traced by both). One cycle in eight leaves nothing attached
  * for a while, and checks that libftt.so's code holds exactly its
- * original bytes again.
+ * original bytes again. A signal storm makes the workers run traced
+ * calls in signal handlers at random points, half of them on an
+ * alternate signal stack (their results are checked, not their events).
  *
  * The main thread publishes one word: a sequence number, and "stable,
  * generation G only" or "stable, nothing attached" (published after the
@@ -87,6 +89,7 @@ int main(void)
 #include <fnmatch.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -356,10 +359,59 @@ static void check_call(struct worker *w, int x, int d, uint64_t s0, uint64_t s1,
 	w->exact++;
 }
 
+/*
+ * Signal storm: a thread sends SIGUSR1 to random workers; the handler
+ * calls ftt_mid() (traced: entry, sibling call, recursion) on the
+ * worker's stack or, for odd workers, on an alternate signal stack, in the
+ * middle of whatever the worker was doing (its traced calls, the probe,
+ * the trampolines). Its events are not logged (it hides the worker's log
+ * while it runs); its result must be right.
+ */
+static int storm_x = 4242, storm_want;
+static _Atomic unsigned long storm_calls;
+
+static void on_storm(int sig)
+{
+	struct ft_log *l = ft_cur;
+	int saved = errno;
+
+	(void)sig;
+	ft_cur = NULL;
+	if (ftt_mid(storm_x, 3) != storm_want) {
+		static const char msg[] = "signal handler: wrong ftt_mid()\n";
+
+		if (write(2, msg, sizeof(msg) - 1) < 0)
+			_exit(3);
+		_exit(1);
+	}
+	ft_cur = l;
+	atomic_fetch_add_explicit(&storm_calls, 1, memory_order_relaxed);
+	errno = saved;
+}
+
+static void *storm_main(void *arg)
+{
+	struct worker *w = (struct worker *)arg;
+	uint64_t rng = 0xdeadbeefcafef00dull;
+
+	while (!atomic_load(&stop)) {
+		pthread_kill(w[rnd(&rng) % NWORKERS].th, SIGUSR1);
+		usleep((useconds_t)(20 + rnd(&rng) % 200));
+	}
+	return NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = (struct worker *)arg;
+	stack_t ss = { 0 };
 
+	if (w->id % 2) {
+		ss.ss_size = 64 * 1024;
+		ss.ss_sp = malloc(ss.ss_size);
+		CHECK(ss.ss_sp);
+		CHECK_OK(sigaltstack(&ss, NULL));
+	}
 	ft_cur = &w->log;
 	while (!atomic_load(&stop)) {
 		int x = (int)(rnd(&w->rng) % 100000);
@@ -388,12 +440,33 @@ static void *worker_main(void *arg)
 				usleep((useconds_t)(rnd(&w->rng) % 50));
 		}
 	}
+	if (ss.ss_sp) {
+		sigset_t set;
+
+		/* No handler may run on the stack once it is freed. */
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		ss.ss_flags = SS_DISABLE;
+		CHECK_OK(sigaltstack(&ss, NULL));
+		free(ss.ss_sp);
+	}
 	ft_cur = NULL;
 	return NULL;
 }
 
+static pthread_t storm;
+
 static void start_workers(struct worker *w)
 {
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_storm;
+	sa.sa_flags = SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
+	storm_want = ref_outer(storm_x, 3) - 1;
 	atomic_store(&stop, false);
 	for (long i = 0; i < NWORKERS; i++) {
 		w[i].id = i;
@@ -401,11 +474,13 @@ static void start_workers(struct worker *w)
 		ft_log_init(&w[i].log, 512);
 		CHECK_OK(pthread_create(&w[i].th, NULL, worker_main, &w[i]));
 	}
+	CHECK_OK(pthread_create(&storm, NULL, storm_main, w));
 }
 
 static void stop_workers(struct worker *w)
 {
 	atomic_store(&stop, true);
+	CHECK_OK(pthread_join(storm, NULL));
 	for (int i = 0; i < NWORKERS; i++) {
 		CHECK_OK(pthread_join(w[i].th, NULL));
 		ft_log_free(&w[i].log);
@@ -600,11 +675,14 @@ int main(void)
 	fprintf(stderr,
 		"%ld cycles (%lu graph, %lu overlapping, %lu with nothing "
 		"attached); %lu calls: %lu in stable windows with a set, "
-		"%lu with nothing, %lu across a change\n",
-		cycle, graphs, overlaps, offs, calls, exact, empty, partial);
+		"%lu with nothing, %lu across a change; %lu in signal "
+		"handlers\n",
+		cycle, graphs, overlaps, offs, calls, exact, empty, partial,
+		atomic_load(&storm_calls));
 	CHECK(cycle >= 200);
 	CHECK(exact >= 1000);
 	CHECK(partial >= 100);
+	CHECK(atomic_load(&storm_calls) >= 1000);
 
 	count_phase();
 	CHECK(!ft_text_diff(&snap));

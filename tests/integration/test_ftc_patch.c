@@ -211,10 +211,29 @@ static void record_patched(void)
 	calls(1, 0, 0, "patched");
 }
 
+static int list_cb(void *arg, const struct rw_ftrace_func *f)
+{
+	if (f->addr == fn)
+		*(int *)arg = f->status;
+	return 0;
+}
+
 /* 1. Patch, then trace. */
 static void part1(void)
 {
+	int status = 1;
+
 	record_patched();
+	/* A patched function is traceable (its entry belongs to rewire). */
+	CHECK_OK(rw_ftrace_list(pat, 1, list_cb, &status));
+	if (status) {
+		fprintf(stderr,
+			"1. rw_ftrace_list: the patched ftc_leaf has status "
+			"%d (%s), not 0 (traceable)\n",
+			status,
+			status == 1 ? "not listed" : rw_strerror(status));
+		exit(1);
+	}
 	attach(&g, 1, 1, 1);
 	expect_traced_entry("1. patched and traced");
 	show_entry("patched and traced");

@@ -393,8 +393,20 @@ static inline void ftc_worker_start(struct ftc_worker *w, int (*fn)(int),
 	CHECK(LP_WAIT_UNTIL(atomic_load(&w->tid) != 0, lp_deadline_ms(5000)));
 }
 
+/* Fail now if a worker found an error (its first one). */
+static inline void ftc_workers_check(struct ftc_worker *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (atomic_load(&w[i].errors)) {
+			fprintf(stderr, "worker %zu: %ld error(s), first: %s\n",
+				i, atomic_load(&w[i].errors), w[i].first);
+			exit(1);
+		}
+}
+
 /* Wait until each of the @n workers made @calls checked calls more than
- * when it was called (in the current moment). */
+ * when it was called (in the current moment); fail if one found an
+ * error. */
 static inline void ftc_workers_settle(struct ftc_worker *w, size_t n,
 				      long calls)
 {
@@ -412,6 +424,7 @@ static inline void ftc_workers_settle(struct ftc_worker *w, size_t n,
 				i, atomic_load(&w[i].checked) - base[i]);
 			exit(1);
 		}
+	ftc_workers_check(w, n);
 }
 
 /* Stop and join the workers; fail with the first error of each. */

@@ -6,15 +6,20 @@
  *
  * Probe sets (struct ftc_set): a probe set counts, per function it was
  * told about, the entries and returns its probe saw; a hit of a function
- * it was not told about, or a caller outside the object that called, is
- * counted in .foreign / .bad_caller. Every probe also counts into the
- * calling thread's ftc_tls_entries / ftc_tls_returns, so that a thread can
- * tell exactly how many probe calls one call of its own made.
- *   ftc_set_init(s, graph, name...)   the functions to count, by symbol
+ * it was not told about, or a caller outside the object named with
+ * ftc_set_callers(), is counted in .foreign / .bad_caller. Every probe also
+ * counts into the calling thread's ftc_tls_entries / ftc_tls_returns, so
+ * that a thread can tell exactly how many probe calls one call of its own
+ * made.
+ *   ftc_set_init(s, graph, name..., NULL)  the functions to count, by
+ *                                     symbol (dlsym), graph: with returns
+ *   ftc_set_callers(s, object)        callers must lie in that object
  *   ftc_attach(s, patterns, n)        rw_ftrace_attach or fail
  *   ftc_try_attach(s, patterns, n)    rw_ftrace_attach's error
  *   ftc_detach(s)                     rw_ftrace_detach or fail
  *   ftc_entries(s, i), ftc_returns(s, i)
+ *   ftc_check_funcs(s)                the set traces exactly those functions
+ *   ftc_check_clean(s, what)          no foreign hit, no caller elsewhere
  *
  * Workers (struct ftc_worker): threads that call one function in a loop
  * and check each call against what the main thread published for the
@@ -27,6 +32,10 @@
  * it: the consistency model says that the body a call ran is the state the
  * thread was in, and a thread's state only moves towards the transition's
  * target, so the side must lie between the state before and after.
+ *   ftc_changing(), ftc_publish(side, entries, returns)
+ *   ftc_worker_start(w, fn, arg, side_of, patch)
+ *   ftc_workers_settle(w, n, calls)   each made @calls checked calls more
+ *   ftc_workers_check(w, n), ftc_workers_stop(w, n)   fail on an error
  */
 #ifndef FTC_TEST_H
 #define FTC_TEST_H
@@ -54,7 +63,7 @@ struct ftc_set {
 	uintptr_t fn[FTC_MAXF];
 	const char *name[FTC_MAXF];
 	_Atomic long entries[FTC_MAXF], returns[FTC_MAXF];
-	_Atomic long foreign, bad_caller, bad_depth;
+	_Atomic long foreign, bad_caller;
 	/* The caller must lie in this object (a path substring), if set. */
 	const char *caller_in;
 	uintptr_t caller_lo, caller_hi;

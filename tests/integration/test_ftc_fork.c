@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration (issue 13, point 4): fork() while tracing. libftc_lib.so is
+ * built as Debian builds a package, with patchable entries (ftc/ftc.cmake).
+ *
+ * What a child sees: a fork child is a copy of the process, traced
+ * entries, trampolines and probe sets included, so the probe sets of the
+ * parent stay attached in the child and their probes run there (on the
+ * child's copy of their data); the child may detach them (restoring its
+ * own entries) and attach sets of its own. Nothing the child does changes
+ * the parent.
+ *
+ *   1. A graph set S traces ftc_fork_fn and ftc_fork_call. The parent
+ *      calls ftc_fork_fn; then ftc_fork_call() forks from inside a traced
+ *      function (both processes return from it through rewire's return
+ *      trampoline, the child with the shadow stack it inherited). The
+ *      child (alarm(10) turns a deadlock into SIGALRM, checks _exit):
+ *      its entry is still traced, its calls are counted by its copy of S
+ *      (entries and returns exactly, ftc_fork_call's return included);
+ *      it detaches S (NOPs), attaches and detaches a set of its own
+ *      (exact counts, NOPs again) and exits with CHILD_OK. The parent's
+ *      counts do not see the child's calls; it counts its own exactly,
+ *      then detaches (NOPs).
+ *   2. fork while an attach is in progress in another thread. A thread
+ *      attaches and detaches a graph set over "ftc_*@libftc_lib.so" (a
+ *      batch of a dozen entries) in a loop while the main thread forks
+ *      FORKS times. Each child finds every entry whole (its five NOPs, or
+ *      a jump: never a breakpoint of a batch cut in half), calls
+ *      ftc_fork_fn correctly, counted by the inherited set exactly when
+ *      its entry is traced in the child and not at all otherwise,
+ *      attaches and detaches a set of its own (rewire's locks are free in
+ *      the child) and finds the entry as it was, then exits. Every attach
+ *      and detach of the thread succeeds; at the end every entry holds
+ *      its NOPs.
+ */
+#include <rewire/config.h>
+
+#include "check.h"
+
+#ifndef RW_BACKEND_X86_64
+int main(void)
+{
+	SKIP("function tracing needs the x86_64 backend");
+}
+#else
+
+#include "ftc.h"
+#include "ftc_test.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#define CALLS 100
+#define CHILD_OK 42
+#define CHILD_OK_TRACED 43 /* part 2: the inherited set was attached */
+#define CHILD_FAIL 3
+
+/* ---- Checks in a child: _exit, never exit (no atexit, no stdio flush) -- */
+
+#define C_CHECK(cond)                                                      \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			fprintf(stderr,                                    \
+				"[child %d] %s:%d: CHECK failed: %s\n",    \
+				(int)getpid(), __FILE__, __LINE__, #cond); \
+			_exit(CHILD_FAIL);                                 \
+		}                                                          \
+	} while (0)
+
+#define C_CHECK_EQ(a, b)                                                       \
+	do {                                                                   \
+		long long _a = (long long)(a), _b = (long long)(b);            \
+		if (_a != _b) {                                                \
+			fprintf(stderr,                                        \
+				"[child %d] %s:%d: CHECK_EQ failed: %s == "    \
+				"%lld, %s == %lld (%s)\n",                     \
+				(int)getpid(), __FILE__, __LINE__, #a, _a, #b, \
+				_b, rw_ftrace_last_error());                   \
+			_exit(CHILD_FAIL);                                     \
+		}                                                              \
+	} while (0)
+
+static int child_wait(pid_t pid, const char *what)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		CHECK_EQ(errno, EINTR);
+	if (WIFSIGNALED(st)) {
+		fprintf(stderr, "%s: child %d killed by signal %d%s\n", what,
+			(int)pid, WTERMSIG(st),
+			WTERMSIG(st) == SIGALRM ? " (alarm: deadlock)" : "");
+		exit(1);
+	}
+	CHECK(WIFEXITED(st));
+	if (WEXITSTATUS(st) != CHILD_OK && WEXITSTATUS(st) != CHILD_OK_TRACED) {
+		fprintf(stderr, "%s: child %d exited with %d\n", what, (int)pid,
+			WEXITSTATUS(st));
+		exit(1);
+	}
+	return WEXITSTATUS(st);
+}
+
+static const char *const pat_fn[] = { "ftc_fork_fn" };
+
+/* The entry of @fn is whole: its original NOPs (0) or a jump (1). */
+static int entry_whole(uintptr_t fn)
+{
+	uint8_t b[5];
+
+	lp_entry_read(fn, b);
+	if (lp_entry_is_nops(fn))
+		return 0;
+	if (b[0] == 0xe9)
+		return 1;
+	fprintf(stderr, "[%d] the entry at %#lx is %02x %02x %02x %02x %02x\n",
+		(int)getpid(), (unsigned long)fn, b[0], b[1], b[2], b[3], b[4]);
+	return -1;
+}
+
+/* In a child: CALLS calls of ftc_fork_fn; @s counted @per of them each
+ * (entries, and returns in graph mode). */
+static void c_calls(struct ftc_set *s, long per)
+{
+	long e = ftc_entries(s, 0), r = ftc_returns(s, 0);
+
+	for (int i = 0; i < CALLS; i++)
+		C_CHECK_EQ(ftc_fork_fn(i), i + 7);
+	C_CHECK_EQ(ftc_entries(s, 0) - e, per * CALLS);
+	C_CHECK_EQ(ftc_returns(s, 0) - r, s->graph ? per * CALLS : 0);
+}
+
+/* In a child: a set of its own on ftc_fork_fn counts exactly, and its
+ * detach leaves the entry as it found it. */
+static void c_own_set(void)
+{
+	const uintptr_t fn = (uintptr_t)ftc_fork_fn;
+	struct ftc_set own;
+	uint8_t before[5];
+	int err;
+
+	lp_entry_read(fn, before);
+	ftc_set_init(&own, true, "ftc_fork_fn", NULL);
+	err = ftc_try_attach(&own, pat_fn, 1);
+	C_CHECK_EQ(err, 0);
+	C_CHECK_EQ(entry_whole(fn), 1);
+	c_calls(&own, 1);
+	C_CHECK_EQ(rw_ftrace_detach(own.t), 0);
+	C_CHECK(lp_entry_is(fn, before));
+	c_calls(&own, 0);
+}
+
+/* ---- 1. A traced parent forks -------------------------------------------- */
+
+static void part1(void)
+{
+	const uintptr_t fn = (uintptr_t)ftc_fork_fn;
+	static const char *const pats[] = { "ftc_fork_fn", "ftc_fork_call" };
+	struct ftc_set s;
+	long e_call, r_call;
+	pid_t pid;
+
+	ftc_set_init(&s, true, "ftc_fork_fn", "ftc_fork_call", NULL);
+	ftc_attach(&s, pats, 2);
+	ftc_check_funcs(&s);
+	for (int i = 0; i < CALLS; i++)
+		CHECK_EQ(ftc_fork_fn(i), i + 7);
+	CHECK_EQ(ftc_entries(&s, 0), CALLS);
+	CHECK_EQ(ftc_returns(&s, 0), CALLS);
+
+	pid = ftc_fork_call();
+	CHECK(pid >= 0);
+	e_call = ftc_entries(&s, 1);
+	r_call = ftc_returns(&s, 1);
+	if (pid == 0) {
+		alarm(10);
+		/* The fork's entry and its return, in the child's copy. */
+		C_CHECK_EQ(e_call, 1);
+		C_CHECK_EQ(r_call, 1);
+		C_CHECK_EQ(entry_whole(fn), 1);
+		c_calls(&s, 1);
+		C_CHECK_EQ(ftc_entries(&s, 0), 2 * CALLS);
+		C_CHECK_EQ(rw_ftrace_detach(s.t), 0);
+		C_CHECK(lp_entry_is_nops(fn));
+		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_fork_call));
+		c_calls(&s, 0);
+		c_own_set();
+		C_CHECK(lp_entry_is_nops(fn));
+		_exit(CHILD_OK);
+	}
+	CHECK_EQ(e_call, 1);
+	CHECK_EQ(r_call, 1);
+	child_wait(pid, "1. child of a traced parent");
+	/* The child's calls are not the parent's. */
+	CHECK_EQ(ftc_entries(&s, 0), CALLS);
+	CHECK(entry_whole(fn) == 1);
+	for (int i = 0; i < CALLS; i++)
+		CHECK_EQ(ftc_fork_fn(i), i + 7);
+	CHECK_EQ(ftc_entries(&s, 0), 2 * CALLS);
+	CHECK_EQ(ftc_returns(&s, 0), 2 * CALLS);
+	ftc_detach(&s);
+	CHECK(lp_entry_is_nops(fn));
+	CHECK(lp_entry_is_nops((uintptr_t)ftc_fork_call));
+	ftc_check_clean(&s, "1. S");
+	printf("  1. the child of a traced parent: ok\n");
+}
+
+/* ---- 2. fork during attach ----------------------------------------------- */
+
+static const char *const pat_all[] = { "ftc_*@libftc_lib.so" };
+static struct ftc_set churn;
+static _Atomic bool churn_stop;
+static _Atomic long churn_rounds, churn_errors;
+
+static void *churn_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&churn_stop)) {
+		int err = ftc_try_attach(&churn, pat_all, 1);
+
+		if (err) {
+			fprintf(stderr, "churn: attach: %s: %s\n",
+				rw_strerror(err), rw_ftrace_last_error());
+			atomic_fetch_add(&churn_errors, 1);
+			break;
+		}
+		err = rw_ftrace_detach(churn.t);
+		if (err) {
+			fprintf(stderr, "churn: detach: %s: %s\n",
+				rw_strerror(err), rw_ftrace_last_error());
+			atomic_fetch_add(&churn_errors, 1);
+			break;
+		}
+		churn.t = NULL;
+		atomic_fetch_add(&churn_rounds, 1);
+	}
+	return NULL;
+}
+
+static void part2(void)
+{
+	const long forks = rw_test_scale(30, 300);
+	const uintptr_t fn = (uintptr_t)ftc_fork_fn;
+	long traced = 0;
+	pthread_t th;
+
+	/* The set counts ftc_fork_fn; its other functions are foreign. */
+	ftc_set_init(&churn, true, "ftc_fork_fn", NULL);
+	CHECK_OK(pthread_create(&th, NULL, churn_main, NULL));
+	CHECK(LP_WAIT_UNTIL(atomic_load(&churn_rounds) > 0,
+			    lp_deadline_ms(5000)));
+	for (long i = 0; i < forks; i++) {
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			int whole;
+
+			alarm(10);
+			whole = entry_whole(fn);
+			C_CHECK(whole >= 0);
+			C_CHECK(entry_whole((uintptr_t)ftc_leaf) >= 0);
+			C_CHECK(entry_whole((uintptr_t)ftc_set_b) >= 0);
+			/* The copy of the set counts every call when the
+			 * entry is traced, none when it is not. */
+			c_calls(&churn, whole);
+			c_own_set();
+			_exit(whole ? CHILD_OK_TRACED : CHILD_OK);
+		}
+		traced += child_wait(pid, "2. fork during attach") ==
+			  CHILD_OK_TRACED;
+		usleep(1000);
+	}
+	atomic_store(&churn_stop, true);
+	CHECK_OK(pthread_join(th, NULL));
+	CHECK_EQ(atomic_load(&churn_errors), 0);
+	CHECK(churn.t == NULL);
+	CHECK(lp_entry_is_nops(fn));
+	CHECK(lp_entry_is_nops((uintptr_t)ftc_leaf));
+	printf("  2. %ld forks (%ld children traced) during %ld "
+	       "attach/detach rounds: ok\n",
+	       forks, traced, atomic_load(&churn_rounds));
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	printf("test_ftc_fork:\n");
+	part1();
+	part2();
+	printf("test_ftc_fork: ok\n");
+	return 0;
+}
+
+#endif /* RW_BACKEND_X86_64 */

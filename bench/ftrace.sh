@@ -26,16 +26,19 @@
 # Whatever is missing (valgrind, strace, uftrace, bpftrace, or a kernel
 # that refuses uprobes) is skipped with a message.
 # --quick: rw-bench-ftrace --quick, 3 rounds, 50,000 callgrind iterations.
+# --only calls|strace|callgrind|ext: one part (1: calls and attach).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 quick=0
 rounds=7
+only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1; rounds=3 ;;
 	--rounds) rounds=$2; shift ;;
-	-*) echo "usage: bench/ftrace.sh [--quick] [--rounds R] [BUILD_DIR]" >&2; exit 2 ;;
+	--only) only=$2; shift ;;
+	-*) echo "usage: bench/ftrace.sh [--quick] [--rounds R] [--only calls|strace|callgrind|ext] [BUILD_DIR]" >&2; exit 2 ;;
 	*) break ;;
 	esac
 	shift
@@ -67,10 +70,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+part() {
+	[ -z "$only" ] || [ "$only" = "$1" ]
+}
+
+if part calls; then
 echo "== rw-bench-ftrace ${args[*]}"
 "$bin" "${args[@]}"
-
 echo
+fi
+
+if part strace; then
 echo "== strace -f -c -e trace=membarrier rw-bench-ftrace --only attach --cycles 3"
 if command -v strace >/dev/null; then
 	strace -f -c -e trace=membarrier -o "$tmp/strace" \
@@ -82,8 +92,10 @@ if command -v strace >/dev/null; then
 else
 	echo "(strace not installed: skipped)"
 fi
-
 echo
+fi
+
+if part callgrind; then
 if command -v valgrind >/dev/null; then
 	printf 'callgrind: %s, %s iterations per variant, Ir per iteration (loop + call + probes), each variant set up alone\n' \
 		"$(basename "$bin")" "$iters"
@@ -106,9 +118,11 @@ if command -v valgrind >/dev/null; then
 else
 	echo "callgrind: valgrind not found, skipped"
 fi
-
-# --- 4. Against uftrace and a bpftrace uprobe ---------------------------------
 echo
+fi
+
+part ext || exit 0
+# --- 4. Against uftrace and a bpftrace uprobe ---------------------------------
 echo "== rw-bench-ftrace-ext, $rounds rounds of $ext_iters calls per mode"
 modes=(none entry graph)
 have_cli=0
@@ -209,19 +223,21 @@ END {
 		for (k = 0; k < R; k++) {
 			w[k + 1] = wall[m, k]; c[k + 1] = cpu[m, k]
 			d[k + 1] = cpu[m, k] - cpu["none", k]
-			re[k + 1] = (cpu["entry", k] - cpu["none", k]) > 0 ?
-				d[k + 1] / (cpu["entry", k] - cpu["none", k]) : 0
-			rg[k + 1] = (cpu["graph", k] - cpu["none", k]) > 0 ?
-				d[k + 1] / (cpu["graph", k] - cpu["none", k]) : 0
+			he = cpu["entry", k] - cpu["none", k]
+			hg = cpu["graph", k] - cpu["none", k]
+			re[k + 1] = he > 0 ? d[k + 1] / he : 0
+			rg[k + 1] = hg > 0 ? d[k + 1] / hg : 0
 		}
 		mw = median(w, R); mc = median(c, R); md = median(d, R)
 		mre = median(re, R); mrg = median(rg, R)
 		printf "  %-44s %9.2f %9.2f %+9.2f", label[m], mw, mc, md
-		if (m == "none")
-			printf "\n"
+		if (m != "none" && m != "entry" && ("entry" in seen))
+			printf " %8.1fx [%5.1f, %5.1f]", mre, re[1], re[R]
 		else
-			printf " %8.1fx [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]\n",
-				mre, re[1], re[R], mrg, rg[1], rg[R]
+			printf " %19s", ""
+		if (m != "none" && m != "graph" && ("graph" in seen))
+			printf " %8.1fx [%5.1f, %5.1f]", mrg, rg[1], rg[R]
+		printf "\n"
 	}
 	printf "  (ns per call, median over rounds; +ns: minus the untraced run of the same round;\n"
 	printf "   the ratios: per hit (+ns), per round, median [min, max])\n"

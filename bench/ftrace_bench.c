@@ -56,6 +56,15 @@
 #define MAX_ROUNDS 201
 #define MAX_CYCLES 101
 #define MAX_BUSY 64
+/*
+ * The sessions' rings: 8 MiB per thread hold 262,144 records of 32 bytes,
+ * more than one run of a variant (--iters, 200,000 by default), so that
+ * nothing is dropped however late the command's reader is; a pause after
+ * each session run lets it drain. 64 thread slots of 8 MiB pass the
+ * default cap on the sessions' memory (1 GiB, sparse): the bench raises it
+ * for itself (REWIRE_TRACE_MEM_MAX, unless set).
+ */
+#define FB_RING_SIZE "8M"
 
 enum variant {
 #define FB_ENUM(v, label) V_##v,
@@ -202,7 +211,7 @@ struct session {
 	bool on;
 };
 
-/* Starts `rewire trace PID ARGS... --ring-size 64M --output /dev/null`
+/* Starts `rewire trace PID ARGS... --ring-size 8M --output /dev/null`
  * and waits until @attached() says its probe is there. False (and a
  * message) if the command failed or took more than 10 s. */
 static bool session_start(struct session *s, const char *rewire,
@@ -223,7 +232,7 @@ static bool session_start(struct session *s, const char *rewire,
 	for (int i = 0; i < nargs; i++)
 		argv[n++] = args[i];
 	argv[n++] = "--ring-size";
-	argv[n++] = "64M";
+	argv[n++] = FB_RING_SIZE;
 	argv[n++] = "--output";
 	argv[n++] = "/dev/null";
 	argv[n] = NULL;
@@ -342,6 +351,7 @@ static void setup(struct setup *st, const char *rewire, const bool *want)
 		st->t[V_graph_ret] =
 			attach("fb_graph_ret", NULL, fb_ret_rec_probe);
 	if (st->have[V_tp_ring] || st->have[V_entry_ring]) {
+		setenv("REWIRE_TRACE_MEM_MAX", "4G", 0);
 		err = rw_ctl_start();
 		if (err) {
 			printf("(rw_ctl_start: %s: no session rows)\n",
@@ -756,8 +766,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .rounds = 15,
-			  .iters = 500000,
+	struct opts o = { .rounds = 21,
+			  .iters = 200000,
 			  .cycles = 5,
 			  .busy = 8,
 			  .rewire = FB_REWIRE_CLI,
@@ -771,7 +781,7 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--quick")) {
 			o.rounds = 5;
-			o.iters = 200000;
+			o.iters = 100000;
 			o.cycles = 3;
 		} else if (!strcmp(a, "--rounds") && v) {
 			o.rounds = atoi(v), i++;

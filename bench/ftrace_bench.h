@@ -6,10 +6,9 @@
  * attaching and detaching thousands of functions takes.
  *
  * Every measured function has the same body, (x >> 3) ^ x, and lives in
- * librwbench_ftrace_target.so (ftrace_target.c), built the way Debian
- * builds a package (dpkg-buildflags: -O2, -fstack-protector-strong,
- * -D_FORTIFY_SOURCE=2) with rewire_target_patchable(), so that every entry
- * is one 5-byte NOP. Each variant has a function of its own, so that the
+ * ftrace_target.c, in the program, built the way Debian builds a package
+ * (dpkg-buildflags: -O2, -fstack-protector-strong, -D_FORTIFY_SOURCE=2)
+ * with rewire_target_patchable(), so that every entry is one 5-byte NOP. Each variant has a function of its own, so that the
  * probes of one never run in another's loop:
  *   fb_plain        no patchable entry: the body alone
  *   fb_never        never traced: the body and its NOP
@@ -100,7 +99,7 @@ void fb_ret_rec_probe(void *data, const struct rw_ftrace_func *f,
 void fb_tp_nop_probe(void *data, unsigned long fn, unsigned long caller);
 void fb_tp_rec_probe(void *data, unsigned long fn, unsigned long caller);
 
-/* ftrace_many.c (generated, librwbench_ftrace_many.so) --------------------- */
+/* ftrace_many.c (generated: librwbench_ftrace_many.so) --------------------- */
 
 /* FB_MANY functions fbm_00000 .. fbm_<FB_MANY - 1>, distinct, patchable. */
 #define FB_MANY 10000

@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * The functions rw-bench-ftrace calls (see ftrace_bench.h), in the program
+ * itself like rw-bench-tp's tracepoints. Built with Debian's flags and
+ * rewire_target_patchable() (bench/CMakeLists.txt): every entry is one
+ * 5-byte NOP, but fb_plain's, which has none. noipa keeps GCC from merging
+ * the identical bodies or knowing anything about them.
+ */
+/*
  * librwbench_ftrace_target.so: the functions rw-bench-ftrace calls (see
- * ftrace_bench.h). Built with Debian's flags and rewire_target_patchable()
+ * ftrace_bench.h), in the program. Built with Debian's flags and
+ * rewire_target_patchable()
  * (bench/CMakeLists.txt): every entry is one 5-byte NOP, but fb_plain's,
  * which has none. noipa keeps GCC from merging the identical bodies or
  * knowing anything about them.

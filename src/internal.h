@@ -70,6 +70,14 @@ ssize_t rw__task_read(pid_t tid, const char *name, char *buf, size_t size);
  * 'Z' zombie, 'X' dead, ...), -ESRCH when it is gone, another negative
  * errno when it cannot be read. Async-signal-safe. */
 int rw__task_state(pid_t tid);
+/* Parse a /proc/.../syscall line: 0 and *sp, *pc if the thread is
+ * blocked (in a system call, or asleep elsewhere: "-1 SP PC"); 1 if it
+ * runs; -EIO if unreadable. */
+int rw__parse_syscall(const char *s, uintptr_t *sp, uintptr_t *pc);
+/* Where thread @tid is: 1 and *ip if it is blocked (in a system call or
+ * otherwise asleep) with user IP *ip, 0 if it is running or runnable,
+ * negative errno (-ESRCH: gone). */
+int rw__thread_blocked_ip(pid_t tid, uintptr_t *ip);
 
 /*
  * rw__lock: a mutex that knows its owner, so that a thread that already
@@ -150,12 +158,14 @@ static inline void rw__lock_reset(struct rw__lock *l)
  * own, in this fixed order, whatever the order of the constructors (the
  * kernel's enum cpuhp_state does the same for CPU hotplug):
  *
- *   prepare:	live patching, providers, tracepoints, RCU (call_rcu pause,
- *		urcu-bp, poll lock), then the floor: text lock, cross-thread
- *		call lock;
- *   parent:	the floor, then RCU, tracepoints, providers, live patching;
- *   child:	the floor (threads, /proc/self/mem, membarrier, text lock),
- *		then RCU, tracepoints, providers, live patching, and last
+ *   prepare:	live patching, function tracing, providers, tracepoints,
+ *		RCU (call_rcu pause, urcu-bp, poll lock), then the floor:
+ *		entry lock, text lock, cross-thread call lock;
+ *   parent:	the floor, then RCU, tracepoints, providers, function
+ *		tracing, live patching;
+ *   child:	the floor (threads, /proc/self/mem, membarrier, entry and
+ *		text locks), then RCU, tracepoints, providers, function
+ *		tracing, live patching, and last
  *		the control server, which may start its thread in the child
  *		once every other part's state is consistent.
  *
@@ -165,6 +175,7 @@ static inline void rw__lock_reset(struct rw__lock *l)
 enum rw__fork_level {
 	RW__FORK_CTL, /* child only, last: starts a thread (src/ctl/) */
 	RW__FORK_LIVEPATCH,
+	RW__FORK_FTRACE,
 	RW__FORK_PROVIDER,
 	RW__FORK_TRACEPOINT,
 	RW__FORK_RCU,

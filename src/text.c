@@ -59,10 +59,7 @@ static bool policy_read;
  * last rw__text_error_clear()). */
 static __thread char text_error[384];
 
-static void set_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void set_error(const char *fmt, ...)
+void rw__text_error_set(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -137,9 +134,9 @@ static int maps_walk(int (*fn)(uintptr_t lo, uintptr_t hi, const char *perms,
 	if (!f) {
 		int e = errno;
 
-		set_error("cannot read /proc/self/maps: %s (%s)%s", strerror(e),
-			  errno_name(e),
-			  e == ENOENT ? ": /proc is not mounted" : "");
+		rw__text_error_set("cannot read /proc/self/maps: %s (%s)%s",
+				   strerror(e), errno_name(e),
+				   e == ENOENT ? ": /proc is not mounted" : "");
 		return e == ENOENT ? -RW_ERR_NO_PROC : -e;
 	}
 	while (!r && getline(&line, &cap, f) > 0) {
@@ -258,9 +255,10 @@ static int write_mprotect(void *addr, const void *buf, size_t len)
 
 		err = page_prot(hi - 1, &prot2);
 		if (!err && prot2 != prot) {
-			set_error("mprotect fallback: %p..%p spans two "
-				  "mappings of different protections",
-				  (void *)lo, (void *)hi);
+			rw__text_error_set(
+				"mprotect fallback: %p..%p spans two "
+				"mappings of different protections",
+				(void *)lo, (void *)hi);
 			err = -EINVAL;
 		}
 	}
@@ -268,9 +266,9 @@ static int write_mprotect(void *addr, const void *buf, size_t len)
 		return err;
 	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC)) {
 		err = errno;
-		set_error("mprotect fallback: making %p writable and "
-			  "executable was refused: %s (%s)",
-			  (void *)lo, strerror(err), errno_name(err));
+		rw__text_error_set("mprotect fallback: making %p writable and "
+				   "executable was refused: %s (%s)",
+				   (void *)lo, strerror(err), errno_name(err));
 		return -err;
 	}
 	memcpy(addr, buf, len);
@@ -351,29 +349,32 @@ static int open_failed(int e)
 	};
 
 	if (e == ENOENT) {
-		set_error("cannot open /proc/self/mem: /proc is not mounted "
-			  "(ENOENT)");
+		rw__text_error_set(
+			"cannot open /proc/self/mem: /proc is not mounted "
+			"(ENOENT)");
 		return -RW_ERR_NO_PROC;
 	}
 	if ((e == EACCES || e == EPERM) && prctl(PR_GET_DUMPABLE) != 1) {
-		set_error("the process dropped privileges and is not "
-			  "dumpable: /proc/self/mem refused (%s); rewire "
-			  "opens it at start-up, but %s",
-			  errno_name(e), gone[mem_gone]);
+		rw__text_error_set(
+			"the process dropped privileges and is not "
+			"dumpable: /proc/self/mem refused (%s); rewire "
+			"opens it at start-up, but %s",
+			errno_name(e), gone[mem_gone]);
 		return -RW_ERR_NOT_DUMPABLE;
 	}
 	if (e == EMFILE || e == ENFILE)
-		set_error("cannot open /proc/self/mem: out of file descriptors "
-			  "(%s: %s)%s",
-			  errno_name(e),
-			  e == EMFILE ? "the process's RLIMIT_NOFILE"
-				      : "the system's limit",
-			  mem_gone == MEM_CLOSED ? "; the program closed the "
-						   "one rewire had opened"
-						 : "");
+		rw__text_error_set(
+			"cannot open /proc/self/mem: out of file descriptors "
+			"(%s: %s)%s",
+			errno_name(e),
+			e == EMFILE ? "the process's RLIMIT_NOFILE"
+				    : "the system's limit",
+			mem_gone == MEM_CLOSED ? "; the program closed the "
+						 "one rewire had opened"
+					       : "");
 	else
-		set_error("cannot open /proc/self/mem: %s (%s)", strerror(e),
-			  errno_name(e));
+		rw__text_error_set("cannot open /proc/self/mem: %s (%s)",
+				   strerror(e), errno_name(e));
 	return -e;
 }
 
@@ -399,10 +400,11 @@ static int write_procmem(void *addr, const void *buf, size_t len)
 			continue;
 		if (n <= 0) {
 			err = n < 0 ? errno : EIO;
-			set_error("the kernel refused a write of %zu bytes to "
-				  "code at %p through /proc/self/mem: %s (%s)",
-				  len, (void *)(uintptr_t)off, strerror(err),
-				  errno_name(err));
+			rw__text_error_set(
+				"the kernel refused a write of %zu bytes to "
+				"code at %p through /proc/self/mem: %s (%s)",
+				len, (void *)(uintptr_t)off, strerror(err),
+				errno_name(err));
 			return -RW_ERR_TEXT_WRITE;
 		}
 		p += n;
@@ -413,10 +415,11 @@ static int write_procmem(void *addr, const void *buf, size_t len)
 	 * anything else a bug; a wrong descriptor writes someone else's). */
 	len = (size_t)(p - (const uint8_t *)buf);
 	if (memcmp(addr, buf, len)) {
-		set_error("a write of %zu bytes to code at %p through "
-			  "/proc/self/mem succeeded but the code did not "
-			  "change",
-			  len, addr);
+		rw__text_error_set(
+			"a write of %zu bytes to code at %p through "
+			"/proc/self/mem succeeded but the code did not "
+			"change",
+			len, addr);
 		return -RW_ERR_TEXT_WRITE;
 	}
 	return 0;
@@ -440,7 +443,7 @@ int rw__text_write(void *addr, const void *buf, size_t len)
 	err = write_mprotect(addr, buf, len);
 	if (err) {
 		memcpy(how, text_error, sizeof(how));
-		set_error("%s; %s", why, how);
+		rw__text_error_set("%s; %s", why, how);
 	}
 	return err;
 }

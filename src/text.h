@@ -39,6 +39,9 @@ int rw__text_write(void *addr, const void *buf, size_t len);
  */
 const char *rw__text_error(void);
 void rw__text_error_clear(void);
+/* Set it (the entries' writer adds its own reasons). */
+void rw__text_error_set(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 
 /* Counters (struct rw_text_stats fields), updated with relaxed atomics. */
 extern _Atomic uint64_t rw__stat_batches, rw__stat_sites_patched,

@@ -6,6 +6,7 @@
  * the comments at each step say what it guarantees.
  */
 #include "text_poke.h"
+#include "entry.h"
 #include "threads.h"
 
 #include <pthread.h>
@@ -607,8 +608,8 @@ void rw__fork_handlers_register(enum rw__fork_level level,
 
 static void atfork_prepare(void)
 {
-	/* Lock order (src/internal.h): live patching, providers,
-	 * tracepoints, RCU, text, then the cross-thread call lock (a batch
+	/* Lock order (src/internal.h): live patching, function tracing,
+	 * providers, tracepoints, RCU, entries, text, then the cross-thread call lock (a batch
 	 * may make a cross-thread call to sync cores). */
 	for (int i = 0; i < RW__FORK_LEVELS; i++) {
 		const struct rw__fork_handlers *h = atomic_load_explicit(
@@ -618,6 +619,7 @@ static void atfork_prepare(void)
 		if (h && h->prepare)
 			h->prepare();
 	}
+	rw__entry_atfork_prepare();
 	fork_locked = rw__lock_acquire(&rw__text_lock) == 0;
 	rw__threads_atfork_prepare();
 }
@@ -627,6 +629,7 @@ static void atfork_parent(void)
 	rw__threads_atfork_parent();
 	if (fork_locked)
 		rw__lock_release(&rw__text_lock);
+	rw__entry_atfork_parent();
 	for (int i = RW__FORK_LEVELS - 1; i >= 0; i--)
 		if (fork_ran[i] && fork_ran[i]->parent)
 			fork_ran[i]->parent();
@@ -642,6 +645,7 @@ static void atfork_child(void)
 	else if (active_pokes)
 		for (int i = 0; i < TRAP_SLOTS; i++)
 			atomic_store(&trap_slots[i].ref, 1);
+	rw__entry_atfork_child();
 	/* After the text lock is free: the new call_rcu thread (RCU's child
 	 * handler) may run a callback that takes it. */
 	for (int i = RW__FORK_LEVELS - 1; i >= 0; i--)

@@ -162,9 +162,9 @@ struct rw_ftrace;
  *   -EOPNOTSUPP	the generic backend
  *   -ENOMEM, or an error of the int3 batch (rw_text_poke_batch)
  */
-int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
-		     const struct rw_ftrace_probe *probe, unsigned flags,
-		     struct rw_ftrace **out);
+RW_EXPORT int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
+			       const struct rw_ftrace_probe *probe,
+			       unsigned flags, struct rw_ftrace **out);
 
 /*
  * rw_ftrace_detach - stop tracing and free @t. On return no probe call of
@@ -172,19 +172,20 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
  * original bytes again. Returns 0 or a negative error (the set stays
  * attached): -EDEADLK from inside a probe.
  */
-int rw_ftrace_detach(struct rw_ftrace *t);
+RW_EXPORT int rw_ftrace_detach(struct rw_ftrace *t);
 
 /* The functions @t traces, sorted by address; valid until detach. */
-size_t rw_ftrace_nfuncs(const struct rw_ftrace *t);
-const struct rw_ftrace_func *rw_ftrace_func_at(const struct rw_ftrace *t,
-					       size_t i);
+RW_EXPORT size_t rw_ftrace_nfuncs(const struct rw_ftrace *t);
+RW_EXPORT const struct rw_ftrace_func *
+rw_ftrace_func_at(const struct rw_ftrace *t, size_t i);
 
 /* Counters of @t since attach. */
 struct rw_ftrace_stats {
 	uint64_t recursion;   /* hits not traced: the thread was in a probe */
 	uint64_t shadow_full; /* returns not traced: shadow stack full */
 };
-void rw_ftrace_get_stats(const struct rw_ftrace *t, struct rw_ftrace_stats *s);
+RW_EXPORT void rw_ftrace_get_stats(const struct rw_ftrace *t,
+				   struct rw_ftrace_stats *s);
 
 /*
  * rw_ftrace_list - call @cb for every function @patterns select (all
@@ -192,12 +193,12 @@ void rw_ftrace_get_stats(const struct rw_ftrace *t, struct rw_ftrace_stats *s);
  * then address order; stops early and returns what @cb returned when that
  * is not 0. Returns 0, -ENOMEM, -EINVAL (a bad pattern).
  */
-int rw_ftrace_list(const char *const *patterns, size_t npatterns,
-		   int (*cb)(void *arg, const struct rw_ftrace_func *f),
-		   void *arg);
+RW_EXPORT int
+rw_ftrace_list(const char *const *patterns, size_t npatterns,
+	       int (*cb)(void *arg, const struct rw_ftrace_func *f), void *arg);
 
 /* The calling thread's message for its last failed rw_ftrace_* call. */
-const char *rw_ftrace_last_error(void);
+RW_EXPORT const char *rw_ftrace_last_error(void);
 
 #ifdef __cplusplus
 }

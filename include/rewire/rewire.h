@@ -25,6 +25,7 @@
 #include <rewire/tracepoint.h>
 #include <rewire/provider.h>
 #include <rewire/livepatch.h>
+#include <rewire/ftrace.h>
 #include <rewire/ctl.h>
 
 #endif /* REWIRE_REWIRE_H */

@@ -88,8 +88,28 @@ int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
 void rw__arch_dispatch_free(void *stub);
 
 /*
+ * Function tracing (src/entry.c). A trampoline is immutable code, placed
+ * within rel32 reach of @near, that loads @rec (a struct rw__entry: the
+ * tracer's data, then the continuation) and jumps to the common entry
+ * code, which saves the argument registers, calls @enter(data, slot) (slot:
+ * the address of the return address), restores them and jumps to the
+ * continuation read after the call. The return trampoline, where a
+ * hijacked return goes, saves the return registers, calls @ret(sp) and
+ * jumps where it answers. The common code is part of every busy range
+ * (rw__arch_stub_ranges). Trampolines are never freed. Text lock held for
+ * alloc. The generic backend has none: -EOPNOTSUPP, and 0.
+ */
+int rw__arch_trace_tramp_alloc(uintptr_t near, void *rec, void **tramp);
+void rw__arch_trace_set(void (*enter)(void *data, uintptr_t *slot),
+			uintptr_t (*ret)(uintptr_t sp));
+uintptr_t rw__arch_trace_return_addr(void);
+/* The common code's [*start, *end) (empty on the generic backend). */
+void rw__arch_trace_code(uintptr_t *start, uintptr_t *end);
+
+/*
  * The pages holding rewire's generated code (far-jump stubs, bound stubs,
- * dispatchers), as [start, end) pairs, up to @max; returns how many there
+ * dispatchers, trampolines) and the common code of function tracing, as
+ * [start, end) pairs, up to @max; returns how many there
  * are. Text lock held.
  */
 size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max);

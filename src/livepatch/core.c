@@ -37,19 +37,21 @@
  * rewritten to their final form (jmp to the new function, the previous
  * patch's function, or the original NOPs) and the transition completes.
  *
- * Entry NOPs. GCC's -fpatchable-function-entry emits one-byte NOPs. A
- * thread preempted after the first of them would resume in the middle of
- * the jump written over them, so the batch that first writes a jump over
- * NOPs, once the first byte traps, moves every thread inside a NOP run to
- * its end (sled_advance), and undoes the batch if a thread cannot be
- * moved.
+ * Entries. The bytes of every entry are derived from a record shared
+ * with function tracing (src/entry.c): this file says where the entry
+ * should send a thread (the original body, a dispatcher, a new function),
+ * and a traced entry keeps its trampoline and continues there. The entry
+ * writer also moves threads out of runs of one-byte NOPs that become a
+ * jump.
  *
  * Locking: lp_lock serializes every rw_patch_* call and the patch stack;
- * it nests outside the text lock and the cross-thread call lock.
+ * it nests outside the entry lock, the text lock and the cross-thread call
+ * lock.
  */
 #include "lp.h"
 
 #include "../arch/arch.h"
+#include "../entry.h"
 #include "../text_poke.h"
 #include "../threads.h"
 
@@ -297,7 +299,7 @@ struct lp_site {
 	/* The old function's pieces (NAME.cold, NAME.part.N): its code too. */
 	struct rw__lp_range *pieces;
 	size_t npieces;
-	uint8_t orig[5]; /* the NOP bytes */
+	struct rw__entry *entry; /* the entry's record, shared with tracing */
 	/* Patches applied or in transition, bottom to top. */
 	struct lp_layer {
 		struct rw_patch *p;
@@ -411,8 +413,20 @@ static struct lp_site *site_get(const struct rw__lp_func *f)
 		       f->nold_pieces * sizeof(*s->pieces));
 		s->npieces = f->nold_pieces;
 	}
-	memcpy(s->orig, (const void *)f->sled, 5);
 	snprintf(s->label, sizeof(s->label), "%s", f->label);
+	if (rw__lock_acquire(&rw__entry_lock) == 0) {
+		int err = rw__entry_get(f->old_addr, f->sled, f->label,
+					&s->entry);
+
+		rw__lock_release(&rw__entry_lock);
+		if (err)
+			s->entry = NULL;
+	}
+	if (!s->entry) {
+		free(s->pieces);
+		free(s);
+		return NULL;
+	}
 	s->next = sites;
 	sites = s;
 	return s;
@@ -469,135 +483,29 @@ static void site_impl(const struct lp_site *s, size_t upto, struct tf *t,
 
 /* ---- Writing entries ----------------------------------------------------- */
 
-static int encode_jmp(uintptr_t site, uintptr_t target, uint8_t out[5],
-		      struct rw__insn *insn)
+/*
+ * Point the entries of the transition at @impl[i] (0: the original body),
+ * through their shared records (src/entry.c): a traced entry keeps its
+ * trampoline and continues there.
+ */
+static int write_entries(const uintptr_t *impl)
 {
-	int err = rw__arch_tramp_insn(site, (void *)target, insn);
-
-	if (err)
-		return err;
-	err = rw__arch_encode(insn, site, out);
-	return err < 0 ? err : 0;
-}
-
-/* The entry bytes for a side: NOPs for the original, else a jump. */
-static int entry_for(const struct lp_site *s, uintptr_t impl, bool orig,
-		     struct rw__poke *p)
-{
+	struct rw__entry_change *ch = calloc(tr.ntf, sizeof(*ch));
 	int err;
 
-	memset(p, 0, sizeof(*p));
-	p->addr = s->sled;
-	p->len = 5;
-	memcpy(p->old, (const void *)s->sled, 5);
-	/* The entry holds rewire's NOPs or jump; an int3 on an instruction
-	 * of them is another tool's (a uprobe placed after the patch, a
-	 * debugger): writing over it would leave that tool restoring a byte
-	 * into our jump later. */
-	for (size_t k = 0; k < (p->old[0] == 0xe9 ? 1 : 5u); k++) {
-		if (p->old[k] == 0xcc && s->orig[k] != 0xcc) {
-			rw__lp_set_error("a breakpoint (int3) from another "
-					 "tool, a uprobe (bpftrace, perf "
-					 "probe) or a debugger, is at %s+%zu: "
-					 "remove it first",
-					 s->label,
-					 (size_t)(s->sled - s->old_addr) + k);
-			return -RW_ERR_BREAKPOINT;
+	if (!ch)
+		return -ENOMEM;
+	err = rw__lock_acquire(&rw__entry_lock);
+	if (!err) {
+		for (size_t i = 0; i < tr.ntf; i++) {
+			ch[i].e = tr.tf[i].site->entry;
+			ch[i].traced = ch[i].e->traced;
+			ch[i].patch = impl[i];
 		}
+		err = rw__entry_apply(ch, tr.ntf);
+		rw__lock_release(&rw__entry_lock);
 	}
-	if (orig) {
-		memcpy(p->new, s->orig, 5);
-		p->insn.op = RW_TEXT_NOP;
-		p->insn.len = 5;
-		return 0;
-	}
-	err = encode_jmp(s->sled, impl, p->new, &p->insn);
-	p->insn.len = 5;
-	return err;
-}
-
-/* Is @ip strictly inside a NOP run of a poke that replaces NOPs? */
-struct sled_job {
-	const struct rw__poke *pokes;
-	size_t n;
-	int timeout_ms;
-};
-
-static const struct rw__poke *sled_at(const struct sled_job *j, uintptr_t ip)
-{
-	for (size_t i = 0; i < j->n; i++)
-		if (j->pokes[i].old[0] == 0x90 && ip > j->pokes[i].addr &&
-		    ip < j->pokes[i].addr + 5)
-			return &j->pokes[i];
-	return NULL;
-}
-
-static void sled_fn(void *arg, void *uc)
-{
-	struct sled_job *j = arg;
-	const struct rw__poke *p;
-
-	if (!uc)
-		return;
-	p = sled_at(j, rw__arch_ip(uc));
-	if (p)
-		/* The NOPs left have no effect: skip them. */
-		rw__arch_set_ip(uc, p->addr + 5);
-}
-
-static bool sled_filter(pid_t tid, void *arg)
-{
-	struct sled_job *j = arg;
-	uintptr_t ip;
-	int r = rw__lp_thread_blocked_ip(tid, &ip);
-
-	if (r < 0)
-		return r != -ESRCH; /* unknown: ask it */
-	if (r == 0)
-		return true; /* running: may be anywhere */
-	/* Blocked: only a thread asleep in a page fault on a NOP can be
-	 * inside one; it answers when it wakes. */
-	return sled_at(j, ip) != NULL;
-}
-
-static int sled_advance(void *arg)
-{
-	struct sled_job *j = arg;
-	struct rw_tid_list late;
-	int err;
-
-	err = rw__on_threads(sled_fn, j, sled_filter, j, j->timeout_ms, &late);
-	if (err == -RW_ERR_THREAD_TIMEOUT)
-		rw__lp_set_error("%zu thread(s) (first: %d) did not answer "
-				 "while the patched entries were armed",
-				 late.count,
-				 late.count ? (int)late.tids[0] : 0);
-	rw_tid_list_free(&late);
-	return err;
-}
-
-static int write_entries(struct rw__poke *pokes, size_t n)
-{
-	struct sled_job j = { .pokes = pokes, .n = n };
-	bool nops = false;
-	int err;
-
-	for (size_t i = 0; i < n; i++)
-		if (pokes[i].old[0] == 0x90)
-			nops = true;
-	/* A busy machine may take long to give every running thread a CPU:
-	 * the batch is undone and tried again with more patience. */
-	for (int tries = 0; tries < 3; tries++) {
-		j.timeout_ms = ROUND_TIMEOUT_MS << tries;
-		err = rw__lock_acquire(&rw__text_lock);
-		if (err)
-			return err;
-		err = rw__text_poke_locked_ex(pokes, n,
-					      nops ? sled_advance : NULL, &j);
-		rw__lock_release(&rw__text_lock);
-		if (err != -RW_ERR_THREAD_TIMEOUT)
-			break;
-	}
+	free(ch);
 	return err;
 }
 
@@ -693,7 +601,7 @@ static bool sweep_filter(pid_t tid, void *arg)
 {
 	struct sweep *w = arg;
 	uintptr_t ip;
-	int r = rw__lp_thread_blocked_ip(tid, &ip);
+	int r = rw__thread_blocked_ip(tid, &ip);
 
 	if (r == -ESRCH)
 		return false;
@@ -713,13 +621,18 @@ static void sweep_retired(bool always)
 
 	if (!retired || (!always && nretired < RETIRE_SWEEP))
 		return;
-	w.ranges = calloc(nretired, sizeof(*w.ranges));
+	w.ranges = calloc(nretired + 1, sizeof(*w.ranges));
 	if (!w.ranges)
 		return;
 	for (struct retired_stub *r = retired; r; r = r->next, i++) {
 		w.ranges[i].start = (uintptr_t)r->stub;
 		w.ranges[i].end = (uintptr_t)r->stub + RW__ARCH_DISPATCH_SIZE;
 	}
+	/* A traced call may hold a dispatcher's address, read from its
+	 * entry's record, in function tracing's common code. */
+	rw__arch_trace_code(&w.ranges[i].start, &w.ranges[i].end);
+	if (w.ranges[i].end > w.ranges[i].start)
+		i++;
 	w.n = i;
 	qsort(w.ranges, w.n, sizeof(*w.ranges), range_cmp);
 	err = rw__on_threads(sweep_fn, &w, sweep_filter, &w, ROUND_TIMEOUT_MS,
@@ -751,33 +664,32 @@ static void sweep_retired(bool always)
  */
 static void note_text_error(void)
 {
-	if (rw__text_error()[0])
-		rw__lp_set_error("cannot write code: %s", rw__text_error());
+	const char *why = rw__text_error();
+
+	if (!why[0])
+		return;
+	/* The entries' writer explains a foreign breakpoint in full. */
+	if (strstr(why, "breakpoint (int3)"))
+		rw__lp_set_error("%s", why);
+	else
+		rw__lp_set_error("cannot write code: %s", why);
 }
 
 /* Point every entry of the transition at a fresh dispatcher. */
 static int install_dispatchers(void)
 {
-	struct rw__poke *pokes;
 	void **fresh;
 	int err = 0;
 	size_t i;
 
 	rw__text_error_clear();
-	pokes = calloc(tr.ntf, sizeof(*pokes));
 	fresh = calloc(tr.ntf, sizeof(*fresh));
-	if (!pokes || !fresh) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < tr.ntf && !err; i++) {
+	if (!fresh)
+		return -ENOMEM;
+	for (i = 0; i < tr.ntf && !err; i++)
 		err = build_stub(&tr.tf[i], &fresh[i]);
-		if (!err)
-			err = entry_for(tr.tf[i].site, (uintptr_t)fresh[i],
-					false, &pokes[i]);
-	}
 	if (!err)
-		err = write_entries(pokes, tr.ntf);
+		err = write_entries((const uintptr_t *)fresh);
 	if (err) {
 		note_text_error();
 		/* Never referenced: free at once. */
@@ -796,7 +708,6 @@ static int install_dispatchers(void)
 		s->stub = fresh[i];
 	}
 out:
-	free(pokes);
 	free(fresh);
 	return err;
 }
@@ -1188,21 +1099,19 @@ static int trans_setup(struct rw_patch *p, bool patched)
 static int trans_complete(struct rw_patch *p)
 {
 	bool patched = target_now();
-	struct rw__poke *pokes = calloc(tr.ntf, sizeof(*pokes));
+	uintptr_t *impl = calloc(tr.ntf, sizeof(*impl));
 	int err = 0;
 
-	if (!pokes)
+	if (!impl)
 		return -ENOMEM;
 	rw__text_error_clear();
-	for (size_t i = 0; i < tr.ntf && !err; i++) {
+	for (size_t i = 0; i < tr.ntf; i++) {
 		struct tf *t = &tr.tf[i];
 
-		err = entry_for(t->site, t->impl[patched], t->orig[patched],
-				&pokes[i]);
+		impl[i] = t->orig[patched] ? 0 : t->impl[patched];
 	}
-	if (!err)
-		err = write_entries(pokes, tr.ntf);
-	free(pokes);
+	err = write_entries(impl);
+	free(impl);
 	if (err) {
 		note_text_error();
 		return err;

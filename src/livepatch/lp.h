@@ -160,11 +160,4 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c);
  */
 int rw__lp_thread_syscall(pid_t tid, long *nr);
 
-/*
- * Where a thread is: 1 and *ip if it is blocked (in a system call or
- * otherwise asleep) with user IP *ip, 0 if it is running or runnable,
- * negative errno (-ESRCH: gone).
- */
-int rw__lp_thread_blocked_ip(pid_t tid, uintptr_t *ip);
-
 #endif /* REWIRE_LP_H */

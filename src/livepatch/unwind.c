@@ -290,57 +290,6 @@ __attribute__((constructor)) static void unwind_init(void)
 
 /* Blocked threads, from /proc/self/task/TID. */
 
-/*
- * Parse /proc/.../syscall: "running", or "NR a1 .. a6 SP PC" (in a
- * system call), or "-1 SP PC" (asleep elsewhere, e.g. in a page fault).
- * 0 and *sp, *pc if blocked; 1 if running; -EIO if unreadable.
- */
-static int parse_syscall(const char *s, uintptr_t *sp, uintptr_t *pc)
-{
-	unsigned long long v[9];
-	int n = 0;
-	char *end;
-
-	if (strncmp(s, "running", 7) == 0)
-		return 1;
-	while (n < 9) {
-		while (*s == ' ')
-			s++;
-		if (*s == '\n' || *s == '\0')
-			break;
-		errno = 0;
-		v[n] = strtoull(s, &end, 0);
-		if (end == s || errno)
-			return -EIO;
-		s = end;
-		n++;
-	}
-	if (n != 9 && n != 3)
-		return -EIO;
-	*sp = (uintptr_t)v[n - 2];
-	*pc = (uintptr_t)v[n - 1];
-	return 0;
-}
-
-int rw__lp_thread_blocked_ip(pid_t tid, uintptr_t *ip)
-{
-	char buf[256];
-	uintptr_t sp, pc;
-	ssize_t n;
-	int r;
-
-	n = rw__task_read(tid, "syscall", buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	r = parse_syscall(buf, &sp, &pc);
-	if (r < 0)
-		return r;
-	if (r == 1)
-		return 0;
-	*ip = pc;
-	return 1;
-}
-
 int rw__lp_thread_syscall(pid_t tid, long *nr)
 {
 	char buf[256];
@@ -445,7 +394,7 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c)
 	l1 = rw__task_read(tid, "syscall", s1, sizeof(s1));
 	if (l1 < 0)
 		return (int)l1;
-	r = parse_syscall(s1, &sp, &pc);
+	r = rw__parse_syscall(s1, &sp, &pc);
 	if (r < 0)
 		return r;
 	if (r == 1)

@@ -393,7 +393,7 @@ static void wait_blocked(pid_t tid)
 	int r;
 
 	for (int i = 0; i < 10000; i++) {
-		r = rw__lp_thread_blocked_ip(tid, &ip);
+		r = rw__thread_blocked_ip(tid, &ip);
 		CHECK(r >= 0);
 		if (r == 1) {
 			CHECK(ip != 0);
@@ -472,7 +472,7 @@ static void test_blocked(void)
 	CHECK_EQ(rw__lp_check_blocked(stid, &c), -ESRCH);
 	{
 		uintptr_t ip;
-		CHECK_EQ(rw__lp_thread_blocked_ip(tid, &ip), -ESRCH);
+		CHECK_EQ(rw__thread_blocked_ip(tid, &ip), -ESRCH);
 	}
 
 	printf("check_blocked: ok\n");
@@ -508,7 +508,7 @@ static void test_running(void)
 		int r = rw__lp_check_blocked(tid, &c);
 
 		CHECK_EQ(r, RW__LP_RUNNING);
-		CHECK_EQ(rw__lp_thread_blocked_ip(tid, &ip), 0);
+		CHECK_EQ(rw__thread_blocked_ip(tid, &ip), 0);
 		running++;
 	}
 	atomic_store(&busy_stop, 1);

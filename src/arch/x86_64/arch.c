@@ -543,6 +543,166 @@ void rw__arch_dispatch_free(void *stub)
 	pool_put(&dispatch_pool, (uintptr_t)stub);
 }
 
+/*
+ * Function tracing (src/entry.c). A trampoline, one 32-byte slot per
+ * traced function:
+ *
+ *	movabs $rec, %r11		49 bb <rec>
+ *	jmp    *caller(%rip)		ff 25 00 00 00 00
+ *	caller:	.quad rw__trace_caller
+ *
+ * %r11 is free at a function entry (neither an argument nor preserved).
+ * rw__trace_caller keeps the stack as a function entry left it, so the
+ * traced function's frame will be exactly where its caller expects:
+ *
+ *	sub  $200, %rsp		(%rsp was 8 mod 16: now 0 mod 16)
+ *	save %xmm0-7, %rdi, %rsi, %rdx, %rcx, %r8, %r9, %rax, %r10, %r11
+ *	call *enter(rec->data, &return address)
+ *	restore, %r11 = rec->cont (read after the call)
+ *	add  $200, %rsp
+ *	jmp  *%r11
+ *
+ * %rax carries the number of vector registers of a variadic call, %r10 a
+ * nested function's static chain. rw__trace_return is where a hijacked
+ * return goes: %rsp is 0 mod 16 there; it saves %rax, %rdx, %xmm0 and
+ * %xmm1 (the return registers), calls ret(%rsp) and jumps to its answer.
+ * Its CFI says the return address is undefined: an unwinder that reaches
+ * it stops there instead of following a wrong address (rewire puts the
+ * real addresses back before the unwinders it knows run).
+ */
+void (*rw__trace_enter_fn)(void *data, uintptr_t *slot)
+	__attribute__((visibility("hidden")));
+uintptr_t (*rw__trace_ret_fn)(uintptr_t sp)
+	__attribute__((visibility("hidden")));
+void rw__trace_caller(void) __attribute__((visibility("hidden")));
+void rw__trace_return(void) __attribute__((visibility("hidden")));
+void rw__trace_code_end(void) __attribute__((visibility("hidden")));
+
+__asm__(".text\n"
+	".p2align 4\n"
+	".type rw__trace_caller, @function\n"
+	"rw__trace_caller:\n"
+	".cfi_startproc\n"
+	"	subq $200, %rsp\n"
+	".cfi_adjust_cfa_offset 200\n"
+	"	movaps %xmm0, 0(%rsp)\n"
+	"	movaps %xmm1, 16(%rsp)\n"
+	"	movaps %xmm2, 32(%rsp)\n"
+	"	movaps %xmm3, 48(%rsp)\n"
+	"	movaps %xmm4, 64(%rsp)\n"
+	"	movaps %xmm5, 80(%rsp)\n"
+	"	movaps %xmm6, 96(%rsp)\n"
+	"	movaps %xmm7, 112(%rsp)\n"
+	"	movq %rdi, 128(%rsp)\n"
+	"	movq %rsi, 136(%rsp)\n"
+	"	movq %rdx, 144(%rsp)\n"
+	"	movq %rcx, 152(%rsp)\n"
+	"	movq %r8, 160(%rsp)\n"
+	"	movq %r9, 168(%rsp)\n"
+	"	movq %rax, 176(%rsp)\n"
+	"	movq %r10, 184(%rsp)\n"
+	"	movq %r11, 192(%rsp)\n"
+	"	movq 0(%r11), %rdi\n"
+	"	leaq 200(%rsp), %rsi\n"
+	"	call *rw__trace_enter_fn(%rip)\n"
+	"	movq 192(%rsp), %r11\n"
+	"	movq 8(%r11), %r11\n"
+	"	movaps 0(%rsp), %xmm0\n"
+	"	movaps 16(%rsp), %xmm1\n"
+	"	movaps 32(%rsp), %xmm2\n"
+	"	movaps 48(%rsp), %xmm3\n"
+	"	movaps 64(%rsp), %xmm4\n"
+	"	movaps 80(%rsp), %xmm5\n"
+	"	movaps 96(%rsp), %xmm6\n"
+	"	movaps 112(%rsp), %xmm7\n"
+	"	movq 128(%rsp), %rdi\n"
+	"	movq 136(%rsp), %rsi\n"
+	"	movq 144(%rsp), %rdx\n"
+	"	movq 152(%rsp), %rcx\n"
+	"	movq 160(%rsp), %r8\n"
+	"	movq 168(%rsp), %r9\n"
+	"	movq 176(%rsp), %rax\n"
+	"	movq 184(%rsp), %r10\n"
+	"	addq $200, %rsp\n"
+	".cfi_adjust_cfa_offset -200\n"
+	"	jmp *%r11\n"
+	".cfi_endproc\n"
+	".size rw__trace_caller, .-rw__trace_caller\n"
+	".p2align 4\n"
+	".cfi_startproc\n"
+	".cfi_undefined rip\n"
+	"	nop\n"
+	".type rw__trace_return, @function\n"
+	"rw__trace_return:\n"
+	"	subq $48, %rsp\n"
+	".cfi_adjust_cfa_offset 48\n"
+	"	movaps %xmm0, 0(%rsp)\n"
+	"	movaps %xmm1, 16(%rsp)\n"
+	"	movq %rax, 32(%rsp)\n"
+	"	movq %rdx, 40(%rsp)\n"
+	"	leaq 48(%rsp), %rdi\n"
+	"	call *rw__trace_ret_fn(%rip)\n"
+	"	movq %rax, %r11\n"
+	"	movaps 0(%rsp), %xmm0\n"
+	"	movaps 16(%rsp), %xmm1\n"
+	"	movq 32(%rsp), %rax\n"
+	"	movq 40(%rsp), %rdx\n"
+	"	addq $48, %rsp\n"
+	".cfi_adjust_cfa_offset -48\n"
+	"	jmp *%r11\n"
+	".cfi_endproc\n"
+	".size rw__trace_return, .-rw__trace_return\n"
+	".type rw__trace_code_end, @function\n"
+	"rw__trace_code_end:\n"
+	"	int3\n"
+	".size rw__trace_code_end, .-rw__trace_code_end\n");
+
+#define TRACE_TRAMP_SIZE 32
+static struct slot_pool trace_pool = { .size = TRACE_TRAMP_SIZE };
+
+int rw__arch_trace_tramp_alloc(uintptr_t near, void *rec, void **tramp)
+{
+	uint8_t code[TRACE_TRAMP_SIZE];
+	uintptr_t caller = (uintptr_t)rw__trace_caller;
+	struct slot_page *sp;
+	uintptr_t at = pool_find(&trace_pool, near, &sp);
+	int err;
+
+	if (!at)
+		return -ENOMEM;
+	memset(code, OP_INT3, sizeof(code));
+	code[0] = 0x49;
+	code[1] = 0xbb;
+	memcpy(code + 2, &rec, 8);
+	code[10] = 0xff;
+	code[11] = 0x25;
+	memset(code + 12, 0, 4);
+	memcpy(code + 16, &caller, 8);
+	err = pool_fill(&trace_pool, sp, at, code);
+	if (err)
+		return err;
+	*tramp = (void *)at;
+	return 0;
+}
+
+void rw__arch_trace_set(void (*enter)(void *data, uintptr_t *slot),
+			uintptr_t (*ret)(uintptr_t sp))
+{
+	__atomic_store_n(&rw__trace_enter_fn, enter, __ATOMIC_RELEASE);
+	__atomic_store_n(&rw__trace_ret_fn, ret, __ATOMIC_RELEASE);
+}
+
+uintptr_t rw__arch_trace_return_addr(void)
+{
+	return (uintptr_t)rw__trace_return;
+}
+
+void rw__arch_trace_code(uintptr_t *start, uintptr_t *end)
+{
+	*start = (uintptr_t)rw__trace_caller;
+	*end = (uintptr_t)rw__trace_code_end;
+}
+
 size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 {
 	size_t n = 0;
@@ -561,6 +721,13 @@ size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 		RW__ADD_PAGE(bp->base);
 	for (struct slot_page *dp = dispatch_pool.pages; dp; dp = dp->next)
 		RW__ADD_PAGE(dp->base);
+	for (struct slot_page *tp = trace_pool.pages; tp; tp = tp->next)
+		RW__ADD_PAGE(tp->base);
+	if (n < max) {
+		out[n][0] = (uintptr_t)rw__trace_caller;
+		out[n][1] = (uintptr_t)rw__trace_code_end;
+	}
+	n++;
 #undef RW__ADD_PAGE
 	return n;
 }

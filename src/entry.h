@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: function entries shared by their users (DESIGN.md 8b).
+ *
+ * A patchable function entry (five bytes of NOPs, after an endbr64 when
+ * the function has one) can be wanted by live patching (a jump to the new
+ * function or to a transition's dispatcher) and by function tracing (a
+ * jump to the function's trampoline, which calls the tracer and then goes
+ * where live patching would have sent the thread). One record per entry
+ * keeps what each user wants; the entry's bytes are derived from the
+ * record alone, and every change goes through one int3 batch here. No
+ * feature writes an entry on its own.
+ *
+ * Records are created on first use and never freed (a trampoline may
+ * point at one for as long as the process lives). A record whose users
+ * are all gone re-reads its original bytes on next use: the object may
+ * have been unloaded and another loaded at the same address.
+ *
+ * Locking: rw__entry_lock (entry.c) protects every record and nests
+ * inside the features' own locks and outside the text lock.
+ */
+#ifndef REWIRE_ENTRY_H
+#define REWIRE_ENTRY_H
+
+#include "internal.h"
+#include "text_poke.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Read by the x86-64 trampolines: keep data and cont first, in order. */
+struct rw__entry {
+	void *tdata;		/* the tracer's record for this function */
+	_Atomic uintptr_t cont; /* where a traced call continues */
+	uintptr_t func;		/* the function's entry (symbol value) */
+	uintptr_t sled;		/* the five bytes */
+	uint8_t orig[5];	/* their original contents (NOPs) */
+	bool traced;		/* function tracing wants the entry */
+	uintptr_t patch;	/* live patching's jump target, 0: none */
+	void *tramp;		/* the trampoline, made on first trace */
+	char label[96];
+	struct rw__entry *next;
+};
+
+extern struct rw__lock rw__entry_lock;
+
+/*
+ * The record of the entry whose five bytes are at @sled (function @func),
+ * made if needed: the bytes there must be NOPs then (else
+ * -RW_ERR_NOT_PATCHABLE). Entry lock held.
+ */
+int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
+		  struct rw__entry **out);
+
+/*
+ * A change of users: the caller sets traced/patch/tdata on a copy of what
+ * it wants. rw__entry_apply() writes every entry whose bytes change in one
+ * int3 batch (threads inside a run of one-byte NOPs about to become a jump
+ * are moved past it) and then stores the new wants; on error nothing
+ * changed. Entry lock held, text lock not.
+ */
+struct rw__entry_change {
+	struct rw__entry *e;
+	bool traced;
+	uintptr_t patch;
+};
+int rw__entry_apply(const struct rw__entry_change *ch, size_t n);
+
+/*
+ * Function tracing registers what the trampolines call (once, from a
+ * constructor): @enter(tdata, slot) on every traced entry, slot pointing
+ * at the return address; @ret(sp) from the return trampoline, which
+ * returns where the function should have returned (sp: the stack pointer
+ * after its return).
+ */
+void rw__entry_set_tracer(void (*enter)(void *tdata, uintptr_t *slot),
+			  uintptr_t (*ret)(uintptr_t sp));
+
+/* The address a hijacked return goes to (the return trampoline). */
+uintptr_t rw__entry_return_tramp(void);
+
+/* Floor fork handlers (src/text_poke.c). */
+void rw__entry_atfork_prepare(void);
+void rw__entry_atfork_parent(void);
+void rw__entry_atfork_child(void);
+
+#endif /* REWIRE_ENTRY_H */

@@ -1,0 +1,1537 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Function tracing (rewire/ftrace.h): the user-space ftrace.
+ *
+ * Functions. The symbol tables of the loaded objects (libelf: .symtab, or
+ * .dynsym when stripped) give every function; one whose entry holds five
+ * NOPs (after an endbr64) or already belongs to rewire (a live patch's
+ * jump) is traceable. Tables are kept per object and never freed: the
+ * entries' records (src/entry.c) point at their functions for as long as
+ * the process lives. A traced object is pinned (dlopen RTLD_NOLOAD) until
+ * detach, so a dlclose by the program cannot unmap code that jumps to a
+ * trampoline.
+ *
+ * Hits. Each traced function has an RCU-published, immutable array of the
+ * probe sets that trace it. The entry trampoline calls ft_enter(): unless
+ * the thread is already in a probe (then the hit is only counted), it
+ * runs the entry probes of the array it sees and, when one of them has a
+ * return function, replaces the return address with the return
+ * trampoline, after pushing the real one on the thread's shadow stack.
+ * Attaching publishes the arrays, then writes the entries; detaching
+ * writes the entries, publishes the arrays without the set, and waits for
+ * a grace period before freeing it.
+ *
+ * Shadow stacks. An element records the address of the return address it
+ * replaced (the slot), the real return address, the function and the entry
+ * time. A return through the trampoline finds its element by slot, from
+ * the top: longjmp, exceptions and coroutine switches leave elements
+ * whose frames are gone, and they are never the newest element with a live
+ * frame's slot. Stale elements are dropped when a push finds an element
+ * at or below its own slot whose slot no longer holds the trampoline's
+ * address, and a full stack is swept the same way. Unwinders that follow
+ * return addresses get the real ones back first (the interposed
+ * functions at the end of this file).
+ */
+#include "entry.h"
+
+#include "arch/arch.h"
+#include "threads.h"
+
+#include <rewire/ftrace.h>
+#include <rewire/rcu.h>
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define MAX_PATTERNS 65536
+#define ERRLEN 1024
+
+/* ---- Messages ------------------------------------------------------------ */
+
+static __thread char ft_error[ERRLEN];
+
+static void set_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ft_error, sizeof(ft_error), fmt, ap);
+	va_end(ap);
+	rw__log("%s", ft_error);
+}
+
+const char *rw_ftrace_last_error(void)
+{
+	return ft_error;
+}
+
+/* ---- Functions and objects ------------------------------------------------ */
+
+struct ft_users {
+	size_t n;
+	struct rw_ftrace *sets[];
+};
+
+struct ft_func {
+	struct rw_ftrace_func pub;
+	struct ft_obj *obj;
+	const char *plain; /* demangled without its parameters */
+	struct rw__entry *entry;
+	uintptr_t sled;
+	char *aliases; /* other names at the same address, "a\0b\0\0" */
+	struct ft_users *_Atomic users;
+	_Atomic uint64_t recursion, shadow_full;
+};
+
+struct ft_obj {
+	char *path;
+	uintptr_t base;
+	bool loaded; /* seen by the last refresh */
+	bool excluded;
+	struct ft_func *funcs; /* sorted by address */
+	size_t n;
+	struct ft_obj *next;
+};
+
+struct rw_ftrace {
+	struct rw_ftrace_probe probe;
+	struct ft_func **funcs;
+	size_t n;
+	uint64_t attach_ns;
+	void **pins;
+	size_t npins;
+};
+
+static struct rw__lock ft_lock = RW__LOCK_INIT;
+static struct ft_obj *objects;
+static bool elf_ready;
+
+/* Libraries that run while a probe is called or a trap is handled, by
+ * soname prefix: never traced even if built with patchable entries. */
+static const char *const excluded_libs[] = {
+	"libc.so",    "libc-",	      "ld-linux",   "libpthread", "librt.so",
+	"libdl.so",   "liburcu",      "libunwind",  "libelf",	  "libdw",
+	"libz.so",    "liblzma",      "libbz2",	    "libzstd",	  "libgcc_s",
+	"linux-vdso", "libstdc++.so", "libsystemd",
+};
+
+static bool excluded_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	Dl_info self;
+
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < sizeof(excluded_libs) / sizeof(*excluded_libs);
+	     i++)
+		if (strncmp(base, excluded_libs[i], strlen(excluded_libs[i])) ==
+		    0)
+			return true;
+	/* rewire's own object (a shared library, or linked statically into
+	 * the program: then only its functions are excluded, by address). */
+	if (dladdr((void *)rw_ftrace_attach, &self) && self.dli_fname &&
+	    strcmp(self.dli_fname, path) == 0 &&
+	    strstr(path, "librewire") != NULL)
+		return true;
+	return false;
+}
+
+static char *(*cxa_demangle)(const char *, char *, size_t *, int *);
+
+static char *demangle(const char *name)
+{
+	int st = 0;
+
+	if (strncmp(name, "_Z", 2) != 0)
+		return NULL;
+	if (!cxa_demangle)
+		cxa_demangle =
+			(char *(*)(const char *, char *, size_t *,
+				   int *))dlsym(RTLD_DEFAULT, "__cxa_demangle");
+	if (!cxa_demangle)
+		return NULL;
+	char *d = cxa_demangle(name, NULL, NULL, &st);
+
+	if (st != 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* "ns::f(int) const" -> "ns::f": cut at the '(' that opens the last
+ * top-level parameter list. */
+static char *strip_params(const char *d)
+{
+	size_t len = strlen(d);
+	int depth = 0;
+	size_t cut = len;
+
+	for (size_t i = len; i-- > 0;) {
+		if (d[i] == ')')
+			depth++;
+		else if (d[i] == '(') {
+			if (--depth == 0) {
+				cut = i;
+				break;
+			}
+		}
+	}
+	if (cut == len)
+		return NULL;
+	return strndup(d, cut);
+}
+
+/* rewire's own functions, for a program that links librewire statically. */
+static bool in_rewire(uintptr_t addr)
+{
+	Dl_info a, b;
+
+	return dladdr((void *)addr, &a) &&
+	       dladdr((void *)rw_ftrace_attach, &b) &&
+	       a.dli_fbase == b.dli_fbase && strstr(a.dli_fname, "librewire");
+}
+
+static bool is_nops(const uint8_t *b)
+{
+	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+
+	if (memcmp(b, nop5, 5) == 0)
+		return true;
+	for (int i = 0; i < 5; i++)
+		if (b[i] != 0x90)
+			return false;
+	return true;
+}
+
+static bool has_endbr(const uint8_t *b)
+{
+	return b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa;
+}
+
+struct seg {
+	uintptr_t start, end;
+};
+
+/* Classify @f: sled and status. Entry lock held. */
+static void classify(struct ft_func *f, const struct seg *x, size_t nx,
+		     bool excluded)
+{
+	uintptr_t a = f->pub.addr;
+	bool in = false;
+
+	for (size_t i = 0; i < nx; i++)
+		if (a >= x[i].start && a + 9 <= x[i].end)
+			in = true;
+	f->pub.status = -RW_ERR_NOT_PATCHABLE;
+	if (!in)
+		return;
+	f->sled = has_endbr((const uint8_t *)a) ? a + 4 : a;
+	if (excluded) {
+		f->pub.status = -EPERM;
+		return;
+	}
+	const uint8_t *b = (const uint8_t *)f->sled;
+
+	if (is_nops(b) || (f->entry && (f->entry->traced || f->entry->patch)))
+		f->pub.status = 0;
+	else if (memchr(b, 0xcc, 5))
+		f->pub.status = -RW_ERR_BREAKPOINT;
+	else if (b[0] == 0xe9) {
+		/* A jump that is not ours (another tool's). */
+		f->pub.status = -RW_ERR_NOT_PATCHABLE;
+	}
+}
+
+static int func_cmp(const void *a, const void *b)
+{
+	const struct ft_func *x = a, *y = b;
+
+	if (x->pub.addr != y->pub.addr)
+		return x->pub.addr < y->pub.addr ? -1 : 1;
+	/* Aliases: the name without leading underscores first. */
+	if (!x->pub.name || !y->pub.name)
+		return 0;
+	return (x->pub.name[0] == '_') - (y->pub.name[0] == '_');
+}
+
+static int func_ptr_cmp(const void *a, const void *b)
+{
+	return func_cmp(*(struct ft_func *const *)a,
+			*(struct ft_func *const *)b);
+}
+
+static void add_alias(struct ft_func *f, const char *name)
+{
+	size_t len = 0, n = strlen(name) + 1;
+	char *v;
+
+	if (f->aliases)
+		while (f->aliases[len])
+			len += strlen(f->aliases + len) + 1;
+	v = realloc(f->aliases, len + n + 1);
+	if (!v)
+		return; /* the alias is not matched */
+	memcpy(v + len, name, n);
+	v[len + n] = '\0';
+	f->aliases = v;
+}
+
+/* Read @o's functions from its file. */
+static int read_object(struct ft_obj *o, const struct seg *x, size_t nx)
+{
+	int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	Elf *elf;
+	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
+	GElf_Shdr sh;
+	size_t cap = 0;
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf) {
+		close(fd);
+		return -RW_ERR_PATCH_FILE;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			symtab = scn;
+		else if (sh.sh_type == SHT_DYNSYM)
+			dynsym = scn;
+	}
+	scn = symtab ? symtab : dynsym;
+	if (scn && gelf_getshdr(scn, &sh) && sh.sh_entsize) {
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t n = d ? sh.sh_size / sh.sh_entsize : 0;
+
+		for (size_t i = 0; i < n && !err; i++) {
+			GElf_Sym s;
+			const char *name;
+
+			if (!gelf_getsym(d, (int)i, &s) ||
+			    GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+			    s.st_shndx == SHN_UNDEF || s.st_size == 0)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, s.st_name);
+			if (!name || !*name)
+				continue;
+			if (o->n == cap) {
+				size_t nc = cap ? cap * 2 : 256;
+				struct ft_func *v =
+					realloc(o->funcs, nc * sizeof(*v));
+
+				if (!v) {
+					err = -ENOMEM;
+					break;
+				}
+				o->funcs = v;
+				cap = nc;
+			}
+			struct ft_func *f = &o->funcs[o->n];
+
+			memset(f, 0, sizeof(*f));
+			f->pub.addr = o->base + s.st_value;
+			f->pub.size = s.st_size;
+			f->pub.name = strdup(name);
+			if (!f->pub.name) {
+				err = -ENOMEM;
+				break;
+			}
+			o->n++;
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	if (err)
+		return err;
+	qsort(o->funcs, o->n, sizeof(*o->funcs), func_cmp);
+	/* One record per address: aliases keep the first name (a global
+	 * before a local alias when both exist is not guaranteed). */
+	size_t k = 0;
+
+	for (size_t i = 0; i < o->n; i++) {
+		if (k && o->funcs[k - 1].pub.addr == o->funcs[i].pub.addr) {
+			add_alias(&o->funcs[k - 1], o->funcs[i].pub.name);
+			free((char *)o->funcs[i].pub.name);
+			continue;
+		}
+		o->funcs[k++] = o->funcs[i];
+	}
+	o->n = k;
+	for (size_t i = 0; i < o->n; i++) {
+		struct ft_func *f = &o->funcs[i];
+		char *d = demangle(f->pub.name);
+
+		f->obj = o;
+		f->pub.object = o->path;
+		f->pub.demangled = d ? d : f->pub.name;
+		f->plain = d ? strip_params(d) : NULL;
+		if (!f->plain)
+			f->plain = f->pub.demangled;
+		classify(f, x, nx, o->excluded || in_rewire(f->pub.addr));
+	}
+	return 0;
+}
+
+struct scan {
+	int err;
+};
+
+static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct scan *sc = arg;
+	struct seg x[16];
+	size_t nx = 0;
+	char path[4096];
+	struct ft_obj *o;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum && nx < 16; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+			x[nx].start = info->dlpi_addr + ph->p_vaddr;
+			x[nx].end = x[nx].start + ph->p_memsz;
+			nx++;
+		}
+	}
+	if (!nx)
+		return 0;
+	if (info->dlpi_name && info->dlpi_name[0]) {
+		snprintf(path, sizeof(path), "%s", info->dlpi_name);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+		if (n <= 0)
+			return 0;
+		path[n] = '\0';
+		/* A deleted executable has no symbols to read. */
+	}
+	if (strncmp(path, "linux-vdso", 10) == 0 || path[0] != '/')
+		return 0;
+	for (o = objects; o; o = o->next) {
+		if (o->base == info->dlpi_addr && strcmp(o->path, path) == 0) {
+			o->loaded = true;
+			/* Entries may have changed (another tool, a patch). */
+			for (size_t i = 0; i < o->n; i++)
+				classify(&o->funcs[i], x, nx,
+					 o->excluded ||
+						 o->funcs[i].pub.status ==
+							 -EPERM);
+			return 0;
+		}
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->path = strdup(path))) {
+		free(o);
+		sc->err = -ENOMEM;
+		return 1;
+	}
+	o->base = info->dlpi_addr;
+	o->loaded = true;
+	o->excluded = excluded_path(path);
+	if (read_object(o, x, nx) == -ENOMEM) {
+		sc->err = -ENOMEM;
+		return 1;
+	}
+	o->next = objects;
+	objects = o;
+	return 0;
+}
+
+/* Bring the tables up to date. ft_lock and the entry lock held. */
+static int refresh(void)
+{
+	struct scan sc = { 0 };
+
+	if (!elf_ready) {
+		elf_version(EV_CURRENT);
+		elf_ready = true;
+	}
+	for (struct ft_obj *o = objects; o; o = o->next)
+		o->loaded = false;
+	dl_iterate_phdr(scan_cb, &sc);
+	return sc.err;
+}
+
+/* ---- Patterns ------------------------------------------------------------ */
+
+struct pat {
+	const char *glob; /* without '!' and '@OBJECT' */
+	char *buf;
+	const char *object; /* NULL: any */
+	bool neg;
+	bool wild;
+};
+
+static void pats_free(struct pat *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].buf);
+	free(p);
+}
+
+static int pats_parse(const char *const *patterns, size_t n, struct pat **out)
+{
+	struct pat *p;
+
+	if (n > MAX_PATTERNS) {
+		set_error("too many patterns (%zu, at most %d)", n,
+			  MAX_PATTERNS);
+		return -EINVAL;
+	}
+	if (n && !patterns) {
+		set_error("no pattern array");
+		return -EINVAL;
+	}
+	p = calloc(n ? n : 1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = patterns[i];
+		char *at;
+
+		if (!s || !*s || (s[0] == '!' && !s[1])) {
+			set_error("pattern %zu is %s", i + 1,
+				  s ? "empty" : "NULL");
+			pats_free(p, i);
+			return -EINVAL;
+		}
+		p[i].neg = s[0] == '!';
+		p[i].buf = strdup(s + p[i].neg);
+		if (!p[i].buf) {
+			pats_free(p, i);
+			return -ENOMEM;
+		}
+		/* '@' begins the object, unless it is part of a C++ name
+		 * such as "operator@" (none exists): the last one. */
+		at = strrchr(p[i].buf, '@');
+		if (at && at != p[i].buf) {
+			*at = '\0';
+			p[i].object = at + 1;
+		}
+		p[i].glob = p[i].buf;
+		p[i].wild = strpbrk(p[i].glob, "*?[") != NULL;
+	}
+	*out = p;
+	return 0;
+}
+
+static bool obj_match(const struct pat *p, const struct ft_obj *o)
+{
+	const char *base;
+
+	if (!p->object || !*p->object)
+		return true;
+	base = strrchr(o->path, '/');
+	base = base ? base + 1 : o->path;
+	return fnmatch(p->object, o->path, 0) == 0 ||
+	       fnmatch(p->object, base, 0) == 0;
+}
+
+static bool pat_match(const struct pat *p, const struct ft_func *f)
+{
+	if (!obj_match(p, f->obj))
+		return false;
+	if (fnmatch(p->glob, f->pub.name, 0) == 0)
+		return true;
+	for (const char *a = f->aliases; a && *a; a += strlen(a) + 1)
+		if (fnmatch(p->glob, a, 0) == 0)
+			return true;
+	if (f->pub.demangled != f->pub.name &&
+	    (fnmatch(p->glob, f->pub.demangled, 0) == 0 ||
+	     fnmatch(p->glob, f->plain, 0) == 0))
+		return true;
+	return false;
+}
+
+/* Selected by the patterns: matched by a positive one (or there are only
+ * negative ones) and by no negative one. */
+static bool selected(const struct pat *p, size_t n, const struct ft_func *f)
+{
+	bool any_pos = false, pos = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].neg) {
+			if (pat_match(&p[i], f))
+				return false;
+		} else {
+			any_pos = true;
+			if (!pos && pat_match(&p[i], f))
+				pos = true;
+		}
+	}
+	return pos || !any_pos;
+}
+
+static const char *status_str(int st)
+{
+	switch (st) {
+	case 0:
+		return "traceable";
+	case -EPERM:
+		return "rewire's own code or a library rewire calls";
+	case -RW_ERR_BREAKPOINT:
+		return "another tool's breakpoint is on its entry";
+	default:
+		return "no patchable entry (built without "
+		       "-fpatchable-function-entry)";
+	}
+}
+
+/* Lower-case @s without wildcards, for suggestions. */
+static void core_of(const char *s, char *out, size_t size)
+{
+	size_t k = 0;
+
+	for (; *s && k + 1 < size; s++)
+		if (!strchr("*?[]!", *s))
+			out[k++] = (char)tolower((unsigned char)*s);
+	out[k] = '\0';
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	if (!n)
+		return false;
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* Why nothing traceable matched: "no function matches" with names that
+ * come close, or the matches that cannot be traced. */
+static int explain_none(const struct pat *p, size_t n)
+{
+	char buf[ERRLEN], core[128];
+	size_t len = 0, shown = 0, untraceable = 0;
+	int first_status = 0;
+
+	buf[0] = '\0';
+	for (struct ft_obj *o = objects; o; o = o->next) {
+		if (!o->loaded)
+			continue;
+		for (size_t i = 0; i < o->n; i++) {
+			struct ft_func *f = &o->funcs[i];
+
+			if (!selected(p, n, f))
+				continue;
+			if (!untraceable++)
+				first_status = f->pub.status;
+			if (shown < 4 && len < sizeof(buf) - 200) {
+				len += (size_t)snprintf(
+					buf + len, sizeof(buf) - len,
+					"%s%s (%s)", shown ? ", " : "",
+					f->pub.demangled,
+					status_str(f->pub.status));
+				shown++;
+			}
+		}
+	}
+	if (untraceable) {
+		bool exact = n == 1 && !p[0].neg && !p[0].wild;
+
+		set_error("%zu function(s) match but none can be traced: "
+			  "%s%s",
+			  untraceable, buf, untraceable > shown ? ", ..." : "");
+		if (exact && first_status == -RW_ERR_BREAKPOINT)
+			return -RW_ERR_BREAKPOINT;
+		return exact ? -RW_ERR_NOT_PATCHABLE : -ENOENT;
+	}
+	/* A name that exists but is not a function's. */
+	if (n == 1 && !p[0].neg && !p[0].wild) {
+		void *sym = dlsym(RTLD_DEFAULT, p[0].glob);
+		Dl_info di;
+
+		if (sym && dladdr(sym, &di) && di.dli_fname) {
+			set_error("%s is not a function (a data symbol of "
+				  "%s)",
+				  p[0].glob, di.dli_fname);
+			return -ENOENT;
+		}
+	}
+	/* Suggestions: traceable functions whose name contains the core of
+	 * a positive pattern. */
+	for (size_t k = 0; k < n && shown < 5; k++) {
+		if (p[k].neg)
+			continue;
+		core_of(p[k].glob, core, sizeof(core));
+		if (strlen(core) < 3)
+			continue;
+		for (struct ft_obj *o = objects; o && shown < 5; o = o->next) {
+			if (!o->loaded)
+				continue;
+			for (size_t i = 0; i < o->n && shown < 5; i++) {
+				struct ft_func *f = &o->funcs[i];
+
+				if (f->pub.status ||
+				    !contains_ci(f->pub.demangled, core))
+					continue;
+				len += (size_t)snprintf(
+					buf + len, sizeof(buf) - len, "%s%s",
+					shown ? ", " : "", f->plain);
+				shown++;
+			}
+		}
+	}
+	set_error("no function matches %s%s%s%s", p[0].neg ? "!" : "",
+		  p[0].glob, n > 1 ? " (and the other patterns)" : "",
+		  shown ? "" : "");
+	if (shown) {
+		size_t l = strlen(ft_error);
+
+		snprintf(ft_error + l, sizeof(ft_error) - l,
+			 "; did you mean: %s?", buf);
+	}
+	return -ENOENT;
+}
+
+int rw_ftrace_list(const char *const *patterns, size_t npatterns,
+		   int (*cb)(void *arg, const struct rw_ftrace_func *f),
+		   void *arg)
+{
+	struct pat *p = NULL;
+	int err;
+
+	ft_error[0] = '\0';
+	if (!cb) {
+		set_error("no callback");
+		return -EINVAL;
+	}
+	err = pats_parse(patterns, npatterns, &p);
+	if (err)
+		return err;
+	err = rw__lock_acquire(&ft_lock);
+	if (err)
+		goto out;
+	err = rw__lock_acquire(&rw__entry_lock);
+	if (!err) {
+		err = refresh();
+		rw__lock_release(&rw__entry_lock);
+	}
+	/* Objects in load order: the list is newest first. */
+	size_t nobj = 0;
+
+	for (struct ft_obj *o = objects; o; o = o->next)
+		nobj++;
+	struct ft_obj **v = calloc(nobj ? nobj : 1, sizeof(*v));
+
+	if (!err && !v)
+		err = -ENOMEM;
+	if (!err) {
+		size_t k = nobj;
+
+		for (struct ft_obj *o = objects; o; o = o->next)
+			v[--k] = o;
+		for (size_t j = 0; j < nobj && !err; j++) {
+			if (!v[j]->loaded)
+				continue;
+			for (size_t i = 0; i < v[j]->n && !err; i++)
+				if (selected(p, npatterns, &v[j]->funcs[i]))
+					err = cb(arg, &v[j]->funcs[i].pub);
+		}
+	}
+	free(v);
+	rw__lock_release(&ft_lock);
+out:
+	pats_free(p, npatterns);
+	return err;
+}
+
+/* ---- Shadow stacks ----------------------------------------------------------- */
+
+struct shadow_ent {
+	uintptr_t slot, orig;
+	struct ft_func *f;
+	uint64_t ts;
+};
+
+struct shadow {
+	unsigned n;
+	_Atomic int no_hijack; /* being cancelled: no new hijacks */
+	pthread_t self;
+	_Atomic pid_t tid;   /* 0: free for another thread */
+	struct shadow *next; /* all shadow stacks, for pthread_cancel */
+	struct shadow_ent e[RW_FTRACE_GRAPH_DEPTH];
+};
+
+struct ft_tls {
+	int busy;
+	bool dead; /* its shadow stack was freed at thread exit */
+	struct shadow *sh;
+};
+
+static __thread struct ft_tls ft_tls __attribute__((tls_model("initial-exec")));
+static pthread_key_t shadow_key;
+static _Atomic int shadow_key_ok;
+static struct shadow *_Atomic shadows; /* pushed, never unlinked: reused */
+static _Atomic uint64_t lost_returns;
+
+/* Read a word anywhere without faulting: 0 and *out, or -1. */
+static int safe_read(uintptr_t addr, uintptr_t *out)
+{
+	struct iovec local = { out, sizeof(*out) };
+	struct iovec remote = { (void *)addr, sizeof(*out) };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
+			       (ssize_t)sizeof(*out)
+		       ? 0
+		       : -1;
+}
+
+static void shadow_release(void *v)
+{
+	struct shadow *sh = v;
+
+	/* Frames are gone at thread exit: nothing returns through them. */
+	ft_tls.sh = NULL;
+	ft_tls.dead = true;
+	sh->n = 0;
+	atomic_store(&sh->tid, 0);
+}
+
+/* The calling thread's shadow stack, made on first use; NULL if none can
+ * be had. Stacks of exited threads are reused (never unmapped: a
+ * pthread_cancel may still look at one). */
+static struct shadow *shadow_get(void)
+{
+	struct ft_tls *me = &ft_tls;
+	struct shadow *sh;
+
+	if (me->sh || me->dead)
+		return me->sh;
+	if (!atomic_load(&shadow_key_ok))
+		return NULL;
+	pid_t tid = rw__gettid();
+
+	for (sh = atomic_load(&shadows); sh; sh = sh->next) {
+		pid_t z = 0;
+
+		if (atomic_compare_exchange_strong(&sh->tid, &z, tid))
+			break;
+	}
+	if (!sh) {
+		sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (sh == MAP_FAILED)
+			return NULL;
+		sh->tid = tid;
+		sh->next = atomic_load(&shadows);
+		while (!atomic_compare_exchange_weak(&shadows, &sh->next, sh))
+			;
+	}
+	sh->n = 0;
+	atomic_store(&sh->no_hijack, 0);
+	sh->self = pthread_self();
+	me->sh = sh;
+	if (pthread_setspecific(shadow_key, sh) != 0) {
+		me->sh = NULL;
+		atomic_store(&sh->tid, 0);
+		return NULL;
+	}
+	return sh;
+}
+
+/* Drop stale elements: from the top, while an element's slot is at or
+ * below @slot and no longer holds the return trampoline. */
+static void shadow_trim(struct shadow *sh, uintptr_t slot, uintptr_t tramp)
+{
+	while (sh->n) {
+		struct shadow_ent *t = &sh->e[sh->n - 1];
+		uintptr_t v;
+
+		if (t->slot > slot)
+			break;
+		if (t->slot != slot && safe_read(t->slot, &v) == 0 &&
+		    v == tramp)
+			break; /* live, on another stack */
+		sh->n--;
+	}
+}
+
+/* Full: keep only the elements whose slot still holds the trampoline. */
+static void shadow_sweep(struct shadow *sh, uintptr_t tramp)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < sh->n; i++) {
+		uintptr_t v;
+
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+			sh->e[k++] = sh->e[i];
+	}
+	sh->n = k;
+}
+
+/* Put every real return address back and empty the stack: an unwinder is
+ * about to follow them. Async-signal-safe. */
+static void shadow_restore(struct shadow *sh)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+
+	if (!sh)
+		return;
+	for (unsigned i = sh->n; i-- > 0;) {
+		uintptr_t v;
+
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp) {
+			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
+			atomic_fetch_add_explicit(&lost_returns, 1,
+						  memory_order_relaxed);
+		}
+	}
+	sh->n = 0;
+}
+
+/* ---- The hot path ------------------------------------------------------------- */
+
+static void ft_enter(void *tdata, uintptr_t *slot)
+{
+	struct ft_func *f = tdata;
+	struct ft_tls *me = &ft_tls;
+	struct ft_users *u;
+	bool want_ret = false;
+	unsigned depth;
+
+	if (me->busy) {
+		atomic_fetch_add_explicit(&f->recursion, 1,
+					  memory_order_relaxed);
+		return;
+	}
+	me->busy = 1;
+	depth = me->sh ? me->sh->n : 0;
+	rw_rcu_read_lock();
+	u = rw_rcu_dereference(f->users);
+	if (u) {
+		for (size_t i = 0; i < u->n; i++) {
+			const struct rw_ftrace_probe *p = &u->sets[i]->probe;
+
+			if (p->entry)
+				p->entry(p->data, &f->pub, *slot, depth);
+			if (p->ret)
+				want_ret = true;
+		}
+	}
+	rw_rcu_read_unlock();
+	if (want_ret) {
+		struct shadow *sh = shadow_get();
+		uintptr_t tramp = rw__entry_return_tramp();
+
+		if (sh && !atomic_load_explicit(&sh->no_hijack,
+						memory_order_relaxed)) {
+			shadow_trim(sh, (uintptr_t)slot, tramp);
+			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
+				shadow_sweep(sh, tramp);
+			if (sh->n < RW_FTRACE_GRAPH_DEPTH) {
+				struct shadow_ent *e = &sh->e[sh->n];
+
+				e->slot = (uintptr_t)slot;
+				e->orig = *slot;
+				e->f = f;
+				e->ts = rw__now_ns();
+				/* The element is complete before the return
+				 * address points at the trampoline: a signal
+				 * handler's unwind may look at both. */
+				atomic_signal_fence(memory_order_seq_cst);
+				sh->n++;
+				atomic_signal_fence(memory_order_seq_cst);
+				*slot = tramp;
+			} else {
+				atomic_fetch_add_explicit(&f->shadow_full, 1,
+							  memory_order_relaxed);
+			}
+		}
+	}
+	me->busy = 0;
+}
+
+static uintptr_t ft_return(uintptr_t sp)
+{
+	struct ft_tls *me = &ft_tls;
+	struct shadow *sh = me->sh;
+	uintptr_t slot = sp - sizeof(uintptr_t);
+	struct shadow_ent e;
+	unsigned i;
+
+	if (!sh)
+		goto lost;
+	for (i = sh->n; i-- > 0;)
+		if (sh->e[i].slot == slot)
+			break;
+	if (i == (unsigned)-1)
+		goto lost;
+	e = sh->e[i];
+	/* Elements above it belong to other stacks (coroutines) or are
+	 * stale; keep them for their own returns or the next trim. */
+	memmove(&sh->e[i], &sh->e[i + 1], (sh->n - i - 1) * sizeof(sh->e[0]));
+	atomic_signal_fence(memory_order_seq_cst);
+	sh->n--;
+	if (!me->busy) {
+		struct ft_users *u;
+		uint64_t ns = rw__now_ns() - e.ts;
+
+		me->busy = 1;
+		rw_rcu_read_lock();
+		u = rw_rcu_dereference(e.f->users);
+		if (u) {
+			for (size_t k = 0; k < u->n; k++) {
+				const struct rw_ftrace *t = u->sets[k];
+
+				/* Only sets that saw the entry. */
+				if (t->probe.ret && t->attach_ns <= e.ts)
+					t->probe.ret(t->probe.data, &e.f->pub,
+						     e.orig, ns, i);
+			}
+		}
+		rw_rcu_read_unlock();
+		me->busy = 0;
+	}
+	return e.orig;
+lost:
+	/* A return through the trampoline with no element: the element was
+	 * lost, and with it the only copy of the return address. Cannot
+	 * happen unless the stack was corrupted; going on would jump to a
+	 * random address. */
+	rw__log("function tracing: a return at sp %#lx has no shadow element",
+		(unsigned long)sp);
+	static const char msg[] = "rewire: function tracing lost a return "
+				  "address (corrupted stack?); aborting\n";
+	if (write(2, msg, sizeof(msg) - 1) < 0) {
+	}
+	abort();
+}
+
+/* ---- Attach and detach ------------------------------------------------------ */
+
+static struct ft_users *users_with(const struct ft_users *u,
+				   struct rw_ftrace *add,
+				   const struct rw_ftrace *drop)
+{
+	size_t n = u ? u->n : 0;
+	struct ft_users *v = malloc(sizeof(*v) + (n + 1) * sizeof(v->sets[0]));
+	size_t k = 0;
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (u->sets[i] != drop)
+			v->sets[k++] = u->sets[i];
+	if (add)
+		v->sets[k++] = add;
+	v->n = k;
+	if (k == 0) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static int pin_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct {
+		uintptr_t addr;
+		const char *name;
+	} *q = arg;
+
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && q->addr >= s &&
+		    q->addr < s + ph->p_memsz) {
+			q->name = info->dlpi_name;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A reference on the shared object holding @addr (NULL for the program). */
+static void *pin(uintptr_t addr)
+{
+	struct {
+		uintptr_t addr;
+		const char *name;
+	} q = { addr, NULL };
+
+	dl_iterate_phdr(pin_cb, &q);
+	if (!q.name || !q.name[0])
+		return NULL;
+	return dlopen(q.name, RTLD_LAZY | RTLD_NOLOAD);
+}
+
+static void unpin_all(struct rw_ftrace *t)
+{
+	for (size_t i = 0; i < t->npins; i++)
+		if (t->pins[i])
+			dlclose(t->pins[i]);
+	free(t->pins);
+	t->pins = NULL;
+	t->npins = 0;
+}
+
+/* Set the users of @t's functions (add or drop @t) and write the entries
+ * that change. ft_lock held. On error nothing changed. */
+static int change_users(struct rw_ftrace *t, bool add)
+{
+	struct rw__entry_change *ch = calloc(t->n ? t->n : 1, sizeof(*ch));
+	struct ft_users **old = calloc(t->n ? t->n : 1, sizeof(*old));
+	struct ft_users **fresh = calloc(t->n ? t->n : 1, sizeof(*fresh));
+	size_t nch = 0;
+	int err;
+
+	if (!ch || !old || !fresh) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = rw__lock_acquire(&rw__entry_lock);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < t->n && !err; i++) {
+		struct ft_func *f = t->funcs[i];
+
+		if (!f->entry) {
+			err = rw__entry_get(f->pub.addr, f->sled,
+					    f->pub.demangled, &f->entry);
+			if (err) {
+				set_error("%s: the entry is not five NOPs "
+					  "any more",
+					  f->pub.demangled);
+				break;
+			}
+			f->entry->tdata = f;
+		}
+		old[i] = atomic_load(&f->users);
+		fresh[i] = users_with(old[i], add ? t : NULL, add ? NULL : t);
+		if (!fresh[i] && (add || (old[i] && old[i]->n > 1))) {
+			err = -ENOMEM;
+			break;
+		}
+	}
+	if (err) {
+		rw__lock_release(&rw__entry_lock);
+		for (size_t i = 0; i < t->n; i++)
+			free(fresh[i]);
+		goto out;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct ft_func *f = t->funcs[i];
+		bool want = fresh[i] != NULL;
+
+		if (want != f->entry->traced) {
+			ch[nch].e = f->entry;
+			ch[nch].traced = want;
+			ch[nch].patch = f->entry->patch;
+			nch++;
+		}
+	}
+	/* Adding: the arrays first, so that the first hit finds them. */
+	if (add)
+		for (size_t i = 0; i < t->n; i++)
+			rw_rcu_assign_pointer(t->funcs[i]->users, fresh[i]);
+	rw__text_error_clear();
+	err = rw__entry_apply(ch, nch);
+	if (err) {
+		if (rw__text_error()[0])
+			set_error("cannot write the entries: %s",
+				  rw__text_error());
+		else
+			set_error("cannot write the entries: %s",
+				  rw_strerror(err));
+		if (add)
+			for (size_t i = 0; i < t->n; i++)
+				rw_rcu_assign_pointer(t->funcs[i]->users,
+						      old[i]);
+	} else if (!add) {
+		for (size_t i = 0; i < t->n; i++)
+			rw_rcu_assign_pointer(t->funcs[i]->users, fresh[i]);
+	}
+	rw__lock_release(&rw__entry_lock);
+	/* Whatever was unpublished may still be read by a probe call. */
+	rw_rcu_synchronize();
+	for (size_t i = 0; i < t->n; i++)
+		free(err ? fresh[i] : old[i]);
+out:
+	free(ch);
+	free(old);
+	free(fresh);
+	return err;
+}
+
+int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
+		     const struct rw_ftrace_probe *probe, unsigned flags,
+		     struct rw_ftrace **out)
+{
+	struct pat *p = NULL;
+	struct rw_ftrace *t;
+	size_t cap = 0;
+	int err;
+
+	ft_error[0] = '\0';
+	if (!out || !probe || (!probe->entry && !probe->ret) || flags) {
+		set_error("%s", !out	 ? "no place for the result"
+				: !probe ? "no probe"
+				: flags	 ? "unknown flags"
+					 : "a probe needs an entry or a "
+					   "return function");
+		return -EINVAL;
+	}
+	if (npatterns == 0) {
+		set_error("no pattern: name the functions to trace");
+		return -EINVAL;
+	}
+	if (!rw__arch_can_patch()) {
+		set_error("function tracing needs code patching (this build "
+			  "uses the generic backend)");
+		return -EOPNOTSUPP;
+	}
+	if (rw__rcu_in_read_side()) {
+		set_error("called from a probe (an RCU read-side critical "
+			  "section)");
+		return -EDEADLK;
+	}
+	err = pats_parse(patterns, npatterns, &p);
+	if (err)
+		return err;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		pats_free(p, npatterns);
+		return -ENOMEM;
+	}
+	t->probe = *probe;
+	err = rw__lock_acquire(&ft_lock);
+	if (err) {
+		set_error("called while this thread attaches or detaches");
+		goto fail;
+	}
+	err = rw__lock_acquire(&rw__entry_lock);
+	if (!err) {
+		err = refresh();
+		rw__lock_release(&rw__entry_lock);
+	}
+	for (struct ft_obj *o = objects; o && !err; o = o->next) {
+		if (!o->loaded)
+			continue;
+		for (size_t i = 0; i < o->n; i++) {
+			struct ft_func *f = &o->funcs[i];
+
+			if (f->pub.status || !selected(p, npatterns, f))
+				continue;
+			if (t->n == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				struct ft_func **v =
+					realloc(t->funcs, nc * sizeof(*v));
+
+				if (!v) {
+					err = -ENOMEM;
+					break;
+				}
+				t->funcs = v;
+				cap = nc;
+			}
+			t->funcs[t->n++] = f;
+		}
+	}
+	if (!err && t->n == 0)
+		err = explain_none(p, npatterns);
+	if (!err) {
+		/* An exact name that cannot be traced is an error even when
+		 * other patterns matched. */
+		for (size_t k = 0; k < npatterns && !err; k++) {
+			if (p[k].neg || p[k].wild)
+				continue;
+			for (struct ft_obj *o = objects; o && !err;
+			     o = o->next) {
+				for (size_t i = 0; o->loaded && i < o->n; i++) {
+					struct ft_func *f = &o->funcs[i];
+
+					if (f->pub.status &&
+					    pat_match(&p[k], f)) {
+						set_error(
+							"%s cannot be traced:"
+							" %s",
+							f->pub.demangled,
+							status_str(
+								f->pub.status));
+						err = f->pub.status == -EPERM
+							      ? -EPERM
+							      : f->pub.status;
+						break;
+					}
+				}
+			}
+		}
+	}
+	if (!err) {
+		qsort(t->funcs, t->n, sizeof(*t->funcs), func_ptr_cmp);
+		t->pins = calloc(t->n, sizeof(*t->pins));
+		if (!t->pins)
+			err = -ENOMEM;
+	}
+	if (!err) {
+		void *last = NULL;
+		const struct ft_obj *lo = NULL;
+
+		for (size_t i = 0; i < t->n; i++) {
+			if (t->funcs[i]->obj == lo)
+				continue;
+			lo = t->funcs[i]->obj;
+			last = pin(t->funcs[i]->pub.addr);
+			if (last)
+				t->pins[t->npins++] = last;
+		}
+		t->attach_ns = rw__now_ns();
+		err = change_users(t, true);
+	}
+	rw__lock_release(&ft_lock);
+	if (err)
+		goto fail;
+	pats_free(p, npatterns);
+	rw__log("function tracing: %zu function(s) attached", t->n);
+	*out = t;
+	return 0;
+fail:
+	unpin_all(t);
+	free(t->funcs);
+	free(t);
+	pats_free(p, npatterns);
+	return err;
+}
+
+int rw_ftrace_detach(struct rw_ftrace *t)
+{
+	int err;
+
+	ft_error[0] = '\0';
+	if (!t) {
+		set_error("no probe set");
+		return -EINVAL;
+	}
+	if (rw__rcu_in_read_side() || ft_tls.busy) {
+		set_error("called from a probe");
+		return -EDEADLK;
+	}
+	err = rw__lock_acquire(&ft_lock);
+	if (err) {
+		set_error("called while this thread attaches or detaches");
+		return err;
+	}
+	err = change_users(t, false);
+	rw__lock_release(&ft_lock);
+	if (err)
+		return err;
+	unpin_all(t);
+	free(t->funcs);
+	free(t);
+	return 0;
+}
+
+size_t rw_ftrace_nfuncs(const struct rw_ftrace *t)
+{
+	return t ? t->n : 0;
+}
+
+const struct rw_ftrace_func *rw_ftrace_func_at(const struct rw_ftrace *t,
+					       size_t i)
+{
+	return t && i < t->n ? &t->funcs[i]->pub : NULL;
+}
+
+void rw_ftrace_get_stats(const struct rw_ftrace *t, struct rw_ftrace_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		s->recursion += atomic_load_explicit(&t->funcs[i]->recursion,
+						     memory_order_relaxed);
+		s->shadow_full += atomic_load_explicit(
+			&t->funcs[i]->shadow_full, memory_order_relaxed);
+	}
+}
+
+/* ---- Unwinders --------------------------------------------------------------- */
+
+/*
+ * Functions that walk the stack by its return addresses. Each puts the
+ * calling thread's real return addresses back first (the returns of the
+ * calls still active are then not traced), and calls the next definition.
+ */
+static void restore_self(void)
+{
+	if (ft_tls.sh)
+		shadow_restore(ft_tls.sh);
+}
+
+#define RW_NEXT(type, name)      \
+	static type next_##name; \
+	if (!next_##name)        \
+		next_##name = (type)dlsym(RTLD_NEXT, #name);
+
+/* Declared here with opaque types: unwind.h is not needed for a pass-through. */
+int _Unwind_RaiseException(void *exc);
+int _Unwind_Resume_or_Rethrow(void *exc);
+int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg);
+int _Unwind_Backtrace(void *fn, void *arg);
+int backtrace(void **buf, int size);
+
+typedef int (*unwind1_fn)(void *);
+typedef int (*unwind3_fn)(void *, void *, void *);
+typedef int (*unwind_bt_fn)(void *, void *);
+
+RW_EXPORT int _Unwind_RaiseException(void *exc)
+{
+	RW_NEXT(unwind1_fn, _Unwind_RaiseException)
+	restore_self();
+	return next__Unwind_RaiseException ? next__Unwind_RaiseException(exc)
+					   : 5 /* _URC_END_OF_STACK */;
+}
+
+RW_EXPORT int _Unwind_Resume_or_Rethrow(void *exc)
+{
+	RW_NEXT(unwind1_fn, _Unwind_Resume_or_Rethrow)
+	restore_self();
+	return next__Unwind_Resume_or_Rethrow
+		       ? next__Unwind_Resume_or_Rethrow(exc)
+		       : 5;
+}
+
+RW_EXPORT int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg)
+{
+	RW_NEXT(unwind3_fn, _Unwind_ForcedUnwind)
+	restore_self();
+	return next__Unwind_ForcedUnwind
+		       ? next__Unwind_ForcedUnwind(exc, stop, arg)
+		       : 5;
+}
+
+RW_EXPORT int _Unwind_Backtrace(void *fn, void *arg)
+{
+	RW_NEXT(unwind_bt_fn, _Unwind_Backtrace)
+	restore_self();
+	return next__Unwind_Backtrace ? next__Unwind_Backtrace(fn, arg) : 5;
+}
+
+typedef int (*backtrace_fn)(void **, int);
+RW_EXPORT int backtrace(void **buf, int size)
+{
+	RW_NEXT(backtrace_fn, backtrace)
+	restore_self();
+	return next_backtrace ? next_backtrace(buf, size) : 0;
+}
+
+typedef void (*pthread_exit_fn)(void *);
+RW_EXPORT __attribute__((noreturn)) void pthread_exit(void *ret)
+{
+	RW_NEXT(pthread_exit_fn, pthread_exit)
+	restore_self();
+	if (ft_tls.sh)
+		atomic_store(&ft_tls.sh->no_hijack, 1);
+	next_pthread_exit(ret);
+	__builtin_unreachable();
+}
+
+static void restore_fn(void *arg, void *uc)
+{
+	(void)uc;
+	if (ft_tls.sh == arg)
+		shadow_restore(ft_tls.sh);
+}
+
+static bool restore_filter(pid_t tid, void *arg)
+{
+	const struct shadow *sh = arg;
+
+	return tid == atomic_load(&sh->tid);
+}
+
+/* A cancelled thread unwinds at its next cancellation point: it puts its
+ * return addresses back first, in rewire's signal handler, and hijacks no
+ * more. */
+typedef int (*pthread_cancel_fn)(pthread_t);
+RW_EXPORT int pthread_cancel(pthread_t th)
+{
+	RW_NEXT(pthread_cancel_fn, pthread_cancel)
+	if (pthread_equal(th, pthread_self())) {
+		restore_self();
+		if (ft_tls.sh)
+			atomic_store(&ft_tls.sh->no_hijack, 1);
+	} else {
+		for (struct shadow *sh = atomic_load(&shadows); sh;
+		     sh = sh->next) {
+			if (!atomic_load(&sh->tid) ||
+			    !pthread_equal(sh->self, th))
+				continue;
+			atomic_store(&sh->no_hijack, 1);
+			if (sh->n) {
+				struct rw_tid_list late;
+
+				(void)rw__on_threads(restore_fn, sh,
+						     restore_filter, sh, 1000,
+						     &late);
+				rw_tid_list_free(&late);
+			}
+			break;
+		}
+	}
+	return next_pthread_cancel ? next_pthread_cancel(th) : ESRCH;
+}
+
+/* ---- Set-up ---------------------------------------------------------------- */
+
+static void ft_prepare(void)
+{
+	(void)rw__lock_acquire(&ft_lock);
+}
+
+static void ft_parent(void)
+{
+	if (rw__lock_held_by_me(&ft_lock))
+		rw__lock_release(&ft_lock);
+}
+
+static void ft_child(void)
+{
+	rw__lock_reset(&ft_lock);
+	/* Only the forking thread lives on: the other threads' shadow
+	 * stacks are free again. */
+	pid_t tid = rw__gettid();
+
+	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next)
+		if (sh != ft_tls.sh)
+			atomic_store(&sh->tid, 0);
+		else
+			atomic_store(&sh->tid, tid);
+}
+
+static const struct rw__fork_handlers ft_fork = { ft_prepare, ft_parent,
+						  ft_child };
+
+__attribute__((constructor)) static void ftrace_init(void)
+{
+	if (pthread_key_create(&shadow_key, shadow_release) == 0)
+		atomic_store(&shadow_key_ok, 1);
+	rw__entry_set_tracer(ft_enter, ft_return);
+	rw__fork_handlers_register(RW__FORK_FTRACE, &ft_fork);
+}

@@ -1,0 +1,2 @@
+# test_ftrace_basic: the program's own functions are patchable.
+rw_lp_test()

@@ -81,14 +81,45 @@ echo
 fi
 
 if part strace; then
-echo "== strace -f -c -e trace=membarrier rw-bench-ftrace --only attach --cycles 3"
+echo "== strace -f -e trace=membarrier,write rw-bench-ftrace --only attach --cycles 3 --markers"
 if command -v strace >/dev/null; then
-	strace -f -c -e trace=membarrier -o "$tmp/strace" \
-		"$bin" --only attach --cycles 3 >"$tmp/attach.out" 2>&1 ||
+	strace -f -e trace=membarrier,write -o "$tmp/strace" \
+		"$bin" --only attach --cycles 3 --markers >"$tmp/attach.out" 2>&1 ||
 		{ cat "$tmp/attach.out" >&2; exit 1; }
-	grep -E 'funcs|^ +[0-9]+ +[0-9]' "$tmp/attach.out" | sed 's/^/  /'
-	grep -E "^text stats" "$tmp/attach.out" | sed 's/^/  /'
-	awk '/membarrier/ { printf "  strace: %d membarrier calls in the whole run (rewire counts registration separately)\n", $4 }' "$tmp/strace"
+	sed -n '/^attach and detach/,$p' "$tmp/attach.out" | grep -v '^load' | sed 's/^/  /'
+	# Which membarrier calls each attach and detach made, between the
+	# bench's "fb-mark" writes.
+	awk '
+	/write\(.*"fb-mark / {
+		match($0, /"fb-mark [a-z-]*"/)
+		state = substr($0, RSTART + 9, RLENGTH - 10)
+		if (state == "attach" || state == "detach")
+			ops[state]++
+		next
+	}
+	/membarrier\(MEMBARRIER_CMD_/ {
+		match($0, /MEMBARRIER_CMD_[A-Z_]*/)
+		cmd = substr($0, RSTART + 15, RLENGTH - 15)
+		n[state, cmd]++
+		cmds[cmd] = 1
+		total++
+	}
+	END {
+		printf "  strace: %d membarrier calls in the run; per operation (timed cycles of every row):\n", total
+		for (s = 1; s <= 2; s++) {
+			st = s == 1 ? "attach" : "detach"
+			line = ""
+			for (c in cmds)
+				if (n[st, c])
+					line = line sprintf("  %s %.1f", c, n[st, c] / ops[st])
+			printf "    %s (%d):%s\n", st, ops[st], line
+		}
+		line = ""
+		for (c in cmds)
+			if (n["warm-up", c] || n["between", c] || n["", c])
+				line = line sprintf("  %s %d", c, n["warm-up", c] + n["between", c] + n["", c])
+		printf "    elsewhere (warm-up cycles, start, between operations):%s\n", line
+	}' "$tmp/strace"
 else
 	echo "(strace not installed: skipped)"
 fi

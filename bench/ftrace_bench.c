@@ -10,7 +10,7 @@
  *
  *	rw-bench-ftrace [--quick] [--rounds R] [--iters N] [--cycles C]
  *			[--only calls|attach] [--sizes N,...] [--busy T]
- *			[--rewire PATH]
+ *			[--rewire PATH] [--markers]
  *	rw-bench-ftrace --callgrind VARIANT [--iters N]
  *	rw-bench-ftrace --list
  *
@@ -126,6 +126,7 @@ struct opts {
 	const char *rewire;
 	long sizes[4];
 	int nsizes;
+	int markers; /* fd of /dev/null for --markers, else -1 */
 };
 
 static void fail(const char *what, int err)
@@ -441,6 +442,18 @@ static struct sum ratio(enum variant a, enum variant b, int rounds)
 	return summarise(r, rounds);
 }
 
+/* Per round: what a hit costs in @a over what it costs in @b, each minus
+ * the never traced function (thread CPU). */
+static struct sum hit_ratio(enum variant a, enum variant b, int rounds)
+{
+	double r[MAX_ROUNDS];
+
+	for (int k = 0; k < rounds; k++)
+		r[k] = (cpu[k][a] - cpu[k][V_never]) /
+		       (cpu[k][b] - cpu[k][V_never]);
+	return summarise(r, rounds);
+}
+
 /* Per round: @a's time minus @b's (thread CPU). */
 static struct sum diff(enum variant a, enum variant b, int rounds)
 {
@@ -531,23 +544,27 @@ static void bench_calls(const struct opts *o)
 	}
 	{
 		static const enum variant pairs[][2] = {
+			{ V_entry_nop, V_tp_nop },
 			{ V_entry_rec, V_tp_rec },
 			{ V_entry_ring, V_tp_ring },
 			{ V_entry_rec, V_tp_ring },
+			{ V_graph_nop, V_entry_nop },
 			{ V_graph_rec, V_tp_rec },
 			{ V_graph_rec, V_entry_rec },
 		};
 
 		for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 			enum variant a = pairs[i][0], b = pairs[i][1];
-			struct sum r;
+			struct sum r, h;
 
 			if (!st.have[a] || !st.have[b])
 				continue;
 			r = ratio(a, b, o->rounds);
-			printf("  %-18s / %-18s %6.3fx [%.3f, %.3f] per call\n",
+			h = hit_ratio(a, b, o->rounds);
+			printf("  %-12s / %-12s per call %6.3fx [%.3f, %.3f], "
+			       "per hit %6.3fx [%.3f, %.3f]\n",
 			       variant_name[a], variant_name[b], r.med, r.min,
-			       r.max);
+			       r.max, h.med, h.min, h.max);
 		}
 	}
 }
@@ -606,6 +623,23 @@ static void busy_wait_pass(int n)
 			usleep(100);
 }
 
+/*
+ * --markers: a write of "fb-mark WHAT" to /dev/null before and after each
+ * attach and detach, so that `strace -e trace=membarrier,write` can tell
+ * which membarrier calls each made (bench/ftrace.sh).
+ */
+static void mark(const struct opts *o, const char *what)
+{
+	char buf[64];
+	int n;
+
+	if (o->markers < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "fb-mark %s", what);
+	if (write(o->markers, buf, (size_t)n) != n)
+		perror("marker");
+}
+
 static void attach_row(const struct opts *o, long size, int nbusy)
 {
 	double ta[MAX_CYCLES], td[MAX_CYCLES];
@@ -636,11 +670,13 @@ static void attach_row(const struct opts *o, long size, int nbusy)
 		unsigned long h0;
 		int err;
 
+		mark(o, k < 0 ? "warm-up" : "attach");
 		rw_text_get_stats(&s0);
 		t0 = bench_now_ns();
 		err = rw_ftrace_attach(&pat, 1, &probe, 0, &t);
 		t1 = bench_now_ns();
 		rw_text_get_stats(&s1);
+		mark(o, "between");
 		if (err)
 			fail(pat, err);
 		if ((long)rw_ftrace_nfuncs(t) != size) {
@@ -654,10 +690,12 @@ static void attach_row(const struct opts *o, long size, int nbusy)
 		busy_wait_pass(nbusy);
 		if (nbusy && hits_total(nbusy) == h0)
 			hits_ok = false;
+		mark(o, k < 0 ? "warm-up" : "detach");
 		t2 = bench_now_ns();
 		err = rw_ftrace_detach(t);
 		t2 = bench_now_ns() - t2;
 		rw_text_get_stats(&s2);
+		mark(o, "between");
 		if (err)
 			fail("detach", err);
 		if (k < 0)
@@ -679,7 +717,7 @@ static void attach_row(const struct opts *o, long size, int nbusy)
 	a = summarise(ta, o->cycles);
 	d = summarise(td, o->cycles);
 	printf("  %6ld %5d %9.2f [%7.2f, %7.2f] %9.2f [%7.2f, %7.2f] "
-	       "%5.1f %5.1f %5.1f %5.1f %8.1f %8.1f%s\n",
+	       "%9.1f %5.1f %9.1f %5.1f %8.1f %6.1f%s\n",
 	       size, nbusy, a.med, a.min, a.max, d.med, d.min, d.max,
 	       (double)ba / o->cycles, (double)sa / o->cycles,
 	       (double)bd / o->cycles, (double)sd / o->cycles,
@@ -700,9 +738,11 @@ static void bench_attach(const struct opts *o)
 	       "(emulated or replayed) per attach and per detach, from "
 	       "rw_text_get_stats()\n",
 	       o->cycles);
-	printf("  %6s %5s %27s %27s %11s %11s %17s\n", "funcs", "busy",
-	       "attach ms", "detach ms", "attach b/s", "detach b/s",
-	       "int3 hits a/d");
+	printf("  %6s %5s %27s %27s %15s %15s %15s\n", "", "", "attach ms",
+	       "detach ms", "attach", "detach", "int3 hits");
+	printf("  %6s %5s %27s %27s %15s %15s %15s\n", "funcs", "busy",
+	       "median [min, max]", "median [min, max]", "batches syncs",
+	       "batches syncs", "attach detach");
 	for (int i = 0; i < o->nsizes; i++) {
 		attach_row(o, o->sizes[i], 0);
 		attach_row(o, o->sizes[i], o->busy);
@@ -759,6 +799,7 @@ static void usage(void)
 		"[--cycles C]\n"
 		"                       [--only calls|attach] [--sizes N,...] "
 		"[--busy T] [--rewire PATH]\n"
+		"                       [--markers]\n"
 		"       rw-bench-ftrace --callgrind VARIANT [--iters N]\n"
 		"       rw-bench-ftrace --list\n");
 	exit(2);
@@ -772,7 +813,8 @@ int main(int argc, char **argv)
 			  .busy = 8,
 			  .rewire = FB_REWIRE_CLI,
 			  .sizes = { 1000, FB_MANY },
-			  .nsizes = 2 };
+			  .nsizes = 2,
+			  .markers = -1 };
 	bool iters_set = false;
 
 	for (int i = 1; i < argc; i++) {
@@ -794,6 +836,8 @@ int main(int argc, char **argv)
 			o.busy = atoi(v), i++;
 		} else if (!strcmp(a, "--only") && v) {
 			o.only = v, i++;
+		} else if (!strcmp(a, "--markers")) {
+			o.markers = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		} else if (!strcmp(a, "--rewire") && v) {
 			o.rewire = v, i++;
 		} else if (!strcmp(a, "--sizes") && v) {

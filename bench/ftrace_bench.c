@@ -113,7 +113,7 @@ static const enum variant variant_peer[V_COUNT] = {
 	[V_tp_ring] = V_tp_off,	  [V_entry_nop] = V_tp_nop,
 	[V_entry_rec] = V_tp_rec, [V_entry_ring] = V_tp_ring,
 	[V_graph_nop] = V_tp_nop, [V_graph_rec] = V_tp_rec,
-	[V_graph_ret] = V_tp_rec,
+	[V_graph_ret] = V_tp_rec, [V_graph_ring] = V_tp_ring,
 };
 
 struct opts {
@@ -216,7 +216,7 @@ struct session {
  * and waits until @attached() says its probe is there. False (and a
  * message) if the command failed or took more than 10 s. */
 static bool session_start(struct session *s, const char *rewire,
-			  const char *const *args, int nargs,
+			  const char *name, const char *const *args, int nargs,
 			  bool (*attached)(void))
 {
 	char pid[32];
@@ -226,7 +226,7 @@ static bool session_start(struct session *s, const char *rewire,
 	memset(s, 0, sizeof(*s));
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	snprintf(s->log, sizeof(s->log), "/tmp/rw-bench-ftrace.%d.%s.log",
-		 (int)getpid(), args[nargs - 1]);
+		 (int)getpid(), name);
 	argv[n++] = rewire;
 	argv[n++] = "trace";
 	argv[n++] = pid;
@@ -262,8 +262,7 @@ static bool session_start(struct session *s, const char *rewire,
 					line[0] = 0;
 				fclose(f);
 			}
-			printf("(`rewire trace %s`: exit %d, %s)\n",
-			       args[nargs - 1],
+			printf("(`rewire trace %s`: exit %d, %s)\n", name,
 			       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 			       strtok(line, "\n") ?: "no message");
 			unlink(s->log);
@@ -274,8 +273,7 @@ static bool session_start(struct session *s, const char *rewire,
 	kill(s->pid, SIGTERM);
 	waitpid(s->pid, &status, 0);
 	unlink(s->log);
-	printf("(`rewire trace %s`: not attached after 10 s)\n",
-	       args[nargs - 1]);
+	printf("(`rewire trace %s`: not attached after 10 s)\n", name);
 	return false;
 }
 
@@ -304,23 +302,28 @@ static bool tp_ring_attached(void)
 	return rw_tracepoint_enabled(fb_ev_ring);
 }
 
-static const unsigned char *ring_entry0;
+/* The first bytes of fb_entry_ring and fb_graph_ring before tracing. */
+static unsigned char entry_ring0[5], graph_ring0[5];
 
 static bool entry_ring_attached(void)
 {
-	return memcmp(ring_entry0, (const void *)fb_entry_ring, 5) != 0;
+	return memcmp(entry_ring0, (const void *)fb_entry_ring, 5) != 0;
+}
+
+static bool graph_ring_attached(void)
+{
+	return memcmp(graph_ring0, (const void *)fb_graph_ring, 5) != 0;
 }
 
 struct setup {
 	struct rw_ftrace *t[V_COUNT];
-	struct session tp_session, fn_session;
+	struct session tp_session, fn_session, graph_session;
 	bool have[V_COUNT];
 };
 
 /* Sets up every variant of @want (all if NULL). */
 static void setup(struct setup *st, const char *rewire, const bool *want)
 {
-	static unsigned char entry0[5];
 	int err = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -351,28 +354,40 @@ static void setup(struct setup *st, const char *rewire, const bool *want)
 	if (st->have[V_graph_ret])
 		st->t[V_graph_ret] =
 			attach("fb_graph_ret", NULL, fb_ret_rec_probe);
-	if (st->have[V_tp_ring] || st->have[V_entry_ring]) {
+	if (st->have[V_tp_ring] || st->have[V_entry_ring] ||
+	    st->have[V_graph_ring]) {
 		setenv("REWIRE_TRACE_MEM_MAX", "4G", 0);
 		err = rw_ctl_start();
 		if (err) {
 			printf("(rw_ctl_start: %s: no session rows)\n",
 			       rw_strerror(err));
 			st->have[V_tp_ring] = st->have[V_entry_ring] = false;
+			st->have[V_graph_ring] = false;
 		}
 	}
 	if (st->have[V_tp_ring]) {
 		const char *args[] = { "fb_ev_ring" };
 
 		st->have[V_tp_ring] = session_start(&st->tp_session, rewire,
-						    args, 1, tp_ring_attached);
+						    "tracepoint", args, 1,
+						    tp_ring_attached);
 	}
 	if (st->have[V_entry_ring]) {
 		const char *args[] = { "--function", "fb_entry_ring" };
 
-		memcpy(entry0, (const void *)fb_entry_ring, sizeof(entry0));
-		ring_entry0 = entry0;
-		st->have[V_entry_ring] = session_start(
-			&st->fn_session, rewire, args, 2, entry_ring_attached);
+		memcpy(entry_ring0, (const void *)fb_entry_ring, 5);
+		st->have[V_entry_ring] = session_start(&st->fn_session, rewire,
+						       "function", args, 2,
+						       entry_ring_attached);
+	}
+	if (st->have[V_graph_ring]) {
+		const char *args[] = { "--function", "fb_graph_ring",
+				       "--graph" };
+
+		memcpy(graph_ring0, (const void *)fb_graph_ring, 5);
+		st->have[V_graph_ring] = session_start(&st->graph_session,
+						       rewire, "graph", args, 3,
+						       graph_ring_attached);
 	}
 }
 
@@ -380,6 +395,7 @@ static void teardown(struct setup *st)
 {
 	session_stop(&st->tp_session, "tracepoint");
 	session_stop(&st->fn_session, "function");
+	session_stop(&st->graph_session, "graph");
 	for (int v = 0; v < V_COUNT; v++) {
 		struct rw_ftrace_stats s;
 
@@ -489,7 +505,8 @@ static void bench_calls(const struct opts *o)
 				    k < 0 ? &c : &cpu[k][v]);
 			recs_want += (unsigned long)variant_recs[v] *
 				     (unsigned long)o->iters;
-			if (v == V_tp_ring || v == V_entry_ring)
+			if (v == V_tp_ring || v == V_entry_ring ||
+			    v == V_graph_ring)
 				usleep(50000);
 		}
 	if (fb_rec_count() - recs0 != recs_want) {
@@ -551,6 +568,7 @@ static void bench_calls(const struct opts *o)
 			{ V_graph_nop, V_entry_nop },
 			{ V_graph_rec, V_tp_rec },
 			{ V_graph_rec, V_entry_rec },
+			{ V_graph_ring, V_entry_ring },
 		};
 
 		for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {

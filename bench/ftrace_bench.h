@@ -21,8 +21,10 @@
  * record into the calling thread's buffer ("rec"): the tracepoint's and
  * the function entry's do the same work, so the ratio of their loops is
  * the ratio of the two mechanisms. "ring" is a real `rewire trace`
- * session (rw__trace_start(), src/ctl/trace.c): its probe writes a 32-byte
- * record (16-byte header, the two arguments) into a shared ring.
+ * session on the process (the rewire command, connected to the control
+ * server): its probe writes a record per event (tracepoint: a 16-byte
+ * header and the two arguments; function: what src/ctl/ring.h says) into
+ * a ring shared with the command, which formats it to /dev/null.
  */
 #ifndef REWIRE_BENCH_FTRACE_H
 #define REWIRE_BENCH_FTRACE_H
@@ -66,7 +68,8 @@ RW_DECLARE_TRACEPOINT(fb_ev_ring, (unsigned long, fn), (unsigned long, caller));
 	X(entry_rec, "ftrace entry, record probe")          \
 	X(graph_nop, "ftrace graph, no-op entry+return")    \
 	X(graph_rec, "ftrace graph, record entry+return")   \
-	X(graph_ret, "ftrace graph, record on return only")
+	X(graph_ret, "ftrace graph, record on return only") \
+	X(graph_ring, "ftrace graph, rewire trace session")
 
 #define FB_DECLARE(v, label) \
 	long fb_##v(long x); \

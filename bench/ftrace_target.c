@@ -39,6 +39,7 @@ FB_FUNC(entry_ring)
 FB_FUNC(graph_nop)
 FB_FUNC(graph_rec)
 FB_FUNC(graph_ret)
+FB_FUNC(graph_ring)
 
 /* An annotated function: the event (the function, its caller) first. */
 #define FB_TP_FUNC(v)                                                \

@@ -50,9 +50,13 @@ __attribute__((noinline)) long fbx_loop(fb_fn *fn, long n)
 	return acc;
 }
 
+/* Whether fbx_func's entry holds @want (and not an int3 batch's first
+ * step: a first byte of 0xcc counts as @want). */
 static bool entry_is(const unsigned char *want)
 {
-	return !memcmp((const void *)fbx_func, want, 5);
+	const volatile unsigned char *p = (const void *)fbx_func;
+
+	return !memcmp((const void *)fbx_func, want, 5) || p[0] == 0xcc;
 }
 
 int main(int argc, char **argv)

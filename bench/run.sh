@@ -7,7 +7,7 @@
 # the machine, rw-bench (call and key costs, update latency; one run of
 # one binary) and bench/callgrind.sh (instruction counts), then the
 # separate executables (rw-bench-stop, rw-bench-tp, rw-bench-lp, and
-# bench/trace.sh for rw-bench-trace).
+# bench/trace.sh for rw-bench-trace, bench/ftrace.sh for rw-bench-ftrace).
 #   --quick      short run (rw-bench --quick, 200,000 callgrind iterations)
 #   --no-build   use build/bench as it is
 # Arguments after -- go to rw-bench (e.g. -- --pin 1).
@@ -114,3 +114,20 @@ fi
 echo
 echo "== bench/trace.sh ${trace_args[*]} $trace_bin"
 "$here/trace.sh" "${trace_args[@]}" "$trace_bin"
+
+# Function tracing (bench/ftrace.sh, its own executables): a traced
+# function's call off, entry and graph against tracepoints and `rewire
+# trace` sessions, attach time for 1,000 and 10,000 functions with 8 busy
+# threads, callgrind counts, and uftrace and a bpftrace uprobe on the same
+# function (each skipped when not installed).
+if [ $build = 1 ]; then
+	(cd "$src" && cmake --build build/bench --target rw-bench-ftrace \
+		rw-bench-ftrace-ext rewire-cli >/dev/null)
+fi
+ftrace_args=()
+if [ $quick = 1 ]; then
+	ftrace_args+=(--quick)
+fi
+echo
+echo "== bench/ftrace.sh ${ftrace_args[*]} $src/build/bench"
+"$here/ftrace.sh" "${ftrace_args[@]}" "$src/build/bench"

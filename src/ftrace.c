@@ -900,7 +900,7 @@ static int explain_none(const struct pat *p, size_t n)
 		size_t l = strlen(ft_error);
 
 		snprintf(ft_error + l, sizeof(ft_error) - l,
-			 "; did you mean: %s?", buf);
+			 "; did you mean: %.600s?", buf);
 	}
 	return -ENOENT;
 }

@@ -287,7 +287,8 @@ static int collect(struct ctx *c, uintptr_t bias, struct rw__ftd_func **out,
 	size_t n = 0, cap = 0, k = 0;
 	int err = 0;
 
-	qsort(c->conc, c->nconc, sizeof(*c->conc), conc_cmp);
+	if (c->nconc)
+		qsort(c->conc, c->nconc, sizeof(*c->conc), conc_cmp);
 	for (size_t i = 0; i < c->cap && !err; i++) {
 		struct origin *o = &c->tab[i];
 		const char *name;

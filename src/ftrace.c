@@ -35,6 +35,7 @@
 #include "entry.h"
 
 #include "arch/arch.h"
+#include "ftrace_dwarf.h"
 #include "threads.h"
 
 #include <rewire/ftrace.h>
@@ -98,6 +99,8 @@ struct ft_func {
 	struct rw__entry *entry;
 	uintptr_t sled;
 	char *aliases; /* other names at the same address, "a\0b\0\0" */
+	/* Inline-only functions: how many functions hold the copies. */
+	unsigned inl_callers;
 	struct ft_users *_Atomic users;
 };
 
@@ -108,6 +111,11 @@ struct ft_obj {
 	bool excluded;
 	struct ft_func *funcs; /* sorted by address */
 	size_t n;
+	/* Functions that exist only inlined (DWARF), by name: status
+	 * -RW_ERR_INLINED. Read with the inlined counts on first use. */
+	struct ft_func *inl;
+	size_t ninl;
+	bool dwarf_read;
 	struct ft_obj *next;
 };
 
@@ -593,6 +601,170 @@ static bool selected(const struct pat *p, size_t n, const struct ft_func *f)
 	return pos || !any_pos;
 }
 
+/* ---- Inlined functions (DWARF) -------------------------------------------- */
+
+static int name_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ft_func *const *)a)->pub.name,
+		      (*(struct ft_func *const *)b)->pub.name);
+}
+
+/* An inline-only function of @o: a record of its own, unless a symbol of
+ * the same name exists (a static function of that name in another unit,
+ * or with code there): then its copies count for that symbol. */
+static int add_inline_only(struct ft_obj *o, struct ft_func **byname,
+			   const struct rw__ftd_func *d, size_t *cap)
+{
+	struct ft_func key = { .pub.name = d->name }, *kp = &key;
+	struct ft_func **hit =
+		o->n ? bsearch(&kp, byname, o->n, sizeof(*byname), name_ptr_cmp)
+		     : NULL;
+	struct ft_func *f;
+	char *dem;
+
+	if (hit) {
+		(*hit)->pub.inlined += d->copies;
+		return 0;
+	}
+	if (o->ninl == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct ft_func *v = realloc(o->inl, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		o->inl = v;
+		*cap = nc;
+	}
+	f = &o->inl[o->ninl];
+	memset(f, 0, sizeof(*f));
+	f->pub.name = strdup(d->name);
+	if (!f->pub.name)
+		return -ENOMEM;
+	dem = demangle(f->pub.name);
+	f->obj = o;
+	f->pub.object = o->path;
+	f->pub.demangled = dem ? dem : f->pub.name;
+	f->plain = dem ? strip_params(dem) : NULL;
+	if (!f->plain)
+		f->plain = f->pub.demangled;
+	f->pub.status = -RW_ERR_INLINED;
+	f->pub.inlined = d->copies;
+	f->inl_callers = d->callers;
+	o->ninl++;
+	return 0;
+}
+
+/* Read @o's inlined functions from its DWARF, once: the inlined counts of
+ * its functions and its inline-only functions. Without debug information
+ * nothing is known (inlined stays 0). Objects rewire never traces are not
+ * read. ft_lock held. */
+static int load_inlined(struct ft_obj *o)
+{
+	struct rw__ftd_func *d = NULL;
+	struct ft_func **byname = NULL;
+	size_t nd = 0, cap = 0;
+	int err;
+
+	if (o->dwarf_read || o->excluded)
+		return 0;
+	err = rw__ftrace_dwarf_inlined(o->path, o->path, o->base, &d, &nd);
+	if (!err && nd) {
+		byname = malloc((o->n ? o->n : 1) * sizeof(*byname));
+		if (!byname)
+			err = -ENOMEM;
+	}
+	if (!err && nd) {
+		for (size_t i = 0; i < o->n; i++)
+			byname[i] = &o->funcs[i];
+		qsort(byname, o->n, sizeof(*byname), name_ptr_cmp);
+	}
+	for (size_t i = 0; i < nd && !err; i++) {
+		size_t lo = 0, hi = o->n;
+
+		if (!d[i].addr) {
+			err = add_inline_only(o, byname, &d[i], &cap);
+			continue;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (o->funcs[mid].pub.addr < d[i].addr)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < o->n && o->funcs[lo].pub.addr == d[i].addr)
+			o->funcs[lo].pub.inlined += d[i].copies;
+	}
+	free(byname);
+	rw__ftrace_dwarf_free(d, nd);
+	if (err) {
+		/* Read again next time, from scratch. */
+		for (size_t i = 0; i < o->n; i++)
+			o->funcs[i].pub.inlined = 0;
+		for (size_t i = 0; i < o->ninl; i++) {
+			if (o->inl[i].plain != o->inl[i].pub.demangled)
+				free((char *)o->inl[i].plain);
+			if (o->inl[i].pub.demangled != o->inl[i].pub.name)
+				free((char *)o->inl[i].pub.demangled);
+			free((char *)o->inl[i].pub.name);
+		}
+		free(o->inl);
+		o->inl = NULL;
+		o->ninl = 0;
+		return err;
+	}
+	o->dwarf_read = true;
+	return 0;
+}
+
+/* Can a positive pattern of @p select a function of @o? */
+static bool obj_wanted(const struct pat *p, size_t n, const struct ft_obj *o)
+{
+	bool any_pos = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].neg)
+			continue;
+		any_pos = true;
+		if (obj_match(&p[i], o))
+			return true;
+	}
+	return !any_pos;
+}
+
+/* The inline-only function the exact pattern @p names, if any. */
+static const struct ft_func *inline_only(const struct pat *p)
+{
+	for (struct ft_obj *o = objects; o; o = o->next) {
+		if (!o->loaded || !obj_match(p, o) || load_inlined(o))
+			continue;
+		for (size_t i = 0; i < o->ninl; i++)
+			if (pat_match(p, &o->inl[i]))
+				return &o->inl[i];
+	}
+	return NULL;
+}
+
+/* Does the exact pattern @p name a function with a symbol? */
+static bool names_symbol(const struct pat *p)
+{
+	for (struct ft_obj *o = objects; o; o = o->next)
+		for (size_t i = 0; o->loaded && i < o->n; i++)
+			if (pat_match(p, &o->funcs[i]))
+				return true;
+	return false;
+}
+
+static int inlined_error(const struct ft_func *f)
+{
+	set_error("%s was inlined into its %u caller%s and has no code of its "
+		  "own: it cannot be traced",
+		  f->pub.demangled, f->inl_callers,
+		  f->inl_callers == 1 ? "" : "s");
+	return -RW_ERR_INLINED;
+}
+
 static const char *status_str(int st)
 {
 	switch (st) {
@@ -602,6 +774,8 @@ static const char *status_str(int st)
 		return "rewire's own code or a library rewire calls";
 	case -RW_ERR_BREAKPOINT:
 		return "another tool's breakpoint is on its entry";
+	case -RW_ERR_INLINED:
+		return "inlined into every caller, no code of its own";
 	default:
 		return "no patchable entry (built without "
 		       "-fpatchable-function-entry)";
@@ -664,8 +838,9 @@ static bool close_to(const char *name, const char *want)
 static int explain_none(const struct pat *p, size_t n)
 {
 	char buf[ERRLEN], core[128];
-	size_t len = 0, shown = 0, untraceable = 0;
+	size_t len = 0, shown = 0, untraceable = 0, untraceable_syms;
 	int first_status = 0;
+	const struct ft_func *first_inl = NULL;
 
 	buf[0] = '\0';
 	for (struct ft_obj *o = objects; o; o = o->next) {
@@ -688,6 +863,30 @@ static int explain_none(const struct pat *p, size_t n)
 			}
 		}
 	}
+	untraceable_syms = untraceable;
+	/* Functions that exist only inlined (their DWARF is read now). */
+	for (struct ft_obj *o = objects; o && !untraceable_syms; o = o->next) {
+		if (!o->loaded || !obj_wanted(p, n, o) || load_inlined(o))
+			continue;
+		for (size_t i = 0; i < o->ninl; i++) {
+			struct ft_func *f = &o->inl[i];
+
+			if (!selected(p, n, f))
+				continue;
+			if (!untraceable++)
+				first_inl = f;
+			if (shown < 4 && len < sizeof(buf) - 200) {
+				len += (size_t)snprintf(
+					buf + len, sizeof(buf) - len,
+					"%s%s (%s)", shown ? ", " : "",
+					f->pub.demangled,
+					status_str(f->pub.status));
+				shown++;
+			}
+		}
+	}
+	if (first_inl && n == 1 && !p[0].neg && !p[0].wild)
+		return inlined_error(first_inl);
 	if (untraceable) {
 		bool exact = n == 1 && !p[0].neg && !p[0].wild;
 
@@ -804,9 +1003,14 @@ int rw_ftrace_list(const char *const *patterns, size_t npatterns,
 		for (size_t j = 0; j < nobj && !err; j++) {
 			if (!v[j]->loaded)
 				continue;
+			if (obj_wanted(p, npatterns, v[j]))
+				err = load_inlined(v[j]);
 			for (size_t i = 0; i < v[j]->n && !err; i++)
 				if (selected(p, npatterns, &v[j]->funcs[i]))
 					err = cb(arg, &v[j]->funcs[i].pub);
+			for (size_t i = 0; i < v[j]->ninl && !err; i++)
+				if (selected(p, npatterns, &v[j]->inl[i]))
+					err = cb(arg, &v[j]->inl[i].pub);
 		}
 	}
 	free(v);
@@ -1476,6 +1680,16 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 				}
 			}
 		}
+	}
+	/* An exact name that exists only inlined: an error too. */
+	for (size_t k = 0; k < npatterns && !err; k++) {
+		const struct ft_func *f;
+
+		if (p[k].neg || p[k].wild || names_symbol(&p[k]))
+			continue;
+		f = inline_only(&p[k]);
+		if (f)
+			err = inlined_error(f);
 	}
 	if (!err) {
 		qsort(t->funcs, t->n, sizeof(*t->funcs), func_ptr_cmp);

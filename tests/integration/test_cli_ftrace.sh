@@ -40,7 +40,7 @@ trace_bg() {
 	local out=$1
 	shift
 	rw_bg "$out" trace "$tpid" "$@"
-	wait_log "$tmp/bg.err" "tracing [0-9]+ function"
+	wait_log "$tmp/bg.err" "tracing [0-9]+ function.*\(Ctrl-C to stop\)"
 	err=$(cat "$tmp/bg.err")
 }
 
@@ -147,7 +147,7 @@ awk '{ t = $2; sub(/^.*\| /, ""); s[t] = s[t] $0 "\n" }
 
 step "a tracepoint and functions in one session"
 rw_bg "$tmp/ev5" trace "$tpid" ft_phase --function ft_work
-wait_log "$tmp/bg.err" "tracing 1 function"
+wait_log "$tmp/bg.err" "tracing 1 function.*\(Ctrl-C to stop\)"
 err=$(cat "$tmp/bg.err")
 expect_err "tracing 1 tracepoint of process $tpid: ft_phase" "tracepoint too"
 phase usr1

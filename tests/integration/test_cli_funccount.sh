@@ -34,7 +34,7 @@ agg_bg() {
 	local out=$1
 	shift
 	rw_bg "$out" "$@"
-	wait_log "$tmp/bg.err" "(counting the calls of|timing) [0-9]+ function"
+	wait_log "$tmp/bg.err" "(counting the calls of|timing) [0-9]+ function.*\(Ctrl-C to end\)"
 	err=$(cat "$tmp/bg.err")
 }
 

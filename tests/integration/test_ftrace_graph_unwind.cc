@@ -45,6 +45,15 @@
  *			C++ frames down (their destructors run)
  *	cancel_read	the same in C frames with pthread_cleanup_push
  *	cancel_cond	the same, blocked in pthread_cond_wait
+ *	cancel_sigblock	the same, the thread blocking every signal:
+ *			pthread_cancel() still returns at once
+ *	cancel_disabled	pthread_cancel of a thread that has cancellation
+ *			disabled: until it enables it and reaches read(),
+ *			its traced calls are traced whole; then it unwinds
+ *			through them (cleanup handlers, its start
+ *			function's too)
+ *	cancel_disabled2  the same, the thread having made traced calls
+ *			before it was cancelled
  *	exit_c		pthread_exit 4 traced C frames down: cleanup handlers
  *			run, pthread_join gets the value
  *	exit_cxx	the same through C++ frames (destructors)
@@ -522,10 +531,21 @@ static void start_cleanup(void *arg)
 	__atomic_add_fetch(&start_cleanups, 1, __ATOMIC_SEQ_CST);
 }
 
-enum blocker { B_CXX, B_READ, B_COND, B_EXIT_C, B_EXIT_CXX };
+enum blocker {
+	B_CXX,
+	B_READ,
+	B_COND,
+	B_EXIT_C,
+	B_EXIT_CXX,
+	B_READ_SIGBLOCK,
+	B_DISABLED
+};
+
+static int disabled_ready, disabled_cancelled;
 
 struct blocked {
 	enum blocker how;
+	bool precall; /* B_DISABLED: a traced call before it is cancelled */
 	struct ft_log log;
 };
 
@@ -553,13 +573,36 @@ static void *blocked_thread(void *arg)
 	case B_EXIT_CXX:
 		ftu_cxx_exit(3, EXIT_VALUE);
 		break;
+	case B_READ_SIGBLOCK: {
+		/* As many servers' worker threads do. */
+		sigset_t all;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, NULL);
+		ftu_c_block_read(3);
+		break;
+	}
+	case B_DISABLED:
+		/* Cancelled while cancellation is disabled: it acts only at
+		 * the read() after it is enabled again, and until then the
+		 * thread's traced calls are traced whole. */
+		if (b->precall)
+			CHECK_EQ(ftu_rec(1), rec_value(1));
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		__atomic_store_n(&disabled_ready, 1, __ATOMIC_SEQ_CST);
+		while (!load_int(&disabled_cancelled))
+			usleep(1000);
+		CHECK_EQ(ftu_rec(3), rec_value(3));
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		ftu_c_block_read(3);
+		break;
 	}
 	pthread_cleanup_pop(0);
 	return NULL; /* not reached */
 }
 
 static void run_blocked(enum blocker how, const char *fn, bool cxx,
-			const char *what)
+			const char *what, bool precall = false)
 {
 	struct blocked b;
 	struct ft_log exp;
@@ -567,20 +610,33 @@ static void run_blocked(enum blocker how, const char *fn, bool cxx,
 	void *ret = NULL;
 	int d0 = load_int(&ftu_dtors), c0 = load_int(&ftu_cleanups);
 	int s0 = load_int(&start_cleanups), k0 = load_int(&ftu_blocked);
-	bool cancel = how == B_CXX || how == B_READ || how == B_COND;
+	bool cancel = how != B_EXIT_C && how != B_EXIT_CXX;
+	uint64_t until = rw_test_now_ns() + 10000000000ull;
 
 	b.how = how;
+	b.precall = precall;
 	ft_log_init(&b.log, 256);
 	ft_log_init(&exp, 256);
 	CHECK_OK(pthread_create(&th, NULL, blocked_thread, &b));
-	if (cancel) {
-		uint64_t until = rw_test_now_ns() + 10000000000ull;
-
+	if (how == B_DISABLED) {
+		while (!load_int(&disabled_ready))
+			CHECK(rw_test_now_ns() < until);
+		CHECK_OK(pthread_cancel(th));
+		__atomic_store_n(&disabled_cancelled, 1, __ATOMIC_SEQ_CST);
+	} else if (cancel) {
 		while (load_int(&ftu_blocked) == k0)
 			CHECK(rw_test_now_ns() < until);
 		/* Let it enter read() or pthread_cond_wait(). */
 		usleep(20000);
+		uint64_t t0 = rw_test_now_ns();
 		CHECK_OK(pthread_cancel(th));
+		uint64_t dt = rw_test_now_ns() - t0;
+		/* pthread_cancel() returns at once: it only sends a signal. */
+		if (dt > 200000000ull) {
+			fprintf(stderr, "%s: pthread_cancel() took %.3f s\n",
+				what, (double)dt / 1e9);
+			__atomic_add_fetch(&mismatches, 1, __ATOMIC_SEQ_CST);
+		}
 	}
 	CHECK_OK(pthread_join(th, &ret));
 	CHECK(ret == (cancel ? PTHREAD_CANCELED : EXIT_VALUE));
@@ -592,6 +648,10 @@ static void run_blocked(enum blocker how, const char *fn, bool cxx,
 		CHECK_OK(pthread_mutex_trylock(&ftu_mutex));
 		pthread_mutex_unlock(&ftu_mutex);
 	}
+	if (how == B_DISABLED && precall)
+		exp_rec(&exp, 1, 0);
+	if (how == B_DISABLED)
+		exp_rec(&exp, 3, 0);
 	for (int i = 0; i <= 3; i++)
 		ft_expect(&exp, &tab, fn, 0, i);
 	if (cxx)
@@ -610,6 +670,22 @@ static void case_cancel_cxx(void)
 static void case_cancel_read(void)
 {
 	run_blocked(B_READ, "c_block_read", false, "cancel_read");
+}
+
+static void case_cancel_sigblock(void)
+{
+	run_blocked(B_READ_SIGBLOCK, "c_block_read", false, "cancel_sigblock");
+}
+
+static void case_cancel_disabled(void)
+{
+	run_blocked(B_DISABLED, "c_block_read", false, "cancel_disabled");
+}
+
+static void case_cancel_disabled2(void)
+{
+	run_blocked(B_DISABLED, "c_block_read", false, "cancel_disabled2",
+		    true);
 }
 
 static void case_cancel_cond(void)
@@ -1012,6 +1088,9 @@ static const struct test_case cases[] = {
 	{ "cancel_cxx", case_cancel_cxx },
 	{ "cancel_read", case_cancel_read },
 	{ "cancel_cond", case_cancel_cond },
+	{ "cancel_sigblock", case_cancel_sigblock },
+	{ "cancel_disabled", case_cancel_disabled },
+	{ "cancel_disabled2", case_cancel_disabled2 },
 	{ "exit_c", case_exit_c },
 	{ "exit_cxx", case_exit_cxx },
 	{ "coro", case_coro },
@@ -1039,18 +1118,18 @@ static int run_case(const struct test_case *c)
 	}
 	CHECK(waitpid(pid, &status, 0) == pid);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		fprintf(stderr, "%-14s ok\n", c->name);
+		fprintf(stderr, "%-16s ok\n", c->name);
 		return 0;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-		fprintf(stderr, "%-14s skipped\n", c->name);
+		fprintf(stderr, "%-16s skipped\n", c->name);
 		return 77;
 	}
 	if (WIFSIGNALED(status))
-		fprintf(stderr, "%-14s FAILED: killed by signal %d (%s)\n",
+		fprintf(stderr, "%-16s FAILED: killed by signal %d (%s)\n",
 			c->name, WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		fprintf(stderr, "%-14s FAILED: exit %d\n", c->name,
+		fprintf(stderr, "%-16s FAILED: exit %d\n", c->name,
 			WEXITSTATUS(status));
 	return 1;
 }

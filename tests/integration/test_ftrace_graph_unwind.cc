@@ -34,6 +34,8 @@
  *			traced function, as -O2 compiles "return f(x);"):
  *			the callee's return goes through the trampoline
  *			twice, and both returns are traced, nested
+ *	backtrace	backtrace() 5 traced frames down walks through them
+ *			(no frame of rewire's), and they are traced whole
  *	cxx_catch	an exception thrown 4 traced frames down and caught by
  *			a traced frame, then by the untraced caller
  *	cxx_rethrow	caught and rethrown by two traced frames
@@ -156,6 +158,7 @@ static void setup(void)
 		{ "ftu_sib", "sib" },
 		{ "ftu_sib2", "sib2" },
 		{ "ftu_sib_outer", "sib_outer" },
+		{ "ftu_bt_rec", "bt_rec" },
 	};
 	static const char *const pats[] = { "ftu_*" };
 
@@ -264,6 +267,49 @@ static void case_sibling(void)
 	ft_expect(&exp, &tab, "sib2", 1, 0);
 	exp_rec(&exp, 2, 0);
 	check_log(&log, &exp, "sibling");
+	ft_log_free(&log);
+	ft_log_free(&exp);
+}
+
+/* --- Stack walks -----------------------------------------------------------
+ */
+
+static void case_backtrace(void)
+{
+	struct ft_log log, exp;
+	void *buf[64];
+	int n, in_bt = 0;
+
+	ft_log_init(&log, 64);
+	ft_log_init(&exp, 64);
+	ft_cur = &log;
+	n = ftu_bt_rec(4, buf, 64);
+	ft_cur = NULL;
+	/* The walk went through the 5 traced frames to here and beyond:
+	 * no frame of rewire's (its return trampoline) in it. */
+	for (int i = 0; i < n; i++) {
+		Dl_info di;
+
+		CHECK(dladdr(buf[i], &di) && di.dli_fname);
+		if (strstr(di.dli_fname, "librewire")) {
+			fprintf(stderr,
+				"backtrace: frame %d is rewire's (%s)\n", i,
+				di.dli_sname ? di.dli_sname : "?");
+			exit(1);
+		}
+		if (di.dli_sname && !strcmp(di.dli_sname, "ftu_bt_rec"))
+			in_bt++;
+	}
+	/* The calls from ftu_bt_rec to itself (its call of backtrace() is
+	 * a sibling call). */
+	CHECK_EQ(in_bt, 4);
+	CHECK(n >= 7);
+	/* And the calls it walked through are traced whole. */
+	for (int i = 0; i <= 4; i++)
+		ft_expect(&exp, &tab, "bt_rec", 0, i);
+	for (int i = 4; i >= 0; i--)
+		ft_expect(&exp, &tab, "bt_rec", 1, i);
+	check_log(&log, &exp, "backtrace");
 	ft_log_free(&log);
 	ft_log_free(&exp);
 }
@@ -1080,6 +1126,7 @@ struct test_case {
 
 static const struct test_case cases[] = {
 	{ "sibling", case_sibling },
+	{ "backtrace", case_backtrace },
 	{ "cxx_catch", case_cxx_catch },
 	{ "cxx_rethrow", case_cxx_rethrow },
 	{ "cxx_threads", case_cxx_threads },

@@ -34,6 +34,12 @@
  *			traced function, as -O2 compiles "return f(x);"):
  *			the callee's return goes through the trampoline
  *			twice, and both returns are traced, nested
+ *	attach_race	a set attached while another set's entry probe runs
+ *			for a call (held there; torture_ftrace hits the same
+ *			window when a thread is preempted between the probes
+ *			and the replacement of the return address): the new
+ *			set sees neither the entry nor the return of that
+ *			call
  *	backtrace	backtrace() 5 traced frames down walks through them
  *			(no frame of rewire's), and they are traced whole
  *	cxx_catch	an exception thrown 4 traced frames down and caught by
@@ -269,6 +275,72 @@ static void case_sibling(void)
 	check_log(&log, &exp, "sibling");
 	ft_log_free(&log);
 	ft_log_free(&exp);
+}
+
+/* --- A set attached while a call's entry is being traced ----------------- */
+
+static int race_armed, race_in_probe, race_attached;
+
+/* Set A's entry probe: holds the first call in the probe until set B is
+ * attached (at most 2 s: an attach that waited for the probe would
+ * otherwise deadlock; then the race is not reproduced and said so). */
+static void race_entry(void *data, const struct rw_ftrace_func *f,
+		       uintptr_t caller, unsigned depth)
+{
+	ft_on_entry(data, f, caller, depth);
+	if (!__atomic_exchange_n(&race_armed, 0, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_store_n(&race_in_probe, 1, __ATOMIC_SEQ_CST);
+	uint64_t until = rw_test_now_ns() + 2000000000ull;
+	while (!load_int(&race_attached) && rw_test_now_ns() < until)
+		usleep(1000);
+}
+
+static void *race_thread(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ftu_leaf(1), 7);
+	return NULL;
+}
+
+static void case_attach_race(void)
+{
+	static const char *const leaf[] = { "ftu_leaf" };
+	static struct ft_ctx ca, cb;
+	struct rw_ftrace_probe pa = { race_entry, ft_on_return, &ca };
+	struct rw_ftrace *ta, *tb;
+	unsigned i = ft_table_named(&tab, "leaf");
+	pthread_t th;
+
+	ca.tab = cb.tab = &tab;
+	CHECK_OK(rw_ftrace_attach(leaf, 1, &pa, 0, &ta));
+	__atomic_store_n(&race_armed, 1, __ATOMIC_SEQ_CST);
+	CHECK_OK(pthread_create(&th, NULL, race_thread, NULL));
+	while (!load_int(&race_in_probe))
+		usleep(1000);
+	tb = ft_attach(leaf, 1, &cb, 1);
+	__atomic_store_n(&race_attached, 1, __ATOMIC_SEQ_CST);
+	CHECK_OK(pthread_join(th, NULL));
+	if (!load_int(&race_attached))
+		fprintf(stderr, "attach_race: not reproduced\n");
+	/* A saw the call whole; B, attached after its entry, nothing of it:
+	 * no return without its entry. */
+	CHECK_EQ(ca.entries[i], 1);
+	CHECK_EQ(ca.returns[i], 1);
+	if (cb.entries[i] || cb.returns[i]) {
+		fprintf(stderr,
+			"attach_race: the set attached during the call's entry "
+			"saw %lu entries and %lu returns of it (0 and 0)\n",
+			cb.entries[i], cb.returns[i]);
+		__atomic_add_fetch(&mismatches, 1, __ATOMIC_SEQ_CST);
+	}
+	/* Both see the next call whole. */
+	CHECK_EQ(ftu_leaf(2), 12);
+	CHECK_EQ(ca.entries[i], 2);
+	CHECK_EQ(ca.returns[i], 2);
+	CHECK_EQ(cb.entries[i], ca.entries[i] - 1);
+	ft_detach(tb);
+	ft_detach(ta);
 }
 
 /* --- Stack walks -----------------------------------------------------------
@@ -1126,6 +1198,7 @@ struct test_case {
 
 static const struct test_case cases[] = {
 	{ "sibling", case_sibling },
+	{ "attach_race", case_attach_race },
 	{ "backtrace", case_backtrace },
 	{ "cxx_catch", case_cxx_catch },
 	{ "cxx_rethrow", case_cxx_rethrow },

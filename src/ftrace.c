@@ -852,8 +852,14 @@ static struct shadow *shadow_get(void)
 	return sh;
 }
 
-/* Drop stale elements: from the top, while an element's slot is at or
- * below @slot and no longer holds the return trampoline. */
+/*
+ * Drop stale elements: from the top, while an element's slot is at or
+ * below @slot and no longer holds the return trampoline. An element at
+ * @slot itself whose slot does hold it is the caller of a sibling call
+ * (G hijacked the slot, then jumped to F, which is entered with G's
+ * return address slot): it stays, and F's element returns to the
+ * trampoline, which then finds G's.
+ */
 static void shadow_trim(struct shadow *sh, uintptr_t slot, uintptr_t tramp)
 {
 	while (sh->n) {
@@ -862,9 +868,9 @@ static void shadow_trim(struct shadow *sh, uintptr_t slot, uintptr_t tramp)
 
 		if (t->slot > slot)
 			break;
-		if (t->slot != slot && safe_read(t->slot, &v) == 0 &&
-		    v == tramp)
-			break; /* live, on another stack */
+		if (t->slot == slot ? *(const uintptr_t *)slot == tramp
+				    : safe_read(t->slot, &v) == 0 && v == tramp)
+			break; /* live: a sibling call, or another stack */
 		sh->n--;
 	}
 }
@@ -906,11 +912,15 @@ static void shadow_restore(struct shadow *sh)
 /* The real return address at @slot of thread @tid (see entry.h). */
 static uintptr_t ft_real_return(pid_t tid, uintptr_t slot)
 {
+	uintptr_t tramp = rw__entry_return_tramp();
+
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
 		if (atomic_load(&sh->tid) != tid)
 			continue;
+		/* A sibling call's element returns to the trampoline: the
+		 * real address is its caller's, further down. */
 		for (unsigned i = sh->n; i-- > 0;)
-			if (sh->e[i].slot == slot)
+			if (sh->e[i].slot == slot && sh->e[i].orig != tramp)
 				return sh->e[i].orig;
 	}
 	return 0;
@@ -984,8 +994,12 @@ static uintptr_t ft_return(uintptr_t sp)
 	struct shadow *sh = me->sh;
 	uintptr_t slot = sp - sizeof(uintptr_t);
 	struct shadow_ent e;
+	int was_busy = me->busy;
 	unsigned i;
 
+	/* A signal handler that runs a traced function while the stack is
+	 * being changed gets no element of its own. */
+	me->busy = 1;
 	if (!sh)
 		goto lost;
 	for (i = sh->n; i-- > 0;)
@@ -997,13 +1011,11 @@ static uintptr_t ft_return(uintptr_t sp)
 	/* Elements above it belong to other stacks (coroutines) or are
 	 * stale; keep them for their own returns or the next trim. */
 	memmove(&sh->e[i], &sh->e[i + 1], (sh->n - i - 1) * sizeof(sh->e[0]));
-	atomic_signal_fence(memory_order_seq_cst);
 	sh->n--;
-	if (!me->busy) {
+	if (!was_busy) {
 		struct ft_users *u;
 		uint64_t ns = rw__now_ns() - e.ts;
 
-		me->busy = 1;
 		rw_rcu_read_lock();
 		u = rw_rcu_dereference(e.f->users);
 		if (u) {
@@ -1017,8 +1029,8 @@ static uintptr_t ft_return(uintptr_t sp)
 			}
 		}
 		rw_rcu_read_unlock();
-		me->busy = 0;
 	}
+	me->busy = was_busy;
 	return e.orig;
 lost:
 	/* A return through the trampoline with no element: the element was

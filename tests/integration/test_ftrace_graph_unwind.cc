@@ -34,6 +34,14 @@
  *			traced function, as -O2 compiles "return f(x);"):
  *			the callee's return goes through the trampoline
  *			twice, and both returns are traced, nested
+ *	attach_race	a set attached while another set's entry probe runs
+ *			for a call (held there; torture_ftrace hits the same
+ *			window when a thread is preempted between the probes
+ *			and the replacement of the return address): the new
+ *			set sees neither the entry nor the return of that
+ *			call
+ *	backtrace	backtrace() 5 traced frames down walks through them
+ *			(no frame of rewire's), and they are traced whole
  *	cxx_catch	an exception thrown 4 traced frames down and caught by
  *			a traced frame, then by the untraced caller
  *	cxx_rethrow	caught and rethrown by two traced frames
@@ -45,6 +53,15 @@
  *			C++ frames down (their destructors run)
  *	cancel_read	the same in C frames with pthread_cleanup_push
  *	cancel_cond	the same, blocked in pthread_cond_wait
+ *	cancel_sigblock	the same, the thread blocking every signal:
+ *			pthread_cancel() still returns at once
+ *	cancel_disabled	pthread_cancel of a thread that has cancellation
+ *			disabled: until it enables it and reaches read(),
+ *			its traced calls are traced whole; then it unwinds
+ *			through them (cleanup handlers, its start
+ *			function's too)
+ *	cancel_disabled2  the same, the thread having made traced calls
+ *			before it was cancelled
  *	exit_c		pthread_exit 4 traced C frames down: cleanup handlers
  *			run, pthread_join gets the value
  *	exit_cxx	the same through C++ frames (destructors)
@@ -147,6 +164,7 @@ static void setup(void)
 		{ "ftu_sib", "sib" },
 		{ "ftu_sib2", "sib2" },
 		{ "ftu_sib_outer", "sib_outer" },
+		{ "ftu_bt_rec", "bt_rec" },
 	};
 	static const char *const pats[] = { "ftu_*" };
 
@@ -255,6 +273,115 @@ static void case_sibling(void)
 	ft_expect(&exp, &tab, "sib2", 1, 0);
 	exp_rec(&exp, 2, 0);
 	check_log(&log, &exp, "sibling");
+	ft_log_free(&log);
+	ft_log_free(&exp);
+}
+
+/* --- A set attached while a call's entry is being traced ----------------- */
+
+static int race_armed, race_in_probe, race_attached;
+
+/* Set A's entry probe: holds the first call in the probe until set B is
+ * attached (at most 2 s: an attach that waited for the probe would
+ * otherwise deadlock; then the race is not reproduced and said so). */
+static void race_entry(void *data, const struct rw_ftrace_func *f,
+		       uintptr_t caller, unsigned depth)
+{
+	ft_on_entry(data, f, caller, depth);
+	if (!__atomic_exchange_n(&race_armed, 0, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_store_n(&race_in_probe, 1, __ATOMIC_SEQ_CST);
+	uint64_t until = rw_test_now_ns() + 2000000000ull;
+	while (!load_int(&race_attached) && rw_test_now_ns() < until)
+		usleep(1000);
+}
+
+static void *race_thread(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ftu_leaf(1), 7);
+	return NULL;
+}
+
+static void case_attach_race(void)
+{
+	static const char *const leaf[] = { "ftu_leaf" };
+	static struct ft_ctx ca, cb;
+	struct rw_ftrace_probe pa = { race_entry, ft_on_return, &ca };
+	struct rw_ftrace *ta, *tb;
+	unsigned i = ft_table_named(&tab, "leaf");
+	pthread_t th;
+
+	ca.tab = cb.tab = &tab;
+	CHECK_OK(rw_ftrace_attach(leaf, 1, &pa, 0, &ta));
+	__atomic_store_n(&race_armed, 1, __ATOMIC_SEQ_CST);
+	CHECK_OK(pthread_create(&th, NULL, race_thread, NULL));
+	while (!load_int(&race_in_probe))
+		usleep(1000);
+	tb = ft_attach(leaf, 1, &cb, 1);
+	__atomic_store_n(&race_attached, 1, __ATOMIC_SEQ_CST);
+	CHECK_OK(pthread_join(th, NULL));
+	if (!load_int(&race_attached))
+		fprintf(stderr, "attach_race: not reproduced\n");
+	/* A saw the call whole; B, attached after its entry, nothing of it:
+	 * no return without its entry. */
+	CHECK_EQ(ca.entries[i], 1);
+	CHECK_EQ(ca.returns[i], 1);
+	if (cb.entries[i] || cb.returns[i]) {
+		fprintf(stderr,
+			"attach_race: the set attached during the call's entry "
+			"saw %lu entries and %lu returns of it (0 and 0)\n",
+			cb.entries[i], cb.returns[i]);
+		__atomic_add_fetch(&mismatches, 1, __ATOMIC_SEQ_CST);
+	}
+	/* Both see the next call whole. */
+	CHECK_EQ(ftu_leaf(2), 12);
+	CHECK_EQ(ca.entries[i], 2);
+	CHECK_EQ(ca.returns[i], 2);
+	CHECK_EQ(cb.entries[i], ca.entries[i] - 1);
+	ft_detach(tb);
+	ft_detach(ta);
+}
+
+/* --- Stack walks -----------------------------------------------------------
+ */
+
+static void case_backtrace(void)
+{
+	struct ft_log log, exp;
+	void *buf[64];
+	int n, in_bt = 0;
+
+	ft_log_init(&log, 64);
+	ft_log_init(&exp, 64);
+	ft_cur = &log;
+	n = ftu_bt_rec(4, buf, 64);
+	ft_cur = NULL;
+	/* The walk went through the 5 traced frames to here and beyond:
+	 * no frame of rewire's (its return trampoline) in it. */
+	for (int i = 0; i < n; i++) {
+		Dl_info di;
+
+		CHECK(dladdr(buf[i], &di) && di.dli_fname);
+		if (strstr(di.dli_fname, "librewire")) {
+			fprintf(stderr,
+				"backtrace: frame %d is rewire's (%s)\n", i,
+				di.dli_sname ? di.dli_sname : "?");
+			exit(1);
+		}
+		if (di.dli_sname && !strcmp(di.dli_sname, "ftu_bt_rec"))
+			in_bt++;
+	}
+	/* The calls from ftu_bt_rec to itself (its call of backtrace() is
+	 * a sibling call). */
+	CHECK_EQ(in_bt, 4);
+	CHECK(n >= 7);
+	/* And the calls it walked through are traced whole. */
+	for (int i = 0; i <= 4; i++)
+		ft_expect(&exp, &tab, "bt_rec", 0, i);
+	for (int i = 4; i >= 0; i--)
+		ft_expect(&exp, &tab, "bt_rec", 1, i);
+	check_log(&log, &exp, "backtrace");
 	ft_log_free(&log);
 	ft_log_free(&exp);
 }
@@ -522,10 +649,21 @@ static void start_cleanup(void *arg)
 	__atomic_add_fetch(&start_cleanups, 1, __ATOMIC_SEQ_CST);
 }
 
-enum blocker { B_CXX, B_READ, B_COND, B_EXIT_C, B_EXIT_CXX };
+enum blocker {
+	B_CXX,
+	B_READ,
+	B_COND,
+	B_EXIT_C,
+	B_EXIT_CXX,
+	B_READ_SIGBLOCK,
+	B_DISABLED
+};
+
+static int disabled_ready, disabled_cancelled;
 
 struct blocked {
 	enum blocker how;
+	bool precall; /* B_DISABLED: a traced call before it is cancelled */
 	struct ft_log log;
 };
 
@@ -553,13 +691,36 @@ static void *blocked_thread(void *arg)
 	case B_EXIT_CXX:
 		ftu_cxx_exit(3, EXIT_VALUE);
 		break;
+	case B_READ_SIGBLOCK: {
+		/* As many servers' worker threads do. */
+		sigset_t all;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, NULL);
+		ftu_c_block_read(3);
+		break;
+	}
+	case B_DISABLED:
+		/* Cancelled while cancellation is disabled: it acts only at
+		 * the read() after it is enabled again, and until then the
+		 * thread's traced calls are traced whole. */
+		if (b->precall)
+			CHECK_EQ(ftu_rec(1), rec_value(1));
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		__atomic_store_n(&disabled_ready, 1, __ATOMIC_SEQ_CST);
+		while (!load_int(&disabled_cancelled))
+			usleep(1000);
+		CHECK_EQ(ftu_rec(3), rec_value(3));
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		ftu_c_block_read(3);
+		break;
 	}
 	pthread_cleanup_pop(0);
 	return NULL; /* not reached */
 }
 
 static void run_blocked(enum blocker how, const char *fn, bool cxx,
-			const char *what)
+			const char *what, bool precall = false)
 {
 	struct blocked b;
 	struct ft_log exp;
@@ -567,20 +728,33 @@ static void run_blocked(enum blocker how, const char *fn, bool cxx,
 	void *ret = NULL;
 	int d0 = load_int(&ftu_dtors), c0 = load_int(&ftu_cleanups);
 	int s0 = load_int(&start_cleanups), k0 = load_int(&ftu_blocked);
-	bool cancel = how == B_CXX || how == B_READ || how == B_COND;
+	bool cancel = how != B_EXIT_C && how != B_EXIT_CXX;
+	uint64_t until = rw_test_now_ns() + 10000000000ull;
 
 	b.how = how;
+	b.precall = precall;
 	ft_log_init(&b.log, 256);
 	ft_log_init(&exp, 256);
 	CHECK_OK(pthread_create(&th, NULL, blocked_thread, &b));
-	if (cancel) {
-		uint64_t until = rw_test_now_ns() + 10000000000ull;
-
+	if (how == B_DISABLED) {
+		while (!load_int(&disabled_ready))
+			CHECK(rw_test_now_ns() < until);
+		CHECK_OK(pthread_cancel(th));
+		__atomic_store_n(&disabled_cancelled, 1, __ATOMIC_SEQ_CST);
+	} else if (cancel) {
 		while (load_int(&ftu_blocked) == k0)
 			CHECK(rw_test_now_ns() < until);
 		/* Let it enter read() or pthread_cond_wait(). */
 		usleep(20000);
+		uint64_t t0 = rw_test_now_ns();
 		CHECK_OK(pthread_cancel(th));
+		uint64_t dt = rw_test_now_ns() - t0;
+		/* pthread_cancel() returns at once: it only sends a signal. */
+		if (dt > 200000000ull) {
+			fprintf(stderr, "%s: pthread_cancel() took %.3f s\n",
+				what, (double)dt / 1e9);
+			__atomic_add_fetch(&mismatches, 1, __ATOMIC_SEQ_CST);
+		}
 	}
 	CHECK_OK(pthread_join(th, &ret));
 	CHECK(ret == (cancel ? PTHREAD_CANCELED : EXIT_VALUE));
@@ -592,6 +766,10 @@ static void run_blocked(enum blocker how, const char *fn, bool cxx,
 		CHECK_OK(pthread_mutex_trylock(&ftu_mutex));
 		pthread_mutex_unlock(&ftu_mutex);
 	}
+	if (how == B_DISABLED && precall)
+		exp_rec(&exp, 1, 0);
+	if (how == B_DISABLED)
+		exp_rec(&exp, 3, 0);
 	for (int i = 0; i <= 3; i++)
 		ft_expect(&exp, &tab, fn, 0, i);
 	if (cxx)
@@ -610,6 +788,22 @@ static void case_cancel_cxx(void)
 static void case_cancel_read(void)
 {
 	run_blocked(B_READ, "c_block_read", false, "cancel_read");
+}
+
+static void case_cancel_sigblock(void)
+{
+	run_blocked(B_READ_SIGBLOCK, "c_block_read", false, "cancel_sigblock");
+}
+
+static void case_cancel_disabled(void)
+{
+	run_blocked(B_DISABLED, "c_block_read", false, "cancel_disabled");
+}
+
+static void case_cancel_disabled2(void)
+{
+	run_blocked(B_DISABLED, "c_block_read", false, "cancel_disabled2",
+		    true);
 }
 
 static void case_cancel_cond(void)
@@ -1004,6 +1198,8 @@ struct test_case {
 
 static const struct test_case cases[] = {
 	{ "sibling", case_sibling },
+	{ "attach_race", case_attach_race },
+	{ "backtrace", case_backtrace },
 	{ "cxx_catch", case_cxx_catch },
 	{ "cxx_rethrow", case_cxx_rethrow },
 	{ "cxx_threads", case_cxx_threads },
@@ -1012,6 +1208,9 @@ static const struct test_case cases[] = {
 	{ "cancel_cxx", case_cancel_cxx },
 	{ "cancel_read", case_cancel_read },
 	{ "cancel_cond", case_cancel_cond },
+	{ "cancel_sigblock", case_cancel_sigblock },
+	{ "cancel_disabled", case_cancel_disabled },
+	{ "cancel_disabled2", case_cancel_disabled2 },
 	{ "exit_c", case_exit_c },
 	{ "exit_cxx", case_exit_cxx },
 	{ "coro", case_coro },
@@ -1039,18 +1238,18 @@ static int run_case(const struct test_case *c)
 	}
 	CHECK(waitpid(pid, &status, 0) == pid);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		fprintf(stderr, "%-14s ok\n", c->name);
+		fprintf(stderr, "%-16s ok\n", c->name);
 		return 0;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-		fprintf(stderr, "%-14s skipped\n", c->name);
+		fprintf(stderr, "%-16s skipped\n", c->name);
 		return 77;
 	}
 	if (WIFSIGNALED(status))
-		fprintf(stderr, "%-14s FAILED: killed by signal %d (%s)\n",
+		fprintf(stderr, "%-16s FAILED: killed by signal %d (%s)\n",
 			c->name, WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		fprintf(stderr, "%-14s FAILED: exit %d\n", c->name,
+		fprintf(stderr, "%-16s FAILED: exit %d\n", c->name,
 			WEXITSTATUS(status));
 	return 1;
 }

@@ -53,6 +53,9 @@ int ftu_rethrow2(int n, int tag);  /* ftu_rethrow inside ftu_rethrow */
 void ftu_cxx_block(int n);	   /* blocks in read() at n == 0 */
 void ftu_cxx_exit(int n, void *v); /* pthread_exit(v) at n == 0 */
 
+/* backtrace(buf, max) from n + 1 traced frames down: its result. */
+int ftu_bt_rec(int n, void **buf, int max);
+
 /* C (ftu_c.c), frames with pthread_cleanup_push handlers. */
 int ftu_jmp_rec(int n, jmp_buf *jb);  /* longjmp(*jb, 7) at n == 0 */
 int ftu_setjmp_mid(int n, int after); /* setjmp; ftu_jmp_rec(n); then

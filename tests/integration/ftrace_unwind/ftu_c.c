@@ -7,6 +7,7 @@
 #include "ftu.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -61,6 +62,15 @@ int ftu_sib_outer(int x)
 
 	sink(r);
 	return r + 1;
+}
+
+int ftu_bt_rec(int n, void **buf, int max)
+{
+	if (n == 0)
+		return backtrace(buf, max);
+	int r = ftu_bt_rec(n - 1, buf, max);
+	sink(r);
+	return r;
 }
 
 int ftu_jmp_rec(int n, jmp_buf *jb)

@@ -208,16 +208,22 @@ run_mode() {
 			-P fbx_func "$ext" --mode none --iters "$ext_iters" |
 			grep '^ns/call') ;;
 	cli)
-		local pid tpid
+		local pid tpid epid fd
 		coproc EXT { "$ext" --mode cli --iters "$ext_iters"; }
-		read -r _ pid <&"${EXT[0]}"
+		epid=$EXT_PID
+		fd=${EXT[0]}
+		read -r _ pid <&"$fd"
 		"$cli" trace "$pid" --function fbx_func --ring-size 64M \
 			--output /dev/null 2>>"$tmp/cli.log" &
 		tpid=$!
-		read -r line <&"${EXT[0]}"
+		read -r line <&"$fd" || true
 		kill -INT "$tpid" 2>/dev/null || true
 		wait "$tpid" || true
-		wait "$EXT_PID" || true ;;
+		wait "$epid" || true ;;
+	esac
+	case $line in
+	ns/call*) ;;
+	*) echo "ftrace.sh: the $m run failed" >&2; exit 1 ;;
 	esac
 	awk '{ print $2, $4, $8 }' <<<"$line"
 }

@@ -16,7 +16,8 @@
 #      rw-bench-ftrace --list, the variant set up alone:
 #      valgrind --tool=callgrind --smc-check=all --toggle-collect=fb_loop_V;
 #   4. rw-bench-ftrace-ext: one function, timed inside the program, R
-#      rounds (default 7); each round runs, in turn: nothing traced,
+#      rounds (default 7) of 500,000 calls per mode (in chunks, see
+#      ftrace_ext.c); each round runs, in turn: nothing traced,
 #      rewire entry and graph (rw_ftrace_attach, the record probe),
 #      `rewire trace PID --function fbx_func` (when the command has
 #      --function), `uftrace record -P fbx_func` (uftrace's dynamic
@@ -25,7 +26,8 @@
 #
 # Whatever is missing (valgrind, strace, uftrace, bpftrace, or a kernel
 # that refuses uprobes) is skipped with a message.
-# --quick: rw-bench-ftrace --quick, 3 rounds, 50,000 callgrind iterations.
+# --quick: rw-bench-ftrace --quick, 3 rounds of 200,000 calls, 50,000
+# callgrind iterations.
 # --only calls|strace|callgrind|ext: one part (1: calls and attach).
 set -euo pipefail
 
@@ -53,7 +55,7 @@ done
 
 args=()
 iters=200000
-ext_iters=1000000
+ext_iters=500000
 if [ $quick = 1 ]; then
 	args+=(--quick)
 	iters=50000
@@ -208,16 +210,22 @@ run_mode() {
 			-P fbx_func "$ext" --mode none --iters "$ext_iters" |
 			grep '^ns/call') ;;
 	cli)
-		local pid tpid
+		local pid tpid epid fd
 		coproc EXT { "$ext" --mode cli --iters "$ext_iters"; }
-		read -r _ pid <&"${EXT[0]}"
-		"$cli" trace "$pid" --function fbx_func --ring-size 64M \
+		epid=$EXT_PID
+		fd=${EXT[0]}
+		read -r _ pid <&"$fd"
+		"$cli" trace "$pid" --function fbx_func --ring-size 8M \
 			--output /dev/null 2>>"$tmp/cli.log" &
 		tpid=$!
-		read -r line <&"${EXT[0]}"
+		read -r line <&"$fd" || true
 		kill -INT "$tpid" 2>/dev/null || true
 		wait "$tpid" || true
-		wait "$EXT_PID" || true ;;
+		wait "$epid" || true ;;
+	esac
+	case $line in
+	ns/call*) ;;
+	*) echo "ftrace.sh: the $m run failed" >&2; exit 1 ;;
 	esac
 	awk '{ print $2, $4, $8 }' <<<"$line"
 }
@@ -273,8 +281,8 @@ END {
 	printf "  (ns per call, median over rounds; +ns: minus the untraced run of the same round;\n"
 	printf "   the ratios: per hit (+ns), per round, median [min, max])\n"
 	if ("entry" in seen)
-		printf "  records written: entry %d, graph %d (per run: %d calls + %d warm-up)\n",
-			hits["entry"], hits["graph"], n, n / 10
+		printf "  records written in the timed calls: entry %d, graph %d (%d runs x %d calls)\n",
+			hits["entry"], hits["graph"], R, n
 }' "$tmp/ext.txt"
 
 if [ -n "$bpid" ]; then
@@ -282,7 +290,7 @@ if [ -n "$bpid" ]; then
 	wait "$bpid" 2>/dev/null || true
 	bpid=
 	hits=$(awk '/^@hits:/ { print $2 }' "$tmp/bpftrace.out")
-	echo "  bpftrace counted ${hits:-?} hits ($rounds runs x $((ext_iters + ext_iters / 10)) calls)"
+	echo "  bpftrace counted ${hits:-?} hits ($rounds runs x $((ext_iters + 300000)) calls, warm-up included)"
 fi
 if [ -s "$tmp/cli.log" ]; then
 	sed 's/^/  rewire trace: /' "$tmp/cli.log" | sort | uniq -c | sed 's/^ */  /'

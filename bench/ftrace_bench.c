@@ -57,14 +57,17 @@
 #define MAX_CYCLES 101
 #define MAX_BUSY 64
 /*
- * The sessions' rings: 8 MiB per thread hold 262,144 records of 32 bytes,
- * more than one run of a variant (--iters, 200,000 by default), so that
- * nothing is dropped however late the command's reader is; a pause after
- * each session run lets it drain. 64 thread slots of 8 MiB pass the
- * default cap on the sessions' memory (1 GiB, sparse): the bench raises it
- * for itself (REWIRE_TRACE_MEM_MAX, unless set).
+ * The sessions' rings: 64 MiB per thread (the most a session takes) hold
+ * a whole run of a variant (--iters, 200,000 calls by default; a graph
+ * session writes two records per call, of 64 bytes at most), so that
+ * nothing is dropped however late the command's reader (another process)
+ * is; a pause after each session run lets it drain. 64 thread slots of 64
+ * MiB pass the default cap on the sessions' memory (1 GiB; the memfd is
+ * sparse, only this thread's ring is touched): the bench raises the cap
+ * for itself (REWIRE_TRACE_MEM_MAX, unless set). The drops are printed
+ * with each session's summary, and must be 0 for its rows to count.
  */
-#define FB_RING_SIZE "8M"
+#define FB_RING_SIZE "64M"
 
 enum variant {
 #define FB_ENUM(v, label) V_##v,
@@ -215,7 +218,7 @@ struct session {
 	bool on;
 };
 
-/* Starts `rewire trace PID ARGS... --ring-size 8M --output /dev/null`
+/* Starts `rewire trace PID ARGS... --ring-size 64M --output /dev/null`
  * and waits until @attached() says its probe is there. False (and a
  * message) if the command failed or took more than 10 s. */
 static bool session_start(struct session *s, const char *rewire,
@@ -368,7 +371,7 @@ static void setup(struct setup *st, const char *rewire, const bool *want)
 			attach("fb_graph_ret", NULL, fb_ret_rec_probe);
 	if (st->have[V_tp_ring] || st->have[V_entry_ring] ||
 	    st->have[V_graph_ring]) {
-		setenv("REWIRE_TRACE_MEM_MAX", "4G", 0);
+		setenv("REWIRE_TRACE_MEM_MAX", "16G", 0);
 		err = rw_ctl_start();
 		if (err) {
 			printf("(rw_ctl_start: %s: no session rows)\n",
@@ -519,7 +522,7 @@ static void bench_calls(const struct opts *o)
 				     (unsigned long)o->iters;
 			if (v == V_tp_ring || v == V_entry_ring ||
 			    v == V_graph_ring)
-				usleep(50000);
+				usleep(100000);
 		}
 	if (fb_rec_count() - recs0 != recs_want) {
 		fprintf(stderr,

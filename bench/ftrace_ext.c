@@ -19,8 +19,9 @@
  *		for the entry to be restored (the command detached)
  *
  * Prints "ns/call W cpu C calls N hits H": wall and thread CPU time per
- * call of the timed loop (after an untimed tenth), the calls made, and
- * the records the probe wrote (rewire modes).
+ * call of the timed calls (N, in chunks of 100,000 with a pause after
+ * each, after 300,000 untimed), and the records the probe wrote in them
+ * (rewire modes).
  */
 #include "ftrace_bench.h"
 
@@ -33,21 +34,35 @@
 #include "stats.h"
 
 long fbx_func(long x);
-long fbx_loop(fb_fn *fn, long n);
+long fbx_loop_from(fb_fn *fn, long from, long n);
+
+/*
+ * The timed calls run in chunks of CHUNK with a pause of PAUSE_US after
+ * each, untimed, so that a `rewire trace` session's reader (another
+ * process) drains the ring between them: a chunk (100,000 records of 32
+ * bytes) fits in the 8 MiB ring however late the reader is.
+ */
+#define CHUNK 100000L
+#define PAUSE_US 20000
 
 __attribute__((noipa)) long fbx_func(long x)
 {
 	return fb_body(x);
 }
 
-__attribute__((noinline)) long fbx_loop(fb_fn *fn, long n)
+__attribute__((noinline)) long fbx_loop_from(fb_fn *fn, long from, long n)
 {
 	long acc = 0;
 
 	__asm__("" : "+r"(fn));
-	for (long i = 0; i < n; i++)
+	for (long i = from; i < from + n; i++)
 		acc += fn(i);
 	return acc;
+}
+
+static long fbx_loop(fb_fn *fn, long n)
+{
+	return fbx_loop_from(fn, 0, n);
 }
 
 /* Whether fbx_func's entry holds @want (and not an int3 batch's first
@@ -62,7 +77,7 @@ static bool entry_is(const unsigned char *want)
 int main(int argc, char **argv)
 {
 	const char *mode = "none", *pats[1] = { "fbx_func" };
-	long n = 1000000, want = 0, got;
+	long n = 500000, want = 0, got;
 	struct rw_ftrace_probe probe = { fb_entry_rec_probe, NULL, NULL };
 	struct rw_ftrace *t = NULL;
 	unsigned char entry0[5];
@@ -113,13 +128,24 @@ int main(int argc, char **argv)
 			usleep(1000);
 		}
 	}
-	fbx_loop(fbx_func, n / 10);
+	/* Untimed: three chunks, enough to touch every page of the 8 MiB
+	 * ring bench/ftrace.sh gives a session (the memfd is sparse). */
+	for (int k = 0; k < 3; k++) {
+		fbx_loop(fbx_func, CHUNK);
+		usleep(PAUSE_US);
+	}
 	recs = fb_rec_count();
-	c0 = bench_thread_cpu_ns();
-	t0 = bench_now_ns();
-	got = fbx_loop(fbx_func, n);
-	t0 = bench_now_ns() - t0;
-	c0 = bench_thread_cpu_ns() - c0;
+	got = 0;
+	t0 = c0 = 0;
+	for (long done = 0; done < n; done += CHUNK) {
+		long m = n - done < CHUNK ? n - done : CHUNK;
+		uint64_t w = bench_now_ns(), c = bench_thread_cpu_ns();
+
+		got += fbx_loop_from(fbx_func, done, m);
+		c0 += bench_thread_cpu_ns() - c;
+		t0 += bench_now_ns() - w;
+		usleep(PAUSE_US);
+	}
 	recs = fb_rec_count() - recs;
 	if (t && rw_ftrace_detach(t)) {
 		fprintf(stderr, "rw_ftrace_detach failed\n");

@@ -10,9 +10,10 @@
  *      -ENOENT and changes nothing. dlopen(ftc_dl.so) while L is
  *      attached: L still traces ftc_leaf (exactly), its set did not grow,
  *      the new library's entries hold their NOPs. Attaching "ftc_dl_*"
- *      now traces both functions of it (exact entries and returns, both
- *      functions named as in ftc_dl.so); "ftc_dl_fn@ftc_dl.so" selects one, "ftc_dl_fn@libnothing*" none (-ENOENT, the message
- *      names the object pattern).
+ *      now traces both functions of it (exact entries and returns, their
+ *      object ftc_dl.so); "ftc_dl_fn@ftc_dl.so" selects one,
+ *      "ftc_dl_fn@libnothing*" none (-ENOENT, the message names the
+ *      object pattern).
  *   2. dlclose while tracing. The program's dlclose() drops its only
  *      reference while the set is attached: the library stays mapped
  *      (/proc/self/maps and dl_iterate_phdr), its functions keep running

@@ -10,9 +10,10 @@
  *      -ENOENT and changes nothing. dlopen(ftc_dl.so) while L is
  *      attached: L still traces ftc_leaf (exactly), its set did not grow,
  *      the new library's entries hold their NOPs. Attaching "ftc_dl_*"
- *      now traces both functions of it (exact entries and returns, the
- *      caller of ftc_dl_fn inside ftc_dl_caller); "ftc_dl_fn@ftc_dl.so"
- *      selects one, "ftc_dl_fn@libnothing*" none (-ENOENT).
+ *      now traces both functions of it (exact entries and returns, their
+ *      object ftc_dl.so); "ftc_dl_fn@ftc_dl.so" selects one,
+ *      "ftc_dl_fn@libnothing*" none (-ENOENT, the message names the
+ *      object pattern).
  *   2. dlclose while tracing. The program's dlclose() drops its only
  *      reference while the set is attached: the library stays mapped
  *      (/proc/self/maps and dl_iterate_phdr), its functions keep running
@@ -157,7 +158,8 @@ static void dl_set(struct ftc_set *s, const struct dl_fns *d)
 	s->fn[1] = (uintptr_t)d->caller;
 }
 
-static void expect_enoent(const char *pat)
+/* Attaching @pat is -ENOENT, with a message that holds @says. */
+static void expect_enoent(const char *pat, const char *says)
 {
 	struct ftc_set s;
 	const char *pats[] = { pat };
@@ -169,6 +171,7 @@ static void expect_enoent(const char *pat)
 	       rw_ftrace_last_error());
 	CHECK_EQ(err, -ENOENT);
 	CHECK(s.t == NULL);
+	lp_has_all(rw_ftrace_last_error(), says);
 }
 
 int main(void)
@@ -187,7 +190,7 @@ int main(void)
 	leaf_calls("L attached");
 
 	/* 1. dlopen while tracing. */
-	expect_enoent("ftc_dl_*");
+	expect_enoent("ftc_dl_*", "ftc_dl_*");
 	dl_open(&d);
 	first = (uintptr_t)d.fn;
 	CHECK_EQ(rw_ftrace_nfuncs(L.t), 1);
@@ -211,7 +214,7 @@ int main(void)
 	CHECK_EQ(rw_ftrace_nfuncs(one.t), 1);
 	CHECK_EQ(rw_ftrace_func_at(one.t, 0)->addr, (uintptr_t)d.fn);
 	ftc_detach(&one);
-	expect_enoent("ftc_dl_fn@libnothing*");
+	expect_enoent("ftc_dl_fn@libnothing*", "libnothing*");
 
 	/* 2. dlclose while tracing: the set keeps the library. */
 	CHECK_OK(dlclose(d.h));

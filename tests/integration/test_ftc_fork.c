@@ -32,6 +32,15 @@
  *      the child) and finds the entry as it was, then exits. Every attach
  *      and detach of the thread succeeds; at the end every entry holds
  *      its NOPs.
+ *   3. fork during a live patch transition, traced. A graph set traces
+ *      ftc_outer, ftc_inner and ftc_wait; a thread blocked in the old
+ *      ftc_outer holds the enable of ftc_patch_pair.so open (ftc/ftc.h).
+ *      The child, where that thread does not exist, completes the
+ *      transition alone while traced: its ftc_outer(7) runs all new and
+ *      is traced (two entries, two returns); detached, the entry jumps to
+ *      the new function again; disabled, the NOPs. The parent's
+ *      transition stays open with its entries as they were; released, the
+ *      blocker's call returns the all-old 12 and the transition completes.
  */
 #include <rewire/config.h>
 
@@ -48,6 +57,7 @@ int main(void)
 #include "ftc_test.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define CALLS 100
@@ -282,12 +292,118 @@ static void part2(void)
 	       forks, traced, atomic_load(&churn_rounds));
 }
 
+/* ---- 3. fork during a transition, traced --------------------------------- */
+
+struct blocker {
+	pthread_t th;
+	_Atomic pid_t tid;
+	int ret;
+};
+
+static void *blocker_main(void *arg)
+{
+	struct blocker *b = arg;
+
+	atomic_store(&b->tid, gettid());
+	b->ret = ftc_outer(-1);
+	return NULL;
+}
+
+/* In a child: ftc_outer(7) returns the @side's value, with @entries probe
+ * entries and as many returns in graph mode. */
+static void c_outer(int side, long entries, bool graph)
+{
+	long e0 = ftc_tls_entries, r0 = ftc_tls_returns;
+
+	C_CHECK_EQ(ftc_outer(7), side ? 7 + 1021 : 7 + 11);
+	C_CHECK_EQ(ftc_tls_entries - e0, entries);
+	C_CHECK_EQ(ftc_tls_returns - r0, graph ? entries : 0);
+}
+
+static void part3(void)
+{
+	static const char *const pats[] = { "ftc_outer", "ftc_inner",
+					    "ftc_wait" };
+	struct ftc_set s;
+	struct blocker b;
+	struct rw_patch *p;
+	struct rw_patch_info info;
+	uint8_t traced[5];
+	int fds[2];
+	pid_t pid;
+
+	CHECK_OK(pipe(fds));
+	ftc_fd = fds[0];
+	ftc_set_init(&s, true, "ftc_outer", "ftc_inner", "ftc_wait", NULL);
+	ftc_attach(&s, pats, 3);
+	p = lp_load(FTC_DIR "/ftc_patch_pair.so", 0);
+	memset(&b, 0, sizeof(b));
+	CHECK_OK(pthread_create(&b.th, NULL, blocker_main, &b));
+	CHECK(LP_WAIT_UNTIL(atomic_load(&b.tid) != 0, lp_deadline_ms(5000)));
+	CHECK(lp_wait_in_syscall(b.tid, SYS_read));
+	CHECK_EQ(lp_go(p, true, 300), -ETIMEDOUT);
+	lp_entry_read((uintptr_t)ftc_outer, traced);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		/* The blocker is not in the child: the transition it held
+		 * open completes, with the entries still traced. */
+		C_CHECK_EQ(rw_patch_state(p, &info), 0);
+		C_CHECK_EQ(info.state, RW_PATCH_ENABLING);
+		C_CHECK_EQ(rw_patch_wait(p, 5000), 0);
+		C_CHECK_EQ(rw_patch_state(p, &info), 0);
+		C_CHECK_EQ(info.state, RW_PATCH_ENABLED);
+		C_CHECK_EQ(info.threads_switched, info.threads_total);
+		c_outer(1, 2, true);
+		C_CHECK_EQ(rw_ftrace_detach(s.t), 0);
+		C_CHECK_EQ(lp_entry_target((uintptr_t)ftc_outer),
+			   lp_new_func_of(FTC_DIR "/ftc_patch_pair.so", 0));
+		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_wait));
+		c_outer(1, 0, false);
+		C_CHECK_EQ(rw_patch_disable(p), 0);
+		C_CHECK_EQ(rw_patch_wait(p, 5000), 0);
+		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_outer));
+		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_inner));
+		c_outer(0, 0, false);
+		C_CHECK_EQ(rw_patch_unload(p), 0);
+		_exit(CHILD_OK);
+	}
+	child_wait(pid, "3. child of a traced transition");
+	/* The parent's transition is still held open, its entries traced. */
+	CHECK_EQ(lp_state(p), RW_PATCH_ENABLING);
+	CHECK(lp_entry_is((uintptr_t)ftc_outer, traced));
+	CHECK_EQ(write(fds[1], "x", 1), 1);
+	CHECK_OK(pthread_join(b.th, NULL));
+	CHECK_EQ(b.ret, 12);
+	CHECK_OK(rw_patch_wait(p, 5000));
+	CHECK_EQ(lp_state(p), RW_PATCH_ENABLED);
+	{
+		long e0 = ftc_tls_entries;
+
+		CHECK_EQ(ftc_outer(7), 7 + 1021);
+		CHECK_EQ(ftc_tls_entries - e0, 2);
+	}
+	ftc_detach(&s);
+	lp_disable_wait(p, 5000);
+	CHECK_OK(rw_patch_unload(p));
+	CHECK(lp_entry_is_nops((uintptr_t)ftc_outer));
+	CHECK(lp_entry_is_nops((uintptr_t)ftc_inner));
+	CHECK(lp_entry_is_nops((uintptr_t)ftc_wait));
+	ftc_check_clean(&s, "3. S");
+	close(fds[0]);
+	close(fds[1]);
+	printf("  3. fork during a traced transition: ok\n");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	printf("test_ftc_fork:\n");
 	part1();
 	part2();
+	part3();
 	printf("test_ftc_fork: ok\n");
 	return 0;
 }

@@ -14,23 +14,32 @@
  * after it (rw_patch_threads()), and, while nothing changes, against the
  * published moment: the body, and the probe entries and returns it made.
  *
- *   1. Enable. A graph probe set T1 traces ftc_outer, ftc_inner and
- *      ftc_wait. A blocker thread calls ftc_outer(-1), which blocks in
- *      read() inside ftc_wait(), a traced function that the old ftc_outer
- *      called: ftc_wait's return address is rewire's return trampoline, so
- *      the stack check must see through it to the old ftc_outer. Enable:
+ * Each part runs in a child process of its own, forked from a parent that
+ * has neither traced nor patched anything (an argument, 1 or 2, runs one
+ * part in the process itself).
+ *
+ *   1. The first trace during an open transition. A blocker thread calls
+ *      ftc_outer(-1), which blocks in read() inside ftc_wait(). Enable:
  *      the transition stays open (rw_patch_wait is -ETIMEDOUT), the
- *      blocker pending ON_STACK in ftc_outer. T1 is detached, an
- *      entry-only set T2 attached, all while the transition is open.
- *      Released, the blocker's call returns the all-old 12 (its ftc_inner
- *      ran old while other threads ran new), with exactly three probe
- *      entries (outer and wait from T1, inner from T2) and no return (T1
- *      was detached before them, T2 has none). Then the transition
- *      completes.
- *   2. Disable, the same backwards: T2 replaced by a graph set T3, a
- *      blocker in the new ftc_outer, the disable held open, T3 replaced by
- *      an entry-only T4; released, the blocker returns the all-new 1022,
- *      and the transition completes.
+ *      blocker pending ON_STACK in ftc_outer. Now, for the first time, a
+ *      graph probe set T1 traces ftc_outer, ftc_inner and ftc_wait, whose
+ *      entries jump to the transition's dispatchers. Released, the
+ *      blocker's call returns the all-old 12 (its ftc_inner ran old while
+ *      other threads ran new), with one probe entry and one return (its
+ *      ftc_inner, the only call that began after the attach). The
+ *      transition completes while traced.
+ *   2. The blocker enters while traced. Enable: T1 is attached first; the
+ *      blocker's ftc_wait, called by the old ftc_outer, has rewire's
+ *      return trampoline as return address, so the stack check must see
+ *      through it to the old ftc_outer (pending ON_STACK in ftc_outer).
+ *      T1 is detached, an entry-only set T2 attached, all while the
+ *      transition is open. Released, the blocker returns the all-old 12
+ *      with exactly three probe entries (outer and wait from T1, inner
+ *      from T2) and no return (T1 was detached before them, T2 has none).
+ *      The transition completes. Disable, the same backwards: T2 replaced
+ *      by a graph set T3, a blocker in the new ftc_outer, the disable held
+ *      open, T3 replaced by an entry-only T4; released, the blocker
+ *      returns the all-new 1022, and the transition completes.
  * At the end the three entries hold their original NOPs.
  */
 #include <rewire/config.h>
@@ -48,6 +57,7 @@ int main(void)
 #include "ftc_test.h"
 
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #define NWORKERS 3
 #define WAIT_MS 10000
@@ -138,7 +148,10 @@ static void expect_pending(struct rw_patch *p, pid_t tid, const char *what)
 	exit(1);
 }
 
-static void release(struct blocker *b, int fd, int want, const char *what)
+/* Release the blocker: its call returns @want, with @entries probe
+ * entries and @returns returns in its thread. */
+static void release(struct blocker *b, int fd, int want, long entries,
+		    long returns, const char *what)
 {
 	CHECK_EQ(write(fd, "x", 1), 1);
 	CHECK_OK(pthread_join(b->th, NULL));
@@ -146,11 +159,8 @@ static void release(struct blocker *b, int fd, int want, const char *what)
 	       "returns\n",
 	       what, b->ret, b->entries, b->returns);
 	CHECK_EQ(b->ret, want);
-	/* Outer and wait from the set attached when it entered them, inner
-	 * from the one attached when it was released; no return: the set
-	 * that saw the entries was detached before them. */
-	CHECK_EQ(b->entries, 3);
-	CHECK_EQ(b->returns, 0);
+	CHECK_EQ(b->entries, entries);
+	CHECK_EQ(b->returns, returns);
 }
 
 static void attach(struct ftc_set *s, int side)
@@ -171,7 +181,8 @@ static void detach(struct ftc_set *s, int side)
 	ftc_workers_settle(workers, NWORKERS, SETTLE);
 }
 
-static void complete(struct rw_patch *p, int state, int side, long entries)
+static void complete(struct rw_patch *p, int state, int side, long entries,
+		     long returns)
 {
 	int err;
 
@@ -183,20 +194,23 @@ static void complete(struct rw_patch *p, int state, int side, long entries)
 		exit(1);
 	}
 	CHECK_EQ(lp_state(p), state);
-	ftc_publish(side, entries, 0);
+	ftc_publish(side, entries, returns);
 	ftc_workers_settle(workers, NWORKERS, SETTLE);
 }
 
-int main(void)
-{
-	struct ftc_set t1, t2, t3, t4;
-	struct blocker b;
-	struct rw_patch *p;
-	uintptr_t fns[3] = { (uintptr_t)ftc_outer, (uintptr_t)ftc_inner,
-			     (uintptr_t)ftc_wait };
-	int fds[2];
+static struct ftc_set t1, t2, t3, t4;
+static struct rw_patch *p;
+static const uintptr_t *fns;
+static int fds[2];
 
-	setvbuf(stdout, NULL, _IONBF, 0);
+static void setup(void)
+{
+	static uintptr_t addrs[3];
+
+	addrs[0] = (uintptr_t)ftc_outer;
+	addrs[1] = (uintptr_t)ftc_inner;
+	addrs[2] = (uintptr_t)ftc_wait;
+	fns = addrs;
 	for (int i = 0; i < 3; i++)
 		CHECK(lp_entry_is_nops(fns[i]));
 	CHECK_OK(pipe(fds));
@@ -211,42 +225,10 @@ int main(void)
 	for (int i = 0; i < NWORKERS; i++)
 		ftc_worker_start(&workers[i], ftc_outer, ARG, pair_side, p);
 	ftc_workers_settle(workers, NWORKERS, SETTLE);
-	printf("test_ftc_transition: %d workers call ftc_outer(%d)\n", NWORKERS,
-	       ARG);
+}
 
-	/* 1. Enable, held open by a blocker in the old ftc_outer. */
-	attach(&t1, 0);
-	blocker_start(&b);
-	ftc_changing();
-	CHECK_EQ(lp_go(p, true, 300), -ETIMEDOUT);
-	ftc_publish(-1, 2, 2);
-	ftc_workers_settle(workers, NWORKERS, SETTLE);
-	expect_pending(p, b.tid, "1. enable, T1");
-	detach(&t1, -1);
-	expect_pending(p, b.tid, "1. enable, T1 detached");
-	attach(&t2, -1);
-	expect_pending(p, b.tid, "1. enable, T2");
-	release(&b, fds[1], 12, "1. enable");
-	complete(p, RW_PATCH_ENABLED, 1, 2);
-	printf("  1. enabled while traced\n");
-
-	/* 2. Disable, held open by a blocker in the new ftc_outer. */
-	detach(&t2, 1);
-	attach(&t3, 1);
-	blocker_start(&b);
-	ftc_changing();
-	CHECK_EQ(lp_go(p, false, 300), -ETIMEDOUT);
-	ftc_publish(-1, 2, 2);
-	ftc_workers_settle(workers, NWORKERS, SETTLE);
-	expect_pending(p, b.tid, "2. disable, T3");
-	detach(&t3, -1);
-	attach(&t4, -1);
-	expect_pending(p, b.tid, "2. disable, T4");
-	release(&b, fds[1], 1022, "2. disable");
-	complete(p, RW_PATCH_DISABLED, 0, 2);
-	printf("  2. disabled while traced\n");
-	detach(&t4, 0);
-
+static void teardown(void)
+{
 	ftc_workers_stop(workers, NWORKERS);
 	for (int i = 0; i < 3; i++)
 		CHECK(lp_entry_is_nops(fns[i]));
@@ -254,6 +236,123 @@ int main(void)
 	CHECK_OK(rw_patch_unload(p));
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/* Start the enable (@enable) or the disable, which @b holds open. */
+static void held_open(struct blocker *b, bool enable, long entries,
+		      long returns, const char *what)
+{
+	ftc_changing();
+	CHECK_EQ(lp_go(p, enable, 300), -ETIMEDOUT);
+	ftc_publish(-1, entries, returns);
+	ftc_workers_settle(workers, NWORKERS, SETTLE);
+	expect_pending(p, b->tid, what);
+}
+
+/* 1. The first trace of the functions, during an open enable. */
+static void part1(void)
+{
+	struct blocker b;
+
+	blocker_start(&b);
+	held_open(&b, true, 0, 0, "1. enable, untraced");
+	attach(&t1, -1);
+	expect_pending(p, b.tid, "1. enable, T1");
+	/* Only its ftc_inner began after the attach. */
+	release(&b, fds[1], 12, 1, 1, "1. enable");
+	complete(p, RW_PATCH_ENABLED, 1, 2, 2);
+	printf("  1. enabled while traced\n");
+	detach(&t1, 1);
+	ftc_changing();
+	lp_disable_wait(p, WAIT_MS);
+	ftc_publish(0, 0, 0);
+}
+
+/*
+ * 2. The blocker enters while traced. In both transitions its call makes
+ * three probe entries: outer and wait from the set attached when it
+ * entered them, inner from the one attached when it is released; and no
+ * return: the set that saw the entries is detached before them, the other
+ * has no return function.
+ */
+static void part2(void)
+{
+	struct blocker b;
+
+	/* Enable, held open by a blocker in the old ftc_outer. */
+	attach(&t1, 0);
+	blocker_start(&b);
+	held_open(&b, true, 2, 2, "2. enable, T1");
+	detach(&t1, -1);
+	expect_pending(p, b.tid, "2. enable, T1 detached");
+	attach(&t2, -1);
+	expect_pending(p, b.tid, "2. enable, T2");
+	release(&b, fds[1], 12, 3, 0, "2. enable");
+	complete(p, RW_PATCH_ENABLED, 1, 2, 0);
+	printf("  2. enabled while traced\n");
+
+	/* Disable, held open by a blocker in the new ftc_outer. */
+	detach(&t2, 1);
+	attach(&t3, 1);
+	blocker_start(&b);
+	held_open(&b, false, 2, 2, "2. disable, T3");
+	detach(&t3, -1);
+	attach(&t4, -1);
+	expect_pending(p, b.tid, "2. disable, T4");
+	release(&b, fds[1], 1022, 3, 0, "2. disable");
+	complete(p, RW_PATCH_DISABLED, 0, 2, 0);
+	printf("  2. disabled while traced\n");
+	detach(&t4, 0);
+}
+
+static void (*const parts[])(void) = { part1, part2 };
+static const char *const part_name[] = {
+	"the first trace during an open transition",
+	"a blocker that entered while traced",
+};
+
+static void run(int i)
+{
+	printf("test_ftc_transition: part %d, %s; %d workers call "
+	       "ftc_outer(%d)\n",
+	       i + 1, part_name[i], NWORKERS, ARG);
+	setup();
+	parts[i]();
+	teardown();
+	printf("test_ftc_transition: part %d: ok\n", i + 1);
+}
+
+int main(int argc, char **argv)
+{
+	int failed = 0;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc > 1) {
+		int i = atoi(argv[1]) - 1;
+
+		CHECK(i >= 0 && i < 2);
+		run(i);
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		pid_t pid = fork();
+		int st;
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			run(i);
+			exit(0);
+		}
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+			fprintf(stderr,
+				"test_ftc_transition: part %d (%s) failed\n",
+				i + 1, part_name[i]);
+			failed++;
+		}
+	}
+	if (failed)
+		return 1;
 	printf("test_ftc_transition: ok\n");
 	return 0;
 }

@@ -289,10 +289,21 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n)
 
 /* ---- Tracer --------------------------------------------------------------- */
 
+static uintptr_t (*_Atomic real_return)(pid_t tid, uintptr_t slot);
+
 void rw__entry_set_tracer(void (*enter)(void *tdata, uintptr_t *slot),
-			  uintptr_t (*ret)(uintptr_t sp))
+			  uintptr_t (*ret)(uintptr_t sp),
+			  uintptr_t (*real)(pid_t tid, uintptr_t slot))
 {
 	rw__arch_trace_set(enter, ret);
+	atomic_store(&real_return, real);
+}
+
+uintptr_t rw__entry_real_return(pid_t tid, uintptr_t slot)
+{
+	uintptr_t (*fn)(pid_t, uintptr_t) = atomic_load(&real_return);
+
+	return fn ? fn(tid, slot) : 0;
 }
 
 uintptr_t rw__entry_return_tramp(void)

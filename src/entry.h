@@ -74,7 +74,17 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n);
  * after its return).
  */
 void rw__entry_set_tracer(void (*enter)(void *tdata, uintptr_t *slot),
-			  uintptr_t (*ret)(uintptr_t sp));
+			  uintptr_t (*ret)(uintptr_t sp),
+			  uintptr_t (*real)(pid_t tid, uintptr_t slot));
+
+/*
+ * The return address that the return trampoline replaced at @slot in
+ * thread @tid's stack, or 0 if unknown (the kernel's
+ * ftrace_graph_ret_addr()): stack checks see the real caller through a
+ * traced call. Async-signal-safe; @tid must be the calling thread or a
+ * thread that does not run meanwhile.
+ */
+uintptr_t rw__entry_real_return(pid_t tid, uintptr_t slot);
 
 /* The address a hijacked return goes to (the return trampoline). */
 uintptr_t rw__entry_return_tramp(void);

@@ -63,6 +63,8 @@
  */
 #define UNW_LOCAL_ONLY
 
+#include "../entry.h"
+
 #include <fcntl.h>
 #include <libunwind.h>
 #include <signal.h>
@@ -191,8 +193,45 @@ static bool stepped_is_sigreturn(uintptr_t ip, uintptr_t addr)
 	return memcmp(code, seq, sizeof(seq)) == 0;
 }
 
+/*
+ * A return address that graph tracing replaced with its return trampoline
+ * (src/ftrace.c): go on from the real one, with the registers the
+ * trampoline would have returned with, in a fresh cursor over @ctx.
+ * 0, or -1 if the real address is unknown (then the frame counts as busy,
+ * the trampoline being part of the busy ranges).
+ */
+static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
+{
+	static const struct {
+		unw_regnum_t unw;
+		int greg;
+	} keep[] = {
+		{ UNW_X86_64_RBX, REG_RBX }, { UNW_X86_64_RBP, REG_RBP },
+		{ UNW_X86_64_R12, REG_R12 }, { UNW_X86_64_R13, REG_R13 },
+		{ UNW_X86_64_R14, REG_R14 }, { UNW_X86_64_R15, REG_R15 },
+	};
+	ucontext_t *uc = (ucontext_t *)ctx;
+	unw_word_t sp, v;
+	uintptr_t real;
+
+	if (unw_get_reg(cur, UNW_REG_SP, &sp) < 0)
+		return -1;
+	real = rw__entry_real_return(rw__gettid(), sp - sizeof(uintptr_t));
+	if (!real)
+		return -1;
+	memset(ctx, 0, sizeof(*ctx));
+	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
+		if (unw_get_reg(cur, keep[i].unw, &v) == 0)
+			uc->uc_mcontext.gregs[keep[i].greg] = (greg_t)v;
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)real;
+	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+}
+
 static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 {
+	uintptr_t tramp = rw__entry_return_tramp();
+	unw_context_t ctx; /* for cursors restarted past a trampoline */
 	int n, r;
 
 	for (n = 0; n < RW__LP_MAX_FRAMES; n++) {
@@ -200,6 +239,10 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 		bool sig;
 
 		if (unw_get_reg(cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+			return RW__LP_UNWIND_FAILED;
+		if (!exact && tramp && ip == tramp &&
+		    through_tramp(cur, &ctx) == 0 &&
+		    unw_get_reg(cur, UNW_REG_IP, &ip) < 0)
 			return RW__LP_UNWIND_FAILED;
 		addr = exact ? ip : ip - 1;
 		r = rw__lp_classify(c, addr);
@@ -399,7 +442,7 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c)
 		return r;
 	if (r == 1)
 		return RW__LP_RUNNING;
-	ret = rw__lp_unwind_remote(pc, sp, c);
+	ret = rw__lp_unwind_remote(tid, pc, sp, c);
 	l2 = rw__task_read(tid, "syscall", s2, sizeof(s2));
 	if (l2 < 0)
 		return (int)l2;

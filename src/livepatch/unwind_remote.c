@@ -26,6 +26,8 @@
  * (dl_iterate_phdr's dlpi_adds and dlpi_subs counters).
  */
 
+#include "../entry.h"
+
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
@@ -170,8 +172,10 @@ static void flush_if_objects_changed(void)
 	atomic_store(&dl_seen_subs, d.subs);
 }
 
-int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c)
+int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
+			 struct rw__lp_check *c)
 {
+	uintptr_t tramp = rw__entry_return_tramp();
 	struct remote_arg ra;
 	unw_cursor_t cur;
 	bool exact = true;
@@ -193,6 +197,23 @@ int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c)
 
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
 			return RW__LP_UNWIND_FAILED;
+		if (!exact && tramp && ip == tramp) {
+			/* Graph tracing's return trampoline (src/ftrace.c):
+			 * go on from the real return address. */
+			unw_word_t csp;
+			uintptr_t real;
+
+			if (unw_get_reg(&cur, UNW_REG_SP, &csp) == 0 &&
+			    (real = rw__entry_real_return(
+				     tid, csp - sizeof(uintptr_t)))) {
+				memset(ra.valid, 0, sizeof(ra.valid));
+				ra.pc = real;
+				ra.sp = csp;
+				if (unw_init_remote(&cur, remote_as, &ra) < 0)
+					return RW__LP_UNWIND_FAILED;
+				ip = real;
+			}
+		}
 		r = rw__lp_classify(c, exact ? ip : ip - 1);
 		if (r >= 0)
 			return r;

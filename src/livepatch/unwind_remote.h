@@ -46,7 +46,8 @@ bool rw__lp_is_sigreturn(uintptr_t ip);
  * no inner frame saved on the stack). Not async-signal-safe (it may take
  * libunwind's locks and allocate once).
  */
-int rw__lp_unwind_remote(uintptr_t pc, uintptr_t sp, struct rw__lp_check *c);
+int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
+			 struct rw__lp_check *c);
 
 /*
  * Whether the last step lost every callee-saved register: a frame guessed

@@ -43,7 +43,7 @@ long fbx_loop_from(fb_fn *fn, long from, long n);
  * bytes) fits in the 8 MiB ring however late the reader is.
  */
 #define CHUNK 100000L
-#define PAUSE_US 20000
+#define PAUSE_US 50000
 
 __attribute__((noipa)) long fbx_func(long x)
 {
@@ -65,13 +65,19 @@ static long fbx_loop(fb_fn *fn, long n)
 	return fbx_loop_from(fn, 0, n);
 }
 
-/* Whether fbx_func's entry holds @want (and not an int3 batch's first
- * step: a first byte of 0xcc counts as @want). */
+/* Whether fbx_func's entry holds @want. */
 static bool entry_is(const unsigned char *want)
+{
+	return !memcmp((const void *)fbx_func, want, 5);
+}
+
+/* Whether fbx_func's entry changed from @before, and the int3 batch that
+ * changed it is past its first steps (no int3 on the first byte). */
+static bool entry_changed(const unsigned char *before)
 {
 	const volatile unsigned char *p = (const void *)fbx_func;
 
-	return !memcmp((const void *)fbx_func, want, 5) || p[0] == 0xcc;
+	return !entry_is(before) && p[0] != 0xcc;
 }
 
 int main(int argc, char **argv)
@@ -119,7 +125,7 @@ int main(int argc, char **argv)
 		}
 		printf("pid %d\n", (int)getpid());
 		fflush(stdout);
-		for (int ms = 0; entry_is(entry0); ms++) {
+		for (int ms = 0; !entry_changed(entry0); ms++) {
 			if (ms == 30000) {
 				fprintf(stderr, "fbx_func: not traced after "
 						"30 s\n");

@@ -1069,9 +1069,9 @@ static int safe_read(uintptr_t addr, uintptr_t *out)
 		       : -1;
 }
 
-static void shadow_release(void *v)
+static void shadow_release(void *arg)
 {
-	struct shadow *sh = v;
+	struct shadow *sh = arg;
 
 	uintptr_t tramp = rw__entry_return_tramp(), v;
 

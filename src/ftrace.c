@@ -259,8 +259,11 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 		return;
 	}
 	const uint8_t *b = (const uint8_t *)f->sled;
+	/* A live patch's entry (its record is shared) is traceable too. */
+	const struct rw__entry *e = f->entry ? f->entry
+					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (f->entry && (f->entry->traced || f->entry->patch)))
+	if (is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;

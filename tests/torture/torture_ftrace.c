@@ -18,8 +18,10 @@
  * functions traced by both). One cycle in eight leaves nothing attached
  * for a while, and checks that libftt.so's code holds exactly its
  * original bytes again. A signal storm makes the workers run traced
- * calls in signal handlers at random points, half of them on an
- * alternate signal stack (their results are checked, not their events).
+ * calls in signal handlers at random points: on the thread's stack
+ * (workers 0 and 2, unless the runtime gave them an alternate stack, as
+ * ASan does), on an alternate stack below it (1) and above it (3); their
+ * results are checked, not their events.
  *
  * The main thread publishes one word: a sequence number, and "stable,
  * generation G only" or "stable, nothing attached" (published after the
@@ -91,6 +93,7 @@ int main(void)
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define NWORKERS 4
@@ -406,12 +409,30 @@ static void *worker_main(void *arg)
 	struct worker *w = (struct worker *)arg;
 	stack_t ss = { 0 };
 
-	if (w->id % 2) {
-		ss.ss_size = 64 * 1024;
+	bool mapped = false;
+
+	ss.ss_size = 64 * 1024;
+	if (w->id % 4 == 1) {
+		/* Below the thread's stack (the heap). */
 		ss.ss_sp = malloc(ss.ss_size);
 		CHECK(ss.ss_sp);
-		CHECK_OK(sigaltstack(&ss, NULL));
+	} else if (w->id % 4 == 3) {
+		/* Above it: stack addresses compare the other way. */
+		uintptr_t hint = ((uintptr_t)&ss + (1ull << 30)) & ~0xfffull;
+
+		ss.ss_sp =
+			mmap((void *)hint, ss.ss_size, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		if (ss.ss_sp == MAP_FAILED)
+			ss.ss_sp = mmap(NULL, ss.ss_size,
+					PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		CHECK(ss.ss_sp != MAP_FAILED);
+		mapped = true;
 	}
+	if (ss.ss_sp)
+		CHECK_OK(sigaltstack(&ss, NULL));
 	ft_cur = &w->log;
 	while (!atomic_load(&stop)) {
 		int x = (int)(rnd(&w->rng) % 100000);
@@ -449,7 +470,10 @@ static void *worker_main(void *arg)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 		ss.ss_flags = SS_DISABLE;
 		CHECK_OK(sigaltstack(&ss, NULL));
-		free(ss.ss_sp);
+		if (mapped)
+			munmap(ss.ss_sp, ss.ss_size);
+		else
+			free(ss.ss_sp);
 	}
 	ft_cur = NULL;
 	return NULL;

@@ -35,6 +35,7 @@
 #include "entry.h"
 
 #include "arch/arch.h"
+#include "ftrace_dwarf.h"
 #include "threads.h"
 
 #include <rewire/ftrace.h>
@@ -48,6 +49,7 @@
 #include <libelf.h>
 #include <link.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,10 +84,14 @@ const char *rw_ftrace_last_error(void)
 
 /* ---- Functions and objects ------------------------------------------------ */
 
+/* Every array gets a new generation: a set is in every array of its
+ * functions whose generation is at least its attach_gen. */
 struct ft_users {
+	uint64_t gen;
 	size_t n;
 	struct rw_ftrace *sets[];
 };
+static _Atomic uint64_t users_gen;
 
 struct ft_func {
 	struct rw_ftrace_func pub;
@@ -94,8 +100,9 @@ struct ft_func {
 	struct rw__entry *entry;
 	uintptr_t sled;
 	char *aliases; /* other names at the same address, "a\0b\0\0" */
+	/* Inline-only functions: how many functions hold the copies. */
+	unsigned inl_callers;
 	struct ft_users *_Atomic users;
-	_Atomic uint64_t recursion, shadow_full;
 };
 
 struct ft_obj {
@@ -105,6 +112,11 @@ struct ft_obj {
 	bool excluded;
 	struct ft_func *funcs; /* sorted by address */
 	size_t n;
+	/* Functions that exist only inlined (DWARF), by name: status
+	 * -RW_ERR_INLINED. Read with the inlined counts on first use. */
+	struct ft_func *inl;
+	size_t ninl;
+	bool dwarf_read;
 	struct ft_obj *next;
 };
 
@@ -112,7 +124,8 @@ struct rw_ftrace {
 	struct rw_ftrace_probe probe;
 	struct ft_func **funcs;
 	size_t n;
-	uint64_t attach_ns;
+	uint64_t attach_gen;
+	_Atomic uint64_t recursion, shadow_full;
 	void **pins;
 	size_t npins;
 };
@@ -523,7 +536,15 @@ static int pats_parse(const char *const *patterns, size_t n, struct pat **out)
 		/* '@' begins the object, unless it is part of a C++ name
 		 * such as "operator@" (none exists): the last one. */
 		at = strrchr(p[i].buf, '@');
-		if (at && at != p[i].buf) {
+		if (at && (at == p[i].buf || !at[1])) {
+			set_error("pattern %zu (%s) has nothing %s '@': "
+				  "write NAME@OBJECT",
+				  i + 1, s,
+				  at == p[i].buf ? "before" : "after");
+			pats_free(p, i + 1);
+			return -EINVAL;
+		}
+		if (at) {
 			*at = '\0';
 			p[i].object = at + 1;
 		}
@@ -581,6 +602,170 @@ static bool selected(const struct pat *p, size_t n, const struct ft_func *f)
 	return pos || !any_pos;
 }
 
+/* ---- Inlined functions (DWARF) -------------------------------------------- */
+
+static int name_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ft_func *const *)a)->pub.name,
+		      (*(struct ft_func *const *)b)->pub.name);
+}
+
+/* An inline-only function of @o: a record of its own, unless a symbol of
+ * the same name exists (a static function of that name in another unit,
+ * or with code there): then its copies count for that symbol. */
+static int add_inline_only(struct ft_obj *o, struct ft_func **byname,
+			   const struct rw__ftd_func *d, size_t *cap)
+{
+	struct ft_func key = { .pub.name = d->name }, *kp = &key;
+	struct ft_func **hit =
+		o->n ? bsearch(&kp, byname, o->n, sizeof(*byname), name_ptr_cmp)
+		     : NULL;
+	struct ft_func *f;
+	char *dem;
+
+	if (hit) {
+		(*hit)->pub.inlined += d->copies;
+		return 0;
+	}
+	if (o->ninl == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct ft_func *v = realloc(o->inl, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		o->inl = v;
+		*cap = nc;
+	}
+	f = &o->inl[o->ninl];
+	memset(f, 0, sizeof(*f));
+	f->pub.name = strdup(d->name);
+	if (!f->pub.name)
+		return -ENOMEM;
+	dem = demangle(f->pub.name);
+	f->obj = o;
+	f->pub.object = o->path;
+	f->pub.demangled = dem ? dem : f->pub.name;
+	f->plain = dem ? strip_params(dem) : NULL;
+	if (!f->plain)
+		f->plain = f->pub.demangled;
+	f->pub.status = -RW_ERR_INLINED;
+	f->pub.inlined = d->copies;
+	f->inl_callers = d->callers;
+	o->ninl++;
+	return 0;
+}
+
+/* Read @o's inlined functions from its DWARF, once: the inlined counts of
+ * its functions and its inline-only functions. Without debug information
+ * nothing is known (inlined stays 0). Objects rewire never traces are not
+ * read. ft_lock held. */
+static int load_inlined(struct ft_obj *o)
+{
+	struct rw__ftd_func *d = NULL;
+	struct ft_func **byname = NULL;
+	size_t nd = 0, cap = 0;
+	int err;
+
+	if (o->dwarf_read || o->excluded)
+		return 0;
+	err = rw__ftrace_dwarf_inlined(o->path, o->path, o->base, &d, &nd);
+	if (!err && nd) {
+		byname = malloc((o->n ? o->n : 1) * sizeof(*byname));
+		if (!byname)
+			err = -ENOMEM;
+	}
+	if (!err && nd) {
+		for (size_t i = 0; i < o->n; i++)
+			byname[i] = &o->funcs[i];
+		qsort(byname, o->n, sizeof(*byname), name_ptr_cmp);
+	}
+	for (size_t i = 0; i < nd && !err; i++) {
+		size_t lo = 0, hi = o->n;
+
+		if (!d[i].addr) {
+			err = add_inline_only(o, byname, &d[i], &cap);
+			continue;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (o->funcs[mid].pub.addr < d[i].addr)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < o->n && o->funcs[lo].pub.addr == d[i].addr)
+			o->funcs[lo].pub.inlined += d[i].copies;
+	}
+	free(byname);
+	rw__ftrace_dwarf_free(d, nd);
+	if (err) {
+		/* Read again next time, from scratch. */
+		for (size_t i = 0; i < o->n; i++)
+			o->funcs[i].pub.inlined = 0;
+		for (size_t i = 0; i < o->ninl; i++) {
+			if (o->inl[i].plain != o->inl[i].pub.demangled)
+				free((char *)o->inl[i].plain);
+			if (o->inl[i].pub.demangled != o->inl[i].pub.name)
+				free((char *)o->inl[i].pub.demangled);
+			free((char *)o->inl[i].pub.name);
+		}
+		free(o->inl);
+		o->inl = NULL;
+		o->ninl = 0;
+		return err;
+	}
+	o->dwarf_read = true;
+	return 0;
+}
+
+/* Can a positive pattern of @p select a function of @o? */
+static bool obj_wanted(const struct pat *p, size_t n, const struct ft_obj *o)
+{
+	bool any_pos = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].neg)
+			continue;
+		any_pos = true;
+		if (obj_match(&p[i], o))
+			return true;
+	}
+	return !any_pos;
+}
+
+/* The inline-only function the exact pattern @p names, if any. */
+static const struct ft_func *inline_only(const struct pat *p)
+{
+	for (struct ft_obj *o = objects; o; o = o->next) {
+		if (!o->loaded || !obj_match(p, o) || load_inlined(o))
+			continue;
+		for (size_t i = 0; i < o->ninl; i++)
+			if (pat_match(p, &o->inl[i]))
+				return &o->inl[i];
+	}
+	return NULL;
+}
+
+/* Does the exact pattern @p name a function with a symbol? */
+static bool names_symbol(const struct pat *p)
+{
+	for (struct ft_obj *o = objects; o; o = o->next)
+		for (size_t i = 0; o->loaded && i < o->n; i++)
+			if (pat_match(p, &o->funcs[i]))
+				return true;
+	return false;
+}
+
+static int inlined_error(const struct ft_func *f)
+{
+	set_error("%s was inlined into its %u caller%s and has no code of its "
+		  "own: it cannot be traced",
+		  f->pub.demangled, f->inl_callers,
+		  f->inl_callers == 1 ? "" : "s");
+	return -RW_ERR_INLINED;
+}
+
 static const char *status_str(int st)
 {
 	switch (st) {
@@ -590,6 +775,8 @@ static const char *status_str(int st)
 		return "rewire's own code or a library rewire calls";
 	case -RW_ERR_BREAKPOINT:
 		return "another tool's breakpoint is on its entry";
+	case -RW_ERR_INLINED:
+		return "inlined into every caller, no code of its own";
 	default:
 		return "no patchable entry (built without "
 		       "-fpatchable-function-entry)";
@@ -619,13 +806,42 @@ static bool contains_ci(const char *hay, const char *needle)
 	return false;
 }
 
+/* Is @name within two edits (case-insensitive) of @want? */
+static bool close_to(const char *name, const char *want)
+{
+	size_t n = strlen(name), m = strlen(want);
+	unsigned d[65], prev, tmp;
+
+	if (n > 64 || m > 64 || (n > m ? n - m : m - n) > 2)
+		return false;
+	for (size_t j = 0; j <= m; j++)
+		d[j] = (unsigned)j;
+	for (size_t i = 1; i <= n; i++) {
+		prev = d[0];
+		d[0] = (unsigned)i;
+		for (size_t j = 1; j <= m; j++) {
+			unsigned c = tolower((unsigned char)name[i - 1]) !=
+				     tolower((unsigned char)want[j - 1]);
+
+			tmp = d[j];
+			d[j] = d[j] + 1 < d[j - 1] + 1 ? d[j] + 1
+						       : d[j - 1] + 1;
+			if (prev + c < d[j])
+				d[j] = prev + c;
+			prev = tmp;
+		}
+	}
+	return d[m] <= 2;
+}
+
 /* Why nothing traceable matched: "no function matches" with names that
  * come close, or the matches that cannot be traced. */
 static int explain_none(const struct pat *p, size_t n)
 {
 	char buf[ERRLEN], core[128];
-	size_t len = 0, shown = 0, untraceable = 0;
+	size_t len = 0, shown = 0, untraceable = 0, untraceable_syms;
 	int first_status = 0;
+	const struct ft_func *first_inl = NULL;
 
 	buf[0] = '\0';
 	for (struct ft_obj *o = objects; o; o = o->next) {
@@ -648,6 +864,30 @@ static int explain_none(const struct pat *p, size_t n)
 			}
 		}
 	}
+	untraceable_syms = untraceable;
+	/* Functions that exist only inlined (their DWARF is read now). */
+	for (struct ft_obj *o = objects; o && !untraceable_syms; o = o->next) {
+		if (!o->loaded || !obj_wanted(p, n, o) || load_inlined(o))
+			continue;
+		for (size_t i = 0; i < o->ninl; i++) {
+			struct ft_func *f = &o->inl[i];
+
+			if (!selected(p, n, f))
+				continue;
+			if (!untraceable++)
+				first_inl = f;
+			if (shown < 4 && len < sizeof(buf) - 200) {
+				len += (size_t)snprintf(
+					buf + len, sizeof(buf) - len,
+					"%s%s (%s)", shown ? ", " : "",
+					f->pub.demangled,
+					status_str(f->pub.status));
+				shown++;
+			}
+		}
+	}
+	if (first_inl && n == 1 && !p[0].neg && !p[0].wild)
+		return inlined_error(first_inl);
 	if (untraceable) {
 		bool exact = n == 1 && !p[0].neg && !p[0].wild;
 
@@ -657,6 +897,23 @@ static int explain_none(const struct pat *p, size_t n)
 		if (exact && first_status == -RW_ERR_BREAKPOINT)
 			return -RW_ERR_BREAKPOINT;
 		return exact ? -RW_ERR_NOT_PATCHABLE : -ENOENT;
+	}
+	/* An object that is not loaded. */
+	for (size_t k = 0; k < n; k++) {
+		bool any = false;
+
+		if (!p[k].object)
+			continue;
+		for (struct ft_obj *o = objects; o && !any; o = o->next)
+			any = o->loaded && obj_match(&p[k], o);
+		if (!any) {
+			set_error("no loaded object matches %s (in %s%s@%s): "
+				  "the program has not loaded it, or it has "
+				  "another name",
+				  p[k].object, p[k].neg ? "!" : "", p[k].glob,
+				  p[k].object);
+			return -ENOENT;
+		}
 	}
 	/* A name that exists but is not a function's. */
 	if (n == 1 && !p[0].neg && !p[0].wild) {
@@ -685,7 +942,8 @@ static int explain_none(const struct pat *p, size_t n)
 				struct ft_func *f = &o->funcs[i];
 
 				if (f->pub.status ||
-				    !contains_ci(f->pub.demangled, core))
+				    (!contains_ci(f->pub.demangled, core) &&
+				     !close_to(f->plain, core)))
 					continue;
 				len += (size_t)snprintf(
 					buf + len, sizeof(buf) - len, "%s%s",
@@ -701,7 +959,7 @@ static int explain_none(const struct pat *p, size_t n)
 		size_t l = strlen(ft_error);
 
 		snprintf(ft_error + l, sizeof(ft_error) - l,
-			 "; did you mean: %s?", buf);
+			 "; did you mean: %.600s?", buf);
 	}
 	return -ENOENT;
 }
@@ -746,9 +1004,14 @@ int rw_ftrace_list(const char *const *patterns, size_t npatterns,
 		for (size_t j = 0; j < nobj && !err; j++) {
 			if (!v[j]->loaded)
 				continue;
+			if (obj_wanted(p, npatterns, v[j]))
+				err = load_inlined(v[j]);
 			for (size_t i = 0; i < v[j]->n && !err; i++)
 				if (selected(p, npatterns, &v[j]->funcs[i]))
 					err = cb(arg, &v[j]->funcs[i].pub);
+			for (size_t i = 0; i < v[j]->ninl && !err; i++)
+				if (selected(p, npatterns, &v[j]->inl[i]))
+					err = cb(arg, &v[j]->inl[i].pub);
 		}
 	}
 	free(v);
@@ -764,11 +1027,17 @@ struct shadow_ent {
 	uintptr_t slot, orig;
 	struct ft_func *f;
 	uint64_t ts;
+	uint64_t gen; /* of the users array the entry saw */
 };
 
 struct shadow {
 	unsigned n;
-	_Atomic int no_hijack; /* being cancelled: no new hijacks */
+	/* Odd while its owner changes it: another thread that reads it (a
+	 * coroutine that migrated, a stack check) retries. */
+	_Atomic unsigned seq;
+	bool full_swept;	    /* swept when full and nothing was freed */
+	_Atomic int no_hijack;	    /* being cancelled: no new hijacks */
+	_Atomic int cancel_pending; /* pthread_cancel()ed */
 	pthread_t self;
 	_Atomic pid_t tid;   /* 0: free for another thread */
 	struct shadow *next; /* all shadow stacks, for pthread_cancel */
@@ -842,6 +1111,7 @@ static struct shadow *shadow_get(void)
 	}
 	sh->n = 0;
 	atomic_store(&sh->no_hijack, 0);
+	atomic_store(&sh->cancel_pending, 0);
 	sh->self = pthread_self();
 	me->sh = sh;
 	if (pthread_setspecific(shadow_key, sh) != 0) {
@@ -852,8 +1122,33 @@ static struct shadow *shadow_get(void)
 	return sh;
 }
 
-/* Drop stale elements: from the top, while an element's slot is at or
- * below @slot and no longer holds the return trampoline. */
+static void seq_begin(struct shadow *sh)
+{
+	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void seq_end(struct shadow *sh)
+{
+	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
+}
+
+/* Remove element @i (the owner, inside seq_begin/seq_end). */
+static void shadow_remove(struct shadow *sh, unsigned i)
+{
+	memmove(&sh->e[i], &sh->e[i + 1], (sh->n - i - 1) * sizeof(sh->e[0]));
+	sh->n--;
+	sh->full_swept = false;
+}
+
+/*
+ * Drop stale elements: from the top, while an element's slot is at or
+ * below @slot and no longer holds the return trampoline. An element at
+ * @slot itself whose slot does hold it is the caller of a sibling call
+ * (G hijacked the slot, then jumped to F, which is entered with G's
+ * return address slot): it stays, and F's element returns to the
+ * trampoline, which then finds G's.
+ */
 static void shadow_trim(struct shadow *sh, uintptr_t slot, uintptr_t tramp)
 {
 	while (sh->n) {
@@ -862,35 +1157,85 @@ static void shadow_trim(struct shadow *sh, uintptr_t slot, uintptr_t tramp)
 
 		if (t->slot > slot)
 			break;
-		if (t->slot != slot && safe_read(t->slot, &v) == 0 &&
-		    v == tramp)
-			break; /* live, on another stack */
-		sh->n--;
+		if (t->slot == slot ? *(const uintptr_t *)slot == tramp
+				    : safe_read(t->slot, &v) == 0 && v == tramp)
+			break; /* live: a sibling call, or another stack */
+		shadow_remove(sh, sh->n - 1);
 	}
 }
 
-/* Full: keep only the elements whose slot still holds the trampoline. */
+/* Full: keep only the elements whose slot still holds the trampoline.
+ * Not again until an element is gone: a deep recursion would pay the
+ * sweep on every call. */
 static void shadow_sweep(struct shadow *sh, uintptr_t tramp)
 {
 	unsigned k = 0;
 
+	if (sh->full_swept)
+		return;
 	for (unsigned i = 0; i < sh->n; i++) {
 		uintptr_t v;
 
 		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
 			sh->e[k++] = sh->e[i];
 	}
+	sh->full_swept = k == sh->n;
 	sh->n = k;
 }
 
+/*
+ * Look for the element of @slot in another thread's shadow stack (a
+ * coroutine that began on that thread and returns on this one), without
+ * disturbing its owner: copy it under the sequence count, and make the
+ * slot say that its frame returned, so that the owner drops the element
+ * at its next trim or sweep. 0 and *e, or -1.
+ */
+static int shadow_steal(const struct shadow *mine, uintptr_t slot,
+			uintptr_t tramp, struct shadow_ent *e)
+{
+	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
+		if (sh == mine || !atomic_load(&sh->tid))
+			continue;
+		for (int tries = 0; tries < 1000; tries++) {
+			unsigned s0 = atomic_load_explicit(
+				&sh->seq, memory_order_acquire);
+			bool found = false;
+
+			if (s0 & 1)
+				continue;
+			unsigned n = sh->n;
+
+			for (unsigned i = n <= RW_FTRACE_GRAPH_DEPTH ? n : 0;
+			     i-- > 0;) {
+				if (sh->e[i].slot == slot &&
+				    sh->e[i].orig != tramp) {
+					*e = sh->e[i];
+					found = true;
+					break;
+				}
+			}
+			atomic_thread_fence(memory_order_acquire);
+			if (atomic_load_explicit(&sh->seq,
+						 memory_order_relaxed) != s0)
+				continue;
+			if (!found)
+				break;
+			*(uintptr_t *)slot = e->orig;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* Put every real return address back and empty the stack: an unwinder is
- * about to follow them. Async-signal-safe. */
+ * about to follow them and the frames will not return. Async-signal-safe. */
 static void shadow_restore(struct shadow *sh)
 {
 	uintptr_t tramp = rw__entry_return_tramp();
 
 	if (!sh)
 		return;
+	seq_begin(sh);
 	for (unsigned i = sh->n; i-- > 0;) {
 		uintptr_t v;
 
@@ -901,38 +1246,160 @@ static void shadow_restore(struct shadow *sh)
 		}
 	}
 	sh->n = 0;
+	seq_end(sh);
 }
 
-/* The real return address at @slot of thread @tid (see entry.h). */
+/*
+ * Put every real return address back, keeping the elements: an unwinder
+ * is about to read the stack (backtrace, or the search phase of an
+ * exception). shadow_rehook() hooks again the frames that are still
+ * there. From the top: a sibling call's element holds the trampoline as
+ * its real address, its caller's element the real one.
+ */
+static void shadow_unhook(struct shadow *sh)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+
+	if (!sh)
+		return;
+	for (unsigned i = sh->n; i-- > 0;) {
+		uintptr_t v;
+
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
+	}
+}
+
+/*
+ * After an unwinder: the elements of frames at or above @keep (the stack
+ * pointer of the frame that goes on) whose slot still holds the real
+ * address get the trampoline again; the others are gone (frames an
+ * exception left) and dropped. Bottom up, the reverse of unhook.
+ */
+static void shadow_rehook(struct shadow *sh, uintptr_t keep)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unsigned k = 0;
+
+	if (!sh)
+		return;
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++) {
+		struct shadow_ent *e = &sh->e[i];
+		uintptr_t v;
+
+		if (e->slot < keep || safe_read(e->slot, &v) != 0)
+			continue;
+		if (v == e->orig && e->orig != tramp)
+			*(uintptr_t *)e->slot = tramp;
+		else if (v != tramp)
+			continue; /* the frame returned or was left */
+		sh->e[k++] = *e;
+	}
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+
+/*
+ * longjmp from @from (the stack pointer in the jumping frame) to a frame
+ * whose stack pointer is @to: the frames in between are left. Their
+ * elements are dropped, the real address written back first where the
+ * slot still holds the trampoline (so that a wrong guess about which
+ * frames are left only costs the trace of a return).
+ */
+static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unsigned k = 0;
+
+	if (!sh || to <= from)
+		return;
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++) {
+		struct shadow_ent *e = &sh->e[i];
+		uintptr_t v;
+
+		if (e->slot < from || e->slot >= to) {
+			sh->e[k++] = *e;
+			continue;
+		}
+		if (safe_read(e->slot, &v) == 0 && v == tramp)
+			*(uintptr_t *)e->slot = e->orig;
+	}
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+
+/* The real return address at @slot of thread @tid (see entry.h): in its
+ * shadow stack, else (a migrated coroutine) in any other. */
 static uintptr_t ft_real_return(pid_t tid, uintptr_t slot)
 {
-	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
-		if (atomic_load(&sh->tid) != tid)
-			continue;
-		for (unsigned i = sh->n; i-- > 0;)
-			if (sh->e[i].slot == slot)
-				return sh->e[i].orig;
+	uintptr_t tramp = rw__entry_return_tramp();
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct shadow *sh = atomic_load(&shadows); sh;
+		     sh = sh->next) {
+			pid_t owner = atomic_load(&sh->tid);
+
+			if (!owner || (pass == 0) != (owner == tid))
+				continue;
+			unsigned n = sh->n;
+
+			/* A sibling call's element returns to the
+			 * trampoline: the real address is its caller's,
+			 * further down. */
+			for (unsigned i = n <= RW_FTRACE_GRAPH_DEPTH ? n : 0;
+			     i-- > 0;)
+				if (sh->e[i].slot == slot &&
+				    sh->e[i].orig != tramp)
+					return sh->e[i].orig;
+		}
 	}
 	return 0;
 }
 
 /* ---- The hot path ------------------------------------------------------------- */
 
+/* Count a hit that was not traced in every set of @f that wanted it. */
+static void count_sets(struct ft_func *f, bool full)
+{
+	struct ft_users *u;
+
+	rw_rcu_read_lock();
+	u = rw_rcu_dereference(f->users);
+	for (size_t i = 0; u && i < u->n; i++) {
+		if (full && !u->sets[i]->probe.ret)
+			continue;
+		atomic_fetch_add_explicit(full ? &u->sets[i]->shadow_full
+					       : &u->sets[i]->recursion,
+					  1, memory_order_relaxed);
+	}
+	rw_rcu_read_unlock();
+}
+
 static void ft_enter(void *tdata, uintptr_t *slot)
 {
 	struct ft_func *f = tdata;
 	struct ft_tls *me = &ft_tls;
 	struct ft_users *u;
-	bool want_ret = false;
+	uint64_t gen = 0;
 	unsigned depth;
 
 	if (me->busy) {
-		atomic_fetch_add_explicit(&f->recursion, 1,
-					  memory_order_relaxed);
+		count_sets(f, false);
 		return;
 	}
 	me->busy = 1;
-	depth = me->sh ? me->sh->n : 0;
+	depth = 0;
+	if (me->sh && me->sh->n) {
+		/* Frames left without a return are not counted. */
+		seq_begin(me->sh);
+		shadow_trim(me->sh, (uintptr_t)slot, rw__entry_return_tramp());
+		seq_end(me->sh);
+		depth = me->sh->n;
+	}
 	rw_rcu_read_lock();
 	u = rw_rcu_dereference(f->users);
 	if (u) {
@@ -942,16 +1409,17 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 			if (p->entry)
 				p->entry(p->data, &f->pub, *slot, depth);
 			if (p->ret)
-				want_ret = true;
+				gen = u->gen;
 		}
 	}
 	rw_rcu_read_unlock();
-	if (want_ret) {
+	if (gen) {
 		struct shadow *sh = shadow_get();
 		uintptr_t tramp = rw__entry_return_tramp();
 
 		if (sh && !atomic_load_explicit(&sh->no_hijack,
 						memory_order_relaxed)) {
+			seq_begin(sh);
 			shadow_trim(sh, (uintptr_t)slot, tramp);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
 				shadow_sweep(sh, tramp);
@@ -961,17 +1429,18 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 				e->slot = (uintptr_t)slot;
 				e->orig = *slot;
 				e->f = f;
+				e->gen = gen;
 				e->ts = rw__now_ns();
 				/* The element is complete before the return
-				 * address points at the trampoline: a signal
-				 * handler's unwind may look at both. */
-				atomic_signal_fence(memory_order_seq_cst);
+				 * address points at the trampoline: a stack
+				 * check may look at both. */
 				sh->n++;
+				seq_end(sh);
 				atomic_signal_fence(memory_order_seq_cst);
 				*slot = tramp;
 			} else {
-				atomic_fetch_add_explicit(&f->shadow_full, 1,
-							  memory_order_relaxed);
+				seq_end(sh);
+				count_sets(f, true);
 			}
 		}
 	}
@@ -983,48 +1452,56 @@ static uintptr_t ft_return(uintptr_t sp)
 	struct ft_tls *me = &ft_tls;
 	struct shadow *sh = me->sh;
 	uintptr_t slot = sp - sizeof(uintptr_t);
+	uintptr_t tramp = rw__entry_return_tramp();
 	struct shadow_ent e;
-	unsigned i;
+	int was_busy = me->busy;
+	unsigned i = 0;
 
-	if (!sh)
+	/* A signal handler that runs a traced function while the stack is
+	 * being changed gets no element of its own. */
+	me->busy = 1;
+	if (sh) {
+		for (i = sh->n; i-- > 0;)
+			if (sh->e[i].slot == slot)
+				break;
+	}
+	if (sh && i != (unsigned)-1) {
+		e = sh->e[i];
+		/* Elements above it belong to other stacks (coroutines) or
+		 * are stale; they stay for their own returns or a trim. */
+		seq_begin(sh);
+		shadow_remove(sh, i);
+		seq_end(sh);
+	} else if (shadow_steal(sh, slot, tramp, &e) == 0) {
+		i = 0;
+	} else {
 		goto lost;
-	for (i = sh->n; i-- > 0;)
-		if (sh->e[i].slot == slot)
-			break;
-	if (i == (unsigned)-1)
-		goto lost;
-	e = sh->e[i];
-	/* Elements above it belong to other stacks (coroutines) or are
-	 * stale; keep them for their own returns or the next trim. */
-	memmove(&sh->e[i], &sh->e[i + 1], (sh->n - i - 1) * sizeof(sh->e[0]));
-	atomic_signal_fence(memory_order_seq_cst);
-	sh->n--;
-	if (!me->busy) {
+	}
+	if (!was_busy) {
 		struct ft_users *u;
 		uint64_t ns = rw__now_ns() - e.ts;
 
-		me->busy = 1;
 		rw_rcu_read_lock();
 		u = rw_rcu_dereference(e.f->users);
 		if (u) {
 			for (size_t k = 0; k < u->n; k++) {
 				const struct rw_ftrace *t = u->sets[k];
 
-				/* Only sets that saw the entry. */
-				if (t->probe.ret && t->attach_ns <= e.ts)
+				/* Only the sets that saw the entry. */
+				if (t->probe.ret && t->attach_gen <= e.gen)
 					t->probe.ret(t->probe.data, &e.f->pub,
 						     e.orig, ns, i);
 			}
 		}
 		rw_rcu_read_unlock();
-		me->busy = 0;
 	}
+	me->busy = was_busy;
 	return e.orig;
 lost:
-	/* A return through the trampoline with no element: the element was
-	 * lost, and with it the only copy of the return address. Cannot
-	 * happen unless the stack was corrupted; going on would jump to a
-	 * random address. */
+	/* A return through the trampoline with no element anywhere: the
+	 * only copy of the return address is lost. Cannot happen unless
+	 * the stack was corrupted; going on would jump to a random
+	 * address. */
 	rw__log("function tracing: a return at sp %#lx has no shadow element",
 		(unsigned long)sp);
 	static const char msg[] = "rewire: function tracing lost a return "
@@ -1052,6 +1529,7 @@ static struct ft_users *users_with(const struct ft_users *u,
 	if (add)
 		v->sets[k++] = add;
 	v->n = k;
+	v->gen = atomic_fetch_add(&users_gen, 1) + 1;
 	if (k == 0) {
 		free(v);
 		return NULL;
@@ -1296,6 +1774,16 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 			}
 		}
 	}
+	/* An exact name that exists only inlined: an error too. */
+	for (size_t k = 0; k < npatterns && !err; k++) {
+		const struct ft_func *f;
+
+		if (p[k].neg || p[k].wild || names_symbol(&p[k]))
+			continue;
+		f = inline_only(&p[k]);
+		if (f)
+			err = inlined_error(f);
+	}
 	if (!err) {
 		qsort(t->funcs, t->n, sizeof(*t->funcs), func_ptr_cmp);
 		t->pins = calloc(t->n, sizeof(*t->pins));
@@ -1314,7 +1802,9 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 			if (last)
 				t->pins[t->npins++] = last;
 		}
-		t->attach_ns = rw__now_ns();
+		/* Every array made for it from here has a generation at
+		 * least this one; every older array has a smaller one. */
+		t->attach_gen = atomic_load(&users_gen) + 1;
 		err = change_users(t, true);
 	}
 	rw__lock_release(&ft_lock);
@@ -1376,64 +1866,94 @@ void rw_ftrace_get_stats(const struct rw_ftrace *t, struct rw_ftrace_stats *s)
 	memset(s, 0, sizeof(*s));
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n; i++) {
-		s->recursion += atomic_load_explicit(&t->funcs[i]->recursion,
-						     memory_order_relaxed);
-		s->shadow_full += atomic_load_explicit(
-			&t->funcs[i]->shadow_full, memory_order_relaxed);
-	}
+	s->recursion =
+		atomic_load_explicit(&t->recursion, memory_order_relaxed);
+	s->shadow_full =
+		atomic_load_explicit(&t->shadow_full, memory_order_relaxed);
 }
 
 /* ---- Unwinders --------------------------------------------------------------- */
 
 /*
- * Functions that walk the stack by its return addresses. Each puts the
- * calling thread's real return addresses back first (the returns of the
- * calls still active are then not traced), and calls the next definition.
+ * Functions that walk the stack by its return addresses, or leave frames
+ * without returning. Each puts the calling thread's real return addresses
+ * back first, and calls the next definition:
+ *
+ *   backtrace, _Unwind_Backtrace	hook the frames again afterwards;
+ *   _Unwind_RaiseException,	the frames the exception leaves are
+ *   _Unwind_Resume_or_Rethrow	dropped when a handler catches it
+ *				(__cxa_begin_catch), the others hooked
+ *				again;
+ *   longjmp and friends		the elements of the frames left go;
+ *   pthread_exit, _Unwind_ForcedUnwind	every frame goes;
+ *   pthread_cancel		the target thread does the same in
+ *				rewire's signal handler if it has
+ *				cancellation enabled, else when it
+ *				enables it (pthread_setcancelstate).
+ *
+ * They are found only if librewire comes before the library that defines
+ * them in the lookup order (linked before libgcc_s and libstdc++, or
+ * preloaded: `rewire run`).
  */
-static void restore_self(void)
-{
-	if (ft_tls.sh)
-		shadow_restore(ft_tls.sh);
-}
-
 #define RW_NEXT(type, name)      \
 	static type next_##name; \
 	if (!next_##name)        \
 		next_##name = (type)dlsym(RTLD_NEXT, #name);
 
-/* Declared here with opaque types: unwind.h is not needed for a pass-through. */
+/* Declared here with opaque types: unwind.h is not needed to pass them on. */
 int _Unwind_RaiseException(void *exc);
 int _Unwind_Resume_or_Rethrow(void *exc);
 int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg);
 int _Unwind_Backtrace(void *fn, void *arg);
 int backtrace(void **buf, int size);
+void *__cxa_begin_catch(void *exc);
+void __longjmp_chk(sigjmp_buf env, int val);
 
 typedef int (*unwind1_fn)(void *);
 typedef int (*unwind3_fn)(void *, void *, void *);
 typedef int (*unwind_bt_fn)(void *, void *);
+typedef void *(*begin_catch_fn)(void *);
+
+/* The stack pointer of the caller of the function that calls this. */
+#define CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 16)
 
 RW_EXPORT int _Unwind_RaiseException(void *exc)
 {
 	RW_NEXT(unwind1_fn, _Unwind_RaiseException)
-	restore_self();
-	return next__Unwind_RaiseException ? next__Unwind_RaiseException(exc)
-					   : 5 /* _URC_END_OF_STACK */;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next__Unwind_RaiseException ? next__Unwind_RaiseException(exc)
+					: 5 /* _URC_END_OF_STACK */;
+	/* Only when no handler was found. */
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
 }
 
 RW_EXPORT int _Unwind_Resume_or_Rethrow(void *exc)
 {
 	RW_NEXT(unwind1_fn, _Unwind_Resume_or_Rethrow)
-	restore_self();
-	return next__Unwind_Resume_or_Rethrow
-		       ? next__Unwind_Resume_or_Rethrow(exc)
-		       : 5;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next__Unwind_Resume_or_Rethrow ? next__Unwind_Resume_or_Rethrow(exc)
+					   : 5;
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
+}
+
+RW_EXPORT void *__cxa_begin_catch(void *exc)
+{
+	RW_NEXT(begin_catch_fn, __cxa_begin_catch)
+	/* The catching frame goes on: the frames below it were left. */
+	shadow_rehook(ft_tls.sh, CALLER_SP());
+	return next___cxa_begin_catch ? next___cxa_begin_catch(exc) : NULL;
 }
 
 RW_EXPORT int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg)
 {
 	RW_NEXT(unwind3_fn, _Unwind_ForcedUnwind)
-	restore_self();
+	shadow_restore(ft_tls.sh);
 	return next__Unwind_ForcedUnwind
 		       ? next__Unwind_ForcedUnwind(exc, stop, arg)
 		       : 5;
@@ -1442,34 +1962,95 @@ RW_EXPORT int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg)
 RW_EXPORT int _Unwind_Backtrace(void *fn, void *arg)
 {
 	RW_NEXT(unwind_bt_fn, _Unwind_Backtrace)
-	restore_self();
-	return next__Unwind_Backtrace ? next__Unwind_Backtrace(fn, arg) : 5;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next__Unwind_Backtrace ? next__Unwind_Backtrace(fn, arg) : 5;
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
 }
 
 typedef int (*backtrace_fn)(void **, int);
 RW_EXPORT int backtrace(void **buf, int size)
 {
 	RW_NEXT(backtrace_fn, backtrace)
-	restore_self();
-	return next_backtrace ? next_backtrace(buf, size) : 0;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next_backtrace ? next_backtrace(buf, size) : 0;
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
 }
+
+/*
+ * The stack pointer a jmp_buf returns to: glibc's x86-64 layout keeps it
+ * in word 6, mangled with the thread's pointer guard (%fs:0x30: xor, then
+ * rotate left by 17).
+ */
+static uintptr_t jmpbuf_sp(const void *env)
+{
+	uintptr_t v = ((const uintptr_t *)env)[6], guard;
+
+	__asm__("mov %%fs:0x30, %0" : "=r"(guard));
+	v = (v >> 17) | (v << (64 - 17));
+	return v ^ guard;
+}
+
+#define RW_LONGJMP(name, type)                                           \
+	typedef void (*name##_fn)(type, int);                            \
+	RW_EXPORT __attribute__((noreturn)) void name(type env, int val) \
+	{                                                                \
+		RW_NEXT(name##_fn, name)                                 \
+		shadow_leave(ft_tls.sh, CALLER_SP(), jmpbuf_sp(env));    \
+		next_##name(env, val);                                   \
+		__builtin_unreachable();                                 \
+	}
+RW_LONGJMP(longjmp, jmp_buf)
+RW_LONGJMP(_longjmp, jmp_buf)
+RW_LONGJMP(siglongjmp, sigjmp_buf)
+RW_LONGJMP(__longjmp_chk, sigjmp_buf)
 
 typedef void (*pthread_exit_fn)(void *);
 RW_EXPORT __attribute__((noreturn)) void pthread_exit(void *ret)
 {
 	RW_NEXT(pthread_exit_fn, pthread_exit)
-	restore_self();
 	if (ft_tls.sh)
 		atomic_store(&ft_tls.sh->no_hijack, 1);
+	shadow_restore(ft_tls.sh);
 	next_pthread_exit(ret);
 	__builtin_unreachable();
 }
 
+typedef int (*setcancelstate_fn)(int, int *);
+
+/* A cancel is pending for the calling thread: if it can act on it, every
+ * frame goes now and no call is hooked any more. */
+static void cancel_now(struct shadow *sh, bool enabled)
+{
+	if (!enabled)
+		return;
+	atomic_store(&sh->no_hijack, 1);
+	shadow_restore(sh);
+}
+
 static void restore_fn(void *arg, void *uc)
 {
+	RW_NEXT(setcancelstate_fn, pthread_setcancelstate)
+	struct shadow *sh = arg;
+	int old = PTHREAD_CANCEL_ENABLE;
+
 	(void)uc;
-	if (ft_tls.sh == arg)
-		shadow_restore(ft_tls.sh);
+	if (ft_tls.sh != sh)
+		return;
+	/* Read the state: disabling and restoring it never acts on the
+	 * pending cancel (only enabling does, for asynchronous ones). */
+	if (next_pthread_setcancelstate) {
+		next_pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+		cancel_now(sh, old == PTHREAD_CANCEL_ENABLE);
+		next_pthread_setcancelstate(old, NULL);
+	} else {
+		cancel_now(sh, true);
+	}
 }
 
 static bool restore_filter(pid_t tid, void *arg)
@@ -1479,34 +2060,37 @@ static bool restore_filter(pid_t tid, void *arg)
 	return tid == atomic_load(&sh->tid);
 }
 
-/* A cancelled thread unwinds at its next cancellation point: it puts its
- * return addresses back first, in rewire's signal handler, and hijacks no
- * more. */
+RW_EXPORT int pthread_setcancelstate(int state, int *old)
+{
+	RW_NEXT(setcancelstate_fn, pthread_setcancelstate)
+	struct shadow *sh = ft_tls.sh;
+
+	if (state == PTHREAD_CANCEL_ENABLE && sh &&
+	    atomic_load(&sh->cancel_pending))
+		cancel_now(sh, true);
+	return next_pthread_setcancelstate
+		       ? next_pthread_setcancelstate(state, old)
+		       : ENOSYS;
+}
+
 typedef int (*pthread_cancel_fn)(pthread_t);
 RW_EXPORT int pthread_cancel(pthread_t th)
 {
 	RW_NEXT(pthread_cancel_fn, pthread_cancel)
-	if (pthread_equal(th, pthread_self())) {
-		restore_self();
-		if (ft_tls.sh)
-			atomic_store(&ft_tls.sh->no_hijack, 1);
-	} else {
-		for (struct shadow *sh = atomic_load(&shadows); sh;
-		     sh = sh->next) {
-			if (!atomic_load(&sh->tid) ||
-			    !pthread_equal(sh->self, th))
-				continue;
-			atomic_store(&sh->no_hijack, 1);
-			if (sh->n) {
-				struct rw_tid_list late;
+	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
+		if (!atomic_load(&sh->tid) || !pthread_equal(sh->self, th))
+			continue;
+		atomic_store(&sh->cancel_pending, 1);
+		if (sh == ft_tls.sh) {
+			restore_fn(sh, NULL);
+		} else {
+			struct rw_tid_list late;
 
-				(void)rw__on_threads(restore_fn, sh,
-						     restore_filter, sh, 1000,
-						     &late);
-				rw_tid_list_free(&late);
-			}
-			break;
+			(void)rw__on_threads(restore_fn, sh, restore_filter, sh,
+					     1000, &late);
+			rw_tid_list_free(&late);
 		}
+		break;
 	}
 	return next_pthread_cancel ? next_pthread_cancel(th) : ESRCH;
 }

@@ -213,8 +213,8 @@ RW_EXPORT const char *rw_strerror(int err)
 		       "to the parent of this forked process (the policy "
 		       "forbids the mprotect fallback)";
 	case RW_ERR_INLINED:
-		return "a patched function is inlined into callers that would "
-		       "keep its old code";
+		return "the function is inlined into callers (a patch would not "
+		       "reach those copies; tracing cannot see them)";
 	case RW_ERR_BREAKPOINT:
 		return "a breakpoint (int3) of another tool (a uprobe of "
 		       "bpftrace or perf probe, or a debugger) is in the code "

@@ -94,7 +94,9 @@ enum {
 	 * drop); the policy forbids the mprotect fallback. */
 	RW_ERR_NOT_DUMPABLE = 1036,
 	/* A patched function was inlined into callers, which would keep
-	 * running its old code (RW_PATCH_LOAD_ALLOW_INLINED accepts it). */
+	 * running its old code (RW_PATCH_LOAD_ALLOW_INLINED accepts it); a
+	 * function to trace exists only inlined into its callers, with no
+	 * entry of its own. */
 	RW_ERR_INLINED = 1037,
 	/* A breakpoint (int3) that another tool put in the code to patch: a
 	 * uprobe (bpftrace, perf probe) or a debugger's. */

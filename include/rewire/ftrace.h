@@ -115,10 +115,15 @@ struct rw_ftrace_func {
 	 *   -RW_ERR_NOT_PATCHABLE	no patchable entry (5 NOPs)
 	 *   -EPERM			rewire's own code, or a library rewire
 	 *				calls while tracing
-	 *   -RW_ERR_BREAKPOINT		another tool's int3 is on the entry */
+	 *   -RW_ERR_BREAKPOINT		another tool's int3 is on the entry
+	 *   -RW_ERR_INLINED		no code of its own: inlined into every
+	 *				caller (rw_ftrace_list only, from
+	 *				DWARF; addr and size are 0) */
 	int status;
 	/* Copies of the function inlined into callers that the trace does
-	 * not see (from DWARF when the object has it; 0 when unknown). */
+	 * not see (from DWARF when the object has it, in the object or in a
+	 * separate debug file by build id or .gnu_debuglink; 0 when
+	 * unknown). Filled by rw_ftrace_list. */
 	unsigned inlined;
 };
 
@@ -158,6 +163,8 @@ struct rw_ftrace;
  *			matches that cannot be traced and why)
  *   -RW_ERR_NOT_PATCHABLE a pattern without wildcards names a function
  *			without a patchable entry
+ *   -RW_ERR_INLINED	a pattern without wildcards names a function that
+ *			exists only inlined into its callers (DWARF)
  *   -RW_ERR_BREAKPOINT	another tool's breakpoint is on a selected entry
  *   -EOPNOTSUPP	the generic backend
  *   -ENOMEM, or an error of the int3 batch (rw_text_poke_batch)
@@ -190,8 +197,11 @@ RW_EXPORT void rw_ftrace_get_stats(const struct rw_ftrace *t,
 /*
  * rw_ftrace_list - call @cb for every function @patterns select (all
  * functions for npatterns 0), traceable or not (see status), in object
- * then address order; stops early and returns what @cb returned when that
- * is not 0. Returns 0, -ENOMEM, -EINVAL (a bad pattern).
+ * then address order, each object's inline-only functions (status
+ * -RW_ERR_INLINED) after its others, by name; stops early and returns what
+ * @cb returned when that is not 0. The first listing of an object reads
+ * its DWARF (once: one pass, kept as counts). Returns 0, -ENOMEM, -EINVAL
+ * (a bad pattern).
  */
 RW_EXPORT int
 rw_ftrace_list(const char *const *patterns, size_t npatterns,

@@ -10,10 +10,9 @@
  * DW_TAG_inlined_subroutine entries whose abstract origin is the function.
  *
  * For each object holding a patched function: its DWARF, from the object
- * itself or from a separate debug file (by build id, or by .gnu_debuglink
- * next to the object, in its .debug directory or under /usr/lib/debug, as
- * gdb looks). The function's DWARF entry is the subprogram of the symbol's
- * address in the compilation unit that holds that address (so that two
+ * itself or from a separate debug file, as gdb looks (src/debuginfo.c).
+ * The function's DWARF entry is the subprogram of the symbol's address in
+ * the compilation unit that holds that address (so that two
  * static functions of the same name in other files are not confused), or
  * failing that the subprogram of that name in that unit, or an external
  * one of that name. Its identity is the entry itself and what it refers
@@ -27,21 +26,17 @@
  */
 #include "lp.h"
 
+#include "debuginfo.h"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <elfutils/libdwelf.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <limits.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#define DEBUG_ROOT "/usr/lib/debug"
 #define MAX_IDS 8     /* entries naming one function */
 #define MAX_CALLERS 8 /* callers named in a message */
 #define MAX_DEPTH 64  /* nesting of DWARF entries followed */
@@ -65,9 +60,7 @@ struct dobj {
 	char file[PATH_MAX]; /* the object's file, as opened */
 	char real[PATH_MAX]; /* its path (for .gnu_debuglink) */
 	const char *shown;   /* for messages */
-	int fd, dfd;	     /* the object; the separate debug file (or -1) */
-	Elf *elf, *delf;
-	Dwarf *dbg;
+	struct rw__debuginfo di;
 	const struct rw__lp_func *funcs; /* all of the patch's functions */
 	size_t nfuncs;
 };
@@ -98,122 +91,6 @@ static int where_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		return 1;
 	}
 	return 0;
-}
-
-/* Open @path as ELF with DWARF: 0, or -1 (nothing kept open). */
-static int open_debug(const char *path, int *fdp, Elf **elfp, Dwarf **dbgp)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
-	Elf *elf;
-	Dwarf *dbg;
-
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -1;
-	}
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	dbg = elf && elf_kind(elf) == ELF_K_ELF
-		      ? dwarf_begin_elf(elf, DWARF_C_READ, NULL)
-		      : NULL;
-	if (!dbg) {
-		if (elf)
-			elf_end(elf);
-		close(fd);
-		return -1;
-	}
-	*fdp = fd;
-	*elfp = elf;
-	*dbgp = dbg;
-	return 0;
-}
-
-/* Does the ELF file @elf have this build id (or none to compare)? */
-static bool same_build_id(Elf *elf, const void *id, ssize_t len)
-{
-	const void *other;
-	ssize_t n = dwelf_elf_gnu_build_id(elf, &other);
-
-	return len <= 0 || n <= 0 || (n == len && !memcmp(id, other, len));
-}
-
-/* The separate debug file of @o, as gdb finds it. */
-static void find_separate(struct dobj *o)
-{
-	const void *id = NULL;
-	ssize_t idlen = dwelf_elf_gnu_build_id(o->elf, &id);
-	GElf_Word crc;
-	const char *link = dwelf_elf_gnu_debuglink(o->elf, &crc);
-	char path[PATH_MAX * 2], dir[PATH_MAX];
-	const char *slash;
-	size_t n = 0;
-
-	if (idlen > 1) {
-		const uint8_t *b = id;
-
-		n = (size_t)snprintf(path, sizeof(path),
-				     DEBUG_ROOT "/.build-id/%02x/", b[0]);
-		for (ssize_t i = 1; i < idlen && n + 8 < sizeof(path); i++)
-			n += (size_t)snprintf(path + n, sizeof(path) - n,
-					      "%02x", b[i]);
-		snprintf(path + n, sizeof(path) - n, ".debug");
-		if (!open_debug(path, &o->dfd, &o->delf, &o->dbg))
-			return;
-	}
-	if (!link || !link[0] || strchr(link, '/'))
-		return;
-	slash = strrchr(o->real, '/');
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - o->real) : 1,
-		 slash ? o->real : ".");
-	for (int k = 0; k < 3; k++) {
-		snprintf(path, sizeof(path),
-			 k == 0	  ? "%s/%s"
-			 : k == 1 ? "%s/.debug/%s"
-				  : DEBUG_ROOT "%s/%s",
-			 dir, link);
-		if (open_debug(path, &o->dfd, &o->delf, &o->dbg))
-			continue;
-		/* Not the file it was split from: ignore it. */
-		if (same_build_id(o->delf, id, idlen))
-			return;
-		dwarf_end(o->dbg);
-		elf_end(o->delf);
-		close(o->dfd);
-		o->dbg = NULL;
-		o->delf = NULL;
-		o->dfd = -1;
-	}
-}
-
-static void dobj_close(struct dobj *o)
-{
-	if (o->dbg)
-		dwarf_end(o->dbg);
-	if (o->delf)
-		elf_end(o->delf);
-	if (o->dfd >= 0)
-		close(o->dfd);
-	if (o->elf)
-		elf_end(o->elf);
-	if (o->fd >= 0)
-		close(o->fd);
-}
-
-/* Open @o's DWARF: true if there is some. */
-static bool dobj_open(struct dobj *o)
-{
-	o->fd = open(o->file, O_RDONLY | O_CLOEXEC);
-	if (o->fd < 0)
-		return false;
-	o->elf = elf_begin(o->fd, ELF_C_READ_MMAP, NULL);
-	if (!o->elf || elf_kind(o->elf) != ELF_K_ELF)
-		return false;
-	o->dbg = dwarf_begin_elf(o->elf, DWARF_C_READ, NULL);
-	if (!o->dbg)
-		find_separate(o);
-	return o->dbg != NULL;
 }
 
 /* Add @die and what it stands for to @w's identities. */
@@ -291,7 +168,7 @@ static void find_function(struct dobj *o, struct want *w, Dwarf_Addr addr)
 	size_t hsize;
 	Dwarf_Die cu;
 
-	if (dwarf_addrdie(o->dbg, addr, &cu)) {
+	if (dwarf_addrdie(o->di.dbg, addr, &cu)) {
 		if (find_in(&cu, w, addr, false, false, 0) ||
 		    find_in(&cu, w, addr, true, false, 0)) {
 			w->found = true;
@@ -300,9 +177,9 @@ static void find_function(struct dobj *o, struct want *w, Dwarf_Addr addr)
 	}
 	/* No address ranges for the unit, or another layout: the external
 	 * function of that name, in any unit. */
-	while (dwarf_nextcu(o->dbg, off, &next, &hsize, NULL, NULL, NULL) ==
+	while (dwarf_nextcu(o->di.dbg, off, &next, &hsize, NULL, NULL, NULL) ==
 	       0) {
-		if (dwarf_offdie(o->dbg, off + hsize, &cu) &&
+		if (dwarf_offdie(o->di.dbg, off + hsize, &cu) &&
 		    (find_in(&cu, w, addr, false, false, 0) ||
 		     find_in(&cu, w, addr, true, true, 0))) {
 			w->found = true;
@@ -445,7 +322,7 @@ static int check_object(const char *path, struct dobj *o, unsigned flags,
 	size_t hsize;
 	Dwarf_Die cu;
 
-	if (!dobj_open(o)) {
+	if (!rw__debuginfo_open(&o->di, o->file, o->real)) {
 		if (!notice[0])
 			snprintf(notice, notice_size,
 				 "inlining not checked: no debug "
@@ -482,9 +359,9 @@ static int check_object(const char *path, struct dobj *o, unsigned flags,
 		}
 		nws++;
 	}
-	while (dwarf_nextcu(o->dbg, off, &next, &hsize, NULL, NULL, NULL) ==
+	while (dwarf_nextcu(o->di.dbg, off, &next, &hsize, NULL, NULL, NULL) ==
 	       0) {
-		if (dwarf_offdie(o->dbg, off + hsize, &cu))
+		if (dwarf_offdie(o->di.dbg, off + hsize, &cu))
 			scan(o, &cu, NULL, ws, nws, 0);
 		off = next;
 	}
@@ -542,7 +419,7 @@ int rw__lp_check_inlined(const char *path, const struct rw__lp_func *funcs,
 	}
 	for (size_t i = 0; i < nfuncs && !err; i++) {
 		struct where_query q = { .addr = funcs[i].old_addr };
-		struct dobj o = { .fd = -1, .dfd = -1 };
+		struct dobj o = { .di = { .fd = -1, .dfd = -1 } };
 
 		if (done[i])
 			continue;
@@ -575,7 +452,7 @@ int rw__lp_check_inlined(const char *path, const struct rw__lp_func *funcs,
 			done[k] = todo[k];
 		}
 		err = check_object(path, &o, flags, todo, notice, notice_size);
-		dobj_close(&o);
+		rw__debuginfo_close(&o.di);
 		memset(todo, 0, nfuncs * sizeof(bool));
 	}
 	free(done);

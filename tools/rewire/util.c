@@ -84,7 +84,7 @@ static const struct {
 	{ RW_ERR_NOT_DUMPABLE, "RW_ERR_NOT_DUMPABLE",
 	  "not dumpable after a privilege drop: /proc/self/mem refused" },
 	{ RW_ERR_INLINED, "RW_ERR_INLINED",
-	  "a patched function is inlined into callers" },
+	  "a function is inlined into callers (not patched, not traced)" },
 	{ RW_ERR_BREAKPOINT, "RW_ERR_BREAKPOINT",
 	  "another tool's breakpoint (uprobe, debugger) is in the code" },
 	{ RW_ERR_TRAP_REPLACED, "RW_ERR_TRAP_REPLACED",

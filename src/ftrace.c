@@ -259,8 +259,11 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 		return;
 	}
 	const uint8_t *b = (const uint8_t *)f->sled;
+	/* A live patch's entry (its record is shared) is traceable too. */
+	const struct rw__entry *e = f->entry ? f->entry
+					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (f->entry && (f->entry->traced || f->entry->patch)))
+	if (is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;
@@ -1027,7 +1030,8 @@ struct shadow_ent {
 	uintptr_t slot, orig;
 	struct ft_func *f;
 	uint64_t ts;
-	uint64_t gen; /* of the users array the entry saw */
+	uint64_t gen;	/* of the users array the entry saw */
+	unsigned depth; /* at the entry */
 };
 
 struct shadow {
@@ -1068,16 +1072,30 @@ static int safe_read(uintptr_t addr, uintptr_t *out)
 		       : -1;
 }
 
-static void shadow_release(void *v)
+static void shadow_release(void *arg)
 {
-	struct shadow *sh = v;
+	struct shadow *sh = arg;
 
-	/* Frames are gone at thread exit: nothing returns through them. */
+	uintptr_t tramp = rw__entry_return_tramp(), v;
+
+	/* The thread's own frames are gone at its exit; a coroutine's that
+	 * it ran may go on in another thread, and returns untraced. */
 	ft_tls.sh = NULL;
 	ft_tls.dead = true;
+	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
+	for (unsigned i = sh->n; i-- > 0;)
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
 	sh->n = 0;
+	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
 	atomic_store(&sh->tid, 0);
 }
+
+/* Cancels requested before their thread had a shadow stack. */
+#define PENDING_CANCELS 64
+static _Atomic(pthread_t) pending_cancel[PENDING_CANCELS];
+static void cancel_now(struct shadow *sh, bool enabled);
+static bool cancel_enabled(void);
 
 /* The calling thread's shadow stack, made on first use; NULL if none can
  * be had. Stacks of exited threads are reused (never unmapped: a
@@ -1118,6 +1136,16 @@ static struct shadow *shadow_get(void)
 		me->sh = NULL;
 		atomic_store(&sh->tid, 0);
 		return NULL;
+	}
+	for (int i = 0; i < PENDING_CANCELS; i++) {
+		pthread_t p = atomic_load(&pending_cancel[i]);
+
+		if (p && pthread_equal(p, sh->self) &&
+		    atomic_compare_exchange_strong(&pending_cancel[i], &p,
+						   (pthread_t)0)) {
+			atomic_store(&sh->cancel_pending, 1);
+			cancel_now(sh, cancel_enabled());
+		}
 	}
 	return sh;
 }
@@ -1281,7 +1309,7 @@ static void shadow_rehook(struct shadow *sh, uintptr_t keep)
 	uintptr_t tramp = rw__entry_return_tramp();
 	unsigned k = 0;
 
-	if (!sh)
+	if (!sh || atomic_load(&sh->no_hijack))
 		return;
 	seq_begin(sh);
 	for (unsigned i = 0; i < sh->n; i++) {
@@ -1417,8 +1445,12 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 		struct shadow *sh = shadow_get();
 		uintptr_t tramp = rw__entry_return_tramp();
 
-		if (sh && !atomic_load_explicit(&sh->no_hijack,
-						memory_order_relaxed)) {
+		if (sh) {
+			/* A thread that is being cancelled keeps its frames
+			 * as they are: the element only counts the depth. */
+			bool hook = !atomic_load_explicit(&sh->no_hijack,
+							  memory_order_relaxed);
+
 			seq_begin(sh);
 			shadow_trim(sh, (uintptr_t)slot, tramp);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
@@ -1430,6 +1462,7 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 				e->orig = *slot;
 				e->f = f;
 				e->gen = gen;
+				e->depth = depth;
 				e->ts = rw__now_ns();
 				/* The element is complete before the return
 				 * address points at the trampoline: a stack
@@ -1437,7 +1470,8 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 				sh->n++;
 				seq_end(sh);
 				atomic_signal_fence(memory_order_seq_cst);
-				*slot = tramp;
+				if (hook)
+					*slot = tramp;
 			} else {
 				seq_end(sh);
 				count_sets(f, true);
@@ -1490,7 +1524,7 @@ static uintptr_t ft_return(uintptr_t sp)
 				/* Only the sets that saw the entry. */
 				if (t->probe.ret && t->attach_gen <= e.gen)
 					t->probe.ret(t->probe.data, &e.f->pub,
-						     e.orig, ns, i);
+						     e.orig, ns, e.depth);
 			}
 		}
 		rw_rcu_read_unlock();
@@ -1974,12 +2008,21 @@ typedef int (*backtrace_fn)(void **, int);
 RW_EXPORT int backtrace(void **buf, int size)
 {
 	RW_NEXT(backtrace_fn, backtrace)
-	int r;
+	void *tmp[257];
+	int n = size < 256 ? size + 1 : 257, r;
 
+	void **to = size < 256 ? tmp : buf;
+
+	if (size <= 0 || !next_backtrace)
+		return next_backtrace ? next_backtrace(buf, size) : 0;
 	shadow_unhook(ft_tls.sh);
-	r = next_backtrace ? next_backtrace(buf, size) : 0;
+	/* This function's own frame is the first: not the caller's. */
+	r = next_backtrace(to, size < 256 ? n : size);
 	shadow_rehook(ft_tls.sh, 0);
-	return r;
+	if (r <= 1)
+		return 0;
+	memmove(buf, to + 1, (size_t)(r - 1) * sizeof(*buf));
+	return r - 1;
 }
 
 /*
@@ -2014,9 +2057,9 @@ typedef void (*pthread_exit_fn)(void *);
 RW_EXPORT __attribute__((noreturn)) void pthread_exit(void *ret)
 {
 	RW_NEXT(pthread_exit_fn, pthread_exit)
-	if (ft_tls.sh)
-		atomic_store(&ft_tls.sh->no_hijack, 1);
-	shadow_restore(ft_tls.sh);
+	/* The cleanups' calls are hooked as usual: they return before the
+	 * unwinder goes on. */
+	shadow_unhook(ft_tls.sh);
 	next_pthread_exit(ret);
 	__builtin_unreachable();
 }
@@ -2029,28 +2072,37 @@ static void cancel_now(struct shadow *sh, bool enabled)
 {
 	if (!enabled)
 		return;
+	/* The elements stay for the depth of the calls the cleanups
+	 * make, which are not hooked: their frames are not live when the
+	 * cancel acts (a thread running when it is cancelled may make
+	 * new calls before it reaches a cancellation point, and the
+	 * unwinder must not meet a hooked frame). */
 	atomic_store(&sh->no_hijack, 1);
-	shadow_restore(sh);
+	shadow_unhook(sh);
+}
+
+/* Can the calling thread act on a cancel (without acting on one)? */
+static bool cancel_enabled(void)
+{
+	RW_NEXT(setcancelstate_fn, pthread_setcancelstate)
+	int old = PTHREAD_CANCEL_ENABLE;
+
+	if (!next_pthread_setcancelstate)
+		return true;
+	/* Disabling and restoring never acts on a pending cancel (only
+	 * enabling does, for asynchronous ones). */
+	next_pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	next_pthread_setcancelstate(old, NULL);
+	return old == PTHREAD_CANCEL_ENABLE;
 }
 
 static void restore_fn(void *arg, void *uc)
 {
-	RW_NEXT(setcancelstate_fn, pthread_setcancelstate)
 	struct shadow *sh = arg;
-	int old = PTHREAD_CANCEL_ENABLE;
 
 	(void)uc;
-	if (ft_tls.sh != sh)
-		return;
-	/* Read the state: disabling and restoring it never acts on the
-	 * pending cancel (only enabling does, for asynchronous ones). */
-	if (next_pthread_setcancelstate) {
-		next_pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-		cancel_now(sh, old == PTHREAD_CANCEL_ENABLE);
-		next_pthread_setcancelstate(old, NULL);
-	} else {
-		cancel_now(sh, true);
-	}
+	if (ft_tls.sh == sh)
+		cancel_now(sh, cancel_enabled());
 }
 
 static bool restore_filter(pid_t tid, void *arg)
@@ -2077,9 +2129,12 @@ typedef int (*pthread_cancel_fn)(pthread_t);
 RW_EXPORT int pthread_cancel(pthread_t th)
 {
 	RW_NEXT(pthread_cancel_fn, pthread_cancel)
+	bool found = false;
+
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
 		if (!atomic_load(&sh->tid) || !pthread_equal(sh->self, th))
 			continue;
+		found = true;
 		atomic_store(&sh->cancel_pending, 1);
 		if (sh == ft_tls.sh) {
 			restore_fn(sh, NULL);
@@ -2091,6 +2146,13 @@ RW_EXPORT int pthread_cancel(pthread_t th)
 			rw_tid_list_free(&late);
 		}
 		break;
+	}
+	/* Not tracing yet: its first hooked call looks here. */
+	for (int i = 0; !found && i < PENDING_CANCELS; i++) {
+		pthread_t z = 0;
+
+		found = atomic_compare_exchange_strong(&pending_cancel[i], &z,
+						       th);
 	}
 	return next_pthread_cancel ? next_pthread_cancel(th) : ESRCH;
 }

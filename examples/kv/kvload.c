@@ -27,9 +27,14 @@
  *			"start"); up to 63 marks
  *	stop		end the load (so does EOF on stdin when --duration is
  *			0, SIGINT or SIGTERM, and the end of --duration)
- * Each request's latency (send to complete reply) is counted in the phase
- * in which it completed, in a log-linear histogram per thread and phase
- * (128 sub-buckets per power of two: percentiles within 0.4%).
+ * Each request, and its latency (send to complete reply), is counted in the
+ * phase in which it was sent, in a log-linear histogram per thread and
+ * phase (128 sub-buckets per power of two: percentiles within 0.4%): a
+ * request of a phase was sent after its mark, so after what the mark
+ * stands for happened (a reply that the server computed before a live
+ * patch was complete, and that arrives after the "patched" mark, belongs to
+ * the phase before). Connection failures count in the phase they happen
+ * in.
  *
  * The report, on stdout when the load ends: for each phase its label,
  * duration, requests, requests/s, errors, wrong answers, p50 and p99
@@ -106,8 +111,9 @@ static uint64_t t_begin;
 
 /* ---- State shared with the threads -------------------------------------- */
 
-/* The phase requests complete in. main() fills phases[n] and then stores
- * n (release); the threads load it when a request completes. */
+/* The phase requests are sent in. main() fills phases[n] and then stores
+ * n (release); the threads load it when they send a request (and when a
+ * connection fails). */
 static atomic_uint cur_phase;
 static struct phase {
 	char label[LABEL_MAX + 1];
@@ -310,6 +316,7 @@ struct lconn {
 	bool is_set;
 	bool preload; /* one of the first SETs */
 	unsigned key;
+	unsigned phase;	 /* cur_phase when the request was sent */
 	uint64_t t_sent; /* or the start of connect() */
 	size_t opos, olen;
 	size_t ilen;
@@ -343,10 +350,14 @@ static uint64_t rng_next(struct loader *l)
 	return l->rng * 0x2545f4914f6cdd1du;
 }
 
-static void record(struct loader *l, enum result r, uint64_t latency,
-		   bool timed)
+static unsigned phase_now(void)
 {
-	unsigned ph = atomic_load_explicit(&cur_phase, memory_order_acquire);
+	return atomic_load_explicit(&cur_phase, memory_order_acquire);
+}
+
+static void record(struct loader *l, unsigned ph, enum result r,
+		   uint64_t latency, bool timed)
+{
 	struct phase_stats *s = l->stats[ph];
 
 	if (!s) {
@@ -417,7 +428,8 @@ static void conn_fail(struct lconn *c, uint64_t now, const char *why)
 	} else if (atomic_fetch_add(&errors_logged, 1) < MAX_ERROR_LOGS) {
 		fprintf(stderr, "kvload: error: connection: %s\n", why);
 	}
-	record(c->l, RES_ERROR, 0, false);
+	record(c->l, c->state == C_BUSY ? c->phase : phase_now(), RES_ERROR, 0,
+	       false);
 	if (c->fd >= 0)
 		close(c->fd); /* also leaves the epoll set */
 	c->fd = -1;
@@ -486,6 +498,7 @@ static void conn_next(struct lconn *c, uint64_t now)
 	c->opos = c->ilen = 0;
 	c->state = C_BUSY;
 	c->t_sent = now;
+	c->phase = phase_now();
 	conn_write(c, now);
 }
 
@@ -675,7 +688,7 @@ static void conn_read(struct lconn *c, uint64_t now)
 		return;
 	if (res != RES_OK)
 		log_problem(c, res, why);
-	record(c->l, res, now - c->t_sent, true);
+	record(c->l, c->phase, res, now - c->t_sent, true);
 	if (c->preload)
 		preload_count();
 	c->state = C_IDLE;

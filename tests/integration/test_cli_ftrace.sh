@@ -182,6 +182,10 @@ rwrun trace "$tpid" ft_phase --function 'no_such_function*'
 expect_rc 1 "a tracepoint and a glob that matches nothing"
 rwrun ls "$tpid" --tracepoints
 expect_out "^ft_phase +0 " "the tracepoint's probe is detached after the failed start"
+rwrun trace "$tpid" --function ft_wrok
+expect_rc 1 "a misspelt name"
+expect_err "no function matches ft_wrok.*ft_work" \
+	"the message suggests the name that comes close"
 rwrun trace "$tpid" --function work
 expect_rc 1 "a name that is not quite a function's"
 expect_err "no function matches work.*ft_work" \

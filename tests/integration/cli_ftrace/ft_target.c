@@ -22,7 +22,7 @@
  *
  * After each phase, and at start ("ready"), it prints the first 9 bytes of
  * ft_work, ft_leaf and ft_sleep_1ms (endbr64 and the entry's NOPs:
- * "entry ft_work=f30f1efa0f1f440000"), so that
+ * "entry ft_work=f30f1efa0f1f440000": rewire-entries ran), so that
  * the test sees them patched while traced and restored afterwards.
  *
  * Also: ft_nopatch (no patchable entry: its attribute turns the NOPs off),

@@ -3,8 +3,9 @@
 # --functions` are tested against, built once, the way a distribution
 # builds a program (-O2 and dpkg-buildflags' CFLAGS/CXXFLAGS: fortify,
 # stack protector, -fcf-protection) and patchable
-# (rewire_target_patchable()), linked to librewire (REWIRE_CTL=1 starts
-# their control server).
+# (rewire_target_patchable(); ft_target's entries rewritten by
+# rewire-entries, ft_target_cxx's left as GCC makes them), linked to
+# librewire (REWIRE_CTL=1 starts their control server).
 #
 #   ft_target      ft_target.c
 #   ft_target_cxx  ft_target_cxx.cc
@@ -46,8 +47,13 @@ if(NOT TARGET rw_ft_target)
 			RUNTIME_OUTPUT_DIRECTORY ${RW_FT_DIR})
 		target_compile_definitions(${t} PRIVATE _GNU_SOURCE)
 		target_link_libraries(${t} PRIVATE rewire Threads::Threads)
-		rewire_target_patchable(${t})
 	endforeach()
+	# The C program's entries are rewritten to one 5-byte NOP after the
+	# link, as rewire_target_patchable() does outside rewire's tests; the
+	# C++ one keeps GCC's five 1-byte NOPs (a build without
+	# rewire-entries): both forms are traced.
+	rewire_target_patchable(rw_ft_target FIX_ENTRIES)
+	rewire_target_patchable(rw_ft_target_cxx)
 	rewire_target_warnings(rw_ft_target)
 endif()
 

@@ -259,8 +259,11 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 		return;
 	}
 	const uint8_t *b = (const uint8_t *)f->sled;
+	/* A live patch's entry (its record is shared) is traceable too. */
+	const struct rw__entry *e = f->entry ? f->entry
+					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (f->entry && (f->entry->traced || f->entry->patch)))
+	if (is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;
@@ -1306,7 +1309,7 @@ static void shadow_rehook(struct shadow *sh, uintptr_t keep)
 	uintptr_t tramp = rw__entry_return_tramp();
 	unsigned k = 0;
 
-	if (!sh)
+	if (!sh || atomic_load(&sh->no_hijack))
 		return;
 	seq_begin(sh);
 	for (unsigned i = 0; i < sh->n; i++) {
@@ -1442,8 +1445,12 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 		struct shadow *sh = shadow_get();
 		uintptr_t tramp = rw__entry_return_tramp();
 
-		if (sh && !atomic_load_explicit(&sh->no_hijack,
-						memory_order_relaxed)) {
+		if (sh) {
+			/* A thread that is being cancelled keeps its frames
+			 * as they are: the element only counts the depth. */
+			bool hook = !atomic_load_explicit(&sh->no_hijack,
+							  memory_order_relaxed);
+
 			seq_begin(sh);
 			shadow_trim(sh, (uintptr_t)slot, tramp);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
@@ -1463,7 +1470,8 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 				sh->n++;
 				seq_end(sh);
 				atomic_signal_fence(memory_order_seq_cst);
-				*slot = tramp;
+				if (hook)
+					*slot = tramp;
 			} else {
 				seq_end(sh);
 				count_sets(f, true);

@@ -53,9 +53,10 @@ static int leaf_side(int x, int r)
 	return r == 3 * x + 1 ? 0 : r == 3 * x + 2 ? 1 : -1;
 }
 
-/* The six orders of attach (A), enable (E), detach (D), disable (X). */
-static const char *const orders[] = { "AEDX", "AEXD", "ADEX",
-				      "EADX", "EAXD", "EXAD" };
+/* The six orders of attach (A), enable (E), detach (D), disable (X); the
+ * first cycle patches the function before it was ever traced. */
+static const char *const orders[] = { "EADX", "EAXD", "EXAD",
+				      "AEDX", "AEXD", "ADEX" };
 
 static struct ftc_set sets[2]; /* entry-only, graph */
 static struct ftc_set *set;

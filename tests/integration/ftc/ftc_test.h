@@ -20,6 +20,8 @@
  *   ftc_entries(s, i), ftc_returns(s, i)
  *   ftc_check_funcs(s)                the set traces exactly those functions
  *   ftc_check_clean(s, what)          no foreign hit, no caller elsewhere
+ *   ftc_check_returns(s, i, nthreads) each entry had its return, but for
+ *                                     calls running at a detach
  *
  * Workers (struct ftc_worker): threads that call one function in a loop
  * and check each call against what the main thread published for the
@@ -64,6 +66,7 @@ struct ftc_set {
 	const char *name[FTC_MAXF];
 	_Atomic long entries[FTC_MAXF], returns[FTC_MAXF];
 	_Atomic long foreign, bad_caller;
+	long detaches; /* by ftc_detach() */
 	/* The caller must lie in this object (a path substring), if set. */
 	const char *caller_in;
 	uintptr_t caller_lo, caller_hi;
@@ -210,6 +213,7 @@ static inline void ftc_detach(struct ftc_set *s)
 		exit(1);
 	}
 	s->t = NULL;
+	s->detaches++;
 }
 
 static inline long ftc_entries(struct ftc_set *s, size_t i)
@@ -256,6 +260,24 @@ static inline void ftc_check_clean(struct ftc_set *s, const char *what)
 	}
 }
 
+/*
+ * Graph mode: every entry of function @i had its return, except those of
+ * calls still running when the set was detached (no probe of a detached
+ * set runs): at most one per thread of @nthreads per detach.
+ */
+static inline void ftc_check_returns(struct ftc_set *s, size_t i, long nthreads)
+{
+	long e = ftc_entries(s, i), r = ftc_returns(s, i);
+
+	if (r > e || e - r > s->detaches * nthreads) {
+		fprintf(stderr,
+			"%s: %ld entries, %ld returns after %ld detaches "
+			"with %ld threads calling\n",
+			s->name[i], e, r, s->detaches, nthreads);
+		exit(1);
+	}
+}
+
 /* ---- Workers ------------------------------------------------------------ */
 
 /* What a call that begins and ends in one published moment must see. */
@@ -297,7 +319,8 @@ struct ftc_worker {
 	int arg;
 	/* The side of result @r of fn(@arg): 0 old, 1 new, -1 neither. */
 	int (*side_of)(int arg, int r);
-	struct rw_patch *p; /* check the thread's state in it, or NULL */
+	/* Check the thread's state in this patch, or NULL; may change. */
+	struct rw_patch *_Atomic p;
 	_Atomic long calls, checked, state_checked;
 	_Atomic long errors;
 	char first[256];
@@ -338,11 +361,12 @@ static inline void *ftc_worker_main(void *arg)
 		long m_entries = atomic_load(&ftc_now_m.entries);
 		long m_returns = atomic_load(&ftc_now_m.returns);
 		long e0 = ftc_tls_entries, r0 = ftc_tls_returns;
-		int s0 = w->p ? ftc_my_state(w->p) : -1, s1 = -1, r, side;
+		struct rw_patch *p = atomic_load(&w->p);
+		int s0 = p ? ftc_my_state(p) : -1, s1 = -1, r, side;
 
 		r = w->fn(w->arg);
-		if (w->p)
-			s1 = ftc_my_state(w->p);
+		if (p)
+			s1 = ftc_my_state(p);
 		g1 = atomic_load(&ftc_gen);
 		atomic_fetch_add(&w->calls, 1);
 		side = w->side_of(w->arg, r);
@@ -397,7 +421,7 @@ static inline void ftc_worker_start(struct ftc_worker *w, int (*fn)(int),
 	w->fn = fn;
 	w->arg = arg;
 	w->side_of = side_of;
-	w->p = p;
+	atomic_store(&w->p, p);
 	CHECK_OK(pthread_create(&w->th, NULL, ftc_worker_main, w));
 	CHECK(LP_WAIT_UNTIL(atomic_load(&w->tid) != 0, lp_deadline_ms(5000)));
 }

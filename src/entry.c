@@ -61,6 +61,14 @@ static bool is_nops(const uint8_t *b)
 	return true;
 }
 
+struct rw__entry *rw__entry_find(uintptr_t sled)
+{
+	for (struct rw__entry *e = buckets[bucket_of(sled)]; e; e = e->next)
+		if (e->sled == sled)
+			return e;
+	return NULL;
+}
+
 int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		  struct rw__entry **out)
 {

@@ -52,6 +52,9 @@ extern struct rw__lock rw__entry_lock;
 int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		  struct rw__entry **out);
 
+/* The record of the entry at @sled, or NULL. Entry lock held. */
+struct rw__entry *rw__entry_find(uintptr_t sled);
+
 /*
  * A change of users: the caller sets traced/patch/tdata on a copy of what
  * it wants. rw__entry_apply() writes every entry whose bytes change in one

@@ -49,6 +49,8 @@
 #include <libelf.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,8 +260,11 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 		return;
 	}
 	const uint8_t *b = (const uint8_t *)f->sled;
+	/* A live patch's entry (its record is shared) is traceable too. */
+	const struct rw__entry *e = f->entry ? f->entry
+					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (f->entry && (f->entry->traced || f->entry->patch)))
+	if (is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;
@@ -1026,7 +1031,8 @@ struct shadow_ent {
 	uintptr_t slot, orig;
 	struct ft_func *f;
 	uint64_t ts;
-	uint64_t gen; /* of the users array the entry saw */
+	uint64_t gen;	/* of the users array the entry saw */
+	unsigned depth; /* at the entry */
 };
 
 struct shadow {
@@ -1034,8 +1040,9 @@ struct shadow {
 	/* Odd while its owner changes it: another thread that reads it (a
 	 * coroutine that migrated, a stack check) retries. */
 	_Atomic unsigned seq;
-	bool full_swept;       /* swept when full and nothing was freed */
-	_Atomic int no_hijack; /* being cancelled: no new hijacks */
+	bool full_swept;	    /* swept when full and nothing was freed */
+	_Atomic int no_hijack;	    /* being cancelled: no new hijacks */
+	_Atomic int cancel_pending; /* pthread_cancel()ed */
 	pthread_t self;
 	_Atomic pid_t tid;   /* 0: free for another thread */
 	struct shadow *next; /* all shadow stacks, for pthread_cancel */
@@ -1066,16 +1073,35 @@ static int safe_read(uintptr_t addr, uintptr_t *out)
 		       : -1;
 }
 
-static void shadow_release(void *v)
+static void shadow_release(void *arg)
 {
-	struct shadow *sh = v;
+	struct shadow *sh = arg;
 
-	/* Frames are gone at thread exit: nothing returns through them. */
+	uintptr_t tramp = rw__entry_return_tramp(), v;
+
+	unsigned k = 0;
+
+	/* The thread's own frames are gone at its exit. A coroutine's that
+	 * it ran may go on in another thread: their elements stay, in a
+	 * stack that no thread owns (tid -1), until their returns take
+	 * them (shadow_steal); then the stack is free again. */
 	ft_tls.sh = NULL;
 	ft_tls.dead = true;
-	sh->n = 0;
-	atomic_store(&sh->tid, 0);
+	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (unsigned i = 0; i < sh->n; i++)
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+			sh->e[k++] = sh->e[i];
+	sh->n = k;
+	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
+	atomic_store(&sh->tid, k ? -1 : 0);
 }
+
+/* Cancels requested before their thread had a shadow stack. */
+#define PENDING_CANCELS 64
+static _Atomic(pthread_t) pending_cancel[PENDING_CANCELS];
+static void cancel_now(struct shadow *sh, bool enabled);
+static bool cancel_enabled(void);
 
 /* The calling thread's shadow stack, made on first use; NULL if none can
  * be had. Stacks of exited threads are reused (never unmapped: a
@@ -1109,12 +1135,23 @@ static struct shadow *shadow_get(void)
 	}
 	sh->n = 0;
 	atomic_store(&sh->no_hijack, 0);
+	atomic_store(&sh->cancel_pending, 0);
 	sh->self = pthread_self();
 	me->sh = sh;
 	if (pthread_setspecific(shadow_key, sh) != 0) {
 		me->sh = NULL;
 		atomic_store(&sh->tid, 0);
 		return NULL;
+	}
+	for (int i = 0; i < PENDING_CANCELS; i++) {
+		pthread_t p = atomic_load(&pending_cancel[i]);
+
+		if (p && pthread_equal(p, sh->self) &&
+		    atomic_compare_exchange_strong(&pending_cancel[i], &p,
+						   (pthread_t)0)) {
+			atomic_store(&sh->cancel_pending, 1);
+			cancel_now(sh, cancel_enabled());
+		}
 	}
 	return sh;
 }
@@ -1193,6 +1230,42 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
 		if (sh == mine || !atomic_load(&sh->tid))
 			continue;
+		if (atomic_load(&sh->tid) == -1) {
+			/* Nobody owns it: take the element out, under the
+			 * sequence count used as a lock among stealers. */
+			unsigned s0 = 0;
+			bool found = false, locked = false;
+
+			for (int tries = 0; tries < 100000 && !locked;
+			     tries++) {
+				s0 = atomic_load(&sh->seq);
+				locked = !(s0 & 1) &&
+					 atomic_compare_exchange_strong(
+						 &sh->seq, &s0, s0 + 1);
+				if (!locked)
+					sched_yield();
+			}
+			if (!locked)
+				continue;
+			for (unsigned i = sh->n; i-- > 0;) {
+				if (sh->e[i].slot == slot &&
+				    sh->e[i].orig != tramp) {
+					*e = sh->e[i];
+					shadow_remove(sh, i);
+					found = true;
+					break;
+				}
+			}
+			bool empty = sh->n == 0;
+
+			atomic_store_explicit(&sh->seq, s0 + 2,
+					      memory_order_release);
+			if (empty)
+				atomic_store(&sh->tid, 0);
+			if (found)
+				return 0;
+			continue;
+		}
 		for (int tries = 0; tries < 1000; tries++) {
 			unsigned s0 = atomic_load_explicit(
 				&sh->seq, memory_order_acquire);
@@ -1225,7 +1298,7 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 }
 
 /* Put every real return address back and empty the stack: an unwinder is
- * about to follow them. Async-signal-safe. */
+ * about to follow them and the frames will not return. Async-signal-safe. */
 static void shadow_restore(struct shadow *sh)
 {
 	uintptr_t tramp = rw__entry_return_tramp();
@@ -1243,6 +1316,89 @@ static void shadow_restore(struct shadow *sh)
 		}
 	}
 	sh->n = 0;
+	seq_end(sh);
+}
+
+/*
+ * Put every real return address back, keeping the elements: an unwinder
+ * is about to read the stack (backtrace, or the search phase of an
+ * exception). shadow_rehook() hooks again the frames that are still
+ * there. From the top: a sibling call's element holds the trampoline as
+ * its real address, its caller's element the real one.
+ */
+static void shadow_unhook(struct shadow *sh)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+
+	if (!sh)
+		return;
+	for (unsigned i = sh->n; i-- > 0;) {
+		uintptr_t v;
+
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
+	}
+}
+
+/*
+ * After an unwinder: the elements of frames at or above @keep (the stack
+ * pointer of the frame that goes on) whose slot still holds the real
+ * address get the trampoline again; the others are gone (frames an
+ * exception left) and dropped. Bottom up, the reverse of unhook.
+ */
+static void shadow_rehook(struct shadow *sh, uintptr_t keep)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unsigned k = 0;
+
+	if (!sh || atomic_load(&sh->no_hijack))
+		return;
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++) {
+		struct shadow_ent *e = &sh->e[i];
+		uintptr_t v;
+
+		if (e->slot < keep || safe_read(e->slot, &v) != 0)
+			continue;
+		if (v == e->orig && e->orig != tramp)
+			*(uintptr_t *)e->slot = tramp;
+		else if (v != tramp)
+			continue; /* the frame returned or was left */
+		sh->e[k++] = *e;
+	}
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+
+/*
+ * longjmp from @from (the stack pointer in the jumping frame) to a frame
+ * whose stack pointer is @to: the frames in between are left. Their
+ * elements are dropped, the real address written back first where the
+ * slot still holds the trampoline (so that a wrong guess about which
+ * frames are left only costs the trace of a return).
+ */
+static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unsigned k = 0;
+
+	if (!sh || to <= from)
+		return;
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++) {
+		struct shadow_ent *e = &sh->e[i];
+		uintptr_t v;
+
+		if (e->slot < from || e->slot >= to) {
+			sh->e[k++] = *e;
+			continue;
+		}
+		if (safe_read(e->slot, &v) == 0 && v == tramp)
+			*(uintptr_t *)e->slot = e->orig;
+	}
+	sh->n = k;
+	sh->full_swept = false;
 	seq_end(sh);
 }
 
@@ -1306,7 +1462,14 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 		return;
 	}
 	me->busy = 1;
-	depth = me->sh ? me->sh->n : 0;
+	depth = 0;
+	if (me->sh && me->sh->n) {
+		/* Frames left without a return are not counted. */
+		seq_begin(me->sh);
+		shadow_trim(me->sh, (uintptr_t)slot, rw__entry_return_tramp());
+		seq_end(me->sh);
+		depth = me->sh->n;
+	}
 	rw_rcu_read_lock();
 	u = rw_rcu_dereference(f->users);
 	if (u) {
@@ -1324,8 +1487,12 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 		struct shadow *sh = shadow_get();
 		uintptr_t tramp = rw__entry_return_tramp();
 
-		if (sh && !atomic_load_explicit(&sh->no_hijack,
-						memory_order_relaxed)) {
+		if (sh) {
+			/* A thread that is being cancelled keeps its frames
+			 * as they are: the element only counts the depth. */
+			bool hook = !atomic_load_explicit(&sh->no_hijack,
+							  memory_order_relaxed);
+
 			seq_begin(sh);
 			shadow_trim(sh, (uintptr_t)slot, tramp);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
@@ -1337,6 +1504,7 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 				e->orig = *slot;
 				e->f = f;
 				e->gen = gen;
+				e->depth = depth;
 				e->ts = rw__now_ns();
 				/* The element is complete before the return
 				 * address points at the trampoline: a stack
@@ -1344,7 +1512,8 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 				sh->n++;
 				seq_end(sh);
 				atomic_signal_fence(memory_order_seq_cst);
-				*slot = tramp;
+				if (hook)
+					*slot = tramp;
 			} else {
 				seq_end(sh);
 				count_sets(f, true);
@@ -1397,7 +1566,7 @@ static uintptr_t ft_return(uintptr_t sp)
 				/* Only the sets that saw the entry. */
 				if (t->probe.ret && t->attach_gen <= e.gen)
 					t->probe.ret(t->probe.data, &e.f->pub,
-						     e.orig, ns, i);
+						     e.orig, ns, e.depth);
 			}
 		}
 		rw_rcu_read_unlock();
@@ -1782,53 +1951,85 @@ void rw_ftrace_get_stats(const struct rw_ftrace *t, struct rw_ftrace_stats *s)
 /* ---- Unwinders --------------------------------------------------------------- */
 
 /*
- * Functions that walk the stack by its return addresses. Each puts the
- * calling thread's real return addresses back first (the returns of the
- * calls still active are then not traced), and calls the next definition.
+ * Functions that walk the stack by its return addresses, or leave frames
+ * without returning. Each puts the calling thread's real return addresses
+ * back first, and calls the next definition:
+ *
+ *   backtrace, _Unwind_Backtrace	hook the frames again afterwards;
+ *   _Unwind_RaiseException,	the frames the exception leaves are
+ *   _Unwind_Resume_or_Rethrow	dropped when a handler catches it
+ *				(__cxa_begin_catch), the others hooked
+ *				again;
+ *   longjmp and friends		the elements of the frames left go;
+ *   pthread_exit, _Unwind_ForcedUnwind	every frame goes;
+ *   pthread_cancel		the target thread does the same in
+ *				rewire's signal handler if it has
+ *				cancellation enabled, else when it
+ *				enables it (pthread_setcancelstate).
+ *
+ * They are found only if librewire comes before the library that defines
+ * them in the lookup order (linked before libgcc_s and libstdc++, or
+ * preloaded: `rewire run`).
  */
-static void restore_self(void)
-{
-	if (ft_tls.sh)
-		shadow_restore(ft_tls.sh);
-}
-
 #define RW_NEXT(type, name)      \
 	static type next_##name; \
 	if (!next_##name)        \
 		next_##name = (type)dlsym(RTLD_NEXT, #name);
 
-/* Declared here with opaque types: unwind.h is not needed for a pass-through. */
+/* Declared here with opaque types: unwind.h is not needed to pass them on. */
 int _Unwind_RaiseException(void *exc);
 int _Unwind_Resume_or_Rethrow(void *exc);
 int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg);
 int _Unwind_Backtrace(void *fn, void *arg);
 int backtrace(void **buf, int size);
+void *__cxa_begin_catch(void *exc);
+void __longjmp_chk(sigjmp_buf env, int val);
 
 typedef int (*unwind1_fn)(void *);
 typedef int (*unwind3_fn)(void *, void *, void *);
 typedef int (*unwind_bt_fn)(void *, void *);
+typedef void *(*begin_catch_fn)(void *);
+
+/* The stack pointer of the caller of the function that calls this. */
+#define CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 16)
 
 RW_EXPORT int _Unwind_RaiseException(void *exc)
 {
 	RW_NEXT(unwind1_fn, _Unwind_RaiseException)
-	restore_self();
-	return next__Unwind_RaiseException ? next__Unwind_RaiseException(exc)
-					   : 5 /* _URC_END_OF_STACK */;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next__Unwind_RaiseException ? next__Unwind_RaiseException(exc)
+					: 5 /* _URC_END_OF_STACK */;
+	/* Only when no handler was found. */
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
 }
 
 RW_EXPORT int _Unwind_Resume_or_Rethrow(void *exc)
 {
 	RW_NEXT(unwind1_fn, _Unwind_Resume_or_Rethrow)
-	restore_self();
-	return next__Unwind_Resume_or_Rethrow
-		       ? next__Unwind_Resume_or_Rethrow(exc)
-		       : 5;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next__Unwind_Resume_or_Rethrow ? next__Unwind_Resume_or_Rethrow(exc)
+					   : 5;
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
+}
+
+RW_EXPORT void *__cxa_begin_catch(void *exc)
+{
+	RW_NEXT(begin_catch_fn, __cxa_begin_catch)
+	/* The catching frame goes on: the frames below it were left. */
+	shadow_rehook(ft_tls.sh, CALLER_SP());
+	return next___cxa_begin_catch ? next___cxa_begin_catch(exc) : NULL;
 }
 
 RW_EXPORT int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg)
 {
 	RW_NEXT(unwind3_fn, _Unwind_ForcedUnwind)
-	restore_self();
+	shadow_restore(ft_tls.sh);
 	return next__Unwind_ForcedUnwind
 		       ? next__Unwind_ForcedUnwind(exc, stop, arg)
 		       : 5;
@@ -1837,34 +2038,113 @@ RW_EXPORT int _Unwind_ForcedUnwind(void *exc, void *stop, void *arg)
 RW_EXPORT int _Unwind_Backtrace(void *fn, void *arg)
 {
 	RW_NEXT(unwind_bt_fn, _Unwind_Backtrace)
-	restore_self();
-	return next__Unwind_Backtrace ? next__Unwind_Backtrace(fn, arg) : 5;
+	int r;
+
+	shadow_unhook(ft_tls.sh);
+	r = next__Unwind_Backtrace ? next__Unwind_Backtrace(fn, arg) : 5;
+	shadow_rehook(ft_tls.sh, 0);
+	return r;
 }
 
 typedef int (*backtrace_fn)(void **, int);
 RW_EXPORT int backtrace(void **buf, int size)
 {
 	RW_NEXT(backtrace_fn, backtrace)
-	restore_self();
-	return next_backtrace ? next_backtrace(buf, size) : 0;
+	void *tmp[257];
+	int n = size < 256 ? size + 1 : 257, r;
+
+	void **to = size < 256 ? tmp : buf;
+
+	if (size <= 0 || !next_backtrace)
+		return next_backtrace ? next_backtrace(buf, size) : 0;
+	shadow_unhook(ft_tls.sh);
+	/* This function's own frame is the first: not the caller's. */
+	r = next_backtrace(to, size < 256 ? n : size);
+	shadow_rehook(ft_tls.sh, 0);
+	if (r <= 1)
+		return 0;
+	memmove(buf, to + 1, (size_t)(r - 1) * sizeof(*buf));
+	return r - 1;
 }
+
+/*
+ * The stack pointer a jmp_buf returns to: glibc's x86-64 layout keeps it
+ * in word 6, mangled with the thread's pointer guard (%fs:0x30: xor, then
+ * rotate left by 17).
+ */
+static uintptr_t jmpbuf_sp(const void *env)
+{
+	uintptr_t v = ((const uintptr_t *)env)[6], guard;
+
+	__asm__("mov %%fs:0x30, %0" : "=r"(guard));
+	v = (v >> 17) | (v << (64 - 17));
+	return v ^ guard;
+}
+
+#define RW_LONGJMP(name, type)                                           \
+	typedef void (*name##_fn)(type, int);                            \
+	RW_EXPORT __attribute__((noreturn)) void name(type env, int val) \
+	{                                                                \
+		RW_NEXT(name##_fn, name)                                 \
+		shadow_leave(ft_tls.sh, CALLER_SP(), jmpbuf_sp(env));    \
+		next_##name(env, val);                                   \
+		__builtin_unreachable();                                 \
+	}
+RW_LONGJMP(longjmp, jmp_buf)
+RW_LONGJMP(_longjmp, jmp_buf)
+RW_LONGJMP(siglongjmp, sigjmp_buf)
+RW_LONGJMP(__longjmp_chk, sigjmp_buf)
 
 typedef void (*pthread_exit_fn)(void *);
 RW_EXPORT __attribute__((noreturn)) void pthread_exit(void *ret)
 {
 	RW_NEXT(pthread_exit_fn, pthread_exit)
-	restore_self();
-	if (ft_tls.sh)
-		atomic_store(&ft_tls.sh->no_hijack, 1);
+	/* The cleanups' calls are hooked as usual: they return before the
+	 * unwinder goes on. */
+	shadow_unhook(ft_tls.sh);
 	next_pthread_exit(ret);
 	__builtin_unreachable();
 }
 
+typedef int (*setcancelstate_fn)(int, int *);
+
+/* A cancel is pending for the calling thread: if it can act on it, every
+ * frame goes now and no call is hooked any more. */
+static void cancel_now(struct shadow *sh, bool enabled)
+{
+	if (!enabled)
+		return;
+	/* The elements stay for the depth of the calls the cleanups
+	 * make, which are not hooked: their frames are not live when the
+	 * cancel acts (a thread running when it is cancelled may make
+	 * new calls before it reaches a cancellation point, and the
+	 * unwinder must not meet a hooked frame). */
+	atomic_store(&sh->no_hijack, 1);
+	shadow_unhook(sh);
+}
+
+/* Can the calling thread act on a cancel (without acting on one)? */
+static bool cancel_enabled(void)
+{
+	RW_NEXT(setcancelstate_fn, pthread_setcancelstate)
+	int old = PTHREAD_CANCEL_ENABLE;
+
+	if (!next_pthread_setcancelstate)
+		return true;
+	/* Disabling and restoring never acts on a pending cancel (only
+	 * enabling does, for asynchronous ones). */
+	next_pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	next_pthread_setcancelstate(old, NULL);
+	return old == PTHREAD_CANCEL_ENABLE;
+}
+
 static void restore_fn(void *arg, void *uc)
 {
+	struct shadow *sh = arg;
+
 	(void)uc;
-	if (ft_tls.sh == arg)
-		shadow_restore(ft_tls.sh);
+	if (ft_tls.sh == sh)
+		cancel_now(sh, cancel_enabled());
 }
 
 static bool restore_filter(pid_t tid, void *arg)
@@ -1874,34 +2154,47 @@ static bool restore_filter(pid_t tid, void *arg)
 	return tid == atomic_load(&sh->tid);
 }
 
-/* A cancelled thread unwinds at its next cancellation point: it puts its
- * return addresses back first, in rewire's signal handler, and hijacks no
- * more. */
+RW_EXPORT int pthread_setcancelstate(int state, int *old)
+{
+	RW_NEXT(setcancelstate_fn, pthread_setcancelstate)
+	struct shadow *sh = ft_tls.sh;
+
+	if (state == PTHREAD_CANCEL_ENABLE && sh &&
+	    atomic_load(&sh->cancel_pending))
+		cancel_now(sh, true);
+	return next_pthread_setcancelstate
+		       ? next_pthread_setcancelstate(state, old)
+		       : ENOSYS;
+}
+
 typedef int (*pthread_cancel_fn)(pthread_t);
 RW_EXPORT int pthread_cancel(pthread_t th)
 {
 	RW_NEXT(pthread_cancel_fn, pthread_cancel)
-	if (pthread_equal(th, pthread_self())) {
-		restore_self();
-		if (ft_tls.sh)
-			atomic_store(&ft_tls.sh->no_hijack, 1);
-	} else {
-		for (struct shadow *sh = atomic_load(&shadows); sh;
-		     sh = sh->next) {
-			if (!atomic_load(&sh->tid) ||
-			    !pthread_equal(sh->self, th))
-				continue;
-			atomic_store(&sh->no_hijack, 1);
-			if (sh->n) {
-				struct rw_tid_list late;
+	bool found = false;
 
-				(void)rw__on_threads(restore_fn, sh,
-						     restore_filter, sh, 1000,
-						     &late);
-				rw_tid_list_free(&late);
-			}
-			break;
+	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
+		if (!atomic_load(&sh->tid) || !pthread_equal(sh->self, th))
+			continue;
+		found = true;
+		atomic_store(&sh->cancel_pending, 1);
+		if (sh == ft_tls.sh) {
+			restore_fn(sh, NULL);
+		} else {
+			struct rw_tid_list late;
+
+			(void)rw__on_threads(restore_fn, sh, restore_filter, sh,
+					     1000, &late);
+			rw_tid_list_free(&late);
 		}
+		break;
+	}
+	/* Not tracing yet: its first hooked call looks here. */
+	for (int i = 0; !found && i < PENDING_CANCELS; i++) {
+		pthread_t z = 0;
+
+		found = atomic_compare_exchange_strong(&pending_cancel[i], &z,
+						       th);
 	}
 	return next_pthread_cancel ? next_pthread_cancel(th) : ESRCH;
 }
@@ -1927,7 +2220,7 @@ static void ft_child(void)
 	pid_t tid = rw__gettid();
 
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next)
-		if (sh != ft_tls.sh)
+		if (sh != ft_tls.sh && atomic_load(&sh->tid) > 0)
 			atomic_store(&sh->tid, 0);
 		else
 			atomic_store(&sh->tid, tid);

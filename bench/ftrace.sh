@@ -210,10 +210,11 @@ run_mode() {
 			-P fbx_func "$ext" --mode none --iters "$ext_iters" |
 			grep '^ns/call') ;;
 	cli)
-		local pid tpid epid fd
+		local pid tpid epid fd in
 		coproc EXT { "$ext" --mode cli --iters "$ext_iters"; }
 		epid=$EXT_PID
 		fd=${EXT[0]}
+		in=${EXT[1]}
 		read -r _ pid <&"$fd"
 		"$cli" trace "$pid" --function fbx_func --ring-size 8M \
 			--output /dev/null 2>>"$tmp/cli.log" &
@@ -221,6 +222,7 @@ run_mode() {
 		read -r line <&"$fd" || true
 		kill -INT "$tpid" 2>/dev/null || true
 		wait "$tpid" || true
+		echo done >&"$in" || true
 		wait "$epid" || true ;;
 	esac
 	case $line in

@@ -16,7 +16,8 @@
  *	cli	the control server on (rw_ctl_start()); prints "pid PID" and
  *		waits until fbx_func's entry changes (`rewire trace PID
  *		--function fbx_func` attached), runs, then waits up to 10 s
- *		for the entry to be restored (the command detached)
+ *		for the entry to be restored (the command detached) and for
+ *		a line on its standard input (the command is done)
  *
  * Prints "ns/call W cpu C calls N hits H": wall and thread CPU time per
  * call of the timed calls (N, in chunks of 100,000 with a pause after
@@ -43,7 +44,7 @@ long fbx_loop_from(fb_fn *fn, long from, long n);
  * bytes) fits in the 8 MiB ring however late the reader is.
  */
 #define CHUNK 100000L
-#define PAUSE_US 50000
+#define PAUSE_US 100000
 
 __attribute__((noipa)) long fbx_func(long x)
 {
@@ -164,8 +165,16 @@ int main(int argc, char **argv)
 	printf("ns/call %.3f cpu %.3f calls %ld hits %lu\n",
 	       (double)t0 / (double)n, (double)c0 / (double)n, n, recs);
 	fflush(stdout);
-	if (!strcmp(mode, "cli"))
+	if (!strcmp(mode, "cli")) {
+		char line[16];
+
 		for (int ms = 0; ms < 10000 && !entry_is(entry0); ms++)
 			usleep(1000);
+		/* Until the command has printed its summary (bench/ftrace.sh
+		 * writes a line, or closes the pipe), so that it does not
+		 * see this process exit first. */
+		if (!fgets(line, sizeof(line), stdin))
+			line[0] = 0;
+	}
 	return 0;
 }

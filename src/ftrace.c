@@ -49,6 +49,7 @@
 #include <libelf.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1078,17 +1079,22 @@ static void shadow_release(void *arg)
 
 	uintptr_t tramp = rw__entry_return_tramp(), v;
 
-	/* The thread's own frames are gone at its exit; a coroutine's that
-	 * it ran may go on in another thread, and returns untraced. */
+	unsigned k = 0;
+
+	/* The thread's own frames are gone at its exit. A coroutine's that
+	 * it ran may go on in another thread: their elements stay, in a
+	 * stack that no thread owns (tid -1), until their returns take
+	 * them (shadow_steal); then the stack is free again. */
 	ft_tls.sh = NULL;
 	ft_tls.dead = true;
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
-	for (unsigned i = sh->n; i-- > 0;)
+	atomic_thread_fence(memory_order_release);
+	for (unsigned i = 0; i < sh->n; i++)
 		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
-			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
-	sh->n = 0;
+			sh->e[k++] = sh->e[i];
+	sh->n = k;
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
-	atomic_store(&sh->tid, 0);
+	atomic_store(&sh->tid, k ? -1 : 0);
 }
 
 /* Cancels requested before their thread had a shadow stack. */
@@ -1224,6 +1230,42 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
 		if (sh == mine || !atomic_load(&sh->tid))
 			continue;
+		if (atomic_load(&sh->tid) == -1) {
+			/* Nobody owns it: take the element out, under the
+			 * sequence count used as a lock among stealers. */
+			unsigned s0 = 0;
+			bool found = false, locked = false;
+
+			for (int tries = 0; tries < 100000 && !locked;
+			     tries++) {
+				s0 = atomic_load(&sh->seq);
+				locked = !(s0 & 1) &&
+					 atomic_compare_exchange_strong(
+						 &sh->seq, &s0, s0 + 1);
+				if (!locked)
+					sched_yield();
+			}
+			if (!locked)
+				continue;
+			for (unsigned i = sh->n; i-- > 0;) {
+				if (sh->e[i].slot == slot &&
+				    sh->e[i].orig != tramp) {
+					*e = sh->e[i];
+					shadow_remove(sh, i);
+					found = true;
+					break;
+				}
+			}
+			bool empty = sh->n == 0;
+
+			atomic_store_explicit(&sh->seq, s0 + 2,
+					      memory_order_release);
+			if (empty)
+				atomic_store(&sh->tid, 0);
+			if (found)
+				return 0;
+			continue;
+		}
 		for (int tries = 0; tries < 1000; tries++) {
 			unsigned s0 = atomic_load_explicit(
 				&sh->seq, memory_order_acquire);
@@ -2178,7 +2220,7 @@ static void ft_child(void)
 	pid_t tid = rw__gettid();
 
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next)
-		if (sh != ft_tls.sh)
+		if (sh != ft_tls.sh && atomic_load(&sh->tid) > 0)
 			atomic_store(&sh->tid, 0);
 		else
 			atomic_store(&sh->tid, tid);

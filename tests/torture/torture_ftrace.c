@@ -60,25 +60,6 @@
 #include "check.h"
 
 #ifndef RW_BACKEND_X86_64
-/* REWIRE_TORTURE_FTRACE_EXCLUDE=NAME adds "!NAME" to every set (to
- * torture the rest while a bug in one function's case is open, e.g.
- * ftt_tail: sibling calls). */
-static void exclude_from_sets(const char *name)
-{
-	static char pat[128];
-
-	if (!name || !*name)
-		return;
-	snprintf(pat, sizeof(pat), "!%s", name);
-	for (size_t i = 0; i < NSETS; i++) {
-		sets[i].pats[sets[i].n++] = pat;
-		for (int f = 0; f < NFN; f++)
-			if (!fnmatch(name, fn_names[f], 0))
-				sets[i].mask &= ~M(f);
-	}
-	fprintf(stderr, "every set excludes %s\n", name);
-}
-
 int main(void)
 {
 	SKIP("function tracing needs the x86_64 backend");

@@ -232,18 +232,6 @@ static bool in_rewire(uintptr_t addr)
 	       a.dli_fbase == b.dli_fbase && strstr(a.dli_fname, "librewire");
 }
 
-static bool is_nops(const uint8_t *b)
-{
-	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-
-	if (memcmp(b, nop5, 5) == 0)
-		return true;
-	for (int i = 0; i < 5; i++)
-		if (b[i] != 0x90)
-			return false;
-	return true;
-}
-
 static bool has_endbr(const uint8_t *b)
 {
 	return b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa;
@@ -276,7 +264,7 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 	const struct rw__entry *e = f->entry ? f->entry
 					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (e && (e->traced || e->patch)))
+	if (rw__entry_is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;
@@ -1071,7 +1059,6 @@ static __thread struct ft_tls ft_tls __attribute__((tls_model("initial-exec")));
 static pthread_key_t shadow_key;
 static _Atomic int shadow_key_ok;
 static struct shadow *_Atomic shadows; /* pushed, never unlinked: reused */
-static _Atomic uint64_t lost_returns;
 
 /* Read a word anywhere without faulting: 0 and *out, or -1. */
 static int safe_read(uintptr_t addr, uintptr_t *out)
@@ -1167,7 +1154,6 @@ static struct shadow *shadow_get(void)
 	}
 	return sh;
 }
-
 
 static void seq_begin(struct shadow *sh)
 {
@@ -1322,11 +1308,8 @@ static void shadow_restore(struct shadow *sh)
 	for (unsigned i = sh->n; i-- > 0;) {
 		uintptr_t v;
 
-		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp) {
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
 			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
-			atomic_fetch_add_explicit(&lost_returns, 1,
-						  memory_order_relaxed);
-		}
 	}
 	sh->n = 0;
 	seq_end(sh);

@@ -838,6 +838,58 @@ static bool close_to(const char *name, const char *want)
 	return d[m] <= 2;
 }
 
+/* Does @name exist in a loaded object's symbol table as something other
+ * than a function (a variable)? The path of that object, or NULL. Reads
+ * the files again: only for an error message. ft_lock held. */
+static const char *data_symbol_object(const char *name)
+{
+	for (struct ft_obj *o = objects; o; o = o->next) {
+		int fd;
+		Elf *elf;
+		Elf_Scn *scn = NULL;
+		GElf_Shdr sh;
+		bool found = false;
+
+		if (!o->loaded || o->excluded)
+			continue;
+		fd = open(o->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		while (elf && !found && (scn = elf_nextscn(elf, scn))) {
+			Elf_Data *d;
+
+			if (!gelf_getshdr(scn, &sh) || !sh.sh_entsize ||
+			    (sh.sh_type != SHT_SYMTAB &&
+			     sh.sh_type != SHT_DYNSYM))
+				continue;
+			d = elf_getdata(scn, NULL);
+			for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize;
+			     i++) {
+				GElf_Sym sym;
+				const char *sn;
+
+				if (!gelf_getsym(d, (int)i, &sym) ||
+				    sym.st_shndx == SHN_UNDEF ||
+				    GELF_ST_TYPE(sym.st_info) == STT_FUNC ||
+				    GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC)
+					continue;
+				sn = elf_strptr(elf, sh.sh_link, sym.st_name);
+				if (sn && strcmp(sn, name) == 0) {
+					found = true;
+					break;
+				}
+			}
+		}
+		if (elf)
+			elf_end(elf);
+		close(fd);
+		if (found)
+			return o->path;
+	}
+	return NULL;
+}
+
 /* Why nothing traceable matched: "no function matches" with names that
  * come close, or the matches that cannot be traced. */
 static int explain_none(const struct pat *p, size_t n)
@@ -921,13 +973,12 @@ static int explain_none(const struct pat *p, size_t n)
 	}
 	/* A name that exists but is not a function's. */
 	if (n == 1 && !p[0].neg && !p[0].wild) {
-		void *sym = dlsym(RTLD_DEFAULT, p[0].glob);
-		Dl_info di;
+		const char *where = data_symbol_object(p[0].glob);
 
-		if (sym && dladdr(sym, &di) && di.dli_fname) {
+		if (where) {
 			set_error("%s is not a function (a data symbol of "
 				  "%s)",
-				  p[0].glob, di.dli_fname);
+				  p[0].glob, where);
 			return -ENOENT;
 		}
 	}

@@ -232,18 +232,6 @@ static bool in_rewire(uintptr_t addr)
 	       a.dli_fbase == b.dli_fbase && strstr(a.dli_fname, "librewire");
 }
 
-static bool is_nops(const uint8_t *b)
-{
-	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-
-	if (memcmp(b, nop5, 5) == 0)
-		return true;
-	for (int i = 0; i < 5; i++)
-		if (b[i] != 0x90)
-			return false;
-	return true;
-}
-
 static bool has_endbr(const uint8_t *b)
 {
 	return b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa;
@@ -276,7 +264,7 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 	const struct rw__entry *e = f->entry ? f->entry
 					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (e && (e->traced || e->patch)))
+	if (rw__entry_is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;
@@ -850,6 +838,58 @@ static bool close_to(const char *name, const char *want)
 	return d[m] <= 2;
 }
 
+/* Does @name exist in a loaded object's symbol table as something other
+ * than a function (a variable)? The path of that object, or NULL. Reads
+ * the files again: only for an error message. ft_lock held. */
+static const char *data_symbol_object(const char *name)
+{
+	for (struct ft_obj *o = objects; o; o = o->next) {
+		int fd;
+		Elf *elf;
+		Elf_Scn *scn = NULL;
+		GElf_Shdr sh;
+		bool found = false;
+
+		if (!o->loaded || o->excluded)
+			continue;
+		fd = open(o->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		while (elf && !found && (scn = elf_nextscn(elf, scn))) {
+			Elf_Data *d;
+
+			if (!gelf_getshdr(scn, &sh) || !sh.sh_entsize ||
+			    (sh.sh_type != SHT_SYMTAB &&
+			     sh.sh_type != SHT_DYNSYM))
+				continue;
+			d = elf_getdata(scn, NULL);
+			for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize;
+			     i++) {
+				GElf_Sym sym;
+				const char *sn;
+
+				if (!gelf_getsym(d, (int)i, &sym) ||
+				    sym.st_shndx == SHN_UNDEF ||
+				    GELF_ST_TYPE(sym.st_info) == STT_FUNC ||
+				    GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC)
+					continue;
+				sn = elf_strptr(elf, sh.sh_link, sym.st_name);
+				if (sn && strcmp(sn, name) == 0) {
+					found = true;
+					break;
+				}
+			}
+		}
+		if (elf)
+			elf_end(elf);
+		close(fd);
+		if (found)
+			return o->path;
+	}
+	return NULL;
+}
+
 /* Why nothing traceable matched: "no function matches" with names that
  * come close, or the matches that cannot be traced. */
 static int explain_none(const struct pat *p, size_t n)
@@ -933,13 +973,12 @@ static int explain_none(const struct pat *p, size_t n)
 	}
 	/* A name that exists but is not a function's. */
 	if (n == 1 && !p[0].neg && !p[0].wild) {
-		void *sym = dlsym(RTLD_DEFAULT, p[0].glob);
-		Dl_info di;
+		const char *where = data_symbol_object(p[0].glob);
 
-		if (sym && dladdr(sym, &di) && di.dli_fname) {
+		if (where) {
 			set_error("%s is not a function (a data symbol of "
 				  "%s)",
-				  p[0].glob, di.dli_fname);
+				  p[0].glob, where);
 			return -ENOENT;
 		}
 	}
@@ -1071,7 +1110,6 @@ static __thread struct ft_tls ft_tls __attribute__((tls_model("initial-exec")));
 static pthread_key_t shadow_key;
 static _Atomic int shadow_key_ok;
 static struct shadow *_Atomic shadows; /* pushed, never unlinked: reused */
-static _Atomic uint64_t lost_returns;
 
 /* Read a word anywhere without faulting: 0 and *out, or -1. */
 static int safe_read(uintptr_t addr, uintptr_t *out)
@@ -1167,7 +1205,6 @@ static struct shadow *shadow_get(void)
 	}
 	return sh;
 }
-
 
 static void seq_begin(struct shadow *sh)
 {
@@ -1322,11 +1359,8 @@ static void shadow_restore(struct shadow *sh)
 	for (unsigned i = sh->n; i-- > 0;) {
 		uintptr_t v;
 
-		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp) {
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
 			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
-			atomic_fetch_add_explicit(&lost_returns, 1,
-						  memory_order_relaxed);
-		}
 	}
 	sh->n = 0;
 	seq_end(sh);

@@ -131,8 +131,14 @@ struct rw_ftrace_func {
  * A probe. Either function may be NULL (not both). @data is passed back
  * as is. @caller is the return address of the call (inside the calling
  * function). @ns: the time from the entry to the return (CLOCK_MONOTONIC),
- * @depth: how many traced calls of this thread were active around the
- * call (0 for the outermost).
+ * @depth: how many graph-traced calls of this thread were active around
+ * the call (0 for the outermost; always 0 when no probe set with a return
+ * function traces the thread's callers: only graph mode keeps the calls
+ * on a stack). The return gets the entry's depth.
+ *
+ * Names are demangled with the process's own __cxa_demangle: a C++
+ * program that does not load libstdc++ is traced and listed by its
+ * mangled names.
  */
 typedef void (*rw_ftrace_entry_fn)(void *data, const struct rw_ftrace_func *f,
 				   uintptr_t caller, unsigned depth);

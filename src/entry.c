@@ -49,7 +49,7 @@ static size_t bucket_of(uintptr_t sled)
 	return (size_t)((sled >> 4) ^ (sled >> 14)) & (NBUCKETS - 1);
 }
 
-static bool is_nops(const uint8_t *b)
+bool rw__entry_is_nops(const uint8_t *b)
 {
 	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 
@@ -80,7 +80,7 @@ int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 			break;
 	if (e && !e->traced && !e->patch) {
 		/* Unused: the object may have changed under it. */
-		if (!is_nops((const uint8_t *)sled))
+		if (!rw__entry_is_nops((const uint8_t *)sled))
 			return -RW_ERR_NOT_PATCHABLE;
 		memcpy(e->orig, (const void *)sled, 5);
 		e->func = func;
@@ -90,7 +90,7 @@ int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		*out = e;
 		return 0;
 	}
-	if (!is_nops((const uint8_t *)sled))
+	if (!rw__entry_is_nops((const uint8_t *)sled))
 		return -RW_ERR_NOT_PATCHABLE;
 	e = calloc(1, sizeof(*e));
 	if (!e)

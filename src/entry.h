@@ -52,6 +52,10 @@ extern struct rw__lock rw__entry_lock;
 int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		  struct rw__entry **out);
 
+/* Do the five bytes at @b hold a patchable entry's NOPs (five one-byte
+ * NOPs as GCC emits them, or one five-byte NOP as rewire-entries writes)? */
+bool rw__entry_is_nops(const uint8_t *b);
+
 /* The record of the entry at @sled, or NULL. Entry lock held. */
 struct rw__entry *rw__entry_find(uintptr_t sled);
 

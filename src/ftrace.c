@@ -49,6 +49,7 @@
 #include <libelf.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +61,18 @@
 
 #define MAX_PATTERNS 65536
 #define ERRLEN 1024
+
+/*
+ * GCC's ThreadSanitizer refuses fences (-Wtsan). The TSan build has no
+ * function tracing (the generic backend), so it only has to compile:
+ * there a locked add orders the same.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define ft_fence(order) atomic_fetch_add_explicit(&ft_fence_word, 0, order)
+static _Atomic int ft_fence_word;
+#else
+#define ft_fence(order) atomic_thread_fence(order)
+#endif
 
 /* ---- Messages ------------------------------------------------------------ */
 
@@ -219,18 +232,6 @@ static bool in_rewire(uintptr_t addr)
 	       a.dli_fbase == b.dli_fbase && strstr(a.dli_fname, "librewire");
 }
 
-static bool is_nops(const uint8_t *b)
-{
-	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-
-	if (memcmp(b, nop5, 5) == 0)
-		return true;
-	for (int i = 0; i < 5; i++)
-		if (b[i] != 0x90)
-			return false;
-	return true;
-}
-
 static bool has_endbr(const uint8_t *b)
 {
 	return b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa;
@@ -263,7 +264,7 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 	const struct rw__entry *e = f->entry ? f->entry
 					     : rw__entry_find(f->sled);
 
-	if (is_nops(b) || (e && (e->traced || e->patch)))
+	if (rw__entry_is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
 	else if (memchr(b, 0xcc, 5))
 		f->pub.status = -RW_ERR_BREAKPOINT;
@@ -1058,7 +1059,6 @@ static __thread struct ft_tls ft_tls __attribute__((tls_model("initial-exec")));
 static pthread_key_t shadow_key;
 static _Atomic int shadow_key_ok;
 static struct shadow *_Atomic shadows; /* pushed, never unlinked: reused */
-static _Atomic uint64_t lost_returns;
 
 /* Read a word anywhere without faulting: 0 and *out, or -1. */
 static int safe_read(uintptr_t addr, uintptr_t *out)
@@ -1078,17 +1078,22 @@ static void shadow_release(void *arg)
 
 	uintptr_t tramp = rw__entry_return_tramp(), v;
 
-	/* The thread's own frames are gone at its exit; a coroutine's that
-	 * it ran may go on in another thread, and returns untraced. */
+	unsigned k = 0;
+
+	/* The thread's own frames are gone at its exit. A coroutine's that
+	 * it ran may go on in another thread: their elements stay, in a
+	 * stack that no thread owns (tid -1), until their returns take
+	 * them (shadow_steal); then the stack is free again. */
 	ft_tls.sh = NULL;
 	ft_tls.dead = true;
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
-	for (unsigned i = sh->n; i-- > 0;)
+	ft_fence(memory_order_release);
+	for (unsigned i = 0; i < sh->n; i++)
 		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
-			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
-	sh->n = 0;
+			sh->e[k++] = sh->e[i];
+	sh->n = k;
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
-	atomic_store(&sh->tid, 0);
+	atomic_store(&sh->tid, k ? -1 : 0);
 }
 
 /* Cancels requested before their thread had a shadow stack. */
@@ -1153,7 +1158,7 @@ static struct shadow *shadow_get(void)
 static void seq_begin(struct shadow *sh)
 {
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	ft_fence(memory_order_release);
 }
 
 static void seq_end(struct shadow *sh)
@@ -1224,6 +1229,42 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next) {
 		if (sh == mine || !atomic_load(&sh->tid))
 			continue;
+		if (atomic_load(&sh->tid) == -1) {
+			/* Nobody owns it: take the element out, under the
+			 * sequence count used as a lock among stealers. */
+			unsigned s0 = 0;
+			bool found = false, locked = false;
+
+			for (int tries = 0; tries < 100000 && !locked;
+			     tries++) {
+				s0 = atomic_load(&sh->seq);
+				locked = !(s0 & 1) &&
+					 atomic_compare_exchange_strong(
+						 &sh->seq, &s0, s0 + 1);
+				if (!locked)
+					sched_yield();
+			}
+			if (!locked)
+				continue;
+			for (unsigned i = sh->n; i-- > 0;) {
+				if (sh->e[i].slot == slot &&
+				    sh->e[i].orig != tramp) {
+					*e = sh->e[i];
+					shadow_remove(sh, i);
+					found = true;
+					break;
+				}
+			}
+			bool empty = sh->n == 0;
+
+			atomic_store_explicit(&sh->seq, s0 + 2,
+					      memory_order_release);
+			if (empty)
+				atomic_store(&sh->tid, 0);
+			if (found)
+				return 0;
+			continue;
+		}
 		for (int tries = 0; tries < 1000; tries++) {
 			unsigned s0 = atomic_load_explicit(
 				&sh->seq, memory_order_acquire);
@@ -1242,7 +1283,7 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 					break;
 				}
 			}
-			atomic_thread_fence(memory_order_acquire);
+			ft_fence(memory_order_acquire);
 			if (atomic_load_explicit(&sh->seq,
 						 memory_order_relaxed) != s0)
 				continue;
@@ -1267,11 +1308,8 @@ static void shadow_restore(struct shadow *sh)
 	for (unsigned i = sh->n; i-- > 0;) {
 		uintptr_t v;
 
-		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp) {
+		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
 			*(uintptr_t *)sh->e[i].slot = sh->e[i].orig;
-			atomic_fetch_add_explicit(&lost_returns, 1,
-						  memory_order_relaxed);
-		}
 	}
 	sh->n = 0;
 	seq_end(sh);
@@ -2178,7 +2216,7 @@ static void ft_child(void)
 	pid_t tid = rw__gettid();
 
 	for (struct shadow *sh = atomic_load(&shadows); sh; sh = sh->next)
-		if (sh != ft_tls.sh)
+		if (sh != ft_tls.sh && atomic_load(&sh->tid) > 0)
 			atomic_store(&sh->tid, 0);
 		else
 			atomic_store(&sh->tid, tid);

@@ -209,14 +209,16 @@ static void test_iterator(void)
 	}
 	release_watched(n);
 
-	/* The reader finishes its own array: the second probe, once. */
+	/* The reader finishes its own array: the second probe, once. Frees
+	 * are watched from before it leaves: liburcu's callback thread may
+	 * free as soon as it does, before the barrier. */
+	watch_start();
 	atomic_store(&release, 1);
 	pthread_join(t, NULL);
 	CHECK_EQ(atomic_load(&calls_second), 1);
 	CHECK_EQ(atomic_load(&calls_other), 0);
 
 	/* After the grace period every retired thing was freed. */
-	watch_start();
 	CHECK_OK(rw_rcu_barrier());
 	n = watch_stop();
 #ifdef TG_WATCH_FREE
@@ -284,11 +286,12 @@ static void test_stub(void)
 		exit(1);
 	}
 	release_watched(n);
+	/* Watching before the reader leaves: liburcu's callback thread may
+	 * free the stub as soon as it does, before the barrier. */
+	watch_start();
 	atomic_store(&release, 1);
 	pthread_join(t, NULL);
 	CHECK_EQ(atomic_load(&calls_other), 0);
-
-	watch_start();
 	CHECK_OK(rw_rcu_barrier());
 	n = watch_stop();
 #ifdef TG_WATCH_FREE

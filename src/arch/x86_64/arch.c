@@ -564,7 +564,11 @@ void rw__arch_dispatch_free(void *stub)
  *
  * %rax carries the number of vector registers of a variadic call, %r10 a
  * nested function's static chain. The vector registers are saved with
- * unaligned moves: hand-written code may call with a misaligned stack. rw__trace_return is where a hijacked
+ * unaligned moves: hand-written code may call with a misaligned stack.
+ * The return trampoline keeps its saves below the slot the return came
+ * through, which still holds the trampoline's address until ret() has
+ * taken the shadow element: a signal handler that runs a traced call in
+ * between (on an alternate stack) must see the element as live. rw__trace_return is where a hijacked
  * return goes: %rsp is 0 mod 16 there; it saves %rax, %rdx, %xmm0 and
  * %xmm1 (the return registers), calls ret(%rsp) and jumps to its answer.
  * Its CFI says the return address is undefined: an unwinder that reaches
@@ -635,21 +639,21 @@ __asm__(".text\n"
 	"	nop\n"
 	".type rw__trace_return, @function\n"
 	"rw__trace_return:\n"
-	"	subq $48, %rsp\n"
-	".cfi_adjust_cfa_offset 48\n"
+	"	subq $64, %rsp\n"
+	".cfi_adjust_cfa_offset 64\n"
 	"	movups %xmm0, 0(%rsp)\n"
 	"	movups %xmm1, 16(%rsp)\n"
 	"	movq %rax, 32(%rsp)\n"
 	"	movq %rdx, 40(%rsp)\n"
-	"	leaq 48(%rsp), %rdi\n"
+	"	leaq 64(%rsp), %rdi\n"
 	"	call *rw__trace_ret_fn(%rip)\n"
 	"	movq %rax, %r11\n"
 	"	movups 0(%rsp), %xmm0\n"
 	"	movups 16(%rsp), %xmm1\n"
 	"	movq 32(%rsp), %rax\n"
 	"	movq 40(%rsp), %rdx\n"
-	"	addq $48, %rsp\n"
-	".cfi_adjust_cfa_offset -48\n"
+	"	addq $64, %rsp\n"
+	".cfi_adjust_cfa_offset -64\n"
 	"	jmp *%r11\n"
 	".cfi_endproc\n"
 	".size rw__trace_return, .-rw__trace_return\n"

@@ -173,7 +173,12 @@ kill_target() {
 rw_bg() {
 	local out=$1
 	shift
-	"$rw" "$@" >"$out" 2>"$tmp/bg.err" &
+	# Emptied here, not by the background shell's redirections: those
+	# may run after the caller already looks for the new command's
+	# first lines, and find the previous command's.
+	: >"$out"
+	: >"$tmp/bg.err"
+	"$rw" "$@" >>"$out" 2>>"$tmp/bg.err" &
 	bg_pid=$!
 	bg_pids+=("$bg_pid")
 }

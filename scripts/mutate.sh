@@ -104,6 +104,22 @@ mutant lp-new-thread-old-state src/livepatch/core.c \
 	$'	e = atomic_load(&active_epoch);\n	atomic_store(&thread_gen, e);' \
 	$'	e = atomic_load(&active_epoch);\n	(void)e;'
 
+ft_graph="test_ftrace_graph_unwind torture_ftrace"
+mutant ftrace-cont-ignores-patch src/entry.c \
+	"test_ftc_patch test_ftc_transition" \
+	$'					      ch[i].patch ? ch[i].patch\n							  : ch[i].e->sled + 5,' \
+	$'					      ch[i].e->sled + 5,'
+mutant ftrace-stack-check-blind src/entry.c \
+	"test_ftrace_unwind test_ftc_transition" \
+	'return fn ? fn(tid, slot) : 0;' \
+	'return 0 && fn ? fn(tid, slot) : 0;'
+mutant ftrace-sibling-dropped src/ftrace.c "$ft_graph" \
+	'if (t->slot == slot ? *(const uintptr_t *)slot == tramp' \
+	'if (t->slot == slot ? 0'
+mutant ftrace-return-without-entry src/ftrace.c "$ft_graph" \
+	'if (t->probe.ret && t->attach_gen <= e.gen)' \
+	'if (t->probe.ret)'
+
 case "${1:-}" in
 --list)
 	for i in "${!names[@]}"; do

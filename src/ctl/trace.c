@@ -237,15 +237,64 @@ static inline bool room(const struct rw__trace *t, struct slot_priv *p,
 	return need <= t->ring_size - (head - ntail);
 }
 
+/*
+ * Steps 5 and 6 up to the record's own bytes: P2 and P3 for @len bytes
+ * and the padding that keeps them from straddling the end of the ring,
+ * then P4's padding record. The record's position in the ring, with
+ * *@head moved past padding and record, or -1 (dropped, counted).
+ */
+static inline int64_t reserve(const struct rw__trace *t, struct slot_priv *p,
+			      uint64_t *head, uint64_t tail, uint64_t len)
+{
+	uint64_t pos = *head & t->mask;
+	uint64_t pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
+
+	if (RW_UNLIKELY(!room(t, p, *head, &tail, pad + len))) {
+		drop_full(p);
+		return -1;
+	}
+	/* Records and the ring are 8-byte aligned. */
+	if (pad) {
+		struct rw_trace_rec padrec = { (uint32_t)pad, RW_TRACE_PAD, 0,
+					       0, 0 };
+
+		memcpy(p->ring + pos, &padrec, RW_TRACE_PAD_HDR);
+		pos = 0;
+	}
+	*head += pad + len;
+	return (int64_t)pos;
+}
+
+/* P5: the records up to @head are the reader's. */
+static inline void publish(struct slot_priv *p, uint64_t head)
+{
+	atomic_store_explicit(&p->head, head, memory_order_relaxed);
+	atomic_store_explicit(&p->shared->head, head, memory_order_release);
+}
+
+/* A record's header: its length, id and argument count, stamped now. */
+static inline void rec_header(struct rw_trace_rec *rec, uint64_t len,
+			      uint16_t id, unsigned nargs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec->len = (uint32_t)len;
+	rec->id = id;
+	rec->nargs = (uint8_t)nargs;
+	rec->flags = 0;
+	rec->ts = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Steps 4 to 6 for the calling thread's slot @p. */
 static inline void record(const struct rw__trace *t, struct slot_priv *p,
 			  const struct ent *e, const union rw_tp_value *args)
 {
 	unsigned nargs = e->nargs, strings = e->strings;
 	uint32_t slen[RW_TRACE_MAX_ARGS], sflags[RW_TRACE_MAX_ARGS];
-	uint64_t len = e->base, head, tail, pos, pad;
+	uint64_t len = e->base, head, tail;
 	struct rw_trace_rec rec;
-	struct timespec ts;
+	int64_t pos;
 	uint64_t *w;
 
 	head = atomic_load_explicit(&p->head, memory_order_relaxed);
@@ -271,29 +320,11 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 		len += round8(n);
 	}
 
-	/* Step 5: P2 and P3 for the whole record, with the padding that
-	 * keeps it from straddling the end of the ring. */
-	pos = head & t->mask;
-	pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
-	if (RW_UNLIKELY(!room(t, p, head, &tail, pad + len))) {
-		drop_full(p);
+	/* Steps 5 and 6: the whole record, then its bytes. */
+	pos = reserve(t, p, &head, tail, len);
+	if (pos < 0)
 		return;
-	}
-
-	/* Step 6: P4. Records and the ring are 8-byte aligned. */
-	if (pad) {
-		struct rw_trace_rec padrec = { (uint32_t)pad, RW_TRACE_PAD, 0,
-					       0, 0 };
-
-		memcpy(p->ring + pos, &padrec, RW_TRACE_PAD_HDR);
-		pos = 0;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rec.len = (uint32_t)len;
-	rec.id = (uint16_t)e->id;
-	rec.nargs = (uint8_t)nargs;
-	rec.flags = 0;
-	rec.ts = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	rec_header(&rec, len, (uint16_t)e->id, nargs);
 	w = (uint64_t *)(void *)(p->ring + pos);
 	memcpy(w, &rec, sizeof(rec));
 	w += sizeof(rec) / 8;
@@ -345,10 +376,7 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 			}
 		}
 	}
-	/* P5. */
-	head += pad + len;
-	atomic_store_explicit(&p->head, head, memory_order_relaxed);
-	atomic_store_explicit(&p->shared->head, head, memory_order_release);
+	publish(p, head);
 }
 
 static void probe(void *data, const struct rw_tracepoint *tp,
@@ -397,42 +425,20 @@ static inline void record_func(const struct rw__trace *t, struct slot_priv *p,
 {
 	uint64_t len = id == RW_TRACE_FUNC_ENTRY ? RW_TRACE_FUNC_ENTRY_LEN
 						 : RW_TRACE_FUNC_RETURN_LEN;
-	uint64_t head, tail, pos, pad;
+	uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
 	struct rw_trace_func_rec rec;
-	struct timespec ts;
+	int64_t pos = reserve(t, p, &head, tail, len);
 
-	head = atomic_load_explicit(&p->head, memory_order_relaxed);
-	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
-	pos = head & t->mask;
-	pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
-	/* P2, P3. */
-	if (RW_UNLIKELY(!room(t, p, head, &tail, pad + len))) {
-		drop_full(p);
+	if (pos < 0)
 		return;
-	}
-	/* P4. */
-	if (pad) {
-		struct rw_trace_rec padrec = { (uint32_t)pad, RW_TRACE_PAD, 0,
-					       0, 0 };
-
-		memcpy(p->ring + pos, &padrec, RW_TRACE_PAD_HDR);
-		pos = 0;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rec.hdr.len = (uint32_t)len;
-	rec.hdr.id = id;
-	rec.hdr.nargs = 0;
-	rec.hdr.flags = 0;
-	rec.hdr.ts = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	rec_header(&rec.hdr, len, id, 0);
 	rec.func = func;
 	rec.depth = depth;
 	rec.caller = caller;
 	rec.ns = ns;
 	memcpy(p->ring + pos, &rec, len);
-	/* P5. */
-	head += pad + len;
-	atomic_store_explicit(&p->head, head, memory_order_relaxed);
-	atomic_store_explicit(&p->shared->head, head, memory_order_release);
+	publish(p, head);
 }
 
 static inline void func_event(struct rw__trace *t, uint16_t id,

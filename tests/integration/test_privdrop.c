@@ -28,6 +28,8 @@
  *   enables, and the transition completes within rw_patch_wait()'s
  *   timeout although threads sleep in system calls; disabling restores the
  *   entry's original bytes;
+ * - pd_compute() is graph-traced (its symbols read from the executable
+ *   after the drop) and detached: its bytes are the original ones again;
  * - every result any worker got is exactly the old or the new value, and
  *   in the stable phases the right one;
  * - the blocked threads get their byte and their event at the end.
@@ -50,6 +52,7 @@ int main(void)
 }
 #else
 
+#include <rewire/ftrace.h>
 #include <rewire/static_key.h>
 #include <rewire/text_poke.h>
 
@@ -362,6 +365,54 @@ static void forked_child(struct rw_patch *p)
 	CHECK(lp_entry_is_nops((uintptr_t)pd_compute));
 }
 
+/*
+ * Function tracing after the drop: pd_compute, which the workers call
+ * without pause, graph-traced while the reader sleeps in read() and the
+ * poller in epoll_wait(); detach restores its exact bytes.
+ */
+static _Atomic long ft_entries, ft_returns;
+
+static void ft_entry(void *data, const struct rw_ftrace_func *f,
+		     uintptr_t caller, unsigned depth)
+{
+	(void)data;
+	(void)f;
+	(void)caller;
+	(void)depth;
+	atomic_fetch_add(&ft_entries, 1);
+}
+
+static void ft_return(void *data, const struct rw_ftrace_func *f,
+		      uintptr_t caller, uint64_t ns, unsigned depth)
+{
+	(void)data;
+	(void)f;
+	(void)caller;
+	(void)ns;
+	(void)depth;
+	atomic_fetch_add(&ft_returns, 1);
+}
+
+static void ftrace_cycle(void)
+{
+	const char *pat[] = { "pd_compute" };
+	struct rw_ftrace_probe probe = { ft_entry, ft_return, NULL };
+	struct rw_ftrace *t;
+	uint8_t before[16];
+
+	memcpy(before, (const void *)pd_compute, sizeof(before));
+	CHECK_OK(rw_ftrace_attach(pat, 1, &probe, 0, &t));
+	CHECK(memcmp(before, (const void *)pd_compute, sizeof(before)) != 0);
+	CHECK(LP_WAIT_UNTIL(atomic_load(&ft_returns) >= 1000,
+			    lp_deadline_ms(10000)));
+	CHECK_OK(rw_ftrace_detach(t));
+	CHECK(memcmp(before, (const void *)pd_compute, sizeof(before)) == 0);
+	CHECK(atomic_load(&ft_entries) >= atomic_load(&ft_returns));
+	printf("  %s: pd_compute graph-traced (%ld entries, %ld returns), "
+	       "its bytes restored\n",
+	       who, atomic_load(&ft_entries), atomic_load(&ft_returns));
+}
+
 static int daemon_main(const char *mode, const char *patch)
 {
 	bool before = strcmp(mode, "before") == 0;
@@ -401,6 +452,7 @@ static int daemon_main(const char *mode, const char *patch)
 	if (!p)
 		p = lp_load(patch, 0);
 	patch_cycle(p);
+	ftrace_cycle();
 	if (!before)
 		forked_child(p);
 

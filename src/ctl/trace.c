@@ -659,6 +659,14 @@ struct match {
 	int err;
 };
 
+/* rw_ftrace_list() callback: count the traceable functions. */
+static int count_traceable(void *arg, const struct rw_ftrace_func *f)
+{
+	if (f->status == 0)
+		++*(size_t *)arg;
+	return 0;
+}
+
 static int match_one(struct rw_tracepoint *tp, void *arg)
 {
 	struct match *m = arg;
@@ -905,12 +913,23 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 		goto out;
 	}
 	for (size_t i = 0; i < npatterns; i++) {
-		if (!m.hit[i]) {
+		size_t nmatch = 0;
+
+		if (m.hit[i])
+			continue;
+		/* A pattern meant for functions: say how to trace them. */
+		(void)rw_ftrace_list(&patterns[i], 1, count_traceable, &nmatch);
+		if (nmatch)
+			seterr(err, errlen,
+			       "no tracepoint matches '%s', but %zu "
+			       "function(s) do: trace them with --function "
+			       "'%s'",
+			       patterns[i], nmatch, patterns[i]);
+		else
 			seterr(err, errlen, "no tracepoint matches '%s'",
 			       patterns[i]);
-			e = -ENOENT;
-			goto out;
-		}
+		e = -ENOENT;
+		goto out;
 	}
 	if (m.n > RW_TRACE_MAX_TRACEPOINTS) {
 		seterr(err, errlen,

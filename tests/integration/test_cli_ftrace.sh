@@ -229,6 +229,11 @@ rwrun trace "$tpid" --function ''
 expect_rc 2 "an empty pattern"
 rwrun trace "$tpid"
 expect_rc 2 "nothing to trace"
+# A function name given as a tracepoint pattern: the error says how.
+rwrun trace "$tpid" 'ft_w*'
+expect_rc 1 "functions given as tracepoints"
+expect_err "no tracepoint matches 'ft_w\\*', but 1 function\\(s\\) do: trace them with --function 'ft_w\\*'" \
+	"the hint to use --function"
 phase usr1
 [ "$(entry_of ft_work)" = "$work0" ] || fail "a failed attach changed ft_work"
 

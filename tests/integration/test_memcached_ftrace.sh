@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Function tracing on a real server that nobody wrote for rewire: memcached,
+# from Debian's source package, built by its own unmodified build system
+# (./configure && make) with Debian's flags plus
+# -fpatchable-function-entry=5 (the issue 13 example). It runs as Debian
+# runs it (4 worker threads, -u nobody: it drops privileges at start-up)
+# under `rewire run`, with clients storing and reading keys the whole time:
+#   - `rewire ls --functions` lists its functions, traceable;
+#   - `rewire trace --function` sees every request's process_command_ascii
+#     (a count), `funccount` counts hits, `funclatency` draws a histogram;
+#   - while and after tracing every reply is right, and the traced
+#     functions' first bytes are the original ones afterwards (read from
+#     /proc/PID/mem).
+# The source and the build are kept in the build tree
+# (thirdparty/memcached), so only the first run compiles. Skips (77) with
+# a message when the source package, libevent or the network is missing,
+# in sanitizer builds (an uninstrumented memcached cannot preload an
+# instrumented librewire) and on the generic backend.
+set -euo pipefail
+: "${REWIRE_BUILD_DIR:?set by CTest}"
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h" ||
+	skip "function tracing needs the x86_64 backend"
+[ -z "${REWIRE_SANITIZE:-}" ] ||
+	skip "memcached is not built with the sanitizer of this build"
+[ "$(id -u)" -eq 0 ] || skip "needs root (memcached -u nobody)"
+command -v dpkg-source >/dev/null || skip "dpkg-source (dpkg-dev) is missing"
+pkg-config --exists libevent || skip "libevent-dev is missing"
+
+rw=$REWIRE_BUILD_DIR/tools/rewire
+top=$REWIRE_BUILD_DIR/thirdparty/memcached
+mc=$top/build/memcached
+tmp=$(mktemp -d /tmp/rewire-memcached.XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# --- The source, from Debian ---------------------------------------------
+if [ ! -x "$mc" ]; then
+	rm -rf "$top"
+	mkdir -p "$top/lists/partial" "$top/src"
+	printf 'deb-src http://deb.debian.org/debian bookworm main\n' \
+		>"$top/sources.list"
+	apt=(apt-get -q -o Dir::Etc::SourceList="$top/sources.list"
+	     -o Dir::Etc::SourceParts=/dev/null
+	     -o Dir::State::Lists="$top/lists"
+	     -o APT::Sandbox::User=root)
+	echo "== fetching Debian's memcached source package"
+	timeout 180 "${apt[@]}" update >"$top/fetch.log" 2>&1 ||
+		skip "Debian's source index is not reachable ($top/fetch.log)"
+	(cd "$top/src" && timeout 180 "${apt[@]}" source --download-only \
+		memcached >>"$top/fetch.log" 2>&1) ||
+		skip "memcached's source package cannot be downloaded"
+	(cd "$top/src" && dpkg-source -x ./*.dsc tree >>"$top/fetch.log" 2>&1) ||
+		fail "dpkg-source -x failed ($top/fetch.log)"
+	echo "== building it with its own build system"
+	cflags="$(dpkg-buildflags --get CFLAGS) -fpatchable-function-entry=5"
+	mkdir -p "$top/build"
+	(cd "$top/build" &&
+		CFLAGS="$cflags" CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" \
+			LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
+			"$top/src/tree/configure" --disable-docs \
+			>"$top/build.log" 2>&1 &&
+		make -j2 memcached >>"$top/build.log" 2>&1) ||
+		fail "memcached did not build ($top/build.log)"
+fi
+echo "memcached: $("$mc" -V)"
+
+# --- The server, under rewire run ----------------------------------------
+port=$((21000 + RANDOM % 20000))
+export REWIRE_CTL_DIR=$tmp/ctl
+mkdir -m 700 "$REWIRE_CTL_DIR"
+"$rw" run -- "$mc" -u nobody -t 4 -p "$port" -U 0 -l 127.0.0.1 -m 64 \
+	>"$tmp/mc.out" 2>&1 &
+pid=$!
+pids+=("$pid")
+for _ in $(seq 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
+	fail "memcached did not listen: $(cat "$tmp/mc.out")"
+
+# Clients: each sets and gets its own keys and checks every reply.
+client() {
+	local id=$1 n=0 line val
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	while [ ! -e "$tmp/stop" ]; do
+		val="v$id-$n"
+		printf 'set k%s-%s 0 0 %s\r\n%s\r\n' "$id" "$((n % 50))" \
+			"${#val}" "$val" >&3
+		read -r line <&3
+		[ "$line" = $'STORED\r' ] || { echo "bad set: $line"; exit 1; }
+		printf 'get k%s-%s\r\n' "$id" "$((n % 50))" >&3
+		read -r line <&3
+		[ "$line" = "VALUE k$id-$((n % 50)) 0 ${#val}"$'\r' ] ||
+			{ echo "bad get: $line"; exit 1; }
+		read -r line <&3
+		[ "$line" = "$val"$'\r' ] || { echo "bad value: $line"; exit 1; }
+		read -r line <&3
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+cpids=()
+for c in 1 2 3; do
+	client "$c" >"$tmp/client.$c" 2>&1 &
+	cpids+=("$!")
+done
+
+# The first bytes of a function, from /proc/PID/mem (root may read them).
+bytes_of() {
+	local addr
+	addr=$(grep -E "^$1\(\) " "$tmp/ls" | awk '{print $NF}') || true
+	[ -n "$addr" ] || return 0
+	dd if="/proc/$pid/mem" bs=1 skip=$((addr)) count=9 status=none |
+		od -An -tx1 | tr -d ' \n'
+}
+
+echo "== ls --functions"
+"$rw" ls "$pid" --functions 'process_*' >"$tmp/ls.out" 2>"$tmp/ls.err" ||
+	fail "ls --functions: $(cat "$tmp/ls.err")"
+grep -Eq '^process_command_ascii\(\) +traceable' "$tmp/ls.out" ||
+	fail "process_command_ascii is not listed as traceable: $(cat "$tmp/ls.out")"
+"$rw" ls "$pid" --functions 'process_command_ascii' --json >"$tmp/ls.json" ||
+	fail "ls --functions --json"
+python3 - "$tmp/ls.json" >"$tmp/ls" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    for f in json.loads(line)["functions"]:
+        print(f"{f['demangled']}() {f['address']}")
+EOF
+before=$(bytes_of process_command_ascii)
+[ -n "$before" ] || fail "cannot read process_command_ascii's bytes"
+echo "process_command_ascii starts with $before"
+
+echo "== trace --function, 200 requests"
+timeout 60 "$rw" trace "$pid" --function process_command_ascii --count 200 \
+	>"$tmp/trace.out" 2>"$tmp/trace.err" ||
+	fail "trace --function: $(cat "$tmp/trace.err")"
+n=$(grep -c 'process_command_ascii()' "$tmp/trace.out" || true)
+[ "$n" -eq 200 ] || fail "trace printed $n events, not 200"
+
+echo "== funccount and funclatency while the clients run"
+timeout 60 "$rw" funccount "$pid" 'process_*' --duration 2 \
+	>"$tmp/count.out" 2>"$tmp/count.err" ||
+	fail "funccount: $(cat "$tmp/count.err")"
+grep -Eq 'process_command_ascii.* [1-9][0-9]*' "$tmp/count.out" ||
+	fail "funccount saw no process_command_ascii: $(cat "$tmp/count.out")"
+timeout 60 "$rw" funclatency "$pid" process_command_ascii --duration 2 \
+	>"$tmp/lat.out" 2>"$tmp/lat.err" ||
+	fail "funclatency: $(cat "$tmp/lat.err")"
+grep -q '@' "$tmp/lat.out" || fail "funclatency drew no histogram"
+
+after=$(bytes_of process_command_ascii)
+[ "$before" = "$after" ] ||
+	fail "process_command_ascii's bytes changed: $before -> $after"
+
+touch "$tmp/stop"
+for c in "${cpids[@]}"; do
+	wait "$c" || fail "a client saw a wrong reply: $(cat "$tmp"/client.*)"
+done
+echo "clients: $(cat "$tmp"/client.* | tr '\n' ' ')requests each, every reply right"
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+sed -n '1,12p' "$tmp/count.out"
+sed -n '1,20p' "$tmp/lat.out"
+echo "PASS"

@@ -122,16 +122,28 @@ static const struct rw__poke *nop_run_at(const struct move_job *j, uintptr_t ip)
 	return NULL;
 }
 
-static void move_fn(void *arg, void *uc)
+static void move_ctx(const struct move_job *j, void *uc)
 {
-	const struct rw__poke *p;
+	const struct rw__poke *p = nop_run_at(j, rw__arch_ip(uc));
 
-	if (!uc)
-		return;
-	p = nop_run_at(arg, rw__arch_ip(uc));
 	if (p)
 		/* The NOPs left have no effect: skip them. */
 		rw__arch_set_ip(uc, p->addr + 5);
+}
+
+static void move_fn(void *arg, void *uc)
+{
+	void *outer[8];
+	size_t n;
+
+	if (!uc)
+		return;
+	move_ctx(arg, uc);
+	/* The thread may be running a signal handler that interrupted it in
+	 * a NOP run: that context resumes when the handler returns. */
+	n = rw__arch_outer_contexts(uc, outer, 8);
+	for (size_t i = 0; i < n; i++)
+		move_ctx(arg, outer[i]);
 }
 
 static bool move_filter(pid_t tid, void *arg)

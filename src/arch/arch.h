@@ -114,6 +114,17 @@ void rw__arch_trace_code(uintptr_t *start, uintptr_t *end);
  */
 size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max);
 
+/*
+ * The contexts of the signals whose handlers were running when @uc's
+ * signal came (a handler interrupted by another signal), innermost first,
+ * up to @max, in @out; returns how many were found. Found on the stack:
+ * each signal frame begins with the handler's return address (glibc's
+ * restorer), which is also the word before @uc. A frame's saved registers
+ * may be changed through the pointer (sigreturn restores them). Reads are
+ * checked (never fault). Async-signal-safe. The generic backend: 0.
+ */
+size_t rw__arch_outer_contexts(void *uc, void **out, size_t max);
+
 /* The instruction pointer of a signal context. */
 uintptr_t rw__arch_ip(const void *uc);
 

@@ -167,3 +167,11 @@ void rw__arch_trace_code(uintptr_t *start, uintptr_t *end)
 {
 	*start = *end = 0;
 }
+
+size_t rw__arch_outer_contexts(void *uc, void **out, size_t max)
+{
+	(void)uc;
+	(void)out;
+	(void)max;
+	return 0;
+}

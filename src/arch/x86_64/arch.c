@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 
 static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
@@ -734,6 +735,74 @@ size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 	}
 	n++;
 #undef RW__ADD_PAGE
+	return n;
+}
+
+/* Read @len bytes at @addr of this process without faulting. */
+static bool peek(uintptr_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)addr, len };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
+	       (ssize_t)len;
+}
+
+/*
+ * A signal frame on x86-64 (the kernel's struct rt_sigframe): the
+ * restorer's address, where the handler returns, then the ucontext. From
+ * the interrupted stack pointer upwards, the first word equal to the
+ * restorer whose ucontext is plausible (its saved stack pointer above it)
+ * is the frame of the signal whose handler was interrupted. The kernel's
+ * siginfo follows the kernel's ucontext (304 bytes: flags, link, stack,
+ * sigcontext, mask): a SIGTRAP frame is rewire's int3 emulation (or a
+ * debugger's), whose handler goes by the trap address itself: it is not
+ * returned, but the walk goes on past it.
+ */
+#define OUTER_SCAN (64 * 1024)
+#define KERNEL_UCONTEXT_SIZE 304
+size_t rw__arch_outer_contexts(void *ucv, void **out, size_t max)
+{
+	ucontext_t *uc = ucv;
+	uintptr_t restorer, sp;
+	size_t n = 0;
+
+	if (!peek((uintptr_t)uc - 8, &restorer, 8) || !restorer)
+		return 0;
+	sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	for (size_t frames = 0; n < max && frames < 2 * max; frames++) {
+		int signo = 0;
+		uintptr_t chunk[64], found = 0;
+
+		for (uintptr_t at = sp & ~(uintptr_t)7;
+		     !found && at < (sp & ~(uintptr_t)7) + OUTER_SCAN;
+		     at += sizeof(chunk)) {
+			if (!peek(at, chunk, sizeof(chunk)))
+				break;
+			for (size_t i = 0; i < 64; i++) {
+				ucontext_t *c;
+				greg_t osp;
+
+				if (chunk[i] != restorer)
+					continue;
+				c = (ucontext_t *)(at + i * 8 + 8);
+				if (!peek((uintptr_t)&c->uc_mcontext
+						  .gregs[REG_RSP],
+					  &osp, sizeof(osp)) ||
+				    (uintptr_t)osp <= (uintptr_t)c)
+					continue;
+				found = (uintptr_t)c;
+				break;
+			}
+		}
+		if (!found)
+			break;
+		if (peek(found + KERNEL_UCONTEXT_SIZE, &signo, sizeof(signo)) &&
+		    signo != SIGTRAP)
+			out[n++] = (void *)found;
+		sp = (uintptr_t)((ucontext_t *)found)
+			     ->uc_mcontext.gregs[REG_RSP];
+	}
 	return n;
 }
 

@@ -1114,13 +1114,7 @@ static struct shadow *_Atomic shadows; /* pushed, never unlinked: reused */
 /* Read a word anywhere without faulting: 0 and *out, or -1. */
 static int safe_read(uintptr_t addr, uintptr_t *out)
 {
-	struct iovec local = { out, sizeof(*out) };
-	struct iovec remote = { (void *)addr, sizeof(*out) };
-
-	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
-			       (ssize_t)sizeof(*out)
-		       ? 0
-		       : -1;
+	return rw__peek(addr, out, sizeof(*out)) ? 0 : -1;
 }
 
 static void shadow_release(void *arg)

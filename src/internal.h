@@ -78,6 +78,9 @@ int rw__parse_syscall(const char *s, uintptr_t *sp, uintptr_t *pc);
  * otherwise asleep) with user IP *ip, 0 if it is running or runnable,
  * negative errno (-ESRCH: gone). */
 int rw__thread_blocked_ip(pid_t tid, uintptr_t *ip);
+/* Read @len bytes at @addr of this process without faulting (a system
+ * call): true if all were read. Async-signal-safe. */
+bool rw__peek(uintptr_t addr, void *buf, size_t len);
 
 /*
  * rw__lock: a mutex that knows its owner, so that a thread that already

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 bool rw__log_enabled;
 
@@ -370,4 +372,13 @@ int rw__thread_blocked_ip(pid_t tid, uintptr_t *ip)
 		return 0;
 	*ip = pc;
 	return 1;
+}
+
+bool rw__peek(uintptr_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)addr, len };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
+	       (ssize_t)len;
 }

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
 #include <ucontext.h>
 
 static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
@@ -738,16 +737,6 @@ size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 	return n;
 }
 
-/* Read @len bytes at @addr of this process without faulting. */
-static bool peek(uintptr_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len };
-	struct iovec remote = { (void *)addr, len };
-
-	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
-	       (ssize_t)len;
-}
-
 /*
  * A signal frame on x86-64 (the kernel's struct rt_sigframe): the
  * restorer's address, where the handler returns, then the ucontext. From
@@ -767,7 +756,7 @@ size_t rw__arch_outer_contexts(void *ucv, void **out, size_t max)
 	uintptr_t restorer, sp;
 	size_t n = 0;
 
-	if (!peek((uintptr_t)uc - 8, &restorer, 8) || !restorer)
+	if (!rw__peek((uintptr_t)uc - 8, &restorer, 8) || !restorer)
 		return 0;
 	sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 	for (size_t frames = 0; n < max && frames < 2 * max; frames++) {
@@ -777,7 +766,7 @@ size_t rw__arch_outer_contexts(void *ucv, void **out, size_t max)
 		for (uintptr_t at = sp & ~(uintptr_t)7;
 		     !found && at < (sp & ~(uintptr_t)7) + OUTER_SCAN;
 		     at += sizeof(chunk)) {
-			if (!peek(at, chunk, sizeof(chunk)))
+			if (!rw__peek(at, chunk, sizeof(chunk)))
 				break;
 			for (size_t i = 0; i < 64; i++) {
 				ucontext_t *c;
@@ -786,9 +775,9 @@ size_t rw__arch_outer_contexts(void *ucv, void **out, size_t max)
 				if (chunk[i] != restorer)
 					continue;
 				c = (ucontext_t *)(at + i * 8 + 8);
-				if (!peek((uintptr_t)&c->uc_mcontext
-						  .gregs[REG_RSP],
-					  &osp, sizeof(osp)) ||
+				if (!rw__peek((uintptr_t)&c->uc_mcontext
+						      .gregs[REG_RSP],
+					      &osp, sizeof(osp)) ||
 				    (uintptr_t)osp <= (uintptr_t)c)
 					continue;
 				found = (uintptr_t)c;
@@ -797,7 +786,8 @@ size_t rw__arch_outer_contexts(void *ucv, void **out, size_t max)
 		}
 		if (!found)
 			break;
-		if (peek(found + KERNEL_UCONTEXT_SIZE, &signo, sizeof(signo)) &&
+		if (rw__peek(found + KERNEL_UCONTEXT_SIZE, &signo,
+			     sizeof(signo)) &&
 		    signo != SIGTRAP)
 			out[n++] = (void *)found;
 		sp = (uintptr_t)((ucontext_t *)found)

@@ -1534,8 +1534,9 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 			bool hook = !atomic_load_explicit(&sh->no_hijack,
 							  memory_order_relaxed);
 
+			/* Stale elements went before the probes ran (this
+			 * thread was busy since: nothing pushed meanwhile). */
 			seq_begin(sh);
-			shadow_trim(sh, (uintptr_t)slot, tramp);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
 				shadow_sweep(sh, tramp);
 			if (sh->n < RW_FTRACE_GRAPH_DEPTH) {

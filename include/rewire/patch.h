@@ -58,9 +58,10 @@
 extern "C" {
 #endif
 
-/* Descriptor layout version; the loader refuses any other. 2: struct
- * rw_patch_func has flags. */
-#define RW_PATCH_ABI_VERSION 2u
+/* Descriptor layout version. 2: struct rw_patch_func has flags. 3: the
+ * descriptor ends with a relocation table (relocs, nrelocs). The loader
+ * takes 2 and 3 and refuses any other. */
+#define RW_PATCH_ABI_VERSION 3u
 #define RW_PATCH_MAGIC 0x52575043u /* "RWPC" */
 
 struct rw_patch_func {
@@ -104,6 +105,34 @@ struct rw_patch_callbacks {
 	void (*post_unpatch)(void);
 };
 
+/*
+ * A relocation the loader applies to the patch itself after mapping it and
+ * before any of its code can run (ABI version 3; `rewire build-patch`
+ * writes these, see doc/LIVEPATCH.md "From a diff"). It writes, at @where
+ * (in the patch's code or data), the address of a symbol of the running
+ * program plus @addend: with @name, the symbol @name (position @sympos)
+ * of @object (NULL or "": the main program), found as RW_PATCH_REF finds
+ * it; without @name, @target (an address the dynamic linker already
+ * resolved: the patch's own code and data, a library's function).
+ * The write goes through rewire's text writer: the patch's code is never
+ * writable and executable at once.
+ */
+struct rw_patch_reloc {
+	void *where;
+	const char *object;
+	const char *name;
+	unsigned long sympos;
+	long addend;
+	void *target;
+	uint32_t type; /* RW_PATCH_RELOC_* */
+	uint32_t flags; /* 0 */
+};
+
+/* 8 bytes: S + A. */
+#define RW_PATCH_RELOC_ABS64 1u
+/* 4 bytes: S + A - P, refused when it does not fit in 32 bits signed. */
+#define RW_PATCH_RELOC_PC32 2u
+
 /* Fields in the order C++ designated initializers need them. */
 struct rw_patch_desc {
 	uint32_t magic;	  /* RW_PATCH_MAGIC */
@@ -116,6 +145,9 @@ struct rw_patch_desc {
 	size_t nrefs;
 	struct rw_patch_callbacks callbacks;
 	uint32_t replace; /* 1: atomic replace of every earlier patch */
+	/* version 3 */
+	const struct rw_patch_reloc *relocs;
+	size_t nrelocs;
 };
 
 /* The symbol the loader looks up in a patch object. */
@@ -140,6 +172,8 @@ struct rw_patch_desc {
 			RW_PATCH_F_CLONE                        \
 	}
 
+#define RW_PATCH_RELOCS(var) static const struct rw_patch_reloc var[]
+
 #define RW_PATCH_REFS(var) static const struct rw_patch_ref var[]
 #define RW_PATCH_REF(object, name, sympos, slotp)            \
 	{                                                    \
@@ -160,7 +194,7 @@ struct rw_patch_desc {
 		".long 1\n" /* type */                    \
 		".asciz \"rewire\"\n"                     \
 		".balign 4\n"                             \
-		".long 2\n" /* RW_PATCH_ABI_VERSION */    \
+		".long 3\n" /* RW_PATCH_ABI_VERSION */    \
 		".balign 4\n"                             \
 		".popsection\n")
 
@@ -174,7 +208,8 @@ struct rw_patch_desc {
 #ifdef __cplusplus
 /* C++: a const object needs an extern "C" declaration for external
  * linkage (and the visibility goes there); designators must follow the
- * declaration order (funcs, nfuncs, refs, nrefs, callbacks, replace);
+ * declaration order (funcs, nfuncs, refs, nrefs, callbacks, replace,
+ * relocs, nrelocs);
  * omitted fields are zero. */
 #define RW_PATCH(patch_name, ...)                                          \
 	RW__PATCH_NOTE;                                                    \

@@ -1521,9 +1521,9 @@ static int check_elf(const char *path, int fd, uint64_t size, Elf **elfp)
 				 path);
 		goto fail;
 	}
-	if (version != RW_PATCH_ABI_VERSION) {
+	if (version != RW_PATCH_ABI_VERSION && version != 2) {
 		rw__lp_set_error("%s: built for descriptor version %u, this "
-				 "rewire reads %u",
+				 "rewire reads 2 and %u",
 				 path, (unsigned)version,
 				 (unsigned)RW_PATCH_ABI_VERSION);
 		goto fail;
@@ -1627,8 +1627,11 @@ static int check_desc(const char *path, void *handle,
 				 dlerror());
 		return -RW_ERR_PATCH_VERSION;
 	}
-	if (d->magic != RW_PATCH_MAGIC || d->version != RW_PATCH_ABI_VERSION ||
-	    d->size != sizeof(*d)) {
+	/* Version 2 is version 3 without the relocation table. */
+	if (d->magic != RW_PATCH_MAGIC ||
+	    !((d->version == RW_PATCH_ABI_VERSION && d->size == sizeof(*d)) ||
+	      (d->version == 2 &&
+	       d->size == offsetof(struct rw_patch_desc, relocs)))) {
 		rw__lp_set_error("%s: bad descriptor (magic 0x%x, version %u, "
 				 "size %u; expected 0x%x, %u, %zu)",
 				 path, (unsigned)d->magic, (unsigned)d->version,

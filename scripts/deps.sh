@@ -7,7 +7,7 @@ set -euo pipefail
 # libclang-rt-14-dev (libFuzzer's runtime) build the fuzz targets for the
 # fuzz_*_libfuzzer tests (tests/fuzz/run_libfuzzer.sh). libevent-dev and
 # dpkg-dev build Debian's memcached for test_memcached_ftrace.
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev"
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -92,3 +92,54 @@ function(rewire_add_patch name)
 			$<TARGET_PROPERTY:rewire,INTERFACE_INCLUDE_DIRECTORIES>)
 	endif()
 endfunction()
+
+#   rewire_build_patch(<name> TARGET <target> DIFF <file>
+#                      [SOURCE_DIR <dir>] [STRIP <n>] [ALL])
+#       A live patch <name>.so made by `rewire build-patch` from <file>, a
+#       unified diff of the source <target> was built from (doc/LIVEPATCH.md,
+#       "From a diff"), bound to <target>'s build. Rebuilt when the diff or
+#       the target change. Needs CMAKE_EXPORT_COMPILE_COMMANDS ON (the
+#       builder reads the exact compile commands). SOURCE_DIR is the tree
+#       the diff applies to (default: the top source directory), STRIP as
+#       patch -pN (default 1, as git diff writes). ALL: built by default.
+function(rewire_build_patch name)
+	cmake_parse_arguments(PARSE_ARGV 1 arg "ALL" "TARGET;DIFF;SOURCE_DIR;STRIP" "")
+	if(NOT arg_TARGET OR NOT arg_DIFF)
+		message(FATAL_ERROR "rewire_build_patch(${name}): TARGET and DIFF are required")
+	endif()
+	if(NOT CMAKE_EXPORT_COMPILE_COMMANDS)
+		message(FATAL_ERROR "rewire_build_patch(${name}): set "
+			"CMAKE_EXPORT_COMPILE_COMMANDS to ON before the targets "
+			"are defined: the builder reads compile_commands.json")
+	endif()
+	if(NOT arg_SOURCE_DIR)
+		set(arg_SOURCE_DIR ${CMAKE_SOURCE_DIR})
+	endif()
+	if(NOT arg_STRIP)
+		set(arg_STRIP 1)
+	endif()
+	get_filename_component(diff ${arg_DIFF} ABSOLUTE)
+	set(deps ${arg_TARGET} ${diff})
+	if(TARGET rewire-cli)
+		set(cli $<TARGET_FILE:rewire-cli>)
+		list(APPEND deps rewire-cli)
+	else()
+		find_program(REWIRE_CLI rewire REQUIRED)
+		set(cli ${REWIRE_CLI})
+	endif()
+	set(out ${CMAKE_CURRENT_BINARY_DIR}/${name}.so)
+	add_custom_command(OUTPUT ${out}
+		COMMAND ${cli} build-patch --quiet
+			-c ${CMAKE_BINARY_DIR}
+			--object $<TARGET_FILE:${arg_TARGET}>
+			--source ${arg_SOURCE_DIR} -p ${arg_STRIP}
+			--diff ${diff} --name ${name} -o ${out}
+		DEPENDS ${deps}
+		COMMENT "rewire build-patch: ${name}.so from ${arg_DIFF}"
+		VERBATIM)
+	if(arg_ALL)
+		add_custom_target(${name} ALL DEPENDS ${out})
+	else()
+		add_custom_target(${name} DEPENDS ${out})
+	endif()
+endfunction()

@@ -403,6 +403,60 @@ static void test_cxx(void)
 	expect(!res.nrefusals, "no refusal");
 }
 
+/* GCC renumbers function-scope statics ("count.0" is the last one): they
+ * correlate by the functions using them, not by their names. */
+static void test_statics(void)
+{
+	diff_case("statics", false);
+	func_is("f", BP_F_SAME, false, false, NULL);
+	func_is("g", BP_F_SAME, false, false, NULL);
+	func_is("h", BP_F_NEW, true, false, "new");
+	sym_is("count.2", BP_S_PROGRAM, "count.1", true); /* f's */
+	sym_is("count.1", BP_S_PROGRAM, "count.0", true); /* g's */
+	sym_is("count.0", BP_S_PATCH, NULL, true);	  /* h's, new */
+	expect(noted("count.0",
+		     "new static variable 'count.0' lives in the patch"),
+	       "a note on the new static");
+	expect(!res.nrefusals, "no refusal");
+}
+
+static void test_newdata(void)
+{
+	diff_case("newdata", false);
+	func_is("lookup", BP_F_CHANGED, true, true, "edited");
+	func_is("name_of", BP_F_CHANGED, true, true, "edited");
+	sym_is("hits", BP_S_PATCH, NULL, true);
+	sym_is("names", BP_S_PATCH, NULL, true);
+	expect(noted("hits", "old code does not see it"), "a note on hits");
+	expect(noted("names", "new constant 'names'"), "a note on names");
+	expect(!res.nrefusals, "no refusal");
+}
+
+static void test_tls(void)
+{
+	diff_case("tls", false);
+	func_is("enter", BP_F_CHANGED, true, true, "edited");
+	refused("depth", "thread-local variable 'depth' is used by 'enter'",
+		"not supported", NULL);
+}
+
+static void test_datasize(void)
+{
+	diff_case("datasize", false);
+	refused("level", "data layout changed", "size 4 -> 8", NULL);
+}
+
+/* calc_addr's code is the same, but it hands out calc's address. */
+static void test_staticsig(void)
+{
+	diff_case("staticsig", false);
+	func_is("calc", BP_F_CHANGED, true, true, "edited");
+	func_is("p", BP_F_CHANGED, true, true, NULL);
+	func_is("calc_addr", BP_F_CHANGED, true, true,
+		"uses 'calc', whose signature changed");
+	expect(!res.nrefusals, "no refusal");
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -462,6 +516,11 @@ int main(void)
 	test_delfunc();
 	test_clone();
 	test_signature();
+	test_statics();
+	test_newdata();
+	test_tls();
+	test_datasize();
+	test_staticsig();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();
 	test_bad_input();

@@ -592,60 +592,129 @@ static int shared_users(struct obj *before, struct sym *o, struct obj *after,
 	return score;
 }
 
+/* A function-scope static ("count.3"): GCC numbers them in the order it
+ * meets them, so a static added anywhere renumbers the others. They
+ * correlate by the functions that use them (kpatch does the same). */
+static bool numbered_static(const struct sym *s)
+{
+	return s->kind == K_DATA && s->defined && !s->anon &&
+	       s->bind == STB_LOCAL && has_number(s->name);
+}
+
+static bool has_users(struct obj *o, const struct sym *s)
+{
+	for (size_t i = 1; i < o->nsyms; i++) {
+		struct sym *f = &o->syms[i];
+
+		for (size_t j = 0; f->kind == K_FUNC && j < f->nrels; j++)
+			if (f->rels[j].sym == s)
+				return true;
+	}
+	return false;
+}
+
+static void twins(struct sym *o, struct sym *n)
+{
+	n->twin = o;
+	o->twin = n;
+}
+
 static void correlate(struct obj *before, struct obj *after)
 {
 	char bn[256], an[256];
+	bool more = true;
 
 	for (size_t i = 1; i < after->nsyms; i++) {
 		struct sym *n = &after->syms[i];
 
-		if (!correlatable(n))
+		if (!correlatable(n) || numbered_static(n))
 			continue;
 		for (size_t j = 1; j < before->nsyms; j++) {
 			struct sym *o = &before->syms[j];
 
-			if (o->twin || !correlatable(o) || o->kind != n->kind ||
-			    o->defined != n->defined ||
+			if (o->twin || !correlatable(o) || numbered_static(o) ||
+			    o->kind != n->kind || o->defined != n->defined ||
 			    strcmp(o->name, n->name))
 				continue;
-			n->twin = o;
-			o->twin = n;
+			twins(o, n);
 			break;
 		}
 	}
-	/* Locals whose number changed: the best match by users (data), or
-	 * the only candidate. */
-	for (size_t i = 1; i < after->nsyms; i++) {
-		struct sym *n = &after->syms[i], *best = NULL;
-		int best_score = -1, cands = 0;
+	/* Function-scope statics: the pair sharing the most users first. */
+	while (more) {
+		struct sym *bo = NULL, *bn_ = NULL;
+		int best = 0;
 
-		if (n->twin || !n->defined || n->anon || n->kind == K_OTHER ||
+		more = false;
+		for (size_t i = 1; i < after->nsyms; i++) {
+			struct sym *n = &after->syms[i];
+
+			if (n->twin || !numbered_static(n))
+				continue;
+			unnumbered(n->name, an, sizeof(an));
+			for (size_t j = 1; j < before->nsyms; j++) {
+				struct sym *o = &before->syms[j];
+				int score;
+
+				if (o->twin || !numbered_static(o))
+					continue;
+				unnumbered(o->name, bn, sizeof(bn));
+				if (strcmp(an, bn))
+					continue;
+				score = shared_users(before, o, after, n);
+				if (score > best) {
+					best = score;
+					bo = o;
+					bn_ = n;
+				}
+			}
+		}
+		if (bo) {
+			twins(bo, bn_);
+			more = true;
+		}
+	}
+	/* Statics no function uses, on both sides: by name. */
+	for (size_t i = 1; i < after->nsyms; i++) {
+		struct sym *n = &after->syms[i];
+
+		if (n->twin || !numbered_static(n) || has_users(after, n))
+			continue;
+		for (size_t j = 1; j < before->nsyms; j++) {
+			struct sym *o = &before->syms[j];
+
+			if (!o->twin && numbered_static(o) &&
+			    !strcmp(o->name, n->name) &&
+			    !has_users(before, o)) {
+				twins(o, n);
+				break;
+			}
+		}
+	}
+	/* Local functions whose number changed ("f.constprop.1"): the only
+	 * candidate. */
+	for (size_t i = 1; i < after->nsyms; i++) {
+		struct sym *n = &after->syms[i], *cand = NULL;
+		int cands = 0;
+
+		if (n->twin || !n->defined || n->anon || n->kind != K_FUNC ||
 		    n->bind != STB_LOCAL || !has_number(n->name))
 			continue;
 		unnumbered(n->name, an, sizeof(an));
 		for (size_t j = 1; j < before->nsyms; j++) {
 			struct sym *o = &before->syms[j];
-			int score;
 
 			if (o->twin || !o->defined || o->anon ||
-			    o->kind != n->kind || o->bind != STB_LOCAL)
+			    o->kind != K_FUNC || o->bind != STB_LOCAL)
 				continue;
 			unnumbered(o->name, bn, sizeof(bn));
-			if (strcmp(an, bn))
-				continue;
-			cands++;
-			score = n->kind == K_DATA
-					? shared_users(before, o, after, n)
-					: 0;
-			if (score > best_score) {
-				best_score = score;
-				best = o;
+			if (!strcmp(an, bn)) {
+				cand = o;
+				cands++;
 			}
 		}
-		if (best && (cands == 1 || best_score > 0)) {
-			n->twin = best;
-			best->twin = n;
-		}
+		if (cands == 1)
+			twins(cand, n);
 	}
 }
 
@@ -1806,7 +1875,7 @@ static void propagate(struct diff *d)
 								"calls changed clone '%s'",
 								f->name)
 						      : include(d, r,
-								"calls '%s', whose "
+								"uses '%s', whose "
 								"signature changed",
 								f->name);
 				else if (r->kind == K_DATA && !r->refused &&

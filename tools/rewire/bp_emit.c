@@ -262,6 +262,10 @@ static bool next_ident(const char *s, size_t *pos, struct tok *t)
 					i++;
 			if (s[i])
 				i++;
+		} else if (c == '{') {
+			/* {%k1}{z}, {vex}: masks and pseudo-prefixes */
+			while (s[i] && s[i] != '}')
+				i++;
 		} else if (c == '%' || c == '@') {
 			/* a register, or a modifier/type not after a symbol */
 			for (i++; id_char((unsigned char)s[i]); i++)
@@ -361,6 +365,7 @@ struct stmt {
 	char *word;	  /* directive, mnemonic, or label name */
 	const char *args; /* into text: after word */
 	int sec;	  /* the section it goes to */
+	long next;	  /* the section's next statement, -1: none */
 	unsigned line;	  /* 1-based, in after.s */
 };
 
@@ -370,6 +375,8 @@ struct sec {
 	char *group; /* comdat group signature, or NULL */
 	bool exec, writable, keep, relro, seed, skip;
 	bool except; /* .gcc_except_table* */
+	long first;  /* its first statement, -1: none (chained by next) */
+	long last;
 };
 
 struct def {
@@ -438,6 +445,7 @@ static int add_sec(struct tu *t, const char *name)
 	t->secs = xgrow(t->secs, &t->capsecs, t->nsecs + 1, sizeof(*t->secs));
 	s = &t->secs[t->nsecs];
 	s->name = xstrdup(name);
+	s->first = s->last = -1;
 	/* gas's defaults for a section named without flags */
 	s->exec = starts(name, ".text");
 	s->writable = starts(name, ".data") || starts(name, ".bss") ||
@@ -680,6 +688,12 @@ static int structure(struct emitter *em, struct tu *t)
 			continue;
 		}
 		st->sec = cur;
+		st->next = -1;
+		if (t->secs[cur].last >= 0)
+			t->st[t->secs[cur].last].next = (long)i;
+		else
+			t->secs[cur].first = (long)i;
+		t->secs[cur].last = (long)i;
 		if (st->kind == ST_LABEL) {
 			struct def *d;
 
@@ -842,10 +856,11 @@ static bool dir_quad(const char *w)
 
 static bool is_prefix(const char *w, size_t n)
 {
-	static const char *const pfx[] = { "rep",     "repe",  "repz",
-					   "repne",   "repnz", "lock",
-					   "notrack", "bnd",   "data16",
-					   "addr32",  "rex64" };
+	static const char *const pfx[] = {
+		"rep",	   "repe", "repz",   "repne",  "repnz", "lock",
+		"notrack", "bnd",  "data16", "addr32", "rex64", "cs",
+		"ds",	   "es",   "fs",     "gs",     "ss"
+	};
 
 	for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++)
 		if (strlen(pfx[i]) == n && !strncmp(w, pfx[i], n))
@@ -931,13 +946,13 @@ static int select_sections(struct emitter *em, struct tu *t)
 	while (nwork) {
 		int si = work[--nwork];
 
-		for (size_t i = 0; i < t->nst; i++) {
+		for (long i = t->secs[si].first; i >= 0; i = t->st[i].next) {
 			const struct stmt *st = &t->st[i];
 			const char *a;
 			struct tok tk;
 			size_t pos = 0;
 
-			if (st->sec != si || !stmt_refs(st))
+			if (!stmt_refs(st))
 				continue;
 			a = refs_start(st);
 			while (next_ident(a, &pos, &tk)) {
@@ -1342,8 +1357,12 @@ static int emit_data(struct emitter *em, struct tu *t, size_t i, FILE *f,
 				c = ck;
 			sym = true;
 		}
-		if (sec->except && dir_quad(st->word)) {
-			/* the type table: absptr -> pcrel|sdata4|indirect */
+		if (sec->except &&
+		    (dir_quad(st->word) || (sym && !strchr(x, '-') &&
+					    (!strcmp(st->word, ".long") ||
+					     !strcmp(st->word, ".4byte"))))) {
+			/* the type table: absptr (udata4) -> pcrel|sdata4|
+			 * indirect */
 			if (!sym) {
 				fprintf(f, "\t.long\t%s\n", x);
 			} else {
@@ -1511,7 +1530,12 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 			char *a[2];
 			size_t n = split_args(st->args, a, 2);
 
-			if (n == 2 && strtol(a[0], NULL, 0) == 0) {
+			/* absolute encodings (absptr in the large model,
+			 * udata4 in the small one) become GCC's -fPIC ones */
+			long enc = n == 2 ? strtol(a[0], NULL, 0) : 0x9b;
+
+			if (n == 2 && (w[5] == 'p' ? enc != 0x9b
+						   : (enc & 0x70) != 0x10)) {
 				if (w[5] == 'p') {
 					need_dwref(em, t, a[1]);
 					fprintf(f,
@@ -1532,7 +1556,9 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 		}
 		if (s->except && lsda && !strcmp(w, ".byte")) {
 			/* LSDA header: LPStart encoding, then TType's */
-			if (lsda == 2 && strtol(st->args, NULL, 0) == 0) {
+			long enc = strtol(st->args, NULL, 0);
+
+			if (lsda == 2 && enc != 0xff && (enc & 0x70) != 0x10) {
 				fputs("\t.byte\t0x9b\n", f);
 				lsda = 0;
 				continue;

@@ -28,8 +28,17 @@
  *      template instance in a comdat group; enabled, get returns the new
  *      values, the exception is caught in the patch and the destructor of
  *      the guard runs (the library's static counter).
- *   3. Refusals: no function to replace; a call the emitter cannot
- *      relocate; a thread-local operand: each an error naming the symbol.
+ *      1b. A two-unit patch (eu_work and other.c's eu_other): the units'
+ *      local labels are renamed apart, and eu_scale, a name the program
+ *      holds twice, is found by its position.
+ *   3. Refusals: no function to replace; a call or a %rip-relative operand
+ *      the emitter cannot relocate; a thread-local operand; a command that
+ *      fails (named, with its output).
+ *   4. Forms, on hand-written assembly: the moffs store and load, a
+ *      program symbol with an addend from code and from data (where is the
+ *      .quad itself), the patch's own data and function addresses left to
+ *      ld.so, a clone (RW_PATCH_F_CLONE), another object, the sources
+ *      copied to out_src.
  */
 #include <rewire/config.h>
 
@@ -645,8 +654,8 @@ static void write_text(const char *path, const char *text)
 	CHECK(fclose(f) == 0);
 }
 
-static void expect_refusal(const char *asm_text, bool replace,
-			   const char *needles)
+static void expect_refusal_cc(const char *asm_text, const char *cc,
+			      const char *needles, bool replace)
 {
 	char as[PATH_MAX], so[PATH_MAX], err[2048];
 	struct bp_emit_func f = { .sym = "bad",
@@ -660,12 +669,18 @@ static void expect_refusal(const char *asm_text, bool replace,
 	snprintf(as, sizeof(as), "%s/bad.s", work);
 	snprintf(so, sizeof(so), "%s/bad.so", work);
 	write_text(as, asm_text);
-	e.cc = EU_CC;
+	e.cc = cc;
 	e.include_dir = EU_INCLUDE;
 	e.workdir = work;
 	e.out_so = so;
 	CHECK(bp_emit(&e, err, sizeof(err)) == -1);
 	lp_has_all(err, needles);
+}
+
+static void expect_refusal(const char *asm_text, bool replace,
+			   const char *needles)
+{
+	expect_refusal_cc(asm_text, EU_CC, needles, replace);
 }
 
 static void part_refusals(void)
@@ -686,7 +701,101 @@ static void part_refusals(void)
 		snprintf(text, sizeof(text),
 			 "%s\tmovq\tcounter(%%rip), %%rax\n\tret\n", head);
 		expect_refusal(text, true, "'bad'|'counter'");
+		/* a failing command: named, with its output */
+		snprintf(text, sizeof(text), "%s\tret\n", head);
+		expect_refusal_cc(text, "false", "'false -c|failed (exit 1)",
+				  true);
 	}
+}
+
+/* ---- 4. Forms: the moffs store, a program symbol in data, a clone ------- */
+
+static void part_forms(void)
+{
+	static const char text[] =
+		"\t.section\t.text.bad.isra.0,\"ax\",@progbits\n"
+		"\t.type\tbad.isra.0, @function\n"
+		"bad.isra.0:\n"
+		"\tmovabsl\t%eax, counter+4\n"
+		"\tmovabsq\t$tbl, %rax\n"
+		"\tmovabsl\tcounter, %eax\n"
+		"\tret\n"
+		"\t.size\tbad.isra.0, .-bad.isra.0\n"
+		"\t.section\t.data.tbl,\"aw\"\n"
+		"\t.align 8\n"
+		"\t.type\ttbl, @object\n"
+		"tbl:\n"
+		"\t.quad\tcounter+8\n"
+		"\t.quad\tbad.isra.0\n"
+		"\t.section\t.bss.counter,\"aw\",@nobits\n"
+		"counter:\n"
+		"\t.zero\t16\n";
+	char as[PATH_MAX], so[PATH_MAX], src[300], cmd[768];
+	char err[2048];
+	struct bp_sym syms[] = {
+		{ "counter", BP_S_PROGRAM, "counter.2", true },
+		{ "tbl", BP_S_PATCH, NULL, true },
+	};
+	unsigned long pos[2] = { 3, 0 };
+	struct bp_emit_func f = { .sym = "bad.isra.0",
+				  .replace = true,
+				  .clone = true,
+				  .old_name = "bad.isra.0",
+				  .old_size = 17 };
+	struct bp_emit_tu tu = { as, &f, 1, syms, 2, pos };
+	struct bp_emit e = {
+		.name = "forms", .object = "libx.so.1", .tus = &tu, .ntus = 1
+	};
+	const struct rw_patch_desc *d;
+	const struct rw_patch_reloc *r;
+	void *h;
+
+	snprintf(as, sizeof(as), "%s/forms.s", work);
+	snprintf(so, sizeof(so), "%s/forms.so", work);
+	snprintf(src, sizeof(src), "%s/src", work);
+	CHECK(mkdir(src, 0700) == 0);
+	write_text(as, text);
+	e.cc = EU_CC;
+	e.include_dir = EU_INCLUDE;
+	e.workdir = work;
+	e.out_so = so;
+	e.out_src = src;
+	if (bp_emit(&e, err, sizeof(err))) {
+		fprintf(stderr, "bp_emit: %s\n", err);
+		exit(1);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "grep -q 'RW_PATCH_F_CLONE' '%s/gen.c' && test -s '%s/gen.s'",
+		 src, src);
+	sh(cmd);
+
+	h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	CHECK(h != NULL);
+	d = dlsym(h, RW_PATCH_DESC_SYMBOL);
+	CHECK(d != NULL);
+	CHECK_EQ(d->nfuncs, 1);
+	CHECK_EQ(d->funcs[0].flags, RW_PATCH_F_CLONE);
+	CHECK_EQ(d->funcs[0].old_size, 17);
+	CHECK(!strcmp(d->funcs[0].old_object, "libx.so.1"));
+	CHECK_EQ(d->nrelocs, 4);
+	r = d->relocs;
+	/* movabsl %eax, counter+4 (a3 moffs64): the address ends the
+	 * instruction; then movabsq $tbl (48 b8 imm64), movabsl (a1) */
+	CHECK(!strcmp(r[0].name, "counter.2") && r[0].addend == 4);
+	CHECK_EQ(r[0].sympos, 3);
+	CHECK(!strcmp(r[0].object, "libx.so.1"));
+	CHECK((char *)r[0].where == (char *)d->funcs[0].new_func + 1);
+	/* movabsq $tbl: the patch's own data, resolved by ld.so */
+	CHECK(r[1].name == NULL && r[1].target != NULL);
+	CHECK((char *)r[1].where == (char *)d->funcs[0].new_func + 11);
+	CHECK(!strcmp(r[2].name, "counter.2") && r[2].addend == 0);
+	CHECK((char *)r[2].where == (char *)d->funcs[0].new_func + 20);
+	/* .quad counter+8 in tbl: where is the quad itself */
+	CHECK(r[3].where == r[1].target);
+	CHECK(!strcmp(r[3].name, "counter.2") && r[3].addend == 8);
+	/* .quad bad.isra.0 stays for ld.so: the new function */
+	CHECK(((void **)r[1].target)[1] == d->funcs[0].new_func);
+	dlclose(h);
 }
 
 int main(void)
@@ -700,6 +809,7 @@ int main(void)
 		 tmp && *tmp ? tmp : "/tmp");
 	CHECK(mkdtemp(work) != NULL);
 	part_refusals();
+	part_forms();
 	part_c();
 	part_cxx();
 	if (!getenv("EU_KEEP")) {

@@ -1416,11 +1416,11 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		return err;
 	}
 	p->state = RW_PATCH_LOADED;
-	p->npins = p->obj.nfuncs + p->obj.desc->nrefs;
+	p->npins = p->obj.nfuncs + p->obj.nref_addrs;
 	p->pins = calloc(p->npins, sizeof(*p->pins));
 	for (size_t i = 0; p->pins && i < p->obj.nfuncs; i++)
 		p->pins[i] = pin_object(p->obj.funcs[i].old_addr);
-	for (size_t i = 0; p->pins && i < p->obj.desc->nrefs; i++)
+	for (size_t i = 0; p->pins && i < p->obj.nref_addrs; i++)
 		p->pins[p->obj.nfuncs + i] = pin_object(p->obj.ref_addrs[i]);
 	/* Append: the list is in load order. */
 	struct rw_patch **pp = &patches;

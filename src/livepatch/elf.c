@@ -31,6 +31,8 @@
  */
 #include "lp.h"
 
+#include "../text.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -63,7 +65,8 @@ struct target {
 	size_t strndx;	/* its string table */
 	uintptr_t *pfe; /* __patchable_function_entries, run-time, sorted */
 	size_t npfe;
-	bool has_pfe; /* the object has the section at all */
+	bool has_pfe;	/* the object has the section at all */
+	bool reloc_pin; /* a relocation's address in it is to be pinned */
 };
 
 struct load {
@@ -1121,13 +1124,43 @@ static int slot_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
+/*
+ * The address of @name (position @pos) in @object, as RW_PATCH_REF and a
+ * named relocation find it: a data or function symbol, not thread-local
+ * nor an IFUNC (its address is not what the patch wants). *@tp: the
+ * object, for its pin and for messages.
+ */
+static int resolve_named(struct load *L, const char *object, const char *name,
+			 unsigned long pos, const char *what, uintptr_t *addr,
+			 struct target **tp)
+{
+	struct target *t;
+	struct sym sym;
+	int err, type;
+
+	err = get_target(L, object, name, &t);
+	if (!err)
+		err = resolve(L, t, name, pos, false, &sym);
+	if (err)
+		return err;
+	type = GELF_ST_TYPE(sym.s.st_info);
+	if (type == STT_TLS || type == STT_GNU_IFUNC) {
+		rw__lp_set_error("%s: %s '%s' in %s is %s; not supported",
+				 L->path, what, name, t->shown,
+				 type == STT_TLS ? "thread-local (TLS)"
+						 : "an IFUNC");
+		return -RW_ERR_SYMBOL;
+	}
+	*addr = sym.addr;
+	*tp = t;
+	return 0;
+}
+
 static int resolve_ref(struct load *L, size_t i, const struct rw_patch_ref *r,
 		       uintptr_t patch_bias, uintptr_t *addr)
 {
 	struct slot_query q = { .bias = patch_bias };
 	struct target *t;
-	struct sym sym;
-	int err, type;
 	char label[96];
 
 	if (!r->name || !r->name[0]) {
@@ -1144,21 +1177,284 @@ static int resolve_ref(struct load *L, size_t i, const struct rw_patch_ref *r,
 				 L->path, i, label);
 		return -RW_ERR_PATCH_VERSION;
 	}
-	err = get_target(L, r->object, r->name, &t);
-	if (!err)
-		err = resolve(L, t, r->name, r->sympos, false, &sym);
-	if (err)
-		return err;
-	type = GELF_ST_TYPE(sym.s.st_info);
-	if (type == STT_TLS || type == STT_GNU_IFUNC) {
-		rw__lp_set_error(
-			"%s: reference '%s' in %s is %s; not supported",
-			L->path, r->name, t->shown,
-			type == STT_TLS ? "thread-local (TLS)" : "an IFUNC");
-		return -RW_ERR_SYMBOL;
+	return resolve_named(L, r->object, r->name, r->sympos, "reference",
+			     addr, &t);
+}
+
+/* ------------------------------------------------------------------------
+ * The relocation table (descriptor version 3).
+ *
+ * Every entry is resolved and checked before the first byte is written:
+ * where it writes (inside one of the patch's own PT_LOAD segments), what
+ * (the symbol, found as a reference is; or the address the dynamic linker
+ * resolved), that a PC32 value fits. Then the values go in through the
+ * text writer, nearby fields in one write. Nothing of the program is
+ * written: only the patch, which is unmapped again on any error.
+ */
+
+/* The patch's PT_LOAD segments. */
+struct segs {
+	uintptr_t bias;
+	struct rw__lp_range r[16];
+	size_t n;
+	bool found, toomany;
+};
+
+static int segs_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct segs *q = arg;
+
+	(void)size;
+	if (info->dlpi_addr != q->bias)
+		return 0;
+	q->found = true;
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (q->n == sizeof(q->r) / sizeof(q->r[0])) {
+			q->toomany = true;
+			break;
+		}
+		q->r[q->n].start = info->dlpi_addr + ph->p_vaddr;
+		q->r[q->n++].end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
 	}
-	*addr = sym.addr;
+	return 1;
+}
+
+/* The segment of @q that holds [@p, @p + @len), or -1. */
+static long seg_of(const struct segs *q, uintptr_t p, size_t len)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (p >= q->r[i].start && p <= q->r[i].end &&
+		    len <= q->r[i].end - p)
+			return (long)i;
+	return -1;
+}
+
+/* One field to write. */
+struct field {
+	uintptr_t where;
+	uint64_t value;
+	uint32_t len; /* 4 or 8 */
+	uint32_t seg;
+	size_t index; /* in the table, for messages */
+};
+
+static int cmp_field(const void *a, const void *b)
+{
+	const struct field *x = a, *y = b;
+
+	return x->where < y->where ? -1 : x->where > y->where;
+}
+
+/* Fields at most this far apart go in one write (with the bytes between
+ * them, read back from the patch). */
+#define FIELD_GAP 32
+#define WRITE_MAX 4096
+
+/*
+ * Resolve and check every relocation of @d (the patch loaded at @bias)
+ * into *@fieldsp (sorted, malloc'ed). One address in each object that a
+ * named relocation points into is appended to *@pins (for the pin that
+ * keeps that object loaded while the patch is).
+ */
+static int check_relocs(struct load *L, const struct rw_patch_desc *d,
+			uintptr_t bias, struct field **fieldsp,
+			uintptr_t **pins, size_t *npins)
+{
+	struct segs q = { .bias = bias };
+	struct field *fields;
+	size_t n = d->nrelocs;
+	int err = 0;
+
+	*fieldsp = NULL;
+	if (d->version < 3 || !n)
+		return 0;
+	dl_iterate_phdr(segs_cb, &q);
+	if (!q.found || q.toomany) {
+		rw__lp_set_error("%s: %s", L->path,
+				 q.toomany ? "more loadable segments than "
+					     "rewire checks relocations in (16)"
+					   : "its segments were not found");
+		return -RW_ERR_PATCH_FILE;
+	}
+	/* The table itself is the patch's: a wild pointer is refused, not
+	 * followed. */
+	if (!d->relocs || n > SIZE_MAX / sizeof(*d->relocs) ||
+	    seg_of(&q, (uintptr_t)d->relocs, n * sizeof(*d->relocs)) < 0) {
+		rw__lp_set_error("%s: bad descriptor: its relocation table "
+				 "(%zu entries at %p) is not in the patch",
+				 L->path, n, (const void *)d->relocs);
+		return -RW_ERR_PATCH_VERSION;
+	}
+	fields = calloc(n, sizeof(*fields));
+	if (!fields) {
+		rw__lp_set_error("%s: out of memory", L->path);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct rw_patch_reloc *r = &d->relocs[i];
+		struct field *f = &fields[i];
+		bool named = r->name && r->name[0];
+		struct target *t = NULL;
+		char label[128];
+		uintptr_t s;
+		long seg;
+
+		if (named)
+			make_label(label, sizeof(label), r->object, r->name,
+				   r->sympos);
+		else
+			snprintf(label, sizeof(label), "address %p", r->target);
+		if ((r->type != RW_PATCH_RELOC_ABS64 &&
+		     r->type != RW_PATCH_RELOC_PC32) ||
+		    r->flags) {
+			rw__lp_set_error("%s: relocation %zu (to %s) has an "
+					 "unknown %s %u (a newer rewire "
+					 "built it?)",
+					 L->path, i, label,
+					 r->flags ? "flag set" : "type",
+					 r->flags ? (unsigned)r->flags
+						  : (unsigned)r->type);
+			err = -RW_ERR_PATCH_VERSION;
+			break;
+		}
+		f->where = (uintptr_t)r->where;
+		f->len = r->type == RW_PATCH_RELOC_ABS64 ? 8 : 4;
+		f->index = i;
+		seg = seg_of(&q, f->where, f->len);
+		if (seg < 0) {
+			rw__lp_set_error("%s: relocation %zu (to %s) writes at "
+					 "%p, outside the patch's own "
+					 "segments: refused",
+					 L->path, i, label, r->where);
+			err = -RW_ERR_PATCH_VERSION;
+			break;
+		}
+		f->seg = (uint32_t)seg;
+		if (named) {
+			err = resolve_named(L, r->object, r->name, r->sympos,
+					    "relocation to", &s, &t);
+			if (err) {
+				char why[RW__LP_ERRLEN];
+
+				snprintf(why, sizeof(why), "%s",
+					 rw_patch_last_error());
+				rw__lp_set_error("%s (relocation %zu)", why, i);
+				break;
+			}
+		} else {
+			s = (uintptr_t)r->target;
+		}
+		s += (uintptr_t)r->addend;
+		if (r->type == RW_PATCH_RELOC_ABS64) {
+			f->value = s;
+		} else {
+			int64_t v = (int64_t)(s - f->where);
+
+			if (v != (int32_t)v) {
+				rw__lp_set_error(
+					"%s: relocation %zu: %s%s%s is %s%llx "
+					"bytes away from the patch's field "
+					"at %p, out of reach of a 32-bit "
+					"displacement (PC32); build the patch "
+					"with 64-bit references (ABS64)",
+					L->path, i, label, t ? " in " : "",
+					t ? t->shown : "", v < 0 ? "-0x" : "0x",
+					(unsigned long long)(v < 0 ? -(uint64_t)v
+								   : (uint64_t)
+									     v),
+					r->where);
+				err = -RW_ERR_OUT_OF_RANGE;
+				break;
+			}
+			f->value = (uint64_t)(uint32_t)(int32_t)v;
+		}
+		if (t && t->key[0] && !t->reloc_pin) {
+			uintptr_t *grown;
+
+			grown = realloc(*pins, (*npins + 1) * sizeof(**pins));
+			if (!grown) {
+				rw__lp_set_error("%s: out of memory", L->path);
+				err = -ENOMEM;
+				break;
+			}
+			*pins = grown;
+			(*pins)[(*npins)++] = s - (uintptr_t)r->addend;
+			t->reloc_pin = true;
+		}
+	}
+	if (!err) {
+		qsort(fields, n, sizeof(*fields), cmp_field);
+		for (size_t i = 1; i < n; i++) {
+			if (fields[i].where >=
+			    fields[i - 1].where + fields[i - 1].len)
+				continue;
+			rw__lp_set_error("%s: relocations %zu and %zu write "
+					 "over each other (at %p)",
+					 L->path, fields[i - 1].index,
+					 fields[i].index,
+					 (void *)fields[i].where);
+			err = -RW_ERR_PATCH_VERSION;
+			break;
+		}
+	}
+	if (err) {
+		free(fields);
+		return err;
+	}
+	*fieldsp = fields;
 	return 0;
+}
+
+/*
+ * Write the @n checked @fields into the patch, through the text writer
+ * (the patch's code is never made writable), under the text lock. Fields
+ * close together in one segment share a write: the bytes between them are
+ * the patch's own, copied from where they are.
+ */
+static int write_relocs(struct load *L, const struct field *fields, size_t n)
+{
+	uint8_t buf[WRITE_MAX];
+	size_t i = 0;
+	int err;
+
+	if (!n)
+		return 0;
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err) {
+		rw__lp_set_error("%s: cannot take the text lock: %s", L->path,
+				 strerror(-err));
+		return err;
+	}
+	rw__text_error_clear();
+	while (i < n && !err) {
+		uintptr_t start = fields[i].where;
+		uintptr_t end = start + fields[i].len;
+		size_t j = i + 1;
+
+		while (j < n && fields[j].seg == fields[i].seg &&
+		       fields[j].where - end <= FIELD_GAP &&
+		       fields[j].where + fields[j].len - start <= WRITE_MAX) {
+			end = fields[j].where + fields[j].len;
+			j++;
+		}
+		memcpy(buf, (const void *)start, end - start);
+		for (size_t k = i; k < j; k++)
+			memcpy(buf + (fields[k].where - start),
+			       &fields[k].value, fields[k].len);
+		err = rw__text_write((void *)start, buf, end - start);
+		if (err)
+			rw__lp_set_error("%s: cannot write relocation %zu at "
+					 "%p: %s",
+					 L->path, fields[i].index,
+					 (void *)start, rw__text_error());
+		i = j;
+	}
+	rw__lock_release(&rw__text_lock);
+	return err;
 }
 
 /* ------------------------------------------------------------------------
@@ -1725,7 +2021,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	const struct rw_patch_desc *desc = NULL;
 	struct rw__lp_func *funcs = NULL;
 	uintptr_t *ref_addr = NULL, patch_bias = 0;
-	size_t nfuncs = 0;
+	struct field *fields = NULL;
+	size_t nfuncs = 0, nref_addr = 0;
 	void *handle = NULL;
 	Elf *elf = NULL;
 	char real[PATH_MAX], notice[RW__LP_ERRLEN];
@@ -1804,6 +2101,11 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 		if (err)
 			goto out;
 	}
+	nref_addr = desc->nrefs;
+	err = check_relocs(&L, desc, patch_bias, &fields, &ref_addr,
+			   &nref_addr);
+	if (err)
+		goto out;
 	err = patch_text(path, patch_bias, out);
 	if (err)
 		goto out;
@@ -1815,7 +2117,10 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 
-	/* Step 6: every check passed. */
+	/* Step 6: every check passed. The relocations, then the slots. */
+	err = write_relocs(&L, fields, desc->version >= 3 ? desc->nrelocs : 0);
+	if (err)
+		goto out;
 	for (size_t i = 0; i < desc->nrefs; i++)
 		*desc->refs[i].slot = (void *)ref_addr[i];
 	out->handle = handle;
@@ -1823,11 +2128,13 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	out->funcs = funcs;
 	out->nfuncs = desc->nfuncs;
 	out->ref_addrs = ref_addr;
+	out->nref_addrs = nref_addr;
 	copy_path(out->path, sizeof(out->path),
 		  realpath(path, real) ? real : path);
-	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references",
+	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references, "
+		"%zu relocations",
 		out->path, desc->name, (unsigned long)patch_bias, desc->nfuncs,
-		desc->nrefs);
+		desc->nrefs, desc->version >= 3 ? desc->nrelocs : 0);
 	/* A success with something to say: the caller shows it. */
 	if (notice[0])
 		rw__lp_set_error("warning: %s: %s", path, notice);
@@ -1844,6 +2151,7 @@ out:
 		target_free(&L.targets[i]);
 	free(L.targets);
 	free(ref_addr);
+	free(fields);
 	rw__lp_funcs_free(funcs, nfuncs);
 	if (elf)
 		elf_end(elf);

@@ -58,9 +58,11 @@ struct rw__lp_obj {
 	struct rw__lp_func *funcs; /* desc->nfuncs entries, malloc'ed */
 	size_t nfuncs;
 	char path[256]; /* as given (realpath if possible) */
-	/* The resolved address of each reference (desc->nrefs), for the
+	/* The resolved address of each reference (desc->nrefs), then one
+	 * address in each object that named relocations point into: for the
 	 * pins on the objects they point into. malloc'ed. */
 	uintptr_t *ref_addrs;
+	size_t nref_addrs;
 	/* The patch's executable PT_LOAD segments: no thread may run there
 	 * when it is unmapped. */
 	struct rw__lp_range text[8];

@@ -2057,6 +2057,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 	err = check_desc(path, handle, &desc);
+	if (!err)
+		err = rw__lp_check_name(path, desc->name);
 	if (err)
 		goto out;
 

@@ -1849,8 +1849,9 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 {
 	struct link_map *lm = NULL;
 	char name[64];
+	static const char UNDEF[] = "undefined symbol: ";
 	int n = fd, dupfd = -1, err;
-	const char *msg;
+	const char *msg, *undef;
 	void *handle;
 
 	/* A name that no loaded object has (see names[] above). */
@@ -1887,9 +1888,21 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 	if (!handle) {
 		msg = dlerror();
 		msg = msg ? msg : "unknown error";
-		rw__lp_set_error("%s: dlopen failed: %s", path, msg);
-		err = strstr(msg, "undefined symbol") ? -RW_ERR_SYMBOL
-						      : -RW_ERR_PATCH_FILE;
+		undef = strstr(msg, UNDEF);
+		if (undef) {
+			/* "undefined symbol: X" or "..., version V". */
+			undef += sizeof(UNDEF) - 1;
+			rw__lp_set_error(
+				"%s: dlopen failed: %s; '%.*s' is exported "
+				"neither by the program nor by its libraries: "
+				"reach a function or variable of the program "
+				"itself with RW_PATCH_REF (or build the patch "
+				"with `rewire build-patch`, which does it)",
+				path, msg, (int)strcspn(undef, ", "), undef);
+		} else {
+			rw__lp_set_error("%s: dlopen failed: %s", path, msg);
+		}
+		err = undef ? -RW_ERR_SYMBOL : -RW_ERR_PATCH_FILE;
 		goto out;
 	}
 	if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) || !lm) {

@@ -74,20 +74,20 @@ enum bp_fstate {
 
 /* One function symbol (STT_FUNC) of before.o or after.o. */
 struct bp_func {
-	char *name;	    /* as in after.o (before.o for BP_F_DELETED) */
+	char *name; /* as in after.o (before.o for BP_F_DELETED) */
 	enum bp_fstate state;
-	bool global;	    /* STB_GLOBAL or STB_WEAK */
-	bool include;	    /* its code goes into the patch */
-	bool replace;	    /* it replaces the program's function of the
+	bool global;	/* STB_GLOBAL or STB_WEAK */
+	bool include;	/* its code goes into the patch */
+	bool replace;	/* it replaces the program's function of the
 			       same name (included and present in before.o;
 			       never a .cold piece) */
-	bool clone;	    /* NAME.constprop.N / .isra.N / .part.N:
+	bool clone;	/* NAME.constprop.N / .isra.N / .part.N:
 			       declared RW_PATCH_F_CLONE */
-	char *parent;	    /* .cold/.part pieces and clones: NAME, or NULL */
-	char *why;	    /* one line: "code changed", "edited",
+	char *parent;	/* .cold/.part pieces and clones: NAME, or NULL */
+	char *why;	/* one line: "code changed", "edited",
 			       "inlines edited 'helper'", "new", "piece of
 			       'f'", "calls changed clone 'f.isra.0'" */
-	char **inlined;	    /* for an edited function that is inlined:
+	char **inlined; /* for an edited function that is inlined:
 			       the callers holding a copy (DWARF of
 			       after.o), all of them included */
 	size_t ninlined;
@@ -106,7 +106,7 @@ enum bp_skind {
 
 /* A data (or function) symbol of after.o and where references to it go. */
 struct bp_sym {
-	char *name;	 /* as in after.o / after.s */
+	char *name; /* as in after.o / after.s */
 	enum bp_skind kind;
 	char *prog_name; /* BP_S_PROGRAM: the name in before.o, which may
 			    differ for a function-scope static whose
@@ -128,7 +128,7 @@ struct bp_result {
 	size_t nsyms;
 	struct bp_msg *refusals; /* non-empty: no patch */
 	size_t nrefusals;
-	struct bp_msg *notes;	 /* warnings and explanations */
+	struct bp_msg *notes; /* warnings and explanations */
 	size_t nnotes;
 };
 

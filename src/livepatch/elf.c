@@ -1796,7 +1796,7 @@ static int check_bound_object(struct load *L, const struct bind_obj *o)
 		return -RW_ERR_SYMBOL;
 	}
 	len = loaded_build_id(&q, &id);
-	if (len == o->idlen && !memcmp(id, o->id, len))
+	if (len == o->idlen && (!len || !memcmp(id, o->id, len)))
 		return 0;
 	shown_name(o->key, q.name, shown, sizeof(shown));
 	id_hex(o->id, o->idlen, want, sizeof(want));

@@ -192,8 +192,8 @@ RW_EXPORT const char *rw_strerror(int err)
 		       "fallback";
 	case RW_ERR_PATCH_FILE:
 		return "the patch file is refused: not a regular file, "
-		       "another owner or mode, or not a whole x86-64 shared "
-		       "object";
+		       "another owner or mode, not a whole x86-64 shared "
+		       "object, or a malformed binding (.rewire.bind)";
 	case RW_ERR_PATCH_VERSION:
 		return "not a rewire patch of this descriptor version";
 	case RW_ERR_SYMBOL:

@@ -11,8 +11,12 @@
  *     "rewire", type 1, the descriptor version) and a symbol
  *     rw_patch_descriptor, read from the open file with libelf. No code of
  *     the patch has run yet.
+ *     Its binding (.rewire.bind, bind.h), if it has one: each bound object
+ *     is loaded with the recorded build-id, each bound function has the
+ *     recorded size and hash (of its bytes in the object's file).
  *  3. dlopen of the same open file through /proc/thread-self/fd/N (no second
- *     lookup of the path), then the descriptor: magic, version, size.
+ *     lookup of the path), then the descriptor: magic, version, size; no
+ *     loaded patch has its name.
  *  4. Each function: the object that holds the old one is loaded, its file
  *     is the loaded one (program headers, build id) and has a .symtab; the
  *     symbol exists and is unique, or its position exists; its size
@@ -25,7 +29,10 @@
  *     the patch's executable segments are recorded for the unload check.
  *     No function has copies inlined into callers, as far as the targets'
  *     DWARF tells (dwarf.c); without DWARF, a warning says so.
- *  6. Only then are the reference slots written and *out filled.
+ *     Each relocation (version 3) resolves like a reference, its field is
+ *     inside the patch's own segments, a PC32 value fits.
+ *  6. Only then are the relocations written (through the text writer),
+ *     the reference slots written and *out filled.
  *
  * Each object's file is parsed once per load (struct target).
  */
@@ -1245,6 +1252,8 @@ static long seg_of(const struct segs *q, uintptr_t p, size_t len)
 /* One field to write. */
 struct field {
 	uintptr_t where;
+	uintptr_t sym;	  /* S: the symbol's address */
+	struct target *t; /* its object, for a named one */
 	uint64_t value;
 	uint32_t len; /* 4 or 8 */
 	uint32_t seg;
@@ -1256,6 +1265,18 @@ static int cmp_field(const void *a, const void *b)
 	const struct field *x = a, *y = b;
 
 	return x->where < y->where ? -1 : x->where > y->where;
+}
+
+/* Do two named relocations name the same symbol? */
+static bool same_symbol(const struct rw_patch_reloc *a,
+			const struct rw_patch_reloc *b)
+{
+	const char *ao = a->object ? a->object : "";
+	const char *bo = b->object ? b->object : "";
+
+	return b->name && a->sympos == b->sympos &&
+	       (a->name == b->name || !strcmp(a->name, b->name)) &&
+	       (ao == bo || !strcmp(ao, bo));
 }
 
 /* Fields at most this far apart go in one write (with the bytes between
@@ -1343,7 +1364,14 @@ static int check_relocs(struct load *L, const struct rw_patch_desc *d,
 			break;
 		}
 		f->seg = (uint32_t)seg;
-		if (named) {
+		/* A generated patch names one symbol many times: resolve it
+		 * once (a lookup reads the object's whole symbol table). */
+		for (size_t j = 0; named && j < i && !t; j++)
+			if (same_symbol(r, &d->relocs[j])) {
+				s = fields[j].sym;
+				t = fields[j].t;
+			}
+		if (named && !t) {
 			err = resolve_named(L, r->object, r->name, r->sympos,
 					    "relocation to", &s, &t);
 			if (err) {
@@ -1354,9 +1382,11 @@ static int check_relocs(struct load *L, const struct rw_patch_desc *d,
 				rw__lp_set_error("%s (relocation %zu)", why, i);
 				break;
 			}
-		} else {
+		} else if (!named) {
 			s = (uintptr_t)r->target;
 		}
+		f->sym = s;
+		f->t = t;
 		s += (uintptr_t)r->addend;
 		if (r->type == RW_PATCH_RELOC_ABS64) {
 			f->value = s;
@@ -1391,7 +1421,7 @@ static int check_relocs(struct load *L, const struct rw_patch_desc *d,
 				break;
 			}
 			*pins = grown;
-			(*pins)[(*npins)++] = s - (uintptr_t)r->addend;
+			(*pins)[(*npins)++] = f->sym;
 			t->reloc_pin = true;
 		}
 	}
@@ -1766,7 +1796,7 @@ static int check_bound_object(struct load *L, const struct bind_obj *o)
 		return -RW_ERR_SYMBOL;
 	}
 	len = loaded_build_id(&q, &id);
-	if (len == o->idlen && !memcmp(id, o->id, len))
+	if (len == o->idlen && (!len || !memcmp(id, o->id, len)))
 		return 0;
 	shown_name(o->key, q.name, shown, sizeof(shown));
 	id_hex(o->id, o->idlen, want, sizeof(want));

@@ -28,8 +28,11 @@ foreach(p a b c d)
 	target_include_directories(lpbd_prog_${p} PRIVATE ${RW_TEST_COMMON_DIR})
 	target_compile_definitions(lpbd_prog_${p} PRIVATE _GNU_SOURCE)
 	target_compile_options(lpbd_prog_${p} PRIVATE -O2
-		-fstack-protector-strong -fcf-protection
-		$<$<NOT:$<BOOL:${REWIRE_SANITIZE}>>:-D_FORTIFY_SOURCE=2>)
+		-fstack-protector-strong -fcf-protection)
+	if(NOT REWIRE_SANITIZE)
+		target_compile_definitions(lpbd_prog_${p} PRIVATE
+			_FORTIFY_SOURCE=2)
+	endif()
 	target_link_options(lpbd_prog_${p} PRIVATE -Wl,--build-id=${id})
 	target_link_libraries(lpbd_prog_${p} PRIVATE rewire Threads::Threads
 			      ${CMAKE_DL_LIBS})

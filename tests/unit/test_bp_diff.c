@@ -260,8 +260,17 @@ static void test_body(void)
 	diff_case("body", false);
 	func_is("f", BP_F_CHANGED, true, true, "edited");
 	func_is("g", BP_F_SAME, false, false, NULL);
+	func_is("name", BP_F_SAME, false, false, NULL);
+	/* f is inlined into dispatch, which has a .cold piece. */
+	func_is("dispatch", BP_F_CHANGED, true, true, "inlines edited 'f'");
+	func_is("dispatch.cold", BP_F_CHANGED, true, false,
+		"piece of 'dispatch'");
+	expect(func("f")->ninlined == 1 && inlined_in(func("f"), "dispatch"),
+	       "f inlined into dispatch");
+	func_is("scale", BP_F_SAME, false, false, NULL);
 	expect(func("f")->global, "f global");
-	expect(included() == 1 && !res.nrefusals, "only f");
+	sym_is("puts", BP_S_DYNAMIC, NULL, false);
+	expect(included() == 3 && !res.nrefusals, "f, dispatch and its piece");
 	sym_is("f", BP_S_PATCH, NULL, false);
 }
 
@@ -457,6 +466,14 @@ static void test_staticsig(void)
 	expect(!res.nrefusals, "no refusal");
 }
 
+static void test_moved(void)
+{
+	diff_case("moved", false);
+	refused("count.0", "(8 bytes, used by tock)",
+		"name of 'count.0' (4 bytes, used by tick)",
+		"shared with old code", NULL);
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -464,6 +481,7 @@ static void test_bad_input(void)
 	struct bp_tu tu = { 0 };
 	FILE *f;
 
+	bp_result_free(&res);
 	cur = "bad input";
 	snprintf(path, sizeof(path), "%s/junk.o", dir);
 	f = fopen(path, "w");
@@ -521,6 +539,7 @@ int main(void)
 	test_tls();
 	test_datasize();
 	test_staticsig();
+	test_moved();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();
 	test_bad_input();

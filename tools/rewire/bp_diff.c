@@ -1232,7 +1232,9 @@ static void walk_inlined(struct dwalk *w, Dwarf_Die *d, const char *fn,
 			    dwarf_formref_die(&a, &org) &&
 			    (key = die_key(&org)) &&
 			    (s = dsub_get(w->o, key, &w->oom))) {
-				if (fn)
+				/* A recursive function inlined into itself
+				 * is no other caller. */
+				if (fn && strcmp(fn, key))
 					add_holder(s, fn, &w->oom);
 				add_ranges(s, &c, &w->oom);
 			}
@@ -1710,6 +1712,19 @@ static void describe_value(struct sb *b, const struct sym *s)
 		sb_printf(b, " ...");
 }
 
+/* A function using @s, for messages. */
+static const char *first_user(struct obj *o, const struct sym *s)
+{
+	for (size_t i = 1; i < o->nsyms; i++) {
+		struct sym *f = &o->syms[i];
+
+		for (size_t j = 0; f->kind == K_FUNC && j < f->nrels; j++)
+			if (f->rels[j].sym == s)
+				return f->name;
+	}
+	return "no function";
+}
+
 static void diff_data(struct diff *d)
 {
 	for (size_t i = 1; i < d->a.nsyms; i++) {
@@ -1786,17 +1801,15 @@ static void diff_data(struct diff *d)
 				continue;
 			n->refused = true;
 			msg(d, true, n->name,
-			    "new static data '%s' replaces '%s' (%" PRIu64
-			    " -> %" PRIu64 " bytes, %s): it must be shared "
-			    "with old code, which still uses '%s'; keep the "
-			    "old variable and put what is new in a shadow "
-			    "variable (rw_shadow_*)",
-			    n->name, o->name, o->size, n->size,
-			    strcmp(o->sec ? o->sec->name : "",
-				   n->sec ? n->sec->name : "")
-				    ? "in another section"
-				    : "another type",
-			    o->name);
+			    "new static data '%s' (%" PRIu64 " bytes, used by "
+			    "%s) has the name of '%s' (%" PRIu64 " bytes, "
+			    "used by %s), which no longer exists: if it is "
+			    "the same variable, moved or retyped, it must be "
+			    "shared with old code, which still uses '%s'; "
+			    "keep the old variable and put what is new in a "
+			    "shadow variable (rw_shadow_*)",
+			    n->name, n->size, first_user(&d->a, n), o->name,
+			    o->size, first_user(&d->b, o), o->name);
 			break;
 		}
 	}
@@ -1989,6 +2002,24 @@ static void include_holders(struct diff *d, struct dsub *s, const char *name)
 	}
 }
 
+/* The member of @o that is member @j of @n: by name, or the anonymous
+ * members (unions, bases) by their order among the anonymous ones. */
+static struct dmember *member_twin(struct dtype *o, struct dtype *n, size_t j)
+{
+	bool anon = n->m[j].name[0] == '<';
+	size_t nth = 0;
+
+	for (size_t i = 0; anon && i < j; i++)
+		nth += n->m[i].name[0] == '<';
+	for (size_t k = 0; k < o->nm; k++) {
+		if (strcmp(o->m[k].name, n->m[j].name))
+			continue;
+		if (!anon || !nth--)
+			return &o->m[k];
+	}
+	return NULL;
+}
+
 static void layouts(struct diff *d)
 {
 	for (size_t i = 0; i < d->a.ntypes; i++) {
@@ -2007,9 +2038,7 @@ static void layouts(struct diff *d)
 			struct dmember *nm = &n->m[j], *om = NULL;
 			const char *sep = b.len ? ", " : "";
 
-			for (size_t k = 0; k < o->nm && !om; k++)
-				if (!strcmp(o->m[k].name, nm->name))
-					om = &o->m[k];
+			om = member_twin(o, n, j);
 			if (!om) {
 				sb_printf(&b, "%smember '%s' added at %" PRIu64,
 					  sep, nm->name, nm->off / 8);
@@ -2041,8 +2070,7 @@ static void layouts(struct diff *d)
 		for (size_t k = 0; k < o->nm && shown < MAX_LISTED; k++) {
 			bool found = false;
 
-			for (size_t j = 0; j < n->nm && !found; j++)
-				found = !strcmp(o->m[k].name, n->m[j].name);
+			found = member_twin(n, o, k) != NULL;
 			if (!found) {
 				sb_printf(&b, "%smember '%s' removed",
 					  b.len ? ", " : "", o->m[k].name);
@@ -2148,9 +2176,13 @@ static void add_sym(struct diff *d, struct sym *n)
 	else
 		s->kind = BP_S_DYNAMIC;
 	if (!o && !n->defined) {
-		/* Undefined now, defined in before.o (a function that moved
-		 * to another file): the program's copy. */
-		o = find_func(&d->b, n->name);
+		/* Undefined now, defined in before.o (moved to another
+		 * file, or deleted here and declared): the program's copy. */
+		for (size_t i = 1; i < d->b.nsyms && !o; i++)
+			if (d->b.syms[i].defined && !d->b.syms[i].anon &&
+			    d->b.syms[i].kind != K_OTHER &&
+			    !strcmp(d->b.syms[i].name, n->name))
+				o = &d->b.syms[i];
 		if (o)
 			s->kind = BP_S_PROGRAM;
 	}

@@ -474,6 +474,17 @@ static void test_moved(void)
 		"shared with old code", NULL);
 }
 
+/* later's assert passes __LINE__, two more after the edit above it: not a
+ * change (kpatch does the same; replacing main for it would keep the
+ * transition from finishing). */
+static void test_lines(void)
+{
+	diff_case("lines", false);
+	func_is("first", BP_F_CHANGED, true, true, "edited");
+	func_is("later", BP_F_SAME, false, false, NULL);
+	expect(noted("later", "differs only in line numbers"), "a note");
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -540,6 +551,7 @@ int main(void)
 	test_datasize();
 	test_staticsig();
 	test_moved();
+	test_lines();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();
 	test_bad_input();

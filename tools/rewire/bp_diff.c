@@ -1680,6 +1680,79 @@ static bool hunk_touches(const struct bp_tu *tu, unsigned lo, unsigned hi)
 	return false;
 }
 
+/* Is @vn the line @vo of a function of the source file that moved, as
+ * much as that function moved? */
+static bool line_moved(struct diff *d, uint32_t vo, uint32_t vn)
+{
+	for (size_t i = 0; i < d->b.nsubs && vo != vn; i++) {
+		struct dsub *bs = &d->b.subs[i], *as;
+
+		if (!bs->own || vo < bs->line || vo > bs->end)
+			continue;
+		as = dsub_find(&d->a, bs->key);
+		if (as && as->own &&
+		    (int64_t)as->line - bs->line == (int64_t)vn - vo)
+			return true;
+	}
+	return false;
+}
+
+/* Does function @n differ from @o only in line numbers that moved with
+ * the lines above them (assert's and __LINE__'s, an immediate operand of
+ * mov $imm32, %reg), while no hunk touches it? Such a function is left
+ * out of the patch, as kpatch leaves it out: carrying it would only
+ * renumber messages, and replacing a function that never returns (main,
+ * an event loop) would keep the transition from ever finishing. */
+static bool lines_only(struct diff *d, struct sym *o, struct sym *n)
+{
+	const unsigned char *ob, *nb;
+	struct sym *owner = n;
+	struct dsub *ds;
+	char p[512];
+
+	if (!d->dwarf || o->size != n->size || o->nrels != n->nrels ||
+	    !o->sec || !n->sec || !o->sec->data || !n->sec->data)
+		return false;
+	if (cold_parent(n->name, p, sizeof(p)))
+		owner = find_func(&d->a, p);
+	if (!owner || owner->dsub < 0)
+		return false;
+	ds = &d->a.subs[owner->dsub];
+	if (!ds->own || hunk_touches(d->tu, ds->line, ds->end))
+		return false;
+	for (size_t i = 0; i < n->nrels; i++)
+		if (!same_rel(&o->rels[i], o->value, &n->rels[i], n->value, 0))
+			return false;
+	ob = o->sec->data + o->value;
+	nb = n->sec->data + n->value;
+	for (uint64_t i = 0; i < n->size;) {
+		bool found = false;
+
+		if (ob[i] == nb[i]) {
+			i++;
+			continue;
+		}
+		for (uint64_t k = i > 3 ? i - 3 : 1; k <= i && !found; k++) {
+			uint32_t vo, vn;
+
+			if (k + 4 > n->size)
+				break;
+			if (ob[k - 1] != nb[k - 1] || ob[k - 1] < 0xb8 ||
+			    ob[k - 1] > 0xbf)
+				continue;
+			memcpy(&vo, ob + k, 4);
+			memcpy(&vn, nb + k, 4);
+			if (line_moved(d, vo, vn)) {
+				found = true;
+				i = k + 4;
+			}
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 /* Data: compare, classify, refuse. */
 static void describe_value(struct sb *b, const struct sym *s)
 {
@@ -2423,6 +2496,15 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 			continue;
 		}
 		n->changed = !same_sym(n->twin, n);
+		if (n->changed && lines_only(d, n->twin, n)) {
+			n->changed = false;
+			msg(d, false, n->name,
+			    "'%s' differs only in line numbers (assert, "
+			    "__LINE__) because lines above it moved: it is "
+			    "left out of the patch, and its messages name the "
+			    "old lines",
+			    n->name);
+		}
 		if (n->changed) {
 			n->include = true;
 			set_why(d, n, "code changed");

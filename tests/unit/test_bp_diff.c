@@ -474,6 +474,18 @@ static void test_moved(void)
 		"shared with old code", NULL);
 }
 
+/* next_id was inlined into make, now it is not: its static 'id' is still
+ * the program's (found through DWARF, which says which function declares
+ * it, where the functions using it would not match). */
+static void test_inlstatic(void)
+{
+	diff_case("inlstatic", false);
+	func_is("next_id", BP_F_NEW, true, false, "new");
+	func_is("make", BP_F_CHANGED, true, true, NULL);
+	sym_is("id.0", BP_S_PROGRAM, "id.0", true);
+	expect(!res.nrefusals, "no refusal");
+}
+
 /* later's assert passes __LINE__, two more after the edit above it: not a
  * change (kpatch does the same; replacing main for it would keep the
  * transition from finishing). */
@@ -551,6 +563,7 @@ int main(void)
 	test_datasize();
 	test_staticsig();
 	test_moved();
+	test_inlstatic();
 	test_lines();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();

@@ -174,7 +174,9 @@ struct sym {
 	struct sym *twin; /* the same symbol in the other object */
 	struct rel *rels; /* its relocations, within sec->rels */
 	size_t nrels;
-	int dsub; /* its DWARF function (after.o), or -1 */
+	int dsub;  /* its DWARF function, or -1 */
+	int owner; /* function-scope static: the DWARF function declaring
+		      it, or -1 */
 
 	/* Results (after.o's symbols; before.o's for deleted ones). */
 	bool changed;  /* own bytes or references differ */
@@ -451,6 +453,7 @@ static int obj_open(struct obj *o, const char *path, const char *what,
 		s->value = es.st_value;
 		s->size = es.st_size;
 		s->dsub = -1;
+		s->owner = -1;
 		if (es.st_shndx != SHN_UNDEF && es.st_shndx < SHN_LORESERVE) {
 			if (es.st_shndx >= o->nsecs)
 				return fail(
@@ -619,6 +622,8 @@ static void twins(struct sym *o, struct sym *n)
 	o->twin = n;
 }
 
+static const char *sub_key(const struct obj *o, int i);
+
 static void correlate(struct obj *before, struct obj *after)
 {
 	char bn[256], an[256];
@@ -640,7 +645,28 @@ static void correlate(struct obj *before, struct obj *after)
 			break;
 		}
 	}
-	/* Function-scope statics: the pair sharing the most users first. */
+	/* Function-scope statics: by the function declaring them (DWARF),
+	 * then the pair sharing the most users first. */
+	for (size_t i = 1; i < after->nsyms; i++) {
+		struct sym *n = &after->syms[i];
+
+		if (n->twin || !numbered_static(n) || n->owner < 0)
+			continue;
+		unnumbered(n->name, an, sizeof(an));
+		for (size_t j = 1; j < before->nsyms; j++) {
+			struct sym *o = &before->syms[j];
+
+			if (o->twin || !numbered_static(o) || o->owner < 0 ||
+			    strcmp(sub_key(before, o->owner),
+				   sub_key(after, n->owner)))
+				continue;
+			unnumbered(o->name, bn, sizeof(bn));
+			if (!strcmp(an, bn)) {
+				twins(o, n);
+				break;
+			}
+		}
+	}
 	while (more) {
 		struct sym *bo = NULL, *bn_ = NULL;
 		int best = 0;
@@ -916,6 +942,11 @@ struct dsub {
 	bool edited;
 	bool inline_only_listed;
 };
+
+static const char *sub_key(const struct obj *o, int i)
+{
+	return o->subs[i].key;
+}
 
 struct dmember {
 	char *name, *type;
@@ -1243,6 +1274,46 @@ static void walk_inlined(struct dwalk *w, Dwarf_Die *d, const char *fn,
 	} while (dwarf_siblingof(&c, &c) == 0);
 }
 
+/* The function-scope statics declared in function @sub (its DIE @d):
+ * their symbols' owner, which does not depend on where GCC inlined the
+ * function nor on the numbers it gave them. */
+static void walk_statics(struct dwalk *w, Dwarf_Die *d, int sub,
+			 Dwfl_Module *mod, Dwarf_Addr bias, int depth)
+{
+	Dwarf_Die c;
+
+	if (depth > 32 || dwarf_child(d, &c) != 0)
+		return;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Op *expr;
+		size_t len;
+
+		if (dwarf_tag(&c) == DW_TAG_lexical_block) {
+			walk_statics(w, &c, sub, mod, bias, depth + 1);
+			continue;
+		}
+		if (dwarf_tag(&c) != DW_TAG_variable ||
+		    !dwarf_attr(&c, DW_AT_location, &a) ||
+		    dwarf_getlocation(&a, &expr, &len) || len < 1 ||
+		    expr[0].atom != DW_OP_addr)
+			continue;
+		Dwarf_Addr addr = expr[0].number + bias, sbias;
+		Elf_Scn *scn = dwfl_module_address_section(mod, &addr, &sbias);
+		size_t ndx = scn ? elf_ndxscn(scn) : 0;
+
+		if (!ndx || ndx >= w->o->nsecs)
+			continue;
+		for (size_t i = 1; i < w->o->nsyms; i++) {
+			struct sym *s = &w->o->syms[i];
+
+			if (s->sec == &w->o->secs[ndx] && s->kind == K_DATA &&
+			    !s->anon && s->value == addr && s->owner < 0)
+				s->owner = sub;
+		}
+	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
 static void add_type(struct dwalk *w, Dwarf_Die *t, const char *key)
 {
 	struct obj *o = w->o;
@@ -1341,6 +1412,8 @@ static void walk_die(struct dwalk *w, Dwarf_Die *parent, const char *scope,
 				add_ranges(s, &c, &w->oom);
 				walk_inlined(w, &c, fs ? fs->name : NULL, 0);
 			}
+			walk_statics(w, &c, (int)(s - w->o->subs), mod, bias,
+				     0);
 			break;
 		}
 		case DW_TAG_namespace:
@@ -1444,13 +1517,25 @@ static void sub_ends(struct obj *o, struct row *rows, size_t nrows)
 	free(lines);
 }
 
+/* An object's DWARF is in the object: look nowhere else (no debuginfod,
+ * no /usr/lib/debug). */
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			Dwarf_Addr base, const char *file_name,
+			const char *debuglink_file, GElf_Word debuglink_crc,
+			char **debuginfo_file_name)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
+	(void)debuglink_file, (void)debuglink_crc, (void)debuginfo_file_name;
+	return -1;
+}
+
 /* Read @o's DWARF (relocated by libdwfl: an object's debug sections refer
  * to each other through relocations). No DWARF is not an error: the
  * checks that need it are skipped, with a note. */
 static int read_dwarf(struct obj *o, bool *have)
 {
 	static const Dwfl_Callbacks cb = {
-		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.find_debuginfo = no_debuginfo,
 		.section_address = dwfl_offline_section_address,
 	};
 	Dwfl_Module *mod;
@@ -2472,11 +2557,11 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 	if (obj_open(&d->b, tu->before_o, "before.o", err, errlen) ||
 	    obj_open(&d->a, tu->after_o, "after.o", err, errlen))
 		goto out;
-	correlate(&d->b, &d->a);
 	if (read_dwarf(&d->b, &hb) || read_dwarf(&d->a, &ha)) {
 		fail(err, errlen, "out of memory reading DWARF");
 		goto out;
 	}
+	correlate(&d->b, &d->a);
 	d->dwarf = hb && ha;
 	if (!d->dwarf)
 		msg(d, false, NULL,

@@ -24,7 +24,8 @@
 	"-fdata-sections"
 
 static char dir[] = "/tmp/rw_bp_diff.XXXXXX";
-static const char *cur; /* the case */
+static const char *cur;	       /* the case */
+static const char *extra = ""; /* compiler flags after FLAGS */
 static struct bp_result res;
 static struct bp_hunk hunks[64];
 static size_t nhunks;
@@ -141,11 +142,11 @@ static void diff_case(const char *name, bool cxx)
 		     ext, src_a),
 		 0);
 	read_hunks(src_b, src_a);
-	CHECK_EQ(run("cd %s/before && %s " FLAGS " -c %s.%s -o %s", dir, cc,
-		     name, ext, obj_b),
+	CHECK_EQ(run("cd %s/before && %s " FLAGS " %s -c %s.%s -o %s", dir, cc,
+		     extra, name, ext, obj_b),
 		 0);
-	CHECK_EQ(run("cd %s/after && %s " FLAGS " -c %s.%s -o %s", dir, cc,
-		     name, ext, obj_a),
+	CHECK_EQ(run("cd %s/after && %s " FLAGS " %s -c %s.%s -o %s", dir, cc,
+		     extra, name, ext, obj_a),
 		 0);
 	tu = (struct bp_tu){ .src = src_b,
 			     .before_o = obj_b,
@@ -370,6 +371,18 @@ static void test_delfunc(void)
 	expect(!has_sym("gone"), "gone not referenced");
 }
 
+/* helper2 is defined in another file now (and in the program, here):
+ * the patch calls the program's. */
+static void test_movedfunc(void)
+{
+	diff_case("movedfunc", false);
+	func_is("helper2", BP_F_DELETED, false, false, NULL);
+	func_is("caller", BP_F_CHANGED, true, true, "edited");
+	sym_is("helper2", BP_S_PROGRAM, "helper2", false);
+	expect(noted("helper2", "the patch calls the program's copy"),
+	       "a note on helper2");
+}
+
 static void test_clone(void)
 {
 	const struct bp_func *c;
@@ -497,6 +510,20 @@ static void test_lines(void)
 	expect(noted("later", "differs only in line numbers"), "a note");
 }
 
+/* Without DWARF the code is still compared; what needs DWARF is said to
+ * be unchecked. */
+static void test_nodwarf(void)
+{
+	extra = "-g0";
+	diff_case("helper", false);
+	extra = "";
+	func_is("a", BP_F_CHANGED, true, true, "code changed");
+	func_is("b", BP_F_CHANGED, true, true, "code changed");
+	func_is("c", BP_F_SAME, false, false, NULL);
+	expect(res.nnotes == 1 && strstr(res.notes[0].text, "has no DWARF"),
+	       "a note on the missing DWARF");
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -555,6 +582,7 @@ int main(void)
 	test_layout();
 	test_newfunc();
 	test_delfunc();
+	test_movedfunc();
 	test_clone();
 	test_signature();
 	test_statics();
@@ -567,6 +595,7 @@ int main(void)
 	test_lines();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();
+	test_nodwarf();
 	test_bad_input();
 
 	bp_result_free(&res);

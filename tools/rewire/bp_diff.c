@@ -2447,6 +2447,20 @@ static void tls_and_notes(struct diff *d)
 	}
 }
 
+/* Does included code refer to @name, undefined in after.o? */
+static bool called_from_patch(struct diff *d, const char *name)
+{
+	for (size_t i = 1; i < d->a.nsyms; i++) {
+		struct sym *f = &d->a.syms[i];
+
+		for (size_t j = 0; f->include && j < f->nrels; j++)
+			if (!f->rels[j].sym->defined &&
+			    !strcmp(f->rels[j].sym->name, name))
+				return true;
+	}
+	return false;
+}
+
 static void build_funcs(struct diff *d)
 {
 	struct obj *a = &d->a, *b = &d->b;
@@ -2496,6 +2510,14 @@ static void build_funcs(struct diff *d)
 			d->oom = true;
 		if (cold_parent(s->name, p, sizeof(p)))
 			continue;
+		if (called_from_patch(d, s->name)) {
+			msg(d, false, s->name,
+			    "'%s' is no longer defined in this file: it is "
+			    "left in the program as it is, and the patch "
+			    "calls the program's copy",
+			    s->name);
+			continue;
+		}
 		msg(d, false, s->name,
 		    "'%s' was deleted: it is left in the program as it is; "
 		    "nothing in the patch calls it",

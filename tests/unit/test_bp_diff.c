@@ -510,6 +510,16 @@ static void test_lines(void)
 	expect(noted("later", "differs only in line numbers"), "a note");
 }
 
+static void test_special(void)
+{
+	diff_case("special", false);
+	func_is("work", BP_F_CHANGED, true, true, "edited");
+	func_is("setup", BP_F_NEW, true, false, "new");
+	expect(noted("work", "has entries in __my_sites"), "a note on work");
+	expect(noted("setup", "a live patch does not run it"),
+	       "a note on setup");
+}
+
 /* Without DWARF the code is still compared; what needs DWARF is said to
  * be unchecked. */
 static void test_nodwarf(void)
@@ -595,6 +605,7 @@ int main(void)
 	test_lines();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();
+	test_special();
 	test_nodwarf();
 	test_bad_input();
 

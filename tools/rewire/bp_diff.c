@@ -2393,6 +2393,50 @@ static void list_syms(struct diff *d)
 	}
 }
 
+/* Sections that list code addresses without being code or data of their
+ * own (rewire's __rw_jump_table, constructors' .init_array, ...), as
+ * kpatch's special sections: what they say about included code. */
+static void special_sections(struct diff *d)
+{
+	struct obj *a = &d->a;
+
+	for (size_t i = 1; i < a->nsecs; i++) {
+		struct sec *sec = &a->secs[i];
+		bool ctors = !strcmp(sec->name, ".init_array") ||
+			     !strncmp(sec->name, ".init_array.", 12) ||
+			     !strcmp(sec->name, ".ctors") ||
+			     !strcmp(sec->name, ".preinit_array");
+
+		if (sec->named || !(sec->sh.sh_flags & SHF_ALLOC) ||
+		    (sec->sh.sh_flags & SHF_EXECINSTR) ||
+		    ignored_section(sec->name) || !sec->nrels)
+			continue;
+		for (size_t j = 0; j < sec->nrels; j++) {
+			struct sym *t = sec->rels[j].sym;
+			bool dup = false;
+
+			if (t->kind != K_FUNC || !t->include)
+				continue;
+			for (size_t k = 0; k < j && !dup; k++)
+				dup = sec->rels[k].sym == t;
+			if (dup)
+				continue;
+			if (ctors && !t->twin)
+				msg(d, false, t->name,
+				    "'%s' is a new constructor (%s): a live "
+				    "patch does not run it; do its work from a "
+				    "pre_patch or post_patch callback",
+				    t->name, sec->name);
+			else if (!ctors)
+				msg(d, false, t->name,
+				    "'%s' has entries in %s: the patch's copy "
+				    "of '%s' brings its own, which the "
+				    "program's table does not list",
+				    t->name, sec->name, t->name);
+		}
+	}
+}
+
 static void tls_and_notes(struct diff *d)
 {
 	struct obj *a = &d->a;
@@ -2655,6 +2699,7 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 	}
 	propagate(d);
 	tls_and_notes(d);
+	special_sections(d);
 	build_funcs(d);
 	list_syms(d);
 	if (d->oom) {

@@ -13,13 +13,16 @@
  *     compare by name, not by section layout. What has no name (string
  *     literals, constants of .rodata.cst*, jump tables) stays anonymous and
  *     is compared by content.
- *  2. Symbols are correlated by name; a local whose number GCC changed
- *     ("count.1" -> "count.2", "f.constprop.0" -> "f.constprop.1") by its
- *     name without the numbers and, for data, by the functions that use
- *     it.
+ *  2. Symbols are correlated by name. Function-scope statics ("count.1")
+ *     are numbered by GCC from the last one declared, so they correlate
+ *     by the function declaring them (DWARF), then by the functions using
+ *     them; a local function whose number changed ("f.constprop.1") by
+ *     its name without the number when only one matches.
  *  3. A function changed when its bytes or its normalised relocations
  *     differ. A reference to another function compares by name only:
- *     calls go through the entry, which the patch redirects.
+ *     calls go through the entry, which the patch redirects. A function
+ *     no hunk touches whose bytes differ only in line numbers that moved
+ *     (assert's __LINE__) is left out, as kpatch leaves it out.
  *  4. What a change drags in, until nothing more changes: a .cold piece
  *     and its parent go together; a changed clone (.constprop/.isra/.part)
  *     brings every function that uses it (its calling convention is the
@@ -27,12 +30,19 @@
  *     changed is copied into the patch and brings every function that
  *     reads it; a changed function inlined into callers brings the callers
  *     (DWARF of both objects); a static function whose signature changed
- *     brings its callers.
- *  5. Refusals: changed initialised writable data or data layout, struct
- *     layouts (DWARF), signatures of global functions, thread-local data,
- *     virtual tables.
+ *     brings every function that uses it.
+ *  5. Refusals: changed initialised writable data or data layout;
+ *     signatures of changed global functions; thread-local data used by
+ *     included code; virtual tables; struct, union and class layouts. The
+ *     rule for layouts is the simple one: every named type in both
+ *     objects' DWARF is compared (size, members' names, offsets and type
+ *     names), and any difference is refused. The DWARF of a file holds
+ *     the types the file uses, so a type that changed and that the file
+ *     uses anywhere is refused, whether or not the patched code touches
+ *     it.
  *  6. DWARF of after.o with the diff's hunks tells "edited" from "changed
- *     because something inlined into it changed".
+ *     because something inlined into it changed", and finds functions
+ *     that exist only as inlined copies.
  *
  * Relocations are x86-64 RELA. A PC-relative relocation's addend is the
  * target minus the end of the instruction's operand; when the operand is

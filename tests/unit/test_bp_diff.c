@@ -24,7 +24,8 @@
 	"-fdata-sections"
 
 static char dir[] = "/tmp/rw_bp_diff.XXXXXX";
-static const char *cur; /* the case */
+static const char *cur;	       /* the case */
+static const char *extra = ""; /* compiler flags after FLAGS */
 static struct bp_result res;
 static struct bp_hunk hunks[64];
 static size_t nhunks;
@@ -141,11 +142,11 @@ static void diff_case(const char *name, bool cxx)
 		     ext, src_a),
 		 0);
 	read_hunks(src_b, src_a);
-	CHECK_EQ(run("cd %s/before && %s " FLAGS " -c %s.%s -o %s", dir, cc,
-		     name, ext, obj_b),
+	CHECK_EQ(run("cd %s/before && %s " FLAGS " %s -c %s.%s -o %s", dir, cc,
+		     extra, name, ext, obj_b),
 		 0);
-	CHECK_EQ(run("cd %s/after && %s " FLAGS " -c %s.%s -o %s", dir, cc,
-		     name, ext, obj_a),
+	CHECK_EQ(run("cd %s/after && %s " FLAGS " %s -c %s.%s -o %s", dir, cc,
+		     extra, name, ext, obj_a),
 		 0);
 	tu = (struct bp_tu){ .src = src_b,
 			     .before_o = obj_b,
@@ -260,8 +261,17 @@ static void test_body(void)
 	diff_case("body", false);
 	func_is("f", BP_F_CHANGED, true, true, "edited");
 	func_is("g", BP_F_SAME, false, false, NULL);
+	func_is("name", BP_F_SAME, false, false, NULL);
+	/* f is inlined into dispatch, which has a .cold piece. */
+	func_is("dispatch", BP_F_CHANGED, true, true, "inlines edited 'f'");
+	func_is("dispatch.cold", BP_F_CHANGED, true, false,
+		"piece of 'dispatch'");
+	expect(func("f")->ninlined == 1 && inlined_in(func("f"), "dispatch"),
+	       "f inlined into dispatch");
+	func_is("scale", BP_F_SAME, false, false, NULL);
 	expect(func("f")->global, "f global");
-	expect(included() == 1 && !res.nrefusals, "only f");
+	sym_is("puts", BP_S_DYNAMIC, NULL, false);
+	expect(included() == 3 && !res.nrefusals, "f, dispatch and its piece");
 	sym_is("f", BP_S_PATCH, NULL, false);
 }
 
@@ -361,6 +371,18 @@ static void test_delfunc(void)
 	expect(!has_sym("gone"), "gone not referenced");
 }
 
+/* helper2 is defined in another file now (and in the program, here):
+ * the patch calls the program's. */
+static void test_movedfunc(void)
+{
+	diff_case("movedfunc", false);
+	func_is("helper2", BP_F_DELETED, false, false, NULL);
+	func_is("caller", BP_F_CHANGED, true, true, "edited");
+	sym_is("helper2", BP_S_PROGRAM, "helper2", false);
+	expect(noted("helper2", "the patch calls the program's copy"),
+	       "a note on helper2");
+}
+
 static void test_clone(void)
 {
 	const struct bp_func *c;
@@ -457,6 +479,61 @@ static void test_staticsig(void)
 	expect(!res.nrefusals, "no refusal");
 }
 
+static void test_moved(void)
+{
+	diff_case("moved", false);
+	refused("count.0", "(8 bytes, used by tock)",
+		"name of 'count.0' (4 bytes, used by tick)",
+		"shared with old code", NULL);
+}
+
+/* next_id was inlined into make, now it is not: its static 'id' is still
+ * the program's (found through DWARF, which says which function declares
+ * it, where the functions using it would not match). */
+static void test_inlstatic(void)
+{
+	diff_case("inlstatic", false);
+	func_is("next_id", BP_F_NEW, true, false, "new");
+	func_is("make", BP_F_CHANGED, true, true, NULL);
+	sym_is("id.0", BP_S_PROGRAM, "id.0", true);
+	expect(!res.nrefusals, "no refusal");
+}
+
+/* later's assert passes __LINE__, two more after the edit above it: not a
+ * change (kpatch does the same; replacing main for it would keep the
+ * transition from finishing). */
+static void test_lines(void)
+{
+	diff_case("lines", false);
+	func_is("first", BP_F_CHANGED, true, true, "edited");
+	func_is("later", BP_F_SAME, false, false, NULL);
+	expect(noted("later", "differs only in line numbers"), "a note");
+}
+
+static void test_special(void)
+{
+	diff_case("special", false);
+	func_is("work", BP_F_CHANGED, true, true, "edited");
+	func_is("setup", BP_F_NEW, true, false, "new");
+	expect(noted("work", "has entries in __my_sites"), "a note on work");
+	expect(noted("setup", "a live patch does not run it"),
+	       "a note on setup");
+}
+
+/* Without DWARF the code is still compared; what needs DWARF is said to
+ * be unchecked. */
+static void test_nodwarf(void)
+{
+	extra = "-g0";
+	diff_case("helper", false);
+	extra = "";
+	func_is("a", BP_F_CHANGED, true, true, "code changed");
+	func_is("b", BP_F_CHANGED, true, true, "code changed");
+	func_is("c", BP_F_SAME, false, false, NULL);
+	expect(res.nnotes == 1 && strstr(res.notes[0].text, "has no DWARF"),
+	       "a note on the missing DWARF");
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -464,6 +541,7 @@ static void test_bad_input(void)
 	struct bp_tu tu = { 0 };
 	FILE *f;
 
+	bp_result_free(&res);
 	cur = "bad input";
 	snprintf(path, sizeof(path), "%s/junk.o", dir);
 	f = fopen(path, "w");
@@ -514,6 +592,7 @@ int main(void)
 	test_layout();
 	test_newfunc();
 	test_delfunc();
+	test_movedfunc();
 	test_clone();
 	test_signature();
 	test_statics();
@@ -521,8 +600,13 @@ int main(void)
 	test_tls();
 	test_datasize();
 	test_staticsig();
+	test_moved();
+	test_inlstatic();
+	test_lines();
 	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
 		test_cxx();
+	test_special();
+	test_nodwarf();
 	test_bad_input();
 
 	bp_result_free(&res);

@@ -13,13 +13,16 @@
  *     compare by name, not by section layout. What has no name (string
  *     literals, constants of .rodata.cst*, jump tables) stays anonymous and
  *     is compared by content.
- *  2. Symbols are correlated by name; a local whose number GCC changed
- *     ("count.1" -> "count.2", "f.constprop.0" -> "f.constprop.1") by its
- *     name without the numbers and, for data, by the functions that use
- *     it.
+ *  2. Symbols are correlated by name. Function-scope statics ("count.1")
+ *     are numbered by GCC from the last one declared, so they correlate
+ *     by the function declaring them (DWARF), then by the functions using
+ *     them; a local function whose number changed ("f.constprop.1") by
+ *     its name without the number when only one matches.
  *  3. A function changed when its bytes or its normalised relocations
  *     differ. A reference to another function compares by name only:
- *     calls go through the entry, which the patch redirects.
+ *     calls go through the entry, which the patch redirects. A function
+ *     no hunk touches whose bytes differ only in line numbers that moved
+ *     (assert's __LINE__) is left out, as kpatch leaves it out.
  *  4. What a change drags in, until nothing more changes: a .cold piece
  *     and its parent go together; a changed clone (.constprop/.isra/.part)
  *     brings every function that uses it (its calling convention is the
@@ -27,12 +30,19 @@
  *     changed is copied into the patch and brings every function that
  *     reads it; a changed function inlined into callers brings the callers
  *     (DWARF of both objects); a static function whose signature changed
- *     brings its callers.
- *  5. Refusals: changed initialised writable data or data layout, struct
- *     layouts (DWARF), signatures of global functions, thread-local data,
- *     virtual tables.
+ *     brings every function that uses it.
+ *  5. Refusals: changed initialised writable data or data layout;
+ *     signatures of changed global functions; thread-local data used by
+ *     included code; virtual tables; struct, union and class layouts. The
+ *     rule for layouts is the simple one: every named type in both
+ *     objects' DWARF is compared (size, members' names, offsets and type
+ *     names), and any difference is refused. The DWARF of a file holds
+ *     the types the file uses, so a type that changed and that the file
+ *     uses anywhere is refused, whether or not the patched code touches
+ *     it.
  *  6. DWARF of after.o with the diff's hunks tells "edited" from "changed
- *     because something inlined into it changed".
+ *     because something inlined into it changed", and finds functions
+ *     that exist only as inlined copies.
  *
  * Relocations are x86-64 RELA. A PC-relative relocation's addend is the
  * target minus the end of the instruction's operand; when the operand is
@@ -174,7 +184,9 @@ struct sym {
 	struct sym *twin; /* the same symbol in the other object */
 	struct rel *rels; /* its relocations, within sec->rels */
 	size_t nrels;
-	int dsub; /* its DWARF function (after.o), or -1 */
+	int dsub;  /* its DWARF function, or -1 */
+	int owner; /* function-scope static: the DWARF function declaring
+		      it, or -1 */
 
 	/* Results (after.o's symbols; before.o's for deleted ones). */
 	bool changed;  /* own bytes or references differ */
@@ -451,6 +463,7 @@ static int obj_open(struct obj *o, const char *path, const char *what,
 		s->value = es.st_value;
 		s->size = es.st_size;
 		s->dsub = -1;
+		s->owner = -1;
 		if (es.st_shndx != SHN_UNDEF && es.st_shndx < SHN_LORESERVE) {
 			if (es.st_shndx >= o->nsecs)
 				return fail(
@@ -619,6 +632,8 @@ static void twins(struct sym *o, struct sym *n)
 	o->twin = n;
 }
 
+static const char *sub_key(const struct obj *o, int i);
+
 static void correlate(struct obj *before, struct obj *after)
 {
 	char bn[256], an[256];
@@ -640,7 +655,28 @@ static void correlate(struct obj *before, struct obj *after)
 			break;
 		}
 	}
-	/* Function-scope statics: the pair sharing the most users first. */
+	/* Function-scope statics: by the function declaring them (DWARF),
+	 * then the pair sharing the most users first. */
+	for (size_t i = 1; i < after->nsyms; i++) {
+		struct sym *n = &after->syms[i];
+
+		if (n->twin || !numbered_static(n) || n->owner < 0)
+			continue;
+		unnumbered(n->name, an, sizeof(an));
+		for (size_t j = 1; j < before->nsyms; j++) {
+			struct sym *o = &before->syms[j];
+
+			if (o->twin || !numbered_static(o) || o->owner < 0 ||
+			    strcmp(sub_key(before, o->owner),
+				   sub_key(after, n->owner)))
+				continue;
+			unnumbered(o->name, bn, sizeof(bn));
+			if (!strcmp(an, bn)) {
+				twins(o, n);
+				break;
+			}
+		}
+	}
 	while (more) {
 		struct sym *bo = NULL, *bn_ = NULL;
 		int best = 0;
@@ -916,6 +952,11 @@ struct dsub {
 	bool edited;
 	bool inline_only_listed;
 };
+
+static const char *sub_key(const struct obj *o, int i)
+{
+	return o->subs[i].key;
+}
 
 struct dmember {
 	char *name, *type;
@@ -1232,12 +1273,54 @@ static void walk_inlined(struct dwalk *w, Dwarf_Die *d, const char *fn,
 			    dwarf_formref_die(&a, &org) &&
 			    (key = die_key(&org)) &&
 			    (s = dsub_get(w->o, key, &w->oom))) {
-				if (fn)
+				/* A recursive function inlined into itself
+				 * is no other caller. */
+				if (fn && strcmp(fn, key))
 					add_holder(s, fn, &w->oom);
 				add_ranges(s, &c, &w->oom);
 			}
 		}
 		walk_inlined(w, &c, fn, depth + 1);
+	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
+/* The function-scope statics declared in function @sub (its DIE @d):
+ * their symbols' owner, which does not depend on where GCC inlined the
+ * function nor on the numbers it gave them. */
+static void walk_statics(struct dwalk *w, Dwarf_Die *d, int sub,
+			 Dwfl_Module *mod, Dwarf_Addr bias, int depth)
+{
+	Dwarf_Die c;
+
+	if (depth > 32 || dwarf_child(d, &c) != 0)
+		return;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Op *expr;
+		size_t len;
+
+		if (dwarf_tag(&c) == DW_TAG_lexical_block) {
+			walk_statics(w, &c, sub, mod, bias, depth + 1);
+			continue;
+		}
+		if (dwarf_tag(&c) != DW_TAG_variable ||
+		    !dwarf_attr(&c, DW_AT_location, &a) ||
+		    dwarf_getlocation(&a, &expr, &len) || len < 1 ||
+		    expr[0].atom != DW_OP_addr)
+			continue;
+		Dwarf_Addr addr = expr[0].number + bias, sbias;
+		Elf_Scn *scn = dwfl_module_address_section(mod, &addr, &sbias);
+		size_t ndx = scn ? elf_ndxscn(scn) : 0;
+
+		if (!ndx || ndx >= w->o->nsecs)
+			continue;
+		for (size_t i = 1; i < w->o->nsyms; i++) {
+			struct sym *s = &w->o->syms[i];
+
+			if (s->sec == &w->o->secs[ndx] && s->kind == K_DATA &&
+			    !s->anon && s->value == addr && s->owner < 0)
+				s->owner = sub;
+		}
 	} while (dwarf_siblingof(&c, &c) == 0);
 }
 
@@ -1339,6 +1422,8 @@ static void walk_die(struct dwalk *w, Dwarf_Die *parent, const char *scope,
 				add_ranges(s, &c, &w->oom);
 				walk_inlined(w, &c, fs ? fs->name : NULL, 0);
 			}
+			walk_statics(w, &c, (int)(s - w->o->subs), mod, bias,
+				     0);
 			break;
 		}
 		case DW_TAG_namespace:
@@ -1442,13 +1527,25 @@ static void sub_ends(struct obj *o, struct row *rows, size_t nrows)
 	free(lines);
 }
 
+/* An object's DWARF is in the object: look nowhere else (no debuginfod,
+ * no /usr/lib/debug). */
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			Dwarf_Addr base, const char *file_name,
+			const char *debuglink_file, GElf_Word debuglink_crc,
+			char **debuginfo_file_name)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
+	(void)debuglink_file, (void)debuglink_crc, (void)debuginfo_file_name;
+	return -1;
+}
+
 /* Read @o's DWARF (relocated by libdwfl: an object's debug sections refer
  * to each other through relocations). No DWARF is not an error: the
  * checks that need it are skipped, with a note. */
 static int read_dwarf(struct obj *o, bool *have)
 {
 	static const Dwfl_Callbacks cb = {
-		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.find_debuginfo = no_debuginfo,
 		.section_address = dwfl_offline_section_address,
 	};
 	Dwfl_Module *mod;
@@ -1678,6 +1775,79 @@ static bool hunk_touches(const struct bp_tu *tu, unsigned lo, unsigned hi)
 	return false;
 }
 
+/* Is @vn the line @vo of a function of the source file that moved, as
+ * much as that function moved? */
+static bool line_moved(struct diff *d, uint32_t vo, uint32_t vn)
+{
+	for (size_t i = 0; i < d->b.nsubs && vo != vn; i++) {
+		struct dsub *bs = &d->b.subs[i], *as;
+
+		if (!bs->own || vo < bs->line || vo > bs->end)
+			continue;
+		as = dsub_find(&d->a, bs->key);
+		if (as && as->own &&
+		    (int64_t)as->line - bs->line == (int64_t)vn - vo)
+			return true;
+	}
+	return false;
+}
+
+/* Does function @n differ from @o only in line numbers that moved with
+ * the lines above them (assert's and __LINE__'s, an immediate operand of
+ * mov $imm32, %reg), while no hunk touches it? Such a function is left
+ * out of the patch, as kpatch leaves it out: carrying it would only
+ * renumber messages, and replacing a function that never returns (main,
+ * an event loop) would keep the transition from ever finishing. */
+static bool lines_only(struct diff *d, struct sym *o, struct sym *n)
+{
+	const unsigned char *ob, *nb;
+	struct sym *owner = n;
+	struct dsub *ds;
+	char p[512];
+
+	if (!d->dwarf || o->size != n->size || o->nrels != n->nrels ||
+	    !o->sec || !n->sec || !o->sec->data || !n->sec->data)
+		return false;
+	if (cold_parent(n->name, p, sizeof(p)))
+		owner = find_func(&d->a, p);
+	if (!owner || owner->dsub < 0)
+		return false;
+	ds = &d->a.subs[owner->dsub];
+	if (!ds->own || hunk_touches(d->tu, ds->line, ds->end))
+		return false;
+	for (size_t i = 0; i < n->nrels; i++)
+		if (!same_rel(&o->rels[i], o->value, &n->rels[i], n->value, 0))
+			return false;
+	ob = o->sec->data + o->value;
+	nb = n->sec->data + n->value;
+	for (uint64_t i = 0; i < n->size;) {
+		bool found = false;
+
+		if (ob[i] == nb[i]) {
+			i++;
+			continue;
+		}
+		for (uint64_t k = i > 3 ? i - 3 : 1; k <= i && !found; k++) {
+			uint32_t vo, vn;
+
+			if (k + 4 > n->size)
+				break;
+			if (ob[k - 1] != nb[k - 1] || ob[k - 1] < 0xb8 ||
+			    ob[k - 1] > 0xbf)
+				continue;
+			memcpy(&vo, ob + k, 4);
+			memcpy(&vn, nb + k, 4);
+			if (line_moved(d, vo, vn)) {
+				found = true;
+				i = k + 4;
+			}
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 /* Data: compare, classify, refuse. */
 static void describe_value(struct sb *b, const struct sym *s)
 {
@@ -1708,6 +1878,19 @@ static void describe_value(struct sb *b, const struct sym *s)
 		sb_printf(b, " %02x", p[i]);
 	if (s->size > MAX_SHOWN)
 		sb_printf(b, " ...");
+}
+
+/* A function using @s, for messages. */
+static const char *first_user(struct obj *o, const struct sym *s)
+{
+	for (size_t i = 1; i < o->nsyms; i++) {
+		struct sym *f = &o->syms[i];
+
+		for (size_t j = 0; f->kind == K_FUNC && j < f->nrels; j++)
+			if (f->rels[j].sym == s)
+				return f->name;
+	}
+	return "no function";
 }
 
 static void diff_data(struct diff *d)
@@ -1786,17 +1969,15 @@ static void diff_data(struct diff *d)
 				continue;
 			n->refused = true;
 			msg(d, true, n->name,
-			    "new static data '%s' replaces '%s' (%" PRIu64
-			    " -> %" PRIu64 " bytes, %s): it must be shared "
-			    "with old code, which still uses '%s'; keep the "
-			    "old variable and put what is new in a shadow "
-			    "variable (rw_shadow_*)",
-			    n->name, o->name, o->size, n->size,
-			    strcmp(o->sec ? o->sec->name : "",
-				   n->sec ? n->sec->name : "")
-				    ? "in another section"
-				    : "another type",
-			    o->name);
+			    "new static data '%s' (%" PRIu64 " bytes, used by "
+			    "%s) has the name of '%s' (%" PRIu64 " bytes, "
+			    "used by %s), which no longer exists: if it is "
+			    "the same variable, moved or retyped, it must be "
+			    "shared with old code, which still uses '%s'; "
+			    "keep the old variable and put what is new in a "
+			    "shadow variable (rw_shadow_*)",
+			    n->name, n->size, first_user(&d->a, n), o->name,
+			    o->size, first_user(&d->b, o), o->name);
 			break;
 		}
 	}
@@ -1989,6 +2170,24 @@ static void include_holders(struct diff *d, struct dsub *s, const char *name)
 	}
 }
 
+/* The member of @o that is member @j of @n: by name, or the anonymous
+ * members (unions, bases) by their order among the anonymous ones. */
+static struct dmember *member_twin(struct dtype *o, struct dtype *n, size_t j)
+{
+	bool anon = n->m[j].name[0] == '<';
+	size_t nth = 0;
+
+	for (size_t i = 0; anon && i < j; i++)
+		nth += n->m[i].name[0] == '<';
+	for (size_t k = 0; k < o->nm; k++) {
+		if (strcmp(o->m[k].name, n->m[j].name))
+			continue;
+		if (!anon || !nth--)
+			return &o->m[k];
+	}
+	return NULL;
+}
+
 static void layouts(struct diff *d)
 {
 	for (size_t i = 0; i < d->a.ntypes; i++) {
@@ -2007,9 +2206,7 @@ static void layouts(struct diff *d)
 			struct dmember *nm = &n->m[j], *om = NULL;
 			const char *sep = b.len ? ", " : "";
 
-			for (size_t k = 0; k < o->nm && !om; k++)
-				if (!strcmp(o->m[k].name, nm->name))
-					om = &o->m[k];
+			om = member_twin(o, n, j);
 			if (!om) {
 				sb_printf(&b, "%smember '%s' added at %" PRIu64,
 					  sep, nm->name, nm->off / 8);
@@ -2041,8 +2238,7 @@ static void layouts(struct diff *d)
 		for (size_t k = 0; k < o->nm && shown < MAX_LISTED; k++) {
 			bool found = false;
 
-			for (size_t j = 0; j < n->nm && !found; j++)
-				found = !strcmp(o->m[k].name, n->m[j].name);
+			found = member_twin(n, o, k) != NULL;
 			if (!found) {
 				sb_printf(&b, "%smember '%s' removed",
 					  b.len ? ", " : "", o->m[k].name);
@@ -2148,9 +2344,13 @@ static void add_sym(struct diff *d, struct sym *n)
 	else
 		s->kind = BP_S_DYNAMIC;
 	if (!o && !n->defined) {
-		/* Undefined now, defined in before.o (a function that moved
-		 * to another file): the program's copy. */
-		o = find_func(&d->b, n->name);
+		/* Undefined now, defined in before.o (moved to another
+		 * file, or deleted here and declared): the program's copy. */
+		for (size_t i = 1; i < d->b.nsyms && !o; i++)
+			if (d->b.syms[i].defined && !d->b.syms[i].anon &&
+			    d->b.syms[i].kind != K_OTHER &&
+			    !strcmp(d->b.syms[i].name, n->name))
+				o = &d->b.syms[i];
 		if (o)
 			s->kind = BP_S_PROGRAM;
 	}
@@ -2199,6 +2399,50 @@ static void list_syms(struct diff *d)
 				continue;
 			}
 			add_sym(d, t);
+		}
+	}
+}
+
+/* Sections that list code addresses without being code or data of their
+ * own (rewire's __rw_jump_table, constructors' .init_array, ...), as
+ * kpatch's special sections: what they say about included code. */
+static void special_sections(struct diff *d)
+{
+	struct obj *a = &d->a;
+
+	for (size_t i = 1; i < a->nsecs; i++) {
+		struct sec *sec = &a->secs[i];
+		bool ctors = !strcmp(sec->name, ".init_array") ||
+			     !strncmp(sec->name, ".init_array.", 12) ||
+			     !strcmp(sec->name, ".ctors") ||
+			     !strcmp(sec->name, ".preinit_array");
+
+		if (sec->named || !(sec->sh.sh_flags & SHF_ALLOC) ||
+		    (sec->sh.sh_flags & SHF_EXECINSTR) ||
+		    ignored_section(sec->name) || !sec->nrels)
+			continue;
+		for (size_t j = 0; j < sec->nrels; j++) {
+			struct sym *t = sec->rels[j].sym;
+			bool dup = false;
+
+			if (t->kind != K_FUNC || !t->include)
+				continue;
+			for (size_t k = 0; k < j && !dup; k++)
+				dup = sec->rels[k].sym == t;
+			if (dup)
+				continue;
+			if (ctors && !t->twin)
+				msg(d, false, t->name,
+				    "'%s' is a new constructor (%s): a live "
+				    "patch does not run it; do its work from a "
+				    "pre_patch or post_patch callback",
+				    t->name, sec->name);
+			else if (!ctors)
+				msg(d, false, t->name,
+				    "'%s' has entries in %s: the patch's copy "
+				    "of '%s' brings its own, which the "
+				    "program's table does not list",
+				    t->name, sec->name, t->name);
 		}
 	}
 }
@@ -2257,6 +2501,20 @@ static void tls_and_notes(struct diff *d)
 	}
 }
 
+/* Does included code refer to @name, undefined in after.o? */
+static bool called_from_patch(struct diff *d, const char *name)
+{
+	for (size_t i = 1; i < d->a.nsyms; i++) {
+		struct sym *f = &d->a.syms[i];
+
+		for (size_t j = 0; f->include && j < f->nrels; j++)
+			if (!f->rels[j].sym->defined &&
+			    !strcmp(f->rels[j].sym->name, name))
+				return true;
+	}
+	return false;
+}
+
 static void build_funcs(struct diff *d)
 {
 	struct obj *a = &d->a, *b = &d->b;
@@ -2306,6 +2564,14 @@ static void build_funcs(struct diff *d)
 			d->oom = true;
 		if (cold_parent(s->name, p, sizeof(p)))
 			continue;
+		if (called_from_patch(d, s->name)) {
+			msg(d, false, s->name,
+			    "'%s' is no longer defined in this file: it is "
+			    "left in the program as it is, and the patch "
+			    "calls the program's copy",
+			    s->name);
+			continue;
+		}
 		msg(d, false, s->name,
 		    "'%s' was deleted: it is left in the program as it is; "
 		    "nothing in the patch calls it",
@@ -2367,11 +2633,11 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 	if (obj_open(&d->b, tu->before_o, "before.o", err, errlen) ||
 	    obj_open(&d->a, tu->after_o, "after.o", err, errlen))
 		goto out;
-	correlate(&d->b, &d->a);
 	if (read_dwarf(&d->b, &hb) || read_dwarf(&d->a, &ha)) {
 		fail(err, errlen, "out of memory reading DWARF");
 		goto out;
 	}
+	correlate(&d->b, &d->a);
 	d->dwarf = hb && ha;
 	if (!d->dwarf)
 		msg(d, false, NULL,
@@ -2391,6 +2657,15 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 			continue;
 		}
 		n->changed = !same_sym(n->twin, n);
+		if (n->changed && lines_only(d, n->twin, n)) {
+			n->changed = false;
+			msg(d, false, n->name,
+			    "'%s' differs only in line numbers (assert, "
+			    "__LINE__) because lines above it moved: it is "
+			    "left out of the patch, and its messages name the "
+			    "old lines",
+			    n->name);
+		}
 		if (n->changed) {
 			n->include = true;
 			set_why(d, n, "code changed");
@@ -2434,6 +2709,7 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 	}
 	propagate(d);
 	tls_and_notes(d);
+	special_sections(d);
 	build_funcs(d);
 	list_syms(d);
 	if (d->oom) {

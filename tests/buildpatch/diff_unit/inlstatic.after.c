@@ -1,0 +1,15 @@
+/* A function with a static of its own is no longer inlined: its static
+ * is used by another function than before, and is the same variable. */
+int make(void);
+
+static __attribute__((noinline)) int next_id(void)
+{
+	static int id;
+
+	return ++id;
+}
+
+int make(void)
+{
+	return next_id() * 2;
+}

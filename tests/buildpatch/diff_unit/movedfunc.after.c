@@ -1,0 +1,8 @@
+/* A function moves to another file: this one only declares it now. */
+int helper2(int x);
+int caller(int x);
+
+int caller(int x)
+{
+	return helper2(x) + 2;
+}

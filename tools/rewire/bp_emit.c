@@ -836,7 +836,6 @@ static bool dir_refs(const char *w)
 		".equiv",
 		".cfi_lsda",
 		".cfi_personality",
-		".reloc",
 		".dc.l",
 		".dc.w",
 		".dc.b",
@@ -1111,6 +1110,31 @@ bad:
 	return false;
 }
 
+/* An operand with a relocation modifier (sym@tpoff, sym@GOTOFF): thread-
+ * local storage, or code that was not compiled -mcmodel=large -fno-pic. */
+static int mod_error(struct emitter *em, const struct tu *t, unsigned line,
+		     const char *fn, const char *text, const struct tok *tk)
+{
+	static const char *const tls[] = {
+		"@tpoff", "@ntpoff", "@gottpoff", "@indntpoff", "@tlsgd",
+		"@tlsld", "@dtpoff", "@tlsdesc",  "@tlscall"
+	};
+
+	for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+		if (strlen(tls[i]) == tk->modn &&
+		    !strncasecmp(tk->mod, tls[i], tk->modn))
+			return seterr(
+				&em->er,
+				"%s:%u: in '%s', '%s' references the thread-local '%.*s' (%.*s): a live patch cannot reach the program's thread-local storage",
+				t->in->asm_path, line, fn, text, (int)tk->n,
+				tk->p, (int)tk->modn, tk->mod);
+	return seterr(
+		&em->er,
+		"%s:%u: in '%s', '%s': '%.*s%.*s' is a relocation the emitter cannot carry (was after.s compiled with -mcmodel=large -fno-pic?)",
+		t->in->asm_path, line, fn, text, (int)tk->n, tk->p,
+		(int)tk->modn, tk->mod);
+}
+
 /* The enclosing function of statement i, for messages. */
 static const char *func_of(const struct tu *t, size_t i)
 {
@@ -1158,11 +1182,7 @@ static int make_site(struct emitter *em, struct tu *t, size_t i,
 	s.kind = BP_S_PATCH;
 	while (next_ident(expr, &pos, &tk)) {
 		if (tk.mod)
-			return seterr(
-				&em->er,
-				"%s:%u: in '%s', '%s' references the thread-local '%.*s' (%.*s): a live patch cannot reach the program's thread-local storage",
-				t->in->asm_path, line, fn, text, (int)tk.n,
-				tk.p, (int)tk.modn, tk.mod);
+			return mod_error(em, t, line, fn, text, &tk);
 		name = xstrndup(tk.p, tk.n);
 		if (classify(em, t, name, &c)) {
 			free(name);
@@ -1243,13 +1263,9 @@ static int check_insn(struct emitter *em, struct tu *t, size_t i)
 		int r;
 
 		if (tk.mod) {
-			r = seterr(
-				&em->er,
-				"%s:%u: in '%s', '%s' references the thread-local '%s' (%.*s): a live patch cannot reach the program's thread-local storage",
-				t->in->asm_path, st->line, func_of(t, i),
-				st->text, name, (int)tk.modn, tk.mod);
 			free(name);
-			return r;
+			return mod_error(em, t, st->line, func_of(t, i),
+					 st->text, &tk);
 		}
 		r = classify(em, t, name, &c);
 		if (!r && (c.kind != BP_S_PATCH || !kept_def_sec(t, name)))
@@ -2444,9 +2460,29 @@ int bp_emit(const struct bp_emit *e, char *err, size_t errlen)
 		       e->name ? e->name : "");
 		return -1;
 	}
-	for (size_t k = 0; k < e->ntus; k++)
-		for (size_t i = 0; i < e->tus[k].nfuncs; i++)
-			nreplace += e->tus[k].funcs[i].replace;
+	if (!e->workdir || !e->out_so) {
+		seterr(&em.er, "no work directory or output file");
+		return -1;
+	}
+	for (size_t k = 0; k < e->ntus; k++) {
+		if (!e->tus[k].asm_path) {
+			seterr(&em.er, "unit %zu has no after.s", k);
+			return -1;
+		}
+		for (size_t i = 0; i < e->tus[k].nfuncs; i++) {
+			const struct bp_emit_func *fn = &e->tus[k].funcs[i];
+
+			if (!fn->sym || (fn->replace && !fn->old_name)) {
+				seterr(&em.er,
+				       "%s: a carried function without %s",
+				       e->tus[k].asm_path,
+				       fn->sym ? "the name it replaces"
+					       : "a symbol");
+				return -1;
+			}
+			nreplace += fn->replace;
+		}
+	}
 	if (!nreplace) {
 		seterr(&em.er,
 		       "nothing to replace: the patch would carry no function that replaces one of the program's");

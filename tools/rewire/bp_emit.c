@@ -384,6 +384,7 @@ struct def {
 	int sec;
 	bool global, weak, func;
 	bool weak_ref; /* .weak without a definition */
+	size_t stmt;   /* its label statement */
 };
 
 struct tu {
@@ -706,6 +707,7 @@ static int structure(struct emitter *em, struct tu *t)
 					      t->in->asm_path, st->line,
 					      st->word);
 			d->sec = cur;
+			d->stmt = i;
 		} else if (st->kind == ST_DIR) {
 			char *a[3];
 			size_t n;
@@ -907,6 +909,57 @@ static bool stmt_refs(const struct stmt *st)
 	return st->kind == ST_DIR && dir_refs(st->word);
 }
 
+static const char *func_of(const struct tu *t, size_t i);
+
+/*
+ * A section named like a C identifier is a table the program finds through
+ * __start_/__stop_ symbols (rewire's __rw_jump_table of static keys and
+ * tracepoints, and the like). The patch cannot carry an entry that points
+ * into carried code: the loaded patch would register it before its
+ * relocations are applied, and without it the site would stay in its
+ * initial state whatever the program set. Refused.
+ */
+static int check_tables(struct emitter *em, struct tu *t)
+{
+	for (size_t k = 0; k < t->nsecs; k++) {
+		const struct sec *s = &t->secs[k];
+		bool ident = isalpha((unsigned char)s->name[0]) ||
+			     s->name[0] == '_';
+
+		for (const char *p = s->name; *p && ident; p++)
+			ident = isalnum((unsigned char)*p) || *p == '_';
+		if (s->keep || s->skip || !ident)
+			continue;
+		for (long i = s->first; i >= 0; i = t->st[i].next) {
+			const struct stmt *st = &t->st[i];
+			size_t pos = 0;
+			struct tok tk;
+
+			if (!stmt_refs(st))
+				continue;
+			while (next_ident(refs_start(st), &pos, &tk)) {
+				char *name = xstrndup(tk.p, tk.n);
+				struct def *d = get_def(t, name, false);
+				int r = 0;
+
+				if (d && d->sec != SEC_NONE &&
+				    t->secs[d->sec].keep &&
+				    t->secs[d->sec].exec)
+					r = seterr(
+						&em->er,
+						"%s:%u: the table %s points into '%s', which the patch carries (at %s): a patch cannot carry a static key, tracepoint or other site the program registers from such a table",
+						t->in->asm_path, st->line,
+						s->name, func_of(t, d->stmt),
+						name);
+				free(name);
+				if (r)
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Step 2: the sections to keep. */
 static int select_sections(struct emitter *em, struct tu *t)
 {
@@ -987,6 +1040,8 @@ static int select_sections(struct emitter *em, struct tu *t)
 			}
 		}
 	}
+	if (!ret)
+		ret = check_tables(em, t);
 out:
 	free(work);
 	return ret;

@@ -19,6 +19,9 @@
  *     exception tables; symbols classified BP_S_PATCH). Everything else is
  *     dropped: other functions, the program's data, the
  *     __patchable_function_entries records (they name dropped functions).
+ *     Refused here: another function in a carried function's section
+ *     (no -ffunction-sections), and a table the program registers (a
+ *     static key's __rw_jump_table) that points into carried code.
  *  3. Rewrite the kept statements:
  *     - every movabs with a symbolic operand becomes the same instruction
  *       with 0, followed by a label .Lrwr_N; the imm64 (or moffs64) is the
@@ -385,6 +388,7 @@ struct def {
 	bool global, weak, func;
 	bool weak_ref; /* .weak without a definition */
 	size_t stmt;   /* its label statement */
+	bool label;    /* defined by a label (not .set) */
 };
 
 struct tu {
@@ -708,6 +712,7 @@ static int structure(struct emitter *em, struct tu *t)
 					      st->word);
 			d->sec = cur;
 			d->stmt = i;
+			d->label = true;
 		} else if (st->kind == ST_DIR) {
 			char *a[3];
 			size_t n;
@@ -909,6 +914,41 @@ static bool stmt_refs(const struct stmt *st)
 	return st->kind == ST_DIR && dir_refs(st->word);
 }
 
+/* A kept code section holds the carried functions and their pieces only:
+ * another function there means after.s was not compiled with
+ * -ffunction-sections, and the patch would carry (and relocate) it too. */
+static int check_one_function(struct emitter *em, struct tu *t)
+{
+	for (size_t i = 0; i < t->ndefs; i++) {
+		const struct def *d = &t->defs[i];
+		const char *dot;
+		int si;
+
+		if (!d->label || !d->func || d->sec == SEC_NONE ||
+		    !t->secs[d->sec].keep || map_get(&t->carried, d->name) >= 0)
+			continue;
+		/* classified as the patch's (a new function) */
+		si = map_get(&t->symmap, d->name);
+		if (si >= 0 && t->in->syms[si].kind == BP_S_PATCH)
+			continue;
+		/* NAME.cold, NAME.part.N: a piece of NAME */
+		dot = strchr(d->name, '.');
+		if (dot) {
+			char *base = xstrndup(d->name, (size_t)(dot - d->name));
+			bool piece = map_get(&t->carried, base) >= 0;
+
+			free(base);
+			if (piece)
+				continue;
+		}
+		return seterr(
+			&em->er,
+			"%s: the function '%s' is in %s with carried code, but the patch does not carry it (was after.s compiled with -ffunction-sections?)",
+			t->in->asm_path, d->name, t->secs[d->sec].name);
+	}
+	return 0;
+}
+
 static const char *func_of(const struct tu *t, size_t i);
 
 /*
@@ -1040,6 +1080,8 @@ static int select_sections(struct emitter *em, struct tu *t)
 			}
 		}
 	}
+	if (!ret)
+		ret = check_one_function(em, t);
 	if (!ret)
 		ret = check_tables(em, t);
 out:

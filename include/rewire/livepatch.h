@@ -141,12 +141,17 @@ struct rw_patch_info {
  * file passed the first three: the file (a regular file owned by the
  * caller's effective uid or root, not writable by group or others; opened
  * once, the same open file is mapped), its ELF note (".note.rewire" with
- * the version of this library), the descriptor (magic, version, size),
+ * the version of this library), its binding (".rewire.bind", if it has
+ * one: each bound object loaded with the recorded build-id, each bound
+ * function of the recorded size and hash), the descriptor (magic,
+ * version, size), the name (no loaded patch has it),
  * then each function: the object is loaded and has a symbol table (not
  * stripped), the symbol exists and is unique (or its position exists),
  * its size matches when given, its entry holds at least five NOP bytes
  * from -fpatchable-function-entry, no other loaded patch replaces it in a
- * way that conflicts; and each reference resolves. Last, the DWARF of each
+ * way that conflicts; each reference and each relocation resolves (a
+ * relocation's field lies in the patch; the fields are written before
+ * the load returns). Last, the DWARF of each
  * target object (its own, or a separate debug file by build id or
  * .gnu_debuglink): no patched function may have copies inlined into
  * callers that the patch does not replace too. Without debug information
@@ -158,15 +163,22 @@ struct rw_patch_info {
  *   -RW_ERR_PATCH_FILE  owner, mode, not a regular file (a FIFO, device,
  *   directory or socket is refused without blocking), not ELF, another
  *   machine, not a shared object (an executable, a .o), truncated (a
- *   segment or section past the end of the file), or dlopen refused it;
- *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor;
- *   -RW_ERR_SYMBOL  a symbol or object not found;
+ *   segment or section past the end of the file), or dlopen refused it,
+ *   malformed .rewire.bind (with its line);
+ *   -RW_ERR_BUILD_ID  bound (.rewire.bind) to another build: an object's
+ *   build-id, or a function's size or hash, differ (both in the message);
+ *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor, a
+ *   relocation of an unknown type, with flags, or outside the patch;
+ *   -RW_ERR_OUT_OF_RANGE  a PC32 relocation does not fit;
+ *   -RW_ERR_SYMBOL  a symbol or object not found (a bound object not
+ *   loaded; dlopen's "undefined symbol", with a hint);
  *   -RW_ERR_AMBIGUOUS  a name with several symbols and position 0;
  *   -RW_ERR_STRIPPED  an object with no symbol table;
  *   -RW_ERR_NOT_PATCHABLE  no patchable entry, or size mismatch;
  *   -RW_ERR_INLINED  a function has copies inlined into callers, which
  *   the message names (unless RW_PATCH_LOAD_ALLOW_INLINED: a warning);
- *   -EEXIST  a patch of the same name is loaded;
+ *   -EEXIST  a patch of the same name is loaded (checked before anything
+ *   is written, so also for the same file loaded twice);
  *   -EDEADLK  called from a patch's constructor or destructor (while a
  *   patch is loaded or unloaded) or callback (under the patch lock) in
  *   this thread: it would wait for itself (also rw_patch_unload and the

@@ -11,8 +11,12 @@
  *     "rewire", type 1, the descriptor version) and a symbol
  *     rw_patch_descriptor, read from the open file with libelf. No code of
  *     the patch has run yet.
+ *     Its binding (.rewire.bind, bind.h), if it has one: each bound object
+ *     is loaded with the recorded build-id, each bound function has the
+ *     recorded size and hash (of its bytes in the object's file).
  *  3. dlopen of the same open file through /proc/thread-self/fd/N (no second
- *     lookup of the path), then the descriptor: magic, version, size.
+ *     lookup of the path), then the descriptor: magic, version, size; no
+ *     loaded patch has its name.
  *  4. Each function: the object that holds the old one is loaded, its file
  *     is the loaded one (program headers, build id) and has a .symtab; the
  *     symbol exists and is unique, or its position exists; its size
@@ -25,13 +29,17 @@
  *     the patch's executable segments are recorded for the unload check.
  *     No function has copies inlined into callers, as far as the targets'
  *     DWARF tells (dwarf.c); without DWARF, a warning says so.
- *  6. Only then are the reference slots written and *out filled.
+ *     Each relocation (version 3) resolves like a reference, its field is
+ *     inside the patch's own segments, a PC32 value fits.
+ *  6. Only then are the relocations written (through the text writer),
+ *     the reference slots written and *out filled.
  *
  * Each object's file is parsed once per load (struct target).
  */
 #include "lp.h"
 
 #include "../text.h"
+#include "bind.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -486,6 +494,24 @@ static void target_free(struct target *t)
 	free(t->key);
 }
 
+/* The object @key ("": the main program; @name: its dlpi_name) as messages
+ * show it. */
+static void shown_name(const char *key, const char *name, char *buf,
+		       size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t len;
+
+	if (key[0]) {
+		snprintf(buf, size, "%s", name);
+		return;
+	}
+	len = readlink("/proc/thread-self/exe", exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	snprintf(buf, size, "the main program (%s)",
+		 len > 0 ? exe : "/proc/thread-self/exe");
+}
+
 /* The parsed object @object (NULL or "": main program). */
 static int get_target(struct load *L, const char *object, const char *what,
 		      struct target **out)
@@ -494,8 +520,6 @@ static int get_target(struct load *L, const char *object, const char *what,
 	struct obj_query q = { .want = key };
 	struct target *t, *grown;
 	const char *file;
-	char exe[PATH_MAX];
-	ssize_t len;
 	int err;
 
 	for (size_t i = 0; i < L->ntargets; i++) {
@@ -527,16 +551,8 @@ static int get_target(struct load *L, const char *object, const char *what,
 	}
 	L->ntargets++;
 
-	if (!key[0]) {
-		file = "/proc/thread-self/exe";
-		len = readlink(file, exe, sizeof(exe) - 1);
-		exe[len > 0 ? len : 0] = '\0';
-		snprintf(t->shown, sizeof(t->shown), "the main program (%s)",
-			 len > 0 ? exe : file);
-	} else {
-		file = q.name;
-		snprintf(t->shown, sizeof(t->shown), "%s", q.name);
-	}
+	file = key[0] ? q.name : "/proc/thread-self/exe";
+	shown_name(key, q.name, t->shown, sizeof(t->shown));
 	t->fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (t->fd < 0) {
 		err = -errno;
@@ -1236,6 +1252,8 @@ static long seg_of(const struct segs *q, uintptr_t p, size_t len)
 /* One field to write. */
 struct field {
 	uintptr_t where;
+	uintptr_t sym;	  /* S: the symbol's address */
+	struct target *t; /* its object, for a named one */
 	uint64_t value;
 	uint32_t len; /* 4 or 8 */
 	uint32_t seg;
@@ -1247,6 +1265,18 @@ static int cmp_field(const void *a, const void *b)
 	const struct field *x = a, *y = b;
 
 	return x->where < y->where ? -1 : x->where > y->where;
+}
+
+/* Do two named relocations name the same symbol? */
+static bool same_symbol(const struct rw_patch_reloc *a,
+			const struct rw_patch_reloc *b)
+{
+	const char *ao = a->object ? a->object : "";
+	const char *bo = b->object ? b->object : "";
+
+	return b->name && a->sympos == b->sympos &&
+	       (a->name == b->name || !strcmp(a->name, b->name)) &&
+	       (ao == bo || !strcmp(ao, bo));
 }
 
 /* Fields at most this far apart go in one write (with the bytes between
@@ -1334,7 +1364,14 @@ static int check_relocs(struct load *L, const struct rw_patch_desc *d,
 			break;
 		}
 		f->seg = (uint32_t)seg;
-		if (named) {
+		/* A generated patch names one symbol many times: resolve it
+		 * once (a lookup reads the object's whole symbol table). */
+		for (size_t j = 0; named && j < i && !t; j++)
+			if (same_symbol(r, &d->relocs[j])) {
+				s = fields[j].sym;
+				t = fields[j].t;
+			}
+		if (named && !t) {
 			err = resolve_named(L, r->object, r->name, r->sympos,
 					    "relocation to", &s, &t);
 			if (err) {
@@ -1345,9 +1382,11 @@ static int check_relocs(struct load *L, const struct rw_patch_desc *d,
 				rw__lp_set_error("%s (relocation %zu)", why, i);
 				break;
 			}
-		} else {
+		} else if (!named) {
 			s = (uintptr_t)r->target;
 		}
+		f->sym = s;
+		f->t = t;
 		s += (uintptr_t)r->addend;
 		if (r->type == RW_PATCH_RELOC_ABS64) {
 			f->value = s;
@@ -1382,7 +1421,7 @@ static int check_relocs(struct load *L, const struct rw_patch_desc *d,
 				break;
 			}
 			*pins = grown;
-			(*pins)[(*npins)++] = s - (uintptr_t)r->addend;
+			(*pins)[(*npins)++] = f->sym;
 			t->reloc_pin = true;
 		}
 	}
@@ -1454,6 +1493,402 @@ static int write_relocs(struct load *L, const struct field *fields, size_t n)
 		i = j;
 	}
 	rw__lock_release(&rw__text_lock);
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * The binding (.rewire.bind, bind.h): read from the patch's file before it
+ * is mapped, checked against the loaded objects.
+ */
+
+struct bind_obj {
+	char *key;	/* "" main program */
+	uint8_t id[64]; /* its build-id ... */
+	size_t idlen;	/* ... of this many bytes; 0: "-" */
+};
+
+struct bind_func {
+	size_t obj; /* index into objs */
+	char *name;
+	unsigned long sympos;
+	uint64_t size, hash;
+	size_t line;
+};
+
+struct binding {
+	struct bind_obj *objs;
+	size_t nobjs;
+	struct bind_func *funcs;
+	size_t nfuncs;
+};
+
+static void binding_free(struct binding *b)
+{
+	for (size_t i = 0; i < b->nobjs; i++)
+		free(b->objs[i].key);
+	for (size_t i = 0; i < b->nfuncs; i++)
+		free(b->funcs[i].name);
+	free(b->objs);
+	free(b->funcs);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Split the record @p (@len bytes, no '\n') into at most @max decoded
+ * fields (NUL-terminated, in @buf of @len + 1 bytes). Returns the number
+ * of fields, or -1 for a bad escape or a raw '\r' (*@why says which).
+ */
+static int split_fields(const char *p, size_t len, char *buf, char **f, int max,
+			const char **why)
+{
+	int n = 0;
+	char *o = buf;
+
+	f[n++] = o;
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (p[i] == '\t') {
+			*o++ = '\0';
+			if (n == max) {
+				*why = "too many fields";
+				return -1;
+			}
+			f[n++] = o;
+		} else if (p[i] == '%') {
+			if (len - i < 3 || (hi = hexval(p[i + 1])) < 0 ||
+			    (lo = hexval(p[i + 2])) < 0) {
+				*why = "a '%' not followed by two hex digits";
+				return -1;
+			}
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (p[i] == '\r' || p[i] == '\0') {
+			*why = p[i] ? "a raw carriage return" : "a NUL byte";
+			return -1;
+		} else {
+			*o++ = p[i];
+		}
+	}
+	*o = '\0';
+	return n;
+}
+
+/* A decimal number, all of @s. */
+static bool parse_dec(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s || (s[0] == '0' && s[1]))
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* Lower-case hex, an even number of digits, at most @max bytes. */
+static bool parse_hex(const char *s, uint8_t *out, size_t max, size_t *len)
+{
+	size_t n = strlen(s);
+
+	if (!n || n % 2 || n / 2 > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	for (size_t i = 0; i < n / 2; i++)
+		out[i] =
+			(uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+	*len = n / 2;
+	return true;
+}
+
+/* One record (line @line, @nf fields @f) into @b; a message on error. */
+static int bind_record(struct load *L, struct binding *b, size_t line, char **f,
+		       int nf)
+{
+	const char *bad = NULL;
+
+	if (line == 1) {
+		if (nf != 2 || strcmp(f[0], "rewire-bind"))
+			bad = "the first line is not \"rewire-bind<TAB>1\"";
+		else if (strcmp(f[1], "1"))
+			bad = "an unknown format version (this rewire reads "
+			      "1)";
+	} else if (!strcmp(f[0], "rewire-bind")) {
+		bad = "a second header line";
+	} else if (!strcmp(f[0], "object")) {
+		struct bind_obj o = { 0 }, *grown;
+
+		if (nf != 3) {
+			bad = "an object record has 3 fields";
+		} else if (strcmp(f[2], "-") &&
+			   !parse_hex(f[2], o.id, sizeof(o.id), &o.idlen)) {
+			bad = "a build-id is lower-case hex digits or \"-\"";
+		} else {
+			for (size_t i = 0; i < b->nobjs && !bad; i++)
+				if (!strcmp(b->objs[i].key, f[1]))
+					bad = "the object has a line already";
+		}
+		if (bad)
+			goto bad;
+		o.key = strdup(f[1]);
+		grown = o.key ? realloc(b->objs, (b->nobjs + 1) * sizeof(o))
+			      : NULL;
+		if (!grown) {
+			free(o.key);
+			goto nomem;
+		}
+		b->objs = grown;
+		b->objs[b->nobjs++] = o;
+	} else if (!strcmp(f[0], "func")) {
+		struct bind_func fn = { .line = line }, *grown;
+		uint8_t h[8];
+		size_t hl = 0;
+		uint64_t pos;
+
+		fn.obj = b->nobjs;
+		for (size_t i = 0; nf == 6 && i < b->nobjs; i++)
+			if (!strcmp(b->objs[i].key, f[1]))
+				fn.obj = i;
+		if (nf != 6)
+			bad = "a func record has 6 fields";
+		else if (fn.obj == b->nobjs)
+			bad = "a func of an object without an object line "
+			      "before it";
+		else if (!f[2][0])
+			bad = "a func without a name";
+		else if (!parse_dec(f[3], &pos) || pos > ULONG_MAX ||
+			 !parse_dec(f[4], &fn.size))
+			bad = "a position or size is not a decimal number";
+		else if (strlen(f[5]) != 16 ||
+			 !parse_hex(f[5], h, sizeof(h), &hl))
+			bad = "a hash is 16 lower-case hex digits";
+		if (bad)
+			goto bad;
+		fn.sympos = (unsigned long)pos;
+		for (size_t i = 0; i < 8; i++)
+			fn.hash = fn.hash << 8 | h[i];
+		fn.name = strdup(f[2]);
+		grown = fn.name ? realloc(b->funcs,
+					  (b->nfuncs + 1) * sizeof(fn))
+				: NULL;
+		if (!grown) {
+			free(fn.name);
+			goto nomem;
+		}
+		b->funcs = grown;
+		b->funcs[b->nfuncs++] = fn;
+	} else {
+		rw__lp_set_error("%s: " RW__BIND_SECTION " line %zu: unknown "
+				 "record '%.32s' (a newer rewire made it?)",
+				 L->path, line, f[0]);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (!bad)
+		return 0;
+bad:
+	rw__lp_set_error("%s: " RW__BIND_SECTION " line %zu: %s", L->path, line,
+			 bad);
+	return -RW_ERR_PATCH_FILE;
+nomem:
+	rw__lp_set_error("%s: out of memory", L->path);
+	return -ENOMEM;
+}
+
+/* Parse the section's @size bytes at @p into @b. */
+static int parse_binding(struct load *L, const char *p, size_t size,
+			 struct binding *b)
+{
+	size_t line = 0, off = 0;
+	char *buf = malloc(size + 1);
+	int err = 0;
+
+	if (!buf) {
+		rw__lp_set_error("%s: out of memory", L->path);
+		return -ENOMEM;
+	}
+	while (off < size && !err) {
+		const char *nl = memchr(p + off, '\n', size - off);
+		size_t len = nl ? (size_t)(nl - (p + off)) : size - off;
+		const char *why = NULL;
+		char *f[8];
+		int nf;
+
+		line++;
+		nf = split_fields(p + off, len, buf, f, 8, &why);
+		if (nf < 0) {
+			rw__lp_set_error("%s: " RW__BIND_SECTION " line %zu: "
+					 "%s",
+					 L->path, line, why);
+			err = -RW_ERR_PATCH_FILE;
+		} else {
+			err = bind_record(L, b, line, f, nf);
+		}
+		off += len + 1;
+	}
+	if (!err && !line) {
+		rw__lp_set_error("%s: " RW__BIND_SECTION " is empty", L->path);
+		err = -RW_ERR_PATCH_FILE;
+	}
+	free(buf);
+	return err;
+}
+
+/* "-" or the hex of @id. */
+static void id_hex(const uint8_t *id, size_t len, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	if (!len) {
+		snprintf(buf, size, "none");
+		return;
+	}
+	for (size_t i = 0; i < len && o + 3 <= size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%02x", id[i]);
+}
+
+/* The build-id of the loaded object of @q, from its PT_NOTE in memory. */
+static size_t loaded_build_id(const struct obj_query *q, const uint8_t **id)
+{
+	for (ElfW(Half) i = 0; i < q->phnum; i++) {
+		const ElfW(Phdr) *ph = &q->phdr[i];
+		size_t n;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		n = build_id_in((const uint8_t *)(q->bias + ph->p_vaddr),
+				ph->p_memsz, id);
+		if (n)
+			return n;
+	}
+	return 0;
+}
+
+/* Is the bound object @o the loaded one? */
+static int check_bound_object(struct load *L, const struct bind_obj *o)
+{
+	struct obj_query q = { .want = o->key };
+	const uint8_t *id = NULL;
+	char shown[PATH_MAX + 32], want[132], have[132];
+	size_t len;
+
+	dl_iterate_phdr(find_obj_cb, &q);
+	if (!q.found) {
+		rw__lp_set_error("%s was built for %s, which is not loaded in "
+				 "this process",
+				 L->path, o->key);
+		return -RW_ERR_SYMBOL;
+	}
+	len = loaded_build_id(&q, &id);
+	if (len == o->idlen && (!len || !memcmp(id, o->id, len)))
+		return 0;
+	shown_name(o->key, q.name, shown, sizeof(shown));
+	id_hex(o->id, o->idlen, want, sizeof(want));
+	id_hex(id, len, have, sizeof(have));
+	rw__lp_set_error("%s was built for %s with build-id %s; the running "
+			 "one has build-id %s: rebuild the patch against this "
+			 "build",
+			 L->path, shown, want, have);
+	return -RW_ERR_BUILD_ID;
+}
+
+/* Is the bound function @fn (of @o) the loaded one: size and hash of its
+ * bytes in the object's file? */
+static int check_bound_func(struct load *L, const struct bind_obj *o,
+			    const struct bind_func *fn)
+{
+	struct target *t;
+	struct sym sym;
+	GElf_Shdr sh;
+	Elf_Scn *scn;
+	Elf_Data *d;
+	uint64_t hash, off;
+	char label[96];
+	int err;
+
+	make_label(label, sizeof(label), o->key, fn->name, fn->sympos);
+	err = get_target(L, o->key, fn->name, &t);
+	if (!err)
+		err = resolve(L, t, fn->name, fn->sympos, true, &sym);
+	if (err)
+		return err;
+	scn = elf_getscn(t->elf, sym.s.st_shndx);
+	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+	    sym.s.st_value < sh.sh_addr ||
+	    sym.s.st_value - sh.sh_addr > sh.sh_size ||
+	    sym.s.st_size > sh.sh_size - (sym.s.st_value - sh.sh_addr) ||
+	    !(d = elf_rawdata(scn, NULL)) || d->d_size != sh.sh_size) {
+		rw__lp_set_error("%s: cannot read the bytes of %s in %s",
+				 L->path, label, t->shown);
+		return -RW_ERR_BUILD_ID;
+	}
+	off = sym.s.st_value - sh.sh_addr;
+	hash = rw__func_hash((const uint8_t *)d->d_buf + off, sym.s.st_size);
+	if (sym.s.st_size == fn->size && hash == fn->hash)
+		return 0;
+	rw__lp_set_error("%s was built for another build of %s: %s had %llu "
+			 "bytes (hash %016llx), the running one has %llu "
+			 "(hash %016llx): rebuild the patch against this build",
+			 L->path, t->shown, label, (unsigned long long)fn->size,
+			 (unsigned long long)fn->hash,
+			 (unsigned long long)sym.s.st_size,
+			 (unsigned long long)hash);
+	return -RW_ERR_BUILD_ID;
+}
+
+/*
+ * Step 2b: the patch's binding, if it has one (*@bound). Each bound object
+ * is loaded with the recorded build-id, each bound function has the
+ * recorded size and hash.
+ */
+static int check_binding(struct load *L, Elf *elf, bool *bound)
+{
+	struct binding b = { 0 };
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+	Elf_Data *d = NULL;
+	int err;
+
+	*bound = false;
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (gelf_getshdr(scn, &sh) &&
+		    !strcmp(scn_name(elf, shstrndx, &sh), RW__BIND_SECTION))
+			break;
+	}
+	if (!scn)
+		return 0;
+	*bound = true;
+	if (sh.sh_type == SHT_NOBITS || !(d = elf_rawdata(scn, NULL)) ||
+	    (sh.sh_size && !d->d_buf)) {
+		rw__lp_set_error("%s: " RW__BIND_SECTION " cannot be read: %s",
+				 L->path, elf_errmsg(-1));
+		return -RW_ERR_PATCH_FILE;
+	}
+	err = parse_binding(L, d->d_buf, d->d_size, &b);
+	for (size_t i = 0; !err && i < b.nobjs; i++)
+		err = check_bound_object(L, &b.objs[i]);
+	for (size_t i = 0; !err && i < b.nfuncs; i++)
+		err = check_bound_func(L, &b.objs[b.funcs[i].obj], &b.funcs[i]);
+	binding_free(&b);
 	return err;
 }
 
@@ -1849,8 +2284,9 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 {
 	struct link_map *lm = NULL;
 	char name[64];
+	static const char UNDEF[] = "undefined symbol: ";
 	int n = fd, dupfd = -1, err;
-	const char *msg;
+	const char *msg, *undef;
 	void *handle;
 
 	/* A name that no loaded object has (see names[] above). */
@@ -1887,9 +2323,21 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 	if (!handle) {
 		msg = dlerror();
 		msg = msg ? msg : "unknown error";
-		rw__lp_set_error("%s: dlopen failed: %s", path, msg);
-		err = strstr(msg, "undefined symbol") ? -RW_ERR_SYMBOL
-						      : -RW_ERR_PATCH_FILE;
+		undef = strstr(msg, UNDEF);
+		if (undef) {
+			/* "undefined symbol: X" or "..., version V". */
+			undef += sizeof(UNDEF) - 1;
+			rw__lp_set_error(
+				"%s: dlopen failed: %s; '%.*s' is exported "
+				"neither by the program nor by its libraries: "
+				"reach a function or variable of the program "
+				"itself with RW_PATCH_REF (or build the patch "
+				"with `rewire build-patch`, which does it)",
+				path, msg, (int)strcspn(undef, ", "), undef);
+		} else {
+			rw__lp_set_error("%s: dlopen failed: %s", path, msg);
+		}
+		err = undef ? -RW_ERR_SYMBOL : -RW_ERR_PATCH_FILE;
 		goto out;
 	}
 	if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) || !lm) {
@@ -2023,6 +2471,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	uintptr_t *ref_addr = NULL, patch_bias = 0;
 	struct field *fields = NULL;
 	size_t nfuncs = 0, nref_addr = 0;
+	bool bound;
 	void *handle = NULL;
 	Elf *elf = NULL;
 	char real[PATH_MAX], notice[RW__LP_ERRLEN];
@@ -2046,8 +2495,14 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		return err;
 	err = check_elf(path, fd, size, &elf);
+	if (!err)
+		err = check_binding(&L, elf, &bound);
 	if (err)
 		goto out;
+	if (!bound)
+		rw__log("%s: not bound to a build (no " RW__BIND_SECTION "): "
+			"nothing checks that it was made for this one",
+			path);
 
 	err = names_acquire(path);
 	if (err)
@@ -2057,6 +2512,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 	err = check_desc(path, handle, &desc);
+	if (!err)
+		err = rw__lp_check_name(path, desc->name);
 	if (err)
 		goto out;
 

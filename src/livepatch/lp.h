@@ -77,6 +77,14 @@ struct rw__lp_obj {
  */
 int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
 
+/*
+ * 0, or -EEXIST with its message if a patch named @name is loaded (and not
+ * replaced). rw__lp_load asks before it writes anything into the new patch
+ * (a second dlopen of the same file gives the same, live, object);
+ * rw_patch_load asks again under its lock. Takes the live patch lock.
+ */
+int rw__lp_check_name(const char *path, const char *name);
+
 /* dlclose the object and free funcs. */
 void rw__lp_unload(struct rw__lp_obj *o);
 

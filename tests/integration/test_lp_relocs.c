@@ -15,7 +15,9 @@
  * lacks (RW_ERR_SYMBOL), a PC32 out of range (RW_ERR_OUT_OF_RANGE, naming
  * the symbol), a field outside the patch, in the program's own compute()
  * (RW_ERR_PATCH_VERSION), an unknown type and an unknown flag
- * (RW_ERR_PATCH_VERSION). Each refusal: the exact code, a message naming
+ * (RW_ERR_PATCH_VERSION). And a patch that calls the program's static
+ * function as if it were exported: dlopen's "undefined symbol" comes with
+ * how to reach it (RW_PATCH_REF). Each refusal: the exact code, a message naming
  * the patch and the symbol, compute()'s bytes and counter_var as they
  * were, the patch unmapped, a worker thread still getting the old result.
  */
@@ -149,6 +151,13 @@ int main(void)
 			printf("far      skipped: the program is within "
 			       "2 GiB of the stack\n");
 	}
+
+	/* Not a relocation: a patch that calls the program's static function
+	 * as if it were exported. The message says how to reach it. */
+	refused("undef", -RW_ERR_SYMBOL,
+		"undefined symbol: helper_fn|'helper_fn' is exported neither "
+		"by the program nor by its libraries|RW_PATCH_REF|"
+		"rewire build-patch");
 
 	path_of(path, sizeof(path), "good");
 	p = lp_load(path, 0);

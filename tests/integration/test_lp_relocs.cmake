@@ -9,7 +9,7 @@ target_compile_definitions(${RW_TEST_TARGET} PRIVATE LPR_DIR="${lpr_dir}")
 set_property(TARGET ${RW_TEST_TARGET} PROPERTY ENABLE_EXPORTS ON)
 rw_lp_test()
 
-foreach(p good missing far where type flags)
+foreach(p good missing far where type flags undef)
 	rw_lp_test_patch(lpr_${p} ${lpr_src}/patch_${p}.c ${lpr_dir})
 	# Like a patch of `rewire build-patch`: no text relocations; the
 	# loader writes the code's fields.

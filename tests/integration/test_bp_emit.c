@@ -32,8 +32,10 @@
  *      local labels are renamed apart, and eu_scale, a name the program
  *      holds twice, is found by its position.
  *   3. Refusals: no function to replace; a call or a %rip-relative operand
- *      the emitter cannot relocate; a thread-local operand; a command that
- *      fails (named, with its output).
+ *      the emitter cannot relocate; a thread-local operand; a static key
+ *      site (an entry of __rw_jump_table into the carried code); another
+ *      function in a carried function's section (no -ffunction-sections);
+ *      a command that fails (named, with its output).
  *   4. Forms, on hand-written assembly: the moffs store and load, a
  *      program symbol with an addend from code and from data (where is the
  *      .quad itself), the patch's own data and function addresses left to
@@ -701,6 +703,21 @@ static void part_refusals(void)
 		snprintf(text, sizeof(text),
 			 "%s\tmovq\tcounter(%%rip), %%rax\n\tret\n", head);
 		expect_refusal(text, true, "'bad'|'counter'");
+		/* a static key site (rewire's asm goto) in the carried code */
+		snprintf(text, sizeof(text),
+			 "%s1:\tnop\n"
+			 "\t.pushsection __rw_jump_table, \"aw\"\n"
+			 "\t.quad 1b, .Lyes, key + 1\n\t.popsection\n"
+			 "\tret\n.Lyes:\tret\n",
+			 head);
+		expect_refusal(text, true,
+			       "table __rw_jump_table|'bad'|static key");
+		/* two functions in one section: no -ffunction-sections */
+		snprintf(text, sizeof(text),
+			 "%s\tret\n\t.type\tother, @function\nother:\n\tret\n",
+			 head);
+		expect_refusal(text, true,
+			       "'other'|.text.bad|-ffunction-sections");
 		/* a failing command: named, with its output */
 		snprintf(text, sizeof(text), "%s\tret\n", head);
 		expect_refusal_cc(text, "false", "'false -c|failed (exit 1)",

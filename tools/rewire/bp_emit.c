@@ -19,6 +19,9 @@
  *     exception tables; symbols classified BP_S_PATCH). Everything else is
  *     dropped: other functions, the program's data, the
  *     __patchable_function_entries records (they name dropped functions).
+ *     Refused here: another function in a carried function's section
+ *     (no -ffunction-sections), and a table the program registers (a
+ *     static key's __rw_jump_table) that points into carried code.
  *  3. Rewrite the kept statements:
  *     - every movabs with a symbolic operand becomes the same instruction
  *       with 0, followed by a label .Lrwr_N; the imm64 (or moffs64) is the
@@ -384,6 +387,8 @@ struct def {
 	int sec;
 	bool global, weak, func;
 	bool weak_ref; /* .weak without a definition */
+	size_t stmt;   /* its label statement */
+	bool label;    /* defined by a label (not .set) */
 };
 
 struct tu {
@@ -706,6 +711,8 @@ static int structure(struct emitter *em, struct tu *t)
 					      t->in->asm_path, st->line,
 					      st->word);
 			d->sec = cur;
+			d->stmt = i;
+			d->label = true;
 		} else if (st->kind == ST_DIR) {
 			char *a[3];
 			size_t n;
@@ -836,7 +843,6 @@ static bool dir_refs(const char *w)
 		".equiv",
 		".cfi_lsda",
 		".cfi_personality",
-		".reloc",
 		".dc.l",
 		".dc.w",
 		".dc.b",
@@ -906,6 +912,92 @@ static bool stmt_refs(const struct stmt *st)
 	if (st->kind == ST_INSN)
 		return true;
 	return st->kind == ST_DIR && dir_refs(st->word);
+}
+
+/* A kept code section holds the carried functions and their pieces only:
+ * another function there means after.s was not compiled with
+ * -ffunction-sections, and the patch would carry (and relocate) it too. */
+static int check_one_function(struct emitter *em, struct tu *t)
+{
+	for (size_t i = 0; i < t->ndefs; i++) {
+		const struct def *d = &t->defs[i];
+		const char *dot;
+		int si;
+
+		if (!d->label || !d->func || d->sec == SEC_NONE ||
+		    !t->secs[d->sec].keep || map_get(&t->carried, d->name) >= 0)
+			continue;
+		/* classified as the patch's (a new function) */
+		si = map_get(&t->symmap, d->name);
+		if (si >= 0 && t->in->syms[si].kind == BP_S_PATCH)
+			continue;
+		/* NAME.cold, NAME.part.N: a piece of NAME */
+		dot = strchr(d->name, '.');
+		if (dot) {
+			char *base = xstrndup(d->name, (size_t)(dot - d->name));
+			bool piece = map_get(&t->carried, base) >= 0;
+
+			free(base);
+			if (piece)
+				continue;
+		}
+		return seterr(
+			&em->er,
+			"%s: the function '%s' is in %s with carried code, but the patch does not carry it (was after.s compiled with -ffunction-sections?)",
+			t->in->asm_path, d->name, t->secs[d->sec].name);
+	}
+	return 0;
+}
+
+static const char *func_of(const struct tu *t, size_t i);
+
+/*
+ * A section named like a C identifier is a table the program finds through
+ * __start_/__stop_ symbols (rewire's __rw_jump_table of static keys and
+ * tracepoints, and the like). The patch cannot carry an entry that points
+ * into carried code: the loaded patch would register it before its
+ * relocations are applied, and without it the site would stay in its
+ * initial state whatever the program set. Refused.
+ */
+static int check_tables(struct emitter *em, struct tu *t)
+{
+	for (size_t k = 0; k < t->nsecs; k++) {
+		const struct sec *s = &t->secs[k];
+		bool ident = isalpha((unsigned char)s->name[0]) ||
+			     s->name[0] == '_';
+
+		for (const char *p = s->name; *p && ident; p++)
+			ident = isalnum((unsigned char)*p) || *p == '_';
+		if (s->keep || s->skip || !ident)
+			continue;
+		for (long i = s->first; i >= 0; i = t->st[i].next) {
+			const struct stmt *st = &t->st[i];
+			size_t pos = 0;
+			struct tok tk;
+
+			if (!stmt_refs(st))
+				continue;
+			while (next_ident(refs_start(st), &pos, &tk)) {
+				char *name = xstrndup(tk.p, tk.n);
+				struct def *d = get_def(t, name, false);
+				int r = 0;
+
+				if (d && d->sec != SEC_NONE &&
+				    t->secs[d->sec].keep &&
+				    t->secs[d->sec].exec)
+					r = seterr(
+						&em->er,
+						"%s:%u: the table %s points into '%s', which the patch carries (at %s): a patch cannot carry a static key, tracepoint or other site the program registers from such a table",
+						t->in->asm_path, st->line,
+						s->name, func_of(t, d->stmt),
+						name);
+				free(name);
+				if (r)
+					return r;
+			}
+		}
+	}
+	return 0;
 }
 
 /* Step 2: the sections to keep. */
@@ -988,6 +1080,10 @@ static int select_sections(struct emitter *em, struct tu *t)
 			}
 		}
 	}
+	if (!ret)
+		ret = check_one_function(em, t);
+	if (!ret)
+		ret = check_tables(em, t);
 out:
 	free(work);
 	return ret;
@@ -1111,6 +1207,31 @@ bad:
 	return false;
 }
 
+/* An operand with a relocation modifier (sym@tpoff, sym@GOTOFF): thread-
+ * local storage, or code that was not compiled -mcmodel=large -fno-pic. */
+static int mod_error(struct emitter *em, const struct tu *t, unsigned line,
+		     const char *fn, const char *text, const struct tok *tk)
+{
+	static const char *const tls[] = {
+		"@tpoff", "@ntpoff", "@gottpoff", "@indntpoff", "@tlsgd",
+		"@tlsld", "@dtpoff", "@tlsdesc",  "@tlscall"
+	};
+
+	for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+		if (strlen(tls[i]) == tk->modn &&
+		    !strncasecmp(tk->mod, tls[i], tk->modn))
+			return seterr(
+				&em->er,
+				"%s:%u: in '%s', '%s' references the thread-local '%.*s' (%.*s): a live patch cannot reach the program's thread-local storage",
+				t->in->asm_path, line, fn, text, (int)tk->n,
+				tk->p, (int)tk->modn, tk->mod);
+	return seterr(
+		&em->er,
+		"%s:%u: in '%s', '%s': '%.*s%.*s' is a relocation the emitter cannot carry (was after.s compiled with -mcmodel=large -fno-pic?)",
+		t->in->asm_path, line, fn, text, (int)tk->n, tk->p,
+		(int)tk->modn, tk->mod);
+}
+
 /* The enclosing function of statement i, for messages. */
 static const char *func_of(const struct tu *t, size_t i)
 {
@@ -1158,11 +1279,7 @@ static int make_site(struct emitter *em, struct tu *t, size_t i,
 	s.kind = BP_S_PATCH;
 	while (next_ident(expr, &pos, &tk)) {
 		if (tk.mod)
-			return seterr(
-				&em->er,
-				"%s:%u: in '%s', '%s' references the thread-local '%.*s' (%.*s): a live patch cannot reach the program's thread-local storage",
-				t->in->asm_path, line, fn, text, (int)tk.n,
-				tk.p, (int)tk.modn, tk.mod);
+			return mod_error(em, t, line, fn, text, &tk);
 		name = xstrndup(tk.p, tk.n);
 		if (classify(em, t, name, &c)) {
 			free(name);
@@ -1243,13 +1360,9 @@ static int check_insn(struct emitter *em, struct tu *t, size_t i)
 		int r;
 
 		if (tk.mod) {
-			r = seterr(
-				&em->er,
-				"%s:%u: in '%s', '%s' references the thread-local '%s' (%.*s): a live patch cannot reach the program's thread-local storage",
-				t->in->asm_path, st->line, func_of(t, i),
-				st->text, name, (int)tk.modn, tk.mod);
 			free(name);
-			return r;
+			return mod_error(em, t, st->line, func_of(t, i),
+					 st->text, &tk);
 		}
 		r = classify(em, t, name, &c);
 		if (!r && (c.kind != BP_S_PATCH || !kept_def_sec(t, name)))
@@ -2444,9 +2557,29 @@ int bp_emit(const struct bp_emit *e, char *err, size_t errlen)
 		       e->name ? e->name : "");
 		return -1;
 	}
-	for (size_t k = 0; k < e->ntus; k++)
-		for (size_t i = 0; i < e->tus[k].nfuncs; i++)
-			nreplace += e->tus[k].funcs[i].replace;
+	if (!e->workdir || !e->out_so) {
+		seterr(&em.er, "no work directory or output file");
+		return -1;
+	}
+	for (size_t k = 0; k < e->ntus; k++) {
+		if (!e->tus[k].asm_path) {
+			seterr(&em.er, "unit %zu has no after.s", k);
+			return -1;
+		}
+		for (size_t i = 0; i < e->tus[k].nfuncs; i++) {
+			const struct bp_emit_func *fn = &e->tus[k].funcs[i];
+
+			if (!fn->sym || (fn->replace && !fn->old_name)) {
+				seterr(&em.er,
+				       "%s: a carried function without %s",
+				       e->tus[k].asm_path,
+				       fn->sym ? "the name it replaces"
+					       : "a symbol");
+				return -1;
+			}
+			nreplace += fn->replace;
+		}
+	}
 	if (!nreplace) {
 		seterr(&em.er,
 		       "nothing to replace: the patch would carry no function that replaces one of the program's");

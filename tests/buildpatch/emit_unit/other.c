@@ -6,7 +6,7 @@
  */
 #include "eu.h"
 
-__attribute__((noinline, noclone)) static int eu_scale(int x)
+__attribute__((noinline)) EU_NOCLONE static int eu_scale(int x)
 {
 	return x + 100;
 }

@@ -2,7 +2,7 @@
 /* other.c after the fix: eu_other adds 50. */
 #include "eu.h"
 
-__attribute__((noinline, noclone)) static int eu_scale(int x)
+__attribute__((noinline)) EU_NOCLONE static int eu_scale(int x)
 {
 	return x + 100;
 }

@@ -23,11 +23,19 @@
 #       to one 5-byte NOP (see below); KEEP_NOPS keeps GCC's five 1-byte
 #       NOPs (as does REWIRE_FIX_ENTRIES set to OFF).
 #
-#   rewire_add_patch(<name> <source>...)
+#   rewire_add_patch(<name> <source>... [BIND <target>])
 #       A live patch: a MODULE library <name>.so (no "lib" prefix) built
 #       from the fixed functions' source with rewire's headers. It does
 #       not link librewire; the program that loads it does.
 #       Same as: cc -O2 -fPIC -shared -I<rewire>/include -o name.so src.c
+#       BIND <target>: bound to the build of <target> (the program or
+#       library whose functions it replaces; it is built first): after
+#       each link, `rewire bind-patch <name>.so --object <target's file>`
+#       records <target>'s build-id and the size and hash of each
+#       function the patch replaces, and the loader refuses the patch in
+#       a process that runs another build (doc/LIVEPATCH.md, "Bound to a
+#       build"). The command is rewire's own rewire-cli target in its
+#       build tree, else REWIRE_CLI, else `rewire` found in PATH.
 
 set(REWIRE_PATCHABLE_FLAGS -fpatchable-function-entry=5)
 set(REWIRE_LIVE_PATCHING_FLAGS -flive-patching=inline-only-static)
@@ -79,10 +87,11 @@ function(rewire__fix_entries target)
 endfunction()
 
 function(rewire_add_patch name)
-	if(NOT ARGN)
+	cmake_parse_arguments(PARSE_ARGV 1 RWAP "" "BIND" "")
+	if(NOT RWAP_UNPARSED_ARGUMENTS)
 		message(FATAL_ERROR "rewire_add_patch(${name}): no source files")
 	endif()
-	add_library(${name} MODULE ${ARGN})
+	add_library(${name} MODULE ${RWAP_UNPARSED_ARGUMENTS})
 	set_target_properties(${name} PROPERTIES PREFIX "" SUFFIX ".so")
 	if(TARGET rewire::rewire)
 		target_include_directories(${name} PRIVATE
@@ -90,5 +99,87 @@ function(rewire_add_patch name)
 	elseif(TARGET rewire)
 		target_include_directories(${name} PRIVATE
 			$<TARGET_PROPERTY:rewire,INTERFACE_INCLUDE_DIRECTORIES>)
+	endif()
+	if(NOT RWAP_BIND)
+		return()
+	endif()
+	if(TARGET rewire-cli)
+		set(tool $<TARGET_FILE:rewire-cli>)
+		add_dependencies(${name} rewire-cli)
+	else()
+		if(NOT REWIRE_CLI)
+			find_program(REWIRE_CLI rewire)
+		endif()
+		if(NOT REWIRE_CLI)
+			message(FATAL_ERROR "rewire_add_patch(${name} ... BIND "
+				"${RWAP_BIND}): the rewire command was not "
+				"found; set REWIRE_CLI to it")
+		endif()
+		set(tool ${REWIRE_CLI})
+	endif()
+	# The target's file is final once it is built (rewire-entries runs
+	# in its own post-link step): bind to that one, again whenever it
+	# (or the command) changes: the patch is linked again then.
+	add_dependencies(${name} ${RWAP_BIND})
+	set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS
+		$<TARGET_FILE:${RWAP_BIND}>)
+	if(TARGET rewire-cli)
+		set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS
+			$<TARGET_FILE:rewire-cli>)
+	endif()
+	add_custom_command(TARGET ${name} POST_BUILD
+		COMMAND ${tool} --quiet bind-patch $<TARGET_FILE:${name}>
+			--object $<TARGET_FILE:${RWAP_BIND}>
+		VERBATIM)
+endfunction()
+
+#   rewire_build_patch(<name> TARGET <target> DIFF <file>
+#                      [SOURCE_DIR <dir>] [STRIP <n>] [ALL])
+#       A live patch <name>.so made by `rewire build-patch` from <file>, a
+#       unified diff of the source <target> was built from (doc/LIVEPATCH.md,
+#       "From a diff"), bound to <target>'s build. Rebuilt when the diff or
+#       the target change. Needs CMAKE_EXPORT_COMPILE_COMMANDS ON (the
+#       builder reads the exact compile commands). SOURCE_DIR is the tree
+#       the diff applies to (default: the top source directory), STRIP as
+#       patch -pN (default 1, as git diff writes). ALL: built by default.
+function(rewire_build_patch name)
+	cmake_parse_arguments(PARSE_ARGV 1 arg "ALL" "TARGET;DIFF;SOURCE_DIR;STRIP" "")
+	if(NOT arg_TARGET OR NOT arg_DIFF)
+		message(FATAL_ERROR "rewire_build_patch(${name}): TARGET and DIFF are required")
+	endif()
+	if(NOT CMAKE_EXPORT_COMPILE_COMMANDS)
+		message(FATAL_ERROR "rewire_build_patch(${name}): set "
+			"CMAKE_EXPORT_COMPILE_COMMANDS to ON before the targets "
+			"are defined: the builder reads compile_commands.json")
+	endif()
+	if(NOT arg_SOURCE_DIR)
+		set(arg_SOURCE_DIR ${CMAKE_SOURCE_DIR})
+	endif()
+	if(NOT arg_STRIP)
+		set(arg_STRIP 1)
+	endif()
+	get_filename_component(diff ${arg_DIFF} ABSOLUTE)
+	set(deps ${arg_TARGET} ${diff})
+	if(TARGET rewire-cli)
+		set(cli $<TARGET_FILE:rewire-cli>)
+		list(APPEND deps rewire-cli)
+	else()
+		find_program(REWIRE_CLI rewire REQUIRED)
+		set(cli ${REWIRE_CLI})
+	endif()
+	set(out ${CMAKE_CURRENT_BINARY_DIR}/${name}.so)
+	add_custom_command(OUTPUT ${out}
+		COMMAND ${cli} build-patch --quiet
+			-c ${CMAKE_BINARY_DIR}
+			--object $<TARGET_FILE:${arg_TARGET}>
+			--source ${arg_SOURCE_DIR} -p ${arg_STRIP}
+			--diff ${diff} --name ${name} -o ${out}
+		DEPENDS ${deps}
+		COMMENT "rewire build-patch: ${name}.so from ${arg_DIFF}"
+		VERBATIM)
+	if(arg_ALL)
+		add_custom_target(${name} ALL DEPENDS ${out})
+	else()
+		add_custom_target(${name} DEPENDS ${out})
 	endif()
 endfunction()

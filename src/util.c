@@ -231,6 +231,9 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_SIGNAL_REPLACED:
 		return "the program replaced rewire's cross-thread signal "
 		       "handler: set REWIRE_SIGNAL to a free real-time signal";
+	case RW_ERR_BUILD_ID:
+		return "the patch was built for another build of the program "
+		       "(build-id, or a function's size or bytes, differ)";
 	case EILSEQ:
 		return "the bytes at a site are not the expected instruction "
 		       "(nothing was written)";

@@ -17,14 +17,16 @@
 #               patchable entry), and draws the histogram of its durations
 #   switching / after-switch   `rewire call` points the kv_checksum static
 #               call at the SSE4.2 implementation
-#   patching / patched         `rewire patch` applies fix_value.so
+#   building-patch             `rewire build-patch` makes fix_value.so from
+#                              patches/fix_value.diff (while the load runs)
+#   patching / patched         `rewire patch` applies it
 #   reverting / reverted       `rewire unpatch` takes it back
 # Exit status: 0 when no request failed and the patch removed every wrong
 # answer while it was applied; 1 otherwise.
 set -euo pipefail
 
 usage() {
-	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 done
 
 bin=$build/examples/kv
+src=$(cd "$(dirname "$0")/../.." && pwd)
 rewire=$build/tools/rewire
 server=$bin/rw-kvserver
 load=$bin/rw-kvload
@@ -109,6 +112,18 @@ mark switching
 "$rewire" call "$server_pid" kv_checksum crc32c_hw
 mark after-switch
 sleep "$secs"
+
+# The fix, from the diff a developer would send for review: rewire
+# build-patch recompiles kvserver.c before and after it with the build's
+# own commands, finds the functions whose code changed and makes the
+# patch, bound to this build of the server. (patches/fix_value.c is the
+# same fix written by hand.)
+mark building-patch
+say "rewire build-patch -c $build --object $server --diff examples/kv/patches/fix_value.diff -o fix_value.so"
+"$rewire" build-patch -c "$build" --source "$src" --object "$server" \
+	--diff "$src/examples/kv/patches/fix_value.diff" \
+	-o "$work/fix_value.so"
+patch=$work/fix_value.so
 
 say "rewire patch $server_pid fix_value.so"
 mark patching

@@ -110,6 +110,10 @@ enum {
 	/* The program replaced rewire's real-time signal handler after
 	 * rewire installed it: cross-thread calls are refused. */
 	RW_ERR_SIGNAL_REPLACED = 1041,
+	/* A live patch was made for another build of an object than the
+	 * one loaded: its build-id, or a bound function's size or bytes,
+	 * differ (doc/LIVEPATCH.md, "Bound to a build"). */
+	RW_ERR_BUILD_ID = 1042,
 	RW_ERR_MAX
 };
 

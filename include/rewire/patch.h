@@ -124,7 +124,7 @@ struct rw_patch_reloc {
 	unsigned long sympos;
 	long addend;
 	void *target;
-	uint32_t type; /* RW_PATCH_RELOC_* */
+	uint32_t type;	/* RW_PATCH_RELOC_* */
 	uint32_t flags; /* 0 */
 };
 

@@ -1342,6 +1342,46 @@ static int pin_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* -EEXIST if a patch named @name is loaded (and not replaced); lp_lock
+ * held. */
+static int name_taken(const char *path, const char *name)
+{
+	static const char *const states[] = {
+		"not enabled yet", "being enabled", "enabled",
+		"being disabled",  "disabled",
+	};
+
+	for (struct rw_patch *q = patches; q; q = q->next) {
+		if (strcmp(q->obj.desc->name, name) ||
+		    q->state == RW_PATCH_REPLACED)
+			continue;
+		rw__lp_set_error("%s: refused: a patch named '%s' is already "
+				 "loaded (from %s, %s); nothing was changed: "
+				 "unload it first, or give the new patch "
+				 "another name",
+				 path, name, q->obj.path,
+				 (unsigned)q->state < 5 ? states[q->state]
+							: "?");
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int rw__lp_check_name(const char *path, const char *name)
+{
+	int err = rw__lock_acquire(&lp_lock);
+
+	if (err) {
+		rw__lp_set_error("%s: refused: this thread holds rewire's live "
+				 "patch lock: %s",
+				 path, strerror(-err));
+		return err;
+	}
+	err = name_taken(path, name);
+	rw__lock_release(&lp_lock);
+	return err;
+}
+
 /* A reference on the object holding @addr (NULL for the main program). */
 static void *pin_object(uintptr_t addr)
 {
@@ -1395,14 +1435,7 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		free(p);
 		return err;
 	}
-	for (struct rw_patch *q = patches; q; q = q->next)
-		if (!strcmp(q->obj.desc->name, p->obj.desc->name) &&
-		    q->state != RW_PATCH_REPLACED) {
-			rw__lp_set_error("%s: a patch named '%s' is already "
-					 "loaded (%s)",
-					 path, p->obj.desc->name, q->obj.path);
-			err = -EEXIST;
-		}
+	err = name_taken(path, p->obj.desc->name);
 	for (size_t i = 0; i < p->obj.nfuncs && !err; i++) {
 		p->sites[i] = site_get(&p->obj.funcs[i]);
 		if (!p->sites[i])
@@ -1416,11 +1449,11 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		return err;
 	}
 	p->state = RW_PATCH_LOADED;
-	p->npins = p->obj.nfuncs + p->obj.desc->nrefs;
+	p->npins = p->obj.nfuncs + p->obj.nref_addrs;
 	p->pins = calloc(p->npins, sizeof(*p->pins));
 	for (size_t i = 0; p->pins && i < p->obj.nfuncs; i++)
 		p->pins[i] = pin_object(p->obj.funcs[i].old_addr);
-	for (size_t i = 0; p->pins && i < p->obj.desc->nrefs; i++)
+	for (size_t i = 0; p->pins && i < p->obj.nref_addrs; i++)
 		p->pins[p->obj.nfuncs + i] = pin_object(p->obj.ref_addrs[i]);
 	/* Append: the list is in load order. */
 	struct rw_patch **pp = &patches;

@@ -31,6 +31,9 @@
  */
 #include "lp.h"
 
+#include "../text.h"
+#include "bind.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -63,7 +66,8 @@ struct target {
 	size_t strndx;	/* its string table */
 	uintptr_t *pfe; /* __patchable_function_entries, run-time, sorted */
 	size_t npfe;
-	bool has_pfe; /* the object has the section at all */
+	bool has_pfe;	/* the object has the section at all */
+	bool reloc_pin; /* a relocation's address in it is to be pinned */
 };
 
 struct load {
@@ -483,6 +487,24 @@ static void target_free(struct target *t)
 	free(t->key);
 }
 
+/* The object @key ("": the main program; @name: its dlpi_name) as messages
+ * show it. */
+static void shown_name(const char *key, const char *name, char *buf,
+		       size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t len;
+
+	if (key[0]) {
+		snprintf(buf, size, "%s", name);
+		return;
+	}
+	len = readlink("/proc/thread-self/exe", exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	snprintf(buf, size, "the main program (%s)",
+		 len > 0 ? exe : "/proc/thread-self/exe");
+}
+
 /* The parsed object @object (NULL or "": main program). */
 static int get_target(struct load *L, const char *object, const char *what,
 		      struct target **out)
@@ -491,8 +513,6 @@ static int get_target(struct load *L, const char *object, const char *what,
 	struct obj_query q = { .want = key };
 	struct target *t, *grown;
 	const char *file;
-	char exe[PATH_MAX];
-	ssize_t len;
 	int err;
 
 	for (size_t i = 0; i < L->ntargets; i++) {
@@ -524,16 +544,8 @@ static int get_target(struct load *L, const char *object, const char *what,
 	}
 	L->ntargets++;
 
-	if (!key[0]) {
-		file = "/proc/thread-self/exe";
-		len = readlink(file, exe, sizeof(exe) - 1);
-		exe[len > 0 ? len : 0] = '\0';
-		snprintf(t->shown, sizeof(t->shown), "the main program (%s)",
-			 len > 0 ? exe : file);
-	} else {
-		file = q.name;
-		snprintf(t->shown, sizeof(t->shown), "%s", q.name);
-	}
+	file = key[0] ? q.name : "/proc/thread-self/exe";
+	shown_name(key, q.name, t->shown, sizeof(t->shown));
 	t->fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (t->fd < 0) {
 		err = -errno;
@@ -1121,13 +1133,43 @@ static int slot_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
+/*
+ * The address of @name (position @pos) in @object, as RW_PATCH_REF and a
+ * named relocation find it: a data or function symbol, not thread-local
+ * nor an IFUNC (its address is not what the patch wants). *@tp: the
+ * object, for its pin and for messages.
+ */
+static int resolve_named(struct load *L, const char *object, const char *name,
+			 unsigned long pos, const char *what, uintptr_t *addr,
+			 struct target **tp)
+{
+	struct target *t;
+	struct sym sym;
+	int err, type;
+
+	err = get_target(L, object, name, &t);
+	if (!err)
+		err = resolve(L, t, name, pos, false, &sym);
+	if (err)
+		return err;
+	type = GELF_ST_TYPE(sym.s.st_info);
+	if (type == STT_TLS || type == STT_GNU_IFUNC) {
+		rw__lp_set_error("%s: %s '%s' in %s is %s; not supported",
+				 L->path, what, name, t->shown,
+				 type == STT_TLS ? "thread-local (TLS)"
+						 : "an IFUNC");
+		return -RW_ERR_SYMBOL;
+	}
+	*addr = sym.addr;
+	*tp = t;
+	return 0;
+}
+
 static int resolve_ref(struct load *L, size_t i, const struct rw_patch_ref *r,
 		       uintptr_t patch_bias, uintptr_t *addr)
 {
 	struct slot_query q = { .bias = patch_bias };
 	struct target *t;
-	struct sym sym;
-	int err, type;
 	char label[96];
 
 	if (!r->name || !r->name[0]) {
@@ -1144,21 +1186,680 @@ static int resolve_ref(struct load *L, size_t i, const struct rw_patch_ref *r,
 				 L->path, i, label);
 		return -RW_ERR_PATCH_VERSION;
 	}
-	err = get_target(L, r->object, r->name, &t);
-	if (!err)
-		err = resolve(L, t, r->name, r->sympos, false, &sym);
-	if (err)
+	return resolve_named(L, r->object, r->name, r->sympos, "reference",
+			     addr, &t);
+}
+
+/* ------------------------------------------------------------------------
+ * The relocation table (descriptor version 3).
+ *
+ * Every entry is resolved and checked before the first byte is written:
+ * where it writes (inside one of the patch's own PT_LOAD segments), what
+ * (the symbol, found as a reference is; or the address the dynamic linker
+ * resolved), that a PC32 value fits. Then the values go in through the
+ * text writer, nearby fields in one write. Nothing of the program is
+ * written: only the patch, which is unmapped again on any error.
+ */
+
+/* The patch's PT_LOAD segments. */
+struct segs {
+	uintptr_t bias;
+	struct rw__lp_range r[16];
+	size_t n;
+	bool found, toomany;
+};
+
+static int segs_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct segs *q = arg;
+
+	(void)size;
+	if (info->dlpi_addr != q->bias)
+		return 0;
+	q->found = true;
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (q->n == sizeof(q->r) / sizeof(q->r[0])) {
+			q->toomany = true;
+			break;
+		}
+		q->r[q->n].start = info->dlpi_addr + ph->p_vaddr;
+		q->r[q->n++].end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	return 1;
+}
+
+/* The segment of @q that holds [@p, @p + @len), or -1. */
+static long seg_of(const struct segs *q, uintptr_t p, size_t len)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (p >= q->r[i].start && p <= q->r[i].end &&
+		    len <= q->r[i].end - p)
+			return (long)i;
+	return -1;
+}
+
+/* One field to write. */
+struct field {
+	uintptr_t where;
+	uint64_t value;
+	uint32_t len; /* 4 or 8 */
+	uint32_t seg;
+	size_t index; /* in the table, for messages */
+};
+
+static int cmp_field(const void *a, const void *b)
+{
+	const struct field *x = a, *y = b;
+
+	return x->where < y->where ? -1 : x->where > y->where;
+}
+
+/* Fields at most this far apart go in one write (with the bytes between
+ * them, read back from the patch). */
+#define FIELD_GAP 32
+#define WRITE_MAX 4096
+
+/*
+ * Resolve and check every relocation of @d (the patch loaded at @bias)
+ * into *@fieldsp (sorted, malloc'ed). One address in each object that a
+ * named relocation points into is appended to *@pins (for the pin that
+ * keeps that object loaded while the patch is).
+ */
+static int check_relocs(struct load *L, const struct rw_patch_desc *d,
+			uintptr_t bias, struct field **fieldsp,
+			uintptr_t **pins, size_t *npins)
+{
+	struct segs q = { .bias = bias };
+	struct field *fields;
+	size_t n = d->nrelocs;
+	int err = 0;
+
+	*fieldsp = NULL;
+	if (d->version < 3 || !n)
+		return 0;
+	dl_iterate_phdr(segs_cb, &q);
+	if (!q.found || q.toomany) {
+		rw__lp_set_error("%s: %s", L->path,
+				 q.toomany ? "more loadable segments than "
+					     "rewire checks relocations in (16)"
+					   : "its segments were not found");
+		return -RW_ERR_PATCH_FILE;
+	}
+	/* The table itself is the patch's: a wild pointer is refused, not
+	 * followed. */
+	if (!d->relocs || n > SIZE_MAX / sizeof(*d->relocs) ||
+	    seg_of(&q, (uintptr_t)d->relocs, n * sizeof(*d->relocs)) < 0) {
+		rw__lp_set_error("%s: bad descriptor: its relocation table "
+				 "(%zu entries at %p) is not in the patch",
+				 L->path, n, (const void *)d->relocs);
+		return -RW_ERR_PATCH_VERSION;
+	}
+	fields = calloc(n, sizeof(*fields));
+	if (!fields) {
+		rw__lp_set_error("%s: out of memory", L->path);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct rw_patch_reloc *r = &d->relocs[i];
+		struct field *f = &fields[i];
+		bool named = r->name && r->name[0];
+		struct target *t = NULL;
+		char label[128];
+		uintptr_t s;
+		long seg;
+
+		if (named)
+			make_label(label, sizeof(label), r->object, r->name,
+				   r->sympos);
+		else
+			snprintf(label, sizeof(label), "address %p", r->target);
+		if ((r->type != RW_PATCH_RELOC_ABS64 &&
+		     r->type != RW_PATCH_RELOC_PC32) ||
+		    r->flags) {
+			rw__lp_set_error("%s: relocation %zu (to %s) has an "
+					 "unknown %s %u (a newer rewire "
+					 "built it?)",
+					 L->path, i, label,
+					 r->flags ? "flag set" : "type",
+					 r->flags ? (unsigned)r->flags
+						  : (unsigned)r->type);
+			err = -RW_ERR_PATCH_VERSION;
+			break;
+		}
+		f->where = (uintptr_t)r->where;
+		f->len = r->type == RW_PATCH_RELOC_ABS64 ? 8 : 4;
+		f->index = i;
+		seg = seg_of(&q, f->where, f->len);
+		if (seg < 0) {
+			rw__lp_set_error("%s: relocation %zu (to %s) writes at "
+					 "%p, outside the patch's own "
+					 "segments: refused",
+					 L->path, i, label, r->where);
+			err = -RW_ERR_PATCH_VERSION;
+			break;
+		}
+		f->seg = (uint32_t)seg;
+		if (named) {
+			err = resolve_named(L, r->object, r->name, r->sympos,
+					    "relocation to", &s, &t);
+			if (err) {
+				char why[RW__LP_ERRLEN];
+
+				snprintf(why, sizeof(why), "%s",
+					 rw_patch_last_error());
+				rw__lp_set_error("%s (relocation %zu)", why, i);
+				break;
+			}
+		} else {
+			s = (uintptr_t)r->target;
+		}
+		s += (uintptr_t)r->addend;
+		if (r->type == RW_PATCH_RELOC_ABS64) {
+			f->value = s;
+		} else {
+			int64_t v = (int64_t)(s - f->where);
+
+			if (v != (int32_t)v) {
+				rw__lp_set_error(
+					"%s: relocation %zu: %s%s%s is %s%llx "
+					"bytes away from the patch's field "
+					"at %p, out of reach of a 32-bit "
+					"displacement (PC32); build the patch "
+					"with 64-bit references (ABS64)",
+					L->path, i, label, t ? " in " : "",
+					t ? t->shown : "", v < 0 ? "-0x" : "0x",
+					(unsigned long long)(v < 0 ? -(uint64_t)v
+								   : (uint64_t)
+									     v),
+					r->where);
+				err = -RW_ERR_OUT_OF_RANGE;
+				break;
+			}
+			f->value = (uint64_t)(uint32_t)(int32_t)v;
+		}
+		if (t && t->key[0] && !t->reloc_pin) {
+			uintptr_t *grown;
+
+			grown = realloc(*pins, (*npins + 1) * sizeof(**pins));
+			if (!grown) {
+				rw__lp_set_error("%s: out of memory", L->path);
+				err = -ENOMEM;
+				break;
+			}
+			*pins = grown;
+			(*pins)[(*npins)++] = s - (uintptr_t)r->addend;
+			t->reloc_pin = true;
+		}
+	}
+	if (!err) {
+		qsort(fields, n, sizeof(*fields), cmp_field);
+		for (size_t i = 1; i < n; i++) {
+			if (fields[i].where >=
+			    fields[i - 1].where + fields[i - 1].len)
+				continue;
+			rw__lp_set_error("%s: relocations %zu and %zu write "
+					 "over each other (at %p)",
+					 L->path, fields[i - 1].index,
+					 fields[i].index,
+					 (void *)fields[i].where);
+			err = -RW_ERR_PATCH_VERSION;
+			break;
+		}
+	}
+	if (err) {
+		free(fields);
 		return err;
-	type = GELF_ST_TYPE(sym.s.st_info);
-	if (type == STT_TLS || type == STT_GNU_IFUNC) {
-		rw__lp_set_error(
-			"%s: reference '%s' in %s is %s; not supported",
-			L->path, r->name, t->shown,
-			type == STT_TLS ? "thread-local (TLS)" : "an IFUNC");
+	}
+	*fieldsp = fields;
+	return 0;
+}
+
+/*
+ * Write the @n checked @fields into the patch, through the text writer
+ * (the patch's code is never made writable), under the text lock. Fields
+ * close together in one segment share a write: the bytes between them are
+ * the patch's own, copied from where they are.
+ */
+static int write_relocs(struct load *L, const struct field *fields, size_t n)
+{
+	uint8_t buf[WRITE_MAX];
+	size_t i = 0;
+	int err;
+
+	if (!n)
+		return 0;
+	err = rw__lock_acquire(&rw__text_lock);
+	if (err) {
+		rw__lp_set_error("%s: cannot take the text lock: %s", L->path,
+				 strerror(-err));
+		return err;
+	}
+	rw__text_error_clear();
+	while (i < n && !err) {
+		uintptr_t start = fields[i].where;
+		uintptr_t end = start + fields[i].len;
+		size_t j = i + 1;
+
+		while (j < n && fields[j].seg == fields[i].seg &&
+		       fields[j].where - end <= FIELD_GAP &&
+		       fields[j].where + fields[j].len - start <= WRITE_MAX) {
+			end = fields[j].where + fields[j].len;
+			j++;
+		}
+		memcpy(buf, (const void *)start, end - start);
+		for (size_t k = i; k < j; k++)
+			memcpy(buf + (fields[k].where - start),
+			       &fields[k].value, fields[k].len);
+		err = rw__text_write((void *)start, buf, end - start);
+		if (err)
+			rw__lp_set_error("%s: cannot write relocation %zu at "
+					 "%p: %s",
+					 L->path, fields[i].index,
+					 (void *)start, rw__text_error());
+		i = j;
+	}
+	rw__lock_release(&rw__text_lock);
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * The binding (.rewire.bind, bind.h): read from the patch's file before it
+ * is mapped, checked against the loaded objects.
+ */
+
+struct bind_obj {
+	char *key;	/* "" main program */
+	uint8_t id[64]; /* its build-id ... */
+	size_t idlen;	/* ... of this many bytes; 0: "-" */
+};
+
+struct bind_func {
+	size_t obj; /* index into objs */
+	char *name;
+	unsigned long sympos;
+	uint64_t size, hash;
+	size_t line;
+};
+
+struct binding {
+	struct bind_obj *objs;
+	size_t nobjs;
+	struct bind_func *funcs;
+	size_t nfuncs;
+};
+
+static void binding_free(struct binding *b)
+{
+	for (size_t i = 0; i < b->nobjs; i++)
+		free(b->objs[i].key);
+	for (size_t i = 0; i < b->nfuncs; i++)
+		free(b->funcs[i].name);
+	free(b->objs);
+	free(b->funcs);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Split the record @p (@len bytes, no '\n') into at most @max decoded
+ * fields (NUL-terminated, in @buf of @len + 1 bytes). Returns the number
+ * of fields, or -1 for a bad escape or a raw '\r' (*@why says which).
+ */
+static int split_fields(const char *p, size_t len, char *buf, char **f, int max,
+			const char **why)
+{
+	int n = 0;
+	char *o = buf;
+
+	f[n++] = o;
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (p[i] == '\t') {
+			*o++ = '\0';
+			if (n == max) {
+				*why = "too many fields";
+				return -1;
+			}
+			f[n++] = o;
+		} else if (p[i] == '%') {
+			if (len - i < 3 || (hi = hexval(p[i + 1])) < 0 ||
+			    (lo = hexval(p[i + 2])) < 0) {
+				*why = "a '%' not followed by two hex digits";
+				return -1;
+			}
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (p[i] == '\r' || p[i] == '\0') {
+			*why = p[i] ? "a raw carriage return" : "a NUL byte";
+			return -1;
+		} else {
+			*o++ = p[i];
+		}
+	}
+	*o = '\0';
+	return n;
+}
+
+/* A decimal number, all of @s. */
+static bool parse_dec(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s || (s[0] == '0' && s[1]))
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* Lower-case hex, an even number of digits, at most @max bytes. */
+static bool parse_hex(const char *s, uint8_t *out, size_t max, size_t *len)
+{
+	size_t n = strlen(s);
+
+	if (!n || n % 2 || n / 2 > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	for (size_t i = 0; i < n / 2; i++)
+		out[i] =
+			(uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+	*len = n / 2;
+	return true;
+}
+
+/* One record (line @line, @nf fields @f) into @b; a message on error. */
+static int bind_record(struct load *L, struct binding *b, size_t line, char **f,
+		       int nf)
+{
+	const char *bad = NULL;
+
+	if (line == 1) {
+		if (nf != 2 || strcmp(f[0], "rewire-bind"))
+			bad = "the first line is not \"rewire-bind<TAB>1\"";
+		else if (strcmp(f[1], "1"))
+			bad = "an unknown format version (this rewire reads "
+			      "1)";
+	} else if (!strcmp(f[0], "rewire-bind")) {
+		bad = "a second header line";
+	} else if (!strcmp(f[0], "object")) {
+		struct bind_obj o = { 0 }, *grown;
+
+		if (nf != 3) {
+			bad = "an object record has 3 fields";
+		} else if (strcmp(f[2], "-") &&
+			   !parse_hex(f[2], o.id, sizeof(o.id), &o.idlen)) {
+			bad = "a build-id is lower-case hex digits or \"-\"";
+		} else {
+			for (size_t i = 0; i < b->nobjs && !bad; i++)
+				if (!strcmp(b->objs[i].key, f[1]))
+					bad = "the object has a line already";
+		}
+		if (bad)
+			goto bad;
+		o.key = strdup(f[1]);
+		grown = o.key ? realloc(b->objs, (b->nobjs + 1) * sizeof(o))
+			      : NULL;
+		if (!grown) {
+			free(o.key);
+			goto nomem;
+		}
+		b->objs = grown;
+		b->objs[b->nobjs++] = o;
+	} else if (!strcmp(f[0], "func")) {
+		struct bind_func fn = { .line = line }, *grown;
+		uint8_t h[8];
+		size_t hl = 0;
+		uint64_t pos;
+
+		fn.obj = b->nobjs;
+		for (size_t i = 0; nf == 6 && i < b->nobjs; i++)
+			if (!strcmp(b->objs[i].key, f[1]))
+				fn.obj = i;
+		if (nf != 6)
+			bad = "a func record has 6 fields";
+		else if (fn.obj == b->nobjs)
+			bad = "a func of an object without an object line "
+			      "before it";
+		else if (!f[2][0])
+			bad = "a func without a name";
+		else if (!parse_dec(f[3], &pos) || pos > ULONG_MAX ||
+			 !parse_dec(f[4], &fn.size))
+			bad = "a position or size is not a decimal number";
+		else if (strlen(f[5]) != 16 ||
+			 !parse_hex(f[5], h, sizeof(h), &hl))
+			bad = "a hash is 16 lower-case hex digits";
+		if (bad)
+			goto bad;
+		fn.sympos = (unsigned long)pos;
+		for (size_t i = 0; i < 8; i++)
+			fn.hash = fn.hash << 8 | h[i];
+		fn.name = strdup(f[2]);
+		grown = fn.name ? realloc(b->funcs,
+					  (b->nfuncs + 1) * sizeof(fn))
+				: NULL;
+		if (!grown) {
+			free(fn.name);
+			goto nomem;
+		}
+		b->funcs = grown;
+		b->funcs[b->nfuncs++] = fn;
+	} else {
+		rw__lp_set_error("%s: " RW__BIND_SECTION " line %zu: unknown "
+				 "record '%.32s' (a newer rewire made it?)",
+				 L->path, line, f[0]);
+		return -RW_ERR_PATCH_FILE;
+	}
+	if (!bad)
+		return 0;
+bad:
+	rw__lp_set_error("%s: " RW__BIND_SECTION " line %zu: %s", L->path, line,
+			 bad);
+	return -RW_ERR_PATCH_FILE;
+nomem:
+	rw__lp_set_error("%s: out of memory", L->path);
+	return -ENOMEM;
+}
+
+/* Parse the section's @size bytes at @p into @b. */
+static int parse_binding(struct load *L, const char *p, size_t size,
+			 struct binding *b)
+{
+	size_t line = 0, off = 0;
+	char *buf = malloc(size + 1);
+	int err = 0;
+
+	if (!buf) {
+		rw__lp_set_error("%s: out of memory", L->path);
+		return -ENOMEM;
+	}
+	while (off < size && !err) {
+		const char *nl = memchr(p + off, '\n', size - off);
+		size_t len = nl ? (size_t)(nl - (p + off)) : size - off;
+		const char *why = NULL;
+		char *f[8];
+		int nf;
+
+		line++;
+		nf = split_fields(p + off, len, buf, f, 8, &why);
+		if (nf < 0) {
+			rw__lp_set_error("%s: " RW__BIND_SECTION " line %zu: "
+					 "%s",
+					 L->path, line, why);
+			err = -RW_ERR_PATCH_FILE;
+		} else {
+			err = bind_record(L, b, line, f, nf);
+		}
+		off += len + 1;
+	}
+	if (!err && !line) {
+		rw__lp_set_error("%s: " RW__BIND_SECTION " is empty", L->path);
+		err = -RW_ERR_PATCH_FILE;
+	}
+	free(buf);
+	return err;
+}
+
+/* "-" or the hex of @id. */
+static void id_hex(const uint8_t *id, size_t len, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	if (!len) {
+		snprintf(buf, size, "none");
+		return;
+	}
+	for (size_t i = 0; i < len && o + 3 <= size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%02x", id[i]);
+}
+
+/* The build-id of the loaded object of @q, from its PT_NOTE in memory. */
+static size_t loaded_build_id(const struct obj_query *q, const uint8_t **id)
+{
+	for (ElfW(Half) i = 0; i < q->phnum; i++) {
+		const ElfW(Phdr) *ph = &q->phdr[i];
+		size_t n;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		n = build_id_in((const uint8_t *)(q->bias + ph->p_vaddr),
+				ph->p_memsz, id);
+		if (n)
+			return n;
+	}
+	return 0;
+}
+
+/* Is the bound object @o the loaded one? */
+static int check_bound_object(struct load *L, const struct bind_obj *o)
+{
+	struct obj_query q = { .want = o->key };
+	const uint8_t *id = NULL;
+	char shown[PATH_MAX + 32], want[132], have[132];
+	size_t len;
+
+	dl_iterate_phdr(find_obj_cb, &q);
+	if (!q.found) {
+		rw__lp_set_error("%s was built for %s, which is not loaded in "
+				 "this process",
+				 L->path, o->key);
 		return -RW_ERR_SYMBOL;
 	}
-	*addr = sym.addr;
-	return 0;
+	len = loaded_build_id(&q, &id);
+	if (len == o->idlen && !memcmp(id, o->id, len))
+		return 0;
+	shown_name(o->key, q.name, shown, sizeof(shown));
+	id_hex(o->id, o->idlen, want, sizeof(want));
+	id_hex(id, len, have, sizeof(have));
+	rw__lp_set_error("%s was built for %s with build-id %s; the running "
+			 "one has build-id %s: rebuild the patch against this "
+			 "build",
+			 L->path, shown, want, have);
+	return -RW_ERR_BUILD_ID;
+}
+
+/* Is the bound function @fn (of @o) the loaded one: size and hash of its
+ * bytes in the object's file? */
+static int check_bound_func(struct load *L, const struct bind_obj *o,
+			    const struct bind_func *fn)
+{
+	struct target *t;
+	struct sym sym;
+	GElf_Shdr sh;
+	Elf_Scn *scn;
+	Elf_Data *d;
+	uint64_t hash, off;
+	char label[96];
+	int err;
+
+	make_label(label, sizeof(label), o->key, fn->name, fn->sympos);
+	err = get_target(L, o->key, fn->name, &t);
+	if (!err)
+		err = resolve(L, t, fn->name, fn->sympos, true, &sym);
+	if (err)
+		return err;
+	scn = elf_getscn(t->elf, sym.s.st_shndx);
+	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+	    sym.s.st_value < sh.sh_addr ||
+	    sym.s.st_value - sh.sh_addr > sh.sh_size ||
+	    sym.s.st_size > sh.sh_size - (sym.s.st_value - sh.sh_addr) ||
+	    !(d = elf_rawdata(scn, NULL)) || d->d_size != sh.sh_size) {
+		rw__lp_set_error("%s: cannot read the bytes of %s in %s",
+				 L->path, label, t->shown);
+		return -RW_ERR_BUILD_ID;
+	}
+	off = sym.s.st_value - sh.sh_addr;
+	hash = rw__func_hash((const uint8_t *)d->d_buf + off, sym.s.st_size);
+	if (sym.s.st_size == fn->size && hash == fn->hash)
+		return 0;
+	rw__lp_set_error("%s was built for another build of %s: %s had %llu "
+			 "bytes (hash %016llx), the running one has %llu "
+			 "(hash %016llx): rebuild the patch against this build",
+			 L->path, t->shown, label, (unsigned long long)fn->size,
+			 (unsigned long long)fn->hash,
+			 (unsigned long long)sym.s.st_size,
+			 (unsigned long long)hash);
+	return -RW_ERR_BUILD_ID;
+}
+
+/*
+ * Step 2b: the patch's binding, if it has one (*@bound). Each bound object
+ * is loaded with the recorded build-id, each bound function has the
+ * recorded size and hash.
+ */
+static int check_binding(struct load *L, Elf *elf, bool *bound)
+{
+	struct binding b = { 0 };
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+	Elf_Data *d = NULL;
+	int err;
+
+	*bound = false;
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (gelf_getshdr(scn, &sh) &&
+		    !strcmp(scn_name(elf, shstrndx, &sh), RW__BIND_SECTION))
+			break;
+	}
+	if (!scn)
+		return 0;
+	*bound = true;
+	if (sh.sh_type == SHT_NOBITS || !(d = elf_rawdata(scn, NULL)) ||
+	    (sh.sh_size && !d->d_buf)) {
+		rw__lp_set_error("%s: " RW__BIND_SECTION " cannot be read: %s",
+				 L->path, elf_errmsg(-1));
+		return -RW_ERR_PATCH_FILE;
+	}
+	err = parse_binding(L, d->d_buf, d->d_size, &b);
+	for (size_t i = 0; !err && i < b.nobjs; i++)
+		err = check_bound_object(L, &b.objs[i]);
+	for (size_t i = 0; !err && i < b.nfuncs; i++)
+		err = check_bound_func(L, &b.objs[b.funcs[i].obj], &b.funcs[i]);
+	binding_free(&b);
+	return err;
 }
 
 /* ------------------------------------------------------------------------
@@ -1553,8 +2254,9 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 {
 	struct link_map *lm = NULL;
 	char name[64];
+	static const char UNDEF[] = "undefined symbol: ";
 	int n = fd, dupfd = -1, err;
-	const char *msg;
+	const char *msg, *undef;
 	void *handle;
 
 	/* A name that no loaded object has (see names[] above). */
@@ -1591,9 +2293,21 @@ static int map_patch(const char *path, int fd, void **handlep, uintptr_t *biasp)
 	if (!handle) {
 		msg = dlerror();
 		msg = msg ? msg : "unknown error";
-		rw__lp_set_error("%s: dlopen failed: %s", path, msg);
-		err = strstr(msg, "undefined symbol") ? -RW_ERR_SYMBOL
-						      : -RW_ERR_PATCH_FILE;
+		undef = strstr(msg, UNDEF);
+		if (undef) {
+			/* "undefined symbol: X" or "..., version V". */
+			undef += sizeof(UNDEF) - 1;
+			rw__lp_set_error(
+				"%s: dlopen failed: %s; '%.*s' is exported "
+				"neither by the program nor by its libraries: "
+				"reach a function or variable of the program "
+				"itself with RW_PATCH_REF (or build the patch "
+				"with `rewire build-patch`, which does it)",
+				path, msg, (int)strcspn(undef, ", "), undef);
+		} else {
+			rw__lp_set_error("%s: dlopen failed: %s", path, msg);
+		}
+		err = undef ? -RW_ERR_SYMBOL : -RW_ERR_PATCH_FILE;
 		goto out;
 	}
 	if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) || !lm) {
@@ -1725,7 +2439,9 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	const struct rw_patch_desc *desc = NULL;
 	struct rw__lp_func *funcs = NULL;
 	uintptr_t *ref_addr = NULL, patch_bias = 0;
-	size_t nfuncs = 0;
+	struct field *fields = NULL;
+	size_t nfuncs = 0, nref_addr = 0;
+	bool bound;
 	void *handle = NULL;
 	Elf *elf = NULL;
 	char real[PATH_MAX], notice[RW__LP_ERRLEN];
@@ -1749,8 +2465,14 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		return err;
 	err = check_elf(path, fd, size, &elf);
+	if (!err)
+		err = check_binding(&L, elf, &bound);
 	if (err)
 		goto out;
+	if (!bound)
+		rw__log("%s: not bound to a build (no " RW__BIND_SECTION "): "
+			"nothing checks that it was made for this one",
+			path);
 
 	err = names_acquire(path);
 	if (err)
@@ -1760,6 +2482,8 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 	err = check_desc(path, handle, &desc);
+	if (!err)
+		err = rw__lp_check_name(path, desc->name);
 	if (err)
 		goto out;
 
@@ -1804,6 +2528,11 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 		if (err)
 			goto out;
 	}
+	nref_addr = desc->nrefs;
+	err = check_relocs(&L, desc, patch_bias, &fields, &ref_addr,
+			   &nref_addr);
+	if (err)
+		goto out;
 	err = patch_text(path, patch_bias, out);
 	if (err)
 		goto out;
@@ -1815,7 +2544,10 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	if (err)
 		goto out;
 
-	/* Step 6: every check passed. */
+	/* Step 6: every check passed. The relocations, then the slots. */
+	err = write_relocs(&L, fields, desc->version >= 3 ? desc->nrelocs : 0);
+	if (err)
+		goto out;
 	for (size_t i = 0; i < desc->nrefs; i++)
 		*desc->refs[i].slot = (void *)ref_addr[i];
 	out->handle = handle;
@@ -1823,11 +2555,13 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	out->funcs = funcs;
 	out->nfuncs = desc->nfuncs;
 	out->ref_addrs = ref_addr;
+	out->nref_addrs = nref_addr;
 	copy_path(out->path, sizeof(out->path),
 		  realpath(path, real) ? real : path);
-	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references",
+	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references, "
+		"%zu relocations",
 		out->path, desc->name, (unsigned long)patch_bias, desc->nfuncs,
-		desc->nrefs);
+		desc->nrefs, desc->version >= 3 ? desc->nrelocs : 0);
 	/* A success with something to say: the caller shows it. */
 	if (notice[0])
 		rw__lp_set_error("warning: %s: %s", path, notice);
@@ -1844,6 +2578,7 @@ out:
 		target_free(&L.targets[i]);
 	free(L.targets);
 	free(ref_addr);
+	free(fields);
 	rw__lp_funcs_free(funcs, nfuncs);
 	if (elf)
 		elf_end(elf);

@@ -58,9 +58,11 @@ struct rw__lp_obj {
 	struct rw__lp_func *funcs; /* desc->nfuncs entries, malloc'ed */
 	size_t nfuncs;
 	char path[256]; /* as given (realpath if possible) */
-	/* The resolved address of each reference (desc->nrefs), for the
+	/* The resolved address of each reference (desc->nrefs), then one
+	 * address in each object that named relocations point into: for the
 	 * pins on the objects they point into. malloc'ed. */
 	uintptr_t *ref_addrs;
+	size_t nref_addrs;
 	/* The patch's executable PT_LOAD segments: no thread may run there
 	 * when it is unmapped. */
 	struct rw__lp_range text[8];
@@ -74,6 +76,14 @@ struct rw__lp_obj {
  * Not async-signal-safe; called with no rewire lock held.
  */
 int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
+
+/*
+ * 0, or -EEXIST with its message if a patch named @name is loaded (and not
+ * replaced). rw__lp_load asks before it writes anything into the new patch
+ * (a second dlopen of the same file gives the same, live, object);
+ * rw_patch_load asks again under its lock. Takes the live patch lock.
+ */
+int rw__lp_check_name(const char *path, const char *name);
 
 /* dlclose the object and free funcs. */
 void rw__lp_unload(struct rw__lp_obj *o);

@@ -648,8 +648,9 @@ int main(void)
 	expect_fail("badref", -RW_ERR_SYMBOL,
 		    "'no_such_variable' not found in the main program");
 	/* These two abort in their constructor if they ever get mapped. */
-	expect_fail("v2", -RW_ERR_PATCH_VERSION,
-		    "built for descriptor version 4, this rewire reads 2 and 3");
+	expect_fail(
+		"v2", -RW_ERR_PATCH_VERSION,
+		"built for descriptor version 4, this rewire reads 2 and 3");
 	expect_fail("nonote", -RW_ERR_PATCH_VERSION,
 		    "not a rewire patch (no .note.rewire)");
 

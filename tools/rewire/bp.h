@@ -37,6 +37,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One entry of compile_commands.json (bp_cdb.c). "arguments" when the
+ * entry has them (nargs > 0), else "command" (a shell command line). */
+struct bp_cdb_entry {
+	char *dir, *file, *command;
+	char **args;
+	size_t nargs;
+};
+int bp_cdb_read(const char *path, struct bp_cdb_entry **out, size_t *n,
+		char *err, size_t errlen);
+void bp_cdb_free(struct bp_cdb_entry *es, size_t n);
+
 /* A range of changed lines in the patched source file (1-based). */
 struct bp_hunk {
 	unsigned start, count;

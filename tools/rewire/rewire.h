@@ -311,5 +311,7 @@ int cmd_patch(int argc, char **argv);
 int cmd_unpatch(int argc, char **argv);
 int cmd_force(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_build_patch(int argc, char **argv);
+int cmd_bind_patch(int argc, char **argv);
 
 #endif /* REWIRE_TOOL_REWIRE_H */

@@ -93,6 +93,8 @@ static const struct {
 	  "rewire's cross-thread signal already has a handler" },
 	{ RW_ERR_SIGNAL_REPLACED, "RW_ERR_SIGNAL_REPLACED",
 	  "rewire's cross-thread signal handler was replaced" },
+	{ RW_ERR_BUILD_ID, "RW_ERR_BUILD_ID",
+	  "the patch was built for another build (build-id differs)" },
 };
 
 #define E(x)          \

@@ -1,0 +1,13 @@
+/* A body change: f's code changes, g stays. */
+int f(int x);
+int g(int x);
+
+int f(int x)
+{
+	return x * 5 + 1;
+}
+
+int g(int x)
+{
+	return x - 7;
+}

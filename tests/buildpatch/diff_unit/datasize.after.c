@@ -1,0 +1,9 @@
+/* A variable's type (and size) changes. */
+int level_up(void);
+
+static long level = 1;
+
+int level_up(void)
+{
+	return (int)++level;
+}

@@ -1,0 +1,7 @@
+/* A function deleted. */
+int keep(int x);
+
+int keep(int x)
+{
+	return x + 2;
+}

@@ -1,0 +1,8 @@
+/* A global's initial value changes. */
+int limit = 10;
+int get_limit(void);
+
+int get_limit(void)
+{
+	return limit;
+}

@@ -1,0 +1,13 @@
+# test_bp_diff: the differ of `rewire build-patch` (tools/rewire/bp_diff.c),
+# compiled into the test, on the source pairs of tests/buildpatch/diff_unit/
+# compiled at run time with the compilers found here.
+target_sources(${RW_TEST_TARGET} PRIVATE
+	${PROJECT_SOURCE_DIR}/tools/rewire/bp_diff.c)
+target_include_directories(${RW_TEST_TARGET} PRIVATE
+	${PROJECT_SOURCE_DIR}/tools/rewire)
+target_link_libraries(${RW_TEST_TARGET} PRIVATE PkgConfig::LIBELF
+	PkgConfig::LIBDW)
+target_compile_definitions(${RW_TEST_TARGET} PRIVATE
+	RW_BP_CC="${CMAKE_C_COMPILER}"
+	RW_BP_CXX="${CMAKE_CXX_COMPILER}"
+	RW_BP_DIFF_DIR="${PROJECT_SOURCE_DIR}/tests/buildpatch/diff_unit")

@@ -61,22 +61,28 @@ if [ "$rc" -ne 0 ]; then
 	exit 0
 fi
 
-# The same diff from stdin, with the patch's name from -n.
-rwrun build-patch -c "$cc" -s "$tree" --object "$obj" -n "${name}_stdin" \
-	-o "$tmp/stdin.so" <"$diff"
-expect_rc 0 "build-patch with the diff on stdin"
-[ -s "$tmp/stdin.so" ] || fail "build-patch with the diff on stdin wrote nothing"
+# The same diff from stdin (the default), the patch's name from -n
+# (checked last: the live run below does not depend on it).
+stdin_check() {
+	rwrun build-patch --json -c "$cc" -s "$tree" --object "$obj" \
+		-n "${name}_stdin" -o "$tmp/stdin.so" <"$diff"
+	python3 "$bp_src/check_report.py" "$expect" "$tmp/out" "$rc" \
+		"$tmp/stdin.so" ||
+		fail "the diff on stdin: the report is not what $case.expect says"
+}
 
 news=()
 while read -r _ p v; do
 	news+=(--new "$p=$v")
 done < <(grep '^probe ' "$expect")
 if [ ${#news[@]} -eq 0 ]; then
+	stdin_check
 	echo PASS
 	exit 0
 fi
 if ! live_ok; then
 	echo "NOTE: the live run is skipped (sanitizer build or generic backend)"
+	stdin_check
 	echo PASS
 	exit 0
 fi
@@ -97,4 +103,7 @@ expect_rc 0 "rewire unpatch $name"
 echo "  $(head -1 <<<"$out")"
 bpt_phase 4
 bpt_end
+
+step "the diff on stdin"
+stdin_check
 echo PASS

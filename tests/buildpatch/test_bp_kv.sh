@@ -44,12 +44,12 @@ for _ in $(seq 100); do
 done
 [ -s "$tmp/port" ] || fail "the server did not start"
 wait_socket "$spid"
-mkfifo "$tmp/ctl"
+mkfifo "$tmp/loadctl"
 "$load" --port-file "$tmp/port" --connections 16 --threads 2 --duration 0 \
-	--json "$tmp/report.json" <"$tmp/ctl" >"$tmp/load.log" 2>&1 &
+	--json "$tmp/report.json" <"$tmp/loadctl" >"$tmp/load.log" 2>&1 &
 lpid=$!
 bp_pids+=("$lpid")
-exec 3>"$tmp/ctl"
+exec 3>"$tmp/loadctl"
 mark() { echo "mark $1" >&3; }
 sleep 0.5
 mark before

@@ -6,6 +6,8 @@
 #                         bp_corpus the others require)
 #   test_bp_case_<CASE>   test_bp_case.sh CASE, one per
 #                         corpus/cases/<CASE>.expect
+#   test_bp_oracle        test_bp_oracle.sh: the oracle catches a mix of
+#                         old and new (oracle_mix.c, a wrong patch)
 #   test_bp_usage         test_bp_usage.sh: options and bad inputs (exit
 #                         2 and 1, nothing written)
 #   test_bp_refuse        test_bp_refuse.sh: build-id mismatch, a patch for
@@ -42,6 +44,9 @@ foreach(expect IN LISTS rw_bp_cases)
 	set_tests_properties(test_bp_case_${case} PROPERTIES
 		FIXTURES_REQUIRED bp_corpus)
 endforeach()
+
+rw_bp_test(test_bp_oracle 120 ${rw_bp_dir}/test_bp_oracle.sh)
+set_tests_properties(test_bp_oracle PROPERTIES FIXTURES_REQUIRED bp_corpus)
 
 rw_bp_test(test_bp_usage 180 ${rw_bp_dir}/test_bp_usage.sh)
 set_tests_properties(test_bp_usage PROPERTIES FIXTURES_REQUIRED bp_corpus)

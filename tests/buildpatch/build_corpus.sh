@@ -14,10 +14,11 @@ command -v bear >/dev/null || skip "bear is missing (scripts/deps.sh)"
 command -v make >/dev/null || skip "make is missing"
 cmake=${REWIRE_CMAKE:-cmake}
 
-bp_flags
 rm -rf "$tree"
 mkdir -p "$(dirname "$tree")"
 cp -r "$bp_src/corpus" "$tree"
+bp_flags "$tree"
+echo "CFLAGS: $CFLAGS"
 step "bpt: bear -- make"
 (cd "$tree" && bear -- make CC="${REWIRE_CC:-cc}" CFLAGS="$CFLAGS" \
 	CPPFLAGS="$CPPFLAGS" LDFLAGS="$LDFLAGS" >"$tmp/make.log" 2>&1) ||

@@ -3,9 +3,10 @@
 # paths, a scratch directory removed at exit, the processes started (killed
 # at exit), and helpers. Every rewire command runs under a timeout.
 #
-#   bp_flags                 CFLAGS, CXXFLAGS, CPPFLAGS, LDFLAGS: Debian's
+#   bp_flags DIR             CFLAGS, CXXFLAGS, CPPFLAGS, LDFLAGS: Debian's
 #                            (hardening=+all, -fcf-protection) plus
-#                            -fpatchable-function-entry=5
+#                            -fpatchable-function-entry=5, for a package
+#                            whose source is DIR (-ffile-prefix-map=DIR=.)
 #   rwrun ARGS...            the rewire command; sets rc, out, err
 #   expect_rc N WHAT, expect_err RE WHAT, expect_out RE WHAT
 #   start_bpt PROG ARGS...   PROG (bpt, bptxx) under `rewire run`; sets
@@ -83,14 +84,15 @@ live_ok() {
 # -fcf-protection newer releases add by default), plus the flag rewire
 # documents.
 bp_flags() {
-	local pe="-fpatchable-function-entry=5"
+	local pe="-fpatchable-function-entry=5" dir=$1
 
 	export DEB_BUILD_MAINT_OPTIONS=hardening=+all
 	if command -v dpkg-buildflags >/dev/null; then
-		CFLAGS="$(dpkg-buildflags --get CFLAGS) -fcf-protection $pe"
-		CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS) -fcf-protection $pe"
-		CPPFLAGS=$(dpkg-buildflags --get CPPFLAGS)
-		LDFLAGS=$(dpkg-buildflags --get LDFLAGS)
+		# As in a package build: run from the source tree.
+		CFLAGS="$(cd "$dir" && dpkg-buildflags --get CFLAGS) -fcf-protection $pe"
+		CXXFLAGS="$(cd "$dir" && dpkg-buildflags --get CXXFLAGS) -fcf-protection $pe"
+		CPPFLAGS=$(cd "$dir" && dpkg-buildflags --get CPPFLAGS)
+		LDFLAGS=$(cd "$dir" && dpkg-buildflags --get LDFLAGS)
 	else
 		CFLAGS="-g -O2 -fstack-protector-strong -fcf-protection $pe"
 		CXXFLAGS=$CFLAGS

@@ -30,8 +30,8 @@ rwrun build-patch -c "$tree/build-cxx/compile_commands.json" -s "$tree" \
 expect_rc 0 "build-patch cxx_method.diff"
 
 step "build B: the same sources, built in another directory"
-bp_flags
 cp -r "$bp_src/corpus" "$tmp/treeB"
+bp_flags "$tmp/treeB"
 (cd "$tmp/treeB" && make CC="${REWIRE_CC:-cc}" CFLAGS="$CFLAGS" \
 	CPPFLAGS="$CPPFLAGS" LDFLAGS="$LDFLAGS" >"$tmp/make.log" 2>&1) ||
 	fail "build B failed"

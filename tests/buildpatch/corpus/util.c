@@ -16,9 +16,10 @@ struct bp_rec bp_recs[4] = {
 	{ 4, 40 },
 };
 
+/* __FILE__: Debian's -ffile-prefix-map=<tree>=. makes it "./util.c". */
 void bp_warn(const char *what, long x)
 {
-	fprintf(stderr, "%s: %ld\n", what, x);
+	fprintf(stderr, "%s: %s: %ld\n", __FILE__, what, x);
 }
 
 long bp_const_inner(long x)

@@ -6,8 +6,9 @@ set -euo pipefail
 # One list; append here when the project gains a dependency. clang and
 # libclang-rt-14-dev (libFuzzer's runtime) build the fuzz targets for the
 # fuzz_*_libfuzzer tests (tests/fuzz/run_libfuzzer.sh). libevent-dev and
-# dpkg-dev build Debian's memcached for test_memcached_ftrace.
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch"
+# dpkg-dev build Debian's memcached for test_memcached_ftrace. python3
+# checks the --json reports of the build-patch tests (tests/buildpatch/).
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -29,12 +29,11 @@ grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h" ||
 [ -z "${REWIRE_SANITIZE:-}" ] ||
 	skip "memcached is not built with the sanitizer of this build"
 [ "$(id -u)" -eq 0 ] || skip "needs root (memcached -u nobody)"
-command -v dpkg-source >/dev/null || skip "dpkg-source (dpkg-dev) is missing"
-pkg-config --exists libevent || skip "libevent-dev is missing"
+# shellcheck source=memcached_build.sh
+source "$(dirname "$0")/memcached_build.sh"
 
 rw=$REWIRE_BUILD_DIR/tools/rewire
 top=$REWIRE_BUILD_DIR/thirdparty/memcached
-mc=$top/build/memcached
 tmp=$(mktemp -d /tmp/rewire-memcached.XXXXXX)
 chmod 755 "$tmp"
 pids=()
@@ -51,35 +50,8 @@ fail() {
 	exit 1
 }
 
-# --- The source, from Debian ---------------------------------------------
-if [ ! -x "$mc" ]; then
-	rm -rf "$top"
-	mkdir -p "$top/lists/partial" "$top/src"
-	printf 'deb-src http://deb.debian.org/debian bookworm main\n' \
-		>"$top/sources.list"
-	apt=(apt-get -q -o Dir::Etc::SourceList="$top/sources.list"
-	     -o Dir::Etc::SourceParts=/dev/null
-	     -o Dir::State::Lists="$top/lists"
-	     -o APT::Sandbox::User=root)
-	echo "== fetching Debian's memcached source package"
-	timeout 180 "${apt[@]}" update >"$top/fetch.log" 2>&1 ||
-		skip "Debian's source index is not reachable ($top/fetch.log)"
-	(cd "$top/src" && timeout 180 "${apt[@]}" source --download-only \
-		memcached >>"$top/fetch.log" 2>&1) ||
-		skip "memcached's source package cannot be downloaded"
-	(cd "$top/src" && dpkg-source -x ./*.dsc tree >>"$top/fetch.log" 2>&1) ||
-		fail "dpkg-source -x failed ($top/fetch.log)"
-	echo "== building it with its own build system"
-	cflags="$(dpkg-buildflags --get CFLAGS) -fpatchable-function-entry=5"
-	mkdir -p "$top/build"
-	(cd "$top/build" &&
-		CFLAGS="$cflags" CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" \
-			LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
-			"$top/src/tree/configure" --disable-docs \
-			>"$top/build.log" 2>&1 &&
-		make -j2 memcached >>"$top/build.log" 2>&1) ||
-		fail "memcached did not build ($top/build.log)"
-fi
+# --- The source, from Debian, built once --------------------------------
+memcached_build "$top"
 echo "memcached: $("$mc" -V)"
 
 # --- The server, under rewire run ----------------------------------------

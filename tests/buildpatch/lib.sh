@@ -1,0 +1,193 @@
+# shellcheck shell=bash disable=SC2034
+# Sourced by the tests of `rewire build-patch` (tests/buildpatch/*.sh): the
+# paths, a scratch directory removed at exit, the processes started (killed
+# at exit), and helpers. Every rewire command runs under a timeout.
+#
+#   bp_flags DIR             CFLAGS, CXXFLAGS, CPPFLAGS, LDFLAGS: Debian's
+#                            (hardening=+all, -fcf-protection) plus
+#                            -fpatchable-function-entry=5, for a package
+#                            whose source is DIR (-ffile-prefix-map=DIR=.)
+#   rwrun ARGS...            the rewire command; sets rc, out, err
+#   expect_rc N WHAT, expect_err RE WHAT, expect_out RE WHAT
+#   start_bpt PROG ARGS...   PROG (bpt, bptxx) under `rewire run`; sets
+#                            bpid, blog; waits for "ready"
+#   bpt_phase N              SIGUSR1 to bpid, wait for "phase N"
+#   bpt_end                  the last SIGUSR1: waits for its exit, checks
+#                            its status and "PASS"
+set -euo pipefail
+: "${REWIRE_BUILD_DIR:?set by CTest}"
+: "${REWIRE_SOURCE_DIR:?set by CTest}"
+
+bp_src=$REWIRE_SOURCE_DIR/tests/buildpatch
+rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire}
+# The corpus as tests/buildpatch/build_corpus.sh builds it (the fixture).
+tree=$REWIRE_BUILD_DIR/tests/buildpatch/tree
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+[ -x "$rw" ] || skip "$rw is not built"
+
+tmp=$(mktemp -d /tmp/rewire-bp.XXXXXX)
+chmod 755 "$tmp"
+export REWIRE_CTL_DIR=$tmp/ctl
+mkdir -m 700 "$REWIRE_CTL_DIR"
+unset REWIRE_CTL REWIRE_LIB
+bp_pids=()
+
+bp_cleanup() {
+	local p
+	{
+		for p in "${bp_pids[@]}"; do
+			kill -9 "$p" || true
+			wait "$p" || true
+		done
+	} 2>/dev/null
+	if [ -n "${BP_KEEP:-}" ]; then
+		echo "files kept in $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap bp_cleanup EXIT
+
+fail() {
+	local f
+	echo "FAIL: $*"
+	echo "--- last rewire command: rewire ${last_cmd:-} (rc=${rc:-?})"
+	echo "--- stdout:"
+	tail -40 "$tmp/out" 2>/dev/null || true
+	echo "--- stderr:"
+	tail -40 "$tmp/err" 2>/dev/null || true
+	for f in "$tmp"/*.log; do
+		[ -f "$f" ] || continue
+		echo "--- $f:"
+		tail -30 "$f"
+	done
+	exit 1
+}
+
+step() {
+	echo "== $*"
+}
+
+# Live patching needs the x86_64 backend, and a program that is not built
+# with the sanitizer cannot preload an instrumented librewire.
+live_ok() {
+	grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h" &&
+		[ -z "${REWIRE_SANITIZE:-}" ]
+}
+
+# Debian's flags, as its packages get them with hardening=+all (and the
+# -fcf-protection newer releases add by default), plus the flag rewire
+# documents.
+bp_flags() {
+	local pe="-fpatchable-function-entry=5" dir=$1
+
+	export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+	if command -v dpkg-buildflags >/dev/null; then
+		# As in a package build: run from the source tree.
+		CFLAGS="$(cd "$dir" && dpkg-buildflags --get CFLAGS) -fcf-protection $pe"
+		CXXFLAGS="$(cd "$dir" && dpkg-buildflags --get CXXFLAGS) -fcf-protection $pe"
+		CPPFLAGS=$(cd "$dir" && dpkg-buildflags --get CPPFLAGS)
+		LDFLAGS=$(cd "$dir" && dpkg-buildflags --get LDFLAGS)
+	else
+		CFLAGS="-g -O2 -fstack-protector-strong -fcf-protection $pe"
+		CXXFLAGS=$CFLAGS
+		CPPFLAGS="-D_FORTIFY_SOURCE=2"
+		LDFLAGS="-Wl,-z,relro -Wl,-z,now"
+	fi
+	unset DEB_BUILD_MAINT_OPTIONS
+}
+
+rwrun() {
+	last_cmd="$*"
+	set +e
+	timeout -k 5 "${RW_TIMEOUT:-120}" "$rw" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "rewire $* did not finish within ${RW_TIMEOUT:-120} s"
+	fi
+}
+
+expect_rc() {
+	[ "$rc" -eq "$1" ] || fail "$2: exit code $rc, expected $1"
+}
+
+expect_out() {
+	grep -Eq -- "$1" <<<"$out" || fail "$2: stdout does not match '$1'"
+}
+
+expect_err() {
+	grep -Eq -- "$1" <<<"$err" || fail "$2: stderr does not match '$1'"
+}
+
+wait_log() {
+	local file=$1 re=$2 secs=${3:-20} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if grep -Eq -- "$re" "$file" 2>/dev/null; then
+			return 0
+		fi
+		if [ -n "${bpid:-}" ] && ! kill -0 "$bpid" 2>/dev/null; then
+			fail "the program exited while waiting for '$re' in $file"
+		fi
+		sleep 0.05
+	done
+	fail "no line matching '$re' in $file within $secs s"
+}
+
+wait_socket() {
+	local pid=$1 i
+	for ((i = 0; i < 400; i++)); do
+		[ -S "$REWIRE_CTL_DIR/$pid.sock" ] && return 0
+		kill -0 "$pid" 2>/dev/null ||
+			fail "process $pid exited before its control socket appeared"
+		sleep 0.05
+	done
+	fail "no control socket for process $pid after 20 s"
+}
+
+# The build-id of an ELF file, in hex.
+build_id() {
+	readelf -n "$1" | awk '/Build ID:/ { print $3; exit }'
+}
+
+nstart=0
+start_bpt() {
+	local prog=$1
+	shift
+	nstart=$((nstart + 1))
+	blog=$tmp/bpt.$nstart.log
+	"$rw" run -- "$prog" --lifetime 100 "$@" >"$blog" 2>&1 &
+	bpid=$!
+	bp_pids+=("$bpid")
+	wait_socket "$bpid"
+	wait_log "$blog" '^ready$'
+}
+
+bpt_phase() {
+	kill -USR1 "$bpid"
+	wait_log "$blog" "^phase $1\$"
+}
+
+bpt_end() {
+	local i st
+	kill -USR1 "$bpid"
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$bpid" 2>/dev/null || break
+		sleep 0.05
+	done
+	set +e
+	wait "$bpid"
+	st=$?
+	set -e
+	bpid=
+	grep -E '^(probe|short|FAIL|PASS)' "$blog" | sed 's/^/  /'
+	[ "$st" -eq 0 ] && grep -q '^PASS$' "$blog" ||
+		fail "the program's oracle failed (status $st): $(grep -E 'FAIL|VIOLATION' "$blog" | head -5)"
+}

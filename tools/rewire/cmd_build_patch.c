@@ -863,16 +863,43 @@ static void progress(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* @arg with the original tree's prefix replaced by the copy's. */
+/*
+ * @arg with every occurrence of the original tree's path replaced by the
+ * copy's: "-I/src/include", "-ffile-prefix-map=/src=.", "/src/a.c". An
+ * occurrence counts when what follows cannot continue a file name
+ * ("/src2" is another directory).
+ */
 static char *to_copy(const struct ctx *c, const char *arg)
 {
-	const char *hit = strstr(arg, c->src_root);
-	size_t l = strlen(c->src_root);
+	size_t l = strlen(c->src_root), cl = strlen(c->copy_root);
+	size_t cap = strlen(arg) + 1, n = 0;
+	char *out = xmalloc(cap);
+	const char *p = arg;
 
-	if (!hit || (hit[l] != 0 && hit[l] != '/'))
-		return strdup(arg);
-	return xasprintf("%.*s%s%s", (int)(hit - arg), arg, c->copy_root,
-			 hit + l);
+	while (*p) {
+		const char *hit = strstr(p, c->src_root);
+
+		if (!hit || !strchr("/=:, ;", hit[l])) {
+			size_t rest = hit ? (size_t)(hit - p) + 1 : strlen(p);
+
+			if (n + rest + 1 > cap)
+				out = xrealloc(out, cap = n + rest + 1);
+			memcpy(out + n, p, rest);
+			n += rest;
+			p += rest;
+			continue;
+		}
+		if (n + (size_t)(hit - p) + cl + 1 > cap)
+			out = xrealloc(out, cap = n + (size_t)(hit - p) + cl +
+						  1 + strlen(hit + l));
+		memcpy(out + n, p, (size_t)(hit - p));
+		n += (size_t)(hit - p);
+		memcpy(out + n, c->copy_root, cl);
+		n += cl;
+		p = hit + l;
+	}
+	out[n] = 0;
+	return out;
 }
 
 /*
@@ -895,16 +922,21 @@ static int compile(struct ctx *c, struct unit *u, bool after, bool asm_large,
 
 		strv_add(&a, x);
 		free(x);
+		/* The copy's paths read as the original's in __FILE__ and
+		 * the debug information. Right after the compiler: GCC
+		 * prefers the last map that matches, so a map the build
+		 * gave itself (-ffile-prefix-map=SRC=., rewritten to the
+		 * copy above) still wins, as it did for the program. */
+		if (i == 0 && after) {
+			char *m = xasprintf("-ffile-prefix-map=%s=%s",
+					    c->copy_root, c->src_root);
+
+			strv_add(&a, m);
+			free(m);
+		}
 	}
 	strv_add(&a, "-ffunction-sections");
 	strv_add(&a, "-fdata-sections");
-	if (after) {
-		char *m = xasprintf("-ffile-prefix-map=%s=%s", c->copy_root,
-				    c->src_root);
-
-		strv_add(&a, m);
-		free(m);
-	}
 	if (asm_large) {
 		strv_add(&a, "-g0");
 		strv_add(&a, "-mcmodel=large");
@@ -1458,6 +1490,7 @@ int cmd_build_patch(int argc, char **argv)
 	const char *cdb, *diff, *object, *out;
 	char *cdb_path = NULL, *name = NULL, *out_abs = NULL;
 	char tmpl[PATH_MAX];
+	char stdin_diff[PATH_MAX] = "";
 	uint64_t strip = 1;
 	int ret;
 	struct plan pl = { 0 };
@@ -1507,6 +1540,35 @@ int cmd_build_patch(int argc, char **argv)
 	if (out)
 		out_abs = path_abs(NULL, out);
 
+	/* The diff is read twice (here, then by patch(1)): keep stdin's. */
+	if (!strcmp(diff, "-")) {
+		char buf[65536];
+		ssize_t n;
+		int fd;
+
+		snprintf(stdin_diff, sizeof(stdin_diff),
+			 "%s/rewire-diff.XXXXXX",
+			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		fd = mkstemp(stdin_diff);
+		if (fd < 0) {
+			ret = fail(EX_FAIL, -errno, "build-patch: %s: %s",
+				   stdin_diff, strerror(errno));
+			stdin_diff[0] = 0;
+			goto out;
+		}
+		while ((n = read(0, buf, sizeof(buf))) > 0)
+			if (write(fd, buf, (size_t)n) != n)
+				n = -1;
+		close(fd);
+		if (n < 0) {
+			ret = fail(EX_FAIL, -errno,
+				   "build-patch: reading the diff from stdin "
+				   "into %s: %s",
+				   stdin_diff, strerror(errno));
+			goto out;
+		}
+		diff = stdin_diff;
+	}
 	ret = cdb_load(cdb_path, &c.units, &c.nunits);
 	if (ret)
 		goto out;
@@ -1685,7 +1747,8 @@ int cmd_build_patch(int argc, char **argv)
 			.include_dir = include_dir(),
 			.workdir = c.work,
 			.out_so = out_abs,
-			.out_src = c.keep ? c.work : NULL,
+			.out_src =
+				NULL, /* --keep keeps the work directory itself */
 			.verbose = verbose,
 		};
 		char err[2048];
@@ -1709,6 +1772,8 @@ int cmd_build_patch(int argc, char **argv)
 	if (ret && out_abs)
 		unlink(out_abs);
 out:
+	if (stdin_diff[0])
+		unlink(stdin_diff);
 	if (c.work && !c.keep) {
 		char *const rm[] = { "rm", "-rf", c.work, NULL };
 

@@ -1308,6 +1308,7 @@ static void check_before(struct ctx *c, struct unit *u)
 static void report_text(struct ctx *c, const char *out, bool dry)
 {
 	FILE *f = stdout;
+	size_t listed;
 
 	for (size_t i = 0; i < c->nunits; i++) {
 		struct unit *u = &c->units[i];
@@ -1315,11 +1316,13 @@ static void report_text(struct ctx *c, const char *out, bool dry)
 		if (!u->have_res)
 			continue;
 		fprintf(f, "%s:\n", u->file);
+		listed = 0;
 		for (size_t k = 0; k < u->res.nfuncs; k++) {
 			struct bp_func *fn = &u->res.funcs[k];
 
 			if (fn->state == BP_F_SAME && !fn->include && !fn->why)
 				continue;
+			listed++;
 			fprintf(f, "  %-8s %-8s %s", action_name(fn),
 				state_name(fn->state), fn->name);
 			if (fn->why)
@@ -1333,6 +1336,8 @@ static void report_text(struct ctx *c, const char *out, bool dry)
 			}
 			fputc('\n', f);
 		}
+		if (!listed)
+			fprintf(f, "  (no function changed)\n");
 	}
 	for (size_t i = 0; i < c->notes_text.n; i++)
 		fprintf(f, "note: %s%s%s\n", c->notes_sym.v[i],

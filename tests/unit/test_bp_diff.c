@@ -534,6 +534,16 @@ static void test_nodwarf(void)
 	       "a note on the missing DWARF");
 }
 
+static void test_cxxlayout(void)
+{
+	diff_case("cxxlayout", true);
+	/* The size stays 16 (padding), the layout does not. */
+	refused("class shop::Item", "member 'tax_' added at 12", NULL);
+	func_is("_Z8price_ofRKN4shop4ItemE", BP_F_CHANGED, true, true,
+		"inlines edited '_ZNK4shop4Item5priceEv'");
+	func_is("_ZNK4shop4Item5priceEv", BP_F_CHANGED, true, true, "edited");
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -603,8 +613,10 @@ int main(void)
 	test_moved();
 	test_inlstatic();
 	test_lines();
-	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
+	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX)) {
 		test_cxx();
+		test_cxxlayout();
+	}
 	test_special();
 	test_nodwarf();
 	test_bad_input();

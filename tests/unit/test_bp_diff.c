@@ -272,6 +272,7 @@ static void test_body(void)
 	expect(func("f")->global, "f global");
 	sym_is("puts", BP_S_DYNAMIC, NULL, false);
 	expect(included() == 3 && !res.nrefusals, "f, dispatch and its piece");
+	expect(!res.nnotes, "no note (a jump table is no table of sites)");
 	sym_is("f", BP_S_PATCH, NULL, false);
 }
 

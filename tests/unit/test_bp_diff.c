@@ -272,6 +272,7 @@ static void test_body(void)
 	expect(func("f")->global, "f global");
 	sym_is("puts", BP_S_DYNAMIC, NULL, false);
 	expect(included() == 3 && !res.nrefusals, "f, dispatch and its piece");
+	expect(!res.nnotes, "no note (a jump table is no table of sites)");
 	sym_is("f", BP_S_PATCH, NULL, false);
 }
 
@@ -534,6 +535,16 @@ static void test_nodwarf(void)
 	       "a note on the missing DWARF");
 }
 
+static void test_cxxlayout(void)
+{
+	diff_case("cxxlayout", true);
+	/* The size stays 16 (padding), the layout does not. */
+	refused("class shop::Item", "member 'tax_' added at 12", NULL);
+	func_is("_Z8price_ofRKN4shop4ItemE", BP_F_CHANGED, true, true,
+		"inlines edited '_ZNK4shop4Item5priceEv'");
+	func_is("_ZNK4shop4Item5priceEv", BP_F_CHANGED, true, true, "edited");
+}
+
 /* Objects that are not x86-64 relocatable ELF: an error, not a crash. */
 static void test_bad_input(void)
 {
@@ -580,6 +591,9 @@ int main(void)
 	if (run("%s --version >/dev/null 2>&1 && diff --version >/dev/null 2>&1",
 		RW_BP_CC))
 		SKIP("no compiler (%s) or no diff", RW_BP_CC);
+	/* The cases name GCC's clones, pieces and static numbering. */
+	if (!run("echo | %s -dM -E - | grep -q __clang__", RW_BP_CC))
+		SKIP("%s is clang: the cases expect GCC's code", RW_BP_CC);
 	CHECK(mkdtemp(dir));
 	CHECK_EQ(run("mkdir %s/before %s/after", dir, dir), 0);
 
@@ -603,8 +617,10 @@ int main(void)
 	test_moved();
 	test_inlstatic();
 	test_lines();
-	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX))
+	if (!run("%s --version >/dev/null 2>&1", RW_BP_CXX)) {
 		test_cxx();
+		test_cxxlayout();
+	}
 	test_special();
 	test_nodwarf();
 	test_bad_input();

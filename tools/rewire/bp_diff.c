@@ -167,8 +167,9 @@ struct sec {
 	const unsigned char *data; /* NULL: SHT_NOBITS */
 	struct rel *rels;	   /* sorted by offset */
 	size_t nrels;
-	bool named; /* defines a function or data symbol */
-	bool busy;  /* being compared (cycles through anonymous data) */
+	bool named;	   /* defines a function or data symbol */
+	bool busy;	   /* being compared (cycles through anonymous data) */
+	bool read_by_code; /* unnamed data a function refers to */
 };
 
 enum { K_OTHER, K_FUNC, K_DATA };
@@ -2410,6 +2411,14 @@ static void special_sections(struct diff *d)
 {
 	struct obj *a = &d->a;
 
+	/* Unnamed data that code reads (jump tables) is the code's own. */
+	for (size_t i = 1; i < a->nsyms; i++) {
+		struct sym *f = &a->syms[i];
+
+		for (size_t j = 0; f->kind == K_FUNC && j < f->nrels; j++)
+			if (f->rels[j].sym->anon && f->rels[j].sym->sec)
+				f->rels[j].sym->sec->read_by_code = true;
+	}
 	for (size_t i = 1; i < a->nsecs; i++) {
 		struct sec *sec = &a->secs[i];
 		bool ctors = !strcmp(sec->name, ".init_array") ||
@@ -2417,7 +2426,8 @@ static void special_sections(struct diff *d)
 			     !strcmp(sec->name, ".ctors") ||
 			     !strcmp(sec->name, ".preinit_array");
 
-		if (sec->named || !(sec->sh.sh_flags & SHF_ALLOC) ||
+		if (sec->named || sec->read_by_code ||
+		    !(sec->sh.sh_flags & SHF_ALLOC) ||
 		    (sec->sh.sh_flags & SHF_EXECINSTR) ||
 		    ignored_section(sec->name) || !sec->nrels)
 			continue;

@@ -2447,11 +2447,20 @@ static int copy_file(struct emitter *em, const char *from, const char *dir)
 {
 	const char *base = strrchr(from, '/');
 	char *to = xfmt("%s/%s", dir, base ? base + 1 : from);
-	FILE *in = fopen(from, "r"), *out = in ? fopen(to, "w") : NULL;
+	struct stat a, b;
+	FILE *in, *out;
 	char buf[8192];
 	size_t n;
 	int ret = 0;
 
+	/* out_src may be the work directory itself: nothing to copy */
+	if (!stat(from, &a) && !stat(to, &b) && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		free(to);
+		return 0;
+	}
+	in = fopen(from, "r");
+	out = in ? fopen(to, "w") : NULL;
 	if (!in || !out)
 		ret = seterr(&em->er, "cannot copy %s to %s: %s", from, to,
 			     strerror(errno));

@@ -785,6 +785,17 @@ static void part_forms(void)
 		 "grep -q 'RW_PATCH_F_CLONE' '%s/gen.c' && test -s '%s/gen.s'",
 		 src, src);
 	sh(cmd);
+	/* out_src may be the work directory (the driver's --keep) */
+	e.out_src = work;
+	if (bp_emit(&e, err, sizeof(err))) {
+		fprintf(stderr, "bp_emit: %s\n", err);
+		exit(1);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "grep -q 'RW_PATCH_F_CLONE' '%s/gen.c' && "
+		 "grep -q movabs '%s/gen.s'",
+		 work, work);
+	sh(cmd);
 
 	h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
 	CHECK(h != NULL);

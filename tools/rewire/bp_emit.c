@@ -805,9 +805,11 @@ static int classify(struct emitter *em, struct tu *t, const char *name,
 		const struct sec *s = &t->secs[d->sec];
 
 		/* An unlisted constant of the unit (a switch table GCC made,
-		 * CSWTCH.N) can be carried; unlisted writable data cannot:
-		 * a second copy would not be the program's. */
-		if (!s->writable && !s->exec) {
+		 * CSWTCH.N) or static function (a clone this compile made
+		 * and the differ's did not) can be carried; unlisted
+		 * writable data cannot: a second copy would not be the
+		 * program's. */
+		if (!s->writable) {
 			c->kind = BP_S_PATCH;
 			return 0;
 		}
@@ -914,7 +916,7 @@ static bool stmt_refs(const struct stmt *st)
 	return st->kind == ST_DIR && dir_refs(st->word);
 }
 
-/* A kept code section holds the carried functions and their pieces only:
+/* The section of a carried function holds it and its pieces only:
  * another function there means after.s was not compiled with
  * -ffunction-sections, and the patch would carry (and relocate) it too. */
 static int check_one_function(struct emitter *em, struct tu *t)
@@ -925,7 +927,7 @@ static int check_one_function(struct emitter *em, struct tu *t)
 		int si;
 
 		if (!d->label || !d->func || d->sec == SEC_NONE ||
-		    !t->secs[d->sec].keep || map_get(&t->carried, d->name) >= 0)
+		    !t->secs[d->sec].seed || map_get(&t->carried, d->name) >= 0)
 			continue;
 		/* classified as the patch's (a new function) */
 		si = map_get(&t->symmap, d->name);
@@ -2447,11 +2449,20 @@ static int copy_file(struct emitter *em, const char *from, const char *dir)
 {
 	const char *base = strrchr(from, '/');
 	char *to = xfmt("%s/%s", dir, base ? base + 1 : from);
-	FILE *in = fopen(from, "r"), *out = in ? fopen(to, "w") : NULL;
+	struct stat a, b;
+	FILE *in, *out;
 	char buf[8192];
 	size_t n;
 	int ret = 0;
 
+	/* out_src may be the work directory itself: nothing to copy */
+	if (!stat(from, &a) && !stat(to, &b) && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		free(to);
+		return 0;
+	}
+	in = fopen(from, "r");
+	out = in ? fopen(to, "w") : NULL;
 	if (!in || !out)
 		ret = seterr(&em->er, "cannot copy %s to %s: %s", from, to,
 			     strerror(errno));

@@ -5,9 +5,9 @@
 # message that says why, the process unchanged (its oracle, corpus/main.c,
 # sees old values only, or the first patch only; `rewire ls --patches`):
 #   - build-id mismatch: the patch of cases/body.diff built for the
-#     fixture's bpt (build A), loaded into bpt rebuilt from the same
-#     sources in another directory (build B: same code, another
-#     build-id): both ids in the message;
+#     fixture's bpt (build A), loaded into bpt rebuilt with an unrelated
+#     change (build B: util.c's bp_limit is 65, not 64; bp_body's code is
+#     the same, the build-id another): both ids in the message;
 #   - a patch for another program: bptxx's patch (cases/cxx_method.diff)
 #     loaded into bpt: both ids in the message;
 #   - the same patch twice (the same file, then a copy of it): the second
@@ -29,8 +29,10 @@ rwrun build-patch -c "$tree/build-cxx/compile_commands.json" -s "$tree" \
 	-o "$tmp/bp_cxx_method.so"
 expect_rc 0 "build-patch cxx_method.diff"
 
-step "build B: the same sources, built in another directory"
+step "build B: bpt rebuilt with an unrelated change"
 cp -r "$bp_src/corpus" "$tmp/treeB"
+sed -i 's/^long bp_limit = 64;$/long bp_limit = 65;/' "$tmp/treeB/util.c"
+grep -q '^long bp_limit = 65;$' "$tmp/treeB/util.c" || fail "util.c: no bp_limit"
 bp_flags "$tmp/treeB"
 (cd "$tmp/treeB" && make CC="${REWIRE_CC:-cc}" CFLAGS="$CFLAGS" \
 	CPPFLAGS="$CPPFLAGS" LDFLAGS="$LDFLAGS" >"$tmp/make.log" 2>&1) ||
@@ -43,7 +45,7 @@ echo "  build-ids: A $ida, B $idb, bptxx $idxx"
 	fail "builds A and B do not have two build-ids"
 cmp -s <(objdump -d --no-show-raw-insn "$tree/bpt" | grep -A12 '<bp_body>:' | cut -f2-) \
 	<(objdump -d --no-show-raw-insn "$tmp/treeB/bpt" | grep -A12 '<bp_body>:' | cut -f2-) ||
-	echo "  (note: bp_body's code differs between A and B)"
+	fail "bp_body's code differs between builds A and B"
 
 no_patches() {
 	rwrun ls "$bpid" --patches

@@ -10,6 +10,8 @@
 #     the same, the build-id another): both ids in the message;
 #   - a patch for another program: bptxx's patch (cases/cxx_method.diff)
 #     loaded into bpt: both ids in the message;
+#   - a patch for a library the process does not load: refuse_lib.diff
+#     for the corpus's libbpl.so, loaded into bpt: the library named;
 #   - the same patch twice (the same file, then a copy of it): the second
 #     load is refused, the first patch stays enabled, alone.
 # Skipped in sanitizer builds and on the generic backend.
@@ -28,6 +30,10 @@ rwrun build-patch -c "$tree/build-cxx/compile_commands.json" -s "$tree" \
 	-d "$cases/cxx_method.diff" --object "$tree/build-cxx/bptxx" \
 	-o "$tmp/bp_cxx_method.so"
 expect_rc 0 "build-patch cxx_method.diff"
+rwrun build-patch -c "$tree/compile_commands.json" -s "$tree" \
+	-d "$bp_src/refuse_lib.diff" --object "$tree/libbpl.so" \
+	-o "$tmp/bp_lib.so"
+expect_rc 0 "build-patch refuse_lib.diff for libbpl.so"
 
 step "build B: bpt rebuilt with an unrelated change"
 cp -r "$bp_src/corpus" "$tmp/treeB"
@@ -70,6 +76,13 @@ echo "  $err"
 expect_err "$idxx" "the message names the patch's build-id"
 expect_err "$idb" "the message names the process's build-id"
 no_patches "bptxx's patch in bpt"
+
+step "libbpl.so's patch in bpt, which does not load libbpl.so, is refused"
+rwrun patch "$bpid" "$tmp/bp_lib.so" --timeout 20
+expect_rc 1 "a patch for a library not loaded"
+echo "  $err"
+expect_err "libbpl" "the message names the library"
+no_patches "libbpl.so's patch in bpt"
 bpt_phase 2
 bpt_phase 3
 bpt_phase 4

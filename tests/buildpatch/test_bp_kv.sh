@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kv server's value bug (examples/kv/kvserver.c, kv_copy_value copies
 # a long value's tail from one byte too early) fixed from a diff:
-# tests/buildpatch/kv_value.diff, built into a patch with `rewire
+# examples/kv/patches/fix_value.diff (the demo's), built into a patch with `rewire
 # build-patch` from this build tree's compile_commands.json (-c DIR) and
 # the source tree, for the built rw-kvserver. The report must replace
 # kv_copy_value alone. Then rw-kvserver runs under `rewire run` with
@@ -26,9 +26,10 @@ if [[ "${REWIRE_SANITIZE:-}" == *address* ]]; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 fi
 
-step "rewire build-patch -c $REWIRE_BUILD_DIR -d kv_value.diff"
+step "rewire build-patch -c $REWIRE_BUILD_DIR -d fix_value.diff"
 rwrun build-patch --json -c "$REWIRE_BUILD_DIR" -s "$REWIRE_SOURCE_DIR" \
-	-d "$bp_src/kv_value.diff" --object "$server" -o "$tmp/kv_value.so"
+	-d "$REWIRE_SOURCE_DIR/examples/kv/patches/fix_value.diff" \
+	--object "$server" -o "$tmp/kv_value.so"
 python3 "$bp_src/check_report.py" "$bp_src/kv_value.expect" "$tmp/out" \
 	"$rc" "$tmp/kv_value.so" ||
 	fail "the report is not what kv_value.expect says"
@@ -64,6 +65,21 @@ mark reverting
 rwrun unpatch "$spid" kv_value --timeout 30
 expect_rc 0 "rewire unpatch kv_value"
 mark reverted
+# The same fix made at build time by rewire_build_patch() (CMake), when
+# this build has it (not in sanitizer builds).
+cmake_patch=$kv/fix_value_diff.so
+if [ -f "$cmake_patch" ]; then
+	sleep 1
+	mark patching2
+	rwrun patch "$spid" "$cmake_patch" --timeout 30
+	expect_rc 0 "rewire patch fix_value_diff.so (rewire_build_patch)"
+	echo "  $out"
+	mark patched2
+	sleep 1.5
+	rwrun unpatch "$spid" fix_value_diff --timeout 30
+	expect_rc 0 "rewire unpatch fix_value_diff"
+	mark reverted2
+fi
 sleep 1
 echo stop >&3
 exec 3>&-
@@ -83,7 +99,10 @@ bad = []
 for p in d["phases"]:
     if p["errors"]:
         bad.append(f"{p['label']}: {p['errors']} failed requests")
-for label, want in (("before", "some"), ("patched", "none"), ("reverted", "some")):
+checks = [("before", "some"), ("patched", "none"), ("reverted", "some")]
+if "patched2" in ph:
+    checks += [("patched2", "none"), ("reverted2", "some")]
+for label, want in checks:
     w = ph[label]["wrong"]
     if ph[label]["requests"] == 0:
         bad.append(f"{label}: no requests")

@@ -903,22 +903,24 @@ static char *to_copy(const struct ctx *c, const char *arg)
 }
 
 /*
- * Compile unit @u: @after selects the patched copy; @asm_large the
- * emission flags (bp.h). Returns 0 or EX_FAIL with the compiler's first
+ * Compile unit @u in the copy of the tree (before the diff is applied for
+ * before.o, after it for after.o and after.s: both from the same paths,
+ * since not every file name the compiler embeds follows
+ * -ffile-prefix-map, the sanitizers' do not); @after only names the
+ * step in messages; @asm_large the emission flags (bp.h). Returns 0 or EX_FAIL with the compiler's first
  * lines of output in the message.
  */
 static int compile(struct ctx *c, struct unit *u, bool after, bool asm_large,
 		   const char *out)
 {
 	struct strv a = { 0 };
-	char *dir = after ? to_copy(c, u->dir) : strdup(u->dir);
-	char *src = after ? to_copy(c, u->file) : strdup(u->file);
+	char *dir = to_copy(c, u->dir);
+	char *src = to_copy(c, u->file);
 	char *log = xasprintf("%s/compile.log", c->work);
 	int rc;
 
 	for (size_t i = 0; i < u->args.n; i++) {
-		char *x = after ? to_copy(c, u->args.v[i])
-				: strdup(u->args.v[i]);
+		char *x = to_copy(c, u->args.v[i]);
 
 		strv_add(&a, x);
 		free(x);
@@ -927,7 +929,7 @@ static int compile(struct ctx *c, struct unit *u, bool after, bool asm_large,
 		 * prefers the last map that matches, so a map the build
 		 * gave itself (-ffile-prefix-map=SRC=., rewritten to the
 		 * copy above) still wins, as it did for the program. */
-		if (i == 0 && after) {
+		if (i == 0) {
 			char *m = xasprintf("-ffile-prefix-map=%s=%s",
 					    c->copy_root, c->src_root);
 
@@ -1046,11 +1048,10 @@ static int make_copy(struct ctx *c, const char *diff, int strip)
 	char *stripopt = xasprintf("-p%d", strip);
 	char *const cp_link[] = { "cp", "-al", (char *)c->src_root, dst, NULL };
 	char *const cp_copy[] = { "cp", "-a", (char *)c->src_root, dst, NULL };
-	char *const patch[] = {
-		"patch",   "--batch",	 "--forward", "--no-backup-if-mismatch",
-		"--quiet", stripopt,	 "-d",	      dst,
-		"-i",	   (char *)diff, NULL
-	};
+	char *const patch_dry[] = { "patch",	  "--batch", "--forward",
+				    "--dry-run",  "--quiet", stripopt,
+				    "-d",	  dst,	     "-i",
+				    (char *)diff, NULL };
 	int rc;
 
 	c->copy_root = dst;
@@ -1084,6 +1085,35 @@ static int make_copy(struct ctx *c, const char *diff, int strip)
 		free(p);
 		free(tmp);
 	}
+	/* Does it apply? Checked before anything is compiled. */
+	rc = run_in(NULL, patch_dry, log);
+	if (rc) {
+		char *head = log_head(log, 12);
+
+		rc = fail(EX_USAGE, -EINVAL,
+			  "build-patch: the diff does not apply to %s "
+			  "(patch %s exit %d):\n%s",
+			  c->src_root, stripopt, rc, head);
+		free(head);
+	}
+out:
+	free(log);
+	free(stripopt);
+	return rc;
+}
+
+/* Apply the diff to the copy (make_copy checked that it applies). */
+static int apply_diff(struct ctx *c, const char *diff, int strip)
+{
+	char *log = xasprintf("%s/patch.log", c->work);
+	char *stripopt = xasprintf("-p%d", strip);
+	char *const patch[] = {
+		"patch",   "--batch",	 "--forward", "--no-backup-if-mismatch",
+		"--quiet", stripopt,	 "-d",	      c->copy_root,
+		"-i",	   (char *)diff, NULL
+	};
+	int rc;
+
 	progress("applying the diff");
 	rc = run_in(NULL, patch, log);
 	if (rc) {
@@ -1095,7 +1125,6 @@ static int make_copy(struct ctx *c, const char *diff, int strip)
 			  c->src_root, stripopt, rc, head);
 		free(head);
 	}
-out:
 	free(log);
 	free(stripopt);
 	return rc;
@@ -1531,13 +1560,15 @@ int cmd_build_patch(int argc, char **argv)
 			cdb_path = xasprintf("%s/compile_commands.json", cdb);
 		else
 			cdb_path = strdup(cdb);
-		if (access(cdb_path, R_OK))
-			return fail(EX_USAGE, -errno,
-				    "build-patch: %s: %s (CMake writes it with "
-				    "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON, Meson "
-				    "always, and `bear -- make` for other "
-				    "builds)",
-				    cdb_path, strerror(errno));
+		if (access(cdb_path, R_OK)) {
+			ret = fail(EX_USAGE, -errno,
+				   "build-patch: %s: %s (CMake writes it with "
+				   "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON, Meson "
+				   "always, and `bear -- make` for other "
+				   "builds)",
+				   cdb_path, strerror(errno));
+			goto out;
+		}
 	}
 	c.src_root =
 		path_abs(NULL, v.set[OPT_SOURCE] ? v.arg[OPT_SOURCE] : ".");
@@ -1675,11 +1706,9 @@ int cmd_build_patch(int argc, char **argv)
 	ret = make_copy(&c, diff, (int)strip);
 	if (ret)
 		goto out;
-
+	/* The originals first, in the copy, then the diff, then the rest. */
 	for (size_t k = 0, idx = 0; k < c.nunits; k++) {
 		struct unit *u = &c.units[k];
-		struct bp_tu tu;
-		char err[1024];
 
 		if (!u->selected)
 			continue;
@@ -1687,11 +1716,24 @@ int cmd_build_patch(int argc, char **argv)
 		u->after_o = xasprintf("%s/u%zu.after.o", c.work, idx);
 		u->after_s = xasprintf("%s/u%zu.after.s", c.work, idx);
 		idx++;
-		progress("compiling %s: original, patched, patch code",
-			 base_name(u->file));
+		progress("compiling %s: original", base_name(u->file));
 		ret = compile(&c, u, false, false, u->before_o);
-		if (!ret)
-			ret = compile(&c, u, true, false, u->after_o);
+		if (ret)
+			goto out;
+	}
+	ret = apply_diff(&c, diff, (int)strip);
+	if (ret)
+		goto out;
+	for (size_t k = 0; k < c.nunits; k++) {
+		struct unit *u = &c.units[k];
+		struct bp_tu tu;
+		char err[1024];
+
+		if (!u->selected)
+			continue;
+		progress("compiling %s: patched, patch code",
+			 base_name(u->file));
+		ret = compile(&c, u, true, false, u->after_o);
 		if (!ret)
 			ret = compile(&c, u, true, true, u->after_s);
 		if (ret)

@@ -1048,10 +1048,10 @@ static int make_copy(struct ctx *c, const char *diff, int strip)
 	char *stripopt = xasprintf("-p%d", strip);
 	char *const cp_link[] = { "cp", "-al", (char *)c->src_root, dst, NULL };
 	char *const cp_copy[] = { "cp", "-a", (char *)c->src_root, dst, NULL };
-	char *const patch_dry[] = { "patch",	  "--batch", "--forward",
-				    "--dry-run",  "--quiet", stripopt,
-				    "-d",	  dst,	     "-i",
-				    (char *)diff, NULL };
+	char *const patch_dry[] = { "patch",	 "--batch", "--forward",
+				    "--dry-run", stripopt,  "-d",
+				    dst,	 "-i",	    (char *)diff,
+				    NULL };
 	int rc;
 
 	c->copy_root = dst;

@@ -76,6 +76,7 @@ if [ -f "$cmake_patch" ]; then
 	echo "  $out"
 	mark patched2
 	sleep 1.5
+	mark reverting2
 	rwrun unpatch "$spid" fix_value_diff --timeout 30
 	expect_rc 0 "rewire unpatch fix_value_diff"
 	mark reverted2
@@ -99,6 +100,14 @@ bad = []
 for p in d["phases"]:
     if p["errors"]:
         bad.append(f"{p['label']}: {p['errors']} failed requests")
+# A phase that must have no wrong reply is stable: the transitions (the
+# patch command, the unpatch command) are phases of their own.
+want = ["start", "before", "patching", "patched", "reverting", "reverted"]
+if "patching2" in ph:
+    want += ["patching2", "patched2", "reverting2", "reverted2"]
+labels = [p["label"] for p in d["phases"]]
+if labels != want:
+    bad.append(f"phases {labels}, expected {want}")
 checks = [("before", "some"), ("patched", "none"), ("reverted", "some")]
 if "patched2" in ph:
     checks += [("patched2", "none"), ("reverted2", "some")]

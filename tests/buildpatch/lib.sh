@@ -14,6 +14,9 @@
 #   bpt_phase N              SIGUSR1 to bpid, wait for "phase N"
 #   bpt_end                  the last SIGUSR1: waits for its exit, checks
 #                            its status and "PASS"
+#
+# rwrun, expect_*, wait_log (and wait_socket, fail_report) are in
+# tests/common/rwrun.sh, shared with tests/integration/cli/common.sh.
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 : "${REWIRE_SOURCE_DIR:?set by CTest}"
@@ -36,6 +39,12 @@ export REWIRE_CTL_DIR=$tmp/ctl
 mkdir -m 700 "$REWIRE_CTL_DIR"
 unset REWIRE_CTL REWIRE_LIB
 bp_pids=()
+# A build-patch may take a while on a loaded machine; wait_log gives up as
+# soon as the program under test (start_bpt) exits.
+rwrun_timeout=120
+wait_log_pidvar=bpid
+# shellcheck source=../common/rwrun.sh
+source "$REWIRE_SOURCE_DIR/tests/common/rwrun.sh"
 
 bp_cleanup() {
 	local p
@@ -54,18 +63,8 @@ bp_cleanup() {
 trap bp_cleanup EXIT
 
 fail() {
-	local f
 	echo "FAIL: $*"
-	echo "--- last rewire command: rewire ${last_cmd:-} (rc=${rc:-?})"
-	echo "--- stdout:"
-	tail -40 "$tmp/out" 2>/dev/null || true
-	echo "--- stderr:"
-	tail -40 "$tmp/err" 2>/dev/null || true
-	for f in "$tmp"/*.log; do
-		[ -f "$f" ] || continue
-		echo "--- $f:"
-		tail -30 "$f"
-	done
+	fail_report 30 "$tmp"/*.log
 	exit 1
 }
 
@@ -100,56 +99,6 @@ bp_flags() {
 		LDFLAGS="-Wl,-z,relro -Wl,-z,now"
 	fi
 	unset DEB_BUILD_MAINT_OPTIONS
-}
-
-rwrun() {
-	last_cmd="$*"
-	set +e
-	timeout -k 5 "${RW_TIMEOUT:-120}" "$rw" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	set -e
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		fail "rewire $* did not finish within ${RW_TIMEOUT:-120} s"
-	fi
-}
-
-expect_rc() {
-	[ "$rc" -eq "$1" ] || fail "$2: exit code $rc, expected $1"
-}
-
-expect_out() {
-	grep -Eq -- "$1" <<<"$out" || fail "$2: stdout does not match '$1'"
-}
-
-expect_err() {
-	grep -Eq -- "$1" <<<"$err" || fail "$2: stderr does not match '$1'"
-}
-
-wait_log() {
-	local file=$1 re=$2 secs=${3:-20} i
-	for ((i = 0; i < secs * 20; i++)); do
-		if grep -Eq -- "$re" "$file" 2>/dev/null; then
-			return 0
-		fi
-		if [ -n "${bpid:-}" ] && ! kill -0 "$bpid" 2>/dev/null; then
-			fail "the program exited while waiting for '$re' in $file"
-		fi
-		sleep 0.05
-	done
-	fail "no line matching '$re' in $file within $secs s"
-}
-
-wait_socket() {
-	local pid=$1 i
-	for ((i = 0; i < 400; i++)); do
-		[ -S "$REWIRE_CTL_DIR/$pid.sock" ] && return 0
-		kill -0 "$pid" 2>/dev/null ||
-			fail "process $pid exited before its control socket appeared"
-		sleep 0.05
-	done
-	fail "no control socket for process $pid after 20 s"
 }
 
 # The build-id of an ELF file, in hex.

@@ -38,40 +38,7 @@ python3 "$bp_src/check_report.py" "$bp_src/memcached/version.expect" \
 chmod 755 "$tmp"
 
 step "memcached -u nobody -t 4 under rewire run, with clients"
-port=$((21000 + RANDOM % 20000))
-"$rw" run -- "$mc" -u nobody -t 4 -p "$port" -U 0 -l 127.0.0.1 -m 64 \
-	>"$tmp/mc.log" 2>&1 &
-pid=$!
-bp_pids+=("$pid")
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
-	fail "memcached did not listen: $(cat "$tmp/mc.log")"
-
-# Each client sets and gets its own keys and checks every reply.
-client() {
-	local id=$1 n=0 line val
-	exec 3<>"/dev/tcp/127.0.0.1/$port"
-	while [ ! -e "$tmp/stop" ]; do
-		val="v$id-$n"
-		printf 'set k%s-%s 0 0 %s\r\n%s\r\n' "$id" "$((n % 50))" \
-			"${#val}" "$val" >&3
-		read -r -t 5 line <&3 || { echo "no reply to set"; exit 1; }
-		[ "$line" = $'STORED\r' ] || { echo "bad set: $line"; exit 1; }
-		printf 'get k%s-%s\r\n' "$id" "$((n % 50))" >&3
-		read -r -t 5 line <&3 || { echo "no reply to get"; exit 1; }
-		[ "$line" = "VALUE k$id-$((n % 50)) 0 ${#val}"$'\r' ] ||
-			{ echo "bad get: $line"; exit 1; }
-		read -r -t 5 line <&3
-		[ "$line" = "$val"$'\r' ] || { echo "bad value: $line"; exit 1; }
-		read -r -t 5 line <&3
-		[ "$line" = $'END\r' ] || { echo "bad end: $line"; exit 1; }
-		n=$((n + 1))
-	done
-	echo "$n requests, every reply right"
-}
+memcached_start "$tmp/mc.log" bp_pids
 
 # The phase: how many of the markers patching, patched, unpatching,
 # unpatched exist (the script creates them in that order).
@@ -87,7 +54,7 @@ phase() {
 # 1 (3): once the new (old) reply came, never the other again.
 vclient() {
 	local line side b a got=-1 tphase=-1 want nold=0 nnew=0
-	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	exec 3<>"/dev/tcp/127.0.0.1/$mc_port"
 	while [ ! -e "$tmp/stop" ]; do
 		b=$(phase)
 		printf 'version\r\n' >&3
@@ -119,7 +86,7 @@ vclient() {
 
 cpids=()
 for c in 1 2 3; do
-	client "$c" >"$tmp/client.$c.log" 2>&1 &
+	memcached_client "$c" "$tmp/stop" >"$tmp/client.$c.log" 2>&1 &
 	cpids+=("$!")
 	bp_pids+=("$!")
 done
@@ -128,7 +95,7 @@ cpids+=("$!")
 bp_pids+=("$!")
 sleep 1
 reply() {
-	exec 4<>"/dev/tcp/127.0.0.1/$port"
+	exec 4<>"/dev/tcp/127.0.0.1/$mc_port"
 	printf 'version\r\n' >&4
 	read -r -t 5 line <&4
 	exec 4>&-
@@ -136,9 +103,9 @@ reply() {
 }
 [ "$(reply)" = "VERSION $ver" ] || fail "VERSION before the patch: $(reply)"
 
-step "rewire patch $pid mc_version.so"
+step "rewire patch $mc_pid mc_version.so"
 touch "$tmp/patching"
-rwrun patch "$pid" "$so" --timeout 60
+rwrun patch "$mc_pid" "$so" --timeout 60
 expect_rc 0 "rewire patch"
 echo "  $out"
 touch "$tmp/patched"
@@ -147,9 +114,9 @@ sleep 1
 	fail "VERSION after the patch: $(reply)"
 echo "  VERSION after the patch: $(reply)"
 
-step "rewire unpatch $pid mc_version"
+step "rewire unpatch $mc_pid mc_version"
 touch "$tmp/unpatching"
-rwrun unpatch "$pid" mc_version --timeout 60
+rwrun unpatch "$mc_pid" mc_version --timeout 60
 expect_rc 0 "rewire unpatch"
 touch "$tmp/unpatched"
 sleep 1
@@ -160,6 +127,6 @@ for c in "${cpids[@]}"; do
 	wait "$c" || fail "a client failed: $(cat "$tmp"/client.*.log "$tmp/vclient.log")"
 done
 cat "$tmp"/client.*.log "$tmp/vclient.log" | sed 's/^/  /'
-kill "$pid"
-wait "$pid" 2>/dev/null || true
+kill "$mc_pid"
+wait "$mc_pid" 2>/dev/null || true
 echo PASS

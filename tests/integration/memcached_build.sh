@@ -14,6 +14,9 @@
 # exist (an earlier build without bear is redone under bear). Calls the
 # caller's skip (no network, no source package, no libevent, no bear)
 # and fail (the build failed).
+#
+# Then memcached_start runs it under `rewire run` and memcached_client
+# checks its replies (below).
 memcached_build() {
 	local top=$1 want_cc=${2:-} cflags
 	local apt
@@ -70,4 +73,56 @@ memcached_build() {
 			fail "memcached did not build ($top/build.log)"
 	fi
 	exec 9>&-
+}
+
+# memcached_start LOG PIDS
+#
+# Starts $mc as Debian runs it (-u nobody, 4 worker threads) under `rewire
+# run` ($rw, the caller's REWIRE_CTL_DIR) on a random port of 127.0.0.1,
+# its output in LOG, and returns once it listens. Sets mc_pid and mc_port,
+# and adds mc_pid to the caller's array named PIDS (before waiting: the
+# caller's exit trap kills it if it never listens).
+memcached_start() {
+	local log=$1 i
+	local -n mc_pids_=$2
+	mc_port=$((21000 + RANDOM % 20000))
+	# shellcheck disable=SC2154 # rw: the caller's.
+	"$rw" run -- "$mc" -u nobody -t 4 -p "$mc_port" -U 0 -l 127.0.0.1 -m 64 \
+		>"$log" 2>&1 &
+	mc_pid=$!
+	mc_pids_+=("$mc_pid")
+	for ((i = 0; i < 100; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$mc_port") 2>/dev/null && break
+		sleep 0.1
+	done
+	(exec 3<>"/dev/tcp/127.0.0.1/$mc_port") 2>/dev/null ||
+		fail "memcached did not listen: $(cat "$log")"
+}
+
+# memcached_client ID STOP
+#
+# A client of the memcached on mc_port, for the background: sets and gets
+# its own keys (kID-0 to kID-49) and checks every reply until the file STOP
+# exists, then prints how many requests it made. Exits 1 at the first
+# wrong reply, or none within 5 s.
+memcached_client() {
+	local id=$1 stop=$2 n=0 line val
+	exec 3<>"/dev/tcp/127.0.0.1/$mc_port"
+	while [ ! -e "$stop" ]; do
+		val="v$id-$n"
+		printf 'set k%s-%s 0 0 %s\r\n%s\r\n' "$id" "$((n % 50))" \
+			"${#val}" "$val" >&3
+		read -r -t 5 line <&3 || { echo "no reply to set"; exit 1; }
+		[ "$line" = $'STORED\r' ] || { echo "bad set: $line"; exit 1; }
+		printf 'get k%s-%s\r\n' "$id" "$((n % 50))" >&3
+		read -r -t 5 line <&3 || { echo "no reply to get"; exit 1; }
+		[ "$line" = "VALUE k$id-$((n % 50)) 0 ${#val}"$'\r' ] ||
+			{ echo "bad get: $line"; exit 1; }
+		read -r -t 5 line <&3
+		[ "$line" = "$val"$'\r' ] || { echo "bad value: $line"; exit 1; }
+		read -r -t 5 line <&3
+		[ "$line" = $'END\r' ] || { echo "bad end: $line"; exit 1; }
+		n=$((n + 1))
+	done
+	echo "$n requests, every reply right"
 }

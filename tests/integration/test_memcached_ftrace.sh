@@ -55,44 +55,14 @@ memcached_build "$top"
 echo "memcached: $("$mc" -V)"
 
 # --- The server, under rewire run ----------------------------------------
-port=$((21000 + RANDOM % 20000))
 export REWIRE_CTL_DIR=$tmp/ctl
 mkdir -m 700 "$REWIRE_CTL_DIR"
-"$rw" run -- "$mc" -u nobody -t 4 -p "$port" -U 0 -l 127.0.0.1 -m 64 \
-	>"$tmp/mc.out" 2>&1 &
-pid=$!
-pids+=("$pid")
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
-	fail "memcached did not listen: $(cat "$tmp/mc.out")"
+memcached_start "$tmp/mc.out" pids
 
 # Clients: each sets and gets its own keys and checks every reply.
-client() {
-	local id=$1 n=0 line val
-	exec 3<>"/dev/tcp/127.0.0.1/$port"
-	while [ ! -e "$tmp/stop" ]; do
-		val="v$id-$n"
-		printf 'set k%s-%s 0 0 %s\r\n%s\r\n' "$id" "$((n % 50))" \
-			"${#val}" "$val" >&3
-		read -r line <&3
-		[ "$line" = $'STORED\r' ] || { echo "bad set: $line"; exit 1; }
-		printf 'get k%s-%s\r\n' "$id" "$((n % 50))" >&3
-		read -r line <&3
-		[ "$line" = "VALUE k$id-$((n % 50)) 0 ${#val}"$'\r' ] ||
-			{ echo "bad get: $line"; exit 1; }
-		read -r line <&3
-		[ "$line" = "$val"$'\r' ] || { echo "bad value: $line"; exit 1; }
-		read -r line <&3
-		n=$((n + 1))
-	done
-	echo "$n"
-}
 cpids=()
 for c in 1 2 3; do
-	client "$c" >"$tmp/client.$c" 2>&1 &
+	memcached_client "$c" "$tmp/stop" >"$tmp/client.$c" 2>&1 &
 	cpids+=("$!")
 done
 
@@ -101,16 +71,16 @@ bytes_of() {
 	local addr
 	addr=$(grep -E "^$1\(\) " "$tmp/ls" | awk '{print $NF}') || true
 	[ -n "$addr" ] || return 0
-	dd if="/proc/$pid/mem" bs=1 skip=$((addr)) count=9 status=none |
+	dd if="/proc/$mc_pid/mem" bs=1 skip=$((addr)) count=9 status=none |
 		od -An -tx1 | tr -d ' \n'
 }
 
 echo "== ls --functions"
-"$rw" ls "$pid" --functions 'process_*' >"$tmp/ls.out" 2>"$tmp/ls.err" ||
+"$rw" ls "$mc_pid" --functions 'process_*' >"$tmp/ls.out" 2>"$tmp/ls.err" ||
 	fail "ls --functions: $(cat "$tmp/ls.err")"
 grep -Eq '^process_command_ascii\(\) +traceable' "$tmp/ls.out" ||
 	fail "process_command_ascii is not listed as traceable: $(cat "$tmp/ls.out")"
-"$rw" ls "$pid" --functions 'process_command_ascii' --json >"$tmp/ls.json" ||
+"$rw" ls "$mc_pid" --functions 'process_command_ascii' --json >"$tmp/ls.json" ||
 	fail "ls --functions --json"
 python3 - "$tmp/ls.json" >"$tmp/ls" <<'EOF'
 import json, sys
@@ -126,19 +96,19 @@ before=$(bytes_of process_command_ascii)
 echo "process_command_ascii starts with $before"
 
 echo "== trace --function, 200 requests"
-timeout 60 "$rw" trace "$pid" --function process_command_ascii --count 200 \
+timeout 60 "$rw" trace "$mc_pid" --function process_command_ascii --count 200 \
 	>"$tmp/trace.out" 2>"$tmp/trace.err" ||
 	fail "trace --function: $(cat "$tmp/trace.err")"
 n=$(grep -c 'process_command_ascii()' "$tmp/trace.out" || true)
 [ "$n" -eq 200 ] || fail "trace printed $n events, not 200"
 
 echo "== funccount and funclatency while the clients run"
-timeout 60 "$rw" funccount "$pid" 'process_*' --duration 2 \
+timeout 60 "$rw" funccount "$mc_pid" 'process_*' --duration 2 \
 	>"$tmp/count.out" 2>"$tmp/count.err" ||
 	fail "funccount: $(cat "$tmp/count.err")"
 grep -Eq 'process_command_ascii.* [1-9][0-9]*' "$tmp/count.out" ||
 	fail "funccount saw no process_command_ascii: $(cat "$tmp/count.out")"
-timeout 60 "$rw" funclatency "$pid" process_command_ascii --duration 2 \
+timeout 60 "$rw" funclatency "$mc_pid" process_command_ascii --duration 2 \
 	>"$tmp/lat.out" 2>"$tmp/lat.err" ||
 	fail "funclatency: $(cat "$tmp/lat.err")"
 grep -q '@' "$tmp/lat.out" || fail "funclatency drew no histogram"
@@ -151,9 +121,10 @@ touch "$tmp/stop"
 for c in "${cpids[@]}"; do
 	wait "$c" || fail "a client saw a wrong reply: $(cat "$tmp"/client.*)"
 done
-echo "clients: $(cat "$tmp"/client.* | tr '\n' ' ')requests each, every reply right"
-kill "$pid"
-wait "$pid" 2>/dev/null || true
+echo "clients:"
+sed 's/^/  /' "$tmp"/client.*
+kill "$mc_pid"
+wait "$mc_pid" 2>/dev/null || true
 sed -n '1,12p' "$tmp/count.out"
 sed -n '1,20p' "$tmp/lat.out"
 echo "PASS"

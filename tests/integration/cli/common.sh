@@ -16,6 +16,9 @@
 #                          hang)
 #   json EXPR              python3 -c on stdout as `d`: prints EXPR (skips
 #                          the check with a note when python3 is missing)
+#
+# rwrun, expect_*, wait_log (and wait_socket, fail_report) are in
+# tests/common/rwrun.sh, shared with tests/buildpatch/lib.sh.
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 
@@ -46,6 +49,10 @@ have_python=0
 if command -v python3 >/dev/null 2>&1; then
 	have_python=1
 fi
+# (For shellcheck: from here, or from the test_cli_*.sh one level up.)
+# shellcheck source-path=SCRIPTDIR/../../common source-path=SCRIPTDIR/../common
+# shellcheck source=rwrun.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../common/rwrun.sh"
 
 cli_cleanup() {
 	local p
@@ -61,18 +68,8 @@ cli_cleanup() {
 trap cli_cleanup EXIT
 
 fail() {
-	local f
 	echo "FAIL: $*"
-	echo "--- last rewire command: rc=${rc:-?}"
-	echo "--- stdout:"
-	tail -40 "$tmp/out" 2>/dev/null || true
-	echo "--- stderr:"
-	tail -40 "$tmp/err" 2>/dev/null || true
-	for f in "$tmp"/bg.err "$tmp"/target.*; do
-		[ -f "$f" ] || continue
-		echo "--- $f:"
-		tail -40 "$f"
-	done
+	fail_report 40 "$tmp"/bg.err "$tmp"/target.*
 	exit 1
 }
 
@@ -83,41 +80,6 @@ skip() {
 
 step() {
 	echo "== $*"
-}
-
-rwrun() {
-	set +e
-	timeout -k 5 "${RW_TIMEOUT:-60}" "$rw" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	set -e
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		fail "rewire $* did not finish within ${RW_TIMEOUT:-60} s"
-	fi
-}
-
-expect_rc() {
-	[ "$rc" -eq "$1" ] || fail "$2: exit code $rc, expected $1"
-}
-
-expect_out() {
-	grep -Eq -- "$1" <<<"$out" || fail "$2: stdout does not match '$1'"
-}
-
-expect_err() {
-	grep -Eq -- "$1" <<<"$err" || fail "$2: stderr does not match '$1'"
-}
-
-wait_log() {
-	local file=$1 re=$2 secs=${3:-20} i
-	for ((i = 0; i < secs * 20; i++)); do
-		if grep -Eq -- "$re" "$file" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	fail "no line matching '$re' in $file within $secs s"
 }
 
 # The last value printed by the target for NAME (verbose, value, ...).
@@ -134,20 +96,6 @@ wait_value() {
 		sleep 0.05
 	done
 	fail "the target's $name is $(last_value "$name"), not $want, after $secs s"
-}
-
-wait_socket() {
-	local pid=$1 secs=${2:-20} i
-	for ((i = 0; i < secs * 20; i++)); do
-		if [ -S "$REWIRE_CTL_DIR/$pid.sock" ]; then
-			return 0
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			fail "process $pid exited before its control socket appeared"
-		fi
-		sleep 0.05
-	done
-	fail "no control socket $REWIRE_CTL_DIR/$pid.sock after $secs s"
 }
 
 start_target() {

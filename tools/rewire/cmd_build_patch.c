@@ -101,6 +101,17 @@ static void strv_free(struct strv *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Messages of the report: symbol ("" for none) and sentence, in pairs. */
+struct msgs {
+	struct strv sym, text;
+};
+
+static void msgs_free(struct msgs *m)
+{
+	strv_free(&m->sym);
+	strv_free(&m->text);
+}
+
 static bool verbose;
 
 /*
@@ -815,23 +826,30 @@ struct ctx {
 	struct dfile *files;
 	size_t nfiles;
 	struct program prog;
-	/* the report */
-	struct strv refusals_sym, refusals_text;
-	struct strv notes_sym, notes_text;
+	/* the report: each a symbol ("" for none) and a sentence */
+	struct msgs refusals, notes;
 };
 
+static void msgs_vadd(struct msgs *m, const char *sym, const char *fmt,
+		      va_list ap)
+{
+	char buf[2048];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	strv_add(&m->sym, sym ? sym : "");
+	strv_add(&m->text, buf);
+}
+
+/* What the patch cannot do: no patch is written. */
 static void refuse(struct ctx *c, const char *sym, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void refuse(struct ctx *c, const char *sym, const char *fmt, ...)
 {
 	va_list ap;
-	char buf[2048];
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	msgs_vadd(&c->refusals, sym, fmt, ap);
 	va_end(ap);
-	strv_add(&c->refusals_sym, sym ? sym : "");
-	strv_add(&c->refusals_text, buf);
 }
 
 static void note(struct ctx *c, const char *sym, const char *fmt, ...)
@@ -839,13 +857,10 @@ static void note(struct ctx *c, const char *sym, const char *fmt, ...)
 static void note(struct ctx *c, const char *sym, const char *fmt, ...)
 {
 	va_list ap;
-	char buf[2048];
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	msgs_vadd(&c->notes, sym, fmt, ap);
 	va_end(ap);
-	strv_add(&c->notes_sym, sym ? sym : "");
-	strv_add(&c->notes_text, buf);
 }
 
 static void progress(const char *fmt, ...)
@@ -1368,20 +1383,34 @@ static void report_text(struct ctx *c, const char *out, bool dry)
 		if (!listed)
 			fprintf(f, "  (no function changed)\n");
 	}
-	for (size_t i = 0; i < c->notes_text.n; i++)
-		fprintf(f, "note: %s%s%s\n", c->notes_sym.v[i],
-			c->notes_sym.v[i][0] ? ": " : "", c->notes_text.v[i]);
-	for (size_t i = 0; i < c->refusals_text.n; i++)
-		fprintf(f, "refused: %s%s%s\n", c->refusals_sym.v[i],
-			c->refusals_sym.v[i][0] ? ": " : "",
-			c->refusals_text.v[i]);
-	if (c->refusals_text.n)
+	for (size_t i = 0; i < c->notes.text.n; i++)
+		fprintf(f, "note: %s%s%s\n", c->notes.sym.v[i],
+			c->notes.sym.v[i][0] ? ": " : "", c->notes.text.v[i]);
+	for (size_t i = 0; i < c->refusals.text.n; i++)
+		fprintf(f, "refused: %s%s%s\n", c->refusals.sym.v[i],
+			c->refusals.sym.v[i][0] ? ": " : "",
+			c->refusals.text.v[i]);
+	if (c->refusals.text.n)
 		fprintf(f, "no patch written: %zu reason(s) above\n",
-			c->refusals_text.n);
+			c->refusals.text.n);
 	else if (dry)
 		fprintf(f, "dry run: no patch written\n");
 	else if (out)
 		fprintf(f, "wrote %s\n", out);
+}
+
+static void msgs_json(struct json *j, const char *key, const struct msgs *m,
+		      const char *textkey)
+{
+	json_key(j, key);
+	json_arr_begin(j);
+	for (size_t i = 0; i < m->text.n; i++) {
+		json_obj_begin(j);
+		json_kstr(j, "symbol", m->sym.v[i]);
+		json_kstr(j, textkey, m->text.v[i]);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 }
 
 static void report_json(struct ctx *c, const char *out)
@@ -1422,24 +1451,8 @@ static void report_json(struct ctx *c, const char *out)
 		}
 	}
 	json_arr_end(&j);
-	json_key(&j, "refusals");
-	json_arr_begin(&j);
-	for (size_t i = 0; i < c->refusals_text.n; i++) {
-		json_obj_begin(&j);
-		json_kstr(&j, "symbol", c->refusals_sym.v[i]);
-		json_kstr(&j, "reason", c->refusals_text.v[i]);
-		json_obj_end(&j);
-	}
-	json_arr_end(&j);
-	json_key(&j, "notes");
-	json_arr_begin(&j);
-	for (size_t i = 0; i < c->notes_text.n; i++) {
-		json_obj_begin(&j);
-		json_kstr(&j, "symbol", c->notes_sym.v[i]);
-		json_kstr(&j, "text", c->notes_text.v[i]);
-		json_obj_end(&j);
-	}
-	json_arr_end(&j);
+	msgs_json(&j, "refusals", &c->refusals, "reason");
+	msgs_json(&j, "notes", &c->notes, "text");
 	json_key(&j, "patch");
 	if (out)
 		json_str(&j, out);
@@ -1775,13 +1788,13 @@ int cmd_build_patch(int argc, char **argv)
 		if (ret)
 			goto out;
 	}
-	if (!c.refusals_text.n && !pl.nreplace)
+	if (!c.refusals.text.n && !pl.nreplace)
 		refuse(&c, NULL,
 		       "the diff changes no function of the program's code "
 		       "(comments, unused code, or data only): there is "
 		       "nothing to patch");
 
-	if (!c.refusals_text.n && !v.set[OPT_DRY]) {
+	if (!c.refusals.text.n && !v.set[OPT_DRY]) {
 		struct bp_emit e = {
 			.name = name,
 			.object = c.prog.object,
@@ -1811,11 +1824,11 @@ int cmd_build_patch(int argc, char **argv)
 		}
 	}
 	if (g.json)
-		report_json(&c, c.refusals_text.n || v.set[OPT_DRY] ? NULL
+		report_json(&c, c.refusals.text.n || v.set[OPT_DRY] ? NULL
 								    : out_abs);
 	else
 		report_text(&c, out_abs, v.set[OPT_DRY]);
-	ret = c.refusals_text.n ? EX_REFUSED : EX_OK;
+	ret = c.refusals.text.n ? EX_REFUSED : EX_OK;
 	if (ret && out_abs)
 		unlink(out_abs);
 out:
@@ -1852,10 +1865,8 @@ out:
 	free(c.files);
 	if (c.prog.path)
 		program_close(&c.prog);
-	strv_free(&c.refusals_sym);
-	strv_free(&c.refusals_text);
-	strv_free(&c.notes_sym);
-	strv_free(&c.notes_text);
+	msgs_free(&c.refusals);
+	msgs_free(&c.notes);
 	free(c.copy_root);
 	free(c.work);
 	free((void *)c.src_root);

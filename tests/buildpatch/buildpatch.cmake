@@ -12,8 +12,10 @@
 #                         2 and 1, nothing written)
 #   test_bp_refuse        test_bp_refuse.sh: build-id mismatch, a patch for
 #                         another program, the same patch twice
-#   test_bp_kv            test_bp_kv.sh: kv_value.diff, the kv server's value
-#                         bug, patched under load
+#   test_bp_kv            test_bp_kv.sh: the kv server's value bug from
+#                         examples/kv/patches/fix_value.diff, patched
+#                         under load (and fix_value_diff.so, made by
+#                         rewire_build_patch())
 #   test_bp_memcached     test_bp_memcached.sh: memcached/version.diff on
 #                         Debian's memcached (builds it on the first run)
 set(rw_bp_dir ${CMAKE_CURRENT_LIST_DIR})

@@ -749,41 +749,51 @@ static bool defined(const struct psym *s)
 /*
  * The program's symbol @name as the unit @src sees it: a local symbol of
  * that unit (after the STT_FILE of its base name) when @local, else the
- * global one. Sets *@sympos to the loader's position (0 when the name is
- * unique among the program's symbols). NULL when there is none.
+ * global one. Sets *@sympos to the position the loader will resolve
+ * (0 when the name is unique), counted as the loader counts: among
+ * function symbols for a function the patch replaces (@func), among all
+ * symbols for a reference, and symbols at one address (aliases) once.
+ * NULL when there is none.
  */
 static const struct psym *program_find(const struct program *p,
-				       const char *name, bool local,
+				       const char *name, bool local, bool func,
 				       const char *src, unsigned long *sympos)
 {
-	const struct psym *found = NULL;
+	const struct psym *found = NULL, **counted = NULL;
 	unsigned long count = 0, pos = 0;
 	const char *base = base_name(src);
 
 	for (size_t i = 0; i < p->nsyms; i++) {
 		const struct psym *s = &p->syms[i];
+		unsigned long at = 0;
 
-		if (!defined(s) || strcmp(s->name, name))
+		if (!defined(s) || (func && s->type != STT_FUNC) ||
+		    strcmp(s->name, name))
 			continue;
-		count++;
-		if (found)
-			continue;
-		if (local ? (s->bind == STB_LOCAL && s->file &&
-			     !strcmp(s->file, base))
-			  : s->bind != STB_LOCAL) {
+		for (unsigned long k = 0; k < count && !at; k++)
+			if (counted[k]->value == s->value &&
+			    counted[k]->type == s->type)
+				at = k + 1;
+		if (!at) {
+			counted = xrealloc(counted,
+					   (count + 1) * sizeof(*counted));
+			counted[count++] = s;
+			at = count;
+		}
+		if (!found && (local ? s->bind == STB_LOCAL && s->file &&
+					       !strcmp(s->file, base)
+				     : s->bind != STB_LOCAL)) {
 			found = s;
-			pos = count;
+			pos = at;
 		}
 	}
 	/* A local symbol of a unit whose STT_FILE the linker did not keep:
 	 * unique is good enough. */
-	if (!found && local && count == 1)
-		for (size_t i = 0; i < p->nsyms; i++)
-			if (defined(&p->syms[i]) &&
-			    !strcmp(p->syms[i].name, name)) {
-				found = &p->syms[i];
-				pos = 1;
-			}
+	if (!found && local && count == 1) {
+		found = counted[0];
+		pos = 1;
+	}
+	free(counted);
 	if (sympos)
 		*sympos = count > 1 ? pos : 0;
 	return found;
@@ -1196,8 +1206,8 @@ static int plan_unit(struct ctx *c, struct unit *u, struct bp_emit_tu *et,
 		const char *pn = s->prog_name ? s->prog_name : s->name;
 
 		if (s->kind == BP_S_DYNAMIC) {
-			ps = program_find(&c->prog, s->name, false, u->file,
-					  &sympos[i]);
+			ps = program_find(&c->prog, s->name, false, false,
+					  u->file, &sympos[i]);
 			if (ps) {
 				s->kind = BP_S_PROGRAM;
 				free(s->prog_name);
@@ -1207,7 +1217,8 @@ static int plan_unit(struct ctx *c, struct unit *u, struct bp_emit_tu *et,
 		}
 		if (s->kind != BP_S_PROGRAM)
 			continue;
-		ps = program_find(&c->prog, pn, s->local, u->file, &sympos[i]);
+		ps = program_find(&c->prog, pn, s->local, false, u->file,
+				  &sympos[i]);
 		if (ps)
 			continue;
 		/* A function of the unit the program has no symbol for:
@@ -1252,7 +1263,7 @@ static int plan_unit(struct ctx *c, struct unit *u, struct bp_emit_tu *et,
 			pl->ncarry++;
 			continue;
 		}
-		ps = program_find(&c->prog, f->name, !f->global, u->file,
+		ps = program_find(&c->prog, f->name, !f->global, true, u->file,
 				  &ef->sympos);
 		if (!ps) {
 			refuse(c, f->name,
@@ -1326,7 +1337,7 @@ static void check_before(struct ctx *c, struct unit *u)
 				ps = program_find(&c->prog, nm,
 						  GELF_ST_BIND(s.st_info) ==
 							  STB_LOCAL,
-						  u->file, NULL);
+						  true, u->file, NULL);
 				if (ps && ps->size != s.st_size)
 					refuse(c, nm,
 					       "'%s' is %llu bytes in the "

@@ -33,8 +33,8 @@
  *			rw__trace_tp()), or RW_TRACE_PAD
  *	6	1	nargs: the tracepoint's number of arguments
  *	7	1	flags: 0 (reserved)
- *	8	8	ts: CLOCK_REALTIME in ns since the epoch, taken by the
- *			traced thread when it wrote the record
+ *	8	8	ts: the time the traced thread wrote the record, in
+ *			the session's clock (rw_trace_shm.clock, below)
  *	16	8*nargs	one 8-byte slot per argument, in the tracepoint's
  *			order: numbers, bools, floats, pointers: the bits of
  *			union rw_tp_value (s, u, f as a double, ptr); strings:
@@ -74,9 +74,70 @@
  * reader gets it with the tracepoint's description over the control socket
  * (enum rw_tp_kind values, mirrored here as RW_TRACE_KIND_*).
  *
- * The clock is CLOCK_REALTIME so that the reader can print wall-clock times
- * without a conversion; it may step (settimeofday, NTP). Within a thread the
- * order of events is the order of the ring, never the order of timestamps.
+ * Clock (version 2). rw_trace_shm.clock says what ts counts:
+ *
+ *   RW_TRACE_CLOCK_TSC	the x86 time-stamp counter (rdtsc), taken when the
+ *			TSC is invariant (CPUID 0x80000007 EDX bit 8, or
+ *			/proc/cpuinfo's constant_tsc and nonstop_tsc) and
+ *			$REWIRE_TRACE_CLOCK in the traced process is not
+ *			"monotonic". The session's start is calibrated: cal_tsc
+ *			is the TSC halfway between two reads that bracket the
+ *			clock_gettime() reads of cal_realtime and
+ *			cal_monotonic (the narrowest of a few tries); tsc_hz is
+ *			the counter's frequency when the machine says it (CPUID
+ *			leaf 0x15, or the hypervisor's leaf 0x40000010), else 0.
+ *			The reader converts ticks to nanoseconds of the clock
+ *			the user chose (realtime or monotonic) from that
+ *			calibration and from (tsc, clock) pairs it takes itself
+ *			while it reads: the counter is the same in every
+ *			process of the machine. Every output of one session gets
+ *			the same nanoseconds for one event.
+ *   CLOCK_MONOTONIC	ns, clock_gettime(CLOCK_MONOTONIC): the fallback
+ *			where the TSC is not invariant or not x86-64;
+ *			cal_realtime - cal_monotonic gives wall-clock times.
+ *   CLOCK_REALTIME	ns since the epoch: version 1 sessions (older
+ *			librewire), which the reader still reads.
+ *
+ * Both kinds of ts grow monotonically on one machine, so a reader merges the
+ * threads in ts order (with a bounded reorder window: a thread can be
+ * preempted between taking its ts and publishing the record). Within a
+ * thread the order of events is the order of the ring.
+ *
+ * Sub-buffers (version 2). A ring is cut in sub-buffers of subbuf_size
+ * bytes (a power of two dividing ring_size; ring_size itself unless the
+ * session overwrites), and records never straddle a sub-buffer's end: the
+ * padding record of P4 fills up to the next multiple of subbuf_size, of
+ * which the end of the ring is one. So every multiple of subbuf_size that
+ * has been written holds the start of a record.
+ *
+ * Overwrite mode (flag RW_TRACE_F_OVERWRITE, the flight recorder of
+ * `rewire trace --snapshot`): the producer never reads tail and never
+ * drops for a full ring; it writes over the oldest records. subbuf_size is
+ * max(4 KiB, ring_size / 16) and rings are at least 64 KiB. Before it
+ * writes a byte it announces how far it will write:
+ *
+ *   O1. The producer stores head + pad + len (or more: a generated writer
+ *       announces the longest the record can be) into slot.reserve
+ *       (relaxed), then issues a release fence; then P4 and P5 as above.
+ *
+ * A reader takes a snapshot of a slot without stopping the thread (a
+ * seqlock read):
+ *
+ *   S1. h = slot.head (acquire; pairs with P5).
+ *   S2. Copy the ring's bytes of positions [max(0, h - ring_size), h) into
+ *       its own memory.
+ *   S3. Acquire fence, then r = slot.reserve (relaxed; the fence pairs with
+ *       O1's: if S2 read a byte written after the announcement, r includes
+ *       that announcement).
+ *   S4. Bytes of positions below r - ring_size may have been overwritten
+ *       while S2 copied them. Decoding starts at the first position that is
+ *       a multiple of subbuf_size and at least max(0, r - ring_size) (it is
+ *       a record's start) and stops at h. At most one sub-buffer of the
+ *       oldest data is given up for this.
+ *
+ * tail is not used in overwrite mode (the reader never stores it) and
+ * slot.dropped counts nothing (events are overwritten, not dropped);
+ * dropped_noslot and dropped_nested count as always.
  *
  * Memory ordering (the producer is the traced thread that owns the slot,
  * the consumer the reader; numbers are referred to in trace.c and
@@ -123,10 +184,26 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define RW_TRACE_MAGIC "RWTRACE\0" /* 8 bytes, NUL included */
-#define RW_TRACE_VERSION 1
+#define RW_TRACE_VERSION 2
+/* The oldest layout the reader still takes: version 1 had no clock
+ * calibration, no sub-buffers, no overwrite mode, and ts in CLOCK_REALTIME
+ * ns (its header stops at session). */
+#define RW_TRACE_VERSION_MIN 1
+
+/* rw_trace_shm.clock: a clockid_t in ns, or the TSC in ticks. */
+#define RW_TRACE_CLOCK_TSC 0x100u
+
+/* rw_trace_shm.flags */
+#define RW_TRACE_F_OVERWRITE 1u
+
+/* Overwrite mode: the smallest ring, and the smallest sub-buffer. */
+#define RW_TRACE_OVERWRITE_RING_MIN (64u * 1024)
+#define RW_TRACE_SUBBUF_MIN 4096u
+#define RW_TRACE_SUBBUFS 16u
 
 #define RW_TRACE_CACHELINE 64
 #define RW_TRACE_PAGE 4096
@@ -176,11 +253,18 @@ struct rw_trace_shm {
 	uint64_t ring_size;    /* bytes per ring, a power of two */
 	uint64_t data_offset;  /* slot 0's ring; page aligned */
 	uint64_t total_size;   /* of the memfd */
-	uint32_t clock;	       /* CLOCK_REALTIME, the clock of ts */
+	uint32_t clock;	       /* of ts: RW_TRACE_CLOCK_TSC or a clockid */
 	uint32_t max_string;   /* RW_TRACE_MAX_STRING */
 	uint32_t ntracepoints; /* ids are 0..ntracepoints-1 */
 	uint32_t pid;	       /* the traced process */
 	uint64_t session;      /* its number in the traced process */
+	/* Version 2. */
+	uint32_t flags;	       /* RW_TRACE_F_* */
+	uint32_t subbuf_size;  /* divides ring_size, a power of two */
+	uint64_t cal_tsc;      /* TSC at the calibration (0 without TSC) */
+	uint64_t cal_realtime; /* CLOCK_REALTIME ns at cal_tsc */
+	uint64_t cal_monotonic; /* CLOCK_MONOTONIC ns at cal_tsc */
+	uint64_t tsc_hz;       /* the TSC's frequency if known, else 0 */
 	/*
 	 * Counters, written by traced threads with relaxed atomic adds.
 	 * dropped_noslot: events of threads that found every slot taken
@@ -205,6 +289,7 @@ struct rw_trace_slot {
 	uint32_t reserved0;
 	_Atomic uint64_t head;	  /* bytes written (P5) */
 	_Atomic uint64_t dropped; /* events that did not fit (P3) */
+	_Atomic uint64_t reserve; /* overwrite mode: written up to (O1) */
 	/* Written by the reader only. */
 	alignas(RW_TRACE_CACHELINE) _Atomic uint64_t tail; /* bytes read (C4) */
 };
@@ -244,6 +329,8 @@ struct rw_trace_func_rec {
 
 _Static_assert(sizeof(struct rw_trace_shm) <= RW_TRACE_SHM_HDR,
 	       "rw_trace_shm too large");
+_Static_assert(offsetof(struct rw_trace_shm, dropped_noslot) == 128,
+	       "rw_trace_shm: the counters' line at 128");
 _Static_assert(sizeof(struct rw_trace_slot) == 2 * RW_TRACE_CACHELINE,
 	       "rw_trace_slot: two cache lines");
 _Static_assert(sizeof(struct rw_trace_rec) == RW_TRACE_REC_HDR,

@@ -113,12 +113,18 @@ static inline int rd_walk(const unsigned char *buf, uint64_t from, uint64_t n,
 	return 0;
 }
 
+/* A test's delay in the middle of a copy (torture: widen the window in
+ * which a producer writes over what a snapshot copies). */
+#ifndef RD_COPY_DELAY
+#define RD_COPY_DELAY() ((void)0)
+#endif
+
 /* Copies ring positions [@from, @to) of slot @i into a new buffer. */
 static inline unsigned char *rd_copy(const struct rd_map *m, uint32_t i,
 				     uint64_t from, uint64_t to)
 {
 	const unsigned char *ring = rd_ring(m, i);
-	uint64_t rs = m->h->ring_size;
+	uint64_t rs = m->h->ring_size, half = from + (to - from) / 2 / 8 * 8;
 	unsigned char *buf = malloc(to - from + 1);
 
 	CHECK(buf);
@@ -127,8 +133,12 @@ static inline unsigned char *rd_copy(const struct rd_map *m, uint32_t i,
 
 		if (k > to - p)
 			k = to - p;
+		if (p < half && k > half - p)
+			k = half - p;
 		memcpy(buf + (p - from), ring + at, k);
 		p += k;
+		if (p == half)
+			RD_COPY_DELAY();
 	}
 	return buf;
 }

@@ -614,6 +614,9 @@ static void overwrite_run(bool generic, long nev)
 	CHECK_EQ(atomic_load(&rd_slot(&m, (uint32_t)i)->dropped), 0);
 	CHECK_EQ(atomic_load(&rd_slot(&m, (uint32_t)i)->tail), 0);
 	CHECK(atomic_load(&rd_slot(&m, (uint32_t)i)->head) > h.ring_size);
+	/* O1: the announcement covers the last record. */
+	CHECK(atomic_load(&rd_slot(&m, (uint32_t)i)->reserve) >=
+	      atomic_load(&rd_slot(&m, (uint32_t)i)->head));
 	CHECK_EQ(rd_snapshot(&m, (uint32_t)i, seq_check, &q, &first, &end), 0);
 	CHECK(!q.broken);
 	CHECK_EQ(q.last, nev - 1);

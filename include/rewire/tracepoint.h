@@ -315,8 +315,10 @@ static inline char *rw__tp_rec_val(unsigned long long *slot, char *s,
 #define RW__TP_REC_BYTEWISE 1
 #endif
 
-static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
-				   union rw_tp_value v)
+/* NULL, and strings that start near the end of a page (a load must not
+ * cross it), and every string of a sanitizer build. */
+static __attribute__((noinline, unused)) char *
+rw__tp_rec_str_slow(unsigned long long *slot, char *dst, union rw_tp_value v)
 {
 	const char *src = v.str;
 	unsigned n = 0, hdr[2] = { 0, 0 };
@@ -337,8 +339,6 @@ static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
 			__builtin_memcpy(&x, src + n, 8);
 			z = (x - 0x0101010101010101ull) & ~x &
 			    0x8080808080808080ull;
-			/* The lowest 0x80 of z marks the first NUL; the
-			 * bytes below it are the string's. */
 			if (z) {
 				k = (unsigned)__builtin_ctzll(z) >> 3;
 				x &= (z ^ (z - 1)) >> 8;
@@ -367,6 +367,49 @@ static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
 	hdr[0] = n;
 	__builtin_memcpy(slot, hdr, 8);
 	return dst + ((n + 7) & ~7u);
+}
+
+static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
+				   union rw_tp_value v)
+{
+#ifdef RW__TP_REC_BYTEWISE
+	return rw__tp_rec_str_slow(slot, dst, v);
+#else
+	const char *src = v.str;
+	unsigned n = 0, hdr[2] = { 0, 0 };
+
+	/* The common case: every load the copy can make is in the page of
+	 * the string's start. */
+	if (!src ||
+	    ((unsigned long)src & 4095) > 4096 - RW__TP_REC_MAX_STRING - 8)
+		return rw__tp_rec_str_slow(slot, dst, v);
+	for (;;) {
+		unsigned long long x, z;
+
+		__builtin_memcpy(&x, src + n, 8);
+		z = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+		/* The lowest 0x80 of z marks the first NUL: nothing to store
+		 * when it starts the word, else the bytes below it. */
+		if (z) {
+			if (!(z & 0x80)) {
+				x &= (z ^ (z - 1)) >> 8;
+				__builtin_memcpy(dst + n, &x, 8);
+				n += (unsigned)__builtin_ctzll(z) >> 3;
+			}
+			break;
+		}
+		__builtin_memcpy(dst + n, &x, 8);
+		n += 8;
+		if (n == RW__TP_REC_MAX_STRING) {
+			if (src[n])
+				hdr[1] = 1; /* RW_TRACE_STR_TRUNCATED */
+			break;
+		}
+	}
+	hdr[0] = n;
+	__builtin_memcpy(slot, hdr, 8);
+	return dst + ((n + 7) & ~7u);
+#endif
 }
 
 #define RW__TP_ISSTR(type, name) +(RW__TP_KIND(type) == RW_TP_STRING)

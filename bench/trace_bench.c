@@ -21,7 +21,9 @@
  * formatting every event as `rewire trace` prints it, into /dev/null), and
  * LTTng-UST (when a session enables rwb_trace:*); and the 3-argument event
  * (int, long, "GET") recorded by the session's own path (ring3), by the
- * generic probe of a second session (ring3g) and by LTTng-UST (lttng3).
+ * generic probe of a second session (ring3g) and by LTTng-UST (lttng3),
+ * and kept out by a filter of a third session ("op == 99", ring3f: what a
+ * filtered-out event costs; where filters are built).
  * Every variant is timed
  * once per round, in an order that rotates from round to round; each thread
  * takes its own wall and CPU time around its loop; the report gives the
@@ -70,39 +72,52 @@ struct variant {
 	const char *label;
 	long (*fn)(long n);
 	bool lttng;
-	bool ring; /* recorded by the tracer's sessions */
+	bool ring;   /* recorded by the tracer's sessions */
+	bool filter; /* needs filters (--filter, src/ctl/filter.h) */
 };
 
 static const struct variant variants[] = {
-	{ "plain", "plain", "loop alone", tb_loop_plain, false, false },
-	{ "off", "off", "rewire, no probe", tb_loop_off, false, false },
+	{ "plain", "plain", "loop alone", tb_loop_plain, false, false, false },
+	{ "off", "off", "rewire, no probe", tb_loop_off, false, false, false },
 	{ "typed", "typed", "rewire, typed no-op probe", tb_loop_typed, false,
-	  false },
-	{ "generic", "generic", "rewire, generic no-op probe", tb_loop_generic,
 	  false, false },
+	{ "generic", "generic", "rewire, generic no-op probe", tb_loop_generic,
+	  false, false, false },
 	{ "ring", "ring", "rewire trace (ring probe)", tb_loop_ring, false,
-	  true },
-	{ "ring3", "ring3", "3 args: rewire trace", tb_loop_ring3, false,
-	  true },
+	  true, false },
+	{ "ring3", "ring3", "3 args: rewire trace", tb_loop_ring3, false, true,
+	  false },
 	{ "ring3g", "ring3g", "3 args: rewire trace, generic", tb_loop_ring3g,
+	  false, true, false },
+	{ "ring3f", "ring3f", "3 args: filtered out", tb_loop_ring3f, false,
 	  false, true },
 #ifdef TB_HAVE_LTTNG
 	{ "lttng", "lttng", "LTTng-UST, in a session", tb_loop_lttng, true,
-	  false },
-	{ "lttng3", "lttng3", "3 args: LTTng-UST", tb_loop_lttng3, true,
+	  false, false },
+	{ "lttng3", "lttng3", "3 args: LTTng-UST", tb_loop_lttng3, true, false,
 	  false },
 #endif
 };
 #define NV ((int)(sizeof(variants) / sizeof(variants[0])))
+
+static bool have_filter;
+
+/* Whether variant @v cannot run here (no LTTng session, no filters). */
+static bool skip(int v, bool have_lttng)
+{
+	return (variants[v].lttng && !have_lttng) ||
+	       (variants[v].filter && !have_filter);
+}
 
 static volatile long sink;
 static FILE *devnull;
 
 /* --- A session and its reader ---------------------------------------------- */
 
-/* Two sessions: tb_ring and tb_ring3 with the session's own record path,
- * tb_ring3g with the generic probe. */
-#define NSESS 2
+/* Three sessions: tb_ring and tb_ring3 with the session's own record
+ * path, tb_ring3g with the generic probe, tb_ring3f with a filter that
+ * keeps every event out ("op == 99"; none where filters are not built). */
+#define NSESS 3
 
 struct tracer {
 	struct rw__trace *t[NSESS];
@@ -124,8 +139,12 @@ static void *reader_main(void *p)
 
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!atomic_load(&tr->stop)) {
-		long n = rw_trace_reader_drain(tr->r[0], devnull, false) +
-			 rw_trace_reader_drain(tr->r[1], devnull, false);
+		long n = 0;
+
+		for (int i = 0; i < NSESS; i++)
+			if (tr->r[i])
+				n += rw_trace_reader_drain(tr->r[i], devnull,
+							   false);
 
 		now = bench_now_ns();
 		if ((long)(now - last) > atomic_load(&tr->max_gap_ns))
@@ -151,7 +170,8 @@ static void *reader_main(void *p)
 static void session_start(struct tracer *tr, int i, size_t ring, bool noreader)
 {
 	static const char *const pats[NSESS][2] = { { "tb_ring", "tb_ring3" },
-						    { "tb_ring3g", NULL } };
+						    { "tb_ring3g", NULL },
+						    { "tb_ring3f", NULL } };
 	struct rw__trace_opts o = { 0 };
 	struct rw_trace_meta meta[2];
 	char err[256];
@@ -162,8 +182,14 @@ static void session_start(struct tracer *tr, int i, size_t ring, bool noreader)
 	o.npatterns = i ? 1 : 2;
 	o.ring_bytes = ring;
 	o.generic = i == 1;
+	o.filter = i == 2 ? "op == 99" : NULL;
 
 	e = rw__trace_start_opts(&o, &tr->t[i], err, sizeof(err));
+	have_filter = i == 2 ? !e : have_filter;
+	if (e == -EOPNOTSUPP && i == 2) {
+		tr->t[i] = NULL;
+		return;
+	}
 	if (e) {
 		fprintf(stderr, "rw__trace_start: %s\n", err);
 		exit(1);
@@ -181,7 +207,11 @@ static void session_start(struct tracer *tr, int i, size_t ring, bool noreader)
 
 static uint64_t tracer_dropped(const struct tracer *tr)
 {
-	return rw__trace_dropped(tr->t[0]) + rw__trace_dropped(tr->t[1]);
+	uint64_t d = 0;
+
+	for (int i = 0; i < NSESS; i++)
+		d += rw__trace_dropped(tr->t[i]);
+	return d;
 }
 
 /* The sessions with rings of @ring bytes; a reader thread that drains
@@ -406,7 +436,7 @@ static void bench_cost(const struct opts *o)
 		tracer_catch_up(&tr, fired_ring);
 	}
 	for (int v = 0; v < NV; v++) {
-		if (variants[v].lttng && !have_lttng)
+		if (skip(v, have_lttng))
 			continue;
 		for (int t = 1; t <= POOL; t++) {
 			pool_run(variants[v].fn, o->events, t, &w, &c);
@@ -422,7 +452,7 @@ static void bench_cost(const struct opts *o)
 		for (int j = 0; j < NV; j++) {
 			int v = (j + k) % NV;
 
-			if (variants[v].lttng && !have_lttng)
+			if (skip(v, have_lttng))
 				continue;
 			for (int t = 1; t <= POOL; t++) {
 				pool_run(variants[v].fn, o->events, t,
@@ -453,6 +483,9 @@ static void bench_cost(const struct opts *o)
 	       (unsigned long long)tracer_dropped(&tr),
 	       (unsigned long long)(tracer_dropped(&tr) - dropped0),
 	       atomic_load(&tr.drains));
+	if (!have_filter)
+		printf("filters: not in this build (no \"filtered out\" "
+		       "row)\n");
 	if (have_lttng)
 		printf("lttng events fired: %ld\n", fired_lttng);
 	else
@@ -472,7 +505,7 @@ static void bench_cost(const struct opts *o)
 		for (int v = 0; v < NV; v++) {
 			struct sum sw, sc;
 
-			if (variants[v].lttng && !have_lttng)
+			if (skip(v, have_lttng))
 				continue;
 			sw = summarise(wall[t - 1][v], o->rounds);
 			sc = summarise(cpu[t - 1][v], o->rounds);
@@ -680,12 +713,14 @@ static int callgrind_mode(const struct opts *o)
 		fprintf(stderr, "unknown variant %s\n", o->callgrind);
 		return 2;
 	}
-	if (v->ring)
+	if (v->ring || v->filter)
 		tracer_start(&tr, full ? 4096 : 64u << 20, -1);
 	sink = v->fn(o->iters);
 	printf("%s: %ld iterations in tb_loop_%s\n", o->callgrind, o->iters,
 	       v->loop);
-	if (v->ring) {
+	if (v->filter && !have_filter)
+		printf("filters: not in this build, the site had no probe\n");
+	if (v->ring || v->filter) {
 		printf("dropped: %llu\n",
 		       (unsigned long long)tracer_dropped(&tr));
 		tracer_stop(&tr);

@@ -36,6 +36,8 @@ RW_DECLARE_TRACEPOINT(tb_generic, (int, op), (long, key), (unsigned, len),
  * (tb_ring3g), to compare the two record paths in one run. */
 RW_DECLARE_TRACEPOINT(tb_ring3, (int, op), (long, key), (const char *, name));
 RW_DECLARE_TRACEPOINT(tb_ring3g, (int, op), (long, key), (const char *, name));
+/* The same, kept out by a filter (what a filtered-out event costs). */
+RW_DECLARE_TRACEPOINT(tb_ring3f, (int, op), (long, key), (const char *, name));
 
 /* Each returns an accumulator of n iterations. */
 long tb_loop_plain(long n);
@@ -45,6 +47,7 @@ long tb_loop_generic(long n);
 long tb_loop_ring(long n);
 long tb_loop_ring3(long n);
 long tb_loop_ring3g(long n);
+long tb_loop_ring3f(long n);
 long tb_loop_lttng(long n);  /* only with TB_HAVE_LTTNG */
 long tb_loop_lttng3(long n); /* only with TB_HAVE_LTTNG */
 

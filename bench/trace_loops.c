@@ -20,6 +20,7 @@
  * and the 3-argument event (i & 3, i, "GET"):
  *	ring3	rw_trace_tb_ring3(): the session's own record path
  *	ring3g	rw_trace_tb_ring3g(): the generic probe of a session
+ *	ring3f	rw_trace_tb_ring3f(): a session whose filter keeps it out
  *	lttng3	lttng_ust_tracepoint(rwb_trace, req3, ...)
  */
 #include "trace_bench.h"
@@ -38,6 +39,7 @@ RW_DEFINE_TRACEPOINT(tb_generic, (int, op), (long, key), (unsigned, len),
 		     (int, status), (const char *, name));
 RW_DEFINE_TRACEPOINT(tb_ring3, (int, op), (long, key), (const char *, name));
 RW_DEFINE_TRACEPOINT(tb_ring3g, (int, op), (long, key), (const char *, name));
+RW_DEFINE_TRACEPOINT(tb_ring3f, (int, op), (long, key), (const char *, name));
 
 #define TB_LOOP(name, SITE)                                   \
 	__attribute__((noinline)) long tb_loop_##name(long n) \
@@ -59,6 +61,7 @@ TB_LOOP(generic, rw_trace_tb_generic((int)(i & 3), i, 120, 0, "GET"))
 TB_LOOP(ring, rw_trace_tb_ring((int)(i & 3), i, 120, 0, "GET"))
 TB_LOOP(ring3, rw_trace_tb_ring3((int)(i & 3), i, "GET"))
 TB_LOOP(ring3g, rw_trace_tb_ring3g((int)(i & 3), i, "GET"))
+TB_LOOP(ring3f, rw_trace_tb_ring3f((int)(i & 3), i, "GET"))
 
 #ifdef TB_HAVE_LTTNG
 TB_LOOP(lttng,

@@ -525,6 +525,11 @@ static void test_abi0(void)
 	tw_abi0_setup();
 	CHECK_EQ(tw_abi0_abi(), 0);
 	CHECK_EQ(rw_tracepoint_ptr(tw_seq)->abi, RW__TP_ABI);
+	/* Listing (`rewire ls`) names a session's writer as its probe. */
+	CHECK(rw__trace_is_probe_of(rw_tracepoint_ptr(tw_seq),
+				    rw_tracepoint_ptr(tw_seq)->recorder));
+	CHECK(!rw__trace_is_probe_of(rw_tracepoint_ptr(tw_abi0),
+				     rw_tracepoint_ptr(tw_abi0)->recorder));
 	t = start(&o, "tw_abi0");
 	CHECK(!rw__trace_uses_writer(t, 0));
 	tw_abi0_fire(42, "old");

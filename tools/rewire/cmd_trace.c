@@ -328,7 +328,7 @@ static void explain_drops(struct rw_trace_summary *sum,
 				? (double)sum->ring_size * 1e3 / t[i].peak_rate
 				: 0;
 
-		msg("trace: thread %d: %llu event%s dropped (%llu written): "
+		msg("trace: thread %d: %llu event%s dropped (%llu read): "
 		    "its %s ring was full; it wrote up to %s between two "
 		    "reads",
 		    (int)t[i].tid, (unsigned long long)t[i].dropped,

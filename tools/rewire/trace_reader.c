@@ -78,7 +78,7 @@ _Static_assert(RW_TRACE_MAX_FIELDS == RW_TRACE_MAX_ARGS,
  * table is full, so the table spans any session with recent points dense. */
 #define CLOCK_POINTS 256
 
-/* --- Queues ---------------------------------------------------------------- */
+/* --- Queues --------------------------------------------------------------- */
 
 enum { QI_EVENT, QI_NOTE };
 
@@ -188,7 +188,7 @@ struct rw_trace_reader {
 	char caller[600];
 };
 
-/* --- Opening --------------------------------------------------------------- */
+/* --- Opening -------------------------------------------------------------- */
 
 /* Names may come from a buggy process: nothing that breaks a line or a
  * JSON string, and always terminated. */
@@ -439,7 +439,7 @@ void rw_trace_reader_set_limit(struct rw_trace_reader *r, uint64_t max)
 		r->limit = max;
 }
 
-/* --- Clock ----------------------------------------------------------------- */
+/* --- Clock ---------------------------------------------------------------- */
 
 /*
  * ts counts the session's clock (ring.h): TSC ticks, or CLOCK_MONOTONIC or
@@ -642,7 +642,7 @@ static uint64_t convert(const struct rw_trace_reader *r, uint64_t raw)
 	return seg(&p[lo], &p[hi], raw);
 }
 
-/* --- Queues and the merge heap ---------------------------------------------- */
+/* --- Queues and the merge heap -------------------------------------------- */
 
 /* Room for @need bytes at the end of @q; NULL when out of memory. */
 static unsigned char *q_room(struct queue *q, size_t need)
@@ -764,7 +764,7 @@ static void q_note(struct rw_trace_reader *r, uint32_t idx,
 	q_commit(r, idx, sizeof(*it));
 }
 
-/* --- Decoding -------------------------------------------------------------- */
+/* --- Decoding ------------------------------------------------------------- */
 
 /* Checks the copy of a tracepoint record (@len bytes at @b) and decodes its
  * arguments into @a; NULL if it is sound, else what is wrong. */
@@ -1025,7 +1025,7 @@ static void read_all(struct rw_trace_reader *r)
 		     RW_TRACE_NOTE_NESTED);
 }
 
-/* --- Delivery -------------------------------------------------------------- */
+/* --- Delivery ------------------------------------------------------------- */
 
 static void sink_result(struct rw_trace_reader *r, struct rw_trace_sink *s,
 			int e)
@@ -1286,7 +1286,7 @@ static long deliver(struct rw_trace_reader *r, enum dmode mode, long max)
 	return n;
 }
 
-/* --- The pipeline ------------------------------------------------------------ */
+/* --- The pipeline --------------------------------------------------------- */
 
 void rw_trace_sink_destroy(struct rw_trace_sink *s)
 {
@@ -1414,7 +1414,7 @@ int rw_trace_reader_finish(struct rw_trace_reader *r)
 	return r->error;
 }
 
-/* --- Function records ------------------------------------------------------ */
+/* --- Function records ----------------------------------------------------- */
 
 void rw_trace_reader_set_funcs(struct rw_trace_reader *r,
 			       const struct rw_trace_func_meta *funcs, size_t n,
@@ -1627,7 +1627,7 @@ static void ob_spaces(struct obuf *o, unsigned n)
 		ob_c(o, ' ');
 }
 
-/* --- The text and JSON sinks ------------------------------------------------ */
+/* --- The text and JSON sinks ---------------------------------------------- */
 
 static void print_tp(struct obuf *o, bool json, const struct rw_trace_event *ev)
 {
@@ -1995,7 +1995,7 @@ __attribute__((weak)) int rw_trace_sink_chrome(FILE *f,
 	return -ENOSYS;
 }
 
-/* --- Draining into one FILE ---------------------------------------------------- */
+/* --- Draining into one FILE ----------------------------------------------- */
 
 /*
  * rw_trace_reader_drain() and friends: a line sink of the reader's own

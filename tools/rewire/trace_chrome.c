@@ -137,28 +137,37 @@ static inline struct chrome_sink *to_chrome(struct rw_trace_sink *s)
 
 /* --- JSON text -------------------------------------------------------------- */
 
-static void jb_mem(struct jb *b, const void *s, size_t n)
+static bool jb_grow(struct jb *b, size_t n)
 {
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
+	size_t cap = b->cap ? b->cap : 1024;
+	char *p;
 
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
+	if (b->oom)
+		return false;
+	while (b->len + n + 1 > cap)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return false;
 	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+/* Inlined: most of an event is short pieces (a key, a digit, a quote). */
+static inline void jb_mem(struct jb *b, const void *s, size_t n)
+{
+	if (__builtin_expect(b->len + n + 1 > b->cap, 0) && !jb_grow(b, n))
+		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
+
+/* A string literal: its length is known at compile time. */
+#define JB_LIT(b, lit) jb_mem((b), "" lit, sizeof(lit) - 1)
 
 static void jb_s(struct jb *b, const char *s)
 {
@@ -211,6 +220,16 @@ static void jb_str(struct jb *b, const void *str, size_t n)
 		unsigned char c = s[i];
 		size_t len;
 
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			size_t k = i + 1;
+
+			while (k < n && s[k] >= 0x20 && s[k] < 0x7f &&
+			       s[k] != '"' && s[k] != '\\')
+				k++;
+			jb_mem(b, s + i, k - i);
+			i = k;
+			continue;
+		}
 		if (c == '"' || c == '\\') {
 			char t[2] = { '\\', (char)c };
 
@@ -226,8 +245,6 @@ static void jb_str(struct jb *b, const void *str, size_t n)
 				      hexdig[c >> 4], hexdig[c & 15] };
 
 			jb_mem(b, t, 6);
-		} else if (c < 0x80) {
-			jb_mem(b, &s[i], 1);
 		} else if ((len = utf8_len(s + i, n - i)) != 0) {
 			jb_mem(b, s + i, len);
 			i += len;
@@ -267,7 +284,7 @@ static void jb_double(struct jb *b, double d)
 	int n;
 
 	if (!isfinite(d)) {
-		jb_s(b, "null");
+		JB_LIT(b, "null");
 		return;
 	}
 	/* 17 digits: the same double when read back; ".0" when %g prints
@@ -284,9 +301,9 @@ static void jb_double(struct jb *b, double d)
 /* ,"pid":P,"tid":T */
 static void jb_ids(struct jb *b, int pid, int32_t tid)
 {
-	jb_s(b, ",\"pid\":");
+	JB_LIT(b, ",\"pid\":");
 	jb_i64(b, pid);
-	jb_s(b, ",\"tid\":");
+	JB_LIT(b, ",\"tid\":");
 	jb_i64(b, tid);
 }
 
@@ -373,11 +390,11 @@ static struct cthread *thread_of(struct chrome_sink *s, uint32_t slot,
 		snprintf(name, sizeof(name), "%s (%d)", comm, (int)tid);
 	else
 		snprintf(name, sizeof(name), "thread %d", (int)tid);
-	jb_s(&m, "{\"ph\":\"M\",\"name\":\"thread_name\"");
+	JB_LIT(&m, "{\"ph\":\"M\",\"name\":\"thread_name\"");
 	jb_ids(&m, s->pid, tid);
-	jb_s(&m, ",\"args\":{\"name\":");
+	JB_LIT(&m, ",\"args\":{\"name\":");
 	jb_cstr(&m, name);
-	jb_s(&m, "}}");
+	JB_LIT(&m, "}}");
 	if (m.oom) {
 		free(m.p);
 		return NULL;
@@ -486,10 +503,10 @@ static int thread_abandon(struct chrome_sink *s, struct cthread *t, uint64_t ns)
 		/* Close the "B" where we learned it will not return. */
 		struct jb e = { 0 };
 
-		jb_s(&e, "{\"ph\":\"E\",\"ts\":");
+		JB_LIT(&e, "{\"ph\":\"E\",\"ts\":");
 		jb_us(&e, ns);
 		jb_ids(&e, s->pid, t->tid);
-		jb_s(&e, ",\"args\":{\"returned\":false}}");
+		JB_LIT(&e, ",\"args\":{\"returned\":false}}");
 		err = e.oom ? -ENOMEM : thread_put(s, t, e.p, e.len);
 		free(e.p);
 	} else {
@@ -518,7 +535,7 @@ static void tp_args(struct jb *b, const struct rw_trace_event *ev)
 	const struct rw_trace_meta *m = ev->tp;
 	bool trunc = false;
 
-	jb_s(b, ",\"args\":{");
+	JB_LIT(b, ",\"args\":{");
 	for (unsigned i = 0; i < m->nargs; i++) {
 		const struct rw_trace_arg *a = &ev->args[i];
 		double d;
@@ -543,7 +560,7 @@ static void tp_args(struct jb *b, const struct rw_trace_event *ev)
 			break;
 		case RW_TRACE_KIND_STRING:
 			if ((a->flags & RW_TRACE_STR_NULL) || !a->s)
-				jb_s(b, "null");
+				JB_LIT(b, "null");
 			else
 				jb_str(b, a->s, a->len);
 			trunc |= (a->flags & RW_TRACE_STR_TRUNCATED) != 0;
@@ -574,7 +591,7 @@ static void tp_args(struct jb *b, const struct rw_trace_event *ev)
 					  : "\"rewire.late_ns\":");
 		jb_u64(b, ev->late_ns);
 	}
-	jb_s(b, "}}");
+	JB_LIT(b, "}}");
 }
 
 /* "name":...,"cat":"function","ts":T,"pid":P,"tid":T,"args":{"depth":D,
@@ -582,20 +599,20 @@ static void tp_args(struct jb *b, const struct rw_trace_event *ev)
 static void func_tail(struct chrome_sink *s, struct jb *b,
 		      const struct rw_trace_event *ev, uint64_t ns)
 {
-	jb_s(b, "\"name\":");
+	JB_LIT(b, "\"name\":");
 	jb_cstr(b, ev->func->display);
-	jb_s(b, ",\"cat\":\"function\",\"ts\":");
+	JB_LIT(b, ",\"cat\":\"function\",\"ts\":");
 	jb_us(b, ns);
 	jb_ids(b, s->pid, ev->tid);
-	jb_s(b, ",\"args\":{\"depth\":");
+	JB_LIT(b, ",\"args\":{\"depth\":");
 	jb_u64(b, ev->depth);
-	jb_s(b, ",\"caller\":");
+	JB_LIT(b, ",\"caller\":");
 	jb_cstr(b, ev->caller_name ? ev->caller_name : "");
 	if (ev->late) {
-		jb_s(b, ",\"rewire.late_ns\":");
+		JB_LIT(b, ",\"rewire.late_ns\":");
 		jb_u64(b, ev->late_ns);
 	}
-	jb_s(b, "}}");
+	JB_LIT(b, "}}");
 }
 
 static int graph_entry(struct chrome_sink *s, struct cthread *t,
@@ -613,7 +630,7 @@ static int graph_entry(struct chrome_sink *s, struct cthread *t,
 	}
 	if (t->nstack == STACK_MAX) {
 		/* Deeper than we follow: an instant. */
-		jb_s(b, "{\"ph\":\"i\",\"s\":\"t\",");
+		JB_LIT(b, "{\"ph\":\"i\",\"s\":\"t\",");
 		func_tail(s, b, ev, ev->ns);
 		return b->oom ? -ENOMEM : thread_put(s, t, b->p, b->len);
 	}
@@ -667,12 +684,12 @@ static int graph_return(struct chrome_sink *s, struct cthread *t,
 		p = NULL;
 	}
 	if (p && p->began) {
-		jb_s(b, "{\"ph\":\"E\",\"ts\":");
+		JB_LIT(b, "{\"ph\":\"E\",\"ts\":");
 		jb_us(b, ev->ns);
 		jb_ids(b, s->pid, t->tid);
-		jb_s(b, ",\"args\":{\"duration_ns\":");
+		JB_LIT(b, ",\"args\":{\"duration_ns\":");
 		jb_u64(b, ev->duration_ns);
-		jb_s(b, "}}");
+		JB_LIT(b, "}}");
 		free(p->tail);
 		t->nstack--;
 		return b->oom ? -ENOMEM : thread_put(s, t, b->p, b->len);
@@ -686,17 +703,17 @@ static int graph_return(struct chrome_sink *s, struct cthread *t,
 		if (t->nstack && start < t->stack[t->nstack - 1].ns)
 			start = t->stack[t->nstack - 1].ns;
 	}
-	jb_s(b, "{\"ph\":\"X\",\"dur\":");
+	JB_LIT(b, "{\"ph\":\"X\",\"dur\":");
 	jb_us(b, ev->ns >= start ? ev->ns - start : 0);
-	jb_s(b, ",");
+	JB_LIT(b, ",");
 	func_tail(s, b, ev, start);
 	/* ...}} -> ...,"duration_ns":N[,"entry":false]}} */
 	b->len -= 2;
-	jb_s(b, ",\"duration_ns\":");
+	JB_LIT(b, ",\"duration_ns\":");
 	jb_u64(b, ev->duration_ns);
 	if (!p)
-		jb_s(b, ",\"entry\":false");
-	jb_s(b, "}}");
+		JB_LIT(b, ",\"entry\":false");
+	JB_LIT(b, "}}");
 	if (b->oom)
 		return -ENOMEM;
 	if (!p)
@@ -723,9 +740,9 @@ static int chrome_event(struct rw_trace_sink *sk,
 	if (ev->kind == RW_TRACE_EV_TP) {
 		if (!ev->tp || ev->tp->nargs > RW_TRACE_MAX_FIELDS)
 			return 0;
-		jb_s(b, "{\"ph\":\"i\",\"s\":\"t\",\"name\":");
+		JB_LIT(b, "{\"ph\":\"i\",\"s\":\"t\",\"name\":");
 		jb_cstr(b, ev->tp->name);
-		jb_s(b, ",\"cat\":\"tracepoint\",\"ts\":");
+		JB_LIT(b, ",\"cat\":\"tracepoint\",\"ts\":");
 		jb_us(b, ev->ns);
 		jb_ids(b, s->pid, ev->tid);
 		tp_args(b, ev);
@@ -733,7 +750,7 @@ static int chrome_event(struct rw_trace_sink *sk,
 	} else if (!ev->func) {
 		return 0;
 	} else if (!s->graph) {
-		jb_s(b, "{\"ph\":\"i\",\"s\":\"t\",");
+		JB_LIT(b, "{\"ph\":\"i\",\"s\":\"t\",");
 		func_tail(s, b, ev, ev->ns);
 		err = b->oom ? -ENOMEM : thread_put(s, t, b->p, b->len);
 	} else if (ev->kind == RW_TRACE_EV_ENTRY) {
@@ -778,18 +795,18 @@ static int chrome_note(struct rw_trace_sink *sk, const struct rw_trace_note *n)
 	jb_s(b, t ? "{\"ph\":\"i\",\"s\":\"t\",\"name\":"
 		  : "{\"ph\":\"i\",\"s\":\"p\",\"name\":");
 	jb_cstr(b, name);
-	jb_s(b, ",\"cat\":\"rewire\",\"ts\":");
+	JB_LIT(b, ",\"cat\":\"rewire\",\"ts\":");
 	jb_us(b, n->ns);
 	jb_ids(b, s->pid, t ? t->tid : s->pid);
 	if (n->kind == RW_TRACE_NOTE_CORRUPT) {
-		jb_s(b, ",\"args\":{\"why\":");
+		JB_LIT(b, ",\"args\":{\"why\":");
 		jb_cstr(b, n->why ? n->why : "");
-		jb_s(b, ",\"skipped_bytes\":");
+		JB_LIT(b, ",\"skipped_bytes\":");
 	} else {
-		jb_s(b, ",\"args\":{\"dropped\":");
+		JB_LIT(b, ",\"args\":{\"dropped\":");
 	}
 	jb_u64(b, n->count);
-	jb_s(b, "}}");
+	JB_LIT(b, "}}");
 	if (b->oom)
 		return -ENOMEM;
 	if (t)
@@ -830,11 +847,11 @@ static int chrome_begin(struct rw_trace_sink *sk,
 	s->begun = true;
 	s->first = true;
 	comm_of(s->pid, 0, comm, sizeof(comm));
-	jb_s(&m, "{\"ph\":\"M\",\"name\":\"process_name\"");
+	JB_LIT(&m, "{\"ph\":\"M\",\"name\":\"process_name\"");
 	jb_ids(&m, s->pid, s->pid);
-	jb_s(&m, ",\"args\":{\"name\":");
+	JB_LIT(&m, ",\"args\":{\"name\":");
 	jb_cstr(&m, comm[0] ? comm : "rewire trace");
-	jb_s(&m, "}}");
+	JB_LIT(&m, "}}");
 	if (!m.oom)
 		put_event(s, m.p, m.len);
 	free(m.p);
@@ -854,33 +871,33 @@ static void close_json(struct chrome_sink *s,
 	jb_s(&b, "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{"
 		 "\"tracer\":\"rewire\"");
 #ifdef REWIRE_VERSION
-	jb_s(&b, ",\"version\":\"" REWIRE_VERSION "\"");
+	JB_LIT(&b, ",\"version\":\"" REWIRE_VERSION "\"");
 #endif
-	jb_s(&b, ",\"pid\":");
+	JB_LIT(&b, ",\"pid\":");
 	jb_i64(&b, s->pid);
-	jb_s(&b, ",\"clock\":");
+	JB_LIT(&b, ",\"clock\":");
 	jb_cstr(&b, s->clock);
 	if (s->source[0]) {
-		jb_s(&b, ",\"source_clock\":");
+		JB_LIT(&b, ",\"source_clock\":");
 		jb_cstr(&b, s->source);
 	}
 	if (sum) {
-		jb_s(&b, ",\"events\":");
+		JB_LIT(&b, ",\"events\":");
 		jb_u64(&b, sum->events);
-		jb_s(&b, ",\"dropped\":");
+		JB_LIT(&b, ",\"dropped\":");
 		jb_u64(&b, sum->dropped);
-		jb_s(&b, ",\"dropped_no_slot\":");
+		JB_LIT(&b, ",\"dropped_no_slot\":");
 		jb_u64(&b, sum->noslot);
-		jb_s(&b, ",\"dropped_nested\":");
+		JB_LIT(&b, ",\"dropped_nested\":");
 		jb_u64(&b, sum->nested);
-		jb_s(&b, ",\"corrupt\":");
+		JB_LIT(&b, ",\"corrupt\":");
 		jb_u64(&b, sum->corrupt);
-		jb_s(&b, ",\"late\":");
+		JB_LIT(&b, ",\"late\":");
 		jb_u64(&b, sum->late);
 	} else {
-		jb_s(&b, ",\"incomplete\":true");
+		JB_LIT(&b, ",\"incomplete\":true");
 	}
-	jb_s(&b, "}}\n");
+	JB_LIT(&b, "}}\n");
 	if (!b.oom)
 		fwrite(b.p, 1, b.len, s->f);
 	else

@@ -38,8 +38,15 @@
  *	float		floating_point, 64 bits (a double)
  *	string		string, followed by NAME_status, an enum str_status_t
  *			{ ok, truncated (cut at 256 bytes), null (a NULL
- *			pointer: the string is empty) }
+ *			pointer: the string is empty), empty ("") }
  *	pointer		integer, 64 bits, unsigned, base 16
+ *
+ * Why "empty": babeltrace2 up to 2.0.4 (Debian 12's) shows an empty string
+ * field with the value that field object held in an earlier event (its
+ * bt_field_string_clear() resets the length, not the text; fixed in later
+ * releases). No encoding of an empty string avoids that reader's bug, so
+ * the status says it: a reader that shows a string beside "empty" or
+ * "null" shows a stale value.
  *
  * and "rewire:func_entry" { function, address, depth, caller,
  * caller_name } and "rewire:func_return" (the same and duration_ns, the ns
@@ -361,7 +368,7 @@ static int meta_classes(struct ctf_sink *s,
 		  "typealias enum : uint8_t { \"false\" = 0, \"true\" = 1 } "
 		  ":= bool_t;\n"
 		  "typealias enum : uint8_t { \"ok\" = 0, \"truncated\" = 1, "
-		  "\"null\" = 2 } := str_status_t;\n"
+		  "\"null\" = 2, \"empty\" = 3 } := str_status_t;\n"
 		  "\n"
 		  "trace {\n"
 		  "\tmajor = 1;\n"
@@ -828,14 +835,18 @@ static int ctf_event(struct rw_trace_sink *sk, const struct rw_trace_event *ev)
 			case RW_TRACE_KIND_BOOL:
 				p[off++] = a->bits != 0;
 				break;
-			case RW_TRACE_KIND_STRING:
-				off += put_str(p + off, a->s ? a->s : p,
-					       a->s ? a->len : 0);
+			case RW_TRACE_KIND_STRING: {
+				size_t n = put_str(p + off, a->s ? a->s : p,
+						   a->s ? a->len : 0);
+
+				off += n;
 				p[off++] = a->flags & RW_TRACE_STR_NULL ? 2
+					   : n == 1			? 3
 					   : a->flags & RW_TRACE_STR_TRUNCATED
 						   ? 1
 						   : 0;
 				break;
+			}
 			default:
 				put64(p + off, a->bits);
 				off += 8;

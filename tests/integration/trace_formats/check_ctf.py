@@ -203,7 +203,9 @@ def load_session(text_path, json_path, kinds_spec):
     # The JSON lines: doubles exactly, and the function events.
     jtp = {}
     for line in open(json_path):
-        o = json.loads(line)
+        # "-0" is how %.17g writes the double -0.0: keep its sign.
+        o = json.loads(line, parse_int=lambda t: -0.0 if t == "-0" else
+                       int(t))
         if "tp" in o and o["tp"] in kinds:
             jtp.setdefault(o["tid"], []).append(o)
         elif o.get("event") in ("entry", "return"):
@@ -296,6 +298,20 @@ class Pretty:
         m = re.compile(rb"[^,} ]+").match(s, i)
         self.i = m.end()
         return ("tok", m.group(0).decode())
+
+
+def stale_empty():
+    """Whether this babeltrace2 shows an empty string field with the value
+    of an earlier event's (up to 2.0.4: bt_field_string_clear() reset the
+    length, not the text). The trace's NAME_status says "empty" or "null"
+    then, and only that is checked."""
+    p = subprocess.run(["babeltrace2", "--version"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    m = re.search(rb"Babeltrace (\d+)\.(\d+)\.(\d+)", p.stdout)
+    return not m or tuple(int(x) for x in m.groups()) <= (2, 0, 4)
+
+
+STALE_EMPTY = False
 
 
 def bt_pretty(path):
@@ -398,8 +414,12 @@ def check_pretty(ref, bt, ref_drops, bt_drops):
                     data, flags = val
                     data = data.split(b"\0")[0]
                     label, code = (("null", 2) if flags & 2 else
+                                   ("empty", 3) if not data else
                                    ("truncated", 1) if flags & 1 else
                                    ("ok", 0))
+                    if not data and STALE_EMPTY:
+                        # The reader's bug: whatever it shows.
+                        data = dict(got).get(nm, ("str", b""))[1]
                     exp.append((nm, ("str", data)))
                     exp.append((st, ("enum", label, code)))
             if got != exp:
@@ -444,8 +464,8 @@ def check_types(path, ref):
         3: "Double-precision real",
         4: "String",
         5: "Unsigned integer (64-bit, Base 16)",
-        "status": "Unsigned enumeration (8-bit, Base 10, 3 mappings): "
-                  "null: [2] ok: [0] truncated: [1]",
+        "status": "Unsigned enumeration (8-bit, Base 10, 4 mappings): "
+                  "empty: [3] null: [2] ok: [0] truncated: [1]",
     }
     seen = set()
     for evs in ref.values():
@@ -533,11 +553,13 @@ def check_exact(path, ref):
                         err("%s: %s has type %s" % (where, fname, f[1]))
                 elif kind == 4:
                     data = bytes.fromhex(f[2])
-                    if data != val[0].split(b"\0")[0]:
+                    want = val[0].split(b"\0")[0]
+                    if data != want and (want or not STALE_EMPTY):
                         err("%s: %s is %r, bt2 %r" % (where, fname, val[0],
                                                       data))
                     st = next(args)
-                    if st[2] != (2 if val[1] & 2 else 1 if val[1] & 1 else 0):
+                    if st[2] != (2 if val[1] & 2 else 3 if not want else
+                                 1 if val[1] & 1 else 0):
                         err("%s: %s status %r, flags %d" % (where, fname,
                                                             st, val[1]))
                 else:
@@ -555,6 +577,8 @@ def main():
     ap.add_argument("--kinds", default="")
     ap.add_argument("--min-events", type=int, default=1)
     a = ap.parse_args()
+    global STALE_EMPTY
+    STALE_EMPTY = stale_empty()
     if a.oracle:
         ref, ref_drops = load_oracle(a.oracle)
     else:

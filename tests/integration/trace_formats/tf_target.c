@@ -79,7 +79,7 @@ static void round_events(long id, int r)
 	double d = dbl[(unsigned)(r + id) % 6];
 
 	rw_trace_tf_ints(
-		negs[(unsigned)r % 5] + (r > 4 ? id : 0),
+		negs[(unsigned)r % 5] - (r % 5 == 4 ? id : 0),
 		r % 3 ? (unsigned long)r * 1000003ul + (unsigned long)id
 		      : UINT64_MAX,
 		r % 4 ? (const void *)(uintptr_t)(0xdeadbeef00ul + r) : NULL,

@@ -122,6 +122,7 @@ struct cstream {
 	uint64_t nev;	    /* events in the open packet */
 	uint64_t ts_begin;  /* of the open packet */
 	uint64_t last_ns;   /* the stream's latest timestamp */
+	uint64_t note_ns;   /* the latest drop note's */
 	uint64_t opened_at; /* CLOCK_MONOTONIC when the packet got an event */
 	uint64_t seq;	    /* packets written */
 	uint64_t discarded; /* events lost so far */
@@ -713,33 +714,56 @@ static int packet_begin(struct cstream *c, uint64_t ns)
 	return 0;
 }
 
-/* Completes the open packet (or an empty one at the stream's latest time
- * if none is open) and writes it. */
-static int packet_write(struct ctf_sink *s, struct cstream *c)
+/* Fills in the header and context of the packet at @p (@len bytes). */
+static void packet_seal(struct ctf_sink *s, struct cstream *c, unsigned char *p,
+			size_t len, uint64_t begin, uint64_t end,
+			uint64_t discarded)
 {
-	unsigned char *p;
-	int err;
-
-	if (!c->len) {
-		err = packet_begin(c, c->last_ns);
-		if (err)
-			return err;
-	}
-	p = c->buf;
 	put32(p, CTF_MAGIC);
 	memcpy(p + 4, s->uuid, 16);
 	put32(p + 20, 0);
-	put64(p + OFF_TS_BEGIN, c->ts_begin);
-	put64(p + OFF_TS_END,
-	      c->last_ns > c->ts_begin ? c->last_ns : c->ts_begin);
-	put64(p + OFF_CONTENT, (uint64_t)c->len * 8);
-	put64(p + OFF_PKTSIZE, (uint64_t)c->len * 8);
+	put64(p + OFF_TS_BEGIN, begin);
+	put64(p + OFF_TS_END, end > begin ? end : begin);
+	put64(p + OFF_CONTENT, (uint64_t)len * 8);
+	put64(p + OFF_PKTSIZE, (uint64_t)len * 8);
 	put64(p + OFF_SEQ, c->seq);
-	put64(p + OFF_DISCARDED, c->discarded);
+	put64(p + OFF_DISCARDED, discarded);
 	put32(p + OFF_TID, (uint32_t)c->tid);
+}
+
+/*
+ * Completes the open packet (or an empty one at the stream's latest time
+ * if none is open) and writes it. A stream's first packet must carry 0
+ * discarded events (babeltrace2 counts from there): when events were lost
+ * before it, an empty packet carrying 0 goes first.
+ */
+static int packet_write(struct ctf_sink *s, struct cstream *c)
+{
+	uint64_t end;
+	int err;
+
+	if (!c->len) {
+		err = packet_begin(c, c->last_ns > c->note_ns ? c->last_ns
+							      : c->note_ns);
+		if (err)
+			return err;
+	}
+	end = c->nev ? c->last_ns : c->ts_begin;
 	err = stream_open_file(s, c);
-	if (!err)
-		err = write_all(c->fd, p, c->len);
+	if (err)
+		return err;
+	if (!c->seq && c->discarded) {
+		unsigned char zero[PKT_START];
+
+		packet_seal(s, c, zero, sizeof(zero), c->ts_begin, c->ts_begin,
+			    0);
+		err = write_all(c->fd, zero, sizeof(zero));
+		if (err)
+			return err;
+		c->seq++;
+	}
+	packet_seal(s, c, c->buf, c->len, c->ts_begin, end, c->discarded);
+	err = write_all(c->fd, c->buf, c->len);
 	if (err)
 		return err;
 	c->seq++;
@@ -900,11 +924,13 @@ static int ctf_note(struct rw_trace_sink *sk, const struct rw_trace_note *n)
 		      n->tid);
 	if (!c)
 		return -ENOMEM;
-	if (n->ns > c->last_ns)
-		c->last_ns = n->ns;
-	/* The events before the drop end their packet; the first packet of
-	 * a stream must carry 0 (an empty one if need be). */
-	if (c->nev || !c->seq) {
+	/* The note's time only dates packets without events: a later event
+	 * of the thread may have been recorded before the note was seen. */
+	if (n->ns > c->note_ns)
+		c->note_ns = n->ns;
+	/* The events before the drop end their packet: the drop is placed
+	 * between it and the packet that carries the new count. */
+	if (c->nev) {
 		err = packet_write(s, c);
 		if (err)
 			return err;

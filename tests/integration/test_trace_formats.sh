@@ -71,7 +71,33 @@ python3 "$here/check_ctf.py" "$out_dir/ctf" --text "$out_dir/text" \
 python3 "$here/check_chrome.py" "$out_dir/chrome.json" --text "$out_dir/text" \
 	--json "$out_dir/json" --kinds "$kinds" ||
 	fail "Chrome JSON against the text and JSON outputs"
+grep -q 'procname = "tf_target"' "$out_dir/ctf/metadata" ||
+	fail "the CTF env does not name the process"
 kill_target "$tpid"
+
+step "the target dies during the session: both traces stay readable"
+start_target
+out_dir=$tmp/s3
+mkdir "$out_dir"
+rw_bg "$tmp/bg.out" trace "$tpid" 'tf_*' --format ctf -o "$out_dir/ctf" \
+	--also "chrome-json=$out_dir/chrome.json"
+wait_log "$tmp/bg.err" "tracing [0-9]+ tracepoints.*\(Ctrl-C to stop\)"
+kill -USR1 "$tpid"
+wait_log "$tlog" "^burst 1 done"
+sleep 0.5 # delivered (the sinks begin then, and read the process's name)
+kill_target "$tpid"
+rw_bg_end
+expect_rc 3 "trace of a target that died"
+n=$(babeltrace2 "$out_dir/ctf" | grep -c "tf_ints: ") ||
+	fail "babeltrace2 cannot read the CTF of a session cut short"
+[ "$n" -eq 60 ] || fail "$n tf_ints events in the CTF, expected 60"
+grep -q 'procname = "tf_target"' "$out_dir/ctf/metadata" ||
+	fail "the CTF env lost the process's name when it died"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+n = sum(1 for e in d["traceEvents"] if e.get("name") == "tf_ints")
+assert n == 60, n' "$out_dir/chrome.json" ||
+	fail "the Chrome JSON of a session cut short"
 
 step "drops as discarded events, monotonic clock"
 REWIRE_TRACE_CLOCK=monotonic start_target

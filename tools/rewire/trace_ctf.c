@@ -153,6 +153,7 @@ struct ctf_sink {
 	uint64_t info_session, info_ring;
 	bool info_overwrite;
 	char info_source[16];
+	char comm[64];
 	uint64_t clamped;
 	/* Field names of the event being described (field_name()). */
 	char names[2 * RW_TRACE_MAX_FIELDS][80];
@@ -531,7 +532,7 @@ static int meta_write(struct ctf_sink *s,
 {
 	static const struct rw_trace_session_info none;
 	struct sbuf b = { 0 };
-	char host[256] = "", comm[64];
+	char host[256] = "";
 	int fd, err;
 
 	if (!info)
@@ -539,7 +540,10 @@ static int meta_write(struct ctf_sink *s,
 	if (gethostname(host, sizeof(host) - 1))
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	proc_comm(s->pid, comm, sizeof(comm));
+	/* The process's name as it was at the start: it may be gone at the
+	 * end. */
+	if (!s->comm[0])
+		proc_comm(s->pid, s->comm, sizeof(s->comm));
 	sb_add(&b, s->meta_classes, s->meta_len);
 	sb_printf(&b, "\nenv {\n\thostname = ");
 	sb_literal(&b, host);
@@ -547,9 +551,9 @@ static int meta_write(struct ctf_sink *s,
 #ifdef REWIRE_VERSION
 	sb_printf(&b, "\ttracer_version = \"%s\";\n", REWIRE_VERSION);
 #endif
-	if (comm[0]) {
+	if (s->comm[0]) {
 		sb_printf(&b, "\tprocname = ");
-		sb_literal(&b, comm);
+		sb_literal(&b, s->comm);
 		sb_printf(&b, ";\n");
 	}
 	sb_printf(&b, "\tvpid = %d;\n\tclock = \"%s\";\n", s->pid, s->clock);

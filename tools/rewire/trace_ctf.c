@@ -41,16 +41,16 @@
  *			pointer: the string is empty), empty ("") }
  *	pointer		integer, 64 bits, unsigned, base 16
  *
- * Why "empty": babeltrace2 up to 2.0.4 (Debian 12's) shows an empty string
- * field with the value that field object held in an earlier event (its
- * bt_field_string_clear() resets the length, not the text; fixed in later
- * releases). No encoding of an empty string avoids that reader's bug, so
- * the status says it: a reader that shows a string beside "empty" or
- * "null" shows a stale value.
- *
  * and "rewire:func_entry" { function, address, depth, caller,
  * caller_name } and "rewire:func_return" (the same and duration_ns, the ns
  * from entry to return as the probe measured them) for `--function`.
+ *
+ * Why "empty": babeltrace2 2.0.4 (Debian 12's) shows an empty string field
+ * with the text that field object held in an earlier event (its
+ * bt_field_string_clear() resets the length, not the text; babeltrace's
+ * own later test test_string_clear covers the fix). No encoding of an
+ * empty string avoids that reader's bug, so the status says it: a string
+ * shown beside "empty" or "null" is stale.
  *
  * Drops. A RW_TRACE_NOTE_DROPPED note ends the thread's packet: the
  * stream's next packet carries the new cumulative events_discarded, which
@@ -76,6 +76,7 @@
 
 #include "ctl/ring.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -84,7 +85,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,8 +131,7 @@ struct cstream {
 
 struct ctf_sink {
 	struct rw_trace_sink sink;
-	char *dir;
-	int dirfd;
+	int dirfd; /* DIR: every file is opened relative to it */
 	unsigned char uuid[16];
 	char uuid_str[37];
 	char clock[16];
@@ -144,8 +143,8 @@ struct ctf_sink {
 	/* Every stream, for flushes and end(). */
 	struct cstream **all;
 	size_t nall;
-	/* The metadata text up to the env (event classes included) and its
-	 * env part, kept to rewrite it at end(). */
+	/* The metadata before the env (types, trace, clock, stream and
+	 * event classes), kept to rewrite the metadata at end(). */
 	char *meta_classes;
 	size_t meta_len;
 	/* Session facts for the env, again at end(). */
@@ -1039,7 +1038,6 @@ static void ctf_destroy(struct rw_trace_sink *sk)
 	free(s->meta_classes);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
-	free(s->dir);
 	free(s);
 }
 
@@ -1125,11 +1123,6 @@ int rw_trace_sink_ctf(const char *dir, struct rw_trace_sink **out)
 	/* Can we write there? Better now than after the session. */
 	if (faccessat(s->dirfd, ".", W_OK | X_OK, AT_EACCESS)) {
 		err = -errno;
-		goto fail;
-	}
-	s->dir = strdup(dir);
-	if (!s->dir) {
-		err = -ENOMEM;
 		goto fail;
 	}
 	make_uuid(s->uuid);

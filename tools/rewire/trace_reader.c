@@ -21,6 +21,7 @@
 #define _GNU_SOURCE 1 /* F_GET_SEALS */
 #endif
 #include "trace_reader.h"
+#include "trace_out.h"
 #include "utf8.h"
 
 #include "ctl/ring.h"

@@ -844,12 +844,14 @@ static void snap_list(char *out, size_t size)
 		if (o->fd < 0 || !o->trace || !snap_overwrite(o->trace, &n))
 			continue;
 		ntp = rw__trace_count(o->trace);
-		len += (size_t)snprintf(out + len, size - len,
-					"%s%llu (rewire pid %d:", len ? "; " : "",
-					(unsigned long long)n, (int)o->pid);
+		len += (size_t)snprintf(
+			out + len, size - len,
+			"%s%llu (rewire pid %d:", len ? "; " : "",
+			(unsigned long long)n, (int)o->pid);
 		for (size_t k = 0; k < ntp && k < 4 && len + 1 < size; k++)
-			len += (size_t)snprintf(out + len, size - len, " %s",
-						rw__trace_tp(o->trace, k)->name);
+			len += (size_t)snprintf(
+				out + len, size - len, " %s",
+				rw__trace_tp(o->trace, k)->name);
 		if (ntp > 4 && len + 1 < size)
 			len += (size_t)snprintf(out + len, size - len, " ...");
 		if (rw__trace_nfuncs(o->trace) && len + 1 < size)
@@ -896,20 +898,22 @@ static int do_snapshot(struct client *c, const struct rw_wire_msg *m)
 				  pid, (unsigned long long)want,
 				  found ? "; it has: " : "", list);
 	if (!found)
-		return send_error(c, -ENOENT,
-				  "process %d has no flight-recorder session%s: "
-				  "start one with `rewire trace %d TRACEPOINT... "
-				  "--snapshot`",
-				  pid,
-				  streaming ? " (its trace sessions stream "
-					      "their events, they keep none)"
-					    : "",
-				  pid);
+		return send_error(
+			c, -ENOENT,
+			"process %d has no flight-recorder session%s: "
+			"start one with `rewire trace %d TRACEPOINT... "
+			"--snapshot`",
+			pid,
+			streaming ? " (its trace sessions stream "
+				    "their events, they keep none)"
+				  : "",
+			pid);
 	if (found > 1 && !pick)
-		return send_error(c, -RW_ERR_AMBIGUOUS,
-				  "process %d has %zu flight-recorder sessions: "
-				  "%s; pick one with --session N",
-				  pid, found, list);
+		return send_error(
+			c, -RW_ERR_AMBIGUOUS,
+			"process %d has %zu flight-recorder sessions: "
+			"%s; pick one with --session N",
+			pid, found, list);
 	t = owner->trace;
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_SESSION, number);

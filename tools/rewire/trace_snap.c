@@ -238,6 +238,7 @@ void rw_trace_snap_trim(const struct rw_trace_snap *snap,
 	s->off = s->len;
 	s->records = s->cut = 0;
 	s->first_ts = s->last_ts = s->oldest_ts = 0;
+	s->returns = false;
 	while (pos < s->len) {
 		struct rw_trace_rec rec;
 		size_t left = s->len - pos;
@@ -275,6 +276,7 @@ void rw_trace_snap_trim(const struct rw_trace_snap *snap,
 		if (kept) {
 			s->records++;
 			s->last_ts = rec.ts;
+			s->returns |= rec.id == RW_TRACE_FUNC_RETURN;
 		} else {
 			s->cut++;
 		}

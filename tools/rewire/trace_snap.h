@@ -64,6 +64,7 @@ struct rw_trace_snap_slot {
 	uint64_t first_ts;  /* ts of the first and last record kept */
 	uint64_t last_ts;   /* (0 when none) */
 	uint64_t oldest_ts; /* ts of buf's first record (0 when none) */
+	bool returns;	    /* a function return record is kept */
 	bool lapped;	    /* written over during every try: empty */
 	bool corrupt;	    /* a bad record: len cut there */
 	const char *why;    /* what was wrong */
@@ -117,7 +118,7 @@ int rw_trace_snap_slot_copy(const void *map, const struct rw_trace_shm *hdr,
  * rw_trace_snap_trim - walk @s's records: check each one's length (a bad
  * one sets corrupt and cuts len there), and keep the records from the
  * first one whose ts is at least @min_ts (0: all) on: sets off, records,
- * cut, first_ts, last_ts, oldest_ts.
+ * cut, first_ts, last_ts, oldest_ts, returns.
  */
 void rw_trace_snap_trim(const struct rw_trace_snap *snap,
 			struct rw_trace_snap_slot *s, uint64_t min_ts);

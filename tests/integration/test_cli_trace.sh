@@ -35,9 +35,11 @@ if [ "$have_python" -eq 1 ]; then
 seen = set()
 for line in sys.stdin:
     e = json.loads(line)
+    # Integer ns since the epoch, on every line (drops too).
+    assert isinstance(e['ts'], int) and e['ts'] > 10**18, e
     if 'dropped' in e or 'corrupt' in e:
         continue
-    assert isinstance(e['ts'], float) and e['tid'] > 0, e
+    assert e['tid'] > 0, e
     seen.add(e['tp'])
     if e['tp'] == 'cli_tick':
         assert sorted(e['args']) == ['n', 'who'], e
@@ -84,6 +86,21 @@ rwrun trace "$tpid" cli_tick --duration -1
 expect_rc 2 "--duration -1"
 rwrun trace "$tpid" cli_tick --ring-size lots
 expect_rc 2 "--ring-size lots"
+rwrun trace "$tpid" cli_tick --format yaml
+expect_rc 2 "--format yaml"
+expect_err "not text, json, ctf or chrome-json" "--format yaml"
+rwrun trace "$tpid" cli_tick --format ctf
+expect_rc 2 "--format ctf without -o"
+rwrun trace "$tpid" cli_tick --also json
+expect_rc 2 "--also without =PATH"
+rwrun trace "$tpid" cli_tick --also json=- --format text
+expect_rc 2 "two outputs on stdout"
+rwrun trace "$tpid" cli_tick --clock tai
+expect_rc 2 "--clock tai"
+rwrun trace "$tpid" cli_tick --reorder-window soon
+expect_rc 2 "--reorder-window soon"
+rwrun trace "$tpid" cli_tick --drain-ms 0
+expect_rc 2 "--drain-ms 0"
 rwrun trace "$(dead_pid)" cli_tick
 expect_rc 3 "trace of an unknown PID"
 

@@ -269,16 +269,21 @@ static void parse_text_line(char *line)
 /* One JSON line: {"ts":...,"tid":T,"tp":"tr_ev","args":{"id":I,"seq":S,...}} */
 static void parse_json_line(char *line)
 {
+	unsigned long long ts;
 	long id, seq, n;
 	int tid;
 	const char *p;
 
-	if (sscanf(line, "{\"dropped\":%ld,\"tid\":%d}", &n, &tid) == 2) {
+	/* Every line starts with the integer ns. */
+	CHECK(sscanf(line, "{\"ts\":%llu,", &ts) == 1);
+	if (sscanf(line, "{\"ts\":%llu,\"dropped\":%ld,\"tid\":%d}", &ts, &n,
+		   &tid) == 3) {
 		add_drop(tid, n);
 		return;
 	}
 	if (strstr(line, "\"reason\":\"no_slot\"")) {
-		CHECK(sscanf(line, "{\"dropped\":%ld", &n) == 1);
+		CHECK(sscanf(line, "{\"ts\":%llu,\"dropped\":%ld", &ts, &n) ==
+		      2);
 		noslot += n;
 		return;
 	}

@@ -272,7 +272,7 @@ static void test_damage(void)
 	forge(&s, RW_TRACE_FUNC_ENTRY, RW_TRACE_FUNC_RETURN_LEN, 0);
 	out = drain(&s, true);
 	CHECK(count(out, "\"function\":\"tf_inner()\"") == 1);
-	CHECK(strstr(out, "{\"corrupt\":\"record length\""));
+	CHECK(strstr(out, ",\"corrupt\":\"record length\""));
 	free(out);
 	stop(&s);
 }

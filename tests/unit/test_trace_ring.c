@@ -1023,7 +1023,11 @@ static void test_bad_header(void)
 		       offsetof(struct rw_trace_shm, dropped_noslot)); \
 	} while (0)
 	DAMAGE(h->magic[0] = 'X', -EPROTO);
-	DAMAGE(h->version = 2, -EPROTO);
+	DAMAGE(h->version = RW_TRACE_VERSION + 1, -EPROTO);
+	DAMAGE(h->version = 0, -EPROTO);
+	DAMAGE(h->clock = 7, -EBADMSG);
+	DAMAGE(h->flags = 2, -EBADMSG);
+	DAMAGE(h->subbuf_size = 3, -EBADMSG);
 	DAMAGE(h->nslots = 0, -EBADMSG);
 	DAMAGE(h->nslots = 100000, -EBADMSG);
 	DAMAGE(h->nslots++, -EBADMSG);

@@ -419,6 +419,108 @@ static int snap_sink(const struct snap_opts *o, const char *path, FILE **f,
 	return 0;
 }
 
+/* --- Feeding the reader ------------------------------------------------------
+ * The reader delivers what its reorder window lets through at each feed:
+ * everything older than the window, which a snapshot's events mostly are.
+ * Fed one slot after the other, the second slot's events would all come
+ * after the first's newer ones, late. So the slots are merged here: the
+ * slot whose next record is the oldest is fed up to the next record of any
+ * other slot (a heap of the slots by that ts), and the reader sees the
+ * events in ts order whatever its window and its memory bound.
+ */
+struct feed_cur {
+	size_t slot; /* in sn->slots */
+	size_t pos;  /* the next record in its buffer */
+	uint64_t ts; /* its ts */
+};
+
+/* The ts of the first data record at or after @pos (padding skipped, *@pos
+ * moved onto it); false at the end. rw_trace_snap_trim() checked every
+ * length of [off, len). */
+static bool cur_ts(const struct rw_trace_snap_slot *s, size_t *pos,
+		   uint64_t *ts)
+{
+	while (*pos < s->len) {
+		struct rw_trace_rec rec = { 0 };
+
+		memcpy(&rec, s->buf + *pos,
+		       s->len - *pos < sizeof(rec) ? RW_TRACE_PAD_HDR
+						   : sizeof(rec));
+		if (rec.id != RW_TRACE_PAD) {
+			*ts = rec.ts;
+			return true;
+		}
+		*pos += rec.len;
+	}
+	return false;
+}
+
+static void heap_down(struct feed_cur *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct feed_cur t;
+
+		if (l < n && h[l].ts < h[m].ts)
+			m = l;
+		if (l + 1 < n && h[l + 1].ts < h[m].ts)
+			m = l + 1;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static int snap_feed(struct rw_trace_reader *r, const struct rw_trace_snap *sn)
+{
+	struct feed_cur *h = xmalloc(sizeof(*h) * (sn->nslots + 1));
+	size_t n = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < sn->nslots; i++) {
+		h[n].slot = i;
+		h[n].pos = sn->slots[i].off;
+		if (cur_ts(&sn->slots[i], &h[n].pos, &h[n].ts))
+			n++;
+	}
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down(h, n, i);
+	while (n && !err) {
+		const struct rw_trace_snap_slot *s = &sn->slots[h[0].slot];
+		/* Up to the next record of another slot (the smaller
+		 * child's). */
+		uint64_t limit = n > 2 && h[2].ts < h[1].ts ? h[2].ts
+				 : n > 1		    ? h[1].ts
+							    : UINT64_MAX;
+		size_t end = h[0].pos;
+		uint64_t ts = h[0].ts;
+		long got;
+
+		do {
+			struct rw_trace_rec rec = { 0 };
+
+			memcpy(&rec, s->buf + end, RW_TRACE_PAD_HDR);
+			end += rec.len;
+		} while (cur_ts(s, &end, &ts) && ts <= limit);
+		got = rw_trace_reader_feed(r, s->index, s->tid,
+					   s->buf + h[0].pos, end - h[0].pos);
+		if (got < 0)
+			err = (int)got;
+		h[0].pos = end;
+		if (end < s->len) {
+			h[0].ts = ts;
+		} else {
+			h[0] = h[--n];
+		}
+		heap_down(h, n, 0);
+	}
+	free(h);
+	return err;
+}
+
 /*
  * A snapshot of @src's rings to @path: copy (S1-S4), cut to --last, feed
  * the reader, finish. Returns 0 or an exit code (printed).
@@ -462,19 +564,7 @@ static int snap_write(struct snap_src *src, struct rw_trace_snap *sn,
 		fprintf(f, "# rewire: %s\n", text);
 	else if (o->format == FMT_JSON)
 		cover_json(f, src, sn, &cv, o);
-	for (size_t i = 0; i < sn->nslots; i++) {
-		struct rw_trace_snap_slot *s = &sn->slots[i];
-		long n;
-
-		if (s->off >= s->len)
-			continue;
-		n = rw_trace_reader_feed(r, s->index, s->tid, s->buf + s->off,
-					 s->len - s->off);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
-	}
+	err = snap_feed(r, sn);
 	if (!err)
 		err = rw_trace_reader_finish(r);
 	if (err)

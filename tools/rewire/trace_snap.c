@@ -176,8 +176,27 @@ int rw_trace_snap_take(const void *map, size_t size, struct rw_trace_snap *out)
 	out->slots = calloc(out->hdr.nslots, sizeof(*out->slots));
 	if (!out->slots)
 		return -ENOMEM;
-	/* The moment of the snapshot, in every clock, just before the
-	 * copies (which take a few ms at most). */
+	for (uint32_t i = 0; i < out->hdr.nslots; i++) {
+		struct rw_trace_snap_slot *s = &out->slots[out->nslots];
+		/* P1: a claimed slot's tid is stored before its first
+		 * head. */
+		int32_t tid = atomic_load_explicit(&slots[i].tid,
+						   memory_order_acquire);
+
+		if (!tid)
+			continue;
+		s->index = i;
+		s->tid = tid;
+		err = rw_trace_snap_slot_copy(map, &out->hdr, s);
+		if (err) {
+			rw_trace_snap_free(out);
+			return err;
+		}
+		out->nslots++;
+	}
+	/* The moment of the snapshot, in every clock, just after the copies
+	 * (a few ms at most): every event copied is older (each slot's S1
+	 * came before). */
 	out->now_realtime = clock_ns(CLOCK_REALTIME);
 	out->now_monotonic = clock_ns(CLOCK_MONOTONIC);
 	switch (out->hdr.clock) {
@@ -202,24 +221,6 @@ int rw_trace_snap_take(const void *map, size_t size, struct rw_trace_snap *out)
 		out->now_ts = out->now_realtime;
 		out->ts_hz = 1e9;
 		break;
-	}
-	for (uint32_t i = 0; i < out->hdr.nslots; i++) {
-		struct rw_trace_snap_slot *s = &out->slots[out->nslots];
-		/* P1: a claimed slot's tid is stored before its first
-		 * head. */
-		int32_t tid = atomic_load_explicit(&slots[i].tid,
-						   memory_order_acquire);
-
-		if (!tid)
-			continue;
-		s->index = i;
-		s->tid = tid;
-		err = rw_trace_snap_slot_copy(map, &out->hdr, s);
-		if (err) {
-			rw_trace_snap_free(out);
-			return err;
-		}
-		out->nslots++;
 	}
 	out->dropped_noslot = atomic_load_explicit(&shm->dropped_noslot,
 						   memory_order_relaxed);

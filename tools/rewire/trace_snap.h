@@ -74,7 +74,7 @@ struct rw_trace_snap {
 	/* The header as it was checked (geometry, clock, calibration). */
 	struct rw_trace_shm hdr;
 	uint64_t dropped_noslot, dropped_nested;
-	/* The time of the snapshot, taken just before the copy: in the
+	/* The time of the snapshot, taken just after the copy: in the
 	 * session's clock (ts units) and in ns of both system clocks. */
 	uint64_t now_ts;
 	uint64_t now_realtime, now_monotonic;

@@ -134,6 +134,10 @@ struct rw__tp_stub;
  * A tracepoint. Everything but funcs and stub is constant after
  * definition. funcs: published with rw_rcu_assign_pointer() under the
  * tracepoint lock, read under RCU. stub: the tracepoint lock.
+ *
+ * abi says which members exist: programs built with an older header have
+ * 0 there (the byte was padding after a bool naive) and no recorder; 1
+ * adds recorder. The library reads recorder only when abi >= 1.
  */
 struct rw_tracepoint {
 	const char *name;
@@ -143,9 +147,13 @@ struct rw_tracepoint {
 	struct rw_static_call *call;
 	void *iterator; /* calls every probe of funcs */
 	void *generic;	/* adapter: packs the arguments for generic probes */
-	bool naive;	/* RW_TRACEPOINT_NAIVE: test-only ordering */
+	unsigned char naive; /* RW_TRACEPOINT_NAIVE: test-only ordering */
+	unsigned char abi;   /* RW__TP_ABI when defined */
 	struct rw__tp_funcs *funcs;
 	struct rw__tp_stub *stub; /* private (src/tracepoint.c) */
+	/* abi >= 1: rw__tprec_<name>, the typed probe that records the event
+	 * for `rewire trace` (private: src/ctl/trace.c attaches it). */
+	void *recorder;
 };
 
 /* --- Argument lists -------------------------------------------------------
@@ -257,12 +265,178 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 		const char *: rw__tp_from_str,       \
 		default: rw__tp_from_ptr)(x)
 
+/* --- `rewire trace`'s generated writers --------------------------------------
+ * Private. RW_DEFINE_TRACEPOINT also defines rw__tprec_<name>(data, args),
+ * a probe with the tracepoint's own types that writes the record of
+ * `rewire trace` (src/ctl/ring.h) itself: rw__trace_reserve() claims room
+ * for the longest record the event can make (every string at
+ * RW__TP_REC_MAX_STRING bytes) and writes its header, or returns NULL (the
+ * event was dropped and counted); the writer stores one 8-byte slot per
+ * argument and copies each string as it measures it; rw__trace_commit()
+ * publishes the record with its real length. Every step of the ring's
+ * protocol is in the library (src/ctl/trace.c); the writer knows only the
+ * record's layout, which ring.h fixes.
+ */
+#define RW__TP_ABI 1
+#define RW__TP_REC_MAX_STRING 256u /* RW_TRACE_MAX_STRING */
+
+RW_EXPORT void *rw__trace_reserve(void *data, unsigned maxlen);
+RW_EXPORT void rw__trace_commit(void *rec, unsigned len);
+
+static inline char *rw__tp_rec_val(unsigned long long *slot, char *s,
+				   union rw_tp_value v)
+{
+	*slot = v.u;
+	return s;
+}
+
+/*
+ * Copies the string of @v (at most RW__TP_REC_MAX_STRING bytes) to @dst,
+ * 8-byte aligned, zero-padded to a multiple of 8, with its struct
+ * rw_trace_str in @slot; returns the end of the padding. Eight bytes at a
+ * time where that is cheap: a load of 8 bytes that does not cross a page
+ * cannot fault even when it reads past the string's end (as the C
+ * library's own string functions do), and the bytes after the NUL are
+ * masked off. Sanitizer builds, which would see those reads, and other
+ * byte orders copy a byte at a time.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RW__TP_REC_BYTEWISE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+	__has_feature(memory_sanitizer)
+#define RW__TP_REC_BYTEWISE 1
+#endif
+#endif
+#if !defined(RW__TP_REC_BYTEWISE) &&                  \
+	(!defined(__BYTE_ORDER__) ||                  \
+	 __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || \
+	 __SIZEOF_LONG_LONG__ != 8)
+#define RW__TP_REC_BYTEWISE 1
+#endif
+
+/* NULL, and strings that start near the end of a page (a load must not
+ * cross it), and every string of a sanitizer build. */
+static __attribute__((noinline, unused)) char *
+rw__tp_rec_str_slow(unsigned long long *slot, char *dst, union rw_tp_value v)
+{
+	const char *src = v.str;
+	unsigned n = 0, hdr[2] = { 0, 0 };
+
+	if (!src) {
+		hdr[1] = 2; /* RW_TRACE_STR_NULL */
+		__builtin_memcpy(slot, hdr, 8);
+		return dst;
+	}
+	for (;;) {
+		unsigned long long x = 0;
+		unsigned k = 0;
+
+#ifndef RW__TP_REC_BYTEWISE
+		if (((unsigned long)(src + n) & 4095) <= 4096 - 8) {
+			unsigned long long z;
+
+			__builtin_memcpy(&x, src + n, 8);
+			z = (x - 0x0101010101010101ull) & ~x &
+			    0x8080808080808080ull;
+			if (z) {
+				k = (unsigned)__builtin_ctzll(z) >> 3;
+				x &= (z ^ (z - 1)) >> 8;
+			} else {
+				k = 8;
+			}
+		} else
+#endif
+		{
+			for (; k < 8 && src[n + k]; k++)
+				x |= (unsigned long long)(unsigned char)
+					     src[n + k]
+				     << (8 * k);
+		}
+		if (k)
+			__builtin_memcpy(dst + n, &x, 8);
+		n += k;
+		if (k < 8)
+			break;
+		if (n == RW__TP_REC_MAX_STRING) {
+			if (src[n])
+				hdr[1] = 1; /* RW_TRACE_STR_TRUNCATED */
+			break;
+		}
+	}
+	hdr[0] = n;
+	__builtin_memcpy(slot, hdr, 8);
+	return dst + ((n + 7) & ~7u);
+}
+
+static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
+				   union rw_tp_value v)
+{
+#ifdef RW__TP_REC_BYTEWISE
+	return rw__tp_rec_str_slow(slot, dst, v);
+#else
+	const char *src = v.str;
+	unsigned n = 0, hdr[2] = { 0, 0 };
+
+	/* The common case: every load the copy can make is in the page of
+	 * the string's start. */
+	if (!src ||
+	    ((unsigned long)src & 4095) > 4096 - RW__TP_REC_MAX_STRING - 8)
+		return rw__tp_rec_str_slow(slot, dst, v);
+	for (;;) {
+		unsigned long long x, z;
+
+		__builtin_memcpy(&x, src + n, 8);
+		z = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+		/* The lowest 0x80 of z marks the first NUL: nothing to store
+		 * when it starts the word, else the bytes below it. */
+		if (z) {
+			if (!(z & 0x80)) {
+				x &= (z ^ (z - 1)) >> 8;
+				__builtin_memcpy(dst + n, &x, 8);
+				n += (unsigned)__builtin_ctzll(z) >> 3;
+			}
+			break;
+		}
+		__builtin_memcpy(dst + n, &x, 8);
+		n += 8;
+		if (n == RW__TP_REC_MAX_STRING) {
+			if (src[n])
+				hdr[1] = 1; /* RW_TRACE_STR_TRUNCATED */
+			break;
+		}
+	}
+	hdr[0] = n;
+	__builtin_memcpy(slot, hdr, 8);
+	return dst + ((n + 7) & ~7u);
+#endif
+}
+
+#define RW__TP_ISSTR(type, name) +(RW__TP_KIND(type) == RW_TP_STRING)
+#define RW__TP_REC(type, name) \
+	__s = _Generic((name),                                        \
+		char *: rw__tp_rec_str,                               \
+		const char *: rw__tp_rec_str,                         \
+		default: rw__tp_rec_val)(__w++, __s, RW__TP_VALUE(name));
+#define RW__TP_REC_MAXLEN(...)                  \
+	(16u + 8u * RW__TP_NARGS(__VA_ARGS__) + \
+	 RW__TP_REC_MAX_STRING * (0u RW__TP_MAP(RW__TP_ISSTR, ##__VA_ARGS__)))
+
 /* Test hook: a delay between loading the probe state and calling it. */
 #ifndef RW_TRACEPOINT_TEST_DELAY
 #define RW_TRACEPOINT_TEST_DELAY() ((void)0)
 #endif
 
 /* --- Declaration and definition ------------------------------------------ */
+
+/* Test hook (tests/unit/test_trace_writer.c): define tracepoints as a
+ * program built with an older header does, abi 0, whose recorder the
+ * library must not read. */
+#ifdef RW__TP_TEST_ABI0
+#define RW__TP_DEFINE_ABI 0
+#else
+#define RW__TP_DEFINE_ABI RW__TP_ABI
+#endif
 
 #ifdef RW_TRACEPOINT_NAIVE
 #define RW__TP_NAIVE 1
@@ -343,6 +517,21 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 		(void)__i;                                                    \
 		rw__tp_generic_call(__data, &rw__tp_##name, __v);             \
 	}                                                                     \
+	static void rw__tprec_##name(                                         \
+		void *__data RW__TP_MAP(RW__TP_PROTO, ##__VA_ARGS__))         \
+	{                                                                     \
+		unsigned long long *__w =                                     \
+			(unsigned long long *)rw__trace_reserve(              \
+				__data, RW__TP_REC_MAXLEN(__VA_ARGS__));      \
+		char *__r = (char *)__w, *__s;                                \
+		if (!__w)                                                     \
+			return;                                               \
+		__w += 2;                                                     \
+		__s = (char *)(__w + RW__TP_NARGS(__VA_ARGS__));              \
+		RW__TP_MAP(RW__TP_REC, ##__VA_ARGS__)                         \
+		(void)__w;                                                    \
+		rw__trace_commit(__r, (unsigned)(__s - __r));                 \
+	}                                                                     \
 	static const struct rw_tp_field rw__tpfields_##name[] = { RW__TP_MAP( \
 		RW__TP_FIELD, ##__VA_ARGS__){ NULL, NULL, RW_TP_SIGNED } };   \
 	struct rw_tracepoint rw__tp_##name = {                                \
@@ -354,8 +543,10 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 		RW__FN_PTR(&rw__tpiter_##name),                               \
 		RW__FN_PTR(&rw__tpgen_##name),                                \
 		RW__TP_NAIVE,                                                 \
+		RW__TP_DEFINE_ABI,                                            \
 		NULL,                                                         \
 		NULL,                                                         \
+		RW__FN_PTR(&rw__tprec_##name),                                \
 	};                                                                    \
 	static struct rw_tracepoint *rw__tpptr_##name                         \
 		__attribute__((used, section("__rw_tracepoints"),             \

@@ -143,4 +143,36 @@ int rw__arch_sync_cores(void);
 void rw__arch_sync_prepare(void);
 void rw__arch_sync_after_fork(void);
 
+/*
+ * The time-stamp counter: `rewire trace`'s cheap clock (src/ctl/ring.h,
+ * RW_TRACE_CLOCK_TSC). rw__arch_tsc_present(): whether rw__arch_tsc()
+ * reads a counter at all (x86-64: true; the generic backend has none).
+ * rw__arch_tsc_invariant(): whether it ticks at one rate in every power
+ * state and alike on every core, so that its ticks can be turned into
+ * nanoseconds with one calibration (x86-64: CPUID 0x80000007 EDX bit 8,
+ * or /proc/cpuinfo's constant_tsc and nonstop_tsc). rw__arch_tsc_hz():
+ * its frequency when the machine says it (CPUID leaf 0x15, or the
+ * hypervisor's leaf 0x40000010), else 0. The three are computed once.
+ * rw__arch_tsc(): one read, inline (no call, no fence: the counter is not
+ * ordered with the loads and stores around it, which a timestamp does not
+ * need); async-signal-safe. 0 without a counter.
+ */
+bool rw__arch_tsc_present(void);
+bool rw__arch_tsc_invariant(void);
+uint64_t rw__arch_tsc_hz(void);
+#ifdef RW_BACKEND_X86_64
+static inline __attribute__((always_inline)) uint64_t rw__arch_tsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+#else
+static inline uint64_t rw__arch_tsc(void)
+{
+	return 0;
+}
+#endif
+
 #endif /* REWIRE_ARCH_H */

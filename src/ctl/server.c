@@ -83,6 +83,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,11 +320,12 @@ static void target_name(const struct rw__objects_snapshot *s,
 		snprintf(out, size, "%#lx", (unsigned long)(uintptr_t)func);
 }
 
-static void func_name(void *func, char *out, size_t size)
+static void func_name(const struct rw_tracepoint *tp, void *func, char *out,
+		      size_t size)
 {
 	Dl_info info;
 
-	if (rw__trace_is_probe(func)) {
+	if (rw__trace_is_probe_of(tp, func)) {
 		snprintf(out, size, "rewire-trace");
 		return;
 	}
@@ -548,7 +550,7 @@ static int do_ls(struct client *c)
 		put_fields(tp);
 		rw_wire_u64(&reply, RW_TAG_PROBES, n);
 		for (size_t j = 0; j < n && j < RW_ARRAY_SIZE(probes); j++) {
-			func_name(probes[j], name, sizeof(name));
+			func_name(tp, probes[j], name, sizeof(name));
 			rw_wire_str(&reply, RW_TAG_PROBE, name);
 		}
 		rw_wire_group_end(&reply);
@@ -712,7 +714,8 @@ static char err_msg[RW_WIRE_MAX_STR];
 
 static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 {
-	uint64_t ring = 0, graph = 0;
+	uint64_t ring = 0, graph = 0, clock = 0, overwrite = 0;
+	struct rw__trace_opts o = { 0 };
 	int err;
 
 	if (c->trace || c->agg)
@@ -727,12 +730,22 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 					"TRACE_START needs a NAME or PATTERN");
 	rw_wire_find_u64(m->payload, m->len, RW_TAG_RING_SIZE, &ring);
 	rw_wire_find_u64(m->payload, m->len, RW_TAG_GRAPH, &graph);
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_CLOCK, &clock);
+	rw_wire_find_u64(m->payload, m->len, RW_TAG_OVERWRITE, &overwrite);
 	if (ring > (1ull << 30))
 		return send_error(c, -EINVAL, "ring size over 1 GiB");
+	if (clock > UINT_MAX)
+		return send_error(c, -EINVAL, "unknown trace clock");
 	err_msg[0] = '\0';
-	err = rw__trace_start_funcs(tp_pat.pat, tp_pat.n, fn_pat.pat, fn_pat.n,
-				    graph != 0, (size_t)ring, &c->trace,
-				    err_msg, sizeof(err_msg));
+	o.patterns = tp_pat.pat;
+	o.npatterns = tp_pat.n;
+	o.funcs = fn_pat.pat;
+	o.nfuncs = fn_pat.n;
+	o.graph = graph != 0;
+	o.ring_bytes = (size_t)ring;
+	o.clock = (unsigned)clock;
+	o.overwrite = overwrite != 0;
+	err = rw__trace_start_opts(&o, &c->trace, err_msg, sizeof(err_msg));
 	if (err) {
 		c->trace = NULL;
 		return send_error(c, err, "%s",

@@ -18,9 +18,24 @@
  *      argument, precomputed in the probe's data, struct ent) plus each
  *      string's length (strnlen, at most RW_TRACE_MAX_STRING) rounded up
  *      to 8.
- *   5. Reserve: P2 and P3 of ring.h; a full ring drops the event.
+ *   5. Reserve (reserve()): the padding that keeps the record inside its
+ *      sub-buffer, then P2 and P3 of ring.h (a full ring drops the
+ *      event), or in overwrite mode O1 (announce, never drop).
  *   6. Take the timestamp, write the padding and the record (P4), publish
  *      the new head (P5).
+ *
+ * A generated writer (rw__tprec_<name>, rewire/tracepoint.h) takes the same
+ * steps with its types known: rw__trace_reserve() does steps 1 to 3 and 5
+ * for the longest record the event can make (every string at
+ * RW_TRACE_MAX_STRING bytes) and writes the header; the writer copies the
+ * arguments and the strings, measuring them as it copies; and
+ * rw__trace_commit() sets the real length and publishes it (P5). Its
+ * records are the generic probe's, byte for byte; only the padding may
+ * fall elsewhere (it is placed for the longest record), and a ring with
+ * room for the record but not for the longest one drops it.
+ *
+ * The timestamp (ring.h, Clock): the TSC (one rdtsc, src/arch) or
+ * clock_gettime(CLOCK_MONOTONIC), the session's choice at start.
  *
  * Shared variables, and what protects them: a session's fields are written
  * by rw__trace_start() before the first probe is attached and read-only
@@ -33,6 +48,7 @@
  */
 #include "internal.h"
 
+#include "arch/arch.h"
 #include "ctl/ring.h"
 #include "ctl/trace.h"
 
@@ -82,6 +98,8 @@ struct ent {
 	uint8_t nargs;	 /* at most RW_TRACE_MAX_ARGS */
 	uint8_t strings; /* bit i: argument i is a string */
 	uint16_t base;	 /* record bytes without the strings' bytes */
+	bool writer;	 /* attached: tp->recorder, not the generic probe */
+	uint32_t hdr;	 /* a record's id, nargs and flags, as stored */
 };
 
 struct rw__trace {
@@ -89,7 +107,11 @@ struct rw__trace {
 	uint64_t gen;	 /* the session's number, never 0, never reused */
 	unsigned epoch;	 /* fork_epoch at start */
 	uint32_t nslots; /* slots */
+	bool tsc;	 /* ts from rw__arch_tsc(), else CLOCK_MONOTONIC */
+	bool overwrite;	 /* ring.h overwrite mode: O1, no P2/P3 */
 	uint64_t ring_size, mask;
+	uint64_t subbuf, submask; /* sub-buffers (ring_size when not
+				   * overwriting) */
 	struct rw_trace_shm *shm;
 	struct slot_priv *priv;
 
@@ -100,7 +122,8 @@ struct rw__trace {
 
 	/* The server's. */
 	int fd __attribute__((aligned(RW_CACHELINE)));
-	bool counted; /* size is in mem_in_use */
+	unsigned clock; /* RW_TRACE_CLOCK_TSC or CLOCK_MONOTONIC */
+	bool counted;	/* size is in mem_in_use */
 	size_t size;
 	size_t count;
 	struct ent *ents;
@@ -114,6 +137,20 @@ struct rw__trace {
 };
 
 /* --- The probe ------------------------------------------------------------ */
+
+/*
+ * O1's release fence. GCC's ThreadSanitizer refuses fences (-Wtsan); the
+ * TSan build takes no snapshot while threads write (the tests' seqlock
+ * read is a race by design), so a locked add that orders as much will do
+ * there.
+ */
+#if defined(__SANITIZE_THREAD__)
+static _Atomic int o1_fence_word;
+#define o1_fence() \
+	atomic_fetch_add_explicit(&o1_fence_word, 0, memory_order_release)
+#else
+#define o1_fence() atomic_thread_fence(memory_order_release)
+#endif
 
 #define TLS_WAYS 4
 
@@ -130,6 +167,10 @@ struct trace_tls {
 	pid_t tid;			  /* cached gettid(); 0: not yet */
 	unsigned char next;		  /* next way to replace */
 	volatile unsigned char busy;
+	/* A generated writer's record, between rw__trace_reserve() and
+	 * rw__trace_commit() (busy is set meanwhile). */
+	struct slot_priv *wslot;
+	uint64_t whead; /* where the record starts */
 };
 static __thread struct trace_tls tls __attribute__((tls_model("initial-exec")));
 
@@ -238,18 +279,26 @@ static inline bool room(const struct rw__trace *t, struct slot_priv *p,
 }
 
 /*
- * Steps 5 and 6 up to the record's own bytes: P2 and P3 for @len bytes
- * and the padding that keeps them from straddling the end of the ring,
- * then P4's padding record. The record's position in the ring, with
- * *@head moved past padding and record, or -1 (dropped, counted).
+ * Steps 5 and 6 up to the record's own bytes: the padding that keeps @len
+ * bytes from straddling the end of a sub-buffer (of which the end of the
+ * ring is one), P2 and P3 for both (or O1 in overwrite mode), then P4's
+ * padding record. The record's position in the ring, with *@head moved
+ * past padding and record, or -1 (dropped, counted).
  */
 static inline int64_t reserve(const struct rw__trace *t, struct slot_priv *p,
 			      uint64_t *head, uint64_t tail, uint64_t len)
 {
 	uint64_t pos = *head & t->mask;
-	uint64_t pad = t->ring_size - pos < len ? t->ring_size - pos : 0;
+	uint64_t left = t->subbuf - (*head & t->submask);
+	uint64_t pad = left < len ? left : 0;
 
-	if (RW_UNLIKELY(!room(t, p, *head, &tail, pad + len))) {
+	if (t->overwrite) {
+		/* O1: the reader's S3 and S4 tell from it which of the bytes
+		 * it copied may have been written over meanwhile. */
+		atomic_store_explicit(&p->shared->reserve, *head + pad + len,
+				      memory_order_relaxed);
+		o1_fence();
+	} else if (RW_UNLIKELY(!room(t, p, *head, &tail, pad + len))) {
 		drop_full(p);
 		return -1;
 	}
@@ -259,7 +308,7 @@ static inline int64_t reserve(const struct rw__trace *t, struct slot_priv *p,
 					       0, 0 };
 
 		memcpy(p->ring + pos, &padrec, RW_TRACE_PAD_HDR);
-		pos = 0;
+		pos = (pos + pad) & t->mask;
 	}
 	*head += pad + len;
 	return (int64_t)pos;
@@ -272,18 +321,27 @@ static inline void publish(struct slot_priv *p, uint64_t head)
 	atomic_store_explicit(&p->shared->head, head, memory_order_release);
 }
 
-/* A record's header: its length, id and argument count, stamped now. */
-static inline void rec_header(struct rw_trace_rec *rec, uint64_t len,
-			      uint16_t id, unsigned nargs)
+/* The session's clock now (ring.h, Clock). */
+static inline uint64_t now(const struct rw__trace *t)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (RW_LIKELY(t->tsc))
+		return rw__arch_tsc();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A record's header: its length, id and argument count, stamped now. */
+static inline void rec_header(const struct rw__trace *t,
+			      struct rw_trace_rec *rec, uint64_t len,
+			      uint16_t id, unsigned nargs)
+{
 	rec->len = (uint32_t)len;
 	rec->id = id;
 	rec->nargs = (uint8_t)nargs;
 	rec->flags = 0;
-	rec->ts = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	rec->ts = now(t);
 }
 
 /* Steps 4 to 6 for the calling thread's slot @p. */
@@ -301,7 +359,7 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
 	/* No room for even the fixed part: drop (P3) before measuring the
 	 * strings, so that a full ring costs its threads little. */
-	if (RW_UNLIKELY(!room(t, p, head, &tail, len))) {
+	if (RW_UNLIKELY(!t->overwrite && !room(t, p, head, &tail, len))) {
 		drop_full(p);
 		return;
 	}
@@ -324,7 +382,7 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 	pos = reserve(t, p, &head, tail, len);
 	if (pos < 0)
 		return;
-	rec_header(&rec, len, (uint16_t)e->id, nargs);
+	rec_header(t, &rec, len, (uint16_t)e->id, nargs);
 	w = (uint64_t *)(void *)(p->ring + pos);
 	memcpy(w, &rec, sizeof(rec));
 	w += sizeof(rec) / 8;
@@ -416,6 +474,118 @@ out:
 }
 
 /*
+ * The generated writers' way in (rewire/tracepoint.h, rw__tprec_<name>):
+ * steps 1 to 3 as probe(), 5 for @maxlen bytes, and the header but its
+ * length. The thread stays busy (step 1) until rw__trace_commit().
+ *
+ * rw__trace_reserve() is the common case only, kept short enough to need
+ * no saved register: the thread's slot in the first way of its TLS cache,
+ * the TSC, no padding, room (or overwrite mode). Everything else goes to
+ * reserve_slow(), which takes every step in full.
+ */
+static __attribute__((noinline, cold)) void *reserve_nested(struct rw__trace *t)
+{
+	atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->shm->dropped_nested, 1,
+				  memory_order_relaxed);
+	return NULL;
+}
+
+/* Steps 2 to 5 and the header, the thread busy (step 1 done). */
+static __attribute__((noinline)) void *reserve_slow(const struct ent *e,
+						    unsigned maxlen)
+{
+	struct rw__trace *t = e->t;
+	struct trace_tls *tl = &tls;
+	struct rw_trace_rec *rec;
+	struct slot_priv *p;
+	uint64_t head, tail;
+	int64_t pos;
+
+	/* Step 2. */
+	if (RW_UNLIKELY(t->epoch != atomic_load_explicit(&fork_epoch,
+							 memory_order_relaxed)))
+		goto out;
+	/* Step 3. */
+	p = slot_of(t, tl);
+	if (RW_UNLIKELY(!p)) {
+		atomic_fetch_add_explicit(&t->noslot, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->shm->dropped_noslot, 1,
+					  memory_order_relaxed);
+		goto out;
+	}
+	/* Step 5, for the longest record. */
+	head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	pos = reserve(t, p, &head, tail, maxlen);
+	if (RW_UNLIKELY(pos < 0))
+		goto out;
+	rec = (struct rw_trace_rec *)(void *)(p->ring + pos);
+	memcpy(&rec->id, &e->hdr, sizeof(e->hdr));
+	rec->ts = now(t);
+	tl->wslot = p;
+	tl->whead = head - maxlen;
+	return rec;
+out:
+	atomic_signal_fence(memory_order_seq_cst);
+	tl->busy = 0;
+	return NULL;
+}
+
+void *rw__trace_reserve(void *data, unsigned maxlen)
+{
+	const struct ent *e = data;
+	struct rw__trace *t = e->t;
+	struct trace_tls *tl = &tls;
+	struct rw_trace_rec *rec;
+	struct slot_priv *p;
+	uint64_t head, tail;
+
+	/* Step 1. */
+	if (RW_UNLIKELY(tl->busy))
+		return reserve_nested(t);
+	tl->busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	/* Steps 2 and 3, the common case: a fork child's first event goes
+	 * to reserve_slow(), since trace_atfork_child() emptied the TLS
+	 * cache, and so does step 2 there. */
+	p = tl->slot[0];
+	if (RW_UNLIKELY(tl->gen[0] != t->gen || !p || !t->tsc))
+		return reserve_slow(e, maxlen);
+	/* Step 5: no padding needed, and room (P2, P3) or O1. */
+	head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	if (RW_UNLIKELY(t->subbuf - (head & t->submask) < maxlen))
+		return reserve_slow(e, maxlen);
+	if (t->overwrite) {
+		atomic_store_explicit(&p->shared->reserve, head + maxlen,
+				      memory_order_relaxed);
+		o1_fence();
+	} else {
+		tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+		if (RW_UNLIKELY(maxlen > t->ring_size - (head - tail)))
+			return reserve_slow(e, maxlen);
+	}
+	rec = (struct rw_trace_rec *)(void *)(p->ring + (head & t->mask));
+	memcpy(&rec->id, &e->hdr, sizeof(e->hdr));
+	rec->ts = rw__arch_tsc();
+	tl->wslot = p;
+	tl->whead = head;
+	return rec;
+}
+
+/* The end of step 6 for the record rw__trace_reserve() gave: @len bytes
+ * (at most its maxlen), published (P5). */
+void rw__trace_commit(void *rec, unsigned len)
+{
+	struct trace_tls *tl = &tls;
+
+	((struct rw_trace_rec *)rec)->len = len;
+	publish(tl->wslot, tl->whead + len);
+	atomic_signal_fence(memory_order_seq_cst);
+	tl->busy = 0;
+}
+
+/*
  * The function probes (`--function`): the same steps as probe(), with a
  * fixed-size record (ring.h, function records) instead of step 4.
  */
@@ -432,7 +602,7 @@ static inline void record_func(const struct rw__trace *t, struct slot_priv *p,
 
 	if (pos < 0)
 		return;
-	rec_header(&rec.hdr, len, id, 0);
+	rec_header(t, &rec.hdr, len, id, 0);
 	rec.func = func;
 	rec.depth = depth;
 	rec.caller = caller;
@@ -551,6 +721,12 @@ static int functab_publish(struct rw__trace *t, const struct rw_ftrace *ft)
 bool rw__trace_is_probe(const void *func)
 {
 	return func == (const void *)probe;
+}
+
+bool rw__trace_is_probe_of(const struct rw_tracepoint *tp, const void *func)
+{
+	return rw__trace_is_probe(func) ||
+	       (tp && tp->abi >= 1 && func && func == tp->recorder);
 }
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -698,15 +874,86 @@ static int match_one(struct rw_tracepoint *tp, void *arg)
 	return 0;
 }
 
-static uint64_t ring_size_of(size_t bytes)
+static uint64_t ring_size_of(size_t bytes, bool overwrite)
 {
-	uint64_t r = RW_TRACE_RING_MIN;
+	uint64_t r = overwrite ? RW_TRACE_OVERWRITE_RING_MIN
+			       : RW_TRACE_RING_MIN;
 
 	if (!bytes)
 		return RW_TRACE_RING_DEFAULT;
 	while (r < bytes && r < RW_TRACE_RING_MAX)
 		r <<= 1;
 	return r;
+}
+
+/*
+ * The session's clock (trace.h, rw__trace_start_opts()): 0 or a negative
+ * errno with the reason in @err.
+ */
+static int clock_choose(unsigned want, unsigned *clock, char *err,
+			size_t errlen)
+{
+	const char *env = getenv("REWIRE_TRACE_CLOCK");
+
+	if (!want && env && !strcmp(env, "tsc"))
+		want = RW_TRACE_CLOCK_TSC;
+	else if (!want && env && !strcmp(env, "monotonic"))
+		want = CLOCK_MONOTONIC;
+	else if (!want && env && *env)
+		rw__log("REWIRE_TRACE_CLOCK=%s: neither tsc nor monotonic, "
+			"ignored",
+			env);
+	if (want == RW_TRACE_CLOCK_TSC && !rw__arch_tsc_present()) {
+		seterr(err, errlen,
+		       "this machine has no time-stamp counter that rewire "
+		       "reads (x86-64 only): use the monotonic clock");
+		return -EOPNOTSUPP;
+	}
+	if (want && want != RW_TRACE_CLOCK_TSC && want != CLOCK_MONOTONIC) {
+		seterr(err, errlen, "unknown trace clock %u", want);
+		return -EINVAL;
+	}
+	if (!want)
+		want = rw__arch_tsc_present() && rw__arch_tsc_invariant()
+			       ? RW_TRACE_CLOCK_TSC
+			       : CLOCK_MONOTONIC;
+	*clock = want;
+	return 0;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * ring.h's calibration: the TSC halfway between two reads that bracket a
+ * read of each clock, from the narrowest bracket of a few tries (a try that
+ * was preempted or interrupted is wide).
+ */
+static void calibrate(struct rw_trace_shm *h, bool tsc)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < 8; i++) {
+		uint64_t t0 = rw__arch_tsc(), rt, mono, t1;
+
+		rt = clock_ns(CLOCK_REALTIME);
+		mono = clock_ns(CLOCK_MONOTONIC);
+		t1 = rw__arch_tsc();
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			h->cal_tsc = tsc ? t0 + (t1 - t0) / 2 : 0;
+			h->cal_realtime = rt;
+			h->cal_monotonic = mono;
+		}
+		if (!tsc)
+			break;
+	}
+	h->tsc_hz = tsc ? rw__arch_tsc_hz() : 0;
 }
 
 /* The threads of the process now (/proc/self/task); 0 if unknown. */
@@ -797,11 +1044,14 @@ static int shm_create(struct rw__trace *t, char *err, size_t errlen)
 	h->ring_size = t->ring_size;
 	h->data_offset = rw_trace_data_offset(t->nslots);
 	h->total_size = t->size;
-	h->clock = CLOCK_REALTIME;
+	h->clock = t->clock;
 	h->max_string = RW_TRACE_MAX_STRING;
 	h->ntracepoints = (uint32_t)t->count;
 	h->pid = (uint32_t)getpid();
 	h->session = t->gen;
+	h->flags = t->overwrite ? RW_TRACE_F_OVERWRITE : 0;
+	h->subbuf_size = (uint32_t)t->subbuf;
+	calibrate(h, t->tsc);
 	return 0;
 }
 
@@ -844,8 +1094,12 @@ static bool detach(struct rw__trace *t, size_t n)
 			rw__log("tracepoint %zu: its object is gone", i);
 			continue;
 		}
-		err = rw_tracepoint_probe_unregister_generic(
-			t->ents[i].tp, probe, &t->ents[i]);
+		err = t->ents[i].writer
+			      ? rw_tracepoint_probe_unregister_raw(
+					t->ents[i].tp, t->ents[i].tp->recorder,
+					&t->ents[i])
+			      : rw_tracepoint_probe_unregister_generic(
+					t->ents[i].tp, probe, &t->ents[i]);
 		if (err && err != -ENOENT) {
 			rw__log("%s: %s", t->ents[i].tp->name,
 				rw_strerror(err));
@@ -876,18 +1130,56 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 			  size_t ring_bytes, struct rw__trace **out, char *err,
 			  size_t errlen)
 {
+	struct rw__trace_opts o = { 0 };
+
+	o.patterns = patterns;
+	o.npatterns = npatterns;
+	o.funcs = funcs;
+	o.nfuncs = nfuncs;
+	o.graph = graph;
+	o.ring_bytes = ring_bytes;
+	return rw__trace_start_opts(&o, out, err, errlen);
+}
+
+/*
+ * Whether tracepoint @en records with its generated writer: the tracepoint
+ * has one (built with a header that defines it: abi >= 1), the session
+ * takes them, and no filter applies to it (a filter is evaluated by the
+ * generic probe, before anything is recorded).
+ */
+static bool use_writer(const struct rw__trace *t, const struct ent *en,
+		       bool generic)
+{
+	return !generic && en->tp->abi >= 1 && en->tp->recorder &&
+	       rw__trace_filter_state(t, en->id) == 0;
+}
+
+int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
+			 char *err, size_t errlen)
+{
+	const char *const *patterns = o ? o->patterns : NULL;
+	const char *const *funcs = o ? o->funcs : NULL;
+	size_t npatterns = o ? o->npatterns : 0, nfuncs = o ? o->nfuncs : 0;
+	bool graph = o && o->graph;
 	struct match m = { patterns, npatterns, NULL, NULL, 0, 0, 0 };
 	struct rw__trace *t = NULL;
 	size_t attached = 0;
+	unsigned clock;
 	int e;
 
 	if (err && errlen)
 		err[0] = '\0';
+	if (o && o->filter_column)
+		*o->filter_column = 0;
+	if (o && o->filter && *o->filter) {
+		seterr(err, errlen, "filters are not supported");
+		return -EOPNOTSUPP;
+	}
 	if (!patterns)
 		npatterns = 0;
 	if (!funcs)
 		nfuncs = 0;
-	if (!out || (!npatterns && !nfuncs)) {
+	if (!o || !out || (!npatterns && !nfuncs)) {
 		seterr(err, errlen, "no tracepoint or function pattern");
 		return -EINVAL;
 	}
@@ -898,6 +1190,9 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 			return -EINVAL;
 		}
 	}
+	e = clock_choose(o->clock, &clock, err, errlen);
+	if (e)
+		return e;
 	pthread_once(&atfork_once, trace_atfork_register);
 
 	m.hit = calloc(npatterns ? npatterns : 1, sizeof(*m.hit));
@@ -949,8 +1244,18 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 	t->count = m.n;
-	t->ring_size = ring_size_of(ring_bytes);
+	t->clock = clock;
+	t->tsc = clock == RW_TRACE_CLOCK_TSC;
+	t->overwrite = o->overwrite;
+	t->ring_size = ring_size_of(o->ring_bytes, o->overwrite);
 	t->mask = t->ring_size - 1;
+	t->subbuf = t->ring_size;
+	if (t->overwrite) {
+		t->subbuf = t->ring_size / RW_TRACE_SUBBUFS;
+		if (t->subbuf < RW_TRACE_SUBBUF_MIN)
+			t->subbuf = RW_TRACE_SUBBUF_MIN;
+	}
+	t->submask = t->subbuf - 1;
 	t->nslots = slots_for(thread_count());
 	t->size = rw_trace_total_size(t->nslots, t->ring_size);
 	t->gen = atomic_fetch_add(&session_gen, 1) + 1;
@@ -970,13 +1275,21 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 		if (nargs > RW_TRACE_MAX_ARGS)
 			nargs = RW_TRACE_MAX_ARGS;
 		*en = (struct ent){
-			t,	     m.tps[i],
-			(uint32_t)i, (uint8_t)nargs,
-			0,	     (uint16_t)(RW_TRACE_REC_HDR + 8 * nargs)
+			.t = t,
+			.tp = m.tps[i],
+			.id = (uint32_t)i,
+			.nargs = (uint8_t)nargs,
+			.base = (uint16_t)(RW_TRACE_REC_HDR + 8 * nargs),
 		};
 		for (unsigned k = 0; k < nargs; k++)
 			if (m.tps[i]->fields[k].kind == RW_TP_STRING)
 				en->strings |= (uint8_t)(1u << k);
+		{
+			struct rw_trace_rec h = { 0, (uint16_t)i,
+						  (uint8_t)nargs, 0, 0 };
+
+			memcpy(&en->hdr, &h.id, sizeof(en->hdr));
+		}
 	}
 	e = mem_reserve(t, err, errlen);
 	if (e)
@@ -987,9 +1300,15 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 		goto out;
 
 	for (; attached < m.n; attached++) {
-		e = rw_tracepoint_probe_register_generic(
-			m.tps[attached], probe, &t->ents[attached],
-			RW_TRACEPOINT_PRIO_DEFAULT);
+		struct ent *en = &t->ents[attached];
+
+		en->writer = use_writer(t, en, o->generic);
+		e = en->writer ? rw_tracepoint_probe_register_raw(
+					 en->tp, en->tp->recorder, en,
+					 RW_TRACEPOINT_PRIO_DEFAULT)
+			       : rw_tracepoint_probe_register_generic(
+					 en->tp, probe, en,
+					 RW_TRACEPOINT_PRIO_DEFAULT);
 		if (e) {
 			seterr(err, errlen, "attaching to %s: %s",
 			       m.tps[attached]->name, rw_strerror(e));
@@ -1087,6 +1406,28 @@ uint64_t rw__trace_dropped(const struct rw__trace *t)
 		d += atomic_load_explicit(&t->priv[i].dropped,
 					  memory_order_relaxed);
 	return d;
+}
+
+int rw__trace_filter_state(const struct rw__trace *t, size_t id)
+{
+	(void)t;
+	(void)id;
+	return 0;
+}
+
+bool rw__trace_overwrite(const struct rw__trace *t)
+{
+	return t && t->overwrite;
+}
+
+unsigned rw__trace_clock(const struct rw__trace *t)
+{
+	return t ? t->clock : 0;
+}
+
+bool rw__trace_uses_writer(const struct rw__trace *t, size_t id)
+{
+	return t && id < t->count && t->ents[id].writer;
 }
 
 size_t rw__trace_nfuncs(const struct rw__trace *t)

@@ -6,24 +6,34 @@
  * or when the connection closes. The shared memory's layout and its
  * memory-ordering protocol are in src/ctl/ring.h.
  *
- * A session attaches one generic probe (rw_tracepoint_probe_register_generic)
- * per matching tracepoint, with its own data, so several sessions (several
- * clients) can trace the same tracepoints at once. The probe, in the traced
- * thread:
+ * A session attaches one probe per matching tracepoint, with its own data,
+ * so several sessions (several clients) can trace the same tracepoints at
+ * once: the tracepoint's generated writer (rw__tprec_<name>, a typed probe
+ * that RW_DEFINE_TRACEPOINT defines and that records through
+ * rw__trace_reserve() and rw__trace_commit()) when it has one, else the
+ * generic probe (rw_tracepoint_probe_register_generic). Both write the same
+ * bytes. The probe, in the traced thread:
  *
  *   - never blocks, never takes a lock, never allocates;
- *   - makes no system call but clock_gettime(CLOCK_REALTIME) (the vDSO
- *     where the clock source allows it), except one gettid(2) in the life
- *     of each thread, on its first event of any session (the tid is cached
- *     in a thread-local variable);
+ *   - makes no system call but, where the TSC is not the session's clock,
+ *     clock_gettime(CLOCK_MONOTONIC) (the vDSO where the clock source
+ *     allows it), and one gettid(2) in the life of each thread, on its
+ *     first event of any session (the tid is cached in a thread-local
+ *     variable);
  *   - finds the thread's slot in a 4-entry initial-exec TLS cache keyed by
  *     the session's number, falling back to a scan of the session's claimed
  *     slots for its tid, and claims the next free slot (one atomic add) on
  *     the thread's first event of the session;
- *   - drops the event and counts it when the ring is full (ring.h P3),
- *     when every slot is taken (dropped_noslot), or when the thread fires
- *     a tracepoint from inside the probe, e.g. from a signal handler
- *     (dropped_nested).
+ *   - drops the event and counts it when the ring is full (ring.h P3;
+ *     never in overwrite mode, which writes over the oldest records
+ *     instead), when every slot is taken (dropped_noslot), or when the
+ *     thread fires a tracepoint from inside the probe, e.g. from a signal
+ *     handler (dropped_nested).
+ *
+ * The clock of the records' ts (ring.h, Clock): the TSC where it is
+ * invariant (x86-64), else CLOCK_MONOTONIC; $REWIRE_TRACE_CLOCK=tsc or
+ * monotonic in the traced process, or the session's options, choose. The
+ * header's calibration is taken when the session starts.
  *
  * Slots are never given back during a session: a thread that exits leaves
  * its slot, with whatever the reader has not read yet. A later thread that
@@ -79,6 +89,40 @@ void rw__functab_free(struct rw__functab *tab);
 /* @f's index, or SIZE_MAX when it is not in the table. */
 size_t rw__functab_id(const struct rw__functab *tab,
 		      const struct rw_ftrace_func *f);
+
+/* The options of a session (rw__trace_start_opts()). */
+struct rw__trace_opts {
+	const char *const *patterns; /* tracepoint globs */
+	size_t npatterns;
+	const char *const *funcs; /* function globs */
+	size_t nfuncs;
+	bool graph;
+	size_t ring_bytes;  /* 0: default */
+	bool overwrite;	    /* flight recorder (ring.h, overwrite mode) */
+	const char *filter; /* NULL or "": none (src/ctl/filter.h) */
+	unsigned clock;	    /* 0: auto; RW_TRACE_CLOCK_TSC; CLOCK_MONOTONIC */
+	bool generic; /* never the generated writers (benchmarks, tests) */
+	unsigned *filter_column; /* out, may be NULL: 1-based column of a
+				  * filter error, 0 none */
+};
+
+/*
+ * rw__trace_start_opts - start a session as @o says: rw__trace_start_funcs()
+ * with @o->patterns and @o->funcs, and:
+ *
+ * - @o->overwrite: overwrite mode (ring.h): the rings are at least
+ *   RW_TRACE_OVERWRITE_RING_MIN bytes, cut in sub-buffers of max(4 KiB,
+ *   ring / 16), and a full ring is written over, never dropped;
+ * - @o->clock: RW_TRACE_CLOCK_TSC or CLOCK_MONOTONIC forces the clock
+ *   (-EOPNOTSUPP: a TSC asked for where there is none, -EINVAL: another
+ *   value); 0 takes $REWIRE_TRACE_CLOCK ("tsc" or "monotonic"), else the
+ *   TSC where it is invariant, else CLOCK_MONOTONIC;
+ * - @o->generic: the generic probe even where a generated writer exists.
+ *
+ * Errors as rw__trace_start_funcs().
+ */
+int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
+			 char *err, size_t errlen);
 
 /*
  * rw__trace_start - attach the built-in probe to every tracepoint whose
@@ -151,7 +195,20 @@ uint64_t rw__trace_dropped(const struct rw__trace *t);
 uint64_t rw__trace_stop(struct rw__trace *t);
 
 /* Whether @func is the built-in probe (for listing: its symbol is
- * hidden). */
+ * hidden), or the generated writer of @tp (which may be NULL). */
 bool rw__trace_is_probe(const void *func);
+bool rw__trace_is_probe_of(const struct rw_tracepoint *tp, const void *func);
+
+/* Per tracepoint id: 0 recorded as usual, 1 a filter applies, 2 the
+ * tracepoint has not every field the filter names: nothing of it is
+ * recorded. */
+int rw__trace_filter_state(const struct rw__trace *t, size_t id);
+
+/* Whether @t overwrites (ring.h, overwrite mode); its clock (ring.h:
+ * RW_TRACE_CLOCK_TSC or CLOCK_MONOTONIC); whether tracepoint @id records
+ * with its generated writer. */
+bool rw__trace_overwrite(const struct rw__trace *t);
+unsigned rw__trace_clock(const struct rw__trace *t);
+bool rw__trace_uses_writer(const struct rw__trace *t, size_t id);
 
 #endif /* REWIRE_CTL_TRACE_H */

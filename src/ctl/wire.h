@@ -276,6 +276,11 @@ enum rw_tag {
 	RW_TAG_RECURSION = 69,	  /* u64 */
 	RW_TAG_SHADOW_FULL = 70,  /* u64 */
 	RW_TAG_MORE = 71,	  /* u64 0/1 */
+	/* TRACE_START (issue 15): the clock asked for (u64: 0x100 the TSC,
+	 * 1 CLOCK_MONOTONIC, absent or 0 the process's choice), overwrite
+	 * mode (u64 0/1, ring.h). */
+	RW_TAG_CLOCK = 72,
+	RW_TAG_OVERWRITE = 73,
 	/* Snapshots (SNAPSHOT). */
 	RW_TAG_SESSION = 77, /* u64: a session's number */
 	RW_TAG_OWNER = 78,   /* u64: pid of the session's client */

@@ -175,3 +175,18 @@ size_t rw__arch_outer_contexts(void *uc, void **out, size_t max)
 	(void)max;
 	return 0;
 }
+
+bool rw__arch_tsc_present(void)
+{
+	return false;
+}
+
+bool rw__arch_tsc_invariant(void)
+{
+	return false;
+}
+
+uint64_t rw__arch_tsc_hz(void)
+{
+	return 0;
+}

@@ -8,7 +8,10 @@
 #include <rewire/static_call.h>
 #include <rewire/threads.h>
 
+#include <cpuid.h>
 #include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -858,4 +861,85 @@ void rw__arch_sync_after_fork(void)
 	 * batch does not pay for it with a site armed. */
 	atomic_store(&membarrier_state, 0);
 	rw__arch_sync_prepare();
+}
+
+/* --- Time-stamp counter ----------------------------------------------------
+ * Probed once (pthread_once): CPUID, then /proc/cpuinfo's flags, which the
+ * kernel sets from CPUID too but also on hypervisors that hide the leaf
+ * (the guest kernel knows the TSC is stable from the paravirtual clock).
+ */
+static bool tsc_inv;
+static uint64_t tsc_freq;
+static pthread_once_t tsc_once = PTHREAD_ONCE_INIT;
+
+/* Whether the space-separated @line names @word. */
+static bool has_word(const char *line, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *w = line; (w = strstr(w, word)) != NULL; w += n)
+		if ((w == line || w[-1] == ' ' || w[-1] == '\t') &&
+		    (w[n] == ' ' || w[n] == '\n' || w[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* Whether /proc/cpuinfo's first "flags" line names @a and @b. */
+static bool cpuinfo_flags(const char *a, const char *b)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[8192];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) == 0) {
+			found = has_word(line, a) && has_word(line, b);
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void tsc_probe(void)
+{
+	unsigned a, b, c, d, max;
+
+	max = __get_cpuid_max(0x80000000u, NULL);
+	if (max >= 0x80000007u && __get_cpuid(0x80000007u, &a, &b, &c, &d))
+		tsc_inv = (d >> 8) & 1;
+	if (!tsc_inv)
+		tsc_inv = cpuinfo_flags("constant_tsc", "nonstop_tsc");
+	/* Leaf 0x15: TSC = crystal (ecx Hz) * ebx / eax. */
+	if (__get_cpuid_max(0, NULL) >= 0x15 &&
+	    __get_cpuid(0x15, &a, &b, &c, &d) && a && b && c)
+		tsc_freq = (uint64_t)c * b / a;
+	/* A hypervisor's timing leaf (CPUID.1:ECX bit 31 says there is
+	 * one): eax is the TSC's frequency in kHz. */
+	if (!tsc_freq && __get_cpuid(1, &a, &b, &c, &d) && (c >> 31) & 1) {
+		__cpuid(0x40000000u, max, b, c, d);
+		if (max >= 0x40000010u && max < 0x40010000u) {
+			__cpuid(0x40000010u, a, b, c, d);
+			tsc_freq = (uint64_t)a * 1000;
+		}
+	}
+}
+
+bool rw__arch_tsc_present(void)
+{
+	return true;
+}
+
+bool rw__arch_tsc_invariant(void)
+{
+	pthread_once(&tsc_once, tsc_probe);
+	return tsc_inv;
+}
+
+uint64_t rw__arch_tsc_hz(void)
+{
+	pthread_once(&tsc_once, tsc_probe);
+	return tsc_freq;
 }

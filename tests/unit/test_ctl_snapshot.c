@@ -38,9 +38,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* RW_TAG_OVERWRITE (wire.h). */
-#define TAG_OVERWRITE 73
-
 RW_DECLARE_TRACEPOINT(snap_tp, (int, thread), (long, seq));
 RW_DEFINE_TRACEPOINT(snap_tp, (int, thread), (long, seq));
 RW_DECLARE_TRACEPOINT(snap_other, (int, x));
@@ -114,7 +111,7 @@ static uint64_t start(int fd, const char *name, const char *func,
 		rw_wire_str(&out, RW_TAG_PATTERN, func);
 	rw_wire_u64(&out, RW_TAG_RING_SIZE, 64 * 1024);
 	if (overwrite)
-		rw_wire_u64(&out, TAG_OVERWRITE, 1);
+		rw_wire_u64(&out, RW_TAG_OVERWRITE, 1);
 	roundtrip(fd, &m);
 	if (m.type != RW_MSG_OK) {
 		char msg[512];

@@ -44,9 +44,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* RW_TAG_OVERWRITE of wire.h (TRACE_START: u64 0/1). */
-#define TAG_OVERWRITE 73
-
 /* The session a snapshot is taken of. */
 struct snap_src {
 	pid_t pid;
@@ -857,7 +854,7 @@ int cmd_trace_snapshot(int argc, char **argv)
 		rw_wire_u64(&c.buf, RW_TAG_GRAPH, 1);
 	if (ring)
 		rw_wire_u64(&c.buf, RW_TAG_RING_SIZE, ring);
-	rw_wire_u64(&c.buf, TAG_OVERWRITE, 1);
+	rw_wire_u64(&c.buf, RW_TAG_OVERWRITE, 1);
 	ret = conn_request(&c, &m, "trace");
 	if (ret)
 		goto out;

@@ -44,7 +44,7 @@
 #define NSLOTS 4
 #define RING 4096
 
-/* --- Hand-built sessions ------------------------------------------------- */
+/* --- Hand-built sessions -------------------------------------------------- */
 
 struct fake {
 	int fd;
@@ -310,7 +310,7 @@ static int events_of(const struct mem_sink *m, struct rec *out)
 	return n;
 }
 
-/* --- Tests ------------------------------------------------------------------ */
+/* --- Tests ---------------------------------------------------------------- */
 
 /* Three threads whose events interleave in time; a fourth slot unused. */
 static void test_merge(void)

@@ -76,7 +76,7 @@ struct trace_args {
 	int clock_id;
 };
 
-/* --- Outputs ---------------------------------------------------------------- */
+/* --- Outputs -------------------------------------------------------------- */
 
 /* An output: a format and where it goes (NULL or "-": stdout). */
 struct output {
@@ -272,7 +272,7 @@ static int args_parse(const struct optv *v, struct trace_args *a)
 	return 0;
 }
 
-/* --- Summary ---------------------------------------------------------------- */
+/* --- Summary -------------------------------------------------------------- */
 
 /* "12.3 MiB", "800 KiB", "96 bytes" */
 static const char *bytes_str(uint64_t b, char *buf, size_t size)

@@ -78,24 +78,29 @@ _Static_assert(RW_TRACE_MAX_FIELDS == RW_TRACE_MAX_ARGS,
  * table is full, so the table spans any session with recent points dense. */
 #define CLOCK_POINTS 256
 
-/* --- Queues ---------------------------------------------------------------- */
+/* --- Queues --------------------------------------------------------------- */
 
 enum { QI_EVENT, QI_NOTE };
 
-/* An item of a queue; an event's record (a multiple of 8 bytes) follows. */
+/* An item of a queue; an event's record (a multiple of 8 bytes) or a
+ * note's struct qnote follows. Small: the queues hold a window's worth of
+ * events, and copying them is most of the reader's time. */
 struct qitem {
 	uint64_t ns;  /* the output clock */
-	uint64_t raw; /* the record's ts (notes: the poll's raw clock) */
-	uint32_t len; /* record bytes that follow (0 for notes) */
+	uint32_t len; /* bytes that follow */
 	uint8_t type; /* QI_* */
 	uint8_t note; /* enum rw_trace_note_kind */
 	uint8_t leaf; /* a RETURN whose entry was delivered as a leaf */
 	uint8_t reserved;
-	uint64_t count;	 /* notes */
+};
+
+struct qnote {
+	uint64_t count;
 	const char *why; /* CORRUPT notes: a static string */
 };
 
-_Static_assert(sizeof(struct qitem) % 8 == 0, "records stay aligned");
+_Static_assert(sizeof(struct qitem) == 16 && sizeof(struct qnote) == 16,
+	       "records stay aligned");
 
 /* Items of one slot, in ring order: b[rd..wr). Compacted (moved to the
  * start) when the read side passes the middle, grown by doubling. */
@@ -188,7 +193,7 @@ struct rw_trace_reader {
 	char caller[600];
 };
 
-/* --- Opening --------------------------------------------------------------- */
+/* --- Opening -------------------------------------------------------------- */
 
 /* Names may come from a buggy process: nothing that breaks a line or a
  * JSON string, and always terminated. */
@@ -439,7 +444,7 @@ void rw_trace_reader_set_limit(struct rw_trace_reader *r, uint64_t max)
 		r->limit = max;
 }
 
-/* --- Clock ----------------------------------------------------------------- */
+/* --- Clock ---------------------------------------------------------------- */
 
 /*
  * ts counts the session's clock (ring.h): TSC ticks, or CLOCK_MONOTONIC or
@@ -642,7 +647,7 @@ static uint64_t convert(const struct rw_trace_reader *r, uint64_t raw)
 	return seg(&p[lo], &p[hi], raw);
 }
 
-/* --- Queues and the merge heap ---------------------------------------------- */
+/* --- Queues and the merge heap -------------------------------------------- */
 
 /* Room for @need bytes at the end of @q; NULL when out of memory. */
 static unsigned char *q_room(struct queue *q, size_t need)
@@ -750,21 +755,24 @@ static void q_note(struct rw_trace_reader *r, uint32_t idx,
 		   enum rw_trace_note_kind kind, uint64_t count,
 		   const char *why)
 {
-	struct qitem *it =
-		(struct qitem *)(void *)q_room(&r->rs[idx].q, sizeof(*it));
+	const size_t bytes = sizeof(struct qitem) + sizeof(struct qnote);
+	unsigned char *p = q_room(&r->rs[idx].q, bytes);
+	struct qitem it = {
+		.ns = r->now_ns,
+		.len = sizeof(struct qnote),
+		.type = QI_NOTE,
+		.note = (uint8_t)kind,
+	};
+	struct qnote n = { count, why };
 
-	if (!it)
+	if (!p)
 		return; /* out of memory: the counts stay in the summary */
-	memset(it, 0, sizeof(*it));
-	it->type = QI_NOTE;
-	it->note = (uint8_t)kind;
-	it->count = count;
-	it->why = why;
-	it->ns = r->now_ns;
-	q_commit(r, idx, sizeof(*it));
+	memcpy(p, &it, sizeof(it));
+	memcpy(p + sizeof(it), &n, sizeof(n));
+	q_commit(r, idx, bytes);
 }
 
-/* --- Decoding -------------------------------------------------------------- */
+/* --- Decoding ------------------------------------------------------------- */
 
 /* Checks the copy of a tracepoint record (@len bytes at @b) and decodes its
  * arguments into @a; NULL if it is sound, else what is wrong. */
@@ -860,7 +868,7 @@ static uint64_t take_record(struct rw_trace_reader *r, uint32_t idx,
 	struct rw_trace_rec pre;
 	struct qitem *it;
 	unsigned char *dst;
-	uint64_t len;
+	uint64_t len, ts;
 
 	if (avail < RW_TRACE_PAD_HDR) {
 		*why = "partial record";
@@ -888,10 +896,10 @@ static uint64_t take_record(struct rw_trace_reader *r, uint32_t idx,
 	*why = check_record(r, dst + sizeof(*it), len);
 	if (*why)
 		return 0;
+	memcpy(&ts, dst + sizeof(*it) + 8, sizeof(ts));
 	it = (struct qitem *)(void *)dst;
 	memset(it, 0, sizeof(*it));
-	memcpy(&it->raw, dst + sizeof(*it) + 8, sizeof(it->raw));
-	it->ns = convert(r, it->raw);
+	it->ns = convert(r, ts);
 	it->len = (uint32_t)len;
 	it->type = QI_EVENT;
 	q_commit(r, idx, sizeof(*it) + len);
@@ -1025,7 +1033,7 @@ static void read_all(struct rw_trace_reader *r)
 		     RW_TRACE_NOTE_NESTED);
 }
 
-/* --- Delivery -------------------------------------------------------------- */
+/* --- Delivery ------------------------------------------------------------- */
 
 static void sink_result(struct rw_trace_reader *r, struct rw_trace_sink *s,
 			int e)
@@ -1161,15 +1169,17 @@ static void deliver_item(struct rw_trace_reader *r, uint32_t idx,
 	uint16_t id;
 
 	if (it->type == QI_NOTE) {
+		struct qnote qn;
 		struct rw_trace_note n = {
 			.kind = (enum rw_trace_note_kind)it->note,
 			.ns = it->ns,
 			.tid = idx < r->nslots ? rs->st.tid : 0,
 			.slot = idx < r->nslots ? idx : UINT32_MAX,
-			.count = it->count,
-			.why = it->why,
 		};
 
+		memcpy(&qn, it + 1, sizeof(qn));
+		n.count = qn.count;
+		n.why = qn.why;
 		sinks_note(r, &n);
 		return;
 	}
@@ -1177,7 +1187,8 @@ static void deliver_item(struct rw_trace_reader *r, uint32_t idx,
 	memset(&ev, 0, offsetof(struct rw_trace_event, args));
 	memset(&ev.func, 0, sizeof(ev) - offsetof(struct rw_trace_event, func));
 	ev.ns = it->ns;
-	ev.raw_ts = it->raw;
+	memcpy(&ev.raw_ts, (const unsigned char *)(it + 1) + 8,
+	       sizeof(ev.raw_ts));
 	ev.tid = rs->st.tid;
 	ev.slot = idx;
 	id = item_id(it);
@@ -1286,7 +1297,7 @@ static long deliver(struct rw_trace_reader *r, enum dmode mode, long max)
 	return n;
 }
 
-/* --- The pipeline ------------------------------------------------------------ */
+/* --- The pipeline --------------------------------------------------------- */
 
 void rw_trace_sink_destroy(struct rw_trace_sink *s)
 {
@@ -1414,7 +1425,7 @@ int rw_trace_reader_finish(struct rw_trace_reader *r)
 	return r->error;
 }
 
-/* --- Function records ------------------------------------------------------ */
+/* --- Function records ----------------------------------------------------- */
 
 void rw_trace_reader_set_funcs(struct rw_trace_reader *r,
 			       const struct rw_trace_func_meta *funcs, size_t n,
@@ -1627,7 +1638,7 @@ static void ob_spaces(struct obuf *o, unsigned n)
 		ob_c(o, ' ');
 }
 
-/* --- The text and JSON sinks ------------------------------------------------ */
+/* --- The text and JSON sinks ---------------------------------------------- */
 
 static void print_tp(struct obuf *o, bool json, const struct rw_trace_event *ev)
 {
@@ -1995,7 +2006,7 @@ __attribute__((weak)) int rw_trace_sink_chrome(FILE *f,
 	return -ENOSYS;
 }
 
-/* --- Draining into one FILE ---------------------------------------------------- */
+/* --- Draining into one FILE ----------------------------------------------- */
 
 /*
  * rw_trace_reader_drain() and friends: a line sink of the reader's own

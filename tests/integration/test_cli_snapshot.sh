@@ -11,6 +11,8 @@
 #     (its progress lines tell) and none it fired after the snapshot ended,
 #     every timestamp within the last second; the first line says
 #     what the snapshot covers; JSON too (integer ns, the same checks);
+#     Chrome JSON (the same events, consecutive per thread) and CTF (as
+#     many events through babeltrace2);
 #   - the signal: `kill -USR1` of the rewire command writes F.1, F.2;
 #   - Ctrl-C with --final: a last snapshot, the session stopped (then
 #     `rewire snapshot` finds none), exit 0;
@@ -169,6 +171,34 @@ rwrun snapshot "$tpid" --format json -o "$tmp/s2.json" --last 0.5
 t1=$(now_ns)
 expect_rc 0 "snapshot --format json"
 check_snapshot "$tmp/s2.json" json 0.5 "$t0" "$t1"
+
+step "rewire snapshot --format ctf, chrome-json"
+rwrun snapshot "$tpid" --format chrome-json -o "$tmp/s3.json" --last 0.5
+expect_rc 0 "snapshot --format chrome-json"
+n=$(grep -Eo '[0-9]+ events? of' <<<"$err" | cut -d' ' -f1)
+python3 - "$tmp/s3.json" "$n" <<'EOF' || fail "snapshot --format chrome-json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"] if isinstance(d, dict) else d
+inst = [e for e in ev if e.get("ph") == "i" and e["name"] == "snap_req"]
+assert len(inst) == int(sys.argv[2]), (len(inst), sys.argv[2])
+seqs = {}
+for e in inst:
+    seqs.setdefault(e["args"]["thread"], []).append(e["args"]["seq"])
+for t, s in seqs.items():
+    assert s == list(range(s[0], s[0] + len(s))), t
+EOF
+if command -v babeltrace2 >/dev/null 2>&1; then
+	rwrun snapshot "$tpid" --format ctf -o "$tmp/s4.ctf" --last 0.5
+	expect_rc 0 "snapshot --format ctf"
+	n=$(grep -Eo '[0-9]+ events? of' <<<"$err" | cut -d' ' -f1)
+	got=$(babeltrace2 "$tmp/s4.ctf" | grep -c 'snap_req: ') ||
+		fail "babeltrace2 cannot read the snapshot"
+	[ "$got" = "$n" ] ||
+		fail "babeltrace2 reads $got events of the snapshot's $n"
+else
+	echo "(babeltrace2 missing: the CTF snapshot is not read back)"
+fi
 
 step "the signal"
 t0=$(now_ns)

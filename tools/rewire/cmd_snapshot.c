@@ -37,10 +37,12 @@
 #include "trace_snap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,12 +198,24 @@ static size_t snap_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
 static int snap_map(struct snap_src *src)
 {
 	struct rw_trace_shm hdr;
+	struct stat st;
 	void *p;
-	int err;
+	int err, seals;
 
 	if (src->memfd < 0 || !src->shm_size)
 		return fail(EX_PROTO, -EPROTO,
 			    "process %d: the reply carries no shared memory",
+			    (int)src->pid);
+	/* Mapping past the end of the file would fault, and so would a file
+	 * that the process shrinks later: it must be sealed against that
+	 * (the process's librewire seals it). */
+	if (fstat(src->memfd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < src->shm_size ||
+	    (seals = fcntl(src->memfd, F_GET_SEALS)) < 0 ||
+	    !(seals & F_SEAL_SHRINK))
+		return fail(EX_PROTO, -EPERM,
+			    "process %d: its trace memory is not a sealed "
+			    "file of the size it says",
 			    (int)src->pid);
 	p = mmap(NULL, src->shm_size, PROT_READ, MAP_SHARED, src->memfd, 0);
 	if (p == MAP_FAILED)
@@ -645,7 +659,9 @@ int cmd_snapshot(int argc, char **argv)
 		return usage_error("--session: '%s' is not a session number",
 				   v.arg[OPT_SESSION]);
 	path = v.set[OPT_OUTPUT] ? v.arg[OPT_OUTPUT] : NULL;
-	if (o.format == FMT_CTF && (!path || !strcmp(path, "-")))
+	if (path && !strcmp(path, "-"))
+		path = NULL;
+	if (o.format == FMT_CTF && !path)
 		return usage_error("--format ctf needs -o DIRECTORY");
 
 	ret = conn_open(src.pid, &c);
@@ -779,6 +795,7 @@ int cmd_trace_snapshot(int argc, char **argv)
 	double duration = 0;
 	const char *path;
 	unsigned written = 0;
+	char signame[32];
 	bool lost = false;
 	int sig = SIGUSR1, ret, sret;
 
@@ -883,6 +900,10 @@ int cmd_trace_snapshot(int argc, char **argv)
 			goto stop;
 		src.syms = symcache_new(&c);
 	}
+	if (sig >= SIGRTMIN)
+		snprintf(signame, sizeof(signame), "RTMIN+%d", sig - SIGRTMIN);
+	else
+		snprintf(signame, sizeof(signame), "%s", sigabbrev_np(sig));
 	if (!g.quiet)
 		msg("flight recorder: process %d, session %llu: %zu "
 		    "tracepoint%s, %llu function%s, rings overwritten; "
@@ -890,9 +911,8 @@ int cmd_trace_snapshot(int argc, char **argv)
 		    "events; Ctrl-C stops%s",
 		    (int)src.pid, (unsigned long long)src.session, src.nmeta,
 		    src.nmeta == 1 ? "" : "s", (unsigned long long)src.nfuncs,
-		    src.nfuncs == 1 ? "" : "s",
-		    sig >= SIGRTMIN ? "RTMIN+N" : sigabbrev_np(sig),
-		    (int)getpid(), (int)src.pid, path ? " -o FILE" : "",
+		    src.nfuncs == 1 ? "" : "s", signame, (int)getpid(),
+		    (int)src.pid, path ? " -o FILE" : "",
 		    v.set[TOPT_FINAL] ? " (and writes a last snapshot)" : "");
 	if (duration > 0)
 		deadline = now_ms() + (uint64_t)(duration * 1000);

@@ -341,9 +341,11 @@ static char *cover_text(const struct snap_src *src,
 				 cv->lapped, cv->lapped == 1 ? "" : "s",
 				 cv->corrupt);
 	s = xasprintf("snapshot of process %d session %llu at %s: %s%s; "
-		      "%llu byte%s of the oldest sub-buffers given up%s",
+		      "copied in %.3f ms, %llu byte%s of the oldest "
+		      "sub-buffers given up%s",
 		      (int)src->pid, (unsigned long long)src->session, when,
-		      span, last ? last : "", (unsigned long long)cv->given_up,
+		      span, last ? last : "", (double)sn->copy_ns / 1e6,
+		      (unsigned long long)cv->given_up,
 		      cv->given_up == 1 ? "" : "s", lost ? lost : "");
 	free(span);
 	free(last);
@@ -383,6 +385,7 @@ static void cover_json(FILE *f, const struct snap_src *src,
 		json_ku64(&j, "last_ms", (uint64_t)(o->last * 1000));
 		json_ku64(&j, "left_out", cv->cut);
 	}
+	json_ku64(&j, "copy_ns", sn->copy_ns);
 	json_ku64(&j, "given_up_bytes", cv->given_up);
 	json_ku64(&j, "lapped_threads", cv->lapped);
 	json_ku64(&j, "corrupt_threads", cv->corrupt);

@@ -87,6 +87,18 @@ static void ring_copy(uint8_t *dst, const uint8_t *ring, uint64_t ring_size,
 	}
 }
 
+/* Reads one word per page of the ring's first @n bytes: the mapping's page
+ * faults are then taken before S1, not during S2, which is the window in
+ * which the thread may write over what is being copied. Only pages the
+ * thread wrote (the memfd is sparse: a page read first would be allocated
+ * by the read). */
+static void ring_touch(const uint8_t *ring, uint64_t n)
+{
+	for (uint64_t p = 0; p < n; p += RW_TRACE_PAGE)
+		(void)__atomic_load_n((const uint64_t *)(ring + p),
+				      __ATOMIC_RELAXED);
+}
+
 int rw_trace_snap_slot_copy(const void *map, const struct rw_trace_shm *hdr,
 			    struct rw_trace_snap_slot *s)
 {
@@ -96,18 +108,25 @@ int rw_trace_snap_slot_copy(const void *map, const struct rw_trace_shm *hdr,
 		s->index;
 	const uint8_t *ring = (const uint8_t *)map + hdr->data_offset +
 			      (uint64_t)s->index * hdr->ring_size;
-	uint64_t ring_size = hdr->ring_size, sub = hdr->subbuf_size;
-	uint8_t *tmp;
+	uint64_t ring_size = hdr->ring_size, sub = hdr->subbuf_size, h;
 
 	if (s->index >= hdr->nslots)
 		return -EINVAL;
-	tmp = malloc(ring_size);
-	if (!tmp)
-		return -ENOMEM;
 	s->len = 0;
 	s->lapped = false;
+	if (!s->mem) {
+		s->mem = malloc(ring_size);
+		if (!s->mem)
+			return -ENOMEM;
+	}
+	s->buf = s->mem;
+	/* Our own pages and the mapping's faulted in before the copy, so
+	 * that S2 runs at the speed of memory. */
+	memset(s->mem, 0, ring_size);
+	h = atomic_load_explicit(&slot->head, memory_order_relaxed);
+	ring_touch(ring, h < ring_size ? h : ring_size);
 	for (unsigned try = 0; try < RW_TRACE_SNAP_TRIES; try++) {
-		uint64_t h, r, lo, valid, start;
+		uint64_t r, lo, valid, start;
 
 		/* S1 (pairs with P5). */
 		h = atomic_load_explicit(&slot->head, memory_order_acquire);
@@ -118,7 +137,7 @@ int rw_trace_snap_slot_copy(const void *map, const struct rw_trace_shm *hdr,
 		}
 		lo = h > ring_size ? h - ring_size : 0;
 		/* S2. */
-		ring_copy(tmp, ring, ring_size, lo, h);
+		ring_copy(s->mem, ring, ring_size, lo, h);
 		/* S3 (the fence pairs with O1's). */
 		atomic_thread_fence(memory_order_acquire);
 		r = atomic_load_explicit(&slot->reserve, memory_order_relaxed);
@@ -146,18 +165,10 @@ int rw_trace_snap_slot_copy(const void *map, const struct rw_trace_shm *hdr,
 		}
 		s->start = start;
 		s->given_up = start - lo;
+		s->buf = s->mem + (start - lo);
 		s->len = (size_t)(h - start);
-		if (!s->buf) {
-			s->buf = malloc(s->len ? s->len : 1);
-			if (!s->buf) {
-				free(tmp);
-				return -ENOMEM;
-			}
-		}
-		memcpy(s->buf, tmp + (start - lo), s->len);
 		break;
 	}
-	free(tmp);
 	return 0;
 }
 
@@ -165,6 +176,7 @@ int rw_trace_snap_take(const void *map, size_t size, struct rw_trace_snap *out)
 {
 	const struct rw_trace_slot *slots;
 	const struct rw_trace_shm *shm = map;
+	uint64_t t0;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -176,6 +188,7 @@ int rw_trace_snap_take(const void *map, size_t size, struct rw_trace_snap *out)
 	out->slots = calloc(out->hdr.nslots, sizeof(*out->slots));
 	if (!out->slots)
 		return -ENOMEM;
+	t0 = clock_ns(CLOCK_MONOTONIC);
 	for (uint32_t i = 0; i < out->hdr.nslots; i++) {
 		struct rw_trace_snap_slot *s = &out->slots[out->nslots];
 		/* P1: a claimed slot's tid is stored before its first
@@ -199,6 +212,7 @@ int rw_trace_snap_take(const void *map, size_t size, struct rw_trace_snap *out)
 	 * came before). */
 	out->now_realtime = clock_ns(CLOCK_REALTIME);
 	out->now_monotonic = clock_ns(CLOCK_MONOTONIC);
+	out->copy_ns = out->now_monotonic - t0;
 	switch (out->hdr.clock) {
 	case RW_TRACE_CLOCK_TSC:
 		out->now_ts = tsc_now();
@@ -315,7 +329,7 @@ void rw_trace_snap_free(struct rw_trace_snap *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nslots; i++)
-		free(s->slots[i].buf);
+		free(s->slots[i].mem);
 	free(s->slots);
 	s->slots = NULL;
 	s->nslots = 0;

@@ -57,6 +57,7 @@ struct rw_trace_snap_slot {
 	uint64_t given_up; /* bytes still in the ring before start */
 	uint8_t *buf;	   /* positions [start, head): whole records */
 	size_t len;
+	uint8_t *mem; /* ring_size bytes that buf points into */
 	/* Set by rw_trace_snap_trim(). */
 	size_t off;	    /* the first record kept (ts >= the cutoff) */
 	uint64_t records;   /* data records in [off, len) */
@@ -78,6 +79,7 @@ struct rw_trace_snap {
 	 * session's clock (ts units) and in ns of both system clocks. */
 	uint64_t now_ts;
 	uint64_t now_realtime, now_monotonic;
+	uint64_t copy_ns; /* how long the copies took, all slots */
 	/* ts units per second (the TSC's rate from the calibration, or
 	 * 1e9 for a ns clock). */
 	double ts_hz;
@@ -108,8 +110,8 @@ int rw_trace_snap_take(const void *map, size_t size, struct rw_trace_snap *out);
 
 /*
  * rw_trace_snap_slot_copy - S1-S4 for one slot into @s (index and tid set
- * by the caller, buf of ring_size bytes or NULL to allocate). For tests;
- * rw_trace_snap_take() calls it for each slot.
+ * by the caller; mem NULL, or ring_size bytes from an earlier copy). For
+ * tests; rw_trace_snap_take() calls it for each slot.
  */
 int rw_trace_snap_slot_copy(const void *map, const struct rw_trace_shm *hdr,
 			    struct rw_trace_snap_slot *s);

@@ -19,7 +19,12 @@
  * probe of a real session (rw__trace_start(), 16 MiB rings so that a round
  * never fills one, a reader thread draining every D ms (default 10) and
  * formatting every event as `rewire trace` prints it, into /dev/null), and
- * LTTng-UST (when a session enables rwb_trace:*). Every variant is timed
+ * LTTng-UST (when a session enables rwb_trace:*); and the 3-argument event
+ * (int, long, "GET") recorded by the session's own path (ring3), by the
+ * generic probe of a second session (ring3g) and by LTTng-UST (lttng3),
+ * and kept out by a filter of a third session ("op == 99", ring3f: what a
+ * filtered-out event costs; where filters are built).
+ * Every variant is timed
  * once per round, in an order that rotates from round to round; each thread
  * takes its own wall and CPU time around its loop; the report gives the
  * median over rounds of the per-round median over threads, and the
@@ -67,29 +72,56 @@ struct variant {
 	const char *label;
 	long (*fn)(long n);
 	bool lttng;
+	bool ring;   /* recorded by the tracer's sessions */
+	bool filter; /* needs filters (--filter, src/ctl/filter.h) */
 };
 
 static const struct variant variants[] = {
-	{ "plain", "plain", "loop alone", tb_loop_plain, false },
-	{ "off", "off", "rewire, no probe", tb_loop_off, false },
-	{ "typed", "typed", "rewire, typed no-op probe", tb_loop_typed, false },
+	{ "plain", "plain", "loop alone", tb_loop_plain, false, false, false },
+	{ "off", "off", "rewire, no probe", tb_loop_off, false, false, false },
+	{ "typed", "typed", "rewire, typed no-op probe", tb_loop_typed, false,
+	  false, false },
 	{ "generic", "generic", "rewire, generic no-op probe", tb_loop_generic,
+	  false, false, false },
+	{ "ring", "ring", "rewire trace (ring probe)", tb_loop_ring, false,
+	  true, false },
+	{ "ring3", "ring3", "3 args: rewire trace", tb_loop_ring3, false, true,
 	  false },
-	{ "ring", "ring", "rewire trace (ring probe)", tb_loop_ring, false },
+	{ "ring3g", "ring3g", "3 args: rewire trace, generic", tb_loop_ring3g,
+	  false, true, false },
+	{ "ring3f", "ring3f", "3 args: filtered out", tb_loop_ring3f, false,
+	  false, true },
 #ifdef TB_HAVE_LTTNG
-	{ "lttng", "lttng", "LTTng-UST, in a session", tb_loop_lttng, true },
+	{ "lttng", "lttng", "LTTng-UST, in a session", tb_loop_lttng, true,
+	  false, false },
+	{ "lttng3", "lttng3", "3 args: LTTng-UST", tb_loop_lttng3, true, false,
+	  false },
 #endif
 };
 #define NV ((int)(sizeof(variants) / sizeof(variants[0])))
+
+static bool have_filter;
+
+/* Whether variant @v cannot run here (no LTTng session, no filters). */
+static bool skip(int v, bool have_lttng)
+{
+	return (variants[v].lttng && !have_lttng) ||
+	       (variants[v].filter && !have_filter);
+}
 
 static volatile long sink;
 static FILE *devnull;
 
 /* --- A session and its reader ---------------------------------------------- */
 
+/* Three sessions: tb_ring and tb_ring3 with the session's own record
+ * path, tb_ring3g with the generic probe, tb_ring3f with a filter that
+ * keeps every event out ("op == 99"; none where filters are not built). */
+#define NSESS 3
+
 struct tracer {
-	struct rw__trace *t;
-	struct rw_trace_reader *r;
+	struct rw__trace *t[NSESS];
+	struct rw_trace_reader *r[NSESS];
 	pthread_t th;
 	long period_ns;
 	atomic_bool stop;
@@ -107,7 +139,12 @@ static void *reader_main(void *p)
 
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!atomic_load(&tr->stop)) {
-		long n = rw_trace_reader_drain(tr->r, devnull, false);
+		long n = 0;
+
+		for (int i = 0; i < NSESS; i++)
+			if (tr->r[i])
+				n += rw_trace_reader_drain(tr->r[i], devnull,
+							   false);
 
 		now = bench_now_ns();
 		if ((long)(now - last) > atomic_load(&tr->max_gap_ns))
@@ -128,28 +165,64 @@ static void *reader_main(void *p)
 	return NULL;
 }
 
-/* A session on tb_ring with rings of @ring bytes; a reader thread that
- * drains every @period_ms (none if 0). */
-static void tracer_start(struct tracer *tr, size_t ring, long period_ms)
+/* Session @i of the tracer (see NSESS), with rings of @ring bytes, and its
+ * reader unless @noreader (callgrind runs read nothing). */
+static void session_start(struct tracer *tr, int i, size_t ring, bool noreader)
 {
-	const char *pats[1] = { "tb_ring" };
-	struct rw_trace_meta meta[1];
+	static const char *const pats[NSESS][2] = { { "tb_ring", "tb_ring3" },
+						    { "tb_ring3g", NULL },
+						    { "tb_ring3f", NULL } };
+	struct rw__trace_opts o = { 0 };
+	struct rw_trace_meta meta[2];
 	char err[256];
+	size_t n;
 	int e;
 
-	memset(tr, 0, sizeof(*tr));
-	e = rw__trace_start(pats, 1, ring, &tr->t, err, sizeof(err));
+	o.patterns = pats[i];
+	o.npatterns = i ? 1 : 2;
+	o.ring_bytes = ring;
+	o.generic = i == 1;
+	o.filter = i == 2 ? "op == 99" : NULL;
+
+	e = rw__trace_start_opts(&o, &tr->t[i], err, sizeof(err));
+	have_filter = i == 2 ? !e : have_filter;
+	if (e == -EOPNOTSUPP && i == 2) {
+		tr->t[i] = NULL;
+		return;
+	}
 	if (e) {
 		fprintf(stderr, "rw__trace_start: %s\n", err);
 		exit(1);
 	}
-	rw_test_trace_meta(tr->t, meta, 1);
-	e = rw_trace_reader_open(rw__trace_fd(tr->t), rw__trace_size(tr->t),
-				 meta, 1, &tr->r);
+	if (noreader)
+		return;
+	n = rw_test_trace_meta(tr->t[i], meta, 2);
+	e = rw_trace_reader_open(rw__trace_fd(tr->t[i]),
+				 rw__trace_size(tr->t[i]), meta, n, &tr->r[i]);
 	if (e) {
 		fprintf(stderr, "rw_trace_reader_open: %s\n", strerror(-e));
 		exit(1);
 	}
+}
+
+static uint64_t tracer_dropped(const struct tracer *tr)
+{
+	uint64_t d = 0;
+
+	for (int i = 0; i < NSESS; i++)
+		d += rw__trace_dropped(tr->t[i]);
+	return d;
+}
+
+/* The sessions with rings of @ring bytes; a reader thread that drains
+ * them every @period_ms (none if 0; no reader at all if negative). */
+static void tracer_start(struct tracer *tr, size_t ring, long period_ms)
+{
+	memset(tr, 0, sizeof(*tr));
+	for (int i = 0; i < NSESS; i++)
+		session_start(tr, i, ring, period_ms < 0);
+	if (period_ms < 0)
+		period_ms = 0;
 	tr->period_ns = period_ms * 1000000;
 	if (period_ms && pthread_create(&tr->th, NULL, reader_main, tr)) {
 		perror("pthread_create");
@@ -163,8 +236,10 @@ static void tracer_stop(struct tracer *tr)
 		atomic_store(&tr->stop, true);
 		pthread_join(tr->th, NULL);
 	}
-	rw__trace_stop(tr->t);
-	rw_trace_reader_close(tr->r);
+	for (int i = 0; i < NSESS; i++) {
+		rw__trace_stop(tr->t[i]);
+		rw_trace_reader_close(tr->r[i]);
+	}
 }
 
 /* Waits until the reader has read or seen dropped @fired events. */
@@ -172,8 +247,7 @@ static void tracer_catch_up(struct tracer *tr, long fired)
 {
 	uint64_t t0 = bench_now_ns();
 
-	while (atomic_load(&tr->read) + (long)rw__trace_dropped(tr->t) <
-	       fired) {
+	while (atomic_load(&tr->read) + (long)tracer_dropped(tr) < fired) {
 		if (bench_now_ns() - t0 > 30ull * 1000000000ull) {
 			fprintf(stderr, "reader stuck: %ld of %ld\n",
 				atomic_load(&tr->read), fired);
@@ -357,30 +431,33 @@ static void bench_cost(const struct opts *o)
 		pool_run(tb_loop_ring, n, POOL, &w, &c);
 		fired_ring += POOL * n;
 		tracer_catch_up(&tr, fired_ring);
+		pool_run(tb_loop_ring3g, n, POOL, &w, &c);
+		fired_ring += POOL * n;
+		tracer_catch_up(&tr, fired_ring);
 	}
 	for (int v = 0; v < NV; v++) {
-		if (variants[v].lttng && !have_lttng)
+		if (skip(v, have_lttng))
 			continue;
 		for (int t = 1; t <= POOL; t++) {
 			pool_run(variants[v].fn, o->events, t, &w, &c);
-			if (variants[v].fn == tb_loop_ring)
+			if (variants[v].ring)
 				fired_ring += t * o->events;
 			if (variants[v].lttng)
 				fired_lttng += t * o->events;
 		}
 		tracer_catch_up(&tr, fired_ring);
 	}
-	dropped0 = rw__trace_dropped(tr.t);
+	dropped0 = tracer_dropped(&tr);
 	for (int k = 0; k < o->rounds; k++) {
 		for (int j = 0; j < NV; j++) {
 			int v = (j + k) % NV;
 
-			if (variants[v].lttng && !have_lttng)
+			if (skip(v, have_lttng))
 				continue;
 			for (int t = 1; t <= POOL; t++) {
 				pool_run(variants[v].fn, o->events, t,
 					 &wall[t - 1][v][k], &cpu[t - 1][v][k]);
-				if (variants[v].fn == tb_loop_ring) {
+				if (variants[v].ring) {
 					fired_ring += t * o->events;
 					tracer_catch_up(&tr, fired_ring);
 				}
@@ -395,16 +472,20 @@ static void bench_cost(const struct opts *o)
 	pool_stop();
 
 	printf("\ncost per event: %d rounds of %ld events per thread; event "
-	       "(int, long, unsigned, int, \"GET\")\n",
+	       "(int, long, unsigned, int, \"GET\"),\n3 args: (int, long, "
+	       "\"GET\")\n",
 	       o->rounds, o->events);
 	printf("rewire session: %u MiB rings, reader every %ld ms "
 	       "formatting text to /dev/null; %ld events (warm-up "
 	       "included), %llu dropped (%llu in the timed rounds), "
 	       "%ld drains\n",
 	       RING_COST >> 20, o->drain_ms, fired_ring,
-	       (unsigned long long)rw__trace_dropped(tr.t),
-	       (unsigned long long)(rw__trace_dropped(tr.t) - dropped0),
+	       (unsigned long long)tracer_dropped(&tr),
+	       (unsigned long long)(tracer_dropped(&tr) - dropped0),
 	       atomic_load(&tr.drains));
+	if (!have_filter)
+		printf("filters: not in this build (no \"filtered out\" "
+		       "row)\n");
 	if (have_lttng)
 		printf("lttng events fired: %ld\n", fired_lttng);
 	else
@@ -424,7 +505,7 @@ static void bench_cost(const struct opts *o)
 		for (int v = 0; v < NV; v++) {
 			struct sum sw, sc;
 
-			if (variants[v].lttng && !have_lttng)
+			if (skip(v, have_lttng))
 				continue;
 			sw = summarise(wall[t - 1][v], o->rounds);
 			sc = summarise(cpu[t - 1][v], o->rounds);
@@ -432,8 +513,15 @@ static void bench_cost(const struct opts *o)
 			       variants[v].label, sw.med, sw.min, sc.med,
 			       sc.min);
 		}
-		if (have_lttng) {
-			int ring = index_of("ring"), lt = index_of("lttng");
+		for (int p = 0; have_lttng && p < 3; p++) {
+			static const char *const pair[3][3] = {
+				{ "ring", "lttng", "rewire trace / LTTng-UST" },
+				{ "ring3", "lttng3", "3 args: rewire / LTTng" },
+				{ "ring3g", "lttng3",
+				  "3 args: generic / LTTng" },
+			};
+			int ring = index_of(pair[p][0]),
+			    lt = index_of(pair[p][1]);
 			double rw[MAX_ROUNDS], rc[MAX_ROUNDS];
 			struct sum sw, sc;
 
@@ -446,8 +534,8 @@ static void bench_cost(const struct opts *o)
 			sc = summarise(rc, o->rounds);
 			printf("  %-30s %6.3fx [%.3f, %.3f] %6.3fx [%.3f, "
 			       "%.3f]\n",
-			       "rewire trace / LTTng-UST", sw.med, sw.min,
-			       sw.max, sc.med, sc.min, sc.max);
+			       pair[p][2], sw.med, sw.min, sw.max, sc.med,
+			       sc.min, sc.max);
 		}
 	}
 	tracer_stop(&tr);
@@ -483,7 +571,7 @@ static double fire_paced(double rate, double seconds, long *fired)
 static bool rate_run(struct tracer *tr, double rate, double seconds,
 		     long *fired_total, long *dropped)
 {
-	uint64_t d0 = rw__trace_dropped(tr->t);
+	uint64_t d0 = tracer_dropped(tr);
 	long fired;
 	double took;
 
@@ -492,7 +580,7 @@ static bool rate_run(struct tracer *tr, double rate, double seconds,
 
 	*fired_total += fired;
 	tracer_catch_up(tr, *fired_total);
-	*dropped = (long)(rw__trace_dropped(tr->t) - d0);
+	*dropped = (long)(tracer_dropped(tr) - d0);
 	return took < seconds * 1.1;
 }
 
@@ -515,7 +603,7 @@ static void bench_reader(long n)
 			for (long i = 0; i < n; i++)
 				tb_fire_ring(i);
 			t0 = bench_now_ns();
-			got = rw_trace_reader_drain(tr.r, devnull, json);
+			got = rw_trace_reader_drain(tr.r[0], devnull, json);
 			ns = (double)(bench_now_ns() - t0) / (double)n;
 			if (got != n) {
 				fprintf(stderr, "reader: %ld of %ld\n", got, n);
@@ -625,14 +713,16 @@ static int callgrind_mode(const struct opts *o)
 		fprintf(stderr, "unknown variant %s\n", o->callgrind);
 		return 2;
 	}
-	if (v->fn == tb_loop_ring)
-		tracer_start(&tr, full ? 4096 : 64u << 20, 0);
+	if (v->ring || v->filter)
+		tracer_start(&tr, full ? 4096 : 64u << 20, -1);
 	sink = v->fn(o->iters);
 	printf("%s: %ld iterations in tb_loop_%s\n", o->callgrind, o->iters,
 	       v->loop);
-	if (v->fn == tb_loop_ring) {
+	if (v->filter && !have_filter)
+		printf("filters: not in this build, the site had no probe\n");
+	if (v->ring || v->filter) {
 		printf("dropped: %llu\n",
-		       (unsigned long long)rw__trace_dropped(tr.t));
+		       (unsigned long long)tracer_dropped(&tr));
 		tracer_stop(&tr);
 	}
 	return 0;
@@ -687,6 +777,9 @@ int main(int argc, char **argv)
 	if (o.rounds < 1 || o.rounds > MAX_ROUNDS || o.events < 1 ||
 	    o.drain_ms < 1 || o.iters < 1)
 		usage();
+	/* The rings are sparse: the cost runs' 16 MiB and the callgrind
+	 * runs' 64 MiB rings, times the slots, pass the default cap. */
+	setenv("REWIRE_TRACE_MEM_MAX", "1024G", 0);
 	devnull = fopen("/dev/null", "w");
 	if (!devnull) {
 		perror("/dev/null");

@@ -30,6 +30,14 @@ RW_DECLARE_TRACEPOINT(tb_typed, (int, op), (long, key), (unsigned, len),
 		      (int, status), (const char *, name)); /* typed no-op */
 RW_DECLARE_TRACEPOINT(tb_generic, (int, op), (long, key), (unsigned, len),
 		      (int, status), (const char *, name)); /* generic no-op */
+/* The 3-argument event of issue 15's target: (int, long, a short string),
+ * fired as (i & 3, i, "GET"), in the session (tb_ring3: the session's
+ * default writer) and in a session that takes the generic probe
+ * (tb_ring3g), to compare the two record paths in one run. */
+RW_DECLARE_TRACEPOINT(tb_ring3, (int, op), (long, key), (const char *, name));
+RW_DECLARE_TRACEPOINT(tb_ring3g, (int, op), (long, key), (const char *, name));
+/* The same, kept out by a filter (what a filtered-out event costs). */
+RW_DECLARE_TRACEPOINT(tb_ring3f, (int, op), (long, key), (const char *, name));
 
 /* Each returns an accumulator of n iterations. */
 long tb_loop_plain(long n);
@@ -37,9 +45,13 @@ long tb_loop_off(long n);
 long tb_loop_typed(long n);
 long tb_loop_generic(long n);
 long tb_loop_ring(long n);
-long tb_loop_lttng(long n); /* only with TB_HAVE_LTTNG */
+long tb_loop_ring3(long n);
+long tb_loop_ring3g(long n);
+long tb_loop_ring3f(long n);
+long tb_loop_lttng(long n);  /* only with TB_HAVE_LTTNG */
+long tb_loop_lttng3(long n); /* only with TB_HAVE_LTTNG */
 
-/* Whether the LTTng-UST event is enabled (a session records it). */
+/* Whether the LTTng-UST events are enabled (a session records them). */
 bool tb_lttng_enabled(void);
 
 /* The no-op probes (trace_loops.c, so that they are real calls). */

@@ -16,6 +16,12 @@
  *	ring	rw_trace_tb_ring(): the `rewire trace` probe of a session
  *	lttng	lttng_ust_tracepoint(rwb_trace, req, ...): recorded by an
  *		LTTng session if one is enabled (bench/lttng_session.sh)
+ *
+ * and the 3-argument event (i & 3, i, "GET"):
+ *	ring3	rw_trace_tb_ring3(): the session's own record path
+ *	ring3g	rw_trace_tb_ring3g(): the generic probe of a session
+ *	ring3f	rw_trace_tb_ring3f(): a session whose filter keeps it out
+ *	lttng3	lttng_ust_tracepoint(rwb_trace, req3, ...)
  */
 #include "trace_bench.h"
 
@@ -31,6 +37,9 @@ RW_DEFINE_TRACEPOINT(tb_typed, (int, op), (long, key), (unsigned, len),
 		     (int, status), (const char *, name));
 RW_DEFINE_TRACEPOINT(tb_generic, (int, op), (long, key), (unsigned, len),
 		     (int, status), (const char *, name));
+RW_DEFINE_TRACEPOINT(tb_ring3, (int, op), (long, key), (const char *, name));
+RW_DEFINE_TRACEPOINT(tb_ring3g, (int, op), (long, key), (const char *, name));
+RW_DEFINE_TRACEPOINT(tb_ring3f, (int, op), (long, key), (const char *, name));
 
 #define TB_LOOP(name, SITE)                                   \
 	__attribute__((noinline)) long tb_loop_##name(long n) \
@@ -50,10 +59,14 @@ TB_LOOP(off, rw_trace_tb_off((int)(i & 3), i, 120, 0, "GET"))
 TB_LOOP(typed, rw_trace_tb_typed((int)(i & 3), i, 120, 0, "GET"))
 TB_LOOP(generic, rw_trace_tb_generic((int)(i & 3), i, 120, 0, "GET"))
 TB_LOOP(ring, rw_trace_tb_ring((int)(i & 3), i, 120, 0, "GET"))
+TB_LOOP(ring3, rw_trace_tb_ring3((int)(i & 3), i, "GET"))
+TB_LOOP(ring3g, rw_trace_tb_ring3g((int)(i & 3), i, "GET"))
+TB_LOOP(ring3f, rw_trace_tb_ring3f((int)(i & 3), i, "GET"))
 
 #ifdef TB_HAVE_LTTNG
 TB_LOOP(lttng,
 	lttng_ust_tracepoint(rwb_trace, req, (int)(i & 3), i, 120, 0, "GET"))
+TB_LOOP(lttng3, lttng_ust_tracepoint(rwb_trace, req3, (int)(i & 3), i, "GET"))
 
 bool tb_lttng_enabled(void)
 {

@@ -282,6 +282,13 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
 
 RW_EXPORT void *rw__trace_reserve(void *data, unsigned maxlen);
 RW_EXPORT void rw__trace_commit(void *rec, unsigned len);
+/* rw__trace_reserve()'s answer when the longest record would need padding
+ * or does not fit: record through rw__trace_record() instead (the generic
+ * probe's path, which measures the strings first, for the tracepoint and
+ * thread of that reserve), so that the writer pads, records and drops
+ * exactly where the generic probe would. */
+#define RW__TP_REC_EXACT ((void *)1)
+RW_EXPORT void rw__trace_record(const union rw_tp_value *args);
 
 static inline char *rw__tp_rec_val(unsigned long long *slot, char *s,
 				   union rw_tp_value v)
@@ -526,6 +533,15 @@ static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
 		char *__r = (char *)__w, *__s;                                \
 		if (!__w)                                                     \
 			return;                                               \
+		if ((void *)__w == RW__TP_REC_EXACT) {                        \
+			union rw_tp_value                                     \
+				__v[RW__TP_NARGS(__VA_ARGS__) + 1] = { 0 };   \
+			unsigned __i = 0;                                     \
+			RW__TP_MAP(RW__TP_PACK, ##__VA_ARGS__)                \
+			(void)__i;                                            \
+			rw__trace_record(__v);                                \
+			return;                                               \
+		}                                                             \
 		__w += 2;                                                     \
 		__s = (char *)(__w + RW__TP_NARGS(__VA_ARGS__));              \
 		RW__TP_MAP(RW__TP_REC, ##__VA_ARGS__)                         \

@@ -29,10 +29,11 @@
  * for the longest record the event can make (every string at
  * RW_TRACE_MAX_STRING bytes) and writes the header; the writer copies the
  * arguments and the strings, measuring them as it copies; and
- * rw__trace_commit() sets the real length and publishes it (P5). Its
- * records are the generic probe's, byte for byte; only the padding may
- * fall elsewhere (it is placed for the longest record), and a ring with
- * room for the record but not for the longest one drops it.
+ * rw__trace_commit() sets the real length and publishes it (P5). When
+ * the longest record would need padding or has no room, the writer records
+ * through the generic path instead (RW__TP_REC_EXACT, rw__trace_record()),
+ * which measures first: so its records, padding and drops are the generic
+ * probe's, byte for byte.
  *
  * The timestamp (ring.h, Clock): the TSC (one rdtsc, src/arch) or
  * clock_gettime(CLOCK_MONOTONIC), the session's choice at start.
@@ -170,7 +171,8 @@ struct trace_tls {
 	/* A generated writer's record, between rw__trace_reserve() and
 	 * rw__trace_commit() (busy is set meanwhile). */
 	struct slot_priv *wslot;
-	uint64_t whead; /* where the record starts */
+	uint64_t whead;		/* where the record starts */
+	const struct ent *went; /* RW__TP_REC_EXACT: the tracepoint */
 };
 static __thread struct trace_tls tls __attribute__((tls_model("initial-exec")));
 
@@ -491,7 +493,13 @@ static __attribute__((noinline, cold)) void *reserve_nested(struct rw__trace *t)
 	return NULL;
 }
 
-/* Steps 2 to 5 and the header, the thread busy (step 1 done). */
+/*
+ * Steps 2 to 5 and the header, the thread busy (step 1 done). When the
+ * longest record would need padding or does not fit, the writer is told to
+ * record through the generic path instead (RW__TP_REC_EXACT), which
+ * measures the strings first: so a generated writer pads, records and
+ * drops exactly where the generic probe would.
+ */
 static __attribute__((noinline)) void *reserve_slow(const struct ent *e,
 						    unsigned maxlen)
 {
@@ -500,7 +508,6 @@ static __attribute__((noinline)) void *reserve_slow(const struct ent *e,
 	struct rw_trace_rec *rec;
 	struct slot_priv *p;
 	uint64_t head, tail;
-	int64_t pos;
 
 	/* Step 2. */
 	if (RW_UNLIKELY(t->epoch != atomic_load_explicit(&fork_epoch,
@@ -514,17 +521,32 @@ static __attribute__((noinline)) void *reserve_slow(const struct ent *e,
 					  memory_order_relaxed);
 		goto out;
 	}
-	/* Step 5, for the longest record. */
+	/* Step 5, for the longest record: no padding, and room (P2). No
+	 * room for even the fixed part: the generic path would drop now
+	 * (P3), so drop here. */
 	head = atomic_load_explicit(&p->head, memory_order_relaxed);
 	tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
-	pos = reserve(t, p, &head, tail, maxlen);
-	if (RW_UNLIKELY(pos < 0))
+	if (RW_UNLIKELY(!t->overwrite && !room(t, p, head, &tail, e->base))) {
+		drop_full(p);
 		goto out;
-	rec = (struct rw_trace_rec *)(void *)(p->ring + pos);
+	}
+	if (t->subbuf - (head & t->submask) < maxlen ||
+	    (!t->overwrite && !room(t, p, head, &tail, maxlen))) {
+		/* The thread stays busy until rw__trace_record(). */
+		tl->went = e;
+		tl->wslot = p;
+		return RW__TP_REC_EXACT;
+	}
+	if (t->overwrite) {
+		atomic_store_explicit(&p->shared->reserve, head + maxlen,
+				      memory_order_relaxed);
+		o1_fence();
+	}
+	rec = (struct rw_trace_rec *)(void *)(p->ring + (head & t->mask));
 	memcpy(&rec->id, &e->hdr, sizeof(e->hdr));
 	rec->ts = now(t);
 	tl->wslot = p;
-	tl->whead = head - maxlen;
+	tl->whead = head;
 	return rec;
 out:
 	atomic_signal_fence(memory_order_seq_cst);
@@ -571,6 +593,18 @@ void *rw__trace_reserve(void *data, unsigned maxlen)
 	tl->wslot = p;
 	tl->whead = head;
 	return rec;
+}
+
+/* After RW__TP_REC_EXACT: steps 4 to 6 of the generic probe for the
+ * tracepoint and slot reserve_slow() found, the thread still busy. */
+void rw__trace_record(const union rw_tp_value *args)
+{
+	struct trace_tls *tl = &tls;
+	const struct ent *e = tl->went;
+
+	record(e->t, tl->wslot, e, args);
+	atomic_signal_fence(memory_order_seq_cst);
+	tl->busy = 0;
 }
 
 /* The end of step 6 for the record rw__trace_reserve() gave: @len bytes
@@ -895,8 +929,11 @@ static int clock_choose(unsigned want, unsigned *clock, char *err,
 {
 	const char *env = getenv("REWIRE_TRACE_CLOCK");
 
+	/* The environment asks; where there is no counter, it gets the
+	 * fallback (only a client's explicit request is refused). */
 	if (!want && env && !strcmp(env, "tsc"))
-		want = RW_TRACE_CLOCK_TSC;
+		want = rw__arch_tsc_present() ? RW_TRACE_CLOCK_TSC
+					      : CLOCK_MONOTONIC;
 	else if (!want && env && !strcmp(env, "monotonic"))
 		want = CLOCK_MONOTONIC;
 	else if (!want && env && *env)

@@ -319,6 +319,8 @@ static void round_overwrite(unsigned seed, uint64_t dur_ns, bool generic)
 		}
 	}
 #else
+	(void)seed;
+	(void)prev_last;
 	while (rw_test_now_ns() - t0 < dur_ns)
 		usleep(1000);
 #endif

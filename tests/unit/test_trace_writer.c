@@ -15,6 +15,9 @@
  *     (cut, flagged), strings that end at the last byte of a page before
  *     an unmapped page, 0 and 8 arguments; the string records also match
  *     what ring.h says they hold, byte for byte;
+ *   - the writers pad, record and drop where the generic probe does: the
+ *     heads and drop counts of a writer session and a generic one stay
+ *     equal event after event, through wraps and a full ring;
  *   - a tracepoint of a program built with the old header (abi 0) is
  *     recorded through the generic probe; its recorder is never called;
  *   - sub-buffers: no record straddles a multiple of subbuf_size, in an
@@ -522,6 +525,11 @@ static void test_abi0(void)
 	tw_abi0_setup();
 	CHECK_EQ(tw_abi0_abi(), 0);
 	CHECK_EQ(rw_tracepoint_ptr(tw_seq)->abi, RW__TP_ABI);
+	/* Listing (`rewire ls`) names a session's writer as its probe. */
+	CHECK(rw__trace_is_probe_of(rw_tracepoint_ptr(tw_seq),
+				    rw_tracepoint_ptr(tw_seq)->recorder));
+	CHECK(!rw__trace_is_probe_of(rw_tracepoint_ptr(tw_abi0),
+				     rw_tracepoint_ptr(tw_abi0)->recorder));
 	t = start(&o, "tw_abi0");
 	CHECK(!rw__trace_uses_writer(t, 0));
 	tw_abi0_fire(42, "old");
@@ -706,6 +714,78 @@ static void test_subbuf_overwrite(void)
 	rw__trace_stop(t);
 }
 
+/*
+ * The writer pads, records and drops where the generic probe does: two
+ * sessions on tw_seq, one of each, 4 KiB rings drained after every event
+ * (the rings wrap, padding at their ends), then not drained (they fill):
+ * the heads and drop counts stay equal event after event.
+ */
+static int count_rec(void *arg, const unsigned char *rec, uint32_t len,
+		     uint64_t pos)
+{
+	(void)rec;
+	(void)len;
+	(void)pos;
+	++*(long *)arg;
+	return 0;
+}
+
+static void test_writer_same_layout(void)
+{
+	struct rw__trace_opts o = { 0 };
+	struct rw__trace *t[2];
+	struct rd_map m[2];
+	uint64_t tail[2] = { 0, 0 };
+	long nrec[2] = { 0, 0 };
+	int slot[2];
+
+	for (int k = 0; k < 2; k++) {
+		o.ring_bytes = 4096;
+		o.generic = k == 1;
+		t[k] = start(&o, "tw_seq");
+		CHECK_EQ(rw__trace_uses_writer(t[k], 0), k == 0);
+		rd_open(&m[k], rw__trace_fd(t[k]), rw__trace_size(t[k]));
+	}
+	rw_trace_tw_seq(0, "");
+	for (int k = 0; k < 2; k++) {
+		slot[k] = rd_slot_of(&m[k], my_tid());
+		CHECK(slot[k] >= 0);
+	}
+	for (long i = 1; i < 6000; i++) {
+		bool drain = i < 5000;
+		struct rw_trace_slot *s0, *s1;
+
+		rw_trace_tw_seq(i, var_str(i));
+		s0 = rd_slot(&m[0], (uint32_t)slot[0]);
+		s1 = rd_slot(&m[1], (uint32_t)slot[1]);
+		if (atomic_load(&s0->head) != atomic_load(&s1->head) ||
+		    atomic_load(&s0->dropped) != atomic_load(&s1->dropped)) {
+			fprintf(stderr,
+				"event %ld: writer head %llu dropped %llu, "
+				"generic head %llu dropped %llu\n",
+				i, (unsigned long long)atomic_load(&s0->head),
+				(unsigned long long)atomic_load(&s0->dropped),
+				(unsigned long long)atomic_load(&s1->head),
+				(unsigned long long)atomic_load(&s1->dropped));
+			exit(1);
+		}
+		for (int k = 0; drain && k < 2; k++)
+			CHECK_EQ(rd_consume(&m[k], (uint32_t)slot[k], &tail[k],
+					    count_rec, &nrec[k]),
+				 0);
+	}
+	CHECK_EQ(nrec[0], nrec[1]);
+	CHECK(nrec[0] >= 5000);
+	CHECK(atomic_load(&rd_slot(&m[0], (uint32_t)slot[0])->dropped) > 0);
+	CHECK_EQ(rw__trace_dropped(t[0]), rw__trace_dropped(t[1]));
+	printf("  %ld records each, %llu dropped each\n", nrec[0],
+	       (unsigned long long)rw__trace_dropped(t[0]));
+	for (int k = 0; k < 2; k++) {
+		rd_close(&m[k]);
+		rw__trace_stop(t[k]);
+	}
+}
+
 /* --- fork ------------------------------------------------------------------------ */
 
 static void test_fork(void)
@@ -752,6 +832,7 @@ static const struct {
 	{ "clock_tsc", test_clock_tsc },
 	{ "clock_choice", test_clock_choice },
 	{ "writer_identical", test_writer_identical },
+	{ "writer_same_layout", test_writer_same_layout },
 	{ "abi0", test_abi0 },
 	{ "subbuf_normal", test_subbuf_normal },
 	{ "subbuf_overwrite", test_subbuf_overwrite },

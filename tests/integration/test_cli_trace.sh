@@ -113,4 +113,12 @@ expect_rc 3 "trace of a target that exits"
 expect_err "process $tpid exited" "trace of a target that exits"
 expect_err "events? printed" "summary after the target exited"
 
+step "a session over the process's cap on trace memory"
+REWIRE_TRACE_MEM_MAX=1M start_target
+rwrun trace "$tpid" cli_tick
+expect_rc 1 "trace over REWIRE_TRACE_MEM_MAX"
+expect_err "capped at 1.0 MiB \(REWIRE_TRACE_MEM_MAX\)" "the cap, named"
+expect_err "smaller --ring-size" "what to change"
+[ "$(probes_of cli_tick)" = 0 ] || fail "probe attached after a refusal"
+
 echo "PASS"

@@ -65,6 +65,7 @@ assert len(fired) == 4, fired
 read, dropped, last, events = {}, {}, {}, []
 prev = 0
 late = 0
+worst = 0
 for line in open(jpath):
     e = json.loads(line)
     assert isinstance(e['ts'], int), line
@@ -90,6 +91,7 @@ for line in open(jpath):
             else clk[(t, seq)][2:4]
         assert lo - 20000 <= e['ts'] <= hi + 20000, \
             ('clock', clock, line, lo, hi, e['ts'] - lo)
+        worst = max(worst, lo - e['ts'], e['ts'] - hi)
 for t, n in fired.items():
     assert read.get(t, 0) + dropped.get(t, 0) == n, \
         ('fired != read + dropped', t, n, read.get(t), dropped.get(t))
@@ -108,8 +110,10 @@ if tpath:
         seq = int(rest.split('seq=')[1])
         text.append((int(s) * 10**9 + int(ns), int(tid), seq))
     assert text == events, 'text and JSON differ'
-print('rounds %d: %d events, %d dropped, %d late, %d threads' % (
-    rnd, len(events), sum(dropped.values()), late, len(read)))
+print('round %d: %d events, %d dropped, %d late, %d threads%s' % (
+    rnd, len(events), sum(dropped.values()), late, len(read),
+    ', %s clock: at most %d ns outside the bracket' % (clock, worst)
+    if clock else ''))
 PY
 		fail "oracle of $1 round $2"
 }

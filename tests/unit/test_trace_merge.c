@@ -15,7 +15,8 @@
  *   - clock: a TSC session (clock TSC, calibration) converts each event to
  *     within a few us of clock_gettime() read around its rdtsc, in
  *     CLOCK_REALTIME and in CLOCK_MONOTONIC, over polls spread in time; a
- *     CLOCK_MONOTONIC session likewise;
+ *     CLOCK_MONOTONIC session likewise; a calibration that contradicts the
+ *     clocks is overruled by the reader's own points;
  *   - version 1: a header of version 1 (CLOCK_REALTIME ts, bytes after
  *     session not interpreted) is read, ts printed as they are;
  *   - feed: a linear copy of records (padding included) is decoded as
@@ -27,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -469,7 +471,8 @@ static void test_late(void)
  * over @polls polls about 20 ms apart: each must convert to within @tol ns
  * of its bracket, in the output clock @out.
  */
-static void check_clock(uint32_t src, clockid_t out, int polls, uint64_t tol)
+static void check_clock(uint32_t src, clockid_t out, int polls, uint64_t tol,
+			bool bogus_cal)
 {
 	struct fake f;
 	struct rw_trace_reader *r;
@@ -478,6 +481,12 @@ static void check_clock(uint32_t src, clockid_t out, int polls, uint64_t tol)
 	int n = 0;
 
 	fake_new(&f, 2, src);
+	if (bogus_cal) {
+		/* A calibration an hour in the future: the reader's own
+		 * points overrule it. */
+		f.h->cal_realtime += 3600000000000ull;
+		f.h->cal_monotonic += 3600000000000ull;
+	}
 	r = open_reader(&f);
 	CHECK_OK(rw_trace_reader_set_clock(r, out));
 	rw_trace_reader_set_window(r, 0);
@@ -526,11 +535,13 @@ static void test_clock(void)
 	const uint64_t tol = 20000;
 
 #ifdef __x86_64__
-	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_REALTIME, 15, tol);
-	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_MONOTONIC, 15, tol);
+	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_REALTIME, 15, tol, false);
+	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_MONOTONIC, 15, tol, false);
+	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_REALTIME, 3, tol, true);
 #endif
-	check_clock(CLOCK_MONOTONIC, CLOCK_REALTIME, 5, tol);
-	check_clock(CLOCK_MONOTONIC, CLOCK_MONOTONIC, 2, 0);
+	check_clock(CLOCK_MONOTONIC, CLOCK_REALTIME, 5, tol, false);
+	check_clock(CLOCK_MONOTONIC, CLOCK_REALTIME, 3, tol, true);
+	check_clock(CLOCK_MONOTONIC, CLOCK_MONOTONIC, 2, 0, false);
 	printf("clock: ok\n");
 }
 

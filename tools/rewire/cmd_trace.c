@@ -376,6 +376,22 @@ static void explain_drops(struct rw_trace_summary *sum,
 	free(t);
 }
 
+/* Every second on a terminal's stderr when the events go elsewhere: how
+ * many so far, on one line that the summary ends. */
+static void progress(struct rw_trace_reader *r, uint64_t *next_ms)
+{
+	struct rw_trace_summary sum;
+	uint64_t now = now_ms();
+
+	if (now < *next_ms)
+		return;
+	*next_ms = now + 1000;
+	rw_trace_reader_summary(r, &sum);
+	fprintf(stderr, "\rrewire: trace: %llu events, %llu dropped ",
+		(unsigned long long)sum.events,
+		(unsigned long long)sum.dropped);
+}
+
 static void summary(struct rw_trace_reader *r, const struct trace_args *a,
 		    uint64_t dropped, uint64_t recursion)
 {
@@ -468,8 +484,8 @@ int cmd_trace(int argc, char **argv)
 	struct output outs[MAX_OUTPUTS];
 	struct trace_args a;
 	uint64_t shm_size = 0, deadline = 0;
-	uint64_t dropped = 0, nfuncs = 0, recursion = 0;
-	bool lost = false;
+	uint64_t dropped = 0, nfuncs = 0, recursion = 0, next_ms = 0;
+	bool lost = false, show_progress, progress_open = false;
 	size_t nmeta = 0;
 	int memfd = -1, ret, nouts = 0;
 
@@ -577,6 +593,10 @@ int cmd_trace(int argc, char **argv)
 	}
 	if (a.duration > 0)
 		deadline = now_ms() + (uint64_t)(a.duration * 1000);
+	show_progress = !g.quiet && isatty(STDERR_FILENO);
+	for (int i = 0; i < nouts; i++)
+		if (is_stdout(outs[i].path))
+			show_progress = false;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
@@ -585,6 +605,10 @@ int cmd_trace(int argc, char **argv)
 
 		if (n < 0)
 			break; /* an output failed or was closed */
+		if (show_progress) {
+			progress(r, &next_ms);
+			progress_open = true;
+		}
 		if (g_interrupted ||
 		    (a.count && rw_trace_reader_events(r) >= a.count) ||
 		    (deadline && now_ms() >= deadline))
@@ -634,6 +658,8 @@ summary:
 
 		/* A reader of ours that went away (`| head`) is an end,
 		 * not an error. */
+		if (progress_open)
+			fputc('\n', stderr);
 		if (e && e != -EPIPE && !ret)
 			ret = fail(EX_FAIL, e, "writing the trace: %s",
 				   err_desc(e));

@@ -31,8 +31,8 @@
  *
  * What a sink sees, in this order: begin() once (before anything else, at
  * the first delivery or at finish), then event() and note() calls in the
- * order of the timeline, flush() after each poll or feed that delivered
- * something, end() once from rw_trace_reader_finish(), destroy() from
+ * order of the timeline, flush() after each poll, feed or flush_all once
+ * begun, end() once from rw_trace_reader_finish(), destroy() from
  * rw_trace_reader_close(). A sink is called from the thread that calls the
  * reader, one call at a time.
  *
@@ -241,8 +241,9 @@ struct rw_trace_sink_ops {
 		     const struct rw_trace_session_info *info);
 	int (*event)(struct rw_trace_sink *s, const struct rw_trace_event *ev);
 	int (*note)(struct rw_trace_sink *s, const struct rw_trace_note *n);
-	/* After each poll, feed or flush that delivered something: write
-	 * out what is buffered (the user may be watching). */
+	/* After each poll, feed or flush_all once begun (whether or not it
+	 * delivered anything): write out what is buffered (the user may be
+	 * watching). */
 	int (*flush)(struct rw_trace_sink *s);
 	/* Once, at rw_trace_reader_finish(): everything was delivered. */
 	int (*end)(struct rw_trace_sink *s, const struct rw_trace_summary *sum);

@@ -173,6 +173,7 @@ struct rw_trace_reader {
 	bool identity;	    /* ts is already in the output clock */
 	struct clockpt pts[CLOCK_POINTS];
 	size_t npts;
+	bool cal_in_table;     /* pts[0] is the calibration, alone */
 	uint64_t now_ns;       /* the output clock at the last point */
 	uint64_t last_poll_ns; /* CLOCK_MONOTONIC of the last poll */
 	uint64_t max_poll_gap_ns;
@@ -502,9 +503,16 @@ static void clock_add(struct rw_trace_reader *r, struct clockpt p)
 	if (r->npts) {
 		const struct clockpt *l = &r->pts[r->npts - 1];
 
-		if (p.raw <= l->raw || p.out < l->out)
-			return;
+		if (p.raw <= l->raw || p.out < l->out) {
+			/* Our own points win over a calibration that
+			 * contradicts them (the process is buggy). */
+			if (r->npts == 1 && r->cal_in_table)
+				r->npts = 0;
+			else
+				return;
+		}
 	}
+	r->cal_in_table = false;
 	if (r->npts == CLOCK_POINTS) {
 		/* Keep the first point (the calibration) and the newer half;
 		 * drop every other point of the older half. */
@@ -555,6 +563,7 @@ static void clock_reset(struct rw_trace_reader *r)
 	bool rt = r->out_clock == CLOCK_REALTIME;
 
 	r->npts = 0;
+	r->cal_in_table = false;
 	r->identity = r->src_clock == (uint32_t)r->out_clock;
 	if (r->identity) {
 		clock_point(r);
@@ -565,10 +574,12 @@ static void clock_reset(struct rw_trace_reader *r)
 			       : h->clock == CLOCK_MONOTONIC  ? h->cal_monotonic
 							      : h->cal_realtime;
 
-		if (raw)
+		if (raw) {
 			clock_add(r, (struct clockpt){ raw,
 						       rt ? h->cal_realtime
 							  : h->cal_monotonic });
+			r->cal_in_table = true;
+		}
 	}
 	clock_point(r);
 }

@@ -40,11 +40,6 @@ grep -q "Not a directory" "$tmp/open.err" || fail "under a file: $(cat "$tmp/ope
 mkdir "$tmp/empty"
 "$feed" open "$tmp/empty" || fail "an empty directory was refused"
 
-if ! "$rw" trace --help 2>&1 | grep -q -- "--also"; then
-	echo "PASS (the rewire command has no --format/--also yet: sessions not tested)"
-	exit 0
-fi
-
 kinds='tf_ints=s,u,p,b;tf_strs=str,str;tf_float=f,f'
 functions=(--function 'tf_*' --graph)
 if [ "$backend" = generic ]; then
@@ -58,12 +53,14 @@ mkdir "$out_dir"
 rw_bg "$tmp/bg.out" trace "$tpid" 'tf_*' "${functions[@]}" \
 	--format ctf -o "$out_dir/ctf" --also "text=$out_dir/text" \
 	--also "json=$out_dir/json" --also "chrome-json=$out_dir/chrome.json"
+wait_log_pidvar=bg_pid # fail at once if the command exits
 wait_log "$tmp/bg.err" "tracing [0-9]+ tracepoints.*\(Ctrl-C to stop\)"
 if [ ${#functions[@]} -gt 0 ]; then
 	wait_log "$tmp/bg.err" "tracing [0-9]+ functions?.*\(Ctrl-C to stop\)"
 fi
 kill -USR1 "$tpid"
 wait_log "$tlog" "^burst 1 done"
+wait_log_pidvar=
 sleep 0.3 # the reorder window
 kill -INT "$bg_pid"
 rw_bg_end
@@ -74,7 +71,33 @@ python3 "$here/check_ctf.py" "$out_dir/ctf" --text "$out_dir/text" \
 python3 "$here/check_chrome.py" "$out_dir/chrome.json" --text "$out_dir/text" \
 	--json "$out_dir/json" --kinds "$kinds" ||
 	fail "Chrome JSON against the text and JSON outputs"
+grep -q 'procname = "tf_target"' "$out_dir/ctf/metadata" ||
+	fail "the CTF env does not name the process"
 kill_target "$tpid"
+
+step "the target dies during the session: both traces stay readable"
+start_target
+out_dir=$tmp/s3
+mkdir "$out_dir"
+rw_bg "$tmp/bg.out" trace "$tpid" 'tf_*' --format ctf -o "$out_dir/ctf" \
+	--also "chrome-json=$out_dir/chrome.json"
+wait_log "$tmp/bg.err" "tracing [0-9]+ tracepoints.*\(Ctrl-C to stop\)"
+kill -USR1 "$tpid"
+wait_log "$tlog" "^burst 1 done"
+sleep 0.5 # delivered (the sinks begin then, and read the process's name)
+kill_target "$tpid"
+rw_bg_end
+expect_rc 3 "trace of a target that died"
+n=$(babeltrace2 "$out_dir/ctf" | grep -c "tf_ints: ") ||
+	fail "babeltrace2 cannot read the CTF of a session cut short"
+[ "$n" -eq 60 ] || fail "$n tf_ints events in the CTF, expected 60"
+grep -q 'procname = "tf_target"' "$out_dir/ctf/metadata" ||
+	fail "the CTF env lost the process's name when it died"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+n = sum(1 for e in d["traceEvents"] if e.get("name") == "tf_ints")
+assert n == 60, n' "$out_dir/chrome.json" ||
+	fail "the Chrome JSON of a session cut short"
 
 step "drops as discarded events, monotonic clock"
 REWIRE_TRACE_CLOCK=monotonic start_target
@@ -83,9 +106,11 @@ mkdir "$out_dir"
 rw_bg "$tmp/bg.out" trace "$tpid" tf_ints --ring-size 4K --clock monotonic \
 	--format ctf -o "$out_dir/ctf" --also "text=$out_dir/text" \
 	--also "json=$out_dir/json" --also "chrome-json=$out_dir/chrome.json"
+wait_log_pidvar=bg_pid
 wait_log "$tmp/bg.err" "tracing 1 tracepoint.*\(Ctrl-C to stop\)"
 kill -USR2 "$tpid"
 wait_log "$tlog" "^flood 1 done"
+wait_log_pidvar=
 sleep 0.3
 kill -INT "$bg_pid"
 rw_bg_end

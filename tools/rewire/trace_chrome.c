@@ -9,23 +9,26 @@
  *	{"ph":"M","pid":P,"tid":P,"name":"process_name","args":{"name":"kv"}},
  *	{"ph":"M","pid":P,"tid":T,"name":"thread_name","args":{"name":"..."}},
  *	{"ph":"i","s":"t","name":"kv_request","cat":"tracepoint",
- *	 "ts":1732556000123456.789,"pid":P,"tid":T,"args":{"op":"GET",...}},
+ *	 "ts":123456.789,"pid":P,"tid":T,"args":{"op":"GET",...}},
  *	{"ph":"X","name":"handle()","cat":"function","ts":...,"dur":12.300,
  *	 "pid":P,"tid":T,"args":{"depth":0,"caller":"main+0x4f",
  *	 "duration_ns":12298}},
  *	...],
  *	"displayTimeUnit":"ns",
- *	"otherData":{"tracer":"rewire","pid":P,"clock":"realtime",...}}
+ *	"otherData":{"tracer":"rewire","pid":P,"clock":"realtime",
+ *	 "ts_base_s":1732556000,...}}
  *
  * One track per thread: pid is the traced process, tid the thread, named
  * by a thread_name metadata event ("comm (TID)" from /proc while the
  * thread lives, else "thread TID").
  *
- * Times: "ts" and "dur" are microseconds, printed with exactly three
- * decimals, so the number is the event's ns of the output clock to the
- * nanosecond (the same as the text output). A reader that parses the
- * number into a double keeps about 0.25 us of a realtime timestamp
- * (Perfetto parses the digits: it keeps the ns).
+ * Times: "ts" and "dur" are microseconds printed with exactly three
+ * decimals, and ts counts from otherData's "ts_base_s", the session's start
+ * in whole seconds of the output clock: an event's ns (the same as the text
+ * output's) is ts_base_s * 10^9 + ts * 1000. Counting from the start keeps
+ * the number small enough for a reader that parses it into a double to
+ * keep the nanoseconds (an absolute realtime ts, about 1.7e15 us, would
+ * keep a quarter of a microsecond).
  *
  * Tracepoints are instant events of thread scope, their arguments typed as
  * JSON allows: integers exact (also beyond 2^53), bools, doubles with 17
@@ -126,6 +129,9 @@ struct chrome_sink {
 	uint32_t nslots;
 	struct cthread **all;
 	size_t nall;
+	/* ts counts from here: the session's start in the output clock,
+	 * in whole seconds (otherData's ts_base_s). */
+	uint64_t base;
 	struct jb j; /* the event being built */
 	uint64_t events;
 };
@@ -204,6 +210,17 @@ static void jb_us(struct jb *b, uint64_t ns)
 
 	jb_u64(b, ns / 1000);
 	jb_mem(b, t, 4);
+}
+
+/* A timestamp: @ns from the base, as microseconds. */
+static void jb_ts(const struct chrome_sink *s, struct jb *b, uint64_t ns)
+{
+	if (ns >= s->base) {
+		jb_us(b, ns - s->base);
+	} else {
+		jb_mem(b, "-", 1);
+		jb_us(b, s->base - ns);
+	}
 }
 
 static const char hexdig[] = "0123456789abcdef";
@@ -504,7 +521,7 @@ static int thread_abandon(struct chrome_sink *s, struct cthread *t, uint64_t ns)
 		struct jb e = { 0 };
 
 		JB_LIT(&e, "{\"ph\":\"E\",\"ts\":");
-		jb_us(&e, ns);
+		jb_ts(s, &e, ns);
 		jb_ids(&e, s->pid, t->tid);
 		JB_LIT(&e, ",\"args\":{\"returned\":false}}");
 		err = e.oom ? -ENOMEM : thread_put(s, t, e.p, e.len);
@@ -602,7 +619,7 @@ static void func_tail(struct chrome_sink *s, struct jb *b,
 	JB_LIT(b, "\"name\":");
 	jb_cstr(b, ev->func->display);
 	JB_LIT(b, ",\"cat\":\"function\",\"ts\":");
-	jb_us(b, ns);
+	jb_ts(s, b, ns);
 	jb_ids(b, s->pid, ev->tid);
 	JB_LIT(b, ",\"args\":{\"depth\":");
 	jb_u64(b, ev->depth);
@@ -685,7 +702,7 @@ static int graph_return(struct chrome_sink *s, struct cthread *t,
 	}
 	if (p && p->began) {
 		JB_LIT(b, "{\"ph\":\"E\",\"ts\":");
-		jb_us(b, ev->ns);
+		jb_ts(s, b, ev->ns);
 		jb_ids(b, s->pid, t->tid);
 		JB_LIT(b, ",\"args\":{\"duration_ns\":");
 		jb_u64(b, ev->duration_ns);
@@ -743,7 +760,7 @@ static int chrome_event(struct rw_trace_sink *sk,
 		JB_LIT(b, "{\"ph\":\"i\",\"s\":\"t\",\"name\":");
 		jb_cstr(b, ev->tp->name);
 		JB_LIT(b, ",\"cat\":\"tracepoint\",\"ts\":");
-		jb_us(b, ev->ns);
+		jb_ts(s, b, ev->ns);
 		jb_ids(b, s->pid, ev->tid);
 		tp_args(b, ev);
 		err = b->oom ? -ENOMEM : thread_put(s, t, b->p, b->len);
@@ -796,7 +813,7 @@ static int chrome_note(struct rw_trace_sink *sk, const struct rw_trace_note *n)
 		  : "{\"ph\":\"i\",\"s\":\"p\",\"name\":");
 	jb_cstr(b, name);
 	JB_LIT(b, ",\"cat\":\"rewire\",\"ts\":");
-	jb_us(b, n->ns);
+	jb_ts(s, b, n->ns);
 	jb_ids(b, s->pid, t ? t->tid : s->pid);
 	if (n->kind == RW_TRACE_NOTE_CORRUPT) {
 		JB_LIT(b, ",\"args\":{\"why\":");
@@ -830,9 +847,29 @@ static int chrome_begin(struct rw_trace_sink *sk,
 	struct chrome_sink *s = to_chrome(sk);
 	struct jb m = { 0 };
 	char comm[64];
+	uint64_t cal;
 
 	s->pid = info->pid;
 	s->graph = info->graph;
+	/* Readers parse ts into a double: an absolute realtime ts (about
+	 * 1.7e15 us) keeps a quarter of a microsecond, one that counts from
+	 * the session's start keeps the ns for months. */
+	cal = info->clock_id == CLOCK_MONOTONIC ? info->cal_monotonic
+						: info->cal_realtime;
+	if (!cal) {
+		/* No calibration (a version 1 session): an hour ago is
+		 * before any event a live session delivers. */
+		struct timespec now;
+
+		clock_gettime(info->clock_id == CLOCK_MONOTONIC
+				      ? CLOCK_MONOTONIC
+				      : CLOCK_REALTIME,
+			      &now);
+		cal = now.tv_sec > 3600
+			      ? (uint64_t)(now.tv_sec - 3600) * 1000000000u
+			      : 0;
+	}
+	s->base = cal / 1000000000u * 1000000000u;
 	snprintf(s->clock, sizeof(s->clock), "%s",
 		 info->clock_id == CLOCK_MONOTONIC ? "monotonic" : "realtime");
 	snprintf(s->source, sizeof(s->source), "%s",
@@ -877,6 +914,8 @@ static void close_json(struct chrome_sink *s,
 	jb_i64(&b, s->pid);
 	JB_LIT(&b, ",\"clock\":");
 	jb_cstr(&b, s->clock);
+	JB_LIT(&b, ",\"ts_base_s\":");
+	jb_u64(&b, s->base / 1000000000u);
 	if (s->source[0]) {
 		JB_LIT(&b, ",\"source_clock\":");
 		jb_cstr(&b, s->source);

@@ -41,16 +41,16 @@
  *			pointer: the string is empty), empty ("") }
  *	pointer		integer, 64 bits, unsigned, base 16
  *
- * Why "empty": babeltrace2 up to 2.0.4 (Debian 12's) shows an empty string
- * field with the value that field object held in an earlier event (its
- * bt_field_string_clear() resets the length, not the text; fixed in later
- * releases). No encoding of an empty string avoids that reader's bug, so
- * the status says it: a reader that shows a string beside "empty" or
- * "null" shows a stale value.
- *
  * and "rewire:func_entry" { function, address, depth, caller,
  * caller_name } and "rewire:func_return" (the same and duration_ns, the ns
  * from entry to return as the probe measured them) for `--function`.
+ *
+ * Why "empty": babeltrace2 2.0.4 (Debian 12's) shows an empty string field
+ * with the text that field object held in an earlier event (its
+ * bt_field_string_clear() resets the length, not the text; babeltrace's
+ * own later test test_string_clear covers the fix). No encoding of an
+ * empty string avoids that reader's bug, so the status says it: a string
+ * shown beside "empty" or "null" is stale.
  *
  * Drops. A RW_TRACE_NOTE_DROPPED note ends the thread's packet: the
  * stream's next packet carries the new cumulative events_discarded, which
@@ -76,6 +76,7 @@
 
 #include "ctl/ring.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -84,7 +85,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +122,7 @@ struct cstream {
 	uint64_t nev;	    /* events in the open packet */
 	uint64_t ts_begin;  /* of the open packet */
 	uint64_t last_ns;   /* the stream's latest timestamp */
+	uint64_t note_ns;   /* the latest drop note's */
 	uint64_t opened_at; /* CLOCK_MONOTONIC when the packet got an event */
 	uint64_t seq;	    /* packets written */
 	uint64_t discarded; /* events lost so far */
@@ -130,8 +131,7 @@ struct cstream {
 
 struct ctf_sink {
 	struct rw_trace_sink sink;
-	char *dir;
-	int dirfd;
+	int dirfd; /* DIR: every file is opened relative to it */
 	unsigned char uuid[16];
 	char uuid_str[37];
 	char clock[16];
@@ -143,8 +143,8 @@ struct ctf_sink {
 	/* Every stream, for flushes and end(). */
 	struct cstream **all;
 	size_t nall;
-	/* The metadata text up to the env (event classes included) and its
-	 * env part, kept to rewrite it at end(). */
+	/* The metadata before the env (types, trace, clock, stream and
+	 * event classes), kept to rewrite the metadata at end(). */
 	char *meta_classes;
 	size_t meta_len;
 	/* Session facts for the env, again at end(). */
@@ -152,6 +152,7 @@ struct ctf_sink {
 	uint64_t info_session, info_ring;
 	bool info_overwrite;
 	char info_source[16];
+	char comm[64];
 	uint64_t clamped;
 	/* Field names of the event being described (field_name()). */
 	char names[2 * RW_TRACE_MAX_FIELDS][80];
@@ -530,7 +531,7 @@ static int meta_write(struct ctf_sink *s,
 {
 	static const struct rw_trace_session_info none;
 	struct sbuf b = { 0 };
-	char host[256] = "", comm[64];
+	char host[256] = "";
 	int fd, err;
 
 	if (!info)
@@ -538,7 +539,10 @@ static int meta_write(struct ctf_sink *s,
 	if (gethostname(host, sizeof(host) - 1))
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	proc_comm(s->pid, comm, sizeof(comm));
+	/* The process's name as it was at the start: it may be gone at the
+	 * end. */
+	if (!s->comm[0])
+		proc_comm(s->pid, s->comm, sizeof(s->comm));
 	sb_add(&b, s->meta_classes, s->meta_len);
 	sb_printf(&b, "\nenv {\n\thostname = ");
 	sb_literal(&b, host);
@@ -546,9 +550,9 @@ static int meta_write(struct ctf_sink *s,
 #ifdef REWIRE_VERSION
 	sb_printf(&b, "\ttracer_version = \"%s\";\n", REWIRE_VERSION);
 #endif
-	if (comm[0]) {
+	if (s->comm[0]) {
 		sb_printf(&b, "\tprocname = ");
-		sb_literal(&b, comm);
+		sb_literal(&b, s->comm);
 		sb_printf(&b, ";\n");
 	}
 	sb_printf(&b, "\tvpid = %d;\n\tclock = \"%s\";\n", s->pid, s->clock);
@@ -713,33 +717,56 @@ static int packet_begin(struct cstream *c, uint64_t ns)
 	return 0;
 }
 
-/* Completes the open packet (or an empty one at the stream's latest time
- * if none is open) and writes it. */
-static int packet_write(struct ctf_sink *s, struct cstream *c)
+/* Fills in the header and context of the packet at @p (@len bytes). */
+static void packet_seal(struct ctf_sink *s, struct cstream *c, unsigned char *p,
+			size_t len, uint64_t begin, uint64_t end,
+			uint64_t discarded)
 {
-	unsigned char *p;
-	int err;
-
-	if (!c->len) {
-		err = packet_begin(c, c->last_ns);
-		if (err)
-			return err;
-	}
-	p = c->buf;
 	put32(p, CTF_MAGIC);
 	memcpy(p + 4, s->uuid, 16);
 	put32(p + 20, 0);
-	put64(p + OFF_TS_BEGIN, c->ts_begin);
-	put64(p + OFF_TS_END,
-	      c->last_ns > c->ts_begin ? c->last_ns : c->ts_begin);
-	put64(p + OFF_CONTENT, (uint64_t)c->len * 8);
-	put64(p + OFF_PKTSIZE, (uint64_t)c->len * 8);
+	put64(p + OFF_TS_BEGIN, begin);
+	put64(p + OFF_TS_END, end > begin ? end : begin);
+	put64(p + OFF_CONTENT, (uint64_t)len * 8);
+	put64(p + OFF_PKTSIZE, (uint64_t)len * 8);
 	put64(p + OFF_SEQ, c->seq);
-	put64(p + OFF_DISCARDED, c->discarded);
+	put64(p + OFF_DISCARDED, discarded);
 	put32(p + OFF_TID, (uint32_t)c->tid);
+}
+
+/*
+ * Completes the open packet (or an empty one at the stream's latest time
+ * if none is open) and writes it. A stream's first packet must carry 0
+ * discarded events (babeltrace2 counts from there): when events were lost
+ * before it, an empty packet carrying 0 goes first.
+ */
+static int packet_write(struct ctf_sink *s, struct cstream *c)
+{
+	uint64_t end;
+	int err;
+
+	if (!c->len) {
+		err = packet_begin(c, c->last_ns > c->note_ns ? c->last_ns
+							      : c->note_ns);
+		if (err)
+			return err;
+	}
+	end = c->nev ? c->last_ns : c->ts_begin;
 	err = stream_open_file(s, c);
-	if (!err)
-		err = write_all(c->fd, p, c->len);
+	if (err)
+		return err;
+	if (!c->seq && c->discarded) {
+		unsigned char zero[PKT_START];
+
+		packet_seal(s, c, zero, sizeof(zero), c->ts_begin, c->ts_begin,
+			    0);
+		err = write_all(c->fd, zero, sizeof(zero));
+		if (err)
+			return err;
+		c->seq++;
+	}
+	packet_seal(s, c, c->buf, c->len, c->ts_begin, end, c->discarded);
+	err = write_all(c->fd, c->buf, c->len);
 	if (err)
 		return err;
 	c->seq++;
@@ -900,11 +927,13 @@ static int ctf_note(struct rw_trace_sink *sk, const struct rw_trace_note *n)
 		      n->tid);
 	if (!c)
 		return -ENOMEM;
-	if (n->ns > c->last_ns)
-		c->last_ns = n->ns;
-	/* The events before the drop end their packet; the first packet of
-	 * a stream must carry 0 (an empty one if need be). */
-	if (c->nev || !c->seq) {
+	/* The note's time only dates packets without events: a later event
+	 * of the thread may have been recorded before the note was seen. */
+	if (n->ns > c->note_ns)
+		c->note_ns = n->ns;
+	/* The events before the drop end their packet: the drop is placed
+	 * between it and the packet that carries the new count. */
+	if (c->nev) {
 		err = packet_write(s, c);
 		if (err)
 			return err;
@@ -1009,7 +1038,6 @@ static void ctf_destroy(struct rw_trace_sink *sk)
 	free(s->meta_classes);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
-	free(s->dir);
 	free(s);
 }
 
@@ -1095,11 +1123,6 @@ int rw_trace_sink_ctf(const char *dir, struct rw_trace_sink **out)
 	/* Can we write there? Better now than after the session. */
 	if (faccessat(s->dirfd, ".", W_OK | X_OK, AT_EACCESS)) {
 		err = -errno;
-		goto fail;
-	}
-	s->dir = strdup(dir);
-	if (!s->dir) {
-		err = -ENOMEM;
 		goto fail;
 	}
 	make_uuid(s->uuid);

@@ -10,8 +10,9 @@
   - the JSON Object Format: "traceEvents" a list, "displayTimeUnit" "ns";
   - every event: the keys its phase requires ("ph", "pid", "tid"; "ts"
     but for "M"; "name" but for "E"; "dur" for "X"; "s" of t/p/g for
-    "i"; "args" objects), integer pid/tid, ts and dur in microseconds with
-    three decimals (ns exact);
+    "i"; "args" objects), integer pid/tid, ts (from otherData's
+    ts_base_s) and dur in microseconds with three decimals: ns exact, also
+    when read as a double;
   - a process_name and a thread_name metadata event for every thread;
   - per thread: complete events ("X") and "B"/"E" spans nest properly (a
     span ends before its parent does), "X" and "B" in the order of their
@@ -50,8 +51,9 @@ def report():
     sys.exit(1 if errors else 0)
 
 
-def us_to_ns(v, where):
-    """A ts or dur: a number with three decimals, in ns."""
+def us_to_ns(v, where, signed=False):
+    """A ts (from the base) or dur: a number with three decimals, in ns.
+    Parsed as a double too, as most readers do: the ns must survive."""
     if not isinstance(v, (decimal.Decimal, int)):
         err("%s: not a number: %r" % (where, v))
         return 0
@@ -59,8 +61,10 @@ def us_to_ns(v, where):
     if d.as_tuple().exponent != -3:
         err("%s: %s is not microseconds with three decimals" % (where, v))
     ns = d * 1000
-    if ns != ns.to_integral_value() or ns < 0:
+    if ns != ns.to_integral_value() or (ns < 0 and not signed):
         err("%s: %s is not a whole number of ns" % (where, v))
+    if round(float(v) * 1000) != ns:
+        err("%s: %s loses its ns when read as a double" % (where, v))
     return int(ns)
 
 
@@ -71,6 +75,11 @@ def check_structure(doc):
         report()
     if doc.get("displayTimeUnit") != "ns":
         err("displayTimeUnit is %r" % doc.get("displayTimeUnit"))
+    base = doc.get("otherData", {}).get("ts_base_s")
+    if not isinstance(base, int) or base < 0:
+        err("otherData has no ts_base_s: %r" % doc.get("otherData"))
+        base = 0
+    base *= 10**9
     names = {}
     procs = set()
     per = defaultdict(list)
@@ -108,7 +117,7 @@ def check_structure(doc):
             continue
         if ph == "i" and e.get("s") not in ("t", "p", "g"):
             err("%s: scope %r" % (where, e.get("s")))
-        e["_ns"] = us_to_ns(e.get("ts"), where)
+        e["_ns"] = base + us_to_ns(e.get("ts"), where, signed=True)
         if ph == "X":
             e["_dur"] = us_to_ns(e.get("dur"), where)
         per[(e["pid"], e["tid"])].append(e)

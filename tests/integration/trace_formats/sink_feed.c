@@ -6,9 +6,10 @@
  * every argument kind at its extremes (INT64_MIN, UINT64_MAX, NaN, -0.0,
  * strings with quotes, escapes, control bytes, bytes that are not UTF-8,
  * cut at 256 bytes, NULL), names that are not TSDL identifiers, a tid used
- * by two slots, drops on a thread and without a slot, corrupt data, a late
- * event, and graph-mode calls that nest, leaf, are left without a return,
- * return without an entry or are still open at the end. Writes what it fed
+ * by two slots, drops on a thread (also before its first event) and
+ * without a slot, corrupt data, a late event, and graph-mode calls that
+ * nest, leaf, are left without a return, return without an entry or are
+ * still open at the end. Writes what it fed
  * as an oracle (JSON lines, exact: strings in hex, doubles as their bits)
  * for check_ctf.py and check_chrome.py (test_trace_formats.sh).
  *
@@ -326,6 +327,9 @@ static void session(void)
 	note(RW_TRACE_NOTE_DROPPED, 1, 1002, 2, NULL);
 	now_ns += 3;
 	tp(1, 1002, strs, (struct val[]){ STR("again"), STR("") }, false);
+	/* Thread 1004 (slot 4) loses events before its first one. */
+	note(RW_TRACE_NOTE_DROPPED, 4, 1004, 9, NULL);
+	tp(4, 1004, none, NULL, false);
 	/* A late event of thread 1003 (after a later one of 1002). */
 	now_ns -= 2;
 	note(RW_TRACE_NOTE_LATE, 2, 1003, 1234, NULL);
@@ -380,6 +384,9 @@ static void begin_all(bool graph)
 		.clock_id = CLOCK_REALTIME,
 		.clock = "realtime",
 		.source_clock = "tsc",
+		.cal_tsc = 1000,
+		.cal_realtime = 1732555999987654321ull,
+		.cal_monotonic = 123456789,
 		.meta = metas,
 		.nmeta = 5,
 		.funcs = funcs,
@@ -400,7 +407,7 @@ static void begin_all(bool graph)
 static void end_all(uint64_t events)
 {
 	struct rw_trace_summary sum = { .events = events,
-					.dropped = 11,
+					.dropped = 20,
 					.noslot = 3,
 					.nested = 1,
 					.corrupt = 1,

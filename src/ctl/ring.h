@@ -133,7 +133,15 @@
  *       while S2 copied them. Decoding starts at the first position that is
  *       a multiple of subbuf_size and at least max(0, r - ring_size) (it is
  *       a record's start) and stops at h. At most one sub-buffer of the
- *       oldest data is given up for this.
+ *       oldest data is given up for this, plus what the thread wrote
+ *       during S2 (r - h).
+ *
+ * The reader (tools/rewire/trace_snap.c) loads the bytes of S2 with relaxed
+ * 8-byte atomic loads, so that the race S4 resolves is not undefined
+ * behaviour. A reserve below head is a slot not written in overwrite mode
+ * (reported as damage). When S4 leaves nothing (the thread wrote a whole
+ * ring during S2) the copy starts again, a few times at most. A slot that
+ * never wrapped (r <= ring_size) decodes from position 0.
  *
  * tail is not used in overwrite mode (the reader never stores it) and
  * slot.dropped counts nothing (events are overwritten, not dropped);

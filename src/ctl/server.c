@@ -63,6 +63,7 @@
 #include "../internal.h"
 #include "../objects.h"
 #include "agg.h"
+#include "ring.h"
 #include "sockdir.h"
 #include "trace.h"
 #include "wire.h"
@@ -92,6 +93,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_CLIENTS 16
 /* A request is read within this time once its first byte arrived. */
@@ -117,6 +119,10 @@ struct client {
 	uid_t uid;
 	struct rw__trace *trace;
 	struct rw__agg *agg; /* funccount / funclatency */
+	/* SNAPSHOT: the number of the session this connection took a
+	 * snapshot of (for FUNCS), 0 none. A number, not a pointer: the
+	 * session belongs to another connection and may stop at any time. */
+	uint64_t snap_session;
 	/* CLOCK_MONOTONIC ms: when the connection times out unless it
 	 * sends a request; 0 never (a trace session). */
 	int64_t expires;
@@ -791,6 +797,156 @@ static int do_trace_stop(struct client *c)
 	return send_reply(c, -1);
 }
 
+/* --- Snapshots ----------------------------------------------------------------
+ * The flight recorder: `rewire trace --snapshot` keeps an overwrite session
+ * on its connection without reading it; `rewire snapshot`, on another
+ * connection, gets that session's memfd and descriptions (SNAPSHOT) and
+ * copies the rings itself (ring.h S1-S4). Nothing of the session is shared
+ * with the asking connection but the memfd, which the kernel duplicates
+ * into the client with SCM_RIGHTS: the session may stop, unmap and close
+ * its own descriptor at any time, the client's mapping keeps the pages.
+ * FUNCS on the asking connection finds the session again by its number.
+ */
+
+/* The header of @t's shared memory (written once before the memfd was
+ * handed out; the counters that follow are not needed). */
+static bool snap_header(const struct rw__trace *t, struct rw_trace_shm *h)
+{
+	size_t n = offsetof(struct rw_trace_shm, dropped_noslot);
+
+	memset(h, 0, sizeof(*h));
+	return pread(rw__trace_fd(t), h, n, 0) == (ssize_t)n &&
+	       !memcmp(h->magic, RW_TRACE_MAGIC, sizeof(h->magic));
+}
+
+static bool snap_overwrite(const struct rw__trace *t, uint64_t *number)
+{
+	struct rw_trace_shm h;
+
+	if (!snap_header(t, &h) || h.version < 2 ||
+	    !(h.flags & RW_TRACE_F_OVERWRITE))
+		return false;
+	*number = h.session;
+	return true;
+}
+
+static struct rw__trace *snap_session_find(uint64_t number)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		uint64_t n;
+
+		if (clients[i].fd >= 0 && clients[i].trace &&
+		    snap_overwrite(clients[i].trace, &n) && n == number)
+			return clients[i].trace;
+	}
+	return NULL;
+}
+
+/* "3 (rewire pid 812: kv_request kv_done, 12 functions)" for each overwrite
+ * session, for the messages of do_snapshot. */
+static void snap_list(char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < MAX_CLIENTS && len + 1 < size; i++) {
+		const struct client *o = &clients[i];
+		uint64_t n;
+		size_t ntp;
+
+		if (o->fd < 0 || !o->trace || !snap_overwrite(o->trace, &n))
+			continue;
+		ntp = rw__trace_count(o->trace);
+		len += (size_t)snprintf(
+			out + len, size - len,
+			"%s%llu (rewire pid %d:", len ? "; " : "",
+			(unsigned long long)n, (int)o->pid);
+		for (size_t k = 0; k < ntp && k < 4 && len + 1 < size; k++)
+			len += (size_t)snprintf(
+				out + len, size - len, " %s",
+				rw__trace_tp(o->trace, k)->name);
+		if (ntp > 4 && len + 1 < size)
+			len += (size_t)snprintf(out + len, size - len, " ...");
+		if (rw__trace_nfuncs(o->trace) && len + 1 < size)
+			len += (size_t)snprintf(out + len, size - len,
+						"%s%zu functions",
+						ntp ? ", " : " ",
+						rw__trace_nfuncs(o->trace));
+		if (len + 1 < size)
+			len += (size_t)snprintf(out + len, size - len, ")");
+	}
+}
+
+static int do_snapshot(struct client *c, const struct rw_wire_msg *m)
+{
+	static char list[2048];
+	const struct client *owner = NULL;
+	uint64_t want = 0, number = 0;
+	size_t found = 0, streaming = 0;
+	bool pick = rw_wire_find_u64(m->payload, m->len, RW_TAG_SESSION, &want);
+	struct rw__trace *t;
+	int pid = (int)getpid();
+
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		const struct client *o = &clients[i];
+		uint64_t n;
+
+		if (o->fd < 0 || !o->trace)
+			continue;
+		if (!snap_overwrite(o->trace, &n)) {
+			streaming++;
+			continue;
+		}
+		found++;
+		if (!pick || n == want) {
+			owner = o;
+			number = n;
+		}
+	}
+	snap_list(list, sizeof(list));
+	if (pick && !owner)
+		return send_error(c, -ENOENT,
+				  "process %d has no flight-recorder session "
+				  "%llu%s%s",
+				  pid, (unsigned long long)want,
+				  found ? "; it has: " : "", list);
+	if (!found)
+		return send_error(
+			c, -ENOENT,
+			"process %d has no flight-recorder session%s: "
+			"start one with `rewire trace %d TRACEPOINT... "
+			"--snapshot`",
+			pid,
+			streaming ? " (its trace sessions stream "
+				    "their events, they keep none)"
+				  : "",
+			pid);
+	if (found > 1 && !pick)
+		return send_error(
+			c, -RW_ERR_AMBIGUOUS,
+			"process %d has %zu flight-recorder sessions: "
+			"%s; pick one with --session N",
+			pid, found, list);
+	t = owner->trace;
+	rw_wire_begin(&reply, RW_MSG_OK);
+	rw_wire_u64(&reply, RW_TAG_SESSION, number);
+	rw_wire_u64(&reply, RW_TAG_OWNER, (uint64_t)owner->pid);
+	rw_wire_u64(&reply, RW_TAG_SHM_SIZE, rw__trace_size(t));
+	if (rw__trace_nfuncs(t))
+		rw_wire_u64(&reply, RW_TAG_NFUNCS, rw__trace_nfuncs(t));
+	for (size_t i = 0; i < rw__trace_count(t); i++) {
+		const struct rw_tracepoint *tp = rw__trace_tp(t, i);
+
+		rw_wire_group_begin(&reply, RW_TAG_TRACEPOINT);
+		rw_wire_u64(&reply, RW_TAG_ID, i);
+		rw_wire_str(&reply, RW_TAG_NAME, tp->name);
+		put_fields(tp);
+		rw_wire_group_end(&reply);
+	}
+	c->snap_session = number;
+	return send_reply(c, rw__trace_fd(t));
+}
+
 /* --- Function tracing -------------------------------------------------------
  * Replies that list functions are cut in pages: at most REPLY_FUNCS groups
  * and REPLY_BYTES bytes each (well under RW_WIRE_MAX_PAYLOAD and
@@ -814,9 +970,18 @@ static void put_func(const struct rw_ftrace_func *f)
 	rw_wire_str(&reply, RW_TAG_OBJECT, f->object);
 }
 
+static struct rw__trace *snap_session_find(uint64_t number);
+
 static const struct rw_ftrace *client_ftrace(const struct client *c)
 {
-	return c->trace ? rw__trace_ftrace(c->trace) : rw__agg_ftrace(c->agg);
+	struct rw__trace *t;
+
+	if (c->trace || c->agg || !c->snap_session)
+		return c->trace ? rw__trace_ftrace(c->trace)
+				: rw__agg_ftrace(c->agg);
+	/* The session a snapshot was taken of, while it runs. */
+	t = snap_session_find(c->snap_session);
+	return t ? rw__trace_ftrace(t) : NULL;
 }
 
 static int do_funcs(struct client *c, const struct rw_wire_msg *m)
@@ -825,6 +990,11 @@ static int do_funcs(struct client *c, const struct rw_wire_msg *m)
 	uint64_t from = 0;
 	size_t n, i, groups = 0;
 
+	if (!ft && c->snap_session && !c->trace && !c->agg)
+		return send_error(c, -ENOENT,
+				  "session %llu stopped: its function table "
+				  "is gone",
+				  (unsigned long long)c->snap_session);
 	if (!ft)
 		return send_error(c, -ENOENT,
 				  "this connection traces no function");
@@ -1315,6 +1485,8 @@ static int serve(struct client *c, const struct rw_wire_msg *m)
 		return do_agg_read(c, m);
 	case RW_MSG_AGG_STOP:
 		return do_agg_stop(c);
+	case RW_MSG_SNAPSHOT:
+		return do_snapshot(c, m);
 	case RW_MSG_PATCH_LOAD:
 	case RW_MSG_PATCH_ENABLE:
 	case RW_MSG_PATCH_DISABLE:

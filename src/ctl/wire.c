@@ -739,6 +739,8 @@ const char *rw_wire_msg_name(uint16_t type)
 		return "AGG_READ";
 	case RW_MSG_AGG_STOP:
 		return "AGG_STOP";
+	case RW_MSG_SNAPSHOT:
+		return "SNAPSHOT";
 	case RW_MSG_OK:
 		return "OK";
 	case RW_MSG_ERROR:

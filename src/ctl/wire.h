@@ -179,6 +179,21 @@ enum rw_msg {
 	 * AGG_READ, until the connection closes or sends AGG_START again.
 	 * OK: as AGG_READ with FROM 0, after the detach (final totals). */
 	RW_MSG_AGG_STOP = 18,
+	/*
+	 * SNAPSHOT: SESSION (u64, optional). The flight recorder (`rewire
+	 * snapshot`): a running overwrite session of the process (TRACE_START
+	 * with OVERWRITE=1), usually of another connection; SESSION picks one
+	 * by its number (rw_trace_shm.session) when there are several.
+	 * OK, with the session's memfd passed as SCM_RIGHTS (the pages stay
+	 * the client's even if the session stops meanwhile): SESSION, OWNER
+	 * (u64, the pid of the client that started it), SHM_SIZE, NFUNCS
+	 * (with functions), TRACEPOINT* groups as TRACE_START's reply. FUNCS
+	 * then reads that session's function table on this connection, as
+	 * long as the session runs (-ENOENT after).
+	 * Errors: -ENOENT no overwrite session (or none numbered SESSION);
+	 * -RW_ERR_AMBIGUOUS several and no SESSION (MESSAGE lists them).
+	 */
+	RW_MSG_SNAPSHOT = 19,
 
 	/* Replies. */
 	RW_MSG_OK = 0x100,
@@ -266,6 +281,9 @@ enum rw_tag {
 	 * mode (u64 0/1, ring.h). */
 	RW_TAG_CLOCK = 72,
 	RW_TAG_OVERWRITE = 73,
+	/* Snapshots (SNAPSHOT). */
+	RW_TAG_SESSION = 77, /* u64: a session's number */
+	RW_TAG_OWNER = 78,   /* u64: pid of the session's client */
 };
 
 /* --- Writing -------------------------------------------------------------

@@ -50,7 +50,7 @@ tr '\n' ' ' <"$tmp/page" | sed -e 's/- \{1,\}//g' >"$tmp/flat"
 
 "$rw" --help >"$tmp/help"
 for sub in ps ls key call trace funccount funclatency patch unpatch force run \
-	help; do
+	help snapshot; do
 	grep -Eq "^ +$sub( |\$)" "$tmp/help" || fail "rewire --help does not list '$sub'"
 	grep -Eq "rewire $sub( |\$)" "$tmp/flat" ||
 		fail "the man page does not describe 'rewire $sub'"

@@ -998,7 +998,8 @@ static void test_msg_name(void)
 	CHECK(strcmp(rw_wire_msg_name(RW_MSG_AGG_READ), "AGG_READ") == 0);
 	CHECK(strcmp(rw_wire_msg_name(RW_MSG_AGG_STOP), "AGG_STOP") == 0);
 	CHECK(rw_wire_msg_name(0) == NULL);
-	CHECK(rw_wire_msg_name(19) == NULL);
+	CHECK(strcmp(rw_wire_msg_name(RW_MSG_SNAPSHOT), "SNAPSHOT") == 0);
+	CHECK(rw_wire_msg_name(20) == NULL);
 	CHECK(rw_wire_msg_name(0xff) == NULL);
 	CHECK(rw_wire_msg_name(0x103) == NULL);
 	CHECK(rw_wire_msg_name(0xffff) == NULL);

@@ -489,6 +489,9 @@ int cmd_trace(int argc, char **argv)
 	size_t nmeta = 0;
 	int memfd = -1, ret, nouts = 0;
 
+	/* The flight recorder does not drain: its own loop. */
+	if (trace_wants_snapshot(argc, argv))
+		return cmd_trace_snapshot(argc, argv);
 	ret = opts_parse(argc, argv, trace_opts, &v, false);
 	if (ret)
 		return ret < 0 ? EX_OK : ret;

@@ -313,5 +313,11 @@ int cmd_force(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_build_patch(int argc, char **argv);
 int cmd_bind_patch(int argc, char **argv);
+/* The flight recorder (cmd_snapshot.c): `rewire snapshot`, and `rewire
+ * trace ... --snapshot`, which cmd_trace() hands over when
+ * trace_wants_snapshot() says so. */
+int cmd_snapshot(int argc, char **argv);
+int cmd_trace_snapshot(int argc, char **argv);
+bool trace_wants_snapshot(int argc, char **argv);
 
 #endif /* REWIRE_TOOL_REWIRE_H */

@@ -37,7 +37,7 @@
 
 #include <errno.h>
 #include <locale.h>
-#include <math.h>
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,7 +447,7 @@ static int lex_number(struct cc *c, size_t at)
 		d = strtod_l(buf, &end, c->loc);
 		if (end != buf + n || !(is_digit(buf[0]) || buf[0] == '.'))
 			goto bad;
-		if (errno == ERANGE && isinf(d))
+		if (errno == ERANGE && (d > DBL_MAX || d < -DBL_MAX))
 			return fail(c, -EINVAL, at,
 				    "floating-point number out of range");
 		c->tok.k = T_FLOAT;
@@ -946,8 +946,8 @@ static int cmp_int(struct cc *c, const struct operand *o, enum tk op,
 		    (uint64_t)v, NULL);
 }
 
-/* A double as an integer bound: clamped far outside every field's range
- * (and integral when it is in range). */
+/* A double rounded toward zero, clamped far outside every field's
+ * range. */
 static __int128 clamp(double d)
 {
 	if (d >= 0x1p65)
@@ -962,8 +962,9 @@ static int cmp_field(struct cc *c, const struct operand *o, enum tk op,
 {
 	static const enum op f_ops[] = { OP_EQ_F, OP_NE_F, OP_LT_F,
 					 OP_LE_F, OP_GT_F, OP_GE_F };
-	__int128 lo = 0, hi = 0;
+	__int128 lo = 0, hi = 0, t;
 	uint64_t bits;
+	bool sig;
 	double d;
 	int nl = o->len > 40 ? 40 : (int)o->len;
 	const char *name = c->s + o->at;
@@ -1042,22 +1043,24 @@ static int cmp_field(struct cc *c, const struct operand *o, enum tk op,
 			return cmp_int(c, o, op, v->i, lo, hi,
 				       o->kind == K_SIGNED);
 		d = v->f;
-		if (d == floor(d))
-			return cmp_int(c, o, op, clamp(d), lo, hi,
-				       o->kind == K_SIGNED);
-		/* Between two integers: never equal; x < 2.5 is x <= 2,
-		 * x > 2.5 is x >= 3. */
+		t = clamp(d);
+		sig = o->kind == K_SIGNED;
+		if ((double)t == d || d >= 0x1p64 || d <= -0x1p64)
+			return cmp_int(c, o, op, t, lo, hi, sig);
+		/* Between two integers (t is d rounded toward zero): never
+		 * equal; x < 2.5 is x <= 2, x > 2.5 is x >= 3, x < -2.5 is
+		 * x <= -3. */
 		switch (op) {
 		case T_EQ:
 		case T_NE:
 			return emit(c, OP_CONST, 0, 0, op == T_NE, NULL);
 		case T_LT:
 		case T_LE:
-			return cmp_int(c, o, T_LE, clamp(floor(d)), lo, hi,
-				       o->kind == K_SIGNED);
+			return cmp_int(c, o, T_LE, d < 0 ? t - 1 : t, lo, hi,
+				       sig);
 		default:
-			return cmp_int(c, o, T_GE, clamp(ceil(d)), lo, hi,
-				       o->kind == K_SIGNED);
+			return cmp_int(c, o, T_GE, d > 0 ? t + 1 : t, lo, hi,
+				       sig);
 		}
 	case K_FLOAT:
 		if (v->k != O_INT && v->k != O_FLOAT)

@@ -165,8 +165,13 @@ static double as_double(uint64_t bits)
 	return d;
 }
 
-bool rw_filter_eval(const struct rw_filter *f, const uint64_t *args)
+/* The values are read through this type: the caller's array may be of
+ * another type of the same bits (union rw_tp_value in the probe). */
+typedef uint64_t __attribute__((may_alias)) value_bits;
+
+bool rw_filter_eval(const struct rw_filter *f, const uint64_t *values)
 {
+	const value_bits *args = (const value_bits *)values;
 	const struct insn *in = f->code, *end = f->code + f->n;
 	const uint8_t *pool = (const uint8_t *)end;
 	bool acc = true;
@@ -760,7 +765,7 @@ static int unknown_field(struct cc *c, const struct tok *t)
 	const char *name = c->s + t->at;
 	int nl = t->len > 40 ? 40 : (int)t->len;
 	const char *more = t->len > 40 ? "..." : "";
-	size_t best = SIZE_MAX, limit = t->len / 3 > 2 ? t->len / 3 : 2;
+	size_t best = SIZE_MAX, limit = t->len / 3 > 1 ? t->len / 3 : 1;
 	const char *sug = NULL;
 	char list[120];
 	size_t ll = 0;

@@ -201,6 +201,8 @@ static const struct {
 	{ "valeu_len > 3", -ENOENT, 1,
 	  "no field 'valeu_len'; did you mean 'value_len'?" },
 	{ "VALUE_LEN > 3", -ENOENT, 1, "did you mean 'value_len'?" },
+	{ "hti", -ENOENT, 1, "no field 'hti'; did you mean 'hit'?" },
+	{ "xy == 1", -ENOENT, 1, "no field 'xy' (fields: op," },
 	{ "delta > 1 && rato < 1", -ENOENT, 14, "did you mean 'ratio'?" },
 	{ "zzzz > 3", -ENOENT, 1,
 	  "no field 'zzzz' (fields: op, value_len, delta, hit, ratio, ptr, "

@@ -33,6 +33,7 @@
  */
 #include "internal.h"
 
+#include "ctl/filter.h"
 #include "ctl/ring.h"
 #include "ctl/trace.h"
 
@@ -82,7 +83,18 @@ struct ent {
 	uint8_t nargs;	 /* at most RW_TRACE_MAX_ARGS */
 	uint8_t strings; /* bit i: argument i is a string */
 	uint16_t base;	 /* record bytes without the strings' bytes */
+	/* --filter: rw__trace_filter_state(), and the program of state 1
+	 * (NULL otherwise). */
+	uint8_t fstate;
+	struct rw_filter *filter;
 };
+
+/* Events the filters kept out: counters on lines of their own, each
+ * thread adding to the one its TLS block's address hashes to. */
+#define FILTER_STRIPES 16
+struct filter_count {
+	_Atomic uint64_t n;
+} __attribute__((aligned(RW_CACHELINE)));
 
 struct rw__trace {
 	/* Read by every probe, constant. */
@@ -104,6 +116,7 @@ struct rw__trace {
 	size_t size;
 	size_t count;
 	struct ent *ents;
+	struct filter_count *fcount; /* FILTER_STRIPES, with a filter */
 	/* Function tracing: the probe set and its table (constant once
 	 * attached; the probes read tab). */
 	struct rw_ftrace *ft;
@@ -379,6 +392,28 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 	publish(p, head);
 }
 
+/*
+ * Step 0 (--filter): whether the event passes the tracepoint's filter (a
+ * tracepoint of state 2 passes nothing). An event kept out is counted and
+ * touches nothing else: not the ring, not the slot cache, not the clock.
+ * The filter runs before step 1 because it reads only the arguments and
+ * its own program (rw_filter_eval() is async-signal-safe).
+ */
+static __attribute__((noinline)) bool filter_pass(const struct ent *e,
+						  const union rw_tp_value *args)
+{
+	uint64_t h = (uint64_t)(uintptr_t)&tls * 0x9e3779b97f4a7c15ull;
+
+	if (e->filter && rw_filter_eval(e->filter, (const uint64_t *)args))
+		return true;
+	atomic_fetch_add_explicit(&e->t->fcount[h >> (64 - 4)].n, 1,
+				  memory_order_relaxed);
+	return false;
+}
+_Static_assert(FILTER_STRIPES == 1 << 4, "filter_pass() hashes to 4 bits");
+_Static_assert(RW_FILTER_MAX_STRING == RW_TRACE_MAX_STRING,
+	       "a filter compares the bytes a record holds");
+
 static void probe(void *data, const struct rw_tracepoint *tp,
 		  const union rw_tp_value *args)
 {
@@ -388,6 +423,9 @@ static void probe(void *data, const struct rw_tracepoint *tp,
 	struct slot_priv *slot;
 
 	(void)tp; /* e->tp, with its shape precomputed in e */
+	/* Step 0. */
+	if (RW_UNLIKELY(e->fstate) && !filter_pass(e, args))
+		return;
 	/* Step 1. */
 	if (RW_UNLIKELY(tl->busy)) {
 		atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
@@ -748,6 +786,9 @@ static void trace_free(struct rw__trace *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	free(t->priv);
+	for (size_t i = 0; t->ents && i < t->count; i++)
+		rw_filter_free(t->ents[i].filter);
+	free(t->fcount);
 	free(t->ents);
 	rw__functab_free(&t->tab);
 	free(t);
@@ -858,6 +899,151 @@ static bool detach(struct rw__trace *t, size_t n)
 	return ok;
 }
 
+/* --- Filters (--filter, src/ctl/filter.h) ---------------------------------
+ * Compiled once per tracepoint when the session starts, before any probe
+ * is attached (the probes read ents[].fstate and .filter from the first
+ * event on, and a tracepoint with a filter never takes its generated
+ * writer).
+ */
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct rw_filter_field *)a)->name,
+		      ((const struct rw_filter_field *)b)->name);
+}
+
+static int filter_error(const struct rw_filter_error *fe, int e,
+			unsigned *column, char *err, size_t errlen)
+{
+	if (column)
+		*column = fe->column;
+	if (fe->column)
+		seterr(err, errlen, "--filter, column %u: %s", fe->column,
+		       fe->msg);
+	else
+		seterr(err, errlen, "--filter: %s", fe->msg);
+	return e;
+}
+
+/* The names of every field of the session's tracepoints, sorted, each
+ * once (NULL names skipped): for the check of the expression's names. */
+static struct rw_filter_field *all_fields(const struct rw__trace *t,
+					  unsigned *n)
+{
+	struct rw_filter_field *f =
+		calloc(t->count * RW_TRACE_MAX_ARGS + 1, sizeof(*f));
+	size_t k = 0, u = 0;
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < t->count; i++)
+		for (unsigned j = 0; j < t->ents[i].nargs; j++)
+			if (t->ents[i].tp->fields[j].name)
+				f[k++] = (struct rw_filter_field){
+					t->ents[i].tp->fields[j].name,
+					(int)t->ents[i].tp->fields[j].kind
+				};
+	if (k)
+		qsort(f, k, sizeof(*f), cmp_name);
+	for (size_t i = 0; i < k; i++)
+		if (!u || strcmp(f[u - 1].name, f[i].name))
+			f[u++] = f[i];
+	/* rw_filter_check() takes at most UINT16_MAX and says so. */
+	*n = u > UINT16_MAX + 1u ? UINT16_MAX + 1u : (unsigned)u;
+	return f;
+}
+
+static int filters_setup(struct rw__trace *t, const char *expr,
+			 unsigned *column, char *err, size_t errlen)
+{
+	struct rw_filter_error fe, first = { 0, "" };
+	struct rw_filter_field *all;
+	int e, first_e = 0;
+	size_t pass = 0;
+	unsigned n;
+
+	if (!expr || !*expr)
+		return 0;
+	if (!t->count) {
+		seterr(err, errlen,
+		       "--filter applies to tracepoint events, and no "
+		       "tracepoint is traced (function events are not "
+		       "filtered)");
+		return -EINVAL;
+	}
+	/* The syntax, and names that no tracepoint has. */
+	all = all_fields(t, &n);
+	if (!all) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e = rw_filter_check(expr, all, n, &fe);
+	free(all);
+	if (e)
+		return filter_error(&fe, e, column, err, errlen);
+	t->fcount = aligned_alloc(RW_CACHELINE,
+				  FILTER_STRIPES * sizeof(*t->fcount));
+	if (!t->fcount) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memset(t->fcount, 0, FILTER_STRIPES * sizeof(*t->fcount));
+	for (size_t i = 0; i < t->count; i++) {
+		struct ent *en = &t->ents[i];
+		struct rw_filter_field f[RW_TRACE_MAX_ARGS];
+
+		for (unsigned j = 0; j < en->nargs; j++)
+			f[j] = (struct rw_filter_field){
+				en->tp->fields[j].name,
+				(int)en->tp->fields[j].kind
+			};
+		e = rw_filter_compile(expr, f, en->nargs, &en->filter, &fe);
+		if (e == -ENOMEM)
+			return filter_error(&fe, e, column, err, errlen);
+		en->fstate = e ? 2 : 1;
+		pass += !e;
+		/* Keep the first error, a kind's rather than a name's. */
+		if (e && (!first_e || (first_e == -ENOENT && e != -ENOENT))) {
+			first_e = e;
+			first = fe;
+			snprintf(first.msg, sizeof(first.msg),
+				 "%.150s (tracepoint %.30s)", fe.msg,
+				 en->tp->name);
+		}
+	}
+	if (!pass) {
+		if (first_e == -ENOENT)
+			/* Every name is some tracepoint's, but none has them
+			 * all. */
+			snprintf(fe.msg, sizeof(fe.msg),
+				 "no traced tracepoint has every field the "
+				 "filter names (%.140s)",
+				 first.msg);
+		else
+			fe = first;
+		fe.column = first.column;
+		return filter_error(&fe, first_e, column, err, errlen);
+	}
+	return 0;
+}
+
+int rw__trace_filter_state(const struct rw__trace *t, size_t id)
+{
+	return t && id < t->count ? t->ents[id].fstate : 0;
+}
+
+uint64_t rw__trace_filtered(const struct rw__trace *t)
+{
+	uint64_t n = 0;
+
+	if (!t || !t->fcount)
+		return 0;
+	for (unsigned i = 0; i < FILTER_STRIPES; i++)
+		n += atomic_load_explicit(&t->fcount[i].n,
+					  memory_order_relaxed);
+	return n;
+}
+
 int rw__trace_start(const char *const *patterns, size_t npatterns,
 		    size_t ring_bytes, struct rw__trace **out, char *err,
 		    size_t errlen)
@@ -876,6 +1062,26 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 			  size_t ring_bytes, struct rw__trace **out, char *err,
 			  size_t errlen)
 {
+	struct rw__trace_opts o = {
+		.patterns = patterns,
+		.npatterns = npatterns,
+		.funcs = funcs,
+		.nfuncs = nfuncs,
+		.graph = graph,
+		.ring_bytes = ring_bytes,
+	};
+
+	return rw__trace_start_opts(&o, out, err, errlen);
+}
+
+int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
+			 char *err, size_t errlen)
+{
+	const char *const *patterns = o ? o->patterns : NULL;
+	const char *const *funcs = o ? o->funcs : NULL;
+	size_t npatterns = o ? o->npatterns : 0, nfuncs = o ? o->nfuncs : 0;
+	size_t ring_bytes = o ? o->ring_bytes : 0;
+	bool graph = o && o->graph;
 	struct match m = { patterns, npatterns, NULL, NULL, 0, 0, 0 };
 	struct rw__trace *t = NULL;
 	size_t attached = 0;
@@ -883,11 +1089,13 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 
 	if (err && errlen)
 		err[0] = '\0';
+	if (o && o->filter_column)
+		*o->filter_column = 0;
 	if (!patterns)
 		npatterns = 0;
 	if (!funcs)
 		nfuncs = 0;
-	if (!out || (!npatterns && !nfuncs)) {
+	if (!o || !out || (!npatterns && !nfuncs)) {
 		seterr(err, errlen, "no tracepoint or function pattern");
 		return -EINVAL;
 	}
@@ -970,14 +1178,20 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 		if (nargs > RW_TRACE_MAX_ARGS)
 			nargs = RW_TRACE_MAX_ARGS;
 		*en = (struct ent){
-			t,	     m.tps[i],
-			(uint32_t)i, (uint8_t)nargs,
-			0,	     (uint16_t)(RW_TRACE_REC_HDR + 8 * nargs)
+			.t = t,
+			.tp = m.tps[i],
+			.id = (uint32_t)i,
+			.nargs = (uint8_t)nargs,
+			.base = (uint16_t)(RW_TRACE_REC_HDR + 8 * nargs),
 		};
 		for (unsigned k = 0; k < nargs; k++)
 			if (m.tps[i]->fields[k].kind == RW_TP_STRING)
 				en->strings |= (uint8_t)(1u << k);
 	}
+	/* --filter: compiled per tracepoint, before any probe is attached. */
+	e = filters_setup(t, o->filter, o->filter_column, err, errlen);
+	if (e)
+		goto out;
 	e = mem_reserve(t, err, errlen);
 	if (e)
 		goto out;

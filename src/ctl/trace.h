@@ -80,6 +80,40 @@ void rw__functab_free(struct rw__functab *tab);
 size_t rw__functab_id(const struct rw__functab *tab,
 		      const struct rw_ftrace_func *f);
 
+/* The options of a session (rw__trace_start_opts()). */
+struct rw__trace_opts {
+	const char *const *patterns; /* tracepoint globs */
+	size_t npatterns;
+	const char *const *funcs; /* function globs */
+	size_t nfuncs;
+	bool graph;
+	size_t ring_bytes;  /* 0: default */
+	bool overwrite;	    /* flight recorder (ring.h, overwrite mode) */
+	const char *filter; /* NULL or "": none (src/ctl/filter.h) */
+	unsigned clock;	    /* 0: auto; RW_TRACE_CLOCK_TSC; CLOCK_MONOTONIC */
+	bool generic; /* never the generated writers (benchmarks, tests) */
+	unsigned *filter_column; /* out, may be NULL: 1-based column of a
+				  * filter error, 0 none */
+};
+
+/*
+ * rw__trace_start_opts - start a session as @o says: rw__trace_start_funcs()
+ * with @o->patterns and @o->funcs, and:
+ *
+ * - @o->overwrite: overwrite mode (ring.h): the rings are at least
+ *   RW_TRACE_OVERWRITE_RING_MIN bytes, cut in sub-buffers of max(4 KiB,
+ *   ring / 16), and a full ring is written over, never dropped;
+ * - @o->clock: RW_TRACE_CLOCK_TSC or CLOCK_MONOTONIC forces the clock
+ *   (-EOPNOTSUPP: a TSC asked for where there is none, -EINVAL: another
+ *   value); 0 takes $REWIRE_TRACE_CLOCK ("tsc" or "monotonic"), else the
+ *   TSC where it is invariant, else CLOCK_MONOTONIC;
+ * - @o->generic: the generic probe even where a generated writer exists.
+ *
+ * Errors as rw__trace_start_funcs().
+ */
+int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
+			 char *err, size_t errlen);
+
 /*
  * rw__trace_start - attach the built-in probe to every tracepoint whose
  * name matches one of @patterns (fnmatch(3), no flags), in every loaded
@@ -153,5 +187,28 @@ uint64_t rw__trace_stop(struct rw__trace *t);
 /* Whether @func is the built-in probe (for listing: its symbol is
  * hidden). */
 bool rw__trace_is_probe(const void *func);
+
+/*
+ * Filters (`rewire trace --filter`, src/ctl/filter.h). rw__trace_start_opts()
+ * with @o->filter compiles it for each tracepoint, against its fields,
+ * before any probe is attached; a tracepoint with a filter records through
+ * the generic probe, which evaluates the filter first of all (before step
+ * 1), so that an event kept out costs the test and a counter. Errors, with
+ * "--filter, column N: ..." in @err and N in *@o->filter_column: those of
+ * rw_filter_check() against the names of every tracepoint matched (a
+ * syntax error, a name none of them has), -EINVAL when there is no
+ * tracepoint to filter (function patterns only), and the first
+ * tracepoint's error when none can take the filter (a type mismatch in
+ * each, or none has every field).
+ *
+ * Per tracepoint id:
+ * 0 recorded as usual, 1 a filter applies, 2 the tracepoint has not every
+ * field the filter names: nothing of it is recorded. And the events the
+ * filters kept out so far (those of state-2 tracepoints included), from
+ * counters the probes add to without ordering: a sum taken while probes
+ * run may miss the last few.
+ */
+int rw__trace_filter_state(const struct rw__trace *t, size_t id);
+uint64_t rw__trace_filtered(const struct rw__trace *t);
 
 #endif /* REWIRE_CTL_TRACE_H */

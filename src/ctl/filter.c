@@ -134,8 +134,10 @@ static bool glob(const uint8_t *p, const uint8_t *w, size_t m,
 }
 
 /* Whether the string @str (NULL: matches nothing) matches the pattern at
- * @pat. Only its first RW_FILTER_MAX_STRING bytes are looked at. */
-static bool str_match(const uint8_t *pat, const char *str)
+ * @pat. Only its first RW_FILTER_MAX_STRING bytes are looked at. Out of
+ * line: the evaluator stays small. */
+static __attribute__((noinline)) bool str_match(const uint8_t *pat,
+						const char *str)
 {
 	size_t m = (size_t)pat[0] | (size_t)pat[1] << 8, n = 0;
 	const unsigned char *s = (const unsigned char *)str;
@@ -171,104 +173,122 @@ typedef uint64_t __attribute__((may_alias)) value_bits;
 
 bool rw_filter_eval(const struct rw_filter *f, const uint64_t *values)
 {
+	/* Threaded code: each instruction jumps to the next one's handler
+	 * (a load and an indirect jump, no bounds check: op is always one
+	 * of these, written by the compiler). In enum op's order. */
+	static const void *const ops[] = {
+		&&op_const,  &&op_nz,	  &&op_z,    &&op_nz_f, &&op_eq,
+		&&op_ne,     &&op_lt_s,	  &&op_le_s, &&op_gt_s, &&op_ge_s,
+		&&op_lt_u,   &&op_le_u,	  &&op_gt_u, &&op_ge_u, &&op_eq_f,
+		&&op_ne_f,   &&op_lt_f,	  &&op_le_f, &&op_gt_f, &&op_ge_f,
+		&&op_str_eq, &&op_str_ne, &&op_not,  &&op_jf,	&&op_jt,
+	};
 	const value_bits *args = (const value_bits *)values;
 	const struct insn *in = f->code, *end = f->code + f->n;
 	const uint8_t *pool = (const uint8_t *)end;
 	bool acc = true;
 
-	while (in < end) {
-		uint64_t v;
+#define NEXT()                      \
+	do {                        \
+		if (++in == end)    \
+			return acc; \
+		goto *ops[in->op];  \
+	} while (0)
+#define ARG (args[in->arg])
+#define ARG_F (as_double(args[in->arg]))
+#define IMM_F (as_double(in->imm))
 
-		switch (in->op) {
-		case OP_CONST:
-			acc = in->imm != 0;
-			break;
-		case OP_NZ:
-			acc = args[in->arg] != 0;
-			break;
-		case OP_Z:
-			acc = args[in->arg] == 0;
-			break;
-		case OP_NZ_F:
-			acc = as_double(args[in->arg]) != 0.0;
-			break;
-		case OP_EQ:
-			acc = args[in->arg] == in->imm;
-			break;
-		case OP_NE:
-			acc = args[in->arg] != in->imm;
-			break;
-		case OP_LT_S:
-			acc = (int64_t)args[in->arg] < (int64_t)in->imm;
-			break;
-		case OP_LE_S:
-			acc = (int64_t)args[in->arg] <= (int64_t)in->imm;
-			break;
-		case OP_GT_S:
-			acc = (int64_t)args[in->arg] > (int64_t)in->imm;
-			break;
-		case OP_GE_S:
-			acc = (int64_t)args[in->arg] >= (int64_t)in->imm;
-			break;
-		case OP_LT_U:
-			acc = args[in->arg] < in->imm;
-			break;
-		case OP_LE_U:
-			acc = args[in->arg] <= in->imm;
-			break;
-		case OP_GT_U:
-			acc = args[in->arg] > in->imm;
-			break;
-		case OP_GE_U:
-			acc = args[in->arg] >= in->imm;
-			break;
-		case OP_EQ_F:
-			acc = as_double(args[in->arg]) == as_double(in->imm);
-			break;
-		case OP_NE_F:
-			acc = as_double(args[in->arg]) != as_double(in->imm);
-			break;
-		case OP_LT_F:
-			acc = as_double(args[in->arg]) < as_double(in->imm);
-			break;
-		case OP_LE_F:
-			acc = as_double(args[in->arg]) <= as_double(in->imm);
-			break;
-		case OP_GT_F:
-			acc = as_double(args[in->arg]) > as_double(in->imm);
-			break;
-		case OP_GE_F:
-			acc = as_double(args[in->arg]) >= as_double(in->imm);
-			break;
-		case OP_STR_EQ:
-		case OP_STR_NE:
-			v = args[in->arg];
-			acc = str_match(pool + in->aux,
-					(const char *)(uintptr_t)v) ==
-			      (in->op == OP_STR_EQ);
-			break;
-		case OP_NOT:
-			acc = !acc;
-			break;
-		case OP_JF:
-			if (!acc) {
-				in = f->code + in->aux; /* forward */
-				continue;
-			}
-			break;
-		case OP_JT:
-			if (acc) {
-				in = f->code + in->aux;
-				continue;
-			}
-			break;
-		default:
-			return false; /* never emitted */
-		}
-		in++;
-	}
-	return acc;
+	if (in == end)
+		return acc;
+	goto *ops[in->op];
+op_const:
+	acc = in->imm != 0;
+	NEXT();
+op_nz:
+	acc = ARG != 0;
+	NEXT();
+op_z:
+	acc = ARG == 0;
+	NEXT();
+op_nz_f:
+	acc = ARG_F != 0.0;
+	NEXT();
+op_eq:
+	acc = ARG == in->imm;
+	NEXT();
+op_ne:
+	acc = ARG != in->imm;
+	NEXT();
+op_lt_s:
+	acc = (int64_t)ARG < (int64_t)in->imm;
+	NEXT();
+op_le_s:
+	acc = (int64_t)ARG <= (int64_t)in->imm;
+	NEXT();
+op_gt_s:
+	acc = (int64_t)ARG > (int64_t)in->imm;
+	NEXT();
+op_ge_s:
+	acc = (int64_t)ARG >= (int64_t)in->imm;
+	NEXT();
+op_lt_u:
+	acc = ARG < in->imm;
+	NEXT();
+op_le_u:
+	acc = ARG <= in->imm;
+	NEXT();
+op_gt_u:
+	acc = ARG > in->imm;
+	NEXT();
+op_ge_u:
+	acc = ARG >= in->imm;
+	NEXT();
+op_eq_f:
+	acc = ARG_F == IMM_F;
+	NEXT();
+op_ne_f:
+	acc = ARG_F != IMM_F;
+	NEXT();
+op_lt_f:
+	acc = ARG_F < IMM_F;
+	NEXT();
+op_le_f:
+	acc = ARG_F <= IMM_F;
+	NEXT();
+op_gt_f:
+	acc = ARG_F > IMM_F;
+	NEXT();
+op_ge_f:
+	acc = ARG_F >= IMM_F;
+	NEXT();
+op_str_eq:
+	acc = str_match(pool + in->aux, (const char *)(uintptr_t)ARG);
+	NEXT();
+op_str_ne:
+	acc = !str_match(pool + in->aux, (const char *)(uintptr_t)ARG);
+	NEXT();
+op_not:
+	acc = !acc;
+	NEXT();
+op_jf:
+	if (acc)
+		NEXT();
+	goto jump;
+op_jt:
+	if (!acc)
+		NEXT();
+jump:
+	/* Forward only: the program ends. */
+	in = f->code + in->aux;
+	if (in == end)
+		return acc;
+	goto *ops[in->op];
+#undef NEXT
+#undef ARG
+#undef ARG_F
+#undef IMM_F
 }
+_Static_assert(OP_JT == 24, "rw_filter_eval()'s table follows enum op");
 
 void rw_filter_free(struct rw_filter *f)
 {

@@ -200,6 +200,7 @@ static const struct cmd cmds[] = {
 	  "  rewire call 4242 checksum crc32c\n" },
 	{ "trace", cmd_trace,
 	  "usage: rewire trace PID [TRACEPOINT...] [--function GLOB]... [--graph]\n"
+	  "                    [--filter EXPR]\n"
 	  "                    [--ring-size BYTES] [--duration SEC] [--count N]\n"
 	  "                    [--output FILE] [--json]\n"
 	  "\n"
@@ -234,6 +235,13 @@ static const struct cmd cmds[] = {
 	  "  -f, --function GLOB\n"
 	  "                     trace these functions (repeatable)\n"
 	  "  -g, --graph        with --function: returns and durations too\n"
+	  "  --filter EXPR      record only the tracepoint events for which EXPR\n"
+	  "                     is true, evaluated in the process before\n"
+	  "                     anything is recorded: fields by name, numbers,\n"
+	  "                     'strings' with * wildcards, true/false,\n"
+	  "                     == != < <= > >=, && || ! and parentheses;\n"
+	  "                     errors point at the column. Function events\n"
+	  "                     are not filtered\n"
 	  "  --ring-size BYTES  ring buffer size per thread (suffixes K, M);\n"
 	  "                     the process rounds it and has a default\n"
 	  "  -d, --duration SEC stop after SEC seconds (fractions allowed)\n"
@@ -249,6 +257,7 @@ static const struct cmd cmds[] = {
 	  "  rewire trace 4242 req_done\n"
 	  "  rewire trace 4242 'req_*' --duration 10 --output /tmp/req.log\n"
 	  "  rewire trace 4242 req_done --count 100 --json\n"
+	  "  rewire trace 4242 'req_*' --filter 'len >= 200 && op == \"GET\"'\n"
 	  "  rewire trace 4242 --function 'parse_*' --function '!parse_debug'\n"
 	  "  rewire trace 4242 req_done --function handle_request --graph\n" },
 	{ "funccount", cmd_funccount,

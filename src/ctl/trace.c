@@ -6,6 +6,8 @@
  *
  * An event, in the traced thread (probe()):
  *
+ *   0. With a filter (--filter), filter_probe() runs first: an event the
+ *      tracepoint's filter keeps out is counted and goes no further.
  *   1. If the thread is already inside this probe (a signal handler fired
  *      a tracepoint while the thread was writing), count the event in
  *      nested and return: the thread's slot is half written.
@@ -442,7 +444,7 @@ out:
  * threads seldom share a line.
  */
 static void filter_probe(void *data, const struct rw_tracepoint *tp,
-		   const union rw_tp_value *args)
+			 const union rw_tp_value *args)
 {
 	const struct ent *e = data;
 	uint64_t h;
@@ -601,7 +603,8 @@ static int functab_publish(struct rw__trace *t, const struct rw_ftrace *ft)
 
 bool rw__trace_is_probe(const void *func)
 {
-	return func == (const void *)probe || func == (const void *)filter_probe;
+	return func == (const void *)probe ||
+	       func == (const void *)filter_probe;
 }
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)

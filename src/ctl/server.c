@@ -64,6 +64,7 @@
 #include "../objects.h"
 #include "agg.h"
 #include "ring.h"
+#include "filter.h"
 #include "sockdir.h"
 #include "trace.h"
 #include "wire.h"
@@ -712,10 +713,24 @@ static int read_patterns(struct client *c, const struct rw_wire_msg *m,
 static struct patterns tp_pat, fn_pat;
 static char err_msg[RW_WIRE_MAX_STR];
 
+/* An error of --filter: MESSAGE and the COLUMN it points at. */
+static int send_filter_error(struct client *c, int err, unsigned column,
+			     const char *msg)
+{
+	rw_wire_begin(&reply, RW_MSG_ERROR);
+	rw_wire_i64(&reply, RW_TAG_ERRNO, err);
+	rw_wire_str(&reply, RW_TAG_MESSAGE, msg);
+	rw_wire_u64(&reply, RW_TAG_COLUMN, column);
+	return send_reply(c, -1);
+}
+
 static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 {
+	static char filter[RW_FILTER_MAX_EXPR + 1];
 	uint64_t ring = 0, graph = 0, clock = 0, overwrite = 0;
 	struct rw__trace_opts o = { 0 };
+	struct rw_wire_field ff;
+	unsigned column = 0;
 	int err;
 
 	if (c->trace || c->agg)
@@ -736,6 +751,13 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 		return send_error(c, -EINVAL, "ring size over 1 GiB");
 	if (clock > UINT_MAX)
 		return send_error(c, -EINVAL, "unknown trace clock");
+	/* --filter: the expression (src/ctl/filter.h). */
+	filter[0] = '\0';
+	if (rw_wire_find(m->payload, m->len, RW_TAG_FILTER, &ff) &&
+	    !find_str(m, RW_TAG_FILTER, filter, sizeof(filter)))
+		return send_filter_error(c, -E2BIG, RW_FILTER_MAX_EXPR + 1,
+					 "--filter: the expression is longer "
+					 "than 1024 bytes");
 	err_msg[0] = '\0';
 	o.patterns = tp_pat.pat;
 	o.npatterns = tp_pat.n;
@@ -745,9 +767,13 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 	o.ring_bytes = (size_t)ring;
 	o.clock = (unsigned)clock;
 	o.overwrite = overwrite != 0;
+	o.filter = filter;
+	o.filter_column = &column;
 	err = rw__trace_start_opts(&o, &c->trace, err_msg, sizeof(err_msg));
 	if (err) {
 		c->trace = NULL;
+		if (column)
+			return send_filter_error(c, err, column, err_msg);
 		return send_error(c, err, "%s",
 				  *err_msg ? err_msg : rw_strerror(err));
 	}
@@ -765,6 +791,10 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 		rw_wire_u64(&reply, RW_TAG_ID, i);
 		rw_wire_str(&reply, RW_TAG_NAME, tp->name);
 		put_fields(tp);
+		if (rw__trace_filter_state(c->trace, i))
+			rw_wire_u64(&reply, RW_TAG_FILTERED,
+				    (uint64_t)rw__trace_filter_state(c->trace,
+								     i));
 		rw_wire_group_end(&reply);
 	}
 	err = send_reply(c, rw__trace_fd(c->trace));
@@ -779,17 +809,21 @@ static int do_trace_stop(struct client *c)
 {
 	struct rw_ftrace_stats st = { 0, 0 };
 	const struct rw_ftrace *ft;
-	uint64_t dropped;
+	uint64_t dropped, filtered;
 
 	if (!c->trace)
 		return send_error(c, -ENOENT, "this connection is not tracing");
 	ft = rw__trace_ftrace(c->trace);
 	if (ft)
 		rw_ftrace_get_stats(ft, &st);
+	/* Before the stop frees the session: counted up to this request. */
+	filtered = rw__trace_filtered(c->trace);
 	dropped = rw__trace_stop(c->trace);
 	c->trace = NULL;
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_DROPPED, dropped);
+	if (filtered)
+		rw_wire_u64(&reply, RW_TAG_FILTERED, filtered);
 	if (ft) {
 		rw_wire_u64(&reply, RW_TAG_RECURSION, st.recursion);
 		rw_wire_u64(&reply, RW_TAG_SHADOW_FULL, st.shadow_full);

@@ -6,6 +6,8 @@
  *
  * An event, in the traced thread (probe()):
  *
+ *   0. With a filter (--filter), filter_probe() runs first: an event the
+ *      tracepoint's filter keeps out is counted and goes no further.
  *   1. If the thread is already inside this probe (a signal handler fired
  *      a tracepoint while the thread was writing), count the event in
  *      nested and return: the thread's slot is half written.
@@ -50,6 +52,7 @@
 #include "internal.h"
 
 #include "arch/arch.h"
+#include "ctl/filter.h"
 #include "ctl/ring.h"
 #include "ctl/trace.h"
 
@@ -101,7 +104,18 @@ struct ent {
 	uint16_t base;	 /* record bytes without the strings' bytes */
 	bool writer;	 /* attached: tp->recorder, not the generic probe */
 	uint32_t hdr;	 /* a record's id, nargs and flags, as stored */
+	/* --filter: rw__trace_filter_state(), and the program of state 1
+	 * (NULL otherwise). */
+	uint8_t fstate;
+	struct rw_filter *filter;
 };
+
+/* Events the filters kept out: counters on lines of their own, each
+ * thread adding to the one its TLS block's address hashes to. */
+#define FILTER_STRIPES 16
+struct filter_count {
+	_Atomic uint64_t n;
+} __attribute__((aligned(RW_CACHELINE)));
 
 struct rw__trace {
 	/* Read by every probe, constant. */
@@ -128,6 +142,7 @@ struct rw__trace {
 	size_t size;
 	size_t count;
 	struct ent *ents;
+	struct filter_count *fcount; /* FILTER_STRIPES, with a filter */
 	/* Function tracing: the probe set and its table (constant once
 	 * attached; the probes read tab). */
 	struct rw_ftrace *ft;
@@ -439,8 +454,9 @@ static inline void record(const struct rw__trace *t, struct slot_priv *p,
 	publish(p, head);
 }
 
-static void probe(void *data, const struct rw_tracepoint *tp,
-		  const union rw_tp_value *args)
+/* noinline: filter_probe() calls it, and must stay small (see there). */
+static __attribute__((noinline)) void
+probe(void *data, const struct rw_tracepoint *tp, const union rw_tp_value *args)
 {
 	const struct ent *e = data;
 	struct rw__trace *t = e->t;
@@ -620,6 +636,43 @@ void rw__trace_commit(void *rec, unsigned len)
 }
 
 /*
+ * The probe of a tracepoint with a filter (--filter; ents[].fstate 1 or
+ * 2), step 0 before probe(): the filter, evaluated on the arguments first
+ * of all. An event it keeps out is counted and touches nothing else: not
+ * the ring, the slot cache, the nesting flag or the clock. It runs before
+ * step 1 because it reads only the arguments and its own program
+ * (rw_filter_eval() is async-signal-safe). A probe of its own rather than
+ * a test in probe(): so small, it saves no register, where probe() saves
+ * them all before its first test. The count goes to one of FILTER_STRIPES
+ * counters, the one the thread's TLS block's address hashes to, so that
+ * threads seldom share a line.
+ */
+static void filter_probe(void *data, const struct rw_tracepoint *tp,
+			 const union rw_tp_value *args)
+{
+	const struct ent *e = data;
+	uint64_t h;
+
+	if (RW_LIKELY(e->filter) &&
+	    rw_filter_eval(e->filter, (const uint64_t *)(const void *)args)) {
+		probe(data, tp, args);
+		return;
+	}
+	h = (uint64_t)(uintptr_t)&tls * 0x9e3779b97f4a7c15ull;
+	atomic_fetch_add_explicit(&e->t->fcount[h >> (64 - 4)].n, 1,
+				  memory_order_relaxed);
+}
+_Static_assert(FILTER_STRIPES == 1 << 4, "filter_probe() hashes to 4 bits");
+_Static_assert(RW_FILTER_MAX_STRING == RW_TRACE_MAX_STRING,
+	       "a filter compares the bytes a record holds");
+
+/* The generic probe of @e's tracepoint. */
+static rw_tp_generic_fn probe_of(const struct ent *e)
+{
+	return e->fstate ? filter_probe : probe;
+}
+
+/*
  * The function probes (`--function`): the same steps as probe(), with a
  * fixed-size record (ring.h, function records) instead of step 4.
  */
@@ -754,7 +807,8 @@ static int functab_publish(struct rw__trace *t, const struct rw_ftrace *ft)
 
 bool rw__trace_is_probe(const void *func)
 {
-	return func == (const void *)probe;
+	return func == (const void *)probe ||
+	       func == (const void *)filter_probe;
 }
 
 bool rw__trace_is_probe_of(const struct rw_tracepoint *tp, const void *func)
@@ -1032,6 +1086,9 @@ static void trace_free(struct rw__trace *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	free(t->priv);
+	for (size_t i = 0; t->ents && i < t->count; i++)
+		rw_filter_free(t->ents[i].filter);
+	free(t->fcount);
 	free(t->ents);
 	rw__functab_free(&t->tab);
 	free(t);
@@ -1136,7 +1193,8 @@ static bool detach(struct rw__trace *t, size_t n)
 					t->ents[i].tp, t->ents[i].tp->recorder,
 					&t->ents[i])
 			      : rw_tracepoint_probe_unregister_generic(
-					t->ents[i].tp, probe, &t->ents[i]);
+					t->ents[i].tp, probe_of(&t->ents[i]),
+					&t->ents[i]);
 		if (err && err != -ENOENT) {
 			rw__log("%s: %s", t->ents[i].tp->name,
 				rw_strerror(err));
@@ -1147,6 +1205,151 @@ static bool detach(struct rw__trace *t, size_t n)
 	if (rw_tracepoint_synchronize_unregister())
 		ok = false;
 	return ok;
+}
+
+/* --- Filters (--filter, src/ctl/filter.h) ---------------------------------
+ * Compiled once per tracepoint when the session starts, before any probe
+ * is attached (the probes read ents[].fstate and .filter from the first
+ * event on, and a tracepoint with a filter never takes its generated
+ * writer).
+ */
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct rw_filter_field *)a)->name,
+		      ((const struct rw_filter_field *)b)->name);
+}
+
+static int filter_error(const struct rw_filter_error *fe, int e,
+			unsigned *column, char *err, size_t errlen)
+{
+	if (column)
+		*column = fe->column;
+	if (fe->column)
+		seterr(err, errlen, "--filter, column %u: %s", fe->column,
+		       fe->msg);
+	else
+		seterr(err, errlen, "--filter: %s", fe->msg);
+	return e;
+}
+
+/* The names of every field of the session's tracepoints, sorted, each
+ * once (NULL names skipped): for the check of the expression's names. */
+static struct rw_filter_field *all_fields(const struct rw__trace *t,
+					  unsigned *n)
+{
+	struct rw_filter_field *f =
+		calloc(t->count * RW_TRACE_MAX_ARGS + 1, sizeof(*f));
+	size_t k = 0, u = 0;
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < t->count; i++)
+		for (unsigned j = 0; j < t->ents[i].nargs; j++)
+			if (t->ents[i].tp->fields[j].name)
+				f[k++] = (struct rw_filter_field){
+					t->ents[i].tp->fields[j].name,
+					(int)t->ents[i].tp->fields[j].kind
+				};
+	if (k)
+		qsort(f, k, sizeof(*f), cmp_name);
+	for (size_t i = 0; i < k; i++)
+		if (!u || strcmp(f[u - 1].name, f[i].name))
+			f[u++] = f[i];
+	/* rw_filter_check() takes at most UINT16_MAX and says so. */
+	*n = u > UINT16_MAX + 1u ? UINT16_MAX + 1u : (unsigned)u;
+	return f;
+}
+
+static int filters_setup(struct rw__trace *t, const char *expr,
+			 unsigned *column, char *err, size_t errlen)
+{
+	struct rw_filter_error fe, first = { 0, "" };
+	struct rw_filter_field *all;
+	int e, first_e = 0;
+	size_t pass = 0;
+	unsigned n;
+
+	if (!expr || !*expr)
+		return 0;
+	if (!t->count) {
+		seterr(err, errlen,
+		       "--filter applies to tracepoint events, and no "
+		       "tracepoint is traced (function events are not "
+		       "filtered)");
+		return -EINVAL;
+	}
+	/* The syntax, and names that no tracepoint has. */
+	all = all_fields(t, &n);
+	if (!all) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e = rw_filter_check(expr, all, n, &fe);
+	free(all);
+	if (e)
+		return filter_error(&fe, e, column, err, errlen);
+	t->fcount = aligned_alloc(RW_CACHELINE,
+				  FILTER_STRIPES * sizeof(*t->fcount));
+	if (!t->fcount) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memset(t->fcount, 0, FILTER_STRIPES * sizeof(*t->fcount));
+	for (size_t i = 0; i < t->count; i++) {
+		struct ent *en = &t->ents[i];
+		struct rw_filter_field f[RW_TRACE_MAX_ARGS];
+
+		for (unsigned j = 0; j < en->nargs; j++)
+			f[j] = (struct rw_filter_field){
+				en->tp->fields[j].name,
+				(int)en->tp->fields[j].kind
+			};
+		e = rw_filter_compile(expr, f, en->nargs, &en->filter, &fe);
+		if (e == -ENOMEM)
+			return filter_error(&fe, e, column, err, errlen);
+		en->fstate = e ? 2 : 1;
+		pass += !e;
+		/* Keep the first error, a kind's rather than a name's. */
+		if (e && (!first_e || (first_e == -ENOENT && e != -ENOENT))) {
+			first_e = e;
+			first = fe;
+			snprintf(first.msg, sizeof(first.msg),
+				 "%.150s (tracepoint %.30s)", fe.msg,
+				 en->tp->name);
+		}
+	}
+	if (!pass) {
+		if (first_e == -ENOENT)
+			/* Every name is some tracepoint's, but none has them
+			 * all. */
+			snprintf(fe.msg, sizeof(fe.msg),
+				 "no traced tracepoint has every field the "
+				 "filter names (%.140s)",
+				 first.msg);
+		else
+			fe = first;
+		fe.column = first.column;
+		return filter_error(&fe, first_e, column, err, errlen);
+	}
+	return 0;
+}
+
+int rw__trace_filter_state(const struct rw__trace *t, size_t id)
+{
+	return t && id < t->count ? t->ents[id].fstate : 0;
+}
+
+uint64_t rw__trace_filtered(const struct rw__trace *t)
+{
+	uint64_t n = 0;
+
+	if (!t || !t->fcount)
+		return 0;
+	for (unsigned i = 0; i < FILTER_STRIPES; i++)
+		n += atomic_load_explicit(&t->fcount[i].n,
+					  memory_order_relaxed);
+	return n;
 }
 
 int rw__trace_start(const char *const *patterns, size_t npatterns,
@@ -1208,10 +1411,6 @@ int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
 		err[0] = '\0';
 	if (o && o->filter_column)
 		*o->filter_column = 0;
-	if (o && o->filter && *o->filter) {
-		seterr(err, errlen, "filters are not supported");
-		return -EOPNOTSUPP;
-	}
 	if (!patterns)
 		npatterns = 0;
 	if (!funcs)
@@ -1328,6 +1527,10 @@ int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
 			memcpy(&en->hdr, &h.id, sizeof(en->hdr));
 		}
 	}
+	/* --filter: compiled per tracepoint, before any probe is attached. */
+	e = filters_setup(t, o->filter, o->filter_column, err, errlen);
+	if (e)
+		goto out;
 	e = mem_reserve(t, err, errlen);
 	if (e)
 		goto out;
@@ -1344,7 +1547,7 @@ int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
 					 en->tp, en->tp->recorder, en,
 					 RW_TRACEPOINT_PRIO_DEFAULT)
 			       : rw_tracepoint_probe_register_generic(
-					 en->tp, probe, en,
+					 en->tp, probe_of(en), en,
 					 RW_TRACEPOINT_PRIO_DEFAULT);
 		if (e) {
 			seterr(err, errlen, "attaching to %s: %s",
@@ -1443,13 +1646,6 @@ uint64_t rw__trace_dropped(const struct rw__trace *t)
 		d += atomic_load_explicit(&t->priv[i].dropped,
 					  memory_order_relaxed);
 	return d;
-}
-
-int rw__trace_filter_state(const struct rw__trace *t, size_t id)
-{
-	(void)t;
-	(void)id;
-	return 0;
 }
 
 bool rw__trace_overwrite(const struct rw__trace *t)

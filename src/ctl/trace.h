@@ -211,4 +211,27 @@ bool rw__trace_overwrite(const struct rw__trace *t);
 unsigned rw__trace_clock(const struct rw__trace *t);
 bool rw__trace_uses_writer(const struct rw__trace *t, size_t id);
 
+/*
+ * Filters (`rewire trace --filter`, src/ctl/filter.h). rw__trace_start_opts()
+ * with @o->filter compiles it for each tracepoint, against its fields,
+ * before any probe is attached; a tracepoint with a filter records through
+ * the generic probe, which evaluates the filter first of all (before step
+ * 1), so that an event kept out costs the test and a counter. Errors, with
+ * "--filter, column N: ..." in @err and N in *@o->filter_column: those of
+ * rw_filter_check() against the names of every tracepoint matched (a
+ * syntax error, a name none of them has), -EINVAL when there is no
+ * tracepoint to filter (function patterns only), and the first
+ * tracepoint's error when none can take the filter (a type mismatch in
+ * each, or none has every field).
+ *
+ * Per tracepoint id:
+ * 0 recorded as usual, 1 a filter applies, 2 the tracepoint has not every
+ * field the filter names: nothing of it is recorded. And the events the
+ * filters kept out so far (those of state-2 tracepoints included), from
+ * counters the probes add to without ordering: a sum taken while probes
+ * run may miss the last few.
+ */
+int rw__trace_filter_state(const struct rw__trace *t, size_t id);
+uint64_t rw__trace_filtered(const struct rw__trace *t);
+
 #endif /* REWIRE_CTL_TRACE_H */

@@ -284,6 +284,15 @@ enum rw_tag {
 	/* Snapshots (SNAPSHOT). */
 	RW_TAG_SESSION = 77, /* u64: a session's number */
 	RW_TAG_OWNER = 78,   /* u64: pid of the session's client */
+	/* TRACE_START (issue 15, --filter): FILTER (str) the expression
+	 * (src/ctl/filter.h); an ERROR reply's COLUMN (u64), 1-based, of a
+	 * filter error; FILTERED (u64) in the OK reply's TRACEPOINT groups,
+	 * 1 the filter applies, 2 the tracepoint lacks a field the filter
+	 * names and records nothing; in TRACE_STOP's reply, the events the
+	 * filter kept out. */
+	RW_TAG_FILTER = 74,
+	RW_TAG_COLUMN = 75,
+	RW_TAG_FILTERED = 76,
 };
 
 /* --- Writing -------------------------------------------------------------

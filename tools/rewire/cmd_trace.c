@@ -28,6 +28,7 @@
 #include "trace_reader.h"
 
 #include "ctl/ring.h"
+#include "ctl/filter.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -50,6 +51,7 @@ enum {
 	OPT_CLOCK,
 	OPT_WINDOW,
 	OPT_DRAIN,
+	OPT_FILTER,
 	OPT_FUNCTION = OPT_FIRST_REPEAT,
 	OPT_ALSO,
 };
@@ -65,6 +67,7 @@ static const struct opt trace_opts[] = {
 	{ "clock", 0, true, OPT_CLOCK },
 	{ "reorder-window", 0, true, OPT_WINDOW },
 	{ "drain-ms", 0, true, OPT_DRAIN },
+	{ "filter", 0, true, OPT_FILTER },
 	{ NULL, 0, false, 0 },
 };
 
@@ -472,6 +475,108 @@ static size_t read_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
 	return n;
 }
 
+/* --- --filter (src/ctl/filter.h) ---------------------------------------- */
+
+/* The expression, and a caret under its 1-based column @col, like a
+ * compiler: one column per character (UTF-8), tabs kept as tabs, other
+ * control characters shown as spaces. */
+static void filter_show(const char *expr, unsigned col)
+{
+	size_t n = strlen(expr);
+
+	fputs("  ", stderr);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)expr[i];
+
+		fputc(ch < ' ' && ch != '\t' ? ' ' : ch, stderr);
+	}
+	fputs("\n  ", stderr);
+	for (size_t i = 0; i + 1 < col && i < n; i++) {
+		unsigned char ch = (unsigned char)expr[i];
+
+		if ((ch & 0xc0) != 0x80)
+			fputc(ch == '\t' ? '\t' : ' ', stderr);
+	}
+	fputs("^\n", stderr);
+}
+
+/* Before connecting: the syntax (names are the process's to check), and
+ * what the filter applies to. */
+static int filter_precheck(const char *expr, bool tracepoints, bool funcs)
+{
+	struct rw_filter_error err;
+	int e;
+
+	if (!tracepoints)
+		return usage_error("--filter applies to tracepoint events; "
+				   "function events (--function) are not "
+				   "filtered");
+	e = rw_filter_check(expr, NULL, 0, &err);
+	if (e) {
+		fail(EX_USAGE, e, "trace: --filter, column %u: %s", err.column,
+		     err.msg);
+		filter_show(expr, err.column);
+		return EX_USAGE;
+	}
+	if (funcs && !g.quiet)
+		msg("trace: --filter applies to the tracepoints' events; "
+		    "function events are not filtered");
+	return 0;
+}
+
+/*
+ * TRACE_START's reply to a request with FILTER: every tracepoint group
+ * carries FILTERED (1: the filter applies, 2: the tracepoint lacks a
+ * field the filter names and records nothing). None at all: the process's
+ * librewire ignored the filter.
+ */
+static int filter_states(const struct rw_wire_msg *m, pid_t pid,
+			 const char *libversion)
+{
+	struct rw_wire_iter it;
+	struct rw_wire_field f;
+	size_t with = 0, none = 0;
+	char *names = xasprintf("%s", "");
+
+	rw_wire_iter_init(&it, m->payload, m->len);
+	while (rw_wire_next(&it, &f)) {
+		char name[256] = "";
+		uint64_t st = 0;
+
+		if (f.tag != RW_TAG_TRACEPOINT || f.kind != RW_WK_GROUP)
+			continue;
+		if (!rw_wire_find_u64(f.data, f.len, RW_TAG_FILTERED, &st))
+			continue;
+		with++;
+		if (st != 2)
+			continue;
+		rw_wire_find_str(f.data, f.len, RW_TAG_NAME, name,
+				 sizeof(name));
+		{
+			char *n = xasprintf("%s%s%s", names, none ? ", " : "",
+					    name);
+
+			free(names);
+			names = n;
+		}
+		none++;
+	}
+	if (!with) {
+		free(names);
+		return fail(EX_PROTO, -EOPNOTSUPP,
+			    "process %d: its librewire (%s) cannot filter "
+			    "events (--filter)",
+			    (int)pid, libversion);
+	}
+	if (none && !g.quiet)
+		msg("trace: --filter names a field that %zu tracepoint%s "
+		    "lack%s; %s record nothing: %s",
+		    none, none == 1 ? "" : "s", none == 1 ? "s" : "",
+		    none == 1 ? "it will" : "they will", names);
+	free(names);
+	return 0;
+}
+
 int cmd_trace(int argc, char **argv)
 {
 	struct optv v;
@@ -486,6 +591,7 @@ int cmd_trace(int argc, char **argv)
 	uint64_t shm_size = 0, deadline = 0;
 	uint64_t dropped = 0, nfuncs = 0, recursion = 0, next_ms = 0;
 	bool lost = false, show_progress, progress_open = false;
+	uint64_t filtered = 0;
 	size_t nmeta = 0;
 	int memfd = -1, ret, nouts = 0;
 
@@ -496,6 +602,9 @@ int cmd_trace(int argc, char **argv)
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
 	ret = args_parse(&v, &a);
+	if (!ret && v.set[OPT_FILTER])
+		ret = filter_precheck(v.arg[OPT_FILTER], v.npos > 1,
+				      v.nrep[OPT_FUNCTION] > 0);
 	if (ret)
 		return ret;
 	nouts = outputs_parse(&v, outs);
@@ -519,7 +628,11 @@ int cmd_trace(int argc, char **argv)
 		rw_wire_u64(&c.buf, RW_TAG_GRAPH, 1);
 	if (a.ring)
 		rw_wire_u64(&c.buf, RW_TAG_RING_SIZE, a.ring);
+	if (v.set[OPT_FILTER])
+		rw_wire_str(&c.buf, RW_TAG_FILTER, v.arg[OPT_FILTER]);
 	ret = conn_request(&c, &m, "trace");
+	if (ret && ret != EX_INTR && v.set[OPT_FILTER] && c.errcol)
+		filter_show(v.arg[OPT_FILTER], c.errcol);
 	if (ret)
 		goto out;
 	memfd = m.fd;
@@ -527,6 +640,13 @@ int cmd_trace(int argc, char **argv)
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_SHM_SIZE, &shm_size);
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_NFUNCS, &nfuncs);
 	nmeta = read_meta(&m, &meta);
+	if (v.set[OPT_FILTER] && nmeta) {
+		ret = filter_states(&m, a.pid, c.libversion);
+		if (ret) {
+			rw_wire_msg_free(&m);
+			goto stop;
+		}
+	}
 	rw_wire_msg_free(&m);
 	if (v.nrep[OPT_FUNCTION] && !nfuncs) {
 		/* A process whose librewire does not know PATTERN took the
@@ -643,6 +763,8 @@ stop:
 					 &dropped);
 			rw_wire_find_u64(m.payload, m.len, RW_TAG_RECURSION,
 					 &recursion);
+			rw_wire_find_u64(m.payload, m.len, RW_TAG_FILTERED,
+					 &filtered);
 			rw_wire_msg_free(&m);
 		} else if (sret == EX_FAIL) {
 			sret = conn_fail(&c, "trace stop");
@@ -665,6 +787,10 @@ summary:
 				   err_desc(e));
 		if (!g.quiet)
 			summary(r, &a, dropped, recursion);
+		if (filtered && !g.quiet)
+			msg("trace: %llu event%s filtered out (--filter)",
+			    (unsigned long long)filtered,
+			    filtered == 1 ? "" : "s");
 	}
 out:
 	rw_trace_reader_close(r);

@@ -750,10 +750,14 @@ int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 		return 0;
 	case RW_MSG_ERROR: {
 		int64_t e = 0;
+		uint64_t col = 0;
 
 		rw_wire_find_i64(reply->payload, reply->len, RW_TAG_ERRNO, &e);
 		rw_wire_find_str(reply->payload, reply->len, RW_TAG_MESSAGE,
 				 c->errmsg, sizeof(c->errmsg));
+		rw_wire_find_u64(reply->payload, reply->len, RW_TAG_COLUMN,
+				 &col);
+		c->errcol = col <= RW_WIRE_MAX_STR ? (unsigned)col : 0;
 		rw_wire_msg_free(reply);
 		c->err = (int)e;
 		if (e == -EPROTO)

@@ -199,6 +199,8 @@ struct conn {
 	/* The last error reply: ERRNO and MESSAGE. */
 	int err;
 	char errmsg[RW_WIRE_MAX_STR + 1];
+	/* And its COLUMN (a --filter error's, 1-based), 0 without. */
+	unsigned errcol;
 	struct rw_wire_buf buf; /* for requests */
 	uint16_t req_type;	/* of the request in buf */
 	bool quiet; /* conn_connect: keep messages in errmsg, print nothing */

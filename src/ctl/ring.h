@@ -267,12 +267,12 @@ struct rw_trace_shm {
 	uint32_t pid;	       /* the traced process */
 	uint64_t session;      /* its number in the traced process */
 	/* Version 2. */
-	uint32_t flags;	       /* RW_TRACE_F_* */
-	uint32_t subbuf_size;  /* divides ring_size, a power of two */
-	uint64_t cal_tsc;      /* TSC at the calibration (0 without TSC) */
-	uint64_t cal_realtime; /* CLOCK_REALTIME ns at cal_tsc */
+	uint32_t flags;		/* RW_TRACE_F_* */
+	uint32_t subbuf_size;	/* divides ring_size, a power of two */
+	uint64_t cal_tsc;	/* TSC at the calibration (0 without TSC) */
+	uint64_t cal_realtime;	/* CLOCK_REALTIME ns at cal_tsc */
 	uint64_t cal_monotonic; /* CLOCK_MONOTONIC ns at cal_tsc */
-	uint64_t tsc_hz;       /* the TSC's frequency if known, else 0 */
+	uint64_t tsc_hz;	/* the TSC's frequency if known, else 0 */
 	/*
 	 * Counters, written by traced threads with relaxed atomic adds.
 	 * dropped_noslot: events of threads that found every slot taken

@@ -367,6 +367,8 @@ static void cover_json(FILE *f, const struct snap_src *src,
 	json_obj_begin(&j);
 	json_ku64(&j, "pid", (uint64_t)src->pid);
 	json_ku64(&j, "session", src->session);
+	if (src->owner)
+		json_ku64(&j, "recorder_pid", (uint64_t)src->owner);
 	json_ku64(&j, "ts", now);
 	json_kstr(&j, "clock",
 		  o->clock_id == CLOCK_MONOTONIC ? "monotonic" : "realtime");

@@ -219,6 +219,9 @@ expect_rc 2 "--on-signal KILL"
 rwrun snapshot "$tpid" --session 999
 expect_rc 1 "--session 999"
 expect_err "no flight-recorder session 999" "--session 999"
+rwrun trace "$tpid" snap_req --snapshot --filter 'thread =='
+expect_rc 2 "--snapshot --filter with a syntax error"
+expect_err "\\^" "the caret under the filter's column"
 
 step "Ctrl-C with --final"
 t0=$(now_ns)
@@ -231,6 +234,29 @@ check_snapshot "$tmp/sig.txt" text 0 "$t0" "$t1"
 rwrun snapshot "$tpid"
 expect_rc 1 "snapshot after the session stopped"
 expect_err "no flight-recorder session" "snapshot after the session stopped"
+
+step "a filtered flight recorder"
+rw_bg "$tmp/trace3.out" trace "$tpid" snap_req --snapshot \
+	--filter 'thread == 1 && op == "*"'
+wait_log "$tmp/bg.err" "flight recorder: process $tpid"
+sleep 0.3
+rwrun snapshot "$tpid" --format json -o "$tmp/f.json"
+expect_rc 0 "snapshot of a filtered flight recorder"
+python3 - "$tmp/f.json" <<'EOF' || fail "the filtered flight recorder kept other threads' events"
+import json, sys
+seqs = []
+for l in open(sys.argv[1]).read().splitlines()[1:]:
+    e = json.loads(l)
+    if e.get("tp") != "snap_req":
+        continue
+    assert e["args"]["thread"] == 1, e
+    seqs.append(e["args"]["seq"])
+assert len(seqs) > 100, len(seqs)
+assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "holes"
+EOF
+kill -INT "$bg_pid"
+rw_bg_end
+expect_rc 0 "filtered trace --snapshot ended by SIGINT"
 
 step "the process dies under a --final flight recorder"
 rw_bg "$tmp/trace2.out" trace "$tpid" 'snap_*' --snapshot --final \

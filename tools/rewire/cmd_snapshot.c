@@ -736,6 +736,7 @@ enum {
 	TOPT_FINAL,
 	TOPT_DURATION,
 	TOPT_GRAPH,
+	TOPT_FILTER,
 	TOPT_FUNCTION = OPT_FIRST_REPEAT,
 };
 static const struct opt trace_snap_opts[] = {
@@ -749,6 +750,7 @@ static const struct opt trace_snap_opts[] = {
 	{ "final", 0, false, TOPT_FINAL },
 	{ "duration", 'd', true, TOPT_DURATION },
 	{ "graph", 'g', false, TOPT_GRAPH },
+	{ "filter", 0, true, TOPT_FILTER },
 	{ "function", 'f', true, TOPT_FUNCTION },
 	{ NULL, 0, false, 0 },
 };
@@ -823,6 +825,12 @@ int cmd_trace_snapshot(int argc, char **argv)
 			return usage_error("empty function pattern");
 	if (v.set[TOPT_GRAPH] && !v.nrep[TOPT_FUNCTION])
 		return usage_error("--graph needs --function");
+	if (v.set[TOPT_FILTER]) {
+		ret = trace_filter_precheck(v.arg[TOPT_FILTER], v.npos > 1,
+					    v.nrep[TOPT_FUNCTION] > 0);
+		if (ret)
+			return ret;
+	}
 	ret = out_opts(&v, TOPT_FORMAT, TOPT_CLOCK, TOPT_LAST, &o);
 	if (ret)
 		return ret;
@@ -876,8 +884,12 @@ int cmd_trace_snapshot(int argc, char **argv)
 		rw_wire_u64(&c.buf, RW_TAG_GRAPH, 1);
 	if (ring)
 		rw_wire_u64(&c.buf, RW_TAG_RING_SIZE, ring);
+	if (v.set[TOPT_FILTER])
+		rw_wire_str(&c.buf, RW_TAG_FILTER, v.arg[TOPT_FILTER]);
 	rw_wire_u64(&c.buf, RW_TAG_OVERWRITE, 1);
 	ret = conn_request(&c, &m, "trace");
+	if (ret && ret != EX_INTR && v.set[TOPT_FILTER] && c.errcol)
+		trace_filter_show(v.arg[TOPT_FILTER], c.errcol);
 	if (ret)
 		goto out;
 	src.memfd = m.fd;
@@ -888,6 +900,13 @@ int cmd_trace_snapshot(int argc, char **argv)
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_NFUNCS, &src.nfuncs);
 	src.shm_size = (size_t)shm_size;
 	src.nmeta = snap_meta(&m, &src.meta);
+	if (v.set[TOPT_FILTER] && src.nmeta) {
+		ret = trace_filter_states(&m, src.pid, c.libversion);
+		if (ret) {
+			rw_wire_msg_free(&m);
+			goto stop;
+		}
+	}
 	rw_wire_msg_free(&m);
 	ret = snap_map(&src);
 	if (ret)

@@ -480,7 +480,7 @@ static size_t read_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
 /* The expression, and a caret under its 1-based column @col, like a
  * compiler: one column per character (UTF-8), tabs kept as tabs, other
  * control characters shown as spaces. */
-static void filter_show(const char *expr, unsigned col)
+void trace_filter_show(const char *expr, unsigned col)
 {
 	size_t n = strlen(expr);
 
@@ -502,7 +502,7 @@ static void filter_show(const char *expr, unsigned col)
 
 /* Before connecting: the syntax (names are the process's to check), and
  * what the filter applies to. */
-static int filter_precheck(const char *expr, bool tracepoints, bool funcs)
+int trace_filter_precheck(const char *expr, bool tracepoints, bool funcs)
 {
 	struct rw_filter_error err;
 	int e;
@@ -515,7 +515,7 @@ static int filter_precheck(const char *expr, bool tracepoints, bool funcs)
 	if (e) {
 		fail(EX_USAGE, e, "trace: --filter, column %u: %s", err.column,
 		     err.msg);
-		filter_show(expr, err.column);
+		trace_filter_show(expr, err.column);
 		return EX_USAGE;
 	}
 	if (funcs && !g.quiet)
@@ -530,8 +530,8 @@ static int filter_precheck(const char *expr, bool tracepoints, bool funcs)
  * field the filter names and records nothing). None at all: the process's
  * librewire ignored the filter.
  */
-static int filter_states(const struct rw_wire_msg *m, pid_t pid,
-			 const char *libversion)
+int trace_filter_states(const struct rw_wire_msg *m, pid_t pid,
+			const char *libversion)
 {
 	struct rw_wire_iter it;
 	struct rw_wire_field f;
@@ -603,8 +603,8 @@ int cmd_trace(int argc, char **argv)
 		return ret < 0 ? EX_OK : ret;
 	ret = args_parse(&v, &a);
 	if (!ret && v.set[OPT_FILTER])
-		ret = filter_precheck(v.arg[OPT_FILTER], v.npos > 1,
-				      v.nrep[OPT_FUNCTION] > 0);
+		ret = trace_filter_precheck(v.arg[OPT_FILTER], v.npos > 1,
+					    v.nrep[OPT_FUNCTION] > 0);
 	if (ret)
 		return ret;
 	nouts = outputs_parse(&v, outs);
@@ -632,7 +632,7 @@ int cmd_trace(int argc, char **argv)
 		rw_wire_str(&c.buf, RW_TAG_FILTER, v.arg[OPT_FILTER]);
 	ret = conn_request(&c, &m, "trace");
 	if (ret && ret != EX_INTR && v.set[OPT_FILTER] && c.errcol)
-		filter_show(v.arg[OPT_FILTER], c.errcol);
+		trace_filter_show(v.arg[OPT_FILTER], c.errcol);
 	if (ret)
 		goto out;
 	memfd = m.fd;
@@ -641,7 +641,7 @@ int cmd_trace(int argc, char **argv)
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_NFUNCS, &nfuncs);
 	nmeta = read_meta(&m, &meta);
 	if (v.set[OPT_FILTER] && nmeta) {
-		ret = filter_states(&m, a.pid, c.libversion);
+		ret = trace_filter_states(&m, a.pid, c.libversion);
 		if (ret) {
 			rw_wire_msg_free(&m);
 			goto stop;

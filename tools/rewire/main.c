@@ -295,6 +295,7 @@ static const struct cmd cmds[] = {
 	  "       rewire trace PID TRACEPOINT... [--function GLOB]... --snapshot\n"
 	  "                    [--on-signal SIG] [--final] [-o PATH] [--last SEC]\n"
 	  "                    [--format F] [--ring-size BYTES] [--duration SEC]\n"
+	  "                    [--filter EXPR]\n"
 	  "\n"
 	  "The flight recorder. `rewire trace ... --snapshot` starts a session\n"
 	  "whose per-thread rings keep the latest events: when a ring is full,\n"

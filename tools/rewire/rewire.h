@@ -321,5 +321,13 @@ int cmd_bind_patch(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_trace_snapshot(int argc, char **argv);
 bool trace_wants_snapshot(int argc, char **argv);
+/* --filter, shared by trace and trace --snapshot (cmd_trace.c): the
+ * expression with a caret under column @col on stderr; the syntax checked
+ * before connecting (a usage error's exit code, or 0); TRACE_START's reply
+ * checked for FILTERED (EX_PROTO when the process ignored the filter). */
+void trace_filter_show(const char *expr, unsigned col);
+int trace_filter_precheck(const char *expr, bool tracepoints, bool funcs);
+int trace_filter_states(const struct rw_wire_msg *m, pid_t pid,
+			const char *libversion);
 
 #endif /* REWIRE_TOOL_REWIRE_H */

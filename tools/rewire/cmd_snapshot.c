@@ -139,60 +139,6 @@ static bool parse_signal(const char *s, int *out)
 	return false;
 }
 
-/*
- * The TRACEPOINT groups of a reply (TRACE_START's or SNAPSHOT's) into
- * @out. (cmd_trace.c reads TRACE_START's the same way; a copy, so that
- * each command reads what its own requests bring.)
- */
-static size_t snap_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
-{
-	struct rw_wire_iter it;
-	struct rw_wire_field f;
-	struct rw_trace_meta *meta = NULL;
-	size_t n = 0;
-
-	rw_wire_iter_init(&it, m->payload, m->len);
-	while (rw_wire_next(&it, &f)) {
-		struct rw_wire_iter gi;
-		struct rw_wire_field c;
-		struct rw_trace_meta *t;
-		uint64_t id = 0;
-
-		if (f.tag != RW_TAG_TRACEPOINT || f.kind != RW_WK_GROUP)
-			continue;
-		meta = xrealloc(meta, sizeof(*meta) * (n + 1));
-		t = &meta[n++];
-		memset(t, 0, sizeof(*t));
-		rw_wire_find_u64(f.data, f.len, RW_TAG_ID, &id);
-		t->id = (uint32_t)id;
-		rw_wire_find_str(f.data, f.len, RW_TAG_NAME, t->name,
-				 sizeof(t->name));
-		rw_wire_iter_group(&gi, &f);
-		while (rw_wire_next(&gi, &c)) {
-			struct rw_trace_meta_field *tf;
-			uint64_t kind = 0;
-
-			if (c.tag != RW_TAG_FIELD || c.kind != RW_WK_GROUP)
-				continue;
-			if (t->nargs >= RW_TRACE_MAX_FIELDS) {
-				t->nargs++; /* the reader refuses it */
-				continue;
-			}
-			tf = &t->fields[t->nargs++];
-			rw_wire_find_str(c.data, c.len, RW_TAG_NAME, tf->name,
-					 sizeof(tf->name));
-			rw_wire_find_str(c.data, c.len, RW_TAG_CTYPE, tf->ctype,
-					 sizeof(tf->ctype));
-			rw_wire_find_u64(c.data, c.len, RW_TAG_KIND, &kind);
-			tf->kind = (int)kind;
-		}
-		if (t->nargs > RW_TRACE_MAX_FIELDS)
-			t->nargs = RW_TRACE_MAX_FIELDS + 1;
-	}
-	*out = meta;
-	return n;
-}
-
 /* Maps the memfd read-only: a snapshot never writes into the process's
  * rings. Returns 0 or an exit code (printed). */
 static int snap_map(struct snap_src *src)
@@ -685,7 +631,7 @@ int cmd_snapshot(int argc, char **argv)
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_OWNER, &owner);
 	src.shm_size = (size_t)shm_size;
 	src.owner = (pid_t)owner;
-	src.nmeta = snap_meta(&m, &src.meta);
+	src.nmeta = trace_read_meta(&m, &src.meta);
 	rw_wire_msg_free(&m);
 	ret = snap_map(&src);
 	if (ret)
@@ -899,7 +845,7 @@ int cmd_trace_snapshot(int argc, char **argv)
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_SHM_SIZE, &shm_size);
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_NFUNCS, &src.nfuncs);
 	src.shm_size = (size_t)shm_size;
-	src.nmeta = snap_meta(&m, &src.meta);
+	src.nmeta = trace_read_meta(&m, &src.meta);
 	if (v.set[TOPT_FILTER] && src.nmeta) {
 		ret = trace_filter_states(&m, src.pid, c.libversion);
 		if (ret) {

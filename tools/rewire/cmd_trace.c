@@ -423,8 +423,7 @@ static void summary(struct rw_trace_reader *r, const struct trace_args *a,
 		    (unsigned long long)recursion, recursion == 1 ? "" : "s");
 }
 
-/* TRACE_START's TRACEPOINT groups into @meta. Returns how many. */
-static size_t read_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
+size_t trace_read_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out)
 {
 	struct rw_wire_iter it;
 	struct rw_wire_field f;
@@ -639,7 +638,7 @@ int cmd_trace(int argc, char **argv)
 	m.fd = -1;
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_SHM_SIZE, &shm_size);
 	rw_wire_find_u64(m.payload, m.len, RW_TAG_NFUNCS, &nfuncs);
-	nmeta = read_meta(&m, &meta);
+	nmeta = trace_read_meta(&m, &meta);
 	if (v.set[OPT_FILTER] && nmeta) {
 		ret = trace_filter_states(&m, a.pid, c.libversion);
 		if (ret) {

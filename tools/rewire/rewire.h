@@ -325,6 +325,11 @@ bool trace_wants_snapshot(int argc, char **argv);
  * expression with a caret under column @col on stderr; the syntax checked
  * before connecting (a usage error's exit code, or 0); TRACE_START's reply
  * checked for FILTERED (EX_PROTO when the process ignored the filter). */
+/* The TRACEPOINT groups of TRACE_START's or SNAPSHOT's reply into *@out
+ * (malloc'ed; the reader refuses a group with more than
+ * RW_TRACE_MAX_FIELDS fields). Returns how many. */
+struct rw_trace_meta;
+size_t trace_read_meta(const struct rw_wire_msg *m, struct rw_trace_meta **out);
 void trace_filter_show(const char *expr, unsigned col);
 int trace_filter_precheck(const char *expr, bool tracepoints, bool funcs);
 int trace_filter_states(const struct rw_wire_msg *m, pid_t pid,

@@ -18,8 +18,9 @@
  *   - the writers pad, record and drop where the generic probe does: the
  *     heads and drop counts of a writer session and a generic one stay
  *     equal event after event, through wraps and a full ring;
- *   - a tracepoint of a program built with the old header (abi 0) is
- *     recorded through the generic probe; its recorder is never called;
+ *   - a tracepoint of a program built with an old header (abi 0, or 1:
+ *     an older writer interface) is recorded through the generic probe;
+ *     its recorder is never called;
  *   - sub-buffers: no record straddles a multiple of subbuf_size, in an
  *     overwrite session (4 KiB sub-buffers) and a normal one;
  *   - overwrite mode: with nobody reading, a million events into a 64 KiB
@@ -542,6 +543,21 @@ static void test_abi0(void)
 	check_str_rec(c.rec[0], c.len[0], 1, 2, "old", &soff);
 	soff = 0;
 	check_str_rec(c.rec[1], c.len[1], 1, 2, NULL, &soff);
+	recs_free(&c);
+	rw__trace_stop(t);
+
+	/* abi 1: a writer of the older rw__trace_reserve() interface. */
+	CHECK_EQ(rw_tracepoint_ptr(tw_abi1)->abi, 1);
+	t = start(&o, "tw_abi1");
+	CHECK(!rw__trace_uses_writer(t, 0));
+	tw_abi1_fire(7, "abi1");
+	drain_mine(t, &c);
+	CHECK_EQ(c.n, 1);
+	CHECK_EQ(tw_abi0_recorder_calls, 0);
+	memcpy(&a, c.rec[0] + 16, 8);
+	CHECK_EQ(a, 7);
+	soff = 0;
+	check_str_rec(c.rec[0], c.len[0], 1, 2, "abi1", &soff);
 	recs_free(&c);
 	rw__trace_stop(t);
 }

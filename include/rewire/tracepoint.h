@@ -518,10 +518,16 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 }
 
 #define RW__TP_ISSTR(type, name) +(RW__TP_KIND(type) == RW_TP_STRING)
-/* One argument of a writer; the last string, when it is not short, is
- * copied and committed out of line (rw__tp_rec_str_commit()). The tests
- * of the kind and of the count fold at compile time. */
-#define RW__TP_REC(type, name)                                              \
+/* A writer's arguments, in two passes: the slots of the numbers, then the
+ * strings in order, so that after the last string only the commit is left:
+ * when that string is not short, it is copied and committed out of line
+ * (rw__tp_rec_str_commit()). The tests of the kind and of the count fold
+ * at compile time. */
+#define RW__TP_RECV(type, name)                               \
+	if (RW__TP_KIND(type) != RW_TP_STRING)                \
+		rw__tp_rec_val(__w, __s, RW__TP_VALUE(name)); \
+	__w++;
+#define RW__TP_RECS(type, name)                                             \
 	if (RW__TP_KIND(type) == RW_TP_STRING && ++__k == __nstr) {         \
 		if (__builtin_expect(!rw__tp_rec_short(__w, &__s,           \
 						       RW__TP_VALUE(name)), \
@@ -530,14 +536,10 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 					      RW__TP_VALUE(name));          \
 			return;                                             \
 		}                                                           \
-		__w++;                                                      \
-	} else {                                                            \
-		__s = _Generic((name),                                   \
-			char *: rw__tp_rec_str,                          \
-			const char *: rw__tp_rec_str,                    \
-			default: rw__tp_rec_val)(__w++, __s,             \
-						 RW__TP_VALUE(name));  \
-	}
+	} else if (RW__TP_KIND(type) == RW_TP_STRING) {                     \
+		__s = rw__tp_rec_str(__w, __s, RW__TP_VALUE(name));         \
+	}                                                                   \
+	__w++;
 #define RW__TP_NSTR(...) (0u RW__TP_MAP(RW__TP_ISSTR, ##__VA_ARGS__))
 #define RW__TP_REC_MAXLEN(...)                  \
 	(16u + 8u * RW__TP_NARGS(__VA_ARGS__) + \
@@ -666,7 +668,9 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 		}                                                             \
 		__w = (unsigned long long *)(void *)__r.rec + 2;              \
 		__s = (char *)(__w + RW__TP_NARGS(__VA_ARGS__));              \
-		RW__TP_MAP(RW__TP_REC, ##__VA_ARGS__)                         \
+		RW__TP_MAP(RW__TP_RECV, ##__VA_ARGS__)                        \
+		__w -= RW__TP_NARGS(__VA_ARGS__);                             \
+		RW__TP_MAP(RW__TP_RECS, ##__VA_ARGS__)                        \
 		(void)__w;                                                    \
 		(void)__k;                                                    \
 		(void)__nstr;                                                 \

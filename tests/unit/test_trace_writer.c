@@ -50,6 +50,9 @@ RW_DECLARE_TRACEPOINT(tw_none);
 RW_DEFINE_TRACEPOINT(tw_none);
 RW_DECLARE_TRACEPOINT(tw_str, (const char *, s));
 RW_DEFINE_TRACEPOINT(tw_str, (const char *, s));
+/* Numbers after the last string (its long copy commits out of line). */
+RW_DECLARE_TRACEPOINT(tw_tail, (const char *, s), (long, x), (int, y));
+RW_DEFINE_TRACEPOINT(tw_tail, (const char *, s), (long, x), (int, y));
 enum tw_color { TW_RED = -1, TW_GREEN = 7 };
 RW_DECLARE_TRACEPOINT(tw_eight, (signed char, c), (unsigned short, us),
 		      (long long, ll), (bool, b), (double, d),
@@ -402,6 +405,10 @@ static void fire_all(void)
 	rw_trace_tw_mixed(-0.0f, TW_GREEN, 0, 1 << 30,
 			  at_page_end(256)); /* 256: not cut */
 	rw_trace_tw_seq(-1, at_page_end(257));
+	rw_trace_tw_tail("ab", 11, -1);
+	rw_trace_tw_tail("longer than eight", -12, 2);
+	rw_trace_tw_tail(NULL, 13, -3);
+	rw_trace_tw_tail(at_page_end(3), 14, 4);
 }
 
 /* ring.h's string argument, checked against the string itself. */
@@ -428,8 +435,8 @@ static void check_str_rec(const unsigned char *rec, uint32_t len, unsigned arg,
 
 static void test_writer_identical(void)
 {
-	const char *pats[] = { "tw_none", "tw_str", "tw_eight", "tw_mixed",
-			       "tw_seq" };
+	const char *pats[] = { "tw_none",  "tw_str", "tw_eight",
+			       "tw_mixed", "tw_seq", "tw_tail" };
 	struct rw__trace_opts o = { 0 };
 	struct rw__trace *tw, *tg;
 	struct recs cw = { 0 }, cg = { 0 };

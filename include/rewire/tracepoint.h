@@ -270,25 +270,69 @@ static inline union rw_tp_value rw__tp_from_ptr(const volatile void *x)
  * a probe with the tracepoint's own types that writes the record of
  * `rewire trace` (src/ctl/ring.h) itself: rw__trace_reserve() claims room
  * for the longest record the event can make (every string at
- * RW__TP_REC_MAX_STRING bytes) and writes its header, or returns NULL (the
- * event was dropped and counted); the writer stores one 8-byte slot per
- * argument and copies each string as it measures it; rw__trace_commit()
- * publishes the record with its real length. Every step of the ring's
- * protocol is in the library (src/ctl/trace.c); the writer knows only the
- * record's layout, which ring.h fixes.
+ * RW__TP_REC_MAX_STRING bytes), writes its header but the length and marks
+ * the thread busy, or returns no record (the event was dropped and
+ * counted); the writer stores one 8-byte slot per argument and copies each
+ * string as it measures it; then it commits the record with its real length
+ * (rw__tp_rec_commit(), inline: the length, the slot's new head and the end
+ * of busy, through the thread's writer context that rw__trace_reserve()
+ * returned). Every other step of the ring's protocol is in the library
+ * (src/ctl/trace.c); the writer knows the record's layout, which ring.h
+ * fixes, and P5.
+ *
+ * ABI (struct rw_tracepoint's abi byte): 1 was a writer built with a
+ * header whose rw__trace_reserve() returned the record alone and whose
+ * commit was rw__trace_commit(); 2 is the interface below. The library
+ * attaches the writers of abi 2 only: a tracepoint of a program built
+ * with an older header records through the generic probe, as with abi 0.
  */
-#define RW__TP_ABI 1
+#define RW__TP_ABI 2
 #define RW__TP_REC_MAX_STRING 256u /* RW_TRACE_MAX_STRING */
 
-RW_EXPORT void *rw__trace_reserve(void *data, unsigned maxlen);
-RW_EXPORT void rw__trace_commit(void *rec, unsigned len);
-/* rw__trace_reserve()'s answer when the longest record would need padding
- * or does not fit: record through rw__trace_record() instead (the generic
- * probe's path, which measures the strings first, for the tracepoint and
- * thread of that reserve), so that the writer pads, records and drops
- * exactly where the generic probe would. */
-#define RW__TP_REC_EXACT ((void *)1)
+typedef unsigned long long __attribute__((may_alias)) rw__tp_u64a;
+
+/* A thread's writer context, in librewire's thread-local storage: where
+ * the commit publishes (the slot's own head and its head in the shared
+ * ring), and the thread's busy flag (set by rw__trace_reserve()). */
+struct rw__trace_wctx {
+	rw__tp_u64a *head;
+	rw__tp_u64a *shared_head;
+	volatile unsigned char busy;
+};
+
+/* rw__trace_reserve()'s answer: rec is the record (ctx its thread's
+ * context), NULL (the event was dropped and counted), or RW__TP_REC_EXACT:
+ * the longest record would need padding or does not fit, so record through
+ * rw__trace_record() instead (the generic probe's path, which measures the
+ * strings first, for the tracepoint and thread of that reserve), so that
+ * the writer pads, records and drops exactly where the generic probe
+ * would. Two pointers: returned in two registers. */
+struct rw__trace_res {
+	char *rec;
+	struct rw__trace_wctx *ctx;
+};
+#define RW__TP_REC_EXACT ((char *)1)
+
+RW_EXPORT struct rw__trace_res rw__trace_reserve(void *data,
+						 unsigned long maxlen);
 RW_EXPORT void rw__trace_record(const union rw_tp_value *args);
+
+/* P5 of ring.h for the record of @r, which ends at @end: its length, the
+ * slot's new head (the producer's own copy, then the reader's, release),
+ * and the thread no longer busy. */
+static inline __attribute__((always_inline)) void
+rw__tp_rec_commit(struct rw__trace_res r, char *end)
+{
+	unsigned long long len = (unsigned long long)(end - r.rec), h;
+	unsigned len32 = (unsigned)len;
+
+	__builtin_memcpy(r.rec, &len32, 4);
+	h = __atomic_load_n(r.ctx->head, __ATOMIC_RELAXED) + len;
+	__atomic_store_n(r.ctx->head, h, __ATOMIC_RELAXED);
+	__atomic_store_n(r.ctx->shared_head, h, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	r.ctx->busy = 0;
+}
 
 static inline char *rw__tp_rec_val(unsigned long long *slot, char *s,
 				   union rw_tp_value v)
@@ -376,8 +420,11 @@ rw__tp_rec_str_slow(unsigned long long *slot, char *dst, union rw_tp_value v)
 	return dst + ((n + 7) & ~7u);
 }
 
-static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
-				   union rw_tp_value v)
+/* Any string, and fast where its first 264 bytes are in one page: the
+ * copy of rw__tp_rec_str() for strings of 8 bytes or more, out of line (a
+ * loop, and registers that the writer of a short string does not need). */
+static __attribute__((noinline, unused)) char *
+rw__tp_rec_str_long(unsigned long long *slot, char *dst, union rw_tp_value v)
 {
 #ifdef RW__TP_REC_BYTEWISE
 	return rw__tp_rec_str_slow(slot, dst, v);
@@ -385,8 +432,6 @@ static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
 	const char *src = v.str;
 	unsigned n = 0, hdr[2] = { 0, 0 };
 
-	/* The common case: every load the copy can make is in the page of
-	 * the string's start. */
 	if (!src ||
 	    ((unsigned long)src & 4095) > 4096 - RW__TP_REC_MAX_STRING - 8)
 		return rw__tp_rec_str_slow(slot, dst, v);
@@ -419,15 +464,86 @@ static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
 #endif
 }
 
+/* rw__tp_rec_str() for the last string of a record, out of line: the copy
+ * of any string, then the commit, so that the writer keeps nothing across
+ * a call. */
+static __attribute__((noinline, unused)) void
+rw__tp_rec_str_commit(struct rw__trace_res r, unsigned long long *slot,
+		      char *dst, union rw_tp_value v)
+{
+	rw__tp_rec_commit(r, rw__tp_rec_str_long(slot, dst, v));
+}
+
+/*
+ * The common case inline: a string shorter than 8 bytes whose first 8
+ * bytes are in one page, copied with one load and one store (when it is
+ * empty, the store is 8 zero bytes after the record's end, inside the room
+ * reserved for the longest record, which the commit does not publish).
+ * False, with nothing written, for every other string.
+ */
+static inline __attribute__((always_inline)) int
+rw__tp_rec_short(unsigned long long *slot, char **dst, union rw_tp_value v)
+{
+#ifdef RW__TP_REC_BYTEWISE
+	(void)slot;
+	(void)dst;
+	(void)v;
+	return 0;
+#else
+	const char *src = v.str;
+	unsigned long long x, z, n;
+
+	if (__builtin_expect(!src || ((unsigned long)src & 4095) > 4096 - 8, 0))
+		return 0;
+	__builtin_memcpy(&x, src, 8);
+	z = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+	if (__builtin_expect(!z, 0))
+		return 0;
+	/* The lowest 0x80 of z marks the first NUL: keep the bytes below. */
+	n = (unsigned long long)(unsigned)__builtin_ctzll(z) >> 3;
+	x &= (z ^ (z - 1)) >> 8;
+	__builtin_memcpy(*dst, &x, 8);
+	*slot = n; /* struct rw_trace_str { n, 0 }, little-endian */
+	*dst += (n + 7) & 8;
+	return 1;
+#endif
+}
+
+static inline __attribute__((always_inline)) char *
+rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
+{
+	if (__builtin_expect(rw__tp_rec_short(slot, &dst, v), 1))
+		return dst;
+	return rw__tp_rec_str_long(slot, dst, v);
+}
+
 #define RW__TP_ISSTR(type, name) +(RW__TP_KIND(type) == RW_TP_STRING)
-#define RW__TP_REC(type, name) \
-	__s = _Generic((name),                                        \
-		char *: rw__tp_rec_str,                               \
-		const char *: rw__tp_rec_str,                         \
-		default: rw__tp_rec_val)(__w++, __s, RW__TP_VALUE(name));
+/* A writer's arguments, in two passes: the slots of the numbers, then the
+ * strings in order, so that after the last string only the commit is left:
+ * when that string is not short, it is copied and committed out of line
+ * (rw__tp_rec_str_commit()). The tests of the kind and of the count fold
+ * at compile time. */
+#define RW__TP_RECV(type, name)                               \
+	if (RW__TP_KIND(type) != RW_TP_STRING)                \
+		rw__tp_rec_val(__w, __s, RW__TP_VALUE(name)); \
+	__w++;
+#define RW__TP_RECS(type, name)                                             \
+	if (RW__TP_KIND(type) == RW_TP_STRING && ++__k == __nstr) {         \
+		if (__builtin_expect(!rw__tp_rec_short(__w, &__s,           \
+						       RW__TP_VALUE(name)), \
+				     0)) {                                  \
+			rw__tp_rec_str_commit(__r, __w, __s,                \
+					      RW__TP_VALUE(name));          \
+			return;                                             \
+		}                                                           \
+	} else if (RW__TP_KIND(type) == RW_TP_STRING) {                     \
+		__s = rw__tp_rec_str(__w, __s, RW__TP_VALUE(name));         \
+	}                                                                   \
+	__w++;
+#define RW__TP_NSTR(...) (0u RW__TP_MAP(RW__TP_ISSTR, ##__VA_ARGS__))
 #define RW__TP_REC_MAXLEN(...)                  \
 	(16u + 8u * RW__TP_NARGS(__VA_ARGS__) + \
-	 RW__TP_REC_MAX_STRING * (0u RW__TP_MAP(RW__TP_ISSTR, ##__VA_ARGS__)))
+	 RW__TP_REC_MAX_STRING * RW__TP_NSTR(__VA_ARGS__))
 
 /* Test hook: a delay between loading the probe state and calling it. */
 #ifndef RW_TRACEPOINT_TEST_DELAY
@@ -524,29 +640,41 @@ static inline char *rw__tp_rec_str(unsigned long long *slot, char *dst,
 		(void)__i;                                                    \
 		rw__tp_generic_call(__data, &rw__tp_##name, __v);             \
 	}                                                                     \
+	static __attribute__((noinline)) void rw__tprex_##name(               \
+		void *__data RW__TP_MAP(RW__TP_PROTO, ##__VA_ARGS__))         \
+	{                                                                     \
+		union rw_tp_value __v[RW__TP_NARGS(__VA_ARGS__) + 1] = { 0 }; \
+		unsigned __i = 0;                                             \
+		(void)__data;                                                 \
+		RW__TP_MAP(RW__TP_PACK, ##__VA_ARGS__)                        \
+		(void)__i;                                                    \
+		rw__trace_record(__v);                                        \
+	}                                                                     \
 	static void rw__tprec_##name(                                         \
 		void *__data RW__TP_MAP(RW__TP_PROTO, ##__VA_ARGS__))         \
 	{                                                                     \
-		unsigned long long *__w =                                     \
-			(unsigned long long *)rw__trace_reserve(              \
-				__data, RW__TP_REC_MAXLEN(__VA_ARGS__));      \
-		char *__r = (char *)__w, *__s;                                \
-		if (!__w)                                                     \
-			return;                                               \
-		if ((void *)__w == RW__TP_REC_EXACT) {                        \
-			union rw_tp_value                                     \
-				__v[RW__TP_NARGS(__VA_ARGS__) + 1] = { 0 };   \
-			unsigned __i = 0;                                     \
-			RW__TP_MAP(RW__TP_PACK, ##__VA_ARGS__)                \
-			(void)__i;                                            \
-			rw__trace_record(__v);                                \
+		struct rw__trace_res __r = rw__trace_reserve(                 \
+			__data, RW__TP_REC_MAXLEN(__VA_ARGS__));              \
+		const unsigned __nstr = RW__TP_NSTR(__VA_ARGS__);             \
+		unsigned __k = 0;                                             \
+		unsigned long long *__w;                                      \
+		char *__s;                                                    \
+		if (__builtin_expect((unsigned long)__r.rec <= 1, 0)) {       \
+			/* Dropped, or RW__TP_REC_EXACT. */                   \
+			if (__r.rec)                                          \
+				rw__tprex_##name(__data RW__TP_MAP(           \
+					RW__TP_ARGS, ##__VA_ARGS__));         \
 			return;                                               \
 		}                                                             \
-		__w += 2;                                                     \
+		__w = (unsigned long long *)(void *)__r.rec + 2;              \
 		__s = (char *)(__w + RW__TP_NARGS(__VA_ARGS__));              \
-		RW__TP_MAP(RW__TP_REC, ##__VA_ARGS__)                         \
+		RW__TP_MAP(RW__TP_RECV, ##__VA_ARGS__)                        \
+		__w -= RW__TP_NARGS(__VA_ARGS__);                             \
+		RW__TP_MAP(RW__TP_RECS, ##__VA_ARGS__)                        \
 		(void)__w;                                                    \
-		rw__trace_commit(__r, (unsigned)(__s - __r));                 \
+		(void)__k;                                                    \
+		(void)__nstr;                                                 \
+		rw__tp_rec_commit(__r, __s);                                  \
 	}                                                                     \
 	static const struct rw_tp_field rw__tpfields_##name[] = { RW__TP_MAP( \
 		RW__TP_FIELD, ##__VA_ARGS__){ NULL, NULL, RW_TP_SIGNED } };   \

@@ -163,10 +163,10 @@ uint64_t rw__arch_tsc_hz(void);
 #ifdef RW_BACKEND_X86_64
 static inline __attribute__((always_inline)) uint64_t rw__arch_tsc(void)
 {
-	uint32_t lo, hi;
+	uint64_t lo, hi; /* rdtsc zeroes the upper halves */
 
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return (uint64_t)hi << 32 | lo;
+	return hi << 32 | lo;
 }
 #else
 static inline uint64_t rw__arch_tsc(void)

@@ -30,8 +30,10 @@
  * steps with its types known: rw__trace_reserve() does steps 1 to 3 and 5
  * for the longest record the event can make (every string at
  * RW_TRACE_MAX_STRING bytes) and writes the header; the writer copies the
- * arguments and the strings, measuring them as it copies; and
- * rw__trace_commit() sets the real length and publishes it (P5). When
+ * arguments and the strings, measuring them as it copies; and its inline
+ * commit (rw__tp_rec_commit()) sets the real length, publishes it (P5)
+ * through the thread's writer context (tls.w, which rw__trace_reserve()
+ * returns with the record) and ends step 1. When
  * the longest record would need padding or has no room, the writer records
  * through the generic path instead (RW__TP_REC_EXACT, rw__trace_record()),
  * which measures first: so its records, padding and drops are the generic
@@ -86,17 +88,30 @@ _Static_assert(sizeof(union rw_tp_value) == 8, "8 bytes per argument");
  */
 struct slot_priv {
 	_Atomic int32_t tid;	      /* owner; 0 until claimed (P1) */
+	bool overwrite;		      /* the session's (constant) */
 	char *ring;		      /* the slot's ring in the mapping */
 	struct rw_trace_slot *shared; /* the slot in the mapping */
 	_Atomic uint64_t head;	      /* what P5 stored last */
 	_Atomic uint64_t tail;	      /* the last tail loaded in P2, checked */
 	_Atomic uint64_t dropped;     /* what P3 stored last */
+	uint64_t mask;		      /* the session's (constant) */
+	/*
+	 * The generated writers' fast path (rw__trace_reserve()): a record
+	 * that ends at or below lim needs no padding (it stays in the
+	 * sub-buffer of head) and fits (P2 with the tail last loaded). Set by
+	 * reserve_slow(), and only ever too low since: heads leave their
+	 * sub-buffer only for a higher one, tails only grow.
+	 */
+	_Atomic uint64_t lim;
 } __attribute__((aligned(RW_CACHELINE)));
+_Static_assert(sizeof(struct slot_priv) == RW_CACHELINE,
+	       "slot_priv: one cache line");
 
 /* The data of one attached probe: the event's id and shape come with it,
  * so that the probe does not walk the tracepoint's field descriptions. */
 struct ent {
 	struct rw__trace *t;
+	uint64_t gen; /* t->gen, for the writers' fast path */
 	struct rw_tracepoint *tp;
 	uint32_t id;
 	uint8_t nargs;	 /* at most RW_TRACE_MAX_ARGS */
@@ -175,19 +190,25 @@ static _Atomic int o1_fence_word;
  * reaches it with one %fs-relative access and no call: librewire is small
  * enough to live in the static TLS reserve even when it is dlopen()ed.
  * Written only by the thread itself (and its signal handlers, which see
- * busy set and touch nothing else).
+ * busy set and touch nothing else, or run from start to end between two
+ * events of the thread).
  */
 struct trace_tls {
+	/* The generated writers' context (rewire/tracepoint.h): the slot
+	 * that their inline commit publishes into, and the thread's busy
+	 * flag (step 1), which every probe uses. */
+	struct rw__trace_wctx w;
+	/* The writers' fast path: the session (0: none) whose thread's slot
+	 * is wslot, with w set to it and the TSC for a clock. */
+	uint64_t wgen;
+	struct slot_priv *wslot;
 	uint64_t gen[TLS_WAYS];		  /* session numbers; 0: empty way */
 	struct slot_priv *slot[TLS_WAYS]; /* the slot there; NULL: none */
 	pid_t tid;			  /* cached gettid(); 0: not yet */
 	unsigned char next;		  /* next way to replace */
-	volatile unsigned char busy;
-	/* A generated writer's record, between rw__trace_reserve() and
-	 * rw__trace_commit() (busy is set meanwhile). */
-	struct slot_priv *wslot;
-	uint64_t whead;		/* where the record starts */
-	const struct ent *went; /* RW__TP_REC_EXACT: the tracepoint */
+	/* RW__TP_REC_EXACT: the tracepoint and slot of rw__trace_record(). */
+	const struct ent *went;
+	struct slot_priv *xslot;
 };
 static __thread struct trace_tls tls __attribute__((tls_model("initial-exec")));
 
@@ -465,13 +486,13 @@ probe(void *data, const struct rw_tracepoint *tp, const union rw_tp_value *args)
 
 	(void)tp; /* e->tp, with its shape precomputed in e */
 	/* Step 1. */
-	if (RW_UNLIKELY(tl->busy)) {
+	if (RW_UNLIKELY(tl->w.busy)) {
 		atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&t->shm->dropped_nested, 1,
 					  memory_order_relaxed);
 		return;
 	}
-	tl->busy = 1;
+	tl->w.busy = 1;
 	atomic_signal_fence(memory_order_seq_cst);
 	/* Step 2. */
 	if (RW_UNLIKELY(t->epoch != atomic_load_explicit(&fork_epoch,
@@ -488,25 +509,31 @@ probe(void *data, const struct rw_tracepoint *tp, const union rw_tp_value *args)
 	}
 out:
 	atomic_signal_fence(memory_order_seq_cst);
-	tl->busy = 0;
+	tl->w.busy = 0;
 }
 
 /*
  * The generated writers' way in (rewire/tracepoint.h, rw__tprec_<name>):
  * steps 1 to 3 as probe(), 5 for @maxlen bytes, and the header but its
- * length. The thread stays busy (step 1) until rw__trace_commit().
+ * length. The thread stays busy (step 1) until the writer's inline commit
+ * (rw__tp_rec_commit(): P5 through the thread's writer context, tls.w).
  *
  * rw__trace_reserve() is the common case only, kept short enough to need
- * no saved register: the thread's slot in the first way of its TLS cache,
- * the TSC, no padding, room (or overwrite mode). Everything else goes to
- * reserve_slow(), which takes every step in full.
+ * no saved register: the session of the thread's last writer record (wgen,
+ * with its slot wslot and w pointing there), taken with the TSC, and a
+ * record that ends at or below the slot's lim (no padding, room). It
+ * skips step 2: a fork child's first event goes to reserve_slow(), since
+ * trace_atfork_child() emptied its TLS. Everything else goes to
+ * reserve_slow(), which takes every step in full and sets wgen, wslot, w
+ * and lim for the next events.
  */
-static __attribute__((noinline, cold)) void *reserve_nested(struct rw__trace *t)
+static __attribute__((noinline, cold)) struct rw__trace_res
+reserve_nested(struct rw__trace *t)
 {
 	atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->shm->dropped_nested, 1,
 				  memory_order_relaxed);
-	return NULL;
+	return (struct rw__trace_res){ NULL, NULL };
 }
 
 /*
@@ -516,14 +543,14 @@ static __attribute__((noinline, cold)) void *reserve_nested(struct rw__trace *t)
  * measures the strings first: so a generated writer pads, records and
  * drops exactly where the generic probe would.
  */
-static __attribute__((noinline)) void *reserve_slow(const struct ent *e,
-						    unsigned maxlen)
+static __attribute__((noinline)) struct rw__trace_res
+reserve_slow(const struct ent *e, unsigned long maxlen)
 {
 	struct rw__trace *t = e->t;
 	struct trace_tls *tl = &tls;
-	struct rw_trace_rec *rec;
+	struct rw__trace_res r = { NULL, &tl->w };
 	struct slot_priv *p;
-	uint64_t head, tail;
+	uint64_t head, tail, end, ts;
 
 	/* Step 2. */
 	if (RW_UNLIKELY(t->epoch != atomic_load_explicit(&fork_epoch,
@@ -546,69 +573,75 @@ static __attribute__((noinline)) void *reserve_slow(const struct ent *e,
 		drop_full(p);
 		goto out;
 	}
-	if (t->subbuf - (head & t->submask) < maxlen ||
+	end = (head | t->submask) + 1; /* of head's sub-buffer */
+	if (end - head < maxlen ||
 	    (!t->overwrite && !room(t, p, head, &tail, maxlen))) {
 		/* The thread stays busy until rw__trace_record(). */
 		tl->went = e;
-		tl->wslot = p;
-		return RW__TP_REC_EXACT;
+		tl->xslot = p;
+		r.rec = RW__TP_REC_EXACT;
+		return r;
 	}
 	if (t->overwrite) {
 		atomic_store_explicit(&p->shared->reserve, head + maxlen,
 				      memory_order_relaxed);
 		o1_fence();
+	} else if (tail + t->ring_size < end) {
+		end = tail + t->ring_size;
 	}
-	rec = (struct rw_trace_rec *)(void *)(p->ring + (head & t->mask));
-	memcpy(&rec->id, &e->hdr, sizeof(e->hdr));
-	rec->ts = now(t);
+	r.rec = p->ring + (head & t->mask);
+	memcpy(r.rec + offsetof(struct rw_trace_rec, id), &e->hdr,
+	       sizeof(e->hdr));
+	ts = now(t);
+	memcpy(r.rec + offsetof(struct rw_trace_rec, ts), &ts, sizeof(ts));
+	/* The fast path of the next events: this slot, up to end. */
+	atomic_store_explicit(&p->lim, end, memory_order_relaxed);
+	tl->w.head = (rw__tp_u64a *)&p->head;
+	tl->w.shared_head = (rw__tp_u64a *)&p->shared->head;
+	tl->wgen = t->tsc ? t->gen : 0;
 	tl->wslot = p;
-	tl->whead = head;
-	return rec;
+	return r;
 out:
 	atomic_signal_fence(memory_order_seq_cst);
-	tl->busy = 0;
-	return NULL;
+	tl->w.busy = 0;
+	r.ctx = NULL;
+	return r;
 }
 
-void *rw__trace_reserve(void *data, unsigned maxlen)
+struct rw__trace_res rw__trace_reserve(void *data, unsigned long maxlen)
 {
 	const struct ent *e = data;
-	struct rw__trace *t = e->t;
 	struct trace_tls *tl = &tls;
-	struct rw_trace_rec *rec;
+	struct rw__trace_res r;
 	struct slot_priv *p;
-	uint64_t head, tail;
+	uint64_t head, ts;
 
 	/* Step 1. */
-	if (RW_UNLIKELY(tl->busy))
-		return reserve_nested(t);
-	tl->busy = 1;
+	if (RW_UNLIKELY(tl->w.busy))
+		return reserve_nested(e->t);
+	tl->w.busy = 1;
 	atomic_signal_fence(memory_order_seq_cst);
-	/* Steps 2 and 3, the common case: a fork child's first event goes
-	 * to reserve_slow(), since trace_atfork_child() emptied the TLS
-	 * cache, and so does step 2 there. */
-	p = tl->slot[0];
-	if (RW_UNLIKELY(tl->gen[0] != t->gen || !p || !t->tsc))
+	/* Steps 2 and 3, the common case (see above). */
+	p = tl->wslot;
+	if (RW_UNLIKELY(tl->wgen != e->gen))
 		return reserve_slow(e, maxlen);
-	/* Step 5: no padding needed, and room (P2, P3) or O1. */
+	/* Step 5: no padding needed, and room (P2, P3), or O1. */
 	head = atomic_load_explicit(&p->head, memory_order_relaxed);
-	if (RW_UNLIKELY(t->subbuf - (head & t->submask) < maxlen))
+	if (RW_UNLIKELY(head + maxlen >
+			atomic_load_explicit(&p->lim, memory_order_relaxed)))
 		return reserve_slow(e, maxlen);
-	if (t->overwrite) {
+	if (p->overwrite) {
 		atomic_store_explicit(&p->shared->reserve, head + maxlen,
 				      memory_order_relaxed);
 		o1_fence();
-	} else {
-		tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
-		if (RW_UNLIKELY(maxlen > t->ring_size - (head - tail)))
-			return reserve_slow(e, maxlen);
 	}
-	rec = (struct rw_trace_rec *)(void *)(p->ring + (head & t->mask));
-	memcpy(&rec->id, &e->hdr, sizeof(e->hdr));
-	rec->ts = rw__arch_tsc();
-	tl->wslot = p;
-	tl->whead = head;
-	return rec;
+	r.rec = p->ring + (head & p->mask);
+	memcpy(r.rec + offsetof(struct rw_trace_rec, id), &e->hdr,
+	       sizeof(e->hdr));
+	ts = rw__arch_tsc();
+	memcpy(r.rec + offsetof(struct rw_trace_rec, ts), &ts, sizeof(ts));
+	r.ctx = &tl->w;
+	return r;
 }
 
 /* After RW__TP_REC_EXACT: steps 4 to 6 of the generic probe for the
@@ -618,21 +651,20 @@ void rw__trace_record(const union rw_tp_value *args)
 	struct trace_tls *tl = &tls;
 	const struct ent *e = tl->went;
 
-	record(e->t, tl->wslot, e, args);
+	record(e->t, tl->xslot, e, args);
 	atomic_signal_fence(memory_order_seq_cst);
-	tl->busy = 0;
+	tl->w.busy = 0;
 }
 
-/* The end of step 6 for the record rw__trace_reserve() gave: @len bytes
- * (at most its maxlen), published (P5). */
+/* The commit of the abi 1 writers (rewire/tracepoint.h), which the library
+ * no longer attaches: kept so that the programs built with that header
+ * still load. */
+RW_EXPORT void rw__trace_commit(void *rec, unsigned len);
 void rw__trace_commit(void *rec, unsigned len)
 {
-	struct trace_tls *tl = &tls;
+	struct rw__trace_res r = { rec, &tls.w };
 
-	((struct rw_trace_rec *)rec)->len = len;
-	publish(tl->wslot, tl->whead + len);
-	atomic_signal_fence(memory_order_seq_cst);
-	tl->busy = 0;
+	rw__tp_rec_commit(r, r.rec + len);
 }
 
 /*
@@ -708,13 +740,13 @@ static inline void func_event(struct rw__trace *t, uint16_t id,
 	size_t func;
 
 	/* Step 1. */
-	if (RW_UNLIKELY(tl->busy)) {
+	if (RW_UNLIKELY(tl->w.busy)) {
 		atomic_fetch_add_explicit(&t->nested, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&t->shm->dropped_nested, 1,
 					  memory_order_relaxed);
 		return;
 	}
-	tl->busy = 1;
+	tl->w.busy = 1;
 	atomic_signal_fence(memory_order_seq_cst);
 	/* Step 2; and a hit before the table is published (during the
 	 * attach), or of a function not in it, is not recorded. */
@@ -736,7 +768,7 @@ static inline void func_event(struct rw__trace *t, uint16_t id,
 	}
 out:
 	atomic_signal_fence(memory_order_seq_cst);
-	tl->busy = 0;
+	tl->w.busy = 0;
 }
 
 static void fprobe_entry(void *data, const struct rw_ftrace_func *f,
@@ -1128,6 +1160,8 @@ static int shm_create(struct rw__trace *t, char *err, size_t errlen)
 			i;
 		t->priv[i].ring = (char *)p + rw_trace_data_offset(t->nslots) +
 				  (uint64_t)i * t->ring_size;
+		t->priv[i].mask = t->mask;
+		t->priv[i].overwrite = t->overwrite;
 	}
 	/* The memfd is zero-filled: counters, tids, heads and tails are 0. */
 	memcpy(h->magic, RW_TRACE_MAGIC, sizeof(h->magic));
@@ -1383,14 +1417,16 @@ int rw__trace_start_funcs(const char *const *patterns, size_t npatterns,
 
 /*
  * Whether tracepoint @en records with its generated writer: the tracepoint
- * has one (built with a header that defines it: abi >= 1), the session
+ * has one of this library's interface (built with a header that defines
+ * it the way this library expects: abi 2; abi 1 writers used the older
+ * interface of rewire/tracepoint.h, abi 0 had none), the session
  * takes them, and no filter applies to it (a filter is evaluated by the
  * generic probe, before anything is recorded).
  */
 static bool use_writer(const struct rw__trace *t, const struct ent *en,
 		       bool generic)
 {
-	return !generic && en->tp->abi >= 1 && en->tp->recorder &&
+	return !generic && en->tp->abi >= RW__TP_ABI && en->tp->recorder &&
 	       rw__trace_filter_state(t, en->id) == 0;
 }
 
@@ -1512,6 +1548,7 @@ int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
 			nargs = RW_TRACE_MAX_ARGS;
 		*en = (struct ent){
 			.t = t,
+			.gen = t->gen,
 			.tp = m.tps[i],
 			.id = (uint32_t)i,
 			.nargs = (uint8_t)nargs,

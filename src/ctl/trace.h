@@ -10,7 +10,7 @@
  * so several sessions (several clients) can trace the same tracepoints at
  * once: the tracepoint's generated writer (rw__tprec_<name>, a typed probe
  * that RW_DEFINE_TRACEPOINT defines and that records through
- * rw__trace_reserve() and rw__trace_commit()) when it has one, else the
+ * rw__trace_reserve() and an inline commit) when it has one, else the
  * generic probe (rw_tracepoint_probe_register_generic). Both write the same
  * bytes. The probe, in the traced thread:
  *

@@ -18,8 +18,9 @@
  *   - the writers pad, record and drop where the generic probe does: the
  *     heads and drop counts of a writer session and a generic one stay
  *     equal event after event, through wraps and a full ring;
- *   - a tracepoint of a program built with the old header (abi 0) is
- *     recorded through the generic probe; its recorder is never called;
+ *   - a tracepoint of a program built with an old header (abi 0, or 1:
+ *     an older writer interface) is recorded through the generic probe;
+ *     its recorder is never called;
  *   - sub-buffers: no record straddles a multiple of subbuf_size, in an
  *     overwrite session (4 KiB sub-buffers) and a normal one;
  *   - overwrite mode: with nobody reading, a million events into a 64 KiB
@@ -49,6 +50,9 @@ RW_DECLARE_TRACEPOINT(tw_none);
 RW_DEFINE_TRACEPOINT(tw_none);
 RW_DECLARE_TRACEPOINT(tw_str, (const char *, s));
 RW_DEFINE_TRACEPOINT(tw_str, (const char *, s));
+/* Numbers after the last string (its long copy commits out of line). */
+RW_DECLARE_TRACEPOINT(tw_tail, (const char *, s), (long, x), (int, y));
+RW_DEFINE_TRACEPOINT(tw_tail, (const char *, s), (long, x), (int, y));
 enum tw_color { TW_RED = -1, TW_GREEN = 7 };
 RW_DECLARE_TRACEPOINT(tw_eight, (signed char, c), (unsigned short, us),
 		      (long long, ll), (bool, b), (double, d),
@@ -401,6 +405,10 @@ static void fire_all(void)
 	rw_trace_tw_mixed(-0.0f, TW_GREEN, 0, 1 << 30,
 			  at_page_end(256)); /* 256: not cut */
 	rw_trace_tw_seq(-1, at_page_end(257));
+	rw_trace_tw_tail("ab", 11, -1);
+	rw_trace_tw_tail("longer than eight", -12, 2);
+	rw_trace_tw_tail(NULL, 13, -3);
+	rw_trace_tw_tail(at_page_end(3), 14, 4);
 }
 
 /* ring.h's string argument, checked against the string itself. */
@@ -427,8 +435,8 @@ static void check_str_rec(const unsigned char *rec, uint32_t len, unsigned arg,
 
 static void test_writer_identical(void)
 {
-	const char *pats[] = { "tw_none", "tw_str", "tw_eight", "tw_mixed",
-			       "tw_seq" };
+	const char *pats[] = { "tw_none",  "tw_str", "tw_eight",
+			       "tw_mixed", "tw_seq", "tw_tail" };
 	struct rw__trace_opts o = { 0 };
 	struct rw__trace *tw, *tg;
 	struct recs cw = { 0 }, cg = { 0 };
@@ -542,6 +550,21 @@ static void test_abi0(void)
 	check_str_rec(c.rec[0], c.len[0], 1, 2, "old", &soff);
 	soff = 0;
 	check_str_rec(c.rec[1], c.len[1], 1, 2, NULL, &soff);
+	recs_free(&c);
+	rw__trace_stop(t);
+
+	/* abi 1: a writer of the older rw__trace_reserve() interface. */
+	CHECK_EQ(rw_tracepoint_ptr(tw_abi1)->abi, 1);
+	t = start(&o, "tw_abi1");
+	CHECK(!rw__trace_uses_writer(t, 0));
+	tw_abi1_fire(7, "abi1");
+	drain_mine(t, &c);
+	CHECK_EQ(c.n, 1);
+	CHECK_EQ(tw_abi0_recorder_calls, 0);
+	memcpy(&a, c.rec[0] + 16, 8);
+	CHECK_EQ(a, 7);
+	soff = 0;
+	check_str_rec(c.rec[0], c.len[0], 1, 2, "abi1", &soff);
 	recs_free(&c);
 	rw__trace_stop(t);
 }

@@ -5,7 +5,10 @@
  * abi byte 0, which was padding after bool naive). Its recorder member is
  * set anyway, to a writer that records nothing and counts its calls: the
  * library must not read it, so a session records the tracepoint through
- * the generic probe and the count stays 0.
+ * the generic probe and the count stays 0. tw_abi1 is a tracepoint of a
+ * program built with the abi 1 header, whose writer used an older
+ * interface of rw__trace_reserve(): recorded through the generic probe
+ * too (its abi byte is set to 1 at setup).
  */
 #define RW__TP_TEST_ABI0 1
 #include <rewire/tracepoint.h>
@@ -15,6 +18,7 @@
 #include "trace_writer.h"
 
 RW_DEFINE_TRACEPOINT(tw_abi0, (int, a), (const char *, s));
+RW_DEFINE_TRACEPOINT(tw_abi1, (int, a), (const char *, s));
 
 int tw_abi0_recorder_calls;
 
@@ -33,6 +37,8 @@ _Static_assert(offsetof(struct rw_tracepoint, recorder) >=
 void tw_abi0_setup(void)
 {
 	rw__tp_tw_abi0.recorder = (void *)abi0_recorder;
+	rw__tp_tw_abi1.abi = 1;
+	rw__tp_tw_abi1.recorder = (void *)abi0_recorder;
 }
 
 unsigned tw_abi0_abi(void)
@@ -43,4 +49,9 @@ unsigned tw_abi0_abi(void)
 void tw_abi0_fire(int a, const char *s)
 {
 	rw_trace_tw_abi0(a, s);
+}
+
+void tw_abi1_fire(int a, const char *s)
+{
+	rw_trace_tw_abi1(a, s);
 }

@@ -4,8 +4,9 @@
 # Debian's flags):
 #   - `rewire snapshot` without a flight recorder: exit 1, and the message
 #     says how to start one;
-#   - `rewire trace --snapshot`: the threads keep their rate (within a
-#     factor of 4 of their rate untraced: they never wait for a reader);
+#   - `rewire trace --snapshot`: the threads never wait for a reader: each
+#     fires more than three full rings' worth of events while nobody reads
+#     (progress, not speed: the rates are printed, not compared);
 #   - `rewire snapshot PID -o F --last 1`: per thread consecutive sequence
 #     numbers, every event the program had fired before the snapshot began
 #     (its progress lines tell) and none it fired after the snapshot ended,
@@ -146,15 +147,35 @@ echo "untraced: $rate0 events/s"
 
 step "rewire trace --snapshot"
 rw_bg "$tmp/trace.out" trace "$tpid" snap_req --snapshot --final \
-	--ring-size 1M -o "$tmp/sig.txt"
+	--ring-size 256K -o "$tmp/sig.txt"
 wait_log "$tmp/bg.err" "flight recorder: process $tpid"
 trace_pid=$bg_pid
 sleep 0.5
 rate1=$(rate 1)
 echo "flight recorder on: $rate1 events/s"
-python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(b * 4 < a)" \
-	"$rate0" "$rate1" ||
-	fail "the threads slowed down under the flight recorder: $rate0 -> $rate1 events/s"
+# Never blocking: nobody reads the rings, so a thread that waited for room
+# would stop once its ring is full. Each thread must go on well past three
+# rings' worth of events (a 256 KiB ring holds at most 256 KiB / 48 bytes,
+# 5,462 of these records). Progress, not speed: the machine may be loaded
+# (speed is in doc/BENCHMARKS.md, "Flight recorder snapshots").
+python3 - "$tlog" <<'EOF' || fail "a thread stopped under the flight recorder"
+import sys, time
+cap = 3 * (256 * 1024 // 48)
+def counters():
+    last = [l for l in open(sys.argv[1]) if l.startswith("progress ")][-1]
+    return [int(x) for x in last.split()[3:]]
+c0 = counters()
+deadline = time.time() + 90
+while True:
+    c = counters()
+    d = [b - a for a, b in zip(c0, c)]
+    if min(d) > cap:
+        print("each thread fired more than %d events on: %s" % (cap, d))
+        break
+    if time.time() > deadline:
+        sys.exit("after 90 s the threads fired only %s events" % d)
+    time.sleep(0.1)
+EOF
 [ ! -s "$tmp/trace.out" ] || fail "trace --snapshot -o wrote to stdout"
 
 step "rewire snapshot --last 1"

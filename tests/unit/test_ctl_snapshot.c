@@ -177,6 +177,9 @@ static void *fire_main(void *arg)
 	return NULL;
 }
 
+/* Slots found written over during every try of their copy. */
+static long lapped;
+
 /* Checks one snapshot of the rings at @map against the threads (@live:
  * the session still records what they fire). */
 static void check_snapshot(const void *map, size_t size, bool live,
@@ -185,6 +188,7 @@ static void check_snapshot(const void *map, size_t size, bool live,
 	struct rw_trace_snap sn;
 	long before[NTHREADS];
 	bool seen[NTHREADS] = { false };
+	bool any_lapped = false;
 
 	for (int i = 0; i < NTHREADS; i++)
 		before[i] =
@@ -198,7 +202,15 @@ static void check_snapshot(const void *map, size_t size, bool live,
 
 		rw_trace_snap_trim(&sn, s, 0);
 		CHECK(!s->corrupt);
-		CHECK(!s->lapped);
+		if (s->lapped) {
+			/* The thread wrote over its whole ring during every
+			 * try of the copy: this process lost its CPU for that
+			 * long (a loaded machine). The slot is empty, as
+			 * trace_snap.h says; its thread cannot be checked. */
+			lapped++;
+			any_lapped = true;
+			continue;
+		}
 		for (pos = s->off; pos < s->len;) {
 			struct rw_trace_rec rec;
 			int64_t thread, seq;
@@ -231,7 +243,7 @@ static void check_snapshot(const void *map, size_t size, bool live,
 		CHECK(!live || last + 1 >= before[who]);
 	}
 	for (int i = 0; i < NTHREADS; i++)
-		CHECK(seen[i] || !before[i] || !live);
+		CHECK(seen[i] || !before[i] || !live || any_lapped);
 	rw_trace_snap_free(&sn);
 }
 
@@ -314,8 +326,12 @@ int main(void)
 
 	for (int i = 0; i < 200; i++)
 		check_snapshot(map, size, true, &records);
-	fprintf(stderr, "%llu records checked in 200 snapshots\n",
-		(unsigned long long)records);
+	fprintf(stderr,
+		"%llu records checked in 200 snapshots (%ld slot copies "
+		"lapped)\n",
+		(unsigned long long)records, lapped);
+	/* Lapping is the exception (a preempted copy), not the rule. */
+	CHECK(lapped < 40);
 
 	/* Two. */
 	rec2 = hello();

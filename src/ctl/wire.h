@@ -116,7 +116,11 @@ enum rw_msg {
 	 * RW_PATCH_LOAD_ALLOW_INLINED; other bits are refused).
 	 * OK: the PATCH group's fields, and MESSAGE when the load has a
 	 * warning (rw_patch_last_error(): inlining not checked, or allowed).
-	 * Errors: rw_patch_load()'s, MESSAGE from rw_patch_last_error(). */
+	 * Errors: rw_patch_load()'s, MESSAGE from rw_patch_last_error().
+	 * The file may come as a passed descriptor (SCM_RIGHTS): the server
+	 * then loads that (rw_patch_load_fd), and PATH only names it in
+	 * messages; a process in another mount namespace cannot see the
+	 * client's path. */
 	RW_MSG_PATCH_LOAD = 7,
 	/* PATCH_ENABLE / PATCH_DISABLE / PATCH_FORCE / PATCH_UNLOAD: NAME.
 	 * OK: the PATCH group's fields (UNLOAD: none). */
@@ -293,6 +297,20 @@ enum rw_tag {
 	RW_TAG_FILTER = 74,
 	RW_TAG_COLUMN = 75,
 	RW_TAG_FILTERED = 76,
+	/* Issue 16 (fleets, containers). HELLO's reply: PATCH_DIR (str), the
+	 * process's patch directory as it sees it, when it has one. PATCH
+	 * groups: FILE_ID (str), the identity of the patch's file (the hex of
+	 * its GNU build-id, else "size:N-fnv:HEX" of its bytes); FROM_DIR
+	 * (u64 1) for a patch applied at start from the patch directory.
+	 * LS's reply: TRACE_SESSION* groups (SESSION, OWNER, KIND (str:
+	 * "trace", "functions", "aggregate"), OVERWRITE, NAME*, PATTERN*,
+	 * SINCE_NS (u64, CLOCK_MONOTONIC ns)), one per session running. */
+	RW_TAG_PATCH_DIR = 79,
+	RW_TAG_FILE_ID = 80,
+	RW_TAG_FROM_DIR = 81,
+	RW_TAG_TRACE_SESSION = 82,
+	RW_TAG_KIND = 83,
+	RW_TAG_SINCE_NS = 84,
 };
 
 /* --- Writing -------------------------------------------------------------

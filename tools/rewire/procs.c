@@ -12,7 +12,10 @@
  * namespaces and directory are closed to us): it is listed as denied, and
  * never connected to, when /proc/net/unix shows a socket named after its
  * pid (the paths of bound sockets are visible to everyone; only those of
- * our network namespace).
+ * our network namespace). Such a path names the socket as its process
+ * sees it: in a default directory, it must be that of the process's user;
+ * the sockets of the first processes of two containers of one user have
+ * the same name (1.sock) and both are listed.
  */
 #include "rewire.h"
 
@@ -25,9 +28,10 @@
 
 struct unix_names {
 	char **path;
-	bool *used;
+	int *used; /* 0, or the pass that took the name (USED_*) */
 	size_t n;
 };
+enum { USED_LOCATED = 1, USED_OTHER_NS, USED_OUR_NS };
 
 /* The paths of the bound sockets of /proc/net/unix that end in ".sock". */
 static void unix_names_read(struct unix_names *u)
@@ -52,8 +56,8 @@ static void unix_names_read(struct unix_names *u)
 		if (len < 6 || strcmp(p + len - 5, ".sock"))
 			continue;
 		u->path = xrealloc(u->path, sizeof(char *) * (u->n + 1));
-		u->used = xrealloc(u->used, sizeof(bool) * (u->n + 1));
-		u->used[u->n] = false;
+		u->used = xrealloc(u->used, sizeof(int) * (u->n + 1));
+		u->used[u->n] = 0;
 		u->path[u->n++] = xasprintf("%s", p);
 	}
 	free(line);
@@ -95,11 +99,16 @@ static uid_t uid_inside(pid_t pid, uid_t uid)
 }
 
 /*
- * An unused socket path named NSPID.sock that may be @pid's: when it is in
- * a default directory, that of its user. Marked used. NULL when none.
+ * A socket path named NSPID.sock that may be @pid's (when it is in a
+ * default directory, that of its user), not taken yet, or taken by the
+ * same @pass: marked taken by @pass. NULL when none.
+ *
+ * Processes in other pid namespaces may share a name (the first process
+ * of two containers of a user both have 1.sock, in /tmp/rewire-UID as each
+ * sees it): this command cannot tell which one has it, and lists both.
  */
 static const char *unix_names_take(struct unix_names *u, pid_t pid, pid_t nspid,
-				   uid_t uid)
+				   uid_t uid, int pass)
 {
 	uid_t in = uid_inside(pid, uid);
 	char name[32];
@@ -110,13 +119,14 @@ static const char *unix_names_take(struct unix_names *u, pid_t pid, pid_t nspid,
 		size_t pl = strlen(u->path[i]);
 		long pu;
 
-		if (u->used[i] || pl < len ||
-		    strcmp(u->path[i] + pl - len, name))
+		if ((u->used[i] &&
+		     (u->used[i] != pass || pass != USED_OTHER_NS)) ||
+		    pl < len || strcmp(u->path[i] + pl - len, name))
 			continue;
 		pu = path_uid(u->path[i]);
 		if (pu >= 0 && (uid_t)pu != in)
 			continue;
-		u->used[i] = true;
+		u->used[i] = pass;
 		return u->path[i];
 	}
 	return NULL;
@@ -130,7 +140,7 @@ static void unix_names_mark(struct unix_names *u, const struct ctl_where *w)
 	snprintf(path, sizeof(path), "%s/%d.sock", w->dir, (int)w->nspid);
 	for (size_t i = 0; i < u->n; i++)
 		if (!u->used[i] && !strcmp(u->path[i], path)) {
-			u->used[i] = true;
+			u->used[i] = USED_LOCATED;
 			return;
 		}
 }
@@ -251,9 +261,9 @@ size_t procs_scan(struct proc_entry **out)
 				} else if (err == -ENOENT || err == -ESRCH) {
 					continue;
 				} else if ((err == -EACCES || err == -ELOOP) &&
-					   !unix_names_take(&un, e->w.pid,
-							    e->w.nspid,
-							    e->w.uid)) {
+					   !unix_names_take(
+						   &un, e->w.pid, e->w.nspid,
+						   e->w.uid, USED_LOCATED)) {
 					/* A directory closed to us, and no
 					 * socket of its name: most likely
 					 * none. */
@@ -270,8 +280,9 @@ size_t procs_scan(struct proc_entry **out)
 			e->w.nspid = nspid_of(e->w.pid, &levels);
 			if ((levels > 1) != (pass == 1))
 				continue;
-			seen = unix_names_take(&un, e->w.pid, e->w.nspid,
-					       e->w.uid);
+			seen = unix_names_take(
+				&un, e->w.pid, e->w.nspid, e->w.uid,
+				pass == 1 ? USED_OTHER_NS : USED_OUR_NS);
 			if (!seen)
 				continue;
 			e->state = PROC_DENIED;

@@ -309,7 +309,8 @@ enum rw_tag {
 	RW_TAG_FILE_ID = 80,
 	RW_TAG_FROM_DIR = 81,
 	RW_TAG_TRACE_SESSION = 82,
-	RW_TAG_KIND = 83,
+	/* 83 is not used: the contract's KIND is RW_TAG_KIND (21) above, a
+	 * u64 in FIELD groups and a str in TRACE_SESSION groups. */
 	RW_TAG_SINCE_NS = 84,
 };
 

@@ -127,6 +127,14 @@ struct client {
 	/* CLOCK_MONOTONIC ms: when the connection times out unless it
 	 * sends a request; 0 never (a trace session). */
 	int64_t expires;
+	/* The trace or aggregate session, for LS (TRACE_SESSION): its
+	 * number, when it started (CLOCK_MONOTONIC ns), the function
+	 * patterns it was given (@npats strings one after the other,
+	 * malloc'ed). */
+	uint64_t session;
+	int64_t since_ns;
+	char *pats;
+	size_t npats;
 };
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -392,6 +400,8 @@ static void put_patch(struct rw_patch *p)
 	rw_wire_u64(&reply, RW_TAG_SWITCHED, info.threads_switched);
 	rw_wire_u64(&reply, RW_TAG_TRANSITION_NS, info.transition_ns);
 	rw_wire_u64(&reply, RW_TAG_ATTEMPTS, info.attempts);
+	rw_wire_str(&reply, RW_TAG_FILE_ID, rw__patch_file_id(p));
+	rw_wire_u64(&reply, RW_TAG_FROM_DIR, rw__patch_from_dir(p));
 	for (size_t i = 0; i < info.npending && i < RW_PATCH_INFO_THREADS;
 	     i++) {
 		const struct rw_patch_thread *t = &info.pending[i];
@@ -482,6 +492,8 @@ static void put_threads(void)
 	free(pt);
 }
 
+static void put_sessions(void);
+
 static int do_ls(struct client *c)
 {
 	struct rw__objects_snapshot s;
@@ -563,6 +575,7 @@ static int do_ls(struct client *c)
 		rw_wire_group_end(&reply);
 	}
 	put_threads();
+	put_sessions();
 	rw__objects_snapshot_free(&s);
 	return send_reply(c, -1);
 }
@@ -724,6 +737,76 @@ static int send_filter_error(struct client *c, int err, unsigned column,
 	return send_reply(c, -1);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A session started on @c: remember what LS shows of it. */
+static void session_begin(struct client *c, uint64_t number,
+			  const struct patterns *fn)
+{
+	size_t len = 0;
+
+	free(c->pats);
+	c->pats = NULL;
+	c->npats = 0;
+	c->session = number;
+	c->since_ns = now_ns();
+	for (size_t i = 0; i < fn->n; i++)
+		len += strlen(fn->pat[i]) + 1;
+	if (len && (c->pats = malloc(len))) {
+		char *p = c->pats;
+
+		for (size_t i = 0; i < fn->n; i++)
+			p = stpcpy(p, fn->pat[i]) + 1;
+		c->npats = fn->n;
+	}
+}
+
+static void session_end(struct client *c)
+{
+	free(c->pats);
+	c->pats = NULL;
+	c->npats = 0;
+	c->session = 0;
+}
+
+/* LS: a TRACE_SESSION group for each trace or aggregate session that runs
+ * (an aggregate stopped with AGG_STOP keeps its totals, not its probe). */
+static void put_sessions(void)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		const struct client *o = &clients[i];
+		const char *p = o->pats;
+
+		if (o->fd < 0 ||
+		    (!o->trace && !(o->agg && rw__agg_ftrace(o->agg))))
+			continue;
+		rw_wire_group_begin(&reply, RW_TAG_TRACE_SESSION);
+		rw_wire_u64(&reply, RW_TAG_SESSION, o->session);
+		rw_wire_u64(&reply, RW_TAG_OWNER,
+			    (uint64_t)(o->pid > 0 ? o->pid : 0));
+		rw_wire_str(&reply, RW_TAG_KIND,
+			    o->agg     ? "aggregate"
+			    : o->npats ? "functions"
+				       : "trace");
+		rw_wire_u64(&reply, RW_TAG_OVERWRITE,
+			    o->trace && rw__trace_overwrite(o->trace));
+		for (size_t k = 0; o->trace && k < rw__trace_count(o->trace);
+		     k++)
+			rw_wire_str(&reply, RW_TAG_NAME,
+				    rw__trace_tp(o->trace, k)->name);
+		for (size_t k = 0; p && k < o->npats; k++, p += strlen(p) + 1)
+			rw_wire_str(&reply, RW_TAG_PATTERN, p);
+		rw_wire_u64(&reply, RW_TAG_SINCE_NS, (uint64_t)o->since_ns);
+		rw_wire_group_end(&reply);
+	}
+}
+
 static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 {
 	static char filter[RW_FILTER_MAX_EXPR + 1];
@@ -777,6 +860,7 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 		return send_error(c, err, "%s",
 				  *err_msg ? err_msg : rw_strerror(err));
 	}
+	session_begin(c, rw__trace_session(c->trace), &fn_pat);
 	if (fn_pat.n)
 		rw__log("tracing %zu functions (peer pid %d)",
 			rw__trace_nfuncs(c->trace), (int)c->pid);
@@ -801,6 +885,7 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 	if (err) {
 		rw__trace_stop(c->trace);
 		c->trace = NULL;
+		session_end(c);
 	}
 	return err;
 }
@@ -820,6 +905,7 @@ static int do_trace_stop(struct client *c)
 	filtered = rw__trace_filtered(c->trace);
 	dropped = rw__trace_stop(c->trace);
 	c->trace = NULL;
+	session_end(c);
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_DROPPED, dropped);
 	if (filtered)
@@ -1308,6 +1394,7 @@ static int do_agg_start(struct client *c, const struct rw_wire_msg *m)
 		return send_error(c, err, "%s",
 				  *err_msg ? err_msg : rw_strerror(err));
 	}
+	session_begin(c, rw__trace_session_new(), &fn_pat);
 	rw__log("%s: %zu functions (peer pid %d)",
 		mode == RW__AGG_COUNT ? "funccount" : "funclatency",
 		rw__agg_nfuncs(c->agg), (int)c->pid);
@@ -1372,12 +1459,20 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 					  "PATCH_LOAD needs an absolute PATH");
 		/* Only what a client may ask for: never the owner check. */
 		rw_wire_find_u64(m->payload, m->len, RW_TAG_LOAD_FLAGS, &flags);
-		if (flags & ~(uint64_t)RW_PATCH_LOAD_ALLOW_INLINED)
+		if (flags & ~(uint64_t)(RW_PATCH_LOAD_ALLOW_INLINED |
+					RW_PATCH_LOAD_BOUND_ONLY))
 			return send_error(
 				c, -EINVAL,
 				"PATCH_LOAD: unknown LOAD_FLAGS %#llx",
 				(unsigned long long)flags);
-		err = rw_patch_load(path, (unsigned)flags, &p);
+		/* A passed descriptor is the file; PATH is the client's name
+		 * of it, maybe in another mount namespace, for messages
+		 * only. The descriptor is closed with the message. */
+		if (m->fd >= 0)
+			err = rw_patch_load_fd(m->fd, path, (unsigned)flags,
+					       &p);
+		else
+			err = rw_patch_load(path, (unsigned)flags, &p);
 		if (err) {
 			const char *why = *rw_patch_last_error()
 						  ? rw_patch_last_error()
@@ -1388,8 +1483,8 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 				return send_error(c, err, "%s", why);
 			return send_error(c, err, "%s: %s", path, why);
 		}
-		rw__log("patch loaded from %s (peer pid %d)", path,
-			(int)c->pid);
+		rw__log("patch loaded from %s%s (peer pid %d)", path,
+			m->fd >= 0 ? " (by descriptor)" : "", (int)c->pid);
 		if (!strncmp(rw_patch_last_error(), "warning: ", 9))
 			snprintf(warning, sizeof(warning), "%s",
 				 rw_patch_last_error() + 9);
@@ -1573,6 +1668,7 @@ static void client_close(struct client *c)
 	}
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->pats);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 }
@@ -1948,6 +2044,7 @@ static void forget_parent_server(void)
 		 * of the tracepoints; nobody reads them. */
 		if (clients[i].fd >= 0)
 			close(clients[i].fd);
+		free(clients[i].pats);
 		memset(&clients[i], 0, sizeof(clients[i]));
 		clients[i].fd = -1;
 	}

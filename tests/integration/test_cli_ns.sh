@@ -104,7 +104,6 @@ expect_out "^$hpid +1 +root +ok +cli-target +/proc/$hpid/root +- +- +cli_verbose
 	"ps lists the container's process (host pid, its pid, container, key)"
 
 step "trace and patch in the container"
-want_trace=${NS_TEST_TRACE:-1:trace}
 rw_bg "$tmp/trace.out" trace "$hpid" cli_tick
 wait_log "$tmp/trace.out" "cli_tick"
 if [ "$backend" = x86_64 ]; then
@@ -118,7 +117,7 @@ fi
 rwrun ps
 expect_rc 0 "ps while tracing"
 echo "$out"
-expect_out "^$hpid +1 +root +ok +cli-target +[^ ]+ +$want_patch +${want_trace} +cli_verbose=on " \
+expect_out "^$hpid +1 +root +ok +cli-target +[^ ]+ +$want_patch +1:trace +cli_verbose=on " \
 	"ps shows the patch, the trace and the key"
 rwrun ps --json
 expect_rc 0 "ps --json"
@@ -126,10 +125,8 @@ expect_json "[(p['nspid'], p['other_ns'], p['status'], p['root'], p['socket_dir'
 	"[(1, True, 'ok', '/proc/$hpid/root', '$cdir')]"
 expect_json "[[(k['name'], k['enabled'], k['default']) for k in p['keys_changed']] for p in d['processes'] if p['pid'] == $hpid]" \
 	"[[('cli_verbose', True, False)]]"
-if [ "$want_trace" != - ]; then
-	expect_json "[[(t['kind'], t['tracepoints']) for t in p['traces']] for p in d['processes'] if p['pid'] == $hpid]" \
-		"[[('trace', ['cli_tick'])]]"
-fi
+expect_json "[[(t['kind'], t['tracepoints']) for t in p['traces']] for p in d['processes'] if p['pid'] == $hpid]" \
+	"[[('trace', ['cli_tick'])]]"
 if [ "$backend" = x86_64 ]; then
 	expect_json "[[(q['name'], q['state']) for q in p['patches']] for p in d['processes'] if p['pid'] == $hpid]" \
 		"[[('cli_fix', 'enabled')]]"

@@ -119,40 +119,26 @@ static bool is_file_arg(const char *arg)
 
 /* ---- The patch directory ------------------------------------------------ */
 
-/* Whether process @pid runs in another mount namespace than this
- * command. */
-static bool other_mnt_ns(pid_t pid)
-{
-	char p[64];
-	struct stat a, b;
-
-	snprintf(p, sizeof(p), "/proc/%d/ns/mnt", (int)pid);
-	if (stat("/proc/self/ns/mnt", &a) || stat(p, &b))
-		return false;
-	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
-}
-
 /*
- * Opens the process's patch directory @dir (as it sees it): directly, or
- * inside /proc/PID/root with RESOLVE_IN_ROOT so that its links resolve in
- * the process's root. Returns a descriptor or a negative errno; @shown
+ * Opens the process's patch directory (as it sees it): directly, or inside
+ * its root (conn's where.root, /proc/PID/root, when it runs in other
+ * namespaces) with RESOLVE_IN_ROOT so that its links resolve there. Returns a descriptor or a negative errno; @shown
  * gets the path from here, for messages.
  */
-static int open_patch_dir(pid_t pid, const char *dir, char *shown, size_t size)
+static int open_patch_dir(const struct conn *c, char *shown, size_t size)
 {
-	char root[32];
+	const char *dir = c->patch_dir, *root = c->where.root;
 	struct open_how how = {
 		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	int rfd, fd;
 
-	if (!other_mnt_ns(pid)) {
+	if (!*root) {
 		snprintf(shown, size, "%s", dir);
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
 	snprintf(shown, size, "%s%s", root, dir);
 	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
@@ -823,8 +809,7 @@ int cmd_apply(int argc, char **argv)
 				   (int)pid);
 			goto report;
 		}
-		a.dfd = open_patch_dir(pid, a.c.patch_dir, a.dir_shown,
-				       sizeof(a.dir_shown));
+		a.dfd = open_patch_dir(&a.c, a.dir_shown, sizeof(a.dir_shown));
 		if (a.dfd < 0) {
 			ret = fail(EX_FAIL, a.dfd,
 				   "--persist: the patch directory of process "

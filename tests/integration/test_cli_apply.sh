@@ -11,7 +11,8 @@
 #   4. --absent (the file given): changed, the bug is back; again:
 #      unchanged;
 #   5. another build of the same patch: replaced, fixed; again: unchanged;
-#   6. a patch for another program: exit 1, the process as it was;
+#   6. a patch for another program: exit 1, the process as it was; a
+#      build of fix_value that fails: exit 1, the old build back;
 #   7. --persist without a patch directory: exit 1, nothing changed;
 #   8. a patch file the process cannot see (another mount namespace):
 #      sent by descriptor, applied (and by `rewire patch` too);
@@ -246,6 +247,24 @@ check 'd["exit"] == 1 and "function_of_another_program" in d["error"] and
 [ "$(record other_fix)" = absent ] || fail "the failed patch stays loaded"
 [ "$(record fix_value)" = "$rec" ] || fail "the failure touched fix_value"
 [ "$(wrong)" -eq 0 ] || fail "the failure undid the fix"
+# A build of fix_value that fails the same way: the replace takes the old
+# build out, the new one fails, and the old one is loaded again.
+sed 's/RW_PATCH(other_fix,/RW_PATCH(fix_value,/' "$tmp/other.c" \
+	>"$tmp/broken.c"
+mkdir "$tmp/broken"
+"$cc" -O2 -fPIC -shared -I"$REWIRE_SOURCE_DIR/include" \
+	-o "$tmp/broken/fix_value.so" "$tmp/broken.c" ||
+	fail "cannot build the broken fix_value"
+apply "$tmp/broken/fix_value.so"
+[ "$rc" -eq 1 ] || fail "a broken build of fix_value: exit $rc, not 1"
+check '[a["action"] for a in d["actions"]] == ["replace"] and
+	d["changed"] is False and d["after"] == d["before"] and
+	d["after"][0]["state"] == "enabled"' \
+	"a failed replace did not restore the old build"
+grep -q "the previous build .* is enabled again" "$tmp/err" ||
+	fail "the restore is not reported"
+[ "$(wrong)" -eq 0 ] || fail "the failed replace undid the fix"
+rec=$(record fix_value)
 
 # 7. --persist without a patch directory: exit 1, nothing changed.
 apply --absent fix_value --persist

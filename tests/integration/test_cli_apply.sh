@@ -138,8 +138,9 @@ PY
 record() {
 	"$rewire" --json ls "$server_pid" --patches >"$tmp/ls.json" ||
 		fail "rewire ls failed"
-	grep -o "{\"name\":\"$1\",\"path\":\"[^\"]*\",\"state\":\"[a-z]*\"[^]]*\"attempts\":[0-9]*" \
-		"$tmp/ls.json" || echo absent
+	local re="{\"name\":\"$1\",\"path\":\"[^\"]*\",\"state\":\"[a-z]*\""
+
+	grep -o "$re[^]]*\"attempts\":[0-9]*" "$tmp/ls.json" || echo absent
 }
 
 # The GNU build-id of a file (the FILE_ID of a file that has one).
@@ -221,7 +222,8 @@ check '[a["action"] for a in d["actions"]] == ["replace"] and
 	d["before"][0]["file_id"] == sys.argv[3] and
 	d["after"][0]["file_id"] == sys.argv[4]' \
 	"the other build was not a replace" "$id" "$(build_id "$tmp/fix_value.so")"
-[[ "$(record fix_value)" == *"\"path\":\"$tmp/fix_value.so\",\"state\":\"enabled\""* ]] ||
+other="\"path\":\"$tmp/fix_value.so\",\"state\":\"enabled\""
+[[ "$(record fix_value)" == *"$other"* ]] ||
 	fail "not the other build that is loaded: $(record fix_value)"
 [ "$(wrong)" -eq 0 ] || fail "wrong answers with the other build"
 apply "$tmp/fix_value.so"

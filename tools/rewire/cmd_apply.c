@@ -122,8 +122,9 @@ static bool is_file_arg(const char *arg)
 /*
  * Opens the process's patch directory (as it sees it): directly, or inside
  * its root (conn's where.root, /proc/PID/root, when it runs in other
- * namespaces) with RESOLVE_IN_ROOT so that its links resolve there. Returns a descriptor or a negative errno; @shown
- * gets the path from here, for messages.
+ * namespaces) with RESOLVE_IN_ROOT so that its links resolve there.
+ * Returns a descriptor or a negative errno; @shown gets the path from
+ * here, for messages.
  */
 static int open_patch_dir(const struct conn *c, char *shown, size_t size)
 {
@@ -285,7 +286,7 @@ static int persist_remove(struct apply *a, struct target *t)
 	return 0;
 }
 
-/* ---- The process's patches ------------------------------------------------ */
+/* ---- The process's patches ----------------------------------------------- */
 
 /* LS: fills each target's cur and loaded. */
 static int read_loaded(struct apply *a)

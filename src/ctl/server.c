@@ -1939,7 +1939,9 @@ static void *ctl_main(void *arg)
 {
 	struct pollfd pfd[3 + MAX_CLIENTS];
 	struct client *who[3 + MAX_CLIENTS];
-	bool busy = false;
+	/* A transition may be in progress already (one of the patch
+	 * directory's, or one the program started): look from the start. */
+	bool busy = true;
 
 	(void)arg;
 	/* Registering for membarrier SYNC_CORE waits for an RCU grace period

@@ -43,8 +43,11 @@
  * - The thread blocks every signal but rewire's own and the synchronous
  *   ones, so it never takes the program's SIGINT or SIGTERM.
  * - A child made by fork() has no control thread; call rw_ctl_start()
- *   in it if it should have one. Programs started by exec() after
- *   `rewire run` or with REWIRE_CTL=1 in their environment get their own.
+ *   in it if it should have one (a server started by REWIRE_CTL=1 follows
+ *   fork itself). The child has its parent's patches, and does not apply
+ *   the patch directory again. Programs started by exec() after
+ *   `rewire run` or with REWIRE_CTL=1 in their environment get their own,
+ *   and inherit REWIRE_PATCH_DIR.
  * - Requests are served one at a time, in the control thread; a request
  *   that waits for a patch transition waits at most a second.
  */

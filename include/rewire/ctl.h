@@ -91,7 +91,8 @@ struct rw_ctl_options {
  * fork) do not apply it again, and @opts is ignored while the server runs.
  * Failures of the patch directory are reported on standard error and do
  * not change the return value. Takes the control lock (the live patch lock
- * while it applies patches). Not async-signal-safe.
+ * while it applies patches); -EDEADLK from a patch's constructor while the
+ * directory is applied (also rw_ctl_stop). Not async-signal-safe.
  */
 RW_EXPORT int rw_ctl_start_opts(const struct rw_ctl_options *opts);
 

@@ -157,6 +157,9 @@ static char patch_dir[PATH_MAX];
 static bool patch_dir_done;
 /* In librewire's constructor (REWIRE_CTL=1), before main(). */
 static bool in_ctor;
+/* This thread applies the patch directory, under ctl_lock: a patch's
+ * constructor that starts or stops the server would wait for itself. */
+static __thread bool applying;
 /* After fork(): the parent's pid and socket, for the child's server to
  * remove when the parent exits without removing it (0 and "": none). */
 static pid_t parent_pid;
@@ -2224,13 +2227,18 @@ static void patch_dir_locked(const struct rw_ctl_options *opts)
 		patch_dir[0] = '\0';
 		return;
 	}
+	applying = true;
 	rw__patchdir_apply(patch_dir, in_ctor);
+	applying = false;
 }
 
 RW_EXPORT int rw_ctl_start_opts(const struct rw_ctl_options *opts)
 {
 	int err;
 
+	if (applying)
+		return fail(-EDEADLK, "called while the patch directory is "
+				      "applied (from a patch's constructor)");
 	pthread_mutex_lock(&ctl_lock);
 	rw__fork_handlers_register(RW__FORK_CTL, &ctl_fork);
 	if (!running)
@@ -2249,6 +2257,10 @@ RW_EXPORT int rw_ctl_patch_dir(char *buf, size_t len)
 {
 	int err = 0;
 
+	if (applying) /* set already, and not changed while it is applied */
+		return (size_t)snprintf(buf, len, "%s", patch_dir) >= len
+			       ? -ENAMETOOLONG
+			       : 0;
 	pthread_mutex_lock(&ctl_lock);
 	if (!patch_dir[0])
 		err = -ENOENT;
@@ -2321,6 +2333,8 @@ RW_EXPORT int rw_ctl_stop(void)
 {
 	char b = 0;
 
+	if (applying)
+		return -EDEADLK;
 	pthread_mutex_lock(&ctl_lock);
 	if (!running) {
 		pthread_mutex_unlock(&ctl_lock);

@@ -9,7 +9,8 @@
  *   - rw_ctl_patch_dir() names the directory;
  *   - once the thread leaves, the control thread completes the
  *     transition: pdt_value() returns the patch's 2;
- *   - a second start (after rw_ctl_stop) does not apply the directory
+ *   - a child of fork() has the patch and its own start applies nothing;
+ *     a second start (after rw_ctl_stop) does not apply the directory
  *     again.
  * Before, rw_ctl_start_opts did not exist and nothing read the directory.
  */
@@ -32,6 +33,7 @@ int main(void)
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 atomic_int pdt_release, pdt_inside;
@@ -160,6 +162,26 @@ int main(void)
 		       info.pending[i].func);
 	CHECK_EQ(info.state, RW_PATCH_ENABLED);
 	CHECK_EQ(pdt_value(), 2);
+
+	/* A child of fork() has the patch, and applies nothing again. */
+	{
+		pid_t child = fork();
+		int status;
+
+		CHECK(child >= 0);
+		if (child == 0) {
+			int bad = rw_ctl_start() != 0 ||
+				  rw_patch_list(NULL, 0) != 1 ||
+				  pdt_value() != 2 ||
+				  rw_ctl_patch_dir(got, sizeof(got)) != 0 ||
+				  strcmp(got, dir) != 0 || rw_ctl_stop() != 0;
+
+			_exit(bad);
+		}
+		CHECK_EQ(waitpid(child, &status, 0), child);
+		CHECK(WIFEXITED(status));
+		CHECK_EQ(WEXITSTATUS(status), 0);
+	}
 
 	/* Not applied again. */
 	CHECK_OK(rw_ctl_stop());

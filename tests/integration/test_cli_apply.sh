@@ -19,7 +19,9 @@
 #   9. --persist with one: DIR/fix_value.so written (and nothing else),
 #      a restarted server starts patched; --absent --persist removes it;
 #  10. --persist for a process in another mount namespace, whose patch
-#      directory only it sees: written through /proc/PID/root.
+#      directory only it sees: written through /proc/PID/root;
+#  11. as root, --persist for another user's process: the copy is owned
+#      by that user, and the process starts patched.
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 : "${REWIRE_SOURCE_DIR:?set by CTest}"
@@ -44,6 +46,8 @@ if [[ "${REWIRE_SANITIZE:-}" == *address* ]]; then
 fi
 
 tmp=$(mktemp -d)
+port=$tmp/port
+udir=
 server_pid=
 stop_server() {
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -59,7 +63,7 @@ stop_server() {
 }
 cleanup() {
 	stop_server
-	rm -rf "$tmp"
+	rm -rf "$tmp" ${udir:+"$udir"}
 }
 trap cleanup EXIT
 
@@ -76,12 +80,12 @@ fail() {
 
 # The server under `rewire run` (extra environment in "$@").
 start_server() {
-	rm -f "$tmp/port"
-	env "$@" "$rewire" run -- "$server" --port 0 --port-file "$tmp/port" \
+	rm -f "$port"
+	env "$@" "$rewire" run -- "$server" --port 0 --port-file "$port" \
 		--threads 2 >"$tmp/server.out" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 200); do
-		[ -s "$tmp/port" ] && "$rewire" ls "$server_pid" >/dev/null 2>&1 &&
+		[ -s "$port" ] && "$rewire" ls "$server_pid" >/dev/null 2>&1 &&
 			return 0
 		kill -0 "$server_pid" 2>/dev/null || fail "the server died"
 		sleep 0.05
@@ -91,7 +95,7 @@ start_server() {
 
 # Wrong answers in half a second of load.
 wrong() {
-	"$load" --port-file "$tmp/port" --duration 0.5 --keys 50 \
+	"$load" --port-file "$port" --duration 0.5 --keys 50 \
 		--connections 2 --threads 1 --value-sizes 200 \
 		--json "$tmp/load.json" </dev/null >/dev/null 2>&1 ||
 		fail "kvload failed"
@@ -354,6 +358,31 @@ if unshare -m true 2>/dev/null; then
 	stop_server
 else
 	echo "note: step 10 skipped (unshare -m not permitted)"
+fi
+# 11. As root, --persist for a process of another user: the copy is that
+# user's (the patch directory accepts only its files), and the process,
+# restarted, starts patched.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	udir=$(mktemp -d)
+	chmod 0755 "$udir"
+	mkdir -m 0755 "$udir/patches"
+	chown 65534:65534 "$udir" "$udir/patches"
+	port=$udir/port
+	nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups
+		env REWIRE_PATCH_DIR="$udir/patches")
+	start_server "${nobody[@]}"
+	apply "$patch" --persist
+	[ "$rc" -eq 0 ] || fail "apply --persist to another user's process: $rc"
+	[ "$(stat -c %u:%a "$udir/patches/fix_value.so")" = 65534:644 ] ||
+		fail "the copy is $(stat -c %u:%a "$udir/patches/fix_value.so")"
+	stop_server
+	start_server "${nobody[@]}"
+	[[ "$(record fix_value)" == *'"state":"enabled"'* ]] ||
+		fail "another user's process, restarted, is not patched"
+	[ "$(wrong)" -eq 0 ] || fail "another user's process answers wrong"
+	stop_server
+else
+	echo "note: step 11 skipped (not root, or no setpriv)"
 fi
 checks_verify
 echo "PASS"

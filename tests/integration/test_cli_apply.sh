@@ -6,7 +6,8 @@
 # process (`rewire ls --json`: state, path, transition attempts), which
 # shows that a rerun sent nothing that changes state.
 #   1. apply: changed (load+enable), the fix takes effect;
-#   2. again: unchanged, no action, the patch's attempts unchanged;
+#   2. again: unchanged, no action, the patch's attempts unchanged; a
+#      patch disabled but loaded: enable only;
 #   3. --check --absent: would-change, nothing changed;
 #   4. --absent (the file given): changed, the bug is back; again:
 #      unchanged;
@@ -187,6 +188,17 @@ check 'd["changed"] is False and d["actions"] == [] and
 out=$("$rewire" apply "$server_pid" "$patch")
 [[ "$out" == "$server_pid rw-kvserver unchanged: fix_value enabled" ]] ||
 	fail "text: $out"
+
+# Loaded but disabled: only enabled (not loaded again).
+"$rewire" unpatch "$server_pid" fix_value --keep-loaded >/dev/null ||
+	fail "unpatch --keep-loaded"
+[ "$(wrong)" -gt 0 ] || fail "the bug is not back after the disable"
+apply "$patch"
+check '[a["action"] for a in d["actions"]] == ["enable"] and
+	d["before"][0]["state"] == "disabled" and
+	d["after"][0]["state"] == "enabled"' "a disabled patch was not enabled"
+[ "$(wrong)" -eq 0 ] || fail "wrong answers after the enable"
+rec=$(record fix_value)
 
 # 3. --check --absent: would change, changes nothing.
 apply --absent fix_value --check

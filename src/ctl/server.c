@@ -65,6 +65,7 @@
 #include "agg.h"
 #include "ring.h"
 #include "filter.h"
+#include "patchdir.h"
 #include "sockdir.h"
 #include "trace.h"
 #include "wire.h"
@@ -149,6 +150,16 @@ static bool atexit_done;
 static char last_error[256];
 /* The server was started by REWIRE_CTL=1: it follows fork(). */
 static bool from_env;
+/* The patch directory (absolute, "" none), set by the first start; and
+ * whether it was applied (once per process: a child of fork() has the
+ * patches already). Written under ctl_lock before the thread starts. */
+static char patch_dir[PATH_MAX];
+static bool patch_dir_done;
+/* In librewire's constructor (REWIRE_CTL=1), before main(). */
+static bool in_ctor;
+/* This thread applies the patch directory, under ctl_lock: a patch's
+ * constructor that starts or stops the server would wait for itself. */
+static __thread bool applying;
 /* After fork(): the parent's pid and socket, for the child's server to
  * remove when the parent exits without removing it (0 and "": none). */
 static pid_t parent_pid;
@@ -1576,6 +1587,8 @@ static int do_hello(struct client *c, const struct rw_wire_msg *m)
 	rw_wire_str(&reply, RW_TAG_PROGRAM, exe);
 	rw_wire_str(&reply, RW_TAG_CMDLINE, args);
 	rw_wire_str(&reply, RW_TAG_LIBVERSION, RW_VERSION_STRING);
+	if (patch_dir[0])
+		rw_wire_str(&reply, RW_TAG_PATCH_DIR, patch_dir);
 	return send_reply(c, -1);
 }
 
@@ -1929,7 +1942,9 @@ static void *ctl_main(void *arg)
 {
 	struct pollfd pfd[3 + MAX_CLIENTS];
 	struct client *who[3 + MAX_CLIENTS];
-	bool busy = false;
+	/* A transition may be in progress already (one of the patch
+	 * directory's, or one the program started): look from the start. */
+	bool busy = true;
 
 	(void)arg;
 	/* Registering for membarrier SYNC_CORE waits for an RCU grace period
@@ -2182,13 +2197,75 @@ static void fork_child(void)
 
 static const struct rw__fork_handlers ctl_fork = { .child = fork_child };
 
-RW_EXPORT int rw_ctl_start(void)
+/*
+ * The patch directory of @opts (or $REWIRE_PATCH_DIR) into patch_dir, then
+ * applied, once per process, before the server starts: a client never sees
+ * the program half patched, and the program serves patched from its first
+ * request when this runs before main() (REWIRE_CTL=1). A failure is
+ * reported and does not stop the start.
+ */
+static void patch_dir_locked(const struct rw_ctl_options *opts)
+{
+	const char *dir = NULL;
+	int err;
+
+	if (patch_dir_done)
+		return;
+	patch_dir_done = true;
+	if (opts && opts->size >= offsetof(struct rw_ctl_options, patch_dir) +
+					  sizeof(opts->patch_dir))
+		dir = opts->patch_dir;
+	if (!dir)
+		dir = getenv("REWIRE_PATCH_DIR");
+	if (!dir || !dir[0])
+		return;
+	err = rw__patchdir_resolve(dir, patch_dir, sizeof(patch_dir));
+	if (err) {
+		fprintf(stderr,
+			"rewire: [%d] patch dir %s: %s; no patch applied\n",
+			(int)getpid(), dir, strerror(-err));
+		patch_dir[0] = '\0';
+		return;
+	}
+	applying = true;
+	rw__patchdir_apply(patch_dir, in_ctor);
+	applying = false;
+}
+
+RW_EXPORT int rw_ctl_start_opts(const struct rw_ctl_options *opts)
 {
 	int err;
 
+	if (applying)
+		return fail(-EDEADLK, "called while the patch directory is "
+				      "applied (from a patch's constructor)");
 	pthread_mutex_lock(&ctl_lock);
 	rw__fork_handlers_register(RW__FORK_CTL, &ctl_fork);
+	if (!running)
+		patch_dir_locked(opts);
 	err = start_locked();
+	pthread_mutex_unlock(&ctl_lock);
+	return err;
+}
+
+RW_EXPORT int rw_ctl_start(void)
+{
+	return rw_ctl_start_opts(NULL);
+}
+
+RW_EXPORT int rw_ctl_patch_dir(char *buf, size_t len)
+{
+	int err = 0;
+
+	if (applying) /* set already, and not changed while it is applied */
+		return (size_t)snprintf(buf, len, "%s", patch_dir) >= len
+			       ? -ENAMETOOLONG
+			       : 0;
+	pthread_mutex_lock(&ctl_lock);
+	if (!patch_dir[0])
+		err = -ENOENT;
+	else if ((size_t)snprintf(buf, len, "%s", patch_dir) >= len)
+		err = -ENAMETOOLONG;
 	pthread_mutex_unlock(&ctl_lock);
 	return err;
 }
@@ -2256,6 +2333,8 @@ RW_EXPORT int rw_ctl_stop(void)
 {
 	char b = 0;
 
+	if (applying)
+		return -EDEADLK;
 	pthread_mutex_lock(&ctl_lock);
 	if (!running) {
 		pthread_mutex_unlock(&ctl_lock);
@@ -2302,7 +2381,9 @@ __attribute__((constructor)) static void ctl_from_env(void)
 	if (!v || strcmp(v, "1"))
 		return;
 	from_env = true;
+	in_ctor = true;
 	err = rw_ctl_start();
+	in_ctor = false;
 	if (err)
 		fprintf(stderr, "rewire: control socket not started: %s\n",
 			*last_error ? last_error : rw_strerror(err));

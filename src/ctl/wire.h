@@ -309,7 +309,6 @@ enum rw_tag {
 	RW_TAG_FILE_ID = 80,
 	RW_TAG_FROM_DIR = 81,
 	RW_TAG_TRACE_SESSION = 82,
-	RW_TAG_KIND = 83,
 	RW_TAG_SINCE_NS = 84,
 };
 

@@ -186,11 +186,42 @@ void json_escape(FILE *f, const char *s, size_t n);
 
 /* --- Connection (conn.c) --------------------------------------------------- */
 
+/* Where the control socket of a process is, as seen from this command. */
+struct ctl_where {
+	pid_t pid;   /* as given (this command's pid namespace) */
+	pid_t nspid; /* the pid in the process's own namespace (NSpid's last) */
+	uid_t uid;   /* owner of /proc/PID */
+	bool other_ns;	/* another mount or pid namespace (or root) than ours */
+	char root[32];	/* "" or "/proc/PID/root" when other_ns: prefix for
+			   paths of the process (patch dir, environment dirs) */
+	char dir[4096]; /* the socket directory as the process sees it */
+	char sock[4096]; /* full path from here (root + dir + "/NSPID.sock") */
+};
+
+/*
+ * Finds the socket of @pid without connecting (the directory rules of
+ * src/ctl/sockdir.h evaluated for the process, inside its root when it
+ * runs in other namespaces; the directory and socket checked as conn_open
+ * does). 0; or an exit code with the reason kept in @why (quiet, nothing
+ * printed) and a negative errno in *@err: EX_NOPROC with -ESRCH (no
+ * process / exiting / a thread), -ENOENT (no socket: not rewire-enabled),
+ * -EACCES (another user's: cannot look), -EPERM or -ELOOP (a directory or
+ * socket that fails the checks).
+ */
+int conn_locate(pid_t pid, struct ctl_where *w, int *err, char *why,
+		size_t whylen);
+/* "DIR/NSPID.sock", followed by " in the namespace of process PID" when
+ * the process runs in other namespaces: the socket named in messages. */
+const char *where_sock_name(const struct ctl_where *w, char *buf, size_t size);
+
 struct conn {
 	int fd;
 	pid_t pid;
 	uid_t uid; /* owner of /proc/PID */
-	char sock[108];
+	/* The socket as messages name it (where_sock_name). */
+	char sock[4200];
+	/* conn_open: where the socket was found. */
+	struct ctl_where where;
 	/* From HELLO's reply. */
 	uint64_t version;
 	char program[4096];
@@ -259,6 +290,33 @@ const char *stopped_note(pid_t pid);
 /* Where the sockets of @uid live: the directory rules of src/ctl/sockdir.h,
  * with @env_dir standing for $REWIRE_CTL_DIR (NULL: unset). */
 int sockdir_for(uid_t uid, const char *env_dir, char *out, size_t size);
+/* conn_open without printing: errors only in c->err and c->errmsg, the
+ * connect and HELLO bounded by @connect_ms and @hello_ms (rewire ps). */
+int conn_open_quiet(pid_t pid, struct conn *c, int connect_ms, int hello_ms);
+
+/* --- Processes (procs.c) --------------------------------------------------- */
+
+enum {
+	PROC_OK,     /* its socket was found (conn_locate) */
+	PROC_DENIED, /* another user's, not examined: never connected */
+	PROC_NOSOCK, /* no socket */
+	PROC_GONE,   /* exited during the scan */
+};
+struct proc_entry {
+	struct ctl_where w;
+	char comm[64];
+	char exe[4096]; /* readlink /proc/PID/exe, "" when not readable */
+	int state;	/* PROC_* */
+	char why[512];
+};
+/*
+ * Every process of /proc that has (or, for other users, appears to have:
+ * /proc/net/unix lists their socket paths) a rewire control socket, by
+ * pid: PROC_OK, or PROC_DENIED (another user's that this command may not
+ * examine, or a socket that fails the checks: @why says). *@out malloc'd.
+ * Returns how many.
+ */
+size_t procs_scan(struct proc_entry **out);
 
 /* --- Replies: the PATCH group (cmd_patch.c, cmd_ls.c) --------------------- */
 

@@ -863,8 +863,10 @@ static void relay_lines(const struct target *t, int which, struct sbuf *b,
 		relay_line(t, which, b->p + start, b->len - start);
 		start = b->len;
 	}
-	memmove(b->p, b->p + start, b->len - start);
-	b->len -= start;
+	if (start) {
+		memmove(b->p, b->p + start, b->len - start);
+		b->len -= start;
+	}
 }
 
 static void slot_read(struct run *r, struct slot *s, int k)

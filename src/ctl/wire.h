@@ -113,7 +113,8 @@ enum rw_msg {
 	 * and with functions RECURSION, SHADOW_FULL (u64). */
 	RW_MSG_TRACE_STOP = 6,
 	/* PATCH_LOAD: PATH (absolute), LOAD_FLAGS (u64, optional: 2 =
-	 * RW_PATCH_LOAD_ALLOW_INLINED; other bits are refused).
+	 * RW_PATCH_LOAD_ALLOW_INLINED, 4 = RW_PATCH_LOAD_BOUND_ONLY; other
+	 * bits are refused).
 	 * OK: the PATCH group's fields, and MESSAGE when the load has a
 	 * warning (rw_patch_last_error(): inlining not checked, or allowed).
 	 * Errors: rw_patch_load()'s, MESSAGE from rw_patch_last_error().
@@ -309,6 +310,8 @@ enum rw_tag {
 	RW_TAG_FILE_ID = 80,
 	RW_TAG_FROM_DIR = 81,
 	RW_TAG_TRACE_SESSION = 82,
+	/* 83 is not used: the contract's KIND is RW_TAG_KIND (21) above, a
+	 * u64 in FIELD groups and a str in TRACE_SESSION groups. */
 	RW_TAG_SINCE_NS = 84,
 };
 

@@ -428,6 +428,8 @@ static int hello(struct conn *c, int timeout_ms)
 			 sizeof(c->cmdline));
 	rw_wire_find_str(m.payload, m.len, RW_TAG_LIBVERSION, c->libversion,
 			 sizeof(c->libversion));
+	rw_wire_find_str(m.payload, m.len, RW_TAG_PATCH_DIR, c->patch_dir,
+			 sizeof(c->patch_dir));
 	rw_wire_msg_free(&m);
 	if (c->version && c->version != RW_WIRE_VERSION)
 		return cfail(c, EX_PROTO, -EPROTONOSUPPORT,
@@ -963,10 +965,11 @@ static int open_at(pid_t pid, struct conn *c, int connect_ms, int hello_ms)
 
 int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
 {
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
 	/* `rewire CMD --all`: the arguments were checked (select.c). */
 	sel_conn_check();
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->pass_fd = -1;
 	c->deadline_ms = deadline_ms;
 	return open_at(pid, c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
 }
@@ -990,6 +993,7 @@ void conn_close(struct conn *c)
 struct rw_wire_buf *conn_begin(struct conn *c, uint16_t type)
 {
 	c->req_type = type;
+	c->pass_fd = -1;
 	rw_wire_begin(&c->buf, type);
 	return &c->buf;
 }
@@ -1050,7 +1054,8 @@ int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 				      .tv_usec = wait_ms % 1000 * 1000 +
 						 (wait_ms ? 0 : 1) },
 		   sizeof(struct timeval));
-	ret = rw_wire_send(c->fd, &c->buf, -1);
+	ret = rw_wire_send(c->fd, &c->buf, c->pass_fd);
+	c->pass_fd = -1;
 	if (ret == -EINTR)
 		return EX_INTR;
 	if (ret == -EAGAIN || ret == -EWOULDBLOCK) {

@@ -49,12 +49,13 @@ enum {
 /* --- Global state (main.c) ------------------------------------------------ */
 
 struct tool {
-	bool json;	      /* --json: machine-readable output on stdout */
-	bool quiet;	      /* --quiet: no progress or summaries on stderr */
-	const char *cmd;      /* the subcommand, for messages */
-	int json_reported;    /* an error object was printed already */
-	char **pos_alloc;     /* opts_parse's array, freed by main() */
-	char **rep_alloc[32]; /* opts_parse's arrays of repeated options */
+	bool json;	       /* --json: machine-readable output on stdout */
+	bool quiet;	       /* --quiet: no progress or summaries on stderr */
+	const char *cmd;       /* the subcommand, for messages */
+	int json_reported;     /* an error object was printed already */
+	char last_error[8192]; /* the message of the last fail() */
+	char **pos_alloc;      /* opts_parse's array, freed by main() */
+	char **rep_alloc[32];  /* opts_parse's arrays of repeated options */
 };
 extern struct tool g;
 
@@ -249,6 +250,12 @@ struct conn {
 	/* The path to connect to instead of sock (through the checked
 	 * directory's descriptor); "": sock. */
 	char via[64];
+	/* A descriptor conn_call passes with the request (SCM_RIGHTS), -1:
+	 * none. conn_begin resets it; the caller keeps it open. */
+	int pass_fd;
+	/* HELLO's PATCH_DIR: the process's patch directory as it sees it,
+	 * "" when it has none. */
+	char patch_dir[4096];
 };
 
 /* Finds the control socket of @pid, connects and says HELLO. Returns 0 or
@@ -335,7 +342,9 @@ struct patch_info {
 	char path[4096];
 	uint64_t state, forced, replace, nfuncs, target_patched;
 	uint64_t total, switched, transition_ns, attempts;
-	size_t npending; /* listed below (at most PATCH_PENDING_MAX) */
+	char file_id[160]; /* FILE_ID, "" from servers without it */
+	uint64_t from_dir; /* FROM_DIR: applied at start from the patch dir */
+	size_t npending;   /* listed below (at most PATCH_PENDING_MAX) */
 	size_t npending_all;
 	struct patch_pending pending[PATCH_PENDING_MAX];
 };
@@ -344,6 +353,27 @@ void patch_info_read(const uint8_t *p, size_t n, struct patch_info *pi);
 void patch_info_json(struct json *j, const struct patch_info *pi);
 const char *patch_state_name(uint64_t state);
 const char *patch_why_name(uint64_t why);
+/* Shared by patch, unpatch and apply (cmd_patch.c). */
+/* A request of @type (PATCH_ENABLE, _DISABLE, _UNLOAD...) on @name whose
+ * reply's PATCH fields, if any, go into @pi (NULL: ignored). Returns what
+ * conn_call returns. */
+int patch_op(struct conn *c, uint16_t type, const char *name,
+	     struct patch_info *pi);
+/* PATCH_LOAD of @path (absolute, for messages and `rewire ls`), the file
+ * itself passed as the descriptor @fd (-1: none, the process opens
+ * @path), with LOAD_FLAGS @flags. Returns what conn_call returns. */
+int patch_load(struct conn *c, const char *path, int fd, uint64_t flags,
+	       struct rw_wire_msg *m);
+/* Waits until @pi's patch reaches ENABLED (@enabling) or DISABLED, with
+ * the progress on stderr and the blocking threads listed on a stall.
+ * @timeout_ms 0: forever (c->deadline_ms still bounds it). Updates @pi.
+ * Returns an exit code; the messages for timeout, interruption and a
+ * state moved elsewhere are printed (with what to run next if @hint). */
+int patch_wait(struct conn *c, struct patch_info *pi, bool enabling,
+	       uint64_t timeout_ms, bool hint);
+/* --timeout SEC (@arg NULL: the default, 60 s) in ms (0: none). 0 or
+ * EX_USAGE (printed). */
+int patch_timeout(const char *arg, uint64_t *ms);
 
 /* --- Function tracing (funcs.c) ------------------------------------------- */
 
@@ -372,6 +402,7 @@ int cmd_funclatency(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_unpatch(int argc, char **argv);
 int cmd_force(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_build_patch(int argc, char **argv);
 int cmd_bind_patch(int argc, char **argv);

@@ -159,6 +159,9 @@ rwrun key --all sel_verbose
 expect_rc 2 "key --all without on|off"
 [ "$(grep -c 'expected PID NAME on|off' <<<"$err")" = 1 ] ||
 	fail "the usage error is not printed once: $err"
+rwrun key --all "$a1" sel_verbose on
+expect_rc 2 "key --all PID"
+expect_err "a selector takes the place of the PID" "key --all PID"
 rwrun ls --all --jobs 0
 expect_rc 2 "--jobs 0"
 rwrun ls --jobs 2 1

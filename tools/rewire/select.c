@@ -646,16 +646,17 @@ static int targets_find(struct run *r, const struct sel *s)
 		struct target *t;
 		char hex[130];
 		bool denied = p->state == PROC_DENIED;
+		/* Another user's executable cannot be looked at: such a
+		 * process is listed as skipped whatever its file. */
+		bool see_exe = !denied || p->exe[0];
 
 		if (p->state != PROC_OK && !denied)
 			continue;
 		if (s->comm && !comm_matches(s, p->comm))
 			continue;
-		/* Another user's executable cannot be looked at: such a
-		 * process is listed as skipped whatever its file. */
-		if (!denied && s->exe && !exe_matches(s, p))
+		if (see_exe && s->exe && !exe_matches(s, p))
 			continue;
-		if (!denied && s->build_id &&
+		if (see_exe && s->build_id &&
 		    (!exe_build_id(p->w.pid, &cache, &ncache, hex,
 				   sizeof(hex)) ||
 		     strncmp(hex, s->bid, strlen(s->bid))))
@@ -674,7 +675,7 @@ static int targets_find(struct run *r, const struct sel *s)
 				p->why[0] ? p->why
 					  : "another user's process: not "
 					    "examined",
-				s->exe || s->build_id
+				!see_exe && (s->exe || s->build_id)
 					? " (its executable cannot be read: "
 					  "--exe and --build-id not checked)"
 					: "");
@@ -1249,8 +1250,17 @@ int sel_run(const char *cmd, int (*fn)(int argc, char **argv), int argc,
 	if (ret)
 		goto out;
 	ret = args_check(&r);
-	if (ret >= 0)
+	if (ret >= 0) {
+		pid_t pid;
+
+		/* `rewire key --all 4242 NAME on`: the PID made the other
+		 * arguments one too many. */
+		if (ret == EX_USAGE && r.nrest && parse_pid(r.rest[0], &pid))
+			msg("%s: a selector takes the place of the PID: give "
+			    "one or the other",
+			    cmd);
 		goto out;
+	}
 
 	targets_find(&r, &s);
 	for (size_t i = 0; i < r.nt; i++)

@@ -26,7 +26,7 @@ set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 : "${REWIRE_SOURCE_DIR:?set by CTest}"
 
-rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire/rewire}
+rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire}
 target=${FLEET_TARGET:-$REWIRE_BUILD_DIR/tests/fleet/fleet_target}
 target_b=${FLEET_TARGET_B:-$REWIRE_BUILD_DIR/tests/fleet/fleet_target_b}
 patch=${FLEET_PATCH:-$REWIRE_BUILD_DIR/tests/fleet/fleet_fix.so}

@@ -16,7 +16,7 @@
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 
-rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire/rewire}
+rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire}
 target=${FLEET_TARGET:-$REWIRE_BUILD_DIR/tests/fleet/fleet_target}
 patch=${FLEET_PATCH:-$REWIRE_BUILD_DIR/tests/fleet/fleet_fix.so}
 n=${FLEET_N:-50}

@@ -199,4 +199,13 @@ bool rw__rcu_in_read_side(void);
  * calling thread (a thread inherits its creator's name). */
 void rw__rcu_callback_thread(void);
 
+/* Live patches, for the control server (src/livepatch/core.c). The
+ * identity of the patch's file (src/ctl/fileid.h), fixed at load; whether
+ * the server applied it from its patch directory (set once, by the
+ * server thread, right after the load). @p as rw_patch_state's. */
+struct rw_patch;
+const char *rw__patch_file_id(const struct rw_patch *p);
+void rw__patch_set_from_dir(struct rw_patch *p);
+bool rw__patch_from_dir(const struct rw_patch *p);
+
 #endif /* REWIRE_INTERNAL_H */

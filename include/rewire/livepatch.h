@@ -129,12 +129,16 @@ struct rw_patch_info {
 /* Load even if a patched function has copies inlined into callers (they
  * keep the old code: patch those callers too, or accept it). */
 #define RW_PATCH_LOAD_ALLOW_INLINED 2u
+/* Refuse a patch that carries no build binding (.rewire.bind, written by
+ * `rewire bind-patch`): -RW_ERR_BUILD_ID. The control server's patch
+ * directory loads with it (rewire/ctl.h). */
+#define RW_PATCH_LOAD_BOUND_ONLY 4u
 
 /*
  * rw_patch_load - map a patch object and check it against the program.
  * @path:  the patch's .so file.
  * @flags: 0, RW_PATCH_LOAD_ALLOW_ANY_OWNER (tests only),
- *         RW_PATCH_LOAD_ALLOW_INLINED.
+ *         RW_PATCH_LOAD_ALLOW_INLINED, RW_PATCH_LOAD_BOUND_ONLY.
  * @out:   receives the patch, in state LOADED.
  *
  * Checks, in this order, without running any code of the patch until the
@@ -167,6 +171,7 @@ struct rw_patch_info {
  *   malformed .rewire.bind (with its line);
  *   -RW_ERR_BUILD_ID  bound (.rewire.bind) to another build: an object's
  *   build-id, or a function's size or hash, differ (both in the message);
+ *   or not bound at all, with RW_PATCH_LOAD_BOUND_ONLY;
  *   -RW_ERR_PATCH_VERSION  no note, other version, bad descriptor, a
  *   relocation of an unknown type, with flags, or outside the patch;
  *   -RW_ERR_OUT_OF_RANGE  a PC32 relocation does not fit;
@@ -188,6 +193,26 @@ struct rw_patch_info {
  */
 RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 			    struct rw_patch **out);
+
+/*
+ * rw_patch_load_fd - rw_patch_load of the file open on @fd.
+ * @fd:           a descriptor of the patch file, in any mode (O_PATH and
+ *                write-only too); not closed, its offset not used. The file
+ *                is opened again through /proc/self/fd, read-only.
+ * @display_path: names the file in messages and in rw_patch_state's .path
+ *                (kept as given, not resolved here); NULL: "(descriptor N)".
+ *
+ * For a file the process cannot reach by its path: one in a directory it
+ * may not search, one since unlinked, or one of another mount namespace
+ * (the control server loads a descriptor passed by `rewire` this way).
+ * The checks, flags, errors and messages are rw_patch_load's, made on the
+ * file @fd refers to: owned by the caller's effective uid or root, not
+ * writable by group or others, a regular file (anything else is refused
+ * without being opened). -EINVAL when @fd < 0; the errno of reopening
+ * (-EACCES when the process may not read the file).
+ */
+RW_EXPORT int rw_patch_load_fd(int fd, const char *display_path, unsigned flags,
+			       struct rw_patch **out);
 
 /*
  * rw_patch_last_error - the message of this thread's last rw_patch_* call

@@ -392,6 +392,8 @@ static void put_patch(struct rw_patch *p)
 	rw_wire_u64(&reply, RW_TAG_SWITCHED, info.threads_switched);
 	rw_wire_u64(&reply, RW_TAG_TRANSITION_NS, info.transition_ns);
 	rw_wire_u64(&reply, RW_TAG_ATTEMPTS, info.attempts);
+	rw_wire_str(&reply, RW_TAG_FILE_ID, rw__patch_file_id(p));
+	rw_wire_u64(&reply, RW_TAG_FROM_DIR, rw__patch_from_dir(p));
 	for (size_t i = 0; i < info.npending && i < RW_PATCH_INFO_THREADS;
 	     i++) {
 		const struct rw_patch_thread *t = &info.pending[i];
@@ -1372,12 +1374,20 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 					  "PATCH_LOAD needs an absolute PATH");
 		/* Only what a client may ask for: never the owner check. */
 		rw_wire_find_u64(m->payload, m->len, RW_TAG_LOAD_FLAGS, &flags);
-		if (flags & ~(uint64_t)RW_PATCH_LOAD_ALLOW_INLINED)
+		if (flags & ~(uint64_t)(RW_PATCH_LOAD_ALLOW_INLINED |
+					RW_PATCH_LOAD_BOUND_ONLY))
 			return send_error(
 				c, -EINVAL,
 				"PATCH_LOAD: unknown LOAD_FLAGS %#llx",
 				(unsigned long long)flags);
-		err = rw_patch_load(path, (unsigned)flags, &p);
+		/* A passed descriptor is the file; PATH is the client's name
+		 * of it, maybe in another mount namespace, for messages
+		 * only. The descriptor is closed with the message. */
+		if (m->fd >= 0)
+			err = rw_patch_load_fd(m->fd, path, (unsigned)flags,
+					       &p);
+		else
+			err = rw_patch_load(path, (unsigned)flags, &p);
 		if (err) {
 			const char *why = *rw_patch_last_error()
 						  ? rw_patch_last_error()
@@ -1388,8 +1398,8 @@ static int do_patch(struct client *c, const struct rw_wire_msg *m)
 				return send_error(c, err, "%s", why);
 			return send_error(c, err, "%s: %s", path, why);
 		}
-		rw__log("patch loaded from %s (peer pid %d)", path,
-			(int)c->pid);
+		rw__log("patch loaded from %s%s (peer pid %d)", path,
+			m->fd >= 0 ? " (by descriptor)" : "", (int)c->pid);
 		if (!strncmp(rw_patch_last_error(), "warning: ", 9))
 			snprintf(warning, sizeof(warning), "%s",
 				 rw_patch_last_error() + 9);

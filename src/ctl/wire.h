@@ -113,7 +113,8 @@ enum rw_msg {
 	 * and with functions RECURSION, SHADOW_FULL (u64). */
 	RW_MSG_TRACE_STOP = 6,
 	/* PATCH_LOAD: PATH (absolute), LOAD_FLAGS (u64, optional: 2 =
-	 * RW_PATCH_LOAD_ALLOW_INLINED; other bits are refused).
+	 * RW_PATCH_LOAD_ALLOW_INLINED, 4 = RW_PATCH_LOAD_BOUND_ONLY; other
+	 * bits are refused).
 	 * OK: the PATCH group's fields, and MESSAGE when the load has a
 	 * warning (rw_patch_last_error(): inlining not checked, or allowed).
 	 * Errors: rw_patch_load()'s, MESSAGE from rw_patch_last_error().

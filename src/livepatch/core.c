@@ -322,6 +322,10 @@ struct rw_patch {
 	size_t npending;
 	struct rw_patch_thread pending[RW_PATCH_INFO_THREADS];
 	bool target_patched;
+	/* Applied at start from the control server's patch directory
+	 * (rw__patch_set_from_dir); written once, by the server thread,
+	 * before the patch is listed to anyone. */
+	bool from_dir;
 	/* References on the objects it patches, so that a dlclose() by the
 	 * program cannot unmap code with our jumps in it, and on the objects
 	 * its references point into, which its code uses (one per function,
@@ -1393,17 +1397,13 @@ static void *pin_object(uintptr_t addr)
 	return dlopen(f.name, RTLD_NOW | RTLD_NOLOAD);
 }
 
-RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
-			    struct rw_patch **out)
+/* rw_patch_load (@fd < 0) and rw_patch_load_fd. */
+static int patch_load(const char *path, int fd, unsigned flags,
+		      struct rw_patch **out)
 {
 	struct rw_patch *p;
 	int err;
 
-	rw__lp_clear_error();
-	if (!path || !out) {
-		rw__lp_set_error("rw_patch_load: NULL argument");
-		return -EINVAL;
-	}
 	/* From a patch's callback (or a signal handler inside a call):
 	 * refuse before the new patch's constructors run, not after. */
 	if (rw__lock_held_by_me(&lp_lock)) {
@@ -1422,7 +1422,7 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 		rw__lp_set_error("%s: out of memory", path);
 		return -ENOMEM;
 	}
-	err = rw__lp_load(path, flags, &p->obj);
+	err = rw__lp_load_fd(path, fd, flags, &p->obj);
 	if (err) {
 		free(p);
 		return err;
@@ -1464,6 +1464,51 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
 	rw__lock_release(&lp_lock);
 	*out = p;
 	return 0;
+}
+
+RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
+			    struct rw_patch **out)
+{
+	rw__lp_clear_error();
+	if (!path || !out) {
+		rw__lp_set_error("rw_patch_load: NULL argument");
+		return -EINVAL;
+	}
+	return patch_load(path, -1, flags, out);
+}
+
+RW_EXPORT int rw_patch_load_fd(int fd, const char *display_path, unsigned flags,
+			       struct rw_patch **out)
+{
+	char name[64];
+
+	rw__lp_clear_error();
+	if (fd < 0 || !out) {
+		rw__lp_set_error("rw_patch_load_fd: %s",
+				 !out ? "NULL argument"
+				      : "negative descriptor");
+		return -EINVAL;
+	}
+	if (!display_path || !display_path[0]) {
+		snprintf(name, sizeof(name), "(descriptor %d)", fd);
+		display_path = name;
+	}
+	return patch_load(display_path, fd, flags, out);
+}
+
+const char *rw__patch_file_id(const struct rw_patch *p)
+{
+	return p->obj.file_id;
+}
+
+void rw__patch_set_from_dir(struct rw_patch *p)
+{
+	p->from_dir = true;
+}
+
+bool rw__patch_from_dir(const struct rw_patch *p)
+{
+	return p->from_dir;
 }
 
 /*

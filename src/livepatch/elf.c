@@ -38,6 +38,7 @@
  */
 #include "lp.h"
 
+#include "../ctl/fileid.h"
 #include "../text.h"
 #include "bind.h"
 
@@ -1921,15 +1922,47 @@ static const char *file_kind(mode_t m)
  * Step 1: the file. Opened without blocking: open() of a FIFO with no
  * writer, or of some devices, waits forever, and this may be the control
  * thread. Only a regular file goes on, in blocking mode again.
+ *
+ * From a descriptor (@given >= 0, rw_patch_load_fd): the file it refers to
+ * is opened again through /proc/self/fd, read-only, whatever the
+ * descriptor's own mode (O_PATH, write-only, non-blocking) or offset; that
+ * needs no search permission on the directories of the file, and works for
+ * a file since unlinked. @path then only names it in messages.
  */
-static int check_file(const char *path, unsigned flags, int *fdp,
+static int check_file(const char *path, int given, unsigned flags, int *fdp,
 		      uint64_t *sizep)
 {
-	struct stat st;
+	struct stat st, st0;
 	uid_t me = geteuid();
 	int fd, err, fl;
 
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (given >= 0) {
+		char self[64];
+
+		if (fstat(given, &st0)) {
+			err = -errno;
+			rw__lp_set_error("%s: cannot stat the patch's "
+					 "descriptor %d: %s",
+					 path, given, strerror(-err));
+			return err;
+		}
+		if (!S_ISREG(st0.st_mode)) {
+			rw__lp_set_error("%s: refused: not a regular file (%s)",
+					 path, file_kind(st0.st_mode));
+			return -RW_ERR_PATCH_FILE;
+		}
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", given);
+		fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			rw__lp_set_error("%s: cannot open the patch from its "
+					 "descriptor (%s): %s",
+					 path, self, strerror(-err));
+			return err;
+		}
+	} else {
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		err = -errno;
 		/* A socket cannot be opened (ENXIO): say what it is. */
@@ -1952,6 +1985,13 @@ static int check_file(const char *path, unsigned flags, int *fdp,
 	if (!S_ISREG(st.st_mode)) {
 		rw__lp_set_error("%s: refused: not a regular file (%s)", path,
 				 file_kind(st.st_mode));
+		goto fail;
+	}
+	if (given >= 0 &&
+	    (st.st_dev != st0.st_dev || st.st_ino != st0.st_ino)) {
+		rw__lp_set_error("%s: refused: descriptor %d reopened as "
+				 "another file",
+				 path, given);
 		goto fail;
 	}
 	fl = fcntl(fd, F_GETFL);
@@ -2465,6 +2505,12 @@ static void copy_path(char *dst, size_t size, const char *src)
 
 int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 {
+	return rw__lp_load_fd(path, -1, flags, out);
+}
+
+int rw__lp_load_fd(const char *path, int given_fd, unsigned flags,
+		   struct rw__lp_obj *out)
+{
 	struct load L = { .path = path };
 	const struct rw_patch_desc *desc = NULL;
 	struct rw__lp_func *funcs = NULL;
@@ -2474,7 +2520,7 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 	bool bound;
 	void *handle = NULL;
 	Elf *elf = NULL;
-	char real[PATH_MAX], notice[RW__LP_ERRLEN];
+	char real[PATH_MAX], notice[RW__LP_ERRLEN], file_id[RW_FILE_ID_MAX];
 	uint64_t size = 0;
 	int fd = -1, err;
 
@@ -2491,14 +2537,31 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 				 path);
 		return -EDEADLK;
 	}
-	err = check_file(path, flags, &fd, &size);
+	err = check_file(path, given_fd, flags, &fd, &size);
 	if (err)
 		return err;
+	/* The identity of the very file that is checked and mapped. */
+	err = rw_file_id(fd, file_id, sizeof(file_id));
+	if (err) {
+		rw__lp_set_error("%s: cannot read the patch: %s", path,
+				 strerror(-err));
+		goto out;
+	}
 	err = check_elf(path, fd, size, &elf);
 	if (!err)
 		err = check_binding(&L, elf, &bound);
 	if (err)
 		goto out;
+	if (!bound && (flags & RW_PATCH_LOAD_BOUND_ONLY)) {
+		rw__lp_set_error(
+			"%s: refused: not bound to a build (no " RW__BIND_SECTION
+			"): nothing says it was made "
+			"for this program; bind it with `rewire "
+			"bind-patch`",
+			path);
+		err = -RW_ERR_BUILD_ID;
+		goto out;
+	}
 	if (!bound)
 		rw__log("%s: not bound to a build (no " RW__BIND_SECTION "): "
 			"nothing checks that it was made for this one",
@@ -2582,12 +2645,15 @@ int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out)
 		*desc->refs[i].slot = (void *)ref_addr[i];
 	out->handle = handle;
 	out->desc = desc;
+	memcpy(out->file_id, file_id, sizeof(out->file_id));
 	out->funcs = funcs;
 	out->nfuncs = desc->nfuncs;
 	out->ref_addrs = ref_addr;
 	out->nref_addrs = nref_addr;
+	/* A descriptor's name is the client's, maybe in another mount
+	 * namespace: kept as given. */
 	copy_path(out->path, sizeof(out->path),
-		  realpath(path, real) ? real : path);
+		  given_fd < 0 && realpath(path, real) ? real : path);
 	rw__log("%s: loaded '%s' at %lx, %zu functions, %zu references, "
 		"%zu relocations",
 		out->path, desc->name, (unsigned long)patch_bias, desc->nfuncs,

@@ -12,6 +12,7 @@
 #ifndef REWIRE_LP_H
 #define REWIRE_LP_H
 
+#include "../ctl/fileid.h"
 #include "../internal.h"
 
 #include <rewire/livepatch.h>
@@ -58,6 +59,9 @@ struct rw__lp_obj {
 	struct rw__lp_func *funcs; /* desc->nfuncs entries, malloc'ed */
 	size_t nfuncs;
 	char path[256]; /* as given (realpath if possible) */
+	/* The file's identity (src/ctl/fileid.h), read from the open file
+	 * that was checked and mapped. */
+	char file_id[RW_FILE_ID_MAX];
 	/* The resolved address of each reference (desc->nrefs), then one
 	 * address in each object that named relocations point into: for the
 	 * pins on the objects they point into. malloc'ed. */
@@ -71,11 +75,15 @@ struct rw__lp_obj {
 
 /*
  * Load and check a patch object (see rw_patch_load in rewire/livepatch.h
- * for the checks and errors). On error: a negative code, a message set
+ * for the checks and errors): the file at @path, or with rw__lp_load_fd
+ * and @fd >= 0 the file open on @fd (rw_patch_load_fd; @path then only
+ * names it in messages). On error: a negative code, a message set
  * with rw__lp_set_error(), nothing left mapped, *out untouched.
  * Not async-signal-safe; called with no rewire lock held.
  */
 int rw__lp_load(const char *path, unsigned flags, struct rw__lp_obj *out);
+int rw__lp_load_fd(const char *path, int fd, unsigned flags,
+		   struct rw__lp_obj *out);
 
 /*
  * 0, or -EEXIST with its message if a patch named @name is loaded (and not

@@ -95,8 +95,8 @@ expect_err "is a thread of process $pid1" "ls of a thread id"
 step "ps"
 rwrun ps
 expect_rc 0 "ps"
-expect_out "^PID +UID +STATUS +VERSION +PROGRAM +COMMAND" "ps header"
-expect_out "^$pid1 +[0-9]+ +ok +[0-9.]+ +[^ ]*cli_target " "ps lists the target"
+expect_out "^PID +NSPID +USER +STATUS +COMM +CONTAINER +PATCHES +TRACES +KEYS +VERSION +PROGRAM$" "ps header"
+expect_out "^$pid1 +- +[^ ]+ +ok +cli-target +- +- +- +- +[0-9.]+ +[^ ]*cli_target$" "ps lists the target"
 rwrun ps --json
 expect_rc 0 "ps --json"
 expect_json "[p['status'] for p in d['processes'] if p['pid'] == $pid1]" "['ok']"
@@ -260,7 +260,7 @@ rwrun ls "$tpid" --calls
 expect_rc 0 "ls of a target started by rewire run"
 expect_out "^cli_value +value_one" "ls of a target started by rewire run"
 rwrun ps
-expect_out "^$tpid +[0-9]+ +ok " "ps lists the target started by rewire run"
+expect_out "^$tpid +- +[^ ]+ +ok " "ps lists the target started by rewire run"
 kill_target "$tpid"
 
 echo "PASS"

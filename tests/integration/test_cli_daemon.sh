@@ -82,7 +82,7 @@ n=$(grep -Ec "^[0-9]+ +cli_daemon_targ" <<<"$out" || true)
 [ "$n" -eq 1 ] || fail "$n threads under the program's name (only its main thread should be)"
 gone_socket "$parent"
 ps_only_live
-expect_out "^$server +[0-9]+ +ok " "ps lists the daemon"
+expect_out "^$server +- +[^ ]+ +ok " "ps lists the daemon"
 
 step "a double fork"
 rwrun run -- "$daemon" double "$tmp/double.pids"
@@ -94,7 +94,7 @@ rwrun ls "$server"
 expect_rc 0 "ls of the double-forked daemon"
 gone_socket "$middle"
 ps_only_live
-expect_out "^$server +[0-9]+ +ok " "ps lists the double-forked daemon"
+expect_out "^$server +- +[^ ]+ +ok " "ps lists the double-forked daemon"
 
 step "a worker"
 "$rw" run -- "$daemon" worker "$tmp/worker.pids" >/dev/null 2>"$tmp/worker.err" &

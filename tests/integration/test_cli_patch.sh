@@ -38,7 +38,7 @@ expect_rc 0 "patch cli_fix"
 expect_out "^patch cli_fix enabled in [0-9.]+ ms \([0-9]+ threads?\)$" "patch cli_fix"
 wait_value compute 42
 rwrun ls "$tpid" --patches
-expect_out "^cli_fix +enabled +[0-9]+/[0-9]+ +1 +- +$fix$" "ls after patch"
+expect_out "^cli_fix +enabled +[0-9]+/[0-9]+ +1 +- +[-0-9a-z:]+ +$fix$" "ls after patch"
 rwrun ls "$tpid" --threads
 expect_out "^[0-9]+ +cli-worker-0 +[A-Z] +yes$" "threads run the patch"
 rwrun unpatch "$tpid" cli_fix

@@ -17,7 +17,7 @@
  * the file is left alone (so the command is idempotent and a build that
  * runs it after each link does not see the patch change again).
  */
-#include "rewire.h"
+#include "patchfile.h"
 
 #include "livepatch/bind.h"
 
@@ -43,140 +43,6 @@ static const struct opt bind_opts[] = {
 	{ NULL, 0, false, 0 },
 };
 
-/* An ELF file opened with libelf. */
-struct efile {
-	const char *path;
-	int fd;
-	Elf *elf;
-};
-
-static int efile_open(struct efile *f, const char *path)
-{
-	f->path = path;
-	f->elf = NULL;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return fail(EX_FAIL, -errno, "%s: %s", path, strerror(errno));
-	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
-	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF ||
-	    gelf_getclass(f->elf) != ELFCLASS64)
-		return fail(EX_FAIL, 0, "%s: not an ELF64 file", path);
-	return 0;
-}
-
-static void efile_close(struct efile *f)
-{
-	if (f->elf)
-		elf_end(f->elf);
-	if (f->fd >= 0)
-		close(f->fd);
-}
-
-/* The first section named @name (any type), or NULL. */
-static Elf_Scn *scn_named(Elf *elf, const char *name, GElf_Shdr *sh)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (elf_getshdrstrndx(elf, &shstrndx))
-		return NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		const char *n;
-
-		if (!gelf_getshdr(scn, sh))
-			continue;
-		n = elf_strptr(elf, shstrndx, sh->sh_name);
-		if (n && !strcmp(n, name))
-			return scn;
-	}
-	return NULL;
-}
-
-/* The first section of type @type, or NULL. */
-static Elf_Scn *scn_typed(Elf *elf, GElf_Word type, GElf_Shdr *sh)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(elf, scn)))
-		if (gelf_getshdr(scn, sh) && sh->sh_type == type)
-			return scn;
-	return NULL;
-}
-
-/* ---- The patch, read as a file -------------------------------------------- */
-
-struct patch {
-	struct efile f;
-	Elf_Data *rela; /* .rela.dyn, or NULL */
-	size_t nrela;
-};
-
-/* @len bytes at virtual address @va, from the file (false: not in it). */
-static bool read_va(struct patch *p, uint64_t va, void *out, size_t len)
-{
-	size_t phnum;
-
-	if (elf_getphdrnum(p->f.elf, &phnum))
-		return false;
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(p->f.elf, (int)i, &ph) ||
-		    ph.p_type != PT_LOAD || va < ph.p_vaddr ||
-		    va - ph.p_vaddr > ph.p_memsz ||
-		    len > ph.p_memsz - (va - ph.p_vaddr))
-			continue;
-		if (va - ph.p_vaddr + len > ph.p_filesz) {
-			/* .bss: zeros (at most partly in the file). */
-			memset(out, 0, len);
-			if (va - ph.p_vaddr >= ph.p_filesz)
-				return true;
-			len = ph.p_filesz - (va - ph.p_vaddr);
-		}
-		return pread(p->f.fd, out, len,
-			     (off_t)(ph.p_offset + (va - ph.p_vaddr))) ==
-		       (ssize_t)len;
-	}
-	return false;
-}
-
-/* The pointer at @va as the dynamic linker makes it (relative to the load
- * address: a RELATIVE relocation's addend, or the file's value). */
-static bool read_ptr(struct patch *p, uint64_t va, uint64_t *out)
-{
-	for (size_t i = 0; p->rela && i < p->nrela; i++) {
-		GElf_Rela r;
-
-		if (!gelf_getrela(p->rela, (int)i, &r) || r.r_offset != va)
-			continue;
-		if (GELF_R_TYPE(r.r_info) != R_X86_64_RELATIVE)
-			return false; /* a symbol of another object */
-		*out = (uint64_t)r.r_addend;
-		return true;
-	}
-	return read_va(p, va, out, sizeof(*out));
-}
-
-/* The string at @va (NULL: @va is 0) into a malloc'ed copy, or false. */
-static bool read_str(struct patch *p, uint64_t va, char **out)
-{
-	char buf[4096];
-	size_t n = 0;
-
-	*out = NULL;
-	if (!va)
-		return true;
-	for (; n < sizeof(buf); n++) {
-		if (!read_va(p, va + n, &buf[n], 1))
-			return false;
-		if (!buf[n]) {
-			*out = strdup(buf);
-			return *out != NULL;
-		}
-	}
-	return false;
-}
-
 /* A function of the patch: what it replaces. */
 struct pfunc {
 	char *object, *name; /* object NULL: the main program */
@@ -185,51 +51,13 @@ struct pfunc {
 
 static int patch_funcs(struct patch *p, struct pfunc **out, size_t *nout)
 {
-	GElf_Shdr sh;
-	Elf_Scn *scn = scn_typed(p->f.elf, SHT_DYNSYM, &sh);
-	Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
-	size_t n = d && sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
 	uint64_t desc = 0, funcs = 0, nfuncs = 0;
-	uint32_t magic = 0;
 	struct pfunc *fs;
-	GElf_Sym s;
+	int ret = patch_find_desc(p, &desc);
 
-	for (size_t i = 0; i < n && !desc; i++) {
-		const char *sn;
-
-		if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF)
-			continue;
-		sn = elf_strptr(p->f.elf, sh.sh_link, s.st_name);
-		if (sn && !strcmp(sn, RW_PATCH_DESC_SYMBOL))
-			desc = s.st_value;
-	}
-	if (!desc)
-		return fail(EX_FAIL, 0,
-			    "%s: not a rewire patch (no exported "
-			    "%s; build it with RW_PATCH())",
-			    p->f.path, RW_PATCH_DESC_SYMBOL);
-	scn = scn_typed(p->f.elf, SHT_RELA, &sh);
-	while (scn) {
-		const char *name = NULL;
-		size_t shstrndx;
-
-		if (!elf_getshdrstrndx(p->f.elf, &shstrndx))
-			name = elf_strptr(p->f.elf, shstrndx, sh.sh_name);
-		if (name && !strcmp(name, ".rela.dyn"))
-			break;
-		do
-			scn = elf_nextscn(p->f.elf, scn);
-		while (scn &&
-		       (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA));
-	}
-	if (scn && sh.sh_entsize) {
-		p->rela = elf_getdata(scn, NULL);
-		p->nrela = sh.sh_size / sh.sh_entsize;
-	}
-	if (!read_va(p, desc + offsetof(struct rw_patch_desc, magic), &magic,
-		     sizeof(magic)) ||
-	    magic != RW_PATCH_MAGIC ||
-	    !read_ptr(p, desc + offsetof(struct rw_patch_desc, funcs),
+	if (ret)
+		return ret;
+	if (!read_ptr(p, desc + offsetof(struct rw_patch_desc, funcs),
 		      &funcs) ||
 	    !read_va(p, desc + offsetof(struct rw_patch_desc, nfuncs), &nfuncs,
 		     sizeof(nfuncs)) ||
@@ -267,37 +95,6 @@ static int patch_funcs(struct patch *p, struct pfunc **out, size_t *nout)
 }
 
 /* ---- The objects ------------------------------------------------------- */
-
-/* The NT_GNU_BUILD_ID of @f into @id (its length; 0: none). */
-static size_t file_build_id(struct efile *f, uint8_t *id, size_t max)
-{
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-
-	while ((scn = elf_nextscn(f->elf, scn))) {
-		Elf_Data *d;
-		size_t off = 0, next, name_off, desc_off;
-		GElf_Nhdr nh;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE ||
-		    !(d = elf_getdata(scn, NULL)))
-			continue;
-		while (off < d->d_size &&
-		       (next = gelf_getnote(d, off, &nh, &name_off,
-					    &desc_off)) > 0) {
-			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-			    !memcmp((const char *)d->d_buf + name_off, "GNU",
-				    4) &&
-			    nh.n_descsz <= max) {
-				memcpy(id, (const char *)d->d_buf + desc_off,
-				       nh.n_descsz);
-				return nh.n_descsz;
-			}
-			off = next;
-		}
-	}
-	return 0;
-}
 
 /* Size and hash of function @name (position @pos, as in patch.h) of @f. */
 static int func_hash(struct efile *f, const char *label, const char *name,

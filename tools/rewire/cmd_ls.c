@@ -260,25 +260,33 @@ static void patch_row(const struct rw_wire_field *f, struct json *j,
 		      struct table *t, struct ls_scratch *s)
 {
 	struct patch_info *pi = &s->pi;
-	char threads[64], funcs[32], flags[32];
+	char threads[64], funcs[32], flags[48], id[40];
 
 	patch_info_read(f->data, f->len, pi);
 	if (j) {
 		patch_info_json(j, pi);
 	} else {
-		const char *cells[6] = { pi->name, patch_state_name(pi->state),
+		const char *cells[7] = { pi->name, patch_state_name(pi->state),
 					 threads,  funcs,
-					 flags,	   pi->path };
+					 flags,	   id,
+					 pi->path };
 
 		snprintf(threads, sizeof(threads), "%llu/%llu",
 			 (unsigned long long)pi->switched,
 			 (unsigned long long)pi->total);
 		snprintf(funcs, sizeof(funcs), "%llu",
 			 (unsigned long long)pi->nfuncs);
-		snprintf(flags, sizeof(flags), "%s%s%s",
+		snprintf(flags, sizeof(flags), "%s%s%s%s%s",
 			 pi->forced ? "forced" : "",
 			 pi->forced && pi->replace ? "," : "",
-			 pi->replace ? "replace" : "");
+			 pi->replace ? "replace" : "",
+			 (pi->forced || pi->replace) && pi->from_dir ? "," : "",
+			 pi->from_dir ? "from-dir" : "");
+		/* A build-id's first 16 digits, as `rewire apply` compares
+		 * it (whole in --json); "size:...-fnv:..." whole. */
+		snprintf(id, sizeof(id), "%.*s",
+			 strncmp(pi->file_id, "size:", 5) ? 16 : 39,
+			 *pi->file_id ? pi->file_id : "-");
 		if (!*flags)
 			snprintf(flags, sizeof(flags), "-");
 		table_add(t, cells);
@@ -339,8 +347,8 @@ static const char *key_head[] = { "NAME",    "STATE", "COUNT",
 				  "DEFAULT", "SITES", "OBJECT" };
 static const char *call_head[] = { "NAME", "TARGET", "CANDIDATES", "OBJECT" };
 static const char *tracepoint_head[] = { "NAME", "PROBES", "ARGS", "OBJECT" };
-static const char *patch_head[] = { "NAME",  "STATE", "THREADS",
-				    "FUNCS", "FLAGS", "PATH" };
+static const char *patch_head[] = { "NAME",  "STATE",	"THREADS", "FUNCS",
+				    "FLAGS", "FILE_ID", "PATH" };
 static const char *thread_head[] = { "TID", "NAME", "STATE", "PATCHED" };
 
 /* In the order they are printed. */
@@ -350,7 +358,7 @@ static const struct ls_section sections[] = {
 	  call_row },
 	{ OPT_TPS, RW_TAG_TRACEPOINT, "tracepoints", "TRACEPOINTS",
 	  tracepoint_head, 4, NULL, tracepoint_row },
-	{ OPT_PATCHES, RW_TAG_PATCH, "patches", "PATCHES", patch_head, 6, NULL,
+	{ OPT_PATCHES, RW_TAG_PATCH, "patches", "PATCHES", patch_head, 7, NULL,
 	  patch_row },
 	{ OPT_THREADS, RW_TAG_THREAD, "threads", "THREADS", thread_head, 4,
 	  thread_ncols, thread_row },

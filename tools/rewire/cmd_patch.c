@@ -24,6 +24,7 @@
 #include <rewire/livepatch.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,9 @@ void patch_info_read(const uint8_t *p, size_t n, struct patch_info *pi)
 	rw_wire_find_u64(p, n, RW_TAG_SWITCHED, &pi->switched);
 	rw_wire_find_u64(p, n, RW_TAG_TRANSITION_NS, &pi->transition_ns);
 	rw_wire_find_u64(p, n, RW_TAG_ATTEMPTS, &pi->attempts);
+	rw_wire_find_str(p, n, RW_TAG_FILE_ID, pi->file_id,
+			 sizeof(pi->file_id));
+	rw_wire_find_u64(p, n, RW_TAG_FROM_DIR, &pi->from_dir);
 	rw_wire_iter_init(&it, p, n);
 	while (rw_wire_next(&it, &f)) {
 		struct patch_pending *pp;
@@ -149,6 +153,12 @@ void patch_info_json(struct json *j, const struct patch_info *pi)
 	json_ku64(j, "threads_switched", pi->switched);
 	json_ku64(j, "transition_ns", pi->transition_ns);
 	json_ku64(j, "attempts", pi->attempts);
+	json_key(j, "file_id");
+	if (*pi->file_id)
+		json_str(j, pi->file_id);
+	else
+		json_null(j);
+	json_kbool(j, "from_dir", pi->from_dir);
 	json_key(j, "pending");
 	json_arr_begin(j);
 	for (size_t i = 0; i < pi->npending; i++) {
@@ -297,9 +307,8 @@ static int patch_state(struct conn *c, const char *name, int timeout_ms,
 	return patch_request(c, RW_MSG_PATCH_STATE, name, timeout_ms, pi);
 }
 
-/* A request on @name whose reply is the PATCH fields (or none). */
-static int patch_op(struct conn *c, uint16_t type, const char *name,
-		    struct patch_info *pi)
+int patch_op(struct conn *c, uint16_t type, const char *name,
+	     struct patch_info *pi)
 {
 	return patch_request(c, type, name, 0, pi);
 }
@@ -315,13 +324,8 @@ static void progress(const struct patch_info *pi, bool tty)
 	fflush(stderr);
 }
 
-/*
- * Waits until @pi's patch reaches ENABLED (@enabling) or DISABLED.
- * @timeout_ms 0: forever. Updates @pi. Returns an exit code; the messages
- * for timeout, interruption and a state moved elsewhere are printed here.
- */
-static int wait_transition(struct conn *c, struct patch_info *pi, bool enabling,
-			   uint64_t timeout_ms, bool hint)
+int patch_wait(struct conn *c, struct patch_info *pi, bool enabling,
+	       uint64_t timeout_ms, bool hint)
 {
 	uint64_t target = enabling ? RW_PATCH_ENABLED : RW_PATCH_DISABLED;
 	uint64_t via = enabling ? RW_PATCH_ENABLING : RW_PATCH_DISABLING;
@@ -421,17 +425,32 @@ interrupted:
 	return ret;
 }
 
-static int parse_timeout(const struct optv *v, uint64_t *ms)
+int patch_timeout(const char *arg, uint64_t *ms)
 {
 	double s = DEFAULT_TIMEOUT_S;
 
-	if (v->set[OPT_TIMEOUT] && !parse_seconds(v->arg[OPT_TIMEOUT], &s))
+	if (arg && !parse_seconds(arg, &s))
 		return usage_error("--timeout: '%s' is not a number of seconds",
-				   v->arg[OPT_TIMEOUT]);
+				   arg);
 	*ms = (uint64_t)(s * 1000);
 	if (s > 0 && !*ms)
 		*ms = 1;
 	return 0;
+}
+
+int patch_load(struct conn *c, const char *path, int fd, uint64_t flags,
+	       struct rw_wire_msg *m)
+{
+	conn_begin(c, RW_MSG_PATCH_LOAD);
+	rw_wire_str(&c->buf, RW_TAG_PATH, path);
+	if (flags)
+		rw_wire_u64(&c->buf, RW_TAG_LOAD_FLAGS, flags);
+	/* The process loads the file this command opened: a process in
+	 * another mount namespace cannot see @path, and the file cannot be
+	 * swapped under the path between our checks and its load. Older
+	 * servers ignore the descriptor and load PATH. */
+	c->pass_fd = fd;
+	return conn_call(c, m, -1);
 }
 
 /* Opens the result object on stdout with "patch": @pi. */
@@ -586,7 +605,7 @@ static int revert_after_timeout(struct conn *c, struct patch_info *pi,
 		    name, pid, pid);
 		return EX_TIMEOUT;
 	} else if (pi->state != RW_PATCH_DISABLED) {
-		ret = wait_transition(c, pi, false, 0, false);
+		ret = patch_wait(c, pi, false, 0, false);
 		if (ret) {
 			msg("patch %s: the revert did not complete either; "
 			    "it goes on in process %d: `rewire ls %d "
@@ -621,12 +640,13 @@ int cmd_patch(int argc, char **argv)
 	struct rw_wire_msg m;
 	bool revert;
 	pid_t pid;
-	int ret = opts_parse_pid(argc, argv, patch_opts, &v, 2,
-				 "expected PID FILE.so", &pid);
+	int fd = -1, ret = opts_parse_pid(argc, argv, patch_opts, &v, 2,
+					  "expected PID FILE.so", &pid);
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	ret = parse_timeout(&v, &timeout_ms);
+	ret = patch_timeout(v.set[OPT_TIMEOUT] ? v.arg[OPT_TIMEOUT] : NULL,
+			    &timeout_ms);
 	if (ret)
 		return ret;
 	revert = v.set[OPT_REVERT];
@@ -639,18 +659,19 @@ int cmd_patch(int argc, char **argv)
 	if (!realpath(v.pos[1], path))
 		return fail(EX_FAIL, -errno, "patch file %s: %s", v.pos[1],
 			    strerror(errno));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(EX_FAIL, -errno, "patch file %s: %s", path,
+			    strerror(errno));
 
 	start = now_ms();
 	ret = conn_open_until(pid, &c, timeout_ms ? start + timeout_ms : 0);
 	if (ret)
 		goto out;
 	pi = xmalloc(sizeof(*pi));
-	conn_begin(&c, RW_MSG_PATCH_LOAD);
-	rw_wire_str(&c.buf, RW_TAG_PATH, path);
-	if (v.set[OPT_ALLOW_INLINED])
-		rw_wire_u64(&c.buf, RW_TAG_LOAD_FLAGS,
-			    RW_PATCH_LOAD_ALLOW_INLINED);
-	ret = conn_call(&c, &m, -1);
+	ret = patch_load(
+		&c, path, fd,
+		v.set[OPT_ALLOW_INLINED] ? RW_PATCH_LOAD_ALLOW_INLINED : 0, &m);
 	if (ret == EX_FAIL && c.err == -EEXIST) {
 		ret = already_loaded(&c, path, v.pos[1]);
 		goto out;
@@ -718,7 +739,7 @@ int cmd_patch(int argc, char **argv)
 		ret = EX_OK;
 		goto out;
 	}
-	ret = wait_transition(&c, pi, true, 0, !revert);
+	ret = patch_wait(&c, pi, true, 0, !revert);
 	if (ret == EX_TIMEOUT && revert)
 		ret = revert_after_timeout(&c, pi, timeout_ms);
 	if (ret)
@@ -728,6 +749,8 @@ int cmd_patch(int argc, char **argv)
 	else
 		result_done(pi, "enabled", t0);
 out:
+	if (fd >= 0)
+		close(fd);
 	free(pi);
 	conn_close(&c);
 	return ret;
@@ -793,7 +816,8 @@ int cmd_unpatch(int argc, char **argv)
 
 	if (ret)
 		return ret < 0 ? EX_OK : ret;
-	ret = parse_timeout(&v, &timeout_ms);
+	ret = patch_timeout(v.set[OPT_TIMEOUT] ? v.arg[OPT_TIMEOUT] : NULL,
+			    &timeout_ms);
 	if (ret)
 		return ret;
 	keep = v.set[OPT_KEEP_LOADED] || v.set[OPT_NO_WAIT];
@@ -833,7 +857,7 @@ int cmd_unpatch(int argc, char **argv)
 		goto out;
 	}
 	if (disabled) {
-		ret = wait_transition(&c, pi, false, 0, true);
+		ret = patch_wait(&c, pi, false, 0, true);
 		if (ret)
 			goto out;
 		if (!g.json)

@@ -53,8 +53,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #ifndef REWIRE_VERSION
 #define REWIRE_VERSION "unknown"
@@ -244,40 +247,41 @@ static const char *uid_str(uid_t uid, char *buf, size_t size)
  * Step 1 of the checks above, on the directory open as @dfd and the
  * socket @name in it. 0, or an exit code with the reason printed.
  */
-static int check_dir(struct conn *c, int dfd, const char *dir, const char *name)
+static int check_dir(struct conn *c, int dfd, const char *dir, const char *name,
+		     const char *in_ns)
 {
 	char owner[96], proc_owner[96];
 	struct stat st;
 
 	if (fstat(dfd, &st))
-		return cfail(c, EX_NOPROC, -errno, "%s: %s", dir,
+		return cfail(c, EX_NOPROC, -errno, "%s%s: %s", dir, in_ns,
 			     strerror(errno));
 	if (!trusted_uid(c, st.st_uid))
 		return cfail(
 			c, EX_NOPROC, -EPERM,
-			"refusing the control directory %s: it belongs to "
+			"refusing the control directory %s%s: it belongs to "
 			"%s, not to the owner of process %d (%s) nor to root; "
 			"another user may have created it to answer in "
 			"the process's place. Nothing was sent. Remove it "
 			"and restart the process's control server",
-			dir, uid_str(st.st_uid, owner, sizeof(owner)),
+			dir, in_ns, uid_str(st.st_uid, owner, sizeof(owner)),
 			(int)c->pid,
 			uid_str(c->uid, proc_owner, sizeof(proc_owner)));
 	if (st.st_mode & 077)
 		return cfail(c, EX_NOPROC, -EPERM,
-			     "refusing the control directory %s: its mode is "
+			     "refusing the control directory %s%s: its mode is "
 			     "%04o; a control directory is 0700 (others could "
 			     "put a socket there). Nothing was sent",
-			     dir, (unsigned)(st.st_mode & 07777));
+			     dir, in_ns, (unsigned)(st.st_mode & 07777));
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
-		return cfail(c, EX_NOPROC, -errno, "%s/%s: %s", dir, name,
-			     strerror(errno));
+		return cfail(c, EX_NOPROC, -errno, "%s/%s%s: %s", dir, name,
+			     in_ns, strerror(errno));
 	if (!S_ISSOCK(st.st_mode) || !trusted_uid(c, st.st_uid))
 		return cfail(c, EX_NOPROC, -EPERM,
-			     "refusing %s/%s: %s of %s, not a socket of the "
+			     "refusing %s/%s%s: %s of %s, not a socket of the "
 			     "owner of process %d (%s) or of root. Nothing "
 			     "was sent",
-			     dir, name,
+			     dir, name, in_ns,
 			     S_ISSOCK(st.st_mode) ? "a socket" : "not a socket",
 			     uid_str(st.st_uid, owner, sizeof(owner)),
 			     (int)c->pid,
@@ -319,7 +323,9 @@ static int connect_to(int fd, const char *path, int timeout_ms)
 	socklen_t len = sizeof(int);
 	int err = 0;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		if (errno != EINPROGRESS && errno != EAGAIN)
@@ -422,6 +428,8 @@ static int hello(struct conn *c, int timeout_ms)
 			 sizeof(c->cmdline));
 	rw_wire_find_str(m.payload, m.len, RW_TAG_LIBVERSION, c->libversion,
 			 sizeof(c->libversion));
+	rw_wire_find_str(m.payload, m.len, RW_TAG_PATCH_DIR, c->patch_dir,
+			 sizeof(c->patch_dir));
 	rw_wire_msg_free(&m);
 	if (c->version && c->version != RW_WIRE_VERSION)
 		return cfail(c, EX_PROTO, -EPROTONOSUPPORT,
@@ -497,51 +505,314 @@ int conn_ms_left(const struct conn *c, int ms)
 	return ms >= 0 && (uint64_t)ms < left ? ms : (int)left;
 }
 
-int conn_open(pid_t pid, struct conn *c)
+/* The inode of /proc/PID/ns/NAME (or of "/proc/PID/root" for "root"), 0
+ * when it cannot be read (another user's process). */
+static bool ns_id(pid_t pid, const char *name, dev_t *dev, ino_t *ino)
 {
-	return conn_open_until(pid, c, 0);
+	char path[64];
+	struct stat st;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	else
+		snprintf(path, sizeof(path), "/proc/self/%s", name);
+	if (stat(path, &st))
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return true;
 }
 
-int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
+/* Whether @pid's NAME (an ns/ entry, or "root") is ours. -1: cannot tell
+ * (errno set). */
+static int ns_same(pid_t pid, const char *name)
 {
+	dev_t d1, d2;
+	ino_t i1, i2;
+
+	if (!ns_id(pid, name, &d1, &i1))
+		return -1;
+	if (!ns_id(0, name, &d2, &i2))
+		return 1;
+	return d1 == d2 && i1 == i2;
+}
+
+/* The last number of the NSpid line of /proc/PID/status: the process's
+ * pid in its own pid namespace; @pid itself without the line. */
+static pid_t proc_nspid(pid_t pid)
+{
+	char path[64], line[512];
+	long last = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p = line + 6;; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			last = v;
+		}
+		break;
+	}
+	fclose(f);
+	return last > 0 ? (pid_t)last : pid;
+}
+
+/* @uid (of this command's user namespace) as the process @pid sees it:
+ * translated through its uid_map when it runs in another user namespace;
+ * @uid itself otherwise or when unmapped. */
+static uid_t ns_uid(pid_t pid, uid_t uid)
+{
+	char path[64];
+	unsigned long in, out, count;
+	uid_t ret = uid;
+	FILE *f;
+
+	if (ns_same(pid, "ns/user") != 0)
+		return uid;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return uid;
+	while (fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3)
+		if (uid >= out && uid - out < count) {
+			ret = (uid_t)(in + (uid - out));
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/* @uid of the process's user namespace as this command sees it (the
+ * reverse of ns_uid); @uid when unmapped or in our namespace. */
+static uid_t host_uid(pid_t pid, uid_t uid)
+{
+	char path[64];
+	unsigned long in, out, count;
+	uid_t ret = uid;
+	FILE *f;
+
+	if (ns_same(pid, "ns/user") != 0)
+		return uid;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return uid;
+	while (fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3)
+		if (uid >= in && uid - in < count) {
+			ret = (uid_t)(out + (uid - in));
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Opens @path, absolute as the process sees it, below its root open as
+ * @rootfd (-1: ours, a plain open). Links inside the process's tree
+ * resolve inside it (RESOLVE_IN_ROOT), and /proc's magic links are
+ * refused, so that nothing there leads out of the container. Without
+ * openat2 (Linux < 5.6), the path is walked one component at a time
+ * refusing every symbolic link (ELOOP).
+ */
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char buf[4096], *save = NULL, *comp, *next;
+	int fd, cur;
+
+	if (rootfd < 0)
+		return open(path, flags | O_CLOEXEC);
+	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	cur = dup(rootfd);
+	if (cur < 0)
+		return -1;
+	comp = strtok_r(buf, "/", &save);
+	while (comp) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, "..")) {
+			/* Not resolved without openat2: refused. */
+			close(cur);
+			errno = EXDEV;
+			return -1;
+		}
+		fd = openat(cur, comp,
+			    next ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+				 : flags | O_NOFOLLOW | O_CLOEXEC);
+		close(cur);
+		if (fd < 0)
+			return -1;
+		cur = fd;
+		comp = next;
+	}
+	return cur;
+}
+
+/* The directory rules of src/ctl/sockdir.h for @nsuid (@uid from here),
+ * evaluated inside the process's root (@rootfd) with @env_dir standing for
+ * its $REWIRE_CTL_DIR. */
+static int sockdir_in_root(int rootfd, uid_t nsuid, uid_t uid,
+			   const char *env_dir, char *out, size_t size)
+{
+	char run[64];
+	struct stat st;
+	int n, fd;
+
+	if (env_dir && *env_dir) {
+		n = snprintf(out, size, "%s", env_dir);
+	} else {
+		snprintf(run, sizeof(run), "/run/user/%u", (unsigned)nsuid);
+		fd = open_in_root(rootfd, run, O_PATH | O_DIRECTORY);
+		if (fd >= 0 && !fstat(fd, &st) && S_ISDIR(st.st_mode) &&
+		    st.st_uid == uid)
+			n = snprintf(out, size, "%s/rewire", run);
+		else
+			n = snprintf(out, size, "/tmp/rewire-%u",
+				     (unsigned)nsuid);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+const char *where_sock_name(const struct ctl_where *w, char *buf, size_t size)
+{
+	if (w->other_ns)
+		snprintf(buf, size, "%s/%d.sock in the namespace of process %d",
+			 w->dir, (int)w->nspid, (int)w->pid);
+	else
+		snprintf(buf, size, "%s/%d.sock", w->dir, (int)w->nspid);
+	return buf;
+}
+
+__attribute__((format(printf, 5, 6))) static int
+lfail(int code, int err, int *errp, struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	*errp = err;
+	return code;
+}
+
+/*
+ * Finds the directory that holds the socket of c->where.pid and checks it
+ * (step 1 of the checks above): c->uid, c->where filled, the directory
+ * open in *@dfd. 0 or an exit code, the reason in c->errmsg and *@err.
+ */
+static int locate(pid_t pid, struct conn *c, int *err, int *dfd_out)
+{
+	struct ctl_where *w = &c->where;
 	char dirs[6][4096], envdir[4096], comm[64], who[128];
-	char procpath[64], looked[6 * 4200] = "", sockname[32];
-	int ndirs = 0, found_at = 0, dfd = -1, ret;
+	char procpath[64], looked[6 * 4200] = "", sockname[32], in_ns[96] = "";
+	int ndirs = 0, found_at = 0, dfd = -1, rootfd = -1, ret;
 	bool denied = false, found = false, have_env;
+	int same_mnt, same_pid, same_root;
 	struct stat st;
 	pid_t tgid;
 
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	*dfd_out = -1;
+	*err = 0;
+	memset(w, 0, sizeof(*w));
+	w->pid = pid;
+	w->nspid = pid;
 	c->pid = pid;
-	c->deadline_ms = deadline_ms;
-	snprintf(sockname, sizeof(sockname), "%d.sock", (int)pid);
 	snprintf(procpath, sizeof(procpath), "/proc/%d", (int)pid);
 	if (stat(procpath, &st))
-		return fail(EX_NOPROC, -ESRCH, "no such process: %d", (int)pid);
+		return lfail(EX_NOPROC, -ESRCH, err, c, "no such process: %d",
+			     (int)pid);
 	tgid = proc_tgid(pid);
 	if (tgid > 0 && tgid != pid)
-		return fail(EX_NOPROC, -ESRCH,
-			    "%d is a thread of process %d: give the process's "
-			    "id",
-			    (int)pid, (int)tgid);
-	c->uid = st.st_uid;
+		return lfail(EX_NOPROC, -ESRCH, err, c,
+			     "%d is a thread of process %d: give the "
+			     "process's id",
+			     (int)pid, (int)tgid);
+	c->uid = w->uid = st.st_uid;
 	proc_comm(pid, comm, sizeof(comm));
 	if (!proc_alive(pid))
-		return fail(EX_NOPROC, -ESRCH, "process %d (%s) is exiting",
-			    (int)pid, comm);
+		return lfail(EX_NOPROC, -ESRCH, err, c,
+			     "process %d (%s) is exiting", (int)pid, comm);
+
+	/* Its namespaces. NSpid is readable by anyone; the ns links and
+	 * the root only by its user and root (another user's process whose
+	 * namespaces cannot be told is taken as ours: its directory is
+	 * then refused by permissions, as before). */
+	w->nspid = proc_nspid(pid);
+	same_mnt = ns_same(pid, "ns/mnt");
+	same_pid = ns_same(pid, "ns/pid");
+	same_root = ns_same(pid, "root");
+	w->other_ns = w->nspid != pid || !same_mnt || !same_pid || !same_root;
+	if (w->other_ns) {
+		snprintf(w->root, sizeof(w->root), "/proc/%d/root", (int)pid);
+		snprintf(in_ns, sizeof(in_ns),
+			 " in the namespace of process %d", (int)pid);
+		rootfd = open(w->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0) {
+			if (errno == ENOENT || errno == ESRCH)
+				return lfail(EX_NOPROC, -ESRCH, err, c,
+					     "process %d (%s) exited", (int)pid,
+					     comm);
+			return lfail(
+				EX_NOPROC, -EACCES, err, c,
+				"permission denied: process %d (%s) runs in "
+				"another namespace (its own pid %d) and belongs "
+				"to %s; its root %s cannot be opened (%s); run "
+				"as that user or root",
+				(int)pid, comm, (int)w->nspid,
+				user_name(c->uid, who, sizeof(who)), w->root,
+				strerror(errno));
+		}
+	}
+	snprintf(sockname, sizeof(sockname), "%d.sock", (int)w->nspid);
 
 	/* The candidate directories, without duplicates: the process's
 	 * user's, then root's. A daemon started as root that dropped
 	 * privileges (memcached -u, nginx) started its server before the
 	 * drop, in root's directory, where it stays; root's directory and
-	 * a root server are trusted like the user's own (step 1). */
+	 * a root server are trusted like the user's own (step 1). In
+	 * another namespace, this command's $REWIRE_CTL_DIR means nothing:
+	 * only the process's and the defaults, inside its root, count. */
 	have_env = target_env_dir(pid, envdir, sizeof(envdir));
 	for (int u = 0; u < 2; u++) {
 		uid_t uid = u ? 0 : c->uid;
 
 		if (u && c->uid == 0)
 			break;
+		if (w->other_ns) {
+			uid_t nsuid = u ? 0 : ns_uid(pid, uid);
+			uid_t huid = u ? host_uid(pid, 0) : uid;
+
+			if (have_env &&
+			    !sockdir_in_root(rootfd, nsuid, huid, envdir,
+					     dirs[ndirs], sizeof(dirs[0])))
+				ndirs++;
+			if (!sockdir_in_root(rootfd, nsuid, huid, NULL,
+					     dirs[ndirs], sizeof(dirs[0])))
+				ndirs++;
+			continue;
+		}
 		if (!sockdir_for(uid, getenv("REWIRE_CTL_DIR"), dirs[ndirs],
 				 sizeof(dirs[0])))
 			ndirs++;
@@ -561,20 +832,29 @@ int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
 		if (*looked)
 			strcat(looked, ", ");
 		strcat(looked, dirs[i]);
-		if (snprintf(c->sock, sizeof(c->sock), "%s/%d.sock", dirs[i],
-			     (int)pid) >= (int)sizeof(c->sock))
-			continue;
 		/* Step 1: a link there is refused (ELOOP), not followed. */
-		dfd = open(dirs[i],
-			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
-		    !lstat(dirs[i], &st) && S_ISLNK(st.st_mode))
-			return fail(EX_NOPROC, -ELOOP,
-				    "refusing the control directory %s: it is "
-				    "a symbolic link (a control directory is "
-				    "a directory of its user, mode 0700). "
-				    "Nothing was sent",
-				    dirs[i]);
+		dfd = open_in_root(rootfd, dirs[i],
+				   O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		if (dfd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+			int lfd = open_in_root(rootfd, dirs[i],
+					       O_PATH | O_NOFOLLOW);
+			bool link = lfd >= 0 && !fstat(lfd, &st) &&
+				    S_ISLNK(st.st_mode);
+
+			if (lfd >= 0)
+				close(lfd);
+			if (link || errno == ELOOP) {
+				if (rootfd >= 0)
+					close(rootfd);
+				return lfail(EX_NOPROC, -ELOOP, err, c,
+					     "refusing the control directory "
+					     "%s%s: it is a symbolic link (a "
+					     "control directory is a directory "
+					     "of its user, mode 0700). Nothing "
+					     "was sent",
+					     dirs[i], in_ns);
+			}
+		}
 		if (dfd < 0) {
 			if (errno == EACCES)
 				denied = true;
@@ -591,40 +871,113 @@ int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
 		close(dfd);
 		dfd = -1;
 	}
+	if (rootfd >= 0)
+		close(rootfd);
 	if (!found) {
 		if (denied)
-			return fail(EX_NOPROC, -EACCES,
-				    "permission denied: the control directory "
-				    "of process %d (%s) belongs to %s; run as "
-				    "that user or root",
-				    (int)pid, comm,
-				    user_name(c->uid, who, sizeof(who)));
+			return lfail(EX_NOPROC, -EACCES, err, c,
+				     "permission denied: the control directory "
+				     "of process %d (%s) belongs to %s; run as "
+				     "that user or root",
+				     (int)pid, comm,
+				     user_name(c->uid, who, sizeof(who)));
 		if (c->uid != geteuid() && geteuid() != 0)
-			return fail(
-				EX_NOPROC, -EACCES,
+			return lfail(
+				EX_NOPROC, -EACCES, err, c,
 				"process %d (%s) belongs to %s: no control "
 				"socket found in %s, and its environment "
 				"cannot be read to find its directory; run as "
 				"that user or root",
 				(int)pid, comm,
 				user_name(c->uid, who, sizeof(who)), looked);
-		return fail(EX_NOPROC, -ENOENT,
-			    "process %d (%s) has no control socket (looked "
-			    "in %s): start it with `rewire run`, REWIRE_CTL=1 "
-			    "or rw_ctl_start()",
-			    (int)pid, comm, looked);
+		return lfail(EX_NOPROC, -ENOENT, err, c,
+			     "process %d (%s) has no control socket (looked "
+			     "in %s%s): start it with `rewire run`, "
+			     "REWIRE_CTL=1 or rw_ctl_start()",
+			     (int)pid, comm, looked, in_ns);
 	}
+	snprintf(w->dir, sizeof(w->dir), "%s", dirs[found_at]);
+	if (snprintf(w->sock, sizeof(w->sock), "%s%s/%s", w->root, w->dir,
+		     sockname) >= (int)sizeof(w->sock))
+		w->sock[0] = '\0';
+	where_sock_name(w, c->sock, sizeof(c->sock));
+	{
+		bool quiet = c->quiet;
 
-	ret = check_dir(c, dfd, dirs[found_at], sockname);
-	if (!ret) {
-		/* Step 2: through the checked directory. */
-		snprintf(c->via, sizeof(c->via), "/proc/self/fd/%d/%s", dfd,
-			 sockname);
-		ret = conn_connect(c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
-		c->via[0] = '\0';
+		c->quiet = true;
+		ret = check_dir(c, dfd, w->dir, sockname, in_ns);
+		c->quiet = quiet;
 	}
+	if (ret) {
+		*err = c->err;
+		close(dfd);
+		return ret;
+	}
+	*dfd_out = dfd;
+	return 0;
+}
+
+int conn_locate(pid_t pid, struct ctl_where *w, int *err, char *why,
+		size_t whylen)
+{
+	struct conn *c = xmalloc(sizeof(*c));
+	int dfd, ret;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->quiet = true;
+	ret = locate(pid, c, err, &dfd);
+	if (dfd >= 0)
+		close(dfd);
+	*w = c->where;
+	if (ret)
+		snprintf(why, whylen, "%s", c->errmsg);
+	else if (whylen)
+		why[0] = '\0';
+	free(c);
+	return ret;
+}
+
+int conn_open(pid_t pid, struct conn *c)
+{
+	return conn_open_until(pid, c, 0);
+}
+
+static int open_at(pid_t pid, struct conn *c, int connect_ms, int hello_ms)
+{
+	int dfd, err, ret;
+
+	ret = locate(pid, c, &err, &dfd);
+	if (ret) {
+		c->err = err;
+		if (c->quiet)
+			return ret;
+		return fail(ret, err, "%s", c->errmsg);
+	}
+	/* Step 2: through the checked directory. */
+	snprintf(c->via, sizeof(c->via), "/proc/self/fd/%d/%d.sock", dfd,
+		 (int)c->where.nspid);
+	ret = conn_connect(c, connect_ms, hello_ms);
+	c->via[0] = '\0';
 	close(dfd);
 	return ret;
+}
+
+int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->pass_fd = -1;
+	c->deadline_ms = deadline_ms;
+	return open_at(pid, c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
+}
+
+int conn_open_quiet(pid_t pid, struct conn *c, int connect_ms, int hello_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->quiet = true;
+	return open_at(pid, c, connect_ms, hello_ms);
 }
 
 void conn_close(struct conn *c)
@@ -638,6 +991,7 @@ void conn_close(struct conn *c)
 struct rw_wire_buf *conn_begin(struct conn *c, uint16_t type)
 {
 	c->req_type = type;
+	c->pass_fd = -1;
 	rw_wire_begin(&c->buf, type);
 	return &c->buf;
 }
@@ -698,7 +1052,8 @@ int conn_call(struct conn *c, struct rw_wire_msg *reply, int timeout_ms)
 				      .tv_usec = wait_ms % 1000 * 1000 +
 						 (wait_ms ? 0 : 1) },
 		   sizeof(struct timeval));
-	ret = rw_wire_send(c->fd, &c->buf, -1);
+	ret = rw_wire_send(c->fd, &c->buf, c->pass_fd);
+	c->pass_fd = -1;
 	if (ret == -EINTR)
 		return EX_INTR;
 	if (ret == -EAGAIN || ret == -EWOULDBLOCK) {

@@ -49,12 +49,13 @@ enum {
 /* --- Global state (main.c) ------------------------------------------------ */
 
 struct tool {
-	bool json;	      /* --json: machine-readable output on stdout */
-	bool quiet;	      /* --quiet: no progress or summaries on stderr */
-	const char *cmd;      /* the subcommand, for messages */
-	int json_reported;    /* an error object was printed already */
-	char **pos_alloc;     /* opts_parse's array, freed by main() */
-	char **rep_alloc[32]; /* opts_parse's arrays of repeated options */
+	bool json;	       /* --json: machine-readable output on stdout */
+	bool quiet;	       /* --quiet: no progress or summaries on stderr */
+	const char *cmd;       /* the subcommand, for messages */
+	int json_reported;     /* an error object was printed already */
+	char last_error[8192]; /* the message of the last fail() */
+	char **pos_alloc;      /* opts_parse's array, freed by main() */
+	char **rep_alloc[32];  /* opts_parse's arrays of repeated options */
 };
 extern struct tool g;
 
@@ -186,11 +187,42 @@ void json_escape(FILE *f, const char *s, size_t n);
 
 /* --- Connection (conn.c) --------------------------------------------------- */
 
+/* Where the control socket of a process is, as seen from this command. */
+struct ctl_where {
+	pid_t pid;   /* as given (this command's pid namespace) */
+	pid_t nspid; /* the pid in the process's own namespace (NSpid's last) */
+	uid_t uid;   /* owner of /proc/PID */
+	bool other_ns;	/* another mount or pid namespace (or root) than ours */
+	char root[32];	/* "" or "/proc/PID/root" when other_ns: prefix for
+			   paths of the process (patch dir, environment dirs) */
+	char dir[4096]; /* the socket directory as the process sees it */
+	char sock[4096]; /* full path from here (root + dir + "/NSPID.sock") */
+};
+
+/*
+ * Finds the socket of @pid without connecting (the directory rules of
+ * src/ctl/sockdir.h evaluated for the process, inside its root when it
+ * runs in other namespaces; the directory and socket checked as conn_open
+ * does). 0; or an exit code with the reason kept in @why (quiet, nothing
+ * printed) and a negative errno in *@err: EX_NOPROC with -ESRCH (no
+ * process / exiting / a thread), -ENOENT (no socket: not rewire-enabled),
+ * -EACCES (another user's: cannot look), -EPERM or -ELOOP (a directory or
+ * socket that fails the checks).
+ */
+int conn_locate(pid_t pid, struct ctl_where *w, int *err, char *why,
+		size_t whylen);
+/* "DIR/NSPID.sock", followed by " in the namespace of process PID" when
+ * the process runs in other namespaces: the socket named in messages. */
+const char *where_sock_name(const struct ctl_where *w, char *buf, size_t size);
+
 struct conn {
 	int fd;
 	pid_t pid;
 	uid_t uid; /* owner of /proc/PID */
-	char sock[108];
+	/* The socket as messages name it (where_sock_name). */
+	char sock[4200];
+	/* conn_open: where the socket was found. */
+	struct ctl_where where;
 	/* From HELLO's reply. */
 	uint64_t version;
 	char program[4096];
@@ -216,6 +248,12 @@ struct conn {
 	/* The path to connect to instead of sock (through the checked
 	 * directory's descriptor); "": sock. */
 	char via[64];
+	/* A descriptor conn_call passes with the request (SCM_RIGHTS), -1:
+	 * none. conn_begin resets it; the caller keeps it open. */
+	int pass_fd;
+	/* HELLO's PATCH_DIR: the process's patch directory as it sees it,
+	 * "" when it has none. */
+	char patch_dir[4096];
 };
 
 /* Finds the control socket of @pid, connects and says HELLO. Returns 0 or
@@ -259,6 +297,33 @@ const char *stopped_note(pid_t pid);
 /* Where the sockets of @uid live: the directory rules of src/ctl/sockdir.h,
  * with @env_dir standing for $REWIRE_CTL_DIR (NULL: unset). */
 int sockdir_for(uid_t uid, const char *env_dir, char *out, size_t size);
+/* conn_open without printing: errors only in c->err and c->errmsg, the
+ * connect and HELLO bounded by @connect_ms and @hello_ms (rewire ps). */
+int conn_open_quiet(pid_t pid, struct conn *c, int connect_ms, int hello_ms);
+
+/* --- Processes (procs.c) --------------------------------------------------- */
+
+enum {
+	PROC_OK,     /* its socket was found (conn_locate) */
+	PROC_DENIED, /* another user's, not examined: never connected */
+	PROC_NOSOCK, /* no socket */
+	PROC_GONE,   /* exited during the scan */
+};
+struct proc_entry {
+	struct ctl_where w;
+	char comm[64];
+	char exe[4096]; /* readlink /proc/PID/exe, "" when not readable */
+	int state;	/* PROC_* */
+	char why[512];
+};
+/*
+ * Every process of /proc that has (or, for other users, appears to have:
+ * /proc/net/unix lists their socket paths) a rewire control socket, by
+ * pid: PROC_OK, or PROC_DENIED (another user's that this command may not
+ * examine, or a socket that fails the checks: @why says). *@out malloc'd.
+ * Returns how many.
+ */
+size_t procs_scan(struct proc_entry **out);
 
 /* --- Replies: the PATCH group (cmd_patch.c, cmd_ls.c) --------------------- */
 
@@ -275,7 +340,9 @@ struct patch_info {
 	char path[4096];
 	uint64_t state, forced, replace, nfuncs, target_patched;
 	uint64_t total, switched, transition_ns, attempts;
-	size_t npending; /* listed below (at most PATCH_PENDING_MAX) */
+	char file_id[160]; /* FILE_ID, "" from servers without it */
+	uint64_t from_dir; /* FROM_DIR: applied at start from the patch dir */
+	size_t npending;   /* listed below (at most PATCH_PENDING_MAX) */
 	size_t npending_all;
 	struct patch_pending pending[PATCH_PENDING_MAX];
 };
@@ -284,6 +351,27 @@ void patch_info_read(const uint8_t *p, size_t n, struct patch_info *pi);
 void patch_info_json(struct json *j, const struct patch_info *pi);
 const char *patch_state_name(uint64_t state);
 const char *patch_why_name(uint64_t why);
+/* Shared by patch, unpatch and apply (cmd_patch.c). */
+/* A request of @type (PATCH_ENABLE, _DISABLE, _UNLOAD...) on @name whose
+ * reply's PATCH fields, if any, go into @pi (NULL: ignored). Returns what
+ * conn_call returns. */
+int patch_op(struct conn *c, uint16_t type, const char *name,
+	     struct patch_info *pi);
+/* PATCH_LOAD of @path (absolute, for messages and `rewire ls`), the file
+ * itself passed as the descriptor @fd (-1: none, the process opens
+ * @path), with LOAD_FLAGS @flags. Returns what conn_call returns. */
+int patch_load(struct conn *c, const char *path, int fd, uint64_t flags,
+	       struct rw_wire_msg *m);
+/* Waits until @pi's patch reaches ENABLED (@enabling) or DISABLED, with
+ * the progress on stderr and the blocking threads listed on a stall.
+ * @timeout_ms 0: forever (c->deadline_ms still bounds it). Updates @pi.
+ * Returns an exit code; the messages for timeout, interruption and a
+ * state moved elsewhere are printed (with what to run next if @hint). */
+int patch_wait(struct conn *c, struct patch_info *pi, bool enabling,
+	       uint64_t timeout_ms, bool hint);
+/* --timeout SEC (@arg NULL: the default, 60 s) in ms (0: none). 0 or
+ * EX_USAGE (printed). */
+int patch_timeout(const char *arg, uint64_t *ms);
 
 /* --- Function tracing (funcs.c) ------------------------------------------- */
 
@@ -312,6 +400,7 @@ int cmd_funclatency(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_unpatch(int argc, char **argv);
 int cmd_force(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_build_patch(int argc, char **argv);
 int cmd_bind_patch(int argc, char **argv);

@@ -205,7 +205,7 @@ processes:
     - C(output) is the process's own report of C(rewire apply) - its
       C(actions) (C(load+enable), C(enable), C(replace), C(disable+unload),
       C(unload), C(persist), C(unpersist)), its patches C(before) and
-      C(after) - or null when it failed.
+      C(after) - or null when it printed none.
   returned: when rewire printed its report
   type: list
   elements: dict
@@ -243,6 +243,7 @@ stderr:
 """
 
 import json
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -317,6 +318,13 @@ def read_comm(pid):
         return None
 
 
+def read_exe(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except (IOError, OSError):
+        return None
+
+
 def one_process(pid, rc, doc, stderr):
     """The entry of a single-pid run, shaped like a fan-out's."""
     if rc == EX_OK and doc is not None:
@@ -332,11 +340,11 @@ def one_process(pid, rc, doc, stderr):
         "pid": pid,
         "comm": read_comm(pid),
         "uid": None,
-        "exe": None,
+        "exe": read_exe(pid),
         "result": result,
         "exit": rc,
         "error": error,
-        "output": doc if rc == EX_OK else None,
+        "output": doc,
     }
 
 

@@ -202,3 +202,9 @@ void json_done(struct json *j)
 	fputc('\n', j->f);
 	fflush(j->f);
 }
+
+void json_raw(struct json *j, const char *s, size_t n)
+{
+	sep(j);
+	fwrite(s, 1, n, j->f);
+}

@@ -52,6 +52,35 @@ static const char usage_text[] =
 	"                            server\n"
 	"  help [SUBCOMMAND]         this text, or a subcommand's\n"
 	"\n"
+	"Selecting processes: every subcommand that takes a PID first (ls,\n"
+	"key, call, trace, snapshot, funccount, funclatency, patch, unpatch,\n"
+	"force, apply) takes instead, after the subcommand:\n"
+	"  --all            every rewire-enabled process this user may\n"
+	"                   control\n"
+	"  --exe PATH       those running the file PATH (same file, else\n"
+	"                   same path: also a program replaced on disk since,\n"
+	"                   and PATH as a container's process sees it)\n"
+	"  --build-id HEX   those whose executable's GNU build-id starts\n"
+	"                   with HEX (at least 8 hex digits)\n"
+	"  --comm NAME      those whose name (/proc/PID/comm) is NAME, or\n"
+	"                   matches it as a glob ('kv*')\n"
+	"  --jobs N         at most N processes at once (default 8, at most\n"
+	"                   256; trace, funccount, funclatency: all at once)\n"
+	"Given together, all must match. The subcommand runs for each\n"
+	"process on its own (one that fails does not stop the others); then a\n"
+	"table PID COMM RESULT DETAIL (ls and snapshot: each process's output\n"
+	"first, under \"==> PID (COMM) <==\"), or with --json one document\n"
+	"{\"command\", \"selector\", \"matched\", \"ok\", \"failed\",\n"
+	"\"skipped\", \"changed\", \"processes\": [{\"pid\", \"comm\", \"uid\",\n"
+	"\"exe\", \"result\", \"exit\", \"error\", \"output\"}]}. RESULT is ok,\n"
+	"changed, unchanged or would-change (apply), failed, or skipped:\n"
+	"another user's process, never connected to. trace, funccount and\n"
+	"funclatency print each line as it comes, after \"PID: \" (--json:\n"
+	"{\"pid\": N, \"line\": ...}); Ctrl-C stops them all. An output path\n"
+	"(-o, --also) must contain %p, replaced by each pid. Progress on\n"
+	"stderr: [k/N] PID COMM RESULT (not with --quiet). Exit code: 0 when\n"
+	"none failed, 1 when one did, 3 when no process matched.\n"
+	"\n"
 	"Global options (also accepted after the subcommand):\n"
 	"  --json      machine-readable output: one JSON object on stdout\n"
 	"              (JSON lines for trace); errors too, as {\"error\": ...}\n"
@@ -738,6 +767,8 @@ bool help_print(const char *cmd, FILE *f)
 	if (!c)
 		return false;
 	fputs(c->help, f);
+	if (sel_supported(c->name))
+		sel_help(f);
 	return true;
 }
 
@@ -946,7 +977,10 @@ int main(int argc, char **argv)
 		return EX_OK;
 	}
 	g.cmd = c->name;
-	i = c->run(argc - i - 1, argv + i + 1);
+	if (sel_supported(c->name) && sel_wanted(argc - i - 1, argv + i + 1))
+		i = sel_run(c->name, c->run, argc - i - 1, argv + i + 1);
+	else
+		i = c->run(argc - i - 1, argv + i + 1);
 	free(g.pos_alloc);
 	for (int k = 0; k < OPT_MAX_IDS; k++)
 		free(g.rep_alloc[k]);

@@ -182,6 +182,8 @@ void json_ki64(struct json *j, const char *key, int64_t v);
 void json_kbool(struct json *j, const char *key, bool v);
 /* Ends the document: newline and flush. */
 void json_done(struct json *j);
+/* A value given as JSON text, written as it is (the caller checked it). */
+void json_raw(struct json *j, const char *s, size_t n);
 /* Writes @s as a quoted, escaped JSON string on @f. */
 void json_escape(FILE *f, const char *s, size_t n);
 
@@ -423,5 +425,25 @@ void trace_filter_show(const char *expr, unsigned col);
 int trace_filter_precheck(const char *expr, bool tracepoints, bool funcs);
 int trace_filter_states(const struct rw_wire_msg *m, pid_t pid,
 			const char *libversion);
+
+/* --- Selecting many processes (select.c) -----------------------------------
+ * `rewire CMD --all|--exe PATH|--build-id HEX|--comm NAME [--jobs N] ...`
+ * runs CMD once per matching process, in children, and reports per
+ * process (doc/rewire.1, "Selecting processes").
+ */
+/* Whether CMD takes the selectors (its first positional is a PID). */
+bool sel_supported(const char *cmd);
+/* Whether @argv (a subcommand's arguments) has a selector option. */
+bool sel_wanted(int argc, char **argv);
+/* Runs @fn (the subcommand @cmd) for every selected process. Returns the
+ * exit code: 0, 1 (a process failed), 2 usage, 3 (none matched). */
+int sel_run(const char *cmd, int (*fn)(int argc, char **argv), int argc,
+	    char **argv);
+/* The paragraph about the selectors that ends a subcommand's help. */
+void sel_help(FILE *f);
+/* Called by conn_open: the check of the arguments (a child) ends there. */
+void sel_conn_check(void);
+/* Called by fail(): a child keeps its first error for the report. */
+void sel_note_error(const char *text);
 
 #endif /* REWIRE_TOOL_REWIRE_H */

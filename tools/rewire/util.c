@@ -36,6 +36,7 @@ int fail(int code, int err, const char *fmt, ...)
 	va_end(ap);
 	msg("%s", text);
 	snprintf(g.last_error, sizeof(g.last_error), "%s", text);
+	sel_note_error(text);
 	if (g.json && !g.json_reported) {
 		struct json j;
 

@@ -1,0 +1,42 @@
+# test_cli_select: see test_cli_select.sh. The programs it selects among,
+# select/sel_target.c built twice (sel_target_a with -DSEL_FLAVOUR_A, and
+# sel_target_b: two programs, two build-ids) the way a distribution builds
+# a program (-O2 and dpkg-buildflags' CFLAGS and CPPFLAGS: fortify, stack
+# protector, -fcf-protection), linked to librewire. The test gets
+# REWIRE_TOOL, CLI_TARGET (sel_target_a) and SEL_TARGET_B.
+set(RW_SEL_DIR ${CMAKE_CURRENT_BINARY_DIR}/select)
+if(NOT TARGET rw_sel_target_a)
+	find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)
+	set(rw_sel_cflags "-g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fcf-protection -D_FORTIFY_SOURCE=2")
+	if(RW_DPKG_BUILDFLAGS)
+		execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CFLAGS
+			OUTPUT_VARIABLE rw_sel_cflags
+			OUTPUT_STRIP_TRAILING_WHITESPACE)
+		execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CPPFLAGS
+			OUTPUT_VARIABLE rw_sel_cppflags
+			OUTPUT_STRIP_TRAILING_WHITESPACE)
+		string(APPEND rw_sel_cflags " ${rw_sel_cppflags} -fcf-protection")
+	endif()
+	separate_arguments(rw_sel_cflags UNIX_COMMAND "${rw_sel_cflags}")
+	foreach(flavour a b)
+		set(tgt rw_sel_target_${flavour})
+		add_executable(${tgt}
+			${CMAKE_CURRENT_LIST_DIR}/select/sel_target.c)
+		target_compile_options(${tgt} PRIVATE ${rw_sel_cflags})
+		set_target_properties(${tgt} PROPERTIES
+			OUTPUT_NAME sel_target_${flavour}
+			RUNTIME_OUTPUT_DIRECTORY ${RW_SEL_DIR})
+		target_compile_definitions(${tgt} PRIVATE _GNU_SOURCE)
+		target_link_libraries(${tgt} PRIVATE rewire)
+		rewire_target_warnings(${tgt})
+	endforeach()
+	target_compile_definitions(rw_sel_target_a PRIVATE SEL_FLAVOUR_A)
+endif()
+
+set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY ENVIRONMENT
+	"REWIRE_TOOL=$<TARGET_FILE:rewire-cli>"
+	"CLI_TARGET=$<TARGET_FILE:rw_sel_target_a>"
+	"SEL_TARGET_B=$<TARGET_FILE:rw_sel_target_b>")
+# Its processes are selected with --all: it runs alone in a pid namespace
+# of its own (as root), and takes a minute at most.
+set_property(TEST ${RW_TEST_NAME} PROPERTY TIMEOUT 120)

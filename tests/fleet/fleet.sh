@@ -10,15 +10,17 @@
 #                             its control socket and printed "ready"
 #   fleet_stop                kill them all
 #   now_ns                    CLOCK_REALTIME in ns (the programs' clock)
-#   fleet_wait_hb PID T [S]   wait up to S s (default 30) until both threads
-#                             of PID printed a heartbeat that started after T
-#   fleet_check PID B0 B1 ... the oracle: PID's answers were old before B0,
+#   fleet_wait_hb T [PID...]  wait up to 30 s until both threads of each
+#                             process (default: all of fleet_pids) printed
+#                             a heartbeat that started after T
+#   fleet_check "B0 B1 ..." [PID...]
+#                             the oracle: the answers were old before B0,
 #                             old or new in [B0, B1] (while `rewire apply`
 #                             ran), new in (B1, B2), either in [B2, B3],
 #                             old after B3, and so on; fails naming the
 #                             first line that breaks it
-#   fleet_state PID           the last heartbeat's answer of PID's main
-#                             thread (old or new)
+#   fleet_state WANT [PID...] the last heartbeat of each one's main thread
+#                             answered WANT (old or new)
 #
 # The sourcing file sets tmp (a scratch directory) and fail.
 fleet_pids=()
@@ -28,9 +30,12 @@ fleet_start() {
 	shift 2
 	local started=()
 	for ((i = 0; i < n; i++)); do
-		REWIRE_CTL=1 "$exe" "$@" >"$tmp/fleet.tmp.$i.out" 2>&1 &
+		# The program's output goes to a file named after its pid:
+		# the shell's, which exec gives to the program.
+		REWIRE_CTL=1 FLEET_DIR=$tmp bash -c \
+			'exec "$@" >"$FLEET_DIR/fleet.$$.out" 2>&1' fleet \
+			"$exe" "$@" &
 		p=$!
-		mv "$tmp/fleet.tmp.$i.out" "$tmp/fleet.$p.out"
 		started+=("$p")
 		fleet_pids+=("$p")
 	done
@@ -70,34 +75,51 @@ now_ns() {
 	date +%s%N
 }
 
-fleet_wait_hb() {
-	local p=$1 t=$2 secs=${3:-30} i
-	for ((i = 0; i < secs * 20; i++)); do
-		if awk -v t="$t" '
-			/^hb / {
-				split($2, a, "="); split($4, b, "=")
-				if (b[2] + 0 > t + 0) seen[a[2]] = 1
-			}
-			END { exit !(("main" in seen) && ("worker" in seen)) }
-		' "$tmp/fleet.$p.out"; then
-			return 0
-		fi
-		kill -0 "$p" 2>/dev/null ||
-			fail "fleet process $p exited (waiting for heartbeats)"
-		sleep 0.05
+# The files of the pids given (default: every process of the fleet).
+fleet_files() {
+	local p
+	for p in "$@"; do
+		echo "$tmp/fleet.$p.out"
 	done
-	fail "fleet process $p: no heartbeat of both threads after $t within $secs s"
 }
 
-fleet_check() {
-	local p=$1 bad
+fleet_wait_hb() {
+	local t=$1 secs=30 i p
 	shift
-	bad=$(awk -v bounds="$*" '
+	[ $# -gt 0 ] || set -- "${fleet_pids[@]}"
+	for ((i = 0; i < secs * 20; i++)); do
+		# One pass over every file: each must have a heartbeat of
+		# both threads that started after t.
+		if awk -v t="$t" '
+			FNR == 1 { nf++ }
+			/^hb / {
+				split($2, a, "="); split($4, b, "=")
+				if (b[2] + 0 > t + 0) seen[FILENAME, a[2]] = 1
+			}
+			END {
+				n = 0
+				for (k in seen) n++
+				exit !(n == 2 * nf)
+			}
+		' $(fleet_files "$@"); then
+			return 0
+		fi
+		for p in "$@"; do
+			kill -0 "$p" 2>/dev/null ||
+				fail "fleet process $p exited (waiting for heartbeats)"
+		done
+		sleep 0.05
+	done
+	fail "no heartbeat of both threads of every process after $t within $secs s"
+}
+
+# fleet_check "B0 B1 ..." [PID...]
+fleet_check() {
+	local bounds=$1 bad
+	shift
+	[ $# -gt 0 ] || set -- "${fleet_pids[@]}"
+	bad=$(awk -v bounds="$bounds" '
 		BEGIN { n = split(bounds, b, " ") }
-		# The state that must hold in the open interval after
-		# boundary k (k = 0: before the first): pure intervals
-		# alternate old, new, old ...; the closed ones in between
-		# ([b1, b2], [b3, b4], ...) allow either.
 		$1 == "change" || $1 == "hb" {
 			v = ""; before = 0; after = 0
 			for (i = 2; i <= NF; i++) {
@@ -106,27 +128,42 @@ fleet_check() {
 				else if (kv[1] == "before") before = kv[2] + 0
 				else if (kv[1] == "after") after = kv[2] + 0
 			}
-			if (v != "old" && v != "new") { print NR ": " $0; exit }
-			# Pure intervals: (-inf, b1), (b2, b3), (b4, b5) ...
-			# with states old, new, old ...
+			if (v != "old" && v != "new") {
+				print FILENAME ":" FNR ": " $0
+				exit
+			}
+			# The pure intervals (-inf, b1), (b2, b3), (b4, b5) ...
+			# hold old, new, old ...; a call that lies entirely in
+			# one must have got its answer; [b1, b2], [b3, b4] ...
+			# (while rewire apply ran) allow either.
 			for (k = 0; k <= n; k += 2) {
 				lo = k == 0 ? -1 : b[k] + 0
 				hi = k == n ? -1 : b[k + 1] + 0
 				want = (k / 2) % 2 == 0 ? "old" : "new"
-				if (before > lo && (hi < 0 || after < hi) && v != want) {
-					print NR ": " $0 " (expected " want ")"
+				if (before > lo && (hi < 0 || after < hi) &&
+				    v != want) {
+					print FILENAME ":" FNR ": " $0 \
+					      " (expected " want ")"
 					exit
 				}
 			}
 		}
-	' "$tmp/fleet.$p.out")
+	' $(fleet_files "$@"))
 	[ -z "$bad" ] ||
-		fail "process $p: its behaviour changed outside rewire apply: line $bad (phase bounds: $*)"
+		fail "a process's behaviour changed outside rewire apply: $bad (phase bounds: $bounds)"
 }
 
+# fleet_state WANT [PID...]: the last heartbeat of each process's main
+# thread answers WANT.
 fleet_state() {
-	awk '$1 == "hb" && $2 == "thr=main" { split($3, a, "="); v = a[2] }
-	     END { print v }' "$tmp/fleet.$1.out"
+	local want=$1 bad
+	shift
+	[ $# -gt 0 ] || set -- "${fleet_pids[@]}"
+	bad=$(awk -v want="$want" '
+		$1 == "hb" && $2 == "thr=main" { split($3, a, "="); v[FILENAME] = a[2] }
+		END { for (f in v) if (v[f] != want) { print f ": " v[f]; exit } }
+	' $(fleet_files "$@"))
+	[ -z "$bad" ] || fail "a process does not answer $want: $bad"
 }
 
 # fleet_isolate SCRIPT ARGS...: runs the calling script again in a new pid

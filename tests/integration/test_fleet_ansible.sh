@@ -5,22 +5,22 @@
 # rewire command of this build. Three fleet_target processes: two of one
 # build (ansfleet_a, copies of fleet_target) and one of another
 # (ansfleet_b, a copy of fleet_target_b, where fleet_fix.so is refused):
-#   - ansible-doc renders the module's documentation; the roll-out
-#     playbook (rewire.fleet.rollout, the collection's
-#     playbooks/rollout.yml) passes --syntax-check;
-#   - --check: the task reports changed, the processes stay unpatched
-#     (their own output and rewire ls);
-#   - state=present (exe=ansfleet_a), with --diff: changed, the diff shows
-#     the patch enabled, both processes answer new; again: unchanged;
-#   - state=absent: changed, both answer old again;
-#   - comm='ansfleet_*' (all three): the task fails and its message names
-#     ansfleet_b's pid and why; both ansfleet_a are patched all the same,
-#     ansfleet_b is not;
-#   - pid=, state=absent by name; no process matches: ok with a warning,
-#     or failed with require_match;
-#   - the roll-out playbook run against localhost (as a fleet of one host):
-#     the patch copied, applied, verified with rewire ls --json; then
-#     state=absent.
+#   - ansible-doc renders the module's documentation;
+#   - one playbook, run with --diff, of the module's tasks:
+#     check mode (the task's check_mode, what --check sets): would-change,
+#     nothing loaded (rewire ls); state=present (exe=ansfleet_a): changed,
+#     the diff shows the patch enabled; the same task again: unchanged;
+#     state=absent by name for one pid, then for the exe: changed (the
+#     other process unchanged); a selector that matches nothing: ok with a
+#     warning, or failed with require_match; comm='ansfleet_*' (all
+#     three): the task fails and its message names ansfleet_b's pid and
+#     why, both ansfleet_a are patched all the same, ansfleet_b is not;
+#     the times around each task, so that each process's own output shows
+#     that it answered new exactly while the patch was applied;
+#   - the roll-out playbook (rewire.fleet.rollout, the collection's
+#     playbooks/rollout.yml) run against localhost as a fleet of one host:
+#     the patch copied, applied, verified with rewire ls --json.
+# Two ansible-playbook runs (each costs seconds on a loaded machine).
 # Skipped (77) without ansible-playbook.
 set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
@@ -74,7 +74,7 @@ export ANSIBLE_CONFIG=$tmp/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH=$REWIRE_SOURCE_DIR/ansible
 export ANSIBLE_LOCAL_TEMP=$tmp/home/.ansible/tmp
 export ANSIBLE_REMOTE_TEMP=$tmp/home/.ansible/tmp
-export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0
+export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PIPELINING=1
 export ANSIBLE_DEPRECATION_WARNINGS=0
 # Debian's ansible-core runs on Debian's python3, not another one first in
 # PATH.
@@ -93,12 +93,6 @@ for w in "REWIRE.FLEET.REWIRE_PATCH" "OPTIONS" "- build_id" "- require_match" \
 	grep -qF -- "$w" <<<"$doc" ||
 		{ echo "$doc"; fail "ansible-doc does not show '$w'"; }
 done
-
-echo "== ansible-playbook --syntax-check rewire.fleet.rollout"
-play_cmd="--syntax-check rewire.fleet.rollout"
-ansible-playbook -i localhost, --syntax-check rewire.fleet.rollout \
-	>"$tmp/play.out" 2>&1 ||
-	fail "rewire.fleet.rollout does not pass --syntax-check"
 
 # The fleet: copies under their own names, so that the selectors pick
 # these processes and no other test's.
@@ -145,13 +139,10 @@ expect_play() {
 # Both ansfleet_a (and ansfleet_b) answer WANT in a heartbeat started
 # after T.
 answers() {
-	local want=$1 t=$2 p
+	local want=$1 t=$2
 	shift 2
-	for p in "$@"; do
-		fleet_wait_hb "$p" "$t"
-		[ "$(fleet_state "$p")" = "$want" ] ||
-			fail "process $p answers $(fleet_state "$p"), not $want"
-	done
+	fleet_wait_hb "$t" "$@"
+	fleet_state "$want" "$@"
 }
 no_patch() {
 	local p
@@ -163,166 +154,176 @@ no_patch() {
 	done
 }
 
-cat >"$tmp/present.yml" <<'YAML'
+echo "== one playbook: check mode, present, again, absent, failure"
+cat >"$tmp/state.yml" <<'YAML'
 - hosts: localhost
   gather_facts: false
   environment:
     REWIRE_CTL_DIR: "{{ ctl_dir }}"
+  vars:
+    now: "{{ lookup('pipe', 'date +%s%N') }}"
   tasks:
-    - name: fleet_fix in every ansfleet_a
+    - name: check mode
+      rewire.fleet.rewire_patch:
+        patch: "{{ patch }}"
+        exe: "{{ exe_a }}"
+        rewire: "{{ rw }}"
+      check_mode: true
+      register: r0
+    - name: what the processes run after check mode
+      command:
+        argv: ["{{ rw }}", ls, --exe, "{{ exe_a }}", --patches, --json]
+      register: ls0
+      changed_when: false
+    - set_fact: {t0: "{{ now }}"}
+    - name: present
       rewire.fleet.rewire_patch:
         patch: "{{ patch }}"
         exe: "{{ exe_a }}"
         rewire: "{{ rw }}"
         timeout: 30
-      register: r
-    - name: each process reported, as the mode says
-      assert:
-        that:
-          - r.processes | length == 2
-          - r.processes | map(attribute='pid') | sort == [pa1, pa2] | sort
-          - r.processes | map(attribute='result') | unique ==
-            [expect]
-          - r.counts.matched == 2
-          - r.cmd[1] == 'apply'
-YAML
-cat >"$tmp/absent.yml" <<'YAML'
-- hosts: localhost
-  gather_facts: false
-  environment:
-    REWIRE_CTL_DIR: "{{ ctl_dir }}"
-  tasks:
-    - name: no fleet_fix in the ansfleet_a
-      rewire.fleet.rewire_patch:
-        name: fleet_fix
-        state: absent
-        exe: "{{ exe_a }}"
-        rewire: "{{ rw }}"
-      register: r
-    - assert:
-        that:
-          - r.processes | map(attribute='result') | unique == ['changed']
-YAML
-
-echo "== check mode"
-t=$(now_ns)
-play present --check -e expect=would-change
-expect_play 0
-recap changed=1 failed=0
-answers old "$(now_ns)" "$pa1" "$pa2"
-no_patch "$pa1" "$pa2" "$pb"
-
-echo "== state=present, with --diff"
-play present --diff -e expect=changed
-expect_play 0
-recap changed=1 failed=0
-grep -q "fleet_fix: enabled" "$tmp/play.out" ||
-	fail "the diff does not show fleet_fix enabled"
-answers new "$(now_ns)" "$pa1" "$pa2"
-answers old "$(now_ns)" "$pb"
-
-echo "== state=present again: unchanged"
-play present -e expect=unchanged
-expect_play 0
-recap changed=0 failed=0
-
-echo "== state=absent"
-play absent
-expect_play 0
-recap changed=1 failed=0
-answers old "$(now_ns)" "$pa1" "$pa2"
-no_patch "$pa1" "$pa2"
-
-echo "== one process fails: the others are done"
-cat >"$tmp/glob.yml" <<'YAML'
-- hosts: localhost
-  gather_facts: false
-  environment:
-    REWIRE_CTL_DIR: "{{ ctl_dir }}"
-  tasks:
-    - name: fleet_fix in every ansfleet_*
+      register: r1
+    - set_fact: {t1: "{{ now }}"}
+    - name: present again
       rewire.fleet.rewire_patch:
         patch: "{{ patch }}"
-        comm: "ansfleet_*"
+        exe: "{{ exe_a }}"
         rewire: "{{ rw }}"
-YAML
-play glob
-expect_play 2
-recap failed=1
-# (A failed task is counted as failed, not changed, in the recap; its
-# result says what changed.)
-grep -Eq '^fatal: \[localhost\]: FAILED! => \{"changed": true' "$tmp/play.out" ||
-	fail "the failed task does not say that the other processes changed"
-grep -Eq "^fatal: \[localhost\]: FAILED!.*rewire apply failed in 1 of 3 processes: $pb \(ansfleet_b\): [^\"]*build" "$tmp/play.out" ||
-	fail "the failure does not name process $pb and why"
-grep -Eq "^fatal: .*\"failed_processes\": \[\"$pb \(ansfleet_b\)" "$tmp/play.out" ||
-	fail "failed_processes does not list process $pb"
-answers new "$(now_ns)" "$pa1" "$pa2"
-answers old "$(now_ns)" "$pb"
-no_patch "$pb"
-
-echo "== pid=, by name; then what matches nothing"
-cat >"$tmp/misc.yml" <<'YAML'
-- hosts: localhost
-  gather_facts: false
-  environment:
-    REWIRE_CTL_DIR: "{{ ctl_dir }}"
-  tasks:
-    - name: one process by pid
+      register: r2
+    - set_fact: {t2: "{{ now }}"}
+    - name: absent, one process by pid
       rewire.fleet.rewire_patch:
         name: fleet_fix
         state: absent
         pid: "{{ pa1 }}"
         rewire: "{{ rw }}"
-      register: r
-    - assert:
-        that:
-          - r.changed
-          - r.processes | length == 1
-          - r.processes[0].pid == pa1
-          - r.processes[0].result == 'changed'
+      register: r3
+    - set_fact: {t3: "{{ now }}"}
+    - name: absent, by exe
+      rewire.fleet.rewire_patch:
+        name: fleet_fix
+        state: absent
+        exe: "{{ exe_a }}"
+        rewire: "{{ rw }}"
+      register: r4
+    - set_fact: {t4: "{{ now }}"}
     - name: a selector that matches nothing
       rewire.fleet.rewire_patch:
         patch: "{{ patch }}"
         exe: /nonexistent/program
         rewire: "{{ rw }}"
-      register: r
-    - assert:
-        that:
-          - not r.changed
-          - r.warnings | length > 0
+      register: r5
     - name: the same with require_match
       rewire.fleet.rewire_patch:
         patch: "{{ patch }}"
         exe: /nonexistent/program
         require_match: true
         rewire: "{{ rw }}"
-      register: r
+      register: r6
       ignore_errors: true
+    - set_fact: {t5: "{{ now }}"}
+    - name: every ansfleet_*, one of which refuses the patch
+      rewire.fleet.rewire_patch:
+        patch: "{{ patch }}"
+        comm: "ansfleet_*"
+        rewire: "{{ rw }}"
+      register: r7
+      ignore_errors: true
+    - set_fact: {t6: "{{ now }}"}
+    - name: absent again, for the roll-out
+      rewire.fleet.rewire_patch:
+        name: fleet_fix
+        state: absent
+        comm: "ansfleet_*"
+        rewire: "{{ rw }}"
+      register: r8
+    - set_fact: {t7: "{{ now }}"}
+    - copy:
+        dest: "{{ times }}"
+        content: "{{ t0 }} {{ t1 }} {{ t2 }} {{ t3 }} {{ t4 }} {{ t5 }} {{ t6 }} {{ t7 }}\n"
+      changed_when: false
+      diff: false
     - assert:
         that:
-          - r.failed
+          - r0.changed
+          - r0.processes | map(attribute='result') | unique == ['would-change']
+          - r0.cmd[-2:] == ['--check', '--json']
+          - (ls0.stdout | from_json).processes | map(attribute='output')
+            | map(attribute='patches') | map('length') | list == [0, 0]
+          - r1.changed
+          - r1.processes | length == 2
+          - r1.processes | map(attribute='pid') | sort == [pa1, pa2] | sort
+          - r1.processes | map(attribute='result') | unique == ['changed']
+          - r1.counts.matched == 2
+          - r1.diff | length == 2
+          - not r2.changed
+          - r2.processes | map(attribute='result') | unique == ['unchanged']
+          - r3.changed
+          - r3.processes | length == 1
+          - r3.processes[0].pid == pa1
+          - r3.processes[0].result == 'changed'
+          - r4.changed
+          - r4.processes | selectattr('pid', 'equalto', pa1)
+            | map(attribute='result') | list == ['unchanged']
+          - r4.processes | selectattr('pid', 'equalto', pa2)
+            | map(attribute='result') | list == ['changed']
+          - not r5.changed
+          - r5.warnings | length > 0
+          - r6.failed
+          - "'no rewire-enabled process matches' in r6.msg"
+          - r7.failed
+          - r7.changed
+          - r7.failed_processes | length == 1
+          - r7.processes | selectattr('result', 'equalto', 'changed')
+            | map(attribute='pid') | sort == [pa1, pa2] | sort
+          - r8.processes | selectattr('result', 'equalto', 'changed')
+            | map(attribute='pid') | sort == [pa1, pa2] | sort
+          - r8.processes | selectattr('result', 'equalto', 'unchanged')
+            | map(attribute='pid') | list == [pb]
 YAML
-play misc
+play state --diff -e "times=$tmp/times"
 expect_play 0
-recap changed=1 failed=0
-answers old "$(now_ns)" "$pa1"
-answers new "$(now_ns)" "$pa2"
+recap changed=6 failed=0 ignored=2
+grep -q "^+fleet_fix: enabled" "$tmp/play.out" ||
+	fail "the diff does not show fleet_fix enabled"
+grep -Eq "^fatal: \[localhost\]: FAILED!.*rewire apply failed in 1 of 3 processes: $pb \(ansfleet_b\): [^\"]*build" "$tmp/play.out" ||
+	fail "the failure does not name process $pb and why"
+grep -Eq "^fatal: .*\"failed_processes\": \[\"$pb \(ansfleet_b\)" "$tmp/play.out" ||
+	fail "failed_processes does not list process $pb"
+read -r t0 t1 t2 t3 t4 t5 t6 t7 <"$tmp/times"
+answers old "$(now_ns)" "$pa1" "$pa2" "$pb"
+no_patch "$pa1" "$pa2" "$pb"
 
-echo "== rewire.fleet.rollout against localhost, then state=absent"
-rollout=(-e fleet=localhost -e "exe=$tmp/bin/ansfleet_a" -e "patch=$patch"
-	-e "remote_dir=$tmp/remote" -e soak=0 -e persist=false
-	-e ansible_become=false -e "rewire=$rw")
-# (The modules that -c local runs inherit REWIRE_CTL_DIR from here.)
-play rewire.fleet.rollout "${rollout[@]}"
+echo "== rewire.fleet.rollout against localhost"
+# As a fleet of one host, as root without become; the modules that -c
+# local runs inherit REWIRE_CTL_DIR from here.
+t8=$(now_ns)
+play rewire.fleet.rollout -e fleet=localhost -e "exe=$tmp/bin/ansfleet_a" \
+	-e "patch=$patch" -e "remote_dir=$tmp/remote" -e soak=0 \
+	-e persist=false -e ansible_become=false -e "rewire=$rw"
+t9=$(now_ns)
 expect_play 0
-recap failed=0
+recap changed=3 failed=0
 [ -f "$tmp/remote/fleet_fix.so" ] || fail "the roll-out did not copy the patch"
-grep -q "Each process runs it" "$tmp/play.out" ||
-	fail "the roll-out did not verify"
+grep -q "TASK \[Each process runs it" "$tmp/play.out" &&
+	grep -q "^ok: \[localhost\] => (item=$pa1)" "$tmp/play.out" &&
+	grep -q "^ok: \[localhost\] => (item=$pa2)" "$tmp/play.out" ||
+	fail "the roll-out did not verify both processes"
 answers new "$(now_ns)" "$pa1" "$pa2"
-play rewire.fleet.rollout "${rollout[@]}" -e state=absent
-expect_play 0
-recap changed=1 failed=0
-answers old "$(now_ns)" "$pa1" "$pa2"
+answers old "$(now_ns)" "$pb"
+
+echo "== each process's own output"
+# Each process answered new exactly while the patch was applied: from the
+# end of the first present to the start of its absent task (check mode
+# before, and the second present, changed nothing), then between the task
+# that failed in ansfleet_b only and the last absent one (the two bounds
+# t6: no time passes between them here, a flip each), and after the
+# roll-out.
+fleet_check "$t0 $t1 $t2 $t3 $t5 $t6 $t6 $t7 $t8 $t9" "$pa1"
+fleet_check "$t0 $t1 $t3 $t4 $t5 $t6 $t6 $t7 $t8 $t9" "$pa2"
+fleet_check "" "$pb"
+for p in "$pa1" "$pa2"; do
+	grep -q "^hb thr=main v=new" "$tmp/fleet.$p.out" ||
+		fail "process $p never answered new"
+done
 echo PASS

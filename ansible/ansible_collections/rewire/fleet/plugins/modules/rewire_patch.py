@@ -189,8 +189,11 @@ cmd:
   elements: str
   sample: [rewire, apply, --exe, /usr/bin/kvserver, /tmp/fix_value.so, --json]
 rc:
-  description: Its exit code (0 all done, 1 some process failed, 3 nothing matched).
-  returned: always
+  description:
+    - Its exit code (0 all done, 1 some process failed, 3 nothing matched).
+    - Not returned when nothing matched and I(require_match) is false (Ansible
+      would take a non-zero C(rc) for a failure).
+  returned: except when nothing matched, and that is not an error
   type: int
 counts:
   description: How many processes matched, were done, failed, were skipped and changed.
@@ -468,6 +471,7 @@ def run_module():
             result["stderr"] = stderr
             module.fail_json(msg=what, **result)
         module.warn(what)
+        del result["rc"]
         module.exit_json(**result)
 
     failed = [proc for proc in processes if proc.get("result") == "failed"]

@@ -246,18 +246,18 @@ cat >"$tmp/state.yml" <<'YAML'
     - assert:
         that:
           - r0.changed
-          - r0.processes | map(attribute='result') | unique == ['would-change']
+          - r0.processes | rejectattr('result', 'equalto', 'skipped') | map(attribute='result') | unique == ['would-change']
           - r0.cmd[-2:] == ['--check', '--json']
-          - (ls0.stdout | from_json).processes | map(attribute='output')
-            | map(attribute='patches') | map('length') | list == [0, 0]
+          - (ls0.stdout | from_json).processes | rejectattr('result', 'equalto', 'skipped')
+            | map(attribute='output') | map(attribute='patches') | map('length') | list == [0, 0]
           - r1.changed
-          - r1.processes | length == 2
-          - r1.processes | map(attribute='pid') | sort == [pa1, pa2] | sort
-          - r1.processes | map(attribute='result') | unique == ['changed']
+          - r1.processes | rejectattr('result', 'equalto', 'skipped') | list | length == 2
+          - r1.processes | rejectattr('result', 'equalto', 'skipped') | map(attribute='pid') | sort == [pa1, pa2] | sort
+          - r1.processes | rejectattr('result', 'equalto', 'skipped') | map(attribute='result') | unique == ['changed']
           - r1.counts.matched == 2
           - r1.diff | length == 2
           - not r2.changed
-          - r2.processes | map(attribute='result') | unique == ['unchanged']
+          - r2.processes | rejectattr('result', 'equalto', 'skipped') | map(attribute='result') | unique == ['unchanged']
           - r3.changed
           - r3.processes | length == 1
           - r3.processes[0].pid == pa1

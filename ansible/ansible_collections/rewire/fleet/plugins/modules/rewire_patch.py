@@ -475,6 +475,7 @@ def run_module():
         module.exit_json(**result)
 
     failed = [proc for proc in processes if proc.get("result") == "failed"]
+    examined = [proc for proc in processes if proc.get("result") != "skipped"]
     if rc != EX_OK or failed:
         result["stderr"] = stderr
         result["failed_processes"] = [
@@ -484,7 +485,7 @@ def run_module():
         if failed:
             msg = "rewire apply failed in %d of %d processes: %s" % (
                 len(failed),
-                len(processes),
+                len(examined),
                 "; ".join(result["failed_processes"]),
             )
         else:

@@ -55,6 +55,13 @@
  * not follow fork: the program decides. In every case a server starting
  * removes the sockets of its directory whose process is gone.
  *
+ * The patch directory (patchdir.c, rewire/ctl.h). The first start in the
+ * process applies it, under ctl_lock, before the socket exists (a client
+ * never sees the program half patched) and before the control thread runs
+ * (which is why the thread looks for a transition in progress from its
+ * first round). A child of fork() has the patches already and never
+ * applies it again; HELLO names the directory (PATCH_DIR).
+ *
  * Locks: ctl_lock (a mutex) serializes rw_ctl_start/stop and the fork
  * handler; the state below is written under it while the thread does not
  * run, and read by the thread.
@@ -65,6 +72,7 @@
 #include "agg.h"
 #include "ring.h"
 #include "filter.h"
+#include "patchdir.h"
 #include "sockdir.h"
 #include "trace.h"
 #include "wire.h"
@@ -127,6 +135,14 @@ struct client {
 	/* CLOCK_MONOTONIC ms: when the connection times out unless it
 	 * sends a request; 0 never (a trace session). */
 	int64_t expires;
+	/* The trace or aggregate session, for LS (TRACE_SESSION): its
+	 * number, when it started (CLOCK_MONOTONIC ns), the function
+	 * patterns it was given (@npats strings one after the other,
+	 * malloc'ed). */
+	uint64_t session;
+	int64_t since_ns;
+	char *pats;
+	size_t npats;
 };
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,6 +157,16 @@ static bool atexit_done;
 static char last_error[256];
 /* The server was started by REWIRE_CTL=1: it follows fork(). */
 static bool from_env;
+/* The patch directory (absolute, "" none), set by the first start; and
+ * whether it was applied (once per process: a child of fork() has the
+ * patches already). Written under ctl_lock before the thread starts. */
+static char patch_dir[PATH_MAX];
+static bool patch_dir_done;
+/* In librewire's constructor (REWIRE_CTL=1), before main(). */
+static bool in_ctor;
+/* This thread applies the patch directory, under ctl_lock: a patch's
+ * constructor that starts or stops the server would wait for itself. */
+static __thread bool applying;
 /* After fork(): the parent's pid and socket, for the child's server to
  * remove when the parent exits without removing it (0 and "": none). */
 static pid_t parent_pid;
@@ -484,6 +510,8 @@ static void put_threads(void)
 	free(pt);
 }
 
+static void put_sessions(void);
+
 static int do_ls(struct client *c)
 {
 	struct rw__objects_snapshot s;
@@ -565,6 +593,7 @@ static int do_ls(struct client *c)
 		rw_wire_group_end(&reply);
 	}
 	put_threads();
+	put_sessions();
 	rw__objects_snapshot_free(&s);
 	return send_reply(c, -1);
 }
@@ -726,6 +755,76 @@ static int send_filter_error(struct client *c, int err, unsigned column,
 	return send_reply(c, -1);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A session started on @c: remember what LS shows of it. */
+static void session_begin(struct client *c, uint64_t number,
+			  const struct patterns *fn)
+{
+	size_t len = 0;
+
+	free(c->pats);
+	c->pats = NULL;
+	c->npats = 0;
+	c->session = number;
+	c->since_ns = now_ns();
+	for (size_t i = 0; i < fn->n; i++)
+		len += strlen(fn->pat[i]) + 1;
+	if (len && (c->pats = malloc(len))) {
+		char *p = c->pats;
+
+		for (size_t i = 0; i < fn->n; i++)
+			p = stpcpy(p, fn->pat[i]) + 1;
+		c->npats = fn->n;
+	}
+}
+
+static void session_end(struct client *c)
+{
+	free(c->pats);
+	c->pats = NULL;
+	c->npats = 0;
+	c->session = 0;
+}
+
+/* LS: a TRACE_SESSION group for each trace or aggregate session that runs
+ * (an aggregate stopped with AGG_STOP keeps its totals, not its probe). */
+static void put_sessions(void)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		const struct client *o = &clients[i];
+		const char *p = o->pats;
+
+		if (o->fd < 0 ||
+		    (!o->trace && !(o->agg && rw__agg_ftrace(o->agg))))
+			continue;
+		rw_wire_group_begin(&reply, RW_TAG_TRACE_SESSION);
+		rw_wire_u64(&reply, RW_TAG_SESSION, o->session);
+		rw_wire_u64(&reply, RW_TAG_OWNER,
+			    (uint64_t)(o->pid > 0 ? o->pid : 0));
+		rw_wire_str(&reply, RW_TAG_KIND,
+			    o->agg     ? "aggregate"
+			    : o->npats ? "functions"
+				       : "trace");
+		rw_wire_u64(&reply, RW_TAG_OVERWRITE,
+			    o->trace && rw__trace_overwrite(o->trace));
+		for (size_t k = 0; o->trace && k < rw__trace_count(o->trace);
+		     k++)
+			rw_wire_str(&reply, RW_TAG_NAME,
+				    rw__trace_tp(o->trace, k)->name);
+		for (size_t k = 0; p && k < o->npats; k++, p += strlen(p) + 1)
+			rw_wire_str(&reply, RW_TAG_PATTERN, p);
+		rw_wire_u64(&reply, RW_TAG_SINCE_NS, (uint64_t)o->since_ns);
+		rw_wire_group_end(&reply);
+	}
+}
+
 static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 {
 	static char filter[RW_FILTER_MAX_EXPR + 1];
@@ -779,6 +878,7 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 		return send_error(c, err, "%s",
 				  *err_msg ? err_msg : rw_strerror(err));
 	}
+	session_begin(c, rw__trace_session(c->trace), &fn_pat);
 	if (fn_pat.n)
 		rw__log("tracing %zu functions (peer pid %d)",
 			rw__trace_nfuncs(c->trace), (int)c->pid);
@@ -803,6 +903,7 @@ static int do_trace_start(struct client *c, const struct rw_wire_msg *m)
 	if (err) {
 		rw__trace_stop(c->trace);
 		c->trace = NULL;
+		session_end(c);
 	}
 	return err;
 }
@@ -822,6 +923,7 @@ static int do_trace_stop(struct client *c)
 	filtered = rw__trace_filtered(c->trace);
 	dropped = rw__trace_stop(c->trace);
 	c->trace = NULL;
+	session_end(c);
 	rw_wire_begin(&reply, RW_MSG_OK);
 	rw_wire_u64(&reply, RW_TAG_DROPPED, dropped);
 	if (filtered)
@@ -1310,6 +1412,7 @@ static int do_agg_start(struct client *c, const struct rw_wire_msg *m)
 		return send_error(c, err, "%s",
 				  *err_msg ? err_msg : rw_strerror(err));
 	}
+	session_begin(c, rw__trace_session_new(), &fn_pat);
 	rw__log("%s: %zu functions (peer pid %d)",
 		mode == RW__AGG_COUNT ? "funccount" : "funclatency",
 		rw__agg_nfuncs(c->agg), (int)c->pid);
@@ -1491,6 +1594,8 @@ static int do_hello(struct client *c, const struct rw_wire_msg *m)
 	rw_wire_str(&reply, RW_TAG_PROGRAM, exe);
 	rw_wire_str(&reply, RW_TAG_CMDLINE, args);
 	rw_wire_str(&reply, RW_TAG_LIBVERSION, RW_VERSION_STRING);
+	if (patch_dir[0])
+		rw_wire_str(&reply, RW_TAG_PATCH_DIR, patch_dir);
 	return send_reply(c, -1);
 }
 
@@ -1583,6 +1688,7 @@ static void client_close(struct client *c)
 	}
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->pats);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 }
@@ -1843,7 +1949,9 @@ static void *ctl_main(void *arg)
 {
 	struct pollfd pfd[3 + MAX_CLIENTS];
 	struct client *who[3 + MAX_CLIENTS];
-	bool busy = false;
+	/* A transition may be in progress already (one of the patch
+	 * directory's, or one the program started): look from the start. */
+	bool busy = true;
 
 	(void)arg;
 	/* Registering for membarrier SYNC_CORE waits for an RCU grace period
@@ -1958,6 +2066,7 @@ static void forget_parent_server(void)
 		 * of the tracepoints; nobody reads them. */
 		if (clients[i].fd >= 0)
 			close(clients[i].fd);
+		free(clients[i].pats);
 		memset(&clients[i], 0, sizeof(clients[i]));
 		clients[i].fd = -1;
 	}
@@ -2095,13 +2204,75 @@ static void fork_child(void)
 
 static const struct rw__fork_handlers ctl_fork = { .child = fork_child };
 
-RW_EXPORT int rw_ctl_start(void)
+/*
+ * The patch directory of @opts (or $REWIRE_PATCH_DIR) into patch_dir, then
+ * applied, once per process, before the server starts: a client never sees
+ * the program half patched, and the program serves patched from its first
+ * request when this runs before main() (REWIRE_CTL=1). A failure is
+ * reported and does not stop the start.
+ */
+static void patch_dir_locked(const struct rw_ctl_options *opts)
+{
+	const char *dir = NULL;
+	int err;
+
+	if (patch_dir_done)
+		return;
+	patch_dir_done = true;
+	if (opts && opts->size >= offsetof(struct rw_ctl_options, patch_dir) +
+					  sizeof(opts->patch_dir))
+		dir = opts->patch_dir;
+	if (!dir)
+		dir = getenv("REWIRE_PATCH_DIR");
+	if (!dir || !dir[0])
+		return;
+	err = rw__patchdir_resolve(dir, patch_dir, sizeof(patch_dir));
+	if (err) {
+		fprintf(stderr,
+			"rewire: [%d] patch dir %s: %s; no patch applied\n",
+			(int)getpid(), dir, strerror(-err));
+		patch_dir[0] = '\0';
+		return;
+	}
+	applying = true;
+	rw__patchdir_apply(patch_dir, in_ctor);
+	applying = false;
+}
+
+RW_EXPORT int rw_ctl_start_opts(const struct rw_ctl_options *opts)
 {
 	int err;
 
+	if (applying)
+		return fail(-EDEADLK, "called while the patch directory is "
+				      "applied (from a patch's constructor)");
 	pthread_mutex_lock(&ctl_lock);
 	rw__fork_handlers_register(RW__FORK_CTL, &ctl_fork);
+	if (!running)
+		patch_dir_locked(opts);
 	err = start_locked();
+	pthread_mutex_unlock(&ctl_lock);
+	return err;
+}
+
+RW_EXPORT int rw_ctl_start(void)
+{
+	return rw_ctl_start_opts(NULL);
+}
+
+RW_EXPORT int rw_ctl_patch_dir(char *buf, size_t len)
+{
+	int err = 0;
+
+	if (applying) /* set already, and not changed while it is applied */
+		return (size_t)snprintf(buf, len, "%s", patch_dir) >= len
+			       ? -ENAMETOOLONG
+			       : 0;
+	pthread_mutex_lock(&ctl_lock);
+	if (!patch_dir[0])
+		err = -ENOENT;
+	else if ((size_t)snprintf(buf, len, "%s", patch_dir) >= len)
+		err = -ENAMETOOLONG;
 	pthread_mutex_unlock(&ctl_lock);
 	return err;
 }
@@ -2169,6 +2340,8 @@ RW_EXPORT int rw_ctl_stop(void)
 {
 	char b = 0;
 
+	if (applying)
+		return -EDEADLK;
 	pthread_mutex_lock(&ctl_lock);
 	if (!running) {
 		pthread_mutex_unlock(&ctl_lock);
@@ -2215,7 +2388,9 @@ __attribute__((constructor)) static void ctl_from_env(void)
 	if (!v || strcmp(v, "1"))
 		return;
 	from_env = true;
+	in_ctor = true;
 	err = rw_ctl_start();
+	in_ctor = false;
 	if (err)
 		fprintf(stderr, "rewire: control socket not started: %s\n",
 			*last_error ? last_error : rw_strerror(err));

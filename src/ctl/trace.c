@@ -1530,7 +1530,7 @@ int rw__trace_start_opts(const struct rw__trace_opts *o, struct rw__trace **out,
 	t->submask = t->subbuf - 1;
 	t->nslots = slots_for(thread_count());
 	t->size = rw_trace_total_size(t->nslots, t->ring_size);
-	t->gen = atomic_fetch_add(&session_gen, 1) + 1;
+	t->gen = rw__trace_session_new();
 	t->epoch = atomic_load(&fork_epoch);
 	t->ents = calloc(m.n, sizeof(*t->ents));
 	t->priv = aligned_alloc(RW_CACHELINE,
@@ -1683,6 +1683,16 @@ uint64_t rw__trace_dropped(const struct rw__trace *t)
 		d += atomic_load_explicit(&t->priv[i].dropped,
 					  memory_order_relaxed);
 	return d;
+}
+
+uint64_t rw__trace_session(const struct rw__trace *t)
+{
+	return t ? t->gen : 0;
+}
+
+uint64_t rw__trace_session_new(void)
+{
+	return atomic_fetch_add(&session_gen, 1) + 1;
 }
 
 bool rw__trace_overwrite(const struct rw__trace *t)

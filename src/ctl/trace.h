@@ -208,6 +208,11 @@ int rw__trace_filter_state(const struct rw__trace *t, size_t id);
  * RW_TRACE_CLOCK_TSC or CLOCK_MONOTONIC); whether tracepoint @id records
  * with its generated writer. */
 bool rw__trace_overwrite(const struct rw__trace *t);
+/* The session's number (rw_trace_shm.session); a new number from the same
+ * sequence, for the server's other sessions (aggregates): numbers are
+ * never 0 and never reused in the process. */
+uint64_t rw__trace_session(const struct rw__trace *t);
+uint64_t rw__trace_session_new(void);
 unsigned rw__trace_clock(const struct rw__trace *t);
 bool rw__trace_uses_writer(const struct rw__trace *t, size_t id);
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * rewire run [--lib PATH] [--] CMD [ARGS...]: execute CMD with librewire
- * preloaded and REWIRE_CTL=1, so that its control server starts.
+ * rewire run [--lib PATH] [--patch-dir DIR] [--] CMD [ARGS...]: execute CMD
+ * with librewire preloaded and REWIRE_CTL=1, so that its control server
+ * starts; with --patch-dir, REWIRE_PATCH_DIR=DIR (absolute), so that the
+ * server applies the patches of DIR before main() (rewire/ctl.h).
  *
  * librewire, first that exists: --lib; $REWIRE_LIB; the installed layout
  * <dir of this executable>/../LIBDIR/librewire.so.SOVERSION; the library
@@ -13,11 +15,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-enum { OPT_LIB = 10 };
+enum { OPT_LIB = 10, OPT_PATCH_DIR };
 static const struct opt run_opts[] = {
 	{ "lib", 0, true, OPT_LIB },
+	{ "patch-dir", 0, true, OPT_PATCH_DIR },
 	{ NULL, 0, false, 0 },
 };
 
@@ -117,6 +121,24 @@ int cmd_run(int argc, char **argv)
 			    "space or a colon",
 			    lib);
 
+	if (v.set[OPT_PATCH_DIR]) {
+		/* Absolute: CMD may change its directory before it starts
+		 * the server. Checked here only for existence; the process
+		 * checks owner and mode itself. */
+		char dir[PATH_MAX];
+		struct stat st;
+
+		if (!realpath(v.arg[OPT_PATCH_DIR], dir) || stat(dir, &st))
+			return fail(EX_FAIL, -errno, "run: --patch-dir %s: %s",
+				    v.arg[OPT_PATCH_DIR], strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return fail(EX_FAIL, -ENOTDIR,
+				    "run: --patch-dir %s: not a directory",
+				    v.arg[OPT_PATCH_DIR]);
+		if (setenv("REWIRE_PATCH_DIR", dir, 1))
+			return fail(EX_FAIL, -errno, "run: setenv: %s",
+				    strerror(errno));
+	}
 	old = getenv("LD_PRELOAD");
 	preload = old && *old ? xasprintf("%s:%s", lib, old)
 			      : xasprintf("%s", lib);

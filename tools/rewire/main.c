@@ -641,7 +641,7 @@ static const struct cmd cmds[] = {
 	  "Examples:\n"
 	  "  rewire bind-patch fix.so --object /usr/sbin/memcached\n" },
 	{ "run", cmd_run,
-	  "usage: rewire run [--lib PATH] [--] CMD [ARGS...]\n"
+	  "usage: rewire run [--lib PATH] [--patch-dir DIR] [--] CMD [ARGS...]\n"
 	  "\n"
 	  "Run CMD with librewire preloaded and its control server on: sets\n"
 	  "REWIRE_CTL=1, puts librewire first in LD_PRELOAD (keeping what was\n"
@@ -656,7 +656,11 @@ static const struct cmd cmds[] = {
 	  "the build tree it was built in.\n"
 	  "\n"
 	  "Options (before CMD):\n"
-	  "  --lib PATH  the librewire to preload\n"
+	  "  --lib PATH       the librewire to preload\n"
+	  "  --patch-dir DIR  set REWIRE_PATCH_DIR=DIR: CMD applies the\n"
+	  "                   patches of DIR bound to it before main()\n"
+	  "                   (doc/LIVEPATCH.md, \"Patches that survive a\n"
+	  "                   restart\")\n"
 	  "\n"
 	  "Exit status: CMD's, or 1 librewire not found, 2 usage, 126 CMD\n"
 	  "cannot be executed, 127 CMD not found.\n"

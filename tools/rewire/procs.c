@@ -12,7 +12,10 @@
  * namespaces and directory are closed to us): it is listed as denied, and
  * never connected to, when /proc/net/unix shows a socket named after its
  * pid (the paths of bound sockets are visible to everyone; only those of
- * our network namespace).
+ * our network namespace). Such a path names the socket as its process
+ * sees it: in a default directory, it must be that of the process's user;
+ * the sockets of the first processes of two containers of one user have
+ * the same name (1.sock) and both are listed.
  */
 #include "rewire.h"
 
@@ -25,8 +28,10 @@
 
 struct unix_names {
 	char **path;
+	int *used; /* 0, or the pass that took the name (USED_*) */
 	size_t n;
 };
+enum { USED_LOCATED = 1, USED_OTHER_NS, USED_OUR_NS };
 
 /* The paths of the bound sockets of /proc/net/unix that end in ".sock". */
 static void unix_names_read(struct unix_names *u)
@@ -51,36 +56,104 @@ static void unix_names_read(struct unix_names *u)
 		if (len < 6 || strcmp(p + len - 5, ".sock"))
 			continue;
 		u->path = xrealloc(u->path, sizeof(char *) * (u->n + 1));
+		u->used = xrealloc(u->used, sizeof(int) * (u->n + 1));
+		u->used[u->n] = 0;
 		u->path[u->n++] = xasprintf("%s", p);
 	}
 	free(line);
 	fclose(f);
 }
 
-/* A socket path whose name is NSPID.sock, or NULL. */
-static const char *unix_names_find(const struct unix_names *u, pid_t nspid)
+/* The uid that a default socket directory in @path names
+ * (/tmp/rewire-UID/, /run/user/UID/rewire/), or -1. */
+static long path_uid(const char *path)
 {
+	unsigned long u;
+	int n = 0;
+
+	if ((sscanf(path, "/tmp/rewire-%lu/%n", &u, &n) == 1 && n) ||
+	    (sscanf(path, "/run/user/%lu/rewire/%n", &u, &n) == 1 && n))
+		return (long)u;
+	return -1;
+}
+
+/* @uid as process @pid sees it, through its uid_map (readable by all). */
+static uid_t uid_inside(pid_t pid, uid_t uid)
+{
+	unsigned long in, out, count;
+	char path[64];
+	uid_t ret = uid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return uid;
+	while (fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3)
+		if (uid >= out && uid - out < count) {
+			ret = (uid_t)(in + (uid - out));
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * A socket path named NSPID.sock that may be @pid's (when it is in a
+ * default directory, that of its user), not taken yet, or taken by the
+ * same @pass: marked taken by @pass. NULL when none.
+ *
+ * Processes in other pid namespaces may share a name (the first process
+ * of two containers of a user both have 1.sock, in /tmp/rewire-UID as each
+ * sees it): this command cannot tell which one has it, and lists both.
+ */
+static const char *unix_names_take(struct unix_names *u, pid_t pid, pid_t nspid,
+				   uid_t uid, int pass)
+{
+	uid_t in = uid_inside(pid, uid);
 	char name[32];
 	size_t len;
 
 	len = (size_t)snprintf(name, sizeof(name), "/%d.sock", (int)nspid);
 	for (size_t i = 0; i < u->n; i++) {
 		size_t pl = strlen(u->path[i]);
+		long pu;
 
-		if (pl >= len && !strcmp(u->path[i] + pl - len, name))
-			return u->path[i];
+		if ((u->used[i] &&
+		     (u->used[i] != pass || pass != USED_OTHER_NS)) ||
+		    pl < len || strcmp(u->path[i] + pl - len, name))
+			continue;
+		pu = path_uid(u->path[i]);
+		if (pu >= 0 && (uid_t)pu != in)
+			continue;
+		u->used[i] = pass;
+		return u->path[i];
 	}
 	return NULL;
 }
 
-/* NSpid's last number, read without the checks of conn_locate (for a
- * process that is not examined); @pid without it. */
-static pid_t nspid_of(pid_t pid)
+/* Marks the path of a located socket (as its process sees it) used. */
+static void unix_names_mark(struct unix_names *u, const struct ctl_where *w)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%d.sock", w->dir, (int)w->nspid);
+	for (size_t i = 0; i < u->n; i++)
+		if (!u->used[i] && !strcmp(u->path[i], path)) {
+			u->used[i] = USED_LOCATED;
+			return;
+		}
+}
+
+/* NSpid of /proc/PID/status: its last number (@pid without the line), and
+ * how many levels of pid namespaces it has (1: ours). */
+static pid_t nspid_of(pid_t pid, int *levels)
 {
 	char path[64], line[512];
 	long last = 0;
 	FILE *f;
 
+	*levels = 1;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
@@ -90,12 +163,14 @@ static pid_t nspid_of(pid_t pid)
 
 		if (strncmp(line, "NSpid:", 6))
 			continue;
+		*levels = 0;
 		for (p = line + 6;; p = end) {
 			long v = strtol(p, &end, 10);
 
 			if (end == p)
 				break;
 			last = v;
+			++*levels;
 		}
 		break;
 	}
@@ -110,29 +185,47 @@ static int entry_cmp(const void *a, const void *b)
 	return (x->w.pid > y->w.pid) - (x->w.pid < y->w.pid);
 }
 
+struct cand {
+	pid_t pid;
+	uid_t uid;
+};
+
+static void fill_names(struct proc_entry *e)
+{
+	char path[64];
+	ssize_t len;
+
+	thread_comm(e->w.pid, e->w.pid, e->comm, sizeof(e->comm));
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)e->w.pid);
+	len = readlink(path, e->exe, sizeof(e->exe) - 1);
+	e->exe[len > 0 ? len : 0] = '\0';
+}
+
+/*
+ * The processes we may examine first (each located socket takes its name
+ * out of /proc/net/unix's list), then the others: those in other pid
+ * namespaces before ours, so that the socket 1.sock of a container's
+ * first process is not taken for the host's init.
+ */
 size_t procs_scan(struct proc_entry **out)
 {
 	struct unix_names un = { 0 };
 	struct proc_entry *ents = NULL;
-	size_t n = 0, cap = 0;
+	struct cand *cands = NULL;
+	size_t n = 0, ncand = 0;
 	uid_t me = geteuid();
 	pid_t self = getpid();
 	struct dirent *de;
 	DIR *d;
 
 	*out = NULL;
-	unix_names_read(&un);
 	d = opendir("/proc");
 	if (!d)
-		goto out;
+		return 0;
 	while ((de = readdir(d))) {
-		struct proc_entry *e;
 		char path[64], *end;
-		const char *seen;
 		struct stat st;
 		long pid;
-		int err = 0, ret;
-		ssize_t len;
 
 		errno = 0;
 		pid = strtol(de->d_name, &end, 10);
@@ -141,54 +234,84 @@ size_t procs_scan(struct proc_entry **out)
 		snprintf(path, sizeof(path), "/proc/%ld", pid);
 		if (stat(path, &st))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			ents = xrealloc(ents, sizeof(*ents) * cap);
-		}
-		e = &ents[n];
-		memset(e, 0, sizeof(*e));
-		if (me == 0 || st.st_uid == me) {
-			ret = conn_locate((pid_t)pid, &e->w, &err, e->why,
-					  sizeof(e->why));
-			if (!ret) {
-				e->state = PROC_OK;
-			} else if (err == -ENOENT || err == -ESRCH) {
+		cands = xrealloc(cands, sizeof(*cands) * (ncand + 1));
+		cands[ncand].pid = (pid_t)pid;
+		cands[ncand++].uid = st.st_uid;
+	}
+	closedir(d);
+	unix_names_read(&un);
+	ents = xmalloc(sizeof(*ents) * (ncand + 1));
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < ncand; i++) {
+			struct proc_entry *e = &ents[n];
+			bool mine = me == 0 || cands[i].uid == me;
+			const char *seen;
+			int err = 0, levels;
+
+			if (mine != (pass == 0))
 				continue;
-			} else if ((err == -EACCES || err == -ELOOP) &&
-				   !unix_names_find(&un, e->w.nspid)) {
-				/* A directory closed to us, and no socket
-				 * of its name: most likely none. */
+			memset(e, 0, sizeof(*e));
+			if (pass == 0) {
+				int ret = conn_locate(cands[i].pid, &e->w, &err,
+						      e->why, sizeof(e->why));
+
+				if (!ret) {
+					e->state = PROC_OK;
+					unix_names_mark(&un, &e->w);
+				} else if (err == -ENOENT || err == -ESRCH) {
+					continue;
+				} else if ((err == -EACCES || err == -ELOOP) &&
+					   !unix_names_take(
+						   &un, e->w.pid, e->w.nspid,
+						   e->w.uid, USED_LOCATED)) {
+					/* A directory closed to us, and no
+					 * socket of its name: most likely
+					 * none. */
+					continue;
+				} else {
+					e->state = PROC_DENIED;
+				}
+				fill_names(e);
+				n++;
 				continue;
-			} else {
-				e->state = PROC_DENIED;
 			}
-		} else {
-			e->w.pid = (pid_t)pid;
-			e->w.nspid = nspid_of((pid_t)pid);
-			e->w.uid = st.st_uid;
-			seen = unix_names_find(&un, e->w.nspid);
+			e->w.pid = cands[i].pid;
+			e->w.uid = cands[i].uid;
+			e->w.nspid = nspid_of(e->w.pid, &levels);
+			if ((levels > 1) != (pass == 1))
+				continue;
+			seen = unix_names_take(
+				&un, e->w.pid, e->w.nspid, e->w.uid,
+				pass == 1 ? USED_OTHER_NS : USED_OUR_NS);
 			if (!seen)
 				continue;
 			e->state = PROC_DENIED;
-			snprintf(e->w.sock, sizeof(e->w.sock), "%s", seen);
+			e->w.other_ns = levels > 1;
+			/* In our pid namespace, the path is most likely
+			 * ours too. */
+			if (!e->w.other_ns)
+				snprintf(e->w.sock, sizeof(e->w.sock), "%s",
+					 seen);
+			else
+				snprintf(e->w.root, sizeof(e->w.root),
+					 "/proc/%d/root", (int)e->w.pid);
+			snprintf(e->w.dir, sizeof(e->w.dir), "%.*s",
+				 (int)(strrchr(seen, '/') - seen), seen);
 			snprintf(e->why, sizeof(e->why),
-				 "process of uid %u, not examined (its socket "
+				 "process of uid %u, not examined (a socket "
 				 "%s is listed in /proc/net/unix); run as that "
 				 "user or root",
-				 (unsigned)st.st_uid, seen);
+				 (unsigned)e->w.uid, seen);
+			fill_names(e);
+			n++;
 		}
-		thread_comm((pid_t)pid, (pid_t)pid, e->comm, sizeof(e->comm));
-		snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
-		len = readlink(path, e->exe, sizeof(e->exe) - 1);
-		e->exe[len > 0 ? len : 0] = '\0';
-		n++;
 	}
-	closedir(d);
 	qsort(ents, n, sizeof(*ents), entry_cmp);
-out:
 	for (size_t i = 0; i < un.n; i++)
 		free(un.path[i]);
 	free(un.path);
+	free(un.used);
+	free(cands);
 	*out = ents;
 	return n;
 }

@@ -122,8 +122,9 @@ static bool is_file_arg(const char *arg)
 /*
  * Opens the process's patch directory (as it sees it): directly, or inside
  * its root (conn's where.root, /proc/PID/root, when it runs in other
- * namespaces) with RESOLVE_IN_ROOT so that its links resolve there. Returns a descriptor or a negative errno; @shown
- * gets the path from here, for messages.
+ * namespaces) with RESOLVE_IN_ROOT so that its links resolve there.
+ * Returns a descriptor or a negative errno; @shown gets the path from
+ * here, for messages.
  */
 static int open_patch_dir(const struct conn *c, char *shown, size_t size)
 {
@@ -285,7 +286,7 @@ static int persist_remove(struct apply *a, struct target *t)
 	return 0;
 }
 
-/* ---- The process's patches ------------------------------------------------ */
+/* ---- The process's patches ----------------------------------------------- */
 
 /* LS: fills each target's cur and loaded. */
 static int read_loaded(struct apply *a)
@@ -563,13 +564,23 @@ static int execute(struct apply *a)
 
 /* ---- Output -------------------------------------------------------------- */
 
-static bool changes(const struct apply *a, bool done_only)
+/* Whether the process (or its directory) changed: an action done, or,
+ * after a failure midway (a replace whose new build failed), a state
+ * other than before. With --check: whether an action is planned. */
+static bool changes(const struct apply *a)
 {
 	for (int i = 0; i < a->n; i++) {
 		const struct target *t = &a->t[i];
+		const char *now = t->loaded ? patch_state_name(t->cur.state)
+					    : "absent";
 
-		if (done_only ? t->act_done || t->persist_done
-			      : t->act || t->persist_act)
+		if (a->check ? t->act || t->persist_act
+			     : t->act_done || t->persist_done ||
+				       (*t->before_state &&
+					(strcmp(now, t->before_state) ||
+					 strcmp(t->loaded ? t->cur.file_id : "",
+						t->before_id) ||
+					 t->persisted != t->before_persisted)))
 			return true;
 	}
 	return false;
@@ -603,7 +614,7 @@ static void action_json(struct json *j, const char *patch, const char *action,
 
 static void print_json(const struct apply *a, int code, const char *error)
 {
-	bool changed = a->check ? changes(a, false) : changes(a, true);
+	bool changed = changes(a);
 	struct json j;
 
 	json_init(&j, stdout);
@@ -671,7 +682,7 @@ static void print_json(const struct apply *a, int code, const char *error)
  * "PID COMM unchanged: fix_value enabled". */
 static void print_text(const struct apply *a)
 {
-	bool changed = a->check ? changes(a, false) : changes(a, true);
+	bool changed = changes(a);
 	char comm[64];
 	const char *sep = "";
 

@@ -6,11 +6,12 @@
  */
 #include "patchfile.h"
 
+#include "ctl/fileid.h"
+
 #include <rewire/patch.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -221,39 +222,11 @@ int patch_find_desc(struct patch *p, uint64_t *desc)
 
 /* ---- Identity and name --------------------------------------------------- */
 
-/* FNV-1a, 64 bits, of the whole file behind @fd (read from offset 0). */
-static int file_fnv(int fd, uint64_t *hash, uint64_t *size)
-{
-	uint64_t h = 0xcbf29ce484222325ull, n = 0;
-	unsigned char buf[65536];
-	ssize_t got;
-
-	for (;;) {
-		got = pread(fd, buf, sizeof(buf), (off_t)n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (!got)
-			break;
-		for (ssize_t i = 0; i < got; i++) {
-			h ^= buf[i];
-			h *= 0x100000001b3ull;
-		}
-		n += (uint64_t)got;
-	}
-	*hash = h;
-	*size = n;
-	return 0;
-}
-
 int patchfile_open(struct patchfile *pf, const char *path)
 {
 	struct patch p = { .f = { .fd = -1 } };
-	uint8_t id[64];
 	uint64_t desc, name_va = 0;
 	char *name = NULL;
-	size_t idlen;
 	int ret;
 
 	memset(pf, 0, sizeof(*pf));
@@ -276,9 +249,7 @@ int patchfile_open(struct patchfile *pf, const char *path)
 		goto out;
 	}
 	snprintf(pf->name, sizeof(pf->name), "%s", name);
-	idlen = file_build_id(&p.f, id, sizeof(id));
-	ret = patchfile_id_fd(p.f.fd, id, idlen, pf->file_id,
-			      sizeof(pf->file_id));
+	ret = rw_file_id(p.f.fd, pf->file_id, sizeof(pf->file_id));
 	if (ret) {
 		ret = fail(EX_FAIL, ret, "%s: %s", path, strerror(-ret));
 		goto out;
@@ -298,47 +269,4 @@ void patchfile_close(struct patchfile *pf)
 	if (pf->fd >= 0)
 		close(pf->fd);
 	pf->fd = -1;
-}
-
-int patchfile_id_fd(int fd, const uint8_t *build_id, size_t idlen, char *out,
-		    size_t size)
-{
-	uint64_t hash, bytes;
-	int ret;
-
-	if (idlen) {
-		size_t o = 0;
-
-		for (size_t i = 0; i < idlen && o + 3 <= size; i++)
-			o += (size_t)snprintf(out + o, size - o, "%02x",
-					      build_id[i]);
-		return 0;
-	}
-	ret = file_fnv(fd, &hash, &bytes);
-	if (ret)
-		return ret;
-	snprintf(out, size, "size:%" PRIu64 "-fnv:%016" PRIx64, bytes, hash);
-	return 0;
-}
-
-int file_id_of(const char *path, char *out, size_t size)
-{
-	struct efile f;
-	uint8_t id[64] = { 0 };
-	size_t idlen = 0;
-	int ret;
-
-	f.path = path;
-	f.elf = NULL;
-	f.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f.fd < 0)
-		return -errno;
-	if (elf_version(EV_CURRENT) != EV_NONE) {
-		f.elf = elf_begin(f.fd, ELF_C_READ_MMAP, NULL);
-		if (f.elf && elf_kind(f.elf) == ELF_K_ELF)
-			idlen = file_build_id(&f, id, sizeof(id));
-	}
-	ret = patchfile_id_fd(f.fd, id, idlen, out, size);
-	efile_close(&f);
-	return ret;
 }

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Patch files read as files (patchfile.c): libelf helpers shared by
- * bind-patch and apply, the name a patch gives itself in its descriptor,
- * and the identity of a patch file as the control server reports it
- * (FILE_ID, src/ctl/wire.h): the lowercase hex of its GNU build-id, or
- * "size:BYTES-fnv:HEX" (FNV-1a 64 of the whole file) when it has none.
+ * bind-patch and apply, and the name a patch gives itself in its
+ * descriptor.
  */
 #ifndef REWIRE_TOOL_PATCHFILE_H
 #define REWIRE_TOOL_PATCHFILE_H
@@ -46,7 +44,8 @@ bool read_str(struct patch *p, uint64_t va, char **out);
  * p->rela found. 0 or EX_FAIL (printed). */
 int patch_find_desc(struct patch *p, uint64_t *desc);
 
-/* A patch file to send: its name, identity and an open descriptor. */
+/* A patch file to send: its name, identity (FILE_ID as the control server
+ * reports it, src/ctl/fileid.h) and an open descriptor. */
 struct patchfile {
 	char name[128];
 	char file_id[160];
@@ -55,11 +54,5 @@ struct patchfile {
 /* 0, or EX_FAIL with the reason printed (not a patch, unreadable). */
 int patchfile_open(struct patchfile *pf, const char *path);
 void patchfile_close(struct patchfile *pf);
-/* FILE_ID of the file behind @fd whose build-id is @build_id (@idlen 0:
- * none): 0 or a negative errno. */
-int patchfile_id_fd(int fd, const uint8_t *build_id, size_t idlen, char *out,
-		    size_t size);
-/* FILE_ID of the file @path (any file; not printed): 0 or -errno. */
-int file_id_of(const char *path, char *out, size_t size);
 
 #endif /* REWIRE_TOOL_PATCHFILE_H */

@@ -207,6 +207,21 @@ expect_out "^$b2 +sel_target_b +failed +key sel_only_a: no static key" \
 expect_out "^$a2 +sel_target_a +ok +sel_only_a: on -> off" "the row of $a2"
 wait_value_of "$a1log" only_a 0
 
+# A process that stops answering fails on its own timeout; the others
+# are done before it.
+kill -STOP "$b2"
+rwrun key --all sel_verbose off
+kill -CONT "$b2"
+expect_rc 1 "key --all with a stopped process"
+expect_out "^$b2 +sel_target_b +failed +.*(did not answer|timed out|no reply|stopped)" \
+	"the stopped process's row"
+for p in $a1 $a2 $b1; do
+	expect_out "^$p +sel_target_[ab] +ok +sel_verbose: on -> off" "the row of $p"
+done
+tail -n 2 <<<"$err" | grep -Eq "^\[4/4\] $b2 sel_target_b failed" ||
+	fail "the stopped process did not end last: $err"
+wait_value_of "$b2log" verbose 1
+
 step "--jobs 1 and the default: the same results"
 rwrun --json key --jobs 1 --all sel_verbose off
 expect_rc 0 "key --jobs 1 --all"
@@ -222,6 +237,34 @@ rwrun --json ls --all --keys
 rwrun --json ls --all --keys --jobs=256
 [ "$out" = "$one" ] || fail "--jobs=256: $out; --jobs 1: $one"
 ejson "P('ok')" "$all"
+
+step "apply: changed, then unchanged; a process of another build refuses it"
+fix=${SEL_FIX:?set by CTest}
+rwrun --json apply --all "$fix"
+expect_rc 1 "apply --all sel_fix.so (sel_target_b refuses it)"
+ejson "(d['command'], d['matched'], d['ok'], d['failed'], d['changed'])" \
+	"('apply', 4, 2, 2, 2)" \
+	"P('changed')" "$as" "P('failed')" "$bs" \
+	"all('RW_ERR_BUILD_ID' in p['error'] for p in d['processes'] if p['result'] == 'failed')" \
+	True \
+	"[p['output']['after'][0]['state'] for p in d['processes'] if p['result'] == 'changed']" \
+	"['enabled', 'enabled']"
+wait_value_of "$a1log" compute 42
+wait_value_of "$a2log" compute 42
+rwrun apply --comm sel_target_a "$fix"
+expect_rc 0 "apply again"
+expect_out "^$a1 +sel_target_a +unchanged +unchanged: sel_fix enabled" \
+	"apply again: unchanged"
+rwrun --json apply --comm sel_target_a --absent sel_fix --check
+expect_rc 0 "apply --absent --check"
+ejson "P('would-change')" "$as" "d['changed']" 2
+rwrun -q apply --exe "$target_a" --absent sel_fix
+expect_rc 0 "apply --absent"
+expect_out "^$a2 +sel_target_a +changed +changed: disable\+unload sel_fix" \
+	"apply --absent: changed"
+wait_value_of "$a1log" compute 41
+wait_value_of "$a2log" compute 41
+[ "$(value_of "$b1log" compute)" = 41 ] || fail "sel_target_b was patched"
 
 step "trace: lines after PID:, -o PATH per process with %p"
 rwrun trace --all sel_tick -o "$tmp/trace.log" --count 1

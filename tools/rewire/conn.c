@@ -965,11 +965,11 @@ static int open_at(pid_t pid, struct conn *c, int connect_ms, int hello_ms)
 
 int conn_open_until(pid_t pid, struct conn *c, uint64_t deadline_ms)
 {
+	/* `rewire CMD --all`: the arguments were checked (select.c). */
+	sel_conn_check();
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->pass_fd = -1;
-	/* `rewire CMD --all`: the arguments were checked (select.c). */
-	sel_conn_check();
 	c->deadline_ms = deadline_ms;
 	return open_at(pid, c, CONNECT_TIMEOUT_MS, HELLO_TIMEOUT_MS);
 }

@@ -863,8 +863,10 @@ static void relay_lines(const struct target *t, int which, struct sbuf *b,
 		relay_line(t, which, b->p + start, b->len - start);
 		start = b->len;
 	}
-	memmove(b->p, b->p + start, b->len - start);
-	b->len -= start;
+	if (start) {
+		memmove(b->p, b->p + start, b->len - start);
+		b->len -= start;
+	}
 }
 
 static void slot_read(struct run *r, struct slot *s, int k)
@@ -1117,6 +1119,18 @@ static char *one_line(const struct sbuf *b)
 	return out;
 }
 
+/* "PID COMM " at the start of @s (apply's text), which the table's own
+ * columns say already, taken out. */
+static void strip_pid_comm(const struct target *t, char *s)
+{
+	char head[128];
+	size_t n = (size_t)snprintf(head, sizeof(head), "%d %s ", (int)t->pid,
+				    t->comm);
+
+	if (n < sizeof(head) && !strncmp(s, head, n))
+		memmove(s, s + n, strlen(s + n) + 1);
+}
+
 static void report_text(struct run *r)
 {
 	static const char *head[] = { "PID", "COMM", "RESULT", "DETAIL" };
@@ -1148,6 +1162,8 @@ static void report_text(struct run *r)
 
 		if (!detail && !blocks)
 			detail = one_line(&t->out);
+		if (detail)
+			strip_pid_comm(t, detail);
 		if (detail)
 			for (char *p = detail; *p; p++)
 				if (*p == '\n' || *p == '\t')

@@ -35,8 +35,8 @@ int fail(int code, int err, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	msg("%s", text);
-	snprintf(g.last_error, sizeof(g.last_error), "%s", text);
 	sel_note_error(text);
+	snprintf(g.last_error, sizeof(g.last_error), "%s", text);
 	if (g.json && !g.json_reported) {
 		struct json j;
 

@@ -9,8 +9,10 @@
  *   sel_target_X [--lifetime SEC]
  *
  * Every 20 ms it prints the state of its keys when it changed (and once
- * at the start), "verbose=0|1" and, for sel_target_a, "only_a=0|1", then
- * fires the tracepoint sel_tick(n); "ready pid=N" follows the first lines.
+ * at the start), "verbose=0|1" and, for sel_target_a, "only_a=0|1", and
+ * the value of sel_compute(40), "compute=41" (sel_fix.so, bound to
+ * sel_target_a's build, makes it 42), then fires the tracepoint
+ * sel_tick(n); "ready pid=N" follows the first lines.
  * It does not name its threads: /proc/PID/comm is the program's name.
  */
 #include <rewire/rewire.h>
@@ -29,9 +31,15 @@ RW_DEFINE_STATIC_KEY_FALSE(sel_only_a);
 RW_DECLARE_TRACEPOINT(sel_tick, (int, n));
 RW_DEFINE_TRACEPOINT(sel_tick, (int, n));
 
+int sel_compute(int x);
+__attribute__((noinline, noipa)) int sel_compute(int x)
+{
+	return x + 1;
+}
+
 int main(int argc, char **argv)
 {
-	int lifetime = 120, last[2] = { -1, -1 }, n = 0;
+	int lifetime = 120, last[3] = { -1, -1, -1 }, n = 0;
 	struct timespec start, now;
 
 	for (int i = 1; i < argc; i++) {
@@ -46,8 +54,11 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		int cur[2] = { rw_static_branch_unlikely(sel_verbose) ? 1 : 0,
-			       -1 };
+		int cur[3] = { rw_static_branch_unlikely(sel_verbose) ? 1 : 0,
+			       -1, 0 };
+
+		rw_patch_quiescent();
+		cur[2] = sel_compute(40);
 
 #ifdef SEL_FLAVOUR_A
 		cur[1] = rw_static_branch_unlikely(sel_only_a) ? 1 : 0;
@@ -56,10 +67,13 @@ int main(int argc, char **argv)
 			printf("verbose=%d\n", cur[0]);
 		if (cur[1] != last[1] && cur[1] >= 0)
 			printf("only_a=%d\n", cur[1]);
+		if (cur[2] != last[2])
+			printf("compute=%d\n", cur[2]);
 		if (n == 0)
 			printf("ready pid=%d\n", (int)getpid());
 		last[0] = cur[0];
 		last[1] = cur[1];
+		last[2] = cur[2];
 		rw_trace_sel_tick(n++);
 		usleep(20 * 1000);
 		clock_gettime(CLOCK_MONOTONIC, &now);

@@ -19,7 +19,9 @@
 #     that it answered new exactly while the patch was applied;
 #   - the roll-out playbook (rewire.fleet.rollout, the collection's
 #     playbooks/rollout.yml) run against localhost as a fleet of one host:
-#     the patch copied, applied, verified with rewire ls --json.
+#     the patch copied, applied, persisted into the processes' patch
+#     directory, verified with rewire ls --json; a process started then
+#     answers new from its first call.
 # Two ansible-playbook runs (each costs seconds on a loaded machine).
 # Skipped (77) without ansible-playbook.
 set -euo pipefail
@@ -98,7 +100,9 @@ done
 # these processes and no other test's.
 cp "$target" "$tmp/bin/ansfleet_a"
 cp "$target_b" "$tmp/bin/ansfleet_b"
-fleet_start 2 "$tmp/bin/ansfleet_a" --lifetime 150
+# The ansfleet_a have a patch directory (the roll-out persists into it).
+mkdir -m 755 "$tmp/pd"
+REWIRE_PATCH_DIR=$tmp/pd fleet_start 2 "$tmp/bin/ansfleet_a" --lifetime 150
 pa1=${fleet_pids[0]} pa2=${fleet_pids[1]}
 fleet_start 1 "$tmp/bin/ansfleet_b" --lifetime 150
 pb=${fleet_pids[2]}
@@ -300,7 +304,7 @@ echo "== rewire.fleet.rollout against localhost"
 t8=$(now_ns)
 play rewire.fleet.rollout -e fleet=localhost -e "exe=$tmp/bin/ansfleet_a" \
 	-e "patch=$patch" -e "remote_dir=$tmp/remote" -e soak=0 \
-	-e persist=false -e ansible_become=false -e "rewire=$rw"
+	-e ansible_become=false -e "rewire=$rw"
 t9=$(now_ns)
 expect_play 0
 recap changed=3 failed=0
@@ -311,6 +315,15 @@ grep -q "TASK \[Each process runs it" "$tmp/play.out" &&
 	fail "the roll-out did not verify both processes"
 answers new "$(now_ns)" "$pa1" "$pa2"
 answers old "$(now_ns)" "$pb"
+# persist (the playbook's default): in the patch directory, so that a
+# process started now answers new from its first call.
+[ -f "$tmp/pd/fleet_fix.so" ] ||
+	fail "the roll-out did not persist the patch: $(ls -l "$tmp/pd")"
+REWIRE_PATCH_DIR=$tmp/pd fleet_start 1 "$tmp/bin/ansfleet_a" --lifetime 150
+pa3=${fleet_pids[3]}
+first=$(grep -m1 '^change thr=main' "$tmp/fleet.$pa3.out" || true)
+[[ "$first" == *" v=new "* ]] ||
+	fail "a process started after the roll-out does not start patched: $(head -3 "$tmp/fleet.$pa3.out")"
 
 echo "== each process's own output"
 # Each process answered new exactly while the patch was applied: from the
@@ -322,6 +335,7 @@ echo "== each process's own output"
 fleet_check "$t0 $t1 $t2 $t3 $t5 $t6 $t6 $t7 $t8 $t9" "$pa1"
 fleet_check "$t0 $t1 $t3 $t4 $t5 $t6 $t6 $t7 $t8 $t9" "$pa2"
 fleet_check "" "$pb"
+fleet_check "$t9 $t9" "$pa3"
 for p in "$pa1" "$pa2"; do
 	grep -q "^hb thr=main v=new" "$tmp/fleet.$p.out" ||
 		fail "process $p never answered new"

@@ -250,12 +250,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-# rewire's exit codes (man rewire, EXIT STATUS).
+# rewire's exit codes (man rewire, EXIT STATUS): 0 done, 1 failed (in one
+# process or more), 3 no process (nothing matched the selectors).
 EX_OK = 0
-EX_FAIL = 1
 EX_NOPROC = 3
-
-SELECTORS = ("all", "exe", "build_id", "comm")
 
 
 def build_command(module, rewire):

@@ -94,7 +94,7 @@ t=$(now_ns)
 fleet_start "$n" "$target" --lifetime 120
 echo "started in $(ms_since "$t") ms"
 
-echo "== rewire apply --all $patch"
+echo "== rewire apply ${sel[*]} $patch"
 t0=$(now_ns)
 rwrun apply "${sel[@]}" "$patch" --json
 t1=$(now_ns)
@@ -108,7 +108,7 @@ expect_json "sorted(set(a['state'] for p in d['processes'] if p['output'] for a 
 fleet_wait_hb "$t1"
 fleet_state new
 
-echo "== rewire apply --all $patch (again)"
+echo "== rewire apply ${sel[*]} $patch (again)"
 t=$(now_ns)
 rwrun apply "${sel[@]}" "$patch" --json
 expect_rc 0 "apply --all again"
@@ -122,7 +122,7 @@ expect_rc 0 "apply --all again (text)"
 [ "$(grep -Ec "^ *[0-9]+ +fleet_target +unchanged" <<<"$out")" -eq "$n" ] ||
 	fail "the text table does not list $n processes unchanged: $out"
 
-echo "== rewire apply --all --absent fleet_fix"
+echo "== rewire apply ${sel[*]} --absent fleet_fix"
 t2=$(now_ns)
 rwrun apply "${sel[@]}" --absent fleet_fix --json
 t3=$(now_ns)

@@ -9,7 +9,9 @@ set -euo pipefail
 # dpkg-dev build Debian's memcached for test_memcached_ftrace. python3
 # checks the --json reports of the build-patch tests (tests/buildpatch/).
 # babeltrace2 and python3-bt2 read the CTF traces of test_trace_formats.
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2"
+# ansible-core runs the rewire.fleet collection's module and playbook in
+# test_fleet_ansible.
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core"
 
 missing=()
 for p in $REWIRE_DEPS; do

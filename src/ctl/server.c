@@ -55,6 +55,13 @@
  * not follow fork: the program decides. In every case a server starting
  * removes the sockets of its directory whose process is gone.
  *
+ * The patch directory (patchdir.c, rewire/ctl.h). The first start in the
+ * process applies it, under ctl_lock, before the socket exists (a client
+ * never sees the program half patched) and before the control thread runs
+ * (which is why the thread looks for a transition in progress from its
+ * first round). A child of fork() has the patches already and never
+ * applies it again; HELLO names the directory (PATCH_DIR).
+ *
  * Locks: ctl_lock (a mutex) serializes rw_ctl_start/stop and the fork
  * handler; the state below is written under it while the thread does not
  * run, and read by the thread.

@@ -43,6 +43,20 @@ for f in "$libdir/librewire.a" "$libdir/librewire.so" \
 done
 find "$tmp/prefix" -name rewireConfig.cmake | grep -q . ||
 	{ echo "FAIL: rewireConfig.cmake was not installed"; exit 1; }
+# The Ansible collection, where Ansible looks for collections under the
+# prefix (share/ansible/collections), loadable by ansible-doc when it is
+# installed.
+coll=$tmp/prefix/share/ansible/collections/ansible_collections/rewire/fleet
+for f in galaxy.yml meta/runtime.yml plugins/modules/rewire_patch.py \
+	playbooks/rollout.yml; do
+	[ -f "$coll/$f" ] || { echo "FAIL: $coll/$f was not installed"; exit 1; }
+done
+if command -v ansible-doc >/dev/null 2>&1; then
+	HOME=$tmp ANSIBLE_COLLECTIONS_PATH=$tmp/prefix/share/ansible/collections \
+		ansible-doc rewire.fleet.rewire_patch >"$tmp/ansible-doc.txt" 2>&1 &&
+		grep -q "^> REWIRE.FLEET.REWIRE_PATCH" "$tmp/ansible-doc.txt" ||
+		{ cat "$tmp/ansible-doc.txt"; echo "FAIL: ansible-doc of the installed collection"; exit 1; }
+fi
 
 header=rewire/common.h
 if [ -f "$tmp/prefix/include/rewire/rewire.h" ]; then

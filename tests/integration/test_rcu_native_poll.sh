@@ -80,6 +80,7 @@ EOF
 	-I"$src/include" -I"$REWIRE_BUILD_DIR/include" -I"$src/src" \
 	-I"$src/tests/common" \
 	"$src"/src/*.c "$src"/src/livepatch/*.c "$src/src/arch/$arch"/*.c \
+	"$src/src/ctl/fileid.c" \
 	"$src/tests/unit/test_rcu.c" "$work/isoc23.c" \
 	"$lib/liburcu-cds.a" "$lib/liburcu-bp.a" "$lib/liburcu-common.a" \
 	$(pkg-config --libs libunwind libunwind-generic libelf libdw) \

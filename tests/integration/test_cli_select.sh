@@ -256,14 +256,14 @@ wait_value_of "$a1log" compute 42
 wait_value_of "$a2log" compute 42
 rwrun apply --comm sel_target_a "$fix"
 expect_rc 0 "apply again"
-expect_out "^$a1 +sel_target_a +unchanged +unchanged: sel_fix enabled" \
+expect_out "^$a1 +sel_target_a +unchanged +sel_fix enabled" \
 	"apply again: unchanged"
 rwrun --json apply --comm sel_target_a --absent sel_fix --check
 expect_rc 0 "apply --absent --check"
 ejson "P('would-change')" "$as" "d['changed']" 2
 rwrun -q apply --exe "$target_a" --absent sel_fix
 expect_rc 0 "apply --absent"
-expect_out "^$a2 +sel_target_a +changed +changed: disable\+unload sel_fix" \
+expect_out "^$a2 +sel_target_a +changed +disable\+unload sel_fix" \
 	"apply --absent: changed"
 wait_value_of "$a1log" compute 41
 wait_value_of "$a2log" compute 41

@@ -1120,14 +1120,17 @@ static char *one_line(const struct sbuf *b)
 	return out;
 }
 
-/* "PID COMM " at the start of @s (apply's text), which the table's own
- * columns say already, taken out. */
+/* "PID COMM RESULT: " at the start of @s (apply's text), which the
+ * table's own columns say already, taken out. */
 static void strip_pid_comm(const struct target *t, char *s)
 {
 	char head[128];
 	size_t n = (size_t)snprintf(head, sizeof(head), "%d %s ", (int)t->pid,
 				    t->comm);
 
+	if (n < sizeof(head) && !strncmp(s, head, n))
+		memmove(s, s + n, strlen(s + n) + 1);
+	n = (size_t)snprintf(head, sizeof(head), "%s: ", res_names[t->res]);
 	if (n < sizeof(head) && !strncmp(s, head, n))
 		memmove(s, s + n, strlen(s + n) + 1);
 }

@@ -537,81 +537,33 @@ static int ns_same(pid_t pid, const char *name)
 	return d1 == d2 && i1 == i2;
 }
 
-/* The last number of the NSpid line of /proc/PID/status: the process's
- * pid in its own pid namespace; @pid itself without the line. */
-static pid_t proc_nspid(pid_t pid)
+/*
+ * A uid mapped through the uid_map of process @pid when it runs in another
+ * user namespace: @to_ns, one of this command's namespace as the process
+ * sees it; else one of the process's namespace as this command sees it.
+ * @uid itself when unmapped or in our namespace.
+ */
+static uid_t map_uid(pid_t pid, uid_t uid, bool to_ns)
 {
-	char path[64], line[512];
-	long last = 0;
+	char path[64];
+	unsigned long in, out, count;
+	uid_t ret = uid;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (ns_same(pid, "ns/user") != 0)
+		return uid;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return pid;
-	while (fgets(line, sizeof(line), f)) {
-		char *p, *end;
+		return uid;
+	while (fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3) {
+		unsigned long from = to_ns ? out : in, to = to_ns ? in : out;
 
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		for (p = line + 6;; p = end) {
-			long v = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			last = v;
+		if (uid >= from && uid - from < count) {
+			ret = (uid_t)(to + (uid - from));
+			break;
 		}
-		break;
 	}
-	fclose(f);
-	return last > 0 ? (pid_t)last : pid;
-}
-
-/* @uid (of this command's user namespace) as the process @pid sees it:
- * translated through its uid_map when it runs in another user namespace;
- * @uid itself otherwise or when unmapped. */
-static uid_t ns_uid(pid_t pid, uid_t uid)
-{
-	char path[64];
-	unsigned long in, out, count;
-	uid_t ret = uid;
-	FILE *f;
-
-	if (ns_same(pid, "ns/user") != 0)
-		return uid;
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return uid;
-	while (fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3)
-		if (uid >= out && uid - out < count) {
-			ret = (uid_t)(in + (uid - out));
-			break;
-		}
-	fclose(f);
-	return ret;
-}
-
-/* @uid of the process's user namespace as this command sees it (the
- * reverse of ns_uid); @uid when unmapped or in our namespace. */
-static uid_t host_uid(pid_t pid, uid_t uid)
-{
-	char path[64];
-	unsigned long in, out, count;
-	uid_t ret = uid;
-	FILE *f;
-
-	if (ns_same(pid, "ns/user") != 0)
-		return uid;
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return uid;
-	while (fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3)
-		if (uid >= in && uid - in < count) {
-			ret = (uid_t)(out + (uid - in));
-			break;
-		}
 	fclose(f);
 	return ret;
 }
@@ -759,7 +711,7 @@ static int locate(pid_t pid, struct conn *c, int *err, int *dfd_out)
 	 * the root only by its user and root (another user's process whose
 	 * namespaces cannot be told is taken as ours: its directory is
 	 * then refused by permissions, as before). */
-	w->nspid = proc_nspid(pid);
+	w->nspid = proc_nspid(pid, NULL);
 	same_mnt = ns_same(pid, "ns/mnt");
 	same_pid = ns_same(pid, "ns/pid");
 	same_root = ns_same(pid, "root");
@@ -801,8 +753,8 @@ static int locate(pid_t pid, struct conn *c, int *err, int *dfd_out)
 		if (u && c->uid == 0)
 			break;
 		if (w->other_ns) {
-			uid_t nsuid = u ? 0 : ns_uid(pid, uid);
-			uid_t huid = u ? host_uid(pid, 0) : uid;
+			uid_t nsuid = u ? 0 : map_uid(pid, uid, true);
+			uid_t huid = u ? map_uid(pid, 0, false) : uid;
 
 			if (have_env &&
 			    !sockdir_in_root(rootfd, nsuid, huid, envdir,

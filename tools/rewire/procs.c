@@ -145,14 +145,15 @@ static void unix_names_mark(struct unix_names *u, const struct ctl_where *w)
 		}
 }
 
-/* NSpid of /proc/PID/status: its last number (@pid without the line), and
- * how many levels of pid namespaces it has (1: ours). */
-static pid_t nspid_of(pid_t pid, int *levels)
+pid_t proc_nspid(pid_t pid, int *levels)
 {
 	char path[64], line[512];
 	long last = 0;
+	int dummy;
 	FILE *f;
 
+	if (!levels)
+		levels = &dummy;
 	*levels = 1;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
@@ -277,7 +278,7 @@ size_t procs_scan(struct proc_entry **out)
 			}
 			e->w.pid = cands[i].pid;
 			e->w.uid = cands[i].uid;
-			e->w.nspid = nspid_of(e->w.pid, &levels);
+			e->w.nspid = proc_nspid(e->w.pid, &levels);
 			if ((levels > 1) != (pass == 1))
 				continue;
 			seen = unix_names_take(

@@ -326,6 +326,10 @@ struct proc_entry {
  * Returns how many.
  */
 size_t procs_scan(struct proc_entry **out);
+/* The last number of the NSpid line of /proc/PID/status: the process's pid
+ * in its own pid namespace (@pid without the line); how many levels of pid
+ * namespaces it has (1: ours) into *@levels unless NULL. */
+pid_t proc_nspid(pid_t pid, int *levels);
 
 /* --- Replies: the PATCH group (cmd_patch.c, cmd_ls.c) --------------------- */
 

@@ -40,13 +40,13 @@
  * end that way normally.
  */
 #include "rewire.h"
+
+#include "ctl/fileid.h"
 #include "select_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -360,50 +360,22 @@ static char *subst_pid(const char *s, pid_t pid)
 /* ---- Matching ------------------------------------------------------------ */
 
 /* The GNU build-id of @path in lower-case hex into @hex; false when it
- * cannot be read or has none. */
+ * cannot be read or has none (fileid.c's identity is then of the other
+ * form, "size:N-fnv:H"). */
 static bool file_build_id(const char *path, char *hex, size_t size)
 {
-	Elf_Scn *scn = NULL;
-	bool found = false;
-	Elf *elf;
-	int fd;
+	char id[RW_FILE_ID_MAX];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool found;
 
 	hex[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	while (elf && !found && (scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *d;
-		GElf_Nhdr nh;
-		size_t off = 0, next, name_off, desc_off;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE ||
-		    !(d = elf_getdata(scn, NULL)))
-			continue;
-		while (off < d->d_size &&
-		       (next = gelf_getnote(d, off, &nh, &name_off,
-					    &desc_off)) > 0) {
-			const unsigned char *id =
-				(const unsigned char *)d->d_buf + desc_off;
-
-			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-			    !memcmp((const char *)d->d_buf + name_off, "GNU",
-				    4) &&
-			    nh.n_descsz * 2 < size) {
-				for (size_t i = 0; i < nh.n_descsz; i++)
-					snprintf(hex + 2 * i, 3, "%02x", id[i]);
-				found = true;
-				break;
-			}
-			off = next;
-		}
-	}
-	if (elf)
-		elf_end(elf);
+	found = !rw_file_id(fd, id, sizeof(id)) && strncmp(id, "size:", 5) &&
+		strlen(id) < size;
 	close(fd);
+	if (found)
+		snprintf(hex, size, "%s", id);
 	return found;
 }
 

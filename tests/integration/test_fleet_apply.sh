@@ -20,6 +20,19 @@ rw=${REWIRE_TOOL:-$REWIRE_BUILD_DIR/tools/rewire}
 target=${FLEET_TARGET:-$REWIRE_BUILD_DIR/tests/fleet/fleet_target}
 patch=${FLEET_PATCH:-$REWIRE_BUILD_DIR/tests/fleet/fleet_fix.so}
 n=${FLEET_N:-50}
+# Under a sanitizer a transition waits longer for each thread (the stacks
+# of threads asleep in ASan's interceptors often cannot be unwound from
+# outside, so they switch only when they next run their own check), and
+# the whole suite shares two CPUs: fewer processes, and more time for each
+# command. The figure of 50 is the ci preset's run.
+rwrun_timeout=60
+lifetime=120
+if [ -n "${REWIRE_SANITIZE:-}" ] && [ -z "${FLEET_N:-}" ]; then
+	n=10
+	rwrun_timeout=150
+	lifetime=280
+	echo "(a sanitizer build: $n processes)"
+fi
 
 skip() {
 	echo "SKIP: $*"
@@ -91,7 +104,7 @@ ms_since() {
 
 echo "== starting $n processes"
 t=$(now_ns)
-fleet_start "$n" "$target" --lifetime 120
+fleet_start "$n" "$target" --lifetime "$lifetime"
 echo "started in $(ms_since "$t") ms"
 
 echo "== rewire apply ${sel[*]} $patch"

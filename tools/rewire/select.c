@@ -375,7 +375,7 @@ static bool file_build_id(const char *path, char *hex, size_t size)
 		strlen(id) < size;
 	close(fd);
 	if (found)
-		snprintf(hex, size, "%s", id);
+		memcpy(hex, id, strlen(id) + 1);
 	return found;
 }
 
@@ -384,7 +384,7 @@ struct bid_cache {
 	dev_t dev;
 	ino_t ino;
 	bool ok;
-	char hex[130];
+	char hex[RW_FILE_ID_MAX];
 };
 
 static bool exe_build_id(pid_t pid, struct bid_cache **cache, size_t *n,
@@ -616,7 +616,7 @@ static int targets_find(struct run *r, const struct sel *s)
 	for (size_t i = 0; i < n; i++) {
 		struct proc_entry *p = &e[i];
 		struct target *t;
-		char hex[130];
+		char hex[RW_FILE_ID_MAX];
 		bool denied = p->state == PROC_DENIED;
 		/* Another user's executable cannot be looked at: such a
 		 * process is listed as skipped whatever its file. */

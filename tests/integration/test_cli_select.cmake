@@ -44,7 +44,8 @@ set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY ENVIRONMENT
 	"REWIRE_TOOL=$<TARGET_FILE:rewire-cli>"
 	"CLI_TARGET=$<TARGET_FILE:rw_sel_target_a>"
 	"SEL_TARGET_B=$<TARGET_FILE:rw_sel_target_b>"
-	"SEL_FIX=$<TARGET_FILE:sel_fix>")
+	"SEL_FIX=$<TARGET_FILE:sel_fix>"
+	"SEL_BACKEND=${REWIRE_BACKEND_RESOLVED}")
 # Its processes are selected with --all: it runs alone in a pid namespace
 # of its own (as root), and takes a minute at most.
 set_property(TEST ${RW_TEST_NAME} PROPERTY TIMEOUT 120)

@@ -182,7 +182,7 @@ step "key --all acts on each process"
 rwrun key --all sel_verbose on
 expect_rc 0 "key --all sel_verbose on"
 for p in $a1 $a2 $b1 $b2; do
-	expect_out "^$p +sel_target_[ab] +ok +sel_verbose: off -> on \(1 site\)" \
+	expect_out "^$p +sel_target_[ab] +ok +sel_verbose: off -> on \([0-9]+ sites?\)" \
 		"key --all: the row of $p"
 done
 for log in "$a1log" "$a2log" "$b1log" "$b2log"; do
@@ -241,6 +241,7 @@ rwrun --json ls --all --keys --jobs=256
 [ "$out" = "$one" ] || fail "--jobs=256: $out; --jobs 1: $one"
 ejson "P('ok')" "$all"
 
+if [ "${SEL_BACKEND:-x86_64}" = x86_64 ]; then
 step "apply: changed, then unchanged; a process of another build refuses it"
 fix=${SEL_FIX:?set by CTest}
 rwrun --json apply --all "$fix"
@@ -268,6 +269,9 @@ expect_out "^$a2 +sel_target_a +changed +disable\+unload sel_fix" \
 wait_value_of "$a1log" compute 41
 wait_value_of "$a2log" compute 41
 [ "$(value_of "$b1log" compute)" = 41 ] || fail "sel_target_b was patched"
+else
+	echo "(apply skipped: live patching needs the x86_64 backend)"
+fi
 
 step "trace: lines after PID:, -o PATH per process with %p"
 rwrun trace --all sel_tick -o "$tmp/trace.log" --count 1

@@ -10,9 +10,15 @@ target_compile_options(${RW_TEST_TARGET} PRIVATE -O2
 if(NOT REWIRE_SANITIZE)
 	target_compile_definitions(${RW_TEST_TARGET} PRIVATE _FORTIFY_SOURCE=2)
 endif()
-# The patch is bound to the test program: it is built after it.
-rewire_add_patch(pdt_fix ${CMAKE_CURRENT_LIST_DIR}/ctl_fleet/pdt_fix.c
-		 BIND ${RW_TEST_TARGET})
+# The patch is bound to the test program: it is built after it. With the
+# generic backend the program only skips (no live patching), and has no
+# function to bind to.
+if(REWIRE_BACKEND_RESOLVED STREQUAL "x86_64")
+	rewire_add_patch(pdt_fix ${CMAKE_CURRENT_LIST_DIR}/ctl_fleet/pdt_fix.c
+			 BIND ${RW_TEST_TARGET})
+else()
+	rewire_add_patch(pdt_fix ${CMAKE_CURRENT_LIST_DIR}/ctl_fleet/pdt_fix.c)
+endif()
 set_target_properties(pdt_fix PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${pdt_dir})
 rewire_target_warnings(pdt_fix)
 target_compile_definitions(${RW_TEST_TARGET} PRIVATE PDT_DIR="${pdt_dir}")

@@ -294,13 +294,12 @@ static void list(struct ps_entry *e, struct conn *c)
 	rw_wire_msg_free(&m);
 }
 
-/* HELLO and LS, or the status that says why not. */
-static void probe(struct ps_entry *e)
+/* The status of @e after conn_open_quiet or conn_connect returned @ret on
+ * @c: "ok" (then HELLO's fields and LS), or the one that says why not,
+ * @otherwise when no other applies. Closes and frees @c. */
+static void probe_end(struct ps_entry *e, struct conn *c, int ret,
+		      const char *otherwise)
 {
-	struct conn *c = xmalloc(sizeof(*c));
-	int ret;
-
-	ret = conn_open_quiet(e->p.w.pid, c, PS_CONNECT_MS, PS_HELLO_MS);
 	if (!ret) {
 		e->status = "ok";
 		snprintf(e->program, sizeof(e->program), "%s", c->program);
@@ -312,20 +311,29 @@ static void probe(struct ps_entry *e)
 		snprintf(e->note, sizeof(e->note), "%s",
 			 proc_exists(e->p.w.pid) ? "(not listening)"
 						 : "(process gone)");
-	} else if (c->err == -EACCES || c->err == -EPERM ||
-		   (ret == EX_NOPROC && c->err != -ETIMEDOUT &&
-		    c->err != -EAGAIN && c->err != -ENOENT)) {
-		e->status = "denied";
-		snprintf(e->note, sizeof(e->note), "(%s)", c->errmsg);
 	} else if (c->err == -ETIMEDOUT || c->err == -EAGAIN) {
 		e->status = "no-answer";
 		snprintf(e->note, sizeof(e->note), "(%s)", c->errmsg);
+	} else if (c->err == -EACCES || c->err == -EPERM ||
+		   (ret == EX_NOPROC && c->err != -ENOENT)) {
+		e->status = "denied";
+		snprintf(e->note, sizeof(e->note), "(%s)", c->errmsg);
 	} else {
-		e->status = "error";
+		e->status = otherwise;
 		snprintf(e->note, sizeof(e->note), "(%s)", c->errmsg);
 	}
 	conn_close(c);
 	free(c);
+}
+
+/* HELLO and LS, or the status that says why not. */
+static void probe(struct ps_entry *e)
+{
+	struct conn *c = xmalloc(sizeof(*c));
+
+	probe_end(e, c,
+		  conn_open_quiet(e->p.w.pid, c, PS_CONNECT_MS, PS_HELLO_MS),
+		  "error");
 }
 
 /* A socket of a live process that procs_scan did not attribute to it
@@ -334,7 +342,6 @@ static void probe(struct ps_entry *e)
 static void probe_path(struct ps_entry *e)
 {
 	struct conn *c = xmalloc(sizeof(*c));
-	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -342,27 +349,7 @@ static void probe_path(struct ps_entry *e)
 	c->uid = e->p.w.uid;
 	c->quiet = true;
 	snprintf(c->sock, sizeof(c->sock), "%s", e->p.w.sock);
-	ret = conn_connect(c, PS_CONNECT_MS, PS_HELLO_MS);
-	if (!ret) {
-		e->status = "ok";
-		snprintf(e->program, sizeof(e->program), "%s", c->program);
-		snprintf(e->cmdline, sizeof(e->cmdline), "%s", c->cmdline);
-		snprintf(e->version, sizeof(e->version), "%s", c->libversion);
-		list(e, c);
-	} else if (c->err == -ECONNREFUSED || c->err == -ESRCH) {
-		e->status = "stale";
-		snprintf(e->note, sizeof(e->note), "%s",
-			 proc_exists(e->p.w.pid) ? "(not listening)"
-						 : "(process gone)");
-	} else if (c->err == -ETIMEDOUT || c->err == -EAGAIN) {
-		e->status = "no-answer";
-		snprintf(e->note, sizeof(e->note), "(%s)", c->errmsg);
-	} else {
-		e->status = "denied";
-		snprintf(e->note, sizeof(e->note), "(%s)", c->errmsg);
-	}
-	conn_close(c);
-	free(c);
+	probe_end(e, c, conn_connect(c, PS_CONNECT_MS, PS_HELLO_MS), "denied");
 }
 
 static int entry_cmp(const void *a, const void *b)

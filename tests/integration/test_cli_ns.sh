@@ -22,8 +22,29 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 command -v unshare >/dev/null || skip "unshare not found"
 command -v setpriv >/dev/null || skip "setpriv not found"
+# A container's own /tmp hides the host's: the directories of the test
+# that lie under /tmp (the build tree of a checkout in /tmp, $tmp) are
+# bound back into it, through the old /tmp kept aside on a tmpfs at /mnt
+# (all of it in the container's own mount namespace).
+keep=()
+for d in "$REWIRE_BUILD_DIR" "${REWIRE_SOURCE_DIR:-}" "$tmp"; do
+	[ -n "$d" ] || continue
+	d=$(realpath -m "$d")
+	case $d in /tmp/?*) keep+=("$d") ;; esac
+done
+# shellcheck disable=SC2016
+own_tmp='mount -t tmpfs tmpfs /mnt && mkdir /mnt/host-tmp &&
+	mount --rbind /tmp /mnt/host-tmp && mount -t tmpfs tmpfs /tmp &&
+	IFS="
+" && for d in $RW_KEEP; do
+		mkdir -p "$d" && mount --rbind "/mnt/host-tmp/${d#/tmp/}" "$d" ||
+			exit 1
+	done && unset IFS'
+RW_KEEP=$(printf '%s\n' "${keep[@]}")
+export RW_KEEP
+[ -d /mnt ] || skip "no /mnt to keep the host's /tmp aside in a container"
 if ! unshare --pid --mount --fork --mount-proc \
-	sh -c 'mount -t tmpfs tmpfs /tmp' 2>"$tmp/unshare.err"; then
+	sh -c "$own_tmp" 2>"$tmp/unshare.err"; then
 	skip "unshare cannot make pid and mount namespaces: $(cat "$tmp/unshare.err")"
 fi
 fake=${CLI_FAKE_SERVER:-$REWIRE_BUILD_DIR/tests/cli/cli_fake_server}
@@ -43,7 +64,7 @@ container() {
 	[ "$user" = root ] || run=(setpriv "--reuid=$user" "--regid=$user" --clear-groups)
 	# shellcheck disable=SC2016
 	env -u REWIRE_CTL_DIR unshare --pid --mount --fork --mount-proc sh -c \
-		'mount -t tmpfs tmpfs /tmp && exec "$@"' sh "${run[@]}" "$@" \
+		"$own_tmp"' && exec "$@"' sh "${run[@]}" "$@" \
 		>"$log" 2>"$log.err" &
 	upid=$!
 	bg_pids+=("$upid")

@@ -86,8 +86,13 @@ if fmt == "text":
     assert head.startswith("# rewire: snapshot of process"), head
     assert "before it" in head and "sub-buffers given up" in head, head
     for l in lines[1:]:
-        # One timeline: no event placed out of order.
-        assert "late" not in l, l
+        # One timeline: no event placed out of order, but for a tie the
+        # clock itself breaks: a thread that moved to another CPU may read
+        # a TSC a few nanoseconds behind the one it left (virtual machines
+        # keep them only that close), and the reader then says so rather
+        # than reorder a thread's own events.
+        m = re.search(r'arrived ([0-9.]+) us late', l)
+        assert "late" not in l or (m and float(m.group(1)) < 1.0), l
         if l.startswith("#"):
             continue
         m = ev_re.match(l)
@@ -100,7 +105,7 @@ else:
     assert h["events"] > 0 and t0 - 10**9 <= h["ts"] <= t1, h
     for l in lines[1:]:
         e = json.loads(l)
-        assert "late_ns" not in e and "late" not in e, e
+        assert e.get("late_ns", 0) < 1000 and "late" not in e, e
         if e.get("tp") != "snap_req":
             continue
         assert isinstance(e["ts"], int), e

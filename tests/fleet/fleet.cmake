@@ -14,24 +14,8 @@
 set(RW_FLEET_DIR ${CMAKE_CURRENT_BINARY_DIR}/fleet)
 if(NOT TARGET rw_fleet_target)
 	set(rw_fleet_src ${CMAKE_CURRENT_LIST_DIR})
-	find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)
-	set(rw_fleet_cflags "-g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fcf-protection")
-	set(rw_fleet_cppflags "-D_FORTIFY_SOURCE=2")
-	if(RW_DPKG_BUILDFLAGS)
-		execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CFLAGS
-			OUTPUT_VARIABLE rw_fleet_cflags
-			OUTPUT_STRIP_TRAILING_WHITESPACE)
-		execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CPPFLAGS
-			OUTPUT_VARIABLE rw_fleet_cppflags
-			OUTPUT_STRIP_TRAILING_WHITESPACE)
-		string(APPEND rw_fleet_cflags " -fcf-protection")
-	endif()
-	if(NOT REWIRE_SANITIZE)
-		# _FORTIFY_SOURCE needs optimisation, which sanitizer
-		# builds may lack.
-		string(APPEND rw_fleet_cflags " ${rw_fleet_cppflags}")
-	endif()
-	separate_arguments(rw_fleet_cflags UNIX_COMMAND "${rw_fleet_cflags}")
+	# Debian's flags, as the function tracing tests build their code.
+	include(${RW_TEST_COMMON_DIR}/ft_flags.cmake)
 
 	foreach(b 1 2)
 		if(b EQUAL 1)
@@ -42,7 +26,7 @@ if(NOT TARGET rw_fleet_target)
 			set(out fleet_target_b)
 		endif()
 		add_executable(${tgt} ${rw_fleet_src}/fleet_target.c)
-		target_compile_options(${tgt} PRIVATE ${rw_fleet_cflags})
+		target_compile_options(${tgt} PRIVATE "${RW_FT_DISTRO_FLAGS}")
 		target_compile_definitions(${tgt} PRIVATE _GNU_SOURCE
 					   FLEET_BUILD=${b})
 		set_target_properties(${tgt} PROPERTIES

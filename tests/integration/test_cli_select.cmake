@@ -7,23 +7,12 @@
 # REWIRE_TOOL, CLI_TARGET (sel_target_a), SEL_TARGET_B and SEL_FIX.
 set(RW_SEL_DIR ${CMAKE_CURRENT_BINARY_DIR}/select)
 if(NOT TARGET rw_sel_target_a)
-	find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)
-	set(rw_sel_cflags "-g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fcf-protection -D_FORTIFY_SOURCE=2")
-	if(RW_DPKG_BUILDFLAGS)
-		execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CFLAGS
-			OUTPUT_VARIABLE rw_sel_cflags
-			OUTPUT_STRIP_TRAILING_WHITESPACE)
-		execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CPPFLAGS
-			OUTPUT_VARIABLE rw_sel_cppflags
-			OUTPUT_STRIP_TRAILING_WHITESPACE)
-		string(APPEND rw_sel_cflags " ${rw_sel_cppflags} -fcf-protection")
-	endif()
-	separate_arguments(rw_sel_cflags UNIX_COMMAND "${rw_sel_cflags}")
+	include(${RW_TEST_COMMON_DIR}/ft_flags.cmake)
 	foreach(flavour a b)
 		set(tgt rw_sel_target_${flavour})
 		add_executable(${tgt}
 			${CMAKE_CURRENT_LIST_DIR}/select/sel_target.c)
-		target_compile_options(${tgt} PRIVATE ${rw_sel_cflags})
+		target_compile_options(${tgt} PRIVATE "${RW_FT_DISTRO_FLAGS}")
 		set_target_properties(${tgt} PROPERTIES
 			OUTPUT_NAME sel_target_${flavour}
 			RUNTIME_OUTPUT_DIRECTORY ${RW_SEL_DIR})

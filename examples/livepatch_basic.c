@@ -42,37 +42,41 @@ __attribute__((noinline)) int average(const int *v, int n)
 	return (int)(sum / (n + 1));
 }
 
+/*
+ * Each result is counted in the phase its whole call lay in: the worker
+ * reads the phase before and after the call. A call that began before
+ * rw_patch_wait() returned may run either function; one that began after
+ * it and ended before the disable can only run the new one. A call that
+ * straddles a change of phase is counted in the transition that follows
+ * the phase it began in.
+ */
+enum { BEFORE, TRANSITION, PATCHED, REVERTING, UNPATCHED, NPHASES };
 static _Atomic bool stop;
-static _Atomic long right[NTHREADS], wrong[NTHREADS];
+static _Atomic int phase;
+static _Atomic long right[NPHASES][NTHREADS], wrong[NPHASES][NTHREADS];
 
 static void *worker(void *arg)
 {
 	long id = (long)arg;
 
 	while (!atomic_load(&stop)) {
-		if (average(data, 4) == 25)
-			atomic_fetch_add(&right[id], 1);
-		else
-			atomic_fetch_add(&wrong[id], 1);
+		int ph = atomic_load(&phase);
+		bool ok = average(data, 4) == 25;
+
+		if (atomic_load(&phase) != ph)
+			ph = ph <= TRANSITION ? TRANSITION : REVERTING;
+		atomic_fetch_add(ok ? &right[ph][id] : &wrong[ph][id], 1);
 	}
 	return NULL;
 }
 
-static void show(const char *when)
+static void show(const char *when, int ph)
 {
 	printf("%-26s", when);
 	for (int i = 0; i < NTHREADS; i++)
-		printf("  t%d %9ld ok %9ld bad", i, atomic_load(&right[i]),
-		       atomic_load(&wrong[i]));
+		printf("  t%d %9ld ok %9ld bad", i, atomic_load(&right[ph][i]),
+		       atomic_load(&wrong[ph][i]));
 	printf("\n");
-}
-
-static void reset(void)
-{
-	for (int i = 0; i < NTHREADS; i++) {
-		atomic_store(&right[i], 0);
-		atomic_store(&wrong[i], 0);
-	}
 }
 
 static void state(struct rw_patch *p)
@@ -120,7 +124,8 @@ int main(int argc, char **argv)
 		if (pthread_create(&t[i], NULL, worker, (void *)i))
 			return perror("pthread_create"), 1;
 	usleep(100000);
-	show("before (bug)");
+	atomic_store(&phase, TRANSITION);
+	show("before (bug)", BEFORE);
 
 	err = rw_patch_load(path, 0, &p);
 	if (err == -EOPNOTSUPP) {
@@ -138,21 +143,23 @@ int main(int argc, char **argv)
 	err = rw_patch_wait(p, 10000);
 	if (err)
 		die(err, "rw_patch_wait");
-	show("transition (mixed)");
+	atomic_store(&phase, PATCHED);
+	show("transition (mixed)", TRANSITION);
 	state(p);
-	reset();
 	usleep(100000);
-	show("patched");
+	show("patched", PATCHED);
 
+	atomic_store(&phase, REVERTING);
 	err = rw_patch_disable(p);
 	if (!err)
 		err = rw_patch_wait(p, 10000);
 	if (err)
 		die(err, "disable");
+	atomic_store(&phase, UNPATCHED);
+	show("disable (mixed)", REVERTING);
 	state(p);
-	reset();
 	usleep(100000);
-	show("unpatched again (bug)");
+	show("unpatched again (bug)", UNPATCHED);
 
 	atomic_store(&stop, true);
 	for (int i = 0; i < NTHREADS; i++)

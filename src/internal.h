@@ -195,6 +195,24 @@ void rw__fork_handlers_register(enum rw__fork_level level,
 
 /* Inside an RCU read-side critical section (src/rcu.c)? */
 bool rw__rcu_in_read_side(void);
+
+/*
+ * The floor's own read side (src/readside.c; the inline half is
+ * include/rewire/readside.h): tracepoint sites and provider reads.
+ * rw_rcu_synchronize(), rw_rcu_call() and the polled cookies of
+ * rewire/rcu.h wait for it as well as for liburcu's readers.
+ *
+ * rw__rs_synchronize: a full grace period of this read side. -EDEADLK if
+ *	the calling thread is inside a section (of this read side).
+ * rw__rs_get_state: a cookie naming a grace period that begins after the
+ *	call; never 0 (0 is always complete).
+ * rw__rs_poll_state: has that grace period ended? (then a full fence)
+ * rw__rs_in_read_side: is the calling thread inside a section?
+ */
+int rw__rs_synchronize(void);
+unsigned long rw__rs_get_state(void);
+bool rw__rs_poll_state(unsigned long cookie);
+bool rw__rs_in_read_side(void);
 /* Start liburcu's call_rcu thread now, if it does not run, from the
  * calling thread (a thread inherits its creator's name). */
 void rw__rcu_callback_thread(void);

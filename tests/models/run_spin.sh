@@ -43,7 +43,7 @@ usage()
 [ $# -ge 1 ] || usage
 model=$1
 shift
-expect=expect-pass
+expect="expect-pass"
 if [ $# -ge 1 ]; then
 	case $1 in
 	expect-pass | expect-fail)
@@ -173,7 +173,7 @@ run_pan()
 print_trail()
 {
 	local trail n
-	trail=$(ls ./*.trail 2>/dev/null | head -1)
+	trail=$(find . -maxdepth 1 -name "*.trail" | head -1)
 	if [ -z "$trail" ]; then
 		echo "run_spin: no trail"
 		return

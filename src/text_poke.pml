@@ -15,7 +15,10 @@
  *
  * Processes
  *   patcher  runs NB batches on one site, version b-1 -> b for batch b
- *            (e.g. NOP -> CALL -> JMP), as rw__text_poke_locked_ex() does.
+ *            (e.g. NOP -> CALL -> JMP), as rw__text_poke_locked_ex() does,
+ *            and between the first two a batch of other sites only (a
+ *            late handler takes its trap reference, finds no entry for
+ *            the site and falls back to the armed-address table).
  *   handler0 the patcher thread's own signal handler: it fires once, at
  *            any moment, and runs the site on the patcher's thread; the
  *            patcher does not run meanwhile (provided clause). Seed 003:
@@ -77,6 +80,12 @@
  *                  hits the site in between, finds no batch and an int3,
  *                  and retries forever while the patcher cannot run (P4;
  *                  seed 003's deadlock).
+ * run_spin-naive: NAIVE_WAIT
+ *   NAIVE_WAIT     the handler does not emulate: it waits for the int3 to
+ *                  go and then runs the site again (seed 003, Andy
+ *                  Lutomirski's second option without the fix for the
+ *                  patcher's own interrupt): the patcher's own handler
+ *                  waits for the patcher it interrupted (P4).
  * run_spin-naive: NAIVE_NOREPLAY
  *   NAIVE_NOREPLAY no table of armed addresses: a thread whose SIGTRAP is
  *                  delivered after its batch retired finds no batch and
@@ -91,6 +100,7 @@
 #endif
 
 #define INT3 7
+#define OTHER 8 /* a batch that does not hold the site */
 #define NT 2 /* threads: 0 the patcher, 1 the other thread */
 
 /* Memory and each thread's view of the site. */
@@ -142,7 +152,7 @@ inline publish(b)
 {
 	d_step {
 		batch = b;
-		pub_ver = b;
+		pub_ver = (b == OTHER -> pub_ver : b);
 		cnt = 1
 	}
 }
@@ -154,6 +164,17 @@ proctype patcher() provided (!ph_active)
 	do
 	:: b > NB -> break
 	:: else ->
+		if
+		:: b == 2 ->
+			/* A batch of other sites: a handler of this site
+			 * takes its reference but does not find the site. */
+			publish(OTHER);
+			sync_cores();
+			cnt--;
+			(cnt == 0);
+			batch = 0
+		:: else -> skip
+		fi;
 		armed = true; /* armed_add() */
 #ifndef NAIVE_PUBLISH
 		publish(b);
@@ -249,10 +270,17 @@ proctype thread(byte me; byte visits; byte nsig)
 		:: else -> pc[l] = ARMED
 		fi }
 	:: atomic { pc[l] == HELD ->
+#ifdef NAIVE_WAIT
+		cnt--;
+		pc[l] = BYTE
+#else
+		/* batch_find() */
 		if
-		:: batch != 0 -> em[l] = batch; pc[l] = EMUL
+		:: batch != 0 && batch != OTHER -> em[l] = batch; pc[l] = EMUL
 		:: else -> cnt--; pc[l] = ARMED
-		fi }
+		fi
+#endif
+		}
 	:: atomic { pc[l] == EMUL ->
 		/* rw__arch_emulate() changed the context; drop the
 		 * reference and return from the handler (serializes). */
@@ -279,7 +307,11 @@ proctype thread(byte me; byte visits; byte nsig)
 		vh[me] = mem_h;
 		vt[me] = mem_t;
 		pc[l] = FETCH }
+#ifdef NAIVE_WAIT
+	:: atomic { pc[l] == WAIT && mem_h != INT3 -> pc[l] = GET }
+#else
 	:: atomic { pc[l] == WAIT && (cnt > 0 || mem_h != INT3) -> pc[l] = GET }
+#endif
 	:: atomic { pc[l] == DONE && l > 0 ->
 		/* The nested handler returns (serializes). */
 		pc[l] = FETCH;

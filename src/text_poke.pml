@@ -19,11 +19,13 @@
  *            and between the first two a batch of other sites only (a
  *            late handler takes its trap reference, finds no entry for
  *            the site and falls back to the armed-address table).
- *   handler0 the patcher thread's own signal handler: it fires once, at
+ *   thread(0, 1, 0)
+ *            the patcher thread's own signal handler: it fires once, at
  *            any moment, and runs the site on the patcher's thread; the
  *            patcher does not run meanwhile (provided clause). Seed 003:
  *            the patching CPU's own interrupt hitting the breakpoint.
- *   thread1  another thread that runs the site VISITS times; once, while
+ *   thread(1, VISITS, 1)
+ *            another thread that runs the site VISITS times; once, while
  *            it is anywhere between its trap and the end of its SIGTRAP
  *            handler (holding a trap reference, waiting to retry, about to
  *            replay), a second signal arrives whose handler runs the site
@@ -96,7 +98,7 @@
 #define NB 2 /* batches */
 #endif
 #ifndef VISITS
-#define VISITS 2 /* runs of the site by thread1 */
+#define VISITS 2 /* runs of the site by thread 1 */
 #endif
 
 #define INT3 7

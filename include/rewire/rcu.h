@@ -153,6 +153,7 @@ RW_EXPORT int rw_rcu_synchronize(void);
 struct rw_rcu_head {
 	struct rcu_head urcu;
 	void (*fn)(struct rw_rcu_head *head);
+	unsigned long rs; /* cookie of rewire's own read side (private) */
 };
 
 /**
@@ -179,7 +180,8 @@ RW_EXPORT int rw_rcu_barrier(void);
  * ordered; a zero-initialized cookie is always complete.
  */
 typedef struct {
-	unsigned long seq;
+	unsigned long seq; /* liburcu's grace periods */
+	unsigned long rs;  /* rewire's own read side's (rewire/readside.h) */
 } rw_rcu_cookie;
 
 /**

@@ -61,13 +61,14 @@
  * side without a grace-period phase bit.
  *
  * Without membarrier (kernels before 4.14, seccomp filters, or
- * REWIRE_RS_NO_MEMBARRIER=1 for the tests) G2 and G5 interrupt every thread
- * with rewire's cross-thread signal instead (rw_on_each_thread(), a full
- * fence in the handler): entering and leaving the kernel for a signal is a
- * full barrier, as in liburcu's signal flavour, and rewire keeps its signal
- * unblocked in every thread (src/signals.c). A call that fails (a thread
- * that does not answer within the timeout) is repeated: a grace period must
- * not end early.
+ * REWIRE_RS_NO_MEMBARRIER=1 for the tests) G2 and G5 interrupt each thread
+ * registered at that time with rewire's cross-thread signal instead
+ * (rw__on_threads(), a full fence in the handler): entering and leaving the
+ * kernel for a signal is a full barrier, as in liburcu's signal flavour, and
+ * rewire keeps its signal unblocked in every thread (src/signals.c). A
+ * thread registering later needs none: it takes registry.lock after G3
+ * released it. A call that fails (a thread that does not answer within the
+ * timeout) is repeated: a grace period must not end early.
  *
  * Polled cookies: rw__rs_get_state() returns the value gp_seq reaches once
  * a grace period that starts after the call has ended, (gp_seq + 3) & ~1
@@ -88,9 +89,9 @@
  * forking thread (if it was registered).
  */
 #include "internal.h"
+#include "threads.h"
 
 #include <rewire/readside.h>
-#include <rewire/threads.h>
 
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -260,10 +261,54 @@ __attribute__((constructor)) static void gp_seq_init(void)
 				 __ATOMIC_RELAXED);
 }
 
-static void fence_fn(void *arg)
+static void fence_fn(void *arg, void *uc)
 {
 	(void)arg;
+	(void)uc;
 	full_barrier();
+}
+
+/* The fallback signals only the threads registered now: one that registers
+ * later takes registry.lock after G3's scan released it, so its section
+ * sees whatever the updater stored before the grace period. */
+struct tids {
+	pid_t *v;
+	size_t n;
+};
+
+static int tid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool tids_filter(pid_t tid, void *arg)
+{
+	const struct tids *t = arg;
+
+	return bsearch(&tid, t->v, t->n, sizeof(*t->v), tid_cmp) != NULL;
+}
+
+static void tids_snapshot(struct tids *t)
+{
+	struct rw__rs_thread *p;
+	size_t n = 0;
+	sigset_t old;
+
+	signals_block(&old);
+	(void)rw__lock_acquire(&registry.lock);
+	for (p = RS_NEXT(&registry.head); p != &registry.head; p = RS_NEXT(p))
+		n++;
+	t->v = n ? malloc(n * sizeof(*t->v)) : NULL;
+	t->n = 0;
+	for (p = RS_NEXT(&registry.head); t->v && p != &registry.head;
+	     p = RS_NEXT(p))
+		t->v[t->n++] = (pid_t)(uintptr_t)RS_TID(p);
+	rw__lock_release(&registry.lock);
+	signals_restore(&old);
+	if (t->v)
+		qsort(t->v, t->n, sizeof(*t->v), tid_cmp);
 }
 
 /* G2 and G5. Caller holds gp.lock. */
@@ -271,6 +316,7 @@ static void barrier_all_threads(void)
 {
 	const char *env;
 	unsigned int tries;
+	struct tids t;
 	int err;
 
 	if (gp.barrier == 0) {
@@ -292,15 +338,19 @@ static void barrier_all_threads(void)
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) ==
 		    0)
 		return;
+	/* No snapshot (out of memory): every thread. */
+	tids_snapshot(&t);
 	for (tries = 0;; tries++) {
-		err = rw_on_each_thread(fence_fn, NULL, 10000, NULL);
+		err = rw__on_threads(fence_fn, NULL, t.v ? tids_filter : NULL,
+				     &t, 10000, NULL);
 		if (err == 0)
-			return;
+			break;
 		if (tries == 0)
 			rw__log("cross-thread fence failed (%d); retrying",
 				err);
 		rw__sleep_ns(1000000);
 	}
+	free(t.v);
 }
 
 /* G3 (scan) and the re-checks of G4: returns how many threads are still
@@ -324,6 +374,11 @@ static unsigned long registry_check(bool scan)
 	return marked;
 }
 
+/*
+ * Between two checks of G4. Checks are cheap, and a busy reader is caught
+ * outside its sections only between two of them: keep checking often
+ * (short sleeps) for a while before backing off to a millisecond.
+ */
 static void backoff(unsigned int round)
 {
 	if (round < 64) {
@@ -332,7 +387,7 @@ static void backoff(unsigned int round)
 	} else if (round < 128) {
 		sched_yield();
 	} else {
-		rw__sleep_ns(round < 1024 ? 10000 : 1000000);
+		rw__sleep_ns(round < 16384 ? 5000 : 1000000);
 	}
 }
 
@@ -340,16 +395,21 @@ static void backoff(unsigned int round)
 static void gp_run(void)
 {
 	unsigned long seq = __atomic_load_n(&gp.seq, __ATOMIC_RELAXED);
-	unsigned int round;
+	unsigned int round = 0;
 
-	__atomic_store_n(&gp.seq, seq + 1, __ATOMIC_RELAXED); /* G1 */
+	/* G1 */
+	__atomic_store_n(&gp.seq, seq + 1, __ATOMIC_RELAXED);
 	full_barrier();
-	barrier_all_threads();					/* G2 */
-	if (registry_check(true))				/* G3 */
-		for (round = 0; registry_check(false); round++) /* G4 */
+	/* G2 */
+	barrier_all_threads();
+	/* G3, then G4 */
+	if (registry_check(true))
+		for (round = 0; registry_check(false); round++)
 			backoff(round);
-	barrier_all_threads();				      /* G5 */
-	__atomic_store_n(&gp.seq, seq + 2, __ATOMIC_RELEASE); /* G6 */
+	/* G5 */
+	barrier_all_threads();
+	/* G6 */
+	__atomic_store_n(&gp.seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 unsigned long rw__rs_get_state(void)

@@ -173,6 +173,11 @@ static void key_create(void)
 {
 	int st = pthread_key_create(&registry.key, thread_exit) == 0 ? 1 : -1;
 
+	/* Only with PTHREAD_KEYS_MAX keys taken. Threads then stay
+	 * registered after they exit, which is unsafe: a grace period would
+	 * read their TLS after glibc reused it. Say so. */
+	if (st < 0)
+		rw__log("no pthread key left: exiting threads stay registered");
 	atomic_store(&registry.key_state, st);
 }
 

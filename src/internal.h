@@ -213,6 +213,11 @@ int rw__rs_synchronize(void);
 unsigned long rw__rs_get_state(void);
 bool rw__rs_poll_state(unsigned long cookie);
 bool rw__rs_in_read_side(void);
+/* fork handlers of the read side (src/readside.c), run by src/rcu.c's at
+ * RCU's level: prepare after call_rcu's pause and before urcu-bp's. */
+void rw__rs_atfork_prepare(void);
+void rw__rs_atfork_parent(void);
+void rw__rs_atfork_child(void);
 /* Start liburcu's call_rcu thread now, if it does not run, from the
  * calling thread (a thread inherits its creator's name). */
 void rw__rcu_callback_thread(void);

@@ -21,6 +21,20 @@
  *
  * Cookies are 1, 2, ...; a zero cookie is always complete. With liburcu's
  * own API (0.14 and later) a cookie is its grace-period id plus one.
+ *
+ * The floor's own read side (src/readside.c: tracepoint sites, provider
+ * reads) has its own grace periods, and everything here waits for both:
+ *   - rw_rcu_synchronize() runs liburcu's grace period, then one of the
+ *     floor's (rw__rs_synchronize(), shared with concurrent callers);
+ *   - rw_rcu_call() records a cookie of the floor's read side in the head;
+ *     the trampoline, on the call_rcu thread, runs rw__rs_synchronize()
+ *     only if that cookie is not complete yet, so one grace period covers
+ *     every callback of a batch queued before it began;
+ *   - a polled cookie has both halves (seq: liburcu's, rs: the floor's);
+ *     rw_rcu_get_state() makes sure a grace period of the floor's read
+ *     side will run (a callback on the call_rcu thread, at most one in
+ *     flight, runs them until the highest cookie handed out is complete),
+ *     and rw_rcu_poll_state() is true when both halves are.
  */
 #include "internal.h"
 
@@ -65,7 +79,7 @@ static void full_barrier(void)
 
 bool rw__rcu_in_read_side(void)
 {
-	return urcu_bp_read_ongoing() != 0;
+	return urcu_bp_read_ongoing() != 0 || rw__rs_in_read_side();
 }
 
 static struct {
@@ -77,6 +91,11 @@ static struct {
 	unsigned long
 		done; /* under lock, read atomically: cookies <= done are complete */
 	struct rcu_head head; /* the callback in flight; lock */
+	/* The floor's read side: highest cookie handed out, and whether
+	 * rs_head (rs_driver()) is queued; lock. */
+	unsigned long rs_wanted;
+	bool rs_flying;
+	struct rcu_head rs_head;
 } poll = {
 	.lock = RW__LOCK_INIT,
 	.next = 1,
@@ -94,6 +113,9 @@ static bool fork_locked;
 static void rcu_atfork_prepare(void)
 {
 	urcu_bp_call_rcu_before_fork();
+	/* Before urcu-bp's registry lock: a reader of the floor's read side
+	 * that a grace period waits for may be registering with urcu-bp. */
+	rw__rs_atfork_prepare();
 	urcu_bp_before_fork();
 	fork_locked = rw__lock_acquire(&poll.lock) == 0;
 }
@@ -103,6 +125,7 @@ static void rcu_atfork_parent(void)
 	if (fork_locked)
 		rw__lock_release(&poll.lock);
 	urcu_bp_after_fork_parent();
+	rw__rs_atfork_parent();
 	urcu_bp_call_rcu_after_fork_parent();
 }
 
@@ -111,6 +134,7 @@ static void rcu_atfork_child(void)
 	if (fork_locked)
 		rw__lock_reset(&poll.lock);
 	urcu_bp_after_fork_child();
+	rw__rs_atfork_child();
 	urcu_bp_call_rcu_after_fork_child();
 }
 
@@ -178,7 +202,7 @@ int rw_rcu_synchronize(void)
 	urcu_bp_synchronize_rcu();
 	TSAN_ACQUIRE();
 	counter_synchronized(upto);
-	return 0;
+	return rw__rs_synchronize();
 }
 
 static void call_trampoline(struct rcu_head *urcu)
@@ -188,6 +212,9 @@ static void call_trampoline(struct rcu_head *urcu)
 
 	TSAN_TAKEOVER(head);
 	TSAN_ACQUIRE();
+	/* The call_rcu thread is never inside a section: no -EDEADLK. */
+	if (!rw__rs_poll_state(head->rs))
+		(void)rw__rs_synchronize();
 	head->fn(head);
 }
 
@@ -195,6 +222,7 @@ void rw_rcu_call(struct rw_rcu_head *head, void (*fn)(struct rw_rcu_head *))
 {
 	ensure_setup();
 	head->fn = fn;
+	head->rs = rw__rs_get_state();
 	TSAN_HANDOFF(head);
 	urcu_bp_call_rcu(&head->urcu, call_trampoline);
 }
@@ -257,6 +285,41 @@ static unsigned long counter_get_state(void)
 	return c;
 }
 
+/* On the call_rcu thread: grace periods of the floor's read side until the
+ * highest cookie handed out is complete. */
+static void rs_driver(struct rcu_head *head)
+{
+	unsigned long want;
+
+	(void)head;
+	for (;;) {
+		(void)rw__lock_acquire(&poll.lock);
+		want = poll.rs_wanted;
+		if (rw__rs_poll_state(want)) {
+			poll.rs_flying = false;
+			rw__lock_release(&poll.lock);
+			return;
+		}
+		rw__lock_release(&poll.lock);
+		(void)rw__rs_synchronize();
+	}
+}
+
+static unsigned long rs_get_state(void)
+{
+	unsigned long c = rw__rs_get_state();
+
+	(void)rw__lock_acquire(&poll.lock);
+	if ((long)(c - poll.rs_wanted) > 0 || !poll.rs_wanted)
+		poll.rs_wanted = c;
+	if (!poll.rs_flying) {
+		poll.rs_flying = true;
+		urcu_bp_call_rcu(&poll.rs_head, rs_driver);
+	}
+	rw__lock_release(&poll.lock);
+	return c;
+}
+
 static bool counter_poll(unsigned long c)
 {
 	return __atomic_load_n(&poll.done, __ATOMIC_ACQUIRE) >= c;
@@ -269,6 +332,7 @@ rw_rcu_cookie rw_rcu_get_state(void)
 	ensure_setup();
 	/* Order the caller's earlier updates before the grace period. */
 	full_barrier();
+	cookie.rs = rs_get_state();
 #if defined(RW_HAVE_URCU_POLL)
 	if (!use_counter) {
 		struct urcu_gp_poll_state s =
@@ -286,6 +350,8 @@ bool rw_rcu_poll_state(rw_rcu_cookie cookie)
 {
 	bool done;
 
+	if (!rw__rs_poll_state(cookie.rs))
+		return false;
 	if (cookie.seq == 0)
 		return true;
 	ensure_setup();

@@ -15,6 +15,14 @@
  * membarrier() to order readers, so a grace period costs the writer tens of
  * microseconds and the readers nothing.
  *
+ * Two read sides, one set of grace periods. Tracepoint sites and provider
+ * reads use rewire's own read side instead (rewire/readside.h: a per-thread
+ * counter, 5 or 6 instructions, grace periods driven by membarrier(); not an
+ * API). Every grace period of this header covers both: rw_rcu_synchronize()
+ * returns, an rw_rcu_call() callback runs, and a polled cookie completes
+ * only after every read-side critical section of either kind that began
+ * before has ended. rw_rcu_read_lock() remains liburcu's.
+ *
  * On top of synchronize and call, this header gives the polled grace-period
  * API of the kernel (get_state_synchronize_rcu(), poll_state_synchronize_rcu(),
  * cond_synchronize_rcu()): take a cookie, do other work, and wait only if a
@@ -139,9 +147,13 @@ RW_EXPORT void rw_rcu_register_thread(void);
  * rw_rcu_synchronize - wait for a full grace period: every read-side
  * critical section that began before the call has ended when it returns.
  *
- * Must not be called inside a read-side critical section (-EDEADLK would be
- * the only honest answer, and liburcu cannot tell; rewire checks the calling
- * thread's nesting and returns that error). Sleeps; not async-signal-safe.
+ * Covers liburcu's read side and rewire's own (rewire/readside.h): a
+ * grace period of each, the second shared with concurrent callers.
+ *
+ * Must not be called inside a read-side critical section of either kind
+ * (-EDEADLK would be the only honest answer, and liburcu cannot tell; rewire
+ * checks the calling thread's nesting and returns that error). Sleeps; not
+ * async-signal-safe.
  *
  * Return: 0, or -EDEADLK when called inside a read-side critical section.
  */
@@ -153,6 +165,7 @@ RW_EXPORT int rw_rcu_synchronize(void);
 struct rw_rcu_head {
 	struct rcu_head urcu;
 	void (*fn)(struct rw_rcu_head *head);
+	unsigned long rs; /* cookie of rewire's own read side (private) */
 };
 
 /**
@@ -179,7 +192,8 @@ RW_EXPORT int rw_rcu_barrier(void);
  * ordered; a zero-initialized cookie is always complete.
  */
 typedef struct {
-	unsigned long seq;
+	unsigned long seq; /* liburcu's grace periods */
+	unsigned long rs;  /* rewire's own read side's (rewire/readside.h) */
 } rw_rcu_cookie;
 
 /**
@@ -197,7 +211,7 @@ RW_EXPORT rw_rcu_cookie rw_rcu_get_state(void);
  * taken? When it returns true, every read-side critical section that began
  * before the rw_rcu_get_state() call has ended, with the ordering of a
  * rw_rcu_synchronize() spanning the two calls. A false answer may be stale.
- * Never blocks; async-signal-safe (one atomic load).
+ * Never blocks; async-signal-safe (two atomic loads).
  */
 RW_EXPORT bool rw_rcu_poll_state(rw_rcu_cookie cookie);
 

@@ -47,7 +47,7 @@ RW_EXTERN_C_BEGIN
  * id, the grace period's marks) and is never touched by inline code.
  */
 struct rw__rs_thread {
-	unsigned long nest;	 /* depth of read-side sections; owner writes */
+	unsigned long nest; /* depth of read-side sections; owner writes */
 	unsigned char registered; /* owner only */
 	unsigned char priv_flags[7];
 	void *priv[4];
@@ -63,11 +63,8 @@ RW_EXPORT extern __thread struct rw__rs_thread rw__rs_self
 RW_EXPORT void rw__rs_register(void);
 
 #if defined(__x86_64__) && !defined(RW_TSAN)
-#define RW__RS_ADD(insn)                                    \
-	__asm__ volatile(insn " %0"                         \
-			 : "+m"(rw__rs_self.nest)           \
-			 :                                  \
-			 : "memory")
+#define RW__RS_ADD(insn) \
+	__asm__ volatile(insn " %0" : "+m"(rw__rs_self.nest) : : "memory")
 #define RW__RS_INC() RW__RS_ADD("incq")
 #define RW__RS_DEC() RW__RS_ADD("decq")
 #else
@@ -75,23 +72,23 @@ RW_EXPORT void rw__rs_register(void);
  * store, still signal-safe: a handler restores the count), the decrement a
  * release so that TSan sees the section happen before the grace period's
  * acquire load of a zero count. */
-#define RW__RS_INC()                                                        \
-	do {                                                                \
-		__atomic_store_n(&rw__rs_self.nest,                         \
-				 __atomic_load_n(&rw__rs_self.nest,         \
-						 __ATOMIC_RELAXED) +        \
-					 1,                                 \
-				 __ATOMIC_RELAXED);                         \
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);                    \
+#define RW__RS_INC()                                                 \
+	do {                                                         \
+		__atomic_store_n(&rw__rs_self.nest,                  \
+				 __atomic_load_n(&rw__rs_self.nest,  \
+						 __ATOMIC_RELAXED) + \
+					 1,                          \
+				 __ATOMIC_RELAXED);                  \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);             \
 	} while (0)
-#define RW__RS_DEC()                                                        \
-	do {                                                                \
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);                    \
-		__atomic_store_n(&rw__rs_self.nest,                         \
-				 __atomic_load_n(&rw__rs_self.nest,         \
-						 __ATOMIC_RELAXED) -        \
-					 1,                                 \
-				 __ATOMIC_RELEASE);                         \
+#define RW__RS_DEC()                                                 \
+	do {                                                         \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);             \
+		__atomic_store_n(&rw__rs_self.nest,                  \
+				 __atomic_load_n(&rw__rs_self.nest,  \
+						 __ATOMIC_RELAXED) - \
+					 1,                          \
+				 __ATOMIC_RELEASE);                  \
 	} while (0)
 #endif
 

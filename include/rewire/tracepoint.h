@@ -7,7 +7,8 @@
  * A tracepoint is a named event with typed arguments, fired at a site in the
  * program. With no probe attached the site is a 5-byte NOP (a static key).
  * With probes attached the NOP becomes a jump to an RCU read-side critical
- * section that calls a static call:
+ * section (rewire's own read side, rewire/readside.h: a thread-local
+ * increment and decrement) that calls a static call:
  *
  *	probes	static call target		probe's data comes from
  *	0	nothing (ret), site is a NOP	-
@@ -26,9 +27,12 @@
  * call is a function pointer and a single probe also goes through the
  * iterator.
  *
- * Probes run in the firing thread, in an RCU read-side critical section,
- * ordered by priority (higher first, default RW_TRACEPOINT_PRIO_DEFAULT);
- * equal priorities run in registration order.
+ * Probes run in the firing thread, in an RCU read-side critical section
+ * that rw_rcu_synchronize() and rw_rcu_call() wait for, ordered by
+ * priority (higher first, default RW_TRACEPOINT_PRIO_DEFAULT); equal
+ * priorities run in registration order. A site may fire in a signal
+ * handler, also in a thread's first tracepoint: the read side registers
+ * the thread without allocating, signals blocked.
  *
  * Usage
  *
@@ -84,6 +88,7 @@
 
 #include <rewire/common.h>
 #include <rewire/rcu.h>
+#include <rewire/readside.h>
 #include <rewire/static_call.h>
 #include <rewire/static_key.h>
 
@@ -597,9 +602,9 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 			RW__TP_LIST(RW__TP_DECL, ##__VA_ARGS__))             \
 	{                                                                    \
 		if (rw_static_branch_unlikely(rw__tpkey_##name)) {           \
-			rw_rcu_read_lock();                                  \
+			rw__rs_lock();                                       \
 			RW__TP_SITE_CALL(name, ##__VA_ARGS__);               \
-			rw_rcu_read_unlock();                                \
+			rw__rs_unlock();                                     \
 		}                                                            \
 	}                                                                    \
 	static inline __attribute__((                                        \

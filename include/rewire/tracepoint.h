@@ -579,11 +579,36 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 	} while (0)
 #else
 #define RW__TP_NAIVE 0
-#define RW__TP_SITE_CALL(name, ...)                                   \
-	do {                                                          \
-		RW_TRACEPOINT_TEST_DELAY();                           \
-		rw_static_call(rw__tpcall_##name)(                    \
-			NULL RW__TP_MAP(RW__TP_ARGS, ##__VA_ARGS__)); \
+/*
+ * The data argument of a site: nobody reads it (a bound stub loads its own
+ * data over it, the iterator and the generic adapter take theirs from the
+ * array, a NULL target returns at once), so on x86-64 no instruction sets
+ * it and the call passes whatever %rdi holds: the empty asm tells the
+ * compiler that the value is in %rdi (volatile, or gcc hoists it out of
+ * a loop and moves the value it saw then into %rdi at every call).
+ * Elsewhere, and under MemorySanitizer (which checks that arguments are
+ * initialized), it is NULL.
+ */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#define RW__TP_MSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && !defined(RW__TP_MSAN)
+#define RW__TP_NODATA()                            \
+	__extension__({                            \
+		void *__nd;                        \
+		__asm__ volatile("" : "=D"(__nd)); \
+		__nd;                              \
+	})
+#else
+#define RW__TP_NODATA() NULL
+#endif
+#define RW__TP_SITE_CALL(name, ...)                                           \
+	do {                                                                  \
+		RW_TRACEPOINT_TEST_DELAY();                                   \
+		rw_static_call(rw__tpcall_##name)(RW__TP_NODATA() RW__TP_MAP( \
+			RW__TP_ARGS, ##__VA_ARGS__));                         \
 	} while (0)
 #endif
 

@@ -69,6 +69,35 @@ else
 	printf '\ncallgrind: %s not built, tracepoint counts skipped\n' "$tp_bin"
 fi
 
+# rw-bench-pv (bench/pv_bench.c): the same count for a provider read in
+# each form, pvb_loop_VARIANT; "vs plain" is the difference with a plain
+# load of the current provider and the call of its read function.
+# RW_BENCH_PV names the binary; by default it sits next to RW_BENCH.
+pv_bin=${RW_BENCH_PV:-$(dirname "$bin")/rw-bench-pv}
+if [ -x "$pv_bin" ]; then
+	pv_ir_of() {
+		local v=$1 out=$tmp/callgrind.out.pv.$1
+		valgrind --tool=callgrind --smc-check=all \
+			--toggle-collect="pvb_loop_$v" \
+			--callgrind-out-file="$out" \
+			"$pv_bin" --callgrind "$v" --iters "$iters" >/dev/null 2>"$tmp/log.pv.$v" ||
+			{ cat "$tmp/log.pv.$v" >&2; return 1; }
+		awk '/^(summary|totals):/ { print $2; exit }' "$out"
+	}
+	printf '\ncallgrind: %s, %s iterations per variant, Ir per iteration (loop + read function)\n' \
+		"$(basename "$pv_bin")" "$iters"
+	printf '  %-16s %14s %10s %9s\n' variant "Ir total" "Ir/iter" "vs plain"
+	plain_ir=
+	for v in $("$pv_bin" --list); do
+		ir=$(pv_ir_of "$v")
+		[ -n "$plain_ir" ] || plain_ir=$ir
+		awk -v v="$v" -v ir="$ir" -v p="$plain_ir" -v n="$iters" \
+			'BEGIN { printf "  %-16s %14d %10.3f %+9.3f\n", v, ir, ir / n, (ir - p) / n }'
+	done
+else
+	printf '\ncallgrind: %s not built, provider counts skipped\n' "$pv_bin"
+fi
+
 # rw-bench-lp (bench/lp_bench.c): the same count for a call of a live
 # patched function in each state, lpb_loop_VARIANT, with the state set up
 # before the loop (entry NOPs, dispatcher, jmp new); the dispatcher and the

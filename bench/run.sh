@@ -37,6 +37,8 @@ if [ $build = 1 ]; then
 	(cd "$src" && cmake --build build/bench --target rw-bench-tp >/dev/null)
 	# rw-bench-lp (live patching) too, for the same reason.
 	(cd "$src" && cmake --build build/bench --target rw-bench-lp >/dev/null)
+	# rw-bench-pv (provider reads) too, for the same reason.
+	(cd "$src" && cmake --build build/bench --target rw-bench-pv >/dev/null)
 fi
 
 echo "== machine"
@@ -84,6 +86,15 @@ fi
 echo
 echo "== $tp_bin ${tp_args[*]}"
 "$tp_bin" "${tp_args[@]}"
+
+# Provider reads (bench/pv_bench.c, its own executable, built above):
+# rw_provider_read() against a plain load of the current provider and a
+# call of its read function. Its instruction counts are in the callgrind
+# section.
+pv_bin=$src/build/bench/bench/rw-bench-pv
+echo
+echo "== $pv_bin"
+"$pv_bin"
 
 # Live patching (bench/lp_bench.c, its own executable, built above): call
 # cost of a patched function before, during and after a transition, and

@@ -71,6 +71,10 @@ long tpb_loop_usdt(long n);  /* only if TPB_HAVE_SDT */
 /* On: the probes called directly against the tracepoint with them. */
 long tpb_loop_direct1(long n);
 long tpb_loop_tp1(long n);
+/* tpb_one's site without its read-side section (unsafe against a
+ * concurrent unregister; the benchmark has none): what the static key,
+ * the trampoline and the bound stub cost by themselves. */
+long tpb_loop_tp1_nors(long n);
 long tpb_loop_direct3(long n);
 long tpb_loop_tp3(long n);
 long tpb_loop_direct1_ring(long n);

@@ -20,7 +20,9 @@
  *
  * On, the same add and then the probe(s) called directly (direct1,
  * direct3) or through a rewire tracepoint that has them attached (tp1,
- * tp3), with the counting probe and with the ring buffer probe.
+ * tp3), with the counting probe and with the ring buffer probe; and
+ * tp1_nors, tpb_one's site without its read-side section, to tell what
+ * the read side costs from what the jumps cost.
  */
 #include "tp_bench.h"
 
@@ -79,6 +81,11 @@ TPB_LOOP(usdt, if (TPB_USDT_TICK_ENABLED()) STAP_PROBE2(tpb_usdt, tick, i, n))
 
 TPB_LOOP(direct1, tpb_probe_count(&tpb_ctr[0], i, n))
 TPB_LOOP(tp1, rw_trace_tpb_one(i, n))
+/* rw_trace_tpb_one() without rw__rs_lock()/rw__rs_unlock(). */
+TPB_LOOP(tp1_nors, {
+	if (rw_static_branch_unlikely(rw__tpkey_tpb_one))
+		rw_static_call(rw__tpcall_tpb_one)(RW__TP_NODATA(), i, n);
+})
 TPB_LOOP(direct3, {
 	tpb_probe_count(&tpb_ctr[0], i, n);
 	tpb_probe_count(&tpb_ctr[1], i, n);

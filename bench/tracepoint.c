@@ -62,6 +62,8 @@ static const struct variant variants[] = {
 #endif
 	{ "direct1", "1 probe, direct call", tpb_loop_direct1, G_ON, 1, false },
 	{ "tp1", "1 probe, tracepoint", tpb_loop_tp1, G_ON, 1, false },
+	{ "tp1_nors", "1 probe, no read side", tpb_loop_tp1_nors, G_ON, 1,
+	  false },
 	{ "direct3", "3 probes, direct calls", tpb_loop_direct3, G_ON, 3,
 	  false },
 	{ "tp3", "3 probes, tracepoint", tpb_loop_tp3, G_ON, 3, false },
@@ -227,27 +229,33 @@ static void print_row(double (*ns)[NV], int rounds, int v, int base,
 		       sr.max, sd.med);
 }
 
+/* Each row of @pairs: the direct call(s), then the variants to compare
+ * with them (NULL: none). */
 static void print_on_group(double (*ns)[NV], int rounds, const char *title,
-			   const char *const pairs[][2])
+			   const char *const pairs[][3])
 {
 	printf("\n%s\n", title);
 	printf("  %-26s %8s %8s   %s\n", "variant", "ns/iter", "min",
 	       "ratio to the direct call(s), per round: median [min, max]; "
 	       "+ns");
 	for (int p = 0; p < 2; p++) {
-		int base = index_of(pairs[p][0]), v = index_of(pairs[p][1]);
+		int base = index_of(pairs[p][0]);
 
 		print_row(ns, rounds, base, base, false);
-		print_row(ns, rounds, v, base, false);
+		for (int k = 1; k < 3 && pairs[p][k]; k++)
+			print_row(ns, rounds, index_of(pairs[p][k]), base,
+				  false);
 	}
 }
 
 static void bench_costs(const struct opts *o)
 {
-	static const char *const count_pairs[][2] = { { "direct1", "tp1" },
-						      { "direct3", "tp3" } };
-	static const char *const ring_pairs[][2] = {
-		{ "direct1_ring", "tp1_ring" }, { "direct3_ring", "tp3_ring" }
+	static const char *const count_pairs[][3] = {
+		{ "direct1", "tp1", "tp1_nors" }, { "direct3", "tp3", NULL }
+	};
+	static const char *const ring_pairs[][3] = {
+		{ "direct1_ring", "tp1_ring", NULL },
+		{ "direct3_ring", "tp3_ring", NULL }
 	};
 	double(*ns)[NV] = calloc((size_t)o->rounds, sizeof(*ns));
 	bool do_off = !o->only || !strcmp(o->only, "off");

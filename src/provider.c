@@ -20,7 +20,13 @@
  * change and retries; readers never wait, so a signal handler that
  * interrupts the writer between steps 1 and 4 still completes its read.
  *
- * Lifetime. Readers run inside an RCU read-side critical section. Once a
+ * The reader is rw__provider_read_inline() in rewire/provider.h, inlined
+ * into the callers of rw_provider_read(); read_begin() and read_retry()
+ * below are the same steps for rw_provider_current_name().
+ *
+ * Lifetime. Readers run inside a section of the floor's read side
+ * (rw__rs_lock(), rewire/readside.h), which the grace periods of
+ * rw_rcu_synchronize() cover as well as liburcu's readers. Once a
  * provider is in neither copy of the latch (step 4), a reader can only hold
  * it if its critical section began before, so after a grace period no reader
  * is inside its read function: then its disable hook may run, or, after
@@ -105,14 +111,15 @@ static void writer_end(void)
 
 static const struct rw_provider *current_locked(struct rw_provider_set *set)
 {
-	return __atomic_load_n(&set->rw__latch[0].provider, __ATOMIC_RELAXED);
+	return __atomic_load_n(&set->rw__provider[0], __ATOMIC_RELAXED);
 }
 
-static void latch_store(struct rw__provider_latch *l,
+/* Copy @i of the latch. */
+static void latch_store(struct rw_provider_set *set, unsigned i,
 			const struct rw_provider *p, unsigned gen)
 {
-	rw_rcu_assign_pointer(l->provider, p);
-	__atomic_store_n(&l->generation, gen, __ATOMIC_RELEASE);
+	rw_rcu_assign_pointer(set->rw__provider[i], p);
+	__atomic_store_n(&set->rw__generation[i], gen, __ATOMIC_RELEASE);
 }
 
 /* Writer: steps 1-4 of the latch. writer_lock held, so seq is even. */
@@ -120,14 +127,13 @@ static void publish_locked(struct rw_provider_set *set,
 			   const struct rw_provider *p)
 {
 	unsigned seq = __atomic_load_n(&set->rw__seq, __ATOMIC_RELAXED);
-	unsigned gen = __atomic_load_n(&set->rw__latch[0].generation,
-				       __ATOMIC_RELAXED) +
-		       1;
+	unsigned gen =
+		__atomic_load_n(&set->rw__generation[0], __ATOMIC_RELAXED) + 1;
 
 	__atomic_store_n(&set->rw__seq, seq + 1, __ATOMIC_RELAXED);
-	latch_store(&set->rw__latch[0], p, gen);
+	latch_store(set, 0, p, gen);
 	__atomic_store_n(&set->rw__seq, seq + 2, __ATOMIC_RELEASE);
-	latch_store(&set->rw__latch[1], p, gen);
+	latch_store(set, 1, p, gen);
 }
 
 /* Reader: the copy to use, and the seq to check it against afterwards. */
@@ -135,10 +141,9 @@ static unsigned read_begin(const struct rw_provider_set *set,
 			   const struct rw_provider **p, unsigned *gen)
 {
 	unsigned seq = __atomic_load_n(&set->rw__seq, __ATOMIC_ACQUIRE);
-	const struct rw__provider_latch *l = &set->rw__latch[seq & 1];
 
-	*p = rw_rcu_dereference(l->provider);
-	*gen = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
+	*p = rw_rcu_dereference(set->rw__provider[seq & 1]);
+	*gen = __atomic_load_n(&set->rw__generation[seq & 1], __ATOMIC_ACQUIRE);
 	return seq;
 }
 
@@ -345,24 +350,12 @@ out:
 
 /* --- Readers ---------------------------------------------------------- */
 
-int rw_provider_read(const struct rw_provider_set *set, void *out,
-		     unsigned *generation)
+/* The exported function, for programs built with RW_PROVIDER_NO_INLINE
+ * (or an older header): the header's inline code, which the others run. */
+int(rw_provider_read)(const struct rw_provider_set *set, void *out,
+		      unsigned *generation)
 {
-	const struct rw_provider *p;
-	unsigned seq, gen;
-	int ret;
-
-	if (RW_UNLIKELY(!set))
-		return -EINVAL;
-	rw_rcu_read_lock();
-	do {
-		seq = read_begin(set, &p, &gen);
-		ret = p ? p->read(p, out) : -ENODEV;
-	} while (read_retry(set, seq));
-	rw_rcu_read_unlock();
-	if (generation)
-		*generation = gen;
-	return ret;
+	return rw__provider_read_inline(set, out, generation);
 }
 
 int rw_provider_current_name(const struct rw_provider_set *set, char *buf,
@@ -374,7 +367,7 @@ int rw_provider_current_name(const struct rw_provider_set *set, char *buf,
 
 	if (!set || !buf || !size)
 		return -EINVAL;
-	rw_rcu_read_lock();
+	rw__rs_lock();
 	do {
 		size_t n = 0;
 
@@ -390,7 +383,7 @@ int rw_provider_current_name(const struct rw_provider_set *set, char *buf,
 		}
 		buf[n] = '\0';
 	} while (read_retry(set, seq));
-	rw_rcu_read_unlock();
+	rw__rs_unlock();
 	if (generation)
 		*generation = gen;
 	return ret;

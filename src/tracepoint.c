@@ -29,6 +29,15 @@
  * loaded, a single probe is the static call target itself, and nothing
  * waits. The torture test shows that this mixes function and data.
  *
+ * Read side. Sites, the iterator, bound stubs, the generic adapter and the
+ * recorders all run inside the site's section of the floor's own read side
+ * (rw__rs_lock(), rewire/readside.h: an increment of a thread-local count,
+ * no fence), not liburcu's: a site then costs a handful of instructions
+ * around the probe. The library's own readers of funcs below use it too.
+ * Arrays, stubs and bindings are retired with rw_rcu_call() and waited for
+ * with rw_rcu_synchronize(), whose grace periods cover both read sides
+ * (rewire/rcu.h), so nothing here depends on which side a reader used.
+ *
  * Lock order: tp_lock, then the text lock (taken by static call and key
  * updates and for bound stubs). The call_rcu thread takes the text lock
  * alone, to free stubs.
@@ -290,10 +299,10 @@ unsigned rw_tracepoint_probe_count(const struct rw_tracepoint *tp)
 
 	if (!tp)
 		return 0;
-	rw_rcu_read_lock();
+	rw__rs_lock();
 	f = rw_rcu_dereference(tp->funcs);
 	n = count_of(f);
-	rw_rcu_read_unlock();
+	rw__rs_unlock();
 	return n;
 }
 
@@ -335,7 +344,7 @@ size_t rw__tp_probe_funcs(const struct rw_tracepoint *tp, void **out,
 	const struct rw__tp_funcs *f;
 	size_t n;
 
-	rw_rcu_read_lock();
+	rw__rs_lock();
 	f = rw_rcu_dereference(tp->funcs);
 	n = count_of(f);
 	for (size_t i = 0; i < n && i < max; i++) {
@@ -346,7 +355,7 @@ size_t rw__tp_probe_funcs(const struct rw_tracepoint *tp, void **out,
 				? (void *)((const struct binding *)pr->data)->fn
 				: pr->func;
 	}
-	rw_rcu_read_unlock();
+	rw__rs_unlock();
 	return n;
 }
 

@@ -23,8 +23,9 @@
  * function and retries if a writer switched providers meanwhile: the result
  * always comes from one provider that was current for the whole call of its
  * read function, together with the generation it was current in (1). The
- * whole read runs inside an RCU read-side critical section
- * (rewire/rcu.h), and rw_provider_unregister() returns only after a grace
+ * whole read runs inside an RCU read-side critical section (rewire's own
+ * read side, rewire/readside.h, which the grace periods of rewire/rcu.h
+ * cover), and rw_provider_unregister() returns only after a grace
  * period, when no reader can still be inside the provider: the caller may
  * free it right away (2).
  *
@@ -100,11 +101,13 @@
 #ifndef REWIRE_PROVIDER_H
 #define REWIRE_PROVIDER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <rewire/common.h>
 #include <rewire/rcu.h>
+#include <rewire/readside.h>
 
 RW_EXTERN_C_BEGIN
 
@@ -147,24 +150,22 @@ struct rw_provider {
 	struct rw_provider_set *rw__set; /* NULL while unregistered */
 };
 
-/* One copy of the seqcount-latched state. */
-struct rw__provider_latch {
-	/* Written by writers (release) under the writer mutex, read by
-	 * readers (acquire) under RCU. */
-	const struct rw_provider *provider;
-	unsigned generation;
-};
-
 /*
  * struct rw_provider_set - the providers of one service. Initialize with
  * RW_PROVIDER_SET_INIT or by zeroing it; no set-up call is needed. All
- * fields are private.
+ * fields are private; rw_provider_read()'s inline fast path reads rw__seq
+ * and the latch, so their layout is part of the ABI.
  */
 struct rw_provider_set {
-	/* Seqcount latch: readers use rw__latch[rw__seq & 1]. Written under
-	 * the writer mutex, read lock-free. */
+	/* Seqcount latch: readers use copy rw__seq & 1, that is
+	 * rw__provider[rw__seq & 1] and rw__generation[rw__seq & 1]. Two
+	 * arrays rather than an array of pairs, the providers first: a
+	 * provider is then one scaled load from the set's address and the
+	 * index. Written under the writer mutex (release), read lock-free
+	 * (acquire) under RCU. */
+	const struct rw_provider *rw__provider[2];
 	unsigned rw__seq;
-	struct rw__provider_latch rw__latch[2];
+	unsigned rw__generation[2];
 	/* Registered providers, sorted by rating, best first; ties in
 	 * registration order. Writer mutex. */
 	struct rw_provider *rw__list;
@@ -243,8 +244,11 @@ RW_EXPORT int rw_provider_unregister(struct rw_provider_set *set,
  * The result comes from one provider that stayed current from the start to
  * the end of the call of its read function, and that provider cannot be
  * unregistered (so freed) before this returns. Never waits for a writer;
- * retries while writers switch. Async-signal-safe if the read function is
- * and the calling thread has been registered with RCU (rewire/rcu.h).
+ * retries while writers switch. Async-signal-safe if the read function is,
+ * also as a thread's first read: the read side (rewire/readside.h)
+ * registers the thread without allocating, signals blocked. Inline (see
+ * below): costs the latch's few loads and a thread-local increment and
+ * decrement around the read function.
  *
  * Memory ordering: the read function sees everything its provider's
  * registration and enable hook wrote. If it observes a store made after the
@@ -256,6 +260,57 @@ RW_EXPORT int rw_provider_unregister(struct rw_provider_set *set,
  */
 RW_EXPORT int rw_provider_read(const struct rw_provider_set *set, void *out,
 			       unsigned *generation);
+
+/*
+ * Private: the whole of rw_provider_read(), inline (src/provider.c
+ * describes the latch). A read is then the latch's loads and check around
+ * the call of the read function, inside a section of the floor's read side
+ * (rewire/readside.h: a thread-local increment and decrement), with no
+ * call into the library and no PLT. The exported rw_provider_read() runs
+ * this same code; define RW_PROVIDER_NO_INLINE before including this header
+ * to call it instead.
+ */
+static inline __attribute__((always_inline)) int
+rw__provider_read_inline(const struct rw_provider_set *set, void *out,
+			 unsigned *generation)
+{
+	const struct rw_provider *p;
+	unsigned seq, gen = 0;
+	int ret;
+
+	if (__builtin_expect(!set, 0))
+		return -EINVAL;
+	rw__rs_lock();
+	do {
+		seq = __atomic_load_n(&set->rw__seq, __ATOMIC_ACQUIRE);
+		p = rw_rcu_dereference(set->rw__provider[seq & 1]);
+		/* Only when asked for: a dead atomic load is not removed. */
+		if (generation)
+			gen = __atomic_load_n(&set->rw__generation[seq & 1],
+					      __ATOMIC_ACQUIRE);
+		ret = p ? p->read(p, out) : -ENODEV;
+		/* Whatever the read function loaded is ordered before the
+		 * check. ThreadSanitizer does not model fences (GCC refuses
+		 * them under -fsanitize=thread); on x86-64 an acquire fence
+		 * is only a compiler barrier, and the latch is read with
+		 * acquire loads, which TSan sees. */
+#ifdef RW_TSAN
+		__asm__ __volatile__("" ::: "memory");
+#else
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+#endif
+	} while (__builtin_expect(
+		__atomic_load_n(&set->rw__seq, __ATOMIC_RELAXED) != seq, 0));
+	rw__rs_unlock();
+	if (generation)
+		*generation = gen;
+	return ret;
+}
+
+#ifndef RW_PROVIDER_NO_INLINE
+#define rw_provider_read(set, out, generation) \
+	rw__provider_read_inline(set, out, generation)
+#endif
 
 /**
  * rw_provider_current_name - copy the name of the current provider into

@@ -7,7 +7,8 @@
  * A tracepoint is a named event with typed arguments, fired at a site in the
  * program. With no probe attached the site is a 5-byte NOP (a static key).
  * With probes attached the NOP becomes a jump to an RCU read-side critical
- * section that calls a static call:
+ * section (rewire's own read side, rewire/readside.h: a thread-local
+ * increment and decrement) that calls a static call:
  *
  *	probes	static call target		probe's data comes from
  *	0	nothing (ret), site is a NOP	-
@@ -26,9 +27,12 @@
  * call is a function pointer and a single probe also goes through the
  * iterator.
  *
- * Probes run in the firing thread, in an RCU read-side critical section,
- * ordered by priority (higher first, default RW_TRACEPOINT_PRIO_DEFAULT);
- * equal priorities run in registration order.
+ * Probes run in the firing thread, in an RCU read-side critical section
+ * that rw_rcu_synchronize() and rw_rcu_call() wait for, ordered by
+ * priority (higher first, default RW_TRACEPOINT_PRIO_DEFAULT); equal
+ * priorities run in registration order. A site may fire in a signal
+ * handler, also in a thread's first tracepoint: the read side registers
+ * the thread without allocating, signals blocked.
  *
  * Usage
  *
@@ -84,6 +88,7 @@
 
 #include <rewire/common.h>
 #include <rewire/rcu.h>
+#include <rewire/readside.h>
 #include <rewire/static_call.h>
 #include <rewire/static_key.h>
 
@@ -574,11 +579,36 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 	} while (0)
 #else
 #define RW__TP_NAIVE 0
-#define RW__TP_SITE_CALL(name, ...)                                   \
-	do {                                                          \
-		RW_TRACEPOINT_TEST_DELAY();                           \
-		rw_static_call(rw__tpcall_##name)(                    \
-			NULL RW__TP_MAP(RW__TP_ARGS, ##__VA_ARGS__)); \
+/*
+ * The data argument of a site: nobody reads it (a bound stub loads its own
+ * data over it, the iterator and the generic adapter take theirs from the
+ * array, a NULL target returns at once), so on x86-64 no instruction sets
+ * it and the call passes whatever %rdi holds: the empty asm tells the
+ * compiler that the value is in %rdi (volatile, or gcc hoists it out of
+ * a loop and moves the value it saw then into %rdi at every call).
+ * Elsewhere, and under MemorySanitizer (which checks that arguments are
+ * initialized), it is NULL.
+ */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#define RW__TP_MSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && !defined(RW__TP_MSAN)
+#define RW__TP_NODATA()                            \
+	__extension__({                            \
+		void *__nd;                        \
+		__asm__ volatile("" : "=D"(__nd)); \
+		__nd;                              \
+	})
+#else
+#define RW__TP_NODATA() NULL
+#endif
+#define RW__TP_SITE_CALL(name, ...)                                           \
+	do {                                                                  \
+		RW_TRACEPOINT_TEST_DELAY();                                   \
+		rw_static_call(rw__tpcall_##name)(RW__TP_NODATA() RW__TP_MAP( \
+			RW__TP_ARGS, ##__VA_ARGS__));                         \
 	} while (0)
 #endif
 
@@ -597,9 +627,9 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 			RW__TP_LIST(RW__TP_DECL, ##__VA_ARGS__))             \
 	{                                                                    \
 		if (rw_static_branch_unlikely(rw__tpkey_##name)) {           \
-			rw_rcu_read_lock();                                  \
+			rw__rs_lock();                                       \
 			RW__TP_SITE_CALL(name, ##__VA_ARGS__);               \
-			rw_rcu_read_unlock();                                \
+			rw__rs_unlock();                                     \
 		}                                                            \
 	}                                                                    \
 	static inline __attribute__((                                        \

@@ -4,6 +4,7 @@
  * safe for threads running the code meanwhile. The protocol is the
  * kernel's smp_text_poke_batch_finish() (arch/x86/kernel/alternative.c);
  * the comments at each step say what it guarantees.
+ * Model: src/text_poke.pml (checked with Spin, ctest -L model).
  */
 #include "text_poke.h"
 #include "entry.h"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tracepoints: probe arrays, bound stubs and the order of a change.
+ * Model: src/tracepoint.pml (checked with Spin, ctest -L model).
  *
  * A change of probes (tp_change()) runs under tp_lock in these steps:
  *

@@ -18,8 +18,9 @@
  *     (cookie, gp.lock, a grace period only while the cookie is not
  *     complete: concurrent synchronizers share grace periods).
  *
- * Processes: one reader thread, not registered at first: NSEC sections,
- * each its first lock registering it if needed; then it exits
+ * Processes: one reader thread, not registered at first: NSEC sections
+ * (1 by default: -DNSEC=2 doubles the search), the first lock
+ * registering it if needed; then it exits
  * (thread_exit() unregisters it), and a later key destructor locks again
  * (it registers again) and exits again. One signal handler section may
  * interrupt the thread once: before its first lock (the handler's lock
@@ -74,13 +75,14 @@
  *   NAIVE_WRAP    the cookie compared with a plain seq >= c: across the
  *                 wrap a cookie (0 -> 2 in the code) is complete at once.
  *
+ * run_spin: --cc=-O2
  * run_spin-naive: NAIVE_NO_MB1
  * run_spin-naive: NAIVE_NO_MB2
  * run_spin-naive: NAIVE_WRAP
  */
 
 #ifndef NSEC
-#define NSEC 2
+#define NSEC 1
 #endif
 #define M 16		/* gp.seq modulus */
 #define MASK 15

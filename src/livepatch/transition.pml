@@ -97,7 +97,7 @@
  *                      stale e_0 puts it back on the patched side while
  *                      the entries are being rewritten to the original.
  *
- * run_spin: --pan=-f --cc=-DNFAIR=3
+ * run_spin: --pan=-f --cc=-DNFAIR=3 --cc=-O2
  * run_spin-naive: NAIVE_NO_DECIDING
  * run_spin-naive: NAIVE_STORE
  * run_spin-naive: NAIVE_ROLLBACK

@@ -42,7 +42,11 @@
  * sequentially consistent (gp_run() has a full barrier after G1, the
  * registry lock, membarrier; xchg is a full barrier). Loads by the reader
  * of its own nest see its own buffered stores. membarrier is one atomic
- * step: a full barrier on every thread of the process.
+ * step: a full barrier on every thread of the process. The fallback
+ * without membarrier (rewire's signal to the threads registered when G2
+ * or G5 starts) is not modelled apart: a thread registering after G2's
+ * snapshot takes registry.lock after the updater's G1 barrier, which
+ * orders its section after the unpublish as the barrier would.
  *
  * gp.seq wraps: the model keeps 4 bits (modulus 16) and starts at 12 or
  * 14, so the grace periods cross the wrap; the compare is

@@ -44,6 +44,9 @@
  * writer also moves threads out of runs of one-byte NOPs that become a
  * jump.
  *
+ * Model: src/livepatch/transition.pml (Spin: the dispatcher's generation
+ * check, the "being decided" bit, the switch by CAS, gen_adopt()).
+ *
  * Locking: lp_lock serializes every rw_patch_* call and the patch stack;
  * it nests outside the entry lock, the text lock and the cross-thread call
  * lock.
@@ -180,6 +183,32 @@ __attribute__((constructor)) static void lp_init(void)
 }
 
 /*
+ * The calling thread adopts the epoch of the transition in progress
+ * (start_wrap(), rw_patch_quiescent()). Every verdict of a round that
+ * counts a thread as switched leaves the round's epoch in its generation
+ * (check_fn(), check_remote()); rewire's signal can run check_fn() in
+ * this very thread between a load of active_epoch and a store, and a
+ * plain store would then put back an epoch read before the verdict (the
+ * start state, or the side a reversal left) while the round counts the
+ * thread as switched. So: the generation first, then active_epoch, then
+ * a CAS that fails if a verdict came in between.
+ */
+static void gen_adopt(void)
+{
+	uint32_t g = atomic_load(&thread_gen), e;
+
+	for (;;) {
+		e = atomic_load(&active_epoch);
+		if (!e || g == e)
+			return;
+		/* On failure g holds the new value: a verdict, or the
+		 * checker's bit 31. */
+		if (atomic_compare_exchange_strong(&thread_gen, &g, e))
+			return;
+	}
+}
+
+/*
  * The pthread_create() wrapper. Only where live patching works: under
  * ThreadSanitizer (generic backend) the wrapper would run before TSan set
  * the new thread up.
@@ -193,13 +222,11 @@ struct start_arg {
 static void *start_wrap(void *p)
 {
 	struct start_arg sa = *(struct start_arg *)p;
-	uint32_t e;
 
 	free(p);
 	/* A new thread has no frame of any patched function: it starts in
 	 * the target state of the transition in progress. */
-	e = atomic_load(&active_epoch);
-	atomic_store(&thread_gen, e);
+	gen_adopt();
 	reg_self();
 	return sa.fn(sa.arg);
 }
@@ -776,6 +803,9 @@ static void check_fn(void *arg, void *uc)
 
 	atomic_fetch_add(&r->total, 1);
 	if (state_of(g) == r->target) {
+		/* Stamped with the epoch, so that an interrupted
+		 * gen_adopt() cannot undo the verdict. */
+		atomic_store(&thread_gen, r->epoch);
 		atomic_fetch_add(&r->switched, 1);
 		return;
 	}
@@ -805,8 +835,16 @@ static int check_remote(struct round *r, pid_t tid, struct reg_slot *s)
 	}
 	g = atomic_load(gp);
 	if (state_of(g) == r->target) {
+		/* The stamp (see gen_adopt()): it fails only if the thread
+		 * changed its generation meanwhile. */
+		if (g == r->epoch ||
+		    atomic_compare_exchange_strong(gp, &g, r->epoch)) {
+			atomic_store(&s->busy, 0);
+			return RW__LP_SAFE;
+		}
 		atomic_store(&s->busy, 0);
-		return RW__LP_SAFE;
+		round_note(r, tid, RW_PT_BUSY, 0, 0);
+		return RW__LP_BUSY;
 	}
 	marked = g | GEN_DECIDING;
 	if ((g & GEN_DECIDING) ||
@@ -2073,5 +2111,5 @@ RW_EXPORT void rw_patch_quiescent(void)
 	uint32_t e = atomic_load_explicit(&active_epoch, memory_order_acquire);
 
 	if (e && atomic_load_explicit(&thread_gen, memory_order_relaxed) != e)
-		atomic_store(&thread_gen, e);
+		gen_adopt();
 }

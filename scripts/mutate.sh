@@ -101,6 +101,9 @@ mutant each-thread-no-wait src/threads.c "test_threads" \
 mutant stop-reuse-no-listing src/threads.c "test_stop_threads_floor" \
 	'		if (ret || (!fresh && !reuse))' \
 	'		if (ret || !fresh || reuse)'
+mutant stop-count-trusted src/threads.c "test_stop_threads_floor" \
+	'		if (!ret && only_parked_left()) {' \
+	'		if (!ret) {'
 mutant stop-disable-ignores-open src/threads.c "test_stop_threads_floor" \
 	'		if (atomic_load(&ss.open)) {' \
 	'		if (0) {'

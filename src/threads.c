@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <ucontext.h>
 
@@ -1717,13 +1718,64 @@ int rw__on_threads(rw__thread_uc_fn fn, void *arg,
 /* Stopping every thread: stop_machine for threads. */
 
 /*
+ * Whether the thread group now has no thread but the parked ones and the
+ * caller, so that no listing is needed to know that the stop has every
+ * thread. The kernel gives the number of threads in the group as the link
+ * count of /proc/self/task (2 plus signal->nr_threads, proc_task_getattr()).
+ * Every parked thread is certainly in the group (it runs our handler), and
+ * so is the caller: if the group has exactly that many threads, it has no
+ * other. Exited threads not yet released, zombies and threads that never
+ * park (a sanitizer's) make the count larger, never smaller: the stop then
+ * lists /proc/self/task, as it would without this check. A thread created
+ * before its creator parked is counted by then (the kernel counts it in
+ * clone(), before clone() returns, and the creator's arrival happens
+ * before the caller reads the count).
+ */
+static bool only_parked_left(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/task", &st) != 0)
+		return false;
+	return st.st_nlink == 2 + 1 + (nlink_t)atomic_load(&ss.arrived);
+}
+
+/*
+ * The last listing, after a stop that did not need a new one: the parked
+ * threads and the caller, which are the whole thread group, sorted. The
+ * next call then signals exactly the threads that exist.
+ */
+static void listing_from_parked(struct call *c)
+{
+	struct chunk *ch;
+	uint32_t i;
+
+	ls.last.n = 0;
+	ls.last_valid = false;
+	if (tid_vec_push(&ls.last, c->self))
+		return;
+	for (ch = atomic_load(&cs.head); ch; ch = atomic_load(&ch->next)) {
+		for (i = 0; i < ch->count; i++) {
+			if (atomic_load(&ch->slots[i].state) != SLOT_RUNNING)
+				continue;
+			if (tid_vec_push(&ls.last, ch->slots[i].tid))
+				return;
+		}
+	}
+	sort_unique(&ls.last);
+	ls.last_valid = true;
+}
+
+/*
  * PREPARE: signal every thread and wait until it is parked, listing
  * /proc/self/task again until a listing made while every thread listed
- * before was parked (or gone) shows no new one (the first round may reuse
- * the last listing instead, see signal_round()). Parked threads create no
- * threads, so the set is then complete. At the deadline the threads that
- * have not parked are cancelled; if none is left to cancel (the last ones
- * parked meanwhile) the stop goes on.
+ * before was parked (or gone) shows no new one. Parked threads create no
+ * threads, so the set is then complete. The first round may signal the
+ * threads of the last listing instead (see signal_round()), and once a
+ * round has parked, only_parked_left() may show without a listing that
+ * there is no other thread. At the deadline the threads that have not
+ * parked are cancelled; if none is left to cancel (the last ones parked
+ * meanwhile) the stop goes on.
  */
 static int stop_gather(struct call *c, uint64_t deadline)
 {
@@ -1737,6 +1789,10 @@ static int stop_gather(struct call *c, uint64_t deadline)
 		if (ret || (!fresh && !reuse))
 			return ret;
 		ret = wait_answers(c, &ss.arrived, &ss.want, deadline);
+		if (!ret && only_parked_left()) {
+			listing_from_parked(c);
+			return 0;
+		}
 		if (ret != -RW_ERR_THREAD_TIMEOUT)
 			continue;
 		cancel_unanswered(c);

@@ -102,8 +102,8 @@ mutant stop-reuse-no-listing src/threads.c "test_stop_threads_floor" \
 	'		if (ret || (!fresh && !reuse))' \
 	'		if (ret || !fresh || reuse)'
 mutant stop-count-trusted src/threads.c "test_stop_threads_floor" \
-	'		if (!ret && only_parked_left()) {' \
-	'		if (!ret) {'
+	$'	if (stat("/proc/self/task", &st) != 0)\n		return false;' \
+	$'	if (stat("/proc/self/task", &st) == 0)\n		return true;'
 mutant stop-disable-ignores-open src/threads.c "test_stop_threads_floor" \
 	'		if (atomic_load(&ss.open)) {' \
 	'		if (0) {'

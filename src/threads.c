@@ -110,7 +110,7 @@ static struct call_state {
 	 */
 	_Atomic uint32_t active_seq;
 	/*
-	 * Handlers (and in_fn_here()) currently looking at the call state.
+	 * Handlers currently looking at the call state.
 	 * The caller frees the chunks only after clearing active_seq and
 	 * seeing inflight drop to 0.
 	 */
@@ -339,6 +339,13 @@ static struct slot *slot_by_tid(pid_t tid)
 }
 
 /*
+ * Whether this thread is in the handler running fn (or parked) for a call:
+ * set and cleared by the handler, reset in a fork child. Initial-exec, so
+ * that the handler writes it with one instruction and never allocates.
+ */
+static __thread bool in_fn_flag __attribute__((tls_model("initial-exec")));
+
+/*
  * Whether the calling thread is inside fn for the active call (in its
  * handler, or in a handler that interrupted it there). A new call from there
  * would wait for the lock that the active caller holds while the caller
@@ -346,16 +353,7 @@ static struct slot *slot_by_tid(pid_t tid)
  */
 static bool in_fn_here(void)
 {
-	bool ret = false;
-	struct slot *s;
-
-	atomic_fetch_add(&cs.inflight, 1);
-	if (atomic_load(&cs.active_seq) != 0) {
-		s = slot_by_tid(rw__gettid());
-		ret = s && atomic_load(&s->state) == SLOT_RUNNING;
-	}
-	atomic_fetch_sub_explicit(&cs.inflight, 1, memory_order_release);
-	return ret;
+	return in_fn_flag;
 }
 
 static int call_lock_acquire(void)
@@ -602,12 +600,14 @@ static void handler(int sig, siginfo_t *si, void *uc)
 		goto put;
 	if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_RUNNING))
 		goto put;
+	in_fn_flag = true;
 	if (cs.stop)
 		stop_park(s, uc);
 	else if (cs.fn_uc)
 		cs.fn_uc(cs.arg, uc);
 	else
 		cs.fn(cs.arg);
+	in_fn_flag = false;
 	atomic_store(&s->state, SLOT_DONE);
 	n = atomic_fetch_add(&cs.answered, 1) + 1;
 	atomic_fetch_sub_explicit(&cs.inflight, 1, memory_order_release);
@@ -1572,6 +1572,23 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 }
 
 /*
+ * The uid for the signals' siginfo, read once: the kernel delivers what
+ * the sender writes there to its own thread group, and the handler does
+ * not look at it (it checks the pid and the call's sequence number).
+ */
+static uid_t cached_uid(void)
+{
+	static uid_t uid;
+	static bool known;
+
+	if (!known) {
+		uid = getuid();
+		known = true;
+	}
+	return uid;
+}
+
+/*
  * Start a call (call_lock held, handler installed): fill in the caller's
  * bookkeeping and publish fn, arg and stop, then the sequence number.
  */
@@ -1580,8 +1597,9 @@ static void call_begin(struct call *c, rw_thread_fn fn, void *arg, bool stop)
 	memset(c, 0, sizeof(*c));
 	c->pid = getpid();
 	atomic_store_explicit(&cs.pid, c->pid, memory_order_relaxed);
-	c->self = rw__gettid();
-	c->uid = getuid();
+	/* call_lock holds our thread id: no gettid() system call. */
+	c->self = (pid_t)(atomic_load(&call_lock.word) & ~RW__LOCK_WAITERS);
+	c->uid = cached_uid();
 	c->signo = signo_resolve();
 	if (++cs.last_seq == 0)
 		++cs.last_seq;
@@ -1944,6 +1962,8 @@ void rw__threads_atfork_child(void)
 	struct chunk *ch, *next;
 
 	fork_holds_lock = false;
+	/* A fork from inside fn: the child's thread is not in a call. */
+	in_fn_flag = false;
 	stop_tail_open = false;
 	atomic_store(&cs.active_seq, 0);
 	atomic_store(&cs.inflight, 0);

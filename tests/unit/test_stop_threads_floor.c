@@ -363,6 +363,9 @@ static void test_long_prepare(void)
 {
 #ifdef RW_TSAN
 	/* TSan runs handlers with every signal blocked. */
+	(void)usr1_handler;
+	(void)fn_no_handler;
+	(void)blocker;
 	printf("  skipped under TSan\n");
 #else
 	pthread_t th[NSLEEPERS], bt;

@@ -659,6 +659,10 @@ static int install_handler(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+#ifdef RW_TSAN
+	/* TSan applies the mask itself; stop_park() blocks explicitly. */
+	sigemptyset(&sa.sa_mask);
+#else
 	/*
 	 * The kernel blocks the signals of block_signals() when it runs the
 	 * handler, and the return from the handler restores the thread's
@@ -671,6 +675,7 @@ static int install_handler(void)
 	sigdelset(&sa.sa_mask, SIGFPE);
 	sigdelset(&sa.sa_mask, SIGTRAP);
 	sigdelset(&sa.sa_mask, SIGSYS);
+#endif
 	if (sigaction(signo, &sa, NULL) != 0)
 		return -errno;
 	atomic_store(&installed, true);

@@ -422,6 +422,7 @@ static void restore_signals(const uint64_t *old)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(*old));
 }
 
+#ifndef RW_TSAN
 /*
  * wait_change() that gives up after ns (spinning included) and then
  * returns val.
@@ -448,6 +449,7 @@ static int wait_change_for(_Atomic int *word, int val, int spins, uint64_t ns)
 		futex_wait_ns(word, val, end - now);
 	}
 }
+#endif
 
 /*
  * A parked thread that waited PARK_OPEN_NS in PREPARE takes signals again
@@ -529,7 +531,16 @@ static void stop_park(struct slot *s, void *uc)
 		rw__futex(&ss.arrived, FUTEX_WAKE_PRIVATE, 1, NULL);
 	if (n < ncpus)
 		spins = SPIN_LOOPS;
+#ifdef RW_TSAN
+	/*
+	 * TSan: the kernel's protocol, every parked thread open until
+	 * DISABLE, as before issue 17. With TSan's deferred signals, parked
+	 * threads that skip DISABLE were seen running during fn.
+	 */
+	phase = STOP_PREPARE;
+#else
 	phase = wait_change_for(&ss.phase, STOP_PREPARE, spins, PARK_OPEN_NS);
+#endif
 	if (phase == STOP_PREPARE)
 		phase = park_open(s, &open_mask);
 	while (phase != STOP_EXIT && phase != STOP_ABORT)

@@ -45,7 +45,9 @@ __attribute__((noinline)) int pvb_read_urcu(const struct pvb_old_set *set,
 		p = rw_rcu_dereference(l->provider);
 		gen = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
 		ret = p ? p->read(p, out) : -ENODEV;
+#ifndef RW_TSAN /* GCC refuses fences under -fsanitize=thread */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+#endif
 	} while (__atomic_load_n(&set->seq, __ATOMIC_RELAXED) != seq);
 	rw_rcu_read_unlock();
 	if (generation)

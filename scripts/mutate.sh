@@ -93,23 +93,11 @@ mutant key-last-dec-keeps-sites src/static_key.c "test_static_key" \
 	'if (__atomic_fetch_sub(&key->enabled, 1, __ATOMIC_ACQ_REL) != 0)'
 
 mutant stop-no-gather src/threads.c "test_stop_threads test_threads" \
-	'		if (ret || (!fresh && !reuse))' \
+	'		if (ret || !fresh)' \
 	'		if (1)'
 mutant each-thread-no-wait src/threads.c "test_threads" \
 	$'	if (!ret)\n		ret = wait_answers(&c, &cs.answered, &cs.want, deadline);' \
 	$'	(void)deadline;'
-mutant stop-reuse-no-listing src/threads.c "test_stop_threads_floor" \
-	'		if (ret || (!fresh && !reuse))' \
-	'		if (ret || !fresh || reuse)'
-mutant stop-count-trusted src/threads.c "test_stop_threads_floor" \
-	$'	if (stat("/proc/self/task", &st) != 0)\n		return false;' \
-	$'	if (stat("/proc/self/task", &st) == 0)\n		return true;'
-mutant stop-disable-ignores-open src/threads.c "test_stop_threads_floor" \
-	'		if (atomic_load(&ss.open)) {' \
-	'		if (0) {'
-mutant call-memory-unmapped src/threads.c "test_stop_threads_floor" \
-	$'		chunk_put(ch);\n	}\n	atomic_store(&cs.head, NULL);\n	if (late) {' \
-	$'		map_free(ch);\n	}\n	atomic_store(&cs.head, NULL);\n	if (late) {'
 
 mutant lp-new-thread-old-state src/livepatch/core.c \
 	"test_lp_fork_dlclose torture_lp_churn" \

@@ -43,9 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <ucontext.h>
 
 /* Listings that find new threads before the call gives up with -EAGAIN. */
 #define MAX_ROUNDS 64
@@ -94,7 +92,6 @@ struct chunk {
 	_Atomic(struct chunk *) next; /* written by the caller, release */
 	uint32_t base;
 	uint32_t count;
-	uint32_t cap; /* slots the mapping has room for (count <= cap) */
 	struct slot slots[];
 };
 
@@ -110,7 +107,7 @@ static struct call_state {
 	 */
 	_Atomic uint32_t active_seq;
 	/*
-	 * Handlers currently looking at the call state.
+	 * Handlers (and in_fn_here()) currently looking at the call state.
 	 * The caller frees the chunks only after clearing active_seq and
 	 * seeing inflight drop to 0.
 	 */
@@ -145,13 +142,6 @@ static struct call_state {
 	void *farg;
 	/* Last sequence number handed out; under call_lock. */
 	uint32_t last_seq;
-	/*
-	 * The process id, as the last call found it, for the handler to
-	 * recognize our own signals without a getpid() system call. A
-	 * signal from another process that claims our pid still needs the
-	 * sequence number of the active call.
-	 */
-	_Atomic pid_t pid;
 } cs;
 
 /*
@@ -171,15 +161,6 @@ static struct call_state {
  *	                    error): fn does not run
  *	EXIT or
  *	ABORT   -> NONE     caller, once every parked thread left the handler
- *
- * A thread parks with signals already blocked, so that DISABLE normally
- * needs nothing from it: the caller finds no thread "open" (ss.open) and
- * moves on without waking anyone, and each parked thread sleeps once, from
- * its arrival to EXIT (one wake-up per thread per stop, besides the
- * signal). Only a thread that stays parked in PREPARE longer than
- * PARK_OPEN_NS (a stop waiting for a late thread) unblocks signals
- * meanwhile, counted in ss.open; DISABLE then wakes it and waits for it to
- * block them again, as the kernel's MULTI_STOP_DISABLE_IRQ does.
  */
 enum stop_phase {
 	STOP_NONE,
@@ -189,16 +170,6 @@ enum stop_phase {
 	STOP_EXIT,
 	STOP_ABORT,
 };
-
-/*
- * How long a parked thread keeps signals blocked while the stop is still
- * in PREPARE, before it takes them again until DISABLE. A stop normally
- * gathers its threads well within this (64 sleeping threads on 2 CPUs:
- * about 1 ms), so the program's signal handlers are held off only by a
- * stop that waits for a thread that does not answer, and then for no
- * longer than this.
- */
-#define PARK_OPEN_NS 50000000ull
 
 /*
  * The shared state of the current stop. Static like cs, and only
@@ -213,11 +184,8 @@ static struct stop_state {
 	alignas(RW_CACHELINE) _Atomic int arrived;
 	/* Arrivals the caller waits for; the one that reaches it wakes it. */
 	_Atomic int want;
-	/*
-	 * Parked threads that took signals again (park_open()) and have not
-	 * blocked them since. The caller, in DISABLE, sleeps on it.
-	 */
-	_Atomic int open;
+	/* DISABLE acknowledgements still missing. The caller sleeps on it. */
+	_Atomic int left;
 } ss;
 
 /*
@@ -339,13 +307,6 @@ static struct slot *slot_by_tid(pid_t tid)
 }
 
 /*
- * Whether this thread is in the handler running fn (or parked) for a call:
- * set and cleared by the handler, reset in a fork child. Initial-exec, so
- * that the handler writes it with one instruction and never allocates.
- */
-static __thread bool in_fn_flag __attribute__((tls_model("initial-exec")));
-
-/*
  * Whether the calling thread is inside fn for the active call (in its
  * handler, or in a handler that interrupted it there). A new call from there
  * would wait for the lock that the active caller holds while the caller
@@ -353,7 +314,16 @@ static __thread bool in_fn_flag __attribute__((tls_model("initial-exec")));
  */
 static bool in_fn_here(void)
 {
-	return in_fn_flag;
+	bool ret = false;
+	struct slot *s;
+
+	atomic_fetch_add(&cs.inflight, 1);
+	if (atomic_load(&cs.active_seq) != 0) {
+		s = slot_by_tid(rw__gettid());
+		ret = s && atomic_load(&s->state) == SLOT_RUNNING;
+	}
+	atomic_fetch_sub_explicit(&cs.inflight, 1, memory_order_release);
+	return ret;
 }
 
 static int call_lock_acquire(void)
@@ -392,14 +362,6 @@ static int wait_change(_Atomic int *word, int val, int spins)
 	}
 }
 
-static void futex_wait_ns(_Atomic int *word, int val, uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000ull),
-			       (long)(ns % 1000000000ull) };
-
-	rw__futex(word, FUTEX_WAIT_PRIVATE, val, &ts);
-}
-
 /*
  * The signals that threads block while fn runs: all but the ones that
  * report faults (the kernel kills a thread that faults with the signal of
@@ -422,154 +384,45 @@ static void restore_signals(const uint64_t *old)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(*old));
 }
 
-#ifndef RW_TSAN
 /*
- * wait_change() that gives up after ns (spinning included) and then
- * returns val.
- */
-static int wait_change_for(_Atomic int *word, int val, int spins, uint64_t ns)
-{
-	uint64_t now, end;
-	int v, i;
-
-	for (i = 0; i < spins; i++) {
-		v = atomic_load(word);
-		if (v != val)
-			return v;
-		cpu_relax();
-	}
-	end = rw__now_ns() + ns;
-	for (;;) {
-		v = atomic_load(word);
-		if (v != val)
-			return v;
-		now = rw__now_ns();
-		if (now >= end)
-			return val;
-		futex_wait_ns(word, val, end - now);
-	}
-}
-#endif
-
-/*
- * A parked thread that waited PARK_OPEN_NS in PREPARE takes signals again
- * (open_mask: the mask it had when the handler started) until DISABLE (or
- * ABORT), then blocks them and acknowledges. Returns the phase it saw last.
- *
- * The thread counts itself open before it looks at the phase, and the
- * caller stores DISABLE before it looks at the count (all sequentially
- * consistent): either the caller sees the thread open and waits for it,
- * or the thread sees DISABLE (or later) and never unblocks. ack goes back
- * to ACK_PREPARE while the thread is open, so that at the DISABLE deadline
- * the caller can mark it ACK_LATE; the compare-and-swap back to
- * ACK_DISABLE decides whether it acknowledged in time.
- */
-static int park_open(struct slot *s, const uint64_t *open_mask)
-{
-	int phase, expect = ACK_PREPARE;
-	uint64_t mask;
-	bool opened = false;
-
-	atomic_store(&s->ack, ACK_PREPARE);
-	atomic_fetch_add(&ss.open, 1);
-	phase = atomic_load(&ss.phase);
-	if (phase == STOP_PREPARE) {
-		syscall(SYS_rt_sigprocmask, SIG_SETMASK, open_mask, &mask,
-			sizeof(mask));
-		opened = true;
-		phase = wait_change(&ss.phase, STOP_PREPARE, 0);
-	}
-	if (phase == STOP_ABORT)
-		return phase;
-	if (opened)
-		restore_signals(&mask);
-	if (atomic_compare_exchange_strong(&s->ack, &expect, ACK_DISABLE) &&
-	    atomic_fetch_sub(&ss.open, 1) == 1)
-		rw__futex(&ss.open, FUTEX_WAKE_PRIVATE, 1, NULL);
-	return phase;
-}
-
-/*
- * A thread parked by rw_stop_threads(), in the handler, its slot RUNNING;
- * uc is the context the signal interrupted. The thread's side of the
- * phases (the caller's side is rw_stop_threads()):
+ * A thread parked by rw_stop_threads(), in the handler, its slot RUNNING.
+ * The thread's side of the phases (the caller's side is rw_stop_threads()):
  *
  * 1. PREPARE: acknowledge (ack, then arrived; the arrival the caller waits
- *    for wakes it) and wait for EXIT or ABORT. Signals are blocked already
- *    (the handler's sa_mask; TSan builds block them here), so DISABLE and
- *    RUN pass while we wait: nothing to do for them. If PREPARE lasts
- *    longer than PARK_OPEN_NS, take signals again until DISABLE
- *    (park_open()), so that a long wait for a late thread does not hold
- *    off the program's own handlers.
- * 2. EXIT or ABORT: return; the handler marks the slot DONE, and the
- *    return from the handler restores the signal mask.
+ *    for wakes it) and wait for the next phase. Signals other than
+ *    rewire's are still taken meanwhile, so a long wait for a late thread
+ *    does not hold off the program's own handlers.
+ * 2. DISABLE: block signals, acknowledge (the last acknowledgement wakes
+ *    the caller) and wait for EXIT or ABORT. RUN passes while we wait.
+ *    ABORT instead of DISABLE: leave at once.
+ * 3. EXIT or ABORT: restore the signal mask and return; the handler marks
+ *    the slot DONE.
  *
  * Every access to ss is sequentially consistent: what this thread did
  * before its acknowledgements happens before fn, and fn happens before
  * the caller's store of EXIT, which this thread reads before it resumes.
  */
-static void stop_park(struct slot *s, void *uc)
+static void stop_park(struct slot *s)
 {
-	int n, phase, spins = 0;
-	uint64_t open_mask;
+	int n, phase, expect = ACK_PREPARE, spins = 0;
+	uint64_t old;
 
-#ifdef RW_TSAN
-	/*
-	 * TSan runs the handler with a mask of its own and may run it
-	 * outside the signal's frame: block and restore explicitly.
-	 */
-	(void)uc;
-	block_signals(&open_mask);
-#else
-	/* The mask the handler started with: the interrupted one, and ours. */
-	memcpy(&open_mask, &((ucontext_t *)uc)->uc_sigmask, sizeof(open_mask));
-	open_mask |= 1ull << (atomic_load(&cur_signo) - 1);
-#endif
-	atomic_store(&s->ack, ACK_DISABLE);
+	atomic_store(&s->ack, ACK_PREPARE);
 	n = atomic_fetch_add(&ss.arrived, 1) + 1;
 	if (n >= atomic_load(&ss.want))
 		rw__futex(&ss.arrived, FUTEX_WAKE_PRIVATE, 1, NULL);
 	if (n < ncpus)
 		spins = SPIN_LOOPS;
-#ifdef RW_TSAN
-	/*
-	 * TSan: the kernel's protocol, every parked thread open until
-	 * DISABLE, as before issue 17. With TSan's deferred signals, parked
-	 * threads that skip DISABLE were seen running during fn.
-	 */
-	phase = STOP_PREPARE;
-#else
-	phase = wait_change_for(&ss.phase, STOP_PREPARE, spins, PARK_OPEN_NS);
-#endif
-	if (phase == STOP_PREPARE)
-		phase = park_open(s, &open_mask);
+	phase = wait_change(&ss.phase, STOP_PREPARE, spins);
+	if (phase != STOP_DISABLE)
+		return; /* ABORT: RUN and EXIT need our acknowledgement */
+	block_signals(&old);
+	if (atomic_compare_exchange_strong(&s->ack, &expect, ACK_DISABLE) &&
+	    atomic_fetch_sub(&ss.left, 1) == 1)
+		rw__futex(&ss.left, FUTEX_WAKE_PRIVATE, 1, NULL);
 	while (phase != STOP_EXIT && phase != STOP_ABORT)
 		phase = wait_change(&ss.phase, phase, spins);
-#ifdef RW_TSAN
-	restore_signals(&open_mask);
-#endif
-}
-
-/*
- * This thread's id, as last seen by is_self(); initial-exec, so that the
- * handler reads it with one instruction and never allocates.
- */
-static __thread pid_t self_tid __attribute__((tls_model("initial-exec")));
-
-/*
- * Whether the calling thread is tid, usually without a gettid() system
- * call. A match with the cached id is conclusive for the handler: our
- * signal for slot tid was queued to thread tid, and only that thread can
- * take it, so a stale cache (a forked child's thread, or threads made with
- * a raw clone() that share their TLS) can only miss, and a miss asks the
- * kernel.
- */
-static bool is_self(pid_t tid)
-{
-	if (tid == self_tid)
-		return true;
-	self_tid = rw__gettid();
-	return tid == self_tid;
+	restore_signals(&old);
 }
 
 /*
@@ -596,8 +449,7 @@ static void handler(int sig, siginfo_t *si, void *uc)
 	int expect = SLOT_PENDING, n;
 
 	(void)sig;
-	if (!si || si->si_code != SI_QUEUE ||
-	    si->si_pid != atomic_load_explicit(&cs.pid, memory_order_relaxed))
+	if (!si || si->si_code != SI_QUEUE || si->si_pid != getpid())
 		goto out;
 	v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
 	seq = (uint32_t)(v >> 32);
@@ -607,18 +459,16 @@ static void handler(int sig, siginfo_t *si, void *uc)
 	if (atomic_load(&cs.active_seq) != seq)
 		goto put;
 	s = slot_by_index((uint32_t)v);
-	if (!s || !is_self(s->tid))
+	if (!s || s->tid != rw__gettid())
 		goto put;
 	if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_RUNNING))
 		goto put;
-	in_fn_flag = true;
 	if (cs.stop)
-		stop_park(s, uc);
+		stop_park(s);
 	else if (cs.fn_uc)
 		cs.fn_uc(cs.arg, uc);
 	else
 		cs.fn(cs.arg);
-	in_fn_flag = false;
 	atomic_store(&s->state, SLOT_DONE);
 	n = atomic_fetch_add(&cs.answered, 1) + 1;
 	atomic_fetch_sub_explicit(&cs.inflight, 1, memory_order_release);
@@ -670,23 +520,7 @@ static int install_handler(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-#ifdef RW_TSAN
-	/* TSan applies the mask itself; stop_park() blocks explicitly. */
 	sigemptyset(&sa.sa_mask);
-#else
-	/*
-	 * The kernel blocks the signals of block_signals() when it runs the
-	 * handler, and the return from the handler restores the thread's
-	 * mask: a parked thread blocks them without a system call.
-	 */
-	sigfillset(&sa.sa_mask);
-	sigdelset(&sa.sa_mask, SIGSEGV);
-	sigdelset(&sa.sa_mask, SIGBUS);
-	sigdelset(&sa.sa_mask, SIGILL);
-	sigdelset(&sa.sa_mask, SIGFPE);
-	sigdelset(&sa.sa_mask, SIGTRAP);
-	sigdelset(&sa.sa_mask, SIGSYS);
-#endif
 	if (sigaction(signo, &sa, NULL) != 0)
 		return -errno;
 	atomic_store(&installed, true);
@@ -746,32 +580,10 @@ static void map_free(void *q)
 
 /* Listing /proc/self/task. */
 
-/* A growing array of thread ids; its memory comes from map_alloc(). */
 struct tid_vec {
 	pid_t *v;
 	size_t n, cap;
 };
-
-/* A getdents64() buffer (map_alloc()), grown when a listing fills it. */
-struct dents_buf {
-	char *p;
-	size_t size;
-};
-
-/*
- * What the cross-thread calls keep from one call to the next, under
- * call_lock, so that a call in a process whose threads have not changed
- * maps no memory: the getdents64() buffer, the last complete listing and
- * the scratch array of the threads a round found, all grown as needed and
- * never shrunk. The last listing also saves a listing per call: see
- * signal_round(). Not valid in a forked child until its first listing.
- */
-static struct listing_state {
-	struct dents_buf dents;
-	struct tid_vec last;  /* the last complete listing, sorted */
-	struct tid_vec fresh; /* the threads one round signals */
-	bool last_valid;
-} ls;
 
 static int tid_vec_push(struct tid_vec *t, pid_t tid)
 {
@@ -883,8 +695,8 @@ static bool walk_complete(pid_t pid, const char *buf, long len)
 }
 
 /*
- * Read the thread ids of /proc/self/task into t (emptied first), sorted and
- * unique, with the getdents64() buffer b (grown as needed), and make sure the listing is complete: every thread that lived through it is
+ * Read the thread ids of /proc/self/task into t, sorted and unique, and
+ * make sure the listing is complete: every thread that lived through it is
  * in it.
  *
  * The kernel (proc_task_readdir) walks the thread group's list under RCU
@@ -912,14 +724,16 @@ static bool walk_complete(pid_t pid, const char *buf, long len)
  * thread exits at the very moment the walk passes it; a process whose
  * threads do that LIST_TRIES times in a row gets -EAGAIN.
  */
-static int read_tasks(struct tid_vec *t, struct dents_buf *b, pid_t pid)
+static int read_tasks(struct tid_vec *t)
 {
+	size_t size = 16384;
+	pid_t pid = getpid();
+	char *buf = NULL;
 	int fd = -1, ret = 0, tries;
 	long n;
 
-	t->n = 0;
-	if (!b->size)
-		b->size = 16384;
+	t->v = NULL;
+	t->n = t->cap = 0;
 	for (tries = 0;; tries++) {
 		if (tries == LIST_TRIES) {
 			rw__log("threads kept exiting during %d listings of "
@@ -928,9 +742,9 @@ static int read_tasks(struct tid_vec *t, struct dents_buf *b, pid_t pid)
 			ret = -EAGAIN;
 			goto out;
 		}
-		if (!b->p) {
-			b->p = map_alloc(b->size);
-			if (!b->p) {
+		if (!buf) {
+			buf = map_alloc(size);
+			if (!buf) {
 				ret = -ENOMEM;
 				goto out;
 			}
@@ -941,7 +755,7 @@ static int read_tasks(struct tid_vec *t, struct dents_buf *b, pid_t pid)
 			ret = -errno;
 			goto out;
 		}
-		n = syscall(SYS_getdents64, fd, b->p, b->size);
+		n = syscall(SYS_getdents64, fd, buf, size);
 		if (n < 0) {
 			ret = -errno;
 			goto out;
@@ -949,51 +763,55 @@ static int read_tasks(struct tid_vec *t, struct dents_buf *b, pid_t pid)
 		close(fd);
 		fd = -1;
 		/* Room for one more entry of the longest kind? */
-		if ((size_t)n + 512 > b->size) {
-			map_free(b->p);
-			b->p = NULL;
-			b->size *= 2;
+		if ((size_t)n + 512 > size) {
+			map_free(buf);
+			buf = NULL;
+			size *= 2;
 			tries--; /* not a failed attempt */
 			continue;
 		}
-		if (walk_complete(pid, b->p, n))
+		if (walk_complete(pid, buf, n))
 			break;
 	}
-	ret = parse_dents(t, b->p, n);
+	ret = parse_dents(t, buf, n);
 	if (!ret)
 		sort_unique(t);
 out:
 	if (fd >= 0)
 		close(fd);
-	if (ret)
-		t->n = 0;
+	map_free(buf);
+	if (ret) {
+		map_free(t->v);
+		t->v = NULL;
+		t->n = t->cap = 0;
+	}
 	return ret;
 }
 
 RW_EXPORT int rw_threads_list(struct rw_tid_list *out)
 {
-	struct tid_vec t = { NULL, 0, 0 };
-	struct dents_buf b = { NULL, 0 };
+	struct tid_vec t;
 	int ret;
 
 	if (!out)
 		return -EINVAL;
 	out->tids = NULL;
 	out->count = 0;
-	ret = read_tasks(&t, &b, getpid());
-	map_free(b.p);
+	ret = read_tasks(&t);
+	if (ret)
+		return ret;
 	/* The caller frees the list with free(). */
-	if (!ret && t.n) {
+	if (t.n) {
 		out->tids = malloc(t.n * sizeof(*out->tids));
-		if (out->tids)
-			memcpy(out->tids, t.v, t.n * sizeof(*out->tids));
-		else
-			ret = -ENOMEM;
+		if (!out->tids) {
+			map_free(t.v);
+			return -ENOMEM;
+		}
+		memcpy(out->tids, t.v, t.n * sizeof(*out->tids));
 	}
-	if (!ret)
-		out->count = t.n;
+	out->count = t.n;
 	map_free(t.v);
-	return ret;
+	return 0;
 }
 
 RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list)
@@ -1082,62 +900,6 @@ static void send_one(struct call *c, struct slot *s, uint32_t idx)
 }
 
 /*
- * Chunks of ended calls, kept for the next ones (under call_lock): a call
- * takes the smallest that is large enough, so a process whose thread count
- * is steady maps no memory per call. At most CHUNK_CACHE are kept; the
- * smallest one makes room.
- */
-#define CHUNK_CACHE 4
-#define CHUNK_PAGE 4096
-static struct chunk *chunk_cache[CHUNK_CACHE];
-
-static struct chunk *chunk_get(size_t n)
-{
-	size_t i, best = CHUNK_CACHE, bytes;
-	struct chunk *ch;
-
-	for (i = 0; i < CHUNK_CACHE; i++) {
-		if (chunk_cache[i] && chunk_cache[i]->cap >= n &&
-		    (best == CHUNK_CACHE ||
-		     chunk_cache[i]->cap < chunk_cache[best]->cap))
-			best = i;
-	}
-	if (best < CHUNK_CACHE) {
-		ch = chunk_cache[best];
-		chunk_cache[best] = NULL;
-		return ch;
-	}
-	/* Whole pages: the room left over is slots for a later call. */
-	bytes = sizeof(*ch) + n * sizeof(ch->slots[0]) + MAP_HDR;
-	bytes = (bytes + CHUNK_PAGE - 1) / CHUNK_PAGE * CHUNK_PAGE - MAP_HDR;
-	ch = map_alloc(bytes);
-	if (!ch)
-		return NULL;
-	ch->cap = (uint32_t)((bytes - sizeof(*ch)) / sizeof(ch->slots[0]));
-	return ch;
-}
-
-static void chunk_put(struct chunk *ch)
-{
-	size_t i, small = 0;
-
-	for (i = 0; i < CHUNK_CACHE; i++) {
-		if (!chunk_cache[i]) {
-			chunk_cache[i] = ch;
-			return;
-		}
-		if (chunk_cache[i]->cap < chunk_cache[small]->cap)
-			small = i;
-	}
-	if (chunk_cache[small]->cap < ch->cap) {
-		map_free(chunk_cache[small]);
-		chunk_cache[small] = ch;
-		return;
-	}
-	map_free(ch);
-}
-
-/*
  * Add a chunk for the fresh tids (sorted), publish it, signal them.
  */
 static int add_chunk(struct call *c, const pid_t *tids, size_t n)
@@ -1147,10 +909,9 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 
 	if (c->total + n > UINT32_MAX)
 		return -ENOMEM;
-	ch = chunk_get(n);
+	ch = map_alloc(sizeof(*ch) + n * sizeof(ch->slots[0]));
 	if (!ch)
 		return -ENOMEM;
-	atomic_init(&ch->next, NULL);
 	ch->base = (uint32_t)c->total;
 	ch->count = (uint32_t)n;
 	for (i = 0; i < n; i++) {
@@ -1183,75 +944,49 @@ static int add_chunk(struct call *c, const pid_t *tids, size_t n)
 }
 
 /*
- * One round: signal the threads that are not known yet (*fresh of them),
- * taken from a new listing of /proc/self/task or, with reuse, from the
- * last complete listing, which a previous call made.
- *
- * Reusing the last listing is what makes a call in a process whose threads
- * have not changed list /proc/self/task once instead of twice: the first
- * listing of a call only says whom to signal first, and the listing that
- * decides that the call has every thread is always a new one, made after
- * the threads signalled so far (for rw_stop_threads(): once every one of
- * them has parked); see signal_all() and stop_gather(). A stale last
- * listing costs nothing in correctness: a thread of it that has exited is
- * dropped (the signal fails with ESRCH, or the thread is found gone at a
- * poll), and a thread created since is in the new listing.
+ * One listing round: list /proc/self/task, and signal the threads that
+ * are not known yet (*fresh of them).
  */
-static int signal_round(struct call *c, int round, bool reuse, size_t *fresh)
+static int signal_round(struct call *c, int round, size_t *fresh)
 {
-	const struct tid_vec *src = &ls.last;
-	size_t i;
+	struct tid_vec t;
+	size_t i, n = 0;
 	int ret;
 
 	*fresh = 0;
-	if (!reuse) {
-		ls.last_valid = false;
-		ret = read_tasks(&ls.last, &ls.dents, c->pid);
-		if (ret)
-			return ret;
-		ls.last_valid = true;
+	ret = read_tasks(&t);
+	if (ret)
+		return ret;
+	/* Keep only the tids not signalled yet, in place. */
+	for (i = 0; i < t.n; i++) {
+		if (t.v[i] != c->self && !tid_known(t.v[i]))
+			t.v[n++] = t.v[i];
 	}
-	/* Keep only the tids not signalled yet. */
-	ls.fresh.n = 0;
-	for (i = 0; i < src->n; i++) {
-		if (src->v[i] == c->self || tid_known(src->v[i]))
-			continue;
-		ret = tid_vec_push(&ls.fresh, src->v[i]);
-		if (ret)
-			return ret;
-	}
-	if (ls.fresh.n && round >= MAX_ROUNDS) {
+	if (n && round >= MAX_ROUNDS) {
 		rw__log("threads still appearing after %d listings",
 			MAX_ROUNDS);
+		map_free(t.v);
 		return -EAGAIN;
 	}
-	ret = ls.fresh.n ? add_chunk(c, ls.fresh.v, ls.fresh.n) : 0;
+	ret = n ? add_chunk(c, t.v, n) : 0;
+	map_free(t.v);
 	if (!ret)
-		*fresh = ls.fresh.n;
+		*fresh = n;
 	return ret;
 }
 
-/* Whether round number round of a call reuses the last listing. */
-static bool round_reuses(int round)
-{
-	return round == 0 && ls.last_valid;
-}
-
 /*
- * Signal every thread, listing /proc/self/task until a new listing shows no
- * thread that has not been signalled yet (the first round may reuse the
- * last listing, see signal_round()). fn runs in the calling thread
+ * Signal every thread, listing /proc/self/task until a listing shows no
+ * thread that has not been signalled yet. fn runs in the calling thread
  * after the first round, while the others are busy with theirs.
  */
 static int signal_all(struct call *c)
 {
 	size_t fresh;
 	int round, ret;
-	bool reuse;
 
 	for (round = 0;; round++) {
-		reuse = round_reuses(round);
-		ret = signal_round(c, round, reuse, &fresh);
+		ret = signal_round(c, round, &fresh);
 		if (ret)
 			return ret;
 		if (round == 0) {
@@ -1260,7 +995,7 @@ static int signal_all(struct call *c)
 			else
 				cs.fn(cs.arg);
 		}
-		if (!fresh && !reuse)
+		if (!fresh)
 			return 0;
 	}
 }
@@ -1426,6 +1161,14 @@ static bool all_answered(struct call *c, int answered)
 	return (size_t)answered + c->dropped + c->cancelled >= c->total;
 }
 
+static void futex_wait_ns(_Atomic int *word, int val, uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ull),
+			       (long)(ns % 1000000000ull) };
+
+	rw__futex(word, FUTEX_WAIT_PRIVATE, val, &ts);
+}
+
 /*
  * Spin for a short while until every slot is answered (per *word) or
  * dropped; returns the last value of *word.
@@ -1575,7 +1318,7 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 			if (late)
 				late[n++] = ch->slots[i].tid;
 		}
-		chunk_put(ch);
+		map_free(ch);
 	}
 	atomic_store(&cs.head, NULL);
 	if (late) {
@@ -1588,23 +1331,6 @@ static int call_end(struct call *c, int ret, struct rw_tid_list *stragglers)
 }
 
 /*
- * The uid for the signals' siginfo, read once: the kernel delivers what
- * the sender writes there to its own thread group, and the handler does
- * not look at it (it checks the pid and the call's sequence number).
- */
-static uid_t cached_uid(void)
-{
-	static uid_t uid;
-	static bool known;
-
-	if (!known) {
-		uid = getuid();
-		known = true;
-	}
-	return uid;
-}
-
-/*
  * Start a call (call_lock held, handler installed): fill in the caller's
  * bookkeeping and publish fn, arg and stop, then the sequence number.
  */
@@ -1612,10 +1338,8 @@ static void call_begin(struct call *c, rw_thread_fn fn, void *arg, bool stop)
 {
 	memset(c, 0, sizeof(*c));
 	c->pid = getpid();
-	atomic_store_explicit(&cs.pid, c->pid, memory_order_relaxed);
-	/* call_lock holds our thread id: no gettid() system call. */
-	c->self = (pid_t)(atomic_load(&call_lock.word) & ~RW__LOCK_WAITERS);
-	c->uid = cached_uid();
+	c->self = rw__gettid();
+	c->uid = getuid();
 	c->signo = signo_resolve();
 	if (++cs.last_seq == 0)
 		++cs.last_seq;
@@ -1752,81 +1476,23 @@ int rw__on_threads(rw__thread_uc_fn fn, void *arg,
 /* Stopping every thread: stop_machine for threads. */
 
 /*
- * Whether the thread group now has no thread but the parked ones and the
- * caller, so that no listing is needed to know that the stop has every
- * thread. The kernel gives the number of threads in the group as the link
- * count of /proc/self/task (2 plus signal->nr_threads, proc_task_getattr()).
- * Every parked thread is certainly in the group (it runs our handler), and
- * so is the caller: if the group has exactly that many threads, it has no
- * other. Exited threads not yet released, zombies and threads that never
- * park (a sanitizer's) make the count larger, never smaller: the stop then
- * lists /proc/self/task, as it would without this check. A thread created
- * before its creator parked is counted by then (the kernel counts it in
- * clone(), before clone() returns, and the creator's arrival happens
- * before the caller reads the count).
- */
-static bool only_parked_left(void)
-{
-	struct stat st;
-
-	if (stat("/proc/self/task", &st) != 0)
-		return false;
-	return st.st_nlink == 2 + 1 + (nlink_t)atomic_load(&ss.arrived);
-}
-
-/*
- * The last listing, after a stop that did not need a new one: the parked
- * threads and the caller, which are the whole thread group, sorted. The
- * next call then signals exactly the threads that exist.
- */
-static void listing_from_parked(struct call *c)
-{
-	struct chunk *ch;
-	uint32_t i;
-
-	ls.last.n = 0;
-	ls.last_valid = false;
-	if (tid_vec_push(&ls.last, c->self))
-		return;
-	for (ch = atomic_load(&cs.head); ch; ch = atomic_load(&ch->next)) {
-		for (i = 0; i < ch->count; i++) {
-			if (atomic_load(&ch->slots[i].state) != SLOT_RUNNING)
-				continue;
-			if (tid_vec_push(&ls.last, ch->slots[i].tid))
-				return;
-		}
-	}
-	sort_unique(&ls.last);
-	ls.last_valid = true;
-}
-
-/*
  * PREPARE: signal every thread and wait until it is parked, listing
  * /proc/self/task again until a listing made while every thread listed
  * before was parked (or gone) shows no new one. Parked threads create no
- * threads, so the set is then complete. The first round may signal the
- * threads of the last listing instead (see signal_round()), and once a
- * round has parked, only_parked_left() may show without a listing that
- * there is no other thread. At the deadline the threads that have not
- * parked are cancelled; if none is left to cancel (the last ones parked
- * meanwhile) the stop goes on.
+ * threads, so the set is then complete. At the deadline the threads that
+ * have not parked are cancelled; if none is left to cancel (the last ones
+ * parked meanwhile) the stop goes on.
  */
 static int stop_gather(struct call *c, uint64_t deadline)
 {
 	size_t fresh;
 	int round, ret;
-	bool reuse;
 
 	for (round = 0;; round++) {
-		reuse = round_reuses(round);
-		ret = signal_round(c, round, reuse, &fresh);
-		if (ret || (!fresh && !reuse))
+		ret = signal_round(c, round, &fresh);
+		if (ret || !fresh)
 			return ret;
 		ret = wait_answers(c, &ss.arrived, &ss.want, deadline);
-		if (!ret && only_parked_left()) {
-			listing_from_parked(c);
-			return 0;
-		}
 		if (ret != -RW_ERR_THREAD_TIMEOUT)
 			continue;
 		cancel_unanswered(c);
@@ -1836,10 +1502,9 @@ static int stop_gather(struct call *c, uint64_t deadline)
 }
 
 /*
- * DISABLE: wait until no parked thread is open (has signals unblocked, see
- * park_open()). At the deadline the ones that have not blocked signals are
- * marked ACK_LATE (unless they acknowledge first); if none is left to mark
- * the stop goes on.
+ * DISABLE: wait until every parked thread has blocked signals. At the
+ * deadline the ones that have not are marked ACK_LATE (unless they
+ * acknowledge first); if none is left to mark the stop goes on.
  */
 static int stop_wait_disable(struct call *c, uint64_t deadline)
 {
@@ -1849,16 +1514,16 @@ static int stop_wait_disable(struct call *c, uint64_t deadline)
 	int v, expect;
 
 	for (;;) {
-		v = atomic_load(&ss.open);
+		v = atomic_load(&ss.left);
 		for (i = 0; v && ncpus > 1 && i < SPIN_LOOPS; i++) {
 			cpu_relax();
-			v = atomic_load(&ss.open);
+			v = atomic_load(&ss.left);
 		}
 		if (!v)
 			return 0;
 		now = rw__now_ns();
 		if (!deadline || now < deadline) {
-			futex_wait_ns(&ss.open, v,
+			futex_wait_ns(&ss.left, v,
 				      deadline ? deadline - now : POLL_MAX_NS);
 			continue;
 		}
@@ -1888,9 +1553,8 @@ static int stop_wait_disable(struct call *c, uint64_t deadline)
  *    park.
  * 2. PREPARE: signal and wait until every thread is parked and no new one
  *    appears (stop_gather).
- * 3. DISABLE: block signals here too; the parked threads blocked theirs
- *    when they parked, but the ones that took them again meanwhile
- *    (park_open()) are woken and waited for (stop_wait_disable).
+ * 3. DISABLE: block signals here too, tell the parked threads to block
+ *    theirs, wait for all of them (stop_wait_disable).
  * 4. RUN: run fn.
  * 5. EXIT: wake the parked threads, restore the signal mask, leave the
  *    call open for the next one to end (stop_tail), release call_lock.
@@ -1913,7 +1577,7 @@ RW_EXPORT int rw_stop_threads(rw_stop_fn fn, void *arg, int timeout_ms,
 	deadline = call_deadline(timeout_ms);
 	atomic_store(&ss.arrived, 0);
 	atomic_store(&ss.want, INT_MAX);
-	atomic_store(&ss.open, 0);
+	atomic_store(&ss.left, 0);
 	atomic_store(&ss.phase, STOP_PREPARE);
 	call_begin(&c, NULL, NULL, true);
 
@@ -1923,12 +1587,10 @@ RW_EXPORT int rw_stop_threads(rw_stop_fn fn, void *arg, int timeout_ms,
 		deadline = call_deadline(timeout_ms);
 		block_signals(&old_mask);
 		blocked = true;
+		atomic_store(&ss.left, atomic_load(&ss.arrived));
 		atomic_store(&ss.phase, STOP_DISABLE);
-		/* Parked threads block signals; only open ones need waking. */
-		if (atomic_load(&ss.open)) {
-			rw__futex(&ss.phase, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-			ret = stop_wait_disable(&c, deadline);
-		}
+		rw__futex(&ss.phase, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+		ret = stop_wait_disable(&c, deadline);
 	}
 	if (!ret) {
 		atomic_store(&ss.phase, STOP_RUN);
@@ -1978,22 +1640,18 @@ void rw__threads_atfork_child(void)
 	struct chunk *ch, *next;
 
 	fork_holds_lock = false;
-	/* A fork from inside fn: the child's thread is not in a call. */
-	in_fn_flag = false;
 	stop_tail_open = false;
 	atomic_store(&cs.active_seq, 0);
 	atomic_store(&cs.inflight, 0);
 	atomic_store(&cs.answered, 0);
 	for (ch = atomic_load(&cs.head); ch; ch = next) {
 		next = atomic_load(&ch->next);
-		chunk_put(ch);
+		map_free(ch);
 	}
 	atomic_store(&cs.head, NULL);
-	/* The parent's threads are not ours. */
-	ls.last_valid = false;
 	atomic_store(&ss.phase, STOP_NONE);
 	atomic_store(&ss.arrived, 0);
-	atomic_store(&ss.open, 0);
+	atomic_store(&ss.left, 0);
 	rw__lock_reset(&call_lock);
 }
 

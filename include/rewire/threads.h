@@ -157,13 +157,9 @@ RW_EXPORT void rw_tid_list_free(struct rw_tid_list *list);
  *              rw_tid_list_free().
  *
  * Runs @fn(@arg) in every other thread, inside the handler of rewire's
- * signal (with every signal blocked but SIGSEGV, SIGBUS, SIGILL, SIGFPE,
- * SIGTRAP and SIGSYS), and once directly in the calling thread. The first
- * threads signalled are those of the last listing of /proc/self/task that
- * a call made (none yet: a new listing); threads created since, or during
- * the call, are found by listing /proc/self/task again after signalling,
- * until a listing shows no new thread. A call maps no memory unless the
- * process has more threads than any call saw before. The guarantee: every thread that is
+ * signal, and once directly in the calling thread. Threads created during
+ * the call are found by listing /proc/self/task again after signalling,
+ * until a listing shows no new thread. The guarantee: every thread that is
  * alive both when the call starts and when it returns, and every thread of
  * the final listing, has run @fn exactly once during the call. Threads that
  * exit before answering are dropped, never waited for. When the call
@@ -215,21 +211,15 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
  * every thread resumes where it was. The phases are those of the kernel's
  * stop_machine, each one advancing when the last thread acknowledged it:
  *
- *   PREPARE  every thread is signalled and parks (the threads of the
- *            last listing first, see rw_on_each_thread()); /proc/self/task
- *            is read again until a listing made while all the threads
- *            listed so far were parked shows no new thread (a parked
- *            thread cannot create one, so threads created during the stop
- *            are parked too). Threads park with signals blocked as in
- *            DISABLE; if PREPARE lasts longer than 50 ms (the stop waits
- *            for a late thread), parked threads take other signals again
- *            until DISABLE.
+ *   PREPARE  every thread is signalled and parks; /proc/self/task is read
+ *            again until a listing made while all the threads listed so
+ *            far were parked shows no new thread (a parked thread cannot
+ *            create one, so threads created during the stop are parked
+ *            too). Parked threads still take other signals meanwhile.
  *   DISABLE  parked threads, and the caller, block every signal but
  *            SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and SIGSYS (faults,
  *            and rewire's int3 sites, must stay deliverable): no signal
- *            handler of the program runs anywhere while @fn runs. Only
- *            the threads that took signals again are woken for it: a
- *            parked thread normally sleeps once, until EXIT.
+ *            handler of the program runs anywhere while @fn runs.
  *   RUN      @fn runs in the caller.
  *   EXIT     parked threads restore their signal mask and return from the
  *            handler; the call returns once every one of them has left it.
@@ -256,8 +246,7 @@ RW_EXPORT int rw_on_each_thread(rw_thread_fn fn, void *arg, int timeout_ms,
  *   pipe that a stopped thread would write to);
  * - call fork(), setuid() and the other set*id() functions (glibc signals
  *   every thread and waits for each), or anything else that needs other
- *   threads to run, nor pthread_cancel() (glibc's cancellation signal
- *   cannot be blocked: a parked thread would be cancelled in the handler);
+ *   threads to run;
  * - call rewire functions that signal or stop threads or change code
  *   (rw_on_each_thread(), rw_stop_threads(), rw_threads_set_signal() return
  *   -EDEADLK; static key and static call updates may wait for a lock that

@@ -193,6 +193,15 @@ struct rw__fork_handlers {
 void rw__fork_handlers_register(enum rw__fork_level level,
 				const struct rw__fork_handlers *h);
 
+/* A full barrier that ThreadSanitizer accepts (GCC refuses fences under
+ * -fsanitize=thread): a locked read-modify-write. Slow paths only. */
+static inline void rw__full_barrier(void)
+{
+	static int word;
+
+	__atomic_fetch_or(&word, 0, __ATOMIC_SEQ_CST);
+}
+
 /* Inside an RCU read-side critical section (src/rcu.c)? */
 bool rw__rcu_in_read_side(void);
 

@@ -56,15 +56,6 @@
 /* Exported because user code's inline read side releases on it. */
 RW_EXPORT char rw__rcu_tsan_sync;
 
-/* A full barrier that ThreadSanitizer accepts (GCC refuses fences under
- * -fsanitize=thread): a locked read-modify-write. Slow paths only. */
-static void full_barrier(void)
-{
-	static int word;
-
-	__atomic_fetch_or(&word, 0, __ATOMIC_SEQ_CST);
-}
-
 /* TSan cannot see liburcu's queues: hand-off of a callback is annotated,
  * and so is the end of a grace period (rewire/rcu.h). */
 #if defined(RW_TSAN)
@@ -331,7 +322,7 @@ rw_rcu_cookie rw_rcu_get_state(void)
 
 	ensure_setup();
 	/* Order the caller's earlier updates before the grace period. */
-	full_barrier();
+	rw__full_barrier();
 	cookie.rs = rs_get_state();
 #if defined(RW_HAVE_URCU_POLL)
 	if (!use_counter) {
@@ -366,7 +357,7 @@ bool rw_rcu_poll_state(rw_rcu_cookie cookie)
 #endif
 		done = counter_poll(cookie.seq);
 	if (done) {
-		full_barrier();
+		rw__full_barrier();
 		TSAN_ACQUIRE();
 	}
 	return done;

@@ -110,15 +110,6 @@ RW_EXPORT __thread struct rw__rs_thread rw__rs_self
 #define RS_MARKED(t) ((t)->priv_flags[0]) /* gp.lock and registry.lock */
 #define RS_LISTED(t) ((t)->priv_flags[1]) /* registry.lock */
 
-/* A full barrier that ThreadSanitizer accepts (GCC refuses fences under
- * -fsanitize=thread): a locked read-modify-write. */
-static void full_barrier(void)
-{
-	static int word;
-
-	__atomic_fetch_or(&word, 0, __ATOMIC_SEQ_CST);
-}
-
 /* --- Registry ------------------------------------------------------------- */
 
 static struct {
@@ -207,7 +198,7 @@ RW_EXPORT void rw__rs_register(void)
 		RS_TID(self) = (void *)(uintptr_t)rw__gettid();
 	}
 	rw__lock_release(&registry.lock);
-	full_barrier(); /* R3 */
+	rw__full_barrier(); /* R3 */
 	/* The thread-exit hook. For the first keys glibc stores the value in
 	 * the thread's descriptor (no allocation); our key is created by a
 	 * constructor, among the first. */
@@ -270,7 +261,7 @@ static void fence_fn(void *arg, void *uc)
 {
 	(void)arg;
 	(void)uc;
-	full_barrier();
+	rw__full_barrier();
 }
 
 /* The fallback signals only the threads registered now: one that registers
@@ -404,7 +395,7 @@ static void gp_run(void)
 
 	/* G1 */
 	__atomic_store_n(&gp.seq, seq + 1, __ATOMIC_RELAXED);
-	full_barrier();
+	rw__full_barrier();
 	/* G2 */
 	barrier_all_threads();
 	/* G3, then G4 */
@@ -422,7 +413,7 @@ unsigned long rw__rs_get_state(void)
 	unsigned long c;
 
 	/* The caller's updates come before the grace period's scan. */
-	full_barrier();
+	rw__full_barrier();
 	c = (__atomic_load_n(&gp.seq, __ATOMIC_ACQUIRE) + 3) & ~1UL;
 	return c ? c : 2;
 }
@@ -433,7 +424,7 @@ bool rw__rs_poll_state(unsigned long cookie)
 		return true;
 	if ((long)(__atomic_load_n(&gp.seq, __ATOMIC_ACQUIRE) - cookie) < 0)
 		return false;
-	full_barrier();
+	rw__full_barrier();
 	return true;
 }
 

@@ -90,6 +90,22 @@ file_offset() { # BIN FUNC
 	return 1
 }
 
+# The probes of an earlier run that was killed before its cleanup (a
+# timeout) stay in the kernel, and a probe on lpe_up_fn would make this
+# run's patch refused: remove those whose test is gone.
+while read -r def _; do
+	ev=${def#*:}
+	g=${ev%%/*}
+	[[ $g =~ ^rwtest([0-9]+)$ ]] || continue
+	[ ! -e "/proc/${BASH_REMATCH[1]}" ] || continue
+	for e in "$tfs/instances/$g/events/$g"/*/enable; do
+		[ -e "$e" ] && echo 0 >"$e" 2>/dev/null || true
+	done
+	rmdir "$tfs/instances/$g" 2>/dev/null || true
+	echo "-:$ev" >>"$tfs/uprobe_events" 2>/dev/null || true
+	echo "removed the stale uprobe $ev of an earlier run"
+done < <(cat "$tfs/uprobe_events")
+
 mkdir "$inst"
 status=0
 for which in fix keep; do

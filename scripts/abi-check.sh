@@ -102,7 +102,7 @@ dump() {
 		skip "$1 has no debug information (build with -g: the ci preset is RelWithDebInfo)"
 	abidw --headers-dir "$src/include/rewire" --header-file "$config" \
 		--drop-private-types --no-corpus-path --no-show-locs \
-		--type-id-style hash "$1" >"$2"
+		--type-id-style hash --drop-undefined-syms "$1" >"$2"
 }
 
 # "name version" of each rw_ symbol of an ABI dump.

@@ -82,6 +82,10 @@ if grep -Eq '^REWIRE_SANITIZE:STRING=.+' "$build/CMakeCache.txt"; then
 	skip "sanitizer build: its instrumented library is not the released ABI"
 fi
 config=$build/include/rewire/config.h
+# The headers of the tree the build was configured from: abidw knows a
+# type as public by the path its DWARF gives, which is that tree's.
+headers=$(sed -n 's/^rewire_SOURCE_DIR:STATIC=//p' "$build/CMakeCache.txt")
+headers=${headers:-$src}/include/rewire
 grep -q '^#define RW_BACKEND_X86_64 1' "$config" ||
 	skip "generic-backend build: the baseline is the x86_64 backend's (it exports the interposers)"
 
@@ -95,14 +99,15 @@ soname_of() {
 # The ABI of a library as libabigail sees it: the exported symbols with
 # their versions, the functions and variables behind them, and the types
 # reachable from these that the public headers define. No source
-# locations and hashed type ids, so that the baseline does not change with
-# the source tree's path or with unrelated declarations.
+# locations or build directory and hashed type ids, so that the baseline
+# does not change with the tree's path or with unrelated declarations.
 dump() {
 	readelf -S "$1" | grep -q '\.debug_info' ||
 		skip "$1 has no debug information (build with -g: the ci preset is RelWithDebInfo)"
-	abidw --headers-dir "$src/include/rewire" --header-file "$config" \
-		--drop-private-types --no-corpus-path --no-show-locs \
-		--type-id-style hash --drop-undefined-syms "$1" >"$2"
+	abidw --headers-dir "$headers" --header-file "$config" \
+		--drop-private-types --no-corpus-path --no-comp-dir-path \
+		--no-show-locs --type-id-style hash --drop-undefined-syms \
+		"$1" >"$2"
 }
 
 # "name version" of each rw_ symbol of an ABI dump.
@@ -174,8 +179,9 @@ check() {
 		elif [ -n "$newest" ] &&
 			[ "$(printf '%s\n%s\n' "$ver" "$newest" | sort -V | tail -n 1)" != "$ver" ] ||
 			grep -qxF -- "$ver" <<<"$nodes"; then
-			echo "FAIL: added symbol $name is in $ver, a node of the baseline;"
-			echo "  additions go in a new node after $newest (src/librewire.map, doc/ABI.md)"
+			echo "FAIL: added symbol $name is in $ver, not in a node newer than"
+			echo "  the baseline's ($newest): additions go in a new node"
+			echo "  (src/librewire.map, doc/ABI.md)"
 			bad=1
 		fi
 	done <"$work/current.syms"

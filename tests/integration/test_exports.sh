@@ -39,6 +39,11 @@ fi
 x86=0
 grep -q '^#define RW_BACKEND_X86_64 1' \
 	"$REWIRE_BUILD_DIR/include/rewire/config.h" && x86=1
+# ASan's ODR indicators (__odr_asan.<variable>): made by the compiler for
+# each global variable in a sanitizer build, not by the code.
+instrumentation() {
+	[ -n "${REWIRE_SANITIZE:-}" ] && [[ $1 == __odr_asan[._]* ]]
+}
 cat "$REWIRE_SOURCE_DIR"/include/rewire/*.h \
 	"$REWIRE_BUILD_DIR/include/rewire/config.h" >"$tmp/headers"
 
@@ -69,6 +74,7 @@ while read -r ndx sym; do
 		nodes=$((nodes + 1))
 		continue
 	fi
+	instrumentation "$name" && continue
 	case $name in
 	rw_*)
 		if ! [[ $sym =~ ^rw_[A-Za-z0-9_]+@@REWIRE_[0-9]+\.[0-9]+$ ]]; then
@@ -118,6 +124,7 @@ if [ -f "$archive" ]; then
 		case $name in
 		rw_*) continue ;;
 		esac
+		instrumentation "$name" && continue
 		grep -qxF -- "$name" "$tmp/interposers" && continue
 		echo "librewire.a defines the global symbol $name: neither rw_ nor an interposer (it would collide with a program's own)"
 		errors=$((errors + 1))

@@ -2,8 +2,8 @@
 # What librewire exports (doc/ABI.md): the dynamic symbol table of
 # librewire.so holds exactly the rw_ symbols, each in a REWIRE_x.y version
 # node and declared in a public header, plus the interposers of
-# abi/interposers.txt, unversioned (all of them on the patching backend,
-# none on the generic one); nothing else. The static archive's global
+# abi/interposers.txt, unversioned (all of them on the patching backend;
+# on the generic one, only function tracing's); nothing else. The static archive's global
 # symbols are rw_ or interposers too (no unprefixed name can collide with a
 # program's). And the interposers do interpose: a program whose references
 # are glibc's versioned ones (signal@GLIBC_2.2.5) reaches rewire's
@@ -92,9 +92,6 @@ while read -r ndx sym; do
 			errors=$((errors + 1))
 		elif [ -n "$ver" ] && [ "$ver" != Base ]; then
 			echo "$sym: an interposer in a version node; it must stay unversioned to take the place of libc's or libgcc's"
-			errors=$((errors + 1))
-		elif [ "$x86" = 0 ]; then
-			echo "$name: an interposer exported by the generic backend, which installs none"
 			errors=$((errors + 1))
 		fi
 		echo "$name" >>"$tmp/exported_interposers"

@@ -13,6 +13,10 @@ set -euo pipefail
 # test_fleet_ansible. spin checks the Promela models of the protocols
 # (src/*.pml, tests/models/).
 REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin"
+# autoconf and automake: tests only, test_consumer_autotools builds an
+# autotools program against an installed rewire with REWIRE_CHECK
+# (cmake/rewire.m4).
+REWIRE_DEPS="$REWIRE_DEPS autoconf automake"
 
 missing=()
 for p in $REWIRE_DEPS; do

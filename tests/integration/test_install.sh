@@ -103,7 +103,7 @@ mkdir "$tmp/pc-min"
 ln -s "$(pkg-config --variable=pcfiledir liburcu-bp)/liburcu-bp.pc" \
 	"$tmp/pc-min/liburcu-bp.pc"
 pc_min=$(dirname "$pc"):$tmp/pc-min
-min_flags=$(PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH= \
+min_flags=$(PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH='' \
 	pkg-config --cflags --libs rewire 2>"$tmp/pc-min.err") || {
 	cat "$tmp/pc-min.err"
 	echo "FAIL: pkg-config --cflags --libs rewire needs more than liburcu-bp.pc"
@@ -220,10 +220,10 @@ if PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH='' \
 fi
 # CMake wraps its messages: one line, single spaces.
 tr -s ' \n' '  ' <"$tmp/cmake-static-lazy.log" >"$tmp/lazy.flat"
-grep -q "consumer-rewire_static links rewire::rewire_static" "$tmp/lazy.flat" &&
-	grep -q "libunwind\.pc" "$tmp/lazy.flat" || {
+if ! grep -q "consumer-rewire_static links rewire::rewire_static" \
+	"$tmp/lazy.flat" || ! grep -q "libunwind\.pc" "$tmp/lazy.flat"; then
 	cat "$tmp/cmake-static-lazy.log"
 	echo "FAIL: linking rewire::rewire_static without libunwind.pc does not say what is missing"
 	exit 1
-}
+fi
 echo "install test: ok"

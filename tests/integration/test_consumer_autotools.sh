@@ -125,8 +125,9 @@ fi
 		fail "hello"
 	# A minimum version above the installed one stops configure, naming it.
 	sed -i 's/REWIRE_CHECK(\[0.1\])/REWIRE_CHECK([99.0])/' configure.ac
-	ACLOCAL_PATH=$m4dir autoreconf -fi >>"$tmp/autoreconf.log" 2>&1 ||
-		{ cat "$tmp/autoreconf.log"; fail "autoreconf (99.0)"; }
+	# Only configure changes: autoconf, not the whole autoreconf.
+	ACLOCAL_PATH=$m4dir autoconf >>"$tmp/autoreconf.log" 2>&1 ||
+		{ cat "$tmp/autoreconf.log"; fail "autoconf (99.0)"; }
 	if PKG_CONFIG_PATH=$(dirname "$pc") ./configure CC="$cc" \
 		>"$tmp/configure99.log" 2>&1; then
 		fail "configure accepted rewire $version for REWIRE_CHECK([99.0])"

@@ -2,7 +2,17 @@
 # Install rewire into a temporary prefix, then build and run a small
 # consumer twice: against the shared library (pkg-config) and against
 # librewire.a (pkg-config --static). Checks the installed headers, the
-# generated config.h and rewire.pc.
+# generated config.h, rewire.pc, the documentation (doc/*.md, README.md,
+# LICENSE, CHANGELOG.md in share/doc/rewire) and the autoconf macros
+# (share/aclocal/rewire.m4).
+#
+# The private dependencies (libunwind, libunwind-generic, libelf,
+# liburcu-cds, libdw) matter only for static linking: a dynamic consumer
+# builds, with pkg-config and with the CMake package, where only
+# liburcu-bp's .pc file is present (as when their -dev packages are not
+# installed), while the static one gets them and the CMake package names
+# the missing .pc file when find_package(rewire COMPONENTS static) cannot
+# find it.
 set -euo pipefail
 
 : "${REWIRE_BUILD_DIR:?set by CTest}"
@@ -58,6 +68,56 @@ if command -v ansible-doc >/dev/null 2>&1; then
 		{ cat "$tmp/ansible-doc.txt"; echo "FAIL: ansible-doc of the installed collection"; exit 1; }
 fi
 
+# The documentation and the autoconf macros.
+docdir=$tmp/prefix/share/doc/rewire
+for f in README.md LICENSE CHANGELOG.md; do
+	[ -f "$docdir/$f" ] || { echo "FAIL: $docdir/$f was not installed"; exit 1; }
+done
+for md in "$REWIRE_SOURCE_DIR"/doc/*.md; do
+	f=$docdir/$(basename "$md")
+	[ -f "$f" ] || { echo "FAIL: $f was not installed"; exit 1; }
+done
+# The man page points to the installed guides (/usr/share/doc/rewire/X,
+# here $docdir/X), not to the source tree's doc/X.md.
+man1=$REWIRE_SOURCE_DIR/doc/rewire.1
+if grep -nE '(^|[^/a-z])doc/[A-Za-z_\-]+\.md' "$man1"; then
+	echo "FAIL: doc/rewire.1 names guides by their path in the sources"
+	exit 1
+fi
+named=$(grep -oE '/usr/share/doc/rewire/[A-Za-z_.\\-]*' "$man1" |
+	sed -e 's|^/usr/share/doc/rewire/||' -e 's/\\-/-/g' | sort -u)
+[ -n "$named" ] || { echo "FAIL: doc/rewire.1 does not name /usr/share/doc/rewire"; exit 1; }
+for f in $named; do
+	[ -e "$docdir/$f" ] ||
+		{ echo "FAIL: doc/rewire.1 names /usr/share/doc/rewire/$f, not installed"; exit 1; }
+done
+[ -f "$tmp/prefix/share/aclocal/rewire.m4" ] ||
+	{ echo "FAIL: share/aclocal/rewire.m4 was not installed"; exit 1; }
+
+# A pkg-config search path with rewire.pc (the prefix's pkgconfig
+# directory: rewire.pc finds the prefix from its own directory) and
+# liburcu-bp.pc only: the private dependencies' .pc files are missing.
+[ "$(ls "$(dirname "$pc")")" = rewire.pc ] ||
+	{ echo "FAIL: $(dirname "$pc") holds more than rewire.pc"; exit 1; }
+mkdir "$tmp/pc-min"
+ln -s "$(pkg-config --variable=pcfiledir liburcu-bp)/liburcu-bp.pc" \
+	"$tmp/pc-min/liburcu-bp.pc"
+pc_min=$(dirname "$pc"):$tmp/pc-min
+min_flags=$(PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH='' \
+	pkg-config --cflags --libs rewire 2>"$tmp/pc-min.err") || {
+	cat "$tmp/pc-min.err"
+	echo "FAIL: pkg-config --cflags --libs rewire needs more than liburcu-bp.pc"
+	exit 1
+}
+# The static link names the private libraries.
+static_all=$(pkg-config --static --libs rewire)
+for l in -lunwind -lunwind-generic -lelf -ldw -lurcu-cds; do
+	case " $static_all " in
+	*" $l "*) ;;
+	*) echo "FAIL: pkg-config --static --libs rewire lacks $l: $static_all"; exit 1 ;;
+	esac
+done
+
 header=rewire/common.h
 if [ -f "$tmp/prefix/include/rewire/rewire.h" ]; then
 	header=rewire/rewire.h
@@ -83,9 +143,9 @@ if [ -n "${REWIRE_SANITIZE:-}" ]; then
 	san=(-fsanitize="$REWIRE_SANITIZE" -fno-omit-frame-pointer)
 fi
 
-# shellcheck disable=SC2046
+# shellcheck disable=SC2086
 "$cc" -std=gnu17 -Wall -Werror "${san[@]}" "$tmp/consumer.c" \
-	-o "$tmp/consumer-shared" $(pkg-config --cflags --libs rewire)
+	-o "$tmp/consumer-shared" $min_flags
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
 	"$tmp/consumer-shared"
 
@@ -101,23 +161,69 @@ fi
 "$tmp/consumer-static"
 
 # The CMake package: find_package(rewire) and both exported targets.
-mkdir -p "$tmp/cmake-consumer"
-cp "$tmp/consumer.c" "$tmp/cmake-consumer/consumer.c"
-cat >"$tmp/cmake-consumer/CMakeLists.txt" <<CM
-cmake_minimum_required(VERSION 3.25)
-project(consumer C)
-find_package(rewire 0.1 REQUIRED)
-add_executable(consumer-shared consumer.c)
-target_link_libraries(consumer-shared PRIVATE rewire::rewire)
-add_executable(consumer-static consumer.c)
-target_link_libraries(consumer-static PRIVATE rewire::rewire_static)
-CM
-"$cmake" -S "$tmp/cmake-consumer" -B "$tmp/cmake-consumer/build" \
-	-DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" \
-	-DCMAKE_C_FLAGS="${san[*]}" >"$tmp/cmake-consumer.log" 2>&1 ||
+# cmake_consumer NAME FIND_PACKAGE_ARGS TARGET...: a project that links
+# consumer.c once to each target, configured and built in $tmp/NAME.
+cmake_consumer() {
+	local name=$1 args=$2 t
+	shift 2
+	mkdir -p "$tmp/$name"
+	cp "$tmp/consumer.c" "$tmp/$name/consumer.c"
+	{
+		echo "cmake_minimum_required(VERSION 3.25)"
+		echo "project(consumer C)"
+		echo "find_package(rewire $args)"
+		for t in "$@"; do
+			echo "add_executable(consumer-$t consumer.c)"
+			echo "target_link_libraries(consumer-$t PRIVATE rewire::$t)"
+		done
+	} >"$tmp/$name/CMakeLists.txt"
+	"$cmake" -S "$tmp/$name" -B "$tmp/$name/build" \
+		-DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" \
+		-DCMAKE_C_FLAGS="${san[*]}" >"$tmp/$name.log" 2>&1 || return 1
+	"$cmake" --build "$tmp/$name/build" >>"$tmp/$name.log" 2>&1 ||
+		{ cat "$tmp/$name.log"; echo "FAIL: CMake consumer $name build"; exit 1; }
+	for t in "$@"; do
+		"$tmp/$name/build/consumer-$t" ||
+			{ echo "FAIL: CMake consumer $name: consumer-$t"; exit 1; }
+	done
+}
+cmake_consumer cmake-consumer "0.1 REQUIRED COMPONENTS static" \
+	rewire rewire_static ||
 	{ cat "$tmp/cmake-consumer.log"; echo "FAIL: find_package(rewire)"; exit 1; }
-"$cmake" --build "$tmp/cmake-consumer/build" >>"$tmp/cmake-consumer.log" 2>&1 ||
-	{ cat "$tmp/cmake-consumer.log"; echo "FAIL: CMake consumer build"; exit 1; }
-"$tmp/cmake-consumer/build/consumer-shared"
-"$tmp/cmake-consumer/build/consumer-static"
+# The shared library needs only liburcu-bp's .pc file.
+PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH='' \
+	cmake_consumer cmake-shared-min "0.1 REQUIRED" rewire || {
+	cat "$tmp/cmake-shared-min.log"
+	echo "FAIL: find_package(rewire) needs more than liburcu-bp.pc for rewire::rewire"
+	exit 1
+}
+# The static library's private dependencies are missing: the error names
+# the first .pc file pkg-config cannot find.
+if PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH='' \
+	cmake_consumer cmake-static-min "0.1 REQUIRED COMPONENTS static" \
+		rewire_static; then
+	echo "FAIL: find_package(rewire COMPONENTS static) succeeded without libunwind.pc"
+	exit 1
+fi
+grep -q "libunwind\.pc" "$tmp/cmake-static-min.log" || {
+	cat "$tmp/cmake-static-min.log"
+	echo "FAIL: the error of find_package(rewire COMPONENTS static) does not name libunwind.pc"
+	exit 1
+}
+# Without the component, the same missing files are named when a target
+# links rewire::rewire_static (the package's deferred check), instead of
+# CMake's error about a PkgConfig:: target.
+if PKG_CONFIG_LIBDIR=$pc_min PKG_CONFIG_PATH='' \
+	cmake_consumer cmake-static-lazy "0.1 REQUIRED" rewire_static; then
+	echo "FAIL: rewire::rewire_static was usable without libunwind.pc"
+	exit 1
+fi
+# CMake wraps its messages: one line, single spaces.
+tr -s ' \n' '  ' <"$tmp/cmake-static-lazy.log" >"$tmp/lazy.flat"
+if ! grep -q "consumer-rewire_static links rewire::rewire_static" \
+	"$tmp/lazy.flat" || ! grep -q "libunwind\.pc" "$tmp/lazy.flat"; then
+	cat "$tmp/cmake-static-lazy.log"
+	echo "FAIL: linking rewire::rewire_static without libunwind.pc does not say what is missing"
+	exit 1
+fi
 echo "install test: ok"

@@ -316,22 +316,26 @@ RW_EXPORT void rw_patch_quiescent(void);
  * @ctor runs once, before the variable becomes visible, on its zeroed
  * data; a non-zero return fails the allocation. @dtor runs before the
  * memory is freed (rw_shadow_free and rw_shadow_free_all).
+ *
+ * rw_shadow_get - the shadow data of (@obj, @id), or NULL.
+ * rw_shadow_alloc - a new shadow variable of @size bytes; NULL if (@obj,
+ * @id) exists or on error.
+ * rw_shadow_get_or_alloc - the existing one, or a new one: never two for
+ * the same (@obj, @id).
+ * rw_shadow_free - detach and free (after a grace period) the variable
+ * (@obj, @id).
+ * rw_shadow_free_all - detach and free every variable with @id.
  */
 typedef int (*rw_shadow_ctor_t)(void *obj, void *shadow_data, void *ctor_data);
 typedef void (*rw_shadow_dtor_t)(void *obj, void *shadow_data);
 
-/* The shadow data of (@obj, @id), or NULL. */
 RW_EXPORT void *rw_shadow_get(void *obj, unsigned long id);
-/* A new shadow variable; NULL if (@obj, @id) exists or on error. */
 RW_EXPORT void *rw_shadow_alloc(void *obj, unsigned long id, size_t size,
 				rw_shadow_ctor_t ctor, void *ctor_data);
-/* The existing one, or a new one: never two for the same (@obj, @id). */
 RW_EXPORT void *rw_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
 				       rw_shadow_ctor_t ctor, void *ctor_data);
-/* Detach and free (after a grace period) the variable (@obj, @id). */
 RW_EXPORT void rw_shadow_free(void *obj, unsigned long id,
 			      rw_shadow_dtor_t dtor);
-/* Detach and free every variable with @id. */
 RW_EXPORT void rw_shadow_free_all(unsigned long id, rw_shadow_dtor_t dtor);
 
 RW_EXTERN_C_END

@@ -155,14 +155,14 @@ struct rw_patch_desc {
 
 /*
  * RW_PATCH_FUNCS(var) - define @var, the array of the functions the patch
- * replaces (static const struct rw_patch_func var[]), of entries made by:
+ * replaces (static const struct rw_patch_func var[]). Its entries:
  * RW_PATCH_FUNC(object, name, sympos, newfn) - replace function @name of
  * @object (NULL or "": the main program) at position @sympos (0: the name
  * is unique) by @newfn, a function of the patch with the same type.
  * RW_PATCH_FUNC_SIZED(object, name, sympos, size, newfn) - the same, and
  * refuse the patch unless the old function's st_size is @size.
  * RW_PATCH_REFS(var) - define @var, the array of the target's symbols the
- * patch uses (static const struct rw_patch_ref var[]), of entries made by:
+ * patch uses (static const struct rw_patch_ref var[]). Its entries:
  * RW_PATCH_REF(object, name, sympos, slotp) - when the patch is loaded,
  * before any of its code runs, store the address of symbol @name of
  * @object (found as for RW_PATCH_FUNC) in *@slotp, a pointer of the patch.

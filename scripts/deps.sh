@@ -11,8 +11,9 @@ set -euo pipefail
 # babeltrace2 and python3-bt2 read the CTF traces of test_trace_formats.
 # ansible-core runs the rewire.fleet collection's module and playbook in
 # test_fleet_ansible. spin checks the Promela models of the protocols
-# (src/*.pml, tests/models/).
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin"
+# (src/*.pml, tests/models/). python3 also generates the man3 pages
+# (scripts/gen-man3.py); groff-base and man-db check them (test_man3).
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin groff-base man-db"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -392,9 +392,13 @@ def summary_of(c, names):
             break
     else:
         s = " ".join(t.strip() for t in paragraphs(lines)[0])
-    # The first sentence; a colon ends it too, unless inside quotes.
+    # The first sentence; a colon ends it too, unless inside quotes or
+    # parentheses or too early ("8 bytes: S + A").
     for m in re.finditer(r"[.:]\s", s + " "):
-        if m.group(0)[0] == "." or s[:m.start()].count('"') % 2 == 0:
+        head = s[:m.start()]
+        if m.group(0)[0] == "." or (len(head) >= 20 and
+                                    head.count('"') % 2 == 0 and
+                                    head.count("(") == head.count(")")):
             s = s[:m.start()]
             break
     s = s.strip().rstrip(".:;,").replace("@", "")

@@ -348,12 +348,13 @@ def split_return(lines):
         first = p[0].strip()
         if first.startswith("Return:"):
             rest = first[len("Return:"):].strip()
+            rest = rest[:1].upper() + rest[1:]
             ret.append(([rest] if rest else []) + p[1:])
             continue
-        if first.startswith("Returns"):
-            ret.append(p)
-            continue
         if any(indent_of(t) > 0 for t in p):
+            (ret if first.startswith("Returns") else desc).append(p)
+            continue
+        if False:
             desc.append(p)
             continue
         text = " ".join(t.strip() for t in p)
@@ -380,6 +381,11 @@ def split_return(lines):
 def summary_of(c, names):
     """The first sentence after the first name, or of the comment."""
     lines = c.lines
+    # A comment that opens with prose before naming its items (a group's
+    # introduction) is summed up by that prose.
+    m = NAMING.match(lines[0]) if lines else None
+    if not m or m.group("name") not in names:
+        lines = []
     for k, t in enumerate(lines):
         m = NAMING.match(t)
         if m and m.group("name") in names:
@@ -391,7 +397,7 @@ def summary_of(c, names):
             s = " ".join(text)
             break
     else:
-        s = " ".join(t.strip() for t in paragraphs(lines)[0])
+        s = " ".join(t.strip() for t in paragraphs(c.lines)[0])
     # The first sentence; a colon ends it too, unless inside quotes or
     # parentheses or too early ("8 bytes: S + A").
     for m in re.finditer(r"[.:]\s", s + " "):

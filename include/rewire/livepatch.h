@@ -208,8 +208,11 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
  * The checks, flags, errors and messages are rw_patch_load's, made on the
  * file @fd refers to: owned by the caller's effective uid or root, not
  * writable by group or others, a regular file (anything else is refused
- * without being opened). -EINVAL when @fd < 0; the errno of reopening
- * (-EACCES when the process may not read the file).
+ * without being opened).
+ *
+ * Returns what rw_patch_load() returns, and -EINVAL when @fd < 0, or the
+ * negative errno of reopening (-EACCES when the process may not read the
+ * file).
  */
 RW_EXPORT int rw_patch_load_fd(int fd, const char *display_path, unsigned flags,
 			       struct rw_patch **out);
@@ -242,6 +245,12 @@ RW_EXPORT int rw_patch_enable(struct rw_patch *p);
  * Only the topmost enabled patch of a function can be disabled (-EBUSY,
  * naming the patch above it, otherwise). On an ENABLING patch, reverses
  * that transition.
+ *
+ * Returns 0 when the transition started (or was reversed); -EINVAL when
+ * @p is not a loaded patch or not ENABLED; -EBUSY when another transition
+ * is in progress or a patch above @p replaces one of its functions;
+ * -EOPNOTSUPP on the generic backend; -EDEADLK from a patch's callback;
+ * or the error of starting the transition. rw_patch_last_error() says why.
  */
 RW_EXPORT int rw_patch_disable(struct rw_patch *p);
 
@@ -260,6 +269,11 @@ RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms);
  * is set to the target state without a check, and the patch is marked
  * forced (its object is then never unmapped). Use it when
  * rw_patch_state() shows a thread that will never leave.
+ *
+ * Returns 0 when the transition completed; -EINVAL when @p is not a loaded
+ * patch or not in transition; -EOPNOTSUPP on the generic backend;
+ * -EDEADLK from a patch's callback; or a negative errno (-ENOMEM).
+ * rw_patch_last_error() says why.
  */
 RW_EXPORT int rw_patch_force(struct rw_patch *p);
 
@@ -272,10 +286,19 @@ RW_EXPORT int rw_patch_force(struct rw_patch *p);
  * object stays mapped, and so does one while a thread could not be checked
  * (it blocks rewire's signal, or its stack cannot be unwound). On success
  * @p is freed.
+ *
+ * Returns 0; -EBUSY (see above); -EINVAL when @p is not a loaded patch;
+ * -EDEADLK from the patch's own code (a callback, a constructor or
+ * destructor); -EOPNOTSUPP on the generic backend. rw_patch_last_error()
+ * says why.
  */
 RW_EXPORT int rw_patch_unload(struct rw_patch *p);
 
-/* rw_patch_state - fill @info for @p. 0 or -EINVAL. */
+/*
+ * rw_patch_state - fill @info for @p: its state, and for a transition the
+ * threads that have not switched yet and why.
+ * Returns 0, or -EINVAL when @p is not a loaded patch or @info is NULL.
+ */
 RW_EXPORT int rw_patch_state(struct rw_patch *p, struct rw_patch_info *info);
 
 /*

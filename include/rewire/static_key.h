@@ -217,7 +217,11 @@ RW_EXPORT int rw_static_key_dec(struct rw_static_key *key);
 /* rw_static_key_enabled - true if the count is > 0. Lock-free. */
 RW_EXPORT bool rw_static_key_enabled(const struct rw_static_key *key);
 
-/* rw_static_key_count - the reference count (-1: enable in progress). */
+/*
+ * rw_static_key_count - the reference count of @key. Lock-free.
+ * Returns the count: > 0 enabled, 0 disabled, -1 while the first enable
+ * is in progress.
+ */
 RW_EXPORT int rw_static_key_count(const struct rw_static_key *key);
 
 /* rw_static_key_sites - number of sites of the key in loaded objects. */

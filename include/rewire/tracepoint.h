@@ -824,8 +824,13 @@ typedef void (*rw_tp_generic_fn)(void *data, const struct rw_tracepoint *tp,
 
 /**
  * rw_tracepoint_probe_register_generic - attach a generic probe to @tp.
- * Same rules and errors as rw_tracepoint_probe_register_raw(); @fn with
- * @data can be attached once per tracepoint.
+ * rw_tracepoint_probe_unregister_generic - detach it.
+ * Same rules as rw_tracepoint_probe_register_raw() and
+ * rw_tracepoint_probe_unregister_raw(); @fn with @data can be attached
+ * once per tracepoint.
+ *
+ * Return: the values of rw_tracepoint_probe_register_raw() and
+ * rw_tracepoint_probe_unregister_raw().
  */
 RW_EXPORT int rw_tracepoint_probe_register_generic(struct rw_tracepoint *tp,
 						   rw_tp_generic_fn fn,

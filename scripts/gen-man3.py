@@ -74,7 +74,9 @@ def comment_lines(raw):
     """The text of a comment's lines, without the comment markers."""
     out = []
     for i, line in enumerate(raw):
-        s = line
+        # Tabs are expanded where they stand in the file, so that columns
+        # aligned with tabs after " * " stay aligned without it.
+        s = line.expandtabs(8)
         if i == 0:
             s = re.sub(r"^\s*/\*+", "", s)
         else:
@@ -115,7 +117,10 @@ def parse_header(path):
                 j += 1
             name, args, value = m.group(1), m.group(2), m.group(3)
             value = re.sub(r"/\*.*?\*/", "", value).strip()
-            if j > i or value.endswith("\\") or len(value) > 50:
+            # Multi-line, long, or a CMake placeholder (config.h.in): the
+            # synopsis shows the name only.
+            if j > i or value.endswith("\\") or len(value) > 50 or \
+                    "@" in value:
                 value = ""
             decl = "#define " + name + (args or "")
             if value and not args:
@@ -298,7 +303,7 @@ def render(paras):
                     out.append(line_out(inline(m.group(2))))
                 mode = "param"
             elif mode in ("bullet", "param") and (ind > 0 or mode == "param")\
-                    and not t.startswith("\t\t"):
+                    and indent_of(t) < 16:
                 out.append(line_out(inline(body)))
             elif ind >= 2:
                 if mode != "pre":
@@ -515,6 +520,15 @@ def main():
                 out += wrap_proto(it.decl, it.name)
             out += [".fi"]
             desc, ret = split_return(c.lines)
+            # A page of one name does not repeat "name(args) - " in front
+            # of its description.
+            m = NAMING.match(desc[0][0]) if desc and len(names) == 1 \
+                else None
+            if m and m.group("name") == primary:
+                rest = m.group("rest")
+                if not re.match(r"^\S*_", rest):
+                    rest = rest[:1].upper() + rest[1:]
+                desc[0] = [rest] + desc[0][1:]
             out += [".SH DESCRIPTION"] + render(desc)
             if ret:
                 out += [".SH RETURN VALUE"] + render(ret)

@@ -459,6 +459,23 @@ def th(name, section, date, version):
             (name, section, date, version)]
 
 
+def error_codes(lines):
+    """[(name, value, comment)] of the RW_ERR_* enumerators of a header."""
+    out = []
+    for k, line in enumerate(lines):
+        m = re.match(r"^\s*(RW_ERR_[A-Z0-9_]+)\s*=\s*(\d+)", line)
+        if not m or m.group(1) == "RW_ERR_BASE":
+            continue
+        j = k
+        if lines[k - 1].rstrip().endswith("*/"):
+            j = k - 1
+            while not lines[j].lstrip().startswith("/*"):
+                j -= 1
+        text = " ".join(t.strip() for t in comment_lines(lines[j:k]))
+        out.append((m.group(1), m.group(2), text))
+    return out
+
+
 def write(path, text):
     old = None
     if os.path.exists(path):
@@ -474,17 +491,21 @@ def main():
     ap.add_argument("--outdir", required=True)
     ap.add_argument("--version", default="")
     ap.add_argument("--date", default="")
+    ap.add_argument("--docdir", default="",
+                    help="where the guides (doc/*.md) are installed")
     ap.add_argument("headers", nargs="+")
     a = ap.parse_args()
 
     os.makedirs(a.outdir, exist_ok=True)
     pages = {}  # file name -> text
     overview = []  # (header, summary, [(page, names, summary)])
+    errors = []
     missing = 0
     for path in a.headers:
         base = os.path.basename(path)
         header = "rewire/" + (base[:-3] if base.endswith(".h.in") else base)
         lines, comments, public = associate(path)
+        errors += error_codes(lines)
         hsum = ""
         ov = overview_index(comments, lines)
         if comments and comments[ov].lines:
@@ -565,7 +586,18 @@ def main():
             out += [".TP", ", ".join("\\fB%s\\fR(3)" % esc(n)
                                      for n in names),
                     line_out(inline(summ)) + "."]
+    if errors:
+        out += [".SH ERRORS",
+                "Functions return 0 or a negative errno value, or one of "
+                "rewire's own codes, negated; " + "\\fBrw_strerror\\fR(3) "
+                "describes both kinds. rewire's codes (<rewire/common.h>):"]
+        for name, value, text in errors:
+            out += [".TP", ".BR %s \" (%s)\"" % (esc(name), value),
+                    line_out(inline(text))]
     out += [".SH SEE ALSO", ".BR rewire (1)"]
+    if a.docdir:
+        out[-1] += ","
+        out += ["and the guides in", ".IR %s ." % esc(a.docdir)]
     pages["rewire.3"] = "\n".join(out) + "\n"
 
     for name, text in pages.items():

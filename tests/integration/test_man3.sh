@@ -79,13 +79,14 @@ echo "pages: $(wc -l <"$tmp/symbols") symbols, $(wc -l <"$tmp/macros") macros, $
 
 # 2. Rendering, sections, overview. groff resolves ".so man3/X.3" from the
 # directory above man3.
+# One groff run for all the pages (its warnings name the file and line).
 cd "$man3/.."
+groff -man -ww -z man3/*.3 2>"$tmp/warn" || fail "groff fails: $(cat "$tmp/warn")"
+if [ -s "$tmp/warn" ]; then
+	cat "$tmp/warn"
+	fail "groff warns about $(wc -l <"$tmp/warn") lines of the pages"
+fi
 for page in man3/*.3; do
-	groff -man -ww -z "$page" 2>"$tmp/warn" || fail "groff fails on $page"
-	if [ -s "$tmp/warn" ]; then
-		cat "$tmp/warn"
-		fail "groff warns about $page"
-	fi
 	if head -1 "$page" | grep -q '^\.so '; then
 		target=$(sed -n '1s/^\.so //p' "$page")
 		[ -f "$target" ] || fail "$page links to a missing $target"

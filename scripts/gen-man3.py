@@ -554,7 +554,7 @@ def main():
             if ret:
                 out += [".SH RETURN VALUE"] + render(ret)
             others = [e[0] for e in entries if e[0] != primary]
-            out += [".SH SEE ALSO", ".nh"]
+            out += [".SH SEE ALSO", ".nh", ".ad l"]
             refs = ["rewire(3)"] + [o + "(3)" for o in others]
             for k, r in enumerate(refs):
                 n, sec = r[:-3], r[-2]

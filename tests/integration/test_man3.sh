@@ -7,9 +7,9 @@
 #    #define rw_* / RW_* of include/rewire/*.h and config.h.in, not rw__ /
 #    RW__, minus the plumbing below) has a page NAME.3. The lists come from
 #    the library and the headers, not from the generator.
-# 2. Every page renders with groff -man -ww without a warning; real pages
-#    have NAME, SYNOPSIS with the #include, DESCRIPTION and SEE ALSO, and
-#    rewire(3) lists each of them.
+# 2. Every page renders with groff -man -ww without a warning (also at 80
+#    columns, as lintian checks); real pages have NAME, SYNOPSIS with the
+#    #include, DESCRIPTION and SEE ALSO, and rewire(3) lists each of them.
 # 3. After `cmake --install --component man3` into a prefix under the build
 #    dir, `MANPATH=PREFIX/share/man man 3 rw_static_call_update` shows the
 #    page, and a name documented with others (a .so link) shows its page.
@@ -79,13 +79,19 @@ echo "pages: $(wc -l <"$tmp/symbols") symbols, $(wc -l <"$tmp/macros") macros, $
 
 # 2. Rendering, sections, overview. groff resolves ".so man3/X.3" from the
 # directory above man3.
-# One groff run for all the pages (its warnings name the file and line).
+# One groff run for all the pages (its warnings name the file and line):
+# as groff formats by default, and as man does on an 80-column terminal,
+# which is how lintian checks man pages (man --warnings, MANWIDTH=80).
 cd "$man3/.."
-groff -man -ww -z man3/*.3 2>"$tmp/warn" || fail "groff fails: $(cat "$tmp/warn")"
-if [ -s "$tmp/warn" ]; then
-	cat "$tmp/warn"
-	fail "groff warns about $(wc -l <"$tmp/warn") lines of the pages"
-fi
+for opts in "" "-Tutf8 -rLL=80n -rLT=80n"; do
+	# shellcheck disable=SC2086
+	groff -man -ww -z $opts man3/*.3 2>"$tmp/warn" ||
+		fail "groff $opts fails: $(cat "$tmp/warn")"
+	if [ -s "$tmp/warn" ]; then
+		cat "$tmp/warn"
+		fail "groff $opts warns about $(wc -l <"$tmp/warn") lines of the pages"
+	fi
+done
 for page in man3/*.3; do
 	if head -1 "$page" | grep -q '^\.so '; then
 		target=$(sed -n '1s/^\.so //p' "$page")

@@ -356,12 +356,12 @@ def split_return(lines):
             rest = rest[:1].upper() + rest[1:]
             ret.append(([rest] if rest else []) + p[1:])
             continue
+        # A paragraph with a list or a table is kept whole.
         if any(indent_of(t) > 0 for t in p):
             (ret if first.startswith("Returns") else desc).append(p)
             continue
-        if False:
-            desc.append(p)
-            continue
+        # Else its sentences from "Returns" on are the return value, but
+        # for the locking and signal-safety ones that follow them.
         text = " ".join(t.strip() for t in p)
         sents = SENT.split(text)
         k = next((i for i, s in enumerate(sents)
@@ -560,9 +560,7 @@ def main():
                 n, sec = r[:-3], r[-2]
                 out.append(".BR %s (%s)%s" % (esc(n), sec,
                                              "," if k < len(refs) - 1 else ""))
-            out = [line for line in out if line != "" or True]
-            pages[primary + ".3"] = "\n".join(x for x in out if x != "") + \
-                "\n"
+            pages[primary + ".3"] = "\n".join(x for x in out if x) + "\n"
             for n in names[1:]:
                 pages[n + ".3"] = ".so man3/%s.3\n" % primary
         overview.append((header, hsum, entries))

@@ -13,7 +13,9 @@ set -euo pipefail
 # test_fleet_ansible. spin checks the Promela models of the protocols
 # (src/*.pml, tests/models/). abigail-tools (abidw, abidiff) checks
 # librewire.so's ABI against abi/ (test_abi, scripts/abi-check.sh).
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin abigail-tools"
+# python3 also generates the man3 pages (scripts/gen-man3.py);
+# groff-base and man-db check them (test_man3).
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin abigail-tools groff-base man-db"
 # autoconf and automake: tests only, test_consumer_autotools builds an
 # autotools program against an installed rewire with REWIRE_CHECK
 # (cmake/rewire.m4).

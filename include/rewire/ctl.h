@@ -91,15 +91,18 @@ struct rw_ctl_options {
  * fork) do not apply it again, and @opts is ignored while the server runs.
  * Failures of the patch directory are reported on standard error and do
  * not change the return value. Takes the control lock (the live patch lock
- * while it applies patches); -EDEADLK from a patch's constructor while the
- * directory is applied (also rw_ctl_stop). Not async-signal-safe.
+ * while it applies patches). Not async-signal-safe.
+ *
+ * Returns what rw_ctl_start() returns, and -EDEADLK when called from a
+ * patch's constructor while the directory is applied (rw_ctl_stop() too).
  */
 RW_EXPORT int rw_ctl_start_opts(const struct rw_ctl_options *opts);
 
 /*
  * rw_ctl_patch_dir - the process's patch directory (absolute, as this
- * process sees it; the one the first start used) into @buf. 0, -ENOENT
- * when it has none, -ENAMETOOLONG.
+ * process sees it; the one the first start used) into @buf, of @len bytes.
+ * Returns 0, -ENOENT when it has none, or -ENAMETOOLONG when it does not
+ * fit.
  */
 RW_EXPORT int rw_ctl_patch_dir(char *buf, size_t len);
 
@@ -110,8 +113,11 @@ RW_EXPORT int rw_ctl_patch_dir(char *buf, size_t len);
  */
 RW_EXPORT int rw_ctl_stop(void);
 
-/* The socket's path into @buf; 0, -ENOTCONN when not running, or
- * -ENAMETOOLONG. */
+/*
+ * rw_ctl_socket_path - the control socket's path into @buf, of @len bytes.
+ * Returns 0, -ENOTCONN when the server is not running, or -ENAMETOOLONG
+ * when the path does not fit.
+ */
 RW_EXPORT int rw_ctl_socket_path(char *buf, size_t len);
 
 /* Why the last rw_ctl_start() of this process failed ("" if none). */

@@ -161,7 +161,8 @@ struct rw_ftrace;
  * three core syncs). On return the probe runs for every call that begins
  * afterwards, in every thread. @flags: 0.
  *
- * Errors, with a message in rw_ftrace_last_error(); nothing is changed:
+ * Returns 0, or one of these errors, with a message in
+ * rw_ftrace_last_error(); nothing is changed:
  *   -EINVAL		a NULL or empty pattern, a NULL probe, more than
  *			65,536 patterns
  *   -ENOENT		no traceable function matches (the message says

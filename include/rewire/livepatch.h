@@ -208,8 +208,11 @@ RW_EXPORT int rw_patch_load(const char *path, unsigned flags,
  * The checks, flags, errors and messages are rw_patch_load's, made on the
  * file @fd refers to: owned by the caller's effective uid or root, not
  * writable by group or others, a regular file (anything else is refused
- * without being opened). -EINVAL when @fd < 0; the errno of reopening
- * (-EACCES when the process may not read the file).
+ * without being opened).
+ *
+ * Returns what rw_patch_load() returns, and -EINVAL when @fd < 0, or the
+ * negative errno of reopening (-EACCES when the process may not read the
+ * file).
  */
 RW_EXPORT int rw_patch_load_fd(int fd, const char *display_path, unsigned flags,
 			       struct rw_patch **out);
@@ -242,6 +245,12 @@ RW_EXPORT int rw_patch_enable(struct rw_patch *p);
  * Only the topmost enabled patch of a function can be disabled (-EBUSY,
  * naming the patch above it, otherwise). On an ENABLING patch, reverses
  * that transition.
+ *
+ * Returns 0 when the transition started (or was reversed); -EINVAL when
+ * @p is not a loaded patch or not ENABLED; -EBUSY when another transition
+ * is in progress or a patch above @p replaces one of its functions;
+ * -EOPNOTSUPP on the generic backend; -EDEADLK from a patch's callback;
+ * or the error of starting the transition. rw_patch_last_error() says why.
  */
 RW_EXPORT int rw_patch_disable(struct rw_patch *p);
 
@@ -260,6 +269,11 @@ RW_EXPORT int rw_patch_wait(struct rw_patch *p, int timeout_ms);
  * is set to the target state without a check, and the patch is marked
  * forced (its object is then never unmapped). Use it when
  * rw_patch_state() shows a thread that will never leave.
+ *
+ * Returns 0 when the transition completed; -EINVAL when @p is not a loaded
+ * patch or not in transition; -EOPNOTSUPP on the generic backend;
+ * -EDEADLK from a patch's callback; or a negative errno (-ENOMEM).
+ * rw_patch_last_error() says why.
  */
 RW_EXPORT int rw_patch_force(struct rw_patch *p);
 
@@ -272,10 +286,19 @@ RW_EXPORT int rw_patch_force(struct rw_patch *p);
  * object stays mapped, and so does one while a thread could not be checked
  * (it blocks rewire's signal, or its stack cannot be unwound). On success
  * @p is freed.
+ *
+ * Returns 0; -EBUSY (see above); -EINVAL when @p is not a loaded patch;
+ * -EDEADLK from the patch's own code (a callback, a constructor or
+ * destructor); -EOPNOTSUPP on the generic backend. rw_patch_last_error()
+ * says why.
  */
 RW_EXPORT int rw_patch_unload(struct rw_patch *p);
 
-/* rw_patch_state - fill @info for @p. 0 or -EINVAL. */
+/*
+ * rw_patch_state - fill @info for @p: its state, and for a transition the
+ * threads that have not switched yet and why.
+ * Returns 0, or -EINVAL when @p is not a loaded patch or @info is NULL.
+ */
 RW_EXPORT int rw_patch_state(struct rw_patch *p, struct rw_patch_info *info);
 
 /*
@@ -316,22 +339,26 @@ RW_EXPORT void rw_patch_quiescent(void);
  * @ctor runs once, before the variable becomes visible, on its zeroed
  * data; a non-zero return fails the allocation. @dtor runs before the
  * memory is freed (rw_shadow_free and rw_shadow_free_all).
+ *
+ * rw_shadow_get - the shadow data of (@obj, @id), or NULL.
+ * rw_shadow_alloc - a new shadow variable of @size bytes; NULL if (@obj,
+ * @id) exists or on error.
+ * rw_shadow_get_or_alloc - the existing one, or a new one: never two for
+ * the same (@obj, @id).
+ * rw_shadow_free - detach and free (after a grace period) the variable
+ * (@obj, @id).
+ * rw_shadow_free_all - detach and free every variable with @id.
  */
 typedef int (*rw_shadow_ctor_t)(void *obj, void *shadow_data, void *ctor_data);
 typedef void (*rw_shadow_dtor_t)(void *obj, void *shadow_data);
 
-/* The shadow data of (@obj, @id), or NULL. */
 RW_EXPORT void *rw_shadow_get(void *obj, unsigned long id);
-/* A new shadow variable; NULL if (@obj, @id) exists or on error. */
 RW_EXPORT void *rw_shadow_alloc(void *obj, unsigned long id, size_t size,
 				rw_shadow_ctor_t ctor, void *ctor_data);
-/* The existing one, or a new one: never two for the same (@obj, @id). */
 RW_EXPORT void *rw_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
 				       rw_shadow_ctor_t ctor, void *ctor_data);
-/* Detach and free (after a grace period) the variable (@obj, @id). */
 RW_EXPORT void rw_shadow_free(void *obj, unsigned long id,
 			      rw_shadow_dtor_t dtor);
-/* Detach and free every variable with @id. */
 RW_EXPORT void rw_shadow_free_all(unsigned long id, rw_shadow_dtor_t dtor);
 
 RW_EXTERN_C_END

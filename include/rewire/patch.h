@@ -153,6 +153,28 @@ struct rw_patch_desc {
 /* The symbol the loader looks up in a patch object. */
 #define RW_PATCH_DESC_SYMBOL "rw_patch_descriptor"
 
+/*
+ * RW_PATCH_FUNCS(var) - define @var, the array of the functions the patch
+ * replaces (static const struct rw_patch_func var[]). Its entries:
+ * RW_PATCH_FUNC(object, name, sympos, newfn) - replace function @name of
+ * @object (NULL or "": the main program) at position @sympos (0: the name
+ * is unique) by @newfn, a function of the patch with the same type.
+ * RW_PATCH_FUNC_SIZED(object, name, sympos, size, newfn) - the same, and
+ * refuse the patch unless the old function's st_size is @size.
+ * RW_PATCH_REFS(var) - define @var, the array of the target's symbols the
+ * patch uses (static const struct rw_patch_ref var[]). Its entries:
+ * RW_PATCH_REF(object, name, sympos, slotp) - when the patch is loaded,
+ * before any of its code runs, store the address of symbol @name of
+ * @object (found as for RW_PATCH_FUNC) in *@slotp, a pointer of the patch.
+ * RW_PATCH_RELOCS(var) - define @var, an array of struct rw_patch_reloc
+ * (`rewire build-patch` writes these).
+ * RW_PATCH_COUNT(a) - the number of entries of the array @a: the
+ * descriptor's nfuncs, nrefs and nrelocs.
+ *
+ * Objects, positions and sizes are described at the top of
+ * rewire/patch.h; the arrays go into the descriptor that RW_PATCH()
+ * defines.
+ */
 #define RW_PATCH_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #define RW_PATCH_FUNCS(var) static const struct rw_patch_func var[]

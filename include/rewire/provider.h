@@ -173,6 +173,12 @@ struct rw_provider_set {
 	bool rw__pinned;
 };
 
+/*
+ * RW_PROVIDER_SET_INIT - the initializer of an empty struct
+ * rw_provider_set, the same as zeroing it:
+ *
+ *	static struct rw_provider_set clocks = RW_PROVIDER_SET_INIT;
+ */
 #define RW_PROVIDER_SET_INIT \
 	{                    \
 		.rw__seq = 0 \

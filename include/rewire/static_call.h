@@ -69,6 +69,12 @@ RW_EXPORT long rw_static_call_return0(void);
 /* Does nothing; what a NULL target calls on the generic backend. */
 RW_EXPORT void rw_static_call_nop(void);
 
+/*
+ * RW_STATIC_CALL_RET0 - a target that makes a call return 0 (what a
+ * non-void call should use for "nothing"), for rw_static_call_update()
+ * and RW_DEFINE_STATIC_CALL_RET0(); rw_static_call_query() then returns
+ * it.
+ */
 #define RW_STATIC_CALL_RET0 RW__FN_PTR(&rw_static_call_return0)
 
 #define RW__SC_REGISTER(name)                                              \
@@ -76,6 +82,13 @@ RW_EXPORT void rw_static_call_nop(void);
 		__attribute__((used, section("__rw_calls"), aligned(8))) = \
 			&rw__sc_##name
 
+/*
+ * rw_static_call(name) - static call @name as a function to call:
+ * rw_static_call(name)(args...). It has the call's type (its first
+ * target's, or the prototype's), so the arguments are type-checked. On the
+ * x86_64 backend it is the trampoline itself, a direct call; on the
+ * generic backend an acquire load of the target, called indirectly.
+ */
 #if defined(RW_BACKEND_X86_64)
 /* The trampoline: a 5-byte slot, then the return-0 body, int3 padding. */
 #define RW__SC_TRAMP(name, insn)                                           \
@@ -160,6 +173,11 @@ RW_EXPORT void *rw__static_call_query(const struct rw_static_call *sc);
  * rw_static_call_update(name, f) - point the static call at @f, a function
  * of the static call's type, NULL or RW_STATIC_CALL_RET0. A function of
  * another type does not compile.
+ *
+ * Returns 0 when every thread calls the new target; -EDEADLK (a nested
+ * update from a signal handler on the updating thread), -ENOMEM, or an
+ * error of rw_text_poke_batch(), and the call then keeps its old target.
+ * Takes the text lock; not async-signal-safe.
  */
 #define rw_static_call_update(name, f)                                       \
 	__extension__({                                                      \

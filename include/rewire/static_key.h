@@ -79,6 +79,22 @@ struct rw_static_key_false {
 		__attribute__((used, section("__rw_keys"), aligned(8))) = \
 			&(name).key
 
+/*
+ * RW_DEFINE_STATIC_KEY_TRUE(name) - define static key @name, enabled
+ * (count 1) when the program starts.
+ * RW_DEFINE_STATIC_KEY_FALSE(name) - define static key @name, disabled
+ * (count 0) when the program starts.
+ * RW_DECLARE_STATIC_KEY_TRUE(name) - declare a key defined with
+ * RW_DEFINE_STATIC_KEY_TRUE in another translation unit or object.
+ * RW_DECLARE_STATIC_KEY_FALSE(name) - the same for a key defined with
+ * RW_DEFINE_STATIC_KEY_FALSE.
+ *
+ * At file scope. The key is a global object of type struct
+ * rw_static_key_true or struct rw_static_key_false: its sites are written
+ * for its initial state by the compiler, and the functions of this header
+ * take &name. The key is registered with its object (rewire/object.h),
+ * so that every site of it in every loaded object is found.
+ */
 #define RW_DEFINE_STATIC_KEY_TRUE(name)                                      \
 	__attribute__((used, aligned(8))) struct rw_static_key_true name = { \
 		{ 1, 1, #name }                                              \
@@ -112,6 +128,20 @@ struct rw_static_key_false {
 			  "rw_static_branch: argument is not a static key "  \
 			  "defined with RW_DEFINE_STATIC_KEY_*")
 
+/*
+ * rw_static_branch_unlikely(key) - whether static key @key is enabled, for
+ * an if: the true case is laid out out of line, the false case falls
+ * through.
+ * rw_static_branch_likely(key) - the same test with the true case as the
+ * fall-through.
+ *
+ * @key is the name of a key defined with RW_DEFINE_STATIC_KEY_TRUE or
+ * _FALSE (or declared with RW_DECLARE_STATIC_KEY_*), not a pointer:
+ * anything else does not compile. Each use is one site, a 5-byte NOP or
+ * jmp that rw_static_key_enable() and the other updates rewrite; a test
+ * costs no load and no compare. On the generic backend a site is a relaxed
+ * atomic load and a test.
+ */
 #if defined(RW_BACKEND_X86_64)
 /*
  * One site: a 5-byte NOP or "jmp l_yes" chosen at build time from the
@@ -166,6 +196,10 @@ rw__l_done:                                                                    \
  * a signal handler on the updating thread), or an error of
  * rw_text_poke_batch (the key is then left as it was). Takes the text
  * lock. When it returns, every thread sees the new state.
+ *
+ * Through the macros of the same names, @key may also be &name of a key
+ * defined with RW_DEFINE_STATIC_KEY_TRUE or _FALSE (as for every function
+ * of this header).
  */
 RW_EXPORT int rw_static_key_enable(struct rw_static_key *key);
 RW_EXPORT int rw_static_key_disable(struct rw_static_key *key);
@@ -183,7 +217,11 @@ RW_EXPORT int rw_static_key_dec(struct rw_static_key *key);
 /* rw_static_key_enabled - true if the count is > 0. Lock-free. */
 RW_EXPORT bool rw_static_key_enabled(const struct rw_static_key *key);
 
-/* rw_static_key_count - the reference count (-1: enable in progress). */
+/*
+ * rw_static_key_count - the reference count of @key. Lock-free.
+ * Returns the count: > 0 enabled, 0 disabled, -1 while the first enable
+ * is in progress.
+ */
 RW_EXPORT int rw_static_key_count(const struct rw_static_key *key);
 
 /* rw_static_key_sites - number of sites of the key in loaded objects. */

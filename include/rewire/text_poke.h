@@ -53,6 +53,11 @@
 
 RW_EXTERN_C_BEGIN
 
+/*
+ * RW_TEXT_INSN_MAX - the room, in bytes, for one instruction: the size of
+ * struct rw_text_poke's old_insn and new_insn, and what rw_text_encode()
+ * may write to its @out.
+ */
 #define RW_TEXT_INSN_MAX 8
 
 /*

@@ -94,6 +94,12 @@
 
 RW_EXTERN_C_BEGIN
 
+/*
+ * RW_TRACEPOINT_PRIO_DEFAULT - the priority to give a probe that needs no
+ * particular order among the probes of its tracepoint (higher priorities
+ * run first).
+ * RW_TRACEPOINT_MAX_ARGS - the most arguments a tracepoint may have.
+ */
 #define RW_TRACEPOINT_PRIO_DEFAULT 10
 #define RW_TRACEPOINT_MAX_ARGS 8
 
@@ -777,6 +783,13 @@ RW_EXPORT int rw_tracepoint_probe_unregister_raw(struct rw_tracepoint *tp,
 /**
  * rw_tracepoint_probe_register - type-checked register: @probe must be a
  * void function taking void *data followed by tracepoint @name's arguments.
+ * rw_tracepoint_probe_unregister - type-checked unregister of the same.
+ *
+ * @name is the tracepoint's name as given to RW_DEFINE_TRACEPOINT() (not a
+ * pointer); a probe of another type does not compile.
+ *
+ * Return: what rw_tracepoint_probe_register_raw() and
+ * rw_tracepoint_probe_unregister_raw() return.
  */
 #define rw_tracepoint_probe_register(name, probe, data, prio)              \
 	__extension__({                                                    \
@@ -811,8 +824,13 @@ typedef void (*rw_tp_generic_fn)(void *data, const struct rw_tracepoint *tp,
 
 /**
  * rw_tracepoint_probe_register_generic - attach a generic probe to @tp.
- * Same rules and errors as rw_tracepoint_probe_register_raw(); @fn with
- * @data can be attached once per tracepoint.
+ * rw_tracepoint_probe_unregister_generic - detach it.
+ * Same rules as rw_tracepoint_probe_register_raw() and
+ * rw_tracepoint_probe_unregister_raw(); @fn with @data can be attached
+ * once per tracepoint.
+ *
+ * Return: the values of rw_tracepoint_probe_register_raw() and
+ * rw_tracepoint_probe_unregister_raw().
  */
 RW_EXPORT int rw_tracepoint_probe_register_generic(struct rw_tracepoint *tp,
 						   rw_tp_generic_fn fn,

@@ -91,11 +91,14 @@ report_times() {
 }
 
 for t in git dpkg-buildpackage dh dpkg-checkbuilddeps lintian fakeroot \
-	 cmake ninja pkg-config cc; do
+	 cmake ninja pkg-config cc man; do
 	command -v "$t" >/dev/null 2>&1 ||
 		skip "$t is missing (scripts/deps.sh installs debhelper," \
-		     "lintian, dpkg-dev, fakeroot, cmake, ninja-build, gcc)"
+		     "lintian, dpkg-dev, fakeroot, man-db, cmake, ninja-build, gcc)"
 done
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+	skip "not a git work tree: the clean copy of the source is made" \
+	     "from the files git knows"
 dpkg-checkbuilddeps debian/control >/dev/null 2>&1 ||
 	skip "the build dependencies are missing:" \
 	     "$(dpkg-checkbuilddeps debian/control 2>&1 | tail -1)"

@@ -11,10 +11,11 @@ set -euo pipefail
 # babeltrace2 and python3-bt2 read the CTF traces of test_trace_formats.
 # ansible-core runs the rewire.fleet collection's module and playbook in
 # test_fleet_ansible. spin checks the Promela models of the protocols
-# (src/*.pml, tests/models/). debhelper, fakeroot and lintian (with
-# dpkg-dev) build and check the Debian packages, and man-db reads their
-# man pages (scripts/package-test.sh).
-REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin debhelper fakeroot lintian man-db"
+# (src/*.pml, tests/models/).
+REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind libc6-dev liburcu-dev liblttng-ust-dev systemtap-sdt-dev libunwind-dev libelf-dev libdw-dev clang libclang-rt-14-dev libevent-dev dpkg-dev libjson-c-dev bear patch python3 babeltrace2 python3-bt2 ansible-core spin"
+# The Debian packages (scripts/package-test.sh): debhelper, fakeroot and
+# lintian (with dpkg-dev) build and check them, man-db reads their man pages.
+REWIRE_DEPS+=" debhelper fakeroot lintian man-db"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -16,10 +16,12 @@
 #      a program built with `pkg-config --cflags --libs rewire`, one with
 #      CMake find_package(rewire) against rewire::rewire, one against
 #      rewire::rewire_static; each runs.
-#   5. documentation: `man rewire`, `man rewire-entries`,
-#      `man 3 rw_static_call_update`, the guides in /usr/share/doc/rewire,
-#      the autotools macro (the last three say so and are skipped when this
-#      tree does not make them yet).
+#   5. documentation and the autotools macro: `man rewire`,
+#      `man rewire-entries`, `man 3 rw_static_call_update`, the guides in
+#      /usr/share/doc/rewire, share/aclocal/rewire.m4 and a consumer built
+#      by a configure.ac with REWIRE_CHECK (each of the last four skipped
+#      with a message when this tree does not make it yet),
+#      `ansible-doc rewire.fleet.rewire_patch`.
 #   6. the demo (examples/kv/demo.sh --installed): the key-value server
 #      built alone against the installed package (rewire_target_patchable,
 #      rewire_add_patch, rewire_build_patch), changed while it serves by
@@ -320,22 +322,54 @@ if compgen -G "/usr/share/man/man3/rw_*.3*" >/dev/null; then
 	echo "package-test: man 3 rw_static_call_update:" \
 	     "$(wc -l <"$work/man.txt") lines;" \
 	     "$(dpkg -L librewire-dev | grep -c '/man3/.*\.3') man3 pages"
+elif [ -e "$src/scripts/gen-man3.py" ]; then
+	fail "no man3 pages installed, though this tree generates them"
 else
 	echo "package-test: SKIP man 3 rw_static_call_update: this tree" \
-	     "installs no man3 pages yet"
+	     "makes no man3 pages yet"
 fi
 if [ -e /usr/share/doc/rewire/README.md ]; then
 	echo "package-test: guides in /usr/share/doc/rewire:" \
 	     "$(cd /usr/share/doc/rewire && echo *.md)"
+elif [ -e "$src/CHANGELOG.md" ]; then
+	fail "no guides in /usr/share/doc/rewire, though this tree has" \
+	     "CHANGELOG.md (the same change installs them)"
 else
 	echo "package-test: SKIP the guides: this tree installs no" \
 	     "/usr/share/doc/rewire/README.md yet"
 fi
 if [ -e /usr/share/aclocal/rewire.m4 ]; then
 	echo "package-test: /usr/share/aclocal/rewire.m4 installed"
+elif [ -e "$src/cmake/rewire.m4" ]; then
+	fail "cmake/rewire.m4 is not installed as /usr/share/aclocal/rewire.m4"
 else
-	echo "package-test: SKIP the autotools macro: this tree installs no" \
-	     "/usr/share/aclocal/rewire.m4 yet"
+	echo "package-test: SKIP the autotools macro: this tree has no" \
+	     "cmake/rewire.m4 yet"
+fi
+# The autotools macro (REWIRE_CHECK) in a consumer's configure.ac.
+if [ -e /usr/share/aclocal/rewire.m4 ] && command -v aclocal >/dev/null &&
+   command -v autoconf >/dev/null && command -v make >/dev/null; then
+	mkdir "$work/autotools"
+	cp "$work/consumer.c" "$work/autotools/"
+	cat >"$work/autotools/configure.ac" <<'EOF'
+AC_INIT([rewire-consumer], [1])
+AC_PROG_CC
+REWIRE_CHECK([0.1])
+AC_CONFIG_FILES([Makefile])
+AC_OUTPUT
+EOF
+	printf '%s\n' 'consumer: consumer.c' \
+		'	$(CC) -O2 @REWIRE_PATCHABLE_CFLAGS@ @REWIRE_CFLAGS@ -o $@ consumer.c @REWIRE_LIBS@' \
+		'	rewire-entries $@' >"$work/autotools/Makefile.in"
+	(cd "$work/autotools" && aclocal && autoconf && ./configure -q &&
+	 make -s) >"$work/autotools.log" 2>&1 ||
+		{ cat "$work/autotools.log" >&2; fail "the autotools consumer (REWIRE_CHECK) did not build"; }
+	no_tree "$work/autotools/Makefile"
+	uses_installed "$work/autotools/consumer"
+	"$work/autotools/consumer" "$upstream"
+else
+	echo "package-test: SKIP the autotools consumer: no rewire.m4, or" \
+	     "no aclocal (automake), autoconf or make"
 fi
 if command -v ansible-doc >/dev/null 2>&1; then
 	ansible-doc rewire.fleet.rewire_patch >"$work/ansible-doc.txt" 2>&1 ||

@@ -20,6 +20,9 @@ REWIRE_DEPS="cmake ninja-build gcc g++ make pkg-config clang-format valgrind lib
 # autotools program against an installed rewire with REWIRE_CHECK
 # (cmake/rewire.m4).
 REWIRE_DEPS="$REWIRE_DEPS autoconf automake"
+# The Debian packages (scripts/package-test.sh): debhelper, fakeroot and
+# lintian (with dpkg-dev) build and check them, man-db reads their man pages.
+REWIRE_DEPS+=" debhelper fakeroot lintian"
 
 missing=()
 for p in $REWIRE_DEPS; do

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: the ci workflow (warnings as errors, unit, torture,
-# integration, format), then ASan+UBSan, then TSan on the generic backend.
-# A failing workflow does not stop the later ones; the exit status is 1 if
+# integration, format), then ASan+UBSan, then TSan on the generic backend,
+# then the Debian packages (scripts/package-test.sh: built, lintian,
+# installed, used and purged again; alone, never inside the parallel
+# ctest runs, because it installs packages system-wide; skipped with a
+# message when not root or a tool is missing).
+# A failing step does not stop the later ones; the exit status is 1 if
 # any failed.
 #
-#   ./scripts/test.sh           all three workflows
+#   ./scripts/test.sh           all three workflows and the packages
 #   ./scripts/test.sh --quick   the ci workflow only
 #
 # REWIRE_TORTURE_LONG=1 asks the torture tests for long runs.
@@ -12,11 +16,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 workflows=(ci asan tsan)
+package=1
 for arg in "$@"; do
 	case "$arg" in
-	--quick) workflows=(ci) ;;
+	--quick)
+		workflows=(ci)
+		package=0
+		;;
 	-h | --help)
-		sed -n '2,10p' "$0"
+		sed -n '2,14p' "$0"
 		exit 0
 		;;
 	*)
@@ -48,9 +56,28 @@ for w in "${workflows[@]}"; do
 	echo "=== workflow $w: ${result[$w]} (${elapsed[$w]}s) ==="
 done
 
+steps=("${workflows[@]}")
+if [ "$package" = 1 ]; then
+	steps+=(package)
+	echo "=== package ==="
+	start=$SECONDS
+	status=0
+	./scripts/package-test.sh || status=$?
+	case $status in
+	0) result[package]=ok ;;
+	77) result[package]=skipped ;;
+	*)
+		result[package]=FAILED
+		failed=1
+		;;
+	esac
+	elapsed[package]=$((SECONDS - start))
+	echo "=== package: ${result[package]} (${elapsed[package]}s) ==="
+fi
+
 echo
 echo "=== summary ==="
-for w in "${workflows[@]}"; do
+for w in "${steps[@]}"; do
 	printf '%-8s %-7s %5ss\n' "$w" "${result[$w]}" "${elapsed[$w]}"
 done
 exit $failed

@@ -2123,14 +2123,23 @@ static uintptr_t jmpbuf_sp(const void *env)
 	return v ^ guard;
 }
 
-#define RW_LONGJMP(name, type)                                           \
-	typedef void (*name##_fn)(type, int);                            \
-	RW_EXPORT __attribute__((noreturn)) void name(type env, int val) \
-	{                                                                \
-		RW_NEXT(name##_fn, name)                                 \
-		shadow_leave(ft_tls.sh, CALLER_SP(), jmpbuf_sp(env));    \
-		next_##name(env, val);                                   \
-		__builtin_unreachable();                                 \
+/*
+ * Each is defined under its exact symbol name (the asm label), not by its
+ * C name: with _FORTIFY_SOURCE (Debian's and Fedora's default flags)
+ * <setjmp.h> redirects longjmp, _longjmp and siglongjmp to
+ * __longjmp_chk, and four definitions of __longjmp_chk do not assemble.
+ */
+#define RW_LONGJMP(name, type)                                              \
+	typedef void (*name##_fn)(type, int);                               \
+	RW_EXPORT __attribute__((noreturn)) void interpose_##name(          \
+		type env, int val) __asm__(#name);                          \
+	RW_EXPORT __attribute__((noreturn)) void interpose_##name(type env, \
+								  int val)  \
+	{                                                                   \
+		RW_NEXT(name##_fn, name)                                    \
+		shadow_leave(ft_tls.sh, CALLER_SP(), jmpbuf_sp(env));       \
+		next_##name(env, val);                                      \
+		__builtin_unreachable();                                    \
 	}
 RW_LONGJMP(longjmp, jmp_buf)
 RW_LONGJMP(_longjmp, jmp_buf)

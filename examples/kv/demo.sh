@@ -3,10 +3,13 @@
 # live-patched by the rewire command while it serves, and the load
 # generator reports what its clients saw in each phase.
 #
-#   examples/kv/demo.sh BUILD_DIR [--phase-seconds N] [--keep]
+#   examples/kv/demo.sh BUILD_DIR [--phase-seconds N] [--keep] [--installed]
 #
 # BUILD_DIR is a configured and built rewire tree (scripts/demo.sh builds
-# build/default and calls this). Phases (each about N seconds, default 3):
+# build/default and calls this). With --installed, BUILD_DIR is a build of
+# examples/kv alone against the installed rewire (cmake -S examples/kv),
+# and the command is the installed `rewire` (scripts/package-test.sh).
+# Phases (each about N seconds, default 3):
 #   before      the server as started: checksums computed byte by byte,
 #               the value bug present (values of 100 bytes or more come
 #               back with a wrong last byte: "wrong" answers)
@@ -26,7 +29,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -36,10 +39,12 @@ build=${1:-}
 shift
 secs=3
 keep=0
+installed=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--phase-seconds) secs=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
+	--installed) installed=1; shift ;;
 	-h | --help) usage 0 ;;
 	*) echo "demo: unknown option $1" >&2; usage 2 ;;
 	esac
@@ -48,6 +53,11 @@ done
 bin=$build/examples/kv
 src=$(cd "$(dirname "$0")/../.." && pwd)
 rewire=$build/tools/rewire
+if [ "$installed" = 1 ]; then
+	bin=$build
+	rewire=$(command -v rewire) ||
+		{ echo "demo: --installed: no rewire command in PATH" >&2; exit 1; }
+fi
 server=$bin/rw-kvserver
 load=$bin/rw-kvload
 patch=$bin/fix_value.so

@@ -102,7 +102,7 @@ soname_of() {
 # locations or build directory and hashed type ids, so that the baseline
 # does not change with the tree's path or with unrelated declarations.
 dump() {
-	readelf -S "$1" | grep -q '\.debug_info' ||
+	readelf -S "$1" | grep '\.debug_info' >/dev/null ||
 		skip "$1 has no debug information (build with -g: the ci preset is RelWithDebInfo)"
 	abidw --headers-dir "$headers" --header-file "$config" \
 		--drop-private-types --no-corpus-path --no-comp-dir-path \

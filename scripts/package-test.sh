@@ -298,7 +298,7 @@ cmake --build "$work/cmake/build" >>"$work/cmake.log" 2>&1 ||
 no_tree "$work/cmake/build/compile_commands.json" \
 	"$work/cmake/build/build.ninja"
 uses_installed "$work/cmake/build/consumer-cmake"
-if ldd "$work/cmake/build/consumer-cmake-static" | grep -q librewire; then
+if ldd "$work/cmake/build/consumer-cmake-static" | grep librewire >/dev/null; then
 	fail "consumer-cmake-static loads librewire.so (rewire::rewire_static)"
 fi
 "$work/cmake/build/consumer-cmake" "$upstream"

@@ -119,7 +119,7 @@ fi
 		fail "configure did not substitute REWIRE_LIVE_PATCHING_CFLAGS"
 	make >"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "make"; }
 	# The patchable entries are there: rewire can trace and live patch it.
-	readelf -SW hello | grep -q __patchable_function_entries ||
+	readelf -SW hello | grep __patchable_function_entries >/dev/null ||
 		fail "hello has no __patchable_function_entries"
 	LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ./hello ||
 		fail "hello"

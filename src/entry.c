@@ -290,10 +290,11 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n)
 	 * send a thread to its trampoline. */
 	for (size_t i = 0; i < n && !err; i++)
 		if (ch[i].traced)
-			atomic_store_explicit(&ch[i].e->cont,
-					      ch[i].patch ? ch[i].patch
-							  : ch[i].e->sled + RW__ENTRY_LEN,
-					      memory_order_release);
+			atomic_store_explicit(
+				&ch[i].e->cont,
+				ch[i].patch ? ch[i].patch
+					    : ch[i].e->sled + RW__ENTRY_LEN,
+				memory_order_release);
 	if (!err && np)
 		err = write_pokes(pokes, np);
 	free(pokes);
@@ -303,8 +304,9 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n)
 			if (ch[i].e->traced)
 				atomic_store_explicit(
 					&ch[i].e->cont,
-					ch[i].e->patch ? ch[i].e->patch
-						       : ch[i].e->sled + RW__ENTRY_LEN,
+					ch[i].e->patch
+						? ch[i].e->patch
+						: ch[i].e->sled + RW__ENTRY_LEN,
 					memory_order_release);
 		return err;
 	}

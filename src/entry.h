@@ -33,14 +33,14 @@
 /* Read by the trampolines' common code: keep data and cont first, in
  * order. */
 struct rw__entry {
-	void *tdata;		/* the tracer's record for this function */
-	_Atomic uintptr_t cont; /* where a traced call continues */
-	uintptr_t func;		/* the function's entry (symbol value) */
-	uintptr_t sled;		/* the entry's RW__ENTRY_LEN bytes */
+	void *tdata;		     /* the tracer's record for this function */
+	_Atomic uintptr_t cont;	     /* where a traced call continues */
+	uintptr_t func;		     /* the function's entry (symbol value) */
+	uintptr_t sled;		     /* the entry's RW__ENTRY_LEN bytes */
 	uint8_t orig[RW__ENTRY_MAX]; /* their original contents (NOPs) */
-	bool traced;		/* function tracing wants the entry */
-	uintptr_t patch;	/* live patching's jump target, 0: none */
-	void *tramp;		/* the trampoline, made on first trace */
+	bool traced;		     /* function tracing wants the entry */
+	uintptr_t patch;	     /* live patching's jump target, 0: none */
+	void *tramp;		     /* the trampoline, made on first trace */
 	char label[96];
 	struct rw__entry *next;
 };

@@ -42,9 +42,9 @@
 
 #if defined(__x86_64__)
 
-#define RW__ENTRY_LEN 5	     /* bytes of the entry's NOPs */
-#define RW__ENTRY_SITE_LEN 5 /* bytes of the patched instruction */
-#define RW__ENTRY_PAD_MAX 4  /* the landing pad before the NOPs */
+#define RW__ENTRY_LEN 5	      /* bytes of the entry's NOPs */
+#define RW__ENTRY_SITE_LEN 5  /* bytes of the patched instruction */
+#define RW__ENTRY_PAD_MAX 4   /* the landing pad before the NOPs */
 #define RW__ENTRY_TRAP_STEP 1 /* a breakpoint may sit on every byte */
 #define RW__ENTRY_DESC "five NOPs"
 #define RW__ENTRY_GRAPH 1 /* graph tracing (return hijacking) works */

@@ -343,7 +343,7 @@ int main(void)
 	for (int i = 0; i < NFN; i++)
 		CHECK_EQ(ctx.entries[i], e0[i]);
 
-	/* --- Graph mode on the same functions, then detached. The new
+		/* --- Graph mode on the same functions, then detached. The new
 	 * set's counters start at 0 (the recursion above was the old set's).
 	 * aarch64 has no graph mode yet (src/arch/entry_arch.h). */
 #if defined(RW_BACKEND_X86_64)

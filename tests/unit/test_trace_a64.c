@@ -67,9 +67,8 @@ __attribute__((noinline)) long t_int8(long a, long b, long c, long d, long e,
 	return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + 7 * g + 8 * h;
 }
 
-__attribute__((noinline)) double t_fp8(double a, double b, double c,
-				       double d, double e, double f, double g,
-				       double h)
+__attribute__((noinline)) double t_fp8(double a, double b, double c, double d,
+				       double e, double f, double g, double h)
 {
 	__asm__ volatile("" ::: "memory");
 	return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + 7 * g + 8 * h;
@@ -114,7 +113,7 @@ __attribute__((noinline)) long t_nested(long n)
 	return inner(n) + inner(1);
 }
 
-static void *const fns[] = { (void *)t_int8, (void *)t_fp8, (void *)t_big,
+static void *const fns[] = { (void *)t_int8, (void *)t_fp8,  (void *)t_big,
 			     (void *)t_hfa,  (void *)t_i128, (void *)t_nested };
 #define NFNS (sizeof(fns) / sizeof(fns[0]))
 static uint32_t orig[NFNS][3];
@@ -257,7 +256,7 @@ static void return_path(void)
 
 int main(void)
 {
-	const char *pats[] = { "t_*", "inner*" };
+	const char *pats[] = { "t_*@test_trace_a64", "inner*@test_trace_a64" };
 	struct rw_ftrace_probe p = { on_entry, NULL, NULL };
 	struct rw_ftrace *t;
 

@@ -21,7 +21,8 @@
  *     outside the record;
  *   - the session's table: rw__trace_nfuncs() and the ids of the records
  *     are rw_ftrace_func_at()'s order.
- * Skipped (77) on the generic backend: it has no function tracing.
+ * Skipped (77) on the generic backend: it has no function tracing. The
+ * graph part is x86-64's only (aarch64 has no graph mode yet).
  */
 #include <rewire/ftrace.h>
 #include <rewire/tracepoint.h>
@@ -155,6 +156,11 @@ static size_t count(const char *text, const char *needle)
 
 static void test_graph(void)
 {
+#if defined(__aarch64__)
+	/* No graph mode on aarch64 yet (src/arch/entry_arch.h). */
+	printf("graph: not on this architecture yet\n");
+	return;
+#endif
 	const char *tps[] = { "tf_mark" };
 	const char *fns[] = { "tf_outer", "tf_inner" };
 	struct sess s;

@@ -2,7 +2,8 @@
 # torture_ftrace): built the way a distribution builds it. Sets
 # RW_FT_DISTRO_FLAGS: dpkg-buildflags' CFLAGS/CXXFLAGS and CPPFLAGS (-O2,
 # -fstack-protector-strong, -D_FORTIFY_SOURCE=2) where dpkg-buildflags
-# exists (and the build is not a cross build), else the same by hand,
+# exists (a cross build's toolchain file makes it answer for the target),
+# else the same by hand,
 # plus -fcf-protection (Ubuntu's and Fedora's default: an endbr64 before
 # the patchable NOPs; -mbranch-protection=standard on aarch64). Sanitizer
 # builds drop _FORTIFY_SOURCE (it needs optimisation).
@@ -10,7 +11,7 @@ find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)
 set(rw_ft_c "-g -O2 -fstack-protector-strong -Wformat -Werror=format-security")
 set(rw_ft_cxx "${rw_ft_c}")
 set(rw_ft_cpp "-D_FORTIFY_SOURCE=2")
-if(RW_DPKG_BUILDFLAGS AND NOT CMAKE_CROSSCOMPILING)
+if(RW_DPKG_BUILDFLAGS)
 	execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CFLAGS
 		OUTPUT_VARIABLE rw_ft_c OUTPUT_STRIP_TRAILING_WHITESPACE)
 	execute_process(COMMAND ${RW_DPKG_BUILDFLAGS} --get CXXFLAGS

@@ -17,8 +17,7 @@ set(ftc_src ${CMAKE_CURRENT_LIST_DIR})
 set(ftc_dir ${CMAKE_CURRENT_BINARY_DIR}/ftc)
 
 # aarch64: -mbranch-protection=standard (BTI C before the entry's NOPs,
-# PAC) where x86-64 has -fcf-protection. A cross build does not ask the
-# build machine's dpkg-buildflags (its flags are for its own machine).
+# PAC) where x86-64 has -fcf-protection.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
 	set(ftc_cf -mbranch-protection=standard)
 else()
@@ -29,7 +28,7 @@ set(ftc_cflags -O2 -fstack-protector-strong -fstack-clash-protection
 set(ftc_cppflags -D_FORTIFY_SOURCE=2)
 set(ftc_ldflags -Wl,-z,relro -Wl,-z,now)
 find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)
-if(RW_DPKG_BUILDFLAGS AND NOT CMAKE_CROSSCOMPILING)
+if(RW_DPKG_BUILDFLAGS)
 	foreach(kind CFLAGS CPPFLAGS LDFLAGS)
 		execute_process(COMMAND ${CMAKE_COMMAND} -E env
 				DEB_BUILD_MAINT_OPTIONS=hardening=+all

@@ -706,6 +706,11 @@ static int load_inlined(struct ft_obj *o)
 		}
 		if (lo < o->n && o->funcs[lo].pub.addr == d[i].addr)
 			o->funcs[lo].pub.inlined += d[i].copies;
+		else if (lo > 0 && o->funcs[lo - 1].sled &&
+			 o->funcs[lo - 1].sled + RW__ENTRY_LEN == d[i].addr)
+			/* GCC's aarch64 DWARF begins a function after its
+			 * patchable NOPs (and its BTI). */
+			o->funcs[lo - 1].pub.inlined += d[i].copies;
 	}
 	free(byname);
 	rw__ftrace_dwarf_free(d, nd);

@@ -261,7 +261,9 @@ static void test_damage(void)
 	struct sess s;
 	char *out;
 
-	/* An id outside the table. */
+	/* An id outside the table (a graph session: x86-64 only so far;
+	 * the reader's check does not depend on the architecture). */
+#if !defined(__aarch64__)
 	CHECK_OK(start(&s, NULL, 0, fns, 1, true));
 	tf_outer(1);
 	forge(&s, RW_TRACE_FUNC_ENTRY, RW_TRACE_FUNC_ENTRY_LEN, 7);
@@ -271,6 +273,7 @@ static void test_damage(void)
 	      strstr(out, "(unknown function id)"));
 	free(out);
 	stop(&s);
+#endif
 
 	/* An entry with a return's length. */
 	CHECK_OK(start(&s, NULL, 0, fns, 1, false));

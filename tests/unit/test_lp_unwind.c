@@ -17,6 +17,11 @@
  *
  * The functions whose ranges we look for live in sections of their own,
  * so that the linker's __start_/__stop_ symbols give exact bounds.
+ *
+ * x86-64 and aarch64. On aarch64 the .cmake hook builds this program with
+ * -mbranch-protection=standard: every return address on these stacks is
+ * PAC-signed where the CPU signs (the VM's -cpu max does), and each check
+ * must strip it to find the function.
  */
 #include "check.h"
 
@@ -45,7 +50,7 @@
  * remote unwinder has rip and rsp alone, so it could not get past them.
  * Call the system calls directly there; the normal build uses libc's.
  */
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__) && defined(__x86_64__)
 #define sys_read(fd, b, n) syscall(SYS_read, fd, b, n)
 #define sys_nanosleep(ts, rem) syscall(SYS_nanosleep, ts, rem)
 /* Frame pointers everywhere: keep %rbp saved on the stack by a frame
@@ -57,6 +62,12 @@
 #define sys_nanosleep(ts, rem) nanosleep(ts, rem)
 #define SAVES_RBP
 #define CLOBBER_RBP() __asm__ volatile("" ::: "memory")
+#endif
+
+#if defined(__aarch64__)
+#define UC_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
+#else
+#define UC_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
 #endif
 
 static void barrier(void)
@@ -184,7 +195,7 @@ static _Atomic int spin_stop, spinning;
 static void usr1_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
-	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t rip = UC_PC(uc);
 	uintptr_t ra = atomic_load(&spin_ra);
 	struct rw__lp_range one;
 	struct rw__lp_check c;
@@ -520,9 +531,24 @@ static void test_running(void)
 
 /*
  * int nocfi_call(void *arg, int (*fn)(void *)): calls fn(arg) from a
- * frame without CFI, with %rbp = 0 (what libunwind takes for the end of
- * a frame-pointer chain).
+ * frame without CFI, with %rbp = 0 (x29 = 0 on aarch64: what libunwind
+ * takes for the end of a frame-pointer chain).
  */
+#if defined(__aarch64__)
+__asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
+	".globl nocfi_call\n"
+	".hidden nocfi_call\n"
+	".type nocfi_call,@function\n"
+	"nocfi_call:\n"
+	"	hint #34\n" /* bti c */
+	"	stp x29, x30, [sp, #-16]!\n"
+	"	mov x29, #0\n"
+	"	blr x1\n"
+	"	ldp x29, x30, [sp], #16\n"
+	"	ret\n"
+	".size nocfi_call, .-nocfi_call\n"
+	".popsection\n");
+#else
 __asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
 	".globl nocfi_call\n"
 	".hidden nocfi_call\n"
@@ -539,6 +565,7 @@ __asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
 	"	ret\n"
 	".size nocfi_call, .-nocfi_call\n"
 	".popsection\n");
+#endif
 int nocfi_call(void *arg, int (*fn)(void *));
 
 static int nocfi_cb(void *arg)
@@ -671,8 +698,8 @@ int main(void)
 {
 	pthread_t t;
 
-#ifndef __x86_64__
-	SKIP("the stack checks are x86-64 only");
+#if !defined(__x86_64__) && !defined(__aarch64__)
+	SKIP("the stack checks are for x86-64 and aarch64");
 #endif
 	setvbuf(stdout, NULL, _IONBF, 0);
 	test_self_null("the main thread");

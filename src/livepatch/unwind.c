@@ -312,6 +312,8 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 		r = rw__lp_classify(c, addr);
 		if (r >= 0)
 			return r;
+		if (rw__lp_step_unchecked(cur))
+			return RW__LP_UNWIND_FAILED;
 #ifdef RW_BACKEND_AARCH64
 		prev = *cur;
 #endif

@@ -235,6 +235,8 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 		if (r >= 0)
 			return r;
 		sig = rw__lp_is_sigreturn(ip);
+		if (rw__lp_step_unchecked(&cur))
+			return RW__LP_UNWIND_FAILED;
 #ifdef RW_BACKEND_AARCH64
 		prev = cur;
 #endif

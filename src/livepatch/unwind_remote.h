@@ -83,6 +83,36 @@ static inline bool rw__lp_step_guessed(unw_cursor_t *cur)
 }
 
 /*
+ * Would unw_step() from this frame guess? On aarch64, libunwind 1.6 falls
+ * back, for a frame without usable CFI, to the frame pointer chain or to
+ * x30, and the x30 guess keeps every callee-saved register's location,
+ * so rw__lp_step_guessed() cannot see it; it can even end the walk there
+ * (a guessed x30 of 0). So a frame must have CFI that libunwind can parse
+ * (unw_get_proc_info() succeeds) or be a signal frame, else the stack is
+ * RW__LP_UNWIND_FAILED. libunwind 1.6 does not parse the CFI of code
+ * built with -mbranch-protection=pac-ret|standard
+ * (DW_CFA_AARCH64_negate_ra_state: -UNW_EINVAL): a frame of such code,
+ * other than the innermost ones checked before it, fails the check (never
+ * a wrong SAFE); later libunwinds parse it (their addresses are stripped:
+ * rw__lp_strip_pac()). A PLT entry, which libunwind steps by its shape,
+ * fails too (retried later). x86-64: false (rw__lp_step_guessed() sees
+ * every guess there).
+ */
+static inline bool rw__lp_step_unchecked(unw_cursor_t *cur)
+{
+#ifdef RW_BACKEND_AARCH64
+	unw_proc_info_t pi;
+
+	if (unw_is_signal_frame(cur) > 0)
+		return false;
+	return unw_get_proc_info(cur, &pi) < 0;
+#else
+	(void)cur;
+	return false;
+#endif
+}
+
+/*
  * unw_step() returned 0: is that the end of the stack, or libunwind's
  * guess? A real end is a frame whose return address the CFI marks
  * undefined (clone's thread_start, _start): libunwind then has no

@@ -18,10 +18,13 @@
  * The functions whose ranges we look for live in sections of their own,
  * so that the linker's __start_/__stop_ symbols give exact bounds.
  *
- * x86-64 and aarch64. On aarch64 the .cmake hook builds this program with
- * -mbranch-protection=standard: every return address on these stacks is
- * PAC-signed where the CPU signs (the VM's -cpu max does), and each check
- * must strip it to find the function.
+ *  6. aarch64: functions built with pac-ret (PACIASP signs the return
+ *     address they save): the innermost one is found; past it the walk
+ *     goes on only with a libunwind that parses their CFI (then the
+ *     signed return address must be stripped to be found), and fails
+ *     otherwise (libunwind 1.6): never SAFE while one is on the stack.
+ *
+ * x86-64 and aarch64.
  */
 #include "check.h"
 
@@ -651,6 +654,58 @@ static void test_robust(void)
 	CHECK(counts[RW__LP_ON_STACK] > 0);
 }
 
+/* ---- 6. PAC ------------------------------------------------------------- */
+
+#if defined(__aarch64__)
+#define PAC_RET __attribute__((target("branch-protection=standard")))
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_in"))) int
+pac_inner(struct rw__lp_check *c)
+{
+	int r = f_check(c);
+
+	barrier();
+	return r;
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_out"))) int
+pac_outer(struct rw__lp_check *c)
+{
+	int r = pac_inner(c);
+
+	barrier();
+	return r;
+}
+
+static void test_pac(void)
+{
+	struct rw__lp_range I = SECTION_RANGE(rwt_pac_in),
+			    O = SECTION_RANGE(rwt_pac_out),
+			    U = SECTION_RANGE(rwt_unrelated);
+	struct rw__lp_check c;
+	int ro, ru;
+
+	/* Its return address was saved by f_check, unsigned. */
+	c = mk(&I, 1, NULL, 0);
+	CHECK_EQ(pac_outer(&c), RW__LP_ON_STACK);
+	CHECK(c.hit_ip >= I.start && c.hit_ip < I.end);
+	/* pac_outer's was signed by pac_inner. */
+	c = mk(&O, 1, NULL, 0);
+	ro = pac_outer(&c);
+	CHECK(ro == RW__LP_ON_STACK || ro == RW__LP_UNWIND_FAILED);
+	if (ro == RW__LP_ON_STACK)
+		CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	c = mk(&U, 1, NULL, 0);
+	ru = pac_outer(&c);
+	CHECK(ru == RW__LP_SAFE || ru == RW__LP_UNWIND_FAILED);
+	/* Either libunwind reads pac-ret frames, or it does not. */
+	CHECK_EQ(ro == RW__LP_ON_STACK, ru == RW__LP_SAFE);
+	printf("pac-ret frames: %s\n",
+	       ro == RW__LP_ON_STACK ? "unwound, signed return address found"
+				     : "not unwound (UNWIND_FAILED, never SAFE)");
+}
+#endif
+
 /* ---- 5. Costs ----------------------------------------------------------- */
 
 static uint64_t now_ns(void)
@@ -709,6 +764,9 @@ int main(void)
 	test_blocked();
 	test_running();
 	test_robust();
+#if defined(__aarch64__)
+	test_pac();
+#endif
 	test_cost();
 	return 0;
 }

@@ -70,6 +70,56 @@ int main(void)
 #endif
 #define STABLE_CALLS 1000
 
+#ifdef LP_EXPECT_BTI
+#include <sys/auxv.h>
+
+/*
+ * test_lp_live_bti (aarch64): the program and the patch are built with
+ * -mbranch-protection=bti and marked BTI (-z force-bti), so the loader
+ * maps their code guarded where the CPU has BTI: an indirect branch
+ * (BR X16 from a dispatcher or a far stub) that lands anywhere but on a
+ * BTI c / PACIASP kills the process (SIGILL), and the dispatcher's
+ * branch back into the original body, after the entry's B (a NOP), must
+ * be a direct B. Is @addr's mapping guarded ("bt" in its VmFlags)?
+ */
+static bool mapping_guarded(uintptr_t addr)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	bool in = false, bt = false;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = addr >= lo && addr < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			bt = strstr(line, " bt") != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return bt;
+}
+
+static void check_bti(uintptr_t fn, uintptr_t newfn)
+{
+	CHECK_EQ(lp_insn_at(fn), 0xd503245fu); /* bti c, then the entry */
+	CHECK((uintptr_t)lp_entry_sled(fn) == fn + 4);
+	CHECK(lp_insn_at(newfn) == 0xd503245fu ||
+	      lp_insn_at(newfn) == 0xd503233fu); /* bti c, paciasp */
+	if (!(getauxval(AT_HWCAP2) & (1ul << 17))) { /* HWCAP2_BTI */
+		printf("  no BTI on this CPU: landing pads not enforced\n");
+		return;
+	}
+	CHECK(mapping_guarded(fn));
+	CHECK(mapping_guarded(newfn));
+	printf("  BTI: program and patch mapped guarded\n");
+}
+#endif
+
 static const bool fp_build = LP_FRAME_POINTERS_BUILD;
 
 long buggy_sum(const int *v, int n);
@@ -469,6 +519,9 @@ int main(void)
 		CHECK(strstr(path, "lp_live_patch.so") != NULL);
 		fixed = (long (*)(const int *, int))target;
 		CHECK_EQ(fixed(data, NDATA), new_sum);
+#ifdef LP_EXPECT_BTI
+		check_bti(fn, target);
+#endif
 	}
 	CHECK_EQ(buggy_sum(data, NDATA), new_sum);
 	wait_stable_calls(LP_ENABLED, STABLE_CALLS);

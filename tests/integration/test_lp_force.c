@@ -61,7 +61,11 @@ __attribute__((noinline, noipa)) int spin_func(int x, int spin)
 	if (spin) {
 		atomic_store(&spinner_in, 1);
 		while (!atomic_load(&spin_release))
+#if defined(__aarch64__)
+			__asm__ volatile("yield");
+#else
 			__builtin_ia32_pause();
+#endif
 	}
 	return OLD(x);
 }

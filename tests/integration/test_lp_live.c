@@ -75,12 +75,11 @@ int main(void)
 
 /*
  * test_lp_live_bti (aarch64): the program and the patch are built with
- * -mbranch-protection=bti and marked BTI (-z force-bti), so the loader
- * maps their code guarded where the CPU has BTI: an indirect branch
- * (BR X16 from a dispatcher or a far stub) that lands anywhere but on a
- * BTI c / PACIASP kills the process (SIGILL), and the dispatcher's
- * branch back into the original body, after the entry's B (a NOP), must
- * be a direct B. Is @addr's mapping guarded ("bt" in its VmFlags)?
+ * -mbranch-protection=bti, and the patch is marked BTI, so the loader
+ * maps its code guarded where the CPU has BTI: an indirect branch (BR X16
+ * from a dispatcher or a far stub) that lands anywhere but on a BTI c or
+ * PACIASP there kills the process (SIGILL). Is @addr's mapping guarded
+ * ("bt" in its VmFlags)?
  */
 static bool mapping_guarded(uintptr_t addr)
 {
@@ -114,9 +113,9 @@ static void check_bti(uintptr_t fn, uintptr_t newfn)
 		printf("  no BTI on this CPU: landing pads not enforced\n");
 		return;
 	}
-	CHECK(mapping_guarded(fn));
 	CHECK(mapping_guarded(newfn));
-	printf("  BTI: program and patch mapped guarded\n");
+	printf("  BTI: the patch is mapped guarded (the program %s)\n",
+	       mapping_guarded(fn) ? "too" : "is not");
 }
 #endif
 

@@ -2350,9 +2350,10 @@ static int check_elf(const char *path, int fd, uint64_t size, Elf **elfp)
 	}
 	err = -RW_ERR_PATCH_FILE;
 	if (gelf_getclass(elf) != ELFCLASS64) {
-		rw__lp_set_error("%s: a 32-bit ELF file (class %d), not an "
-				 MACHINE_NAME " ELF64 shared object",
-				 path, gelf_getclass(elf));
+		rw__lp_set_error(
+			"%s: a 32-bit ELF file (class %d), not an " MACHINE_NAME
+			" ELF64 shared object",
+			path, gelf_getclass(elf));
 		goto fail;
 	}
 	if (eh.e_machine != MACHINE) {

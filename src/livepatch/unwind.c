@@ -170,9 +170,9 @@ static const uint8_t sigreturn_seq[SIGRETURN_LEN] = { 0x68, 0x11, 0x80, 0xd2,
 #else
 /* 48 c7 c0 0f 00 00 00  mov $0xf, %rax;  0f 05  syscall */
 #define SIGRETURN_LEN 9
-static const uint8_t sigreturn_seq[SIGRETURN_LEN] = {
-	0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05
-};
+static const uint8_t sigreturn_seq[SIGRETURN_LEN] = { 0x48, 0xc7, 0xc0,
+						      0x0f, 0x00, 0x00,
+						      0x00, 0x0f, 0x05 };
 #endif
 
 bool rw__lp_is_sigreturn(uintptr_t ip)

@@ -108,7 +108,7 @@ static void check_bti(uintptr_t fn, uintptr_t newfn)
 	CHECK_EQ(lp_insn_at(fn), 0xd503245fu); /* bti c, then the entry */
 	CHECK((uintptr_t)lp_entry_sled(fn) == fn + 4);
 	CHECK(lp_insn_at(newfn) == 0xd503245fu ||
-	      lp_insn_at(newfn) == 0xd503233fu); /* bti c, paciasp */
+	      lp_insn_at(newfn) == 0xd503233fu);     /* bti c, paciasp */
 	if (!(getauxval(AT_HWCAP2) & (1ul << 17))) { /* HWCAP2_BTI */
 		printf("  no BTI on this CPU: landing pads not enforced\n");
 		return;

@@ -31,8 +31,7 @@
 
 #define NOINLINE __attribute__((noinline, noclone, used))
 
-static __thread _Atomic uint32_t gen
-	__attribute__((tls_model("initial-exec")));
+static __thread _Atomic uint32_t gen __attribute__((tls_model("initial-exec")));
 
 static NOINLINE int ret_1(void)
 {
@@ -78,9 +77,9 @@ static void far_page_make(void)
 		uint8_t *f = p + 16 * k;
 #if defined(__aarch64__)
 		uint32_t code[3] = {
-			0xd503245fu,			/* bti c */
-			0x52800000u | (100 + k) << 5,	/* mov w0, #100+k */
-			0xd65f03c0u,			/* ret */
+			0xd503245fu,		      /* bti c */
+			0x52800000u | (100 + k) << 5, /* mov w0, #100+k */
+			0xd65f03c0u,		      /* ret */
 		};
 #else
 		uint8_t code[6] = { 0xb8, (uint8_t)(100 + k), 0, 0, 0, 0xc3 };

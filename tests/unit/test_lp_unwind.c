@@ -701,8 +701,9 @@ static void test_pac(void)
 	/* Either libunwind reads pac-ret frames, or it does not. */
 	CHECK_EQ(ro == RW__LP_ON_STACK, ru == RW__LP_SAFE);
 	printf("pac-ret frames: %s\n",
-	       ro == RW__LP_ON_STACK ? "unwound, signed return address found"
-				     : "not unwound (UNWIND_FAILED, never SAFE)");
+	       ro == RW__LP_ON_STACK
+		       ? "unwound, signed return address found"
+		       : "not unwound (UNWIND_FAILED, never SAFE)");
 }
 #endif
 

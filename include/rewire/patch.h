@@ -37,7 +37,11 @@
  *
  * The patched program itself must be built with
  * -fpatchable-function-entry=5 (at least five NOPs at every function
- * entry: the loader refuses a function without them).
+ * entry: the loader refuses a function without them); on aarch64 with
+ * -fpatchable-function-entry=2 (two NOP instructions, after a BTI c if
+ * any). On aarch64, build the patch with -mbranch-protection when the
+ * program has it: a far new function is reached with BR X16, which must
+ * land on its BTI c or PACIASP.
  *
  * Objects: NULL or "" is the main program; otherwise the base name
  * ("libfoo.so.1") or the full path of a loaded object.

@@ -42,7 +42,12 @@
  * its patchable entry (at offset 0, or 4 after an endbr64), which rewire
  * and rewire-entries rewrite. Both the builder and the loader read the
  * file, never memory: rewire changes bytes inside functions at run time
- * (static keys, tracepoints, static calls).
+ * (static keys, tracepoints, static calls). On aarch64 the entry is one
+ * 4-byte NOP at offset 0, or 4 after a BTI c (or BTI jc): the same five
+ * bytes from there cover it (one byte more than needed, alike on both
+ * sides). No x86-64 entry starts with a BTI's bytes (5f 24 03 d5 is pop
+ * %rdi, and $3, %al, then an invalid opcode), so x86-64 hashes are as
+ * before.
  */
 static inline uint64_t rw__func_hash(const uint8_t *code, size_t size)
 {
@@ -52,6 +57,10 @@ static inline uint64_t rw__func_hash(const uint8_t *code, size_t size)
 
 	if (size >= 4 && code[0] == endbr64[0] && code[1] == endbr64[1] &&
 	    code[2] == endbr64[2] && code[3] == endbr64[3])
+		skip = 4;
+	/* bti c (d503245f) or bti jc (d50324df), little-endian */
+	if (size >= 4 && (code[0] == 0x5f || code[0] == 0xdf) &&
+	    code[1] == 0x24 && code[2] == 0x03 && code[3] == 0xd5)
 		skip = 4;
 	for (size_t i = 0; i < size; i++) {
 		if (i >= skip && i < skip + 5)

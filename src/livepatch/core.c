@@ -213,7 +213,8 @@ static void gen_adopt(void)
  * ThreadSanitizer (generic backend) the wrapper would run before TSan set
  * the new thread up.
  */
-#if defined(RW_BACKEND_X86_64) && !defined(RW_TSAN)
+#if (defined(RW_BACKEND_X86_64) || defined(RW_BACKEND_AARCH64)) && \
+	!defined(RW_TSAN)
 struct start_arg {
 	void *(*fn)(void *);
 	void *arg;
@@ -320,7 +321,7 @@ static struct reg_slot *reg_find(struct reg_ent *v, size_t n, pid_t tid)
 
 /* One old function, shared by every patch of it. */
 struct lp_site {
-	uintptr_t sled;	    /* where the 5-byte jump goes */
+	uintptr_t sled;	    /* where the entry's jump goes */
 	uintptr_t old_addr; /* function entry */
 	size_t old_size;
 	/* The old function's pieces (NAME.cold, NAME.part.N): its code too. */
@@ -495,7 +496,8 @@ static void site_impl(const struct lp_site *s, size_t upto, struct tf *t,
 		      int side)
 {
 	if (upto == 0) {
-		t->impl[side] = s->sled + 5;
+		/* The body goes on after the entry's jump. */
+		t->impl[side] = s->sled + RW__ARCH_INSN_LEN;
 		t->size[side] = s->old_size;
 		t->orig[side] = true;
 		t->pieces[side] = s->pieces;
@@ -889,15 +891,21 @@ static bool syscall_restarts(long nr)
 	case SYS_pwrite64:
 	case SYS_preadv:
 	case SYS_pwritev:
+#ifdef SYS_wait4
 	case SYS_wait4:
+#endif
 	case SYS_waitid:
+#ifdef SYS_accept /* not on aarch64 (accept4 only) */
 	case SYS_accept:
+#endif
 	case SYS_accept4:
 	case SYS_recvfrom:
 	case SYS_recvmsg:
 	case SYS_sendto:
 	case SYS_sendmsg:
+#ifdef SYS_open /* not on aarch64 (openat only) */
 	case SYS_open:
+#endif
 	case SYS_openat:
 	case SYS_flock:
 	case SYS_fcntl:
@@ -1332,7 +1340,8 @@ static int lp_enter(struct rw_patch *p)
 	while (atomic_load(&lp_forks_waiting))
 		sched_yield();
 	if (!rw__arch_can_patch()) {
-		rw__lp_set_error("live patching needs the x86_64 backend");
+		rw__lp_set_error("live patching needs the x86_64 or aarch64 "
+				 "backend");
 		return -EOPNOTSUPP;
 	}
 	err = rw__lock_acquire(&lp_lock);
@@ -1452,7 +1461,8 @@ static int patch_load(const char *path, int fd, unsigned flags,
 		return -EDEADLK;
 	}
 	if (!rw__arch_can_patch()) {
-		rw__lp_set_error("live patching needs the x86_64 backend");
+		rw__lp_set_error("live patching needs the x86_64 or aarch64 "
+				 "backend");
 		return -EOPNOTSUPP;
 	}
 	p = calloc(1, sizeof(*p));

@@ -7,7 +7,8 @@
  * and an error leaves nothing mapped:
  *  1. The file: opened once; a regular file owned by the caller's effective
  *     uid or root, not writable by group or others.
- *  2. Its ELF header (ELF64, x86-64, ET_DYN), its ".note.rewire" (owner
+ *  2. Its ELF header (ELF64, the machine of this build: x86-64 or
+ *     AArch64, ET_DYN), its ".note.rewire" (owner
  *     "rewire", type 1, the descriptor version) and a symbol
  *     rw_patch_descriptor, read from the open file with libelf. No code of
  *     the patch has run yet.
@@ -21,7 +22,8 @@
  *     is the loaded one (program headers, build id) and has a .symtab; the
  *     symbol exists and is unique, or its position exists; its size
  *     matches when given; __patchable_function_entries records its entry
- *     and the entry holds at least five NOP bytes (or rewire's jump). A
+ *     and the entry holds at least five NOP bytes (or rewire's jump; on
+ *     aarch64 one NOP instruction, after a BTI c if there is one). A
  *     compiler clone is replaced only when declared so (RW_PATCH_F_CLONE);
  *     the pieces of the old and of the new function (NAME.cold, ...) are
  *     collected for the stack checks.
@@ -58,9 +60,20 @@
 #define NOTE_OWNER "rewire"
 #define NOTE_TYPE 1
 #define PFE_SECTION "__patchable_function_entries"
-#define SLED_MIN 5
 #define SLED_MAX 32
+#ifdef RW_BACKEND_AARCH64
+#include "../arch/aarch64/a64.h"
+#define SLED_MIN 8 /* two NOPs: src/entry.c's entry (the first becomes B) */
+#define ENTRY_FLAG "-fpatchable-function-entry=2"
+#define MACHINE EM_AARCH64
+#define MACHINE_NAME "AArch64"
+#else
+#define SLED_MIN 5
+#define ENTRY_FLAG "-fpatchable-function-entry=5"
 #define OP_JMP32 0xe9
+#define MACHINE EM_X86_64
+#define MACHINE_NAME "x86-64"
+#endif
 
 /* An object of the program the patch names, parsed once per load. */
 struct target {
@@ -870,6 +883,103 @@ out:
 	return err;
 }
 
+static bool pfe_has(const struct target *t, uintptr_t addr)
+{
+	return t->npfe &&
+	       bsearch(&addr, t->pfe, t->npfe, sizeof(*t->pfe), cmp_uptr);
+}
+
+#ifdef RW_BACKEND_AARCH64
+/*
+ * aarch64 entries. GCC's -fpatchable-function-entry=2 puts its two NOPs
+ * at the function's first instruction, or after the BTI c that
+ * -mbranch-protection=bti|standard puts first (a PACIASP comes after the
+ * NOPs), and records the first NOP in __patchable_function_entries. That
+ * NOP becomes a B (to the new function, a dispatcher or a far stub): NOP
+ * and B may be exchanged while other cores run them (CMODX), and the BTI
+ * stays, the landing pad of indirect calls, which then run on into the
+ * B. A direct call lands on the BTI too. The original body continues
+ * after the B (the second NOP is never written).
+ */
+static uint32_t insn_at(uintptr_t p)
+{
+	uint32_t i;
+
+	memcpy(&i, (const void *)p, 4);
+	return i;
+}
+
+static bool is_bti_c(uint32_t i)
+{
+	return i == A64_BTI_C || i == A64_BTI_JC;
+}
+
+/*
+ * Another tool's breakpoint (BRK: a debugger; a uprobe's BRK) on the
+ * entry of @f: on its first instruction (the BTI) or on one of the NOPs.
+ * Returns its offset from the function's start, or -1.
+ */
+static long foreign_brk(const struct target *t, const struct rw__lp_func *f)
+{
+	size_t sled;
+
+	if (pfe_has(t, f->old_addr))
+		sled = 0;
+	else if (pfe_has(t, f->old_addr + 4))
+		sled = 4;
+	else
+		return -1;
+	if (f->old_size < sled + SLED_MIN)
+		return -1;
+	if (a64_is_brk(insn_at(f->old_addr)))
+		return 0;
+	for (size_t k = sled; k < sled + SLED_MIN; k += 4)
+		if (a64_is_brk(insn_at(f->old_addr + k)))
+			return (long)k;
+	return -1;
+}
+
+/* The entry NOP of @f (old_addr, old_size set). */
+static int find_sled(struct load *L, struct target *t, struct rw__lp_func *f,
+		     const char *name)
+{
+	long bp = foreign_brk(t, f);
+	uint32_t i;
+
+	if (bp >= 0) {
+		rw__lp_set_error("%s: '%s' in %s: a breakpoint (brk) from "
+				 "another tool, a uprobe (bpftrace, perf "
+				 "probe) or a debugger, is at %s+%ld: remove "
+				 "it first",
+				 L->path, name, t->shown, name, bp);
+		return -RW_ERR_BREAKPOINT;
+	}
+	if (f->old_size >= SLED_MIN && pfe_has(t, f->old_addr))
+		f->sled = f->old_addr;
+	else if (f->old_size >= 4 + SLED_MIN &&
+		 is_bti_c(insn_at(f->old_addr)) && pfe_has(t, f->old_addr + 4))
+		f->sled = f->old_addr + 4;
+	else
+		goto refuse;
+	i = insn_at(f->sled);
+	f->sled_len = SLED_MIN;
+	/* A B: an earlier patch's (or function tracing's). */
+	if ((i == A64_NOP || a64_is_b(i)) && insn_at(f->sled + 4) == A64_NOP)
+		return 0;
+	rw__lp_set_error("%s: '%s' in %s has no two NOPs at its entry "
+			 "(0x%08x 0x%08x); build the target with " ENTRY_FLAG,
+			 L->path, name, t->shown, (unsigned)i,
+			 (unsigned)insn_at(f->sled + 4));
+	return -RW_ERR_NOT_PATCHABLE;
+refuse:
+	rw__lp_set_error("%s: '%s' in %s has no patchable entry%s; build the "
+			 "target with " ENTRY_FLAG,
+			 L->path, name, t->shown,
+			 t->has_pfe ? "" : " (no " PFE_SECTION " at all)");
+	return -RW_ERR_NOT_PATCHABLE;
+}
+
+#else /* x86-64 */
 /* Length of the NOP run at @p (at most @max bytes read). */
 static size_t nop_run(const uint8_t *p, size_t max)
 {
@@ -887,12 +997,6 @@ static size_t nop_run(const uint8_t *p, size_t max)
 			break;
 	}
 	return n;
-}
-
-static bool pfe_has(const struct target *t, uintptr_t addr)
-{
-	return t->npfe &&
-	       bsearch(&addr, t->pfe, t->npfe, sizeof(*t->pfe), cmp_uptr);
 }
 
 /*
@@ -972,6 +1076,8 @@ refuse:
 			 t->has_pfe ? "" : " (no " PFE_SECTION " at all)");
 	return -RW_ERR_NOT_PATCHABLE;
 }
+
+#endif
 
 /*
  * st_size of the function at @addr in the patch (bias @bias), or 0; with
@@ -2045,6 +2151,8 @@ static const char *machine_name(unsigned m)
 		return "ARM";
 	case EM_AARCH64:
 		return "AArch64";
+	case EM_X86_64:
+		return "x86-64";
 	case EM_PPC64:
 		return "PowerPC64";
 	case EM_S390:
@@ -2054,7 +2162,7 @@ static const char *machine_name(unsigned m)
 	case EM_NONE:
 		return "none";
 	default:
-		return "not x86-64";
+		return "not " MACHINE_NAME;
 	}
 }
 
@@ -2242,14 +2350,15 @@ static int check_elf(const char *path, int fd, uint64_t size, Elf **elfp)
 	}
 	err = -RW_ERR_PATCH_FILE;
 	if (gelf_getclass(elf) != ELFCLASS64) {
-		rw__lp_set_error("%s: a 32-bit ELF file (class %d), not an "
-				 "x86-64 ELF64 shared object",
-				 path, gelf_getclass(elf));
+		rw__lp_set_error(
+			"%s: a 32-bit ELF file (class %d), not an " MACHINE_NAME
+			" ELF64 shared object",
+			path, gelf_getclass(elf));
 		goto fail;
 	}
-	if (eh.e_machine != EM_X86_64) {
+	if (eh.e_machine != MACHINE) {
 		rw__lp_set_error("%s: built for another machine (e_machine "
-				 "%u, %s), not x86-64",
+				 "%u, %s), not " MACHINE_NAME,
 				 path, (unsigned)eh.e_machine,
 				 machine_name(eh.e_machine));
 		goto fail;

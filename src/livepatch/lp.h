@@ -38,7 +38,9 @@ struct rw__lp_func {
 	uintptr_t old_addr; /* the symbol's value (function entry) */
 	size_t old_size;    /* st_size, > 0 */
 	/* The NOP bytes at the entry: sled = old_addr, or old_addr + 4 after
-	 * an endbr64; sled_len >= 5. The 5-byte jump goes at sled. */
+	 * an endbr64 (x86-64) or a BTI c (aarch64); sled_len >= 5 (x86-64:
+	 * the 5-byte jump goes at sled), or 8 (aarch64: two NOPs, the first
+	 * becomes a B). */
 	uintptr_t sled;
 	size_t sled_len;
 	uintptr_t new_addr; /* desc->new_func */

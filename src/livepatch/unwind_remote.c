@@ -13,11 +13,15 @@
  *	              an error instead of a fault; writes are refused.
  *	              Reads go through a small per-unwind cache of 256-byte
  *	              lines: the CFI parser reads word by word.
- *	access_reg    rip and rsp only, from /proc/.../syscall; any other
- *	              register is -UNW_EBADREG, so a frame whose CFA or
- *	              return address needs, say, %rbp that no inner frame
- *	              saved fails the unwind (RW__LP_UNWIND_FAILED: the
- *	              thread is then checked in its signal handler instead).
+ *	access_reg    rip and rsp only (pc and sp on aarch64), from
+ *	              /proc/.../syscall; any other register is
+ *	              -UNW_EBADREG, so a frame whose CFA or return address
+ *	              needs, say, %rbp that no inner frame saved fails the
+ *	              unwind (RW__LP_UNWIND_FAILED: the thread is then
+ *	              checked in its signal handler instead). On aarch64
+ *	              the return address of a leaf function is in x30,
+ *	              which the kernel does not show: a thread blocked in a
+ *	              leaf system call wrapper is checked in its handler.
  *	access_fpreg, resume   refused.
  *
  * The address space caches decoded CFI globally (UNW_CACHE_GLOBAL: we
@@ -91,12 +95,21 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val,
 	if (write)
 		return -UNW_EREADONLYREG;
 	switch (reg) {
+#ifdef RW_BACKEND_AARCH64
+	case UNW_AARCH64_PC:
+		*val = ra->pc;
+		return 0;
+	case UNW_AARCH64_SP:
+		*val = ra->sp;
+		return 0;
+#else
 	case UNW_X86_64_RIP:
 		*val = ra->pc;
 		return 0;
 	case UNW_X86_64_RSP:
 		*val = ra->sp;
 		return 0;
+#endif
 	default:
 		return -UNW_EBADREG;
 	}
@@ -178,6 +191,9 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 	uintptr_t tramp = rw__entry_return_tramp();
 	struct remote_arg ra;
 	unw_cursor_t cur;
+#ifdef RW_BACKEND_AARCH64
+	unw_cursor_t prev;
+#endif
 	bool exact = true;
 	int n, r;
 
@@ -197,6 +213,7 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
 			return RW__LP_UNWIND_FAILED;
+		ip = rw__lp_strip_pac(ip);
 		if (!exact && tramp && ip == tramp) {
 			/* Graph tracing's return trampoline (src/ftrace.c):
 			 * go on from the real return address. */
@@ -218,11 +235,38 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 		if (r >= 0)
 			return r;
 		sig = rw__lp_is_sigreturn(ip);
+		if (rw__lp_step_unchecked(&cur))
+			return RW__LP_UNWIND_FAILED;
+#ifdef RW_BACKEND_AARCH64
+		prev = cur;
+#endif
 		r = unw_step(&cur);
 		if (r < 0 || rw__lp_step_guessed(&cur))
 			return RW__LP_UNWIND_FAILED;
-		if (r == 0)
+		if (r == 0 && !rw__lp_end_guessed(&cur))
 			return RW__LP_SAFE;
+#ifdef RW_BACKEND_AARCH64
+		if (r == 0) {
+			/* libunwind stopped on x29 == 0: go on from the
+			 * return address it did not report, as unwind.c's
+			 * past_fp_end() does (registers: pc and sp only). */
+			unw_proc_info_t pi;
+			unw_word_t ra_, sp_;
+
+			if (unw_get_proc_info(&prev, &pi) < 0 ||
+			    unw_get_reg(&cur, UNW_AARCH64_X30, &ra_) < 0 ||
+			    unw_get_reg(&cur, UNW_REG_SP, &sp_) < 0 ||
+			    !(ra_ = rw__lp_strip_pac(ra_)))
+				return RW__LP_UNWIND_FAILED;
+			memset(ra.valid, 0, sizeof(ra.valid));
+			ra.pc = ra_;
+			ra.sp = sp_;
+			if (unw_init_remote(&cur, remote_as, &ra) < 0)
+				return RW__LP_UNWIND_FAILED;
+			exact = false;
+			continue;
+		}
+#endif
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) == 0 && ip == 0)
 			return RW__LP_SAFE;
 		exact = sig;

@@ -58,9 +58,19 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 #ifdef UNW_VERSION_MAJOR
 static inline bool rw__lp_step_guessed(unw_cursor_t *cur)
 {
+#ifdef RW_BACKEND_AARCH64
+	/* AAPCS64's callee-saved x19-x28 (x29 is the frame pointer that a
+	 * guess follows). */
+	static const int regs[] = { UNW_AARCH64_X19, UNW_AARCH64_X20,
+				    UNW_AARCH64_X21, UNW_AARCH64_X22,
+				    UNW_AARCH64_X23, UNW_AARCH64_X24,
+				    UNW_AARCH64_X25, UNW_AARCH64_X26,
+				    UNW_AARCH64_X27, UNW_AARCH64_X28 };
+#else
 	static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_R12,
 				    UNW_X86_64_R13, UNW_X86_64_R14,
 				    UNW_X86_64_R15 };
+#endif
 	unw_save_loc_t loc;
 
 	for (size_t i = 0; i < RW_ARRAY_SIZE(regs); i++) {
@@ -71,6 +81,82 @@ static inline bool rw__lp_step_guessed(unw_cursor_t *cur)
 	}
 	return true;
 }
+
+/*
+ * Would unw_step() from this frame guess? On aarch64, libunwind 1.6 falls
+ * back, for a frame without usable CFI, to the frame pointer chain or to
+ * x30, and the x30 guess keeps every callee-saved register's location,
+ * so rw__lp_step_guessed() cannot see it; it can even end the walk there
+ * (a guessed x30 of 0). So a frame must have CFI that libunwind can parse
+ * (unw_get_proc_info() succeeds) or be a signal frame, else the stack is
+ * RW__LP_UNWIND_FAILED. libunwind 1.6 does not parse the CFI of code
+ * built with -mbranch-protection=pac-ret|standard
+ * (DW_CFA_AARCH64_negate_ra_state: -UNW_EINVAL): a frame of such code,
+ * other than the innermost ones checked before it, fails the check (never
+ * a wrong SAFE); later libunwinds parse it (their addresses are stripped:
+ * rw__lp_strip_pac()). A PLT entry, which libunwind steps by its shape,
+ * fails too (retried later). x86-64: false (rw__lp_step_guessed() sees
+ * every guess there).
+ */
+static inline bool rw__lp_step_unchecked(unw_cursor_t *cur)
+{
+#ifdef RW_BACKEND_AARCH64
+	unw_proc_info_t pi;
+
+	if (unw_is_signal_frame(cur) > 0)
+		return false;
+	return unw_get_proc_info(cur, &pi) < 0;
+#else
+	(void)cur;
+	return false;
 #endif
+}
+
+/*
+ * unw_step() returned 0: is that the end of the stack, or libunwind's
+ * guess? A real end is a frame whose return address the CFI marks
+ * undefined (clone's thread_start, _start): libunwind then has no
+ * location for the return address register. On aarch64, libunwind 1.6
+ * also ends the walk, after a successful CFI step or a failed one, when
+ * the new frame's x29 reads 0 (AAPCS64's end of the frame record chain),
+ * and code built without frame pointers may hold 0 in x29 anywhere: that
+ * end would skip every frame above, so it is refused: the return
+ * address register (x30) still has a location there. On x86-64 a 0 step
+ * is always the CFI's (or a null frame pointer guess, which
+ * rw__lp_step_guessed() catches): false.
+ */
+static inline bool rw__lp_end_guessed(unw_cursor_t *cur)
+{
+#ifdef RW_BACKEND_AARCH64
+	unw_save_loc_t loc;
+
+	if (unw_get_save_loc(cur, UNW_AARCH64_X30, &loc) < 0)
+		return true;
+	return loc.type != UNW_SLT_NONE;
+#else
+	(void)cur;
+	return false;
+#endif
+}
+#endif
+
+/*
+ * A return address as code: without the pointer authentication code that
+ * PACIASP put into its upper bits on aarch64 (XPACLRI, a hint: a NOP on
+ * a CPU without pointer authentication, where no address is signed). The
+ * same keys sign every thread of the process, so a blocked thread's
+ * addresses are stripped alike. Identity on x86-64. Async-signal-safe.
+ */
+static inline uintptr_t rw__lp_strip_pac(uintptr_t ip)
+{
+#ifdef RW_BACKEND_AARCH64
+	register uintptr_t x30 __asm__("x30") = ip;
+
+	__asm__("hint #7" /* xpaclri */ : "+r"(x30));
+	return x30;
+#else
+	return ip;
+#endif
+}
 
 #endif /* REWIRE_LP_UNWIND_REMOTE_H */

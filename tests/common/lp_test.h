@@ -6,7 +6,9 @@
  * the helpers a forked child uses (lp_syscall_of, lp_ctxt_switches,
  * lp_wait_in_syscall, lp_go) report instead of exiting.
  *
- * The entry of a patchable function (5 NOPs, after an endbr64 if any):
+ * The entry of a patchable function (5 NOPs, after an endbr64 if any; on
+ * aarch64 two NOP instructions, after a BTI c if any: the first becomes a
+ * B, the far stub is "LDR X16, #8; BR X16; .quad target"):
  *   lp_entry_sled(fn)          its 5 bytes
  *   lp_entry_read(fn, out)     copy them
  *   lp_entry_is(fn, bytes)     they are these 5 bytes
@@ -85,12 +87,24 @@ enum lp_phase {
 
 /* ---- The entry ------------------------------------------------------------ */
 
+#if defined(__aarch64__)
+static inline uint32_t lp_insn_at(uintptr_t at)
+{
+	return *(const volatile uint32_t *)at;
+}
+#endif
+
 static inline const volatile uint8_t *lp_entry_sled(uintptr_t fn)
 {
 	const volatile uint8_t *p = (const volatile uint8_t *)fn;
 
+#if defined(__aarch64__)
+	if (lp_insn_at(fn) == 0xd503245fu || lp_insn_at(fn) == 0xd50324dfu)
+		p += 4; /* bti c, bti jc */
+#else
 	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
 		p += 4;
+#endif
 	return p;
 }
 
@@ -112,11 +126,38 @@ static inline bool lp_entry_is(uintptr_t fn, const uint8_t bytes[5])
 
 static inline bool lp_entry_is_nops(uintptr_t fn)
 {
+#if defined(__aarch64__)
+	uintptr_t s = (uintptr_t)lp_entry_sled(fn);
+
+	return lp_insn_at(s) == 0xd503201fu && lp_insn_at(s + 4) == 0xd503201fu;
+#else
 	static const uint8_t nops[5] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
 
 	return lp_entry_is(fn, nops);
+#endif
 }
 
+#if defined(__aarch64__)
+/* The target of the B at @at, or 0 (the name is x86-64's "jmp rel32"). */
+static inline uintptr_t lp_rel32_target(uintptr_t at)
+{
+	uint32_t i = lp_insn_at(at);
+	int64_t off;
+
+	if ((i & 0xfc000000u) != 0x14000000u)
+		return 0;
+	off = (int64_t)((uint64_t)(i & 0x3ffffffu) << 38) >> 36;
+	return at + (uintptr_t)off;
+}
+
+/* The far stub "LDR X16, #8; BR X16; .quad target" at @at, or 0. */
+static inline uintptr_t lp_stub_target(uintptr_t at)
+{
+	if (lp_insn_at(at) != 0x58000050u || lp_insn_at(at + 4) != 0xd61f0200u)
+		return 0;
+	return *(const volatile uintptr_t *)(at + 8);
+}
+#else
 static inline uintptr_t lp_rel32_target(uintptr_t at)
 {
 	const volatile uint8_t *p = (const volatile uint8_t *)at;
@@ -144,6 +185,7 @@ static inline uintptr_t lp_stub_target(uintptr_t at)
 	memcpy(&abs, b, 8);
 	return abs;
 }
+#endif
 
 static inline uintptr_t lp_jump_target(uintptr_t at)
 {

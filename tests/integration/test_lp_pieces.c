@@ -37,10 +37,10 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("live patching needs the x86_64 backend");
+	SKIP("live patching needs the x86_64 or aarch64 backend");
 }
 #else
 
@@ -67,8 +67,9 @@ static void need_symbols(const char *file, const char *const *names, size_t n)
 #ifndef LPP_GCC
 	SKIP("the pieces and clones are GCC's; another compiler built this");
 #endif
-	if (!LPP_NM[0])
-		SKIP("nm not found: cannot check the compiler's pieces");
+	if (!LPP_NM[0] || access(LPP_NM, X_OK))
+		SKIP("nm not found (%s): cannot check the compiler's pieces",
+		     LPP_NM);
 	snprintf(cmd, sizeof(cmd), "'%s' '%s'", LPP_NM, file);
 	f = popen(cmd, "r");
 	CHECK(f != NULL);

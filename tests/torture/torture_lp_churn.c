@@ -53,7 +53,9 @@
 #ifndef RW_BACKEND_X86_64
 int main(void)
 {
-	SKIP("live patching needs the x86_64 backend");
+	SKIP("live patching needs the x86_64 backend (aarch64: not yet: "
+	     "in the emulated machine its threads wake more often than an "
+	     "outside check lasts: BUSY, it moved)");
 }
 #else
 
@@ -325,14 +327,11 @@ static void *holder_main(void *p)
 
 static void check_entry(bool patched)
 {
-	const volatile uint8_t *s = lp_entry_sled((uintptr_t)churn_func);
-
 	if (patched) {
-		CHECK_EQ(s[0], 0xe9);
+		CHECK(lp_entry_jmp((uintptr_t)churn_func) != 0);
 		return;
 	}
-	for (int i = 0; i < 5; i++)
-		CHECK_EQ(s[i], 0x90);
+	CHECK(lp_entry_is_nops((uintptr_t)churn_func));
 }
 
 static void fail_state(struct rw_patch *p, const char *what, int err)

@@ -17,6 +17,14 @@
  *
  * The functions whose ranges we look for live in sections of their own,
  * so that the linker's __start_/__stop_ symbols give exact bounds.
+ *
+ *  6. aarch64: functions built with pac-ret (PACIASP signs the return
+ *     address they save): the innermost one is found; past it the walk
+ *     goes on only with a libunwind that parses their CFI (then the
+ *     signed return address must be stripped to be found), and fails
+ *     otherwise (libunwind 1.6): never SAFE while one is on the stack.
+ *
+ * x86-64 and aarch64.
  */
 #include "check.h"
 
@@ -45,7 +53,7 @@
  * remote unwinder has rip and rsp alone, so it could not get past them.
  * Call the system calls directly there; the normal build uses libc's.
  */
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__) && defined(__x86_64__)
 #define sys_read(fd, b, n) syscall(SYS_read, fd, b, n)
 #define sys_nanosleep(ts, rem) syscall(SYS_nanosleep, ts, rem)
 /* Frame pointers everywhere: keep %rbp saved on the stack by a frame
@@ -57,6 +65,12 @@
 #define sys_nanosleep(ts, rem) nanosleep(ts, rem)
 #define SAVES_RBP
 #define CLOBBER_RBP() __asm__ volatile("" ::: "memory")
+#endif
+
+#if defined(__aarch64__)
+#define UC_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
+#else
+#define UC_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
 #endif
 
 static void barrier(void)
@@ -184,7 +198,7 @@ static _Atomic int spin_stop, spinning;
 static void usr1_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
-	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t rip = UC_PC(uc);
 	uintptr_t ra = atomic_load(&spin_ra);
 	struct rw__lp_range one;
 	struct rw__lp_check c;
@@ -520,9 +534,24 @@ static void test_running(void)
 
 /*
  * int nocfi_call(void *arg, int (*fn)(void *)): calls fn(arg) from a
- * frame without CFI, with %rbp = 0 (what libunwind takes for the end of
- * a frame-pointer chain).
+ * frame without CFI, with %rbp = 0 (x29 = 0 on aarch64: what libunwind
+ * takes for the end of a frame-pointer chain).
  */
+#if defined(__aarch64__)
+__asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
+	".globl nocfi_call\n"
+	".hidden nocfi_call\n"
+	".type nocfi_call,@function\n"
+	"nocfi_call:\n"
+	"	hint #34\n" /* bti c */
+	"	stp x29, x30, [sp, #-16]!\n"
+	"	mov x29, #0\n"
+	"	blr x1\n"
+	"	ldp x29, x30, [sp], #16\n"
+	"	ret\n"
+	".size nocfi_call, .-nocfi_call\n"
+	".popsection\n");
+#else
 __asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
 	".globl nocfi_call\n"
 	".hidden nocfi_call\n"
@@ -539,6 +568,7 @@ __asm__(".pushsection rwt_nocfi,\"ax\",@progbits\n"
 	"	ret\n"
 	".size nocfi_call, .-nocfi_call\n"
 	".popsection\n");
+#endif
 int nocfi_call(void *arg, int (*fn)(void *));
 
 static int nocfi_cb(void *arg)
@@ -624,6 +654,59 @@ static void test_robust(void)
 	CHECK(counts[RW__LP_ON_STACK] > 0);
 }
 
+/* ---- 6. PAC ------------------------------------------------------------- */
+
+#if defined(__aarch64__)
+#define PAC_RET __attribute__((target("branch-protection=standard")))
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_in"))) int
+pac_inner(struct rw__lp_check *c)
+{
+	int r = f_check(c);
+
+	barrier();
+	return r;
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_out"))) int
+pac_outer(struct rw__lp_check *c)
+{
+	int r = pac_inner(c);
+
+	barrier();
+	return r;
+}
+
+static void test_pac(void)
+{
+	struct rw__lp_range I = SECTION_RANGE(rwt_pac_in),
+			    O = SECTION_RANGE(rwt_pac_out),
+			    U = SECTION_RANGE(rwt_unrelated);
+	struct rw__lp_check c;
+	int ro, ru;
+
+	/* Its return address was saved by f_check, unsigned. */
+	c = mk(&I, 1, NULL, 0);
+	CHECK_EQ(pac_outer(&c), RW__LP_ON_STACK);
+	CHECK(c.hit_ip >= I.start && c.hit_ip < I.end);
+	/* pac_outer's was signed by pac_inner. */
+	c = mk(&O, 1, NULL, 0);
+	ro = pac_outer(&c);
+	CHECK(ro == RW__LP_ON_STACK || ro == RW__LP_UNWIND_FAILED);
+	if (ro == RW__LP_ON_STACK)
+		CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	c = mk(&U, 1, NULL, 0);
+	ru = pac_outer(&c);
+	CHECK(ru == RW__LP_SAFE || ru == RW__LP_UNWIND_FAILED);
+	/* Either libunwind reads pac-ret frames, or it does not. */
+	CHECK_EQ(ro == RW__LP_ON_STACK, ru == RW__LP_SAFE);
+	printf("pac-ret frames: %s\n",
+	       ro == RW__LP_ON_STACK
+		       ? "unwound, signed return address found"
+		       : "not unwound (UNWIND_FAILED, never SAFE)");
+}
+#endif
+
 /* ---- 5. Costs ----------------------------------------------------------- */
 
 static uint64_t now_ns(void)
@@ -641,7 +724,11 @@ static void test_cost(void)
 	pthread_t t;
 	pid_t tid;
 	uint64_t t0, t1;
+#if defined(__aarch64__)
+	int n = 20; /* the emulated machine: ~0.1 s per check */
+#else
 	int n = 2000;
+#endif
 
 	t0 = now_ns();
 	for (int i = 0; i < n; i++)
@@ -671,8 +758,8 @@ int main(void)
 {
 	pthread_t t;
 
-#ifndef __x86_64__
-	SKIP("the stack checks are x86-64 only");
+#if !defined(__x86_64__) && !defined(__aarch64__)
+	SKIP("the stack checks are for x86-64 and aarch64");
 #endif
 	setvbuf(stdout, NULL, _IONBF, 0);
 	test_self_null("the main thread");
@@ -682,6 +769,9 @@ int main(void)
 	test_blocked();
 	test_running();
 	test_robust();
+#if defined(__aarch64__)
+	test_pac();
+#endif
 	test_cost();
 	return 0;
 }

@@ -36,7 +36,11 @@ int lpp_outer(int x)
 				lpp_note("outer: short read\n");
 		} else {
 			while (!__atomic_load_n(&lpp_go, __ATOMIC_ACQUIRE))
+#if defined(__aarch64__)
+				__asm__ volatile("yield");
+#else
 				__builtin_ia32_pause();
+#endif
 		}
 		return lpp_inner(-x) + 10;
 	}

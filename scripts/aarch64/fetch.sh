@@ -43,12 +43,18 @@ seeds=(busybox-static libc6 libgcc-s1 libstdc++6 liburcu8 libunwind8
 # left out of the closure to keep the initramfs small.
 skip_re='^(perl|perl-base|perl-modules-.*|libperl.*|dpkg|install-info|init-system-helpers|usrmerge|usr-is-merged|debianutils|base-files|tar|readline-common|lib.*-perl|sensible-utils|debconf|libdebconfclient0|mawk|original-awk)$'
 
-# The cache is rebuilt when apt's package lists (versions) or this
-# script (the package set) change: checked without asking apt, which takes
+# The cache is rebuilt when apt's package lists (versions) or the
+# package set change: checked without asking apt, which takes
 # minutes for the closure.
-stamp=$( (cat "$0" "$here/lib.sh"
+# (layout: bump when the way the root file system is made changes).
+layout=1
+stamp=$( (echo "$layout ${seeds[*]} $skip_re"
 	ls -l --time-style=+%s /var/lib/apt/lists/*_Packages* 2>/dev/null) |
 	sha256sum | cut -c1-16)
+# One fetch at a time (parallel runs of vm.sh share the cache); the others
+# wait, then find it up to date.
+exec 9>"$cache/lock"
+flock -w 900 9 || rw_skip "the cache $cache stayed locked for 900 s"
 if [ "$force" = 0 ] && [ -f "$cache/stamp" ] &&
 	[ "$(cat "$cache/stamp")" = "$stamp" ] &&
 	[ -f "$cache/base.cpio" ] && [ -f "$cache/kernel/vmlinuz" ]; then

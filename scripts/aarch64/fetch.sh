@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fetch what the aarch64 VM boots, once, into the cache
-# (REWIRE_AARCH64_CACHE, see lib.sh):
+# (REWIRE_AARCH64_CACHE, see lib.sh), in a directory img-<stamp> of its own
+# per package set (so that copies of this script of other versions, run at
+# the same time, never undo each other's work):
 #   kernel/vmlinuz  Debian's arm64 kernel (linux-image-<abi>-arm64, the
 #                   version bookworm's linux-image-arm64 depends on)
 #   rootfs/         busybox-static and the arm64 run-time packages the
@@ -15,13 +17,20 @@
 # Idempotent: does nothing when the cache is up to date (apt's lists and
 # this script unchanged).
 #
-#   scripts/aarch64/fetch.sh [--force]
+#   scripts/aarch64/fetch.sh [--force] [--print]
+#     --print  print the image directory (vm.sh boots what it holds)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-force=0
-[ "${1:-}" = --force ] && force=1
+force=0 print=0
+for a in "$@"; do
+	case $a in
+	--force) force=1 ;;
+	--print) print=1 ;;
+	*) echo "fetch.sh: unknown option $a" >&2; exit 2 ;;
+	esac
+done
 
 for t in apt-get apt-cache dpkg-deb cpio; do
 	command -v "$t" >/dev/null || rw_skip "$t not found (scripts/deps.sh installs it)"
@@ -55,10 +64,13 @@ stamp=$( (echo "$layout ${seeds[*]} $skip_re"
 # wait, then find it up to date.
 exec 9>"$cache/lock"
 flock -w 900 9 || rw_skip "the cache $cache stayed locked for 900 s"
-if [ "$force" = 0 ] && [ -f "$cache/stamp" ] &&
-	[ "$(cat "$cache/stamp")" = "$stamp" ] &&
-	[ -f "$cache/base.cpio" ] && [ -f "$cache/kernel/vmlinuz" ]; then
+img=$cache/img-$stamp
+done_() {
+	[ "$print" = 0 ] || echo "$img"
 	exit 0
+}
+if [ "$force" = 0 ] && [ -f "$img/base.cpio" ] && [ -f "$img/kernel/vmlinuz" ]; then
+	done_
 fi
 
 kpkg=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null |
@@ -95,17 +107,18 @@ done
 newest() {
 	ls -1 "$cache/debs/$1"_*_"$2".deb 2>/dev/null | sort -V | tail -n1
 }
-rm -rf "$cache/kernel.new" "$cache/rootfs.new"
-mkdir -p "$cache/kernel.new" "$cache/rootfs.new"
+new=$(mktemp -d "$cache/new.XXXXXX")
+trap 'rm -rf "$new"' EXIT
+mkdir -p "$new/kernel" "$new/rootfs"
 kdeb=$(newest "$kpkg" arm64)
 [ -n "$kdeb" ] || rw_skip "kernel package $kpkg not downloaded"
-dpkg-deb -x "$kdeb" "$cache/kernel.new/pkg"
-vmlinuz=$(ls "$cache"/kernel.new/pkg/boot/vmlinuz-* | head -n1)
-cp "$vmlinuz" "$cache/kernel.new/vmlinuz"
-basename "$vmlinuz" >"$cache/kernel.new/version"
-rm -rf "$cache/kernel.new/pkg"
+dpkg-deb -x "$kdeb" "$new/kernel/pkg"
+vmlinuz=$(ls "$new"/kernel/pkg/boot/vmlinuz-* | head -n1)
+cp "$vmlinuz" "$new/kernel/vmlinuz"
+basename "$vmlinuz" >"$new/kernel/version"
+rm -rf "$new/kernel/pkg"
 
-r=$cache/rootfs.new
+r=$new/rootfs
 # Debian bookworm is /usr-merged: /bin, /sbin and /lib are links into /usr
 # (packages still ship files under /bin and /lib; tar follows the links).
 mkdir -p "$r/usr/bin" "$r/usr/sbin" "$r/usr/lib" "$r/etc" "$r/root" \
@@ -139,11 +152,11 @@ echo '127.0.0.1 localhost' >"$r/etc/hosts"
 echo rewire-aarch64 >"$r/etc/hostname"
 
 (cd "$r" && find . -mindepth 1 | LC_ALL=C sort |
-	cpio -o -H newc --owner=0:0 --quiet) >"$cache/base.cpio.new"
+	cpio -o -H newc --owner=0:0 --quiet) >"$new/base.cpio"
+echo "$want" >"$new/packages"
 
-rm -rf "$cache/kernel" "$cache/rootfs"
-mv "$cache/kernel.new" "$cache/kernel"
-mv "$cache/rootfs.new" "$cache/rootfs"
-mv "$cache/base.cpio.new" "$cache/base.cpio"
-echo "$stamp" >"$cache/stamp"
-rw_log "kernel $(cat "$cache/kernel/version"), rootfs $(du -sh "$cache/rootfs" | cut -f1), base.cpio $(du -sh "$cache/base.cpio" | cut -f1)"
+rm -rf "$img"
+mv "$new" "$img"
+trap - EXIT
+rw_log "$img: kernel $(cat "$img/kernel/version"), rootfs $(du -sh "$img/rootfs" | cut -f1), base.cpio $(du -sh "$img/base.cpio" | cut -f1)"
+done_

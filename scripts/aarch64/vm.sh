@@ -49,8 +49,7 @@ done
 
 command -v qemu-system-aarch64 >/dev/null ||
 	rw_skip "qemu-system-aarch64 not found (Debian's qemu-system-arm; scripts/deps.sh)"
-"$here/fetch.sh"
-cache=$(cd "$(rw_aarch64_cache)" && pwd)
+img=$("$here/fetch.sh" --print)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rewire-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -104,7 +103,7 @@ done
 LC_ALL=C sort -u "$list" -o "$list"
 (cd / && cpio -o -H newc --owner=0:0 --quiet <"$list") >"$work/host.cpio"
 (cd "$ov" && find . -mindepth 1 | cpio -o -H newc --owner=0:0 --quiet) >"$work/init.cpio"
-cat "$cache/base.cpio" "$work/host.cpio" "$work/init.cpio" >"$work/initrd"
+cat "$img/base.cpio" "$work/host.cpio" "$work/init.cpio" >"$work/initrd"
 
 [ -n "$log" ] || log=$work/console.log
 rw_log "booting ($(du -h "$work/initrd" | cut -f1) initramfs, -smp $smp -m $mem, timeout ${timeout_s}s): $*"
@@ -114,7 +113,7 @@ timeout --kill-after=10 "$timeout_s" qemu-system-aarch64 \
 	-M virt -cpu max,pauth-impdef=on -smp "$smp" -m "$mem" \
 	-accel tcg,thread=multi \
 	-display none -monitor none -serial "file:$log" -no-reboot \
-	-kernel "$cache/kernel/vmlinuz" -initrd "$work/initrd" \
+	-kernel "$img/kernel/vmlinuz" -initrd "$work/initrd" \
 	-append "console=ttyAMA0 rdinit=/init panic=-1 quiet loglevel=3" \
 	</dev/null >"$work/qemu.out" 2>&1 || status=$?
 elapsed=$((SECONDS - start))

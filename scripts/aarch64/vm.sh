@@ -17,6 +17,7 @@
 #     --smp N --mem SIZE   (default 2, 3G)
 #     --log FILE       keep the console log there
 #     --quiet          print the console log only when the command fails
+#                      (otherwise it is printed as it comes)
 #
 # Exit status: the command's, or 124 when the VM did not finish in time,
 # 125 when it stopped without reporting one, 77 when the VM cannot be had
@@ -109,20 +110,31 @@ cat "$img/base.cpio" "$work/host.cpio" "$work/init.cpio" >"$work/initrd"
 rw_log "booting ($(du -h "$work/initrd" | cut -f1) initramfs, -smp $smp -m $mem, timeout ${timeout_s}s): $*"
 start=$SECONDS
 status=0
+: >"$log"
 timeout --kill-after=10 "$timeout_s" qemu-system-aarch64 \
 	-M virt -cpu max,pauth-impdef=on -smp "$smp" -m "$mem" \
 	-accel tcg,thread=multi \
 	-display none -monitor none -serial "file:$log" -no-reboot \
 	-kernel "$img/kernel/vmlinuz" -initrd "$work/initrd" \
 	-append "console=ttyAMA0 rdinit=/init panic=-1 quiet loglevel=3" \
-	</dev/null >"$work/qemu.out" 2>&1 || status=$?
+	</dev/null >"$work/qemu.out" 2>&1 &
+qpid=$!
+tpid=""
+if [ "$quiet" = 0 ]; then
+	# The console as it comes (tail ends within a second of qemu).
+	tail -n +1 -f --pid="$qpid" "$log" | tr -d '\r' &
+	tpid=$!
+fi
+wait "$qpid" || status=$?
+[ -z "$tpid" ] || wait "$tpid" || true
 elapsed=$((SECONDS - start))
 
 # The console uses CRLF.
 sed -i 's/\r$//' "$log"
 rc=$(sed -n 's/^@@REWIRE-VM-EXIT \([0-9]*\)@@$/\1/p' "$log" | tail -n1)
 if [ -z "$rc" ]; then
-	cat "$log" "$work/qemu.out" >&2
+	[ "$quiet" = 0 ] || cat "$log" >&2
+	cat "$work/qemu.out" >&2
 	if [ "$status" = 124 ] || [ "$status" = 137 ]; then
 		rw_log "the VM did not finish in ${timeout_s}s"
 		exit 124
@@ -130,7 +142,7 @@ if [ -z "$rc" ]; then
 	rw_log "the VM stopped without the command's status (qemu exit $status, ${elapsed}s)"
 	exit 125
 fi
-if [ "$quiet" = 0 ] || [ "$rc" != 0 ]; then
+if [ "$quiet" = 1 ] && [ "$rc" != 0 ]; then
 	# The command's output: from the boot marker to the exit marker.
 	sed -n '/^@@REWIRE-VM-BOOTED/,/^@@REWIRE-VM-EXIT/p' "$log"
 fi

@@ -44,19 +44,24 @@ cache=$(cd "$cache" && pwd)
 
 # The packages the guest needs besides their dependencies. busybox
 # provides init, mount, poweroff and what else the tests call that these
-# do not.
+# do not. python3 (the tests check JSON with it), binutils and gcc with
+# libc6-dev: tests that compile a program at run time (REWIRE_CC is
+# /usr/bin/aarch64-linux-gnu-gcc, which is the native compiler's name on
+# arm64 Debian too) or post-process one (RW_NM...) run in the guest as
+# on the host.
 seeds=(busybox-static libc6 libgcc-s1 libstdc++6 liburcu8 libunwind8
 	libelf1 libdw1 libjson-c5 bash coreutils grep sed gawk findutils
-	diffutils procps cmake)
-# Dependencies the guest never uses (maintainer-script machinery, perl):
-# left out of the closure to keep the initramfs small.
-skip_re='^(perl|perl-base|perl-modules-.*|libperl.*|dpkg|install-info|init-system-helpers|usrmerge|usr-is-merged|debianutils|base-files|tar|readline-common|lib.*-perl|sensible-utils|debconf|libdebconfclient0|mawk|original-awk)$'
+	diffutils procps cmake python3 binutils gcc libc6-dev)
+# Dependencies the guest never uses (maintainer-script machinery, perl,
+# the sanitizers' run-time libraries): left out of the closure to keep the
+# initramfs small.
+skip_re='^(perl|perl-base|perl-modules-.*|libperl.*|dpkg|install-info|init-system-helpers|usrmerge|usr-is-merged|debianutils|base-files|tar|readline-common|lib.*-perl|sensible-utils|debconf|libdebconfclient0|mawk|original-awk|libasan[0-9]*|libtsan[0-9]*|libhwasan[0-9]*|liblsan[0-9]*|libubsan[0-9]*|libgprofng[0-9]*|libitm[0-9]*|libgomp[0-9]*)$'
 
 # The cache is rebuilt when apt's package lists (versions) or the
 # package set change: checked without asking apt, which takes
 # minutes for the closure.
 # (layout: bump when the way the root file system is made changes).
-layout=1
+layout=2
 stamp=$( (echo "$layout ${seeds[*]} $skip_re"
 	ls -l --time-style=+%s /var/lib/apt/lists/*_Packages* 2>/dev/null) |
 	sha256sum | cut -c1-16)
@@ -137,6 +142,9 @@ for p in $closure; do
 			--exclude='./usr/share/doc/*' --exclude='./usr/share/man/*' \
 			--exclude='./usr/share/locale/*' --exclude='./usr/share/info/*'
 done
+# Large files no test uses.
+rm -rf "$r"/usr/bin/*lto-dump* "$r"/usr/bin/*ld.gold "$r"/usr/bin/cpack \
+	"$r"/usr/lib/aarch64-linux-gnu/gconv "$r"/usr/share/cmake-*/Help
 echo "$closure" >"$r/etc/rewire-packages"
 # What the guest's programs read at start.
 cat >"$r/etc/passwd" <<'PW'
@@ -157,6 +165,9 @@ echo "$want" >"$new/packages"
 
 rm -rf "$img"
 mv "$new" "$img"
+# Images of other package sets, unused for two days.
+find "$cache" -maxdepth 1 -name 'img-*' ! -name "img-$stamp" -mtime +2 \
+	-exec rm -rf {} + 2>/dev/null || true
 trap - EXIT
 rw_log "$img: kernel $(cat "$img/kernel/version"), rootfs $(du -sh "$img/rootfs" | cut -f1), base.cpio $(du -sh "$img/base.cpio" | cut -f1)"
 done_

@@ -104,6 +104,7 @@ done
 LC_ALL=C sort -u "$list" -o "$list"
 (cd / && cpio -o -H newc --owner=0:0 --quiet <"$list") >"$work/host.cpio"
 (cd "$ov" && find . -mindepth 1 | cpio -o -H newc --owner=0:0 --quiet) >"$work/init.cpio"
+touch "$img"
 cat "$img/base.cpio" "$work/host.cpio" "$work/init.cpio" >"$work/initrd"
 
 [ -n "$log" ] || log=$work/console.log

@@ -16,6 +16,9 @@
 #     --timeout SEC    the whole boot, command included (default 1200)
 #     --smp N --mem SIZE   (default 2, 3G)
 #     --log FILE       keep the console log there
+#     --icount         exact instruction counts: qemu -icount, so that the
+#                      PMU's instructions event (perf_event_open) counts
+#                      the guest's instructions (benchmarks; no MTTCG)
 #     --quiet          print the console log only when the command fails
 #                      (otherwise it is printed as it comes)
 #
@@ -28,7 +31,7 @@ src=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 
 build="" cwd=$PWD timeout_s=${REWIRE_VM_TIMEOUT:-1200} smp=2 mem=3G
-log="" quiet=0
+log="" quiet=0 icount=0
 envs=() adds=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
+	--icount) icount=1; shift ;;
 	--) shift; break ;;
 	-h | --help) sed -n '2,26p' "$0"; exit 0 ;;
 	*) echo "vm.sh: unknown option $1 (the command goes after --)" >&2; exit 2 ;;
@@ -107,6 +111,13 @@ LC_ALL=C sort -u "$list" -o "$list"
 touch "$img"
 cat "$img/base.cpio" "$work/host.cpio" "$work/init.cpio" >"$work/initrd"
 
+# --icount: exact instruction counts (qemu's icount; the PMU's
+# INST_RETIRED event counts only then), one host thread for every vCPU.
+if [ "$icount" = 1 ]; then
+	accel=(-accel tcg -icount shift=0)
+else
+	accel=(-accel tcg,thread=multi)
+fi
 [ -n "$log" ] || log=$work/console.log
 rw_log "booting ($(du -h "$work/initrd" | cut -f1) initramfs, -smp $smp -m $mem, timeout ${timeout_s}s): $*"
 start=$SECONDS
@@ -114,7 +125,7 @@ status=0
 : >"$log"
 timeout --kill-after=10 "$timeout_s" qemu-system-aarch64 \
 	-M virt -cpu max,pauth-impdef=on -smp "$smp" -m "$mem" \
-	-accel tcg,thread=multi \
+	"${accel[@]}" \
 	-display none -monitor none -serial "file:$log" -no-reboot \
 	-kernel "$img/kernel/vmlinuz" -initrd "$work/initrd" \
 	-append "console=ttyAMA0 rdinit=/init panic=-1 quiet loglevel=3" \

@@ -48,10 +48,10 @@ cache=$(cd "$cache" && pwd)
 # libc6-dev: tests that compile a program at run time (REWIRE_CC is
 # /usr/bin/aarch64-linux-gnu-gcc, which is the native compiler's name on
 # arm64 Debian too) or post-process one (RW_NM...) run in the guest as
-# on the host.
+# on the host; liburcu-dev: rewire's public headers include liburcu's.
 seeds=(busybox-static libc6 libgcc-s1 libstdc++6 liburcu8 libunwind8
 	libelf1 libdw1 libjson-c5 bash coreutils grep sed gawk findutils
-	diffutils procps cmake python3 binutils gcc libc6-dev)
+	diffutils procps cmake python3 binutils gcc libc6-dev liburcu-dev)
 # Dependencies the guest never uses (maintainer-script machinery, perl,
 # the sanitizers' run-time libraries): left out of the closure to keep the
 # initramfs small.

@@ -49,14 +49,15 @@ aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -o "$build/aarch64-vm/guest-chec
 	"$here/guest-check.c"
 rw_log "build: $((SECONDS - t0))s"
 
-# In the guest: the kernel check, then the suite. ctest's own --timeout is
-# for tests without a TIMEOUT property; the VM's bounds everything.
+# In the guest (guest-suite.sh): the kernel check, then the suite, the
+# tests' timeouts scaled for emulation (REWIRE_VM_TIMEOUT_SCALE). ctest's
+# own --timeout is for tests without a TIMEOUT property; the VM's bounds
+# everything.
 status=0
 "$here/vm.sh" --build "$build" --cwd "$src" \
 	--timeout "${REWIRE_VM_TIMEOUT:-2400}" \
 	--env REWIRE_AARCH64_VM=1 -- \
-	bash -c 'set -e; "$1"; shift; exec ctest "$@"' guest-check \
-	"$build/aarch64-vm/guest-check" --preset "$preset" --timeout 600 "$@" ||
+	bash "$here/guest-suite.sh" "$build" --preset "$preset" --timeout 600 "$@" ||
 	status=$?
 rw_log "suite ($preset): exit $status, $((SECONDS - t0))s in all"
 exit $status

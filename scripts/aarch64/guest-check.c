@@ -58,11 +58,13 @@ static int check_membarrier(void)
 
 	if (r < 0 || !(r & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)) {
 		printf("guest-check: membarrier SYNC_CORE not supported "
-		       "(query %ld, errno %d)\n", r, errno);
+		       "(query %ld, errno %d)\n",
+		       r, errno);
 		return 1;
 	}
 	if (syscall(__NR_membarrier,
-		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) ||
+		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0,
+		    0) ||
 	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
 		    0, 0)) {
 		printf("guest-check: membarrier SYNC_CORE failed: %s\n",
@@ -93,9 +95,11 @@ static int check_text_write(void)
 	}
 	insn[found] = (insn[found] & ~(0xffffu << 5)) | (2u << 5);
 	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-	if (fd < 0 || pwrite(fd, &insn[found], 4, (off_t)(uintptr_t)&p[found]) != 4) {
+	if (fd < 0 ||
+	    pwrite(fd, &insn[found], 4, (off_t)(uintptr_t)&p[found]) != 4) {
 		printf("guest-check: write to text through /proc/self/mem "
-		       "failed: %s\n", strerror(errno));
+		       "failed: %s\n",
+		       strerror(errno));
 		return 1;
 	}
 	close(fd);

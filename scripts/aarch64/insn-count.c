@@ -57,8 +57,10 @@ int main(int argc, char **argv)
 	a.exclude_hv = 1;
 	fd = (int)syscall(__NR_perf_event_open, &a, pid, -1, -1, 0);
 	if (fd < 0) {
-		fprintf(stderr, "insn-count: no instructions event (%s): "
-			"boot with vm.sh --icount\n", strerror(errno));
+		fprintf(stderr,
+			"insn-count: no instructions event (%s): "
+			"boot with vm.sh --icount\n",
+			strerror(errno));
 		close(go[1]);
 		waitpid(pid, &status, 0);
 		return 77;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/aarch64/*.sh (sourced, not run).
 #
 # REWIRE_AARCH64_CACHE: where fetch.sh keeps Debian's arm64 kernel, the

@@ -116,6 +116,7 @@ cat "$img/base.cpio" "$work/host.cpio" "$work/init.cpio" >"$work/initrd"
 if [ "$icount" = 1 ]; then
 	accel=(-accel tcg -icount shift=0)
 else
+	# shellcheck disable=SC2054 # one option value
 	accel=(-accel tcg,thread=multi)
 fi
 [ -n "$log" ] || log=$work/console.log

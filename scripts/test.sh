@@ -15,6 +15,7 @@
 #   ./scripts/test.sh           all three workflows, the packages, aarch64
 #   ./scripts/test.sh --quick   the ci workflow only
 #   ./scripts/test.sh --aarch64 the aarch64 step only
+# REWIRE_AARCH64=0 in the environment leaves the aarch64 step out.
 #
 # REWIRE_TORTURE_LONG=1 asks the torture tests for long runs.
 set -euo pipefail
@@ -36,7 +37,7 @@ for arg in "$@"; do
 		aarch64=1
 		;;
 	-h | --help)
-		sed -n '2,20p' "$0"
+		sed -n '2,21p' "$0"
 		exit 0
 		;;
 	*)
@@ -87,6 +88,10 @@ if [ "$package" = 1 ]; then
 	echo "=== package: ${result[package]} (${elapsed[package]}s) ==="
 fi
 
+if [ "${REWIRE_AARCH64:-1}" = 0 ]; then
+	echo "test.sh: REWIRE_AARCH64=0: the aarch64 step is skipped"
+	aarch64=0
+fi
 if [ "$aarch64" = 1 ]; then
 	steps+=(aarch64)
 	echo "=== aarch64 ==="

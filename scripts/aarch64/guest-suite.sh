@@ -6,14 +6,14 @@
 #
 # The tests' TIMEOUT properties are for native speed: emulated, a test
 # runs several times slower, so they are multiplied by
-# REWIRE_VM_TIMEOUT_SCALE (default 3) in the guest's copy of the build
+# REWIRE_VM_TIMEOUT_SCALE (default 2) in the guest's copy of the build
 # tree (CTestTestfile.cmake; the host's is untouched). The VM's own
 # timeout (vm.sh) still bounds the whole run.
 set -u
 build=$1
 shift
 "$build/aarch64-vm/guest-check" || exit 1
-scale=${REWIRE_VM_TIMEOUT_SCALE:-3}
+scale=${REWIRE_VM_TIMEOUT_SCALE:-2}
 find "$build" -name CTestTestfile.cmake | while read -r f; do
 	awk -v s="$scale" '{
 		out = ""

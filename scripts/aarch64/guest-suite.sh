@@ -7,18 +7,22 @@
 # The tests' TIMEOUT properties are for native speed: emulated, a test
 # runs several times slower, so they are multiplied by
 # REWIRE_VM_TIMEOUT_SCALE (default 2) in the guest's copy of the build
-# tree (CTestTestfile.cmake; the host's is untouched). The VM's own
-# timeout (vm.sh) still bounds the whole run.
+# tree (CTestTestfile.cmake; the host's is untouched), up to 900 s (the
+# torture tests' own: a hung test must not eat the VM's whole time). The
+# VM's own timeout (vm.sh) still bounds the whole run.
 set -u
 build=$1
 shift
 "$build/aarch64-vm/guest-check" || exit 1
 scale=${REWIRE_VM_TIMEOUT_SCALE:-2}
 find "$build" -name CTestTestfile.cmake | while read -r f; do
-	awk -v s="$scale" '{
+	awk -v s="$scale" -v cap=900 '{
 		out = ""
 		while (match($0, /TIMEOUT "[0-9]+"/)) {
-			n = substr($0, RSTART + 9, RLENGTH - 10) * s
+			t = substr($0, RSTART + 9, RLENGTH - 10)
+			n = t * s
+			if (n > cap)
+				n = t > cap ? t : cap
 			out = out substr($0, 1, RSTART - 1) "TIMEOUT \"" n "\""
 			$0 = substr($0, RSTART + RLENGTH)
 		}

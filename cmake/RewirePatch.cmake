@@ -37,7 +37,12 @@
 #       build"). The command is rewire's own rewire-cli target in its
 #       build tree, else REWIRE_CLI, else `rewire` found in PATH.
 
-set(REWIRE_PATCHABLE_FLAGS -fpatchable-function-entry=5)
+# aarch64: two NOPs, as the kernel's arm64 ftrace (src/arch/entry_arch.h).
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+	set(REWIRE_PATCHABLE_FLAGS -fpatchable-function-entry=2)
+else()
+	set(REWIRE_PATCHABLE_FLAGS -fpatchable-function-entry=5)
+endif()
 set(REWIRE_LIVE_PATCHING_FLAGS -flive-patching=inline-only-static)
 
 function(rewire_target_patchable target)
@@ -79,6 +84,11 @@ endif()
 function(rewire__fix_entries target)
 	cmake_parse_arguments(PARSE_ARGV 1 RWFE "KEEP_NOPS;FIX_ENTRIES" "" "")
 	if(RWFE_KEEP_NOPS OR (NOT REWIRE_FIX_ENTRIES AND NOT RWFE_FIX_ENTRIES))
+		return()
+	endif()
+	# aarch64 entries are whole instructions: nothing to rewrite (and a
+	# cross-built tool would not run on the build machine).
+	if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
 		return()
 	endif()
 	if(TARGET rewire-entries)

@@ -17,11 +17,17 @@
  * counts as busy (rw__arch_stub_ranges), so no transition completes and no
  * dispatcher is freed under it.
  *
- * Entry NOPs. GCC's -fpatchable-function-entry emits one-byte NOPs. A
- * thread preempted after the first of them would resume in the middle of
- * the jump written over them, so a batch that writes a jump over NOPs,
- * once every first byte traps, moves every thread inside a NOP run to its
- * end, and undoes the batch if a thread cannot be moved.
+ * The layout of an entry is the architecture's (src/arch/entry_arch.h):
+ * the patched site is its first RW__ENTRY_SITE_LEN bytes, a traced call
+ * continues after its RW__ENTRY_LEN bytes.
+ *
+ * Entry NOPs. On x86-64 GCC's -fpatchable-function-entry emits one-byte
+ * NOPs. A thread preempted after the first of them would resume in the
+ * middle of the jump written over them, so a batch that writes a jump over
+ * NOPs, once every first byte traps, moves every thread inside a NOP run
+ * to its end, and undoes the batch if a thread cannot be moved. On aarch64
+ * the site is one instruction (the first NOP; the second is never
+ * written): there is no such run.
  */
 #include "entry.h"
 
@@ -34,7 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The trampolines read these two fields (src/arch/x86_64/arch.c). */
+/* The trampolines read these two fields (src/arch/x86_64/arch.c,
+ * src/arch/aarch64/trace.c). */
 _Static_assert(offsetof(struct rw__entry, tdata) == 0, "tdata first");
 _Static_assert(offsetof(struct rw__entry, cont) == 8, "then cont");
 
@@ -51,14 +58,7 @@ static size_t bucket_of(uintptr_t sled)
 
 bool rw__entry_is_nops(const uint8_t *b)
 {
-	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-
-	if (memcmp(b, nop5, 5) == 0)
-		return true;
-	for (int i = 0; i < 5; i++)
-		if (b[i] != 0x90)
-			return false;
-	return true;
+	return rw__entry_nops(b);
 }
 
 struct rw__entry *rw__entry_find(uintptr_t sled)
@@ -82,7 +82,7 @@ int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		/* Unused: the object may have changed under it. */
 		if (!rw__entry_is_nops((const uint8_t *)sled))
 			return -RW_ERR_NOT_PATCHABLE;
-		memcpy(e->orig, (const void *)sled, 5);
+		memcpy(e->orig, (const void *)sled, RW__ENTRY_LEN);
 		e->func = func;
 		snprintf(e->label, sizeof(e->label), "%s", label);
 	}
@@ -97,7 +97,7 @@ int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		return -ENOMEM;
 	e->func = func;
 	e->sled = sled;
-	memcpy(e->orig, (const void *)sled, 5);
+	memcpy(e->orig, (const void *)sled, RW__ENTRY_LEN);
 	snprintf(e->label, sizeof(e->label), "%s", label);
 	e->next = buckets[b];
 	buckets[b] = e;
@@ -116,8 +116,9 @@ struct move_job {
 static const struct rw__poke *nop_run_at(const struct move_job *j, uintptr_t ip)
 {
 	for (size_t i = 0; i < j->n; i++)
-		if (j->pokes[i].old[0] == 0x90 && ip > j->pokes[i].addr &&
-		    ip < j->pokes[i].addr + 5)
+		if (rw__entry_nop_run(j->pokes[i].old) &&
+		    ip > j->pokes[i].addr &&
+		    ip < j->pokes[i].addr + RW__ENTRY_LEN)
 			return &j->pokes[i];
 	return NULL;
 }
@@ -128,7 +129,7 @@ static void move_ctx(const struct move_job *j, void *uc)
 
 	if (p)
 		/* The NOPs left have no effect: skip them. */
-		rw__arch_set_ip(uc, p->addr + 5);
+		rw__arch_set_ip(uc, p->addr + RW__ENTRY_LEN);
 }
 
 static void move_fn(void *arg, void *uc)
@@ -186,7 +187,7 @@ static int write_pokes(struct rw__poke *pokes, size_t n)
 	int err = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (pokes[i].old[0] == 0x90)
+		if (rw__entry_nop_run(pokes[i].old))
 			nops = true;
 	/* A busy machine may take long to give every running thread a CPU:
 	 * the batch is undone and tried again with more patience. */
@@ -211,7 +212,7 @@ static int jump_bytes(uintptr_t site, uintptr_t target, struct rw__poke *p)
 	if (err)
 		return err;
 	err = rw__arch_encode(&p->insn, site, p->new);
-	p->insn.len = 5;
+	p->insn.len = RW__ENTRY_SITE_LEN;
 	return err < 0 ? err : 0;
 }
 
@@ -219,16 +220,22 @@ static int jump_bytes(uintptr_t site, uintptr_t target, struct rw__poke *p)
 static int entry_bytes(struct rw__entry *e, bool traced, uintptr_t patch,
 		       struct rw__poke *p)
 {
+	const uint8_t *cur = (const uint8_t *)e->sled;
+
 	memset(p, 0, sizeof(*p));
 	p->addr = e->sled;
-	p->len = 5;
-	memcpy(p->old, (const void *)e->sled, 5);
-	/* The entry holds our NOPs or jump; an int3 on an instruction of
-	 * them is another tool's (a uprobe placed after us, a debugger):
+	p->len = RW__ENTRY_SITE_LEN;
+	memcpy(p->old, cur, RW__ENTRY_SITE_LEN);
+	/* The entry holds our NOPs or jump; a breakpoint on an instruction
+	 * of them is another tool's (a uprobe placed after us, a debugger):
 	 * writing over it would leave that tool restoring a byte into our
-	 * jump later. */
-	for (size_t k = 0; k < (p->old[0] == 0xe9 ? 1 : 5u); k++) {
-		if (p->old[k] == 0xcc && e->orig[k] != 0xcc) {
+	 * jump later. Where the site holds a jump, the breakpoints to look
+	 * for are after it (none on x86-64: the jump is the whole entry). */
+	for (size_t k = 0; k < RW__ENTRY_LEN; k += RW__ENTRY_TRAP_STEP) {
+		if (k && k < RW__ENTRY_SITE_LEN && rw__entry_jump_at(cur))
+			continue;
+		if (rw__entry_trap_at(cur + k) &&
+		    !rw__entry_trap_at(e->orig + k)) {
 			rw__text_error_set("a breakpoint (int3) from another "
 					   "tool, a uprobe (bpftrace, perf "
 					   "probe) or a debugger, is at "
@@ -249,9 +256,9 @@ static int entry_bytes(struct rw__entry *e, bool traced, uintptr_t patch,
 	}
 	if (patch)
 		return jump_bytes(e->sled, patch, p);
-	memcpy(p->new, e->orig, 5);
+	memcpy(p->new, e->orig, RW__ENTRY_SITE_LEN);
 	p->insn.op = RW_TEXT_NOP;
-	p->insn.len = 5;
+	p->insn.len = RW__ENTRY_SITE_LEN;
 	return 0;
 }
 
@@ -274,7 +281,8 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n)
 	for (size_t i = 0; i < n && !err; i++) {
 		err = entry_bytes(ch[i].e, ch[i].traced, ch[i].patch,
 				  &pokes[np]);
-		if (!err && memcmp(pokes[np].old, pokes[np].new, 5) != 0)
+		if (!err && memcmp(pokes[np].old, pokes[np].new,
+				   RW__ENTRY_SITE_LEN) != 0)
 			np++;
 	}
 	rw__lock_release(&rw__text_lock);
@@ -282,10 +290,11 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n)
 	 * send a thread to its trampoline. */
 	for (size_t i = 0; i < n && !err; i++)
 		if (ch[i].traced)
-			atomic_store_explicit(&ch[i].e->cont,
-					      ch[i].patch ? ch[i].patch
-							  : ch[i].e->sled + 5,
-					      memory_order_release);
+			atomic_store_explicit(
+				&ch[i].e->cont,
+				ch[i].patch ? ch[i].patch
+					    : ch[i].e->sled + RW__ENTRY_LEN,
+				memory_order_release);
 	if (!err && np)
 		err = write_pokes(pokes, np);
 	free(pokes);
@@ -295,8 +304,9 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n)
 			if (ch[i].e->traced)
 				atomic_store_explicit(
 					&ch[i].e->cont,
-					ch[i].e->patch ? ch[i].e->patch
-						       : ch[i].e->sled + 5,
+					ch[i].e->patch
+						? ch[i].e->patch
+						: ch[i].e->sled + RW__ENTRY_LEN,
 					memory_order_release);
 		return err;
 	}

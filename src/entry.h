@@ -2,8 +2,9 @@
 /*
  * Private: function entries shared by their users (DESIGN.md 8b).
  *
- * A patchable function entry (five bytes of NOPs, after an endbr64 when
- * the function has one) can be wanted by live patching (a jump to the new
+ * A patchable function entry (five bytes of NOPs after an endbr64 on
+ * x86-64, two NOPs after a BTI on aarch64: src/arch/entry_arch.h) can be
+ * wanted by live patching (a jump to the new
  * function or to a transition's dispatcher) and by function tracing (a
  * jump to the function's trampoline, which calls the tracer and then goes
  * where live patching would have sent the thread). One record per entry
@@ -22,22 +23,24 @@
 #ifndef REWIRE_ENTRY_H
 #define REWIRE_ENTRY_H
 
+#include "arch/entry_arch.h"
 #include "internal.h"
 #include "text_poke.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Read by the x86-64 trampolines: keep data and cont first, in order. */
+/* Read by the trampolines' common code: keep data and cont first, in
+ * order. */
 struct rw__entry {
-	void *tdata;		/* the tracer's record for this function */
-	_Atomic uintptr_t cont; /* where a traced call continues */
-	uintptr_t func;		/* the function's entry (symbol value) */
-	uintptr_t sled;		/* the five bytes */
-	uint8_t orig[5];	/* their original contents (NOPs) */
-	bool traced;		/* function tracing wants the entry */
-	uintptr_t patch;	/* live patching's jump target, 0: none */
-	void *tramp;		/* the trampoline, made on first trace */
+	void *tdata;		     /* the tracer's record for this function */
+	_Atomic uintptr_t cont;	     /* where a traced call continues */
+	uintptr_t func;		     /* the function's entry (symbol value) */
+	uintptr_t sled;		     /* the entry's RW__ENTRY_LEN bytes */
+	uint8_t orig[RW__ENTRY_MAX]; /* their original contents (NOPs) */
+	bool traced;		     /* function tracing wants the entry */
+	uintptr_t patch;	     /* live patching's jump target, 0: none */
+	void *tramp;		     /* the trampoline, made on first trace */
 	char label[96];
 	struct rw__entry *next;
 };
@@ -45,15 +48,16 @@ struct rw__entry {
 extern struct rw__lock rw__entry_lock;
 
 /*
- * The record of the entry whose five bytes are at @sled (function @func),
+ * The record of the entry whose bytes are at @sled (function @func),
  * made if needed: the bytes there must be NOPs then (else
  * -RW_ERR_NOT_PATCHABLE). Entry lock held.
  */
 int rw__entry_get(uintptr_t func, uintptr_t sled, const char *label,
 		  struct rw__entry **out);
 
-/* Do the five bytes at @b hold a patchable entry's NOPs (five one-byte
- * NOPs as GCC emits them, or one five-byte NOP as rewire-entries writes)? */
+/* Do the RW__ENTRY_LEN bytes at @b hold a patchable entry's NOPs (x86-64:
+ * five one-byte NOPs as GCC emits them, or one five-byte NOP as
+ * rewire-entries writes; aarch64: two NOPs)? */
 bool rw__entry_is_nops(const uint8_t *b);
 
 /* The record of the entry at @sled, or NULL. Entry lock held. */
@@ -62,8 +66,8 @@ struct rw__entry *rw__entry_find(uintptr_t sled);
 /*
  * A change of users: the caller sets traced/patch/tdata on a copy of what
  * it wants. rw__entry_apply() writes every entry whose bytes change in one
- * int3 batch (threads inside a run of one-byte NOPs about to become a jump
- * are moved past it) and then stores the new wants; on error nothing
+ * trap batch (x86-64: threads inside a run of one-byte NOPs about to
+ * become a jump are moved past it) and then stores the new wants; on error nothing
  * changed. Entry lock held, text lock not.
  */
 struct rw__entry_change {
@@ -76,7 +80,8 @@ int rw__entry_apply(const struct rw__entry_change *ch, size_t n);
 /*
  * Function tracing registers what the trampolines call (once, from a
  * constructor): @enter(tdata, slot) on every traced entry, slot pointing
- * at the return address; @ret(sp) from the return trampoline, which
+ * at the return address (on the stack on x86-64; on aarch64 a word of
+ * the trampoline's frame that becomes X30 again); @ret(sp) from the return trampoline, which
  * returns where the function should have returned (sp: the stack pointer
  * after its return).
  */

@@ -3,8 +3,9 @@
  * Function tracing (rewire/ftrace.h): the user-space ftrace.
  *
  * Functions. The symbol tables of the loaded objects (libelf: .symtab, or
- * .dynsym when stripped) give every function; one whose entry holds five
- * NOPs (after an endbr64) or already belongs to rewire (a live patch's
+ * .dynsym when stripped) give every function; one whose entry holds the
+ * patchable NOPs (src/arch/entry_arch.h: five after an endbr64 on x86-64,
+ * two after a BTI on aarch64) or already belongs to rewire (a live patch's
  * jump) is traceable. Tables are kept per object and never freed: the
  * entries' records (src/entry.c) point at their functions for as long as
  * the process lives. A traced object is pinned (dlopen RTLD_NOLOAD) until
@@ -232,14 +233,18 @@ static bool in_rewire(uintptr_t addr)
 	       a.dli_fbase == b.dli_fbase && strstr(a.dli_fname, "librewire");
 }
 
-static bool has_endbr(const uint8_t *b)
-{
-	return b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa;
-}
-
 struct seg {
 	uintptr_t start, end;
 };
+
+/* A breakpoint on an instruction of the entry at @b. */
+static bool entry_has_trap(const uint8_t *b)
+{
+	for (size_t k = 0; k < RW__ENTRY_LEN; k += RW__ENTRY_TRAP_STEP)
+		if (rw__entry_trap_at(b + k))
+			return true;
+	return false;
+}
 
 /* Classify @f: sled and status. Entry lock held. */
 static void classify(struct ft_func *f, const struct seg *x, size_t nx,
@@ -249,12 +254,13 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 	bool in = false;
 
 	for (size_t i = 0; i < nx; i++)
-		if (a >= x[i].start && a + 9 <= x[i].end)
+		if (a >= x[i].start &&
+		    a + RW__ENTRY_PAD_MAX + RW__ENTRY_LEN <= x[i].end)
 			in = true;
 	f->pub.status = -RW_ERR_NOT_PATCHABLE;
 	if (!in)
 		return;
-	f->sled = has_endbr((const uint8_t *)a) ? a + 4 : a;
+	f->sled = rw__entry_sled_of(a);
 	if (excluded) {
 		f->pub.status = -EPERM;
 		return;
@@ -266,9 +272,9 @@ static void classify(struct ft_func *f, const struct seg *x, size_t nx,
 
 	if (rw__entry_is_nops(b) || (e && (e->traced || e->patch)))
 		f->pub.status = 0;
-	else if (memchr(b, 0xcc, 5))
+	else if (entry_has_trap(b))
 		f->pub.status = -RW_ERR_BREAKPOINT;
-	else if (b[0] == 0xe9) {
+	else if (rw__entry_jump_at(b)) {
 		/* A jump that is not ours (another tool's). */
 		f->pub.status = -RW_ERR_NOT_PATCHABLE;
 	}
@@ -700,6 +706,11 @@ static int load_inlined(struct ft_obj *o)
 		}
 		if (lo < o->n && o->funcs[lo].pub.addr == d[i].addr)
 			o->funcs[lo].pub.inlined += d[i].copies;
+		else if (lo > 0 && o->funcs[lo - 1].sled &&
+			 o->funcs[lo - 1].sled + RW__ENTRY_LEN == d[i].addr)
+			/* GCC's aarch64 DWARF begins a function after its
+			 * patchable NOPs (and its BTI). */
+			o->funcs[lo - 1].pub.inlined += d[i].copies;
 	}
 	free(byname);
 	rw__ftrace_dwarf_free(d, nd);
@@ -1724,8 +1735,8 @@ static int change_users(struct rw_ftrace *t, bool add)
 			err = rw__entry_get(f->pub.addr, f->sled,
 					    f->pub.demangled, &f->entry);
 			if (err) {
-				set_error("%s: the entry is not five NOPs "
-					  "any more",
+				set_error("%s: the entry is not " RW__ENTRY_DESC
+					  " any more",
 					  f->pub.demangled);
 				break;
 			}
@@ -1813,6 +1824,12 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 	if (!rw__arch_can_patch()) {
 		set_error("function tracing needs code patching (this build "
 			  "uses the generic backend)");
+		return -EOPNOTSUPP;
+	}
+	if (probe->ret && !RW__ENTRY_GRAPH) {
+		set_error("graph tracing (a probe with a return function) is "
+			  "not available on this architecture yet: entry "
+			  "probes are");
 		return -EOPNOTSUPP;
 	}
 	if (rw__rcu_in_read_side()) {
@@ -2114,6 +2131,7 @@ RW_EXPORT int backtrace(void **buf, int size)
  * in word 6, mangled with the thread's pointer guard (%fs:0x30: xor, then
  * rotate left by 17).
  */
+#if defined(__x86_64__)
 static uintptr_t jmpbuf_sp(const void *env)
 {
 	uintptr_t v = ((const uintptr_t *)env)[6], guard;
@@ -2122,6 +2140,15 @@ static uintptr_t jmpbuf_sp(const void *env)
 	v = (v >> 17) | (v << (64 - 17));
 	return v ^ guard;
 }
+#else
+/* Without graph tracing (RW__ENTRY_GRAPH 0) no shadow stack has an
+ * element: 0 makes shadow_leave() a no-op. */
+static uintptr_t jmpbuf_sp(const void *env)
+{
+	(void)env;
+	return 0;
+}
+#endif
 
 /*
  * Each is defined under its exact symbol name (the asm label), not by its

@@ -6,9 +6,10 @@
  *
  * The user-space ftrace. Every function compiled with
  * -fpatchable-function-entry (rewire_target_patchable() in CMake) starts
- * with five bytes of NOPs. Attaching a probe to a set of such functions
- * turns each entry into a jump to a small trampoline of its own, in one
- * int3 batch however many functions there are; detaching restores the exact
+ * with five bytes of NOPs (two NOPs on aarch64). Attaching a probe to a
+ * set of such functions turns each entry into a jump to a small
+ * trampoline of its own, in one trap batch however many functions there
+ * are (int3 on x86-64, BRK on aarch64); detaching restores the exact
  * bytes. Nothing else in the program changes, and no function needs an
  * annotation in its source.
  *
@@ -88,6 +89,10 @@
  *   is detached (a dlclose by the program only drops its reference).
  * - The generic backend (no code patching) has no function tracing:
  *   -EOPNOTSUPP.
+ * - aarch64 (entries built with -fpatchable-function-entry=2: two NOPs,
+ *   after BTI C under -mbranch-protection) has entry probes; graph mode is
+ *   not there yet: a probe with a return function is refused with
+ *   -EOPNOTSUPP (doc/FTRACE.md, "aarch64").
  */
 #ifndef REWIRE_FTRACE_H
 #define REWIRE_FTRACE_H

@@ -2,8 +2,10 @@
 # torture_ftrace): built the way a distribution builds it. Sets
 # RW_FT_DISTRO_FLAGS: dpkg-buildflags' CFLAGS/CXXFLAGS and CPPFLAGS (-O2,
 # -fstack-protector-strong, -D_FORTIFY_SOURCE=2) where dpkg-buildflags
-# exists, else the same by hand, plus -fcf-protection (Ubuntu's and
-# Fedora's default: an endbr64 before the patchable NOPs). Sanitizer
+# exists (a cross build's toolchain file makes it answer for the target),
+# else the same by hand,
+# plus -fcf-protection (Ubuntu's and Fedora's default: an endbr64 before
+# the patchable NOPs; -mbranch-protection=standard on aarch64). Sanitizer
 # builds drop _FORTIFY_SOURCE (it needs optimisation).
 find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)
 set(rw_ft_c "-g -O2 -fstack-protector-strong -Wformat -Werror=format-security")
@@ -22,5 +24,12 @@ if(REWIRE_SANITIZE)
 endif()
 separate_arguments(rw_ft_c UNIX_COMMAND "${rw_ft_c} ${rw_ft_cpp}")
 separate_arguments(rw_ft_cxx UNIX_COMMAND "${rw_ft_cxx} ${rw_ft_cpp}")
+# aarch64: -mbranch-protection=standard (BTI C before the NOPs, PAC)
+# where x86-64 has -fcf-protection.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+	set(rw_ft_cf -mbranch-protection=standard)
+else()
+	set(rw_ft_cf -fcf-protection)
+endif()
 set(RW_FT_DISTRO_FLAGS $<$<COMPILE_LANGUAGE:C>:${rw_ft_c}>
-	$<$<COMPILE_LANGUAGE:CXX>:${rw_ft_cxx}> -fcf-protection)
+	$<$<COMPILE_LANGUAGE:CXX>:${rw_ft_cxx}> ${rw_ft_cf})

@@ -27,10 +27,11 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing needs the x86_64 backend");
+	SKIP("function tracing needs a backend that patches code (x86_64, "
+	     "aarch64)");
 }
 #else
 
@@ -89,7 +90,7 @@ static void leaf_calls(const char *what)
 	for (int i = 0; i < CALLS; i++)
 		CHECK_EQ(ftc_leaf(i), 3 * i + 1);
 	if (ftc_entries(&L, 0) - e != CALLS ||
-	    ftc_returns(&L, 0) - r != CALLS) {
+	    ftc_returns(&L, 0) - r != FTC_RET(CALLS)) {
 		fprintf(stderr,
 			"%s: L counted %ld entries, %ld returns of "
 			"%d calls of ftc_leaf\n",
@@ -117,8 +118,8 @@ static void dl_open(struct dl_fns *d)
 	d->caller = (int (*)(int))dlsym(d->h, "ftc_dl_caller");
 	CHECK(d->fn && d->caller);
 	CHECK(dl_loaded());
-	CHECK(lp_entry_is_nops((uintptr_t)d->fn));
-	CHECK(lp_entry_is_nops((uintptr_t)d->caller));
+	CHECK(ftc_entry_is_nops((uintptr_t)d->fn));
+	CHECK(ftc_entry_is_nops((uintptr_t)d->caller));
 }
 
 /* @s (fn, caller) counted each of CALLS calls of ftc_dl_caller. */
@@ -132,8 +133,8 @@ static void dl_calls(const struct dl_fns *d, struct ftc_set *s,
 		CHECK_EQ(d->caller(i), 5 * i + 1);
 	if (ftc_entries(s, 0) - e0 != CALLS ||
 	    ftc_entries(s, 1) - e1 != CALLS ||
-	    ftc_returns(s, 0) - r0 != CALLS ||
-	    ftc_returns(s, 1) - r1 != CALLS) {
+	    ftc_returns(s, 0) - r0 != FTC_RET(CALLS) ||
+	    ftc_returns(s, 1) - r1 != FTC_RET(CALLS)) {
 		fprintf(stderr,
 			"%s: %d calls: ftc_dl_fn %ld/%ld, ftc_dl_caller "
 			"%ld/%ld entries/returns\n",
@@ -150,7 +151,7 @@ static void dl_calls(const struct dl_fns *d, struct ftc_set *s,
 static void dl_set(struct ftc_set *s, const struct dl_fns *d)
 {
 	memset(s, 0, sizeof(*s));
-	s->graph = true;
+	s->graph = FTC_GRAPH;
 	s->n = 2;
 	s->name[0] = "ftc_dl_fn";
 	s->fn[0] = (uintptr_t)d->fn;
@@ -197,12 +198,12 @@ int main(void)
 	leaf_calls("1. after dlopen");
 	for (int i = 0; i < CALLS; i++)
 		CHECK_EQ(d.caller(i), 5 * i + 1);
-	CHECK(lp_entry_is_nops((uintptr_t)d.fn));
+	CHECK(ftc_entry_is_nops((uintptr_t)d.fn));
 
 	dl_set(&D, &d);
 	ftc_attach(&D, pat_dl, 1);
 	ftc_check_funcs(&D);
-	CHECK(!lp_entry_is_nops((uintptr_t)d.fn));
+	CHECK(!ftc_entry_is_nops((uintptr_t)d.fn));
 	for (size_t i = 0; i < 2; i++)
 		CHECK(strstr(rw_ftrace_func_at(D.t, i)->object, "ftc_dl.so"));
 	dl_calls(&d, &D, "1. ftc_dl_* traced after dlopen");
@@ -236,14 +237,14 @@ int main(void)
 	ftc_attach(&D, pat_dl, 1);
 	dl_calls(&d, &D, "2. traced again");
 	ftc_detach(&D);
-	CHECK(lp_entry_is_nops((uintptr_t)d.fn));
-	CHECK(lp_entry_is_nops((uintptr_t)d.caller));
+	CHECK(ftc_entry_is_nops((uintptr_t)d.fn));
+	CHECK(ftc_entry_is_nops((uintptr_t)d.caller));
 	CHECK_OK(dlclose(d.h));
 	CHECK(!dl_loaded());
 
 	leaf_calls("the end");
 	ftc_detach(&L);
-	CHECK(lp_entry_is_nops((uintptr_t)ftc_leaf));
+	CHECK(ftc_entry_is_nops((uintptr_t)ftc_leaf));
 	ftc_check_clean(&L, "L");
 	printf("test_ftc_dlopen: ok\n");
 	return 0;

@@ -31,10 +31,11 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing needs the x86_64 backend");
+	SKIP("function tracing needs a backend that patches code (x86_64, "
+	     "aarch64)");
 }
 #else
 
@@ -342,8 +343,10 @@ int main(void)
 	for (int i = 0; i < NFN; i++)
 		CHECK_EQ(ctx.entries[i], e0[i]);
 
-	/* --- Graph mode on the same functions, then detached. The new
-	 * set's counters start at 0 (the recursion above was the old set's). */
+		/* --- Graph mode on the same functions, then detached. The new
+	 * set's counters start at 0 (the recursion above was the old set's).
+	 * aarch64 has no graph mode yet (src/arch/entry_arch.h). */
+#if defined(RW_BACKEND_X86_64)
 	t = ft_attach(all, 1, &ctx, 1);
 	rw_ftrace_get_stats(t, &st);
 	if (st.recursion || st.shadow_full) {
@@ -373,6 +376,9 @@ int main(void)
 		return 1;
 	ft_detach(t);
 	check_restored(&snap_exe, &snap_dso, "graph detach");
+#else
+	fprintf(stderr, "graph mode: not on this architecture yet\n");
+#endif
 
 	/* --- Two sets on overlapping functions. */
 	{

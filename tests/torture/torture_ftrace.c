@@ -53,7 +53,8 @@
  * Short run: 12 s (longer, up to 60 s, until 200 cycles are done on a
  * loaded machine), at most 2,000 cycles; REWIRE_TORTURE_LONG=1: 300 s,
  * 50,000 cycles. REWIRE_TORTURE_FTRACE_MODE=entry or graph: every
- * generation in that mode (default: both, one in three entry-only);
+ * generation in that mode (default: both, one in three entry-only; entry
+ * on aarch64, which has no graph mode yet);
  * REWIRE_TORTURE_FTRACE_EXCLUDE=NAME: no set traces NAME.
  */
 #include <rewire/config.h>
@@ -63,12 +64,23 @@
 /* Cycles a run must make, however slow the machine. */
 #define MIN_CYCLES 200
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing needs the x86_64 backend");
+	SKIP("function tracing needs a backend that patches code (x86_64, "
+	     "aarch64)");
 }
 #else
+
+/* Graph mode is x86-64's only so far (src/arch/entry_arch.h): aarch64
+ * runs every generation entry-only. */
+#if defined(RW_BACKEND_AARCH64)
+#define GRAPH_OK 0
+#define EXTRA_S 168 /* the suite runs under emulation: doc/AARCH64.md */
+#else
+#define GRAPH_OK 1
+#define EXTRA_S 48
+#endif
 
 #include "ft_test.h"
 #include "ftt.h"
@@ -480,6 +492,7 @@ static void start_workers(struct worker *w)
 	for (long i = 0; i < NWORKERS; i++) {
 		w[i].id = i;
 		w[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+		w[i].calls = w[i].exact = w[i].exact_empty = w[i].partial = 0;
 		ft_log_init(&w[i].log, 512);
 		CHECK_OK(pthread_create(&w[i].th, NULL, worker_main, &w[i]));
 	}
@@ -510,7 +523,8 @@ static void detach_gen(struct rw_ftrace *t, uint32_t gen)
 	ft_detach(t);
 }
 
-/* The count phase: one set attached (graph mode), each worker makes
+/* The count phase: one set attached (graph mode where there is one),
+ * each worker makes
  * exactly @calls calls, then the counters are compared to them. */
 struct counted {
 	pthread_t th;
@@ -538,7 +552,7 @@ static void count_phase(void)
 
 	ctx.tab = &tab;
 	ctx.gen = 0;
-	t = ft_attach(s->pats, s->n, &ctx, 1);
+	t = ft_attach(s->pats, s->n, &ctx, GRAPH_OK);
 	CHECK_EQ(rw_ftrace_nfuncs(t), __builtin_popcount(s->mask));
 	for (int i = 0; i < NWORKERS; i++) {
 		c[i].calls = rw_test_scale(20000, 200000);
@@ -556,7 +570,8 @@ static void count_phase(void)
 	for (int f = 0; f < NFN; f++) {
 		if (!(s->mask & M(f)))
 			want[f] = 0;
-		if (ctx.entries[f] != want[f] || ctx.returns[f] != want[f]) {
+		if (ctx.entries[f] != want[f] ||
+		    ctx.returns[f] != (GRAPH_OK ? want[f] : 0)) {
 			fprintf(stderr,
 				"count phase: %s: %lu entries, %lu returns; "
 				"%lu calls made\n",
@@ -601,7 +616,7 @@ int main(void)
 	unsigned long overlaps = 0, offs = 0, graphs = 0;
 	struct ft_snap snap;
 	long cycle;
-	char mode = 'b';
+	char mode = GRAPH_OK ? 'b' : 'e';
 
 	for (int f = 0; f < NFN; f++)
 		ft_table_add(&tab, RTLD_DEFAULT, fn_names[f], NULL);
@@ -609,13 +624,17 @@ int main(void)
 	if (getenv("REWIRE_TORTURE_FTRACE_MODE"))
 		mode = getenv("REWIRE_TORTURE_FTRACE_MODE")[0];
 	CHECK(mode == 'b' || mode == 'e' || mode == 'g');
+	if (!GRAPH_OK && mode != 'e')
+		SKIP("REWIRE_TORTURE_FTRACE_MODE=%c: graph mode is not on this "
+		     "architecture yet",
+		     mode);
 	ft_text_snap(tab.fn[0].addr, &snap);
 	deadline = rw_test_now_ns() +
 		   (uint64_t)rw_test_scale(12, 300) * 1000000000ull;
 	/* The deadline ends the run once the oracle has been exercised
 	 * (MIN_CYCLES); a loaded machine (sanitizers, parallel tests) may
-	 * need longer for that, up to hard_deadline. */
-	hard_deadline = deadline + 48 * 1000000000ull;
+	 * need longer for that, up to hard_deadline (EXTRA_S later). */
+	hard_deadline = deadline + EXTRA_S * 1000000000ull;
 	publish(ST_STABLE | ST_NOTHING, 0);
 	start_workers(w);
 
@@ -706,4 +725,4 @@ int main(void)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

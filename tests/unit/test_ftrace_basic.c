@@ -5,6 +5,8 @@
  * functions' results are unchanged (arguments and return values survive
  * the trampolines, floating point too), detach restores the exact bytes,
  * and a probe that calls a traced function is counted, not recursed.
+ * aarch64 has no graph tracing yet (src/arch/entry_arch.h): there a probe
+ * with a return function is refused with -EOPNOTSUPP and a message.
  */
 #include "check.h"
 
@@ -60,6 +62,9 @@ __attribute__((noinline)) int fb_probe_helper(int x)
 	__asm__ volatile("" ::: "memory");
 	return x + 1;
 }
+
+/* A data object: naming it is "not a function". */
+int fb_data_object[4] = { 1, 2, 3, 4 };
 
 static _Atomic long entries, returns, max_depth;
 static _Atomic long helper_calls;
@@ -146,6 +151,14 @@ int main(void)
 	struct rw_ftrace_probe g = { on_entry, on_return, &entries };
 
 	atomic_store(&entries, 0);
+#if defined(__aarch64__)
+	CHECK_EQ(rw_ftrace_attach(pats, 2, &g, 0, &t), -EOPNOTSUPP);
+	fprintf(stderr, "message: %s\n", rw_ftrace_last_error());
+	CHECK(strstr(rw_ftrace_last_error(), "graph tracing"));
+	CHECK_EQ(fb_rec(20), 210);
+	CHECK_EQ(atomic_load(&entries), 0);
+	check_bytes();
+#else
 	CHECK_OK(rw_ftrace_attach(pats, 2, &g, 0, &t));
 	CHECK_EQ(fb_rec(20), 210);
 	CHECK_EQ(atomic_load(&entries), 21);
@@ -155,6 +168,7 @@ int main(void)
 	CHECK_EQ(atomic_load(&returns), 22);
 	CHECK_OK(rw_ftrace_detach(t));
 	check_bytes();
+#endif
 
 	/* Errors. */
 	const char *none[] = { "fb_no_such_function" };
@@ -165,7 +179,13 @@ int main(void)
 	CHECK_EQ(rw_ftrace_attach(near, 1, &p, 0, &t), -ENOENT);
 	fprintf(stderr, "message: %s\n", rw_ftrace_last_error());
 	CHECK(strstr(rw_ftrace_last_error(), "fb_leaf"));
+#if defined(__aarch64__)
+	/* No copy relocation of stderr in an aarch64 PIE (it goes through
+	 * the GOT): a data object of the program's own. */
+	const char *data[] = { "fb_data_object" };
+#else
 	const char *data[] = { "stderr" };
+#endif
 
 	CHECK_EQ(rw_ftrace_attach(data, 1, &p, 0, &t), -ENOENT);
 	fprintf(stderr, "message: %s\n", rw_ftrace_last_error());

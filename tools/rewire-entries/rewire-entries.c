@@ -201,6 +201,12 @@ static int fix_file(const char *path, bool check_only)
 		fprintf(stderr, "%s: %s: not an ELF file\n", prog, path);
 		goto out;
 	}
+	if (eh.e_machine == EM_AARCH64 && eh.e_ident[EI_CLASS] == ELFCLASS64) {
+		/* Each aarch64 entry NOP is one instruction already: a
+		 * uprobe never resumes inside rewire's B. */
+		ret = 0;
+		goto out;
+	}
 	if (eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64) {
 		fprintf(stderr, "%s: %s: not an x86-64 ELF file\n", prog, path);
 		goto out;

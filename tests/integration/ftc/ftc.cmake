@@ -16,8 +16,15 @@ include_guard(GLOBAL)
 set(ftc_src ${CMAKE_CURRENT_LIST_DIR})
 set(ftc_dir ${CMAKE_CURRENT_BINARY_DIR}/ftc)
 
+# aarch64: -mbranch-protection=standard (BTI C before the entry's NOPs,
+# PAC) where x86-64 has -fcf-protection.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+	set(ftc_cf -mbranch-protection=standard)
+else()
+	set(ftc_cf -fcf-protection)
+endif()
 set(ftc_cflags -O2 -fstack-protector-strong -fstack-clash-protection
-	       -fcf-protection -Wformat -Werror=format-security)
+	       ${ftc_cf} -Wformat -Werror=format-security)
 set(ftc_cppflags -D_FORTIFY_SOURCE=2)
 set(ftc_ldflags -Wl,-z,relro -Wl,-z,now)
 find_program(RW_DPKG_BUILDFLAGS dpkg-buildflags)

@@ -56,6 +56,31 @@
 
 #define FTC_MAXF 8
 
+/* Graph mode (returns) exists on x86-64 only so far: on aarch64 a set
+ * asked for with returns is made entry-only (src/arch/entry_arch.h), and
+ * FTC_RET(n) is the count of returns a graph set must see for n calls. */
+#if defined(RW_BACKEND_AARCH64)
+#define FTC_GRAPH false
+#else
+#define FTC_GRAPH true
+#endif
+#define FTC_RET(n) (FTC_GRAPH ? (n) : 0)
+
+/* The entry of @fn holds its original NOPs: lp_entry_is_nops() on
+ * x86-64; on aarch64 two NOPs, after BTI C if there is one. */
+static inline bool ftc_entry_is_nops(uintptr_t fn)
+{
+#if defined(RW_BACKEND_AARCH64)
+	const volatile uint32_t *p = (const volatile uint32_t *)fn;
+
+	if (p[0] == 0xd503245fu) /* BTI C */
+		p++;
+	return p[0] == 0xd503201fu && p[1] == 0xd503201fu;
+#else
+	return lp_entry_is_nops(fn);
+#endif
+}
+
 static __thread long ftc_tls_entries, ftc_tls_returns;
 
 struct ftc_set {
@@ -153,7 +178,7 @@ static inline void ftc_set_init(struct ftc_set *s, bool graph, ...)
 	const char *name;
 
 	memset(s, 0, sizeof(*s));
-	s->graph = graph;
+	s->graph = graph && FTC_GRAPH;
 	va_start(ap, graph);
 	while ((name = va_arg(ap, const char *)) != NULL) {
 		void *fn = dlsym(RTLD_DEFAULT, name);

@@ -51,7 +51,8 @@ cache=$(cd "$cache" && pwd)
 # on the host; liburcu-dev: rewire's public headers include liburcu's.
 seeds=(busybox-static libc6 libgcc-s1 libstdc++6 liburcu8 libunwind8
 	libelf1 libdw1 libjson-c5 bash coreutils grep sed gawk findutils
-	diffutils procps cmake python3 binutils gcc libc6-dev liburcu-dev)
+	diffutils procps util-linux dash cmake python3 binutils gcc libc6-dev
+	liburcu-dev)
 # Dependencies the guest never uses (maintainer-script machinery, perl,
 # the sanitizers' run-time libraries): left out of the closure to keep the
 # initramfs small.
@@ -142,6 +143,9 @@ for p in $closure; do
 			--exclude='./usr/share/doc/*' --exclude='./usr/share/man/*' \
 			--exclude='./usr/share/locale/*' --exclude='./usr/share/info/*'
 done
+# /bin/sh is Debian's dash (its link is made by a maintainer script):
+# busybox's sh would run its own applets before the real programs.
+[ -e "$r/usr/bin/sh" ] || ln -s dash "$r/usr/bin/sh"
 # Large files no test uses.
 rm -rf "$r"/usr/bin/*lto-dump* "$r"/usr/bin/*ld.gold "$r"/usr/bin/cpack \
 	"$r"/usr/lib/aarch64-linux-gnu/gconv "$r"/usr/share/cmake-*/Help

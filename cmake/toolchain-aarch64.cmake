@@ -46,10 +46,40 @@ if(NOT PKG_CONFIG_EXECUTABLE)
 	find_program(PKG_CONFIG_EXECUTABLE NAMES ${RW_CROSS_TRIPLE}-pkg-config
 		     pkgconf pkg-config)
 endif()
+# dpkg-buildflags (tests that build "as Debian does") answers for the
+# architecture the packages are built for.
+set(ENV{DEB_HOST_ARCH} arm64)
+
+# Tests that post-process their objects find these by name: the target's
+# binutils, not the host's (which do not read aarch64 ELF files).
+foreach(t objcopy nm strip readelf objdump)
+	string(TOUPPER ${t} T)
+	set(RW_${T} /usr/bin/${RW_CROSS_TRIPLE}-${t} CACHE FILEPATH
+	    "${t} for the aarch64 files (cmake/toolchain-aarch64.cmake)")
+endforeach()
+
 # pkg_check_modules would add CMAKE_PREFIX_PATH/CMAKE_FIND_ROOT_PATH-derived
 # directories; keep it to PKG_CONFIG_LIBDIR.
 set(PKG_CONFIG_USE_CMAKE_PREFIX_PATH OFF)
 
-# Tests are not run on the build machine: ctest (in the VM) runs them.
-# try_run() can't run aarch64 code here.
-set(CMAKE_CROSSCOMPILING_EMULATOR "")
+# Debian's hardening flag for control-flow integrity is -fcf-protection on
+# amd64 (endbr64 landing pads, CET) and -mbranch-protection=standard on
+# arm64 (BTI landing pads, PAC-signed return addresses): dpkg-buildflags
+# picks one per architecture. The tests that build programs "as a
+# distribution does" spell the amd64 one; this GCC spec file turns it into
+# the arm64 one, so that those programs get BTI and PAC as Debian's arm64
+# packages do (which the aarch64 backend must handle).
+set(RW_CROSS_SPECS ${CMAKE_CURRENT_LIST_DIR}/aarch64-cf-protection.specs)
+set(CMAKE_C_FLAGS_INIT "-specs=${RW_CROSS_SPECS}")
+set(CMAKE_CXX_FLAGS_INIT "-specs=${RW_CROSS_SPECS}")
+
+# Tests are not run on the build machine: ctest runs them in the aarch64
+# VM, so CMAKE_CROSSCOMPILING_EMULATOR stays unset (add_test() would put
+# it in front of every test command). The build itself runs a few of its
+# own tools on files (rewire-entries rewrites an ELF file's entries,
+# `rewire bind-patch` and `rewire build-patch` read them:
+# cmake/RewirePatch.cmake): those run under user-mode qemu (Debian's
+# qemu-user), which is fine for tools that only read and write files (it is
+# not for code patching: it keeps running stale translated code). Without
+# it, the build skips those steps with a message.
+find_program(REWIRE_CROSS_EMULATOR NAMES qemu-aarch64 qemu-aarch64-static)

@@ -24,6 +24,43 @@ REWIRE_DEPS="$REWIRE_DEPS autoconf automake"
 # lintian (with dpkg-dev) build and check them, man-db reads their man pages.
 REWIRE_DEPS+=" debhelper fakeroot lintian"
 
+# The aarch64 step (scripts/aarch64/, doc/AARCH64.md): the cross toolchain,
+# the arm64 -dev packages of the dependencies (multiarch, after dpkg
+# --add-architecture arm64), qemu-system-aarch64 (qemu-system-arm) to boot
+# the VM, qemu-user to run the cross-built build tools on files during the
+# cross build, cpio for the VM's initramfs. Best effort: when they cannot
+# be installed the aarch64 step is skipped (exit 77), the rest goes on.
+REWIRE_CROSS_DEPS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-system-arm qemu-user cpio liburcu-dev:arm64 libunwind-dev:arm64 libelf-dev:arm64 libdw-dev:arm64 libjson-c-dev:arm64"
+
+cross_deps() {
+	local p status cmissing=()
+	for p in $REWIRE_CROSS_DEPS; do
+		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		case "$status" in
+		*"install ok installed"*) ;;
+		*) cmissing+=("$p") ;;
+		esac
+	done
+	[ ${#cmissing[@]} -eq 0 ] && return 0
+	echo "deps: aarch64: missing: ${cmissing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: aarch64: not root; the aarch64 step will be skipped. As root:" >&2
+		echo "  dpkg --add-architecture arm64 && apt-get update && apt-get install -y --no-install-recommends ${cmissing[*]}" >&2
+		return 0
+	fi
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		dpkg --add-architecture arm64
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if apt-get update -q >/dev/null &&
+		apt-get install -y -q --no-install-recommends "${cmissing[@]}"; then
+		echo "deps: aarch64: installed ${cmissing[*]}"
+	else
+		echo "deps: aarch64: could not install them; the aarch64 step will be skipped" >&2
+	fi
+}
+cross_deps
+
 missing=()
 for p in $REWIRE_DEPS; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -5,11 +5,17 @@
 # installed, used and purged again; alone, never inside the parallel
 # ctest runs, because it installs packages system-wide; skipped with a
 # message when not root or a tool is missing).
+# Then the aarch64 suite (scripts/aarch64/test.sh: the cross build with
+# the aarch64 preset, run in an aarch64 full-system VM, qemu TCG; skipped
+# with a message when the cross toolchain, qemu or the arm64 packages are
+# missing; doc/AARCH64.md).
 # A failing step does not stop the later ones; the exit status is 1 if
 # any failed.
 #
-#   ./scripts/test.sh           all three workflows and the packages
+#   ./scripts/test.sh           all three workflows, the packages, aarch64
 #   ./scripts/test.sh --quick   the ci workflow only
+#   ./scripts/test.sh --aarch64 the aarch64 step only
+# REWIRE_AARCH64=0 in the environment leaves the aarch64 step out.
 #
 # REWIRE_TORTURE_LONG=1 asks the torture tests for long runs.
 set -euo pipefail
@@ -17,14 +23,21 @@ cd "$(dirname "$0")/.."
 
 workflows=(ci asan tsan)
 package=1
+aarch64=1
 for arg in "$@"; do
 	case "$arg" in
 	--quick)
 		workflows=(ci)
 		package=0
+		aarch64=0
+		;;
+	--aarch64)
+		workflows=()
+		package=0
+		aarch64=1
 		;;
 	-h | --help)
-		sed -n '2,14p' "$0"
+		sed -n '2,21p' "$0"
 		exit 0
 		;;
 	*)
@@ -73,6 +86,28 @@ if [ "$package" = 1 ]; then
 	esac
 	elapsed[package]=$((SECONDS - start))
 	echo "=== package: ${result[package]} (${elapsed[package]}s) ==="
+fi
+
+if [ "${REWIRE_AARCH64:-1}" = 0 ]; then
+	echo "test.sh: REWIRE_AARCH64=0: the aarch64 step is skipped"
+	aarch64=0
+fi
+if [ "$aarch64" = 1 ]; then
+	steps+=(aarch64)
+	echo "=== aarch64 ==="
+	start=$SECONDS
+	status=0
+	./scripts/aarch64/test.sh || status=$?
+	case $status in
+	0) result[aarch64]=ok ;;
+	77) result[aarch64]=skipped ;;
+	*)
+		result[aarch64]=FAILED
+		failed=1
+		;;
+	esac
+	elapsed[aarch64]=$((SECONDS - start))
+	echo "=== aarch64: ${result[aarch64]} (${elapsed[aarch64]}s) ==="
 fi
 
 echo

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The aarch64 suite: cross-build with a preset (default aarch64), then boot
+# the aarch64 VM once (vm.sh) and run in it the kernel check (guest-check.c)
+# and ctest with the same preset's filters (CMakePresets.json: the test
+# presets aarch64 and generic-aarch64 exclude lint, checked on the host,
+# and not_aarch64). Torture tests run their short defaults unless
+# REWIRE_TORTURE_LONG is set (vm.sh passes REWIRE_* variables on).
+#
+#   scripts/aarch64/test.sh [--preset NAME] [--no-build] [-- CTEST_ARGS...]
+#     e.g. scripts/aarch64/test.sh -- -R static_key
+#
+# Exit status: ctest's (0: all passed), 77 when the cross toolchain, qemu
+# or the packages are missing (with a message), 124 on timeout.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
+
+preset=aarch64 build_it=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--preset) preset=$2; shift 2 ;;
+	--no-build) build_it=0; shift ;;
+	--) shift; break ;;
+	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+	*) echo "test.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+for t in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ qemu-system-aarch64 cmake ninja; do
+	command -v "$t" >/dev/null || rw_skip "$t not found (scripts/deps.sh installs the cross toolchain and qemu)"
+done
+for pc in liburcu-bp libunwind libelf libdw; do
+	[ -f "/usr/lib/aarch64-linux-gnu/pkgconfig/$pc.pc" ] ||
+		rw_skip "arm64 $pc.pc missing (scripts/deps.sh installs the :arm64 -dev packages)"
+done
+"$here/fetch.sh"
+
+cd "$src"
+build=$src/build/$preset
+t0=$SECONDS
+if [ "$build_it" = 1 ]; then
+	cmake --preset "$preset" >/dev/null
+	cmake --build --preset "$preset" -j "${REWIRE_JOBS:-2}"
+fi
+[ -f "$build/CTestTestfile.cmake" ] || { echo "test.sh: $build is not built" >&2; exit 2; }
+mkdir -p "$build/aarch64-vm"
+aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -o "$build/aarch64-vm/guest-check" \
+	"$here/guest-check.c"
+rw_log "build: $((SECONDS - t0))s"
+
+# In the guest (guest-suite.sh): the kernel check, then the suite, the
+# tests' timeouts scaled for emulation (REWIRE_VM_TIMEOUT_SCALE). ctest's
+# own --timeout is for tests without a TIMEOUT property; the VM's bounds
+# everything.
+status=0
+"$here/vm.sh" --build "$build" --cwd "$src" \
+	--timeout "${REWIRE_VM_TIMEOUT:-2400}" \
+	--env REWIRE_AARCH64_VM=1 -- \
+	bash "$here/guest-suite.sh" "$build" --preset "$preset" --timeout 600 "$@" ||
+	status=$?
+rw_log "suite ($preset): exit $status, $((SECONDS - t0))s in all"
+exit $status

@@ -5,16 +5,18 @@
 # installed, used and purged again; alone, never inside the parallel
 # ctest runs, because it installs packages system-wide; skipped with a
 # message when not root or a tool is missing).
-# Then the aarch64 suite (scripts/aarch64/test.sh: the cross build with
-# the aarch64 preset, run in an aarch64 full-system VM, qemu TCG; skipped
-# with a message when the cross toolchain, qemu or the arm64 packages are
-# missing; doc/AARCH64.md).
+# The aarch64 suite (scripts/aarch64/test.sh: the cross build with the
+# aarch64 preset, run in an aarch64 full-system VM, qemu TCG; skipped with
+# a message when the cross toolchain, qemu or the arm64 packages are
+# missing; doc/AARCH64.md) runs only when asked (--aarch64, --all): the
+# port is under way (issue 19) and not every test passes there yet.
 # A failing step does not stop the later ones; the exit status is 1 if
 # any failed.
 #
-#   ./scripts/test.sh           all three workflows, the packages, aarch64
+#   ./scripts/test.sh           all three workflows and the packages
 #   ./scripts/test.sh --quick   the ci workflow only
 #   ./scripts/test.sh --aarch64 the aarch64 step only
+#   ./scripts/test.sh --all     all of it, the aarch64 step last
 # REWIRE_AARCH64=0 in the environment leaves the aarch64 step out.
 #
 # REWIRE_TORTURE_LONG=1 asks the torture tests for long runs.
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 workflows=(ci asan tsan)
 package=1
-aarch64=1
+aarch64=0
 for arg in "$@"; do
 	case "$arg" in
 	--quick)
@@ -36,8 +38,11 @@ for arg in "$@"; do
 		package=0
 		aarch64=1
 		;;
+	--all)
+		aarch64=1
+		;;
 	-h | --help)
-		sed -n '2,21p' "$0"
+		sed -n '2,22p' "$0"
 		exit 0
 		;;
 	*)
@@ -47,7 +52,11 @@ for arg in "$@"; do
 	esac
 done
 
-./scripts/deps.sh
+if [ "$aarch64" = 1 ]; then
+	./scripts/deps.sh --aarch64
+else
+	./scripts/deps.sh
+fi
 
 if [ -n "${REWIRE_TORTURE_LONG:-}" ]; then
 	export REWIRE_TORTURE_LONG

@@ -21,6 +21,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The helpers are library-internal: their symbols carry the rw__ prefix
+ * that every non-exported global of librewire.a has (test_exports). */
+#define a64_b_reach rw__a64_b_reach
+#define a64_b rw__a64_b
+#define a64_bl rw__a64_bl
+#define a64_is_b rw__a64_is_b
+#define a64_is_bl rw__a64_is_bl
+#define a64_is_brk rw__a64_is_brk
+#define a64_branch_target rw__a64_branch_target
+#define a64_ldr_lit rw__a64_ldr_lit
+#define a64_br rw__a64_br
+#define a64_blr rw__a64_blr
+#define a64_mov_reg rw__a64_mov_reg
+#define a64_flush rw__a64_flush
+#define a64_code_write rw__a64_code_write
+#define a64_pool_alloc rw__a64_pool_alloc
+#define a64_pool_free rw__a64_pool_free
+
 #define A64_NOP 0xd503201fu
 #define A64_RET 0xd65f03c0u
 #define A64_BTI_C 0xd503245fu  /* hint #34 */

@@ -238,7 +238,7 @@ void rw__signals_chain_trap(int sig, siginfo_t *si, void *uc)
  * generic backend never executes int3 (and sanitizer runtimes, which call
  * sigaction before they are initialized, must not meet instrumented code).
  */
-#ifdef RW_BACKEND_X86_64
+#ifdef RW_BACKEND_PATCHING
 
 /* Remove the signals rewire needs deliverable from a mask. */
 static const sigset_t *sanitize(const sigset_t *in, sigset_t *buf)
@@ -485,4 +485,4 @@ RW_EXPORT int epoll_pwait2(int fd, struct epoll_event *ev, int max,
 	}
 	return real.epoll_pwait2(fd, ev, max, ts, sanitize(set, &m));
 }
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_PATCHING */

@@ -26,16 +26,17 @@ int rw__static_call_poke(struct rw_static_call *sc, void *func,
 			 struct rw__poke *p)
 {
 	struct rw__insn have, want;
-	uintptr_t t = (uintptr_t)sc->tramp;
+	uintptr_t t = (uintptr_t)sc->tramp, slot = rw__arch_tramp_slot(t);
 	int err;
 
-	err = rw__arch_decode(sc->tramp, 5, t, &have);
+	err = rw__arch_decode((const uint8_t *)slot, RW__ARCH_INSN_LEN, slot,
+			      &have);
 	if (err)
 		return err;
 	err = rw__arch_tramp_insn(t, func, &want);
 	if (err)
 		return err;
-	return rw__poke_init(p, t, &have, &want);
+	return rw__poke_init(p, slot, &have, &want);
 }
 
 RW_EXPORT int rw__static_call_update(struct rw_static_call *sc, void *func)

@@ -425,7 +425,7 @@ static int write_procmem(void *addr, const void *buf, size_t len)
 	return 0;
 }
 
-int rw__text_write(void *addr, const void *buf, size_t len)
+static int text_write(void *addr, const void *buf, size_t len)
 {
 	char why[sizeof(text_error)], how[sizeof(text_error)];
 	int err;
@@ -445,6 +445,22 @@ int rw__text_write(void *addr, const void *buf, size_t len)
 		memcpy(how, text_error, sizeof(how));
 		rw__text_error_set("%s; %s", why, how);
 	}
+	return err;
+}
+
+/*
+ * Every write of code is followed by the arch's cache maintenance over
+ * the written range (nothing on x86-64; on aarch64 the data cache cleaned
+ * to the point of unification and the instruction cache invalidated by
+ * this process's addresses), so that the callers' cross-core sync is all
+ * that remains before every thread fetches the new bytes.
+ */
+int rw__text_write(void *addr, const void *buf, size_t len)
+{
+	int err = text_write(addr, buf, len);
+
+	if (!err)
+		rw__arch_flush_icache((uintptr_t)addr, len);
 	return err;
 }
 
@@ -481,7 +497,7 @@ void rw__text_after_fork(void)
 	}
 }
 
-#ifdef RW_BACKEND_X86_64
+#ifdef RW_BACKEND_PATCHING
 /* Before the program can drop privileges (see the top of the file). */
 __attribute__((constructor)) static void text_init(void)
 {

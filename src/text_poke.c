@@ -154,7 +154,6 @@ enum { TRAP_HANDLED, TRAP_NOT_OURS, TRAP_RETRY };
 static int trap_try(uintptr_t addr, void *uc)
 {
 	struct trap_slot *s = trap_slot_self();
-	uint8_t byte;
 
 	if (trap_get(s)) {
 		const struct rw__poke *p = batch_find(addr);
@@ -171,8 +170,8 @@ static int trap_try(uintptr_t addr, void *uc)
 	}
 	if (!armed_contains(addr))
 		return TRAP_NOT_OURS;
-	byte = *(volatile const uint8_t *)addr;
-	if (byte != rw__arch_trap_byte()) {
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!rw__arch_is_trap((const uint8_t *)addr)) {
 		/* The batch finished between the trap and this handler:
 		 * execute the site again, now complete. */
 		rw__arch_set_ip(uc, addr);
@@ -260,22 +259,23 @@ static void apply_step(uint8_t *buf, uintptr_t start, const struct rw__poke *p,
 		       enum step step)
 {
 	uint8_t *b = buf + (p->addr - start);
+	size_t h = rw__arch_trap_len(); /* the head: what the trap covers */
 
 	switch (step) {
 	case STEP_ARM:
-		b[0] = rw__arch_trap_byte();
+		rw__arch_trap_insn(b);
 		break;
 	case STEP_TAIL:
-		memcpy(b + 1, p->new + 1, p->len - 1u);
+		memcpy(b + h, p->new + h, p->len - h);
 		break;
 	case STEP_HEAD:
-		b[0] = p->new[0];
+		memcpy(b, p->new, h);
 		break;
 	case STEP_UNTAIL:
-		memcpy(b + 1, p->old + 1, p->len - 1u);
+		memcpy(b + h, p->old + h, p->len - h);
 		break;
 	case STEP_UNHEAD:
-		b[0] = p->old[0];
+		memcpy(b, p->old, h);
 		break;
 	}
 }
@@ -419,14 +419,16 @@ int rw__text_poke_locked_ex(struct rw__poke *pokes, size_t n,
 			continue;
 		}
 		if (memcmp(at, pokes[i].old, pokes[i].len)) {
-			/* No batch is armed under the text lock: an int3
-			 * where the site expects other bytes is another
-			 * tool's (a uprobe, a debugger). */
-			for (size_t k = 0; k < pokes[i].len; k++)
-				if (((const uint8_t *)at)[k] == 0xcc &&
-				    pokes[i].old[k] != 0xcc) {
-					rw__log("site %p: a breakpoint (int3) "
-						"of another tool at +%zu",
+			/* No batch is armed under the text lock: a trap
+			 * (int3, BRK) where the site expects other bytes is
+			 * another tool's (a uprobe, a debugger). */
+			size_t step = rw__arch_trap_len();
+
+			for (size_t k = 0; k + step <= pokes[i].len; k += step)
+				if (rw__arch_is_trap((const uint8_t *)at + k) &&
+				    !rw__arch_is_trap(pokes[i].old + k)) {
+					rw__log("site %p: a breakpoint (int3, "
+						"BRK) of another tool at +%zu",
 						at, k);
 					return -RW_ERR_BREAKPOINT;
 				}

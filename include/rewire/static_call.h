@@ -86,8 +86,9 @@ RW_EXPORT void rw_static_call_nop(void);
  * rw_static_call(name) - static call @name as a function to call:
  * rw_static_call(name)(args...). It has the call's type (its first
  * target's, or the prototype's), so the arguments are type-checked. On the
- * x86_64 backend it is the trampoline itself, a direct call; on the
- * generic backend an acquire load of the target, called indirectly.
+ * patching backends (x86_64, aarch64) it is the trampoline itself, a
+ * direct call; on the generic backend an acquire load of the target,
+ * called indirectly.
  */
 #if defined(RW_BACKEND_X86_64)
 /* The trampoline: a 5-byte slot, then the return-0 body, int3 padding. */
@@ -104,6 +105,37 @@ RW_EXPORT void rw_static_call_nop(void);
 #define RW__SC_INSN_JMP(func) "{disp32} jmp " #func
 #define RW__SC_INSN_RET ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc"
 #define RW__SC_INSN_RET0 ".byte 0xe9, 0, 0, 0, 0"
+#define RW__SC_DEFINE(name, proto, insn, fn, call)      \
+	extern __typeof__(proto) rw__sc_tramp_##name;   \
+	RW__SC_TRAMP(name, insn);                       \
+	struct rw_static_call rw__sc_##name = {         \
+		RW__FN_PTR(fn), RW__FN_PTR(call),       \
+		RW__FN_PTR(&rw__sc_tramp_##name), #name \
+	};                                              \
+	RW__SC_REGISTER(name)
+#define rw_static_call(name) (rw__sc_tramp_##name)
+#elif defined(RW_BACKEND_AARCH64)
+/*
+ * The trampoline: BTI C (a landing pad for calls through a pointer; a
+ * hint, so a NOP on cores without BTI), the slot (always a B), RET (the
+ * NULL target), MOV X0, #0 and RET (the RET0 target). Every update is B ->
+ * B: one CMODX-safe store (src/arch/aarch64/arch.c).
+ */
+#define RW__SC_TRAMP(name, insn)                                           \
+	__asm__(".pushsection .text.rw_static_call, \"ax\", %progbits\n\t" \
+		".balign 16\n\t"                                           \
+		".globl rw__sc_tramp_" #name "\n\t"                        \
+		".type rw__sc_tramp_" #name ", %function\n"                \
+		"rw__sc_tramp_" #name ":\n\t"                              \
+		"hint #34\n\t" insn "\n"                                   \
+		"8:\tret\n"                                                \
+		"9:\tmov x0, #0\n\t"                                       \
+		"ret\n\t"                                                  \
+		".size rw__sc_tramp_" #name ", 20\n\t"                     \
+		".popsection")
+#define RW__SC_INSN_JMP(func) "b " #func
+#define RW__SC_INSN_RET "b 8f"
+#define RW__SC_INSN_RET0 "b 9f"
 #define RW__SC_DEFINE(name, proto, insn, fn, call)      \
 	extern __typeof__(proto) rw__sc_tramp_##name;   \
 	RW__SC_TRAMP(name, insn);                       \

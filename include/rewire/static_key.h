@@ -137,8 +137,9 @@ struct rw_static_key_false {
  *
  * @key is the name of a key defined with RW_DEFINE_STATIC_KEY_TRUE or
  * _FALSE (or declared with RW_DECLARE_STATIC_KEY_*), not a pointer:
- * anything else does not compile. Each use is one site, a 5-byte NOP or
- * jmp that rw_static_key_enable() and the other updates rewrite; a test
+ * anything else does not compile. Each use is one site, a NOP or a jump
+ * (x86-64: 5 bytes; aarch64: NOP or B) that rw_static_key_enable() and the
+ * other updates rewrite; a test
  * costs no load and no compare. On the generic backend a site is a relaxed
  * atomic load and a test.
  */
@@ -176,6 +177,36 @@ rw__l_yes:                                                                     \
 rw__l_done:                                                                    \
 		rw__jumped;                                                    \
 	})
+#elif defined(RW_BACKEND_AARCH64)
+/* One site: NOP or "b l_yes" (4 bytes; NOP <-> B is a CMODX pair). */
+#define RW__STATIC_BRANCH(name, branch)                                        \
+	__extension__({                                                        \
+		__label__ rw__l_yes, rw__l_done;                               \
+		bool rw__jumped = false;                                       \
+		RW__KEY_CHECK(name);                                           \
+		__asm__ goto("1:\n\t"                                          \
+			     ".if %c[init]\n\t"                                \
+			     "b %l[rw__l_yes]\n\t"                             \
+			     ".else\n\t"                                       \
+			     "nop\n\t"                                         \
+			     ".endif\n\t"                                      \
+			     ".pushsection __rw_jump_table, \"aw\"\n\t"        \
+			     ".balign 8\n\t"                                   \
+			     ".quad 1b, %l[rw__l_yes], " #name " + %c[br]\n\t" \
+			     ".popsection"                                     \
+			     :                                                 \
+			     : [init] "i"(RW__KEY_IS_TRUE(name) ^ (branch)),   \
+			       [br] "i"(branch)                                \
+			     :                                                 \
+			     : rw__l_yes);                                     \
+		goto rw__l_done;                                               \
+rw__l_yes:                                                                     \
+		rw__jumped = true;                                             \
+rw__l_done:                                                                    \
+		rw__jumped;                                                    \
+	})
+#endif
+#if defined(RW_BACKEND_PATCHING)
 #define rw_static_branch_unlikely(name) \
 	__builtin_expect(RW__STATIC_BRANCH(name, 0), 0)
 #define rw_static_branch_likely(name) \

@@ -23,8 +23,43 @@ struct rw__insn {
 /* True if this backend patches code (false on the generic backend). */
 bool rw__arch_can_patch(void);
 
-/* The byte that traps when executed (int3), written first on every site. */
-uint8_t rw__arch_trap_byte(void);
+/*
+ * RW__ARCH_INSN_LEN - the length of every site (text poke, static key,
+ * static call slot): one instruction. x86-64: 5 (NOPL, JMP/CALL rel32,
+ * RET + int3 padding); aarch64: 4 (every instruction).
+ */
+#if defined(RW_BACKEND_AARCH64)
+#define RW__ARCH_INSN_LEN 4
+#else
+#define RW__ARCH_INSN_LEN 5
+#endif
+
+/*
+ * The trap: the instruction that is written first on every site of a
+ * batch (its first rw__arch_trap_len() bytes), whose SIGTRAP the handler
+ * turns into the new instruction. x86-64: int3 (1 byte, then the tail of
+ * the site is written under it); aarch64: BRK #0x7277 (4 bytes: the whole
+ * site, so the tail is empty). rw__arch_trap_insn() writes it to @out;
+ * rw__arch_is_trap() says whether @b (at least rw__arch_trap_len() bytes)
+ * begins with a trap or breakpoint instruction of anyone (int3 / any
+ * BRK: a debugger's or a uprobe's included). Async-signal-safe.
+ */
+size_t rw__arch_trap_len(void);
+void rw__arch_trap_insn(uint8_t *out);
+bool rw__arch_is_trap(const uint8_t *b);
+
+/* The slot of the static call trampoline at @tramp: the instruction that
+ * rw__arch_tramp_insn() answers for (x86-64: the trampoline's first
+ * instruction; aarch64: the second, after the BTI landing pad). */
+uintptr_t rw__arch_tramp_slot(uintptr_t tramp);
+
+/*
+ * Make written code visible to instruction fetch on this core before the
+ * cross-core sync: nothing on x86-64 (coherent instruction caches);
+ * aarch64: DC CVAU over the range, DSB ISH, IC IVAU, DSB ISH, ISB.
+ * Called after every write of code (text_poke, generated stubs).
+ */
+void rw__arch_flush_icache(uintptr_t start, size_t len);
 
 /* Encode @insn at @site into @out; returns the length or a negative error
  * (-RW_ERR_OUT_OF_RANGE when the target is not reachable). */
@@ -42,7 +77,7 @@ void rw__arch_set_ip(void *uc, uintptr_t ip);
 /* Make the interrupted context behave as if @insn had run at @site. */
 void rw__arch_emulate(void *uc, uintptr_t site, const struct rw__insn *insn);
 
-/* Static key sites: the 5-byte instruction for a site in state @jump. */
+/* Static key sites: the instruction for a site in state @jump. */
 void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,
 			struct rw__insn *out);
 

@@ -11,9 +11,31 @@ bool rw__arch_can_patch(void)
 	return false;
 }
 
-uint8_t rw__arch_trap_byte(void)
+size_t rw__arch_trap_len(void)
 {
-	return 0;
+	return 1;
+}
+
+void rw__arch_trap_insn(uint8_t *out)
+{
+	out[0] = 0;
+}
+
+bool rw__arch_is_trap(const uint8_t *b)
+{
+	(void)b;
+	return false;
+}
+
+uintptr_t rw__arch_tramp_slot(uintptr_t tramp)
+{
+	return tramp;
+}
+
+void rw__arch_flush_icache(uintptr_t start, size_t len)
+{
+	(void)start;
+	(void)len;
 }
 
 int rw__arch_encode(const struct rw__insn *insn, uintptr_t site, uint8_t *out)

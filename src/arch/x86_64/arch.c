@@ -28,9 +28,32 @@ bool rw__arch_can_patch(void)
 	return true;
 }
 
-uint8_t rw__arch_trap_byte(void)
+size_t rw__arch_trap_len(void)
 {
-	return OP_INT3;
+	return 1;
+}
+
+void rw__arch_trap_insn(uint8_t *out)
+{
+	out[0] = OP_INT3;
+}
+
+bool rw__arch_is_trap(const uint8_t *b)
+{
+	return *(volatile const uint8_t *)b == OP_INT3;
+}
+
+uintptr_t rw__arch_tramp_slot(uintptr_t tramp)
+{
+	return tramp;
+}
+
+/* Instruction caches are coherent with stores on x86-64: the cross-modify
+ * rules ask only for the serializing instruction (the core sync). */
+void rw__arch_flush_icache(uintptr_t start, size_t len)
+{
+	(void)start;
+	(void)len;
 }
 
 static bool rel32_ok(uintptr_t from, uintptr_t to)

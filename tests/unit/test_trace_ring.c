@@ -440,7 +440,7 @@ static void test_format(void)
 		fprintf(stderr, "got    '%s'\nexpect '%s'\n", body, expect);
 		exit(1);
 	}
-	v[0].s = -1;
+	v[0].s = (char)-1; /* 255 where char is unsigned (aarch64) */
 	v[1].u = 0;
 	v[2].s = 0;
 	v[3].u = 0;

@@ -29,6 +29,12 @@
  * is reached through a stub "jmp *abs(%rip)" mapped within reach; that one
  * costs an indirect jump.
  *
+ * On aarch64 the trampoline is 20 bytes: BTI C (the landing pad for
+ * calls through a pointer), the slot, RET, then MOV X0, #0 and RET. The
+ * slot is always a B: to f, to the RET (NULL) or to the MOV (RET0), so an
+ * update is one CMODX-safe store. A target beyond B's +-128 MiB is reached
+ * through a stub "LDR X16, #8; BR X16; .quad f" within reach.
+ *
  * Caveats:
  * - During an update, different threads (and different calls of one thread)
  *   may run the old or the new target; when rw_static_call_update returns,

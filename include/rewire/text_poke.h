@@ -61,14 +61,19 @@ RW_EXTERN_C_BEGIN
 #define RW_TEXT_INSN_MAX 8
 
 /*
- * The instructions a site may hold. All are 5 bytes: RET is c3 followed by
- * four int3 bytes of padding that are never executed.
+ * The instructions a site may hold. On x86-64 all are 5 bytes: RET is c3
+ * followed by four int3 bytes of padding that are never executed.
  *
  *	op		bytes			executes as
  *	RW_TEXT_NOP	0f 1f 44 00 00		nothing
  *	RW_TEXT_JMP	e9 rel32		jmp target
  *	RW_TEXT_CALL	e8 rel32		call target
  *	RW_TEXT_RET	c3 cc cc cc cc		ret
+ *
+ * On aarch64 every one is a single 4-byte instruction at a 4-aligned
+ * address: NOP, B target, BL target (the return address goes to x30, not
+ * the stack), RET (to x30); B and BL reach +-128 MiB. The trap written
+ * first is BRK #0x7277 over the whole site.
  */
 enum rw_text_op {
 	RW_TEXT_NOP = 1,
@@ -79,7 +84,7 @@ enum rw_text_op {
 
 struct rw_text_poke {
 	void *addr;			    /* first byte of the site */
-	size_t len;			    /* bytes of the site (5) */
+	size_t len;			    /* bytes of the site (5, or 4) */
 	uint8_t old_insn[RW_TEXT_INSN_MAX]; /* expected current bytes */
 	uint8_t new_insn[RW_TEXT_INSN_MAX]; /* bytes to write */
 };
@@ -89,9 +94,10 @@ struct rw_text_poke {
  * @target: branch target for JMP and CALL, ignored otherwise.
  * @out: receives the bytes (RW_TEXT_INSN_MAX bytes of room).
  *
- * Returns the length (5), -EINVAL for an unknown op or a NULL @out,
- * -RW_ERR_OUT_OF_RANGE if @target is not within a rel32 displacement, or
- * -ENOSYS on the generic backend.
+ * Returns the length (5 on x86-64, 4 on aarch64), -EINVAL for an unknown
+ * op, a NULL @out, or (aarch64) a site or target not 4-aligned,
+ * -RW_ERR_OUT_OF_RANGE if @target is not within reach (x86-64: a rel32
+ * displacement; aarch64: +-128 MiB), or -ENOSYS on the generic backend.
  * Async-signal-safe; no locks.
  */
 RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
@@ -103,10 +109,12 @@ RW_EXPORT int rw_text_encode(enum rw_text_op op, const void *site,
  * Returns 0 when every site holds its new instruction (sites that already
  * did are skipped), or, with nothing written:
  *   -EINVAL		@pokes NULL with @n > 0, a NULL address, a length of
- *			0 or above RW_TEXT_INSN_MAX, overlapping sites;
+ *			0 or above RW_TEXT_INSN_MAX, overlapping sites, a
+ *			site not 4-aligned (aarch64);
  *   -RW_ERR_BAD_INSN	old or new bytes that are not an instruction of
  *			enum rw_text_op (this includes a length other than
- *			5): rewire could not emulate them;
+ *			5 on x86-64, 4 on aarch64): rewire could not
+ *			emulate them;
  *   -EFAULT		a site outside readable executable memory (unmapped,
  *			data, or execute-only like [vsyscall]);
  *   -EILSEQ		a site that holds neither its old nor its new bytes;

@@ -64,7 +64,7 @@
 
 /* Number of patchable sites the backend reports for n sites in the code:
  * the generic backend has none (keys are flags). */
-#if defined(RW_BACKEND_X86_64) || defined(RW_BACKEND_AARCH64)
+#ifdef RW_BACKEND_PATCHING
 #define RW_TEST_SITES(n) (n)
 #else
 #define RW_TEST_SITES(n) 0

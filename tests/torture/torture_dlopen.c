@@ -207,7 +207,7 @@ int main(void)
 	unsigned seed = 12345;
 	struct churn c;
 
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 	SKIP("no code patching on this backend");
 #endif
 	snprintf(path, sizeof(path), "%s/dso_churn.so", RW_TEST_DSO_DIR);

@@ -40,6 +40,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "insn.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -79,8 +80,6 @@ __attribute__((noinline)) static int sites_sum(void)
 	B100 B100 return s;
 }
 
-static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-
 static bool is_fk_entry(const struct rw__jump_entry *e)
 {
 	return (e->key & ~(uintptr_t)1) == (uintptr_t)&fk_key.key;
@@ -113,21 +112,18 @@ static int check_sites(bool enabled)
 		const uint8_t *c = (const uint8_t *)e->code;
 		bool branch = e->key & 1;
 		bool jump = enabled ^ branch;
-		int32_t rel;
 
 		if (!is_fk_entry(e))
 			continue;
 		n++;
-		if (c[0] == 0xcc)
+		if (rw_test_is_trap(c))
 			return 11;
-		if (c[0] == 0xe9) {
-			__builtin_memcpy(&rel, c + 1, 4);
-			if ((uintptr_t)(c + 5) + (uintptr_t)(intptr_t)rel !=
-			    e->target)
+		if (rw_test_is_jmp(c)) {
+			if (rw_test_target(c) != e->target)
 				return 12;
 			if (!jump)
 				return 13;
-		} else if (!__builtin_memcmp(c, nop5, 5)) {
+		} else if (!__builtin_memcmp(c, rw_test_nop, RW_TEST_INSN)) {
 			if (jump)
 				return 13;
 		} else {
@@ -141,14 +137,15 @@ static int check_call(void)
 {
 	const uint8_t *t = rw_static_call_ptr(fk_call)->tramp;
 	void *want = (void *)rw_static_call_query(fk_call);
-	int32_t rel;
 
-	if (t[0] == 0xcc)
+#if defined(__aarch64__)
+	t += 4; /* the slot, after the BTI landing pad */
+#endif
+	if (rw_test_is_trap(t))
 		return 14;
-	if (t[0] != 0xe9)
+	if (!rw_test_is_jmp(t))
 		return 15;
-	__builtin_memcpy(&rel, t + 1, 4);
-	if ((uintptr_t)(t + 5) + (uintptr_t)(intptr_t)rel != (uintptr_t)want)
+	if (rw_test_target(t) != (uintptr_t)want)
 		return 15;
 	if (call_it(10) != (want == (void *)ret1 ? 11 : 12))
 		return 17;
@@ -225,7 +222,7 @@ static void usr1(int sig)
 	/* Fork only from inside a batch (the site holds int3): there the
 	 * flipper holds no allocator lock and calls nothing that is not
 	 * async-signal-safe. */
-	if (!site || *(volatile const uint8_t *)site != 0xcc) {
+	if (!site || !rw_test_is_trap(site)) {
 		atomic_fetch_add(&h_misses, 1);
 		atomic_store(&h_pid, -2);
 		goto out;
@@ -326,7 +323,7 @@ static void *prodder(void *arg)
 		pid_t pid;
 		int st;
 
-		if (*(volatile const uint8_t *)site != 0xcc)
+		if (!rw_test_is_trap(site))
 			continue;
 		/* Some spacing, so that the flipper makes progress. */
 		if (rw_test_now_ns() - last < 20000000ull)
@@ -363,7 +360,7 @@ int main(void)
 	uint64_t t0 = rw_test_now_ns();
 	long forks = 0;
 
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 	SKIP("no code patching on this backend");
 #endif
 	CHECK_EQ(rw_static_key_sites(&fk_key), NSITES);

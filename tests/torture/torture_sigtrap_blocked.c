@@ -315,7 +315,7 @@ int main(void)
 	long f1, f2;
 	uint64_t t0;
 
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 	SKIP("no code patching on the generic backend");
 #endif
 	t0 = rw_test_now_ns();

@@ -208,7 +208,7 @@ int main(void)
 	       (double)atomic_load(&total_window) /
 		       (double)atomic_load(&total_calls),
 	       (double)ns / 1e9);
-#ifdef RW_BACKEND_X86_64
+#ifdef RW_BACKEND_PATCHING
 	{
 		uint64_t syncs = s1.syncs - s0.syncs;
 

@@ -191,7 +191,7 @@ int main(void)
 
 	CHECK_EQ(many_sites(), 0);
 	CHECK_EQ(rc_sites(), 0);
-#ifdef RW_BACKEND_X86_64
+#ifdef RW_BACKEND_PATCHING
 	CHECK_EQ(rw_static_key_sites(&many), NSITES);
 	CHECK_EQ(rw_static_key_sites(&rc), RC_SITES);
 #else
@@ -252,7 +252,7 @@ int main(void)
 	       atomic_load(&runs_stable), atomic_load(&runs_overlap),
 	       atomic_load(&runs_mixed), atomic_load(&rc_incs),
 	       (double)ns / 1e9);
-#ifdef RW_BACKEND_X86_64
+#ifdef RW_BACKEND_PATCHING
 	printf("torture_static_key: %" PRIu64 " batches, %" PRIu64
 	       " sites patched, %" PRIu64 " syncs, %" PRIu64 " writes, %" PRIu64
 	       " traps emulated\n",

@@ -30,6 +30,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "insn.h"
 #include "text_poke.h"
 
 #include <pthread.h>
@@ -45,6 +46,7 @@
  *            is not what it was before (then puts it back).
  * pp_many:   three sites, far enough apart to be written separately.
  */
+#if defined(__x86_64__)
 __asm__(".pushsection .text.rw_test_poke_protocol, \"ax\", @progbits\n\t"
 	".balign 16\n\t"
 	".type pp_fn, @function\n"
@@ -98,6 +100,76 @@ __asm__(".pushsection .text.rw_test_poke_protocol, \"ax\", @progbits\n\t"
 	".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
 	"ret\n\t"
 	".popsection");
+#elif defined(__aarch64__)
+/* The same on aarch64: pp_fn keeps its return address in x9 (a BL at the
+ * site overwrites x30); pp_callee checks the return address in x30. */
+__asm__(".pushsection .text.rw_test_poke_protocol, \"ax\", %progbits\n\t"
+	".balign 16\n\t"
+	".type pp_fn, %function\n"
+	"pp_fn:\n\t"
+	"mov x9, x30\n\t"
+	"mov w0, #1\n"
+	"pp_site:\n\t"
+	"nop\n\t"
+	"add w0, w0, #10\n\t"
+	"mov x30, x9\n\t"
+	"ret\n\t"
+	".size pp_fn, . - pp_fn\n\t"
+	".balign 16\n"
+	"pp_alt:\n\t"
+	"mov w0, #2\n\t"
+	"ret\n\t"
+	".balign 16\n"
+	"pp_callee:\n\t"
+	"adrp x10, pp_ret_seen\n\t"
+	"add x10, x10, :lo12:pp_ret_seen\n\t"
+	"str x30, [x10]\n\t"
+	"adr x11, pp_site + 4\n\t"
+	"cmp x30, x11\n\t"
+	"b.eq 1f\n\t"
+	"mov x30, x11\n"
+	"1:\n\t"
+	"adrp x10, pp_calls\n\t"
+	"add x10, x10, :lo12:pp_calls\n"
+	"2:\n\t"
+	"ldxr x12, [x10]\n\t"
+	"add x12, x12, #1\n\t"
+	"stxr w13, x12, [x10]\n\t"
+	"cbnz w13, 2b\n\t"
+	"ret\n\t"
+	".balign 16\n\t"
+	".type pp_run, %function\n"
+	"pp_run:\n\t"
+	"stp x29, x30, [sp, #-32]!\n\t"
+	"str x19, [sp, #16]\n\t"
+	"mov x19, sp\n\t"
+	"bl pp_fn\n\t"
+	"mov x3, sp\n\t"
+	"cmp x3, x19\n\t"
+	"cset w2, ne\n\t"
+	"adrp x10, pp_rsp_bad\n\t"
+	"add x10, x10, :lo12:pp_rsp_bad\n\t"
+	"str w2, [x10]\n\t"
+	"mov sp, x19\n\t"
+	"ldr x19, [sp, #16]\n\t"
+	"ldp x29, x30, [sp], #32\n\t"
+	"ret\n\t"
+	".size pp_run, . - pp_run\n\t"
+	".balign 16\n"
+	"pp_many0:\n\t"
+	"nop\n\t"
+	"ret\n\t"
+	".balign 16\n"
+	"pp_many1:\n\t"
+	"nop\n\t"
+	"ret\n\t"
+	".skip 8192, 0\n\t"
+	".balign 16\n"
+	"pp_many2:\n\t"
+	"nop\n\t"
+	"ret\n\t"
+	".popsection");
+#endif
 
 int pp_fn(void);
 int pp_run(void);
@@ -108,6 +180,10 @@ volatile long pp_calls __attribute__((used));
 volatile int pp_rsp_bad __attribute__((used));
 
 /* --- Recording ------------------------------------------------------------ */
+
+/* What the trap covers: the first byte (int3) or the whole instruction
+ * (aarch64's BRK); the rest of a site is its tail. */
+#define HEAD (RW_TEST_INSN == 5 ? 1 : RW_TEST_INSN)
 
 enum ev_kind { EV_ARM, EV_TAIL, EV_HEAD, EV_OLD_TAIL, EV_OLD_HEAD, EV_SYNC };
 static const char *const ev_name[] = { "int3s",		  "tails",
@@ -162,16 +238,26 @@ static void observer(uintptr_t addr, const uint8_t *buf, size_t len)
 				 a);
 			return;
 		}
-		if (a == p->addr) {
-			if (buf[i] == 0xcc)
+		if (a < p->addr + HEAD) {
+			const uint8_t *nb = buf + (p->addr - addr);
+			bool armed = rw_test_is_trap((const void *)p->addr);
+
+			if (p->addr < addr || p->addr + HEAD > addr + len) {
+				rec_fail("a write covers part of a first "
+					 "instruction",
+					 a);
+				return;
+			}
+			if (rw_test_is_trap(nb))
 				k = EV_ARM;
-			else if (now == 0xcc && buf[i] == p->new[0])
+			else if (armed && !memcmp(nb, p->new, HEAD))
 				k = EV_HEAD;
-			else if (now == 0xcc && buf[i] == p->old[0])
+			else if (armed && !memcmp(nb, p->old, HEAD))
 				k = EV_OLD_HEAD;
 			else
 				k = -1;
-		} else if (*(volatile const uint8_t *)p->addr != 0xcc) {
+			i = p->addr + HEAD - 1 - addr; /* the head is one */
+		} else if (!rw_test_is_trap((const void *)p->addr)) {
 			k = -1; /* a tail that a thread could run */
 		} else if (buf[i] == p->new[a - p->addr]) {
 			k = EV_TAIL;
@@ -283,15 +369,21 @@ static int armed_ok(void *arg)
 
 static void test_order(void)
 {
+#if HEAD == 1
 	static const enum ev_kind full[] = { EV_ARM,  EV_SYNC, EV_TAIL,
 					     EV_SYNC, EV_HEAD, EV_SYNC };
+#else
+	/* The trap is the whole instruction: there is no tail to write. */
+	static const enum ev_kind full[] = { EV_ARM, EV_SYNC, EV_HEAD,
+					     EV_SYNC };
+#endif
 	static const enum ev_kind no_tail[] = { EV_ARM, EV_SYNC, EV_HEAD,
 						EV_SYNC };
 	static const enum ev_kind undone[] = { EV_ARM,	EV_SYNC,     EV_SYNC,
 					       EV_SYNC, EV_OLD_HEAD, EV_SYNC };
 	struct rw__poke p[MAX_SITES], copy[MAX_SITES];
 	uint8_t *sites[3] = { pp_many0, pp_many1, pp_many2 };
-	uint8_t before[3][5];
+	uint8_t before[3][RW_TEST_INSN];
 
 	/* Three sites, NOP -> CALL: every step writes. */
 	for (int i = 0; i < 3; i++)
@@ -305,7 +397,7 @@ static void test_order(void)
 	CHECK_EQ(armed_nseen, 2);
 	CHECK(armed_seen[0] == EV_ARM && armed_seen[1] == EV_SYNC);
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ(sites[i][0], 0xe8);
+		CHECK(rw_test_is_call(sites[i]));
 
 	/* CALL t -> JMP t: the tails are the same, so no tail step. */
 	for (int i = 0; i < 3; i++)
@@ -320,14 +412,14 @@ static void test_order(void)
 	 * (the tails were never written) and the last event is a sync. */
 	for (int i = 0; i < 3; i++) {
 		mk(&p[i], sites[i], RW_TEXT_JMP, pp_callee, RW_TEXT_NOP, NULL);
-		memcpy(before[i], sites[i], 5);
+		memcpy(before[i], sites[i], RW_TEST_INSN);
 	}
 	memcpy(copy, p, sizeof(p));
 	rec_start(copy, 3);
 	CHECK_EQ(batch_ex(p, 3, armed_fail, NULL), -ECANCELED);
 	rec_expect("undone", undone, RW_ARRAY_SIZE(undone));
 	for (int i = 0; i < 3; i++)
-		CHECK(!memcmp(before[i], sites[i], 5));
+		CHECK(!memcmp(before[i], sites[i], RW_TEST_INSN));
 
 	/* And done, through the public function. */
 	memcpy(copy, p, sizeof(p));
@@ -337,14 +429,16 @@ static void test_order(void)
 
 		for (int i = 0; i < 3; i++) {
 			q[i].addr = sites[i];
-			q[i].len = 5;
-			memcpy(q[i].old_insn, p[i].old, 5);
-			memcpy(q[i].new_insn, p[i].new, 5);
+			q[i].len = RW_TEST_INSN;
+			memcpy(q[i].old_insn, p[i].old, RW_TEST_INSN);
+			memcpy(q[i].new_insn, p[i].new, RW_TEST_INSN);
 		}
 		CHECK_OK(rw_text_poke_batch(q, 3));
 	}
 	rec_expect("JMP -> NOP", full, RW_ARRAY_SIZE(full));
-	printf("order: int3s; sync; tails; sync; first bytes; sync\n");
+	printf(HEAD == 1 ? "order: int3s; sync; tails; sync; first bytes; "
+			   "sync\n"
+			 : "order: BRKs; sync; new instructions; sync\n");
 }
 
 /* --- A thread runs the site while the batch is armed ------------------------ */
@@ -380,7 +474,7 @@ static int run_armed(void *arg)
 	struct rw_text_stats s0, s1;
 	uint64_t t0 = rw_test_now_ns();
 
-	r->site_armed = pp_site[0] == 0xcc;
+	r->site_armed = rw_test_is_trap(pp_site);
 	rw_text_get_stats(&s0);
 	atomic_store(&run_done, 0);
 	atomic_store(&run_go, 1);
@@ -442,19 +536,21 @@ static void test_armed_run(void)
 		CHECK_OK(batch_ex(&p, 1, run_armed, &r));
 		if (!r.site_armed || r.result != c->want || pp_rsp_bad ||
 		    pp_calls - calls0 != c->calls || r.traps != 1 ||
-		    (c->calls && pp_ret_seen != (uintptr_t)pp_site + 5)) {
+		    (c->calls &&
+		     pp_ret_seen != (uintptr_t)pp_site + RW_TEST_INSN)) {
 			fprintf(stderr,
 				"%s in the armed window: site %s, pp_fn() == "
 				"%d (want %d; -1: thread stuck), %ld calls "
 				"(want %ld), %lu traps (want 1), stack "
-				"pointer %s, return address %#lx (want site "
-				"+ 5 = %#lx)\n",
+				"pointer %s, return address %#lx (want the "
+				"next instruction, %#lx)\n",
 				c->name, r.site_armed ? "armed" : "NOT armed",
 				r.result, c->want, pp_calls - calls0, c->calls,
 				(unsigned long)r.traps,
 				pp_rsp_bad ? "MOVED" : "kept",
 				(unsigned long)pp_ret_seen,
-				(unsigned long)(uintptr_t)(pp_site + 5));
+				(unsigned long)(uintptr_t)(pp_site +
+							   RW_TEST_INSN));
 			exit(1);
 		}
 		/* After the batch: the new instruction, run natively. */
@@ -471,7 +567,7 @@ static void test_armed_run(void)
 
 int main(void)
 {
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 	SKIP("no code patching on this backend");
 #endif
 	test_order();

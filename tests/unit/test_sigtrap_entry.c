@@ -19,10 +19,10 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 int main(void)
 {
-	SKIP("SIGTRAP handling matters only on the x86_64 backend");
+	SKIP("SIGTRAP handling matters only on the patching backends");
 }
 #else
 

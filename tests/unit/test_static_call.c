@@ -8,6 +8,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "insn.h"
 
 #include <dlfcn.h>
 #include <stdint.h>
@@ -87,7 +88,7 @@ int main(void)
 
 	CHECK_EQ(rw__static_call_update(NULL, NULL), -EINVAL);
 
-#ifdef RW_BACKEND_X86_64
+#if defined(RW_BACKEND_X86_64)
 	{
 		/* The code shape: call_op calls the trampoline directly and
 		 * the trampoline is a direct jmp to the target. */
@@ -98,6 +99,27 @@ int main(void)
 		CHECK_EQ(t[0], 0xe9);
 		__builtin_memcpy(&rel, t + 1, 4);
 		CHECK((uintptr_t)(t + 5 + rel) == (uintptr_t)add1);
+	}
+#elif defined(RW_BACKEND_AARCH64)
+	{
+		/* The trampoline: BTI C, then the slot, a B to the target
+		 * (in reach: same executable). NULL and RET0 targets are B
+		 * to the trampoline's own RET and MOV X0, #0; RET. */
+		const uint32_t *t =
+			(const uint32_t *)rw_static_call_ptr(op)->tramp;
+
+		CHECK_EQ(t[0], 0xd503245fu);
+		CHECK(rw_test_is_jmp(&t[1]));
+		CHECK(rw_test_target(&t[1]) == (uintptr_t)add1);
+		CHECK_EQ(t[2], 0xd65f03c0u);
+		CHECK_EQ(t[3], 0xd2800000u);
+		CHECK_EQ(t[4], 0xd65f03c0u);
+		CHECK_OK(rw_static_call_update(op, NULL));
+		CHECK(rw_test_target(&t[1]) == (uintptr_t)&t[2]);
+		CHECK_OK(rw_static_call_update(op, RW_STATIC_CALL_RET0));
+		CHECK(rw_test_target(&t[1]) == (uintptr_t)&t[3]);
+		CHECK_OK(rw_static_call_update(op, add1));
+		CHECK(rw_test_target(&t[1]) == (uintptr_t)add1);
 	}
 #endif
 

@@ -121,7 +121,7 @@ int main(void)
 	CHECK_OK(rw_static_key_enable(&many));
 	rw_text_get_stats(&b);
 	CHECK_EQ(many_sites(), 1275);
-#ifdef RW_BACKEND_X86_64
+#ifdef RW_BACKEND_PATCHING
 	CHECK_EQ(b.batches - a.batches, 1);
 	CHECK_EQ(b.sites_patched - a.sites_patched, 50);
 	CHECK(b.syncs - a.syncs <= 3);

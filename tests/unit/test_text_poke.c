@@ -46,6 +46,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "insn.h"
 
 #define RW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -78,6 +79,7 @@
  * tp_dl_fn: a site only the -EDEADLK part patches (from the main thread).
  * tp_sig_fn: a site only the SIGUSR1 handler patches.
  */
+#if defined(__x86_64__)
 __asm__(".pushsection .text.rw_test_text_poke, \"ax\", @progbits\n\t"
 	".balign 16\n\t"
 	".type tp_fn, @function\n"
@@ -120,6 +122,66 @@ __asm__(".pushsection .text.rw_test_text_poke, \"ax\", @progbits\n\t"
 	"ret\n\t"
 	".size tp_sig_fn, . - tp_sig_fn\n\t"
 	".popsection");
+#elif defined(__aarch64__)
+/* The same on aarch64. A site that becomes a call (BL) overwrites the link
+ * register, so each function keeps its return address in x9 (which
+ * tp_helper leaves alone), and RET at a site returns with x30 intact. */
+__asm__(".pushsection .text.rw_test_text_poke, \"ax\", %progbits\n\t"
+	".balign 16\n\t"
+	".type tp_fn, %function\n"
+	"tp_fn:\n\t"
+	"mov x9, x30\n\t"
+	"mov w0, #1\n"
+	"tp_site:\n\t"
+	"nop\n\t"
+	"add w0, w0, #10\n\t"
+	"mov x30, x9\n\t"
+	"ret\n\t"
+	".size tp_fn, . - tp_fn\n\t"
+	".balign 16\n"
+	"tp_alt:\n\t"
+	"mov w0, #2\n\t"
+	"ret\n\t"
+	".balign 16\n"
+	"tp_helper:\n\t"
+	"adrp x10, tp_counter\n\t"
+	"add x10, x10, :lo12:tp_counter\n"
+	"1:\tldxr x11, [x10]\n\t"
+	"add x11, x11, #1\n\t"
+	"stxr w12, x11, [x10]\n\t"
+	"cbnz w12, 1b\n\t"
+	"ret\n\t"
+	".balign 16\n\t"
+	".type tp_many, %function\n"
+	"tp_many:\n\t"
+	"mov x9, x30\n"
+	"tp_many_sites:\n\t"
+	".rept 200\n\t"
+	"nop\n\t"
+	".endr\n\t"
+	"mov x30, x9\n\t"
+	"ret\n\t"
+	".size tp_many, . - tp_many\n\t"
+	".balign 16\n\t"
+	".type tp_dl_fn, %function\n"
+	"tp_dl_fn:\n\t"
+	"mov x9, x30\n"
+	"tp_dl_site:\n\t"
+	"nop\n\t"
+	"mov x30, x9\n\t"
+	"ret\n\t"
+	".size tp_dl_fn, . - tp_dl_fn\n\t"
+	".balign 16\n\t"
+	".type tp_sig_fn, %function\n"
+	"tp_sig_fn:\n\t"
+	"mov x9, x30\n"
+	"tp_sig_site:\n\t"
+	"nop\n\t"
+	"mov x30, x9\n\t"
+	"ret\n\t"
+	".size tp_sig_fn, . - tp_sig_fn\n\t"
+	".popsection");
+#endif
 
 int tp_fn(void);
 void tp_many(void);
@@ -129,11 +191,12 @@ extern uint8_t tp_dl_site[], tp_sig_site[];
 /* Bumped by tp_helper with a locked increment. */
 volatile long tp_counter __attribute__((used));
 
-static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+#define L RW_TEST_INSN
+#define nop5 rw_test_nop
 
 static uint8_t *many_site(int i)
 {
-	return tp_many_sites + 5 * i;
+	return tp_many_sites + L * i;
 }
 
 /* A poke of @site from op @from to op @to (target for JMP/CALL). */
@@ -142,9 +205,9 @@ static void mk(struct rw_text_poke *p, void *site, enum rw_text_op from,
 {
 	memset(p, 0, sizeof(*p));
 	p->addr = site;
-	p->len = 5;
-	CHECK_EQ(rw_text_encode(from, site, from_t, p->old_insn), 5);
-	CHECK_EQ(rw_text_encode(to, site, to_t, p->new_insn), 5);
+	p->len = L;
+	CHECK_EQ(rw_text_encode(from, site, from_t, p->old_insn), L);
+	CHECK_EQ(rw_text_encode(to, site, to_t, p->new_insn), L);
 }
 
 static int poke1(void *site, enum rw_text_op from, const void *from_t,
@@ -156,6 +219,7 @@ static int poke1(void *site, enum rw_text_op from, const void *from_t,
 	return rw_text_poke_batch(&p, 1);
 }
 
+#if defined(__x86_64__)
 static void test_encode(void)
 {
 	uint8_t b[RW_TEXT_INSN_MAX];
@@ -208,24 +272,80 @@ static void test_encode(void)
 	CHECK_EQ(rw_text_encode((enum rw_text_op)99, site, NULL, b), -EINVAL);
 	CHECK_EQ(rw_text_encode(RW_TEXT_NOP, site, NULL, NULL), -EINVAL);
 }
+#elif defined(__aarch64__)
+static void test_encode(void)
+{
+	uint8_t b[RW_TEXT_INSN_MAX];
+	uint8_t *site = tp_site;
+	uint32_t w;
+
+	CHECK_EQ(rw_text_encode(RW_TEXT_NOP, site, NULL, b), 4);
+	CHECK(!memcmp(b, rw_test_nop, 4));
+	CHECK_EQ(rw_text_encode(RW_TEXT_RET, site, NULL, b), 4);
+	memcpy(&w, b, 4);
+	CHECK_EQ(w, 0xd65f03c0u);
+	CHECK_EQ(rw_text_encode(RW_TEXT_CALL, site, tp_helper, b), 4);
+	CHECK(rw_test_is_call(b));
+	CHECK(rw_test_target(b) - (uintptr_t)b + (uintptr_t)site ==
+	      (uintptr_t)tp_helper);
+	CHECK_EQ(rw_text_encode(RW_TEXT_JMP, site, tp_alt, b), 4);
+	CHECK(rw_test_is_jmp(b));
+	CHECK(rw_test_target(b) - (uintptr_t)b + (uintptr_t)site ==
+	      (uintptr_t)tp_alt);
+
+	/* B/BL reach: a signed 26-bit word offset from the instruction
+	 * itself, +-128 MiB. Only arithmetic on the addresses. */
+	{
+		uintptr_t at = (uintptr_t)site;
+		const void *hi = (const void *)(at + (128u << 20) - 4);
+		const void *hi1 = (const void *)(at + (128u << 20));
+		const void *lo = (const void *)(at - (128u << 20));
+		const void *lo1 = (const void *)(at - (128u << 20) - 4);
+
+		CHECK_EQ(rw_text_encode(RW_TEXT_JMP, site, hi, b), 4);
+		CHECK(rw_test_target(b) - (uintptr_t)b + at == (uintptr_t)hi);
+		CHECK_EQ(rw_text_encode(RW_TEXT_CALL, site, lo, b), 4);
+		CHECK(rw_test_target(b) - (uintptr_t)b + at == (uintptr_t)lo);
+		CHECK_EQ(rw_text_encode(RW_TEXT_JMP, site, hi1, b),
+			 -RW_ERR_OUT_OF_RANGE);
+		CHECK_EQ(rw_text_encode(RW_TEXT_CALL, site, lo1, b),
+			 -RW_ERR_OUT_OF_RANGE);
+		CHECK_EQ(rw_text_encode(RW_TEXT_CALL, site,
+					(const void *)(at + (1ull << 40)), b),
+			 -RW_ERR_OUT_OF_RANGE);
+		/* Targets and sites are 4-aligned. */
+		CHECK_EQ(rw_text_encode(RW_TEXT_JMP, site,
+					(const void *)(at + 6), b),
+			 -EINVAL);
+		CHECK_EQ(rw_text_encode(RW_TEXT_NOP, site + 2, NULL, b),
+			 -EINVAL);
+	}
+	/* NOP and RET ignore the target, even an unreachable one. */
+	CHECK_EQ(rw_text_encode(RW_TEXT_NOP, site, (void *)-1, b), 4);
+	CHECK_EQ(rw_text_encode(RW_TEXT_RET, site, (void *)-1, b), 4);
+	CHECK_EQ(rw_text_encode((enum rw_text_op)0, site, NULL, b), -EINVAL);
+	CHECK_EQ(rw_text_encode((enum rw_text_op)99, site, NULL, b), -EINVAL);
+	CHECK_EQ(rw_text_encode(RW_TEXT_NOP, site, NULL, NULL), -EINVAL);
+}
+#endif
 
 static void test_one_site(void)
 {
 	long c0;
 
-	CHECK(!memcmp(tp_site, nop5, 5));
+	CHECK(!memcmp(tp_site, nop5, L));
 	CHECK_EQ(tp_fn(), 11);
 
 	c0 = tp_counter;
 	CHECK_OK(poke1(tp_site, RW_TEXT_NOP, NULL, RW_TEXT_CALL, tp_helper));
-	CHECK_EQ(tp_site[0], 0xe8);
+	CHECK(rw_test_is_call(tp_site));
 	CHECK_EQ(tp_fn(), 11);
 	CHECK_EQ(tp_counter, c0 + 1);
 	CHECK_EQ(tp_fn(), 11);
 	CHECK_EQ(tp_counter, c0 + 2);
 
 	CHECK_OK(poke1(tp_site, RW_TEXT_CALL, tp_helper, RW_TEXT_NOP, NULL));
-	CHECK(!memcmp(tp_site, nop5, 5));
+	CHECK(!memcmp(tp_site, nop5, L));
 	CHECK_EQ(tp_fn(), 11);
 	CHECK_EQ(tp_counter, c0 + 2);
 
@@ -253,8 +373,8 @@ static void check_many(enum rw_text_op op)
 	uint8_t b[RW_TEXT_INSN_MAX];
 
 	for (int i = 0; i < NMANY; i++) {
-		CHECK_EQ(rw_text_encode(op, many_site(i), tp_helper, b), 5);
-		if (memcmp(many_site(i), b, 5)) {
+		CHECK_EQ(rw_text_encode(op, many_site(i), tp_helper, b), L);
+		if (memcmp(many_site(i), b, L)) {
 			fprintf(stderr, "site %d does not hold op %d\n", i,
 				(int)op);
 			exit(1);
@@ -359,7 +479,7 @@ static void perms_named(const char *name, char *perms)
  */
 static void test_exec_only(struct rw_text_poke *p)
 {
-	static uint8_t snap[NMANY * 5];
+	static uint8_t snap[NMANY * L];
 	void *vsys = (void *)(uintptr_t)0xffffffffff600000ull;
 	char vperms[8], perms[8];
 	uint8_t *page;
@@ -383,15 +503,14 @@ static void test_exec_only(struct rw_text_poke *p)
 	page = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(page != MAP_FAILED);
-	memcpy(page, nop5, 5);
-	page[5] = 0xc3;
+	memcpy(page, nop5, L);
 	CHECK_EQ(mprotect(page, (size_t)pg, PROT_EXEC), 0);
 	perms_of(page, perms);
 	CHECK(!strcmp(perms, "--xp"));
-	mk(&p[0], page, RW_TEXT_NOP, NULL, RW_TEXT_CALL, page + 5);
+	mk(&p[0], page, RW_TEXT_NOP, NULL, RW_TEXT_CALL, page + 8);
 	CHECK_EQ(rw_text_poke_batch(p, 1), -EFAULT);
 	CHECK_EQ(mprotect(page, (size_t)pg, PROT_READ), 0);
-	CHECK(!memcmp(page, nop5, 5));
+	CHECK(!memcmp(page, nop5, L));
 	munmap(page, (size_t)pg);
 	printf("execute-only: [vsyscall] (%s) and a --xp page refused\n",
 	       vperms[0] ? vperms : "absent");
@@ -400,9 +519,13 @@ static void test_exec_only(struct rw_text_poke *p)
 static void test_errors(void)
 {
 	static struct rw_text_poke p[NMANY];
-	static uint8_t snap[NMANY * 5 + 16];
+	static uint8_t snap[NMANY * L + 16];
 	struct rw_text_stats s0, s1;
+#if defined(__x86_64__)
 	uint8_t bad[5] = { 0x48, 0x89, 0xc0, 0x90, 0x90 }; /* mov; nop; nop */
+#else
+	uint8_t bad[4] = { 0xe0, 0x03, 0x00, 0xaa }; /* mov x0, x0 */
+#endif
 
 	memcpy(snap, tp_many_sites, sizeof(snap));
 
@@ -427,7 +550,8 @@ static void test_errors(void)
 	CHECK_EQ(rw_text_poke_batch(p, NMANY), -EILSEQ);
 	CHECK(!memcmp(snap, tp_many_sites, sizeof(snap)));
 
-	/* Overlap: a site 2 bytes into another; a site given twice. */
+	/* Overlap: a site 2 bytes into another (on aarch64 also misaligned:
+	 * -EINVAL either way); a site given twice. */
 	many_pokes(p, RW_TEXT_NOP, RW_TEXT_CALL);
 	p[10].addr = many_site(10) + 2;
 	CHECK_EQ(rw_text_poke_batch(p, NMANY), -EINVAL);
@@ -439,25 +563,27 @@ static void test_errors(void)
 
 	/* Instructions rewire cannot patch or emulate. */
 	many_pokes(p, RW_TEXT_NOP, RW_TEXT_CALL);
-	memcpy(p[3].new_insn, bad, 5);
+	memcpy(p[3].new_insn, bad, L);
 	{
 		CHECK_EQ(rw_text_poke_batch(p, NMANY), -RW_ERR_BAD_INSN);
 	}
 	many_pokes(p, RW_TEXT_NOP, RW_TEXT_CALL);
-	memcpy(p[3].old_insn, bad, 5);
+	memcpy(p[3].old_insn, bad, L);
 	{
 		CHECK_EQ(rw_text_poke_batch(p, NMANY), -RW_ERR_BAD_INSN);
 	}
+#if defined(__x86_64__)
 	/* A RET with something other than int3 padding. */
 	many_pokes(p, RW_TEXT_NOP, RW_TEXT_RET);
 	p[4].new_insn[4] = 0x90;
 	{
 		CHECK_EQ(rw_text_poke_batch(p, NMANY), -RW_ERR_BAD_INSN);
 	}
-	/* Lengths: 4 is not an instruction rewire knows; 0 and > max are
-	 * invalid. */
+#endif
+	/* Lengths: one other than a site's is not an instruction rewire
+	 * knows; 0 and > max are invalid. */
 	many_pokes(p, RW_TEXT_NOP, RW_TEXT_CALL);
-	p[7].len = 4;
+	p[7].len = L == 5 ? 4 : 5;
 	{
 		CHECK_EQ(rw_text_poke_batch(p, NMANY), -RW_ERR_BAD_INSN);
 	}
@@ -714,17 +840,17 @@ static void usr1(int sig)
 	/* Only the main thread patches tp_dl_site; an int3 there means the
 	 * main thread is inside its batch (between arming and the final
 	 * first-byte write, where it calls no allocator). */
-	nested = *(volatile uint8_t *)tp_dl_site == 0xcc;
+	nested = rw_test_is_trap(tp_dl_site);
 	if (!nested && !atomic_load(&self_signal)) {
 		atomic_fetch_add(&h_skipped, 1);
 		goto out;
 	}
 	/* Build the poke without rw_text_encode's help for the old bytes:
 	 * only this handler patches tp_sig_site. */
-	on = tp_sig_site[0] == 0xe8;
+	on = rw_test_is_call(tp_sig_site);
 	memset(&p, 0, sizeof(p));
 	p.addr = tp_sig_site;
-	p.len = 5;
+	p.len = L;
 	rw_text_encode(on ? RW_TEXT_CALL : RW_TEXT_NOP, tp_sig_site, tp_helper,
 		       p.old_insn);
 	rw_text_encode(on ? RW_TEXT_NOP : RW_TEXT_CALL, tp_sig_site, tp_helper,
@@ -755,7 +881,7 @@ static void *sender(void *arg)
 		long before;
 		uint64_t t;
 
-		if (*(volatile uint8_t *)tp_dl_site != 0xcc)
+		if (!rw_test_is_trap(tp_dl_site))
 			continue;
 		before = atomic_load(&h_deadlk) + atomic_load(&h_skipped) +
 			 atomic_load(&h_bad) + atomic_load(&h_ok);
@@ -822,7 +948,7 @@ static void test_edeadlk(void)
 		exit(1);
 	}
 	/* The handler's own site reflects its successful batches. */
-	CHECK_EQ(tp_sig_site[0] == 0xe8, atomic_load(&h_sig_on) == 1);
+	CHECK_EQ(rw_test_is_call(tp_sig_site), atomic_load(&h_sig_on) == 1);
 	CHECK(atomic_load(&h_ok) >= selfs);
 	printf("-EDEADLK: %ld batches, %ld nested calls got -EDEADLK, "
 	       "%ld calls outside got 0, %ld signals landed elsewhere\n",
@@ -853,14 +979,18 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 	atomic_fetch_add(&sys_traps, 1);
 	memset(&p, 0, sizeof(p));
 	p.addr = tp_sig_site;
-	p.len = 5;
+	p.len = L;
 	rw_text_encode(RW_TEXT_NOP, tp_sig_site, NULL, p.old_insn);
 	rw_text_encode(RW_TEXT_CALL, tp_sig_site, tp_helper, p.new_insn);
 	if (rw_text_poke_batch(&p, 1) == -EDEADLK)
 		atomic_fetch_add(&sys_deadlk, 1);
 	else
 		atomic_fetch_add(&sys_other, 1);
+#if defined(__x86_64__)
 	uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
+#else
+	uc->uc_mcontext.regs[0] = (unsigned long long)-EPERM;
+#endif
 }
 
 /* Add a seccomp filter: system call @nr gets @action. */
@@ -869,7 +999,11 @@ static int seccomp_add(int nr, unsigned action)
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, arch)),
+#if defined(__x86_64__)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+#else
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 1, 0),
+#endif
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, nr)),
@@ -902,7 +1036,7 @@ static int refused_child(void)
 	rw_text_set_policy(0);
 	CHECK_EQ(poke1(tp_site, RW_TEXT_NOP, NULL, RW_TEXT_CALL, tp_helper),
 		 -RW_ERR_TEXT_WRITE);
-	CHECK(!memcmp(tp_site, nop5, 5));
+	CHECK(!memcmp(tp_site, nop5, L));
 	CHECK_EQ(tp_fn(), 11);
 	CHECK_EQ(tp_counter, c0);
 	CHECK_EQ(atomic_load(&sys_traps), 1);
@@ -919,7 +1053,7 @@ static int refused_child(void)
 		return 1;
 	CHECK_EQ(poke1(tp_site, RW_TEXT_CALL, tp_helper, RW_TEXT_NOP, NULL),
 		 -EACCES);
-	CHECK_EQ(tp_site[0], 0xe8);
+	CHECK(rw_test_is_call(tp_site));
 	CHECK_EQ(tp_fn(), 11);
 	CHECK_EQ(tp_counter, c0 + 2);
 	CHECK(atomic_load(&sys_traps) >= 3);
@@ -984,11 +1118,11 @@ static void test_error_table(void)
 /* The generic backend has no code patching. */
 static void test_generic(void)
 {
-	struct rw_text_poke p = { .addr = tp_site, .len = 5 };
+	struct rw_text_poke p = { .addr = tp_site, .len = L };
 	uint8_t b[RW_TEXT_INSN_MAX];
 
-	memcpy(p.old_insn, nop5, 5);
-	memcpy(p.new_insn, nop5, 5);
+	memcpy(p.old_insn, nop5, L);
+	memcpy(p.new_insn, nop5, L);
 	CHECK_EQ(rw_text_encode(RW_TEXT_NOP, tp_site, NULL, b), -ENOSYS);
 	CHECK_EQ(rw_text_poke_batch(&p, 1), -ENOSYS);
 	CHECK_EQ(rw_text_poke_batch(&p, 0), 0);
@@ -1025,7 +1159,7 @@ static void test_strerror(void)
 int main(void)
 {
 	test_strerror();
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 	test_generic();
 	return 0;
 #else

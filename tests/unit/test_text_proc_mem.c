@@ -28,8 +28,9 @@
 #include <rewire/config.h>
 
 #include "check.h"
+#include "insn.h"
 
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 int main(void)
 {
 	SKIP("no code patching on this backend");
@@ -175,15 +176,16 @@ static void case_rawfork(void)
 	printf("rawfork: the child patched its own code, not ours\n");
 }
 
-static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+#define nop5 rw_test_nop
+#define L RW_TEST_INSN
 
 /* A batch turning the NOP at @code into a jmp to the next instruction. */
 static int poke_jmp(uint8_t *code)
 {
-	struct rw_text_poke pk = { .addr = code, .len = 5 };
+	struct rw_text_poke pk = { .addr = code, .len = L };
 
-	memcpy(pk.old_insn, nop5, 5);
-	CHECK_EQ(rw_text_encode(RW_TEXT_JMP, code, code + 5, pk.new_insn), 5);
+	memcpy(pk.old_insn, nop5, L);
+	CHECK_EQ(rw_text_encode(RW_TEXT_JMP, code, code + 8, pk.new_insn), L);
 	return rw_text_poke_batch(&pk, 1);
 }
 
@@ -201,13 +203,13 @@ static void case_noproc(void)
 	CHECK(!rw_static_key_enabled(&pm_key));
 	CHECK_EQ(pm_keyed(), 0);
 	CHECK(code != MAP_FAILED);
-	memcpy(code, nop5, 5);
-	memset(code + 5, 0xc3, 4096 - 5);
+	memcpy(code, nop5, L);
+	memset(code + L, 0, 4096 - L); /* never run */
 	CHECK(mprotect(code, 4096, PROT_READ | PROT_EXEC) == 0);
 	err = poke_jmp(code);
 	printf("noproc: batch: %d (%s)\n", err, rw_strerror(err));
 	CHECK_EQ(err, -RW_ERR_NO_PROC);
-	CHECK(!memcmp(code, nop5, 5));
+	CHECK(!memcmp(code, nop5, L));
 }
 
 static void case_eio(void)
@@ -218,7 +220,7 @@ static void case_eio(void)
 
 	m = memfd_create("code", MFD_CLOEXEC);
 	CHECK(m >= 0);
-	CHECK(write(m, nop5, 5) == 5);
+	CHECK(write(m, nop5, L) == L);
 	CHECK(ftruncate(m, 4096) == 0);
 	/* Read-only file, shared mapping: never writable, not even by the
 	 * kernel's forced write. */
@@ -230,7 +232,7 @@ static void case_eio(void)
 	err = poke_jmp(code);
 	printf("eio: %d (%s)\n", err, rw_strerror(err));
 	CHECK_EQ(err, -RW_ERR_TEXT_WRITE);
-	CHECK(!memcmp(code, nop5, 5));
+	CHECK(!memcmp(code, nop5, L));
 	CHECK(munmap(code, 4096) == 0);
 	CHECK(close(ro) == 0 && close(m) == 0);
 }
@@ -309,4 +311,4 @@ int main(int argc, char **argv)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_PATCHING */

@@ -175,6 +175,8 @@ int rw__arch_encode(const struct rw__insn *insn, uintptr_t site, uint8_t *out)
 		return 4;
 	case RW_TEXT_JMP:
 	case RW_TEXT_CALL:
+		if (insn->target & 3)
+			return -EINVAL;
 		if (!a64_b_reach(site, insn->target))
 			return -RW_ERR_OUT_OF_RANGE;
 		put32(out, insn->op == RW_TEXT_JMP
@@ -191,7 +193,9 @@ int rw__arch_decode(const uint8_t *b, size_t len, uintptr_t site,
 {
 	uint32_t insn;
 
-	if (len != 4 || (site & 3))
+	if (site & 3)
+		return -EINVAL; /* not where an instruction can be */
+	if (len != 4)
 		return -RW_ERR_BAD_INSN;
 	memcpy(&insn, b, 4);
 	out->len = 4;

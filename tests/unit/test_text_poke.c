@@ -183,11 +183,16 @@ __asm__(".pushsection .text.rw_test_text_poke, \"ax\", %progbits\n\t"
 	".popsection");
 #endif
 
+/* Hidden: the labels are local to the asm above, and a GOT reference to a
+ * local label would name its section (aarch64's BFD ld then drops the
+ * offset and every label becomes the section's start). */
+#pragma GCC visibility push(hidden)
 int tp_fn(void);
 void tp_many(void);
 void tp_dl_fn(void);
 extern uint8_t tp_site[], tp_alt[], tp_helper[], tp_many_sites[];
 extern uint8_t tp_dl_site[], tp_sig_site[];
+#pragma GCC visibility pop
 /* Bumped by tp_helper with a locked increment. */
 volatile long tp_counter __attribute__((used));
 

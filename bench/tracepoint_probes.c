@@ -24,11 +24,27 @@ __attribute__((noinline)) void tpb_probe_count(void *data, long a, long b)
 	c->n++;
 }
 
+/* The cheap counter: rdtsc, or CNTVCT_EL0 on aarch64 (what rewire trace's
+ * ring clock reads on each). */
+static inline unsigned long long stamp(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+	unsigned long long t;
+
+	__asm__ volatile("mrs %0, cntvct_el0" : "=r"(t));
+	return t;
+#else
+	return 0;
+#endif
+}
+
 __attribute__((noinline)) void tpb_probe_ring(void *data, long a, long b)
 {
 	struct tpb_event *e = &ring.ev[ring.head++ & (TPB_RING_SIZE - 1)];
 
-	e->tsc = __builtin_ia32_rdtsc();
+	e->tsc = stamp();
 	e->a = a;
 	e->b = b;
 	e->data = data;

@@ -370,6 +370,18 @@ static unsigned long registry_check(bool scan)
 	return marked;
 }
 
+/* A spin-wait hint: PAUSE, YIELD on aarch64. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
 /*
  * Between two checks of G4. Checks are cheap, and a busy reader is caught
  * outside its sections only between two of them: keep checking often
@@ -379,7 +391,7 @@ static void backoff(unsigned int round)
 {
 	if (round < 64) {
 		for (int i = 0; i < 32; i++)
-			__builtin_ia32_pause();
+			cpu_relax();
 	} else if (round < 128) {
 		sched_yield();
 	} else {

@@ -102,9 +102,10 @@ static int stub_new(struct rw_tracepoint *tp, const struct rw__tp_funcs *f,
 		return -ENOMEM;
 	err = rw__lock_acquire(&rw__text_lock);
 	if (!err) {
-		err = rw__arch_bound_stub_alloc((uintptr_t)tp->call->tramp,
-						f->probes[0].func,
-						f->probes[0].data, &st->code);
+		/* Near the trampoline's slot, which jumps to the stub. */
+		err = rw__arch_bound_stub_alloc(
+			rw__arch_tramp_slot((uintptr_t)tp->call->tramp),
+			f->probes[0].func, f->probes[0].data, &st->code);
 		rw__lock_release(&rw__text_lock);
 	}
 	if (err) {

@@ -14,7 +14,9 @@
  *		self.nest++;	one instruction, a compiler barrier
  *	unlock:	self.nest--;	one instruction, a compiler barrier
  *
- * Five or six instructions in all, no fence and no atomic read-modify-write:
+ * Five or six instructions in all on x86-64 (on aarch64 a load, an add and
+ * a store each way, the last a store-release), no fence and
+ * no atomic read-modify-write:
  * grace periods (src/readside.c) pay instead, with
  * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which orders every running
  * thread's accesses as a full barrier would, and then wait until each
@@ -24,8 +26,9 @@
  *
  * Properties the callers rely on:
  * - Nests, and works in signal handlers: the increment and the decrement
- *   are single instructions of the owning thread, and a handler leaves the
- *   count as it found it.
+ *   are done by the owning thread alone (one instruction on x86-64; a load
+ *   and a store of the same thread elsewhere), and a handler that
+ *   interrupts them leaves the count as it found it.
  * - A thread registers itself on its first lock (async-signal-safe: no
  *   allocation, signals blocked around the registry lock) and unregisters
  *   at thread exit.
@@ -53,8 +56,9 @@ struct rw__rs_thread {
 	void *priv[4];
 };
 
-/* initial-exec: a TLS access is one %fs-relative instruction from an
- * executable or a library loaded with librewire, never __tls_get_addr. */
+/* initial-exec: a TLS access is one %fs-relative instruction (aarch64: an
+ * offset from TPIDR_EL0) from an executable or a library loaded with
+ * librewire, never __tls_get_addr. */
 RW_EXPORT extern __thread struct rw__rs_thread rw__rs_self
 	__attribute__((tls_model("initial-exec")));
 
@@ -68,10 +72,17 @@ RW_EXPORT void rw__rs_register(void);
 #define RW__RS_INC() RW__RS_ADD("incq")
 #define RW__RS_DEC() RW__RS_ADD("decq")
 #else
-/* Elsewhere, and under ThreadSanitizer: relaxed atomics (a load and a
- * store, still signal-safe: a handler restores the count), the decrement a
- * release so that TSan sees the section happen before the grace period's
- * acquire load of a zero count. */
+/* Elsewhere (aarch64 included), and under ThreadSanitizer: relaxed atomics
+ * (a load and a store, still signal-safe: a handler restores the count),
+ * the decrement a release so that TSan sees the section happen before the
+ * grace period's acquire load of a zero count. On a weakly ordered machine
+ * the release (STLR on aarch64) also keeps the section's loads before the
+ * zero that a grace period may see; G5 of src/readside.c (membarrier after
+ * the scan) gives that too, so either suffices. Entering needs no barrier
+ * on any machine: G2's membarrier is a full barrier at one point of the
+ * reader's program order, and the section's loads come after the
+ * increment in that order; if the increment is before that point, G3 sees
+ * it, else the loads see what the updater stored before G2. */
 #define RW__RS_INC()                                                 \
 	do {                                                         \
 		__atomic_store_n(&rw__rs_self.nest,                  \

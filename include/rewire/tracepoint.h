@@ -5,7 +5,8 @@
  * Overview
  *
  * A tracepoint is a named event with typed arguments, fired at a site in the
- * program. With no probe attached the site is a 5-byte NOP (a static key).
+ * program. With no probe attached the site is a NOP (a static key: 5 bytes
+ * on x86-64, one instruction on aarch64).
  * With probes attached the NOP becomes a jump to an RCU read-side critical
  * section (rewire's own read side, rewire/readside.h: a thread-local
  * increment and decrement) that calls a static call:
@@ -13,7 +14,8 @@
  *	probes	static call target		probe's data comes from
  *	0	nothing (ret), site is a NOP	-
  *	1	a bound stub of (probe, data)	the stub: "movabs $data,%rdi;
- *						jmp probe"
+ *						jmp probe" (aarch64: "ldr x0,
+ *						=data; b probe")
  *	2+	the tracepoint's iterator	the array entry that also names
  *						the function
  *
@@ -588,12 +590,14 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 /*
  * The data argument of a site: nobody reads it (a bound stub loads its own
  * data over it, the iterator and the generic adapter take theirs from the
- * array, a NULL target returns at once), so on x86-64 no instruction sets
- * it and the call passes whatever %rdi holds: the empty asm tells the
- * compiler that the value is in %rdi (volatile, or gcc hoists it out of
- * a loop and moves the value it saw then into %rdi at every call).
- * Elsewhere, and under MemorySanitizer (which checks that arguments are
- * initialized), it is NULL.
+ * array, a NULL target returns at once), so on x86-64 and aarch64 no
+ * instruction sets it and the call passes whatever the first argument
+ * register (%rdi, x0) holds: the empty asm tells the compiler that the
+ * value is in that register (volatile, or gcc hoists it out of a loop and
+ * moves the value it saw then into the register at every call). On
+ * aarch64 a local register variable names x0, which GCC and Clang honour
+ * for an asm operand. Elsewhere, and under MemorySanitizer (which checks
+ * that arguments are initialized), it is NULL.
  */
 #if defined(__has_feature)
 #if __has_feature(memory_sanitizer)
@@ -605,6 +609,13 @@ rw__tp_rec_str(unsigned long long *slot, char *dst, union rw_tp_value v)
 	__extension__({                            \
 		void *__nd;                        \
 		__asm__ volatile("" : "=D"(__nd)); \
+		__nd;                              \
+	})
+#elif defined(__aarch64__) && !defined(RW__TP_MSAN)
+#define RW__TP_NODATA()                            \
+	__extension__({                            \
+		register void *__nd __asm__("x0"); \
+		__asm__ volatile("" : "=r"(__nd)); \
 		__nd;                              \
 	})
 #else

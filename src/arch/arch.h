@@ -200,13 +200,15 @@ void rw__arch_sync_after_fork(void);
 /*
  * The time-stamp counter: `rewire trace`'s cheap clock (src/ctl/ring.h,
  * RW_TRACE_CLOCK_TSC). rw__arch_tsc_present(): whether rw__arch_tsc()
- * reads a counter at all (x86-64: true; the generic backend has none).
- * rw__arch_tsc_invariant(): whether it ticks at one rate in every power
- * state and alike on every core, so that its ticks can be turned into
- * nanoseconds with one calibration (x86-64: CPUID 0x80000007 EDX bit 8,
- * or /proc/cpuinfo's constant_tsc and nonstop_tsc). rw__arch_tsc_hz():
- * its frequency when the machine says it (CPUID leaf 0x15, or the
- * hypervisor's leaf 0x40000010), else 0. The three are computed once.
+ * reads a counter at all (x86-64 and aarch64: true; the generic backend
+ * has none). rw__arch_tsc_invariant(): whether it ticks at one rate in
+ * every power state and alike on every core, so that its ticks can be
+ * turned into nanoseconds with one calibration (x86-64: CPUID 0x80000007
+ * EDX bit 8, or /proc/cpuinfo's constant_tsc and nonstop_tsc; aarch64:
+ * always, the generic timer's count, src/arch/aarch64/clock.c).
+ * rw__arch_tsc_hz(): its frequency when the machine says it (CPUID leaf
+ * 0x15, or the hypervisor's leaf 0x40000010; aarch64: CNTFRQ_EL0), else
+ * 0. The three are computed once.
  * rw__arch_tsc(): one read, inline (no call, no fence: the counter is not
  * ordered with the loads and stores around it, which a timestamp does not
  * need); async-signal-safe. 0 without a counter.
@@ -221,6 +223,14 @@ static inline __attribute__((always_inline)) uint64_t rw__arch_tsc(void)
 
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
 	return hi << 32 | lo;
+}
+#elif defined(RW_BACKEND_AARCH64)
+static inline __attribute__((always_inline)) uint64_t rw__arch_tsc(void)
+{
+	uint64_t t; /* the virtual count: CNTPCT_EL0 less CNTVOFF */
+
+	__asm__ volatile("mrs %0, cntvct_el0" : "=r"(t));
+	return t;
 }
 #else
 static inline uint64_t rw__arch_tsc(void)

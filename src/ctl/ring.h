@@ -76,16 +76,23 @@
  *
  * Clock (version 2). rw_trace_shm.clock says what ts counts:
  *
- *   RW_TRACE_CLOCK_TSC	the x86 time-stamp counter (rdtsc), taken when the
- *			TSC is invariant (CPUID 0x80000007 EDX bit 8, or
- *			/proc/cpuinfo's constant_tsc and nonstop_tsc) and
- *			$REWIRE_TRACE_CLOCK in the traced process is not
+ *   RW_TRACE_CLOCK_TSC	the machine's cycle or system counter: on x86-64
+ *			the time-stamp counter (rdtsc), taken when the TSC is
+ *			invariant (CPUID 0x80000007 EDX bit 8, or
+ *			/proc/cpuinfo's constant_tsc and nonstop_tsc); on
+ *			aarch64 the generic timer's virtual count (CNTVCT_EL0,
+ *			one constant-rate counter for every core by the
+ *			architecture's rules, so always taken); in both cases
+ *			unless $REWIRE_TRACE_CLOCK in the traced process is
  *			"monotonic". The session's start is calibrated: cal_tsc
  *			is the TSC halfway between two reads that bracket the
  *			clock_gettime() reads of cal_realtime and
  *			cal_monotonic (the narrowest of a few tries); tsc_hz is
  *			the counter's frequency when the machine says it (CPUID
- *			leaf 0x15, or the hypervisor's leaf 0x40000010), else 0.
+ *			leaf 0x15, or the hypervisor's leaf 0x40000010; on
+ *			aarch64 CNTFRQ_EL0), else 0. A reader reads the same
+ *			counter (it runs on the same machine): "TSC" below
+ *			means either.
  *			The reader converts ticks to nanoseconds of the clock
  *			the user chose (realtime or monotonic) from that
  *			calibration and from (tsc, clock) pairs it takes itself
@@ -93,7 +100,8 @@
  *			process of the machine. Every output of one session gets
  *			the same nanoseconds for one event.
  *   CLOCK_MONOTONIC	ns, clock_gettime(CLOCK_MONOTONIC): the fallback
- *			where the TSC is not invariant or not x86-64;
+ *			where the TSC is not invariant, or on the generic
+ *			backend;
  *			cal_realtime - cal_monotonic gives wall-clock times.
  *   CLOCK_REALTIME	ns since the epoch: version 1 sessions (older
  *			librewire), which the reader still reads.

@@ -39,7 +39,8 @@
  * which measures first: so its records, padding and drops are the generic
  * probe's, byte for byte.
  *
- * The timestamp (ring.h, Clock): the TSC (one rdtsc, src/arch) or
+ * The timestamp (ring.h, Clock): the TSC (one rdtsc, or one read of
+ * CNTVCT_EL0 on aarch64: rw__arch_tsc(), src/arch) or
  * clock_gettime(CLOCK_MONOTONIC), the session's choice at start.
  *
  * Shared variables, and what protects them: a session's fields are written
@@ -1029,7 +1030,8 @@ static int clock_choose(unsigned want, unsigned *clock, char *err,
 	if (want == RW_TRACE_CLOCK_TSC && !rw__arch_tsc_present()) {
 		seterr(err, errlen,
 		       "this machine has no time-stamp counter that rewire "
-		       "reads (x86-64 only): use the monotonic clock");
+		       "reads (x86-64 and aarch64 backends only): use the "
+		       "monotonic clock");
 		return -EOPNOTSUPP;
 	}
 	if (want && want != RW_TRACE_CLOCK_TSC && want != CLOCK_MONOTONIC) {

@@ -14,10 +14,12 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+/* On aarch64 function tracing may not be there (yet): AGG_START says so,
+ * and the test skips with the server's message. */
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing needs the x86_64 backend");
+	SKIP("function tracing needs a code-patching backend");
 }
 #else
 

@@ -20,6 +20,9 @@
  *   and another single probe added, several times: each needs a new stub.
  *   The parked reader's stub keeps its exact bytes (a stub slot freed at
  *   once is the first one reused) and its descriptor is not freed.
+ * - Far probe: a probe out of a direct jump's reach from the stub is
+ *   reached through a register, with its data (the stub's bytes are
+ *   decoded; the probe stores its argument where the data points).
  * Under ASan the test's free() is not used: the sanitizer's own quarantine
  * and use-after-free checks take its place (the reader reads the array
  * after its probe returns).
@@ -30,6 +33,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -156,6 +160,7 @@ static struct rw_tracepoint *tp(void)
 	return rw_tracepoint_ptr(tg_event);
 }
 
+#ifdef RW_BACKEND_X86_64
 /* The bound stub the static call jumps to now (jmp rel32 in the slot). */
 static const uint8_t *stub_code(void)
 {
@@ -166,6 +171,90 @@ static const uint8_t *stub_code(void)
 	memcpy(&rel, tr + 1, 4);
 	return tr + 5 + rel;
 }
+
+/* The stub at @code loads @data and goes to @func: "movabs $data, %rdi",
+ * then "jmp rel32" or "jmp *0(%rip)" with the address after it. */
+static void check_stub(const uint8_t *code, const void *data, const void *func)
+{
+	CHECK(code[0] == 0x48 && code[1] == 0xbf);
+	CHECK(!memcmp(code + 2, &data, 8));
+	if (code[10] == 0xe9) {
+		int32_t rel;
+
+		memcpy(&rel, code + 11, 4);
+		CHECK(code + 15 + rel == (const uint8_t *)func);
+	} else {
+		CHECK(code[10] == 0xff && code[11] == 0x25);
+		CHECK(!memcmp(code + 16, &func, 8));
+	}
+}
+
+/* Whether the stub at @code goes to its probe through a register. */
+static bool stub_is_far(const uint8_t *code)
+{
+	return code[10] != 0xe9;
+}
+
+/* A probe of tg_event in machine code: *(int *)data = x; return. */
+static const uint8_t far_probe_code[] = { 0x89, 0x37, 0xc3 };
+#elif defined(RW_BACKEND_AARCH64)
+static uint32_t insn_at(const uint8_t *p)
+{
+	uint32_t i;
+
+	memcpy(&i, p, 4);
+	return i;
+}
+
+/* The target of the B at @pc. */
+static const uint8_t *b_target(const uint8_t *pc)
+{
+	uint32_t i = insn_at(pc);
+
+	CHECK_EQ(i & 0xfc000000u, 0x14000000u);
+	return pc + (intptr_t)((int32_t)(i << 6) >> 6) * 4;
+}
+
+/* The bound stub the static call jumps to now: the slot, after the
+ * trampoline's BTI, is a B to it, or to the static call's far stub
+ * "LDR X16, #8; BR X16; .quad target". */
+static const uint8_t *stub_code(void)
+{
+	const uint8_t *s = b_target((const uint8_t *)tp()->call->tramp + 4);
+
+	if (insn_at(s) == 0x58000050u && insn_at(s + 4) == 0xd61f0200u) {
+		uintptr_t f;
+
+		memcpy(&f, s + 8, 8);
+		s = (const uint8_t *)f;
+	}
+	return s;
+}
+
+/* The stub at @code loads @data and goes to @func: "LDR X0, #16", then
+ * "B func" or "LDR X16, #20; BR X16"; data at +16, func at +24. */
+static void check_stub(const uint8_t *code, const void *data, const void *func)
+{
+	CHECK_EQ(insn_at(code), 0x58000080u);
+	CHECK(!memcmp(code + 16, &data, 8));
+	CHECK(!memcmp(code + 24, &func, 8));
+	if ((insn_at(code + 4) & 0xfc000000u) == 0x14000000u) {
+		CHECK(b_target(code + 4) == (const uint8_t *)func);
+	} else {
+		CHECK_EQ(insn_at(code + 4), 0x580000b0u);
+		CHECK_EQ(insn_at(code + 8), 0xd61f0200u);
+	}
+}
+
+static bool stub_is_far(const uint8_t *code)
+{
+	return (insn_at(code + 4) & 0xfc000000u) != 0x14000000u;
+}
+
+/* A probe of tg_event in machine code: STR W1, [X0]; RET. */
+static const uint8_t far_probe_code[] = { 0x01, 0x00, 0x00, 0xb9,
+					  0xc0, 0x03, 0x5f, 0xd6 };
+#endif
 
 #define MAX_RETIRED 16
 
@@ -252,9 +341,7 @@ static void test_stub(void)
 	mine_desc = tp()->stub;
 	CHECK(mine_desc != NULL);
 	memcpy(mine_bytes, mine_code, sizeof(mine_bytes));
-	/* movabs $&d1, %rdi */
-	CHECK(mine_code[0] == 0x48 && mine_code[1] == 0xbf);
-	CHECK(!memcmp(mine_code + 2, &(void *){ &d1 }, 8));
+	check_stub(mine_code, &d1, (const void *)(uintptr_t)park_probe);
 	t = park_reader();
 
 	watch_start();
@@ -302,13 +389,70 @@ static void test_stub(void)
 	       "elsewhere\n");
 }
 
+/*
+ * A probe beyond the reach of a direct jump from the stub (x86-64: rel32,
+ * +-2 GiB; aarch64: B, +-128 MiB): a copy of a tiny probe in a page mapped
+ * 8 GiB away from the trampoline. The stub must go there through a
+ * register, with the data loaded, and the probe must store the argument
+ * where the data points.
+ */
+static void test_far(void)
+{
+	uintptr_t tramp = (uintptr_t)tp()->call->tramp;
+	const uintptr_t dist = 8ull << 30;
+	const uint8_t *code;
+	void *page = MAP_FAILED;
+	int got = 0;
+
+	/* Above the trampoline if there is room in the address space, else
+	 * below. */
+	for (int i = 0; i < 64 && page == MAP_FAILED; i++) {
+		uintptr_t at = (tramp + dist + (uintptr_t)i * (1u << 24)) &
+			       ~(uintptr_t)0xfff;
+
+		if (tramp > (1ull << 46))
+			at = (tramp - dist - (uintptr_t)i * (1u << 24)) &
+			     ~(uintptr_t)0xfff;
+		page = mmap((void *)at, 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			    -1, 0);
+		/* A kernel that ignores the flag takes the address as a
+		 * hint. */
+		if (page != MAP_FAILED && page != (void *)at) {
+			munmap(page, 4096);
+			page = MAP_FAILED;
+		}
+	}
+	CHECK(page != MAP_FAILED);
+	memcpy(page, far_probe_code, sizeof(far_probe_code));
+	__builtin___clear_cache((char *)page,
+				(char *)page + sizeof(far_probe_code));
+	CHECK_EQ(mprotect(page, 4096, PROT_READ | PROT_EXEC), 0);
+
+	CHECK_OK(rw_tracepoint_probe_register_raw(tp(), page, &got, 10));
+	code = stub_code();
+	check_stub(code, &got, page);
+	CHECK(stub_is_far(code));
+	rw_trace_tg_event(4242);
+	CHECK_EQ(got, 4242);
+	rw_trace_tg_event(-7);
+	CHECK_EQ(got, -7);
+	CHECK_OK(rw_tracepoint_probe_unregister_raw(tp(), page, &got));
+	CHECK_OK(rw_tracepoint_synchronize_unregister());
+	CHECK_OK(rw_rcu_barrier());
+	munmap(page, 4096);
+	printf("far: a probe 8 GiB away, reached through a register\n");
+}
+
 int main(void)
 {
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 	SKIP("bound stubs need code patching");
-#endif
+#else
 	test_iterator();
 	test_stub();
+	test_far();
+#endif
 	printf("tracepoint grace periods: ok\n");
 	return 0;
 }

@@ -13,7 +13,8 @@
  *     flagged late by the right amount, after a LATE note, counted; the
  *     text says "arrived N us late", the JSON has "late_ns";
  *   - clock: a TSC session (clock TSC, calibration) converts each event to
- *     within a few us of clock_gettime() read around its rdtsc, in
+ *     within a few us of clock_gettime() read around its rdtsc (aarch64:
+ *     its read of CNTVCT_EL0), in
  *     CLOCK_REALTIME and in CLOCK_MONOTONIC, over polls spread in time; a
  *     CLOCK_MONOTONIC session likewise; a calibration that contradicts the
  *     clocks is overruled by the reader's own points; after more polls
@@ -66,7 +67,10 @@ static uint64_t now_of(clockid_t id)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-#ifdef __x86_64__
+/* The counters the reader converts (x86-64's TSC, aarch64's CNTVCT_EL0),
+ * read as it reads them: neither early nor late. */
+#if defined(__x86_64__)
+#define HAVE_TSC 1
 static uint64_t tsc(void)
 {
 	uint64_t t;
@@ -74,6 +78,15 @@ static uint64_t tsc(void)
 	__builtin_ia32_lfence();
 	t = __builtin_ia32_rdtsc();
 	__builtin_ia32_lfence();
+	return t;
+}
+#elif defined(__aarch64__)
+#define HAVE_TSC 1
+static uint64_t tsc(void)
+{
+	uint64_t t;
+
+	__asm__ volatile("isb; mrs %0, cntvct_el0; isb" : "=r"(t)::"memory");
 	return t;
 }
 #endif
@@ -116,7 +129,7 @@ static void fake_new(struct fake *f, unsigned version, uint32_t clock)
 		return;
 	}
 	h->subbuf_size = RING;
-#ifdef __x86_64__
+#ifdef HAVE_TSC
 	if (clock == RW_TRACE_CLOCK_TSC) {
 		uint64_t a = tsc();
 
@@ -503,7 +516,7 @@ static void check_clock(uint32_t src, clockid_t out, int polls, uint64_t tol,
 
 			CHECK(n < 64);
 			lo[n] = now_of(out);
-#ifdef __x86_64__
+#ifdef HAVE_TSC
 			ts = src == RW_TRACE_CLOCK_TSC ? tsc()
 						       : now_of((clockid_t)src);
 #else
@@ -518,7 +531,7 @@ static void check_clock(uint32_t src, clockid_t out, int polls, uint64_t tol,
 			 * the table as it is then. */
 			old = n++;
 			lo[old] = now_of(out);
-#ifdef __x86_64__
+#ifdef HAVE_TSC
 			old_ts = src == RW_TRACE_CLOCK_TSC
 					 ? tsc()
 					 : now_of((clockid_t)src);
@@ -558,7 +571,7 @@ static void test_clock(void)
 	 * frequency off by 0.1% is far outside it over 300 ms. */
 	const uint64_t tol = 20000;
 
-#ifdef __x86_64__
+#ifdef HAVE_TSC
 	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_REALTIME, 15, tol, false, 20000);
 	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_MONOTONIC, 15, tol, false, 20000);
 	check_clock(RW_TRACE_CLOCK_TSC, CLOCK_REALTIME, 3, tol, true, 20000);

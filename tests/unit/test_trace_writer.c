@@ -5,9 +5,11 @@
  * the rewire command's reader:
  *
  *   - clocks: with REWIRE_TRACE_CLOCK=monotonic every ts lies between two
- *     CLOCK_MONOTONIC reads around the event; with =tsc (x86-64) between
- *     two rdtsc; the header says which, and its calibration brackets the
- *     session's start; opts.clock overrides, a bad one is refused;
+ *     CLOCK_MONOTONIC reads around the event; with =tsc (x86-64, aarch64)
+ *     between two reads of the counter (rdtsc, CNTVCT_EL0); the header
+ *     says which, and its calibration brackets the session's start (on
+ *     aarch64 its tsc_hz is CNTFRQ_EL0, and the counter is the automatic
+ *     choice); opts.clock overrides, a bad one is refused;
  *   - generated writers: two sessions on the same tracepoints, one with
  *     the writers and one with the generic probe, record the same bytes
  *     (all but ts) for every kind of argument: signed, unsigned, bool,
@@ -80,6 +82,10 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The backends with a counter (rw__arch_tsc_present()). */
+#if defined(RW_BACKEND_X86_64) || defined(RW_BACKEND_AARCH64)
+#define HAVE_TSC 1
+#endif
 #ifdef RW_BACKEND_X86_64
 static uint64_t tsc(void)
 {
@@ -87,6 +93,24 @@ static uint64_t tsc(void)
 
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
 	return (uint64_t)hi << 32 | lo;
+}
+#elif defined(RW_BACKEND_AARCH64)
+/* isb on both sides: the read is neither early nor late with respect to
+ * the event between two of them. */
+static uint64_t tsc(void)
+{
+	uint64_t t;
+
+	__asm__ volatile("isb; mrs %0, cntvct_el0; isb" : "=r"(t)::"memory");
+	return t;
+}
+
+static uint64_t cntfrq(void)
+{
+	uint64_t f;
+
+	__asm__ volatile("mrs %0, cntfrq_el0" : "=r"(f));
+	return f & 0xffffffffu;
 }
 #endif
 
@@ -213,7 +237,7 @@ static void check_clock(const char *env, unsigned want)
 	CHECK(h.cal_realtime >= rt0 && h.cal_realtime <= rt1);
 	CHECK(h.cal_monotonic >= mono0 && h.cal_monotonic <= mono1);
 	for (int i = 0; i < 3; i++) {
-#ifdef RW_BACKEND_X86_64
+#ifdef HAVE_TSC
 		before[i] = want == RW_TRACE_CLOCK_TSC
 				    ? tsc()
 				    : clock_ns(CLOCK_MONOTONIC);
@@ -247,6 +271,10 @@ static void check_clock(const char *env, unsigned want)
 		printf("  tsc: cal_tsc %llu, tsc_hz %llu\n",
 		       (unsigned long long)h.cal_tsc,
 		       (unsigned long long)h.tsc_hz);
+#ifdef RW_BACKEND_AARCH64
+		/* The frequency is the one the machine says. */
+		CHECK_EQ(h.tsc_hz, cntfrq());
+#endif
 	} else {
 		CHECK_EQ(h.cal_tsc, 0);
 		CHECK_EQ(h.tsc_hz, 0);
@@ -263,7 +291,7 @@ static void test_clock_monotonic(void)
 
 static void test_clock_tsc(void)
 {
-#ifdef RW_BACKEND_X86_64
+#ifdef HAVE_TSC
 	check_clock("tsc", RW_TRACE_CLOCK_TSC);
 #else
 	/* No counter on this backend: the monotonic clock. */
@@ -298,6 +326,9 @@ static void test_clock_choice(void)
 		if (c && n)
 			want_auto = RW_TRACE_CLOCK_TSC;
 	}
+#elif defined(RW_BACKEND_AARCH64)
+	/* The generic timer's count is invariant by the architecture. */
+	want_auto = RW_TRACE_CLOCK_TSC;
 #endif
 	/* Auto: the TSC where it is invariant. A machine whose CPUID says
 	 * invariant without the cpuinfo flags also gets the TSC. */
@@ -323,7 +354,7 @@ static void test_clock_choice(void)
 	CHECK_EQ(rw__trace_start_opts(&o, &t, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "clock"));
 	o.clock = RW_TRACE_CLOCK_TSC;
-#ifdef RW_BACKEND_X86_64
+#ifdef HAVE_TSC
 	CHECK_OK(rw__trace_start_opts(&o, &t, err, sizeof(err)));
 	CHECK_EQ(rw__trace_clock(t), RW_TRACE_CLOCK_TSC);
 	rw__trace_stop(t);

@@ -26,6 +26,13 @@ RW_DEFINE_TRACEPOINT(tp_eight, (char, c), (unsigned short, us), (long, l),
 		     (bool, b), (double, d), (const char *, s), (void *, p),
 		     (enum color, col));
 
+/* Eight integers: with the data pointer first, the last ones are passed on
+ * the stack (x86-64: from the sixth on; aarch64: the eighth). */
+RW_DECLARE_TRACEPOINT(tp_ints, (long, a1), (long, a2), (long, a3), (long, a4),
+		      (long, a5), (long, a6), (long, a7), (long, a8));
+RW_DEFINE_TRACEPOINT(tp_ints, (long, a1), (long, a2), (long, a3), (long, a4),
+		     (long, a5), (long, a6), (long, a7), (long, a8));
+
 /* Fire through non-inlined functions so that each is one site. */
 __attribute__((noinline)) static void fire_two(int s, const char *p)
 {
@@ -83,6 +90,14 @@ static void test_disabled_is_nop(void)
 	for (int i = 0; i < 64 && !found; i++)
 		found = memcmp(code + i, nop5, 5) == 0;
 	CHECK(found);
+#elif defined(RW_BACKEND_AARCH64)
+	/* The site in fire_two() is a NOP (d503201f), 4-byte aligned. */
+	const uint32_t *code = (const uint32_t *)(uintptr_t)&fire_two;
+	bool found = false;
+
+	for (int i = 0; i < 32 && !found; i++)
+		found = code[i] == 0xd503201fu;
+	CHECK(found);
 #endif
 	log_reset();
 	fire_two(1, "x");
@@ -101,7 +116,7 @@ static void test_one_probe(void)
 	CHECK(log_[0].data == &d1);
 	CHECK_EQ(log_[0].status, 200);
 	CHECK(strcmp(log_[0].path, "/a") == 0);
-#ifdef RW_BACKEND_X86_64
+#if defined(RW_BACKEND_X86_64) || defined(RW_BACKEND_AARCH64)
 	/* One probe: the static call targets a bound stub, not the probe
 	 * (the probe could not know its data) and not the iterator. */
 	void *t = rw__static_call_query(rw_tracepoint_ptr(tp_two)->call);
@@ -200,6 +215,64 @@ static void test_no_arguments(void)
 	CHECK_EQ(none_calls, 1);
 }
 
+/*
+ * A typed probe of eight integers, alone (a bound stub: it must load the
+ * data and leave every argument register and the stack as the site made
+ * them) and then with a second probe (the iterator).
+ */
+static long ints_seen[2][9];
+static int ints_calls[2];
+
+#define INTS_PROBE(n)                                                          \
+	static void ints_probe##n(void *data, long a1, long a2, long a3,       \
+				  long a4, long a5, long a6, long a7, long a8) \
+	{                                                                      \
+		const long v[9] = {                                            \
+			(long)(intptr_t)data, a1, a2, a3, a4, a5, a6, a7, a8   \
+		};                                                             \
+		memcpy(ints_seen[n], v, sizeof(v));                            \
+		ints_calls[n]++;                                               \
+	}
+INTS_PROBE(0)
+INTS_PROBE(1)
+
+__attribute__((noinline)) static void fire_ints(long base)
+{
+	rw_trace_tp_ints(base + 1, base + 2, base + 3, base + 4, base + 5,
+			 base + 6, base + 7, base + 8);
+}
+
+static void check_ints(int n, void *data, long base)
+{
+	CHECK(ints_seen[n][0] == (long)(intptr_t)data);
+	for (int i = 1; i <= 8; i++)
+		CHECK_EQ(ints_seen[n][i], base + i);
+}
+
+static void test_many_args(void)
+{
+	CHECK_OK(rw_tracepoint_probe_register(tp_ints, ints_probe0, &d1, 10));
+	fire_ints(100);
+	CHECK_EQ(ints_calls[0], 1);
+	check_ints(0, &d1, 100);
+	fire_ints(-1000);
+	check_ints(0, &d1, -1000);
+	CHECK_OK(rw_tracepoint_probe_register(tp_ints, ints_probe1, &d2, 5));
+	fire_ints(7);
+	CHECK_EQ(ints_calls[0], 3);
+	CHECK_EQ(ints_calls[1], 1);
+	check_ints(0, &d1, 7);
+	check_ints(1, &d2, 7);
+	CHECK_OK(rw_tracepoint_probe_unregister(tp_ints, ints_probe0, &d1));
+	/* Back to one probe: a stub again, now with the other data. */
+	fire_ints(1L << 40);
+	CHECK_EQ(ints_calls[0], 3);
+	check_ints(1, &d2, 1L << 40);
+	CHECK_OK(rw_tracepoint_probe_unregister(tp_ints, ints_probe1, &d2));
+	fire_ints(0);
+	CHECK_EQ(ints_calls[1], 2);
+}
+
 /* Generic probes see names, types and values, and print events. */
 static char last_event[256];
 static int generic_calls;
@@ -217,9 +290,16 @@ static void test_generic(void)
 	struct rw_tracepoint *tp = rw_tracepoint_ptr(tp_eight);
 	static const char *const names[] = { "c", "us", "l", "b",
 					     "d", "s",	"p", "col" };
+	/* char: signed on x86-64, unsigned on aarch64 (the ABIs say so). */
 	static const enum rw_tp_kind kinds[] = {
-		RW_TP_SIGNED, RW_TP_UNSIGNED, RW_TP_SIGNED,  RW_TP_BOOL,
-		RW_TP_FLOAT,  RW_TP_STRING,   RW_TP_POINTER, RW_TP_UNSIGNED,
+		(char)-1 < 0 ? RW_TP_SIGNED : RW_TP_UNSIGNED,
+		RW_TP_UNSIGNED,
+		RW_TP_SIGNED,
+		RW_TP_BOOL,
+		RW_TP_FLOAT,
+		RW_TP_STRING,
+		RW_TP_POINTER,
+		RW_TP_UNSIGNED,
 	};
 
 	CHECK_EQ(tp->nargs, 8);
@@ -279,7 +359,7 @@ static void test_lookup(void)
 	CHECK(rw_tracepoint_find("no_such_tracepoint") == NULL);
 	CHECK(rw_tracepoint_find(NULL) == NULL);
 	CHECK_OK(rw_tracepoint_for_each(count_tp, &n));
-	CHECK_EQ(n, 3);
+	CHECK_EQ(n, 4);
 	CHECK_EQ(rw_tracepoint_for_each(NULL, NULL), -EINVAL);
 }
 
@@ -444,6 +524,7 @@ int main(void)
 	test_priorities();
 	test_errors();
 	test_no_arguments();
+	test_many_args();
 	test_generic();
 	test_lookup();
 	test_dso();

@@ -296,7 +296,7 @@ static int header_check(struct rw_trace_reader *r, size_t shm_size)
 	if (h.clock != CLOCK_REALTIME && h.clock != CLOCK_MONOTONIC &&
 	    h.clock != RW_TRACE_CLOCK_TSC)
 		return -EBADMSG;
-#ifndef __x86_64__
+#if !defined(__x86_64__) && !defined(__aarch64__)
 	if (h.clock == RW_TRACE_CLOCK_TSC)
 		return -EPROTONOSUPPORT;
 #endif
@@ -491,6 +491,19 @@ static uint64_t raw_now(uint32_t src)
 		__builtin_ia32_lfence();
 		t = __builtin_ia32_rdtsc();
 		__builtin_ia32_lfence();
+		return t;
+	}
+#elif defined(__aarch64__)
+	if (src == RW_TRACE_CLOCK_TSC) {
+		uint64_t t;
+
+		/* The traced process's counter, CNTVCT_EL0 (one for the whole
+		 * machine); isb on both sides, as lfence on x86-64: the read
+		 * is not executed early or late. */
+		__asm__ volatile("isb; mrs %0, cntvct_el0; isb"
+				 : "=r"(t)
+				 :
+				 : "memory");
 		return t;
 	}
 #endif

@@ -23,6 +23,11 @@ static uint64_t tsc_now(void)
 {
 #if defined(__x86_64__)
 	return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+	uint64_t t;
+
+	__asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(t) : : "memory");
+	return t;
 #else
 	return 0;
 #endif
@@ -52,7 +57,7 @@ int rw_trace_snap_check(const void *map, size_t size, struct rw_trace_shm *hdr)
 	if (h.clock != RW_TRACE_CLOCK_TSC && h.clock != CLOCK_MONOTONIC &&
 	    h.clock != CLOCK_REALTIME)
 		return -EBADMSG;
-#if !defined(__x86_64__)
+#if !defined(__x86_64__) && !defined(__aarch64__)
 	if (h.clock == RW_TRACE_CLOCK_TSC)
 		return -EBADMSG;
 #endif

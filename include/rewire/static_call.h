@@ -111,15 +111,6 @@ RW_EXPORT void rw_static_call_nop(void);
 #define RW__SC_INSN_JMP(func) "{disp32} jmp " #func
 #define RW__SC_INSN_RET ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc"
 #define RW__SC_INSN_RET0 ".byte 0xe9, 0, 0, 0, 0"
-#define RW__SC_DEFINE(name, proto, insn, fn, call)      \
-	extern __typeof__(proto) rw__sc_tramp_##name;   \
-	RW__SC_TRAMP(name, insn);                       \
-	struct rw_static_call rw__sc_##name = {         \
-		RW__FN_PTR(fn), RW__FN_PTR(call),       \
-		RW__FN_PTR(&rw__sc_tramp_##name), #name \
-	};                                              \
-	RW__SC_REGISTER(name)
-#define rw_static_call(name) (rw__sc_tramp_##name)
 #elif defined(RW_BACKEND_AARCH64)
 /*
  * The trampoline: BTI C (a landing pad for calls through a pointer; a
@@ -142,6 +133,8 @@ RW_EXPORT void rw_static_call_nop(void);
 #define RW__SC_INSN_JMP(func) "b " #func
 #define RW__SC_INSN_RET "b 8f"
 #define RW__SC_INSN_RET0 "b 9f"
+#endif
+#if defined(RW_BACKEND_PATCHING)
 #define RW__SC_DEFINE(name, proto, insn, fn, call)      \
 	extern __typeof__(proto) rw__sc_tramp_##name;   \
 	RW__SC_TRAMP(name, insn);                       \

@@ -143,53 +143,28 @@ struct rw_static_key_false {
  * costs no load and no compare. On the generic backend a site is a relaxed
  * atomic load and a test.
  */
-#if defined(RW_BACKEND_X86_64)
+#if defined(RW_BACKEND_PATCHING)
 /*
- * One site: a 5-byte NOP or "jmp l_yes" chosen at build time from the
- * key's initial state, and an entry in __rw_jump_table. Evaluates to
- * whether the jump is taken.
+ * One site: a NOP or "jmp l_yes" chosen at build time from the key's
+ * initial state, and an entry in __rw_jump_table. Evaluates to whether the
+ * jump is taken. x86-64: a 5-byte NOP or jmp rel32; aarch64: NOP or B
+ * (NOP <-> B is a CMODX pair).
  */
+#if defined(RW_BACKEND_X86_64)
+#define RW__SK_JUMP ".byte 0xe9\n\t.long %l[rw__l_yes] - 2f\n2:\n\t"
+#define RW__SK_NOP ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+#else
+#define RW__SK_JUMP "b %l[rw__l_yes]\n\t"
+#define RW__SK_NOP "nop\n\t"
+#endif
 #define RW__STATIC_BRANCH(name, branch)                                        \
 	__extension__({                                                        \
 		__label__ rw__l_yes, rw__l_done;                               \
 		bool rw__jumped = false;                                       \
 		RW__KEY_CHECK(name);                                           \
 		__asm__ goto("1:\n\t"                                          \
-			     ".if %c[init]\n\t"                                \
-			     ".byte 0xe9\n\t"                                  \
-			     ".long %l[rw__l_yes] - 2f\n"                      \
-			     "2:\n\t"                                          \
-			     ".else\n\t"                                       \
-			     ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"          \
-			     ".endif\n\t"                                      \
-			     ".pushsection __rw_jump_table, \"aw\"\n\t"        \
-			     ".balign 8\n\t"                                   \
-			     ".quad 1b, %l[rw__l_yes], " #name " + %c[br]\n\t" \
-			     ".popsection"                                     \
-			     :                                                 \
-			     : [init] "i"(RW__KEY_IS_TRUE(name) ^ (branch)),   \
-			       [br] "i"(branch)                                \
-			     :                                                 \
-			     : rw__l_yes);                                     \
-		goto rw__l_done;                                               \
-rw__l_yes:                                                                     \
-		rw__jumped = true;                                             \
-rw__l_done:                                                                    \
-		rw__jumped;                                                    \
-	})
-#elif defined(RW_BACKEND_AARCH64)
-/* One site: NOP or "b l_yes" (4 bytes; NOP <-> B is a CMODX pair). */
-#define RW__STATIC_BRANCH(name, branch)                                        \
-	__extension__({                                                        \
-		__label__ rw__l_yes, rw__l_done;                               \
-		bool rw__jumped = false;                                       \
-		RW__KEY_CHECK(name);                                           \
-		__asm__ goto("1:\n\t"                                          \
-			     ".if %c[init]\n\t"                                \
-			     "b %l[rw__l_yes]\n\t"                             \
-			     ".else\n\t"                                       \
-			     "nop\n\t"                                         \
-			     ".endif\n\t"                                      \
+			     ".if %c[init]\n\t" RW__SK_JUMP                    \
+			     ".else\n\t" RW__SK_NOP ".endif\n\t"               \
 			     ".pushsection __rw_jump_table, \"aw\"\n\t"        \
 			     ".balign 8\n\t"                                   \
 			     ".quad 1b, %l[rw__l_yes], " #name " + %c[br]\n\t" \

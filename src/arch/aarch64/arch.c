@@ -27,7 +27,6 @@
 #include <rewire/static_call.h>
 #include <rewire/threads.h>
 
-#include <linux/membarrier.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,49 +566,4 @@ intptr_t rw__arch_tls_offset(const void *var)
 	return (intptr_t)((uintptr_t)var - tp);
 }
 
-/* --- Core synchronization ------------------------------------------------
- * membarrier SYNC_CORE (arm64 since Linux 4.16 for the private expedited
- * command): every thread of the process running on another core is
- * interrupted (IPI) and returns to user mode through an exception return,
- * a context synchronization event, before it runs user code again;
- * threads not running get one when they are scheduled. Without it, a
- * signal to every thread does the same (the handler's return is an
- * exception return).
- */
-static _Atomic int membarrier_state; /* 0 unknown, 1 registered, -1 none */
-
-static void sync_noop(void *arg)
-{
-	(void)arg;
-}
-
-void rw__arch_sync_prepare(void)
-{
-	long r;
-
-	if (atomic_load(&membarrier_state) != 0)
-		return;
-	r = syscall(SYS_membarrier,
-		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
-	if (r != 0)
-		rw__log("membarrier SYNC_CORE unavailable (errno %d); "
-			"using cross-thread signals",
-			errno);
-	atomic_store(&membarrier_state, r == 0 ? 1 : -1);
-}
-
-int rw__arch_sync_cores(void)
-{
-	rw__arch_sync_prepare();
-	if (atomic_load(&membarrier_state) > 0 &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
-		    0, 0) == 0)
-		return 0;
-	return rw_on_each_thread(sync_noop, NULL, 10000, NULL);
-}
-
-void rw__arch_sync_after_fork(void)
-{
-	atomic_store(&membarrier_state, 0);
-	rw__arch_sync_prepare();
-}
+/* Core synchronization (membarrier SYNC_CORE): src/arch/patching/sync.c. */

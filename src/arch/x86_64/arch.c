@@ -9,7 +9,6 @@
 #include <rewire/threads.h>
 
 #include <cpuid.h>
-#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -837,54 +836,7 @@ intptr_t rw__arch_tls_offset(const void *var)
 	return (intptr_t)((uintptr_t)var - tp);
 }
 
-/*
- * Core serialization. membarrier SYNC_CORE makes every thread of the
- * process run a core-serializing instruction before it returns to user
- * mode; Intel requires that between writing code and another core running
- * it. If the kernel lacks it, interrupting every thread with a signal is
- * equivalent: the return from a signal handler (iret) serializes.
- */
-static _Atomic int membarrier_state; /* 0 unknown, 1 registered, -1 none */
-
-static void sync_noop(void *arg)
-{
-	(void)arg;
-}
-
-/* Registration can take milliseconds: do it before a batch arms any site,
- * not inside the int3 window. */
-void rw__arch_sync_prepare(void)
-{
-	long r;
-
-	if (atomic_load(&membarrier_state) != 0)
-		return;
-	r = syscall(SYS_membarrier,
-		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
-	if (r != 0)
-		rw__log("membarrier SYNC_CORE unavailable (errno %d); "
-			"using cross-thread signals",
-			errno);
-	atomic_store(&membarrier_state, r == 0 ? 1 : -1);
-}
-
-int rw__arch_sync_cores(void)
-{
-	rw__arch_sync_prepare();
-	if (atomic_load(&membarrier_state) > 0 &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
-		    0, 0) == 0)
-		return 0;
-	return rw_on_each_thread(sync_noop, NULL, 10000, NULL);
-}
-
-void rw__arch_sync_after_fork(void)
-{
-	/* The child is a new mm: register again, now, so that its first
-	 * batch does not pay for it with a site armed. */
-	atomic_store(&membarrier_state, 0);
-	rw__arch_sync_prepare();
-}
+/* Core serialization: src/arch/patching/sync.c. */
 
 /* --- Time-stamp counter ----------------------------------------------------
  * Probed once (pthread_once): CPUID, then /proc/cpuinfo's flags, which the

@@ -27,9 +27,13 @@ n=${FLEET_N:-50}
 # command. The figure of 50 is the ci preset's run.
 rwrun_timeout=60
 lifetime=120
+# rewire apply's own bound (--timeout, 60 s by default) grows with it: on
+# one machine every one of the 10 transitions took about 10 s there.
+apply_timeout=()
 if [ -n "${REWIRE_SANITIZE:-}" ] && [ -z "${FLEET_N:-}" ]; then
 	n=10
 	rwrun_timeout=150
+	apply_timeout=(--timeout 140)
 	lifetime=280
 	echo "(a sanitizer build: $n processes)"
 fi
@@ -109,7 +113,7 @@ echo "started in $(ms_since "$t") ms"
 
 echo "== rewire apply ${sel[*]} $patch"
 t0=$(now_ns)
-rwrun apply "${sel[@]}" "$patch" --json
+rwrun apply "${apply_timeout[@]}" "${sel[@]}" "$patch" --json
 t1=$(now_ns)
 expect_rc 0 "apply --all"
 echo "applied to $n processes in $(((t1 - t0) / 1000000)) ms"
@@ -123,21 +127,21 @@ fleet_state new
 
 echo "== rewire apply ${sel[*]} $patch (again)"
 t=$(now_ns)
-rwrun apply "${sel[@]}" "$patch" --json
+rwrun apply "${apply_timeout[@]}" "${sel[@]}" "$patch" --json
 expect_rc 0 "apply --all again"
 echo "rerun on $n processes in $(ms_since "$t") ms"
 expect_json "(d['matched'], d['failed'], d['changed'])" "($n, 0, 0)"
 all_are unchanged "apply --all again"
 expect_json "sum(len(p['output']['actions']) for p in d['processes'] if p['output'])" 0
 # The text table says so too, one line per process.
-rwrun apply "${sel[@]}" "$patch" --quiet
+rwrun apply "${apply_timeout[@]}" "${sel[@]}" "$patch" --quiet
 expect_rc 0 "apply --all again (text)"
 [ "$(grep -Ec "^ *[0-9]+ +fleet_target +unchanged" <<<"$out")" -eq "$n" ] ||
 	fail "the text table does not list $n processes unchanged: $out"
 
 echo "== rewire apply ${sel[*]} --absent fleet_fix"
 t2=$(now_ns)
-rwrun apply "${sel[@]}" --absent fleet_fix --json
+rwrun apply "${apply_timeout[@]}" "${sel[@]}" --absent fleet_fix --json
 t3=$(now_ns)
 expect_rc 0 "apply --all --absent"
 echo "removed from $n processes in $(((t3 - t2) / 1000000)) ms"
@@ -153,7 +157,7 @@ for p in "${fleet_pids[@]}"; do
 	grep -q '^change thr=worker v=new' "$tmp/fleet.$p.out" ||
 		fail "process $p: its worker never answered new"
 done
-rwrun apply "${sel[@]}" --absent fleet_fix --json
+rwrun apply "${apply_timeout[@]}" "${sel[@]}" --absent fleet_fix --json
 expect_rc 0 "apply --absent again"
 all_are unchanged "apply --absent again"
 echo PASS

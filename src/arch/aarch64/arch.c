@@ -23,6 +23,7 @@
  *   construction.
  */
 #include "a64.h"
+#include "../patching/patching.h"
 #include "../../text.h"
 #include <rewire/static_call.h>
 #include <rewire/threads.h>
@@ -289,35 +290,11 @@ static bool page_reachable(uintptr_t near, uintptr_t base)
 	       a64_b_reach(near, base + A64_PAGE - 4);
 }
 
-/* A new read-only executable page within B reach of @near, or 0. */
+/* A new read-only executable page within B reach of @near, or 0:
+ * 1 MiB steps on both sides, nearest first, up to 120 MiB. */
 static uintptr_t map_near(uintptr_t near)
 {
-	const uintptr_t step = 1ul << 20;
-	uintptr_t base = near & ~(step - 1);
-
-	/* 1 MiB steps on both sides, nearest first, up to 120 MiB. */
-	for (uintptr_t off = step; off < (120ul << 20); off += step) {
-		for (int dir = -1; dir <= 1; dir += 2) {
-			uintptr_t hint = dir < 0 ? base - off : base + off;
-			void *p;
-
-			if (dir < 0 && base < off)
-				continue;
-			p = mmap((void *)hint, A64_PAGE, PROT_READ | PROT_EXEC,
-				 MAP_PRIVATE | MAP_ANONYMOUS |
-					 MAP_FIXED_NOREPLACE,
-				 -1, 0);
-			if (p == MAP_FAILED)
-				continue;
-			if ((uintptr_t)p != hint ||
-			    !page_reachable(near, (uintptr_t)p)) {
-				munmap(p, A64_PAGE);
-				continue;
-			}
-			return (uintptr_t)p;
-		}
-	}
-	return 0;
+	return rw__arch_map_near(near, A64_PAGE, 120ul << 20, page_reachable);
 }
 
 int a64_pool_alloc(struct a64_pool *pool, uintptr_t near, uintptr_t *slot)

@@ -4,6 +4,7 @@
  * far-branch stubs.
  */
 #include "../arch.h"
+#include "../patching/patching.h"
 #include "../../text.h"
 #include <rewire/static_call.h>
 #include <rewire/threads.h>
@@ -202,35 +203,11 @@ static bool stub_reachable(uintptr_t from_site, uintptr_t stub)
 	       rel32_ok(from_site + 5, stub + STUB_PAGE);
 }
 
-/* A new read-only executable page within rel32 reach of @site, or 0. */
+/* A new read-only executable page within rel32 reach of @site, or 0:
+ * 1 MiB steps on both sides, nearest first, up to ~1.9 GiB. */
 static uintptr_t map_near(uintptr_t site)
 {
-	const uintptr_t step = 1ul << 20;
-	uintptr_t base = site & ~(step - 1);
-
-	/* Probe 1 MiB steps on both sides, nearest first, up to ~1.9 GiB. */
-	for (uintptr_t off = step; off < (1900ul << 20); off += step) {
-		for (int dir = -1; dir <= 1; dir += 2) {
-			uintptr_t hint = dir < 0 ? base - off : base + off;
-			void *p;
-
-			if (dir < 0 && base < off)
-				continue;
-			p = mmap((void *)hint, STUB_PAGE, PROT_READ | PROT_EXEC,
-				 MAP_PRIVATE | MAP_ANONYMOUS |
-					 MAP_FIXED_NOREPLACE,
-				 -1, 0);
-			if (p == MAP_FAILED)
-				continue;
-			if ((uintptr_t)p != hint ||
-			    !stub_reachable(site, (uintptr_t)p)) {
-				munmap(p, STUB_PAGE);
-				continue;
-			}
-			return (uintptr_t)p;
-		}
-	}
-	return 0;
+	return rw__arch_map_near(site, STUB_PAGE, 1900ul << 20, stub_reachable);
 }
 
 static struct stub_page *stub_page_new(uintptr_t site)

@@ -889,6 +889,22 @@ static bool pfe_has(const struct target *t, uintptr_t addr)
 	       bsearch(&addr, t->pfe, t->npfe, sizeof(*t->pfe), cmp_uptr);
 }
 
+/* The function's patchable entry, which __patchable_function_entries
+ * lists at its start or after a 4-byte landing pad (endbr64, BTI C), in
+ * *@sled: its offset from the start. False if it has none (or the
+ * function is too short for one). */
+static bool entry_sled(const struct target *t, const struct rw__lp_func *f,
+		       size_t *sled)
+{
+	if (pfe_has(t, f->old_addr))
+		*sled = 0;
+	else if (pfe_has(t, f->old_addr + 4))
+		*sled = 4;
+	else
+		return false;
+	return f->old_size >= *sled + SLED_MIN;
+}
+
 #ifdef RW_BACKEND_AARCH64
 /*
  * aarch64 entries. GCC's -fpatchable-function-entry=2 puts its two NOPs
@@ -923,13 +939,7 @@ static long foreign_brk(const struct target *t, const struct rw__lp_func *f)
 {
 	size_t sled;
 
-	if (pfe_has(t, f->old_addr))
-		sled = 0;
-	else if (pfe_has(t, f->old_addr + 4))
-		sled = 4;
-	else
-		return -1;
-	if (f->old_size < sled + SLED_MIN)
+	if (!entry_sled(t, f, &sled))
 		return -1;
 	if (a64_is_brk(insn_at(f->old_addr)))
 		return 0;
@@ -1012,13 +1022,7 @@ static long foreign_int3(const struct target *t, const struct rw__lp_func *f)
 	const uint8_t *p = (const uint8_t *)f->old_addr;
 	size_t sled;
 
-	if (pfe_has(t, f->old_addr))
-		sled = 0;
-	else if (pfe_has(t, f->old_addr + 4))
-		sled = 4;
-	else
-		return -1;
-	if (f->old_size < sled + SLED_MIN)
+	if (!entry_sled(t, f, &sled))
 		return -1;
 	if (p[0] == 0xcc)
 		return 0;

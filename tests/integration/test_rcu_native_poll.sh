@@ -55,9 +55,15 @@ if ! grep -rq urcu_bp_start_poll_synchronize_rcu "$inc"; then
 	exit 1
 fi
 
+# The library's sources as CMakeLists.txt globs them (less src/ctl/, which
+# test_rcu does not need): the backend's directory, and for a patching
+# backend what the patching backends share.
 arch=generic
-grep -q 'define RW_BACKEND_X86_64' "$REWIRE_BUILD_DIR/include/rewire/config.h" &&
+arch_srcs=()
+if grep -q 'define RW_BACKEND_X86_64' "$REWIRE_BUILD_DIR/include/rewire/config.h"; then
 	arch=x86_64
+	arch_srcs=("$src"/src/arch/patching/*.c)
+fi
 
 # liburcu was built against glibc 2.38+, whose C23 strtol names are not in
 # Debian 12's glibc: forward them to the classic ones.
@@ -79,7 +85,7 @@ EOF
 	-I"$inc" -I"$inc/x86_64-linux-gnu" \
 	-I"$src/include" -I"$REWIRE_BUILD_DIR/include" -I"$src/src" \
 	-I"$src/tests/common" \
-	"$src"/src/*.c "$src"/src/livepatch/*.c "$src/src/arch/$arch"/*.c \
+	"$src"/src/*.c "$src"/src/livepatch/*.c "$src/src/arch/$arch"/*.c "${arch_srcs[@]}" \
 	"$src/src/ctl/fileid.c" \
 	"$src/tests/unit/test_rcu.c" "$work/isoc23.c" \
 	"$lib/liburcu-cds.a" "$lib/liburcu-bp.a" "$lib/liburcu-common.a" \

@@ -628,7 +628,14 @@ static void test_robust(void)
 	CHECK_EQ(pthread_create(&t, NULL, alt_thread, NULL), 0);
 	while (!(tid = atomic_load(&alt_tid)))
 		sched_yield();
-	for (int i = 0; i < 1000; i++) {
+	/* 1000 checks, and on until one found it asleep in alt_sleep (the
+	 * emulated aarch64 machine spends most of its time in the loop),
+	 * for at most 60 s. */
+	uint64_t t0 = rw_test_now_ns();
+
+	for (int i = 0; i < 1000 || (!counts[RW__LP_ON_STACK] &&
+				     rw_test_now_ns() - t0 < 60000000000ull);
+	     i++) {
 		struct rw__lp_range fr[2] = { U, A };
 		int r;
 
@@ -646,8 +653,11 @@ static void test_robust(void)
 	}
 	atomic_store(&alt_stop, 1);
 	CHECK_EQ(pthread_join(t, NULL), 0);
-	printf("1000 checks of a sleeping/spinning thread: safe %d on_stack %d "
+	printf("%d checks of a sleeping/spinning thread: safe %d on_stack %d "
 	       "failed %d busy %d running %d\n",
+	       counts[RW__LP_SAFE] + counts[RW__LP_ON_STACK] +
+		       counts[RW__LP_UNWIND_FAILED] + counts[RW__LP_BUSY] +
+		       counts[RW__LP_RUNNING],
 	       counts[RW__LP_SAFE], counts[RW__LP_ON_STACK],
 	       counts[RW__LP_UNWIND_FAILED], counts[RW__LP_BUSY],
 	       counts[RW__LP_RUNNING]);

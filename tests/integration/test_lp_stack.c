@@ -420,8 +420,8 @@ int main(void)
 	uint8_t orig_f[5], orig_g[5];
 	struct rw_patch *a, *b;
 
-#ifndef RW_BACKEND_X86_64
-	SKIP("live patching needs the x86_64 backend");
+#ifndef RW_BACKEND_PATCHING
+	SKIP("live patching needs a patching backend (x86_64, aarch64)");
 #endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	lp_entry_read((uintptr_t)lps_f, orig_f);

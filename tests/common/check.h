@@ -10,6 +10,10 @@
  *   rw_test_long()         true when REWIRE_TORTURE_LONG=1 (long torture runs)
  *   rw_test_scale(s, l)    s normally, l when long runs are requested
  *   rw_test_now_ns()       CLOCK_MONOTONIC in nanoseconds
+ *   rw_test_time_scale()   REWIRE_TEST_TIME_SCALE (default 1): what a
+ *                          slow machine (the emulated aarch64 one, where
+ *                          scripts/aarch64/guest-suite.sh sets it)
+ *                          multiplies the tests' waits for an outcome by
  *   rw_test_enough(t0, max_ns, done, min_done)
  *                          a timed torture loop may stop: max_ns have
  *                          passed since t0 and done >= min_done rounds
@@ -103,6 +107,14 @@ static inline uint64_t rw_test_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline unsigned rw_test_time_scale(void)
+{
+	const char *s = getenv("REWIRE_TEST_TIME_SCALE");
+	long v = s ? strtol(s, NULL, 10) : 1;
+
+	return v >= 1 && v <= 100 ? (unsigned)v : 1;
 }
 
 static inline bool rw_test_enough(uint64_t t0, uint64_t max_ns, long done,

@@ -405,11 +405,33 @@ static void cut_segments(uint8_t *buf, size_t *len, size_t cap)
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + eh->e_phoff);
 	size_t shsize = (size_t)eh->e_shnum * sizeof(Elf64_Shdr), cut = 0;
+	size_t phend = eh->e_phoff + (size_t)eh->e_phnum * sizeof(Elf64_Phdr);
 	int nload = 0;
 
-	for (int i = 0; i < eh->e_phnum && !cut; i++)
-		if (ph[i].p_type == PT_LOAD && ++nload == 2)
-			cut = ph[i].p_offset + 64;
+	/* A cut 64 bytes into a segment and past the program headers, that
+	 * leaves a PT_LOAD ending beyond the new end of the file (the cut
+	 * plus the moved section headers): into the second PT_LOAD (x86-64:
+	 * text), or where that is not enough (aarch64: ld makes two, text
+	 * with the headers, then a small data one), into the first. */
+	for (int pass = 0; pass < 2 && !cut; pass++) {
+		nload = 0;
+		for (int i = 0; i < eh->e_phnum && !cut; i++) {
+			size_t at = ph[i].p_offset + 64;
+
+			if (ph[i].p_type != PT_LOAD)
+				continue;
+			if (++nload != 2 && pass == 0)
+				continue;
+			if (at < phend + 64)
+				at = phend + 64;
+			if (at >= ph[i].p_offset + ph[i].p_filesz)
+				continue;
+			for (int j = 0; j < eh->e_phnum; j++)
+				if (ph[j].p_type == PT_LOAD &&
+				    ph[j].p_offset + ph[j].p_filesz > at + shsize)
+					cut = at;
+		}
+	}
 	CHECK(cut && cut + shsize <= cap && cut < *len);
 	memmove(buf + cut, buf + eh->e_shoff, shsize);
 	eh->e_shoff = cut;

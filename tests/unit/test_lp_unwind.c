@@ -19,10 +19,13 @@
  * so that the linker's __start_/__stop_ symbols give exact bounds.
  *
  *  6. aarch64: functions built with pac-ret (PACIASP signs the return
- *     address they save): the innermost one is found; past it the walk
- *     goes on only with a libunwind that parses their CFI (then the
- *     signed return address must be stripped to be found), and fails
- *     otherwise (libunwind 1.6): never SAFE while one is on the stack.
+ *     address they save, and their CFI says so with
+ *     DW_CFA_AARCH64_negate_ra_state, which libunwind 1.6 refuses): their
+ *     frames are stepped by rw__lp_cfi_step(), and the signed return
+ *     addresses are found once stripped, by check_self(NULL), by
+ *     check_self(uc) in a handler wherever the signal lands, and by
+ *     check_blocked on a thread blocked in read() under them; past them
+ *     the walk reaches the end of the stack (SAFE).
  *
  * x86-64 and aarch64.
  */
@@ -33,6 +36,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -585,7 +589,13 @@ static _Atomic int alt_stop;
 static NOINLINE SAVES_RBP __attribute__((section("rwt_alt"))) void
 alt_sleep(void)
 {
+	/* aarch64 runs emulated, where the spin below takes milliseconds:
+	 * a 200 us sleep was caught blocked in 0 of 1000 checks there. */
+#if defined(__aarch64__)
+	struct timespec ts = { 0, 2000000 };
+#else
 	struct timespec ts = { 0, 200000 };
+#endif
 
 	CLOBBER_RBP();
 	sys_nanosleep(&ts, NULL);
@@ -677,33 +687,133 @@ pac_outer(struct rw__lp_check *c)
 	return r;
 }
 
+/* A thread spinning under two pac-ret frames (pac_spin calls, so it
+ * signs its return address; the signal lands in it or in pac_tick). */
+static _Atomic int pac_spin_stop, pac_spinning;
+static volatile unsigned long pac_ticks;
+
+static NOINLINE void pac_tick(void)
+{
+	pac_ticks++;
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_spin"))) void
+pac_spin(void)
+{
+	atomic_store(&pac_spinning, 1);
+	while (!atomic_load_explicit(&pac_spin_stop, memory_order_relaxed))
+		pac_tick();
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_spin_out"))) void
+pac_spin_outer(void)
+{
+	pac_spin();
+	barrier();
+}
+
+static void *pac_spin_thread(void *arg)
+{
+	pac_spin_outer();
+	return arg;
+}
+
+/* A thread blocked in read() under two pac-ret frames. */
+static int pac_pipe[2];
+static _Atomic pid_t pac_reader_tid;
+static char pac_byte;
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_read"))) ssize_t
+pac_read(void)
+{
+	ssize_t n = read(pac_pipe[0], &pac_byte, 1);
+
+	barrier();
+	return n;
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_read_out"))) ssize_t
+pac_read_outer(void)
+{
+	ssize_t n = pac_read();
+
+	barrier();
+	return n;
+}
+
+static void *pac_reader_thread(void *arg)
+{
+	(void)arg;
+	atomic_store(&pac_reader_tid, gettid_());
+	return (void *)pac_read_outer();
+}
+
 static void test_pac(void)
 {
 	struct rw__lp_range I = SECTION_RANGE(rwt_pac_in),
 			    O = SECTION_RANGE(rwt_pac_out),
+			    SO = SECTION_RANGE(rwt_pac_spin_out),
+			    RO = SECTION_RANGE(rwt_pac_read_out),
 			    U = SECTION_RANGE(rwt_unrelated);
+	bool pac = getauxval(AT_HWCAP) & (1ul << 30); /* HWCAP_PACA */
 	struct rw__lp_check c;
-	int ro, ru;
+	uintptr_t hit;
+	pthread_t t;
+	pid_t tid;
+	void *ret;
+	int n;
 
+	printf("pac-ret: the CPU %s pointer authentication\n",
+	       pac ? "has" : "lacks (addresses are not signed)");
 	/* Its return address was saved by f_check, unsigned. */
 	c = mk(&I, 1, NULL, 0);
 	CHECK_EQ(pac_outer(&c), RW__LP_ON_STACK);
 	CHECK(c.hit_ip >= I.start && c.hit_ip < I.end);
-	/* pac_outer's was signed by pac_inner. */
+	/* pac_outer's was signed by pac_inner: found once stripped. */
 	c = mk(&O, 1, NULL, 0);
-	ro = pac_outer(&c);
-	CHECK(ro == RW__LP_ON_STACK || ro == RW__LP_UNWIND_FAILED);
-	if (ro == RW__LP_ON_STACK)
-		CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	CHECK_EQ(pac_outer(&c), RW__LP_ON_STACK);
+	CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	printf("pac-ret frames, check_self(NULL): signed return address "
+	       "found (%#lx in pac_outer)\n",
+	       (unsigned long)c.hit_ip);
+	/* And past them, to the end of the main thread's stack. */
 	c = mk(&U, 1, NULL, 0);
-	ru = pac_outer(&c);
-	CHECK(ru == RW__LP_SAFE || ru == RW__LP_UNWIND_FAILED);
-	/* Either libunwind reads pac-ret frames, or it does not. */
-	CHECK_EQ(ro == RW__LP_ON_STACK, ru == RW__LP_SAFE);
-	printf("pac-ret frames: %s\n",
-	       ro == RW__LP_ON_STACK
-		       ? "unwound, signed return address found"
-		       : "not unwound (UNWIND_FAILED, never SAFE)");
+	CHECK_EQ(pac_outer(&c), RW__LP_SAFE);
+
+	/* In a signal handler, from wherever the signal lands. */
+	CHECK_EQ(pthread_create(&t, NULL, pac_spin_thread, NULL), 0);
+	while (!atomic_load(&pac_spinning))
+		sched_yield();
+	for (n = 0; n < 20; n++) {
+		signal_check(t, H_RANGES, &SO, 1);
+		CHECK_EQ(hs.result, RW__LP_ON_STACK);
+		CHECK(hs.hit_ip >= SO.start && hs.hit_ip < SO.end);
+		signal_check(t, H_RANGES, &U, 1);
+		CHECK_EQ(hs.result, RW__LP_SAFE);
+	}
+	atomic_store(&pac_spin_stop, 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("pac-ret frames, check_self(uc): %d x ON_STACK and SAFE\n", n);
+
+	/* Blocked in read(), unwound from outside. */
+	CHECK_EQ(pipe(pac_pipe), 0);
+	CHECK_EQ(pthread_create(&t, NULL, pac_reader_thread, NULL), 0);
+	while (!(tid = atomic_load(&pac_reader_tid)))
+		sched_yield();
+	wait_blocked(tid);
+	c = mk(&RO, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_ON_STACK);
+	CHECK(c.hit_ip >= RO.start && c.hit_ip < RO.end);
+	hit = c.hit_ip;
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_SAFE);
+	CHECK_EQ(write(pac_pipe[1], "p", 1), 1);
+	CHECK_EQ(pthread_join(t, &ret), 0);
+	CHECK_EQ((long)ret, 1);
+	CHECK_EQ(pac_byte, 'p');
+	printf("pac-ret frames, check_blocked: ON_STACK (%#lx in "
+	       "pac_read_outer) and SAFE\n",
+	       (unsigned long)hit);
 }
 #endif
 

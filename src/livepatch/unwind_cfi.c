@@ -365,6 +365,26 @@ static int parse_fde(struct window *w, uintptr_t at, uintptr_t target,
 	return 0;
 }
 
+/* The .eh_frame_hdr of the object that holds @target. */
+static int eh_frame_hdr(uintptr_t target, uintptr_t *hdr)
+{
+#ifdef DLFO_EH_SEGMENT_TYPE
+	struct dl_find_object dlfo;
+
+	if (_dl_find_object((void *)target, &dlfo) != 0 || !dlfo.dlfo_eh_frame)
+		return -ENOENT;
+	*hdr = (uintptr_t)dlfo.dlfo_eh_frame;
+	return 0;
+#else
+	/* glibc < 2.35 has no _dl_find_object(), and dl_iterate_phdr()
+	 * takes the loader's lock, which a signal handler must not: pac-ret
+	 * frames then fail the check, as with libunwind alone. */
+	(void)target;
+	(void)hdr;
+	return -EOPNOTSUPP;
+#endif
+}
+
 /*
  * The FDE for @target through the .eh_frame_hdr of the object that holds
  * it: a binary search table of (initial location, FDE), both 4-byte
@@ -373,19 +393,21 @@ static int parse_fde(struct window *w, uintptr_t at, uintptr_t target,
  */
 static int find_fde(struct window *w, uintptr_t target, struct fde *f)
 {
-	struct dl_find_object dlfo;
 	struct cur c = { w, 0, 0 };
 	uintptr_t hdr, table, fde = 0;
+	uint8_t ptr_enc, count_enc, table_enc;
 	uint64_t count, lo, hi;
+	int err;
 
-	if (_dl_find_object((void *)target, &dlfo) != 0 || !dlfo.dlfo_eh_frame)
-		return -ENOENT;
-	hdr = (uintptr_t)dlfo.dlfo_eh_frame;
+	err = eh_frame_hdr(target, &hdr);
+	if (err)
+		return err;
 	c.p = hdr;
 	if (rd_u8(&c) != 1) /* version */
 		return c.err ? c.err : -EOPNOTSUPP;
-	uint8_t ptr_enc = rd_u8(&c), count_enc = rd_u8(&c),
-		table_enc = rd_u8(&c);
+	ptr_enc = rd_u8(&c);
+	count_enc = rd_u8(&c);
+	table_enc = rd_u8(&c);
 	if (c.err)
 		return c.err;
 	if (count_enc != PE_UDATA4 || table_enc != (PE_DATAREL | PE_SDATA4))

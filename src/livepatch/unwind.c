@@ -28,7 +28,11 @@
  * guessed step forgets every callee-saved register, which no CFI step
  * does, so after each step we ask unw_get_save_loc() about them: if %rbx
  * and %r12-%r15 are all unknown, the step was a guess and the stack is
- * RW__LP_UNWIND_FAILED ("not safe yet", retried later).
+ * RW__LP_UNWIND_FAILED ("not safe yet", retried later). On aarch64 a
+ * frame whose CFI libunwind cannot parse (code built with pac-ret, which
+ * libunwind 1.6 refuses) is stepped by our own CFI step instead
+ * (rw__lp_cfi_step(), unwind_cfi.c), and libunwind goes on from the
+ * caller; CFI that step does not take fails the check too.
  *
  * Async-signal-safety of the local unwind (libunwind 1.6.2):
  *
@@ -58,7 +62,8 @@
  *    faulting), or directly when it is on the page of code that libunwind
  *    just found CFI for.
  *  - Stack use: about 10 KiB measured for rw__lp_check_self(NULL) (the
- *    context, the cursor, libunwind's state records, dl_iterate_phdr); a
+ *    context, the cursor, libunwind's state records, dl_iterate_phdr),
+ *    and 2.5 KiB more where a frame is stepped by rw__lp_cfi_step(); a
  *    handler on a SIGSTKSZ-sized alternate stack does not have that.
  */
 #define UNW_LOCAL_ONLY

@@ -22,6 +22,9 @@
  *	              the return address of a leaf function is in x30,
  *	              which the kernel does not show: a thread blocked in a
  *	              leaf system call wrapper is checked in its handler.
+ *	              A cursor started again at the caller of a frame that
+ *	              rw__lp_cfi_step() stepped (pac-ret code, aarch64)
+ *	              also has the x19-x29 that step computed.
  *	access_fpreg, resume   refused.
  *
  * The address space caches decoded CFI globally (UNW_CACHE_GLOBAL: we

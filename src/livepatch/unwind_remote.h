@@ -120,15 +120,14 @@ static inline bool rw__lp_step_guessed(unw_cursor_t *cur)
  * x30, and the x30 guess keeps every callee-saved register's location,
  * so rw__lp_step_guessed() cannot see it; it can even end the walk there
  * (a guessed x30 of 0). So a frame must have CFI that libunwind can parse
- * (unw_get_proc_info() succeeds) or be a signal frame, else the stack is
- * RW__LP_UNWIND_FAILED. libunwind 1.6 does not parse the CFI of code
- * built with -mbranch-protection=pac-ret|standard
- * (DW_CFA_AARCH64_negate_ra_state: -UNW_EINVAL): a frame of such code,
- * other than the innermost ones checked before it, fails the check (never
- * a wrong SAFE); later libunwinds parse it (their addresses are stripped:
- * rw__lp_strip_pac()). A PLT entry, which libunwind steps by its shape,
- * fails too (retried later). x86-64: false (rw__lp_step_guessed() sees
- * every guess there).
+ * (unw_get_proc_info() succeeds) or be a signal frame, else the walks
+ * step it with rw__lp_cfi_step() instead, or fail. libunwind 1.6 does not parse the
+ * CFI of code built with -mbranch-protection=pac-ret|standard
+ * (DW_CFA_AARCH64_negate_ra_state: -UNW_EINVAL), which rw__lp_cfi_step()
+ * does; later libunwinds parse it (their addresses are stripped:
+ * rw__lp_strip_pac()). A PLT entry, which libunwind steps by its shape
+ * and which has no CFI, fails the check (retried later). x86-64: false
+ * (rw__lp_step_guessed() sees every guess there).
  */
 static inline bool rw__lp_step_unchecked(unw_cursor_t *cur)
 {

@@ -355,8 +355,11 @@ static int parse_fde(struct window *w, uintptr_t at, uintptr_t target,
 	c.p = id_at + 4;
 	f->pc_begin = rd_encoded(&c, f->enc, 0);
 	f->pc_end = f->pc_begin + rd_encoded(&c, f->enc & 0x0f, 0);
-	if (has_z)
-		c.p += rd_uleb(&c);
+	if (has_z) {
+		uint64_t alen = rd_uleb(&c); /* then c.p is past it */
+
+		c.p += alen;
+	}
 	if (c.err)
 		return c.err;
 	if (target < f->pc_begin || target >= f->pc_end)
@@ -586,7 +589,8 @@ static int run(struct window *w, const struct fde *f, uintptr_t p,
 		case CFA_EXPRESSION:
 		case CFA_VAL_EXPRESSION:
 			reg = rd_uleb(&c);
-			c.p += rd_uleb(&c); /* the expression: not evaluated */
+			delta = rd_uleb(&c); /* the expression's length */
+			c.p += delta;	     /* not evaluated */
 			err = set_rule(row, reg, R_EXPR, 0);
 			break;
 		case CFA_REMEMBER_STATE:
@@ -618,7 +622,8 @@ static int run(struct window *w, const struct fde *f, uintptr_t p,
 				      rd_sleb(&c) * f->data_align);
 			break;
 		case CFA_DEF_CFA_EXPRESSION:
-			c.p += rd_uleb(&c);
+			delta = rd_uleb(&c);
+			c.p += delta;
 			row->cfa_expr = true;
 			break;
 		case CFA_AARCH64_NEGATE_RA_STATE:

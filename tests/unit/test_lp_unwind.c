@@ -603,13 +603,7 @@ static _Atomic int alt_stop;
 static NOINLINE SAVES_RBP __attribute__((section("rwt_alt"))) void
 alt_sleep(void)
 {
-	/* aarch64 runs emulated, where the spin below takes milliseconds:
-	 * a 200 us sleep was caught blocked in 0 of 1000 checks there. */
-#if defined(__aarch64__)
-	struct timespec ts = { 0, 2000000 };
-#else
 	struct timespec ts = { 0, 200000 };
-#endif
 
 	CLOBBER_RBP();
 	sys_nanosleep(&ts, NULL);

@@ -115,6 +115,23 @@ static void add_ids(struct want *w, Dwarf_Die *die)
 	}
 }
 
+/*
+ * The address past a function's patchable entry (its BTI c or endbr64 and
+ * its NOPs), link-time when @bias is the object's. GCC's aarch64 DWARF
+ * says a function begins there (DW_AT_low_pc after the NOPs that
+ * -fpatchable-function-entry put at the symbol); x86-64's says it begins
+ * at the symbol (there the answer is the symbol: a short function's
+ * neighbour could begin right after its NOPs).
+ */
+static Dwarf_Addr past_entry(const struct rw__lp_func *f, uintptr_t bias)
+{
+#if defined(__aarch64__)
+	if (f->sled >= f->old_addr && f->sled_len)
+		return f->sled + f->sled_len - bias;
+#endif
+	return f->old_addr - bias;
+}
+
 /* Is @die the entry of @w: a subprogram at @addr, or named so (@by_name)? */
 static bool subprogram_is(Dwarf_Die *die, const struct want *w, Dwarf_Addr addr,
 			  bool by_name, bool external)
@@ -126,9 +143,12 @@ static bool subprogram_is(Dwarf_Die *die, const struct want *w, Dwarf_Addr addr,
 
 	if (dwarf_tag(die) != DW_TAG_subprogram)
 		return false;
-	if (!by_name)
-		return (!dwarf_entrypc(die, &pc) && pc == addr) ||
-		       (!dwarf_lowpc(die, &pc) && pc == addr);
+	if (!by_name) {
+		Dwarf_Addr past = past_entry(w->f, w->f->old_addr - addr);
+
+		return (!dwarf_entrypc(die, &pc) && (pc == addr || pc == past)) ||
+		       (!dwarf_lowpc(die, &pc) && (pc == addr || pc == past));
+	}
 	name = dwarf_diename(die);
 	if (!name || strcmp(name, w->name))
 		return false;
@@ -212,7 +232,8 @@ static bool replaced(const struct dobj *o, Dwarf_Die *die)
 	if (dwarf_entrypc(die, &pc) && dwarf_lowpc(die, &pc))
 		return false;
 	for (size_t i = 0; i < o->nfuncs; i++)
-		if (o->funcs[i].old_addr == o->bias + pc)
+		if (o->funcs[i].old_addr == o->bias + pc ||
+		    past_entry(&o->funcs[i], o->bias) == pc)
 			return true;
 	return false;
 }

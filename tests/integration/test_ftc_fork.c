@@ -188,7 +188,7 @@ static void part1(void)
 	e_call = ftc_entries(&s, 1);
 	r_call = ftc_returns(&s, 1);
 	if (pid == 0) {
-		alarm(10);
+		alarm(10 * rw_test_time_scale());
 		/* The fork's entry and its return, in the child's copy. */
 		C_CHECK_EQ(e_call, 1);
 		C_CHECK_EQ(r_call, 1);
@@ -271,7 +271,7 @@ static void part2(void)
 		if (pid == 0) {
 			int whole;
 
-			alarm(10);
+			alarm(10 * rw_test_time_scale());
 			whole = entry_whole(fn);
 			C_CHECK(whole >= 0);
 			C_CHECK(entry_whole((uintptr_t)ftc_leaf) >= 0);
@@ -352,7 +352,7 @@ static void part3(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		alarm(10);
+		alarm(10 * rw_test_time_scale());
 		/* The blocker is not in the child: the transition it held
 		 * open completes, with the entries still traced. */
 		C_CHECK_EQ(rw_patch_state(p, &info), 0);

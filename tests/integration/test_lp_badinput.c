@@ -526,7 +526,7 @@ static void test_not_regular(void)
 	int s;
 
 	CHECK(mkdtemp(dir));
-	alarm(30);
+	alarm(30 * rw_test_time_scale());
 	snprintf(path, sizeof(path), "%s/lpb_fifo.so", dir);
 	CHECK_EQ(mkfifo(path, 0600), 0);
 	expect_fail_path(path, 0, -RW_ERR_PATCH_FILE,
@@ -593,7 +593,7 @@ static void test_nested(void)
 	struct rw_patch *good, *p;
 	char path[512];
 
-	alarm(30);
+	alarm(30 * rw_test_time_scale());
 	lpb_nested_err[0] = lpb_nested_err[1] = 1;
 	patch_path(path, sizeof(path), "ctor");
 	p = lp_load(path, 0);

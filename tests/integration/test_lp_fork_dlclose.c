@@ -203,7 +203,7 @@ static void child_of_transition(struct rw_patch *p)
 {
 	struct rw_patch_info info;
 
-	alarm(10);
+	alarm(10 * rw_test_time_scale());
 	C_CHECK_EQ(rw_patch_state(p, &info), 0);
 	C_CHECK_EQ(info.state, RW_PATCH_ENABLING);
 	/* The forking thread had switched at the first pass. */
@@ -343,7 +343,7 @@ static void child_of_churn(struct rw_patch *q)
 	bool trans;
 	int st;
 
-	alarm(10);
+	alarm(10 * rw_test_time_scale());
 	C_CHECK_EQ(rw_patch_state(q, &info), 0);
 	st = info.state;
 	trans = st == RW_PATCH_ENABLING || st == RW_PATCH_DISABLING;
@@ -387,7 +387,7 @@ static void test_fork_churn(void)
 	while (atomic_load(&churn_cycles) < 3 && !atomic_load(&churn_err))
 		usleep(1000);
 	/* A fork that deadlocks ends the test with SIGALRM. */
-	alarm(120);
+	alarm(120 * rw_test_time_scale());
 	for (int i = 0; i < FORKS && !atomic_load(&churn_err); i++) {
 		uint64_t t0;
 		pid_t pid;
@@ -668,7 +668,7 @@ static void child_threads(struct rw_patch *p)
 	struct rw_patch_info info;
 	struct holder h;
 
-	alarm(120);
+	alarm(120 * rw_test_time_scale());
 	C_CHECK_EQ(pipe(rpipe), 0);
 	for (int i = 0; i < NREADERS; i++)
 		C_CHECK_EQ(pthread_create(&readers[i], NULL, reader_main,

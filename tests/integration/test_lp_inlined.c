@@ -174,7 +174,7 @@ int main(void)
 	SKIP("live patching needs a patching backend (x86_64, aarch64)");
 #endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	alarm(60);
+	alarm(60 * rw_test_time_scale());
 	CHECK_EQ(caller_a(3), 22);
 	CHECK_EQ(caller_b(3), 56);
 	CHECK_EQ(scale_ptr(3), 21);

@@ -109,7 +109,7 @@ int main(void)
 {
 	pthread_t t;
 
-	alarm(60);
+	alarm(60 * rw_test_time_scale());
 	for (int i = 0; i < NWORKERS; i++)
 		CHECK(pthread_create(&t, NULL, worker, (void *)(intptr_t)i) ==
 		      0);

@@ -146,7 +146,8 @@ static bool subprogram_is(Dwarf_Die *die, const struct want *w, Dwarf_Addr addr,
 	if (!by_name) {
 		Dwarf_Addr past = past_entry(w->f, w->f->old_addr - addr);
 
-		return (!dwarf_entrypc(die, &pc) && (pc == addr || pc == past)) ||
+		return (!dwarf_entrypc(die, &pc) &&
+			(pc == addr || pc == past)) ||
 		       (!dwarf_lowpc(die, &pc) && (pc == addr || pc == past));
 	}
 	name = dwarf_diename(die);

@@ -213,26 +213,10 @@ static void flush_if_objects_changed(void)
 static int cfi_step(unw_cursor_t *cur, struct remote_arg *ra, bool exact)
 {
 	struct rw__lp_frame f;
-	unw_word_t v;
-	int r;
+	int r = rw__lp_cfi_step_cursor(cur, exact, &f);
 
-	memset(&f, 0, sizeof(f));
-	for (int i = exact ? 0 : 19; i <= 30; i++) {
-		if (unw_get_reg(cur, UNW_AARCH64_X0 + i, &v) == 0) {
-			f.reg[i] = v;
-			f.known |= 1u << i;
-		}
-	}
-	if (unw_get_reg(cur, UNW_REG_SP, &v) < 0)
-		return -1;
-	f.reg[31] = v;
-	f.known |= 1u << 31;
-	if (unw_get_reg(cur, UNW_REG_IP, &v) < 0)
-		return -1;
-	f.pc = rw__lp_strip_pac(v);
-	r = rw__lp_cfi_step(&f, exact);
 	if (r <= 0)
-		return r == 0 ? 0 : -1;
+		return r;
 	memset(ra->valid, 0, sizeof(ra->valid));
 	ra->pc = f.pc;
 	ra->sp = f.reg[31];

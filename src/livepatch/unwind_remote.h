@@ -190,4 +190,38 @@ static inline uintptr_t rw__lp_strip_pac(uintptr_t ip)
 #endif
 }
 
+#if defined(UNW_VERSION_MAJOR) && defined(RW_BACKEND_AARCH64)
+/*
+ * Step the frame at @cur with rw__lp_cfi_step() (@exact: at its pc, else
+ * at pc - 1): @f gets the caller's pc, sp and x19-x30 as the CFI gives
+ * them. What the cursor knows goes in: every register when @exact (the
+ * innermost frame), else x19-x30, sp and pc. 1 stepped, 0 end of the
+ * stack, -1 failed (no CFI, as for a PLT entry, or CFI the step does not
+ * take). The caller restarts libunwind at @f.
+ */
+static inline int rw__lp_cfi_step_cursor(unw_cursor_t *cur, bool exact,
+					 struct rw__lp_frame *f)
+{
+	unw_word_t v;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	for (int i = exact ? 0 : 19; i <= 30; i++) {
+		if (unw_get_reg(cur, UNW_AARCH64_X0 + i, &v) == 0) {
+			f->reg[i] = v;
+			f->known |= 1u << i;
+		}
+	}
+	if (unw_get_reg(cur, UNW_REG_SP, &v) < 0)
+		return -1;
+	f->reg[31] = v;
+	f->known |= 1u << 31;
+	if (unw_get_reg(cur, UNW_REG_IP, &v) < 0)
+		return -1;
+	f->pc = rw__lp_strip_pac(v);
+	r = rw__lp_cfi_step(f, exact);
+	return r <= 0 ? (r == 0 ? 0 : -1) : 1;
+}
+#endif
+
 #endif /* REWIRE_LP_UNWIND_REMOTE_H */

@@ -428,7 +428,8 @@ static void cut_segments(uint8_t *buf, size_t *len, size_t cap)
 				continue;
 			for (int j = 0; j < eh->e_phnum; j++)
 				if (ph[j].p_type == PT_LOAD &&
-				    ph[j].p_offset + ph[j].p_filesz > at + shsize)
+				    ph[j].p_offset + ph[j].p_filesz >
+					    at + shsize)
 					cut = at;
 		}
 	}

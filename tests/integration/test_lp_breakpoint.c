@@ -118,8 +118,8 @@ static void expect_refused(const char *patch, const char *where)
 
 	snprintf(path, sizeof(path), "%s/%s", LP_BP_DIR, patch);
 	err = rw_patch_load(path, 0, &p);
-	fprintf(stderr, "load %s with a foreign trap at %s: %d (%s): %s\n", patch,
-		where, err, rw_strerror(err), rw_patch_last_error());
+	fprintf(stderr, "load %s with a foreign trap at %s: %d (%s): %s\n",
+		patch, where, err, rw_strerror(err), rw_patch_last_error());
 	CHECK_EQ(err, -RW_ERR_BREAKPOINT);
 	CHECK(p == NULL);
 	CHECK(strstr(rw_patch_last_error(), where));
@@ -215,8 +215,9 @@ int main(void)
 			 RW_TEST_INSN);
 		poke_foreign(site);
 		err = rw_text_poke_batch(&tp, 1);
-		fprintf(stderr, "batch with a foreign trap at the site: %d "
-				"(%s)\n",
+		fprintf(stderr,
+			"batch with a foreign trap at the site: %d "
+			"(%s)\n",
 			err, rw_strerror(err));
 		CHECK_EQ(err, -RW_ERR_BREAKPOINT);
 		CHECK(!memcmp((const void *)site, foreign, FOREIGN_LEN));

@@ -1172,12 +1172,12 @@ int main(void)
 #endif
 	/* Each part's time: the emulated aarch64 machine is slow, and a
 	 * timeout should say where. */
-#define TIMED(f)                                                               \
-	do {                                                                   \
-		uint64_t t0_ = rw_test_now_ns();                               \
-		f();                                                           \
-		printf("  %-18s %8.1f ms\n", #f,                               \
-		       (double)(rw_test_now_ns() - t0_) / 1e6);                \
+#define TIMED(f)                                                \
+	do {                                                    \
+		uint64_t t0_ = rw_test_now_ns();                \
+		f();                                            \
+		printf("  %-18s %8.1f ms\n", #f,                \
+		       (double)(rw_test_now_ns() - t0_) / 1e6); \
 	} while (0)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	TIMED(test_encode);

@@ -15,16 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* nocf_check is x86-64's (-fcf-protection); aarch64 has no such
- * attribute. */
-#ifdef __x86_64__
-#define LPE_NO_ENDBR __attribute__((nocf_check))
-#else
-#define LPE_NO_ENDBR
-#endif
-
-LPE_NO_ENDBR int lpe_up_fn(int x);
-__attribute__((noinline, noipa)) LPE_NO_ENDBR int lpe_up_fn(int x)
+__attribute__((nocf_check)) int lpe_up_fn(int x);
+__attribute__((noinline, noipa, nocf_check)) int lpe_up_fn(int x)
 {
 	return x + 1000;
 }

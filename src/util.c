@@ -185,15 +185,17 @@ RW_EXPORT const char *rw_strerror(int err)
 	case RW_ERR_BAD_INSN:
 		return "the instruction at the site is not one rewire can patch";
 	case RW_ERR_OUT_OF_RANGE:
-		return "branch target out of reach of a 32-bit displacement";
+		return "branch target out of reach of a direct branch "
+		       "(x86-64: +-2 GiB, aarch64: +-128 MiB)";
 	case RW_ERR_TEXT_WRITE:
 		return "the kernel refused a write to code through "
 		       "/proc/self/mem and the policy forbids the mprotect "
 		       "fallback";
 	case RW_ERR_PATCH_FILE:
 		return "the patch file is refused: not a regular file, "
-		       "another owner or mode, not a whole x86-64 shared "
-		       "object, or a malformed binding (.rewire.bind)";
+		       "another owner or mode, not a whole shared object "
+		       "for this machine, or a malformed binding "
+		       "(.rewire.bind)";
 	case RW_ERR_PATCH_VERSION:
 		return "not a rewire patch of this descriptor version";
 	case RW_ERR_SYMBOL:
@@ -218,7 +220,7 @@ RW_EXPORT const char *rw_strerror(int err)
 		return "the function is inlined into callers (a patch would not "
 		       "reach those copies; tracing cannot see them)";
 	case RW_ERR_BREAKPOINT:
-		return "a breakpoint (int3) of another tool (a uprobe of "
+		return "a breakpoint (int3, BRK) of another tool (a uprobe of "
 		       "bpftrace or perf probe, or a debugger) is in the code "
 		       "to patch; remove it first";
 	case RW_ERR_TRAP_REPLACED:

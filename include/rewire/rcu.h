@@ -59,6 +59,10 @@
  *   functions instead; do so under UBSan (-fsanitize=alignment): liburcu
  *   0.13 allocates its reader records less aligned than their type says,
  *   and the inline code would trip the check.
+ * - On architectures without a cycle counter of liburcu's own (aarch64),
+ *   liburcu's headers call clock_gettime(CLOCK_MONOTONIC): a program built
+ *   with a strict standard (-std=c11, not gnu11) defines _POSIX_C_SOURCE
+ *   (200809L) before including this header there.
  * - Callbacks queued with rw_rcu_call() run on liburcu's call_rcu thread.
  *   rewire installs the atfork handlers liburcu asks for, so a child of fork()
  *   can go on using RCU.

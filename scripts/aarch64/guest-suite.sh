@@ -9,8 +9,12 @@
 # REWIRE_VM_TIMEOUT_SCALE (default 2) in the guest's copy of the build
 # tree (CTestTestfile.cmake; the host's is untouched), up to 900 s (the
 # torture tests' own: a hung test must not eat the VM's whole time). The
-# VM's own timeout (vm.sh) still bounds the whole run.
+# VM's own timeout (vm.sh) still bounds the whole run. The tests' own
+# waits for an outcome (a transition, a thread reaching a system call)
+# are multiplied by REWIRE_TEST_TIME_SCALE (default 4 here; 1 natively;
+# tests/common/check.h, rw_test_time_scale()).
 set -u
+export REWIRE_TEST_TIME_SCALE=${REWIRE_TEST_TIME_SCALE:-4}
 build=$1
 shift
 "$build/aarch64-vm/guest-check" || exit 1

@@ -28,7 +28,11 @@
  * guessed step forgets every callee-saved register, which no CFI step
  * does, so after each step we ask unw_get_save_loc() about them: if %rbx
  * and %r12-%r15 are all unknown, the step was a guess and the stack is
- * RW__LP_UNWIND_FAILED ("not safe yet", retried later).
+ * RW__LP_UNWIND_FAILED ("not safe yet", retried later). On aarch64 a
+ * frame whose CFI libunwind cannot parse (code built with pac-ret, which
+ * libunwind 1.6 refuses) is stepped by our own CFI step instead
+ * (rw__lp_cfi_step(), unwind_cfi.c), and libunwind goes on from the
+ * caller; CFI that step does not take fails the check too.
  *
  * Async-signal-safety of the local unwind (libunwind 1.6.2):
  *
@@ -58,7 +62,8 @@
  *    faulting), or directly when it is on the page of code that libunwind
  *    just found CFI for.
  *  - Stack use: about 10 KiB measured for rw__lp_check_self(NULL) (the
- *    context, the cursor, libunwind's state records, dl_iterate_phdr); a
+ *    context, the cursor, libunwind's state records, dl_iterate_phdr),
+ *    and 2.5 KiB more where a frame is stepped by rw__lp_cfi_step(); a
  *    handler on a SIGSTKSZ-sized alternate stack does not have that.
  */
 #define UNW_LOCAL_ONLY
@@ -286,6 +291,49 @@ static int past_fp_end(unw_cursor_t *cur, unw_cursor_t *prev,
 	ctx->uc_mcontext.sp = sp;
 	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
 }
+/*
+ * A frame libunwind cannot step (rw__lp_step_unchecked()): step it by its
+ * CFI with rw__lp_cfi_step() (pac-ret code, whose CFI libunwind 1.6
+ * refuses), then go on from the caller in a fresh cursor over @ctx, with
+ * the callee-saved registers the step computed. A frame checked at its
+ * exact address (the interrupted one, or one right after a signal frame)
+ * has all its registers in libunwind's cursor; another, x19-x30 and sp.
+ * The local walk needs every one of x19-x29 known afterwards (a fresh
+ * cursor has no "unknown"). 1 stepped, 0 end of the stack, -1 failed
+ * (no CFI, as for a PLT entry, or CFI the step does not take).
+ */
+static int cfi_step(unw_cursor_t *cur, unw_context_t *ctx, bool exact)
+{
+	struct rw__lp_frame f;
+	unw_word_t v;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	for (int i = exact ? 0 : 19; i <= 30; i++) {
+		if (unw_get_reg(cur, UNW_AARCH64_X0 + i, &v) == 0) {
+			f.reg[i] = v;
+			f.known |= 1u << i;
+		}
+	}
+	if (unw_get_reg(cur, UNW_REG_SP, &v) < 0)
+		return -1;
+	f.reg[31] = v;
+	f.known |= 1u << 31;
+	if (unw_get_reg(cur, UNW_REG_IP, &v) < 0)
+		return -1;
+	f.pc = rw__lp_strip_pac(v);
+	r = rw__lp_cfi_step(&f, exact);
+	if (r <= 0)
+		return r == 0 ? 0 : -1;
+	if ((f.known & 0x3ff80000u) != 0x3ff80000u) /* x19-x29 */
+		return -1;
+	memset(ctx, 0, sizeof(*ctx));
+	for (int i = 19; i <= 30; i++)
+		ctx->uc_mcontext.regs[i] = f.reg[i];
+	ctx->uc_mcontext.pc = f.pc;
+	ctx->uc_mcontext.sp = f.reg[31];
+	return unw_init_local(cur, ctx) < 0 ? -1 : 1;
+}
 #endif
 
 static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
@@ -312,9 +360,16 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 		r = rw__lp_classify(c, addr);
 		if (r >= 0)
 			return r;
-		if (rw__lp_step_unchecked(cur))
-			return RW__LP_UNWIND_FAILED;
 #ifdef RW_BACKEND_AARCH64
+		if (rw__lp_step_unchecked(cur)) {
+			r = cfi_step(cur, &ctx, exact);
+			if (r < 0)
+				return RW__LP_UNWIND_FAILED;
+			if (r == 0)
+				return RW__LP_SAFE;
+			exact = false;
+			continue;
+		}
 		prev = *cur;
 #endif
 		r = unw_step(cur);

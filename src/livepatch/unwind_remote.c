@@ -22,6 +22,9 @@
  *	              the return address of a leaf function is in x30,
  *	              which the kernel does not show: a thread blocked in a
  *	              leaf system call wrapper is checked in its handler.
+ *	              A cursor started again at the caller of a frame that
+ *	              rw__lp_cfi_step() stepped (pac-ret code, aarch64)
+ *	              also has the x19-x29 that step computed.
  *	access_fpreg, resume   refused.
  *
  * The address space caches decoded CFI globally (UNW_CACHE_GLOBAL: we
@@ -44,6 +47,12 @@
 
 struct remote_arg {
 	unw_word_t pc, sp;
+#ifdef RW_BACKEND_AARCH64
+	/* x0-x30 where bit i of known is set: a cursor started again
+	 * after rw__lp_cfi_step() (pac-ret frames). */
+	unw_word_t x[31];
+	uint32_t known;
+#endif
 	/* Read cache: line i holds LINE_SIZE bytes at base[i] if valid. */
 	uintptr_t base[NLINES];
 	bool valid[NLINES];
@@ -101,6 +110,11 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val,
 		return 0;
 	case UNW_AARCH64_SP:
 		*val = ra->sp;
+		return 0;
+	case UNW_AARCH64_X0 ... UNW_AARCH64_X30:
+		if (!(ra->known >> (reg - UNW_AARCH64_X0) & 1))
+			return -UNW_EBADREG;
+		*val = ra->x[reg - UNW_AARCH64_X0];
 		return 0;
 #else
 	case UNW_X86_64_RIP:
@@ -185,6 +199,50 @@ static void flush_if_objects_changed(void)
 	atomic_store(&dl_seen_subs, d.subs);
 }
 
+#ifdef RW_BACKEND_AARCH64
+/*
+ * A frame libunwind cannot step (rw__lp_step_unchecked(): pac-ret code,
+ * or no CFI): step it with rw__lp_cfi_step() and start a fresh cursor at
+ * the caller, which knows pc, sp and the registers of x19-x29 the step
+ * computed (x30 is left out: libunwind looks the fresh cursor's CFI up
+ * at pc itself, and for a return address at the very end of a function
+ * that is the next function's entry, whose rule for the return address
+ * is x30; unknown, it fails the walk instead of looping). 1 stepped,
+ * 0 end of the stack, -1 failed.
+ */
+static int cfi_step(unw_cursor_t *cur, struct remote_arg *ra, bool exact)
+{
+	struct rw__lp_frame f;
+	unw_word_t v;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	for (int i = exact ? 0 : 19; i <= 30; i++) {
+		if (unw_get_reg(cur, UNW_AARCH64_X0 + i, &v) == 0) {
+			f.reg[i] = v;
+			f.known |= 1u << i;
+		}
+	}
+	if (unw_get_reg(cur, UNW_REG_SP, &v) < 0)
+		return -1;
+	f.reg[31] = v;
+	f.known |= 1u << 31;
+	if (unw_get_reg(cur, UNW_REG_IP, &v) < 0)
+		return -1;
+	f.pc = rw__lp_strip_pac(v);
+	r = rw__lp_cfi_step(&f, exact);
+	if (r <= 0)
+		return r == 0 ? 0 : -1;
+	memset(ra->valid, 0, sizeof(ra->valid));
+	ra->pc = f.pc;
+	ra->sp = f.reg[31];
+	ra->known = f.known & 0x3ff80000u; /* x19-x29 */
+	for (int i = 19; i <= 29; i++)
+		ra->x[i] = f.reg[i];
+	return unw_init_remote(cur, remote_as, ra) < 0 ? -1 : 1;
+}
+#endif
+
 int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 			 struct rw__lp_check *c)
 {
@@ -205,6 +263,9 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 	ra.next = 0;
 	ra.pc = pc;
 	ra.sp = sp;
+#ifdef RW_BACKEND_AARCH64
+	ra.known = 0;
+#endif
 	if (unw_init_remote(&cur, remote_as, &ra) < 0)
 		return RW__LP_UNWIND_FAILED;
 	for (n = 0; n < RW__LP_MAX_FRAMES; n++) {
@@ -226,6 +287,9 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 				memset(ra.valid, 0, sizeof(ra.valid));
 				ra.pc = real;
 				ra.sp = csp;
+#ifdef RW_BACKEND_AARCH64
+				ra.known = 0;
+#endif
 				if (unw_init_remote(&cur, remote_as, &ra) < 0)
 					return RW__LP_UNWIND_FAILED;
 				ip = real;
@@ -235,9 +299,16 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 		if (r >= 0)
 			return r;
 		sig = rw__lp_is_sigreturn(ip);
-		if (rw__lp_step_unchecked(&cur))
-			return RW__LP_UNWIND_FAILED;
 #ifdef RW_BACKEND_AARCH64
+		if (rw__lp_step_unchecked(&cur)) {
+			r = cfi_step(&cur, &ra, exact);
+			if (r < 0)
+				return RW__LP_UNWIND_FAILED;
+			if (r == 0)
+				return RW__LP_SAFE;
+			exact = false;
+			continue;
+		}
 		prev = cur;
 #endif
 		r = unw_step(&cur);
@@ -261,6 +332,7 @@ int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 			memset(ra.valid, 0, sizeof(ra.valid));
 			ra.pc = ra_;
 			ra.sp = sp_;
+			ra.known = 0;
 			if (unw_init_remote(&cur, remote_as, &ra) < 0)
 				return RW__LP_UNWIND_FAILED;
 			exact = false;

@@ -49,6 +49,38 @@ bool rw__lp_is_sigreturn(uintptr_t ip);
 int rw__lp_unwind_remote(pid_t tid, uintptr_t pc, uintptr_t sp,
 			 struct rw__lp_check *c);
 
+#ifdef RW_BACKEND_AARCH64
+/*
+ * A frame for rw__lp_cfi_step(): reg[0..30] x0-x30, reg[31] sp, and pc
+ * (stripped of any pointer authentication code); bit i of @known is set
+ * when reg[i] is known.
+ */
+struct rw__lp_frame {
+	uintptr_t reg[32];
+	uintptr_t pc;
+	uint32_t known;
+};
+
+/*
+ * Step @f to its caller by the DWARF CFI of the code at @f->pc (at
+ * @f->pc itself if @exact, else at @f->pc - 1: a return address), found
+ * through _dl_find_object() and the object's .eh_frame_hdr
+ * (unwind_cfi.c). For the frames libunwind 1.6 refuses: code built with
+ * pac-ret, whose CFI holds DW_CFA_AARCH64_negate_ra_state. The caller's
+ * frame gets sp = the CFA, pc = the return address (stripped when the
+ * CFI says it was signed), x19-x30 as the rules give them, and no x0-x18
+ * (a call does not keep them).
+ *
+ * Returns 1 (stepped), 0 (the return address is undefined: the end of
+ * the stack), -ENOENT (no CFI for the address), -EOPNOTSUPP (CFI this
+ * evaluator does not take, or a rule that needs a register @f does not
+ * know), -EFAULT (unreadable CFI or stack), -EINVAL (malformed CFI).
+ * Never guesses. Async-signal-safe: no allocation, no lock, every read
+ * through rw__lp_peek().
+ */
+int rw__lp_cfi_step(struct rw__lp_frame *f, bool exact);
+#endif
+
 /*
  * Whether the last step lost every callee-saved register: a frame guessed
  * from %rbp, not one computed from CFI (see the top of unwind.c). Static
@@ -88,15 +120,14 @@ static inline bool rw__lp_step_guessed(unw_cursor_t *cur)
  * x30, and the x30 guess keeps every callee-saved register's location,
  * so rw__lp_step_guessed() cannot see it; it can even end the walk there
  * (a guessed x30 of 0). So a frame must have CFI that libunwind can parse
- * (unw_get_proc_info() succeeds) or be a signal frame, else the stack is
- * RW__LP_UNWIND_FAILED. libunwind 1.6 does not parse the CFI of code
- * built with -mbranch-protection=pac-ret|standard
- * (DW_CFA_AARCH64_negate_ra_state: -UNW_EINVAL): a frame of such code,
- * other than the innermost ones checked before it, fails the check (never
- * a wrong SAFE); later libunwinds parse it (their addresses are stripped:
- * rw__lp_strip_pac()). A PLT entry, which libunwind steps by its shape,
- * fails too (retried later). x86-64: false (rw__lp_step_guessed() sees
- * every guess there).
+ * (unw_get_proc_info() succeeds) or be a signal frame, else the walks
+ * step it with rw__lp_cfi_step() instead, or fail. libunwind 1.6 does not parse the
+ * CFI of code built with -mbranch-protection=pac-ret|standard
+ * (DW_CFA_AARCH64_negate_ra_state: -UNW_EINVAL), which rw__lp_cfi_step()
+ * does; later libunwinds parse it (their addresses are stripped:
+ * rw__lp_strip_pac()). A PLT entry, which libunwind steps by its shape
+ * and which has no CFI, fails the check (retried later). x86-64: false
+ * (rw__lp_step_guessed() sees every guess there).
  */
 static inline bool rw__lp_step_unchecked(unw_cursor_t *cur)
 {

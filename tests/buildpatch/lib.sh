@@ -80,7 +80,7 @@ step() {
 # Live patching needs the x86_64 backend, and a program that is not built
 # with the sanitizer cannot preload an instrumented librewire.
 live_ok() {
-	grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h" &&
+	grep -q "^#define RW_BACKEND_X86_64" "$REWIRE_BUILD_DIR/include/rewire/config.h" &&
 		[ -z "${REWIRE_SANITIZE:-}" ]
 }
 

@@ -10,6 +10,18 @@
  *   rw_test_long()         true when REWIRE_TORTURE_LONG=1 (long torture runs)
  *   rw_test_scale(s, l)    s normally, l when long runs are requested
  *   rw_test_now_ns()       CLOCK_MONOTONIC in nanoseconds
+ *   rw_test_time_scale()   REWIRE_TEST_TIME_SCALE (default 1): what a
+ *                          slow machine (the emulated aarch64 one, where
+ *                          scripts/aarch64/guest-suite.sh sets it)
+ *                          multiplies the tests' waits for an outcome by
+ *   rw_test_enough(t0, max_ns, done, min_done)
+ *                          a timed torture loop may stop: max_ns have
+ *                          passed since t0 and done >= min_done rounds
+ *                          ran, or 20 * max_ns passed (the emulated
+ *                          aarch64 machine is 10-30x slower: a short run
+ *                          goes on until its minimum of rounds, and the
+ *                          test's check of that minimum still fails on
+ *                          a real starvation)
  */
 #ifndef REWIRE_TEST_CHECK_H
 #define REWIRE_TEST_CHECK_H
@@ -95,6 +107,22 @@ static inline uint64_t rw_test_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline unsigned rw_test_time_scale(void)
+{
+	const char *s = getenv("REWIRE_TEST_TIME_SCALE");
+	long v = s ? strtol(s, NULL, 10) : 1;
+
+	return v >= 1 && v <= 100 ? (unsigned)v : 1;
+}
+
+static inline bool rw_test_enough(uint64_t t0, uint64_t max_ns, long done,
+				  long min_done)
+{
+	uint64_t el = rw_test_now_ns() - t0;
+
+	return el >= max_ns && (done >= min_done || el / 20 >= max_ns);
 }
 
 /* The state letter of thread @tid of this process (/proc/self/task/TID/

@@ -38,7 +38,8 @@
  * Messages: lp_has_all(msg, "a|b|c") checks that @msg holds a, b and c.
  * Waiting: LP_WAIT_UNTIL(cond, deadline_ns) polls @cond every ms until it
  * holds (true) or rw_test_now_ns() passes @deadline_ns (false);
- * lp_deadline_ms(ms) is the deadline @ms from now.
+ * lp_deadline_ms(ms) is the deadline @ms from now (times
+ * rw_test_time_scale(), as are lp_go()'s waits).
  * LP_FRAME_POINTERS_BUILD: whether the test's .cmake hook set
  * LP_FRAME_POINTERS (code built with frame pointers: the sanitizer builds).
  * enum lp_phase: the phases of an enable and a disable, for the oracle of
@@ -338,7 +339,7 @@ static inline void lp_has_all(const char *msg, const char *needles)
 
 static inline uint64_t lp_deadline_ms(uint64_t ms)
 {
-	return rw_test_now_ns() + ms * 1000000ull;
+	return rw_test_now_ns() + ms * rw_test_time_scale() * 1000000ull;
 }
 
 #define LP_WAIT_UNTIL(cond, deadline_ns)                                       \
@@ -404,7 +405,8 @@ static inline int lp_go(struct rw_patch *p, bool enable, int timeout_ms)
 {
 	int err = enable ? rw_patch_enable(p) : rw_patch_disable(p);
 
-	return err ? err : rw_patch_wait(p, timeout_ms);
+	return err ? err
+		   : rw_patch_wait(p, timeout_ms * (int)rw_test_time_scale());
 }
 
 static inline void lp_go_checked(struct rw_patch *p, bool enable,

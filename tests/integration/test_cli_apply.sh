@@ -106,6 +106,18 @@ wrong() {
 		grep -o '"wrong": [0-9]*' | awk '{ print $2 }'
 }
 
+# Some wrong answers (the bug is there): half a second of load is enough
+# natively; the emulated aarch64 machine serves a few dozen requests in
+# it, so up to ten half seconds.
+wrong_some() {
+	local w
+	for _ in $(seq 10); do
+		w=$(wrong)
+		[ "$w" -gt 0 ] && break
+	done
+	echo "$w"
+}
+
 # rewire apply --json ARGS...: the document in out.json, the exit code in
 # $rc.
 apply() {
@@ -158,7 +170,7 @@ id=$(build_id "$patch")
 [ -n "$id" ] || fail "$patch has no build-id"
 
 start_server
-[ "$(wrong)" -gt 0 ] || fail "no wrong answer before the patch (bug gone?)"
+[ "$(wrong_some)" -gt 0 ] || fail "no wrong answer before the patch (bug gone?)"
 
 # 1. Present: load+enable, and the fix takes effect.
 apply "$patch"
@@ -192,7 +204,7 @@ out=$("$rewire" apply "$server_pid" "$patch")
 # Loaded but disabled: only enabled (not loaded again).
 "$rewire" unpatch "$server_pid" fix_value --keep-loaded >/dev/null ||
 	fail "unpatch --keep-loaded"
-[ "$(wrong)" -gt 0 ] || fail "the bug is not back after the disable"
+[ "$(wrong_some)" -gt 0 ] || fail "the bug is not back after the disable"
 apply "$patch"
 check '[a["action"] for a in d["actions"]] == ["enable"] and
 	d["before"][0]["state"] == "disabled" and
@@ -217,7 +229,7 @@ check 'd["changed"] is True and [a["action"] for a in d["actions"]] ==
 	["disable+unload"] and d["before"][0]["state"] == "enabled" and
 	d["after"][0]["state"] == "absent"' "--absent"
 [ "$(record fix_value)" = absent ] || fail "still loaded after --absent"
-[ "$(wrong)" -gt 0 ] || fail "the bug is not back after --absent"
+[ "$(wrong_some)" -gt 0 ] || fail "the bug is not back after --absent"
 apply --absent fix_value
 check 'd["changed"] is False and d["actions"] == []' \
 	"--absent again was not unchanged"
@@ -345,7 +357,7 @@ check '[a["action"] for a in d["actions"]] ==
 	["disable+unload", "unpersist"] and d["changed"] is True' \
 	"--absent --persist"
 [ -z "$(ls -A "$pdir")" ] || fail "left in the patch dir: $(ls -A "$pdir")"
-[ "$(wrong)" -gt 0 ] || fail "the bug is not back"
+[ "$(wrong_some)" -gt 0 ] || fail "the bug is not back"
 stop_server
 
 # 10. --persist into the patch directory of a process in another mount

@@ -65,7 +65,7 @@ expect_err "no such process: $dead" "ls of an unknown PID"
 rwrun --json key "$dead" k on
 expect_rc 3 "--json key of an unknown PID"
 expect_json "d['error']['exit'], d['error']['errname']" "3 ESRCH"
-sleep 60 &
+sleep 3600 &  # killed at exit (bg_pids); outlives the slowest run
 plain=$!
 bg_pids+=("$plain")
 rwrun ls "$plain"

@@ -51,9 +51,15 @@ field() {
 	>"$tmp/server.out" 2>&1 &
 server_pid=$!
 
-# 2. Three phases of about a second each. kvload waits for the port file.
+# 2. Three phases of about a second each. kvload waits for the port file;
+# so does the first phase's second (the server may take most of a second
+# to start, as on the emulated aarch64 machine).
 rc=0
 {
+	for _ in $(seq 600); do
+		[ -s "$tmp/port" ] && break
+		sleep 0.1
+	done
 	sleep 1
 	echo "mark second"
 	sleep 1

@@ -2,7 +2,10 @@
 # lp_entries/uprobe_target.c twice into ${lpe_up_dir}: lpe_up_fix (entries
 # rewritten by rewire-entries) and lpe_up_keep (GCC's five 1-byte NOPs),
 # and the patch lpe_up_patch.so.
+# x86-64 only: its two entry layouts are x86-64's (aarch64 has one: two
+# 4-byte NOPs; the test skips there).
 set(lpe_up_dir ${CMAKE_CURRENT_BINARY_DIR}/lp_entries_uprobe)
+if(REWIRE_BACKEND_RESOLVED STREQUAL "x86_64")
 foreach(which fix keep)
 	add_executable(lpe_up_${which}
 		${CMAKE_CURRENT_LIST_DIR}/lp_entries/uprobe_target.c)
@@ -21,6 +24,7 @@ set_target_properties(lpe_up_patch PROPERTIES
 	LIBRARY_OUTPUT_DIRECTORY ${lpe_up_dir})
 rewire_target_warnings(lpe_up_patch)
 add_dependencies(lpe_up_fix lpe_up_patch)
+endif()
 set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)
 set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY ENVIRONMENT
 	"LPE_UP_DIR=${lpe_up_dir}")

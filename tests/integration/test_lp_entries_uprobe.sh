@@ -24,8 +24,10 @@ set -euo pipefail
 : "${REWIRE_BUILD_DIR:?set by CTest}"
 : "${LPE_UP_DIR:?set by CTest}"
 
-if ! grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h"; then
-	echo "SKIP: live patching needs the x86_64 backend"
+if ! grep -q "^#define RW_BACKEND_X86_64" "$REWIRE_BUILD_DIR/include/rewire/config.h"; then
+	echo "SKIP: x86-64's entry layouts (aarch64's entry is two 4-byte" \
+		"NOPs: a uprobe resumes on an instruction boundary; the" \
+		"generic backend does not live patch)"
 	exit 77
 fi
 # Without tracefs mounted (as in CI), mount it in a private mount

@@ -170,8 +170,8 @@ int main(void)
 	struct rw_patch *p;
 	void *dbg, *nodbg;
 
-#ifndef RW_BACKEND_X86_64
-	SKIP("live patching needs the x86_64 backend");
+#ifndef RW_BACKEND_PATCHING
+	SKIP("live patching needs a patching backend (x86_64, aarch64)");
 #endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(60);

@@ -4,9 +4,9 @@
 # start files and no outline atomics (Debian 12's crt*.o and libgcc.a
 # lack the BTI note, and -z force-bti over them faults on their
 # indirectly called constructors). The program itself stays unmarked for
-# the same reason. aarch64 only (the program skips elsewhere). Not
-# pac-ret: libunwind 1.6 cannot unwind through its frames (test_lp_unwind,
-# "pac-ret frames").
+# the same reason. aarch64 only (the program skips elsewhere). BTI alone:
+# test_lp_live_pac builds the program and its patches with
+# -mbranch-protection=standard (pac-ret too).
 set(lp_live_bti_dir ${CMAKE_CURRENT_BINARY_DIR}/lp_live_bti)
 
 rw_lp_test()

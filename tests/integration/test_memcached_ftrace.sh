@@ -24,7 +24,7 @@ skip() {
 	exit 77
 }
 
-grep -q RW_BACKEND_X86_64 "$REWIRE_BUILD_DIR/include/rewire/config.h" ||
+grep -q "^#define RW_BACKEND_X86_64" "$REWIRE_BUILD_DIR/include/rewire/config.h" ||
 	skip "function tracing needs the x86_64 backend"
 [ -z "${REWIRE_SANITIZE:-}" ] ||
 	skip "memcached is not built with the sanitizer of this build"

@@ -45,10 +45,10 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#ifndef RW_BACKEND_PATCHING
 int main(void)
 {
-	SKIP("live patching needs the x86_64 backend");
+	SKIP("live patching needs a patching backend (x86_64, aarch64)");
 }
 #else
 
@@ -413,6 +413,16 @@ static void ftrace_cycle(void)
 	       who, atomic_load(&ft_entries), atomic_load(&ft_returns));
 }
 
+/* epoll_wait() is epoll_pwait on aarch64, which has no epoll_wait call. */
+static bool is_epoll_wait(long nr)
+{
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait)
+		return true;
+#endif
+	return nr == SYS_epoll_pwait;
+}
+
 static int daemon_main(const char *mode, const char *patch)
 {
 	bool before = strcmp(mode, "before") == 0;
@@ -435,9 +445,7 @@ static int daemon_main(const char *mode, const char *patch)
 	while (!atomic_load(&reader_tid) || !atomic_load(&poller_tid))
 		usleep(1000);
 	CHECK(lp_wait_in_syscall(reader_tid, SYS_read));
-	CHECK(LP_WAIT_UNTIL(lp_syscall_of(poller_tid) == SYS_epoll_wait ||
-				    lp_syscall_of(poller_tid) ==
-					    SYS_epoll_pwait,
+	CHECK(LP_WAIT_UNTIL(is_epoll_wait(lp_syscall_of(poller_tid)),
 			    lp_deadline_ms(5000)));
 	wait_stable_calls(LP_BEFORE, STABLE_CALLS);
 
@@ -563,4 +571,4 @@ int main(int argc, char **argv)
 	return r;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_PATCHING */

@@ -137,14 +137,25 @@ clang=
 ped=-pedantic-errors
 [ -n "$clang" ] && ped="$ped -Wno-gnu-zero-variadic-macro-arguments"
 c_modes=("c11" "c17" "c11 $ped" "c17 $ped")
+# liburcu's generic architecture header (used on aarch64, not on x86-64)
+# calls clock_gettime(CLOCK_MONOTONIC), which a strict standard's <time.h>
+# does not declare: a program that includes rewire/rcu.h there (directly
+# or through rewire/provider.h, rewire/rewire.h ...) in a strict mode
+# asks for POSIX, as rewire/rcu.h says. Only those headers get it.
+urcu_posix() { # header -> 0 when it brings liburcu's generic arch header
+	"$cc" -std=gnu11 "${inc[@]}" -E -H -x c - <<<"#include <$1>" \
+		2>&1 >/dev/null | grep -q 'urcu/arch/generic\.h'
+}
 for h in "${headers[@]}"; do
 	body=$(uses "$h")
+	posix=
+	urcu_posix "$h" && posix=-D_POSIX_C_SOURCE=200809L
 	for m in "${c_modes[@]}"; do
 		read -r std extra <<<"$m"
 		label="$(basename "$h" .h)-$std${extra:+-pedantic}"
 		# shellcheck disable=SC2086
-		compile "$label" "$cc" "$std" $extra -- "#include <$h>" \
-			"int strict_tu;" "$body"
+		compile "$label" "$cc" "$std" $extra $posix -- \
+			"#include <$h>" "int strict_tu;" "$body"
 	done
 done
 

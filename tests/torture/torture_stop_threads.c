@@ -458,7 +458,7 @@ int main(void)
 		one_stop();
 		if (k % 16 == 0)
 			check_resume();
-		if (rw_test_now_ns() - t0 >= max_ns)
+		if (rw_test_enough(t0, max_ns, atomic_load(&stop_seq), 10))
 			break;
 	}
 

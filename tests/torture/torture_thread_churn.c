@@ -196,7 +196,7 @@ int main(void)
 		}
 		CHECK_EQ(atomic_load(&dup_runs), 0);
 		CHECK_EQ(atomic_load(&stale_runs), 0);
-		if (rw_test_now_ns() - t0 >= max_ns)
+		if (rw_test_enough(t0, max_ns, call, 10))
 			break;
 	}
 	if (call > max_calls)

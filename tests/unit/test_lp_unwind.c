@@ -19,10 +19,13 @@
  * so that the linker's __start_/__stop_ symbols give exact bounds.
  *
  *  6. aarch64: functions built with pac-ret (PACIASP signs the return
- *     address they save): the innermost one is found; past it the walk
- *     goes on only with a libunwind that parses their CFI (then the
- *     signed return address must be stripped to be found), and fails
- *     otherwise (libunwind 1.6): never SAFE while one is on the stack.
+ *     address they save, and their CFI says so with
+ *     DW_CFA_AARCH64_negate_ra_state, which libunwind 1.6 refuses): their
+ *     frames are stepped by rw__lp_cfi_step(), and the signed return
+ *     addresses are found once stripped, by check_self(NULL), by
+ *     check_self(uc) in a handler wherever the signal lands, and by
+ *     check_blocked on a thread blocked in read() under them; past them
+ *     the walk reaches the end of the stack (SAFE).
  *
  * x86-64 and aarch64.
  */
@@ -33,6 +36,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -418,6 +422,16 @@ static void wait_blocked(pid_t tid)
 	CHECK(!"thread never blocked");
 }
 
+/* Until thread @tid has left /proc/self/task (5 s at most). */
+static void wait_gone(pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	for (int i = 0; i < 5000 && access(path, F_OK) == 0; i++)
+		usleep(1000);
+}
+
 /* check_blocked, retried while the thread moves (it should not). */
 static int check_blocked_settled(pid_t tid, struct rw__lp_check *c)
 {
@@ -480,7 +494,11 @@ static void test_blocked(void)
 	CHECK_EQ(sleeper_ret, 0);
 	CHECK_EQ(sleeper_errno, 0);
 
-	/* Gone. */
+	/* Gone. pthread_join() returns once the kernel cleared the thread's
+	 * tid, which it does before the task leaves /proc (seen under
+	 * emulation: RUNNING instead of -ESRCH). */
+	wait_gone(tid);
+	wait_gone(stid);
 	c = mk(&U, 1, NULL, 0);
 	CHECK_EQ(rw__lp_check_blocked(tid, &c), -ESRCH);
 	CHECK_EQ(rw__lp_check_blocked(stid, &c), -ESRCH);
@@ -628,7 +646,14 @@ static void test_robust(void)
 	CHECK_EQ(pthread_create(&t, NULL, alt_thread, NULL), 0);
 	while (!(tid = atomic_load(&alt_tid)))
 		sched_yield();
-	for (int i = 0; i < 1000; i++) {
+	/* 1000 checks, and on until one found it asleep in alt_sleep (the
+	 * emulated aarch64 machine spends most of its time in the loop),
+	 * for at most 60 s. */
+	uint64_t t0 = rw_test_now_ns();
+
+	for (int i = 0; i < 1000 || (!counts[RW__LP_ON_STACK] &&
+				     rw_test_now_ns() - t0 < 60000000000ull);
+	     i++) {
 		struct rw__lp_range fr[2] = { U, A };
 		int r;
 
@@ -646,8 +671,11 @@ static void test_robust(void)
 	}
 	atomic_store(&alt_stop, 1);
 	CHECK_EQ(pthread_join(t, NULL), 0);
-	printf("1000 checks of a sleeping/spinning thread: safe %d on_stack %d "
+	printf("%d checks of a sleeping/spinning thread: safe %d on_stack %d "
 	       "failed %d busy %d running %d\n",
+	       counts[RW__LP_SAFE] + counts[RW__LP_ON_STACK] +
+		       counts[RW__LP_UNWIND_FAILED] + counts[RW__LP_BUSY] +
+		       counts[RW__LP_RUNNING],
 	       counts[RW__LP_SAFE], counts[RW__LP_ON_STACK],
 	       counts[RW__LP_UNWIND_FAILED], counts[RW__LP_BUSY],
 	       counts[RW__LP_RUNNING]);
@@ -677,33 +705,323 @@ pac_outer(struct rw__lp_check *c)
 	return r;
 }
 
+/*
+ * A thread spinning under two pac-ret frames. pac_spin calls, so it signs
+ * its return address; each turn calls pac_mid, whose prologue signs and
+ * whose epilogue authenticates, so that the signal lands in every state of
+ * a pac-ret frame: before PACIASP, signed in x30, saved on the stack,
+ * reloaded into x30 and not yet authenticated, authenticated (and in
+ * pac_tick, unsigned code).
+ */
+static _Atomic int pac_spin_stop, pac_spinning;
+static volatile unsigned long pac_ticks;
+
+static NOINLINE void pac_tick(void)
+{
+	pac_ticks++;
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_mid"))) void
+pac_mid(void)
+{
+	pac_tick();
+	barrier();
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_spin"))) void
+pac_spin(void)
+{
+	atomic_store(&pac_spinning, 1);
+	while (!atomic_load_explicit(&pac_spin_stop, memory_order_relaxed))
+		pac_mid();
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_spin_out"))) void
+pac_spin_outer(void)
+{
+	pac_spin();
+	barrier();
+}
+
+static void *pac_spin_thread(void *arg)
+{
+	pac_spin_outer();
+	return arg;
+}
+
+/* A thread blocked in read() under two pac-ret frames. */
+static int pac_pipe[2];
+static _Atomic pid_t pac_reader_tid;
+static char pac_byte;
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_read"))) ssize_t
+pac_read(void)
+{
+	ssize_t n = read(pac_pipe[0], &pac_byte, 1);
+
+	barrier();
+	return n;
+}
+
+static NOINLINE PAC_RET __attribute__((section("rwt_pac_read_out"))) ssize_t
+pac_read_outer(void)
+{
+	ssize_t n = pac_read();
+
+	barrier();
+	return n;
+}
+
+static void *pac_reader_thread(void *arg)
+{
+	(void)arg;
+	atomic_store(&pac_reader_tid, gettid_());
+	return (void *)pac_read_outer();
+}
+
+#if defined(RW_BACKEND_AARCH64)
+/*
+ * rw__lp_cfi_step() itself, at every instruction of a pac-ret function
+ * written here with its CFI (GCC's frame, plus a second epilogue path
+ * through remember/restore state), with the registers and the stack that
+ * instruction sees: the caller's pc must be the return address without
+ * its pointer authentication code, sp the CFA, and x19/x29 restored or
+ * kept as the CFI says. Under emulation signals land only at block
+ * boundaries, so the handler tests above cannot reach most of these
+ * states. Also: CFI by expression is -EOPNOTSUPP, an undefined return
+ * address is the end of the stack (0), an address without CFI -ENOENT.
+ */
+__asm__(".pushsection rwt_pac_asm,\"ax\",@progbits\n"
+	".globl pac_asm\n"
+	".hidden pac_asm\n"
+	".type pac_asm,%function\n"
+	"pac_asm:\n"
+	".cfi_startproc\n"
+	"	hint #25\n" /* 0 paciasp */
+	".cfi_negate_ra_state\n"
+	"	stp x29, x30, [sp, #-32]!\n" /* 1 */
+	".cfi_def_cfa_offset 32\n"
+	".cfi_offset 29, -32\n"
+	".cfi_offset 30, -24\n"
+	"	mov x29, sp\n"	      /* 2 */
+	"	str x19, [sp, #16]\n" /* 3 */
+	".cfi_offset 19, -16\n"
+	"	cbz x0, 1f\n" /* 4 */
+	".cfi_remember_state\n"
+	"	ldr x19, [sp, #16]\n" /* 5 */
+	".cfi_restore 19\n"
+	"	ldp x29, x30, [sp], #32\n" /* 6 */
+	".cfi_restore 30\n"
+	".cfi_restore 29\n"
+	".cfi_def_cfa_offset 0\n"
+	"	hint #29\n" /* 7 autiasp */
+	".cfi_negate_ra_state\n"
+	"	ret\n" /* 8 */
+	"1:\n"
+	".cfi_restore_state\n"
+	"	nop\n" /* 9 */
+	"	ret\n" /* 10 (not a real epilogue: never run) */
+	".cfi_endproc\n"
+	".size pac_asm, .-pac_asm\n"
+	".globl pac_asm_expr\n" /* global: a GOT entry of its own */
+	".hidden pac_asm_expr\n"
+	".type pac_asm_expr,%function\n"
+	"pac_asm_expr:\n"
+	".cfi_startproc\n"
+	".cfi_escape 0x0f, 0x02, 0x8f, 0x00\n" /* CFA: DW_OP_breg31 0 */
+	"	ret\n"
+	".cfi_endproc\n"
+	".size pac_asm_expr, .-pac_asm_expr\n"
+	".globl pac_asm_end\n"
+	".hidden pac_asm_end\n"
+	".type pac_asm_end,%function\n"
+	"pac_asm_end:\n"
+	".cfi_startproc\n"
+	".cfi_undefined x30\n"
+	"	ret\n"
+	".cfi_endproc\n"
+	".size pac_asm_end, .-pac_asm_end\n"
+	".popsection\n");
+void pac_asm(void);
+void pac_asm_expr(void);
+void pac_asm_end(void);
+
+/* PACIA1716 (a hint: a NOP without pointer authentication). */
+static uintptr_t pac_sign(uintptr_t p, uintptr_t mod)
+{
+	register uintptr_t x17 __asm__("x17") = p;
+	register uintptr_t x16 __asm__("x16") = mod;
+
+	__asm__("hint #8" : "+r"(x17) : "r"(x16));
+	return x17;
+}
+
+static void test_pac_step(bool pac)
+{
+	/* Where the return address is before instruction i: in x30 ('r'),
+	 * on the stack ('s'); signed or not; x19 saved on the stack. */
+	static const struct {
+		char ra;
+		bool sig, x19_saved;
+	} st[] = {
+		{ 'r', false, false }, { 'r', true, false },
+		{ 's', true, false },  { 's', true, false },
+		{ 's', true, true },   { 's', true, true },
+		{ 's', true, false },  { 'r', true, false },
+		{ 'r', false, false }, { 's', true, true },
+		{ 's', true, true },
+	};
+	uintptr_t mem[4] __attribute__((aligned(16)));
+	uintptr_t cfa = (uintptr_t)&mem[4];
+	uintptr_t ra = (uintptr_t)pac_tick + 4, sra = pac_sign(ra, cfa);
+	struct rw__lp_frame f;
+
+	if (pac)
+		CHECK(sra != ra);
+	mem[0] = 0x2929; /* the caller's x29 */
+	mem[1] = sra;
+	mem[2] = 0x1919; /* the caller's x19 */
+	mem[3] = 0;
+	for (size_t i = 0; i < RW_ARRAY_SIZE(st); i++) {
+		for (int ret = 0; ret < 2; ret++) {
+			uintptr_t pc = (uintptr_t)pac_asm + 4 * i;
+			int r;
+
+			memset(&f, 0, sizeof(f));
+			for (int k = 0; k <= 30; k++)
+				f.reg[k] = 0x1000 + k;
+			f.reg[30] = st[i].ra == 's' ? 0xdead
+						    : (st[i].sig ? sra : ra);
+			f.reg[31] = st[i].ra == 's' ? (uintptr_t)mem : cfa;
+			f.known = ret ? 0xfff80000u : 0xffffffffu;
+			/* ret: a return address just past instruction i. */
+			f.pc = ret ? pc + 4 : pc;
+			r = rw__lp_cfi_step(&f, !ret);
+			if (r != 1 || f.pc != ra || f.reg[31] != cfa ||
+			    f.reg[19] !=
+				    (st[i].x19_saved ? 0x1919u : 0x1013u) ||
+			    f.reg[29] !=
+				    (st[i].ra == 's' ? 0x2929u : 0x101du) ||
+			    !(f.known & (1u << 19 | 1u << 29 | 1u << 31))) {
+				fprintf(stderr,
+					"pac_asm instruction %zu (%s): %d, "
+					"pc %#lx (want %#lx) sp %#lx (want "
+					"%#lx) x19 %#lx x29 %#lx\n",
+					i, ret ? "return address" : "exact", r,
+					(unsigned long)f.pc, (unsigned long)ra,
+					(unsigned long)f.reg[31],
+					(unsigned long)cfa,
+					(unsigned long)f.reg[19],
+					(unsigned long)f.reg[29]);
+				exit(1);
+			}
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	f.known = 0xffffffffu;
+	f.reg[31] = cfa;
+	f.pc = (uintptr_t)pac_asm_expr;
+	CHECK_EQ(rw__lp_cfi_step(&f, true), -EOPNOTSUPP);
+	f.pc = (uintptr_t)pac_asm_end;
+	CHECK_EQ(rw__lp_cfi_step(&f, true), 0);
+	f.pc = (uintptr_t)mem;
+	CHECK_EQ(rw__lp_cfi_step(&f, true), -ENOENT);
+	printf("rw__lp_cfi_step: %zu instructions of a pac-ret frame, exact "
+	       "and as return addresses: ok\n",
+	       RW_ARRAY_SIZE(st));
+}
+#endif
+
 static void test_pac(void)
 {
 	struct rw__lp_range I = SECTION_RANGE(rwt_pac_in),
 			    O = SECTION_RANGE(rwt_pac_out),
+			    SO = SECTION_RANGE(rwt_pac_spin_out),
+			    S = SECTION_RANGE(rwt_pac_spin),
+			    M = SECTION_RANGE(rwt_pac_mid),
+			    RO = SECTION_RANGE(rwt_pac_read_out),
 			    U = SECTION_RANGE(rwt_unrelated);
+	bool pac = getauxval(AT_HWCAP) & (1ul << 30); /* HWCAP_PACA */
 	struct rw__lp_check c;
-	int ro, ru;
+	int landed[2] = { 0, 0 }, in_mid[32] = { 0 };
+	uintptr_t hit;
+	pthread_t t;
+	pid_t tid;
+	void *ret;
+	int n;
 
+	printf("pac-ret: the CPU %s pointer authentication\n",
+	       pac ? "has" : "lacks (addresses are not signed)");
+#if defined(RW_BACKEND_AARCH64)
+	test_pac_step(pac);
+#endif
 	/* Its return address was saved by f_check, unsigned. */
 	c = mk(&I, 1, NULL, 0);
 	CHECK_EQ(pac_outer(&c), RW__LP_ON_STACK);
 	CHECK(c.hit_ip >= I.start && c.hit_ip < I.end);
-	/* pac_outer's was signed by pac_inner. */
+	/* pac_outer's was signed by pac_inner: found once stripped. */
 	c = mk(&O, 1, NULL, 0);
-	ro = pac_outer(&c);
-	CHECK(ro == RW__LP_ON_STACK || ro == RW__LP_UNWIND_FAILED);
-	if (ro == RW__LP_ON_STACK)
-		CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	CHECK_EQ(pac_outer(&c), RW__LP_ON_STACK);
+	CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	printf("pac-ret frames, check_self(NULL): signed return address "
+	       "found (%#lx in pac_outer)\n",
+	       (unsigned long)c.hit_ip);
+	/* And past them, to the end of the main thread's stack. */
 	c = mk(&U, 1, NULL, 0);
-	ru = pac_outer(&c);
-	CHECK(ru == RW__LP_SAFE || ru == RW__LP_UNWIND_FAILED);
-	/* Either libunwind reads pac-ret frames, or it does not. */
-	CHECK_EQ(ro == RW__LP_ON_STACK, ru == RW__LP_SAFE);
-	printf("pac-ret frames: %s\n",
-	       ro == RW__LP_ON_STACK
-		       ? "unwound, signed return address found"
-		       : "not unwound (UNWIND_FAILED, never SAFE)");
+	CHECK_EQ(pac_outer(&c), RW__LP_SAFE);
+
+	/* In a signal handler, from wherever the signal lands: pac_spin_outer
+	 * found, or nothing (SAFE) to the end of the thread's stack. */
+	CHECK_EQ(pthread_create(&t, NULL, pac_spin_thread, NULL), 0);
+	while (!atomic_load(&pac_spinning))
+		sched_yield();
+	for (n = 0; n < 60; n++) {
+		bool safe = n % 2;
+
+		signal_check(t, H_RANGES, safe ? &U : &SO, 1);
+		if (safe) {
+			CHECK_EQ(hs.result, RW__LP_SAFE);
+		} else {
+			CHECK_EQ(hs.result, RW__LP_ON_STACK);
+			CHECK(hs.hit_ip >= SO.start && hs.hit_ip < SO.end);
+		}
+		if (hs.rip >= M.start && hs.rip < M.end)
+			in_mid[(hs.rip - M.start) / 4 < 32
+				       ? (hs.rip - M.start) / 4
+				       : 31]++;
+		else
+			landed[hs.rip >= S.start && hs.rip < S.end]++;
+	}
+	atomic_store(&pac_spin_stop, 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("pac-ret frames, check_self(uc): %d signals, ON_STACK and "
+	       "SAFE as expected; landed in pac_tick or elsewhere %d, "
+	       "pac_spin %d, pac_mid at instruction:",
+	       n, landed[0], landed[1]);
+	for (size_t i = 0; i < 32 && M.start + 4 * i < M.end; i++)
+		if (in_mid[i])
+			printf(" %zu(%dx)", i, in_mid[i]);
+	printf("\n");
+
+	/* Blocked in read(), unwound from outside. */
+	CHECK_EQ(pipe(pac_pipe), 0);
+	CHECK_EQ(pthread_create(&t, NULL, pac_reader_thread, NULL), 0);
+	while (!(tid = atomic_load(&pac_reader_tid)))
+		sched_yield();
+	wait_blocked(tid);
+	c = mk(&RO, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_ON_STACK);
+	CHECK(c.hit_ip >= RO.start && c.hit_ip < RO.end);
+	hit = c.hit_ip;
+	c = mk(&U, 1, NULL, 0);
+	CHECK_EQ(check_blocked_settled(tid, &c), RW__LP_SAFE);
+	CHECK_EQ(write(pac_pipe[1], "p", 1), 1);
+	CHECK_EQ(pthread_join(t, &ret), 0);
+	CHECK_EQ((long)ret, 1);
+	CHECK_EQ(pac_byte, 'p');
+	printf("pac-ret frames, check_blocked: ON_STACK (%#lx in "
+	       "pac_read_outer) and SAFE\n",
+	       (unsigned long)hit);
 }
 #endif
 

@@ -324,7 +324,14 @@ static void *blocker(void *p)
 	}
 	while (atomic_load(&blocker_cmd) < 1)
 		sleep_us(1000);
-	CHECK(syscall(SYS_rt_sigpending, &pend, 8) == 0);
+	/* The stop's signal is (or soon will be: a loaded or emulated
+	 * machine may not have sent it yet) pending here. */
+	for (int i = 0; i < 10000; i++) {
+		CHECK(syscall(SYS_rt_sigpending, &pend, 8) == 0);
+		if (pend & set)
+			break;
+		sleep_us(1000);
+	}
 	atomic_store(&blocker_was_pending, (pend & set) != 0);
 	/* Parks here if a stop is still waiting for us. */
 	CHECK(syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, 8) == 0);
@@ -492,6 +499,10 @@ static void *conc_stopper(void *p)
 				 3);
 		n++;
 		atomic_store(&conc_done[(uintptr_t)p], n);
+		/* Unfair lock: a thread that took it again at once could
+		 * starve the others (seen on the emulated aarch64 machine,
+		 * where one stop takes tens of milliseconds). */
+		sleep_us(1000);
 	}
 	return (void *)n;
 }

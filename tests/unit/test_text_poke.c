@@ -1170,13 +1170,24 @@ int main(void)
 #else
 	(void)test_generic;
 #endif
-	test_encode();
-	test_one_site();
-	test_batch();
-	test_errors();
-	test_error_table();
-	test_wx();
-	test_edeadlk();
+	/* Each part's time: the emulated aarch64 machine is slow, and a
+	 * timeout should say where. */
+#define TIMED(f)                                                               \
+	do {                                                                   \
+		uint64_t t0_ = rw_test_now_ns();                               \
+		f();                                                           \
+		printf("  %-18s %8.1f ms\n", #f,                               \
+		       (double)(rw_test_now_ns() - t0_) / 1e6);                \
+	} while (0)
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	TIMED(test_encode);
+	TIMED(test_one_site);
+	TIMED(test_batch);
+	TIMED(test_errors);
+	TIMED(test_error_table);
+	TIMED(test_wx);
+	TIMED(test_edeadlk);
+#undef TIMED
 	printf("text poke: ok\n");
 	return 0;
 }

@@ -69,7 +69,7 @@ static const struct {
 	{ RW_ERR_BAD_INSN, "RW_ERR_BAD_INSN",
 	  "the instruction at the site is not one rewire can patch" },
 	{ RW_ERR_OUT_OF_RANGE, "RW_ERR_OUT_OF_RANGE",
-	  "branch target out of reach of a 32-bit displacement" },
+	  "branch target out of reach of a direct branch" },
 	{ RW_ERR_TEXT_WRITE, "RW_ERR_TEXT_WRITE",
 	  "the kernel refused a write to code" },
 	{ RW_ERR_PATCH_FILE, "RW_ERR_PATCH_FILE",

@@ -98,11 +98,14 @@ wait_value() {
 	fail "the target's $name is $(last_value "$name"), not $want, after $secs s"
 }
 
+# A target's lifetime only bounds an orphan (the test kills its targets on
+# exit): long enough for the slowest run (the emulated aarch64 machine ran
+# test_cli_filter for 275 s).
 start_target() {
 	ntarget=$((ntarget + 1))
 	tlog=$tmp/target.$ntarget.out
 	terr=$tmp/target.$ntarget.err
-	REWIRE_CTL=1 "$target" --lifetime 120 "$@" >"$tlog" 2>"$terr" &
+	REWIRE_CTL=1 "$target" --lifetime 900 "$@" >"$tlog" 2>"$terr" &
 	tpid=$!
 	bg_pids+=("$tpid")
 	wait_socket "$tpid"

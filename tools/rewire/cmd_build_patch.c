@@ -836,7 +836,6 @@ static const struct psym *program_find(const struct program *p,
 	return found;
 }
 
-/* rw__func_hash of @s's bytes in the file. */
 /*
  * aarch64: does the program's function @s begin with a landing pad that a
  * BLR, or a BR from x16, may branch to in a guarded page (BTI C, BTI JC,
@@ -863,6 +862,7 @@ static bool program_landing_pad(const struct program *p, const struct psym *s)
 	       insn == 0xd503237fu /* pacibsp */;
 }
 
+/* rw__func_hash of @s's bytes in the file. */
 static int program_hash(const struct program *p, const struct psym *s,
 			uint64_t *hash)
 {

@@ -5,7 +5,9 @@
 #       Build <target>'s functions with a patchable entry
 #       (-fpatchable-function-entry=5): five NOP bytes at every function
 #       entry, recorded in __patchable_function_entries, that rewire
-#       turns into a jump. Costs one 5-byte NOP run per call.
+#       turns into a jump. Costs one 5-byte NOP run per call. On aarch64
+#       -fpatchable-function-entry=2: two NOP instructions (after the
+#       BTI C of a program built with branch protection).
 #       With GCC, also REWIRE_LIVE_PATCHING_FLAGS
 #       (-flive-patching=inline-only-static), made for live patching:
 #       GCC then makes no clones (NAME.constprop.N, NAME.isra.N,
@@ -72,9 +74,15 @@ endif()
 
 # In a cross build (cmake/toolchain-aarch64.cmake) rewire's own tools are
 # built for the target: the build runs them on files under the emulator
-# REWIRE_CROSS_EMULATOR (user-mode qemu). Empty in a native build.
+# REWIRE_CROSS_EMULATOR (user-mode qemu), with OBJCOPY set to the target's
+# objcopy (`rewire bind-patch` rewrites the patch with it; the build
+# machine's objcopy does not read the target's files). Empty in a native
+# build.
 set(REWIRE_CROSS_RUN "")
-if(CMAKE_CROSSCOMPILING AND REWIRE_CROSS_EMULATOR)
+if(CMAKE_CROSSCOMPILING AND REWIRE_CROSS_EMULATOR AND CMAKE_OBJCOPY)
+	set(REWIRE_CROSS_RUN ${CMAKE_COMMAND} -E env OBJCOPY=${CMAKE_OBJCOPY}
+		${REWIRE_CROSS_EMULATOR})
+elseif(CMAKE_CROSSCOMPILING AND REWIRE_CROSS_EMULATOR)
 	set(REWIRE_CROSS_RUN ${REWIRE_CROSS_EMULATOR})
 elseif(CMAKE_CROSSCOMPILING)
 	message(WARNING "cross build without REWIRE_CROSS_EMULATOR "

@@ -48,11 +48,13 @@ cache=$(cd "$cache" && pwd)
 # libc6-dev: tests that compile a program at run time (REWIRE_CC is
 # /usr/bin/aarch64-linux-gnu-gcc, which is the native compiler's name on
 # arm64 Debian too) or post-process one (RW_NM...) run in the guest as
-# on the host; liburcu-dev: rewire's public headers include liburcu's.
+# on the host; liburcu-dev: rewire's public headers include liburcu's;
+# patch: `rewire build-patch` applies a diff with GNU patch (busybox's
+# has neither --batch nor -d).
 seeds=(busybox-static libc6 libgcc-s1 libstdc++6 liburcu8 libunwind8
 	libelf1 libdw1 libjson-c5 bash coreutils grep sed gawk findutils
 	diffutils procps util-linux dash cmake python3 binutils gcc libc6-dev
-	liburcu-dev)
+	liburcu-dev patch)
 # Dependencies the guest never uses (maintainer-script machinery, perl,
 # the sanitizers' run-time libraries): left out of the closure to keep the
 # initramfs small.

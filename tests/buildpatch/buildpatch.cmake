@@ -1,6 +1,7 @@
 # The tests of `rewire build-patch` at the command level (included from
 # tests/CMakeLists.txt). All are bash scripts sourcing lib.sh, label
-# integration (and x86only: the live runs need the x86_64 backend):
+# integration (and x86only: the live runs need a patching backend;
+# test_bp_kv and test_bp_far run on aarch64 too):
 #
 #   test_bp_corpus        build_corpus.sh: builds the corpus (the fixture
 #                         bp_corpus the others require)
@@ -18,6 +19,9 @@
 #                         rewire_build_patch())
 #   test_bp_memcached     test_bp_memcached.sh: memcached/version.diff on
 #                         Debian's memcached (builds it on the first run)
+#   test_bp_far           test_bp_far.sh: a patch reaches the program's
+#                         data, functions and libc from afar (far/; on
+#                         aarch64: calls through x16, BTI landing pads)
 set(rw_bp_dir ${CMAKE_CURRENT_LIST_DIR})
 set(rw_bp_env
 	"REWIRE_BUILD_DIR=${CMAKE_BINARY_DIR}"
@@ -56,7 +60,11 @@ set_tests_properties(test_bp_usage PROPERTIES FIXTURES_REQUIRED bp_corpus)
 rw_bp_test(test_bp_refuse 180 ${rw_bp_dir}/test_bp_refuse.sh)
 set_tests_properties(test_bp_refuse PROPERTIES FIXTURES_REQUIRED bp_corpus)
 
-rw_bp_test(test_bp_kv 240 ${rw_bp_dir}/test_bp_kv.sh)
+# 400 s: in the aarch64 VM build-patch compiles kvserver.c emulated.
+rw_bp_test(test_bp_kv 400 ${rw_bp_dir}/test_bp_kv.sh)
+
+# Compiles far.c at run time (emulated in the aarch64 VM).
+rw_bp_test(test_bp_far 300 ${rw_bp_dir}/test_bp_far.sh)
 
 # Compiles memcached on its first run (shared with test_memcached_ftrace,
 # tests/integration/memcached_build.sh), hence the longer timeout.

@@ -42,6 +42,11 @@ bp_pids=()
 # A build-patch may take a while on a loaded machine; wait_log gives up as
 # soon as the program under test (start_bpt) exits.
 rwrun_timeout=120
+# In the aarch64 VM (scripts/aarch64/vm.sh) the compiler runs emulated,
+# 10-30 times slower.
+if [ -n "${REWIRE_AARCH64_VM:-}" ]; then
+	rwrun_timeout=400
+fi
 wait_log_pidvar=bpid
 # shellcheck source=../common/rwrun.sh
 source "$REWIRE_SOURCE_DIR/tests/common/rwrun.sh"

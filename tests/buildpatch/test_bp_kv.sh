@@ -20,8 +20,9 @@ load=$kv/rw-kvload
 [ -f "$REWIRE_BUILD_DIR/compile_commands.json" ] ||
 	skip "no compile_commands.json in $REWIRE_BUILD_DIR"
 command -v python3 >/dev/null || skip "python3 is missing"
-grep -q "^#define RW_BACKEND_X86_64" "$REWIRE_BUILD_DIR/include/rewire/config.h" ||
-	skip "live patching needs the x86_64 backend"
+grep -Eq '^#define RW_BACKEND_(X86_64|AARCH64)' \
+	"$REWIRE_BUILD_DIR/include/rewire/config.h" ||
+	skip "live patching needs the x86_64 or aarch64 backend"
 if [[ "${REWIRE_SANITIZE:-}" == *address* ]]; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 fi
@@ -52,6 +53,9 @@ lpid=$!
 bp_pids+=("$lpid")
 exec 3>"$tmp/loadctl"
 mark() { echo "mark $1" >&3; }
+# The phase "before" must read long values: kvload stores every key first
+# (a fraction of a second natively, seconds in the aarch64 VM).
+wait_log "$tmp/load.log" 'keys stored in' 60
 sleep 0.5
 mark before
 sleep 1

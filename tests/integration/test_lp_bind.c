@@ -24,10 +24,10 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("live patching needs the x86_64 backend");
+	SKIP("live patching needs the x86_64 or aarch64 backend");
 }
 #else
 

@@ -18,10 +18,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FLAGS                                                               \
-	"-O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 "        \
-	"-fcf-protection -fpatchable-function-entry=5 -ffunction-sections " \
-	"-fdata-sections"
+/* Debian's control-flow hardening and rewire's entry, per machine. GCC
+ * splits cold parts (NAME.cold) by default on x86-64 only: asked for on
+ * aarch64, where a program may be built with it too. */
+#ifdef __aarch64__
+#define ARCH_FLAGS                                                   \
+	"-mbranch-protection=standard -fpatchable-function-entry=2 " \
+	"-freorder-blocks-and-partition "
+#else
+#define ARCH_FLAGS "-fcf-protection -fpatchable-function-entry=5 "
+#endif
+#define FLAGS                                                                   \
+	"-O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2 " ARCH_FLAGS \
+	"-ffunction-sections -fdata-sections"
 
 static char dir[] = "/tmp/rw_bp_diff.XXXXXX";
 static const char *cur;	       /* the case */
@@ -168,6 +177,22 @@ static const struct bp_func *func(const char *name)
 	failed("a function '%s'", name);
 }
 
+/* A piece GCC splits off on x86-64 (NAME.cold) where aarch64's GCC, whose
+ * heuristics differ, may keep the code in one part: then there is no
+ * piece to check (test_cold checks one on both). */
+static bool split_piece(const char *name)
+{
+#ifdef __aarch64__
+	for (size_t i = 0; i < res.nfuncs; i++)
+		if (!strcmp(res.funcs[i].name, name))
+			return true;
+	return false;
+#else
+	(void)name;
+	return true;
+#endif
+}
+
 static const struct bp_sym *sym(const char *name)
 {
 	for (size_t i = 0; i < res.nsyms; i++)
@@ -258,20 +283,25 @@ static size_t included(void)
 
 static void test_body(void)
 {
+	bool cold;
+
 	diff_case("body", false);
 	func_is("f", BP_F_CHANGED, true, true, "edited");
 	func_is("g", BP_F_SAME, false, false, NULL);
 	func_is("name", BP_F_SAME, false, false, NULL);
 	/* f is inlined into dispatch, which has a .cold piece. */
 	func_is("dispatch", BP_F_CHANGED, true, true, "inlines edited 'f'");
-	func_is("dispatch.cold", BP_F_CHANGED, true, false,
-		"piece of 'dispatch'");
+	cold = split_piece("dispatch.cold");
+	if (cold)
+		func_is("dispatch.cold", BP_F_CHANGED, true, false,
+			"piece of 'dispatch'");
 	expect(func("f")->ninlined == 1 && inlined_in(func("f"), "dispatch"),
 	       "f inlined into dispatch");
 	func_is("scale", BP_F_SAME, false, false, NULL);
 	expect(func("f")->global, "f global");
 	sym_is("puts", BP_S_DYNAMIC, NULL, false);
-	expect(included() == 3 && !res.nrefusals, "f, dispatch and its piece");
+	expect(included() == 2u + cold && !res.nrefusals,
+	       "f, dispatch and its piece");
 	expect(!res.nnotes, "no note (a jump table is no table of sites)");
 	sym_is("f", BP_S_PATCH, NULL, false);
 }

@@ -11,3 +11,7 @@ target_compile_definitions(${RW_TEST_TARGET} PRIVATE
 	RW_BP_CC="${CMAKE_C_COMPILER}"
 	RW_BP_CXX="${CMAKE_CXX_COMPILER}"
 	RW_BP_DIFF_DIR="${PROJECT_SOURCE_DIR}/tests/buildpatch/diff_unit")
+# It runs the compiler 40-odd times: a few seconds natively, minutes in the
+# aarch64 VM, where the compiler is emulated (scripts/aarch64/: the
+# timeout is doubled there, to 900 s).
+set_tests_properties(${RW_TEST_NAME} PROPERTIES TIMEOUT 450)

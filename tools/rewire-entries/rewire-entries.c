@@ -22,6 +22,11 @@
  * Anything else (another NOP count, a breakpoint, code) is refused and the
  * file is left as it was: every entry is checked before any is written.
  *
+ * An aarch64 file has nothing to rewrite (exit 0): each of its entry's
+ * two NOPs (-fpatchable-function-entry=2) is a whole instruction, and the
+ * B that rewire writes over the first is one too, so a uprobe there never
+ * resumes inside it.
+ *
  * Exit status: 0 done (or nothing to do), 1 refused or failed, 2 usage;
  * with --check, 3 when some entries are not rewritten yet.
  */

@@ -15,9 +15,11 @@
  *      after.s   the patched source, the recorded flags plus
  *                -ffunction-sections -fdata-sections -g0 -mcmodel=large
  *                -fno-pic -fno-pie -S: assembly in which every reference
- *                to a symbol is a 64-bit absolute operand (movabsq $sym or
- *                .quad sym), so that the patch can reach the running
- *                program's code and data at any distance;
+ *                to a symbol is a 64-bit absolute operand (x86-64:
+ *                movabsq $sym or .quad sym; aarch64: a literal pool's
+ *                .xword sym, and calls the emitter rewrites), so that the
+ *                patch can reach the running program's code and data at
+ *                any distance;
  *    reads the program (its symbol table, sizes, build-id), and prints the
  *    report;
  *  - the differ (bp_diff.c): compares before.o and after.o section by
@@ -176,6 +178,8 @@ struct bp_emit {
 	size_t build_id_len;
 	const struct bp_emit_tu *tus;
 	size_t ntus;
+	uint16_t machine;	 /* EM_X86_64 (0: the same) or EM_AARCH64:
+				    the machine of after.s (bp_emit.c) */
 	const char *cc;		 /* compiler driver for the link ("cc") */
 	const char *include_dir; /* holds rewire/patch.h */
 	const char *workdir;	 /* scratch directory, exists */

@@ -44,12 +44,15 @@
  *     because something inlined into it changed", and finds functions
  *     that exist only as inlined copies.
  *
- * Relocations are x86-64 RELA. A PC-relative relocation's addend is the
+ * Relocations are RELA, of x86-64 or aarch64 objects (both objects of
+ * one machine). On x86-64 a PC-relative relocation's addend is the
  * target minus the end of the instruction's operand; when the operand is
  * followed by an immediate (addl $1, x(%rip)) the target is a few bytes
  * further. Where the section holds several symbols the target is looked
  * up at addend + 4 .. addend + 8; with -fdata-sections every object has a
- * section of its own and the question does not arise.
+ * section of its own and the question does not arise. On aarch64 every
+ * relocation's addend is the target's offset itself (ADRP and the :lo12:
+ * of ADD/LDR, B/BL, LDR literal, data): no bias.
  */
 #include "bp.h"
 
@@ -157,6 +160,8 @@ struct sym;
 struct rel {
 	uint64_t off; /* in its section */
 	uint32_t type;
+	bool biased;	 /* x86-64 PC-relative: the addend is the target
+			    minus 4 (or up to 8: an immediate follows) */
 	struct sym *sym; /* the target, named when it has a name */
 	int64_t addend;	 /* relative to sym */
 };
@@ -205,6 +210,7 @@ struct dtype;
 struct obj {
 	const char *path;
 	const char *what; /* "before.o" or "after.o" */
+	uint16_t machine; /* EM_X86_64 or EM_AARCH64 */
 	int fd;
 	Elf *elf;
 	struct sec *secs;
@@ -219,6 +225,7 @@ struct obj {
 	size_t ntypes, ctypes;
 };
 
+/* x86-64 only: the relocations whose addend is biased (struct rel). */
 static bool is_pcrel(uint32_t type)
 {
 	switch (type) {
@@ -294,7 +301,7 @@ static void normalise(struct obj *o, struct rel *r)
 	if (!t->anon || !t->sec || !t->sec->named)
 		return;
 	int64_t base = (int64_t)t->value + r->addend;
-	int lo = is_pcrel(r->type) ? 4 : 0, hi = is_pcrel(r->type) ? 8 : 0;
+	int lo = r->biased ? 4 : 0, hi = r->biased ? 8 : 0;
 
 	for (int bias = lo; bias <= hi; bias++) {
 		struct sym *s = sym_at(o, t->sec, base + bias);
@@ -362,10 +369,14 @@ static int load_rels(struct obj *o, size_t ri, GElf_Shdr *rsh, char *err,
 			return fail(err, errlen,
 				    "%s: relocation %zu of %s lies outside it",
 				    o->path, i, sec->name);
-		sec->rels[i] = (struct rel){ .off = ra.r_offset,
-					     .type = GELF_R_TYPE(ra.r_info),
-					     .sym = &o->syms[si],
-					     .addend = ra.r_addend };
+		sec->rels[i] =
+			(struct rel){ .off = ra.r_offset,
+				      .type = GELF_R_TYPE(ra.r_info),
+				      .biased =
+					      o->machine == EM_X86_64 &&
+					      is_pcrel(GELF_R_TYPE(ra.r_info)),
+				      .sym = &o->syms[si],
+				      .addend = ra.r_addend };
 	}
 	sec->nrels = n;
 	qsort(sec->rels, n, sizeof(*sec->rels), rel_cmp);
@@ -393,10 +404,13 @@ static int obj_open(struct obj *o, const char *path, const char *what,
 	if (!o->elf || elf_kind(o->elf) != ELF_K_ELF ||
 	    !gelf_getehdr(o->elf, &eh))
 		return fail(err, errlen, "%s is not an ELF file", path);
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64)
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64))
 		return fail(err, errlen,
-			    "%s is not an x86-64 object (machine %u, class %u)",
+			    "%s is not an x86-64 or aarch64 object (machine "
+			    "%u, class %u)",
 			    path, eh.e_machine, eh.e_ident[EI_CLASS]);
+	o->machine = eh.e_machine;
 	if (eh.e_type != ET_REL)
 		return fail(err, errlen,
 			    "%s is not a relocatable object (ELF type %u): "
@@ -503,7 +517,7 @@ static int obj_open(struct obj *o, const char *path, const char *what,
 		if (sh->sh_type == SHT_REL)
 			return fail(
 				err, errlen,
-				"%s: REL relocations (%s): x86-64 objects use RELA",
+				"%s: REL relocations (%s): x86-64 and aarch64 objects use RELA",
 				path, o->secs[i].name);
 		if (sh->sh_type == SHT_RELA && load_rels(o, i, sh, err, errlen))
 			return -1;
@@ -787,8 +801,8 @@ static bool same_anon(const struct rel *o, const struct rel *n, int depth)
 	if (!os->data || !ns->data)
 		return opos == npos && os->sh.sh_size == ns->sh.sh_size;
 	if ((os->sh.sh_flags & SHF_MERGE) && (os->sh.sh_flags & SHF_STRINGS)) {
-		uint64_t a = string_start(os, opos, is_pcrel(o->type));
-		uint64_t b = string_start(ns, npos, is_pcrel(n->type));
+		uint64_t a = string_start(os, opos, o->biased);
+		uint64_t b = string_start(ns, npos, n->biased);
 
 		if (a >= os->sh.sh_size || b >= ns->sh.sh_size ||
 		    (int64_t)a - opos != (int64_t)b - npos)
@@ -802,7 +816,7 @@ static bool same_anon(const struct rel *o, const struct rel *n, int depth)
 	}
 	if (os->sh.sh_flags & SHF_MERGE) {
 		uint64_t e = os->sh.sh_entsize ? os->sh.sh_entsize : 1;
-		int64_t bias = is_pcrel(o->type) ? 4 : 0;
+		int64_t bias = o->biased ? 4 : 0;
 		int64_t a = opos + bias, b = npos + bias;
 
 		if (a < 0 || b < 0 || e != ns->sh.sh_entsize ||
@@ -1793,9 +1807,36 @@ static bool line_moved(struct diff *d, uint32_t vo, uint32_t vn)
 	return false;
 }
 
+/* aarch64: do the instructions of @ob and @nb (@size bytes) differ only
+ * in the immediate of MOVZ Wd|Xd, #imm16 (mov w2, LINE), by line numbers
+ * that moved? */
+static bool lines_only_a64(struct diff *d, const unsigned char *ob,
+			   const unsigned char *nb, uint64_t size)
+{
+	const uint32_t imm16 = 0xffffu << 5;
+
+	if (size % 4)
+		return false;
+	for (uint64_t i = 0; i < size; i += 4) {
+		uint32_t io, in;
+
+		memcpy(&io, ob + i, 4);
+		memcpy(&in, nb + i, 4);
+		if (io == in)
+			continue;
+		/* MOVZ, hw 0: sf 10 100101 00 imm16 Rd */
+		if ((io & 0x7fe00000u) != 0x52800000u ||
+		    (io & ~imm16) != (in & ~imm16) ||
+		    !line_moved(d, (io & imm16) >> 5, (in & imm16) >> 5))
+			return false;
+	}
+	return true;
+}
+
 /* Does function @n differ from @o only in line numbers that moved with
  * the lines above them (assert's and __LINE__'s, an immediate operand of
- * mov $imm32, %reg), while no hunk touches it? Such a function is left
+ * mov $imm32, %reg; aarch64: of mov wN, #imm16), while no hunk touches
+ * it? Such a function is left
  * out of the patch, as kpatch leaves it out: carrying it would only
  * renumber messages, and replacing a function that never returns (main,
  * an event loop) would keep the transition from ever finishing. */
@@ -1821,6 +1862,8 @@ static bool lines_only(struct diff *d, struct sym *o, struct sym *n)
 			return false;
 	ob = o->sec->data + o->value;
 	nb = n->sec->data + n->value;
+	if (d->a.machine == EM_AARCH64)
+		return lines_only_a64(d, ob, nb, n->size);
 	for (uint64_t i = 0; i < n->size;) {
 		bool found = false;
 
@@ -2643,6 +2686,11 @@ int bp_diff(const struct bp_tu *tu, struct bp_result *out, char *err,
 	if (obj_open(&d->b, tu->before_o, "before.o", err, errlen) ||
 	    obj_open(&d->a, tu->after_o, "after.o", err, errlen))
 		goto out;
+	if (d->a.machine != d->b.machine) {
+		fail(err, errlen, "%s and %s are for different machines",
+		     tu->before_o, tu->after_o);
+		goto out;
+	}
 	if (read_dwarf(&d->b, &hb) || read_dwarf(&d->a, &ha)) {
 		fail(err, errlen, "out of memory reading DWARF");
 		goto out;

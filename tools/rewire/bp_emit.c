@@ -48,6 +48,53 @@
  * Several translation units go into one gen.s: the local symbols of the
  * second and later ones are renamed NAME.rwtuK, and a comdat group that an
  * earlier unit already emitted is dropped.
+ *
+ * aarch64 (bp_emit.machine EM_AARCH64). GCC's -mcmodel=large -fno-pic
+ * loads every address from a literal pool in the function's own section
+ * (adrp x0, .LC0; ldr x0, [x0, #:lo12:.LC0] ... .LC0: .xword SYM), which
+ * maps onto the same table; calls stay direct. The rules, in the steps
+ * above:
+ *
+ *  1. Comments are "//", and '#' first on a line only ('#' elsewhere
+ *     starts an immediate). Operands name registers without a prefix: the
+ *     lexer skips register names, shifts, extends, condition codes,
+ *     barrier, prefetch and system register names, and reads a
+ *     relocation operator (:lo12:SYM) as SYM's modifier.
+ *  3. - a .xword (.quad, .8byte) naming one symbol in a code section (a
+ *       pool entry) becomes 0 behind a label .Lrwr_N with a table entry,
+ *       whatever the symbol: the program's by name, the patch's own and a
+ *       library's through the dynamic linker's pointer in the table (the
+ *       dynamic linker cannot write into code: -z text). where = .Lrwr_N;
+ *     - bl SYM / b SYM (a call, a tail call) to code the patch carries
+ *       stays direct. To anything else it becomes `ldr x16, .Lrwr_N;
+ *       blr x16` (b: br x16), .Lrwr_N an 8-aligned literal at the end of
+ *       the caller's section filled through the table: a BL reaches only
+ *       +-128 MiB and the patch is mapped wherever dlopen put it. x16
+ *       (IP0) may be clobbered at any call or tail call (a linker's veneer
+ *       or PLT stub does), and a BLR or a BR from x16 may land on the BTI C
+ *       (or PACIASP) that begins any function whose address can be taken.
+ *       A static function of a BTI program that only direct calls reach
+ *       has no landing pad: the driver makes the patch carry its own copy
+ *       (cmd_build_patch.c, plan_unit). A conditional branch (b.cond,
+ *       cbz, tbz) to code the patch does not carry is refused: GCC makes
+ *       no conditional tail calls;
+ *     - any other symbol in an instruction must be the patch's (ADRP and
+ *       :lo12: to its pool, strings, jump tables: PC-relative, resolved
+ *       by the link); :got:, :tprel_*:, :tlsdesc:... are refused (GOT,
+ *       thread-local storage);
+ *     - personality and type table pointers are already PC-relative and
+ *       indirect (0x9c, through GCC's hidden DW.ref.SYM): they stay, and
+ *       DW.ref.SYM's .xword is data (step 3's second rule).
+ *  5. The check copy's sites must each carry one R_AARCH64_ABS64 at the
+ *     label; other relocations in code must be PC-relative or :lo12: to
+ *     something defined (CALL26, JUMP26, CONDBR19, TSTBR14, ADR_PREL_*,
+ *     *_ABS_LO12_NC, LD_PREL_LO19, PREL*). The link adds
+ *     -mbranch-protection=standard when the units had the GNU property
+ *     note (BTI, PAC).
+ *
+ * The driver picks the compiler of the program's units for the link on
+ * aarch64 (bp_emit.cc), not "cc": a cross build runs build-patch under
+ * user-mode qemu with the build machine's "cc".
  */
 #include "bp.h"
 
@@ -71,6 +118,11 @@ extern char **environ;
 #define RELOC_SIZE 56 /* sizeof(struct rw_patch_reloc), checked in gen.c */
 #define RELOC_ABS64 1 /* RW_PATCH_RELOC_ABS64 */
 #define SEC_NONE (-1)
+
+/* The machine of the run's after.s: aarch64 syntax and rules when true,
+ * x86-64 otherwise. Set by bp_emit() before anything is read (the command
+ * emits one patch per process). */
+static bool a64;
 
 /* ---- Small helpers ------------------------------------------------------ */
 
@@ -251,10 +303,140 @@ struct tok {
 	size_t modn;
 };
 
+/* An aarch64 register: x0-x30, w0-w30, v0.4s, q0, d0, s0, h0, b0, z0.s,
+ * p0 (vector and predicate registers with or without an arrangement). */
+static bool a64_register(const char *p, size_t n)
+{
+	static const char *const named[] = { "sp", "wsp", "xzr", "wzr" };
+	size_t i = 1;
+
+	for (size_t k = 0; k < sizeof(named) / sizeof(named[0]); k++)
+		if (strlen(named[k]) == n && !strncmp(p, named[k], n))
+			return true;
+	if (n < 2 || !strchr("xwvqdshbzp", p[0]))
+		return false;
+	while (i < n && isdigit((unsigned char)p[i]))
+		i++;
+	return i > 1 && i <= 3 && (i == n || p[i] == '.');
+}
+
+/*
+ * Words of aarch64 operands that are no symbols (GCC writes them in lower
+ * case): registers, shifts and extends, condition codes, barrier options,
+ * prefetch operations, system registers. A symbol spelled like one of
+ * them is not seen in an instruction's operands; the check of the
+ * assembled copy (check_object) still sees its relocation.
+ */
+static bool a64_reserved(const char *p, size_t n)
+{
+	static const char *const words[] = {
+		"lsl",	"lsr",	 "asr",	  "ror",  "msl",   "uxtb",  "uxth",
+		"uxtw", "uxtx",	 "sxtb",  "sxth", "sxtw",  "sxtx",  "eq",
+		"ne",	"cs",	 "hs",	  "cc",	  "lo",	   "mi",    "pl",
+		"vs",	"vc",	 "hi",	  "ls",	  "ge",	   "lt",    "gt",
+		"le",	"al",	 "nv",	  "sy",	  "ish",   "ishld", "ishst",
+		"osh",	"oshld", "oshst", "nsh",  "nshld", "nshst", "ld",
+		"st",	"fpcr",	 "fpsr",  "nzcv", "daif",  "dit",   "ssbs",
+		"tco",	"mul",	 "vl",	  "all",
+	};
+	char w[32];
+
+	if (a64_register(p, n))
+		return true;
+	for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+		if (strlen(words[k]) == n && !strncmp(p, words[k], n))
+			return true;
+	if (n >= sizeof(w))
+		return false;
+	memcpy(w, p, n);
+	w[n] = '\0';
+	/* pldl1keep, pstl2strm, plil3keep */
+	if (n == 9 &&
+	    (starts(w, "pld") || starts(w, "pst") || starts(w, "pli")) &&
+	    w[3] == 'l' && w[4] >= '1' && w[4] <= '3' &&
+	    (!strcmp(w + 5, "keep") || !strcmp(w + 5, "strm")))
+		return true;
+	/* tpidr_el0, cntvct_el0; s3_3_c13_c0_2 */
+	if (n > 4 && starts(w + n - 4, "_el") &&
+	    isdigit((unsigned char)w[n - 1]))
+		return true;
+	return w[0] == 's' && isdigit((unsigned char)w[1]) && w[2] == '_';
+}
+
+/*
+ * aarch64 operands: registers and the other reserved words are no
+ * symbols; '#' starts an immediate; a relocation operator (:lo12:,
+ * :got:, :tprel_hi12:...) before a symbol is its modifier.
+ */
+static bool next_ident_a64(const char *s, size_t *pos, struct tok *t)
+{
+	const char *mod = NULL;
+	size_t i = *pos, modn = 0;
+
+	while (s[i]) {
+		int c = (unsigned char)s[i];
+
+		if (c == '"') {
+			for (i++; s[i] && s[i] != '"'; i++)
+				if (s[i] == '\\' && s[i + 1])
+					i++;
+			if (s[i])
+				i++;
+		} else if (c == '{') {
+			/* register lists: {v0.16b - v1.16b} */
+			while (s[i] && s[i] != '}')
+				i++;
+		} else if (c == '%' || c == '@') {
+			/* %function, @progbits */
+			for (i++; id_char((unsigned char)s[i]); i++)
+				;
+		} else if (c == ':') {
+			size_t e = i + 1;
+
+			while (id_char((unsigned char)s[e]))
+				e++;
+			if (e > i + 1 && s[e] == ':') {
+				mod = s + i;
+				modn = e + 1 - i;
+				i = e + 1;
+			} else {
+				i++;
+			}
+		} else if (isdigit(c)) {
+			for (i++; isalnum((unsigned char)s[i]) || s[i] == '_';
+			     i++)
+				;
+		} else if (id_start(c)) {
+			size_t b = i;
+
+			for (i++; id_char((unsigned char)s[i]); i++)
+				;
+			if ((i - b == 1 && s[b] == '.') ||
+			    a64_reserved(s + b, i - b)) {
+				mod = NULL;
+				continue;
+			}
+			t->p = s + b;
+			t->n = i - b;
+			t->mod = mod;
+			t->modn = modn;
+			*pos = i;
+			return true;
+		} else {
+			i++;
+		}
+	}
+	*pos = i;
+	return false;
+}
+
 /* next_ident - the next symbol-like identifier in s from *pos. */
 static bool next_ident(const char *s, size_t *pos, struct tok *t)
 {
 	size_t i = *pos;
+
+	if (a64)
+		return next_ident_a64(s, pos, t);
 
 	while (s[i]) {
 		int c = (unsigned char)s[i];
@@ -530,7 +712,9 @@ static void add_stmt(struct tu *t, const char *s, size_t n, unsigned line)
 }
 
 /* Split one line into statements: a label "NAME:" (kept apart), ';'
- * separators, '#' comments, all outside strings. */
+ * separators, comments, all outside strings. Comments: x86-64 '#'; aarch64
+ * "//", and '#' only first on the line ("#APP"): elsewhere it starts an
+ * immediate. */
 static void split_line(struct tu *t, const char *l, unsigned line)
 {
 	const char *b = l, *p = l;
@@ -538,6 +722,8 @@ static void split_line(struct tu *t, const char *l, unsigned line)
 
 	while (isspace((unsigned char)*b))
 		b++;
+	if (a64 && *b == '#')
+		return;
 	/* leading labels */
 	for (;;) {
 		const char *e = b;
@@ -574,7 +760,8 @@ static void split_line(struct tu *t, const char *l, unsigned line)
 		}
 		if (*p == '"') {
 			q = true;
-		} else if (!*p || *p == '#' || *p == ';') {
+		} else if (!*p || *p == ';' || (!a64 && *p == '#') ||
+			   (a64 && p[0] == '/' && p[1] == '/')) {
 			add_stmt(t, b, (size_t)(p - b), line);
 			if (*p != ';')
 				break;
@@ -776,6 +963,15 @@ static int classify(struct emitter *em, struct tu *t, const char *name,
 		c->kind = BP_S_PATCH;
 		return 0;
 	}
+	/* aarch64: GCC's large model already writes personality and type
+	 * table pointers PC-relative and indirect, through DW.ref.SYM
+	 * (hidden, comdat): the patch carries that pointer, which holds
+	 * SYM's address (a .xword of data: the table or the dynamic linker
+	 * fills it). */
+	if (a64 && defined && starts(name, "DW.ref.")) {
+		c->kind = BP_S_PATCH;
+		return 0;
+	}
 	if (is_local_label(name)) {
 		if (!defined)
 			return seterr(&em->er,
@@ -826,28 +1022,14 @@ static int classify(struct emitter *em, struct tu *t, const char *name,
 static bool dir_refs(const char *w)
 {
 	static const char *const l[] = {
-		".quad",
-		".8byte",
-		".dc.a",
-		".long",
-		".4byte",
-		".int",
-		".value",
-		".2byte",
-		".short",
-		".word",
-		".byte",
-		".1byte",
-		".uleb128",
-		".sleb128",
-		".set",
-		".equ",
-		".equiv",
-		".cfi_lsda",
-		".cfi_personality",
-		".dc.l",
-		".dc.w",
-		".dc.b",
+		".quad",    ".8byte",	 ".xword",
+		".dc.a",    ".long",	 ".4byte",
+		".int",	    ".value",	 ".2byte",
+		".hword",   ".short",	 ".word",
+		".byte",    ".1byte",	 ".uleb128",
+		".sleb128", ".set",	 ".equ",
+		".equiv",   ".cfi_lsda", ".cfi_personality",
+		".dc.l",    ".dc.w",	 ".dc.b",
 	};
 
 	for (size_t i = 0; i < sizeof(l) / sizeof(l[0]); i++)
@@ -859,7 +1041,7 @@ static bool dir_refs(const char *w)
 static bool dir_quad(const char *w)
 {
 	return !strcmp(w, ".quad") || !strcmp(w, ".8byte") ||
-	       !strcmp(w, ".dc.a");
+	       !strcmp(w, ".xword") || !strcmp(w, ".dc.a");
 }
 
 static bool is_prefix(const char *w, size_t n)
@@ -890,7 +1072,7 @@ static const char *refs_start(const struct stmt *st)
 
 		return c ? c + 1 : "";
 	}
-	if (st->kind == ST_INSN) {
+	if (st->kind == ST_INSN && !a64) {
 		/* prefixes are words too: "rep stosq", "notrack jmp *%rax" */
 		const char *w = st->word;
 		size_t wn = strlen(w);
@@ -1054,7 +1236,9 @@ static int select_sections(struct emitter *em, struct tu *t)
 				struct def *d = get_def(t, name, false);
 				struct cls c;
 
-				if (st->kind == ST_DIR &&
+				/* aarch64: GCC's own DW.ref.* indirection is
+				 * kept (see classify) */
+				if (!a64 && st->kind == ST_DIR &&
 				    !strcmp(st->word, ".cfi_personality")) {
 					free(name);
 					continue;
@@ -1209,8 +1393,30 @@ bad:
 	return false;
 }
 
-/* An operand with a relocation modifier (sym@tpoff, sym@GOTOFF): thread-
- * local storage, or code that was not compiled -mcmodel=large -fno-pic. */
+/* An aarch64 relocation operator of thread-local storage (:tprel_hi12:,
+ * :gottprel:, :tlsdesc_lo12:, :dtprel_g1:, :tlsgd:, :tlsld:...). */
+static bool a64_tls_mod(const struct tok *tk)
+{
+	static const char *const tls[] = { ":tprel",   ":dtprel", ":gottprel",
+					   ":tlsdesc", ":tlsgd",  ":tlsld" };
+
+	for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+		if (tk->modn > strlen(tls[i]) &&
+		    !strncasecmp(tk->mod, tls[i], strlen(tls[i])))
+			return true;
+	return false;
+}
+
+/* aarch64: :lo12: of a symbol the patch carries (the page offset that
+ * completes an ADRP: PC-relative in the patch, resolved by the link). */
+static bool a64_lo12(const struct tok *tk)
+{
+	return tk->mod && tk->modn == 6 && !strncasecmp(tk->mod, ":lo12:", 6);
+}
+
+/* An operand with a relocation modifier (sym@tpoff, sym@GOTOFF; aarch64
+ * :tprel_lo12:sym, :got:sym): thread-local storage, or code that was not
+ * compiled -mcmodel=large -fno-pic. */
 static int mod_error(struct emitter *em, const struct tu *t, unsigned line,
 		     const char *fn, const char *text, const struct tok *tk)
 {
@@ -1218,6 +1424,19 @@ static int mod_error(struct emitter *em, const struct tu *t, unsigned line,
 		"@tpoff", "@ntpoff", "@gottpoff", "@indntpoff", "@tlsgd",
 		"@tlsld", "@dtpoff", "@tlsdesc",  "@tlscall"
 	};
+
+	if (a64 && a64_tls_mod(tk))
+		return seterr(
+			&em->er,
+			"%s:%u: in '%s', '%s' references the thread-local '%.*s' (%.*s): a live patch cannot reach the program's thread-local storage",
+			t->in->asm_path, line, fn, text, (int)tk->n, tk->p,
+			(int)tk->modn, tk->mod);
+	if (a64)
+		return seterr(
+			&em->er,
+			"%s:%u: in '%s', '%s': '%.*s%.*s' is a relocation the emitter cannot carry (was after.s compiled with -mcmodel=large -fno-pic?)",
+			t->in->asm_path, line, fn, text, (int)tk->modn, tk->mod,
+			(int)tk->n, tk->p);
 
 	for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
 		if (strlen(tls[i]) == tk->modn &&
@@ -1344,10 +1563,27 @@ static void need_dwref(struct emitter *em, struct tu *t, const char *sym)
 	em->ndwrefs++;
 }
 
+/* aarch64 instructions whose operands name no symbol (system registers,
+ * cache and barrier operations, hints): not scanned. */
+static bool a64_no_symbols(const char *w)
+{
+	static const char *const l[] = {
+		"mrs", "msr",  "sys",  "sysl", "dc",  "ic",  "tlbi", "at",
+		"dmb", "dsb",  "isb",  "hint", "bti", "nop", "ret",  "eret",
+		"sb",  "csdb", "ssbb", "wfe",  "wfi", "sev", "sevl", "yield",
+	};
+
+	for (size_t k = 0; k < sizeof(l) / sizeof(l[0]); k++)
+		if (!strcmp(w, l[k]))
+			return true;
+	return false;
+}
+
 /*
- * Check an instruction that is not a movabs: every symbol it names must be
- * the patch's own (a local label or a carried symbol: the link resolves
- * it PC-relative), and no thread-local operand.
+ * Check an instruction that is not a movabs (aarch64: not a call the
+ * emitter rewrote): every symbol it names must be the patch's own (a
+ * local label or a carried symbol: the link resolves it PC-relative),
+ * and no thread-local operand.
  */
 static int check_insn(struct emitter *em, struct tu *t, size_t i)
 {
@@ -1356,12 +1592,14 @@ static int check_insn(struct emitter *em, struct tu *t, size_t i)
 	size_t pos = 0;
 	struct tok tk;
 
+	if (a64 && a64_no_symbols(st->word))
+		return 0;
 	while (next_ident(a, &pos, &tk)) {
 		char *name = xstrndup(tk.p, tk.n);
 		struct cls c;
 		int r;
 
-		if (tk.mod) {
+		if (tk.mod && !(a64 && a64_lo12(&tk))) {
 			free(name);
 			return mod_error(em, t, st->line, func_of(t, i),
 					 st->text, &tk);
@@ -1370,7 +1608,8 @@ static int check_insn(struct emitter *em, struct tu *t, size_t i)
 		if (!r && (c.kind != BP_S_PATCH || !kept_def_sec(t, name)))
 			r = seterr(
 				&em->er,
-				"%s:%u: in '%s', '%s' references '%s', which the patch does not carry, and only a movabs operand can be relocated (was after.s compiled with -mcmodel=large -fno-pic?)",
+				a64 ? "%s:%u: in '%s', '%s' references '%s', which the patch does not carry: on aarch64 only a call (bl), a tail call (b) and a literal pool's .xword can reach the program (was after.s compiled with -mcmodel=large -fno-pic?)"
+				    : "%s:%u: in '%s', '%s' references '%s', which the patch does not carry, and only a movabs operand can be relocated (was after.s compiled with -mcmodel=large -fno-pic?)",
 				t->in->asm_path, st->line, func_of(t, i),
 				st->text, name);
 		free(name);
@@ -1429,6 +1668,155 @@ out:
 	return r;
 }
 
+/* aarch64: the literals of the calls rewritten in one unit, emitted at the
+ * end of the caller's section (LDR literal reaches +-1 MiB). */
+struct a64_lit {
+	int sec;
+	unsigned site;
+	char *expr; /* the target, renamed (for the check copy) */
+};
+
+struct a64_lits {
+	struct a64_lit *v;
+	size_t n, cap;
+};
+
+/*
+ * aarch64: a call (bl SYM) or tail call (b SYM). To code the patch carries
+ * it stays as it is; to anything else (the program's function, a
+ * library's) it becomes
+ *
+ *	ldr	x16, .Lrwr_N	// the target, from the table
+ *	blr	x16		// b: br x16
+ *
+ * with .Lrwr_N an 8-byte literal at the end of the section that the
+ * relocation table fills: a BL reaches +-128 MiB, and the patch is mapped
+ * wherever the dynamic linker put it. x16 (IP0) is free at any call or
+ * tail call: a linker's veneer or PLT stub may clobber it there. A BLR, or
+ * a BR from x16, lands on the BTI C (or PACIASP) that begins a function
+ * whose address can be taken (the driver deals with static functions
+ * without one).
+ */
+static int emit_a64_call(struct emitter *em, struct tu *t, size_t i, FILE *f,
+			 bool check, unsigned *site, struct a64_lits *ls)
+{
+	const struct stmt *st = &t->st[i];
+	bool call = !strcmp(st->word, "bl");
+	struct a64_lit *l;
+	struct cls c;
+	char *sym;
+	long add;
+
+	/* b 1f, b .L3+4...: only SYMBOL or SYMBOL+OFFSET is a call */
+	if (!parse_sym_addend(st->args, &sym, &add)) {
+		fputc('\t', f);
+		put_renamed(f, t, st->text, st->text);
+		fputc('\n', f);
+		return 0;
+	}
+	if (classify(em, t, sym, &c)) {
+		free(sym);
+		return -1;
+	}
+	if (c.kind == BP_S_PATCH && kept_def_sec(t, sym)) {
+		free(sym);
+		fputc('\t', f);
+		put_renamed(f, t, st->text, st->text);
+		fputc('\n', f);
+		return 0;
+	}
+	free(sym);
+	if (!check && make_site(em, t, i, st->args, true) != (int)*site)
+		return -1;
+	ls->v = xgrow(ls->v, &ls->cap, ls->n + 1, sizeof(*ls->v));
+	l = &ls->v[ls->n++];
+	l->sec = st->sec;
+	l->site = *site;
+	l->expr = renamed_str(t, st->args);
+	fprintf(f, "\tldr\tx16, .Lrwr_%u\n\t%s\tx16\n", (*site)++,
+		call ? "blr" : "br");
+	return 0;
+}
+
+static void put_a64_lits(FILE *f, struct tu *t, struct a64_lits *ls, bool check)
+{
+	int cur = SEC_NONE;
+
+	for (size_t k = 0; k < ls->n; k++) {
+		const struct a64_lit *l = &ls->v[k];
+
+		if (l->sec != cur) {
+			put_section(f, &t->secs[l->sec]);
+			cur = l->sec;
+		}
+		fprintf(f, "\t.balign\t8\n.Lrwr_%u:\n\t.xword\t%s\n", l->site,
+			check ? l->expr : "0");
+		free(l->expr);
+	}
+	free(ls->v);
+	memset(ls, 0, sizeof(*ls));
+}
+
+/*
+ * aarch64: a .xword in code, GCC's literal pool (-mcmodel=large loads
+ * every address from one: adrp x0, .LC0; ldr x0, [x0, #:lo12:.LC0] with
+ * .LC0: .xword SYM). Every value naming one symbol becomes 0 behind a
+ * label and a table entry, the patch's own symbols too: the dynamic
+ * linker cannot write into code (-z text).
+ */
+static int emit_a64_pool(struct emitter *em, struct tu *t, size_t i, FILE *f,
+			 bool check, unsigned *site)
+{
+	const struct stmt *st = &t->st[i];
+	char *a[64];
+	size_t n = split_args(st->args, a, 64);
+	int r = 0;
+
+	if (n > 64) {
+		r = seterr(&em->er, "%s:%u: too many values in one directive",
+			   t->in->asm_path, st->line);
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t pos = 0, nsym = 0;
+		struct tok tk;
+
+		while (next_ident(a[k], &pos, &tk)) {
+			if (tk.mod) {
+				r = seterr(
+					&em->er,
+					"%s:%u: '%s' in %s: a relocation '%.*s' the patch cannot carry",
+					t->in->asm_path, st->line, st->text,
+					t->secs[st->sec].name, (int)tk.modn,
+					tk.mod);
+				goto out;
+			}
+			nsym++;
+		}
+		if (nsym != 1) {
+			/* a constant, or a difference of labels (the check
+			 * of the assembled copy sees any relocation) */
+			fprintf(f, "\t%s\t", st->word);
+			put_renamed(f, t, a[k], a[k]);
+			fputc('\n', f);
+			continue;
+		}
+		if (!check && make_site(em, t, i, a[k], true) != (int)*site) {
+			r = -1;
+			goto out;
+		}
+		fprintf(f, ".Lrwr_%u:\n\t.xword\t", (*site)++);
+		if (check)
+			put_renamed(f, t, a[k], a[k]);
+		else
+			fputc('0', f);
+		fputc('\n', f);
+	}
+out:
+	free_args(a, n, 64);
+	return r;
+}
+
 /* A .quad (or another data directive) in kept data. */
 static int emit_data(struct emitter *em, struct tu *t, size_t i, FILE *f,
 		     bool check, unsigned *site)
@@ -1472,7 +1860,7 @@ static int emit_data(struct emitter *em, struct tu *t, size_t i, FILE *f,
 				c = ck;
 			sym = true;
 		}
-		if (sec->except &&
+		if (!a64 && sec->except &&
 		    (dir_quad(st->word) || (sym && !strchr(x, '-') &&
 					    (!strcmp(st->word, ".long") ||
 					     !strcmp(st->word, ".4byte"))))) {
@@ -1600,7 +1988,8 @@ static bool is_lsda_start(const char *name)
 static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 		   unsigned *site)
 {
-	int cur = SEC_NONE, lsda = 0;
+	struct a64_lits lits = { 0 };
+	int cur = SEC_NONE, lsda = 0, ret = -1;
 
 	fprintf(f, "\n/* %s */\n", t->in->asm_path);
 	for (size_t i = 0; i < t->nst; i++) {
@@ -1622,13 +2011,19 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 			continue;
 		}
 		if (st->kind == ST_INSN) {
-			if (starts(w, "movabs")) {
+			if (!a64 && starts(w, "movabs")) {
 				if (emit_movabs(em, t, i, f, check, site))
-					return -1;
+					goto out;
+				continue;
+			}
+			if (a64 && (!strcmp(w, "bl") || !strcmp(w, "b"))) {
+				if (emit_a64_call(em, t, i, f, check, site,
+						  &lits))
+					goto out;
 				continue;
 			}
 			if (check_insn(em, t, i))
-				return -1;
+				goto out;
 			fputc('\t', f);
 			put_renamed(f, t, st->text, st->text);
 			fputc('\n', f);
@@ -1641,7 +2036,8 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 		    !strcmp(w, ".local") || !strcmp(w, ".ident") ||
 		    !strcmp(w, ".file"))
 			continue;
-		if (!strcmp(w, ".cfi_personality") || !strcmp(w, ".cfi_lsda")) {
+		if (!a64 && (!strcmp(w, ".cfi_personality") ||
+			     !strcmp(w, ".cfi_lsda"))) {
 			char *a[2];
 			size_t n = split_args(st->args, a, 2);
 
@@ -1669,7 +2065,7 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 			free_args(a, n, 2);
 			continue;
 		}
-		if (s->except && lsda && !strcmp(w, ".byte")) {
+		if (!a64 && s->except && lsda && !strcmp(w, ".byte")) {
 			/* LSDA header: LPStart encoding, then TType's */
 			long enc = strtol(st->args, NULL, 0);
 
@@ -1680,17 +2076,23 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 			}
 			lsda = lsda == 1 ? 2 : 0;
 		}
+		if (a64 && s->exec && st->kind == ST_DIR && dir_quad(w)) {
+			if (emit_a64_pool(em, t, i, f, check, site))
+				goto out;
+			continue;
+		}
 		if (st->kind == ST_DIR && dir_refs(w) && strcmp(w, ".set") &&
 		    strcmp(w, ".equ") && strcmp(w, ".equiv") &&
 		    !starts(w, ".cfi") && !s->exec) {
 			if (emit_data(em, t, i, f, check, site))
-				return -1;
+				goto out;
 			continue;
 		}
 		fputc('\t', f);
 		put_renamed(f, t, st->text, st->text);
 		fputc('\n', f);
 	}
+	put_a64_lits(f, t, &lits, check);
 	/* visibility: what stays is hidden; weak references stay weak */
 	for (size_t i = 0; i < t->ndefs; i++) {
 		const struct def *d = &t->defs[i];
@@ -1703,6 +2105,11 @@ static int emit_tu(struct emitter *em, struct tu *t, FILE *f, bool check,
 			fprintf(f, "\t.weak\t%s\n", d->name);
 	}
 	return 0;
+out:
+	for (size_t k = 0; k < lits.n; k++)
+		free(lits.v[k].expr);
+	free(lits.v);
+	return ret;
 }
 
 /* ---- The tail of gen.s: aliases, DW.ref pointers, table, binding --------- */
@@ -2172,8 +2579,85 @@ static void func_at(Elf *elf, Elf_Scn *symscn, const GElf_Shdr *symsh,
 	}
 }
 
+static const char *reloc_name_a64(unsigned type)
+{
+	switch (type) {
+	case R_AARCH64_ABS64:
+		return "R_AARCH64_ABS64";
+	case R_AARCH64_ABS32:
+		return "R_AARCH64_ABS32";
+	case R_AARCH64_CALL26:
+		return "R_AARCH64_CALL26";
+	case R_AARCH64_JUMP26:
+		return "R_AARCH64_JUMP26";
+	case R_AARCH64_CONDBR19:
+		return "R_AARCH64_CONDBR19";
+	case R_AARCH64_TSTBR14:
+		return "R_AARCH64_TSTBR14";
+	case R_AARCH64_ADR_PREL_PG_HI21:
+		return "R_AARCH64_ADR_PREL_PG_HI21";
+	case R_AARCH64_ADD_ABS_LO12_NC:
+		return "R_AARCH64_ADD_ABS_LO12_NC";
+	case R_AARCH64_LDST64_ABS_LO12_NC:
+		return "R_AARCH64_LDST64_ABS_LO12_NC";
+	case R_AARCH64_ADR_GOT_PAGE:
+		return "R_AARCH64_ADR_GOT_PAGE";
+	case R_AARCH64_LD64_GOT_LO12_NC:
+		return "R_AARCH64_LD64_GOT_LO12_NC";
+	case R_AARCH64_MOVW_UABS_G0_NC:
+	case R_AARCH64_MOVW_UABS_G1_NC:
+	case R_AARCH64_MOVW_UABS_G2_NC:
+	case R_AARCH64_MOVW_UABS_G3:
+		return "R_AARCH64_MOVW_UABS_G*";
+	default:
+		if (type >= R_AARCH64_TLSGD_ADR_PREL21 &&
+		    type <= R_AARCH64_TLSLD_LDST128_DTPREL_LO12_NC)
+			return "a thread-local relocation";
+		return "a relocation";
+	}
+}
+
+/* aarch64: what a thread-local reference assembles to. */
+static bool reloc_tls_a64(unsigned type)
+{
+	return (type >= R_AARCH64_TLSGD_ADR_PREL21 &&
+		type <= R_AARCH64_TLSLD_LDST128_DTPREL_LO12_NC) ||
+	       (type >= R_AARCH64_TLS_DTPMOD && type <= R_AARCH64_TLSDESC);
+}
+
+/* aarch64: the relocations the link resolves in code without a text
+ * relocation, to something the patch defines (PC-relative, or the low 12
+ * bits of an address, which do not change with the load address). */
+static bool reloc_local_a64(unsigned type)
+{
+	switch (type) {
+	case R_AARCH64_CALL26:
+	case R_AARCH64_JUMP26:
+	case R_AARCH64_CONDBR19:
+	case R_AARCH64_TSTBR14:
+	case R_AARCH64_LD_PREL_LO19:
+	case R_AARCH64_ADR_PREL_LO21:
+	case R_AARCH64_ADR_PREL_PG_HI21:
+	case R_AARCH64_ADR_PREL_PG_HI21_NC:
+	case R_AARCH64_ADD_ABS_LO12_NC:
+	case R_AARCH64_LDST8_ABS_LO12_NC:
+	case R_AARCH64_LDST16_ABS_LO12_NC:
+	case R_AARCH64_LDST32_ABS_LO12_NC:
+	case R_AARCH64_LDST64_ABS_LO12_NC:
+	case R_AARCH64_LDST128_ABS_LO12_NC:
+	case R_AARCH64_PREL16:
+	case R_AARCH64_PREL32:
+	case R_AARCH64_PREL64:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static const char *reloc_name(unsigned type)
 {
+	if (a64)
+		return reloc_name_a64(type);
 	switch (type) {
 	case R_X86_64_64:
 		return "R_X86_64_64";
@@ -2210,6 +2694,8 @@ static const char *reloc_name(unsigned type)
 
 static bool reloc_tls(unsigned type)
 {
+	if (a64)
+		return reloc_tls_a64(type);
 	return type == R_X86_64_TPOFF32 || type == R_X86_64_TPOFF64 ||
 	       type == R_X86_64_GOTTPOFF || type == R_X86_64_TLSGD ||
 	       type == R_X86_64_TLSLD || type == R_X86_64_DTPOFF32 ||
@@ -2219,11 +2705,12 @@ static bool reloc_tls(unsigned type)
 
 /*
  * The check copy keeps every site's symbol: each site must carry exactly
- * one R_X86_64_64 at where (label - 8 in code, label in data), which
- * proves that the zero written in gen.s is the operand the loader fills.
- * Any other relocation in code must be PC-relative to something defined:
- * one to an undefined symbol would be resolved by the link against what
- * the patch does not carry, or refused by -z text.
+ * one R_X86_64_64 (aarch64: R_AARCH64_ABS64) at where (label - 8 in code,
+ * label in data and in aarch64 literals), which proves that the zero
+ * written in gen.s is the operand the loader fills. Any other relocation
+ * in code must be PC-relative to something defined: one to an undefined
+ * symbol would be resolved by the link against what the patch does not
+ * carry, or refused by -z text.
  */
 static int check_object(struct emitter *em)
 {
@@ -2308,7 +2795,8 @@ static int check_object(struct emitter *em)
 				if (where[k].shndx == sh.sh_info &&
 				    where[k].at == r.r_offset) {
 					site = true;
-					if (type == R_X86_64_64)
+					if (type == (a64 ? R_AARCH64_ABS64
+							 : R_X86_64_64))
 						where[k].seen = true;
 					break;
 				}
@@ -2325,10 +2813,12 @@ static int check_object(struct emitter *em)
 			else if (s.st_shndx == SHN_UNDEF)
 				ret = seterr(
 					&em->er,
-					"in %s: %s against '%s', which the patch does not carry: only a movabs operand can be relocated",
+					a64 ? "in %s: %s against '%s', which the patch does not carry: only a call, a tail call or a literal pool's .xword can be relocated"
+					    : "in %s: %s against '%s', which the patch does not carry: only a movabs operand can be relocated",
 					fn, reloc_name(type), sname);
-			else if (type != R_X86_64_PC32 &&
-				 type != R_X86_64_PLT32)
+			else if (a64 ? !reloc_local_a64(type)
+				     : type != R_X86_64_PC32 &&
+						 type != R_X86_64_PLT32)
 				ret = seterr(
 					&em->er,
 					"in %s: %s against '%s' would be a text relocation",
@@ -2411,8 +2901,10 @@ static int check_patch(struct emitter *em, const char *bind, size_t blen)
 				const char *sn;
 				bool allowed = false;
 
+				/* aarch64's ld lists section symbols too */
 				if (!gelf_getsym(d, (int)i, &s) ||
-				    s.st_shndx == SHN_UNDEF)
+				    s.st_shndx == SHN_UNDEF ||
+				    GELF_ST_TYPE(s.st_info) == STT_SECTION)
 					continue;
 				sn = elf_strptr(ef.elf, sh.sh_link, s.st_name);
 				if (!sn)
@@ -2563,6 +3055,12 @@ int bp_emit(const struct bp_emit *e, char *err, size_t errlen)
 
 	if (errlen)
 		err[0] = '\0';
+	if (e->machine && e->machine != EM_X86_64 && e->machine != EM_AARCH64) {
+		seterr(&em.er, "machine %u: only x86-64 and aarch64 code",
+		       e->machine);
+		return -1;
+	}
+	a64 = e->machine == EM_AARCH64;
 	if (!c_identifier(e->name)) {
 		seterr(&em.er, "the patch name '%s' is not a C identifier",
 		       e->name ? e->name : "");
@@ -2674,8 +3172,11 @@ int bp_emit(const struct bp_emit *e, char *err, size_t errlen)
 		argv[n++] = "-fPIC";
 		argv[n++] = "-O2";
 		argv[n++] = ccflags;
+		/* the units' property note (CET; aarch64: BTI and PAC)
+		 * holds for the whole patch only if gen.c has it too */
 		if (em.ntus && em.tus[0].has_property)
-			argv[n++] = "-fcf-protection";
+			argv[n++] = a64 ? "-mbranch-protection=standard"
+					: "-fcf-protection";
 		argv[n++] = "-Wl,-z,text";
 		argv[n++] = "-Wl,-z,now";
 		argv[n++] = "-Wl,-z,relro";

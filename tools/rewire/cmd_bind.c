@@ -8,14 +8,15 @@
  *
  * The patch is read as a file, never loaded (none of its code runs): its
  * descriptor rw_patch_descriptor and the functions it names are read
- * through its program headers, pointers through its R_X86_64_RELATIVE
- * relocations. The --object that is a program (an executable: ET_EXEC or
- * PT_INTERP) is the main program, whose functions a patch names with
- * old_object NULL or ""; a library --object FILE is the one a function
- * names by FILE's base name or path. The section is replaced with objcopy
- * ($OBJCOPY, or objcopy in PATH); when it already holds the same binding
- * the file is left alone (so the command is idempotent and a build that
- * runs it after each link does not see the patch change again).
+ * through its program headers, pointers through its RELATIVE relocations
+ * (x86-64 or aarch64, the file's machine). The --object that is a
+ * program (an executable: ET_EXEC or PT_INTERP) is the main program,
+ * whose functions a patch names with old_object NULL or ""; a library
+ * --object FILE is the one a function names by FILE's base name or path.
+ * The section is replaced with objcopy ($OBJCOPY, or objcopy in PATH);
+ * when it already holds the same binding the file is left alone (so the
+ * command is idempotent and a build that runs it after each link does not
+ * see the patch change again).
  */
 #include "patchfile.h"
 

@@ -608,6 +608,9 @@ struct program {
 			 library's base name */
 	int fd;
 	Elf *elf;
+	uint16_t machine; /* EM_X86_64 or EM_AARCH64 */
+	bool bti;	  /* aarch64: marked BTI (GNU property): the loader
+			     maps its code guarded */
 	uint8_t build_id[64];
 	size_t build_id_len;
 	struct psym *syms;
@@ -615,6 +618,27 @@ struct program {
 	char **files; /* STT_FILE names (owned) */
 	size_t nfiles;
 };
+
+/* Does a NT_GNU_PROPERTY_TYPE_0 note's descriptor mark aarch64 BTI
+ * (GNU_PROPERTY_AARCH64_FEATURE_1_AND, bit 0)? Properties are 8-aligned:
+ * type, size, data. */
+static bool property_bti(const uint8_t *desc, size_t len)
+{
+	for (size_t off = 0; off + 8 <= len;) {
+		uint32_t type, size, bits = 0;
+
+		memcpy(&type, desc + off, 4);
+		memcpy(&size, desc + off + 4, 4);
+		if (size > len - off - 8)
+			return false;
+		if (type == GNU_PROPERTY_AARCH64_FEATURE_1_AND && size >= 4) {
+			memcpy(&bits, desc + off + 8, 4);
+			return bits & GNU_PROPERTY_AARCH64_FEATURE_1_BTI;
+		}
+		off += 8 + ((size + 7) & ~7u);
+	}
+	return false;
+}
 
 static int program_open(const char *path, struct program *p)
 {
@@ -639,12 +663,16 @@ static int program_open(const char *path, struct program *p)
 		size_t nph = 0;
 		bool interp = false;
 
-		if (!gelf_getehdr(p->elf, &eh) || eh.e_machine != EM_X86_64 ||
+		if (!gelf_getehdr(p->elf, &eh) ||
+		    (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64) ||
+		    gelf_getclass(p->elf) != ELFCLASS64 ||
 		    (eh.e_type != ET_EXEC && eh.e_type != ET_DYN))
 			return fail(EX_USAGE, -EINVAL,
 				    "build-patch: --object %s is not an "
-				    "x86-64 program or shared library",
+				    "x86-64 or aarch64 program or shared "
+				    "library",
 				    path);
+		p->machine = eh.e_machine;
 		elf_getphdrnum(p->elf, &nph);
 		for (size_t i = 0; i < nph; i++) {
 			GElf_Phdr ph;
@@ -669,6 +697,15 @@ static int program_open(const char *path, struct program *p)
 			d = elf_getdata(scn, NULL);
 			while (d && (off = gelf_getnote(d, off, &nh, &noff,
 							&doff)) > 0) {
+				if (nh.n_type == NT_GNU_PROPERTY_TYPE_0 &&
+				    nh.n_namesz == 4 &&
+				    !memcmp((char *)d->d_buf + noff, "GNU",
+					    4) &&
+				    p->machine == EM_AARCH64)
+					p->bti = property_bti(
+						(const uint8_t *)d->d_buf +
+							doff,
+						nh.n_descsz);
 				if (nh.n_type == NT_GNU_BUILD_ID &&
 				    nh.n_namesz == 4 &&
 				    !memcmp((char *)d->d_buf + noff, "GNU",
@@ -797,6 +834,32 @@ static const struct psym *program_find(const struct program *p,
 	if (sympos)
 		*sympos = count > 1 ? pos : 0;
 	return found;
+}
+
+/*
+ * aarch64: does the program's function @s begin with a landing pad that a
+ * BLR, or a BR from x16, may branch to in a guarded page (BTI C, BTI JC,
+ * PACIASP, PACIBSP)? GCC leaves it out of a static function whose address
+ * is never taken: only direct calls reach it.
+ */
+static bool program_landing_pad(const struct program *p, const struct psym *s)
+{
+	Elf_Scn *scn = elf_getscn(p->elf, s->shndx);
+	GElf_Shdr sh;
+	uint8_t b[4];
+	uint32_t insn;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+	    s->value < sh.sh_addr || s->value + 4 > sh.sh_addr + sh.sh_size ||
+	    pread(p->fd, b, 4,
+		  (off_t)(sh.sh_offset + (s->value - sh.sh_addr))) != 4)
+		return false;
+	insn = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+	return insn == 0xd503245fu /* bti c */ ||
+	       insn == 0xd50324dfu /* bti jc */ ||
+	       insn == 0xd503233fu /* paciasp */ ||
+	       insn == 0xd503237fu /* pacibsp */;
 }
 
 /* rw__func_hash of @s's bytes in the file. */
@@ -1184,6 +1247,23 @@ struct plan {
 };
 
 /*
+ * The compiler driver that assembles and links the patch when --cc is not
+ * given. x86-64: "cc", as always. Another machine (aarch64): the compiler
+ * the program's units were compiled with (compile_commands.json), which
+ * makes code for that machine even when "cc" does not (a cross build runs
+ * this command under user-mode qemu, with the build machine's "cc").
+ */
+static const char *link_cc(const struct ctx *c)
+{
+	if (c->prog.machine == EM_X86_64)
+		return "cc";
+	for (size_t k = 0; k < c->nunits; k++)
+		if (c->units[k].have_res && c->units[k].args.n)
+			return c->units[k].args.v[0];
+	return "cc";
+}
+
+/*
  * Where does each symbol referenced by the unit's included code live?
  * The differ decided from the objects; the program decides the rest: a
  * symbol the unit does not define but the program does (another file's
@@ -1219,7 +1299,16 @@ static int plan_unit(struct ctx *c, struct unit *u, struct bp_emit_tu *et,
 			continue;
 		ps = program_find(&c->prog, pn, s->local, false, u->file,
 				  &sympos[i]);
-		if (ps)
+		/*
+		 * aarch64: the patch calls the program's functions from afar,
+		 * by BLR or BR x16 (bp_emit.c). In a program marked BTI such
+		 * a branch must land on a landing pad: a static function
+		 * without one is carried as one the program does not have.
+		 */
+		bool no_pad = ps && ps->type == STT_FUNC && c->prog.bti &&
+			      !program_landing_pad(&c->prog, ps);
+
+		if (ps && !no_pad)
 			continue;
 		/* A function of the unit the program has no symbol for:
 		 * carry it. Data cannot be carried: it must be shared. */
@@ -1230,15 +1319,33 @@ static int plan_unit(struct ctx *c, struct unit *u, struct bp_emit_tu *et,
 			    r->funcs[k].state != BP_F_DELETED) {
 				r->funcs[k].include = true;
 				free(r->funcs[k].why);
-				r->funcs[k].why = xasprintf(
-					"called by the new code; the program "
-					"has no '%s' of its own (inlined or "
-					"removed there)",
-					s->name);
+				r->funcs[k].why =
+					no_pad ? xasprintf(
+							 "called by the new "
+							 "code; the program's "
+							 "'%s' has no BTI "
+							 "landing pad, which a "
+							 "far call needs",
+							 s->name)
+					       : xasprintf("called by the new "
+							   "code; the program "
+							   "has no '%s' of its "
+							   "own (inlined or "
+							   "removed there)",
+							   s->name);
 				is_func = true;
 			}
 		if (is_func) {
 			s->kind = BP_S_PATCH;
+			continue;
+		}
+		if (no_pad) {
+			refuse(c, s->name,
+			       "the new code calls '%s' of %s, which has no "
+			       "BTI landing pad in the program (%s, marked "
+			       "BTI): a live patch reaches it by an indirect "
+			       "branch, which would fault there",
+			       pn, base_name(u->file), c->prog.path);
 			continue;
 		}
 		refuse(c, s->name,
@@ -1814,7 +1921,8 @@ int cmd_build_patch(int argc, char **argv)
 			.build_id_len = c.prog.build_id_len,
 			.tus = pl.tus,
 			.ntus = pl.ntus,
-			.cc = v.set[OPT_CC] ? v.arg[OPT_CC] : "cc",
+			.cc = v.set[OPT_CC] ? v.arg[OPT_CC] : link_cc(&c),
+			.machine = c.prog.machine,
 			.include_dir = include_dir(),
 			.workdir = c.work,
 			.out_so = out_abs,

@@ -105,12 +105,19 @@ bool read_va(struct patch *p, uint64_t va, void *out, size_t len)
  * address: a RELATIVE relocation's addend, or the file's value). */
 bool read_ptr(struct patch *p, uint64_t va, uint64_t *out)
 {
+	GElf_Ehdr eh;
+	uint32_t relative;
+
+	if (!gelf_getehdr(p->f.elf, &eh))
+		return false;
+	relative = eh.e_machine == EM_AARCH64 ? R_AARCH64_RELATIVE
+					      : R_X86_64_RELATIVE;
 	for (size_t i = 0; p->rela && i < p->nrela; i++) {
 		GElf_Rela r;
 
 		if (!gelf_getrela(p->rela, (int)i, &r) || r.r_offset != va)
 			continue;
-		if (GELF_R_TYPE(r.r_info) != R_X86_64_RELATIVE)
+		if (GELF_R_TYPE(r.r_info) != relative)
 			return false; /* a symbol of another object */
 		*out = (uint64_t)r.r_addend;
 		return true;

@@ -28,7 +28,8 @@ Elf_Scn *scn_typed(Elf *elf, GElf_Word type, GElf_Shdr *sh);
 size_t file_build_id(struct efile *f, uint8_t *id, size_t max);
 
 /* A patch, read through its program headers, pointers through its
- * R_X86_64_RELATIVE relocations. */
+ * RELATIVE relocations (R_X86_64_RELATIVE, R_AARCH64_RELATIVE: the
+ * machine of the file). */
 struct patch {
 	struct efile f;
 	Elf_Data *rela; /* .rela.dyn, or NULL */

@@ -13,7 +13,7 @@ endif()
 # The patch is bound to the test program: it is built after it. With the
 # generic backend the program only skips (no live patching), and has no
 # function to bind to.
-if(REWIRE_BACKEND_RESOLVED STREQUAL "x86_64")
+if(NOT REWIRE_BACKEND_RESOLVED STREQUAL "generic")
 	rewire_add_patch(pdt_fix ${CMAKE_CURRENT_LIST_DIR}/ctl_fleet/pdt_fix.c
 			 BIND ${RW_TEST_TARGET})
 else()

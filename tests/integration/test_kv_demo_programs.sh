@@ -52,12 +52,13 @@ field() {
 server_pid=$!
 
 # 2. Three phases of about a second each. kvload waits for the port file;
-# so does the first phase's second (the server may take most of a second
-# to start, as on the emulated aarch64 machine).
+# the first phase's second begins once kvload has stored its keys (which
+# takes seconds on the emulated aarch64 machine: a phase of SETs only
+# would have no GET to answer wrong), at most 60 s from now.
 rc=0
 {
 	for _ in $(seq 600); do
-		[ -s "$tmp/port" ] && break
+		grep -q "keys stored in" "$tmp/load.err" 2>/dev/null && break
 		sleep 0.1
 	done
 	sleep 1

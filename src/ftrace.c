@@ -60,6 +60,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#if defined(__aarch64__)
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#endif
+
 #define MAX_PATTERNS 65536
 #define ERRLEN 1024
 
@@ -1090,11 +1095,20 @@ out:
 /* ---- Shadow stacks ----------------------------------------------------------- */
 
 struct shadow_ent {
+	/* The frame's key (RW__ENTRY_KEY): on x86-64 the stack slot of
+	 * its return address; on aarch64 its CFA - 8, never dereferenced. */
 	uintptr_t slot, orig;
 	struct ft_func *f;
 	uint64_t ts;
 	uint64_t gen;	/* of the users array the entry saw */
 	unsigned depth; /* at the entry */
+#if defined(__aarch64__)
+	/* Where the frame's return address is saved, as the last walk
+	 * (a64_walk) found it, 0 if no walk did; how it is signed. */
+	uintptr_t loc;
+	int sign; /* A64_SIGN_* */
+	bool seen; /* by the sweep's walk */
+#endif
 };
 
 struct shadow {
@@ -1108,6 +1122,12 @@ struct shadow {
 	pthread_t self;
 	_Atomic pid_t tid;   /* 0: free for another thread */
 	struct shadow *next; /* all shadow stacks, for pthread_cancel */
+#if defined(__aarch64__)
+	/* Keys of elements whose frames returned on another thread
+	 * (shadow_steal): the owner drops them (a64_reap). */
+	_Atomic uintptr_t stolen[8];
+	_Atomic int nstolen;
+#endif
 	struct shadow_ent e[RW_FTRACE_GRAPH_DEPTH];
 };
 
@@ -1131,10 +1151,25 @@ static int safe_read(uintptr_t addr, uintptr_t *out)
 static void shadow_release(void *arg)
 {
 	struct shadow *sh = arg;
-
-	uintptr_t tramp = rw__entry_return_tramp(), v;
-
 	unsigned k = 0;
+#if defined(__aarch64__)
+	/* No slot to read: the frames on the thread's own stack are the
+	 * ones that are gone (all of them if it cannot be known). */
+	uintptr_t lo = 0, hi = 0;
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+			lo = (uintptr_t)addr;
+			hi = lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+#else
+	uintptr_t tramp = rw__entry_return_tramp(), v;
+#endif
 
 	/* The thread's own frames are gone at its exit. A coroutine's that
 	 * it ran may go on in another thread: their elements stay, in a
@@ -1145,7 +1180,11 @@ static void shadow_release(void *arg)
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
 	ft_fence(memory_order_release);
 	for (unsigned i = 0; i < sh->n; i++)
+#if defined(__aarch64__)
+		if (hi && (sh->e[i].slot + 8 <= lo || sh->e[i].slot + 8 > hi))
+#else
 		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+#endif
 			sh->e[k++] = sh->e[i];
 	sh->n = k;
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
@@ -1191,6 +1230,11 @@ static struct shadow *shadow_get(void)
 	sh->n = 0;
 	atomic_store(&sh->no_hijack, 0);
 	atomic_store(&sh->cancel_pending, 0);
+#if defined(__aarch64__)
+	for (unsigned j = 0; j < 8; j++)
+		atomic_store(&sh->stolen[j], 0);
+	atomic_store(&sh->nstolen, 0);
+#endif
 	sh->self = pthread_self();
 	me->sh = sh;
 	if (pthread_setspecific(shadow_key, sh) != 0) {
@@ -1230,6 +1274,7 @@ static void shadow_remove(struct shadow *sh, unsigned i)
 	sh->full_swept = false;
 }
 
+#if !defined(__aarch64__)
 /*
  * Drop stale elements: from the top, while an element's slot is at or
  * below @slot and no longer holds the return trampoline. An element at
@@ -1271,6 +1316,8 @@ static void shadow_sweep(struct shadow *sh, uintptr_t tramp)
 	sh->full_swept = k == sh->n;
 	sh->n = k;
 }
+
+#endif
 
 /*
  * Look for the element of @slot in another thread's shadow stack (a
@@ -1345,13 +1392,29 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 				continue;
 			if (!found)
 				break;
+#if defined(__aarch64__)
+			/* Tell the owner (a64_reap): nothing in the stack
+			 * says that the frame returned. If the tombstones
+			 * are all taken the element stays, stale. */
+			for (unsigned j = 0; j < 8; j++) {
+				uintptr_t z = 0;
+
+				if (atomic_compare_exchange_strong(
+					    &sh->stolen[j], &z, slot)) {
+					atomic_fetch_add(&sh->nstolen, 1);
+					break;
+				}
+			}
+#else
 			*(uintptr_t *)slot = e->orig;
+#endif
 			return 0;
 		}
 	}
 	return -1;
 }
 
+#if !defined(__aarch64__)
 /* Put every real return address back and empty the stack: an unwinder is
  * about to follow them and the frames will not return. Async-signal-safe. */
 static void shadow_restore(struct shadow *sh)
@@ -1454,6 +1517,373 @@ static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
 	seq_end(sh);
 }
 
+#else
+/*
+ * aarch64 (src/arch/aarch64/trace.c). The key of an element is its
+ * frame's CFA - 8, and nothing is stored there: the function's prologue
+ * saved the return address (the trampoline's, signed by its PACIASP or
+ * PACIBSP with the CFA as modifier when it uses pointer authentication)
+ * wherever its CFI says, or kept it in X30 (a leaf). Where a real return
+ * address must be written back (an unwinder is about to follow the
+ * frames, or they are left), a walk of the calling thread's stack with
+ * libunwind finds every frame whose return address is the trampoline's,
+ * and where its CFI saved it (unw_get_save_loc): the element of that CFA
+ * gives the real address, written back signed as the trampoline's was,
+ * so the function's AUTIASP and any unwinder authenticate it. A frame
+ * whose return address is not in memory (a register: impossible for a
+ * function that called something) or is not the trampoline's in the form
+ * expected is left alone: its unwinder stops there, as it would without
+ * rewire's unhooking. Liveness: without a slot to read, an element is
+ * dropped at a push only when a new call has the same CFA and did not
+ * come from the trampoline (a sibling call's does), and, when the stack
+ * is full, by a walk: elements whose CFA lies on the stretch of stack the
+ * walk covered but that no hooked frame there has are gone. Elements
+ * below the current frame on another stack (a suspended coroutine) stay.
+ */
+enum { A64_SIGN_NONE, A64_SIGN_A, A64_SIGN_B };
+
+#define A64_WALK_MAX 4096
+#define A64_SEGS 8
+/* A step that moves the stack pointer up by more than this starts a new
+ * stretch of the walk's coverage (another stack: a signal stack, a
+ * coroutine's): the stack between is not known to be this one. */
+#define A64_SEG_GAP (256 * 1024)
+
+static uintptr_t ft_real_return(pid_t tid, uintptr_t slot);
+
+/* Without its pointer authentication code (XPACLRI: a hint, a NOP
+ * without pointer authentication). */
+static uintptr_t a64_strip(uintptr_t p)
+{
+	register uintptr_t x30 __asm__("x30") = p;
+
+	__asm__("hint #7" : "+r"(x30));
+	return x30;
+}
+
+/* @p signed as PACIASP (A) or PACIBSP (B) signs X30 with SP = @cfa:
+ * PACIA1716, PACIB1716, hints too. */
+static uintptr_t a64_sign(uintptr_t p, uintptr_t cfa, int sign)
+{
+	register uintptr_t x17 __asm__("x17") = p;
+	register uintptr_t x16 __asm__("x16") = cfa;
+
+	if (sign == A64_SIGN_A)
+		__asm__("hint #8" : "+r"(x17) : "r"(x16));
+	else if (sign == A64_SIGN_B)
+		__asm__("hint #10" : "+r"(x17) : "r"(x16));
+	return x17;
+}
+
+/* How the saved return address @raw of the frame of key @key is the
+ * trampoline's: A64_SIGN_*, or -1 if it is not. */
+static int a64_sign_of(uintptr_t raw, uintptr_t key, uintptr_t tramp)
+{
+	if (raw == tramp)
+		return A64_SIGN_NONE;
+	if (a64_strip(raw) != tramp)
+		return -1;
+	if (raw == a64_sign(tramp, key + 8, A64_SIGN_A))
+		return A64_SIGN_A;
+	if (raw == a64_sign(tramp, key + 8, A64_SIGN_B))
+		return A64_SIGN_B;
+	return -1;
+}
+
+/* The element of the frame of key @key with a real return address (not
+ * the trampoline: a sibling call's), from the top; NULL. */
+static struct shadow_ent *a64_find(struct shadow *sh, uintptr_t key,
+				   uintptr_t tramp)
+{
+	for (unsigned i = sh ? sh->n : 0; i-- > 0;)
+		if (sh->e[i].slot == key && sh->e[i].orig != tramp)
+			return &sh->e[i];
+	return NULL;
+}
+
+struct a64_walk {
+	struct shadow *sh;
+	void (*fn)(struct a64_walk *w, uintptr_t key, uintptr_t loc);
+	uintptr_t lo, hi; /* unhook: keys in [lo, hi) */
+	struct {
+		uintptr_t lo, hi;
+	} seg[A64_SEGS]; /* the stretches of stack covered */
+	unsigned nseg;
+};
+
+static void a64_cover(struct a64_walk *w, uintptr_t from, uintptr_t to)
+{
+	if (w->nseg && to >= w->seg[w->nseg - 1].hi &&
+	    from >= w->seg[w->nseg - 1].lo && from <= w->seg[w->nseg - 1].hi &&
+	    to - from <= A64_SEG_GAP) {
+		w->seg[w->nseg - 1].hi = to;
+		return;
+	}
+	if (w->nseg == A64_SEGS || to < from || to - from > A64_SEG_GAP)
+		return;
+	w->seg[w->nseg].lo = from;
+	w->seg[w->nseg].hi = to;
+	w->nseg++;
+}
+
+static bool a64_covered(const struct a64_walk *w, uintptr_t key)
+{
+	for (unsigned i = 0; i < w->nseg; i++)
+		if (key + 8 > w->seg[i].lo && key + 8 <= w->seg[i].hi)
+			return true;
+	return false;
+}
+
+/* A fresh cursor at @pc, @sp, with the callee-saved registers of @cur. */
+static int a64_restart(unw_cursor_t *cur, unw_context_t *ctx, uintptr_t pc,
+		       uintptr_t sp)
+{
+	unw_word_t v;
+	unw_context_t c;
+
+	memset(&c, 0, sizeof(c));
+	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++)
+		if (unw_get_reg(cur, i, &v) == 0)
+			c.uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
+	c.uc_mcontext.pc = pc;
+	c.uc_mcontext.sp = sp;
+	*ctx = c;
+	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+}
+
+/*
+ * Walk the calling thread's stack by its CFI (libunwind), calling w->fn
+ * for every frame whose return address is the trampoline's, with its key
+ * and the address it is saved at (0: not in memory the walk can trust),
+ * and going on from the real address. 1 if the walk reached the end of
+ * the stack, 0 if it stopped before. Async-signal-safe as far as
+ * libunwind's local unwinding is (live patching's checks rely on it too).
+ */
+static int a64_walk(struct a64_walk *w)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unw_context_t ctx, ctx2;
+	unw_cursor_t cur;
+	unw_word_t ip, sp, psp;
+
+	w->nseg = 0;
+	if (unw_getcontext(&ctx) < 0 || unw_init_local(&cur, &ctx) < 0 ||
+	    unw_get_reg(&cur, UNW_REG_SP, &psp) < 0)
+		return 0;
+	for (int n = 0; n < A64_WALK_MAX; n++) {
+		unw_save_loc_t sl;
+		uintptr_t loc = 0, key, real;
+		struct shadow_ent *e;
+		int r = unw_step(&cur);
+		bool fp_end = r == 0;
+
+		if (r < 0)
+			return 0;
+		if (fp_end) {
+			/* libunwind 1.6 also ends a walk where x29 reads
+			 * 0 (src/livepatch/unwind_remote.h): the end is
+			 * the CFI's only where x30 has no location. */
+			if (unw_get_save_loc(&cur, UNW_AARCH64_X30, &sl) < 0)
+				return 0;
+			if (sl.type == UNW_SLT_NONE)
+				return 1;
+			if (unw_get_reg(&cur, UNW_AARCH64_X30, &ip) < 0)
+				return 0;
+		} else if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0) {
+			return 0;
+		}
+		if (unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
+			return 0;
+		a64_cover(w, psp, sp);
+		psp = sp;
+		if (!ip)
+			return 1;
+		if (a64_strip(ip) != tramp) {
+			if (fp_end &&
+			    a64_restart(&cur, &ctx2, a64_strip(ip), sp) < 0)
+				return 0;
+			continue;
+		}
+		key = sp - 8;
+		if (unw_get_save_loc(&cur, UNW_AARCH64_X30, &sl) == 0 &&
+		    sl.type == UNW_SLT_MEMORY)
+			loc = sl.u.addr;
+		/* Never a word of this walk's own contexts. */
+		if ((loc >= (uintptr_t)&ctx && loc < (uintptr_t)(&ctx + 1)) ||
+		    (loc >= (uintptr_t)&ctx2 && loc < (uintptr_t)(&ctx2 + 1)))
+			loc = 0;
+		e = a64_find(w->sh, key, tramp);
+		real = e ? e->orig : ft_real_return(rw__gettid(), key);
+		if (w->fn)
+			w->fn(w, key, loc);
+		if (!real || a64_restart(&cur, &ctx2, real, sp) < 0)
+			return 0;
+	}
+	return 0;
+}
+
+/* Write the real return address of the frame @key back at @loc, signed
+ * as the trampoline's was, and remember where. */
+static void a64_unhook_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc)
+{
+	uintptr_t tramp = rw__entry_return_tramp(), raw;
+	struct shadow_ent *e = a64_find(w->sh, key, tramp);
+	int sign;
+
+	if (!e || !loc || key < w->lo || key >= w->hi ||
+	    safe_read(loc, &raw) != 0)
+		return;
+	sign = a64_sign_of(raw, key, tramp);
+	if (sign < 0)
+		return;
+	*(uintptr_t *)loc = a64_sign(e->orig, key + 8, sign);
+	e->loc = loc;
+	e->sign = sign;
+}
+
+/* Unhook the frames whose keys are in [lo, hi). */
+static void a64_unhook(struct shadow *sh, uintptr_t lo, uintptr_t hi)
+{
+	struct a64_walk w = { .sh = sh, .fn = a64_unhook_fn, .lo = lo,
+			      .hi = hi };
+
+	for (unsigned i = 0; i < sh->n; i++)
+		sh->e[i].loc = 0;
+	(void)a64_walk(&w);
+}
+
+/* Drop the elements whose frames returned on another thread. Owner,
+ * inside seq_begin/seq_end. */
+static void a64_reap(struct shadow *sh, uintptr_t tramp)
+{
+	for (unsigned j = 0; j < 8; j++) {
+		uintptr_t k = atomic_exchange(&sh->stolen[j], 0);
+
+		if (!k)
+			continue;
+		atomic_fetch_sub(&sh->nstolen, 1);
+		for (unsigned i = sh->n; i-- > 0;) {
+			if (sh->e[i].slot == k && sh->e[i].orig != tramp) {
+				shadow_remove(sh, i);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * At a push of the frame @key: drop the elements on top with the same
+ * key, which are gone, unless the call came from the trampoline
+ * (@sibling: X30 was the trampoline's at the entry), a sibling call of
+ * that frame. Elements below @key may be on another stack: they stay.
+ */
+static void shadow_trim(struct shadow *sh, uintptr_t key, bool sibling)
+{
+	while (sh->n && sh->e[sh->n - 1].slot == key && !sibling)
+		shadow_remove(sh, sh->n - 1);
+}
+
+static void a64_seen_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc)
+{
+	(void)loc;
+	for (unsigned i = 0; i < w->sh->n; i++)
+		if (w->sh->e[i].slot == key)
+			w->sh->e[i].seen = true;
+}
+
+/* Full: drop the elements that a walk proves gone. Not again until an
+ * element is gone. Not inside seq_begin/seq_end. */
+static void shadow_sweep(struct shadow *sh)
+{
+	struct a64_walk w = { .sh = sh, .fn = a64_seen_fn };
+	unsigned k = 0;
+
+	if (sh->full_swept)
+		return;
+	for (unsigned i = 0; i < sh->n; i++)
+		sh->e[i].seen = false;
+	if (a64_walk(&w) != 1) {
+		sh->full_swept = true;
+		return;
+	}
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++)
+		if (sh->e[i].seen || !a64_covered(&w, sh->e[i].slot))
+			sh->e[k++] = sh->e[i];
+	sh->full_swept = k == sh->n;
+	sh->n = k;
+	seq_end(sh);
+}
+
+static void shadow_unhook(struct shadow *sh)
+{
+	if (sh && sh->n)
+		a64_unhook(sh, 0, UINTPTR_MAX);
+}
+
+static void shadow_restore(struct shadow *sh)
+{
+	if (!sh)
+		return;
+	shadow_unhook(sh);
+	seq_begin(sh);
+	sh->n = 0;
+	seq_end(sh);
+}
+
+static void shadow_rehook(struct shadow *sh, uintptr_t keep)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unsigned k = 0;
+
+	if (!sh || atomic_load(&sh->no_hijack))
+		return;
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++) {
+		struct shadow_ent *e = &sh->e[i];
+		uintptr_t v, cfa = e->slot + 8;
+
+		if (e->slot < keep)
+			continue;
+		if (e->loc) {
+			if (safe_read(e->loc, &v) != 0)
+				continue;
+			if (v == a64_sign(e->orig, cfa, e->sign))
+				*(uintptr_t *)e->loc =
+					a64_sign(tramp, cfa, e->sign);
+			else if (v != a64_sign(tramp, cfa, e->sign))
+				continue; /* the frame returned or was left */
+			e->loc = 0;
+		}
+		sh->e[k++] = *e;
+	}
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+
+static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
+{
+	unsigned k = 0;
+	bool any = false;
+
+	if (!sh || to <= from)
+		return;
+	for (unsigned i = 0; i < sh->n && !any; i++)
+		any = sh->e[i].slot >= from && sh->e[i].slot < to;
+	if (!any)
+		return;
+	a64_unhook(sh, from, to);
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++)
+		if (sh->e[i].slot < from || sh->e[i].slot >= to)
+			sh->e[k++] = sh->e[i];
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+#endif
+
 /* The real return address at @slot of thread @tid (see entry.h): in its
  * shadow stack, else (a migrated coroutine) in any other. */
 static uintptr_t ft_real_return(pid_t tid, uintptr_t slot)
@@ -1508,6 +1938,7 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 	struct ft_users *u;
 	uint64_t gen = 0;
 	unsigned depth;
+	uintptr_t key = RW__ENTRY_KEY(slot);
 
 	if (me->busy) {
 		count_sets(f, false);
@@ -1518,7 +1949,14 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 	if (me->sh && me->sh->n) {
 		/* Frames left without a return are not counted. */
 		seq_begin(me->sh);
+#if defined(__aarch64__)
+		if (atomic_load_explicit(&me->sh->nstolen,
+					 memory_order_relaxed))
+			a64_reap(me->sh, rw__entry_return_tramp());
+		shadow_trim(me->sh, key, *slot == rw__entry_return_tramp());
+#else
 		shadow_trim(me->sh, (uintptr_t)slot, rw__entry_return_tramp());
+#endif
 		seq_end(me->sh);
 		depth = me->sh->n;
 	}
@@ -1547,13 +1985,23 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 
 			/* Stale elements went before the probes ran (this
 			 * thread was busy since: nothing pushed meanwhile). */
+#if defined(__aarch64__)
+			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
+				shadow_sweep(sh);
+			seq_begin(sh);
+#else
 			seq_begin(sh);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
 				shadow_sweep(sh, tramp);
+#endif
 			if (sh->n < RW_FTRACE_GRAPH_DEPTH) {
 				struct shadow_ent *e = &sh->e[sh->n];
 
-				e->slot = (uintptr_t)slot;
+				e->slot = key;
+#if defined(__aarch64__)
+				e->loc = 0;
+				e->sign = A64_SIGN_NONE;
+#endif
 				e->orig = *slot;
 				e->f = f;
 				e->gen = gen;
@@ -1589,6 +2037,13 @@ static uintptr_t ft_return(uintptr_t sp)
 	/* A signal handler that runs a traced function while the stack is
 	 * being changed gets no element of its own. */
 	me->busy = 1;
+#if defined(__aarch64__)
+	if (sh && atomic_load_explicit(&sh->nstolen, memory_order_relaxed)) {
+		seq_begin(sh);
+		a64_reap(sh, tramp);
+		seq_end(sh);
+	}
+#endif
 	if (sh) {
 		for (i = sh->n; i-- > 0;)
 			if (sh->e[i].slot == slot)
@@ -1799,6 +2254,15 @@ out:
 	return err;
 }
 
+#if defined(__aarch64__)
+static bool graph_a64_ok(void)
+{
+	const char *v = getenv("REWIRE_GRAPH_AARCH64");
+
+	return v && strcmp(v, "1") == 0;
+}
+#endif
+
 int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 		     const struct rw_ftrace_probe *probe, unsigned flags,
 		     struct rw_ftrace **out)
@@ -1832,6 +2296,25 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 			  "probes are");
 		return -EOPNOTSUPP;
 	}
+#if defined(__aarch64__)
+	/* Returns, sibling calls, longjmp and coroutines work; putting the
+	 * real return addresses back for an unwinder needs a walk of the
+	 * stack by its CFI, and libunwind 1.6 cannot read the CFI of code
+	 * built with pointer authentication (DW_CFA_AARCH64_negate_ra_state:
+	 * unw_get_proc_info fails), so an exception, backtrace(),
+	 * pthread_exit or pthread_cancel through a graph-traced call would
+	 * meet the return trampoline: refused unless asked for. */
+	if (probe->ret && !graph_a64_ok()) {
+		set_error("graph tracing (a probe with a return function) on "
+			  "aarch64 is experimental: C++ exceptions, "
+			  "backtrace(), pthread_exit and pthread_cancel "
+			  "through graph-traced calls are not handled yet "
+			  "(src/arch/aarch64/trace.c); set "
+			  "REWIRE_GRAPH_AARCH64=1 to use it for programs that "
+			  "do none of these");
+		return -EOPNOTSUPP;
+	}
+#endif
 	if (rw__rcu_in_read_side()) {
 		set_error("called from a probe (an RCU read-side critical "
 			  "section)");
@@ -2049,8 +2532,13 @@ typedef int (*unwind3_fn)(void *, void *, void *);
 typedef int (*unwind_bt_fn)(void *, void *);
 typedef void *(*begin_catch_fn)(void *);
 
-/* The stack pointer of the caller of the function that calls this. */
+/* The stack pointer of the caller of the function that calls this (its
+ * CFA: on aarch64 the frame record is not at the top of the frame). */
+#if defined(__aarch64__)
+#define CALLER_SP() ((uintptr_t)__builtin_dwarf_cfa())
+#else
 #define CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 16)
+#endif
 
 RW_EXPORT int _Unwind_RaiseException(void *exc)
 {
@@ -2139,6 +2627,46 @@ static uintptr_t jmpbuf_sp(const void *env)
 	__asm__("mov %%fs:0x30, %0" : "=r"(guard));
 	v = (v >> 17) | (v << (64 - 17));
 	return v ^ guard;
+}
+#elif defined(__aarch64__)
+/*
+ * glibc's aarch64 layout: x19-x28, x29, x30, then SP in word 13, mangled
+ * with the pointer guard by an exclusive or. The guard is a private
+ * symbol of ld.so: it is learnt once (jmpbuf_learn(), from the
+ * constructor) from a setjmp at a known stack pointer, as the
+ * sanitizers' runtimes do; 0 (unknown: shadow_leave() does nothing, and
+ * the frames left are dropped later) if two setjmps at different
+ * depths disagree.
+ */
+static uintptr_t jmp_guard;
+static bool jmp_guard_ok;
+
+__attribute__((noinline)) static uintptr_t jmpbuf_guess(int depth)
+{
+	jmp_buf b;
+	uintptr_t sp;
+	volatile char pad[64];
+
+	pad[0] = (char)depth;
+	if (depth > 0)
+		return jmpbuf_guess(depth - 1) + (uintptr_t)pad[0] * 0;
+	__asm__ volatile("mov %0, sp" : "=r"(sp));
+	if (_setjmp(b) != 0)
+		return 0;
+	return ((const uintptr_t *)b)[13] ^ sp;
+}
+
+static void jmpbuf_learn(void)
+{
+	uintptr_t a = jmpbuf_guess(0), b = jmpbuf_guess(3);
+
+	jmp_guard = a;
+	jmp_guard_ok = a == b;
+}
+
+static uintptr_t jmpbuf_sp(const void *env)
+{
+	return jmp_guard_ok ? ((const uintptr_t *)env)[13] ^ jmp_guard : 0;
 }
 #else
 /* Without graph tracing (RW__ENTRY_GRAPH 0) no shadow stack has an
@@ -2311,6 +2839,9 @@ __attribute__((constructor)) static void ftrace_init(void)
 {
 	if (pthread_key_create(&shadow_key, shadow_release) == 0)
 		atomic_store(&shadow_key_ok, 1);
+#if defined(__aarch64__)
+	jmpbuf_learn();
+#endif
 	rw__entry_set_tracer(ft_enter, ft_return, ft_real_return);
 	rw__fork_handlers_register(RW__FORK_FTRACE, &ft_fork);
 }

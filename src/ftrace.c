@@ -32,6 +32,11 @@
  * address, and a full stack is swept the same way. Unwinders that follow
  * return addresses get the real ones back first (the interposed
  * functions at the end of this file).
+ *
+ * aarch64 has no slot at the entry (the return address is in X30): an
+ * element's "slot" is its frame's CFA - 8, a key that is never read, and
+ * what the slot tells on x86-64 comes from a walk of the stack by its
+ * CFI ("aarch64" below, src/arch/aarch64/trace.c).
  */
 #include "entry.h"
 
@@ -61,8 +66,8 @@
 #include <unistd.h>
 
 #if defined(__aarch64__)
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+#include <stddef.h>
+#include <ucontext.h>
 #endif
 
 #define MAX_PATTERNS 65536
@@ -1108,6 +1113,7 @@ struct shadow_ent {
 	uintptr_t loc;
 	int sign; /* A64_SIGN_* */
 	bool seen; /* by the sweep's walk */
+	bool hooked; /* its return address was replaced */
 #endif
 };
 
@@ -1525,9 +1531,9 @@ static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
  * PACIBSP with the CFA as modifier when it uses pointer authentication)
  * wherever its CFI says, or kept it in X30 (a leaf). Where a real return
  * address must be written back (an unwinder is about to follow the
- * frames, or they are left), a walk of the calling thread's stack with
- * libunwind finds every frame whose return address is the trampoline's,
- * and where its CFI saved it (unw_get_save_loc): the element of that CFA
+ * frames, or they are left), a walk of the calling thread's stack by its
+ * CFI (a64_walk) finds every frame whose return address is the
+ * trampoline's, and where its CFI saved it: the element of that CFA
  * gives the real address, written back signed as the trampoline's was,
  * so the function's AUTIASP and any unwinder authenticate it. A frame
  * whose return address is not in memory (a register: impossible for a
@@ -1575,21 +1581,6 @@ static uintptr_t a64_sign(uintptr_t p, uintptr_t cfa, int sign)
 	return x17;
 }
 
-/* How the saved return address @raw of the frame of key @key is the
- * trampoline's: A64_SIGN_*, or -1 if it is not. */
-static int a64_sign_of(uintptr_t raw, uintptr_t key, uintptr_t tramp)
-{
-	if (raw == tramp)
-		return A64_SIGN_NONE;
-	if (a64_strip(raw) != tramp)
-		return -1;
-	if (raw == a64_sign(tramp, key + 8, A64_SIGN_A))
-		return A64_SIGN_A;
-	if (raw == a64_sign(tramp, key + 8, A64_SIGN_B))
-		return A64_SIGN_B;
-	return -1;
-}
-
 /* The element of the frame of key @key with a real return address (not
  * the trampoline: a sibling call's), from the top; NULL. */
 static struct shadow_ent *a64_find(struct shadow *sh, uintptr_t key,
@@ -1603,7 +1594,8 @@ static struct shadow_ent *a64_find(struct shadow *sh, uintptr_t key,
 
 struct a64_walk {
 	struct shadow *sh;
-	void (*fn)(struct a64_walk *w, uintptr_t key, uintptr_t loc);
+	void (*fn)(struct a64_walk *w, uintptr_t key, uintptr_t loc,
+		   int sign);
 	uintptr_t lo, hi; /* unhook: keys in [lo, hi) */
 	struct {
 		uintptr_t lo, hi;
@@ -1634,107 +1626,598 @@ static bool a64_covered(const struct a64_walk *w, uintptr_t key)
 	return false;
 }
 
-/* A fresh cursor at @pc, @sp, with the callee-saved registers of @cur. */
-static int a64_restart(unw_cursor_t *cur, unw_context_t *ctx, uintptr_t pc,
-		       uintptr_t sp)
-{
-	unw_word_t v;
-	unw_context_t c;
+/*
+ * A walk of the calling thread's stack by its CFI (.eh_frame, found with
+ * dl_iterate_phdr and .eh_frame_hdr), as libgcc's unwinder does it: only
+ * what GCC and the assemblers emit for aarch64 (a CFA from SP or X29 and
+ * an offset; registers saved at CFA offsets; DW_CFA_AARCH64_negate_ra_state,
+ * which libunwind 1.6 refuses) and the kernel's signal frames (the
+ * sigreturn trampoline: the interrupted registers are in the ucontext
+ * above it). Anything else ends the walk early (0), never a guess. It
+ * tracks SP, X29 and X30 with the addresses they were saved at.
+ */
+enum { A64_SAME, A64_UNDEF, A64_OFF, A64_VALOFF, A64_UNKNOWN };
 
-	memset(&c, 0, sizeof(c));
-	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++)
-		if (unw_get_reg(cur, i, &v) == 0)
-			c.uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
-	c.uc_mcontext.pc = pc;
-	c.uc_mcontext.sp = sp;
-	*ctx = c;
-	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+struct a64_rule {
+	uint8_t how;
+	int32_t off;
+};
+
+struct a64_row {
+	unsigned cfa_reg;
+	intptr_t cfa_off;
+	bool cfa_ok;
+	bool ra_signed; /* DW_CFA_AARCH64_negate_ra_state toggles it */
+	struct a64_rule r[31]; /* X0-X30 */
+};
+
+struct a64_fde {
+	uintptr_t start;
+	const uint8_t *cie_ins, *cie_end, *ins, *end;
+	uintptr_t code_align;
+	intptr_t data_align;
+	uintptr_t ra;
+	bool bkey; /* 'B' augmentation: return addresses signed with key B */
+};
+
+struct a64_state {
+	uintptr_t pc, sp, x29, x30, loc29, loc30;
+	bool exact; /* pc is not a return address (first frame, signal) */
+};
+
+static uintptr_t a64_uleb(const uint8_t **p)
+{
+	uintptr_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = *(*p)++;
+		if (shift < 64)
+			v |= (uintptr_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	return v;
+}
+
+static intptr_t a64_sleb(const uint8_t **p)
+{
+	uintptr_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = *(*p)++;
+		if (shift < 64)
+			v |= (uintptr_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	if (shift < 64 && (b & 0x40))
+		v |= ~(uintptr_t)0 << shift;
+	return (intptr_t)v;
+}
+
+/* A pointer encoded as @enc (DW_EH_PE_*) at *p; @datarel for datarel. */
+static bool a64_enc(const uint8_t **p, uint8_t enc, uintptr_t datarel,
+		    uintptr_t *out)
+{
+	const uint8_t *s = *p;
+	uintptr_t v;
+
+	if (enc == 0xff) {
+		*out = 0;
+		return true;
+	}
+	switch (enc & 0x0f) {
+	case 0x00:
+	case 0x04:
+	case 0x0c:
+		memcpy(&v, s, 8);
+		s += 8;
+		break;
+	case 0x01:
+		v = a64_uleb(&s);
+		break;
+	case 0x09:
+		v = (uintptr_t)a64_sleb(&s);
+		break;
+	case 0x02: {
+		uint16_t x;
+
+		memcpy(&x, s, 2);
+		s += 2;
+		v = x;
+		break;
+	}
+	case 0x0a: {
+		int16_t x;
+
+		memcpy(&x, s, 2);
+		s += 2;
+		v = (uintptr_t)(intptr_t)x;
+		break;
+	}
+	case 0x03: {
+		uint32_t x;
+
+		memcpy(&x, s, 4);
+		s += 4;
+		v = x;
+		break;
+	}
+	case 0x0b: {
+		int32_t x;
+
+		memcpy(&x, s, 4);
+		s += 4;
+		v = (uintptr_t)(intptr_t)x;
+		break;
+	}
+	default:
+		return false;
+	}
+	switch (enc & 0x70) {
+	case 0x00:
+		break;
+	case 0x10:
+		v += (uintptr_t)*p;
+		break;
+	case 0x30:
+		v += datarel;
+		break;
+	default:
+		return false;
+	}
+	if (enc & 0x80)
+		memcpy(&v, (const void *)v, 8);
+	*p = s;
+	*out = v;
+	return true;
+}
+
+struct a64_obj {
+	uintptr_t pc, hdr;
+	bool in;
+};
+
+static int a64_obj_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct a64_obj *q = arg;
+	uintptr_t hdr = 0;
+	bool in = false;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && q->pc >= s &&
+		    q->pc < s + ph->p_memsz)
+			in = true;
+		else if (ph->p_type == PT_GNU_EH_FRAME)
+			hdr = s;
+	}
+	if (!in)
+		return 0;
+	q->in = true;
+	q->hdr = hdr;
+	return 1;
+}
+
+/* The FDE covering @pc and its CIE. 0, or -1. */
+static int a64_find_fde(uintptr_t pc, struct a64_fde *f)
+{
+	struct a64_obj q = { .pc = pc };
+	const uint8_t *h, *p, *fde, *c, *cie;
+	uintptr_t eh, cnt, range;
+	size_t lo, hi;
+	const int32_t *tab;
+	uint32_t len;
+	int32_t id;
+	uint8_t fde_enc = 0;
+	const char *aug;
+	bool z = false;
+
+	dl_iterate_phdr(a64_obj_cb, &q);
+	if (!q.in || !q.hdr)
+		return -1;
+	h = (const uint8_t *)q.hdr;
+	p = h + 4;
+	if (h[0] != 1 || h[3] != 0x3b || !a64_enc(&p, h[1], q.hdr, &eh) ||
+	    !a64_enc(&p, h[2], q.hdr, &cnt) || cnt == 0)
+		return -1;
+	tab = (const int32_t *)p;
+	lo = 0;
+	hi = cnt;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)((intptr_t)q.hdr + tab[2 * mid]) <= pc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((uintptr_t)((intptr_t)q.hdr + tab[2 * lo]) > pc)
+		return -1;
+	fde = (const uint8_t *)((intptr_t)q.hdr + tab[2 * lo + 1]);
+	memcpy(&len, fde, 4);
+	memcpy(&id, fde + 4, 4);
+	if (len == 0 || len == 0xffffffffu || id == 0)
+		return -1;
+	f->end = fde + 4 + len;
+	cie = fde + 4 - id;
+	p = fde + 8;
+	memcpy(&len, cie, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return -1;
+	f->cie_end = cie + 4 + len;
+	c = cie + 8;
+	if (*c != 1 && *c != 3 && *c != 4)
+		return -1;
+	bool v1 = *c++ == 1;
+
+	aug = (const char *)c;
+	c += strlen(aug) + 1;
+	f->code_align = a64_uleb(&c);
+	f->data_align = a64_sleb(&c);
+	f->ra = v1 ? *c++ : a64_uleb(&c);
+	if (aug[0] == 'z') {
+		uintptr_t alen = a64_uleb(&c), dummy;
+		const uint8_t *aend = c + alen;
+
+		z = true;
+		f->bkey = false;
+		for (const char *a = aug + 1; *a; a++) {
+			if (*a == 'R') {
+				fde_enc = *c++;
+			} else if (*a == 'P') {
+				uint8_t penc = *c++;
+
+				if (!a64_enc(&c, penc & 0x7f, 0, &dummy))
+					return -1;
+			} else if (*a == 'L') {
+				c++;
+			} else if (*a == 'B') {
+				f->bkey = true;
+			} else if (*a != 'S' && *a != 'G') {
+				break;
+			}
+		}
+		c = aend;
+	} else if (aug[0]) {
+		return -1;
+	} else {
+		f->bkey = false;
+	}
+	f->cie_ins = c;
+	if (!a64_enc(&p, fde_enc, 0, &f->start) ||
+	    !a64_enc(&p, fde_enc & 0x0f, 0, &range))
+		return -1;
+	if (pc < f->start || pc - f->start >= range)
+		return -1;
+	if (z)
+		p += a64_uleb(&p);
+	f->ins = p;
+	return 0;
+}
+
+static void a64_set(struct a64_row *row, uintptr_t reg, uint8_t how,
+		    intptr_t off)
+{
+	if (reg < 31) {
+		row->r[reg].how = how;
+		row->r[reg].off = (int32_t)off;
+	}
+}
+
+/* Run CFA instructions [p, end) up to @pc (@loc: the row's address). */
+static int a64_run(const uint8_t *p, const uint8_t *end,
+		   const struct a64_fde *f, uintptr_t pc, uintptr_t *loc,
+		   struct a64_row *row, const struct a64_row *init)
+{
+	struct a64_row stack[4];
+	unsigned ns = 0;
+	intptr_t da = f->data_align;
+
+	while (p < end) {
+		uint8_t op = *p++;
+		uintptr_t reg, adv = 0;
+
+		if ((op & 0xc0) == 0x40) {
+			adv = (op & 0x3f) * f->code_align;
+		} else if ((op & 0xc0) == 0x80) {
+			reg = op & 0x3f;
+			a64_set(row, reg, A64_OFF,
+				(intptr_t)a64_uleb(&p) * da);
+			continue;
+		} else if ((op & 0xc0) == 0xc0) {
+			reg = op & 0x3f;
+			if (init && reg < 31)
+				row->r[reg] = init->r[reg];
+			else
+				a64_set(row, reg, A64_SAME, 0);
+			continue;
+		} else {
+			switch (op) {
+			case 0x00: /* nop */
+				continue;
+			case 0x2d: /* AARCH64_negate_ra_state */
+				row->ra_signed = !row->ra_signed;
+				continue;
+			case 0x02:
+				adv = *p++ * f->code_align;
+				break;
+			case 0x03: {
+				uint16_t x;
+
+				memcpy(&x, p, 2);
+				p += 2;
+				adv = x * f->code_align;
+				break;
+			}
+			case 0x04: {
+				uint32_t x;
+
+				memcpy(&x, p, 4);
+				p += 4;
+				adv = x * f->code_align;
+				break;
+			}
+			case 0x05:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_OFF,
+					(intptr_t)a64_uleb(&p) * da);
+				continue;
+			case 0x06:
+				reg = a64_uleb(&p);
+				if (init && reg < 31)
+					row->r[reg] = init->r[reg];
+				continue;
+			case 0x07:
+				a64_set(row, a64_uleb(&p), A64_UNDEF, 0);
+				continue;
+			case 0x08:
+				a64_set(row, a64_uleb(&p), A64_SAME, 0);
+				continue;
+			case 0x09:
+				reg = a64_uleb(&p);
+				(void)a64_uleb(&p);
+				a64_set(row, reg, A64_UNKNOWN, 0);
+				continue;
+			case 0x0a:
+				if (ns == 4)
+					return -1;
+				stack[ns++] = *row;
+				continue;
+			case 0x0b:
+				if (!ns)
+					return -1;
+				*row = stack[--ns];
+				continue;
+			case 0x0c:
+				row->cfa_reg = (unsigned)a64_uleb(&p);
+				row->cfa_off = (intptr_t)a64_uleb(&p);
+				row->cfa_ok = true;
+				continue;
+			case 0x0d:
+				row->cfa_reg = (unsigned)a64_uleb(&p);
+				continue;
+			case 0x0e:
+				row->cfa_off = (intptr_t)a64_uleb(&p);
+				continue;
+			case 0x0f:
+				p += a64_uleb(&p);
+				row->cfa_ok = false;
+				continue;
+			case 0x10:
+			case 0x16:
+				reg = a64_uleb(&p);
+				p += a64_uleb(&p);
+				a64_set(row, reg, A64_UNKNOWN, 0);
+				continue;
+			case 0x11:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_OFF, a64_sleb(&p) * da);
+				continue;
+			case 0x12:
+				row->cfa_reg = (unsigned)a64_uleb(&p);
+				row->cfa_off = a64_sleb(&p) * da;
+				row->cfa_ok = true;
+				continue;
+			case 0x13:
+				row->cfa_off = a64_sleb(&p) * da;
+				continue;
+			case 0x14:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_VALOFF,
+					(intptr_t)a64_uleb(&p) * da);
+				continue;
+			case 0x15:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_VALOFF, a64_sleb(&p) * da);
+				continue;
+			case 0x2e: /* GNU_args_size */
+				(void)a64_uleb(&p);
+				continue;
+			case 0x2f:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_OFF,
+					-(intptr_t)a64_uleb(&p) * da);
+				continue;
+			default:
+				return -1;
+			}
+		}
+		if (*loc + adv > pc)
+			return 0;
+		*loc += adv;
+	}
+	return 0;
+}
+
+/* The kernel's sigreturn trampoline: MOV X8, #139; SVC #0. */
+static bool a64_sigreturn_at(uintptr_t pc)
+{
+	uint32_t w[2];
+
+	return rw__peek(pc, w, sizeof(w)) && w[0] == 0xd2801168u &&
+	       w[1] == 0xd4000001u;
 }
 
 /*
- * Walk the calling thread's stack by its CFI (libunwind), calling w->fn
- * for every frame whose return address is the trampoline's, with its key
- * and the address it is saved at (0: not in memory the walk can trust),
- * and going on from the real address. 1 if the walk reached the end of
- * the stack, 0 if it stopped before. Async-signal-safe as far as
- * libunwind's local unwinding is (live patching's checks rely on it too).
+ * Step @s to its caller. 1: stepped, *ra_loc and *ra the return address
+ * and where it was saved (0: not in memory), *sign how the frame's CFI
+ * says it is signed (A64_SIGN_*: what libgcc's unwinder authenticates it
+ * with); 2: stepped out of a signal frame (s->pc is the interrupted
+ * instruction); 0: the end of the stack; -1: cannot.
  */
-static int a64_walk(struct a64_walk *w)
+static int a64_step(struct a64_state *s, uintptr_t *ra_loc, uintptr_t *ra,
+		    int *sign)
+{
+	struct a64_fde f;
+	struct a64_row row, init;
+	uintptr_t look, loc, cfa, v, nx29, nloc29;
+
+	if (!s->exact && a64_sigreturn_at(s->pc)) {
+		/* rt_sigframe: siginfo, then the ucontext; regs[31], sp
+		 * and pc follow one another in its mcontext. */
+		uintptr_t at = s->sp + sizeof(siginfo_t) +
+			       offsetof(ucontext_t, uc_mcontext.regs);
+		uint64_t r[33];
+
+		_Static_assert(offsetof(mcontext_t, sp) ==
+				       offsetof(mcontext_t, regs) + 31 * 8 &&
+			       offsetof(mcontext_t, pc) ==
+				       offsetof(mcontext_t, sp) + 8,
+			       "mcontext layout");
+		if (!rw__peek(at, r, sizeof(r)))
+			return -1;
+		s->x29 = r[29];
+		s->loc29 = at + 29 * 8;
+		s->x30 = r[30];
+		s->loc30 = at + 30 * 8;
+		s->sp = r[31];
+		s->pc = r[32];
+		s->exact = true;
+		return 2;
+	}
+	look = s->exact ? s->pc : s->pc - 1;
+	if (a64_find_fde(look, &f) || f.ra != 30)
+		return -1;
+	memset(&row, 0, sizeof(row));
+	loc = f.start;
+	if (a64_run(f.cie_ins, f.cie_end, &f, look, &loc, &row, NULL))
+		return -1;
+	init = row;
+	loc = f.start;
+	if (a64_run(f.ins, f.end, &f, look, &loc, &row, &init) ||
+	    !row.cfa_ok)
+		return -1;
+	if (row.cfa_reg == 31)
+		cfa = s->sp + (uintptr_t)row.cfa_off;
+	else if (row.cfa_reg == 29)
+		cfa = s->x29 + (uintptr_t)row.cfa_off;
+	else
+		return -1;
+	switch (row.r[30].how) {
+	case A64_UNDEF:
+		return 0;
+	case A64_SAME:
+		*ra = s->x30;
+		*ra_loc = s->loc30;
+		break;
+	case A64_OFF:
+		*ra_loc = cfa + (uintptr_t)row.r[30].off;
+		if (safe_read(*ra_loc, ra) != 0)
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	nx29 = s->x29;
+	nloc29 = s->loc29;
+	if (row.r[29].how == A64_OFF) {
+		nloc29 = cfa + (uintptr_t)row.r[29].off;
+		if (safe_read(nloc29, &v) != 0)
+			return -1;
+		nx29 = v;
+	} else if (row.r[29].how == A64_VALOFF) {
+		nx29 = cfa + (uintptr_t)row.r[29].off;
+		nloc29 = 0;
+	} else if (row.r[29].how != A64_SAME) {
+		nx29 = 0;
+		nloc29 = 0;
+	}
+	*sign = !row.ra_signed ? A64_SIGN_NONE
+		: f.bkey       ? A64_SIGN_B
+			       : A64_SIGN_A;
+	s->sp = cfa;
+	s->x29 = nx29;
+	s->loc29 = nloc29;
+	s->x30 = *ra;
+	s->loc30 = *ra_loc;
+	s->pc = a64_strip(*ra);
+	s->exact = false;
+	return *ra ? 1 : 0;
+}
+
+/*
+ * Walk the calling thread's stack, calling w->fn for every frame whose
+ * return address is the trampoline's, with its key and the address the
+ * return address is saved at (0: not in memory), and going on from the
+ * real address. 1 if the walk reached the end of the stack, 0 if it
+ * stopped before.
+ */
+__attribute__((noinline)) static int a64_walk(struct a64_walk *w)
 {
 	uintptr_t tramp = rw__entry_return_tramp();
-	unw_context_t ctx, ctx2;
-	unw_cursor_t cur;
-	unw_word_t ip, sp, psp;
+	uintptr_t *rec = __builtin_frame_address(0);
+	struct a64_state s = {
+		.pc = a64_strip((uintptr_t)__builtin_return_address(0)),
+		.sp = (uintptr_t)__builtin_dwarf_cfa(),
+		.x29 = rec[0],
+		.loc29 = (uintptr_t)&rec[0],
+	};
+	uintptr_t psp = s.sp;
 
 	w->nseg = 0;
-	if (unw_getcontext(&ctx) < 0 || unw_init_local(&cur, &ctx) < 0 ||
-	    unw_get_reg(&cur, UNW_REG_SP, &psp) < 0)
-		return 0;
 	for (int n = 0; n < A64_WALK_MAX; n++) {
-		unw_save_loc_t sl;
-		uintptr_t loc = 0, key, real;
+		uintptr_t loc = 0, raw = 0, key, real;
 		struct shadow_ent *e;
-		int r = unw_step(&cur);
-		bool fp_end = r == 0;
+		int sign = A64_SIGN_NONE;
+		int r = a64_step(&s, &loc, &raw, &sign);
 
-		if (r < 0)
-			return 0;
-		if (fp_end) {
-			/* libunwind 1.6 also ends a walk where x29 reads
-			 * 0 (src/livepatch/unwind_remote.h): the end is
-			 * the CFI's only where x30 has no location. */
-			if (unw_get_save_loc(&cur, UNW_AARCH64_X30, &sl) < 0)
-				return 0;
-			if (sl.type == UNW_SLT_NONE)
-				return 1;
-			if (unw_get_reg(&cur, UNW_AARCH64_X30, &ip) < 0)
-				return 0;
-		} else if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0) {
-			return 0;
-		}
-		if (unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
-			return 0;
-		a64_cover(w, psp, sp);
-		psp = sp;
-		if (!ip)
-			return 1;
-		if (a64_strip(ip) != tramp) {
-			if (fp_end &&
-			    a64_restart(&cur, &ctx2, a64_strip(ip), sp) < 0)
-				return 0;
+		if (r <= 0)
+			return r == 0;
+		a64_cover(w, psp, s.sp);
+		psp = s.sp;
+		if (r == 2 || s.pc != tramp)
 			continue;
-		}
-		key = sp - 8;
-		if (unw_get_save_loc(&cur, UNW_AARCH64_X30, &sl) == 0 &&
-		    sl.type == UNW_SLT_MEMORY)
-			loc = sl.u.addr;
-		/* Never a word of this walk's own contexts. */
-		if ((loc >= (uintptr_t)&ctx && loc < (uintptr_t)(&ctx + 1)) ||
-		    (loc >= (uintptr_t)&ctx2 && loc < (uintptr_t)(&ctx2 + 1)))
-			loc = 0;
+		key = s.sp - 8;
 		e = a64_find(w->sh, key, tramp);
 		real = e ? e->orig : ft_real_return(rw__gettid(), key);
 		if (w->fn)
-			w->fn(w, key, loc);
-		if (!real || a64_restart(&cur, &ctx2, real, sp) < 0)
+			w->fn(w, key, loc, sign);
+		if (!real)
 			return 0;
+		s.pc = a64_strip(real);
 	}
 	return 0;
 }
 
 /* Write the real return address of the frame @key back at @loc, signed
- * as the trampoline's was, and remember where. */
-static void a64_unhook_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc)
+ * as the frame's CFI says the trampoline's is (@sign), and remember
+ * where. Not a guess from the value: a PAC of a few bits equals the
+ * pointer's own upper bits now and then. */
+static void a64_unhook_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc,
+			  int sign)
 {
 	uintptr_t tramp = rw__entry_return_tramp(), raw;
 	struct shadow_ent *e = a64_find(w->sh, key, tramp);
-	int sign;
 
 	if (!e || !loc || key < w->lo || key >= w->hi ||
-	    safe_read(loc, &raw) != 0)
-		return;
-	sign = a64_sign_of(raw, key, tramp);
-	if (sign < 0)
+	    safe_read(loc, &raw) != 0 ||
+	    raw != a64_sign(tramp, key + 8, sign))
 		return;
 	*(uintptr_t *)loc = a64_sign(e->orig, key + 8, sign);
 	e->loc = loc;
@@ -1772,20 +2255,37 @@ static void a64_reap(struct shadow *sh, uintptr_t tramp)
 }
 
 /*
- * At a push of the frame @key: drop the elements on top with the same
- * key, which are gone, unless the call came from the trampoline
- * (@sibling: X30 was the trampoline's at the entry), a sibling call of
- * that frame. Elements below @key may be on another stack: they stay.
+ * At a push of the frame @key, from the top: an element with the same
+ * key is gone, unless the call came from the trampoline (@sibling: X30
+ * was the trampoline's at the entry), a sibling call of that frame. An
+ * element below @key is gone if its frame was never hooked (it only
+ * counted the depth of a thread being cancelled) or was unhooked and its
+ * saved return address is not the trampoline's any more (as on x86-64:
+ * the frame returned or was left); otherwise it may be another stack's
+ * (a coroutine's) and it stays, with the ones under it.
  */
-static void shadow_trim(struct shadow *sh, uintptr_t key, bool sibling)
+static void shadow_trim(struct shadow *sh, uintptr_t key, bool sibling,
+			uintptr_t tramp)
 {
-	while (sh->n && sh->e[sh->n - 1].slot == key && !sibling)
+	while (sh->n) {
+		struct shadow_ent *t = &sh->e[sh->n - 1];
+		uintptr_t v;
+
+		if (t->slot > key || (t->slot == key && sibling))
+			break;
+		if (t->slot < key && t->hooked &&
+		    (!t->loc || (safe_read(t->loc, &v) == 0 &&
+				 v == a64_sign(tramp, t->slot + 8, t->sign))))
+			break;
 		shadow_remove(sh, sh->n - 1);
+	}
 }
 
-static void a64_seen_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc)
+static void a64_seen_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc,
+			int sign)
 {
 	(void)loc;
+	(void)sign;
 	for (unsigned i = 0; i < w->sh->n; i++)
 		if (w->sh->e[i].slot == key)
 			w->sh->e[i].seen = true;
@@ -1953,7 +2453,8 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 		if (atomic_load_explicit(&me->sh->nstolen,
 					 memory_order_relaxed))
 			a64_reap(me->sh, rw__entry_return_tramp());
-		shadow_trim(me->sh, key, *slot == rw__entry_return_tramp());
+		shadow_trim(me->sh, key, *slot == rw__entry_return_tramp(),
+			    rw__entry_return_tramp());
 #else
 		shadow_trim(me->sh, (uintptr_t)slot, rw__entry_return_tramp());
 #endif
@@ -2001,6 +2502,7 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 #if defined(__aarch64__)
 				e->loc = 0;
 				e->sign = A64_SIGN_NONE;
+				e->hooked = hook;
 #endif
 				e->orig = *slot;
 				e->f = f;
@@ -2254,15 +2756,6 @@ out:
 	return err;
 }
 
-#if defined(__aarch64__)
-static bool graph_a64_ok(void)
-{
-	const char *v = getenv("REWIRE_GRAPH_AARCH64");
-
-	return v && strcmp(v, "1") == 0;
-}
-#endif
-
 int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 		     const struct rw_ftrace_probe *probe, unsigned flags,
 		     struct rw_ftrace **out)
@@ -2296,25 +2789,6 @@ int rw_ftrace_attach(const char *const *patterns, size_t npatterns,
 			  "probes are");
 		return -EOPNOTSUPP;
 	}
-#if defined(__aarch64__)
-	/* Returns, sibling calls, longjmp and coroutines work; putting the
-	 * real return addresses back for an unwinder needs a walk of the
-	 * stack by its CFI, and libunwind 1.6 cannot read the CFI of code
-	 * built with pointer authentication (DW_CFA_AARCH64_negate_ra_state:
-	 * unw_get_proc_info fails), so an exception, backtrace(),
-	 * pthread_exit or pthread_cancel through a graph-traced call would
-	 * meet the return trampoline: refused unless asked for. */
-	if (probe->ret && !graph_a64_ok()) {
-		set_error("graph tracing (a probe with a return function) on "
-			  "aarch64 is experimental: C++ exceptions, "
-			  "backtrace(), pthread_exit and pthread_cancel "
-			  "through graph-traced calls are not handled yet "
-			  "(src/arch/aarch64/trace.c); set "
-			  "REWIRE_GRAPH_AARCH64=1 to use it for programs that "
-			  "do none of these");
-		return -EOPNOTSUPP;
-	}
-#endif
 	if (rw__rcu_in_read_side()) {
 		set_error("called from a probe (an RCU read-side critical "
 			  "section)");

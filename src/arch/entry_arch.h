@@ -31,8 +31,7 @@
  * trampoline redirected is signed as it is.
  *
  * RW__ENTRY_GRAPH: whether graph tracing (return hijacking, src/ftrace.c)
- * is available: x86-64 and aarch64 (there opt-in, REWIRE_GRAPH_AARCH64=1:
- * src/arch/aarch64/trace.c says why).
+ * is available: x86-64 and aarch64 (src/arch/aarch64/trace.c: how).
  *
  * RW__ENTRY_KEY(slot): the key of a traced call's frame in the shadow
  * stacks (src/ftrace.c), from the slot the entry trampoline gives the

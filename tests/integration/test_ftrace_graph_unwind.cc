@@ -1274,44 +1274,12 @@ static void early_exit(int status, void *arg)
 	}
 }
 
-/*
- * aarch64: graph mode is opt-in (REWIRE_GRAPH_AARCH64=1, src/ftrace.c):
- * putting real return addresses back for an unwinder needs a walk by the
- * CFI, and libunwind 1.6 cannot read pointer authentication's CFI (this
- * library is built with -mbranch-protection=standard). The cases that
- * need an unwinder through graph-traced frames are skipped there.
- */
-static bool needs_unwinder(const char *name)
-{
-#if defined(RW_BACKEND_AARCH64)
-	static const char *const v[] = { "backtrace",	"cxx_catch",
-					 "cxx_rethrow", "cxx_threads",
-					 "cancel_cxx",	"cancel_read",
-					 "cancel_cond", "cancel_sigblock",
-					 "exit_c",	"exit_cxx" };
-
-	for (const char *n : v)
-		if (!strcmp(n, name))
-			return true;
-#else
-	(void)name;
-#endif
-	return false;
-}
-
 /* Run one case in a child: 0 passed, 77 skipped, else failed. */
 static int run_case(const struct test_case *c)
 {
 	pid_t pid;
 	int status;
 
-	if (needs_unwinder(c->name)) {
-		fprintf(stderr,
-			"%-16s skipped: needs an unwinder through graph-traced "
-			"frames, not on aarch64 yet\n",
-			c->name);
-		return 77;
-	}
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0);
@@ -1346,9 +1314,6 @@ int main(int argc, char **argv)
 {
 	int failed = 0, passed = 0, r;
 
-#if defined(RW_BACKEND_AARCH64)
-	setenv("REWIRE_GRAPH_AARCH64", "1", 1);
-#endif
 	for (const auto &c : cases) {
 		bool want = argc < 2;
 

@@ -5,9 +5,7 @@
  * functions' results are unchanged (arguments and return values survive
  * the trampolines, floating point too), detach restores the exact bytes,
  * and a probe that calls a traced function is counted, not recursed.
- * On aarch64 graph mode is opt-in (REWIRE_GRAPH_AARCH64=1, src/ftrace.c):
- * refused with -EOPNOTSUPP and a message without it, then tested as on
- * x86-64.
+ * The same on x86-64 and aarch64 (graph mode on both).
  */
 #include "check.h"
 
@@ -152,18 +150,6 @@ int main(void)
 	struct rw_ftrace_probe g = { on_entry, on_return, &entries };
 
 	atomic_store(&entries, 0);
-#if defined(__aarch64__)
-	/* Opt-in on aarch64 (src/ftrace.c): refused with a message, then
-	 * asked for. */
-	unsetenv("REWIRE_GRAPH_AARCH64");
-	CHECK_EQ(rw_ftrace_attach(pats, 2, &g, 0, &t), -EOPNOTSUPP);
-	fprintf(stderr, "message: %s\n", rw_ftrace_last_error());
-	CHECK(strstr(rw_ftrace_last_error(), "REWIRE_GRAPH_AARCH64"));
-	CHECK_EQ(fb_rec(20), 210);
-	CHECK_EQ(atomic_load(&entries), 0);
-	check_bytes();
-	setenv("REWIRE_GRAPH_AARCH64", "1", 1);
-#endif
 	CHECK_OK(rw_ftrace_attach(pats, 2, &g, 0, &t));
 	CHECK_EQ(fb_rec(20), 210);
 	CHECK_EQ(atomic_load(&entries), 21);

@@ -81,30 +81,43 @@
  *     CFA is gone unless X30 is the trampoline's (a sibling call);
  *     elements of lower CFAs may be another stack's (a coroutine, an
  *     alternate signal stack) and stay; a full stack is swept by a walk
- *     of the stack (libunwind): elements on the stretch the walk covered
+ *     of the stack (below): elements on the stretch the walk covered
  *     that no hooked frame there has are gone. Thread exit drops the
  *     elements inside the thread's own stack (pthread_getattr_np);
  *   - unhooking (unwinders, longjmp, cancellation, pthread_exit): a walk
- *     by the CFI finds each frame whose return address is the
- *     trampoline's, and where it is saved (unw_get_save_loc); the real
- *     address is written there signed as the trampoline's was (PACIA1716
- *     or PACIB1716 with the CFA, hints: NOPs without PAC), and the
- *     location is kept until the frames are hooked again;
+ *     of the thread's stack by its CFI (src/ftrace.c, a64_walk: the
+ *     .eh_frame found through .eh_frame_hdr, the CFA rules GCC emits,
+ *     DW_CFA_AARCH64_negate_ra_state, the kernel's signal frames) finds
+ *     each frame whose return address is the trampoline's, and the
+ *     address it is saved at: a frame slot where the prologue stored
+ *     X30, or the sigcontext of a signal that interrupted a leaf; the
+ *     element of that CFA gives the real address, written there signed
+ *     as the frame's CFI says its return address is signed there
+ *     (DW_CFA_AARCH64_negate_ra_state, the CIE's 'B' augmentation; with
+ *     PACIA1716 or PACIB1716 and the CFA: hints, NOPs without PAC), the
+ *     way libgcc's unwinder authenticates it, so that the function's
+ *     AUTIASP and every unwinder accept it. Never guessed from the value:
+ *     a PAC has few bits, and the signed trampoline address equals the
+ *     unsigned one now and then (an unwinder then failed, 1 run in 3);
+ *     the walk goes on from the real address. The location is kept
+ *     until the frames are hooked again (rehook writes the trampoline's
+ *     address back, signed alike) and tells an unhooked frame that
+ *     returned or was left (it no longer holds the trampoline's). It is
+ *     rewire's own walk because libunwind 1.6 (Debian 12) cannot read
+ *     the CFI of code built with pointer authentication (its
+ *     unw_get_proc_info fails on DW_CFA_AARCH64_negate_ra_state). A
+ *     frame it cannot step (no CFI, a CFA by expression) ends the walk:
+ *     the frames beyond stay hooked, and an unwinder stops at the
+ *     trampoline there as it would at any frame without CFI;
  *   - a coroutine returning on another thread leaves a tombstone (its
  *     key) in the owner's shadow stack instead of x86-64's write to the
  *     slot: the owner drops that element at its next hit.
  *
- * Not safe yet, so refused unless REWIRE_GRAPH_AARCH64=1: unhooking on
- * Debian 12's libunwind 1.6, which cannot read the CFI of code built with
- * pointer authentication (DW_CFA_AARCH64_negate_ra_state: its
- * unw_get_proc_info fails), so the walk stops at the first such frame and
- * an exception, backtrace(), pthread_exit or pthread_cancel through a
- * graph-traced call would meet rw__trace_return, whose CFI ends the
- * stack (std::terminate, cleanups not run). Tested in the VM: returns,
- * sibling calls, longjmp, siglongjmp (alternate stack too), makecontext
- * coroutines and their migration, a cancel while cancellation is
- * disabled, recursion past the shadow stack, thread churn
- * (test_ftrace_graph_unwind, test_ftrace_basic).
+ * Live patching's stack checks find the real caller through the
+ * trampoline with rw__entry_real_return(tid, sp - 8), the same call on
+ * both machines: the outside check (unwind_remote.c) does; the thread's
+ * own check (unwind.c, through_tramp) still counts such a frame busy on
+ * aarch64 (never a wrong verdict, a later one).
  */
 #include "../arch.h"
 #include "a64.h"

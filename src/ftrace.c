@@ -32,6 +32,11 @@
  * address, and a full stack is swept the same way. Unwinders that follow
  * return addresses get the real ones back first (the interposed
  * functions at the end of this file).
+ *
+ * aarch64 has no slot at the entry (the return address is in X30): an
+ * element's "slot" is its frame's CFA - 8, a key that is never read, and
+ * what the slot tells on x86-64 comes from a walk of the stack by its
+ * CFI ("aarch64" below, src/arch/aarch64/trace.c).
  */
 #include "entry.h"
 
@@ -59,6 +64,11 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#if defined(__aarch64__)
+#include <stddef.h>
+#include <ucontext.h>
+#endif
 
 #define MAX_PATTERNS 65536
 #define ERRLEN 1024
@@ -1090,11 +1100,21 @@ out:
 /* ---- Shadow stacks ----------------------------------------------------------- */
 
 struct shadow_ent {
+	/* The frame's key (RW__ENTRY_KEY): on x86-64 the stack slot of
+	 * its return address; on aarch64 its CFA - 8, never dereferenced. */
 	uintptr_t slot, orig;
 	struct ft_func *f;
 	uint64_t ts;
 	uint64_t gen;	/* of the users array the entry saw */
 	unsigned depth; /* at the entry */
+#if defined(__aarch64__)
+	/* Where the frame's return address is saved, as the last walk
+	 * (a64_walk) found it, 0 if no walk did; how it is signed. */
+	uintptr_t loc;
+	int sign; /* A64_SIGN_* */
+	bool seen; /* by the sweep's walk */
+	bool hooked; /* its return address was replaced */
+#endif
 };
 
 struct shadow {
@@ -1108,6 +1128,12 @@ struct shadow {
 	pthread_t self;
 	_Atomic pid_t tid;   /* 0: free for another thread */
 	struct shadow *next; /* all shadow stacks, for pthread_cancel */
+#if defined(__aarch64__)
+	/* Keys of elements whose frames returned on another thread
+	 * (shadow_steal): the owner drops them (a64_reap). */
+	_Atomic uintptr_t stolen[8];
+	_Atomic int nstolen;
+#endif
 	struct shadow_ent e[RW_FTRACE_GRAPH_DEPTH];
 };
 
@@ -1131,10 +1157,25 @@ static int safe_read(uintptr_t addr, uintptr_t *out)
 static void shadow_release(void *arg)
 {
 	struct shadow *sh = arg;
-
-	uintptr_t tramp = rw__entry_return_tramp(), v;
-
 	unsigned k = 0;
+#if defined(__aarch64__)
+	/* No slot to read: the frames on the thread's own stack are the
+	 * ones that are gone (all of them if it cannot be known). */
+	uintptr_t lo = 0, hi = 0;
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+			lo = (uintptr_t)addr;
+			hi = lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+#else
+	uintptr_t tramp = rw__entry_return_tramp(), v;
+#endif
 
 	/* The thread's own frames are gone at its exit. A coroutine's that
 	 * it ran may go on in another thread: their elements stay, in a
@@ -1145,7 +1186,11 @@ static void shadow_release(void *arg)
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_relaxed);
 	ft_fence(memory_order_release);
 	for (unsigned i = 0; i < sh->n; i++)
+#if defined(__aarch64__)
+		if (hi && (sh->e[i].slot + 8 <= lo || sh->e[i].slot + 8 > hi))
+#else
 		if (safe_read(sh->e[i].slot, &v) == 0 && v == tramp)
+#endif
 			sh->e[k++] = sh->e[i];
 	sh->n = k;
 	atomic_store_explicit(&sh->seq, sh->seq + 1, memory_order_release);
@@ -1191,6 +1236,11 @@ static struct shadow *shadow_get(void)
 	sh->n = 0;
 	atomic_store(&sh->no_hijack, 0);
 	atomic_store(&sh->cancel_pending, 0);
+#if defined(__aarch64__)
+	for (unsigned j = 0; j < 8; j++)
+		atomic_store(&sh->stolen[j], 0);
+	atomic_store(&sh->nstolen, 0);
+#endif
 	sh->self = pthread_self();
 	me->sh = sh;
 	if (pthread_setspecific(shadow_key, sh) != 0) {
@@ -1230,6 +1280,7 @@ static void shadow_remove(struct shadow *sh, unsigned i)
 	sh->full_swept = false;
 }
 
+#if !defined(__aarch64__)
 /*
  * Drop stale elements: from the top, while an element's slot is at or
  * below @slot and no longer holds the return trampoline. An element at
@@ -1271,6 +1322,8 @@ static void shadow_sweep(struct shadow *sh, uintptr_t tramp)
 	sh->full_swept = k == sh->n;
 	sh->n = k;
 }
+
+#endif
 
 /*
  * Look for the element of @slot in another thread's shadow stack (a
@@ -1345,13 +1398,29 @@ static int shadow_steal(const struct shadow *mine, uintptr_t slot,
 				continue;
 			if (!found)
 				break;
+#if defined(__aarch64__)
+			/* Tell the owner (a64_reap): nothing in the stack
+			 * says that the frame returned. If the tombstones
+			 * are all taken the element stays, stale. */
+			for (unsigned j = 0; j < 8; j++) {
+				uintptr_t z = 0;
+
+				if (atomic_compare_exchange_strong(
+					    &sh->stolen[j], &z, slot)) {
+					atomic_fetch_add(&sh->nstolen, 1);
+					break;
+				}
+			}
+#else
 			*(uintptr_t *)slot = e->orig;
+#endif
 			return 0;
 		}
 	}
 	return -1;
 }
 
+#if !defined(__aarch64__)
 /* Put every real return address back and empty the stack: an unwinder is
  * about to follow them and the frames will not return. Async-signal-safe. */
 static void shadow_restore(struct shadow *sh)
@@ -1454,6 +1523,867 @@ static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
 	seq_end(sh);
 }
 
+#else
+/*
+ * aarch64 (src/arch/aarch64/trace.c). The key of an element is its
+ * frame's CFA - 8, and nothing is stored there: the function's prologue
+ * saved the return address (the trampoline's, signed by its PACIASP or
+ * PACIBSP with the CFA as modifier when it uses pointer authentication)
+ * wherever its CFI says, or kept it in X30 (a leaf). Where a real return
+ * address must be written back (an unwinder is about to follow the
+ * frames, or they are left), a walk of the calling thread's stack by its
+ * CFI (a64_walk) finds every frame whose return address is the
+ * trampoline's, and where its CFI saved it: the element of that CFA
+ * gives the real address, written back signed as the trampoline's was,
+ * so the function's AUTIASP and any unwinder authenticate it. A frame
+ * whose return address is not in memory (a register: impossible for a
+ * function that called something) or is not the trampoline's in the form
+ * expected is left alone: its unwinder stops there, as it would without
+ * rewire's unhooking. Liveness: without a slot to read, an element is
+ * dropped at a push only when a new call has the same CFA and did not
+ * come from the trampoline (a sibling call's does), and, when the stack
+ * is full, by a walk: elements whose CFA lies on the stretch of stack the
+ * walk covered but that no hooked frame there has are gone. Elements
+ * below the current frame on another stack (a suspended coroutine) stay.
+ */
+enum { A64_SIGN_NONE, A64_SIGN_A, A64_SIGN_B };
+
+#define A64_WALK_MAX 4096
+#define A64_SEGS 8
+/* A step that moves the stack pointer up by more than this starts a new
+ * stretch of the walk's coverage (another stack: a signal stack, a
+ * coroutine's): the stack between is not known to be this one. */
+#define A64_SEG_GAP (256 * 1024)
+
+static uintptr_t ft_real_return(pid_t tid, uintptr_t slot);
+
+/* Without its pointer authentication code (XPACLRI: a hint, a NOP
+ * without pointer authentication). */
+static uintptr_t a64_strip(uintptr_t p)
+{
+	register uintptr_t x30 __asm__("x30") = p;
+
+	__asm__("hint #7" : "+r"(x30));
+	return x30;
+}
+
+/* @p signed as PACIASP (A) or PACIBSP (B) signs X30 with SP = @cfa:
+ * PACIA1716, PACIB1716, hints too. */
+static uintptr_t a64_sign(uintptr_t p, uintptr_t cfa, int sign)
+{
+	register uintptr_t x17 __asm__("x17") = p;
+	register uintptr_t x16 __asm__("x16") = cfa;
+
+	if (sign == A64_SIGN_A)
+		__asm__("hint #8" : "+r"(x17) : "r"(x16));
+	else if (sign == A64_SIGN_B)
+		__asm__("hint #10" : "+r"(x17) : "r"(x16));
+	return x17;
+}
+
+/* The element of the frame of key @key with a real return address (not
+ * the trampoline: a sibling call's), from the top; NULL. */
+static struct shadow_ent *a64_find(struct shadow *sh, uintptr_t key,
+				   uintptr_t tramp)
+{
+	for (unsigned i = sh ? sh->n : 0; i-- > 0;)
+		if (sh->e[i].slot == key && sh->e[i].orig != tramp)
+			return &sh->e[i];
+	return NULL;
+}
+
+struct a64_walk {
+	struct shadow *sh;
+	void (*fn)(struct a64_walk *w, uintptr_t key, uintptr_t loc,
+		   int sign);
+	uintptr_t lo, hi; /* unhook: keys in [lo, hi) */
+	struct {
+		uintptr_t lo, hi;
+	} seg[A64_SEGS]; /* the stretches of stack covered */
+	unsigned nseg;
+};
+
+static void a64_cover(struct a64_walk *w, uintptr_t from, uintptr_t to)
+{
+	if (w->nseg && to >= w->seg[w->nseg - 1].hi &&
+	    from >= w->seg[w->nseg - 1].lo && from <= w->seg[w->nseg - 1].hi &&
+	    to - from <= A64_SEG_GAP) {
+		w->seg[w->nseg - 1].hi = to;
+		return;
+	}
+	if (w->nseg == A64_SEGS || to < from || to - from > A64_SEG_GAP)
+		return;
+	w->seg[w->nseg].lo = from;
+	w->seg[w->nseg].hi = to;
+	w->nseg++;
+}
+
+static bool a64_covered(const struct a64_walk *w, uintptr_t key)
+{
+	for (unsigned i = 0; i < w->nseg; i++)
+		if (key + 8 > w->seg[i].lo && key + 8 <= w->seg[i].hi)
+			return true;
+	return false;
+}
+
+/*
+ * A walk of the calling thread's stack by its CFI (.eh_frame, found with
+ * dl_iterate_phdr and .eh_frame_hdr), as libgcc's unwinder does it: only
+ * what GCC and the assemblers emit for aarch64 (a CFA from SP or X29 and
+ * an offset; registers saved at CFA offsets; DW_CFA_AARCH64_negate_ra_state,
+ * which libunwind 1.6 refuses) and the kernel's signal frames (the
+ * sigreturn trampoline: the interrupted registers are in the ucontext
+ * above it). Anything else ends the walk early (0), never a guess. It
+ * tracks SP, X29 and X30 with the addresses they were saved at.
+ */
+enum { A64_SAME, A64_UNDEF, A64_OFF, A64_VALOFF, A64_UNKNOWN };
+
+struct a64_rule {
+	uint8_t how;
+	int32_t off;
+};
+
+struct a64_row {
+	unsigned cfa_reg;
+	intptr_t cfa_off;
+	bool cfa_ok;
+	bool ra_signed; /* DW_CFA_AARCH64_negate_ra_state toggles it */
+	struct a64_rule r[31]; /* X0-X30 */
+};
+
+struct a64_fde {
+	uintptr_t start;
+	const uint8_t *cie_ins, *cie_end, *ins, *end;
+	uintptr_t code_align;
+	intptr_t data_align;
+	uintptr_t ra;
+	bool bkey; /* 'B' augmentation: return addresses signed with key B */
+};
+
+struct a64_state {
+	uintptr_t pc, sp, x29, x30, loc29, loc30;
+	bool exact; /* pc is not a return address (first frame, signal) */
+};
+
+static uintptr_t a64_uleb(const uint8_t **p)
+{
+	uintptr_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = *(*p)++;
+		if (shift < 64)
+			v |= (uintptr_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	return v;
+}
+
+static intptr_t a64_sleb(const uint8_t **p)
+{
+	uintptr_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = *(*p)++;
+		if (shift < 64)
+			v |= (uintptr_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	if (shift < 64 && (b & 0x40))
+		v |= ~(uintptr_t)0 << shift;
+	return (intptr_t)v;
+}
+
+/* A pointer encoded as @enc (DW_EH_PE_*) at *p; @datarel for datarel. */
+static bool a64_enc(const uint8_t **p, uint8_t enc, uintptr_t datarel,
+		    uintptr_t *out)
+{
+	const uint8_t *s = *p;
+	uintptr_t v;
+
+	if (enc == 0xff) {
+		*out = 0;
+		return true;
+	}
+	switch (enc & 0x0f) {
+	case 0x00:
+	case 0x04:
+	case 0x0c:
+		memcpy(&v, s, 8);
+		s += 8;
+		break;
+	case 0x01:
+		v = a64_uleb(&s);
+		break;
+	case 0x09:
+		v = (uintptr_t)a64_sleb(&s);
+		break;
+	case 0x02: {
+		uint16_t x;
+
+		memcpy(&x, s, 2);
+		s += 2;
+		v = x;
+		break;
+	}
+	case 0x0a: {
+		int16_t x;
+
+		memcpy(&x, s, 2);
+		s += 2;
+		v = (uintptr_t)(intptr_t)x;
+		break;
+	}
+	case 0x03: {
+		uint32_t x;
+
+		memcpy(&x, s, 4);
+		s += 4;
+		v = x;
+		break;
+	}
+	case 0x0b: {
+		int32_t x;
+
+		memcpy(&x, s, 4);
+		s += 4;
+		v = (uintptr_t)(intptr_t)x;
+		break;
+	}
+	default:
+		return false;
+	}
+	switch (enc & 0x70) {
+	case 0x00:
+		break;
+	case 0x10:
+		v += (uintptr_t)*p;
+		break;
+	case 0x30:
+		v += datarel;
+		break;
+	default:
+		return false;
+	}
+	if (enc & 0x80)
+		memcpy(&v, (const void *)v, 8);
+	*p = s;
+	*out = v;
+	return true;
+}
+
+struct a64_obj {
+	uintptr_t pc, hdr;
+	bool in;
+};
+
+static int a64_obj_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct a64_obj *q = arg;
+	uintptr_t hdr = 0;
+	bool in = false;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && q->pc >= s &&
+		    q->pc < s + ph->p_memsz)
+			in = true;
+		else if (ph->p_type == PT_GNU_EH_FRAME)
+			hdr = s;
+	}
+	if (!in)
+		return 0;
+	q->in = true;
+	q->hdr = hdr;
+	return 1;
+}
+
+/* The FDE covering @pc and its CIE. 0, or -1. */
+static int a64_find_fde(uintptr_t pc, struct a64_fde *f)
+{
+	struct a64_obj q = { .pc = pc };
+	const uint8_t *h, *p, *fde, *c, *cie;
+	uintptr_t eh, cnt, range;
+	size_t lo, hi;
+	const int32_t *tab;
+	uint32_t len;
+	int32_t id;
+	uint8_t fde_enc = 0;
+	const char *aug;
+	bool z = false;
+
+	dl_iterate_phdr(a64_obj_cb, &q);
+	if (!q.in || !q.hdr)
+		return -1;
+	h = (const uint8_t *)q.hdr;
+	p = h + 4;
+	if (h[0] != 1 || h[3] != 0x3b || !a64_enc(&p, h[1], q.hdr, &eh) ||
+	    !a64_enc(&p, h[2], q.hdr, &cnt) || cnt == 0)
+		return -1;
+	tab = (const int32_t *)p;
+	lo = 0;
+	hi = cnt;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)((intptr_t)q.hdr + tab[2 * mid]) <= pc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((uintptr_t)((intptr_t)q.hdr + tab[2 * lo]) > pc)
+		return -1;
+	fde = (const uint8_t *)((intptr_t)q.hdr + tab[2 * lo + 1]);
+	memcpy(&len, fde, 4);
+	memcpy(&id, fde + 4, 4);
+	if (len == 0 || len == 0xffffffffu || id == 0)
+		return -1;
+	f->end = fde + 4 + len;
+	cie = fde + 4 - id;
+	p = fde + 8;
+	memcpy(&len, cie, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return -1;
+	f->cie_end = cie + 4 + len;
+	c = cie + 8;
+	if (*c != 1 && *c != 3 && *c != 4)
+		return -1;
+	bool v1 = *c++ == 1;
+
+	aug = (const char *)c;
+	c += strlen(aug) + 1;
+	f->code_align = a64_uleb(&c);
+	f->data_align = a64_sleb(&c);
+	f->ra = v1 ? *c++ : a64_uleb(&c);
+	if (aug[0] == 'z') {
+		uintptr_t alen = a64_uleb(&c), dummy;
+		const uint8_t *aend = c + alen;
+
+		z = true;
+		f->bkey = false;
+		for (const char *a = aug + 1; *a; a++) {
+			if (*a == 'R') {
+				fde_enc = *c++;
+			} else if (*a == 'P') {
+				uint8_t penc = *c++;
+
+				if (!a64_enc(&c, penc & 0x7f, 0, &dummy))
+					return -1;
+			} else if (*a == 'L') {
+				c++;
+			} else if (*a == 'B') {
+				f->bkey = true;
+			} else if (*a != 'S' && *a != 'G') {
+				break;
+			}
+		}
+		c = aend;
+	} else if (aug[0]) {
+		return -1;
+	} else {
+		f->bkey = false;
+	}
+	f->cie_ins = c;
+	if (!a64_enc(&p, fde_enc, 0, &f->start) ||
+	    !a64_enc(&p, fde_enc & 0x0f, 0, &range))
+		return -1;
+	if (pc < f->start || pc - f->start >= range)
+		return -1;
+	if (z)
+		p += a64_uleb(&p);
+	f->ins = p;
+	return 0;
+}
+
+static void a64_set(struct a64_row *row, uintptr_t reg, uint8_t how,
+		    intptr_t off)
+{
+	if (reg < 31) {
+		row->r[reg].how = how;
+		row->r[reg].off = (int32_t)off;
+	}
+}
+
+/* Run CFA instructions [p, end) up to @pc (@loc: the row's address). */
+static int a64_run(const uint8_t *p, const uint8_t *end,
+		   const struct a64_fde *f, uintptr_t pc, uintptr_t *loc,
+		   struct a64_row *row, const struct a64_row *init)
+{
+	struct a64_row stack[4];
+	unsigned ns = 0;
+	intptr_t da = f->data_align;
+
+	while (p < end) {
+		uint8_t op = *p++;
+		uintptr_t reg, adv = 0;
+
+		if ((op & 0xc0) == 0x40) {
+			adv = (op & 0x3f) * f->code_align;
+		} else if ((op & 0xc0) == 0x80) {
+			reg = op & 0x3f;
+			a64_set(row, reg, A64_OFF,
+				(intptr_t)a64_uleb(&p) * da);
+			continue;
+		} else if ((op & 0xc0) == 0xc0) {
+			reg = op & 0x3f;
+			if (init && reg < 31)
+				row->r[reg] = init->r[reg];
+			else
+				a64_set(row, reg, A64_SAME, 0);
+			continue;
+		} else {
+			switch (op) {
+			case 0x00: /* nop */
+				continue;
+			case 0x2d: /* AARCH64_negate_ra_state */
+				row->ra_signed = !row->ra_signed;
+				continue;
+			case 0x02:
+				adv = *p++ * f->code_align;
+				break;
+			case 0x03: {
+				uint16_t x;
+
+				memcpy(&x, p, 2);
+				p += 2;
+				adv = x * f->code_align;
+				break;
+			}
+			case 0x04: {
+				uint32_t x;
+
+				memcpy(&x, p, 4);
+				p += 4;
+				adv = x * f->code_align;
+				break;
+			}
+			case 0x05:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_OFF,
+					(intptr_t)a64_uleb(&p) * da);
+				continue;
+			case 0x06:
+				reg = a64_uleb(&p);
+				if (init && reg < 31)
+					row->r[reg] = init->r[reg];
+				continue;
+			case 0x07:
+				a64_set(row, a64_uleb(&p), A64_UNDEF, 0);
+				continue;
+			case 0x08:
+				a64_set(row, a64_uleb(&p), A64_SAME, 0);
+				continue;
+			case 0x09:
+				reg = a64_uleb(&p);
+				(void)a64_uleb(&p);
+				a64_set(row, reg, A64_UNKNOWN, 0);
+				continue;
+			case 0x0a:
+				if (ns == 4)
+					return -1;
+				stack[ns++] = *row;
+				continue;
+			case 0x0b:
+				if (!ns)
+					return -1;
+				*row = stack[--ns];
+				continue;
+			case 0x0c:
+				row->cfa_reg = (unsigned)a64_uleb(&p);
+				row->cfa_off = (intptr_t)a64_uleb(&p);
+				row->cfa_ok = true;
+				continue;
+			case 0x0d:
+				row->cfa_reg = (unsigned)a64_uleb(&p);
+				continue;
+			case 0x0e:
+				row->cfa_off = (intptr_t)a64_uleb(&p);
+				continue;
+			case 0x0f:
+				p += a64_uleb(&p);
+				row->cfa_ok = false;
+				continue;
+			case 0x10:
+			case 0x16:
+				reg = a64_uleb(&p);
+				p += a64_uleb(&p);
+				a64_set(row, reg, A64_UNKNOWN, 0);
+				continue;
+			case 0x11:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_OFF, a64_sleb(&p) * da);
+				continue;
+			case 0x12:
+				row->cfa_reg = (unsigned)a64_uleb(&p);
+				row->cfa_off = a64_sleb(&p) * da;
+				row->cfa_ok = true;
+				continue;
+			case 0x13:
+				row->cfa_off = a64_sleb(&p) * da;
+				continue;
+			case 0x14:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_VALOFF,
+					(intptr_t)a64_uleb(&p) * da);
+				continue;
+			case 0x15:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_VALOFF, a64_sleb(&p) * da);
+				continue;
+			case 0x2e: /* GNU_args_size */
+				(void)a64_uleb(&p);
+				continue;
+			case 0x2f:
+				reg = a64_uleb(&p);
+				a64_set(row, reg, A64_OFF,
+					-(intptr_t)a64_uleb(&p) * da);
+				continue;
+			default:
+				return -1;
+			}
+		}
+		if (*loc + adv > pc)
+			return 0;
+		*loc += adv;
+	}
+	return 0;
+}
+
+/* The kernel's sigreturn trampoline: MOV X8, #139; SVC #0. */
+static bool a64_sigreturn_at(uintptr_t pc)
+{
+	uint32_t w[2];
+
+	return rw__peek(pc, w, sizeof(w)) && w[0] == 0xd2801168u &&
+	       w[1] == 0xd4000001u;
+}
+
+/*
+ * Step @s to its caller. 1: stepped, *ra_loc and *ra the return address
+ * and where it was saved (0: not in memory), *sign how the frame's CFI
+ * says it is signed (A64_SIGN_*: what libgcc's unwinder authenticates it
+ * with); 2: stepped out of a signal frame (s->pc is the interrupted
+ * instruction); 0: the end of the stack; -1: cannot.
+ */
+static int a64_step(struct a64_state *s, uintptr_t *ra_loc, uintptr_t *ra,
+		    int *sign)
+{
+	struct a64_fde f;
+	struct a64_row row, init;
+	uintptr_t look, loc, cfa, v, nx29, nloc29;
+
+	if (!s->exact && a64_sigreturn_at(s->pc)) {
+		/* rt_sigframe: siginfo, then the ucontext; regs[31], sp
+		 * and pc follow one another in its mcontext. */
+		uintptr_t at = s->sp + sizeof(siginfo_t) +
+			       offsetof(ucontext_t, uc_mcontext.regs);
+		uint64_t r[33];
+
+		_Static_assert(offsetof(mcontext_t, sp) ==
+				       offsetof(mcontext_t, regs) + 31 * 8 &&
+			       offsetof(mcontext_t, pc) ==
+				       offsetof(mcontext_t, sp) + 8,
+			       "mcontext layout");
+		if (!rw__peek(at, r, sizeof(r)))
+			return -1;
+		s->x29 = r[29];
+		s->loc29 = at + 29 * 8;
+		s->x30 = r[30];
+		s->loc30 = at + 30 * 8;
+		s->sp = r[31];
+		s->pc = r[32];
+		s->exact = true;
+		return 2;
+	}
+	look = s->exact ? s->pc : s->pc - 1;
+	if (a64_find_fde(look, &f) || f.ra != 30)
+		return -1;
+	memset(&row, 0, sizeof(row));
+	loc = f.start;
+	if (a64_run(f.cie_ins, f.cie_end, &f, look, &loc, &row, NULL))
+		return -1;
+	init = row;
+	loc = f.start;
+	if (a64_run(f.ins, f.end, &f, look, &loc, &row, &init) ||
+	    !row.cfa_ok)
+		return -1;
+	if (row.cfa_reg == 31)
+		cfa = s->sp + (uintptr_t)row.cfa_off;
+	else if (row.cfa_reg == 29)
+		cfa = s->x29 + (uintptr_t)row.cfa_off;
+	else
+		return -1;
+	switch (row.r[30].how) {
+	case A64_UNDEF:
+		return 0;
+	case A64_SAME:
+		*ra = s->x30;
+		*ra_loc = s->loc30;
+		break;
+	case A64_OFF:
+		*ra_loc = cfa + (uintptr_t)row.r[30].off;
+		if (safe_read(*ra_loc, ra) != 0)
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	nx29 = s->x29;
+	nloc29 = s->loc29;
+	if (row.r[29].how == A64_OFF) {
+		nloc29 = cfa + (uintptr_t)row.r[29].off;
+		if (safe_read(nloc29, &v) != 0)
+			return -1;
+		nx29 = v;
+	} else if (row.r[29].how == A64_VALOFF) {
+		nx29 = cfa + (uintptr_t)row.r[29].off;
+		nloc29 = 0;
+	} else if (row.r[29].how != A64_SAME) {
+		nx29 = 0;
+		nloc29 = 0;
+	}
+	*sign = !row.ra_signed ? A64_SIGN_NONE
+		: f.bkey       ? A64_SIGN_B
+			       : A64_SIGN_A;
+	s->sp = cfa;
+	s->x29 = nx29;
+	s->loc29 = nloc29;
+	s->x30 = *ra;
+	s->loc30 = *ra_loc;
+	s->pc = a64_strip(*ra);
+	s->exact = false;
+	return *ra ? 1 : 0;
+}
+
+/*
+ * Walk the calling thread's stack, calling w->fn for every frame whose
+ * return address is the trampoline's, with its key and the address the
+ * return address is saved at (0: not in memory), and going on from the
+ * real address. 1 if the walk reached the end of the stack, 0 if it
+ * stopped before.
+ */
+__attribute__((noinline)) static int a64_walk(struct a64_walk *w)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	uintptr_t *rec = __builtin_frame_address(0);
+	struct a64_state s = {
+		.pc = a64_strip((uintptr_t)__builtin_return_address(0)),
+		.sp = (uintptr_t)__builtin_dwarf_cfa(),
+		.x29 = rec[0],
+		.loc29 = (uintptr_t)&rec[0],
+	};
+	uintptr_t psp = s.sp;
+
+	w->nseg = 0;
+	for (int n = 0; n < A64_WALK_MAX; n++) {
+		uintptr_t loc = 0, raw = 0, key, real;
+		struct shadow_ent *e;
+		int sign = A64_SIGN_NONE;
+		int r = a64_step(&s, &loc, &raw, &sign);
+
+		if (r <= 0)
+			return r == 0;
+		a64_cover(w, psp, s.sp);
+		psp = s.sp;
+		if (r == 2 || s.pc != tramp)
+			continue;
+		key = s.sp - 8;
+		e = a64_find(w->sh, key, tramp);
+		real = e ? e->orig : ft_real_return(rw__gettid(), key);
+		if (w->fn)
+			w->fn(w, key, loc, sign);
+		if (!real)
+			return 0;
+		s.pc = a64_strip(real);
+	}
+	return 0;
+}
+
+/* Write the real return address of the frame @key back at @loc, signed
+ * as the frame's CFI says the trampoline's is (@sign), and remember
+ * where. Not a guess from the value: a PAC of a few bits equals the
+ * pointer's own upper bits now and then. */
+static void a64_unhook_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc,
+			  int sign)
+{
+	uintptr_t tramp = rw__entry_return_tramp(), raw;
+	struct shadow_ent *e = a64_find(w->sh, key, tramp);
+
+	if (!e || !loc || key < w->lo || key >= w->hi ||
+	    safe_read(loc, &raw) != 0 ||
+	    raw != a64_sign(tramp, key + 8, sign))
+		return;
+	*(uintptr_t *)loc = a64_sign(e->orig, key + 8, sign);
+	e->loc = loc;
+	e->sign = sign;
+}
+
+/* Unhook the frames whose keys are in [lo, hi). */
+static void a64_unhook(struct shadow *sh, uintptr_t lo, uintptr_t hi)
+{
+	struct a64_walk w = { .sh = sh, .fn = a64_unhook_fn, .lo = lo,
+			      .hi = hi };
+
+	for (unsigned i = 0; i < sh->n; i++)
+		sh->e[i].loc = 0;
+	(void)a64_walk(&w);
+}
+
+/* Drop the elements whose frames returned on another thread. Owner,
+ * inside seq_begin/seq_end. */
+static void a64_reap(struct shadow *sh, uintptr_t tramp)
+{
+	for (unsigned j = 0; j < 8; j++) {
+		uintptr_t k = atomic_exchange(&sh->stolen[j], 0);
+
+		if (!k)
+			continue;
+		atomic_fetch_sub(&sh->nstolen, 1);
+		for (unsigned i = sh->n; i-- > 0;) {
+			if (sh->e[i].slot == k && sh->e[i].orig != tramp) {
+				shadow_remove(sh, i);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * At a push of the frame @key, from the top: an element with the same
+ * key is gone, unless the call came from the trampoline (@sibling: X30
+ * was the trampoline's at the entry), a sibling call of that frame. An
+ * element below @key is gone if its frame was never hooked (it only
+ * counted the depth of a thread being cancelled) or was unhooked and its
+ * saved return address is not the trampoline's any more (as on x86-64:
+ * the frame returned or was left); otherwise it may be another stack's
+ * (a coroutine's) and it stays, with the ones under it.
+ */
+static void shadow_trim(struct shadow *sh, uintptr_t key, bool sibling,
+			uintptr_t tramp)
+{
+	while (sh->n) {
+		struct shadow_ent *t = &sh->e[sh->n - 1];
+		uintptr_t v;
+
+		if (t->slot > key || (t->slot == key && sibling))
+			break;
+		if (t->slot < key && t->hooked &&
+		    (!t->loc || (safe_read(t->loc, &v) == 0 &&
+				 v == a64_sign(tramp, t->slot + 8, t->sign))))
+			break;
+		shadow_remove(sh, sh->n - 1);
+	}
+}
+
+static void a64_seen_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc,
+			int sign)
+{
+	(void)loc;
+	(void)sign;
+	for (unsigned i = 0; i < w->sh->n; i++)
+		if (w->sh->e[i].slot == key)
+			w->sh->e[i].seen = true;
+}
+
+/* Full: drop the elements that a walk proves gone. Not again until an
+ * element is gone. Not inside seq_begin/seq_end. */
+static void shadow_sweep(struct shadow *sh)
+{
+	struct a64_walk w = { .sh = sh, .fn = a64_seen_fn };
+	unsigned k = 0;
+
+	if (sh->full_swept)
+		return;
+	for (unsigned i = 0; i < sh->n; i++)
+		sh->e[i].seen = false;
+	if (a64_walk(&w) != 1) {
+		sh->full_swept = true;
+		return;
+	}
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++)
+		if (sh->e[i].seen || !a64_covered(&w, sh->e[i].slot))
+			sh->e[k++] = sh->e[i];
+	sh->full_swept = k == sh->n;
+	sh->n = k;
+	seq_end(sh);
+}
+
+static void shadow_unhook(struct shadow *sh)
+{
+	if (sh && sh->n)
+		a64_unhook(sh, 0, UINTPTR_MAX);
+}
+
+static void shadow_restore(struct shadow *sh)
+{
+	if (!sh)
+		return;
+	shadow_unhook(sh);
+	seq_begin(sh);
+	sh->n = 0;
+	seq_end(sh);
+}
+
+static void shadow_rehook(struct shadow *sh, uintptr_t keep)
+{
+	uintptr_t tramp = rw__entry_return_tramp();
+	unsigned k = 0;
+
+	if (!sh || atomic_load(&sh->no_hijack))
+		return;
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++) {
+		struct shadow_ent *e = &sh->e[i];
+		uintptr_t v, cfa = e->slot + 8;
+
+		if (e->slot < keep)
+			continue;
+		if (e->loc) {
+			if (safe_read(e->loc, &v) != 0)
+				continue;
+			if (v == a64_sign(e->orig, cfa, e->sign))
+				*(uintptr_t *)e->loc =
+					a64_sign(tramp, cfa, e->sign);
+			else if (v != a64_sign(tramp, cfa, e->sign))
+				continue; /* the frame returned or was left */
+			e->loc = 0;
+		}
+		sh->e[k++] = *e;
+	}
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+
+static void shadow_leave(struct shadow *sh, uintptr_t from, uintptr_t to)
+{
+	unsigned k = 0;
+	bool any = false;
+
+	if (!sh || to <= from)
+		return;
+	for (unsigned i = 0; i < sh->n && !any; i++)
+		any = sh->e[i].slot >= from && sh->e[i].slot < to;
+	if (!any)
+		return;
+	a64_unhook(sh, from, to);
+	seq_begin(sh);
+	for (unsigned i = 0; i < sh->n; i++)
+		if (sh->e[i].slot < from || sh->e[i].slot >= to)
+			sh->e[k++] = sh->e[i];
+	sh->n = k;
+	sh->full_swept = false;
+	seq_end(sh);
+}
+#endif
+
 /* The real return address at @slot of thread @tid (see entry.h): in its
  * shadow stack, else (a migrated coroutine) in any other. */
 static uintptr_t ft_real_return(pid_t tid, uintptr_t slot)
@@ -1508,6 +2438,7 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 	struct ft_users *u;
 	uint64_t gen = 0;
 	unsigned depth;
+	uintptr_t key = RW__ENTRY_KEY(slot);
 
 	if (me->busy) {
 		count_sets(f, false);
@@ -1518,7 +2449,15 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 	if (me->sh && me->sh->n) {
 		/* Frames left without a return are not counted. */
 		seq_begin(me->sh);
+#if defined(__aarch64__)
+		if (atomic_load_explicit(&me->sh->nstolen,
+					 memory_order_relaxed))
+			a64_reap(me->sh, rw__entry_return_tramp());
+		shadow_trim(me->sh, key, *slot == rw__entry_return_tramp(),
+			    rw__entry_return_tramp());
+#else
 		shadow_trim(me->sh, (uintptr_t)slot, rw__entry_return_tramp());
+#endif
 		seq_end(me->sh);
 		depth = me->sh->n;
 	}
@@ -1547,13 +2486,24 @@ static void ft_enter(void *tdata, uintptr_t *slot)
 
 			/* Stale elements went before the probes ran (this
 			 * thread was busy since: nothing pushed meanwhile). */
+#if defined(__aarch64__)
+			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
+				shadow_sweep(sh);
+			seq_begin(sh);
+#else
 			seq_begin(sh);
 			if (sh->n == RW_FTRACE_GRAPH_DEPTH)
 				shadow_sweep(sh, tramp);
+#endif
 			if (sh->n < RW_FTRACE_GRAPH_DEPTH) {
 				struct shadow_ent *e = &sh->e[sh->n];
 
-				e->slot = (uintptr_t)slot;
+				e->slot = key;
+#if defined(__aarch64__)
+				e->loc = 0;
+				e->sign = A64_SIGN_NONE;
+				e->hooked = hook;
+#endif
 				e->orig = *slot;
 				e->f = f;
 				e->gen = gen;
@@ -1589,6 +2539,13 @@ static uintptr_t ft_return(uintptr_t sp)
 	/* A signal handler that runs a traced function while the stack is
 	 * being changed gets no element of its own. */
 	me->busy = 1;
+#if defined(__aarch64__)
+	if (sh && atomic_load_explicit(&sh->nstolen, memory_order_relaxed)) {
+		seq_begin(sh);
+		a64_reap(sh, tramp);
+		seq_end(sh);
+	}
+#endif
 	if (sh) {
 		for (i = sh->n; i-- > 0;)
 			if (sh->e[i].slot == slot)
@@ -2049,8 +3006,13 @@ typedef int (*unwind3_fn)(void *, void *, void *);
 typedef int (*unwind_bt_fn)(void *, void *);
 typedef void *(*begin_catch_fn)(void *);
 
-/* The stack pointer of the caller of the function that calls this. */
+/* The stack pointer of the caller of the function that calls this (its
+ * CFA: on aarch64 the frame record is not at the top of the frame). */
+#if defined(__aarch64__)
+#define CALLER_SP() ((uintptr_t)__builtin_dwarf_cfa())
+#else
 #define CALLER_SP() ((uintptr_t)__builtin_frame_address(0) + 16)
+#endif
 
 RW_EXPORT int _Unwind_RaiseException(void *exc)
 {
@@ -2139,6 +3101,46 @@ static uintptr_t jmpbuf_sp(const void *env)
 	__asm__("mov %%fs:0x30, %0" : "=r"(guard));
 	v = (v >> 17) | (v << (64 - 17));
 	return v ^ guard;
+}
+#elif defined(__aarch64__)
+/*
+ * glibc's aarch64 layout: x19-x28, x29, x30, then SP in word 13, mangled
+ * with the pointer guard by an exclusive or. The guard is a private
+ * symbol of ld.so: it is learnt once (jmpbuf_learn(), from the
+ * constructor) from a setjmp at a known stack pointer, as the
+ * sanitizers' runtimes do; 0 (unknown: shadow_leave() does nothing, and
+ * the frames left are dropped later) if two setjmps at different
+ * depths disagree.
+ */
+static uintptr_t jmp_guard;
+static bool jmp_guard_ok;
+
+__attribute__((noinline)) static uintptr_t jmpbuf_guess(int depth)
+{
+	jmp_buf b;
+	uintptr_t sp;
+	volatile char pad[64];
+
+	pad[0] = (char)depth;
+	if (depth > 0)
+		return jmpbuf_guess(depth - 1) + (uintptr_t)pad[0] * 0;
+	__asm__ volatile("mov %0, sp" : "=r"(sp));
+	if (_setjmp(b) != 0)
+		return 0;
+	return ((const uintptr_t *)b)[13] ^ sp;
+}
+
+static void jmpbuf_learn(void)
+{
+	uintptr_t a = jmpbuf_guess(0), b = jmpbuf_guess(3);
+
+	jmp_guard = a;
+	jmp_guard_ok = a == b;
+}
+
+static uintptr_t jmpbuf_sp(const void *env)
+{
+	return jmp_guard_ok ? ((const uintptr_t *)env)[13] ^ jmp_guard : 0;
 }
 #else
 /* Without graph tracing (RW__ENTRY_GRAPH 0) no shadow stack has an
@@ -2311,6 +3313,9 @@ __attribute__((constructor)) static void ftrace_init(void)
 {
 	if (pthread_key_create(&shadow_key, shadow_release) == 0)
 		atomic_store(&shadow_key_ok, 1);
+#if defined(__aarch64__)
+	jmpbuf_learn();
+#endif
 	rw__entry_set_tracer(ft_enter, ft_return, ft_real_return);
 	rw__fork_handlers_register(RW__FORK_FTRACE, &ft_fork);
 }

@@ -31,7 +31,18 @@
  * trampoline redirected is signed as it is.
  *
  * RW__ENTRY_GRAPH: whether graph tracing (return hijacking, src/ftrace.c)
- * is available: x86-64 only so far.
+ * is available: x86-64 and aarch64 (src/arch/aarch64/trace.c: how).
+ *
+ * RW__ENTRY_KEY(slot): the key of a traced call's frame in the shadow
+ * stacks (src/ftrace.c), from the slot the entry trampoline gives the
+ * tracer: the address just below the stack pointer the function returns
+ * with (its CFA - 8). On x86-64 that is the slot itself (the return
+ * address the call pushed); on aarch64 the slot is a word of the
+ * trampoline's frame (src/arch/aarch64/trace.c: 240 bytes below the entry
+ * SP, X30 at +8), and the key is entry SP - 8, a name for the frame that
+ * is never read or written. The return trampoline computes the same key
+ * from the SP after the return (sp - 8), as live patching's stack checks
+ * do (rw__entry_real_return()).
  */
 #ifndef REWIRE_ENTRY_ARCH_H
 #define REWIRE_ENTRY_ARCH_H
@@ -48,6 +59,7 @@
 #define RW__ENTRY_TRAP_STEP 1 /* a breakpoint may sit on every byte */
 #define RW__ENTRY_DESC "five NOPs"
 #define RW__ENTRY_GRAPH 1 /* graph tracing (return hijacking) works */
+#define RW__ENTRY_KEY(slot) ((uintptr_t)(slot))
 
 /* Where the NOPs of the function at @func are: after an endbr64. */
 static inline uintptr_t rw__entry_sled_of(uintptr_t func)
@@ -100,10 +112,12 @@ static inline bool rw__entry_jump_at(const uint8_t *b)
 #define RW__ENTRY_PAD_MAX 4
 #define RW__ENTRY_TRAP_STEP 4
 #define RW__ENTRY_DESC "two NOPs"
-/* Not yet: the shadow stacks tell a live frame by reading its return
- * address back from its stack slot, and at an aarch64 entry the return
- * address is in X30, not on the stack (src/arch/aarch64/trace.c). */
-#define RW__ENTRY_GRAPH 0
+/* The shadow stacks key a frame by its entry SP (its CFA), and find
+ * where its return address was saved by unwinding when they must write
+ * it back (src/arch/aarch64/trace.c, src/ftrace.c). */
+#define RW__ENTRY_GRAPH 1
+/* &frame.x30 in rw__trace_caller's 240-byte frame: entry SP - 232. */
+#define RW__ENTRY_KEY(slot) ((uintptr_t)(slot) + 224)
 
 static inline uint32_t rw__entry_word(const uint8_t *b)
 {
@@ -154,6 +168,7 @@ static inline bool rw__entry_jump_at(const uint8_t *b)
 #define RW__ENTRY_TRAP_STEP 8
 #define RW__ENTRY_DESC "patchable NOPs"
 #define RW__ENTRY_GRAPH 0
+#define RW__ENTRY_KEY(slot) ((uintptr_t)(slot))
 
 static inline uintptr_t rw__entry_sled_of(uintptr_t func)
 {

@@ -18,12 +18,9 @@ source "$(dirname "$0")/cli/common.sh"
 if [ "$backend" = generic ]; then
 	skip "function tracing needs code patching (generic backend)"
 fi
-# Graph mode (--graph) is x86-64's only so far (src/arch/entry_arch.h): on
-# aarch64 the test checks that it is refused with a message instead.
+# Graph mode (--graph) on both backends that patch code (graph=0 would
+# check that it is refused with a message instead).
 graph=1
-if [ "$backend" = aarch64 ]; then
-	graph=0
-fi
 
 # The last "entry NAME=BYTES" the target printed.
 entry_of() {

@@ -15,13 +15,9 @@ cxx_target=${FT_TARGET_CXX:-$REWIRE_BUILD_DIR/tests/cli_ftrace/ft_target_cxx}
 if [ "$backend" = generic ]; then
 	skip "function tracing needs code patching (generic backend)"
 fi
-# funclatency needs graph mode, x86-64's only so far
-# (src/arch/entry_arch.h): on aarch64 the test checks that it is refused
-# with a message instead.
+# funclatency needs graph mode (x86-64 and aarch64; graph=0 would check
+# that it is refused with a message instead).
 graph=1
-if [ "$backend" = aarch64 ]; then
-	graph=0
-fi
 
 entry_of() {
 	grep -E "^entry $1=" "$tlog" | tail -n 1 | cut -d= -f2

@@ -343,10 +343,8 @@ int main(void)
 	for (int i = 0; i < NFN; i++)
 		CHECK_EQ(ctx.entries[i], e0[i]);
 
-		/* --- Graph mode on the same functions, then detached. The new
-	 * set's counters start at 0 (the recursion above was the old set's).
-	 * aarch64 has no graph mode yet (src/arch/entry_arch.h). */
-#if defined(RW_BACKEND_X86_64)
+	/* --- Graph mode on the same functions, then detached. The new
+	 * set's counters start at 0 (the recursion above was the old set's). */
 	t = ft_attach(all, 1, &ctx, 1);
 	rw_ftrace_get_stats(t, &st);
 	if (st.recursion || st.shadow_full) {
@@ -376,9 +374,6 @@ int main(void)
 		return 1;
 	ft_detach(t);
 	check_restored(&snap_exe, &snap_dso, "graph detach");
-#else
-	fprintf(stderr, "graph mode: not on this architecture yet\n");
-#endif
 
 	/* --- Two sets on overlapping functions. */
 	{

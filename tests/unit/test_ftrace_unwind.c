@@ -9,6 +9,7 @@
  */
 #include "check.h"
 
+#include "arch/arch.h"
 #include "livepatch/lp.h"
 
 #include <rewire/ftrace.h>
@@ -23,6 +24,10 @@ void fu_f(int fd);
 void fu_outer(int fd);
 
 static struct rw__lp_range outer;
+/* Function tracing's common code, busy as in a transition's checks
+ * (rw__arch_stub_ranges): on aarch64 the thread's own check stops at the
+ * return trampoline (see main()), which must then count as busy. */
+static struct rw__lp_range busy;
 static int self_rc = -1;
 static _Atomic pid_t blocked_tid;
 
@@ -30,6 +35,11 @@ __attribute__((noinline)) void fu_g(int fd)
 {
 	struct rw__lp_check c = { .funcs = &outer, .nfuncs = 1 };
 	char b;
+
+#if defined(__aarch64__)
+	c.busy = &busy;
+	c.nbusy = 1;
+#endif
 
 	if (fd < 0) {
 		self_rc = rw__lp_check_self(NULL, &c);
@@ -88,15 +98,25 @@ int main(void)
 	pthread_t th;
 
 	CHECK_OK(rw_ftrace_list(all, 1, find_outer, NULL));
+	rw__arch_trace_code(&busy.start, &busy.end);
 	CHECK(outer.end > outer.start);
-#if defined(__aarch64__)
-	if (rw_ftrace_attach(pats, 2, &p, 0, &t) == -EOPNOTSUPP)
-		SKIP("graph tracing is not on aarch64 yet");
-#endif
 	CHECK_OK(rw_ftrace_attach(pats, 2, &p, 0, &t));
 
 	fu_outer(-1);
+#if defined(__aarch64__)
+	/* The thread's own check (src/livepatch/unwind.c, through_tramp)
+	 * does not go through the return trampoline on aarch64 yet: the
+	 * frame counts busy (the trampoline is in the busy ranges of a
+	 * transition's checks), a later verdict, never a wrong one. The
+	 * check from outside below does go through it. */
+	if (self_rc == RW__LP_BUSY)
+		fprintf(stderr, "self check: busy (through_tramp is not "
+				"ported to aarch64)\n");
+	else
+		CHECK_EQ(self_rc, RW__LP_ON_STACK);
+#else
 	CHECK_EQ(self_rc, RW__LP_ON_STACK);
+#endif
 
 	CHECK(pipe(fds) == 0);
 	CHECK(pthread_create(&th, NULL, blocker, &fds[0]) == 0);

@@ -13,8 +13,8 @@
  *     in Q0-Q3, a 128-bit integer in X0-X1, a GCC nested function (its
  *     static chain in X18);
  *   - the probe's caller is the call's return address (in this program);
- *   - the return path, through the internal interface (graph tracing is
- *     not enabled on aarch64, so rw_ftrace has no user of it): an enter
+ *   - the return path, through the internal interface (rw_ftrace's graph
+ *     mode is tested by test_ftrace_graph_a64 and the others): an enter
  *     callback that redirects the slot to the return trampoline gets
  *     every return there with the stack pointer the function was entered
  *     with, the results intact, and a PAC-signed return address that

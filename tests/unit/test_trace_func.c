@@ -22,7 +22,7 @@
  *   - the session's table: rw__trace_nfuncs() and the ids of the records
  *     are rw_ftrace_func_at()'s order.
  * Skipped (77) on the generic backend: it has no function tracing. The
- * graph part is x86-64's only (aarch64 has no graph mode yet).
+ * graph part runs on x86-64 and aarch64.
  */
 #include <rewire/ftrace.h>
 #include <rewire/tracepoint.h>
@@ -156,11 +156,6 @@ static size_t count(const char *text, const char *needle)
 
 static void test_graph(void)
 {
-#if defined(__aarch64__)
-	/* No graph mode on aarch64 yet (src/arch/entry_arch.h). */
-	printf("graph: not on this architecture yet\n");
-	return;
-#endif
 	const char *tps[] = { "tf_mark" };
 	const char *fns[] = { "tf_outer", "tf_inner" };
 	struct sess s;
@@ -261,9 +256,7 @@ static void test_damage(void)
 	struct sess s;
 	char *out;
 
-	/* An id outside the table (a graph session: x86-64 only so far;
-	 * the reader's check does not depend on the architecture). */
-#if !defined(__aarch64__)
+	/* An id outside the table (a graph session). */
 	CHECK_OK(start(&s, NULL, 0, fns, 1, true));
 	tf_outer(1);
 	forge(&s, RW_TRACE_FUNC_ENTRY, RW_TRACE_FUNC_ENTRY_LEN, 7);
@@ -273,7 +266,6 @@ static void test_damage(void)
 	      strstr(out, "(unknown function id)"));
 	free(out);
 	stop(&s);
-#endif
 
 	/* An entry with a return's length. */
 	CHECK_OK(start(&s, NULL, 0, fns, 1, false));

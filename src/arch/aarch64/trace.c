@@ -57,12 +57,67 @@
  * there. Its CFI says the return address is undefined: an unwinder that
  * reaches it stops there.
  *
- * Graph tracing (src/ftrace.c) is not enabled on aarch64 yet
- * (RW__ENTRY_GRAPH is 0): its shadow stacks find a live frame by reading
- * its return address back from the stack, and on aarch64 the return
- * address is not on the stack at the entry (it is in X30, then wherever
- * the prologue puts it, or nowhere in a leaf function). The return
- * trampoline is here and tested on its own (test_trace_return_a64).
+ * Graph tracing (src/ftrace.c). On x86-64 a shadow element names its
+ * frame by the stack slot the call pushed, and that slot is read (is the
+ * frame still hooked?) and written (the real address put back for an
+ * unwinder). On aarch64 the return address is in X30 at the entry, then
+ * wherever the prologue stores it, or nowhere (a leaf). The design, the
+ * kernel's arm64 one (ftrace_graph_ret_addr keyed by the frame, not by a
+ * slot):
+ *
+ *   - key: a frame is named by its CFA, the entry SP (= the SP after its
+ *     return), as CFA - 8 so that x86-64's arithmetic holds (key = sp - 8
+ *     at rw__trace_return, and live patching's stack checks ask
+ *     rw__entry_real_return(tid, sp - 8) alike): RW__ENTRY_KEY(slot) =
+ *     &frame.x30 + 224. rw__trace_return matches by the SP after the
+ *     return, from the top of the shadow stack: sibling calls (same CFA,
+ *     X30 already the trampoline's at the entry), longjmp, coroutines
+ *     and migration to another thread work as on x86-64;
+ *   - PAC: the redirected address becomes X30 before the function's
+ *     PACIASP, so the function signs the trampoline's address with its
+ *     CFA and AUTIASP checks it (test_trace_a64, and test_ftrace_graph_
+ *     unwind's library is built with -mbranch-protection=standard);
+ *   - liveness: nothing to read at a push. A top element with the same
+ *     CFA is gone unless X30 is the trampoline's (a sibling call);
+ *     elements of lower CFAs may be another stack's (a coroutine, an
+ *     alternate signal stack) and stay; a full stack is swept by a walk
+ *     of the stack (below): elements on the stretch the walk covered
+ *     that no hooked frame there has are gone. Thread exit drops the
+ *     elements inside the thread's own stack (pthread_getattr_np);
+ *   - unhooking (unwinders, longjmp, cancellation, pthread_exit): a walk
+ *     of the thread's stack by its CFI (src/ftrace.c, a64_walk: the
+ *     .eh_frame found through .eh_frame_hdr, the CFA rules GCC emits,
+ *     DW_CFA_AARCH64_negate_ra_state, the kernel's signal frames) finds
+ *     each frame whose return address is the trampoline's, and the
+ *     address it is saved at: a frame slot where the prologue stored
+ *     X30, or the sigcontext of a signal that interrupted a leaf; the
+ *     element of that CFA gives the real address, written there signed
+ *     as the frame's CFI says its return address is signed there
+ *     (DW_CFA_AARCH64_negate_ra_state, the CIE's 'B' augmentation; with
+ *     PACIA1716 or PACIB1716 and the CFA: hints, NOPs without PAC), the
+ *     way libgcc's unwinder authenticates it, so that the function's
+ *     AUTIASP and every unwinder accept it. Never guessed from the value:
+ *     a PAC has few bits, and the signed trampoline address equals the
+ *     unsigned one now and then (an unwinder then failed, 1 run in 3);
+ *     the walk goes on from the real address. The location is kept
+ *     until the frames are hooked again (rehook writes the trampoline's
+ *     address back, signed alike) and tells an unhooked frame that
+ *     returned or was left (it no longer holds the trampoline's). It is
+ *     rewire's own walk because libunwind 1.6 (Debian 12) cannot read
+ *     the CFI of code built with pointer authentication (its
+ *     unw_get_proc_info fails on DW_CFA_AARCH64_negate_ra_state). A
+ *     frame it cannot step (no CFI, a CFA by expression) ends the walk:
+ *     the frames beyond stay hooked, and an unwinder stops at the
+ *     trampoline there as it would at any frame without CFI;
+ *   - a coroutine returning on another thread leaves a tombstone (its
+ *     key) in the owner's shadow stack instead of x86-64's write to the
+ *     slot: the owner drops that element at its next hit.
+ *
+ * Live patching's stack checks find the real caller through the
+ * trampoline with rw__entry_real_return(tid, sp - 8), the same call on
+ * both machines: the outside check (unwind_remote.c) does; the thread's
+ * own check (unwind.c, through_tramp) still counts such a frame busy on
+ * aarch64 (never a wrong verdict, a later one).
  */
 #include "../arch.h"
 #include "a64.h"

@@ -56,14 +56,9 @@
 
 #define FTC_MAXF 8
 
-/* Graph mode (returns) exists on x86-64 only so far: on aarch64 a set
- * asked for with returns is made entry-only (src/arch/entry_arch.h), and
- * FTC_RET(n) is the count of returns a graph set must see for n calls. */
-#if defined(RW_BACKEND_AARCH64)
-#define FTC_GRAPH false
-#else
+/* Graph mode (returns) on both backends that patch code; FTC_RET(n) is
+ * the count of returns a graph set must see for n calls. */
 #define FTC_GRAPH true
-#endif
 #define FTC_RET(n) (FTC_GRAPH ? (n) : 0)
 
 /* The entry of @fn holds its original NOPs: lp_entry_is_nops() on

@@ -143,8 +143,12 @@ c_modes=("c11" "c17" "c11 $ped" "c17 $ped")
 # or through rewire/provider.h, rewire/rewire.h ...) in a strict mode
 # asks for POSIX, as rewire/rcu.h says. Only those headers get it.
 urcu_posix() { # header -> 0 when it brings liburcu's generic arch header
-	"$cc" -std=gnu11 "${inc[@]}" -E -H -x c - <<<"#include <$1>" \
-		2>&1 >/dev/null | grep -q 'urcu/arch/generic\.h'
+	local deps
+	# Read whole (no grep -q in a pipe: under pipefail, the compiler
+	# killed by SIGPIPE after an early match would fail the pipe).
+	deps=$("$cc" -std=gnu11 "${inc[@]}" -E -H -x c - \
+		<<<"#include <$1>" 2>&1 >/dev/null) || true
+	grep -q 'urcu/arch/generic\.h' <<<"$deps"
 }
 for h in "${headers[@]}"; do
 	body=$(uses "$h")

@@ -1111,8 +1111,8 @@ struct shadow_ent {
 	/* Where the frame's return address is saved, as the last walk
 	 * (a64_walk) found it, 0 if no walk did; how it is signed. */
 	uintptr_t loc;
-	int sign; /* A64_SIGN_* */
-	bool seen; /* by the sweep's walk */
+	int sign;    /* A64_SIGN_* */
+	bool seen;   /* by the sweep's walk */
 	bool hooked; /* its return address was replaced */
 #endif
 };
@@ -1594,8 +1594,7 @@ static struct shadow_ent *a64_find(struct shadow *sh, uintptr_t key,
 
 struct a64_walk {
 	struct shadow *sh;
-	void (*fn)(struct a64_walk *w, uintptr_t key, uintptr_t loc,
-		   int sign);
+	void (*fn)(struct a64_walk *w, uintptr_t key, uintptr_t loc, int sign);
 	uintptr_t lo, hi; /* unhook: keys in [lo, hi) */
 	struct {
 		uintptr_t lo, hi;
@@ -1647,7 +1646,7 @@ struct a64_row {
 	unsigned cfa_reg;
 	intptr_t cfa_off;
 	bool cfa_ok;
-	bool ra_signed; /* DW_CFA_AARCH64_negate_ra_state toggles it */
+	bool ra_signed;	       /* DW_CFA_AARCH64_negate_ra_state toggles it */
 	struct a64_rule r[31]; /* X0-X30 */
 };
 
@@ -1709,48 +1708,26 @@ static bool a64_enc(const uint8_t **p, uint8_t enc, uintptr_t datarel,
 		return true;
 	}
 	switch (enc & 0x0f) {
-	case 0x00:
-	case 0x04:
-	case 0x0c:
-		memcpy(&v, s, 8);
-		s += 8;
-		break;
 	case 0x01:
 		v = a64_uleb(&s);
 		break;
 	case 0x09:
 		v = (uintptr_t)a64_sleb(&s);
 		break;
-	case 0x02: {
-		uint16_t x;
+	case 0x00: /* absptr */
+	case 0x02: /* udata2, 4, 8; sdata2, 4, 8 (bit 3: signed) */
+	case 0x03:
+	case 0x04:
+	case 0x0a:
+	case 0x0b:
+	case 0x0c: {
+		unsigned n = (enc & 7) == 2 ? 2 : (enc & 7) == 3 ? 4 : 8;
 
-		memcpy(&x, s, 2);
-		s += 2;
-		v = x;
-		break;
-	}
-	case 0x0a: {
-		int16_t x;
-
-		memcpy(&x, s, 2);
-		s += 2;
-		v = (uintptr_t)(intptr_t)x;
-		break;
-	}
-	case 0x03: {
-		uint32_t x;
-
-		memcpy(&x, s, 4);
-		s += 4;
-		v = x;
-		break;
-	}
-	case 0x0b: {
-		int32_t x;
-
-		memcpy(&x, s, 4);
-		s += 4;
-		v = (uintptr_t)(intptr_t)x;
+		v = 0;
+		memcpy(&v, s, n); /* little-endian */
+		if ((enc & 8) && n < 8 && (v >> (8 * n - 1)) & 1)
+			v |= ~(uintptr_t)0 << (8 * n);
+		s += n;
 		break;
 	}
 	default:
@@ -1927,8 +1904,7 @@ static int a64_run(const uint8_t *p, const uint8_t *end,
 			adv = (op & 0x3f) * f->code_align;
 		} else if ((op & 0xc0) == 0x80) {
 			reg = op & 0x3f;
-			a64_set(row, reg, A64_OFF,
-				(intptr_t)a64_uleb(&p) * da);
+			a64_set(row, reg, A64_OFF, (intptr_t)a64_uleb(&p) * da);
 			continue;
 		} else if ((op & 0xc0) == 0xc0) {
 			reg = op & 0x3f;
@@ -2034,7 +2010,8 @@ static int a64_run(const uint8_t *p, const uint8_t *end,
 				continue;
 			case 0x15:
 				reg = a64_uleb(&p);
-				a64_set(row, reg, A64_VALOFF, a64_sleb(&p) * da);
+				a64_set(row, reg, A64_VALOFF,
+					a64_sleb(&p) * da);
 				continue;
 			case 0x2e: /* GNU_args_size */
 				(void)a64_uleb(&p);
@@ -2086,9 +2063,10 @@ static int a64_step(struct a64_state *s, uintptr_t *ra_loc, uintptr_t *ra,
 		uint64_t r[33];
 
 		_Static_assert(offsetof(mcontext_t, sp) ==
-				       offsetof(mcontext_t, regs) + 31 * 8 &&
-			       offsetof(mcontext_t, pc) ==
-				       offsetof(mcontext_t, sp) + 8,
+					       offsetof(mcontext_t, regs) +
+						       31 * 8 &&
+				       offsetof(mcontext_t, pc) ==
+					       offsetof(mcontext_t, sp) + 8,
 			       "mcontext layout");
 		if (!rw__peek(at, r, sizeof(r)))
 			return -1;
@@ -2110,8 +2088,7 @@ static int a64_step(struct a64_state *s, uintptr_t *ra_loc, uintptr_t *ra,
 		return -1;
 	init = row;
 	loc = f.start;
-	if (a64_run(f.ins, f.end, &f, look, &loc, &row, &init) ||
-	    !row.cfa_ok)
+	if (a64_run(f.ins, f.end, &f, look, &loc, &row, &init) || !row.cfa_ok)
 		return -1;
 	if (row.cfa_reg == 31)
 		cfa = s->sp + (uintptr_t)row.cfa_off;
@@ -2149,8 +2126,8 @@ static int a64_step(struct a64_state *s, uintptr_t *ra_loc, uintptr_t *ra,
 		nloc29 = 0;
 	}
 	*sign = !row.ra_signed ? A64_SIGN_NONE
-		: f.bkey       ? A64_SIGN_B
-			       : A64_SIGN_A;
+		: f.bkey ? A64_SIGN_B
+			 : A64_SIGN_A;
 	s->sp = cfa;
 	s->x29 = nx29;
 	s->loc29 = nloc29;
@@ -2216,8 +2193,7 @@ static void a64_unhook_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc,
 	struct shadow_ent *e = a64_find(w->sh, key, tramp);
 
 	if (!e || !loc || key < w->lo || key >= w->hi ||
-	    safe_read(loc, &raw) != 0 ||
-	    raw != a64_sign(tramp, key + 8, sign))
+	    safe_read(loc, &raw) != 0 || raw != a64_sign(tramp, key + 8, sign))
 		return;
 	*(uintptr_t *)loc = a64_sign(e->orig, key + 8, sign);
 	e->loc = loc;
@@ -2227,8 +2203,9 @@ static void a64_unhook_fn(struct a64_walk *w, uintptr_t key, uintptr_t loc,
 /* Unhook the frames whose keys are in [lo, hi). */
 static void a64_unhook(struct shadow *sh, uintptr_t lo, uintptr_t hi)
 {
-	struct a64_walk w = { .sh = sh, .fn = a64_unhook_fn, .lo = lo,
-			      .hi = hi };
+	struct a64_walk w = {
+		.sh = sh, .fn = a64_unhook_fn, .lo = lo, .hi = hi
+	};
 
 	for (unsigned i = 0; i < sh->n; i++)
 		sh->e[i].loc = 0;

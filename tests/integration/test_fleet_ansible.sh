@@ -102,14 +102,23 @@ cp "$target" "$tmp/bin/ansfleet_a"
 cp "$target_b" "$tmp/bin/ansfleet_b"
 # The ansfleet_a have a patch directory (the roll-out persists into it).
 mkdir -m 755 "$tmp/pd"
-REWIRE_PATCH_DIR=$tmp/pd fleet_start 2 "$tmp/bin/ansfleet_a" --lifetime 150
+REWIRE_PATCH_DIR=$tmp/pd fleet_start 2 "$tmp/bin/ansfleet_a" --lifetime 600
 pa1=${fleet_pids[0]} pa2=${fleet_pids[1]}
-fleet_start 1 "$tmp/bin/ansfleet_b" --lifetime 150
+fleet_start 1 "$tmp/bin/ansfleet_b" --lifetime 600
 pb=${fleet_pids[2]}
 
+# rewire apply's bound (the module's timeout) and each playbook's: a
+# sanitizer build's transitions can take 10 s and more each (the main
+# thread sleeps under a frame the outside unwinder cannot follow;
+# test_fleet_apply.sh).
+apply_timeout=30 play_timeout=120
+if [ -n "${REWIRE_SANITIZE:-}" ]; then
+	apply_timeout=140 play_timeout=400
+fi
 cat >"$tmp/vars.json" <<JSON
 {"rw": "$rw", "patch": "$patch", "ctl_dir": "$REWIRE_CTL_DIR",
- "exe_a": "$tmp/bin/ansfleet_a", "pa1": $pa1, "pa2": $pa2, "pb": $pb}
+ "exe_a": "$tmp/bin/ansfleet_a", "pa1": $pa1, "pa2": $pa2, "pb": $pb,
+ "apply_timeout": $apply_timeout}
 JSON
 
 # play NAME [ansible-playbook options]: runs $tmp/NAME.yml (or the
@@ -122,7 +131,7 @@ play() {
 	[[ "$name" != *.* ]] || book=$name
 	play_cmd="$* $book"
 	set +e
-	timeout -k 5 120 ansible-playbook -i localhost, -c local \
+	timeout -k 5 "$play_timeout" ansible-playbook -i localhost, -c local \
 		-e "@$tmp/vars.json" "$@" "$book" >"$tmp/play.out" 2>&1
 	prc=$?
 	set -e
@@ -185,7 +194,7 @@ cat >"$tmp/state.yml" <<'YAML'
         patch: "{{ patch }}"
         exe: "{{ exe_a }}"
         rewire: "{{ rw }}"
-        timeout: 30
+        timeout: "{{ apply_timeout }}"
       register: r1
     - set_fact: {t1: "{{ now }}"}
     - name: present again
@@ -319,7 +328,7 @@ answers old "$(now_ns)" "$pb"
 # process started now answers new from its first call.
 [ -f "$tmp/pd/fleet_fix.so" ] ||
 	fail "the roll-out did not persist the patch: $(ls -l "$tmp/pd")"
-REWIRE_PATCH_DIR=$tmp/pd fleet_start 1 "$tmp/bin/ansfleet_a" --lifetime 150
+REWIRE_PATCH_DIR=$tmp/pd fleet_start 1 "$tmp/bin/ansfleet_a" --lifetime 600
 pa3=${fleet_pids[3]}
 first=$(grep -m1 '^change thr=main' "$tmp/fleet.$pa3.out" || true)
 [[ "$first" == *" v=new "* ]] ||

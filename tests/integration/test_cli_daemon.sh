@@ -54,15 +54,22 @@ gone_socket() {
 	fail "the socket of process $1 (exited) is still there: $(ls "$REWIRE_CTL_DIR")"
 }
 
-# ps_only_live: `rewire ps` lists no process that is gone.
+# ps_only_live: `rewire ps` lists no process that is gone. A process of
+# another test may exit between the listing and the check: one found gone
+# must still be listed by a second ps to fail.
 ps_only_live() {
-	local p
+	local p first
 	rwrun ps
 	expect_rc 0 "ps"
 	echo "$out"
+	first=$out
 	while read -r p; do
-		kill -0 "$p" 2>/dev/null || fail "ps lists process $p, which is gone"
-	done < <(awk 'NR > 1 { print $1 }' <<<"$out")
+		kill -0 "$p" 2>/dev/null && continue
+		rwrun ps
+		grep -qx "$p" <<<"$(awk 'NR > 1 { print $1 }' <<<"$out")" &&
+			fail "ps lists process $p, which is gone"
+	done < <(awk 'NR > 1 { print $1 }' <<<"$first")
+	out=$first
 }
 
 step "daemon(3)"

@@ -66,8 +66,9 @@ ps_only_live() {
 	while read -r p; do
 		kill -0 "$p" 2>/dev/null && continue
 		rwrun ps
-		grep -qx "$p" <<<"$(awk 'NR > 1 { print $1 }' <<<"$out")" &&
+		if grep -qx "$p" <<<"$(awk 'NR > 1 { print $1 }' <<<"$out")"; then
 			fail "ps lists process $p, which is gone"
+		fi
 	done < <(awk 'NR > 1 { print $1 }' <<<"$first")
 	out=$first
 }

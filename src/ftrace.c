@@ -1664,34 +1664,38 @@ struct a64_state {
 	bool exact; /* pc is not a return address (first frame, signal) */
 };
 
-static uintptr_t a64_uleb(const uint8_t **p)
+/* A LEB128's bits; @shift and @last (its last byte) for the sign. */
+static uintptr_t a64_leb(const uint8_t **p, unsigned *shift, uint8_t *last)
 {
 	uintptr_t v = 0;
-	unsigned shift = 0;
 	uint8_t b;
 
+	*shift = 0;
 	do {
 		b = *(*p)++;
-		if (shift < 64)
-			v |= (uintptr_t)(b & 0x7f) << shift;
-		shift += 7;
+		if (*shift < 64)
+			v |= (uintptr_t)(b & 0x7f) << *shift;
+		*shift += 7;
 	} while (b & 0x80);
+	*last = b;
 	return v;
+}
+
+static uintptr_t a64_uleb(const uint8_t **p)
+{
+	unsigned shift;
+	uint8_t last;
+
+	return a64_leb(p, &shift, &last);
 }
 
 static intptr_t a64_sleb(const uint8_t **p)
 {
-	uintptr_t v = 0;
-	unsigned shift = 0;
-	uint8_t b;
+	unsigned shift;
+	uint8_t last;
+	uintptr_t v = a64_leb(p, &shift, &last);
 
-	do {
-		b = *(*p)++;
-		if (shift < 64)
-			v |= (uintptr_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while (b & 0x80);
-	if (shift < 64 && (b & 0x40))
+	if (shift < 64 && (last & 0x40))
 		v |= ~(uintptr_t)0 << shift;
 	return (intptr_t)v;
 }

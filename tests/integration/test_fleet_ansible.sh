@@ -202,6 +202,7 @@ cat >"$tmp/state.yml" <<'YAML'
         patch: "{{ patch }}"
         exe: "{{ exe_a }}"
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r2
     - set_fact: {t2: "{{ now }}"}
     - name: absent, one process by pid
@@ -210,6 +211,7 @@ cat >"$tmp/state.yml" <<'YAML'
         state: absent
         pid: "{{ pa1 }}"
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r3
     - set_fact: {t3: "{{ now }}"}
     - name: absent, by exe
@@ -218,6 +220,7 @@ cat >"$tmp/state.yml" <<'YAML'
         state: absent
         exe: "{{ exe_a }}"
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r4
     - set_fact: {t4: "{{ now }}"}
     - name: a selector that matches nothing
@@ -225,6 +228,7 @@ cat >"$tmp/state.yml" <<'YAML'
         patch: "{{ patch }}"
         exe: /nonexistent/program
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r5
     - name: the same with require_match
       rewire.fleet.rewire_patch:
@@ -232,6 +236,7 @@ cat >"$tmp/state.yml" <<'YAML'
         exe: /nonexistent/program
         require_match: true
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r6
       ignore_errors: true
     - set_fact: {t5: "{{ now }}"}
@@ -240,6 +245,7 @@ cat >"$tmp/state.yml" <<'YAML'
         patch: "{{ patch }}"
         comm: "ansfleet_*"
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r7
       ignore_errors: true
     - set_fact: {t6: "{{ now }}"}
@@ -249,6 +255,7 @@ cat >"$tmp/state.yml" <<'YAML'
         state: absent
         comm: "ansfleet_*"
         rewire: "{{ rw }}"
+        timeout: "{{ apply_timeout }}"
       register: r8
     - set_fact: {t7: "{{ now }}"}
     - copy:

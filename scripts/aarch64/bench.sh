@@ -66,7 +66,7 @@ table() { # BIN VARIANTS...
 table "$b/bench/rw-bench" direct static_call indirect retpoline plain key \
 	flag plain_default key_default flag_default plain_natural \
 	key_natural key_natural_rw
-for x in rw-bench-tp rw-bench-pv rw-bench-lp; do
+for x in rw-bench-tp rw-bench-pv rw-bench-lp rw-bench-ftrace; do
 	if [ -x "$b/bench/$x" ]; then
 		table "$b/bench/$x" $("$b/bench/$x" --list)
 	else

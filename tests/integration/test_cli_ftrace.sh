@@ -18,9 +18,6 @@ source "$(dirname "$0")/cli/common.sh"
 if [ "$backend" = generic ]; then
 	skip "function tracing needs code patching (generic backend)"
 fi
-# Graph mode (--graph) on both backends that patch code (graph=0 would
-# check that it is refused with a message instead).
-graph=1
 
 # The last "entry NAME=BYTES" the target printed.
 entry_of() {
@@ -131,11 +128,6 @@ assert n == 600, n
 fi
 
 step "--graph: nesting and durations"
-if [ "$graph" -eq 0 ]; then
-	rwrun trace "$tpid" --function ft_work --graph
-	[ "$rc" -ne 0 ] || fail "--graph on aarch64: exit code 0"
-	expect_err "graph tracing" "--graph on aarch64: the message"
-else
 trace_bg "$tmp/ev4" --function ft_work --function ft_leaf --graph
 expect_err "with returns" "graph start message"
 phase usr1
@@ -179,7 +171,6 @@ END {
 }' "$tmp/ev4" >"$tmp/nest"
 [ "$(cat "$tmp/nest")" = "600 600 0" ] ||
 	fail "graph: calls of ft_work, ft_leaf and broken lines: $(cat "$tmp/nest")"
-fi
 
 step "a tracepoint and functions in one session"
 rw_bg "$tmp/ev5" trace "$tpid" ft_phase --function ft_work
@@ -194,11 +185,7 @@ trace_end
 	fail "mixed session: ft_work calls"
 
 step "the command killed: the process detaches"
-if [ "$graph" -eq 1 ]; then
-	trace_bg "$tmp/ev6" --function ft_work --function ft_leaf --graph
-else
-	trace_bg "$tmp/ev6" --function ft_work --function ft_leaf
-fi
+trace_bg "$tmp/ev6" --function ft_work --function ft_leaf --graph
 phase usr1
 [ "$(entry_of ft_leaf)" != "$leaf0" ] || fail "ft_leaf not patched"
 kill -9 "$bg_pid"

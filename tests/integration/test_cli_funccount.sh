@@ -15,9 +15,6 @@ cxx_target=${FT_TARGET_CXX:-$REWIRE_BUILD_DIR/tests/cli_ftrace/ft_target_cxx}
 if [ "$backend" = generic ]; then
 	skip "function tracing needs code patching (generic backend)"
 fi
-# funclatency needs graph mode (x86-64 and aarch64; graph=0 would check
-# that it is refused with a message instead).
-graph=1
 
 entry_of() {
 	grep -E "^entry $1=" "$tlog" | tail -n 1 | cut -d= -f2
@@ -103,12 +100,6 @@ assert s == 600 or len(lines) == 1, s
 " "$tmp/fc2" || fail "funccount --json"
 fi
 
-if [ "$graph" -eq 0 ]; then
-	step "funclatency: refused on aarch64"
-	rwrun funclatency "$tpid" ft_sleep_1ms
-	[ "$rc" -ne 0 ] || fail "funclatency on aarch64: exit code 0"
-	expect_err "graph tracing" "funclatency on aarch64: the message"
-else
 step "funclatency: a 1 ms sleep"
 agg_bg "$tmp/fl1" funclatency "$tpid" ft_sleep_1ms
 phase usr2
@@ -147,7 +138,6 @@ assert s['count'] == 20, s
 assert sum(b['count'] for b in s['hist']) == 20, s
 assert all(b['from'] >= 512 * 1024 for b in s['hist']), s
 " "$tmp/fl2" || fail "funclatency --per-function --json"
-fi
 fi
 
 step "bad input"

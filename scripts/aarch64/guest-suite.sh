@@ -33,4 +33,45 @@ find "$build" -name CTestTestfile.cmake | while read -r f; do
 		print out $0
 	}' "$f" >"$f.scaled" && mv "$f.scaled" "$f"
 done
-exec ctest "$@"
+
+# A hang shows its threads: every 15 s, a test program (a process whose
+# executable is in the build tree) that has run for REWIRE_VM_HANG_REPORT
+# seconds (default 200; a test has run for minutes only when something
+# is wrong) gets each thread's state, wait channel, syscall line (pc, sp)
+# and kernel stack printed once, with its maps, before ctest's timeout
+# kills it without a word.
+hang_after=${REWIRE_VM_HANG_REPORT:-200}
+(
+	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+	declare -A told
+	while sleep 15; do
+		up=$(cut -d' ' -f1 /proc/uptime)
+		for d in /proc/[0-9]*; do
+			exe=$(readlink "$d/exe" 2>/dev/null) || continue
+			case $exe in "$build"/*) ;; *) continue ;; esac
+			pid=${d#/proc/}
+			[ -z "${told[$pid]:-}" ] || continue
+			start=$(awk '{print $22}' "$d/stat" 2>/dev/null) || continue
+			[ -n "$start" ] || continue
+			age=$(awk -v u="$up" -v s="$start" -v hz="$hz" 'BEGIN { printf "%d", u - s / hz }')
+			[ "$age" -ge "$hang_after" ] || continue
+			told[$pid]=1
+			{
+				echo "=== guest-suite: $exe (pid $pid) running for ${age}s:"
+				for t in "$d"/task/*; do
+					echo "  thread ${t##*/} $(cat "$t/comm" 2>/dev/null)" \
+						"state $(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+						"wchan $(cat "$t/wchan" 2>/dev/null)"
+					echo "    syscall $(cat "$t/syscall" 2>/dev/null)"
+					sed 's/^/    kstack /' "$t/stack" 2>/dev/null | head -8
+				done
+				grep ' r-xp ' "$d/maps" 2>/dev/null | sed 's/^/  map /'
+			} >&2
+		done
+	done
+) &
+watcher=$!
+ctest "$@"
+status=$?
+kill "$watcher" 2>/dev/null
+exit $status

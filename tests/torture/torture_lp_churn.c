@@ -37,8 +37,8 @@
  * - every enable that the holder blocks stays in transition (ENABLING,
  *   the holder pending: ON_STACK, BUSY if it woke during the check from
  *   outside, UNWIND_FAILED in builds with frame pointers); every
- *   transition completes within 10 s (otherwise the pending threads are
- *   printed);
+ *   transition completes within 10 s, times rw_test_time_scale()
+ *   (otherwise the pending threads are printed);
  * - the entry holds a jmp when STABLE_NEW and the original NOPs when
  *   STABLE_OLD;
  * - at least 20 cycles and 2,000 threads.
@@ -75,9 +75,18 @@ long churn_func(long x, int hold);
 
 static _Atomic int holder_in, hold_release;
 
+/* Every pause here is times rw_test_time_scale(): emulated, a check of a
+ * blocked thread from outside takes longer than a 100 us pause, so a
+ * thread that polls that fast always moved during the check (BUSY) and
+ * held the transition; scaled, the pauses keep their native proportion to
+ * the work. */
 static void sleep_ns(long ns)
 {
-	struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
+	struct timespec ts;
+
+	ns *= (long)rw_test_time_scale();
+	ts.tv_sec = ns / 1000000000L;
+	ts.tv_nsec = ns % 1000000000L;
 
 	nanosleep(&ts, NULL);
 }
@@ -397,7 +406,7 @@ static void wait_done(struct rw_patch *p, int state, const char *what)
 {
 	struct rw_patch_info info;
 
-	must(p, rw_patch_wait(p, WAIT_MS), what);
+	must(p, rw_patch_wait(p, WAIT_MS * (int)rw_test_time_scale()), what);
 	CHECK_EQ(state_of(p, &info), state);
 	CHECK_EQ(info.npending, 0);
 	t_sum += info.transition_ns;

@@ -599,11 +599,16 @@ static int nocfi_cb(void *arg)
 
 static _Atomic pid_t alt_tid;
 static _Atomic int alt_stop;
+/* How long alt_sleep sleeps: 200 us natively, 25 times more where the
+ * tests' waits are scaled (emulated, a check from outside takes longer
+ * than 200 us, so the sleeper woke during every check: BUSY, never
+ * ON_STACK). */
+static long alt_sleep_ns = 200000;
 
 static NOINLINE SAVES_RBP __attribute__((section("rwt_alt"))) void
 alt_sleep(void)
 {
-	struct timespec ts = { 0, 200000 };
+	struct timespec ts = { 0, alt_sleep_ns };
 
 	CLOBBER_RBP();
 	sys_nanosleep(&ts, NULL);
@@ -643,6 +648,8 @@ static void test_robust(void)
 	c = mk(&U, 1, NULL, 0);
 	CHECK_EQ(rw__lp_check_blocked(0x3ffffff0, &c), -ESRCH);
 
+	if (rw_test_time_scale() > 1)
+		alt_sleep_ns = 5000000;
 	CHECK_EQ(pthread_create(&t, NULL, alt_thread, NULL), 0);
 	while (!(tid = atomic_load(&alt_tid)))
 		sched_yield();

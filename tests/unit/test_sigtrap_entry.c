@@ -18,6 +18,7 @@
 #include <rewire/config.h>
 
 #include "check.h"
+#include "wait_child.h"
 
 #ifndef RW_BACKEND_PATCHING
 int main(void)
@@ -238,6 +239,7 @@ static int child(enum entry e, bool before)
 
 static bool run_case(enum entry e, bool before)
 {
+	char what[128];
 	int status;
 	pid_t pid;
 
@@ -246,7 +248,12 @@ static bool run_case(enum entry e, bool before)
 	CHECK(pid >= 0);
 	if (pid == 0)
 		_exit(child(e, before));
-	CHECK(waitpid(pid, &status, 0) == pid);
+	/* A case takes about 2 s (FLIP_NS); a hang is reported with the
+	 * child's threads. */
+	snprintf(what, sizeof(what), "%s %s rewire's handler", names[e],
+		 before ? "before" : "after");
+	if (rw_test_wait_child(pid, &status, 60000, what))
+		return false;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return true;
 	fprintf(stderr, "%s %s rewire's handler: %s %d\n", names[e],

@@ -9,22 +9,31 @@
 # (rw-bench --callgrind VARIANT --iters N): the difference over ITERS is
 # the loop's count per iteration, start-up and set-up cancelled.
 #
-#   scripts/aarch64/bench.sh [--build DIR] [--iters N]
-#     --build DIR  a built aarch64 tree (default build/aarch64:
-#                  cmake --preset aarch64 && cmake --build --preset aarch64)
-#     --iters N    default 100000
+#   scripts/aarch64/bench.sh [--build DIR] [--iters N] [--only BENCH]
+#     --build DIR   a built aarch64 tree (default build/aarch64:
+#                   cmake --preset aarch64 && cmake --build --preset aarch64)
+#     --iters N     default 100000
+#     --only BENCH  one table: rw-bench, rw-bench-tp, rw-bench-pv,
+#                   rw-bench-lp or rw-bench-ftrace (default all)
 # Exit 77 when the VM cannot be had.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 
-build=$src/build/aarch64 iters=100000
+build=$src/build/aarch64 iters=100000 only=all
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$(cd "$2" && pwd); shift 2 ;;
 	--iters) iters=$2; shift 2 ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	--only)
+		case $2 in
+		rw-bench | rw-bench-tp | rw-bench-pv | rw-bench-lp | rw-bench-ftrace) only=$2 ;;
+		*) echo "bench.sh: --only: no benchmark $2" >&2; exit 2 ;;
+		esac
+		shift 2
+		;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -39,10 +48,15 @@ aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -o "$build/aarch64-vm/insn-count
 # The guest's part: bash, in the VM.
 cat >"$build/aarch64-vm/bench-guest.sh" <<'GUEST'
 set -u
-b=$1 n=$2
+b=$1 n=$2 only=$3
 ic=$b/aarch64-vm/insn-count
 count() { # BIN VARIANT ITERS
-	"$ic" "$1" --callgrind "$2" --iters "$3" 2>&1 >/dev/null |
+	# rw-bench-ftrace's loop runs in its main thread, and its session
+	# variants start the rewire command, whose work (formatting each
+	# record) callgrind leaves out on x86-64: its main thread alone.
+	local only=
+	[ "$(basename "$1")" != rw-bench-ftrace ] || only=--main-thread
+	"$ic" $only "$1" --callgrind "$2" --iters "$3" 2>&1 >/dev/null |
 		sed -n 's/^insn-count: //p' | tail -n1
 }
 table() { # BIN VARIANTS...
@@ -63,11 +77,14 @@ table() { # BIN VARIANTS...
 	done
 }
 "$ic" true 2>/dev/null || { echo "bench: no instruction counter"; exit 77; }
-table "$b/bench/rw-bench" direct static_call indirect retpoline plain key \
-	flag plain_default key_default flag_default plain_natural \
-	key_natural key_natural_rw
+[ "$only" != all ] && [ "$only" != rw-bench ] ||
+	table "$b/bench/rw-bench" direct static_call indirect retpoline \
+		plain key flag plain_default key_default flag_default \
+		plain_natural key_natural key_natural_rw
 for x in rw-bench-tp rw-bench-pv rw-bench-lp rw-bench-ftrace; do
-	if [ -x "$b/bench/$x" ]; then
+	if [ "$only" != all ] && [ "$only" != "$x" ]; then
+		continue
+	elif [ -x "$b/bench/$x" ]; then
 		table "$b/bench/$x" $("$b/bench/$x" --list)
 	else
 		printf '\n%s: not built, skipped\n' "$x"
@@ -76,4 +93,4 @@ done
 GUEST
 "$here/vm.sh" --icount --build "$build" --cwd "$build" \
 	--timeout "${REWIRE_VM_TIMEOUT:-1800}" -- \
-	bash "$build/aarch64-vm/bench-guest.sh" "$build" "$iters"
+	bash "$build/aarch64-vm/bench-guest.sh" "$build" "$iters" "$only"

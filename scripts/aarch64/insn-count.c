@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * insn-count CMD [ARG...]: run CMD and print the user-mode instructions it
- * (and its threads and children) retired, from the PMU's instructions
- * event, on stderr as "insn-count: N". For the aarch64 VM booted with
+ * insn-count [--main-thread] CMD [ARG...]: run CMD and print the user-mode
+ * instructions it (and its threads and children; with --main-thread, its
+ * first thread alone) retired, from the PMU's instructions event, on
+ * stderr as "insn-count: N". --main-thread is for a program whose measured
+ * loop runs in its main thread while children it starts work in
+ * proportion (rw-bench-ftrace's session variants: the rewire command
+ * formats every record; callgrind, the x86-64 counter, leaves children
+ * out too). For the aarch64 VM booted with
  * vm.sh --icount, where qemu counts instructions exactly (without
  * -icount TCG has no such event and this exits 77). Exit status: CMD's.
  */
@@ -22,11 +27,18 @@ int main(int argc, char **argv)
 	struct perf_event_attr a;
 	int go[2], fd, status;
 	uint64_t count;
+	int inherit = 1;
 	pid_t pid;
 	char c;
 
+	if (argc > 1 && !strcmp(argv[1], "--main-thread")) {
+		inherit = 0;
+		argv++;
+		argc--;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: insn-count CMD [ARG...]\n");
+		fprintf(stderr,
+			"usage: insn-count [--main-thread] CMD [ARG...]\n");
 		return 2;
 	}
 	if (pipe(go))
@@ -52,7 +64,7 @@ int main(int argc, char **argv)
 	a.config = PERF_COUNT_HW_INSTRUCTIONS;
 	a.disabled = 1;
 	a.enable_on_exec = 1;
-	a.inherit = 1;
+	a.inherit = inherit;
 	a.exclude_kernel = 1;
 	a.exclude_hv = 1;
 	fd = (int)syscall(__NR_perf_event_open, &a, pid, -1, -1, 0);

@@ -3229,6 +3229,7 @@ RW_EXPORT int pthread_setcancelstate(int state, int *old)
 }
 
 typedef int (*pthread_cancel_fn)(pthread_t);
+#define CANCEL_ROUNDS 30
 RW_EXPORT int pthread_cancel(pthread_t th)
 {
 	RW_NEXT(pthread_cancel_fn, pthread_cancel)
@@ -3241,12 +3242,29 @@ RW_EXPORT int pthread_cancel(pthread_t th)
 		atomic_store(&sh->cancel_pending, 1);
 		if (sh == ft_tls.sh) {
 			restore_fn(sh, NULL);
-		} else {
-			struct rw_tid_list late;
+			break;
+		}
+		/* The target must have unhooked its frames before glibc's
+		 * cancel signal reaches it: both pending, the kernel gives
+		 * it SIGCANCEL (32) first, ours (a higher real-time signal)
+		 * after, so an unwinder could meet a hooked frame. A target
+		 * slow to answer (a starved machine) is asked again, for up
+		 * to CANCEL_ROUNDS seconds; past that, the cancel goes on. */
+		for (int round = 0; round < CANCEL_ROUNDS; round++) {
+			struct rw_tid_list late = { 0 };
+			int r = rw__on_threads(restore_fn, sh, restore_filter,
+					       sh, 1000, &late);
 
-			(void)rw__on_threads(restore_fn, sh, restore_filter, sh,
-					     1000, &late);
 			rw_tid_list_free(&late);
+			if (r != -RW_ERR_THREAD_TIMEOUT ||
+			    atomic_load(&sh->no_hijack) ||
+			    !atomic_load(&sh->tid))
+				break;
+			if (round == CANCEL_ROUNDS - 1)
+				rw__log("pthread_cancel: thread %d did not "
+					"unhook its traced frames in %d s",
+					(int)atomic_load(&sh->tid),
+					CANCEL_ROUNDS);
 		}
 		break;
 	}

@@ -413,10 +413,45 @@ static inline void lp_go_checked(struct rw_patch *p, bool enable,
 				 int timeout_ms)
 {
 	int err = lp_go(p, enable, timeout_ms);
+	struct rw_patch_info info;
 
 	if (err) {
 		fprintf(stderr, "%s: %s: %s\n", enable ? "enable" : "disable",
 			rw_strerror(err), rw_patch_last_error());
+		/* Which threads held it, and why (enum rw_patch_thread_why),
+		 * with their state in the kernel. */
+		if (rw_patch_state(p, &info) == 0) {
+			fprintf(stderr,
+				"  state %d, %zu/%zu switched, %u rounds, "
+				"%.3f ms, %zu pending:\n",
+				info.state, info.threads_switched,
+				info.threads_total, info.attempts,
+				(double)info.transition_ns / 1e6,
+				info.npending);
+			for (size_t i = 0;
+			     i < info.npending && i < RW_PATCH_INFO_THREADS;
+			     i++) {
+				char path[64], st[256] = "";
+				FILE *f;
+
+				snprintf(path, sizeof(path),
+					 "/proc/self/task/%d/stat",
+					 (int)info.pending[i].tid);
+				f = fopen(path, "r");
+				if (f) {
+					if (!fgets(st, sizeof(st), f))
+						st[0] = 0;
+					fclose(f);
+				}
+				fprintf(stderr,
+					"    tid %d why %d ip %#lx '%s': %s",
+					(int)info.pending[i].tid,
+					info.pending[i].why,
+					(unsigned long)info.pending[i].ip,
+					info.pending[i].func,
+					st[0] ? st : "(gone)\n");
+			}
+		}
 		exit(1);
 	}
 	CHECK_EQ(lp_state(p), enable ? RW_PATCH_ENABLED : RW_PATCH_DISABLED);

@@ -218,16 +218,31 @@ static bool stepped_is_sigreturn(uintptr_t ip, uintptr_t addr)
  */
 #ifdef RW_BACKEND_AARCH64
 /*
- * aarch64: not done. Graph tracing's return trampoline there (if any)
- * keeps no return address slot that this walk knows; the frame counts as
- * busy (the trampoline is in the busy ranges): never a wrong verdict,
- * only a later one.
+ * aarch64: the shadow stack names a hooked frame by its CFA minus 8 (the
+ * function's SP at entry, which is the caller's SP after the return:
+ * src/ftrace.c), so the key is the caller's SP - 8 here too. The fresh
+ * context gets x19-x29 and sp as this step computed them (what the
+ * trampoline would return with) and the real return address as pc.
  */
 static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
 {
-	(void)cur;
-	(void)ctx;
-	return -1;
+	unw_word_t sp, v;
+	uintptr_t real;
+
+	if (unw_get_reg(cur, UNW_REG_SP, &sp) < 0)
+		return -1;
+	real = rw__entry_real_return(rw__gettid(), sp - sizeof(uintptr_t));
+	if (!real)
+		return -1;
+	memset(ctx, 0, sizeof(*ctx));
+	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++) {
+		if (unw_get_reg(cur, i, &v) < 0)
+			return -1;
+		ctx->uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
+	}
+	ctx->uc_mcontext.pc = real;
+	ctx->uc_mcontext.sp = sp;
+	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
 }
 #else
 static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)

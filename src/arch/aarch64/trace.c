@@ -115,9 +115,8 @@
  *
  * Live patching's stack checks find the real caller through the
  * trampoline with rw__entry_real_return(tid, sp - 8), the same call on
- * both machines: the outside check (unwind_remote.c) does; the thread's
- * own check (unwind.c, through_tramp) still counts such a frame busy on
- * aarch64 (never a wrong verdict, a later one).
+ * both machines: the outside check (unwind_remote.c) and the thread's own
+ * check (unwind.c, through_tramp; test_lp_tramp).
  */
 #include "../arch.h"
 #include "a64.h"

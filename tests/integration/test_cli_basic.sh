@@ -247,7 +247,7 @@ if [ -z "${REWIRE_SANITIZE:-}" ]; then
 fi
 ntarget=$((ntarget + 1))
 tlog=$tmp/target.$ntarget.out
-"$rw" run -- "$target" --lifetime 120 >"$tlog" 2>"$tmp/target.$ntarget.err" &
+"$rw" run -- "$target" --lifetime 900 >"$tlog" 2>"$tmp/target.$ntarget.err" &
 tpid=$!
 bg_pids+=("$tpid")
 wait_socket "$tpid"

@@ -101,7 +101,7 @@ ctl_dir() {
 
 step "1. a target in its own pid and mount namespaces"
 tlog=$tmp/ctr.out
-container root "$tlog" "$rw" run -- "$target" --lifetime 120
+container root "$tlog" "$rw" run -- "$target" --lifetime 900
 hpid=$cpid
 wait_log "$tlog" '^ready pid=1$'
 echo "host pid $hpid, its own pid 1"
@@ -210,7 +210,7 @@ expect_err "refusing the control directory /tmp/ctl in the namespace of process 
 	"a link as the container's directory"
 
 step "3. the same user, not root"
-container $nobody "$tmp/ctr2.out" "$rw" run -- "$target" --lifetime 120
+container $nobody "$tmp/ctr2.out" "$rw" run -- "$target" --lifetime 900
 npid=$cpid
 wait_log "$tmp/ctr2.out" '^ready pid=1$'
 [ "$(stat -c %u "/proc/$npid")" = $nobody ] || fail "the target does not run as $nobody"

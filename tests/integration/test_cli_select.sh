@@ -36,7 +36,7 @@ target_a=$target
 start_sel() {
 	ntarget=$((ntarget + 1))
 	tlog=$tmp/target.$ntarget.out
-	REWIRE_CTL=1 "$1" --lifetime 100 >"$tlog" 2>"$tmp/target.$ntarget.err" &
+	REWIRE_CTL=1 "$1" --lifetime 900 >"$tlog" 2>"$tmp/target.$ntarget.err" &
 	tpid=$!
 	bg_pids+=("$tpid")
 	wait_socket "$tpid"
@@ -323,13 +323,13 @@ run_as() {
 }
 ntarget=$((ntarget + 1))
 nlog=$tmp/target.$ntarget.out
-run_as 65534 "$target_a" --lifetime 100 >>"$nlog" 2>&1 &
+run_as 65534 "$target_a" --lifetime 900 >>"$nlog" 2>&1 &
 npid=$!
 bg_pids+=("$npid")
 wait_log "$nlog" '^ready'
 ntarget=$((ntarget + 1))
 ulog=$tmp/target.$ntarget.out
-run_as $third "$target_b" --lifetime 100 >"$ulog" 2>&1 &
+run_as $third "$target_b" --lifetime 900 >"$ulog" 2>&1 &
 upid=$!
 bg_pids+=("$upid")
 wait_log "$ulog" '^ready'

@@ -33,7 +33,7 @@ start_snap_target() {
 	# About 10,000 events per second per thread (--work), so that the
 	# checks stay quick; niced, so that the test's own commands get the
 	# CPU they need on a busy machine.
-	REWIRE_CTL=1 nice -n 10 "$snap_target" --lifetime 120 --work 20000 \
+	REWIRE_CTL=1 nice -n 10 "$snap_target" --lifetime 900 --work 20000 \
 		>"$tlog" 2>"$terr" &
 	tpid=$!
 	bg_pids+=("$tpid")

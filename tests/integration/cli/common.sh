@@ -163,7 +163,7 @@ json() {
 		echo "__nopython__"
 		return 0
 	fi
-	python3 -c "import json, sys
+	python3 -S -c "import json, sys
 d = json.loads(sys.stdin.read())
 print($1)" <<<"$out" || fail "JSON check '$1' on: $out"
 }

@@ -14,13 +14,22 @@
 # shellcheck source=cli/common.sh disable=SC2119
 source "$(dirname "$0")/cli/common.sh"
 
-if [ "$backend" != x86_64 ]; then
-	skip "live patching needs the x86_64 backend"
-fi
+case $backend in
+x86_64 | aarch64) ;;
+*) skip "live patching needs a patching backend (x86_64, aarch64)" ;;
+esac
 fix=$patchdir/cli_fix.so
 stall=$patchdir/cli_stall.so
 if [ ! -f "$fix" ] || [ ! -f "$stall" ]; then
 	fail "patches not built in $patchdir"
+fi
+
+# The emulated machine runs everything slower (REWIRE_TEST_TIME_SCALE, as
+# rw_test_time_scale() in tests/common/check.h): the command takes seconds
+# there to start and send its request, so its --timeout scales with it.
+scale=${REWIRE_TEST_TIME_SCALE:-1}
+if ! [[ $scale =~ ^[0-9]+$ ]] || [ "$scale" -lt 1 ] || [ "$scale" -gt 100 ]; then
+	scale=1
 fi
 
 no_patches() {
@@ -93,7 +102,7 @@ no_patches "after the bad files"
 [ "$(last_value compute)" = 41 ] || fail "a refused patch changed the target"
 
 step "a stalled transition: --timeout, force, unpatch"
-rwrun patch "$tpid" "$stall" --timeout 3
+rwrun patch "$tpid" "$stall" --timeout $((3 * scale))
 expect_rc 5 "patch --timeout"
 expect_err "patch cli_stall: .*waits for [0-9]+ threads? of process $tpid" "pending threads listed"
 expect_err "^[0-9]+ +cli-holder +[a-z]" "the holder is named"

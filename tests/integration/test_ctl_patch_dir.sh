@@ -17,9 +17,10 @@
 # shellcheck source=cli/common.sh disable=SC2119
 source "$(dirname "$0")/cli/common.sh"
 
-if [ "$backend" != x86_64 ]; then
-	skip "live patching needs the x86_64 backend"
-fi
+case $backend in
+x86_64 | aarch64) ;;
+*) skip "live patching needs a patching backend (x86_64, aarch64)" ;;
+esac
 if [ -z "${KV_SERVER:-}" ] || [ ! -x "$KV_SERVER" ]; then
 	skip "the kv example is not built"
 fi

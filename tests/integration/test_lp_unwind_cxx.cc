@@ -6,14 +6,23 @@
  * libpulp gave up its consistency model because of this: a redirection
  * that leaves a frame the unwinder cannot read breaks both. rewire's
  * entries are jumps (a NOP run, a jmp to a dispatcher, a jmp to the new
- * function or to a far stub), and the dispatcher only clobbers r11 and
- * the flags, so the unwinder never sees any of them: the frames are the
- * patched functions' own. This test proves it.
+ * function or to a far stub; on aarch64 two NOPs whose first becomes a B),
+ * and the dispatcher only clobbers r11 (aarch64: x16 and x17) and the
+ * flags, leaving the stack and the return address as the call left them,
+ * so the unwinder never sees any of them: the frames are the patched
+ * functions' own. This test proves it, with libgcc's unwinder (the C++
+ * exceptions) and glibc's cancellation unwinding; on aarch64 the program,
+ * its library and the patch are built with -mbranch-protection=standard,
+ * as arm64 distributions build them, so every frame that saves its
+ * return address signs it (pac-ret: PACIASP after the entry's NOPs), and
+ * the unwinder reads such frames (DW_CFA_AARCH64_negate_ra_state) above
+ * and below the patched entries and the dispatchers.
  *
  * Two patched functions (lp_unwind_cxx/lpu.h): lpu_work() in this program,
  * whose patched entry ends as a jump to a far stub (a PIE program and a
  * dlopen'ed patch are far apart), and lpu_dso_work() in liblpu_dso.so,
- * whose entry ends as a direct jmp to the new function. Old versions are
+ * whose entry ends as a direct jmp to the new function when it is in reach
+ * (x86-64: +-2 GiB, aarch64's B: +-128 MiB). Old versions are
  * side 1, new ones (lpu_patch.so, C++) side 2. For each function and in
  * each state, unpatched (NOPs), enabling (entry -> dispatcher; a thread
  * blocked in lpu_work() keeps the transition open), enabled, disabling
@@ -52,6 +61,24 @@
 #define WAIT_MS 10000
 
 /*
+ * The entry after the landing pad (lp_test.h): x86-64's five NOP bytes,
+ * aarch64's two NOP instructions. The jump written there reaches
+ * [JUMP_MIN, JUMP_MAX] from JUMP_BASE bytes past its start: jmp rel32
+ * from its end, aarch64's B (imm26 * 4) from itself.
+ */
+#if defined(__aarch64__)
+#define ENTRY_LEN 8
+#define JUMP_BASE 0
+#define JUMP_MIN (-(INT64_C(1) << 27))
+#define JUMP_MAX ((INT64_C(1) << 27) - 4)
+#else
+#define ENTRY_LEN 5
+#define JUMP_BASE 5
+#define JUMP_MIN INT32_MIN
+#define JUMP_MAX INT32_MAX
+#endif
+
+/*
  * ASan builds: with its default fake-stack setting, GCC 12's ASan trips
  * over pthread_cancel() of a thread whose frames have C++ cleanups, with
  * or without rewire ("CHECK failed: asan_thread.cpp:371 ...
@@ -79,7 +106,7 @@ struct target {
 	const char *name;
 	lpu_work_t work;
 	uintptr_t new_fn; /* from the patch's descriptor */
-	uint8_t orig[5];
+	uint8_t orig[ENTRY_LEN];
 };
 
 static struct target targets[2];
@@ -136,18 +163,28 @@ static uintptr_t entry_target(const struct target *t)
 	return lp_entry_jmp(fn_addr(t));
 }
 
+/* The whole entry (ENTRY_LEN bytes: lp_entry_read() copies five). */
+static void entry_read(const struct target *t, uint8_t out[ENTRY_LEN])
+{
+	const volatile uint8_t *s = lp_entry_sled(fn_addr(t));
+
+	for (int i = 0; i < ENTRY_LEN; i++)
+		out[i] = s[i];
+}
+
 static void print_entry(const struct target *t)
 {
-	uint8_t s[5];
+	uint8_t s[ENTRY_LEN];
 	uintptr_t to = entry_target(t);
 
-	lp_entry_read(fn_addr(t), s);
-	printf("    entry of %s: %02x %02x %02x %02x %02x", t->name, s[0], s[1],
-	       s[2], s[3], s[4]);
+	entry_read(t, s);
+	printf("    entry of %s:", t->name);
+	for (int i = 0; i < ENTRY_LEN; i++)
+		printf(" %02x", s[i]);
 	if (to && to == t->new_fn)
 		printf(" (jmp to the new function)");
 	else if (to && lp_stub_target(to) == t->new_fn)
-		printf(" (jmp to a far stub: jmp *%#lx)",
+		printf(" (jmp to a far stub to %#lx)",
 		       static_cast<unsigned long>(t->new_fn));
 	else if (to)
 		printf(" (jmp to %#lx: a dispatcher)",
@@ -423,8 +460,8 @@ int main()
 {
 	struct rw_patch *p = nullptr;
 
-#ifndef RW_BACKEND_X86_64
-	SKIP("live patching needs the x86_64 backend");
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
+	SKIP("live patching needs a patching backend (x86_64, aarch64)");
 #endif
 	setvbuf(stdout, nullptr, _IOLBF, 0);
 	CHECK_EQ(lpu_init(), 0);
@@ -435,9 +472,8 @@ int main()
 		dlsym(RTLD_DEFAULT, "lpu_dso_work"));
 	CHECK(targets[1].work);
 	for (auto &t : targets) {
-		lp_entry_read(fn_addr(&t), t.orig);
-		for (int i = 0; i < 5; i++)
-			CHECK_EQ(t.orig[i], 0x90);
+		entry_read(&t, t.orig);
+		CHECK(lp_entry_is_nops(fn_addr(&t)));
 	}
 
 	steady("unpatched", 1);
@@ -453,11 +489,11 @@ int main()
 		intptr_t dist = static_cast<intptr_t>(
 			d->new_fn - (reinterpret_cast<uintptr_t>(
 					     lp_entry_sled(fn_addr(d))) +
-				     5));
+				     JUMP_BASE));
 
 		printf("    %s: new function %+ld bytes from its entry\n",
 		       d->name, static_cast<long>(dist));
-		if (dist >= INT32_MIN && dist <= INT32_MAX)
+		if (dist >= JUMP_MIN && dist <= JUMP_MAX)
 			CHECK_EQ(entry_target(d), d->new_fn);
 		/* The program's entry: the new function, directly or
 		 * through a far stub, never a dispatcher. */
@@ -469,8 +505,12 @@ int main()
 	}
 	transition(p, false);
 	steady("disabled", 1);
-	for (auto &t : targets)
-		CHECK(lp_entry_is(fn_addr(&t), t.orig));
+	for (auto &t : targets) {
+		uint8_t now[ENTRY_LEN];
+
+		entry_read(&t, now);
+		CHECK(!memcmp(now, t.orig, ENTRY_LEN));
+	}
 	CHECK_OK(rw_patch_unload(p));
 	printf("ok\n");
 	return 0;

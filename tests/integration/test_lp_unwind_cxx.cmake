@@ -21,3 +21,15 @@ target_include_directories(lpu_patch PRIVATE ${lpu_src})
 target_link_libraries(lpu_patch PRIVATE lpu_dso)
 target_compile_definitions(${RW_TEST_TARGET} PRIVATE
 	LPU_PATCH="$<TARGET_FILE:lpu_patch>")
+
+# aarch64: everything built as arm64 distributions build programs
+# (-mbranch-protection=standard): each frame that saves its return address
+# signs it (PACIASP, DW_CFA_AARCH64_negate_ra_state in its CFI), and the
+# exceptions and the cancellations unwind through such frames above and
+# below the patched entries.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+	foreach(t lpu_dso lpu_patch ${RW_TEST_TARGET})
+		target_compile_options(${t} PRIVATE
+			-mbranch-protection=standard)
+	endforeach()
+endif()

@@ -28,10 +28,11 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing and live patching need the x86_64 backend");
+	SKIP("function tracing and live patching need a backend that "
+	     "patches code (x86_64, aarch64)");
 }
 #else
 
@@ -75,19 +76,17 @@ static void check_entry(const char *what, int cycle)
 	if (!traced && !patched)
 		ok = lp_entry_is_nops(fn);
 	else if (!traced)
-		ok = lp_entry_target(fn) == lp_new_func_of(PATCH, 0);
+		ok = ftc_entry_jump(fn) &&
+		     lp_entry_target(fn) == lp_new_func_of(PATCH, 0);
 	else
-		ok = lp_entry_jmp(fn) != 0 &&
+		ok = ftc_entry_jump(fn) &&
 		     !lp_in_object(lp_entry_target(fn), "ftc_patch_leaf");
 	if (!ok) {
-		uint8_t b[5];
-
-		lp_entry_read(fn, b);
+		ftc_entry_show(fn, "now");
 		fprintf(stderr,
-			"cycle %d, after %s: the entry %02x %02x %02x %02x "
-			"%02x is not what a%s%s entry holds\n",
-			cycle, what, b[0], b[1], b[2], b[3], b[4],
-			traced ? " traced" : "",
+			"cycle %d, after %s: the entry is not what a%s%s "
+			"entry holds\n",
+			cycle, what, traced ? " traced" : "",
 			patched ? " patched" : "n idle");
 		exit(1);
 	}
@@ -179,4 +178,4 @@ int main(void)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

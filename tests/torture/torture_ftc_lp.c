@@ -22,7 +22,14 @@
  * patch, else a trampoline's jump), and the NOPs at the end of each cycle;
  * the probe sets saw no function but ftc_leaf and every graph entry had
  * its return, but for calls that were running when their set was
- * detached. 24 cycles, 240 with REWIRE_TORTURE_LONG=1.
+ * detached.
+ *
+ * Length: up to 24 cycles, and at least 12 (every order with either set):
+ * the run stops after 12 once 5 s have passed (natively 24 take about
+ * 2 s; emulated, a cycle takes seconds). REWIRE_TORTURE_LONG=1: all of
+ * 240 cycles (their time: 60 s). The times are multiplied by
+ * rw_test_time_scale(), and rw_test_enough() ends a run that is 20 times
+ * over its time: one that did not reach its minimum of cycles fails.
  */
 #include <rewire/config.h>
 
@@ -145,6 +152,11 @@ static void unload(void)
 int main(void)
 {
 	const int cycles = (int)rw_test_scale(24, 240);
+	const int min_cycles = (int)rw_test_scale(12, 240);
+	const uint64_t max_ns = (uint64_t)rw_test_scale(5, 60) *
+				rw_test_time_scale() * 1000000000ull;
+	const uint64_t t0 = rw_test_now_ns();
+	int c;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	CHECK(lp_entry_is_nops(fn));
@@ -155,7 +167,8 @@ int main(void)
 	publish();
 	for (int i = 0; i < NWORKERS; i++)
 		ftc_worker_start(&workers[i], ftc_leaf, 5, leaf_side, NULL);
-	for (int c = 0; c < cycles; c++) {
+	for (c = 0; c < cycles && !rw_test_enough(t0, max_ns, c, min_cycles);
+	     c++) {
 		const char *order = orders[c % 6];
 
 		set = &sets[(c / 6) % 2];
@@ -168,12 +181,19 @@ int main(void)
 		CHECK(lp_entry_is_nops(fn));
 	}
 	ftc_workers_stop(workers, NWORKERS);
+	if (c < min_cycles) {
+		fprintf(stderr,
+			"torture_ftc_lp: %d cycles in %.1f s, fewer than "
+			"%d\n",
+			c, (double)(rw_test_now_ns() - t0) / 1e9, min_cycles);
+		exit(1);
+	}
 	for (int i = 0; i < 2; i++)
 		ftc_check_clean(&sets[i], i ? "graph set" : "entry set");
 	ftc_check_returns(&sets[1], 0, NWORKERS);
 	printf("torture_ftc_lp: %d cycles (every order, entry and graph "
 	       "sets); the entry set saw %ld calls, the graph set %ld\n",
-	       cycles, ftc_entries(&sets[0], 0), ftc_entries(&sets[1], 0));
+	       c, ftc_entries(&sets[0], 0), ftc_entries(&sets[1], 0));
 	printf("torture_ftc_lp: ok\n");
 	return 0;
 }

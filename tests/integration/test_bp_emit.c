@@ -32,24 +32,33 @@
  *      local labels are renamed apart, and eu_scale, a name the program
  *      holds twice, is found by its position.
  *   3. Refusals: no function to replace; a call or a %rip-relative operand
- *      the emitter cannot relocate; a thread-local operand; a static key
- *      site (an entry of __rw_jump_table into the carried code); another
- *      function in a carried function's section (no -ffunction-sections);
- *      a command that fails (named, with its output).
- *   4. Forms, on hand-written assembly: the moffs store and load, a
- *      program symbol with an addend from code and from data (where is the
- *      .quad itself), the patch's own data and function addresses left to
- *      ld.so, a clone (RW_PATCH_F_CLONE), another object, the sources
- *      copied to out_src.
+ *      the emitter cannot relocate (aarch64: a conditional branch to the
+ *      program, an ADRP/:lo12: pair to its data, a :got: operand); a
+ *      thread-local operand (aarch64: :tprel_*:); a static key site (an
+ *      entry of __rw_jump_table into the carried code); another function
+ *      in a carried function's section (no -ffunction-sections); a
+ *      command that fails (named, with its output).
+ *   4. Forms, on hand-written assembly: the moffs store and load (aarch64:
+ *      the literal pool's .xword entries, and a tail call to libc that
+ *      becomes ldr x16 / br x16 with its literal at the end of the
+ *      section), a program symbol with an addend from code and from data
+ *      (where is the .quad itself), the patch's own data and function
+ *      addresses left to ld.so, a clone (RW_PATCH_F_CLONE), another
+ *      object, the sources copied to out_src.
+ *
+ * On aarch64 (bp_emit.c's aarch64 rules) the same parts run on GCC's
+ * aarch64 output, built with -mbranch-protection=standard where x86-64
+ * has -fcf-protection; the assembly of parts 3 and 4 is aarch64's.
  */
 #include <rewire/config.h>
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("live patching needs the x86_64 backend");
+	SKIP("live patching needs a backend that patches code (x86_64, "
+	     "aarch64)");
 }
 #else
 
@@ -66,6 +75,17 @@ int main(void)
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The machine of after.s (bp_emit.machine), and the encoding of the
+ * personality pointer GCC's PIC form uses (DW_EH_PE_indirect | pcrel |
+ * sdata4 on x86-64, sdata8 on aarch64, where GCC emits it so itself). */
+#if defined(RW_BACKEND_AARCH64)
+#define EU_MACHINE EM_AARCH64
+#define EU_PERSONALITY "0x9c"
+#else
+#define EU_MACHINE EM_X86_64
+#define EU_PERSONALITY "0x9b"
+#endif
+
 static char work[256]; /* the scratch directory */
 
 static void sh(const char *cmd)
@@ -78,7 +98,8 @@ static void sh(const char *cmd)
 	}
 }
 
-/* after.s of src, as build-patch's driver compiles it. */
+/* after.s of src, as build-patch's driver compiles it (a cross build
+ * compiles cxx_after.s alike: test_bp_emit.cmake). */
 static void compile_after(const char *cc, const char *src, const char *out)
 {
 	char cmd[4096];
@@ -370,6 +391,7 @@ static void emit(struct bp_emit *e, const char *so)
 {
 	char err[2048];
 
+	e->machine = EU_MACHINE;
 	e->cc = EU_CC;
 	e->include_dir = EU_INCLUDE;
 	e->workdir = work;
@@ -500,8 +522,11 @@ static void part_c(void)
 	char *bind;
 	struct rw_patch *p;
 
-	/* GCC made what the test relies on */
+	/* GCC made what the test relies on (aarch64: GCC does not split
+	 * eu_work into a cold part there; eu_note is cold) */
+#if !defined(RW_BACKEND_AARCH64)
 	need_symbol("/proc/self/exe", "eu_work.cold");
+#endif
 	need_symbol("/proc/self/exe", "eu_scale");
 	need_symbol("/proc/self/exe", "eu_note");
 	need_symbol("/proc/self/exe", "eu_counter");
@@ -577,6 +602,30 @@ static void part_c(void)
 
 /* ---- 2. C++ -------------------------------------------------------------- */
 
+#ifdef EU_CXX_AFTER_S
+/*
+ * Where a cross build's test runs (the aarch64 guest) the C++ run-time
+ * library is installed without its development link libstdc++.so, which
+ * the patch's link (-lstdc++) looks for: LIBRARY_PATH gives it one, to
+ * the libstdc++.so.6 this program runs with (libeu_cxx.so needs it).
+ */
+static void cxx_link_dir(void)
+{
+	char dir[PATH_MAX], link[PATH_MAX + 16];
+	void *sym = dlsym(RTLD_DEFAULT, "_ZSt9terminatev");
+	Dl_info info;
+
+	CHECK(sym != NULL);
+	CHECK(dladdr(sym, &info) && info.dli_fname &&
+	      strstr(info.dli_fname, "libstdc++"));
+	snprintf(dir, sizeof(dir), "%s/lib", work);
+	CHECK(mkdir(dir, 0700) == 0);
+	snprintf(link, sizeof(link), "%s/libstdc++.so", dir);
+	CHECK(symlink(info.dli_fname, link) == 0);
+	CHECK(setenv("LIBRARY_PATH", dir, 1) == 0);
+}
+#endif
+
 static void part_cxx(void)
 {
 	char as[PATH_MAX], so[PATH_MAX], cmd[PATH_MAX + 64];
@@ -612,7 +661,15 @@ static void part_cxx(void)
 
 	snprintf(as, sizeof(as), "%s/cxx_after.s", work);
 	snprintf(so, sizeof(so), "%s/eu_cxx_fix.so", work);
+#ifdef EU_CXX_AFTER_S
+	/* a cross build compiled it (test_bp_emit.cmake: no g++ where the
+	 * test runs) */
+	cxx_link_dir();
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", EU_CXX_AFTER_S, as);
+	sh(cmd);
+#else
 	compile_after(EU_CXX, "cxx_after.cc", as);
+#endif
 	e.build_id_len = build_id(EU_CXX_LIB, id, sizeof(id));
 	e.build_id = id;
 	emit(&e, so);
@@ -624,7 +681,8 @@ static void part_cxx(void)
 	/* the PIC forms: a personality through DW.ref, a pcrel LSDA */
 	snprintf(
 		cmd, sizeof(cmd),
-		"grep -q 'cfi_personality 0x9b,DW.ref.__gxx_personality_v0' "
+		"grep -q 'cfi_personality " EU_PERSONALITY
+		",DW.ref.__gxx_personality_v0' "
 		"'%s/gen.s' && grep -q 'DW.ref._ZTISt9exception-\\.' '%s/gen.s'",
 		work, work);
 	sh(cmd);
@@ -671,6 +729,7 @@ static void expect_refusal_cc(const char *asm_text, const char *cc,
 	snprintf(as, sizeof(as), "%s/bad.s", work);
 	snprintf(so, sizeof(so), "%s/bad.so", work);
 	write_text(as, asm_text);
+	e.machine = EU_MACHINE;
 	e.cc = cc;
 	e.include_dir = EU_INCLUDE;
 	e.workdir = work;
@@ -695,6 +754,32 @@ static void part_refusals(void)
 	{
 		char text[512];
 
+#if defined(RW_BACKEND_AARCH64)
+		/* A call (bl puts) is carried through x16 (part 4); a
+		 * conditional branch to the program is not. */
+		snprintf(text, sizeof(text), "%s\tcbz\tx0, puts\n\tret\n",
+			 head);
+		expect_refusal(text, true, "'bad'|cbz\tx0, puts|'puts'");
+		snprintf(text, sizeof(text),
+			 "%s\tmrs\tx1, tpidr_el0\n"
+			 "\tadd\tx1, x1, #:tprel_hi12:tv, lsl #12\n"
+			 "\tadd\tx1, x1, #:tprel_lo12_nc:tv\n"
+			 "\tldr\tw0, [x1]\n\tret\n",
+			 head);
+		expect_refusal(text, true,
+			       "'bad'|thread-local 'tv'|:tprel_hi12:");
+		/* the program's data by ADRP, not through a pool */
+		snprintf(text, sizeof(text),
+			 "%s\tadrp\tx0, counter\n"
+			 "\tldr\tx0, [x0, #:lo12:counter]\n\tret\n",
+			 head);
+		expect_refusal(text, true, "'bad'|adrp\tx0, counter|'counter'");
+		snprintf(text, sizeof(text),
+			 "%s\tadrp\tx0, :got:counter\n"
+			 "\tldr\tx0, [x0, #:got_lo12:counter]\n\tret\n",
+			 head);
+		expect_refusal(text, true, "'bad'|':got:counter'|cannot carry");
+#else
 		snprintf(text, sizeof(text), "%s\tcall\tputs\n\tret\n", head);
 		expect_refusal(text, true, "'bad'|call\tputs|'puts'");
 		snprintf(text, sizeof(text),
@@ -703,6 +788,7 @@ static void part_refusals(void)
 		snprintf(text, sizeof(text),
 			 "%s\tmovq\tcounter(%%rip), %%rax\n\tret\n", head);
 		expect_refusal(text, true, "'bad'|'counter'");
+#endif
 		/* a static key site (rewire's asm goto) in the carried code */
 		snprintf(text, sizeof(text),
 			 "%s1:\tnop\n"
@@ -727,26 +813,120 @@ static void part_refusals(void)
 
 /* ---- 4. Forms: the moffs store, a program symbol in data, a clone ------- */
 
+#if defined(RW_BACKEND_AARCH64)
+/*
+ * GCC's -mcmodel=large -fno-pic form by hand: the addresses come from a
+ * literal pool after the code, 8-aligned at +40 (eight instructions, and
+ * the tail call b puts, which becomes ldr x16, .Lrwr_0; br x16: two), so
+ * the pool's .xword are at +40, +48 and +56; the call's literal follows
+ * at the end of the section, at +64.
+ */
+static const char forms_text[] =
+	"\t.section\t.text.bad.isra.0,\"ax\",@progbits\n"
+	"\t.align\t2\n"
+	"\t.type\tbad.isra.0, @function\n"
+	"bad.isra.0:\n"
+	"\tadrp\tx1, .LC0\n"
+	"\tldr\tx1, [x1, #:lo12:.LC0]\n"
+	"\tstr\tw0, [x1]\n"
+	"\tadrp\tx1, .LC1\n"
+	"\tldr\tx0, [x1, #:lo12:.LC1]\n"
+	"\tadrp\tx1, .LC2\n"
+	"\tldr\tx1, [x1, #:lo12:.LC2]\n"
+	"\tldr\tw0, [x1]\n"
+	"\tb\tputs\n"
+	"\t.align\t3\n"
+	".LC0:\n"
+	"\t.xword\tcounter+4\n"
+	".LC1:\n"
+	"\t.xword\ttbl\n"
+	".LC2:\n"
+	"\t.xword\tcounter\n"
+	"\t.size\tbad.isra.0, .-bad.isra.0\n"
+	"\t.section\t.data.tbl,\"aw\"\n"
+	"\t.align\t3\n"
+	"\t.type\ttbl, @object\n"
+	"tbl:\n"
+	"\t.xword\tcounter+8\n"
+	"\t.xword\tbad.isra.0\n"
+	"\t.section\t.bss.counter,\"aw\",@nobits\n"
+	"counter:\n"
+	"\t.zero\t16\n";
+/* what gen.s holds of the rewritten code (the instructions themselves
+ * are checked in the loaded patch) */
+#define FORMS_GEN_S "br.x16"
+#else
+static const char forms_text[] =
+	"\t.section\t.text.bad.isra.0,\"ax\",@progbits\n"
+	"\t.type\tbad.isra.0, @function\n"
+	"bad.isra.0:\n"
+	"\tmovabsl\t%eax, counter+4\n"
+	"\tmovabsq\t$tbl, %rax\n"
+	"\tmovabsl\tcounter, %eax\n"
+	"\tret\n"
+	"\t.size\tbad.isra.0, .-bad.isra.0\n"
+	"\t.section\t.data.tbl,\"aw\"\n"
+	"\t.align 8\n"
+	"\t.type\ttbl, @object\n"
+	"tbl:\n"
+	"\t.quad\tcounter+8\n"
+	"\t.quad\tbad.isra.0\n"
+	"\t.section\t.bss.counter,\"aw\",@nobits\n"
+	"counter:\n"
+	"\t.zero\t16\n";
+#define FORMS_GEN_S "movabs"
+#endif
+
+/* The relocation table of the forms patch, as the loader finds it. */
+static void check_forms_relocs(const struct rw_patch_desc *d)
+{
+	const struct rw_patch_reloc *r = d->relocs;
+	char *nf = (char *)d->funcs[0].new_func;
+#if defined(RW_BACKEND_AARCH64)
+	uint32_t insn[2];
+
+	CHECK_EQ(d->nrelocs, 5);
+	/* b puts: ldr x16, .Lrwr_0 (+64, 32 bytes on); br x16. puts is
+	 * libc's: no name, the dynamic linker's target. */
+	memcpy(insn, nf + 32, 8);
+	CHECK_EQ(insn[0], 0x58000110u);
+	CHECK_EQ(insn[1], 0xd61f0200u);
+	CHECK(r[0].name == NULL && r[0].target == dlsym(RTLD_DEFAULT, "puts"));
+	CHECK((char *)r[0].where == nf + 64);
+	/* the pool: .xword counter+4, tbl, counter */
+	CHECK(!strcmp(r[1].name, "counter.2") && r[1].addend == 4);
+	CHECK_EQ(r[1].sympos, 3);
+	CHECK(!strcmp(r[1].object, "libx.so.1"));
+	CHECK((char *)r[1].where == nf + 40);
+	/* .xword tbl: the patch's own data, the dynamic linker's target */
+	CHECK(r[2].name == NULL && r[2].target != NULL);
+	CHECK((char *)r[2].where == nf + 48);
+	CHECK(!strcmp(r[3].name, "counter.2") && r[3].addend == 0);
+	CHECK((char *)r[3].where == nf + 56);
+	r++; /* the rest as on x86-64: tbl is r[1] there */
+#else
+	CHECK_EQ(d->nrelocs, 4);
+	/* movabsl %eax, counter+4 (a3 moffs64): the address ends the
+	 * instruction; then movabsq $tbl (48 b8 imm64), movabsl (a1) */
+	CHECK(!strcmp(r[0].name, "counter.2") && r[0].addend == 4);
+	CHECK_EQ(r[0].sympos, 3);
+	CHECK(!strcmp(r[0].object, "libx.so.1"));
+	CHECK((char *)r[0].where == nf + 1);
+	/* movabsq $tbl: the patch's own data, resolved by ld.so */
+	CHECK(r[1].name == NULL && r[1].target != NULL);
+	CHECK((char *)r[1].where == nf + 11);
+	CHECK(!strcmp(r[2].name, "counter.2") && r[2].addend == 0);
+	CHECK((char *)r[2].where == nf + 20);
+#endif
+	/* .quad counter+8 in tbl: where is the quad itself */
+	CHECK(r[3].where == r[1].target);
+	CHECK(!strcmp(r[3].name, "counter.2") && r[3].addend == 8);
+	/* .quad bad.isra.0 stays for ld.so: the new function */
+	CHECK(((void **)r[1].target)[1] == d->funcs[0].new_func);
+}
+
 static void part_forms(void)
 {
-	static const char text[] =
-		"\t.section\t.text.bad.isra.0,\"ax\",@progbits\n"
-		"\t.type\tbad.isra.0, @function\n"
-		"bad.isra.0:\n"
-		"\tmovabsl\t%eax, counter+4\n"
-		"\tmovabsq\t$tbl, %rax\n"
-		"\tmovabsl\tcounter, %eax\n"
-		"\tret\n"
-		"\t.size\tbad.isra.0, .-bad.isra.0\n"
-		"\t.section\t.data.tbl,\"aw\"\n"
-		"\t.align 8\n"
-		"\t.type\ttbl, @object\n"
-		"tbl:\n"
-		"\t.quad\tcounter+8\n"
-		"\t.quad\tbad.isra.0\n"
-		"\t.section\t.bss.counter,\"aw\",@nobits\n"
-		"counter:\n"
-		"\t.zero\t16\n";
 	char as[PATH_MAX], so[PATH_MAX], src[300], cmd[768];
 	char err[2048];
 	struct bp_sym syms[] = {
@@ -764,14 +944,14 @@ static void part_forms(void)
 		.name = "forms", .object = "libx.so.1", .tus = &tu, .ntus = 1
 	};
 	const struct rw_patch_desc *d;
-	const struct rw_patch_reloc *r;
 	void *h;
 
 	snprintf(as, sizeof(as), "%s/forms.s", work);
 	snprintf(so, sizeof(so), "%s/forms.so", work);
 	snprintf(src, sizeof(src), "%s/src", work);
 	CHECK(mkdir(src, 0700) == 0);
-	write_text(as, text);
+	write_text(as, forms_text);
+	e.machine = EU_MACHINE;
 	e.cc = EU_CC;
 	e.include_dir = EU_INCLUDE;
 	e.workdir = work;
@@ -793,7 +973,7 @@ static void part_forms(void)
 	}
 	snprintf(cmd, sizeof(cmd),
 		 "grep -q 'RW_PATCH_F_CLONE' '%s/gen.c' && "
-		 "grep -q movabs '%s/gen.s'",
+		 "grep -q '" FORMS_GEN_S "' '%s/gen.s'",
 		 work, work);
 	sh(cmd);
 
@@ -805,24 +985,7 @@ static void part_forms(void)
 	CHECK_EQ(d->funcs[0].flags, RW_PATCH_F_CLONE);
 	CHECK_EQ(d->funcs[0].old_size, 17);
 	CHECK(!strcmp(d->funcs[0].old_object, "libx.so.1"));
-	CHECK_EQ(d->nrelocs, 4);
-	r = d->relocs;
-	/* movabsl %eax, counter+4 (a3 moffs64): the address ends the
-	 * instruction; then movabsq $tbl (48 b8 imm64), movabsl (a1) */
-	CHECK(!strcmp(r[0].name, "counter.2") && r[0].addend == 4);
-	CHECK_EQ(r[0].sympos, 3);
-	CHECK(!strcmp(r[0].object, "libx.so.1"));
-	CHECK((char *)r[0].where == (char *)d->funcs[0].new_func + 1);
-	/* movabsq $tbl: the patch's own data, resolved by ld.so */
-	CHECK(r[1].name == NULL && r[1].target != NULL);
-	CHECK((char *)r[1].where == (char *)d->funcs[0].new_func + 11);
-	CHECK(!strcmp(r[2].name, "counter.2") && r[2].addend == 0);
-	CHECK((char *)r[2].where == (char *)d->funcs[0].new_func + 20);
-	/* .quad counter+8 in tbl: where is the quad itself */
-	CHECK(r[3].where == r[1].target);
-	CHECK(!strcmp(r[3].name, "counter.2") && r[3].addend == 8);
-	/* .quad bad.isra.0 stays for ld.so: the new function */
-	CHECK(((void **)r[1].target)[1] == d->funcs[0].new_func);
+	check_forms_relocs(d);
 	dlclose(h);
 }
 

@@ -8,9 +8,17 @@
 set(eu_src ${PROJECT_SOURCE_DIR}/tests/buildpatch/emit_unit)
 set(eu_dir ${CMAKE_CURRENT_BINARY_DIR}/emit_unit)
 # dpkg-buildflags' (CFLAGS and CPPFLAGS) on Debian and Ubuntu, written out
-# so that the test does not depend on the build machine's.
+# so that the test does not depend on the build machine's. aarch64:
+# -mbranch-protection=standard (BTI C, PAC) where amd64 has
+# -fcf-protection, spelled out: the test runs the compiler itself, in the
+# guest, without the cross build's spec file that translates the flag.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+	set(eu_cf -mbranch-protection=standard)
+else()
+	set(eu_cf -fcf-protection)
+endif()
 set(eu_flags -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
-	-fcf-protection -Wformat -Werror=format-security
+	${eu_cf} -Wformat -Werror=format-security
 	${REWIRE_PATCHABLE_FLAGS})
 string(REPLACE ";" " " eu_flags_str "${eu_flags}")
 
@@ -36,4 +44,22 @@ target_compile_definitions(${RW_TEST_TARGET} PRIVATE
 	EU_FLAGS="${eu_flags_str}"
 	EU_INCLUDE="${PROJECT_SOURCE_DIR}/include"
 	$<$<C_COMPILER_ID:GNU>:EU_GCC=1>)
+# A cross build (aarch64) runs the test in a guest that has gcc but no g++
+# (scripts/aarch64/fetch.sh): there cxx_after.s is compiled at build time,
+# on the build machine, by the same compiler with the flags the test's
+# compile_after() passes; the test reads it instead of running g++.
+if(CMAKE_CROSSCOMPILING)
+	set(eu_cxx_after ${eu_dir}/cxx_after.s)
+	add_custom_command(OUTPUT ${eu_cxx_after}
+		COMMAND ${CMAKE_CXX_COMPILER} ${eu_flags} -I${eu_src}
+			-ffunction-sections -fdata-sections -g0 -mcmodel=large
+			-fno-pic -fno-pie -S -o ${eu_cxx_after}
+			${eu_src}/cxx_after.cc
+		DEPENDS ${eu_src}/cxx_after.cc ${eu_src}/eu.h
+		VERBATIM)
+	add_custom_target(eu_cxx_after DEPENDS ${eu_cxx_after})
+	add_dependencies(${RW_TEST_TARGET} eu_cxx_after)
+	target_compile_definitions(${RW_TEST_TARGET} PRIVATE
+		EU_CXX_AFTER_S="${eu_cxx_after}")
+endif()
 set_property(TEST ${RW_TEST_NAME} APPEND PROPERTY LABELS x86only)

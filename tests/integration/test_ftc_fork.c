@@ -24,7 +24,7 @@
  *   2. fork while an attach is in progress in another thread. A thread
  *      attaches and detaches a graph set over "ftc_*@libftc_lib.so" (a
  *      batch of a dozen entries) in a loop while the main thread forks
- *      FORKS times. Each child finds every entry whole (its five NOPs, or
+ *      FORKS times. Each child finds every entry whole (its NOPs, or
  *      a jump: never a breakpoint of a batch cut in half), calls
  *      ftc_fork_fn correctly, counted by the inherited set exactly when
  *      its entry is traced in the child and not at all otherwise,
@@ -46,15 +46,11 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-#if defined(RW_BACKEND_AARCH64)
-	SKIP("its entry checks are x86-64 bytes and part 3 applies a live "
-	     "patch (rewire build-patch only knows x86-64 objects)");
-#else
-	SKIP("function tracing needs the x86_64 backend");
-#endif
+	SKIP("function tracing and live patching need a backend that "
+	     "patches code (x86_64, aarch64)");
 }
 #else
 
@@ -118,18 +114,19 @@ static int child_wait(pid_t pid, const char *what)
 
 static const char *const pat_fn[] = { "ftc_fork_fn" };
 
-/* The entry of @fn is whole: its original NOPs (0) or a jump (1). */
+/* The entry of @fn is whole: its original NOPs (0) or a jump (1):
+ * ftc_entry_jump(), on aarch64 a B and the NOP after it. */
 static int entry_whole(uintptr_t fn)
 {
-	uint8_t b[5];
+	char what[64];
 
-	lp_entry_read(fn, b);
 	if (lp_entry_is_nops(fn))
 		return 0;
-	if (b[0] == 0xe9)
+	if (ftc_entry_jump(fn))
 		return 1;
-	fprintf(stderr, "[%d] the entry at %#lx is %02x %02x %02x %02x %02x\n",
-		(int)getpid(), (unsigned long)fn, b[0], b[1], b[2], b[3], b[4]);
+	snprintf(what, sizeof(what), "[%d] at %#lx, neither NOPs nor a jump",
+		 (int)getpid(), (unsigned long)fn);
+	ftc_entry_show(fn, what);
 	return -1;
 }
 
@@ -151,17 +148,17 @@ static void c_own_set(void)
 {
 	const uintptr_t fn = (uintptr_t)ftc_fork_fn;
 	struct ftc_set own;
-	uint8_t before[5];
+	uint8_t before[FTC_ENTRY_LEN];
 	int err;
 
-	lp_entry_read(fn, before);
+	ftc_entry_read(fn, before);
 	ftc_set_init(&own, true, "ftc_fork_fn", NULL);
 	err = ftc_try_attach(&own, pat_fn, 1);
 	C_CHECK_EQ(err, 0);
 	C_CHECK_EQ(entry_whole(fn), 1);
 	c_calls(&own, 1);
 	C_CHECK_EQ(rw_ftrace_detach(own.t), 0);
-	C_CHECK(lp_entry_is(fn, before));
+	C_CHECK(ftc_entry_is(fn, before));
 	c_calls(&own, 0);
 }
 
@@ -333,7 +330,8 @@ static void part3(void)
 	struct blocker b;
 	struct rw_patch *p;
 	struct rw_patch_info info;
-	uint8_t traced[5];
+	uint8_t traced[FTC_ENTRY_LEN];
+	const int wait_ms = 5000 * (int)rw_test_time_scale();
 	int fds[2];
 	pid_t pid;
 
@@ -347,7 +345,7 @@ static void part3(void)
 	CHECK(LP_WAIT_UNTIL(atomic_load(&b.tid) != 0, lp_deadline_ms(5000)));
 	CHECK(lp_wait_in_syscall(b.tid, SYS_read));
 	CHECK_EQ(lp_go(p, true, 300), -ETIMEDOUT);
-	lp_entry_read((uintptr_t)ftc_outer, traced);
+	ftc_entry_read((uintptr_t)ftc_outer, traced);
 
 	pid = fork();
 	CHECK(pid >= 0);
@@ -357,7 +355,7 @@ static void part3(void)
 		 * open completes, with the entries still traced. */
 		C_CHECK_EQ(rw_patch_state(p, &info), 0);
 		C_CHECK_EQ(info.state, RW_PATCH_ENABLING);
-		C_CHECK_EQ(rw_patch_wait(p, 5000), 0);
+		C_CHECK_EQ(rw_patch_wait(p, wait_ms), 0);
 		C_CHECK_EQ(rw_patch_state(p, &info), 0);
 		C_CHECK_EQ(info.state, RW_PATCH_ENABLED);
 		C_CHECK_EQ(info.threads_switched, info.threads_total);
@@ -368,7 +366,7 @@ static void part3(void)
 		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_wait));
 		c_outer(1, 0, false);
 		C_CHECK_EQ(rw_patch_disable(p), 0);
-		C_CHECK_EQ(rw_patch_wait(p, 5000), 0);
+		C_CHECK_EQ(rw_patch_wait(p, wait_ms), 0);
 		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_outer));
 		C_CHECK(lp_entry_is_nops((uintptr_t)ftc_inner));
 		c_outer(0, 0, false);
@@ -378,11 +376,11 @@ static void part3(void)
 	child_wait(pid, "3. child of a traced transition");
 	/* The parent's transition is still held open, its entries traced. */
 	CHECK_EQ(lp_state(p), RW_PATCH_ENABLING);
-	CHECK(lp_entry_is((uintptr_t)ftc_outer, traced));
+	CHECK(ftc_entry_is((uintptr_t)ftc_outer, traced));
 	CHECK_EQ(write(fds[1], "x", 1), 1);
 	CHECK_OK(pthread_join(b.th, NULL));
 	CHECK_EQ(b.ret, 12);
-	CHECK_OK(rw_patch_wait(p, 5000));
+	CHECK_OK(rw_patch_wait(p, wait_ms));
 	CHECK_EQ(lp_state(p), RW_PATCH_ENABLED);
 	{
 		long e0 = ftc_tls_entries;
@@ -413,4 +411,4 @@ int main(void)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

@@ -29,17 +29,20 @@
  *   3. The same with two probe sets at once (an entry-only and a graph
  *      one) around an enable and a disable.
  * After each step every call of the main thread is checked exactly, and
- * at the end the entry holds its original five NOPs. An argument (1, 2 or
- * 3) runs that part alone, in the process itself.
+ * at the end the entry holds its original NOPs (five bytes on x86-64; two
+ * instructions on aarch64, where tracing and the patch write the first
+ * into a B and the entry's bytes compared are both: ftc_test.h). An
+ * argument (1, 2 or 3) runs that part alone, in the process itself.
  */
 #include <rewire/config.h>
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing and live patching need the x86_64 backend");
+	SKIP("function tracing and live patching need a backend that "
+	     "patches code (x86_64, aarch64)");
 }
 #else
 
@@ -57,7 +60,7 @@ int main(void)
 
 static struct ftc_worker workers[NWORKERS];
 static const uintptr_t fn = (uintptr_t)ftc_leaf;
-static uint8_t nops[5], patched[5];
+static uint8_t nops[FTC_ENTRY_LEN], patched[FTC_ENTRY_LEN];
 
 static int leaf_side(int x, int r)
 {
@@ -102,16 +105,12 @@ static void calls(int side, long entries, long returns, const char *what)
 
 static void show_entry(const char *what)
 {
-	uint8_t b[5];
-
-	lp_entry_read(fn, b);
-	printf("  entry %s: %02x %02x %02x %02x %02x\n", what, b[0], b[1], b[2],
-	       b[3], b[4]);
+	ftc_entry_show(fn, what);
 }
 
-static void expect_entry(const uint8_t want[5], const char *what)
+static void expect_entry(const uint8_t want[FTC_ENTRY_LEN], const char *what)
 {
-	if (!lp_entry_is(fn, want)) {
+	if (!ftc_entry_is(fn, want)) {
 		show_entry("now");
 		fprintf(stderr, "%s: the entry is not what it should be\n",
 			what);
@@ -122,8 +121,8 @@ static void expect_entry(const uint8_t want[5], const char *what)
 /* The entry is a trampoline's jump: neither the NOPs nor the patch's. */
 static void expect_traced_entry(const char *what)
 {
-	if (lp_entry_is(fn, nops) || lp_entry_is(fn, patched) ||
-	    !lp_entry_jmp(fn)) {
+	if (ftc_entry_is(fn, nops) || ftc_entry_is(fn, patched) ||
+	    !ftc_entry_jump(fn)) {
 		show_entry("now");
 		fprintf(stderr, "%s: the entry is not a jump to a trampoline\n",
 			what);
@@ -171,7 +170,7 @@ static uintptr_t newfn;
 static void setup(void)
 {
 	CHECK(lp_in_object(fn, "libftc_lib.so"));
-	lp_entry_read(fn, nops);
+	ftc_entry_read(fn, nops);
 	CHECK(lp_entry_is_nops(fn));
 	ftc_set_init(&g, true, "ftc_leaf", NULL);
 	ftc_set_init(&e, false, "ftc_leaf", NULL);
@@ -206,7 +205,7 @@ static void record_patched(void)
 {
 	enable(p, 0, 0);
 	CHECK_EQ(lp_entry_target(fn), newfn);
-	lp_entry_read(fn, patched);
+	ftc_entry_read(fn, patched);
 	show_entry("patched");
 	calls(1, 0, 0, "patched");
 }
@@ -344,4 +343,4 @@ int main(int argc, char **argv)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

@@ -37,10 +37,11 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing needs the x86_64 backend");
+	SKIP("function tracing needs a backend that patches code (x86_64, "
+	     "aarch64)");
 }
 #else
 
@@ -264,4 +265,4 @@ int main(void)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

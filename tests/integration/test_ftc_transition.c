@@ -46,10 +46,11 @@
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing and live patching need the x86_64 backend");
+	SKIP("function tracing and live patching need a backend that "
+	     "patches code (x86_64, aarch64)");
 }
 #else
 
@@ -187,7 +188,7 @@ static void complete(struct rw_patch *p, int state, int side, long entries,
 	int err;
 
 	ftc_changing();
-	err = rw_patch_wait(p, WAIT_MS);
+	err = rw_patch_wait(p, WAIT_MS * (int)rw_test_time_scale());
 	if (err) {
 		fprintf(stderr, "rw_patch_wait: %s: %s\n", rw_strerror(err),
 			rw_patch_last_error());
@@ -357,4 +358,4 @@ int main(int argc, char **argv)
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

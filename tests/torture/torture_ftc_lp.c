@@ -22,16 +22,24 @@
  * patch, else a trampoline's jump), and the NOPs at the end of each cycle;
  * the probe sets saw no function but ftc_leaf and every graph entry had
  * its return, but for calls that were running when their set was
- * detached. 24 cycles, 240 with REWIRE_TORTURE_LONG=1.
+ * detached.
+ *
+ * Length: up to 24 cycles, and at least 12 (every order with either set):
+ * the run stops after 12 once 5 s have passed (natively 24 take about
+ * 2 s; emulated, a cycle takes seconds). REWIRE_TORTURE_LONG=1: all of
+ * 240 cycles (their time: 60 s). The times are multiplied by
+ * rw_test_time_scale(), and rw_test_enough() ends a run that is 20 times
+ * over its time: one that did not reach its minimum of cycles fails.
  */
 #include <rewire/config.h>
 
 #include "check.h"
 
-#ifndef RW_BACKEND_X86_64
+#if !defined(RW_BACKEND_X86_64) && !defined(RW_BACKEND_AARCH64)
 int main(void)
 {
-	SKIP("function tracing and live patching need the x86_64 backend");
+	SKIP("function tracing and live patching need a backend that "
+	     "patches code (x86_64, aarch64)");
 }
 #else
 
@@ -75,19 +83,17 @@ static void check_entry(const char *what, int cycle)
 	if (!traced && !patched)
 		ok = lp_entry_is_nops(fn);
 	else if (!traced)
-		ok = lp_entry_target(fn) == lp_new_func_of(PATCH, 0);
+		ok = ftc_entry_jump(fn) &&
+		     lp_entry_target(fn) == lp_new_func_of(PATCH, 0);
 	else
-		ok = lp_entry_jmp(fn) != 0 &&
+		ok = ftc_entry_jump(fn) &&
 		     !lp_in_object(lp_entry_target(fn), "ftc_patch_leaf");
 	if (!ok) {
-		uint8_t b[5];
-
-		lp_entry_read(fn, b);
+		ftc_entry_show(fn, "now");
 		fprintf(stderr,
-			"cycle %d, after %s: the entry %02x %02x %02x %02x "
-			"%02x is not what a%s%s entry holds\n",
-			cycle, what, b[0], b[1], b[2], b[3], b[4],
-			traced ? " traced" : "",
+			"cycle %d, after %s: the entry is not what a%s%s "
+			"entry holds\n",
+			cycle, what, traced ? " traced" : "",
 			patched ? " patched" : "n idle");
 		exit(1);
 	}
@@ -146,6 +152,11 @@ static void unload(void)
 int main(void)
 {
 	const int cycles = (int)rw_test_scale(24, 240);
+	const int min_cycles = (int)rw_test_scale(12, 240);
+	const uint64_t max_ns = (uint64_t)rw_test_scale(5, 60) *
+				rw_test_time_scale() * 1000000000ull;
+	const uint64_t t0 = rw_test_now_ns();
+	int c;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	CHECK(lp_entry_is_nops(fn));
@@ -156,7 +167,8 @@ int main(void)
 	publish();
 	for (int i = 0; i < NWORKERS; i++)
 		ftc_worker_start(&workers[i], ftc_leaf, 5, leaf_side, NULL);
-	for (int c = 0; c < cycles; c++) {
+	for (c = 0; c < cycles && !rw_test_enough(t0, max_ns, c, min_cycles);
+	     c++) {
 		const char *order = orders[c % 6];
 
 		set = &sets[(c / 6) % 2];
@@ -169,14 +181,21 @@ int main(void)
 		CHECK(lp_entry_is_nops(fn));
 	}
 	ftc_workers_stop(workers, NWORKERS);
+	if (c < min_cycles) {
+		fprintf(stderr,
+			"torture_ftc_lp: %d cycles in %.1f s, fewer than "
+			"%d\n",
+			c, (double)(rw_test_now_ns() - t0) / 1e9, min_cycles);
+		exit(1);
+	}
 	for (int i = 0; i < 2; i++)
 		ftc_check_clean(&sets[i], i ? "graph set" : "entry set");
 	ftc_check_returns(&sets[1], 0, NWORKERS);
 	printf("torture_ftc_lp: %d cycles (every order, entry and graph "
 	       "sets); the entry set saw %ld calls, the graph set %ld\n",
-	       cycles, ftc_entries(&sets[0], 0), ftc_entries(&sets[1], 0));
+	       c, ftc_entries(&sets[0], 0), ftc_entries(&sets[1], 0));
 	printf("torture_ftc_lp: ok\n");
 	return 0;
 }
 
-#endif /* RW_BACKEND_X86_64 */
+#endif /* RW_BACKEND_X86_64 || RW_BACKEND_AARCH64 */

@@ -76,6 +76,72 @@ static inline bool ftc_entry_is_nops(uintptr_t fn)
 #endif
 }
 
+/*
+ * The whole entry of @fn after its landing pad (lp_entry_sled()), as the
+ * tests compare it: x86-64's five bytes (NOPs, or jmp rel32 to a
+ * trampoline or a patch); aarch64's two instructions (NOP; NOP, or
+ * B trampoline / B patch; NOP: only the first is ever written, and the
+ * comparison checks that the second is not).
+ *   FTC_ENTRY_LEN              its bytes
+ *   ftc_entry_read(fn, out)    copy them
+ *   ftc_entry_is(fn, bytes)    they are these
+ *   ftc_entry_jump(fn)         the entry is a jump (x86-64: e9 rel32;
+ *                              aarch64: B, then the NOP), not the NOPs,
+ *                              not a breakpoint, not half of a write
+ *   ftc_entry_show(fn, what)   print them, one line
+ */
+#if defined(RW_BACKEND_AARCH64)
+#define FTC_ENTRY_LEN 8
+#else
+#define FTC_ENTRY_LEN 5
+#endif
+
+static inline void ftc_entry_read(uintptr_t fn, uint8_t out[FTC_ENTRY_LEN])
+{
+	const volatile uint8_t *s = lp_entry_sled(fn);
+
+	for (int i = 0; i < FTC_ENTRY_LEN; i++)
+		out[i] = s[i];
+}
+
+static inline bool ftc_entry_is(uintptr_t fn,
+				const uint8_t bytes[FTC_ENTRY_LEN])
+{
+	uint8_t now[FTC_ENTRY_LEN];
+
+	ftc_entry_read(fn, now);
+	return memcmp(now, bytes, FTC_ENTRY_LEN) == 0;
+}
+
+static inline bool ftc_entry_jump(uintptr_t fn)
+{
+	uintptr_t s = (uintptr_t)lp_entry_sled(fn);
+
+#if defined(RW_BACKEND_AARCH64)
+	return lp_rel32_target(s) != 0 && lp_insn_at(s + 4) == 0xd503201fu;
+#else
+	return *(const volatile uint8_t *)s == 0xe9;
+#endif
+}
+
+static inline void ftc_entry_show(uintptr_t fn, const char *what)
+{
+	uint8_t b[FTC_ENTRY_LEN];
+
+	ftc_entry_read(fn, b);
+#if defined(RW_BACKEND_AARCH64)
+	{
+		uint32_t w[2];
+
+		memcpy(w, b, 8);
+		printf("  entry %s: %08x %08x\n", what, w[0], w[1]);
+	}
+#else
+	printf("  entry %s: %02x %02x %02x %02x %02x\n", what, b[0], b[1], b[2],
+	       b[3], b[4]);
+#endif
+}
+
 static __thread long ftc_tls_entries, ftc_tls_returns;
 
 struct ftc_set {

@@ -312,15 +312,18 @@ static int past_fp_end(unw_cursor_t *cur, unw_cursor_t *prev,
  * refuses), then go on from the caller in a fresh cursor over @ctx, with
  * the callee-saved registers the step computed. A frame checked at its
  * exact address (the interrupted one, or one right after a signal frame)
- * has all its registers in libunwind's cursor; another, x19-x30 and sp.
+ * has x0-x29 in libunwind's cursor, and x30 from @x30 (the interrupted
+ * one's; libunwind gives its pc for x30: see rw__lp_cfi_step_cursor());
+ * another, x19-x29 and sp.
  * The local walk needs every one of x19-x29 known afterwards (a fresh
  * cursor has no "unknown"). 1 stepped, 0 end of the stack, -1 failed
  * (no CFI, as for a PLT entry, or CFI the step does not take).
  */
-static int cfi_step(unw_cursor_t *cur, unw_context_t *ctx, bool exact)
+static int cfi_step(unw_cursor_t *cur, unw_context_t *ctx, bool exact,
+		    uintptr_t x30)
 {
 	struct rw__lp_frame f;
-	int r = rw__lp_cfi_step_cursor(cur, exact, &f);
+	int r = rw__lp_cfi_step_cursor(cur, exact, x30, &f);
 
 	if (r <= 0)
 		return r;
@@ -335,7 +338,12 @@ static int cfi_step(unw_cursor_t *cur, unw_context_t *ctx, bool exact)
 }
 #endif
 
-static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
+/*
+ * @x30: the interrupted frame's x30 when @exact and the cursor is at a
+ * signal handler's ucontext (aarch64: libunwind does not give it), else 0.
+ */
+static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
+		uintptr_t x30)
 {
 	uintptr_t tramp = rw__entry_return_tramp();
 	unw_context_t ctx; /* for cursors restarted past a trampoline */
@@ -344,6 +352,9 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 #endif
 	int n, r;
 
+#ifndef RW_BACKEND_AARCH64
+	(void)x30;
+#endif
 	for (n = 0; n < RW__LP_MAX_FRAMES; n++) {
 		unw_word_t ip, addr;
 		bool sig;
@@ -361,7 +372,7 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact)
 			return r;
 #ifdef RW_BACKEND_AARCH64
 		if (rw__lp_step_unchecked(cur)) {
-			r = cfi_step(cur, &ctx, exact);
+			r = cfi_step(cur, &ctx, exact, n == 0 ? x30 : 0);
 			if (r < 0)
 				return RW__LP_UNWIND_FAILED;
 			if (r == 0)
@@ -405,7 +416,7 @@ static __attribute__((noinline)) int check_from_context(unw_context_t *ctx,
 
 	if (unw_init_local(&cur, ctx) < 0)
 		return RW__LP_UNWIND_FAILED;
-	return walk(&cur, c, false);
+	return walk(&cur, c, false, 0);
 }
 
 int rw__lp_check_self(void *uc, struct rw__lp_check *c)
@@ -429,11 +440,16 @@ int rw__lp_check_self(void *uc, struct rw__lp_check *c)
 		 * the leading part of the kernel's ucontext (flags, link,
 		 * stack, the 128-byte mask, then the 16-aligned
 		 * sigcontext). */
+		uintptr_t x30 = 0;
+
+#ifdef RW_BACKEND_AARCH64
+		x30 = ((ucontext_t *)uc)->uc_mcontext.regs[30];
+#endif
 		if (unw_init_local2(&cur, (unw_context_t *)uc,
 				    UNW_INIT_SIGNAL_FRAME) < 0)
 			ret = RW__LP_UNWIND_FAILED;
 		else
-			ret = walk(&cur, c, true);
+			ret = walk(&cur, c, true, x30);
 	} else {
 		unw_context_t ctx;
 

@@ -655,6 +655,67 @@ static bool known(const struct rw__lp_frame *fr, unsigned reg)
 	return reg < NREGS && (fr->known >> reg & 1);
 }
 
+/*
+ * An instruction of a function's patchable entry: NOP, BTI (C, J, JC) or
+ * the B that patching writes over the first NOP.
+ */
+static bool entry_insn(uint32_t insn)
+{
+	return insn == 0xd503201fu ||		      /* NOP */
+	       (insn & 0xffffff3fu) == 0xd503241fu || /* BTI, BTI C/J/JC */
+	       (insn & 0xfc000000u) == 0x14000000u;   /* B */
+}
+
+/*
+ * A thread interrupted in a function's patchable entry: GCC emits the
+ * NOPs of -fpatchable-function-entry (after BTI C, with
+ * -mbranch-protection) before .cfi_startproc, so no FDE covers them, and
+ * a dispatcher returns to the second NOP. Nothing there touches the
+ * frame: the caller's pc is x30, its sp this sp, x19-x29 as they are.
+ * Taken only when the words from @fr->pc up to the start of an FDE (at
+ * most three) are entry instructions; else -ENOENT, as for code without
+ * CFI.
+ */
+static int entry_step(struct rw__lp_frame *fr)
+{
+	struct rw__lp_frame out;
+	struct window w;
+	struct fde f;
+	uintptr_t ra;
+	uint32_t insn;
+	unsigned k;
+
+	w.len = 0;
+	w.base = 0;
+	for (k = 1; k <= 3; k++) {
+		if (rw__lp_peek(fr->pc + 4 * (k - 1), &insn, sizeof(insn)) ||
+		    !entry_insn(insn))
+			return -ENOENT;
+		if (find_fde(&w, fr->pc + 4 * k, &f) == 0)
+			break;
+	}
+	if (k > 3 || f.pc_begin != fr->pc + 4 * k)
+		return -ENOENT;
+	if (!known(fr, REG_RA) || !known(fr, REG_SP))
+		return -EOPNOTSUPP;
+	/* Before the function's PACIASP: not signed; stripping is a no-op
+	 * on an unsigned address. */
+	ra = rw__lp_strip_pac(fr->reg[REG_RA]);
+	if (!ra)
+		return -EINVAL;
+	memset(&out, 0, sizeof(out));
+	for (unsigned i = 19; i < REG_SP; i++)
+		if (known(fr, i)) {
+			out.reg[i] = fr->reg[i];
+			out.known |= 1u << i;
+		}
+	out.reg[REG_SP] = fr->reg[REG_SP];
+	out.known |= 1u << REG_SP;
+	out.pc = ra;
+	*fr = out;
+	return 1;
+}
+
 static int step(struct rw__lp_frame *fr, bool exact)
 {
 	uintptr_t target = exact ? fr->pc : fr->pc - 1, cfa, ra;
@@ -667,6 +728,8 @@ static int step(struct rw__lp_frame *fr, bool exact)
 	w.len = 0;
 	w.base = 0;
 	err = find_fde(&w, target, &f);
+	if (err == -ENOENT && exact)
+		return entry_step(fr);
 	if (err)
 		return err;
 	/* Initial rules: every register keeps its value (libgcc's and

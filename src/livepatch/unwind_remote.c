@@ -213,7 +213,7 @@ static void flush_if_objects_changed(void)
 static int cfi_step(unw_cursor_t *cur, struct remote_arg *ra, bool exact)
 {
 	struct rw__lp_frame f;
-	int r = rw__lp_cfi_step_cursor(cur, exact, &f);
+	int r = rw__lp_cfi_step_cursor(cur, exact, 0, &f);
 
 	if (r <= 0)
 		return r;

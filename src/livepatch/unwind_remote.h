@@ -194,23 +194,32 @@ static inline uintptr_t rw__lp_strip_pac(uintptr_t ip)
 /*
  * Step the frame at @cur with rw__lp_cfi_step() (@exact: at its pc, else
  * at pc - 1): @f gets the caller's pc, sp and x19-x30 as the CFI gives
- * them. What the cursor knows goes in: every register when @exact (the
- * innermost frame), else x19-x30, sp and pc. 1 stepped, 0 end of the
- * stack, -1 failed (no CFI, as for a PLT entry, or CFI the step does not
- * take). The caller restarts libunwind at @f.
+ * them. What the cursor knows goes in: x0-x29 when @exact (the innermost
+ * frame), else x19-x29, and sp and pc. Not x30: libunwind's aarch64 port
+ * numbers its IP register UNW_AARCH64_X30 (UNW_TDEP_IP), so
+ * unw_get_reg(X30) gives the frame's pc, never the register. @x30 is the
+ * register's value where the caller knows it (the interrupted frame of a
+ * signal handler's ucontext), else 0: unknown, and a step that needs it
+ * fails instead of taking the pc for the return address. 1 stepped, 0 end
+ * of the stack, -1 failed (no CFI, as for a PLT entry, or CFI the step
+ * does not take). The caller restarts libunwind at @f.
  */
 static inline int rw__lp_cfi_step_cursor(unw_cursor_t *cur, bool exact,
-					 struct rw__lp_frame *f)
+					 uintptr_t x30, struct rw__lp_frame *f)
 {
 	unw_word_t v;
 	int r;
 
 	memset(f, 0, sizeof(*f));
-	for (int i = exact ? 0 : 19; i <= 30; i++) {
+	for (int i = exact ? 0 : 19; i < 30; i++) {
 		if (unw_get_reg(cur, UNW_AARCH64_X0 + i, &v) == 0) {
 			f->reg[i] = v;
 			f->known |= 1u << i;
 		}
+	}
+	if (exact && x30) {
+		f->reg[30] = x30;
+		f->known |= 1u << 30;
 	}
 	if (unw_get_reg(cur, UNW_REG_SP, &v) < 0)
 		return -1;

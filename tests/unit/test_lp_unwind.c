@@ -848,7 +848,38 @@ __asm__(".pushsection rwt_pac_asm,\"ax\",@progbits\n"
 	"	ret\n"
 	".cfi_endproc\n"
 	".size pac_asm_end, .-pac_asm_end\n"
+	/* A patchable entry as GCC lays it out with
+	 * -fpatchable-function-entry=2 -mbranch-protection=standard: BTI C
+	 * and the NOPs before .cfi_startproc, outside every FDE. */
+	".globl entry_asm\n"
+	".hidden entry_asm\n"
+	".type entry_asm,%function\n"
+	"entry_asm:\n"
+	"	hint #34\n" /* 0 bti c */
+	"	nop\n"	    /* 1 */
+	"	nop\n"	    /* 2 */
+	".cfi_startproc\n"
+	"	hint #25\n" /* paciasp */
+	".cfi_negate_ra_state\n"
+	"	hint #29\n" /* autiasp */
+	".cfi_negate_ra_state\n"
+	"	ret\n"
+	".cfi_endproc\n"
+	".size entry_asm, .-entry_asm\n"
+	/* NOPs without CFI that no FDE follows at once: not an entry. */
+	".globl noentry_asm\n"
+	".hidden noentry_asm\n"
+	".type noentry_asm,%function\n"
+	"noentry_asm:\n"
+	"	nop\n"
+	"	nop\n"
+	"	nop\n"
+	"	nop\n"
+	"	ret\n"
+	".size noentry_asm, .-noentry_asm\n"
 	".popsection\n");
+void entry_asm(void);
+void noentry_asm(void);
 void pac_asm(void);
 void pac_asm_expr(void);
 void pac_asm_end(void);
@@ -933,9 +964,66 @@ static void test_pac_step(bool pac)
 	CHECK_EQ(rw__lp_cfi_step(&f, true), 0);
 	f.pc = (uintptr_t)mem;
 	CHECK_EQ(rw__lp_cfi_step(&f, true), -ENOENT);
+	/* In the patchable entry (no FDE): the caller is x30, sp the CFA;
+	 * as a return address there is no such frame. */
+	for (int i = 0; i < 3; i++) {
+		for (int k = 0; k <= 30; k++)
+			f.reg[k] = 0x1000 + k;
+		f.reg[30] = ra;
+		f.reg[31] = cfa;
+		f.known = 0xffffffffu;
+		f.pc = (uintptr_t)entry_asm + 4 * i;
+		CHECK_EQ(rw__lp_cfi_step(&f, true), 1);
+		CHECK(f.pc == ra && f.reg[31] == cfa && f.reg[19] == 0x1013 &&
+		      f.reg[29] == 0x101d);
+		f.reg[30] = ra;
+		f.known = 0xffffffffu;
+		f.pc = (uintptr_t)entry_asm + 4 * i + 4;
+		if (i < 2)
+			CHECK_EQ(rw__lp_cfi_step(&f, false), -ENOENT);
+	}
+	for (int i = 0; i < 4; i++) {
+		f.known = 0xffffffffu;
+		f.pc = (uintptr_t)noentry_asm + 4 * i;
+		CHECK_EQ(rw__lp_cfi_step(&f, true), -ENOENT);
+	}
 	printf("rw__lp_cfi_step: %zu instructions of a pac-ret frame, exact "
-	       "and as return addresses: ok\n",
+	       "and as return addresses, and a patchable entry outside the "
+	       "FDEs: ok\n",
 	       RW_ARRAY_SIZE(st));
+}
+
+/*
+ * rw__lp_check_self() on a signal handler's ucontext whose frame sits in a
+ * patchable entry (outside every FDE, x30 the return address): the caller
+ * is found from the ucontext's x30. libunwind's aarch64 port gives the pc
+ * for x30 (UNW_TDEP_IP is UNW_AARCH64_X30): taken from the cursor, the
+ * frame was its own caller, and the walk looped to UNWIND_FAILED. The
+ * ucontext is made with getcontext() (the kernel's layout), then pointed
+ * at entry_asm with x30 inside pac_outer.
+ */
+static NOINLINE int entry_uc_get(ucontext_t *uc)
+{
+	/* Returns once: nothing here changes after getcontext(). */
+	return getcontext(uc);
+}
+
+static void test_entry_uc(void)
+{
+	struct rw__lp_range O = SECTION_RANGE(rwt_pac_out);
+	struct rw__lp_check c;
+	ucontext_t uc;
+
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(entry_uc_get(&uc), 0);
+		uc.uc_mcontext.pc = (uintptr_t)entry_asm + 4 * i;
+		uc.uc_mcontext.regs[30] = O.start + 8;
+		c = mk(&O, 1, NULL, 0);
+		CHECK_EQ(rw__lp_check_self(&uc, &c), RW__LP_ON_STACK);
+		CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+	}
+	printf("check_self(uc) in a patchable entry: the caller from x30: "
+	       "ok\n");
 }
 #endif
 
@@ -961,6 +1049,7 @@ static void test_pac(void)
 	       pac ? "has" : "lacks (addresses are not signed)");
 #if defined(RW_BACKEND_AARCH64)
 	test_pac_step(pac);
+	test_entry_uc();
 #endif
 	/* Its return address was saved by f_check, unsigned. */
 	c = mk(&I, 1, NULL, 0);

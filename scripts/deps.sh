@@ -32,9 +32,9 @@ REWIRE_DEPS+=" debhelper fakeroot lintian"
 # be installed the aarch64 step is skipped (exit 77), the rest goes on.
 REWIRE_CROSS_DEPS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-system-arm qemu-user cpio liburcu-dev:arm64 libunwind-dev:arm64 libelf-dev:arm64 libdw-dev:arm64 libjson-c-dev:arm64"
 
-# Only when asked (`deps.sh --aarch64`, as `scripts/test.sh --aarch64`
-# does): the aarch64 suite is opt-in while the port is under way (issue
-# 19), and these packages are large.
+# Only when asked (`deps.sh --aarch64`, as `scripts/test.sh` does unless
+# --quick or --no-aarch64): these packages are large, and the demo and the
+# x86-64 workflows do not need them.
 cross_deps() {
 	local p status cmissing=()
 	for p in $REWIRE_CROSS_DEPS; do

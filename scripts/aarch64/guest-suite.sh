@@ -6,7 +6,7 @@
 #
 # The tests' TIMEOUT properties are for native speed: emulated, a test
 # runs several times slower, so they are multiplied by
-# REWIRE_VM_TIMEOUT_SCALE (default 2) in the guest's copy of the build
+# REWIRE_VM_TIMEOUT_SCALE (default 4) in the guest's copy of the build
 # tree (CTestTestfile.cmake; the host's is untouched), up to 900 s (the
 # torture tests' own: a hung test must not eat the VM's whole time). The
 # VM's own timeout (vm.sh) still bounds the whole run. The tests' own
@@ -18,7 +18,7 @@ export REWIRE_TEST_TIME_SCALE=${REWIRE_TEST_TIME_SCALE:-4}
 build=$1
 shift
 "$build/aarch64-vm/guest-check" || exit 1
-scale=${REWIRE_VM_TIMEOUT_SCALE:-2}
+scale=${REWIRE_VM_TIMEOUT_SCALE:-4}
 find "$build" -name CTestTestfile.cmake | while read -r f; do
 	awk -v s="$scale" -v cap=900 '{
 		out = ""

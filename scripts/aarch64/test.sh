@@ -65,7 +65,7 @@ rw_log "host_compile tests on the host: exit $status, $((SECONDS - t1))s"
 # everything.
 vm_status=0
 "$here/vm.sh" --build "$build" --cwd "$src" \
-	--timeout "${REWIRE_VM_TIMEOUT:-2400}" \
+	--timeout "${REWIRE_VM_TIMEOUT:-3000}" \
 	--env REWIRE_AARCH64_VM=1 -- \
 	bash "$here/guest-suite.sh" "$build" --preset "$preset" --timeout 600 "$@" ||
 	vm_status=$?

@@ -63,9 +63,13 @@
 #include "check.h"
 
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #ifdef LP_FRAME_POINTERS
@@ -465,6 +469,74 @@ static inline void lp_enable_wait(struct rw_patch *p, int timeout_ms)
 static inline void lp_disable_wait(struct rw_patch *p, int timeout_ms)
 {
 	lp_go_checked(p, false, timeout_ms);
+}
+
+/*
+ * A thread that stopped making progress: its kernel state (stat, syscall
+ * line), then, from a SIGUSR2 handler run on it, the interrupted pc and
+ * its backtrace (a running thread's pc is in no /proc file). For a test's
+ * failure message before it exits; replaces SIGUSR2's handler.
+ */
+/* sig_atomic_t: the header is C and C++. */
+static volatile sig_atomic_t lp_stall_done;
+
+static void lp_stall_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = (ucontext_t *)ucv;
+	void *bt[32];
+	char line[128];
+	unsigned long pc, sp, lr = 0;
+	int n, len;
+
+	(void)sig;
+	(void)si;
+#if defined(__aarch64__)
+	pc = uc->uc_mcontext.pc;
+	sp = uc->uc_mcontext.sp;
+	lr = uc->uc_mcontext.regs[30];
+#elif defined(__x86_64__)
+	pc = (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
+	sp = (unsigned long)uc->uc_mcontext.gregs[REG_RSP];
+#else
+	pc = sp = 0;
+	(void)uc;
+#endif
+	len = snprintf(line, sizeof(line),
+		       "  interrupted at pc %#lx sp %#lx lr %#lx; backtrace:\n",
+		       pc, sp, lr);
+	if (write(2, line, (size_t)len) < 0)
+		return;
+	n = backtrace(bt, 32);
+	backtrace_symbols_fd(bt, n, 2);
+	lp_stall_done = 1;
+}
+
+static inline void lp_report_stall(pid_t tid)
+{
+	struct sigaction sa;
+	char path[64], buf[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	if ((f = fopen(path, "r"))) {
+		if (fgets(buf, sizeof(buf), f))
+			fprintf(stderr, "  thread %d stat: %s", (int)tid, buf);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	if ((f = fopen(path, "r"))) {
+		if (fgets(buf, sizeof(buf), f))
+			fprintf(stderr, "  syscall: %s", buf);
+		fclose(f);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = lp_stall_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGUSR2, &sa, NULL);
+	lp_stall_done = 0;
+	if (syscall(SYS_tgkill, getpid(), tid, SIGUSR2) == 0)
+		LP_WAIT_UNTIL(lp_stall_done, lp_deadline_ms(2000));
+	fflush(stderr);
 }
 
 #endif /* REWIRE_TEST_LP_TEST_H */

@@ -218,32 +218,13 @@ static void wait_stable(struct thr *t, size_t n, int ph)
 					    atomic_load(&t[i].in_phase[ph][1]) >=
 				    STABLE_CALLS,
 			    deadline)) {
-			char path[64], buf[512] = "";
-			FILE *f;
-
 			fprintf(stderr,
 				"thread %d: too few calls in phase %d after "
 				"10 s (times %u): %ld old, %ld new\n",
 				(int)t[i].tid, ph, rw_test_time_scale(),
 				atomic_load(&t[i].in_phase[ph][0]),
 				atomic_load(&t[i].in_phase[ph][1]));
-			/* Where it is: its state and wait channel. */
-			snprintf(path, sizeof(path), "/proc/self/task/%d/stat",
-				 (int)t[i].tid);
-			f = fopen(path, "r");
-			if (f) {
-				if (fgets(buf, sizeof(buf), f))
-					fprintf(stderr, "  stat: %s", buf);
-				fclose(f);
-			}
-			snprintf(path, sizeof(path),
-				 "/proc/self/task/%d/syscall", (int)t[i].tid);
-			f = fopen(path, "r");
-			if (f) {
-				if (fgets(buf, sizeof(buf), f))
-					fprintf(stderr, "  syscall: %s", buf);
-				fclose(f);
-			}
+			lp_report_stall(atomic_load(&t[i].tid));
 			exit(1);
 		}
 	}

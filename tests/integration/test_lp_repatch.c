@@ -75,6 +75,7 @@ static long want_tag(uint32_t ph)
 
 struct worker {
 	pthread_t t;
+	_Atomic pid_t tid;
 	_Atomic long calls;
 	_Atomic long bad;   /* not one of the three tags */
 	_Atomic long wrong; /* another tag than the phase's */
@@ -86,8 +87,9 @@ static struct worker workers[NWORKERS];
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-
 	bool sleeper = w - workers >= NWORKERS / 2;
+
+	atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
 
 	for (long i = 0; !atomic_load(&stop); i++) {
 		uint32_t b = atomic_load(&phase), a;
@@ -132,7 +134,9 @@ static void wait_calls(long n)
 
 		if (!LP_WAIT_UNTIL(atomic_load(&workers[i].calls) >= target,
 				   deadline)) {
-			fprintf(stderr, "worker %d stalled\n", i);
+			fprintf(stderr, "worker %d stalled: %ld calls\n", i,
+				atomic_load(&workers[i].calls));
+			lp_report_stall(atomic_load(&workers[i].tid));
 			exit(1);
 		}
 	}

@@ -17,6 +17,10 @@
 #   expect_rc N WHAT       rc must be N
 #   expect_out RE WHAT     stdout must match the extended regex RE
 #   expect_err RE WHAT     stderr must match RE
+# Every bound in seconds here (and in the scripts that source this) is
+# multiplied by REWIRE_TEST_TIME_SCALE (default 1; 4 in the emulated
+# aarch64 VM: scripts/aarch64/guest-suite.sh): rw_scale S.
+#
 #   wait_log FILE RE [S]   wait up to S seconds (default 20) for a line
 #   wait_socket PID [S]    wait up to S seconds (default 20) for PID's
 #                          control socket in REWIRE_CTL_DIR
@@ -24,8 +28,13 @@
 #                          code, output and errors, and the last N lines of
 #                          each FILE that exists
 
+rw_scale() {
+	echo $(($1 * ${REWIRE_TEST_TIME_SCALE:-1}))
+}
+
 rwrun() {
-	local secs=${RW_TIMEOUT:-${rwrun_timeout:-60}}
+	local secs
+	secs=$(rw_scale "${RW_TIMEOUT:-${rwrun_timeout:-60}}")
 	last_cmd="$*"
 	set +e
 	timeout -k 5 "$secs" "$rw" "$@" >"$tmp/out" 2>"$tmp/err"
@@ -51,7 +60,8 @@ expect_err() {
 }
 
 wait_log() {
-	local file=$1 re=$2 secs=${3:-20} pid='' i
+	local file=$1 re=$2 secs pid='' i
+	secs=$(rw_scale "${3:-20}")
 	if [ -n "${wait_log_pidvar:-}" ]; then
 		pid=${!wait_log_pidvar:-}
 	fi
@@ -68,7 +78,8 @@ wait_log() {
 }
 
 wait_socket() {
-	local pid=$1 secs=${2:-20} i
+	local pid=$1 secs i
+	secs=$(rw_scale "${2:-20}")
 	for ((i = 0; i < secs * 20; i++)); do
 		if [ -S "$REWIRE_CTL_DIR/$pid.sock" ]; then
 			return 0

@@ -88,7 +88,8 @@ last_value() {
 }
 
 wait_value() {
-	local name=$1 want=$2 secs=${3:-20} i
+	local name=$1 want=$2 secs i
+	secs=$(rw_scale "${3:-20}")
 	for ((i = 0; i < secs * 20; i++)); do
 		if [ "$(last_value "$name")" = "$want" ]; then
 			return 0
@@ -142,7 +143,8 @@ rw_bg_end() {
 }
 
 wait_exit() {
-	local pid=$1 secs=${2:-30} i
+	local pid=$1 secs i
+	secs=$(rw_scale "${2:-30}")
 	for ((i = 0; i < secs * 20; i++)); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			set +e

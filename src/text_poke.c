@@ -172,9 +172,17 @@ static int trap_try(uintptr_t addr, void *uc)
 		return TRAP_NOT_OURS;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (!rw__arch_is_trap((const uint8_t *)addr)) {
-		/* The batch finished between the trap and this handler:
-		 * execute the site again, now complete. */
-		rw__arch_set_ip(uc, addr);
+		struct rw__insn now;
+
+		/* The batch finished between the trap and this handler: run
+		 * the site's instruction now, emulated where the backend
+		 * can (aarch64: qemu's TCG was seen to keep running a stale
+		 * BRK after the batch, trapping here forever), else again
+		 * from the site. */
+		if (rw__arch_site_insn(addr, &now))
+			rw__arch_emulate(uc, addr, &now);
+		else
+			rw__arch_set_ip(uc, addr);
 		rw__stat_add(traps_replayed, 1);
 		return TRAP_HANDLED;
 	}

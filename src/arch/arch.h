@@ -95,6 +95,14 @@ uintptr_t rw__arch_trap_addr(const void *uc);
 void rw__arch_set_ip(void *uc, uintptr_t ip);
 /* Make the interrupted context behave as if @insn had run at @site. */
 void rw__arch_emulate(void *uc, uintptr_t site, const struct rw__insn *insn);
+/*
+ * For a trap at @site whose batch has finished: the instruction @site now
+ * holds, as an @out that rw__arch_emulate() runs, when the backend can
+ * (aarch64: NOP, B, BL); false: run it again from @site. Emulating it
+ * does not depend on the thread fetching the new instruction: a CPU (or
+ * an emulator) that kept fetching the trap would otherwise trap forever.
+ */
+bool rw__arch_site_insn(uintptr_t site, struct rw__insn *out);
 
 /* Static key sites: the instruction for a site in state @jump. */
 void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,

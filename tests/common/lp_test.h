@@ -59,6 +59,7 @@
 #define REWIRE_TEST_LP_TEST_H
 
 #include <rewire/livepatch.h>
+#include <rewire/text_poke.h>
 
 #include "check.h"
 
@@ -528,6 +529,23 @@ static inline void lp_report_stall(pid_t tid)
 		if (fgets(buf, sizeof(buf), f))
 			fprintf(stderr, "  syscall: %s", buf);
 		fclose(f);
+	}
+	{
+		/* A thread that traps again and again (a site it keeps
+		 * seeing armed) shows in the counters. */
+		struct rw_text_stats a, b;
+
+		rw_text_get_stats(&a);
+		usleep(500000);
+		rw_text_get_stats(&b);
+		fprintf(stderr,
+			"  in 0.5 s: %llu traps replayed, %llu emulated, %llu "
+			"batches\n",
+			(unsigned long long)(b.traps_replayed -
+					     a.traps_replayed),
+			(unsigned long long)(b.traps_emulated -
+					     a.traps_emulated),
+			(unsigned long long)(b.batches - a.batches));
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = lp_stall_handler;

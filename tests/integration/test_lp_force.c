@@ -313,6 +313,9 @@ static void must_complete(struct rw_patch *p, const char *what)
 		fprintf(stderr, "rw_patch_wait (%s): %s\n", what,
 			rw_strerror(err));
 		show(p, what, &info);
+		for (size_t i = 0;
+		     i < info.npending && i < RW_PATCH_INFO_THREADS; i++)
+			lp_report_stall(info.pending[i].tid);
 		exit(1);
 	}
 }

@@ -30,6 +30,7 @@
 #include <rewire/rewire.h>
 
 #include "check.h"
+#include "arch/arch.h"
 #include "insn.h"
 #include "text_poke.h"
 
@@ -570,11 +571,61 @@ static void test_armed_run(void)
 	       RW_ARRAY_SIZE(changes));
 }
 
+/*
+ * rw__arch_site_insn(): what a trap whose batch has finished emulates
+ * instead of running the site again. aarch64 decodes NOP, B and BL (with
+ * their signed offsets) and nothing else; x86-64 always runs the site
+ * again.
+ */
+static void test_site_insn(void)
+{
+	uint32_t w[4] __attribute__((aligned(16)));
+	uintptr_t at = (uintptr_t)&w[2];
+	struct rw__insn in;
+	static const uint32_t other[] = {
+		0xd503245fu, /* BTI C */
+		0xd4200000u, /* BRK #0 */
+		0xd65f03c0u, /* RET */
+		0x54000040u, /* B.EQ +8 */
+		0xd503233fu, /* PACIASP */
+	};
+
+#if defined(RW_BACKEND_AARCH64)
+	w[2] = 0xd503201fu; /* NOP */
+	CHECK(rw__arch_site_insn(at, &in));
+	CHECK_EQ(in.op, RW_TEXT_NOP);
+	w[2] = 0x14000002u; /* B +8 */
+	CHECK(rw__arch_site_insn(at, &in));
+	CHECK_EQ(in.op, RW_TEXT_JMP);
+	CHECK_EQ(in.target, at + 8);
+	w[2] = 0x17ffffffu; /* B -4 */
+	CHECK(rw__arch_site_insn(at, &in));
+	CHECK_EQ(in.op, RW_TEXT_JMP);
+	CHECK_EQ(in.target, at - 4);
+	w[2] = 0x94000040u; /* BL +0x100 */
+	CHECK(rw__arch_site_insn(at, &in));
+	CHECK_EQ(in.op, RW_TEXT_CALL);
+	CHECK_EQ(in.target, at + 0x100);
+	w[2] = 0x96000000u; /* BL -128 MiB */
+	CHECK(rw__arch_site_insn(at, &in));
+	CHECK_EQ(in.target, at - (128u << 20));
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		w[2] = other[i];
+		CHECK(!rw__arch_site_insn(at, &in));
+	}
+#else
+	w[2] = other[0];
+	CHECK(!rw__arch_site_insn(at, &in));
+#endif
+	printf("site instructions for a finished batch's trap: ok\n");
+}
+
 int main(void)
 {
 #ifndef RW_BACKEND_PATCHING
 	SKIP("no code patching on this backend");
 #endif
+	test_site_insn();
 	test_order();
 	test_armed_run();
 	printf("poke protocol: ok\n");

@@ -271,6 +271,25 @@ void rw__arch_emulate(void *ucv, uintptr_t site, const struct rw__insn *insn)
 	}
 }
 
+bool rw__arch_site_insn(uintptr_t site, struct rw__insn *out)
+{
+	uint32_t insn = *(volatile const uint32_t *)site;
+	/* imm26, sign-extended, in instructions */
+	int64_t off = (int64_t)((uint64_t)(insn & 0x03ffffffu) << 38) >> 36;
+
+	out->len = 4;
+	out->target = 0;
+	if (insn == A64_NOP) {
+		out->op = RW_TEXT_NOP;
+		return true;
+	}
+	if ((insn & 0x7c000000u) != 0x14000000u) /* neither B nor BL */
+		return false;
+	out->op = insn & 0x80000000u ? RW_TEXT_CALL : RW_TEXT_JMP;
+	out->target = site + (uintptr_t)off;
+	return true;
+}
+
 void rw__arch_jump_insn(bool jump, uintptr_t site, uintptr_t target,
 			struct rw__insn *out)
 {

@@ -74,6 +74,13 @@ void rw__arch_set_ip(void *uc, uintptr_t ip)
 	(void)ip;
 }
 
+bool rw__arch_site_insn(uintptr_t site, struct rw__insn *out)
+{
+	(void)site;
+	(void)out;
+	return false;
+}
+
 void rw__arch_emulate(void *uc, uintptr_t site, const struct rw__insn *insn)
 {
 	(void)uc;

@@ -91,6 +91,16 @@
 #define RW_TEST_SITES_OK(got, n) ((got) == (n))
 #endif
 
+/* The extent of the section NAME (functions put there with
+ * __attribute__((section("NAME")))) as a struct rw__lp_range
+ * (src/livepatch/lp.h): the ranges of the stack check tests. */
+#define SECTION_RANGE(name)                                        \
+	({                                                         \
+		extern char __start_##name[], __stop_##name[];     \
+		(struct rw__lp_range){ (uintptr_t)__start_##name,  \
+				       (uintptr_t)__stop_##name }; \
+	})
+
 static inline bool rw_test_long(void)
 {
 	const char *s = getenv("REWIRE_TORTURE_LONG");

@@ -62,6 +62,7 @@
 #include <rewire/text_poke.h>
 
 #include "check.h"
+#include "wait_child.h"
 
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -414,6 +415,17 @@ static inline int lp_go(struct rw_patch *p, bool enable, int timeout_ms)
 		   : rw_patch_wait(p, timeout_ms * (int)rw_test_time_scale());
 }
 
+/* A thread of this process, on stderr: /proc's stat and syscall lines. */
+static inline void lp_print_thread(pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	rw_test_print_file(path, "      stat    ");
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	rw_test_print_file(path, "      syscall ");
+}
+
 static inline void lp_go_checked(struct rw_patch *p, bool enable,
 				 int timeout_ms)
 {
@@ -436,25 +448,13 @@ static inline void lp_go_checked(struct rw_patch *p, bool enable,
 			for (size_t i = 0;
 			     i < info.npending && i < RW_PATCH_INFO_THREADS;
 			     i++) {
-				char path[64], st[256] = "";
-				FILE *f;
-
-				snprintf(path, sizeof(path),
-					 "/proc/self/task/%d/stat",
-					 (int)info.pending[i].tid);
-				f = fopen(path, "r");
-				if (f) {
-					if (!fgets(st, sizeof(st), f))
-						st[0] = 0;
-					fclose(f);
-				}
 				fprintf(stderr,
-					"    tid %d why %d ip %#lx '%s': %s",
+					"    tid %d why %d ip %#lx '%s'\n",
 					(int)info.pending[i].tid,
 					info.pending[i].why,
 					(unsigned long)info.pending[i].ip,
-					info.pending[i].func,
-					st[0] ? st : "(gone)\n");
+					info.pending[i].func);
+				lp_print_thread(info.pending[i].tid);
 			}
 		}
 		exit(1);
@@ -515,21 +515,9 @@ static void lp_stall_handler(int sig, siginfo_t *si, void *ucv)
 static inline void lp_report_stall(pid_t tid)
 {
 	struct sigaction sa;
-	char path[64], buf[512];
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	if ((f = fopen(path, "r"))) {
-		if (fgets(buf, sizeof(buf), f))
-			fprintf(stderr, "  thread %d stat: %s", (int)tid, buf);
-		fclose(f);
-	}
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	if ((f = fopen(path, "r"))) {
-		if (fgets(buf, sizeof(buf), f))
-			fprintf(stderr, "  syscall: %s", buf);
-		fclose(f);
-	}
+	fprintf(stderr, "  thread %d:\n", (int)tid);
+	lp_print_thread(tid);
 	{
 		/* A thread that traps again and again (a site it keeps
 		 * seeing armed) shows in the counters. */

@@ -28,7 +28,8 @@ static inline void rw_test_print_file(const char *path, const char *prefix)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		fprintf(stderr, "%s%s", prefix, line);
+		fprintf(stderr, "%s%s%s", prefix, line,
+			strchr(line, '\n') ? "" : "\n");
 	fclose(f);
 }
 
@@ -55,7 +56,6 @@ static inline void rw_test_dump_threads(pid_t pid)
 		rw_test_print_file(path, "    stat    ");
 		snprintf(path, sizeof(path), "%s/%s/wchan", dir, d->d_name);
 		rw_test_print_file(path, "    wchan   ");
-		fputc('\n', stderr);
 		snprintf(path, sizeof(path), "%s/%s/syscall", dir, d->d_name);
 		rw_test_print_file(path, "    syscall ");
 		snprintf(path, sizeof(path), "%s/%s/stack", dir, d->d_name);

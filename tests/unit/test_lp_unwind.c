@@ -42,13 +42,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define SECTION_RANGE(name)                                        \
-	({                                                         \
-		extern char __start_##name[], __stop_##name[];     \
-		(struct rw__lp_range){ (uintptr_t)__start_##name,  \
-				       (uintptr_t)__stop_##name }; \
-	})
-
 #define NOINLINE __attribute__((noinline, noclone, used))
 
 /*

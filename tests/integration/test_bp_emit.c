@@ -626,9 +626,15 @@ static void cxx_link_dir(void)
 }
 #endif
 
+#ifdef EU_CXX_AFTER_S
+#define CXX_CMD_MAX (2 * PATH_MAX + 64) /* "cp 'EU_CXX_AFTER_S' 'as'" */
+#else
+#define CXX_CMD_MAX (PATH_MAX + 64)
+#endif
+
 static void part_cxx(void)
 {
-	char as[PATH_MAX], so[PATH_MAX], cmd[PATH_MAX + 64];
+	char as[PATH_MAX], so[PATH_MAX], cmd[CXX_CMD_MAX];
 	uint8_t id[64];
 	const char *names[] = { "_ZN5EuBox3getEi", "_Z8eu_twiceIiET_S0_" };
 	static const char *const named[] = { "_ZL11eu_cleanups" };

@@ -129,4 +129,13 @@ echo "=== summary ==="
 for w in "${steps[@]}"; do
 	printf '%-8s %-7s %5ss\n' "$w" "${result[$w]}" "${elapsed[$w]}"
 done
+# Why each failed test failed, here at the end where a log cut to its
+# head and tail still shows it.
+for w in "${workflows[@]}"; do
+	if [ "${result[$w]}" = FAILED ] && [ -d "build/$w" ]; then
+		echo
+		echo "=== $w: failed tests (build/$w, its last ctest run) ==="
+		./scripts/failed-tests.sh "build/$w" 25
+	fi
+done
 exit $failed

@@ -4,6 +4,7 @@
 # generator reports what its clients saw in each phase.
 #
 #   examples/kv/demo.sh BUILD_DIR [--phase-seconds N] [--keep] [--installed]
+#                                 [--patch FILE]
 #
 # BUILD_DIR is a configured and built rewire tree (scripts/demo.sh builds
 # build/default and calls this). With --installed, BUILD_DIR is a build of
@@ -21,7 +22,10 @@
 #   switching / after-switch   `rewire call` points the kv_checksum static
 #               call at the SSE4.2 implementation
 #   building-patch             `rewire build-patch` makes fix_value.so from
-#                              patches/fix_value.diff (while the load runs)
+#                              patches/fix_value.diff (while the load runs);
+#                              with --patch FILE, FILE is applied instead
+#                              (the aarch64 VM's test, where the compiler
+#                              runs emulated; test_bp_kv builds it there)
 #   patching / patched         `rewire patch` applies it
 #   reverting / reverted       `rewire unpatch` takes it back
 # Exit status: 0 when no request failed and the patch removed every wrong
@@ -29,7 +33,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -40,11 +44,16 @@ shift
 secs=3
 keep=0
 installed=0
+prebuilt=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--phase-seconds) secs=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--installed) installed=1; shift ;;
+	--patch)
+		[ $# -ge 2 ] && [ -f "$2" ] ||
+			{ echo "demo: --patch needs an existing file" >&2; exit 2; }
+		prebuilt=$2; shift 2 ;;
 	-h | --help) usage 0 ;;
 	*) echo "demo: unknown option $1" >&2; usage 2 ;;
 	esac
@@ -129,11 +138,16 @@ sleep "$secs"
 # patch, bound to this build of the server. (patches/fix_value.c is the
 # same fix written by hand.)
 mark building-patch
-say "rewire build-patch -c $build --object $server --diff examples/kv/patches/fix_value.diff -o fix_value.so"
-"$rewire" build-patch -c "$build" --source "$src" --object "$server" \
-	--diff "$src/examples/kv/patches/fix_value.diff" \
-	-o "$work/fix_value.so"
-patch=$work/fix_value.so
+if [ -n "$prebuilt" ]; then
+	say "rewire build-patch: skipped, --patch $prebuilt"
+	patch=$prebuilt
+else
+	say "rewire build-patch -c $build --object $server --diff examples/kv/patches/fix_value.diff -o fix_value.so"
+	"$rewire" build-patch -c "$build" --source "$src" --object "$server" \
+		--diff "$src/examples/kv/patches/fix_value.diff" \
+		-o "$work/fix_value.so"
+	patch=$work/fix_value.so
+fi
 
 say "rewire patch $server_pid fix_value.so"
 mark patching

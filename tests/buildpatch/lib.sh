@@ -73,10 +73,6 @@ fail() {
 	exit 1
 }
 
-step() {
-	echo "== $*"
-}
-
 # Live patching needs the x86_64 backend, and a program that is not built
 # with the sanitizer cannot preload an instrumented librewire.
 live_ok() {

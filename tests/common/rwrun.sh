@@ -17,6 +17,8 @@
 #   expect_rc N WHAT       rc must be N
 #   expect_out RE WHAT     stdout must match the extended regex RE
 #   expect_err RE WHAT     stderr must match RE
+#   step WHAT              print a heading "== WHAT (at N s)", N the
+#                          script's SECONDS
 # Every bound in seconds here (and in the scripts that source this) is
 # multiplied by REWIRE_TEST_TIME_SCALE (default 1; 4 in the emulated
 # aarch64 VM: scripts/aarch64/guest-suite.sh): rw_scale S.
@@ -27,6 +29,12 @@
 #   fail_report N FILE...  for fail: the last rewire command, its exit
 #                          code, output and errors, and the last N lines of
 #                          each FILE that exists
+
+# step WHAT: a heading, with the seconds since the script started (where
+# an emulated or loaded run spends its time).
+step() {
+	echo "== $* (at ${SECONDS} s)"
+}
 
 rw_scale() {
 	echo $(($1 * ${REWIRE_TEST_TIME_SCALE:-1}))

@@ -78,10 +78,6 @@ skip() {
 	exit 77
 }
 
-step() {
-	echo "== $*"
-}
-
 # The last value printed by the target for NAME (verbose, value, ...).
 last_value() {
 	grep -E "^$1=" "$tlog" | tail -n 1 | cut -d= -f2

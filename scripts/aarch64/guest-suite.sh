@@ -37,26 +37,33 @@ done
 
 # A hang shows its threads: every 15 s, a test program (a process whose
 # executable is in the build tree) that has run for REWIRE_VM_HANG_REPORT
-# seconds (default 200; a test has run for minutes only when something
-# is wrong) gets each thread's state, wait channel, syscall line (pc, sp)
-# and kernel stack printed once, with its maps, before ctest's timeout
-# kills it without a word.
-hang_after=${REWIRE_VM_HANG_REPORT:-200}
+# seconds (default 300; a test has run for minutes only when something
+# is wrong, and ctest's scaled timeouts are 480 s and more) gets each
+# thread's state, wait channel, syscall line (pc, sp) and kernel stack
+# printed once, with its maps, before ctest's timeout kills it without a
+# word. The scan reads /proc with bash's own read: a process started per
+# process per scan (awk, readlink) cost the emulated machine seconds.
+hang_after=${REWIRE_VM_HANG_REPORT:-300}
 (
 	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 	declare -A told
 	while sleep 15; do
-		up=$(cut -d' ' -f1 /proc/uptime)
+		read -r up _ </proc/uptime
+		up=${up%.*}
 		for d in /proc/[0-9]*; do
-			exe=$(readlink "$d/exe" 2>/dev/null) || continue
-			case $exe in "$build"/*) ;; *) continue ;; esac
 			pid=${d#/proc/}
 			[ -z "${told[$pid]:-}" ] || continue
-			start=$(awk '{print $22}' "$d/stat" 2>/dev/null) || continue
-			[ -n "$start" ] || continue
-			age=$(awk -v u="$up" -v s="$start" -v hz="$hz" 'BEGIN { printf "%d", u - s / hz }')
+			read -r stat 2>/dev/null <"$d/stat" || continue
+			# The fields after "(comm) ": state is the first,
+			# starttime (field 22) the twentieth.
+			read -r -a f <<<"${stat##*) }"
+			start=${f[19]:-}
+			[[ $start =~ ^[0-9]+$ ]] || continue
+			age=$((up - start / hz))
 			[ "$age" -ge "$hang_after" ] || continue
 			told[$pid]=1
+			exe=$(readlink "$d/exe" 2>/dev/null) || continue
+			case $exe in "$build"/*) ;; *) continue ;; esac
 			{
 				echo "=== guest-suite: $exe (pid $pid) running for ${age}s:"
 				for t in "$d"/task/*; do

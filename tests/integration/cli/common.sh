@@ -135,7 +135,7 @@ rw_bg() {
 # $err.
 rw_bg_end() {
 	wait_exit "$bg_pid" "${1:-30}"
-	err=$(cat "$tmp/bg.err")
+	rw_slurp err "$tmp/bg.err"
 }
 
 wait_exit() {

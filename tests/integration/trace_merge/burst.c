@@ -2,9 +2,10 @@
 /*
  * trace_burst: the traced program of test_cli_trace_merge.sh. NTHREADS
  * threads fire the tracepoint tm_ev(int thread, long seq) EVENTS times
- * each per round, in bursts that interleave in time and overflow a small
- * ring, so that the merged output has drops, every thread and many
- * crossings between threads.
+ * each per round (3000; TRACE_BURST_EVENTS: another multiple of 50), in
+ * bursts that interleave in time and overflow a small ring, so that the
+ * merged output has drops, every thread and many crossings between
+ * threads.
  *
  * Usage: trace_burst DIR. Prints "ready pid=PID", then for round 1, 2, ...:
  * waits for the file DIR/go.ROUND, fires, and prints
@@ -14,7 +15,9 @@
  *				CLOCK_REALTIME and CLOCK_MONOTONIC ns read
  *				just before and just after it fired
  *	done ROUND
- * Exits after 120 s whatever happens.
+ * Exits after 120 s whatever happens (times REWIRE_TEST_TIME_SCALE: the
+ * emulated aarch64 machine runs a mode of the test, two rounds and their
+ * oracles, in more than 120 s).
  */
 #include <rewire/rewire.h>
 
@@ -29,8 +32,7 @@
 #include <unistd.h>
 
 #define NTHREADS 4
-#define EVENTS 3000
-#define NCLK (EVENTS / 50)
+#define MAX_EVENTS 100000
 
 RW_DECLARE_TRACEPOINT(tm_ev, (int, thread), (long, seq));
 RW_DEFINE_TRACEPOINT(tm_ev, (int, thread), (long, seq));
@@ -39,7 +41,8 @@ static const char *dir;
 static _Atomic int round_go, round_done;
 static long seqs[NTHREADS];
 static int tids[NTHREADS];
-static uint64_t clk[NCLK][4];
+static long events = 3000;
+static uint64_t (*clk)[4]; /* events / 50 */
 
 static uint64_t ns_of(clockid_t id)
 {
@@ -57,7 +60,7 @@ static void *worker(void *arg)
 	for (;;) {
 		while (atomic_load(&round_go) == done)
 			usleep(200);
-		for (long i = 0; i < EVENTS; i++) {
+		for (long i = 0; i < events; i++) {
 			long seq = seqs[id]++;
 
 			if (id == 0 && i % 50 == 0) {
@@ -85,32 +88,51 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
 	pthread_t t[NTHREADS];
-	time_t start = time(NULL);
+	time_t start = time(NULL), life = 120;
+	const char *env = getenv("TRACE_BURST_EVENTS");
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);
 		return 2;
 	}
 	dir = argv[1];
+	if (env) {
+		char *end;
+
+		events = strtol(env, &end, 10);
+		if (*end || events < 50 || events > MAX_EVENTS || events % 50) {
+			fprintf(stderr,
+				"trace_burst: TRACE_BURST_EVENTS=%s: want a "
+				"multiple of 50 from 50 to %d\n",
+				env, MAX_EVENTS);
+			return 2;
+		}
+	}
+	env = getenv("REWIRE_TEST_TIME_SCALE");
+	if (env && atoi(env) > 1)
+		life *= atoi(env);
+	clk = calloc((size_t)events / 50, sizeof(*clk));
+	if (!clk)
+		return perror("calloc"), 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (long i = 0; i < NTHREADS; i++)
 		if (pthread_create(&t[i], NULL, worker, (void *)i))
 			return perror("pthread_create"), 1;
 	printf("ready pid=%d\n", (int)getpid());
-	for (int round = 1; time(NULL) - start < 120; round++) {
+	for (int round = 1; time(NULL) - start < life; round++) {
 		char go[4096];
 
 		snprintf(go, sizeof(go), "%s/go.%d", dir, round);
-		while (access(go, F_OK) && time(NULL) - start < 120)
+		while (access(go, F_OK) && time(NULL) - start < life)
 			usleep(1000);
 		atomic_store(&round_go, round);
 		while (atomic_load(&round_done) < round * NTHREADS)
 			usleep(1000);
 		for (int i = 0; i < NTHREADS; i++)
-			printf("fired %d %d\n", tids[i], EVENTS);
-		for (int i = 0; i < NCLK; i++)
+			printf("fired %d %ld\n", tids[i], events);
+		for (long i = 0; i < events / 50; i++)
 			printf("clk %d %ld %llu %llu %llu %llu\n", tids[0],
-			       (long)(round - 1) * EVENTS + i * 50,
+			       (long)(round - 1) * events + i * 50,
 			       (unsigned long long)clk[i][0],
 			       (unsigned long long)clk[i][1],
 			       (unsigned long long)clk[i][2],

@@ -148,6 +148,17 @@ int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
 			    const struct rw__arch_arm *arms, size_t narms,
 			    uintptr_t dflt, void **stub);
 void rw__arch_dispatch_free(void *stub);
+/*
+ * The pages of dispatcher slots, up to @max (a slot begins every
+ * RW__ARCH_DISPATCH_SIZE bytes from a page's start); returns how many
+ * there are. A thread at a slot's first instruction has run nothing of
+ * the dispatcher yet (the slow path's retry goes back there with the
+ * entry's registers): the live patching checks step it to its caller
+ * (src/livepatch/unwind.c). aarch64 only, where emulators deliver
+ * signals there (on branches between pages) so often that such a thread
+ * was never found outside; 0 elsewhere. Text lock held.
+ */
+size_t rw__arch_dispatch_pages(uintptr_t *out, size_t max);
 
 /*
  * Function tracing (src/entry.c). A trampoline is immutable code, placed

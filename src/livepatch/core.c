@@ -963,8 +963,8 @@ static int run_round(struct rw_patch *p)
 {
 	struct round r;
 	struct rw_tid_list late = { 0 };
-	uintptr_t(*pages)[2] = NULL;
-	size_t npages, nf = 0, nranges = 0;
+	uintptr_t(*pages)[2] = NULL, *dpages = NULL;
+	size_t npages, ndpages, nf = 0, nranges = 0;
 	int err;
 
 	memset(&r, 0, sizeof(r));
@@ -983,9 +983,14 @@ static int run_round(struct rw_patch *p)
 	pages = calloc(npages + 1, sizeof(*pages));
 	if (pages)
 		npages = rw__arch_stub_ranges(pages, npages);
+	ndpages = rw__arch_dispatch_pages(NULL, 0);
+	dpages = calloc(ndpages + 1, sizeof(*dpages));
+	if (dpages)
+		ndpages = rw__arch_dispatch_pages(dpages, ndpages);
 	rw__lock_release(&rw__text_lock);
 	r.busy = calloc(npages + 1, sizeof(*r.busy));
-	if (!r.funcs || !r.func_labels || !r.res || !pages || !r.busy) {
+	if (!r.funcs || !r.func_labels || !r.res || !pages || !dpages ||
+	    !r.busy) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1028,6 +1033,8 @@ static int run_round(struct rw_patch *p)
 	r.chk.nfuncs = nf;
 	r.chk.busy = r.busy;
 	r.chk.nbusy = npages;
+	r.chk.dpages = dpages;
+	r.chk.ndpages = ndpages;
 	err = reg_snapshot(&r.reg, &r.nreg);
 	if (err)
 		goto out;
@@ -1080,6 +1087,7 @@ out:
 	free(r.res);
 	free(r.busy);
 	free(pages);
+	free(dpages);
 	return err;
 }
 

@@ -142,6 +142,11 @@ struct rw__lp_check {
 	size_t nfuncs;
 	const struct rw__lp_range *busy; /* dispatchers and entry sleds */
 	size_t nbusy;
+	/* Pages of dispatcher slots (rw__arch_dispatch_pages()): an
+	 * interrupted frame at a slot's first instruction is stepped to its
+	 * caller instead of counting as busy (aarch64). */
+	const uintptr_t *dpages;
+	size_t ndpages;
 	/* Output for RW__LP_ON_STACK / RW__LP_BUSY. */
 	uintptr_t hit_ip;
 	size_t hit_index; /* index into funcs (ON_STACK) */

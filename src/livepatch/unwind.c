@@ -275,6 +275,46 @@ static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
 #endif
 
 #ifdef RW_BACKEND_AARCH64
+/* @addr is the first instruction of a dispatcher slot (c->dpages). */
+static bool at_dispatch_entry(const struct rw__lp_check *c, uintptr_t addr)
+{
+	for (size_t i = 0; i < c->ndpages; i++)
+		if (addr >= c->dpages[i] && addr - c->dpages[i] < 4096 &&
+		    (addr - c->dpages[i]) % RW__ARCH_DISPATCH_SIZE == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The interrupted frame is at a dispatcher's first instruction: nothing
+ * of it has run (src/arch/aarch64/dispatch.c: the slow path's retry goes
+ * back there with the entry's registers), so the thread has read no
+ * generation yet and is, as far as the patch is concerned, at the call
+ * of the function whose entry branched there. The frame steps to that
+ * call's return address, @x30 (the function's own entry has not run
+ * either: x30 is the caller's, sp and x19-x29 unchanged), in a fresh
+ * cursor over @ctx. 0, or -1 if it cannot.
+ */
+static int dispatch_entry_step(unw_cursor_t *cur, unw_context_t *ctx,
+			       uintptr_t x30)
+{
+	unw_word_t sp, v;
+
+	x30 = rw__lp_strip_pac(x30);
+	if (!x30 || unw_get_reg(cur, UNW_REG_SP, &sp) < 0)
+		return -1;
+	memset(ctx, 0, sizeof(*ctx));
+	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++) {
+		if (unw_get_reg(cur, i, &v) < 0)
+			return -1;
+		ctx->uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
+	}
+	ctx->uc_mcontext.regs[30] = x30;
+	ctx->uc_mcontext.pc = x30;
+	ctx->uc_mcontext.sp = sp;
+	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+}
+
 /*
  * libunwind ended the walk on a frame whose x29 reads 0 (see
  * rw__lp_end_guessed()): @prev is the cursor before that step. If the
@@ -367,6 +407,17 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
 		    unw_get_reg(cur, UNW_REG_IP, &ip) < 0)
 			return RW__LP_UNWIND_FAILED;
 		addr = exact ? ip : ip - 1;
+#ifdef RW_BACKEND_AARCH64
+		if (n == 0 && exact && x30 && c->ndpages &&
+		    at_dispatch_entry(c, addr)) {
+			if (dispatch_entry_step(cur, &ctx, x30) < 0) {
+				c->hit_ip = addr;
+				return RW__LP_BUSY;
+			}
+			exact = false;
+			continue;
+		}
+#endif
 		r = rw__lp_classify(c, addr);
 		if (r >= 0)
 			return r;

@@ -61,7 +61,9 @@ lpt_unrelated(void)
 
 static int check_now(void *uc, const struct rw__lp_range *r, uintptr_t *hit)
 {
-	struct rw__lp_check c = { r, 1, &busy_r, 1, 0, 0 };
+	struct rw__lp_check c = {
+		.funcs = r, .nfuncs = 1, .busy = &busy_r, .nbusy = 1
+	};
 	int rc = rw__lp_check_self(uc, &c);
 
 	*hit = c.hit_ip;

@@ -31,6 +31,7 @@
  */
 #include "check.h"
 
+#include "arch/arch.h"
 #include "livepatch/unwind_remote.h"
 
 #include <pthread.h>
@@ -94,7 +95,9 @@ static void sort_ranges(struct rw__lp_range *r, size_t n)
 static struct rw__lp_check mk(const struct rw__lp_range *funcs, size_t nf,
 			      const struct rw__lp_range *busy, size_t nb)
 {
-	struct rw__lp_check c = { funcs, nf, busy, nb, 0, 0 };
+	struct rw__lp_check c = {
+		.funcs = funcs, .nfuncs = nf, .busy = busy, .nbusy = nb
+	};
 	return c;
 }
 
@@ -1018,6 +1021,63 @@ static void test_entry_uc(void)
 	printf("check_self(uc) in a patchable entry: the caller from x30: "
 	       "ok\n");
 }
+
+/*
+ * rw__lp_check_self() on a ucontext stopped at a dispatcher slot's first
+ * instruction: stepped to the caller from x30 (the function whose entry
+ * branched there has not run), so the verdict is the caller's; anywhere
+ * else in the slot, or without x30, or without the pages of slots, BUSY
+ * as before. qemu's TCG delivered a signal there in round after round
+ * (a branch between pages), and test_lp_repatch's transition never
+ * ended. The slot page is a buffer: the step reads no instruction.
+ */
+static uint8_t fake_slots[8192] __attribute__((aligned(4096)));
+
+static void test_dispatch_entry_uc(void)
+{
+	struct rw__lp_range O = SECTION_RANGE(rwt_pac_out);
+	uintptr_t page = (uintptr_t)fake_slots;
+	struct rw__lp_range B = { page, page + 4096 };
+	struct rw__lp_check c;
+	ucontext_t uc;
+
+	for (int slot = 0; slot < 4096 / RW__ARCH_DISPATCH_SIZE; slot += 5) {
+		uintptr_t at = page + (uintptr_t)slot * RW__ARCH_DISPATCH_SIZE;
+
+		/* At the slot's start: the caller, in O, is found. */
+		CHECK_EQ(entry_uc_get(&uc), 0);
+		uc.uc_mcontext.pc = at;
+		uc.uc_mcontext.regs[30] = O.start + 8;
+		c = mk(&O, 1, &B, 1);
+		c.dpages = &page;
+		c.ndpages = 1;
+		CHECK_EQ(rw__lp_check_self(&uc, &c), RW__LP_ON_STACK);
+		CHECK(c.hit_ip >= O.start && c.hit_ip < O.end);
+		/* Inside the slot: busy, there. */
+		uc.uc_mcontext.pc = at + 4;
+		c = mk(&O, 1, &B, 1);
+		c.dpages = &page;
+		c.ndpages = 1;
+		CHECK_EQ(rw__lp_check_self(&uc, &c), RW__LP_BUSY);
+		CHECK_EQ(c.hit_ip, at + 4);
+		/* No x30: busy. */
+		uc.uc_mcontext.pc = at;
+		uc.uc_mcontext.regs[30] = 0;
+		c = mk(&O, 1, &B, 1);
+		c.dpages = &page;
+		c.ndpages = 1;
+		CHECK_EQ(rw__lp_check_self(&uc, &c), RW__LP_BUSY);
+		CHECK_EQ(c.hit_ip, at);
+		/* The pages of slots not given (the sweep's and the unload's
+		 * checks): busy. */
+		uc.uc_mcontext.regs[30] = O.start + 8;
+		c = mk(&O, 1, &B, 1);
+		CHECK_EQ(rw__lp_check_self(&uc, &c), RW__LP_BUSY);
+		CHECK_EQ(c.hit_ip, at);
+	}
+	printf("check_self(uc) at a dispatcher's first instruction: the "
+	       "caller from x30; elsewhere in it busy: ok\n");
+}
 #endif
 
 static void test_pac(void)
@@ -1043,6 +1103,7 @@ static void test_pac(void)
 #if defined(RW_BACKEND_AARCH64)
 	test_pac_step(pac);
 	test_entry_uc();
+	test_dispatch_entry_uc();
 #endif
 	/* Its return address was saved by f_check, unsigned. */
 	c = mk(&I, 1, NULL, 0);

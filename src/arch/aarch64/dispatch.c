@@ -281,6 +281,19 @@ int rw__arch_dispatch_alloc(uintptr_t near, int32_t tls_off,
 	return 0;
 }
 
+size_t rw__arch_dispatch_pages(uintptr_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (struct a64_pool_page *pg = dispatch_pool.pages; pg;
+	     pg = pg->next) {
+		if (n < max)
+			out[n] = pg->base;
+		n++;
+	}
+	return n;
+}
+
 void rw__arch_dispatch_free(void *stub)
 {
 	a64_pool_free(&dispatch_pool, (uintptr_t)stub);

@@ -153,6 +153,13 @@ void rw__arch_dispatch_free(void *stub)
 	(void)stub;
 }
 
+size_t rw__arch_dispatch_pages(uintptr_t *out, size_t max)
+{
+	(void)out;
+	(void)max;
+	return 0;
+}
+
 size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 {
 	(void)out;

@@ -719,6 +719,15 @@ void rw__arch_trace_code(uintptr_t *start, uintptr_t *end)
 	*end = (uintptr_t)rw__trace_code_end;
 }
 
+/* Natively a thread moves on from a dispatcher's first instruction
+ * (arch.h): not used here. */
+size_t rw__arch_dispatch_pages(uintptr_t *out, size_t max)
+{
+	(void)out;
+	(void)max;
+	return 0;
+}
+
 size_t rw__arch_stub_ranges(uintptr_t (*out)[2], size_t max)
 {
 	size_t n = 0;

@@ -224,9 +224,29 @@ static bool stepped_is_sigreturn(uintptr_t ip, uintptr_t addr)
  * context gets x19-x29 and sp as this step computed them (what the
  * trampoline would return with) and the real return address as pc.
  */
+/*
+ * A fresh cursor over @ctx at @pc with @sp, and x19-x29 as @cur has them
+ * (every one must be known). 0, or -1.
+ */
+static int restart_at(unw_cursor_t *cur, unw_context_t *ctx, uintptr_t pc,
+		      unw_word_t sp)
+{
+	unw_word_t v;
+
+	memset(ctx, 0, sizeof(*ctx));
+	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++) {
+		if (unw_get_reg(cur, i, &v) < 0)
+			return -1;
+		ctx->uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
+	}
+	ctx->uc_mcontext.pc = pc;
+	ctx->uc_mcontext.sp = sp;
+	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+}
+
 static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
 {
-	unw_word_t sp, v;
+	unw_word_t sp;
 	uintptr_t real;
 
 	if (unw_get_reg(cur, UNW_REG_SP, &sp) < 0)
@@ -234,15 +254,7 @@ static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
 	real = rw__entry_real_return(rw__gettid(), sp - sizeof(uintptr_t));
 	if (!real)
 		return -1;
-	memset(ctx, 0, sizeof(*ctx));
-	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++) {
-		if (unw_get_reg(cur, i, &v) < 0)
-			return -1;
-		ctx->uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
-	}
-	ctx->uc_mcontext.pc = real;
-	ctx->uc_mcontext.sp = sp;
-	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+	return restart_at(cur, ctx, real, sp);
 }
 #else
 static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
@@ -298,21 +310,12 @@ static bool at_dispatch_entry(const struct rw__lp_check *c, uintptr_t addr)
 static int dispatch_entry_step(unw_cursor_t *cur, unw_context_t *ctx,
 			       uintptr_t x30)
 {
-	unw_word_t sp, v;
+	unw_word_t sp;
 
 	x30 = rw__lp_strip_pac(x30);
 	if (!x30 || unw_get_reg(cur, UNW_REG_SP, &sp) < 0)
 		return -1;
-	memset(ctx, 0, sizeof(*ctx));
-	for (int i = UNW_AARCH64_X19; i <= UNW_AARCH64_X29; i++) {
-		if (unw_get_reg(cur, i, &v) < 0)
-			return -1;
-		ctx->uc_mcontext.regs[i - UNW_AARCH64_X0] = v;
-	}
-	ctx->uc_mcontext.regs[30] = x30;
-	ctx->uc_mcontext.pc = x30;
-	ctx->uc_mcontext.sp = sp;
-	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+	return restart_at(cur, ctx, x30, sp);
 }
 
 /*

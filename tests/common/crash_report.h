@@ -107,24 +107,33 @@ static inline void rw_test__crash_where(const char *what, unsigned long addr)
 		rw_test__crash_maps(addr, what);
 }
 
+/* pc, sp and (aarch64; 0 elsewhere) lr of a signal handler's context. */
+static inline void rw_test_uc_regs(const void *ucv, unsigned long *pc,
+				   unsigned long *sp, unsigned long *lr)
+{
+	const ucontext_t *uc = (const ucontext_t *)ucv;
+
+	*pc = *sp = *lr = 0;
+#if defined(__aarch64__)
+	*pc = uc->uc_mcontext.pc;
+	*sp = uc->uc_mcontext.sp;
+	*lr = uc->uc_mcontext.regs[30];
+#elif defined(__x86_64__)
+	*pc = (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
+	*sp = (unsigned long)uc->uc_mcontext.gregs[REG_RSP];
+#else
+	(void)uc;
+#endif
+}
+
 static inline void rw_test__on_crash(int sig, siginfo_t *si, void *ucv)
 {
-	ucontext_t *uc = (ucontext_t *)ucv;
-	unsigned long pc = 0, sp = 0, lr = 0, addr;
+	unsigned long pc, sp, lr, addr;
 	void *bt[48];
 	char msg[256];
 	int len, n;
 
-#if defined(__aarch64__)
-	pc = uc->uc_mcontext.pc;
-	sp = uc->uc_mcontext.sp;
-	lr = uc->uc_mcontext.regs[30];
-#elif defined(__x86_64__)
-	pc = (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
-	sp = (unsigned long)uc->uc_mcontext.gregs[REG_RSP];
-#else
-	(void)uc;
-#endif
+	rw_test_uc_regs(ucv, &pc, &sp, &lr);
 	addr = (unsigned long)si->si_addr;
 	len = snprintf(msg, sizeof(msg),
 		       "\n*** crash report: signal %d (%s), code %d, address "

@@ -62,6 +62,7 @@
 #include <rewire/text_poke.h>
 
 #include "check.h"
+#include "crash_report.h"
 #include "wait_child.h"
 
 #include <dlfcn.h>
@@ -483,25 +484,14 @@ static volatile sig_atomic_t lp_stall_done;
 
 static void lp_stall_handler(int sig, siginfo_t *si, void *ucv)
 {
-	ucontext_t *uc = (ucontext_t *)ucv;
 	void *bt[32];
 	char line[128];
-	unsigned long pc, sp, lr = 0;
+	unsigned long pc, sp, lr;
 	int n, len;
 
 	(void)sig;
 	(void)si;
-#if defined(__aarch64__)
-	pc = uc->uc_mcontext.pc;
-	sp = uc->uc_mcontext.sp;
-	lr = uc->uc_mcontext.regs[30];
-#elif defined(__x86_64__)
-	pc = (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
-	sp = (unsigned long)uc->uc_mcontext.gregs[REG_RSP];
-#else
-	pc = sp = 0;
-	(void)uc;
-#endif
+	rw_test_uc_regs(ucv, &pc, &sp, &lr);
 	len = snprintf(line, sizeof(line),
 		       "  interrupted at pc %#lx sp %#lx lr %#lx; backtrace:\n",
 		       pc, sp, lr);

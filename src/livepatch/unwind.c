@@ -209,24 +209,11 @@ static bool stepped_is_sigreturn(uintptr_t ip, uintptr_t addr)
 	return memcmp(code, seq, SIGRETURN_LEN) == 0;
 }
 
-/*
- * A return address that graph tracing replaced with its return trampoline
- * (src/ftrace.c): go on from the real one, with the registers the
- * trampoline would have returned with, in a fresh cursor over @ctx.
- * 0, or -1 if the real address is unknown (then the frame counts as busy,
- * the trampoline being part of the busy ranges).
- */
 #ifdef RW_BACKEND_AARCH64
 /*
- * aarch64: the shadow stack names a hooked frame by its CFA minus 8 (the
- * function's SP at entry, which is the caller's SP after the return:
- * src/ftrace.c), so the key is the caller's SP - 8 here too. The fresh
- * context gets x19-x29 and sp as this step computed them (what the
- * trampoline would return with) and the real return address as pc.
- */
-/*
- * A fresh cursor over @ctx at @pc with @sp, and x19-x29 as @cur has them
- * (every one must be known). 0, or -1.
+ * A fresh cursor over @ctx at @pc with @sp, and the callee-saved x19-x29
+ * as @cur has them (every one must be known: a fresh cursor has no
+ * "unknown"). 0, or -1.
  */
 static int restart_at(unw_cursor_t *cur, unw_context_t *ctx, uintptr_t pc,
 		      unw_word_t sp)
@@ -243,7 +230,42 @@ static int restart_at(unw_cursor_t *cur, unw_context_t *ctx, uintptr_t pc,
 	ctx->uc_mcontext.sp = sp;
 	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
 }
+#else
+/* x86-64: the same with rbx, rbp and r12-r15 (an unknown one reads 0). */
+static int restart_at(unw_cursor_t *cur, unw_context_t *ctx, uintptr_t pc,
+		      unw_word_t sp)
+{
+	static const struct {
+		unw_regnum_t unw;
+		int greg;
+	} keep[] = {
+		{ UNW_X86_64_RBX, REG_RBX }, { UNW_X86_64_RBP, REG_RBP },
+		{ UNW_X86_64_R12, REG_R12 }, { UNW_X86_64_R13, REG_R13 },
+		{ UNW_X86_64_R14, REG_R14 }, { UNW_X86_64_R15, REG_R15 },
+	};
+	ucontext_t *uc = (ucontext_t *)ctx;
+	unw_word_t v;
 
+	memset(ctx, 0, sizeof(*ctx));
+	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
+		if (unw_get_reg(cur, keep[i].unw, &v) == 0)
+			uc->uc_mcontext.gregs[keep[i].greg] = (greg_t)v;
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
+}
+#endif
+
+/*
+ * A return address that graph tracing replaced with its return trampoline
+ * (src/ftrace.c): go on from the real one, with the registers the
+ * trampoline would have returned with (the callee-saved ones and sp as
+ * this step computed them), in a fresh cursor over @ctx. The shadow stack
+ * names a hooked frame by the caller's sp after the return minus 8: the
+ * return address's slot on x86-64, the function's CFA minus 8 on aarch64
+ * (its sp at entry). 0, or -1 if the real address is unknown (then the
+ * frame counts as busy, the trampoline being part of the busy ranges).
+ */
 static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
 {
 	unw_word_t sp;
@@ -256,35 +278,6 @@ static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
 		return -1;
 	return restart_at(cur, ctx, real, sp);
 }
-#else
-static int through_tramp(unw_cursor_t *cur, unw_context_t *ctx)
-{
-	static const struct {
-		unw_regnum_t unw;
-		int greg;
-	} keep[] = {
-		{ UNW_X86_64_RBX, REG_RBX }, { UNW_X86_64_RBP, REG_RBP },
-		{ UNW_X86_64_R12, REG_R12 }, { UNW_X86_64_R13, REG_R13 },
-		{ UNW_X86_64_R14, REG_R14 }, { UNW_X86_64_R15, REG_R15 },
-	};
-	ucontext_t *uc = (ucontext_t *)ctx;
-	unw_word_t sp, v;
-	uintptr_t real;
-
-	if (unw_get_reg(cur, UNW_REG_SP, &sp) < 0)
-		return -1;
-	real = rw__entry_real_return(rw__gettid(), sp - sizeof(uintptr_t));
-	if (!real)
-		return -1;
-	memset(ctx, 0, sizeof(*ctx));
-	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
-		if (unw_get_reg(cur, keep[i].unw, &v) == 0)
-			uc->uc_mcontext.gregs[keep[i].greg] = (greg_t)v;
-	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)real;
-	uc->uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
-	return unw_init_local(cur, ctx) < 0 ? -1 : 0;
-}
-#endif
 
 #ifdef RW_BACKEND_AARCH64
 /* @addr is the first instruction of a dispatcher slot (c->dpages). */

@@ -1290,7 +1290,9 @@ static int run_case(const struct test_case *c)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		alarm(120);
+		/* 120 s a case, times the machine's scale: emulated and
+		 * loaded, churn's 4,000 threads took longer. */
+		alarm(120 * rw_test_time_scale());
 		on_exit(early_exit, NULL);
 		setup();
 		c->run();

@@ -47,6 +47,11 @@ static inline void rw_test__crash_write(const char *s, size_t n)
 	}
 }
 
+static inline void rw_test__crash_puts(const char *s)
+{
+	rw_test__crash_write(s, strlen(s));
+}
+
 /* The lines of /proc/self/maps whose range holds @addr; 0 if none. */
 static inline int rw_test__crash_maps(unsigned long addr, const char *what)
 {
@@ -148,9 +153,9 @@ static inline void rw_test__on_crash(int sig, siginfo_t *si, void *ucv)
 		rw_test__crash_where("lr", lr);
 	if (sig == SIGSEGV || sig == SIGBUS) {
 		if (!rw_test__crash_maps(addr, "address"))
-			rw_test__crash_write("  address: not mapped\n", 22);
+			rw_test__crash_puts("  address: not mapped\n");
 	}
-	rw_test__crash_write("  backtrace:\n", 13);
+	rw_test__crash_puts("  backtrace:\n");
 	n = backtrace(bt, 48);
 	backtrace_symbols_fd(bt, n, 2);
 #if defined(__x86_64__)
@@ -159,7 +164,7 @@ static inline void rw_test__on_crash(int sig, siginfo_t *si, void *ucv)
 	if (sp && rw_test__crash_maps(sp, "sp"))
 		rw_test__crash_where("word at sp", *(const unsigned long *)sp);
 #endif
-	rw_test__crash_write("*** end of crash report\n", 24);
+	rw_test__crash_puts("*** end of crash report\n");
 }
 
 static inline void rw_test_crash_report(void)

@@ -10,6 +10,7 @@ if(NOT TARGET rw_trace_burst)
 		OUTPUT_NAME trace_burst
 		RUNTIME_OUTPUT_DIRECTORY ${RW_CLI_DIR})
 	target_compile_definitions(rw_trace_burst PRIVATE _GNU_SOURCE)
+	target_include_directories(rw_trace_burst PRIVATE ${RW_TEST_COMMON_DIR})
 	target_compile_options(rw_trace_burst PRIVATE -O2
 		-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fcf-protection)
 	target_link_libraries(rw_trace_burst PRIVATE rewire Threads::Threads)

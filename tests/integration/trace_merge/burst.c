@@ -21,6 +21,8 @@
  */
 #include <rewire/rewire.h>
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -88,7 +90,7 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
 	pthread_t t[NTHREADS];
-	time_t start = time(NULL), life = 120;
+	time_t start = time(NULL), life = 120 * (time_t)rw_test_time_scale();
 	const char *env = getenv("TRACE_BURST_EVENTS");
 
 	if (argc != 2) {
@@ -108,9 +110,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	env = getenv("REWIRE_TEST_TIME_SCALE");
-	if (env && atoi(env) > 1)
-		life *= atoi(env);
 	clk = calloc((size_t)events / 50, sizeof(*clk));
 	if (!clk)
 		return perror("calloc"), 1;

@@ -10,7 +10,8 @@
 #                             its control socket and printed "ready"
 #   fleet_stop                kill them all
 #   now_ns                    CLOCK_REALTIME in ns (the programs' clock)
-#   fleet_wait_hb T [PID...]  wait up to 30 s until both threads of each
+#   fleet_wait_hb T [PID...]  wait up to 30 s (times REWIRE_TEST_TIME_SCALE,
+#                             as every wait here) until both threads of each
 #                             process (default: all of fleet_pids) printed
 #                             a heartbeat that started after T
 #   fleet_check "B0 B1 ..." [PID...]
@@ -45,8 +46,8 @@ fleet_start() {
 }
 
 fleet_wait_ready() {
-	local p=$1 i
-	for ((i = 0; i < 600; i++)); do
+	local p=$1 i secs=$((30 * ${REWIRE_TEST_TIME_SCALE:-1}))
+	for ((i = 0; i < secs * 20; i++)); do
 		if [ -S "$REWIRE_CTL_DIR/$p.sock" ] &&
 			grep -q '^ready' "$tmp/fleet.$p.out" 2>/dev/null; then
 			return 0
@@ -57,7 +58,7 @@ fleet_wait_ready() {
 		fi
 		sleep 0.05
 	done
-	fail "fleet process $p not ready after 30 s"
+	fail "fleet process $p not ready after $secs s"
 }
 
 fleet_stop() {
@@ -84,7 +85,7 @@ fleet_files() {
 }
 
 fleet_wait_hb() {
-	local t=$1 secs=30 i p
+	local t=$1 secs=$((30 * ${REWIRE_TEST_TIME_SCALE:-1})) i p
 	shift
 	[ $# -gt 0 ] || set -- "${fleet_pids[@]}"
 	for ((i = 0; i < secs * 20; i++)); do

@@ -1798,7 +1798,11 @@ out:
  * signal handler. A thread found inside makes the unload -EBUSY; a thread
  * that cannot be checked (it blocks rewire's signal, or its stack cannot
  * be unwound) makes the unload keep the object mapped, as for a forced
- * patch: never unmap code that may run.
+ * patch: never unmap code that may run. Both are checked again a few
+ * times (UNLOAD_TRIES and UNLOAD_UNKNOWN_TRIES rounds, with pauses from
+ * 2 ms doubling) before they are taken as the answer: a thread passes
+ * through, and one that answered late or stood where its stack could not
+ * be unwound is found elsewhere the next time.
  */
 struct unload_check {
 	struct rw__lp_check chk; /* template: the patch's text */
@@ -1855,7 +1859,11 @@ static bool unload_filter(pid_t tid, void *arg)
 	}
 }
 
+/* Rounds while a thread is inside; while one could not be checked, fewer:
+ * each such round may wait ROUND_TIMEOUT_MS for a thread that blocks our
+ * signal, under the patch lock. */
 #define UNLOAD_TRIES 5
+#define UNLOAD_UNKNOWN_TRIES 3
 
 /*
  * 0: no thread is in @p's code; 1: some thread could not be checked (keep
@@ -1879,9 +1887,13 @@ static int unload_check(struct rw_patch *p)
 			atomic_store(&u.unknown, true);
 			err = 0;
 		}
-		if (err || !atomic_load(&u.inside))
+		if (err || (!atomic_load(&u.inside) &&
+			    (!atomic_load(&u.unknown) ||
+			     attempt + 1 >= UNLOAD_UNKNOWN_TRIES)))
 			break;
-		/* A thread passing through: it may be gone in a moment. */
+		/* A thread passing through, or one caught where it could not
+		 * be checked (its signal late under load, its pc where the
+		 * unwinder cannot go on): it may be elsewhere in a moment. */
 		rw__sleep_ns(pause);
 		pause *= 2;
 	}

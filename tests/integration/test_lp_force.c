@@ -21,6 +21,16 @@
  * same way. Two ordinary workers call rw_patch_quiescent() at the top of
  * their loop throughout.
  *
+ * Unloading the disabled lp_force_q.so while the q threads still block
+ * rewire's signal (running, so checked by no one) keeps its object mapped.
+ *
+ * Unload, checked again. Before those, lp_force_q.so is loaded and
+ * unloaded while one thread runs with rewire's signal blocked. The thread
+ * unblocks only 1.1 s after it saw the signal pending, after the unload's
+ * first round gave up on it (ROUND_TIMEOUT_MS); the unload's next round
+ * checks it, and the object is unmapped. (Taking the first round's answer,
+ * "a thread could not be checked", kept it mapped.)
+ *
  * Every call must return exactly x + 1000 (old) or x + 2000 (new), and the
  * side each phase requires (see the side tables).
  */
@@ -533,6 +543,72 @@ static void *q_main(void *arg)
 	return NULL;
 }
 
+/* ---- Unload, checked again ---------------------------------------------- */
+
+static _Atomic int ub_state; /* 1 blocked, 2 saw the signal pending, 3 done */
+
+/* Whether rewire's signal is pending for the calling thread. */
+static bool own_signal_pending(void)
+{
+	char buf[2048], *p;
+	FILE *f = fopen("/proc/thread-self/status", "r");
+	size_t n;
+
+	CHECK(f != NULL);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strstr(buf, "SigPnd:");
+	CHECK(p != NULL);
+	return strtoull(p + 7, NULL, 16) >> (rw_threads_signal() - 1) & 1;
+}
+
+static void *unload_blocker(void *arg)
+{
+	uint64_t seen = 0;
+
+	(void)arg;
+	rewire_signal(SIG_BLOCK);
+	atomic_store(&ub_state, 1);
+	/* Running (never in a system call it could be checked in from
+	 * outside) until the signal waited 1.1 s. */
+	for (;;) {
+		uint64_t now = rw_test_now_ns();
+
+		if (!seen && own_signal_pending()) {
+			seen = now;
+			atomic_store(&ub_state, 2);
+		}
+		if (seen && now - seen > 1100000000ull)
+			break;
+	}
+	rewire_signal(SIG_UNBLOCK);
+	atomic_store(&ub_state, 3);
+	return NULL;
+}
+
+static void scenario_unload_retry(void)
+{
+	struct rw_patch *p;
+	pthread_t t;
+	uint64_t t0;
+
+	printf("unload, checked again:\n");
+	p = load("lp_force_q");
+	CHECK(lp_file_mapped("lp_force_q.so"));
+	CHECK(pthread_create(&t, NULL, unload_blocker, NULL) == 0);
+	wait_until(&ub_state, 1, "the blocking thread");
+	t0 = rw_test_now_ns();
+	CHECK_OK(rw_patch_unload(p));
+	printf("  unloaded in %.3f ms, the thread's state %d\n",
+	       (double)(rw_test_now_ns() - t0) / 1e6, atomic_load(&ub_state));
+	/* The thread answered a later round: it saw the signal, and the
+	 * unload returned after it unblocked. */
+	CHECK_EQ(atomic_load(&ub_state), 3);
+	CHECK(!lp_file_mapped("lp_force_q.so"));
+	CHECK(pthread_join(t, NULL) == 0);
+}
+
 static bool is_q_tid(pid_t tid)
 {
 	for (int i = 0; i < NQTHREADS; i++)
@@ -664,7 +740,10 @@ static void scenario_quiescent(void)
 	CHECK(lp_entry_is_nops((uintptr_t)q_func));
 	wait_stable(qw, NQWORKERS, Q_DISABLED);
 	wait_stable(qt, NQTHREADS, Q_DISABLED);
+	/* The q threads still block rewire's signal: it cannot check them,
+	 * and keeps the code mapped. */
 	CHECK_OK(rw_patch_unload(p));
+	CHECK(lp_file_mapped("lp_force_q.so"));
 
 	atomic_store(&qphase, Q_STOP);
 	for (i = 0; i < NQWORKERS; i++)
@@ -691,6 +770,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	CHECK_EQ(spin_func(1, 0), OLD(1));
 	CHECK_EQ(q_func(1, 0), OLD(1));
+	scenario_unload_retry();
 	scenario_force();
 	scenario_quiescent();
 	printf("test_lp_force: ok\n");

@@ -71,6 +71,7 @@
 #include "../entry.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <libunwind.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -374,9 +375,37 @@ static int cfi_step(unw_cursor_t *cur, unw_context_t *ctx, bool exact,
 }
 #endif
 
+#ifdef RW_BACKEND_AARCH64
+/*
+ * x30 of the context a signal interrupted, read from the kernel's signal
+ * frame at @tramp's sp (the sigreturn trampoline's frame: struct
+ * rt_sigframe, a siginfo then the ucontext, where libunwind reads the
+ * other registers). libunwind's cursor has no x30 of its own (see
+ * rw__lp_cfi_step_cursor()). 0 if it cannot be read.
+ */
+static uintptr_t sigframe_x30(unw_cursor_t *tramp)
+{
+	unw_word_t sp;
+	uint64_t v;
+
+	if (unw_get_reg(tramp, UNW_REG_SP, &sp) < 0 ||
+	    rw__lp_peek(sp + sizeof(siginfo_t) +
+				offsetof(ucontext_t, uc_mcontext.regs[30]),
+			&v, sizeof(v)))
+		return 0;
+	return (uintptr_t)v;
+}
+#endif
+
 /*
  * @x30: the interrupted frame's x30 when @exact and the cursor is at a
  * signal handler's ucontext (aarch64: libunwind does not give it), else 0.
+ * A frame a signal interrupted further up the stack (exact again after a
+ * sigreturn trampoline) gets its x30 from its signal frame the same way:
+ * a thread interrupted in a function's patchable entry, or at a
+ * dispatcher's first instruction, while it ran a signal handler (rewire's
+ * SIGTRAP handler emulating that entry's BRK, for one) is stepped there
+ * from x30 too.
  */
 static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
 		uintptr_t x30)
@@ -404,7 +433,7 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
 			return RW__LP_UNWIND_FAILED;
 		addr = exact ? ip : ip - 1;
 #ifdef RW_BACKEND_AARCH64
-		if (n == 0 && exact && x30 && c->ndpages &&
+		if (exact && x30 && c->ndpages &&
 		    at_dispatch_entry(c, addr)) {
 			if (dispatch_entry_step(cur, &ctx, x30) < 0) {
 				c->hit_ip = addr;
@@ -419,7 +448,7 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
 			return r;
 #ifdef RW_BACKEND_AARCH64
 		if (rw__lp_step_unchecked(cur)) {
-			r = cfi_step(cur, &ctx, exact, n == 0 ? x30 : 0);
+			r = cfi_step(cur, &ctx, exact, exact ? x30 : 0);
 			if (r < 0)
 				return RW__LP_UNWIND_FAILED;
 			if (r == 0)
@@ -447,6 +476,9 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
 		if (unw_get_reg(cur, UNW_REG_IP, &ip) == 0 && ip == 0)
 			return RW__LP_SAFE;
 		exact = sig;
+#ifdef RW_BACKEND_AARCH64
+		x30 = sig ? sigframe_x30(&prev) : 0;
+#endif
 	}
 	return RW__LP_UNWIND_FAILED;
 }

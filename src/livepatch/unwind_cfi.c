@@ -817,8 +817,10 @@ int rw__lp_cfi_step(struct rw__lp_frame *fr, bool exact)
 		rw__log("%s %lx: end of the stack", exact ? "pc" : "return",
 			pc);
 	else
-		rw__log("%s %lx: not stepped (%d)", exact ? "pc" : "return", pc,
-			r);
+		rw__log("%s %lx: not stepped (%d; x30 %lx, registers known "
+			"%x)",
+			exact ? "pc" : "return", pc, r,
+			(unsigned long)fr->reg[REG_RA], fr->known);
 	return r;
 }
 

@@ -1078,6 +1078,77 @@ static void test_dispatch_entry_uc(void)
 	printf("check_self(uc) at a dispatcher's first instruction: the "
 	       "caller from x30; elsewhere in it busy: ok\n");
 }
+
+/*
+ * The same frames interrupted further up the stack: a SIGUSR2 handler
+ * points its own interrupted context at the patchable entry (or at a
+ * dispatcher slot's first instruction) with x30 inside pac_outer, then
+ * checks from its own frames (rw__lp_check_self(NULL)): the walk steps
+ * through the sigreturn trampoline into that frame, exact, and takes x30
+ * from the signal frame. Only the innermost frame's x30 was known before:
+ * a thread in rewire's SIGTRAP handler emulating an entry's BRK when
+ * rewire's signal came could not be checked, and an unload kept its patch
+ * mapped (test_lp_badinput in the aarch64 VM).
+ */
+static struct {
+	uintptr_t pc, x30;
+	struct rw__lp_check c;
+	int result;
+} nest;
+
+static void nest_handler(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	uintptr_t pc = uc->uc_mcontext.pc, x30 = uc->uc_mcontext.regs[30];
+
+	(void)sig;
+	(void)si;
+	uc->uc_mcontext.pc = nest.pc;
+	uc->uc_mcontext.regs[30] = nest.x30;
+	nest.result = rw__lp_check_self(NULL, &nest.c);
+	uc->uc_mcontext.pc = pc;
+	uc->uc_mcontext.regs[30] = x30;
+}
+
+static void test_entry_nested(void)
+{
+	struct rw__lp_range O = SECTION_RANGE(rwt_pac_out);
+	uintptr_t page = (uintptr_t)fake_slots;
+	struct rw__lp_range B = { page, page + 4096 };
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = nest_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGUSR2, &sa, &old), 0);
+	for (int i = 0; i < 3; i++) {
+		nest.pc = (uintptr_t)entry_asm + 4 * i;
+		nest.x30 = O.start + 8;
+		nest.c = mk(&O, 1, NULL, 0);
+		CHECK_EQ(raise(SIGUSR2), 0);
+		CHECK_EQ(nest.result, RW__LP_ON_STACK);
+		CHECK(nest.c.hit_ip >= O.start && nest.c.hit_ip < O.end);
+	}
+	/* At a dispatcher slot's first instruction: the caller too. */
+	nest.pc = page + 3 * RW__ARCH_DISPATCH_SIZE;
+	nest.c = mk(&O, 1, &B, 1);
+	nest.c.dpages = &page;
+	nest.c.ndpages = 1;
+	CHECK_EQ(raise(SIGUSR2), 0);
+	CHECK_EQ(nest.result, RW__LP_ON_STACK);
+	CHECK(nest.c.hit_ip >= O.start && nest.c.hit_ip < O.end);
+	/* x30 0 in the signal frame: nothing is guessed. */
+	nest.pc = (uintptr_t)entry_asm;
+	nest.x30 = 0;
+	nest.c = mk(&O, 1, NULL, 0);
+	CHECK_EQ(raise(SIGUSR2), 0);
+	CHECK_EQ(nest.result, RW__LP_UNWIND_FAILED);
+	CHECK_EQ(sigaction(SIGUSR2, &old, NULL), 0);
+	printf("check_self(NULL) in a handler whose interrupted frame is in a "
+	       "patchable entry or at a dispatcher's first instruction: the "
+	       "caller from the signal frame's x30: ok\n");
+}
 #endif
 
 static void test_pac(void)
@@ -1104,6 +1175,7 @@ static void test_pac(void)
 	test_pac_step(pac);
 	test_entry_uc();
 	test_dispatch_entry_uc();
+	test_entry_nested();
 #endif
 	/* Its return address was saved by f_check, unsigned. */
 	c = mk(&I, 1, NULL, 0);

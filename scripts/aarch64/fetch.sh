@@ -50,11 +50,12 @@ cache=$(cd "$cache" && pwd)
 # arm64 Debian too) or post-process one (RW_NM...) run in the guest as
 # on the host; liburcu-dev: rewire's public headers include liburcu's;
 # patch: `rewire build-patch` applies a diff with GNU patch (busybox's
-# has neither --batch nor -d).
+# has neither --batch nor -d); libevent: memcached, which the host
+# cross-builds for test_memcached_ftrace.
 seeds=(busybox-static libc6 libgcc-s1 libstdc++6 liburcu8 libunwind8
 	libelf1 libdw1 libjson-c5 bash coreutils grep sed gawk findutils
 	diffutils procps util-linux dash cmake python3 binutils gcc libc6-dev
-	liburcu-dev patch)
+	liburcu-dev patch libevent-2.1-7)
 # Dependencies the guest never uses (maintainer-script machinery, perl,
 # the sanitizers' run-time libraries): left out of the closure to keep the
 # initramfs small.

@@ -15,17 +15,47 @@
 # caller's skip (no network, no source package, no libevent, no bear)
 # and fail (the build failed).
 #
+# Cross: where REWIRE_CC compiles for another machine than this one (the
+# aarch64 build: aarch64-linux-gnu-gcc on x86-64), memcached is
+# configured with --host for that machine, with REWIRE_CC, that
+# architecture's libevent (its pkg-config directory; Debian's
+# libevent-dev:arm64) and dpkg-buildflags' flags for it, plus
+# -mbranch-protection=standard on aarch64 (BTI and PAC: Debian's default
+# from trixie on) and that architecture's patchable entry
+# (-fpatchable-function-entry=2). The aarch64 step builds it on the host
+# (memcached_cross_build, a host_compile test); in the VM, a binary that
+# is there already is used as it is, without the tools that built it.
+#
 # Then memcached_start runs it under `rewire run` and memcached_client
 # checks its replies (below).
 memcached_build() {
-	local top=$1 want_cc=${2:-} cflags
-	local apt
+	local top=$1 want_cc=${2:-} cflags cppflags ldflags
+	local apt host="" build_m cross=() entry=5 pc_libdir=""
 
 	mc_src=$top/src/tree
 	mc_build=$top/build
 	mc=$mc_build/memcached
+	# Built already (in the aarch64 VM: on the host, before it booted).
+	if [ -x "$mc" ] && [ -z "$want_cc" ]; then
+		return 0
+	fi
 	command -v dpkg-source >/dev/null || skip "dpkg-source (dpkg-dev) is missing"
-	pkg-config --exists libevent || skip "libevent-dev is missing"
+	if [ -n "${REWIRE_CC:-}" ] && command -v gcc >/dev/null; then
+		host=$("$REWIRE_CC" -dumpmachine 2>/dev/null) || host=""
+		build_m=$(gcc -dumpmachine)
+		[ "$host" != "$build_m" ] || host=""
+	fi
+	if [ -n "$host" ]; then
+		pc_libdir=/usr/lib/$host/pkgconfig:/usr/share/pkgconfig
+		PKG_CONFIG_LIBDIR=$pc_libdir pkg-config --exists libevent ||
+			skip "libevent-dev for $host is missing (scripts/deps.sh --aarch64)"
+		cross=(--host="$host" --build="$build_m" CC="$REWIRE_CC")
+	else
+		pkg-config --exists libevent || skip "libevent-dev is missing"
+	fi
+	case ${host:-$(uname -m)} in
+	aarch64*) entry=2 ;;
+	esac
 	if [ -n "$want_cc" ] && ! command -v bear >/dev/null; then
 		skip "bear is missing (scripts/deps.sh)"
 	fi
@@ -57,18 +87,28 @@ memcached_build() {
 			skip "memcached's source package cannot be downloaded"
 		(cd "$top/src" && dpkg-source -x ./*.dsc tree >>"$top/fetch.log" 2>&1) ||
 			fail "dpkg-source -x failed ($top/fetch.log)"
-		echo "== building it with its own build system"
-		cflags="$(dpkg-buildflags --get CFLAGS) -fpatchable-function-entry=5"
+		echo "== building it with its own build system${host:+ (for $host)}"
+		local flags=(dpkg-buildflags)
+		if [ -n "$host" ]; then
+			flags=(env CC="$REWIRE_CC" dpkg-architecture -t "$host" \
+				-c dpkg-buildflags)
+		fi
+		cflags="$("${flags[@]}" --get CFLAGS) -fpatchable-function-entry=$entry"
+		case ${host:-$(uname -m)} in
+		aarch64*) cflags+=" -mbranch-protection=standard" ;;
+		esac
+		cppflags=$("${flags[@]}" --get CPPFLAGS)
+		ldflags=$("${flags[@]}" --get LDFLAGS)
 		local wrap=()
 		if command -v bear >/dev/null; then
 			wrap=(bear --)
 		fi
 		mkdir -p "$mc_build"
+		local envs=(CFLAGS="$cflags" CPPFLAGS="$cppflags" LDFLAGS="$ldflags")
+		[ -z "$pc_libdir" ] || envs+=(PKG_CONFIG_LIBDIR="$pc_libdir")
 		(cd "$mc_build" &&
-			CFLAGS="$cflags" CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" \
-				LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
-				"$mc_src/configure" --disable-docs \
-				>"$top/build.log" 2>&1 &&
+			env "${envs[@]}" "$mc_src/configure" --disable-docs \
+				"${cross[@]}" >"$top/build.log" 2>&1 &&
 			"${wrap[@]}" make -j2 memcached >>"$top/build.log" 2>&1) ||
 			fail "memcached did not build ($top/build.log)"
 	fi

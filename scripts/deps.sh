@@ -28,10 +28,11 @@ REWIRE_DEPS+=" debhelper fakeroot lintian"
 # the arm64 -dev packages of the dependencies (multiarch, after dpkg
 # --add-architecture arm64), qemu-system-aarch64 (qemu-system-arm) to boot
 # the VM, qemu-user to run the cross-built build tools on files during the
-# cross build, cpio for the VM's initramfs, libevent-dev:arm64 to cross-build
-# memcached for the VM (test_memcached_ftrace). Best effort: when they cannot
+# cross build, cpio for the VM's initramfs. Best effort: when they cannot
 # be installed the aarch64 step is skipped (exit 77), the rest goes on.
-REWIRE_CROSS_DEPS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-system-arm qemu-user cpio liburcu-dev:arm64 libunwind-dev:arm64 libelf-dev:arm64 libdw-dev:arm64 libjson-c-dev:arm64 libevent-dev:arm64"
+# (memcached_cross_build fetches libevent's arm64 packages itself:
+# libevent-dev:arm64 would replace the host's libevent-dev.)
+REWIRE_CROSS_DEPS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-system-arm qemu-user cpio liburcu-dev:arm64 libunwind-dev:arm64 libelf-dev:arm64 libdw-dev:arm64 libjson-c-dev:arm64"
 
 # Only when asked (`deps.sh --aarch64`, as `scripts/test.sh` does unless
 # --quick or --no-aarch64): these packages are large, and the demo and the

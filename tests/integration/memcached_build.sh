@@ -18,8 +18,9 @@
 # Cross: where REWIRE_CC compiles for another machine than this one (the
 # aarch64 build: aarch64-linux-gnu-gcc on x86-64), memcached is
 # configured with --host for that machine, with REWIRE_CC, that
-# architecture's libevent (its pkg-config directory; Debian's
-# libevent-dev:arm64) and dpkg-buildflags' flags for it, plus
+# architecture's libevent (Debian's libevent-dev:arm64 and its libraries,
+# fetched with apt-get download and unpacked in TOP: not installed, as it
+# would replace the host's libevent-dev) and dpkg-buildflags' flags for it, plus
 # -mbranch-protection=standard on aarch64 (BTI and PAC: Debian's default
 # from trixie on) and that architecture's patchable entry
 # (-fpatchable-function-entry=2). The aarch64 step builds it on the host
@@ -30,7 +31,7 @@
 # checks its replies (below).
 memcached_build() {
 	local top=$1 want_cc=${2:-} cflags cppflags ldflags
-	local apt host="" build_m cross=() entry=5 pc_libdir=""
+	local apt host="" build_m cross=() entry=5 arch le d
 
 	mc_src=$top/src/tree
 	mc_build=$top/build
@@ -46,9 +47,10 @@ memcached_build() {
 		[ "$host" != "$build_m" ] || host=""
 	fi
 	if [ -n "$host" ]; then
-		pc_libdir=/usr/lib/$host/pkgconfig:/usr/share/pkgconfig
-		PKG_CONFIG_LIBDIR=$pc_libdir pkg-config --exists libevent ||
-			skip "libevent-dev for $host is missing (scripts/deps.sh --aarch64)"
+		arch=$(dpkg-architecture -t "$host" -qDEB_HOST_ARCH 2>/dev/null) ||
+			skip "dpkg-architecture does not know $host"
+		dpkg --print-foreign-architectures | grep -qx "$arch" ||
+			skip "dpkg has no $arch architecture (scripts/deps.sh --aarch64)"
 		cross=(--host="$host" --build="$build_m" CC="$REWIRE_CC")
 	else
 		pkg-config --exists libevent || skip "libevent-dev is missing"
@@ -87,6 +89,25 @@ memcached_build() {
 			skip "memcached's source package cannot be downloaded"
 		(cd "$top/src" && dpkg-source -x ./*.dsc tree >>"$top/fetch.log" 2>&1) ||
 			fail "dpkg-source -x failed ($top/fetch.log)"
+		if [ -n "$host" ]; then
+			# The target's libevent, unpacked aside: Debian's
+			# libevent-dev is not co-installable with the
+			# host's (installing libevent-dev:arm64 removes
+			# libevent-dev).
+			le=$top/libevent-$arch
+			mkdir -p "$le/debs" "$le/root"
+			(cd "$le/debs" && timeout 180 apt-get download -q \
+				"libevent-dev:$arch" "libevent-2.1-7:$arch" \
+				"libevent-core-2.1-7:$arch") >>"$top/fetch.log" 2>&1 ||
+				skip "libevent for $arch cannot be downloaded ($top/fetch.log)"
+			for d in "$le"/debs/*.deb; do
+				dpkg-deb -x "$d" "$le/root" ||
+					fail "dpkg-deb -x $d failed"
+			done
+			ln -s root/usr/include "$le/include"
+			ln -s "root/usr/lib/$host" "$le/lib"
+			cross+=(--with-libevent="$le")
+		fi
 		echo "== building it with its own build system${host:+ (for $host)}"
 		local flags=(dpkg-buildflags)
 		if [ -n "$host" ]; then
@@ -104,11 +125,10 @@ memcached_build() {
 			wrap=(bear --)
 		fi
 		mkdir -p "$mc_build"
-		local envs=(CFLAGS="$cflags" CPPFLAGS="$cppflags" LDFLAGS="$ldflags")
-		[ -z "$pc_libdir" ] || envs+=(PKG_CONFIG_LIBDIR="$pc_libdir")
 		(cd "$mc_build" &&
-			env "${envs[@]}" "$mc_src/configure" --disable-docs \
-				"${cross[@]}" >"$top/build.log" 2>&1 &&
+			CFLAGS="$cflags" CPPFLAGS="$cppflags" LDFLAGS="$ldflags" \
+				"$mc_src/configure" --disable-docs "${cross[@]}" \
+				>"$top/build.log" 2>&1 &&
 			"${wrap[@]}" make -j2 memcached >>"$top/build.log" 2>&1) ||
 			fail "memcached did not build ($top/build.log)"
 	fi

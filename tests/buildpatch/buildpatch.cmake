@@ -1,7 +1,7 @@
 # The tests of `rewire build-patch` at the command level (included from
 # tests/CMakeLists.txt). All are bash scripts sourcing lib.sh, label
 # integration (and x86only: the live runs need a patching backend;
-# test_bp_kv and test_bp_far run on aarch64 too):
+# test_bp_kv, test_bp_far and test_bp_memcached run on aarch64 too):
 #
 #   test_bp_corpus        build_corpus.sh: builds the corpus (the fixture
 #                         bp_corpus the others require)
@@ -18,7 +18,9 @@
 #                         under load (and fix_value_diff.so, made by
 #                         rewire_build_patch())
 #   test_bp_memcached     test_bp_memcached.sh: memcached/version.diff on
-#                         Debian's memcached (builds it on the first run)
+#                         Debian's memcached (builds it on the first run;
+#                         in the aarch64 VM applies the patch that
+#                         memcached_cross_build made on the host)
 #   test_bp_far           test_bp_far.sh: a patch reaches the program's
 #                         data, functions and libc from afar (far/; on
 #                         aarch64: calls through x16, BTI landing pads)

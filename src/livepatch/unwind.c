@@ -433,8 +433,7 @@ static int walk(unw_cursor_t *cur, struct rw__lp_check *c, bool exact,
 			return RW__LP_UNWIND_FAILED;
 		addr = exact ? ip : ip - 1;
 #ifdef RW_BACKEND_AARCH64
-		if (exact && x30 && c->ndpages &&
-		    at_dispatch_entry(c, addr)) {
+		if (exact && x30 && c->ndpages && at_dispatch_entry(c, addr)) {
 			if (dispatch_entry_step(cur, &ctx, x30) < 0) {
 				c->hit_ip = addr;
 				return RW__LP_BUSY;

@@ -545,7 +545,8 @@ static void *q_main(void *arg)
 
 /* ---- Unload, checked again ---------------------------------------------- */
 
-static _Atomic int ub_state; /* 1 blocked, 2 saw the signal pending, 3 done */
+/* 1 blocked, 2 saw the signal pending, 3 unblocking */
+static _Atomic int ub_state;
 
 /* Whether rewire's signal is pending for the calling thread. */
 static bool own_signal_pending(void)
@@ -582,8 +583,10 @@ static void *unload_blocker(void *arg)
 		if (seen && now - seen > 1100000000ull)
 			break;
 	}
-	rewire_signal(SIG_UNBLOCK);
+	/* Said before: the unload may return as soon as the signal is
+	 * delivered, before this thread runs on. */
 	atomic_store(&ub_state, 3);
+	rewire_signal(SIG_UNBLOCK);
 	return NULL;
 }
 

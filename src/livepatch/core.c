@@ -1802,7 +1802,8 @@ out:
  * times (UNLOAD_TRIES and UNLOAD_UNKNOWN_TRIES rounds, with pauses from
  * 2 ms doubling) before they are taken as the answer: a thread passes
  * through, and one that answered late or stood where its stack could not
- * be unwound is found elsewhere the next time.
+ * be unwound is found elsewhere the next time. A round that could not
+ * list every thread (-EAGAIN: they kept appearing) is run again too.
  */
 struct unload_check {
 	struct rw__lp_check chk; /* template: the patch's text */
@@ -1887,9 +1888,13 @@ static int unload_check(struct rw_patch *p)
 			atomic_store(&u.unknown, true);
 			err = 0;
 		}
-		if (err || (!atomic_load(&u.inside) &&
-			    (!atomic_load(&u.unknown) ||
-			     attempt + 1 >= UNLOAD_UNKNOWN_TRIES)))
+		/* -EAGAIN: threads kept appearing while the round listed
+		 * them (a program that creates threads without pause): the
+		 * next round may list them all. */
+		if ((err && err != -EAGAIN) ||
+		    (!err && !atomic_load(&u.inside) &&
+		     (!atomic_load(&u.unknown) ||
+		      attempt + 1 >= UNLOAD_UNKNOWN_TRIES)))
 			break;
 		/* A thread passing through, or one caught where it could not
 		 * be checked (its signal late under load, its pc where the

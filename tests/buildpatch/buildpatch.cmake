@@ -66,7 +66,8 @@ set_tests_properties(test_bp_refuse PROPERTIES FIXTURES_REQUIRED bp_corpus)
 # =5), -fcf-protection and its code generation, which the cases' .expect
 # files describe (cold parts, clones); the guest has neither make nor bear
 # to build it. On aarch64 build-patch is tested by test_bp_emit,
-# test_bp_diff, test_bp_far, test_bp_kv and the kv demo.
+# test_bp_diff, test_bp_far, test_bp_kv, test_bp_memcached and the kv
+# demo.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
 	set(rw_bp_corpus_tests test_bp_corpus test_bp_oracle test_bp_usage
 		test_bp_refuse)

@@ -37,7 +37,7 @@ if [ -n "${REWIRE_AARCH64_VM:-}" ] && [ -f "$cmake_patch" ]; then
 	# there the build's fix_value_diff.so, made by the same build-patch
 	# from the same diff (under user-mode qemu, at build time), is the
 	# patch applied under load; the report is checked natively, and
-	# test_bp_diff and test_bp_far run build-patch in the VM.
+	# test_bp_far runs build-patch in the VM.
 	step "rewire build-patch: the build's fix_value_diff.so (aarch64 VM)"
 	first=$cmake_patch
 	first_name=fix_value_diff

@@ -3,9 +3,10 @@
 # the aarch64 VM once (vm.sh) and run in it the kernel check (guest-check.c)
 # and ctest with the same preset's filters (CMakePresets.json: the test
 # presets aarch64 and generic-aarch64 exclude lint, checked on the host,
-# not_aarch64, and host_compile: the tests that only run the compiler,
-# which run here on the host with the cross compiler before the VM boots,
-# 20 times faster than emulated). Torture tests run their short defaults
+# not_aarch64, and host_compile: the tests that only run the compiler
+# (or read files under user-mode qemu: test_bp_diff; memcached's cross
+# build), which run here on the host with the cross compiler before the
+# VM boots, 20 times faster than emulated). Torture tests run their short defaults
 # unless REWIRE_TORTURE_LONG is set (vm.sh passes REWIRE_* variables on).
 #
 #   scripts/aarch64/test.sh [--preset NAME] [--no-build] [-- CTEST_ARGS...]
@@ -52,7 +53,8 @@ aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -o "$build/aarch64-vm/guest-chec
 rw_log "build: $((SECONDS - t0))s"
 
 # The compile-only tests, on the host (the same cross compiler the guest
-# would run, emulated). Their failure fails the step; the VM runs anyway.
+# would run, emulated; memcached_cross_build leaves memcached and its
+# patch in the build tree for the guest's tests). Their failure fails the step; the VM runs anyway.
 status=0
 t1=$SECONDS
 ctest --test-dir "$build" -L '^host_compile$' --output-on-failure \

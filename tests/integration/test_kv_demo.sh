@@ -35,7 +35,7 @@ out=$(timeout "$bound" "$REWIRE_SOURCE_DIR/examples/kv/demo.sh" \
 	exit 1
 }
 echo "$out"
-grep -Eq "[1-9][0-9]* events printed, [0-9]+ dropped" <<<"$out" ||
+grep -Eq "[1-9][0-9]* events? printed, [0-9]+ dropped" <<<"$out" ||
 	{ echo "FAIL: the trace printed no events or no summary"; exit 1; }
 grep -Eq "^\[[0-9]+K?, [0-9]+K?\) +[1-9][0-9]* \|@+ *\|" <<<"$out" &&
 	grep -Eq "avg = [0-9]+ ns, total: [0-9]+ ns, count: [1-9][0-9]*" <<<"$out" ||

@@ -222,7 +222,11 @@ int main(void)
 			nanosleep(&(struct timespec){ 0, 20000 }, NULL);
 		else if (k & 1)
 			sched_yield();
-		if ((k & 15) == 0 && rw_test_now_ns() - t0 >= max_ns)
+		/* Checked after every flip from the 10th (the minimum the
+		 * test asks): in the emulated aarch64 VM a flip of 1,000
+		 * sites takes 2.5 s, and a check every 16th flip ran 16
+		 * flips (40 s) for a 4-s run. */
+		if (k >= 10 && rw_test_now_ns() - t0 >= max_ns)
 			break;
 	}
 	if (k > max_flips)

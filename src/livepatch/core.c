@@ -1860,9 +1860,9 @@ static bool unload_filter(pid_t tid, void *arg)
 	}
 }
 
-/* Rounds while a thread is inside; while one could not be checked, fewer:
- * each such round may wait ROUND_TIMEOUT_MS for a thread that blocks our
- * signal, under the patch lock. */
+/* Rounds while a thread is inside or threads kept appearing; while one
+ * could not be checked, fewer: each such round may wait ROUND_TIMEOUT_MS
+ * for a thread that blocks our signal, under the patch lock. */
 #define UNLOAD_TRIES 5
 #define UNLOAD_UNKNOWN_TRIES 3
 

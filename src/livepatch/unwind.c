@@ -71,9 +71,9 @@
 #include "../entry.h"
 
 #include <fcntl.h>
-#include <stddef.h>
 #include <libunwind.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>

@@ -21,11 +21,7 @@ source "$(dirname "$0")/lib.sh"
 # shellcheck source=../integration/memcached_build.sh
 source "$REWIRE_SOURCE_DIR/tests/integration/memcached_build.sh"
 
-if ! grep -Eq "^#define RW_BACKEND_(X86_64|AARCH64)" \
-	"$REWIRE_BUILD_DIR/include/rewire/config.h" ||
-	[ -n "${REWIRE_SANITIZE:-}" ]; then
-	skip "needs a code-patching backend (x86_64, aarch64) and a build without sanitizer"
-fi
+live_ok || skip "needs a code-patching backend (x86_64, aarch64) and a build without sanitizer"
 [ "$(id -u)" -eq 0 ] || skip "needs root (memcached -u nobody)"
 command -v python3 >/dev/null || skip "python3 is missing"
 

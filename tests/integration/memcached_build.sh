@@ -31,7 +31,7 @@
 # checks its replies (below).
 memcached_build() {
 	local top=$1 want_cc=${2:-} cflags cppflags ldflags
-	local apt host="" build_m cross=() entry=5 arch le d
+	local apt host="" build_m cross=() entry=5 cf="" arch le d
 
 	mc_src=$top/src/tree
 	mc_build=$top/build
@@ -55,8 +55,9 @@ memcached_build() {
 	else
 		pkg-config --exists libevent || skip "libevent-dev is missing"
 	fi
+	# aarch64: two NOPs, and BTI/PAC (-mbranch-protection=standard).
 	case ${host:-$(uname -m)} in
-	aarch64*) entry=2 ;;
+	aarch64*) entry=2 cf=" -mbranch-protection=standard" ;;
 	esac
 	if [ -n "$want_cc" ] && ! command -v bear >/dev/null; then
 		skip "bear is missing (scripts/deps.sh)"
@@ -114,10 +115,7 @@ memcached_build() {
 			flags=(env CC="$REWIRE_CC" dpkg-architecture -t "$host" \
 				-c dpkg-buildflags)
 		fi
-		cflags="$("${flags[@]}" --get CFLAGS) -fpatchable-function-entry=$entry"
-		case ${host:-$(uname -m)} in
-		aarch64*) cflags+=" -mbranch-protection=standard" ;;
-		esac
+		cflags="$("${flags[@]}" --get CFLAGS) -fpatchable-function-entry=$entry$cf"
 		cppflags=$("${flags[@]}" --get CPPFLAGS)
 		ldflags=$("${flags[@]}" --get LDFLAGS)
 		local wrap=()

@@ -845,22 +845,20 @@ static int check_remote(struct round *r, pid_t tid, struct reg_slot *s)
 			return RW__LP_SAFE;
 		}
 		atomic_store(&s->busy, 0);
-		round_note(r, tid, RW_PT_BUSY, 0, 0);
-		return RW__LP_BUSY;
+		return RW__LP_MOVED;
 	}
 	marked = g | GEN_DECIDING;
 	if ((g & GEN_DECIDING) ||
 	    !atomic_compare_exchange_strong(gp, &g, marked)) {
 		atomic_store(&s->busy, 0);
-		round_note(r, tid, RW_PT_BUSY, 0, 0);
-		return RW__LP_BUSY;
+		return RW__LP_MOVED;
 	}
 	rc = rw__lp_check_blocked(tid, &c);
 	if (rc == RW__LP_SAFE) {
 		uint32_t m = marked;
 
 		if (!atomic_compare_exchange_strong(gp, &m, r->epoch))
-			rc = RW__LP_BUSY; /* it ran a dispatcher meanwhile */
+			rc = RW__LP_MOVED; /* it ran a dispatcher meanwhile */
 	} else {
 		uint32_t m = marked;
 
@@ -868,7 +866,7 @@ static int check_remote(struct round *r, pid_t tid, struct reg_slot *s)
 	}
 	atomic_store(&s->busy, 0);
 	if (rc == RW__LP_SAFE || rc < 0 || rc == RW__LP_RUNNING ||
-	    rc == RW__LP_UNWIND_FAILED)
+	    rc == RW__LP_UNWIND_FAILED || rc == RW__LP_MOVED)
 		return rc;
 	round_note(r, tid, why_of(rc), c.hit_ip, c.hit_index);
 	return rc;
@@ -935,15 +933,24 @@ static bool check_filter(pid_t tid, void *arg)
 	 * the kernel does not restart returns EINTR, as for any signal. */
 	if (rc == RW__LP_RUNNING || rc < 0)
 		return true;
-	if (rc == RW__LP_UNWIND_FAILED) {
+	if (rc == RW__LP_UNWIND_FAILED || rc == RW__LP_MOVED) {
 		long nr = -1;
+		int st = rw__lp_thread_syscall(tid, &nr);
 
-		/* Its registers are needed: ask it, if that does not end
-		 * its system call. */
-		if (rw__lp_thread_syscall(tid, &nr) >= 0 &&
-		    syscall_restarts(nr))
+		/* Its registers are needed, or it ran during the check (a
+		 * thread that keeps waking, such as one that joins threads
+		 * one after another, would move during every round's
+		 * check): ask it, if it runs or if that does not end its
+		 * system call. */
+		if (st == -ESRCH)
+			return false;
+		if ((rc == RW__LP_MOVED && st == 0) ||
+		    (st >= 0 && syscall_restarts(nr)))
 			return true;
-		round_note(r, tid, RW_PT_UNWIND_FAILED, 0, 0);
+		round_note(r, tid,
+			   rc == RW__LP_MOVED ? RW_PT_BUSY
+					      : RW_PT_UNWIND_FAILED,
+			   0, 0);
 	}
 	atomic_fetch_add(&r->total, 1);
 	if (rc == RW__LP_SAFE)

@@ -130,10 +130,11 @@ enum {
 	RW__LP_SAFE = 0,	  /* no frame in any checked range */
 	RW__LP_ON_STACK = 1,	  /* a frame in a checked range */
 	RW__LP_UNWIND_FAILED = 2, /* the unwind did not reach the end */
-	RW__LP_BUSY = 3,	  /* a frame's address in a busy range, or the
-				    * thread moved during an outside check */
+	RW__LP_BUSY = 3,	  /* a frame's address in a busy range */
 	RW__LP_RUNNING = 4,	  /* outside check: the thread is not blocked
 				    * in a system call; signal it instead */
+	RW__LP_MOVED = 5,	  /* outside check: the thread ran during it,
+				    * what was read is not its stack */
 };
 
 struct rw__lp_check {
@@ -168,11 +169,10 @@ int rw__lp_check_self(void *uc, struct rw__lp_check *c);
  * the calling thread, without signalling it: its registers from
  * /proc/self/task/TID/syscall, its stack read with process_vm_readv. The
  * result counts only if the thread did not run meanwhile (same registers
- * and same context switch count before and after), else RW__LP_BUSY with
- * hit_ip 0 ("it moved"). RW__LP_RUNNING if it is not blocked, -ESRCH if
- * it is gone, another negative errno if its files cannot be read (-EACCES
- * once the process dropped privileges and is not dumpable: the caller then
- * signals it). Only rip and rsp are known: a frame whose unwind rule needs
+ * and same context switch count before and after), else RW__LP_MOVED.
+ * RW__LP_RUNNING if it is not blocked, -ESRCH if it is gone, another
+ * negative errno if its files cannot be read (-EACCES once the process
+ * dropped privileges and is not dumpable: the caller then signals it). Only rip and rsp are known: a frame whose unwind rule needs
  * another register (%rbp of a frame-pointer function that called the
  * system call wrapper directly) gives RW__LP_UNWIND_FAILED.
  * Not async-signal-safe.

@@ -16,7 +16,9 @@
  *   - check_filter(): a thread that is running, or not registered, is
  *     signalled and checks itself in check_fn(), the handler (a thread
  *     whose interrupted address is in a dispatcher is busy); a thread it
- *     finds in the target state, or switches, gets the round's epoch;
+ *     finds in the target state, or switches, gets the round's epoch; a
+ *     registered thread whose generation changed under check_remote()
+ *     (RW__LP_MOVED) is signalled or left to the next round;
  *   - run_round() / trans_step() / trans_complete(): rounds until every
  *     thread is in the target state, then the entries are rewritten to the
  *     target side; trans_start() / trans_reverse(): dispatchers first,
@@ -124,6 +126,7 @@
 #define ON_STACK 1
 #define BUSY 3
 #define RUNNING 4
+#define MOVED 5
 #define UNDECIDED 9
 
 byte gen[NW];		/* thread_gen of each worker */
@@ -316,13 +319,13 @@ inline check_blocked(i)
 	}
 }
 
-/* CAS gen[i]: from -> to, else rc = BUSY */
+/* CAS gen[i]: from -> to, else rc = MOVED */
 inline cas_gen(i, from, to)
 {
 	atomic {
 		if
 		:: gen[i] == (from) -> gen[i] = (to)
-		:: else -> rc = BUSY
+		:: else -> rc = MOVED
 		fi
 	}
 }
@@ -339,7 +342,7 @@ inline check_remote(i)
 	:: else ->
 #ifndef NAIVE_NO_DECIDING
 		if
-		:: (g & D) -> rc = BUSY
+		:: (g & D) -> rc = MOVED
 		:: else -> cas_gen(i, g, g | D)
 		fi;
 #endif
@@ -384,6 +387,11 @@ inline check_thread(i)
 	:: !exists[i] -> ok = 1
 	:: exists[i] && !reg[i] -> rc = RUNNING
 	:: exists[i] && reg[i] -> check_remote(i)
+	fi;
+	if
+	:: exists[i] && rc == MOVED -> rc = RUNNING	/* signal it, or */
+	:: exists[i] && rc == MOVED -> skip	/* the next round */
+	:: else -> skip
 	fi;
 	if
 	:: exists[i] && rc == RUNNING ->	/* signal it */

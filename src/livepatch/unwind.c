@@ -645,7 +645,7 @@ static int count_mode_get(void)
  *    the registers of an inactive thread only; a thread that ran after
  *    step 1 was put on a CPU, which counts, so equal counts and equal
  *    files mean the stack we read was the stack of a sleeping thread.
- *    Otherwise RW__LP_BUSY with hit_ip 0 (it moved: check again).
+ *    Otherwise RW__LP_MOVED (check again, or signal it).
  *
  * A thread that exits on the way gives -ESRCH.
  */
@@ -680,7 +680,7 @@ int rw__lp_check_blocked(pid_t tid, struct rw__lp_check *c)
 	if (l1 != l2 || memcmp(s1, s2, (size_t)l1) != 0 || n1 != n2) {
 		c->hit_ip = 0;
 		c->hit_index = 0;
-		return RW__LP_BUSY;
+		return RW__LP_MOVED;
 	}
 	return ret;
 }

@@ -31,6 +31,14 @@
  * checks it, and the object is unmapped. (Taking the first round's answer,
  * "a thread could not be checked", kept it mapped.)
  *
+ * Moving threads. A thread blocked in read() is woken each time rewire
+ * reads its stack from outside (the test's process_vm_readv() does it):
+ * every check from outside finds that it moved (RW__LP_MOVED). The enable
+ * and the disable of lp_force_q.so must complete all the same: a moved
+ * thread that is running, or in a system call that is restarted after a
+ * handler, is signalled and checks itself. (Leaving it to the next round,
+ * as before, never completed.)
+ *
  * Every call must return exactly x + 1000 (old) or x + 2000 (new), and the
  * side each phase requires (see the side tables).
  */
@@ -54,6 +62,7 @@ int main(void)
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define STABLE_CALLS 500
@@ -612,6 +621,87 @@ static void scenario_unload_retry(void)
 	CHECK(pthread_join(t, NULL) == 0);
 }
 
+/* ---- Moving threads ----------------------------------------------------- */
+
+static int mover_pipe[2];
+static _Atomic long mover_reads;
+static _Atomic int mover_armed, mover_pokes;
+
+/* Blocked in read(); each byte written wakes it once. */
+static void *mover(void *arg)
+{
+	char c;
+
+	(void)arg;
+	while (read(mover_pipe[0], &c, 1) == 1 && c != 'q')
+		atomic_fetch_add(&mover_reads, 1);
+	return NULL;
+}
+
+/*
+ * rewire reads a blocked thread's stack with process_vm_readv(), between
+ * its two readings of the thread's registers and switch count. Armed,
+ * this definition (which takes the place of libc's) first wakes the mover
+ * and waits until it ran: the check then sees that it moved, each time.
+ */
+ssize_t process_vm_readv(pid_t pid, const struct iovec *local,
+			 unsigned long nlocal, const struct iovec *remote,
+			 unsigned long nremote, unsigned long flags)
+{
+	if (atomic_load(&mover_armed)) {
+		long n = atomic_load(&mover_reads);
+
+		atomic_fetch_add(&mover_pokes, 1);
+		if (write(mover_pipe[1], "x", 1) == 1)
+			LP_WAIT_UNTIL(atomic_load(&mover_reads) > n,
+				      lp_deadline_ms(1000));
+	}
+	return syscall(SYS_process_vm_readv, pid, local, nlocal, remote,
+		       nremote, flags);
+}
+
+static void scenario_moving(void)
+{
+	struct rw_patch_info info;
+	struct rw_patch *p;
+	pthread_t t;
+	int pokes;
+
+	printf("moving threads:\n");
+	CHECK(pipe(mover_pipe) == 0);
+	CHECK(pthread_create(&t, NULL, mover, NULL) == 0);
+	CHECK(write(mover_pipe[1], "x", 1) == 1);
+	LP_WAIT_UNTIL(atomic_load(&mover_reads) == 1, lp_deadline_ms(10000));
+	CHECK_EQ(atomic_load(&mover_reads), 1);
+
+	p = load("lp_force_q");
+	for (int enable = 1; enable >= 0; enable--) {
+		atomic_store(&mover_armed, 1);
+		if (enable)
+			must_enable(p);
+		else
+			CHECK_OK(rw_patch_disable(p));
+		must_complete(p, enable ? "enable with a moving thread"
+					: "disable with a moving thread");
+		atomic_store(&mover_armed, 0);
+		show(p, enable ? "enabled" : "disabled", &info);
+		pokes = atomic_exchange(&mover_pokes, 0);
+		printf("  the mover was woken %d time(s) while its stack was "
+		       "read\n",
+		       pokes);
+		CHECK(pokes > 0);
+		CHECK_EQ(info.state,
+			 enable ? RW_PATCH_ENABLED : RW_PATCH_DISABLED);
+		CHECK_EQ(q_func(1, 0), enable ? NEW(1) : OLD(1));
+	}
+	CHECK_OK(rw_patch_unload(p));
+	CHECK(!lp_file_mapped("lp_force_q.so"));
+
+	CHECK(write(mover_pipe[1], "q", 1) == 1);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(close(mover_pipe[0]) == 0 && close(mover_pipe[1]) == 0);
+}
+
 static bool is_q_tid(pid_t tid)
 {
 	for (int i = 0; i < NQTHREADS; i++)
@@ -774,6 +864,7 @@ int main(void)
 	CHECK_EQ(spin_func(1, 0), OLD(1));
 	CHECK_EQ(q_func(1, 0), OLD(1));
 	scenario_unload_retry();
+	scenario_moving();
 	scenario_force();
 	scenario_quiescent();
 	printf("test_lp_force: ok\n");

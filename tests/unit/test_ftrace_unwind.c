@@ -125,7 +125,7 @@ int main(void)
 	/* Until it sleeps in read(). */
 	for (int i = 0; i < 2000; i++) {
 		r = rw__lp_check_blocked(atomic_load(&blocked_tid), &c);
-		if (r != RW__LP_RUNNING && r != RW__LP_BUSY)
+		if (r != RW__LP_RUNNING && r != RW__LP_MOVED)
 			break;
 		usleep(1000);
 	}

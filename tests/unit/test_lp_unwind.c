@@ -431,11 +431,11 @@ static void wait_gone(pid_t tid)
 /* check_blocked, retried while the thread moves (it should not). */
 static int check_blocked_settled(pid_t tid, struct rw__lp_check *c)
 {
-	int r = RW__LP_BUSY;
+	int r = RW__LP_MOVED;
 
 	for (int i = 0; i < 100; i++) {
 		r = rw__lp_check_blocked(tid, c);
-		if (!(r == RW__LP_BUSY && c->hit_ip == 0))
+		if (r != RW__LP_MOVED)
 			break;
 		usleep(1000);
 	}
@@ -630,7 +630,7 @@ static void test_robust(void)
 			    A = SECTION_RANGE(rwt_alt),
 			    N = SECTION_RANGE(rwt_nocfi);
 	struct rw__lp_check c = mk(&U, 1, NULL, 0);
-	int counts[5] = { 0 };
+	int counts[6] = { 0 };
 	pthread_t t;
 	pid_t tid;
 
@@ -664,7 +664,7 @@ static void test_robust(void)
 		c = mk(fr, 2, NULL, 0);
 		r = rw__lp_check_blocked(tid, &c);
 		CHECK(r == RW__LP_SAFE || r == RW__LP_ON_STACK ||
-		      r == RW__LP_BUSY || r == RW__LP_RUNNING ||
+		      r == RW__LP_MOVED || r == RW__LP_RUNNING ||
 		      r == RW__LP_UNWIND_FAILED);
 		/* Blocked in alt_sleep: it must be seen there. */
 		CHECK(r != RW__LP_SAFE);
@@ -675,12 +675,12 @@ static void test_robust(void)
 	atomic_store(&alt_stop, 1);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	printf("%d checks of a sleeping/spinning thread: safe %d on_stack %d "
-	       "failed %d busy %d running %d\n",
+	       "failed %d moved %d running %d\n",
 	       counts[RW__LP_SAFE] + counts[RW__LP_ON_STACK] +
-		       counts[RW__LP_UNWIND_FAILED] + counts[RW__LP_BUSY] +
+		       counts[RW__LP_UNWIND_FAILED] + counts[RW__LP_MOVED] +
 		       counts[RW__LP_RUNNING],
 	       counts[RW__LP_SAFE], counts[RW__LP_ON_STACK],
-	       counts[RW__LP_UNWIND_FAILED], counts[RW__LP_BUSY],
+	       counts[RW__LP_UNWIND_FAILED], counts[RW__LP_MOVED],
 	       counts[RW__LP_RUNNING]);
 	CHECK(counts[RW__LP_ON_STACK] > 0);
 }

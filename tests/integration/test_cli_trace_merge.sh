@@ -103,7 +103,8 @@ for t, n in fired.items():
         ('fired != read + dropped', t, n, read.get(t), dropped.get(t))
 if clock:
     assert sum(1 for k in clk if k[1] >= 0) == len(clk)
-    assert all(k in [(t, s) for (_, t, s) in events] for k in clk), \
+    seen = {(t, s) for (_, t, s) in events}
+    assert all(k in seen for k in clk), \
         'a bracketed event is missing (dropped?)'
 if tpath:
     text = []

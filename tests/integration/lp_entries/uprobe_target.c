@@ -3,11 +3,15 @@
  * test_lp_entries_uprobe: a program that patches its own lpe_up_fn() with
  * lpe_up_patch.so, says "ready", waits for a line on stdin (the test puts
  * a uprobe on lpe_up_fn meanwhile), then calls lpe_up_fn() 100,000 times
+ * (or CALLS times: `lpe_up_NAME PATCH [CALLS]`)
  * and checks that each returns the new or the old result, and says how
- * many of each. Built twice: with the entries rewritten by
+ * many of each. Built twice on x86-64: with the entries rewritten by
  * rewire-entries (lpe_up_fix) and with GCC's five 1-byte NOPs
- * (lpe_up_keep). lpe_up_fn has no endbr64 (nocf_check), like a static
- * function GCC knows is only called directly.
+ * (lpe_up_keep); lpe_up_fn has no endbr64 (nocf_check), like a static
+ * function GCC knows is only called directly. Twice on aarch64: without
+ * branch protection (lpe_up_plain: the entry's two NOPs at the symbol)
+ * and with -mbranch-protection=standard as Debian builds (lpe_up_bti: a
+ * BTI c at the symbol, the two NOPs after it).
  */
 #include <rewire/livepatch.h>
 
@@ -15,8 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((nocf_check)) int lpe_up_fn(int x);
-__attribute__((noinline, noipa, nocf_check)) int lpe_up_fn(int x)
+#if defined(__x86_64__)
+#define LPE_NOCF nocf_check
+#else
+#define LPE_NOCF
+#endif
+
+__attribute__((LPE_NOCF)) int lpe_up_fn(int x);
+__attribute__((noinline, noipa, LPE_NOCF)) int lpe_up_fn(int x)
 {
 	return x + 1000;
 }
@@ -24,12 +34,14 @@ __attribute__((noinline, noipa, nocf_check)) int lpe_up_fn(int x)
 int main(int argc, char **argv)
 {
 	struct rw_patch *p = NULL;
-	long new_calls = 0, old_calls = 0;
-	char line[16];
+	long new_calls = 0, old_calls = 0, calls = 100000;
+	char line[16], *end = NULL;
 	int err;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATCH\n", argv[0]);
+	if (argc == 3)
+		calls = strtol(argv[2], &end, 10);
+	if ((argc != 2 && argc != 3) || (end && (*end || calls <= 0))) {
+		fprintf(stderr, "usage: %s PATCH [CALLS]\n", argv[0]);
 		return 2;
 	}
 	err = rw_patch_load(argv[1], 0, &p);
@@ -49,7 +61,7 @@ int main(int argc, char **argv)
 	/* A call that hits the uprobe runs the old body (the kernel skips
 	 * the entry as the file has it); any other result is a crash in
 	 * the making. */
-	for (int i = 0; i < 100000; i++) {
+	for (int i = 0; i < calls; i++) {
 		int r = lpe_up_fn(i);
 
 		if (r == i + 2000) {

@@ -865,10 +865,9 @@ static int check_remote(struct round *r, pid_t tid, struct reg_slot *s)
 		atomic_compare_exchange_strong(gp, &m, g);
 	}
 	atomic_store(&s->busy, 0);
-	if (rc == RW__LP_SAFE || rc < 0 || rc == RW__LP_RUNNING ||
-	    rc == RW__LP_UNWIND_FAILED || rc == RW__LP_MOVED)
-		return rc;
-	round_note(r, tid, why_of(rc), c.hit_ip, c.hit_index);
+	/* The others are the caller's to act on (check_filter()). */
+	if (rc == RW__LP_ON_STACK || rc == RW__LP_BUSY)
+		round_note(r, tid, why_of(rc), c.hit_ip, c.hit_index);
 	return rc;
 }
 

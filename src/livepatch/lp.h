@@ -172,8 +172,9 @@ int rw__lp_check_self(void *uc, struct rw__lp_check *c);
  * and same context switch count before and after), else RW__LP_MOVED.
  * RW__LP_RUNNING if it is not blocked, -ESRCH if it is gone, another
  * negative errno if its files cannot be read (-EACCES once the process
- * dropped privileges and is not dumpable: the caller then signals it). Only rip and rsp are known: a frame whose unwind rule needs
- * another register (%rbp of a frame-pointer function that called the
+ * dropped privileges and is not dumpable: the caller then signals it).
+ * Only rip and rsp are known: a frame whose unwind rule needs another
+ * register (%rbp of a frame-pointer function that called the
  * system call wrapper directly) gives RW__LP_UNWIND_FAILED.
  * Not async-signal-safe.
  */

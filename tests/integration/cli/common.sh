@@ -14,8 +14,9 @@
 #   wait_log FILE RE [S]   wait up to S seconds (default 20) for a line
 #   wait_exit PID [S]      wait for a background job; sets rc (fails on a
 #                          hang)
-#   json EXPR              python3 -c on stdout as `d`: prints EXPR (skips
+#   json EXPR              python3 on stdout as `d`: prints EXPR (skips
 #                          the check with a note when python3 is missing)
+#   json_start             one python3 for the test's json calls
 #
 # rwrun, expect_*, wait_log (and wait_socket, fail_report) are in
 # tests/common/rwrun.sh, shared with tests/buildpatch/lib.sh.
@@ -155,19 +156,59 @@ wait_exit() {
 	fail "background rewire (pid $pid) did not finish within $secs s"
 }
 
+# One python3 answers the json calls of a test (a coprocess, json_start):
+# in the emulated aarch64 machine each start of python3 took 1.6 s. A
+# request is a line "E D", then E bytes of EXPR and D bytes of the
+# document; the answer is print(EXPR)'s lines (or an error line), then
+# the end mark. Started in a command substitution, the coprocess ends
+# with it (its input closes): json_start in the test's own shell keeps
+# one for the whole test, as expect_json does.
+json_mark=__rw_json_end__
+json_start() {
+	[ "$have_python" -eq 1 ] || return 0
+	if [ -n "${JSONQ_PID:-}" ] && kill -0 "$JSONQ_PID" 2>/dev/null; then
+		return 0
+	fi
+	coproc JSONQ {
+		exec python3 -S -c 'import json, sys
+i, o = sys.stdin.buffer, sys.stdout
+for head in iter(i.readline, b""):
+    ne, nd = map(int, head.split())
+    expr, doc = i.read(ne).decode(), i.read(nd).decode()
+    try:
+        exec("print(%s)" % expr, {"json": json, "d": json.loads(doc)})
+    except Exception as e:
+        print("__rw_json_error__ %s: %s" % (type(e).__name__, e))
+    print("'"$json_mark"'")
+    o.flush()'
+	}
+}
+
 json() {
+	local LC_ALL=C line= answer= err=
 	if [ "$have_python" -eq 0 ]; then
 		echo "(python3 missing: JSON check '$1' skipped)" >&2
 		echo "__nopython__"
 		return 0
 	fi
-	python3 -S -c "import json, sys
-d = json.loads(sys.stdin.read())
-print($1)" <<<"$out" || fail "JSON check '$1' on: $out"
+	json_start
+	printf '%d %d\n%s%s' "${#1}" "${#out}" "$1" "$out" >&"${JSONQ[1]}" ||
+		fail "JSON check '$1': python3 is gone"
+	while IFS= read -r line <&"${JSONQ[0]}"; do
+		[ "$line" != "$json_mark" ] || break
+		case $line in
+		__rw_json_error__*) err=${line#__rw_json_error__ } ;;
+		*) answer+=${answer:+$'\n'}$line ;;
+		esac
+	done
+	[ "$line" = "$json_mark" ] || fail "JSON check '$1': python3 is gone"
+	[ -z "$err" ] || fail "JSON check '$1' ($err) on: $out"
+	printf '%s\n' "$answer"
 }
 
 expect_json() {
 	local got
+	json_start
 	got=$(json "$1")
 	[ "$got" = "__nopython__" ] || [ "$got" = "$2" ] ||
 		fail "JSON: $1 is '$got', expected '$2'"

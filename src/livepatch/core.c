@@ -939,12 +939,11 @@ static bool check_filter(pid_t tid, void *arg)
 		/* Its registers are needed, or it ran during the check (a
 		 * thread that keeps waking, such as one that joins threads
 		 * one after another, would move during every round's
-		 * check): ask it, if it runs or if that does not end its
-		 * system call. */
+		 * check): ask it, if it runs now or if that does not end
+		 * its system call. */
 		if (st == -ESRCH)
 			return false;
-		if ((rc == RW__LP_MOVED && st == 0) ||
-		    (st >= 0 && syscall_restarts(nr)))
+		if (st == 0 || (st > 0 && syscall_restarts(nr)))
 			return true;
 		round_note(r, tid,
 			   rc == RW__LP_MOVED ? RW_PT_BUSY
